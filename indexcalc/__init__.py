@@ -1,0 +1,14 @@
+"""indexcalc: derive backward passes of tensor programs written in index notation.
+
+    >>> import indexcalc as ic
+    >>> print(ic.derive("Y[i,j] = X[i,k]*W[k,j]"))
+    dX[i,k] = dY[i,j]*W[k,j]
+    dW[k,j] = X[i,k]*dY[i,j]
+"""
+
+from .api import parse
+from .errors import IndexCalcError, ParseError, ProgramError, ShapeError, WrtError
+from .program import Program
+
+__all__ = ["parse", "Program", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
+           "WrtError"]

@@ -1,0 +1,248 @@
+"""Meaning checks: a lark syntax tree becomes a :class:`~indexcalc.program.Program`.
+
+The summation rule of SPEC section 1, read bottom-up:
+
+1. in a product, an index not on the left that occurs in two or more factors is summed
+   over that product (``A[i,i]`` counts twice);
+2. elsewhere an index passes upward unchanged;
+3. at the top, an index still unsummed and not on the left is summed over the top-level
+   additive term in which it appears.
+
+Indices listed by ``sum[..]``/``mean[..]`` are protected inside their argument like
+left indices, so ``sum[i](x[i]*y[i])`` is the dot product.
+
+    >>> from indexcalc.parser import parse_tree
+    >>> text = "L = (X[i,k]*W[k,j] - Y[i,j])^2"
+    >>> check(parse_tree(text), text).statements[0].expr
+    ISum((-Y[i, j] + ISum(W[k, j]*X[i, k], (k,)))**2, (i, j))
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import lark
+import sympy as sp
+
+from .algebra import BINARY, ELEMENTWISE, MATRIX, Det, Index, Inv, ISum, Len, LogDet
+from .errors import ProgramError
+from .program import Program, Sizes, Statement
+
+_FUNCTIONS = sorted([*ELEMENTWISE, *BINARY, *MATRIX, "delta", "len"])
+
+
+def check(tree, text: str) -> Program:
+    """Check every statement of ``tree`` (parsed from ``text``) and build the Program."""
+    lines = text.splitlines()
+    ranks: dict[str, int] = {}
+    assigned: dict[str, int] = {}
+    read_order: list[str] = []
+    sizes = Sizes()
+    statements = []
+    for n, node in enumerate(tree.children):
+        stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
+        builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes)
+        st = builder.statement()
+        for name in builder.reads:
+            if name == st.name:
+                builder.fail(f"{name} is read on the right of its own assignment")
+            if name not in read_order:
+                read_order.append(name)
+        if st.name in assigned:
+            builder.fail(f"{st.name} is assigned twice (lines {assigned[st.name]} and {st.line})")
+        if st.name in read_order:
+            builder.fail(f"{st.name} is read before it is assigned on line {st.line}")
+        assigned[st.name] = st.line
+        statements.append(st)
+    inputs = [name for name in read_order if name not in assigned]
+    later_reads = set(read_order)
+    outputs = [st.name for st in statements if st.name not in later_reads]
+    return Program(statements, inputs, outputs, ranks, sizes, text)
+
+
+class _StatementChecker:
+    """Checks one statement; ``statement()`` returns it with explicit sums."""
+
+    def __init__(self, n, node, text, ranks, sizes):
+        self.n, self.node, self.text, self.ranks, self.sizes = n, node, text, ranks, sizes
+        self.reads: list[str] = []
+        self.mentioned: dict[Index, object] = {}
+
+    def fail(self, message, node=None):
+        """Raise at this statement (a statement is one line, so its line is the place)."""
+        raise ProgramError(f"line {self.node.meta.line}: {message} in '{self.text}'")
+
+    # -- names, ranks and sizes ---------------------------------------------------------
+    def use(self, name, indices, where, rank=None):
+        """Record a use of ``name`` with ``indices``, checking its rank."""
+        rank = len(indices) if rank is None else rank
+        known = self.ranks.setdefault(name, rank)
+        if known != rank:
+            what = lambda r: f"{r} ind{'ex' if r == 1 else 'ices'}" if r else "no indices"  # noqa: E731
+            self.fail(f"{name} has {what(known)} elsewhere but {what(rank)} here", where)
+        for axis, idx in enumerate(indices):
+            self.sizes.join((name, axis), (self.n, idx), (self.node.meta.line, self.text))
+
+    def index(self, node):
+        """An index from a token of an index list, or from a bare name (``delta(i, j)``)."""
+        if isinstance(node, lark.Tree):
+            if node.data != "name":
+                self.fail("expected an index name", node)
+            node = node.children[0]
+        idx = Index(str(node))
+        self.mentioned.setdefault(idx, node)
+        return idx
+
+    # -- the statement ------------------------------------------------------------------
+    def statement(self) -> Statement:
+        name_tok, *rest = self.node.children
+        left = [Index(str(t)) for t in rest[0].children] if len(rest) == 2 else []
+        for idx, count in Counter(left).items():
+            if count > 1:
+                self.fail(f"index {idx} appears twice on the left")
+        self.left = set(left)
+        expr = sp.Integer(0)
+        passing = Counter()
+        for sign, term in self.top_terms(rest[-1]):
+            e, p = self.build(term, frozenset(left))
+            summed = [i for i in p if i not in self.left]
+            expr += sign * (ISum(e, summed) if summed else e)
+            passing.update(p)
+        name = str(name_tok)
+        for axis, idx in enumerate(left):
+            if idx not in passing:
+                twin = name[1:]
+                if name.startswith("d") and self.ranks.get(twin) == len(left):
+                    self.sizes.join((name, axis), (twin, axis), None)
+                    continue
+                self.fail(f"index {idx} is on the left but nowhere on the right, so its size is unknown")
+        self.use(name, left, self.node)
+        for idx, where in self.mentioned.items():
+            if not self.sizes.has_axis((self.n, idx)):
+                self.fail(f"the size of index {idx} is unknown: it stands at no tensor axis", where)
+        return Statement(name, tuple(left), expr, self.node.meta.line, self.text)
+
+    def top_terms(self, node, sign=1):
+        if node.data == "add":
+            return self.top_terms(node.children[0], sign) + self.top_terms(node.children[1], sign)
+        if node.data == "sub":
+            return self.top_terms(node.children[0], sign) + self.top_terms(node.children[1], -sign)
+        return [(sign, node)]
+
+    def build(self, node, protected):
+        """Return (sympy expression, Counter of unsummed indices passing upward)."""
+        return getattr(self, "_" + node.data)(node, protected)
+
+    def _number(self, node, protected):
+        return sp.Rational(str(node.children[0])), Counter()
+
+    def _name(self, node, protected):
+        name = str(node.children[0])
+        self.use(name, [], node)
+        self.reads.append(name)
+        return sp.Symbol(name), Counter()
+
+    def _tensor(self, node, protected):
+        name = str(node.children[0])
+        idx = [self.index(sp_node) for sp_node in node.children[1].children]
+        self.use(name, idx, node)
+        self.reads.append(name)
+        return sp.IndexedBase(name)[tuple(idx)], Counter(idx)
+
+    def _add(self, node, protected, sign=1):
+        (a, pa), (b, pb) = (self.build(c, protected) for c in node.children)
+        return a + sign * b, Counter(set(pa) | set(pb))
+
+    def _sub(self, node, protected):
+        return self._add(node, protected, -1)
+
+    def _neg(self, node, protected):
+        e, p = self.build(node.children[0], protected)
+        return -e, p
+
+    def _pow(self, node, protected):
+        (a, pa), (b, pb) = (self.build(c, protected) for c in node.children)
+        return a ** b, Counter(set(pa) | set(pb))
+
+    def _mul(self, node, protected):
+        factors = []
+        self._factors(node, False, protected, factors)
+        total = Counter()
+        for _, p in factors:
+            total.update(p)
+        expr = sp.Mul(*[e for e, _ in factors])
+        summed = [i for i, c in total.items() if c >= 2 and i not in protected]
+        if summed:
+            expr = ISum(expr, summed)
+        return expr, Counter(i for i in total if i not in summed)
+
+    _div = _mul
+
+    def _factors(self, node, inverse, protected, out):
+        if node.data in ("mul", "div"):
+            self._factors(node.children[0], inverse, protected, out)
+            self._factors(node.children[1], inverse ^ (node.data == "div"), protected, out)
+            return
+        e, p = self.build(node, protected)
+        is_tensor = node.data in ("tensor", "call_indexed") or (node.data == "call" and str(node.children[0]) == "delta")
+        out.append((1 / e if inverse else e, p if is_tensor else Counter(set(p))))
+
+    def _reduce(self, node, protected):
+        kind = str(node.children[0])
+        if kind not in ("sum", "mean"):
+            self.fail(f"unknown reduction {kind}[..](..); use sum[..](..) or mean[..](..)", node)
+        idx = [self.index(c) for c in node.children[1].children]
+        for i in idx:
+            if i in protected:
+                where = "on the left" if i in self.left else "summed by an enclosing reduction"
+                self.fail(f"{kind}[{i}] sums over index {i}, which is already {where}", node)
+        body, p = self.build(node.children[2], protected | set(idx))
+        for i in idx:
+            if i not in p:
+                self.fail(f"{kind}[{i}] sums over index {i}, which does not occur in its argument", node)
+        expr = ISum(body, idx)
+        if kind == "mean":
+            expr = expr / sp.Mul(*[Len(i) for i in idx])
+        return expr, Counter({i: 1 for i in p if i not in idx})
+
+    def _call(self, node, protected, indices=None):
+        name = str(node.children[0])
+        args = node.children[1].children
+        arity = {"delta": 2, "len": 1, **{k: 2 for k in BINARY}}.get(name, 1)
+        if name not in _FUNCTIONS:
+            self.fail(f"unknown function {name}(); known functions: {', '.join(_FUNCTIONS)}", node)
+        if len(args) != arity:
+            self.fail(f"{name}() takes {arity} argument{'s' * (arity > 1)}, not {len(args)}", node)
+        if (name == "inv") != (indices is not None):
+            self.fail("inv(A) is a matrix: write inv(A)[i,j]" if name == "inv"
+                      else f"{name}(..) cannot be indexed", node)
+        if name == "delta":
+            i, j = (self.index(a) for a in args)
+            return sp.KroneckerDelta(i, j), Counter([i, j])
+        if name == "len":
+            return Len(self.index(args[0])), Counter()
+        if name in MATRIX:
+            return self._matrix(name, args[0], indices)
+        built = [self.build(a, protected) for a in args]
+        fn = ELEMENTWISE.get(name) or BINARY[name]
+        return fn(*[e for e, _ in built]), Counter(set().union(*[set(p) for _, p in built]))
+
+    def _call_indexed(self, node, protected):
+        return self._call(node, protected, [self.index(c) for c in node.children[2].children])
+
+    def _matrix(self, name, arg, indices):
+        if arg.data != "name" and arg.data != "tensor":
+            self.fail(f"{name}() takes the name of a square matrix", arg)
+        A = str(arg.children[0])
+        if self.ranks.get(A, 2) != 2 or arg.data == "tensor":
+            self.fail(f"{name}() takes the name of a square matrix, and {A} is not a 2-D tensor name", arg)
+        self.reads.append(A)
+        base = sp.IndexedBase(A)
+        self.use(A, [], arg, rank=2)
+        self.sizes.join((A, 0), (A, 1), None)  # square
+        if name == "inv":
+            i, j = indices
+            self.sizes.join((A, 0), (self.n, i), None)
+            self.sizes.join((A, 0), (self.n, j), None)
+            return Inv(base, i, j), Counter([i, j])
+        return (Det if name == "det" else LogDet)(base), Counter()

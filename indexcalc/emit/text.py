@@ -1,0 +1,160 @@
+"""Print a Program in the language itself, with implicit (Einstein) sums where they
+read the same, so that the text re-parses to the same statements.
+
+    >>> import indexcalc as ic
+    >>> print(ic.parse("y[i] = exp(sum[j](x[i,j]*w[j])) + sum[j](x[i,j]^2)"))
+    y[i] = exp(x[i,j]*w[j]) + x[i,j]^2
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import sympy as sp
+from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.str import StrPrinter
+
+from ..algebra import Inv, ISum, free_indices
+
+_NAMES = {"Abs": "abs", "Max2": "max", "Min2": "min"}
+
+
+class TextPrinter(StrPrinter):
+    """SymPy's StrPrinter speaking indexcalc: ``^``, ``X[i,k]``, ``delta``, ``sum[..](..)``.
+
+    ``protected`` are the left indices; ``explicit=True`` prints every sum as ``sum[..]``.
+    """
+
+    printmethod = "_indexcalc_text"  # not "_sympystr": Indexed would print itself
+
+    def __init__(self, protected=(), explicit=False):
+        super().__init__({"order": "none"})
+        self.protected = set(protected)
+        self.left = list(protected)
+        self.explicit = explicit
+        self.top_terms: set = set()
+
+    def statement(self, st) -> str:
+        self.protected = set(st.indices)
+        self.left = list(st.indices)
+        terms = sp.Add.make_args(st.expr)
+        self.top_terms = {f for t in terms for f in sp.Mul.make_args(t) if isinstance(f, ISum)}
+        lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
+        return f"{lhs} = {self.doprint(st.expr)}"
+
+    def _print_Add(self, e):
+        # positive terms first, terms without indices (constants) last: x[i] - mu + eps
+        terms = sorted(e.args, key=lambda t: (t.could_extract_minus_sign(), not free_indices(t)))
+        return super()._print_Add(sp.Add._from_args(terms))
+
+    def _print_Mul(self, e):
+        return super()._print_Mul(sp.Mul._from_args(_chain(e.args, self.left)))
+
+    def _print_Indexed(self, e):
+        return f"{e.base.label}[{','.join(map(self._print, e.indices))}]"
+
+    def _print_Pow(self, e, rational=False):
+        if isinstance(e.base, ISum) and e.exp != -1:
+            return f"({self._print(e.base)})^{self.parenthesize(e.exp, PRECEDENCE['Pow'])}"
+        if e.exp == sp.Rational(1, 2):
+            return f"sqrt({self._print(e.base)})"
+        return super()._print_Pow(e, rational).replace("**", "^")
+
+    def _print_Rational(self, e):
+        return _decimal(e) if sp.Rational(repr(float(e))) == e else f"{e.p}/{e.q}"
+
+    def _print_Exp1(self, e):
+        return "exp(1)"
+
+    def _print_KroneckerDelta(self, e):
+        return f"delta({e.args[0]},{e.args[1]})"
+
+    def _print_Len(self, e):
+        return f"len({e.args[0]})"
+
+    def _print_Inv(self, e):
+        return f"inv({e.args[0].label})[{e.args[1]},{e.args[2]}]"
+
+    def _print_Det(self, e):
+        return f"det({e.args[0].label})"
+
+    def _print_LogDet(self, e):
+        return f"logdet({e.args[0].label})"
+
+    def _print_Function(self, e):
+        name = _NAMES.get(type(e).__name__, type(e).__name__)
+        return f"{name}({', '.join(self._print(a) for a in e.args)})"
+
+    _print_Abs = _print_Max2 = _print_Min2 = _print_Function
+
+    def _print_ISum(self, e):
+        idx = set(e.indices)
+        saved = self.protected
+        if not self.explicit and (self._implicit_product(e) or e in self.top_terms):
+            self.protected = saved - idx
+            out = self._print(e.body)
+        else:
+            self.protected = saved | idx
+            out = f"sum[{','.join(map(str, e.indices))}]({self._print(e.body)})"
+        self.protected = saved
+        return out
+
+    def _implicit_product(self, e) -> bool:
+        """Does rule 1 sum exactly ``e.indices`` in the product ``e.body``?"""
+        if not isinstance(e.body, sp.Mul):
+            return False
+        counts = Counter()
+        for f in e.body.args:
+            counts.update(_occurrences(f))
+        summed = {i for i, c in counts.items() if c >= 2 and i not in self.protected}
+        return summed == set(e.indices)
+
+
+# an ISum printed implicitly reads as its body (a product, for a contraction)
+ISum.precedence = property(lambda self: precedence(self.body))
+
+
+def _chain(factors, left):
+    """Order the factors of a product as a person would: numbers, then scalars, then
+    tensors along their contraction chain starting at the first left index
+    (``dX[i,k] = dY[i,j]*W[k,j]``, ``q = x[i]*A[i,j]*x[j]``)."""
+    consts = [f for f in factors if not free_indices(f)]
+    rest = [f for f in factors if free_indices(f)]
+    pos = {i: n for n, i in enumerate(left)}
+    shared = lambda f: sum(bool(free_indices(f) & free_indices(g)) for g in rest if g is not f)  # noqa: E731
+    ordered = []
+    while rest:
+        last = free_indices(ordered[-1]) - set(left) if ordered else set()
+        linked = [f for f in rest if free_indices(f) & last]
+        pick = linked[0] if linked else min(
+            rest, key=lambda f: (min(pos.get(i, len(pos)) for i in free_indices(f)), shared(f),
+                                 min(map(str, free_indices(f)))))
+        ordered.append(pick)
+        rest.remove(pick)
+    return sorted(consts, key=lambda f: not f.is_Number) + ordered
+
+
+def _occurrences(f):
+    if isinstance(f, sp.Indexed):
+        return Counter(f.indices)
+    if isinstance(f, (sp.KroneckerDelta, Inv)):
+        return Counter(a for a in f.args if not isinstance(a, sp.IndexedBase))
+    return Counter(free_indices(f))
+
+
+def _decimal(r) -> str:
+    text = repr(float(r))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def expr_text(e, protected=(), explicit=False) -> str:
+    """One expression in the language."""
+    return TextPrinter(protected, explicit).doprint(e)
+
+
+def statement_text(st, explicit=False) -> str:
+    return TextPrinter(explicit=explicit).statement(st)
+
+
+def program_text(prog) -> str:
+    return "\n".join(statement_text(st) for st in prog.statements)
