@@ -6,9 +6,9 @@
     dW[k,j] = X[i,k]*dY[i,j]
 """
 
-from .api import parse
+from .api import Derivative, derive, parse
 from .errors import IndexCalcError, ParseError, ProgramError, ShapeError, WrtError
 from .program import Program
 
-__all__ = ["parse", "Program", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
+__all__ = ["parse", "derive", "Derivative", "Program", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
            "WrtError"]

@@ -38,10 +38,11 @@ def check(tree, text: str) -> Program:
     assigned: dict[str, int] = {}
     read_order: list[str] = []
     sizes = Sizes()
+    first: dict[str, tuple] = {}
     statements = []
     for n, node in enumerate(tree.children):
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
-        builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes)
+        builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first)
         st = builder.statement()
         for name in builder.reads:
             if name == st.name:
@@ -57,14 +58,15 @@ def check(tree, text: str) -> Program:
     inputs = [name for name in read_order if name not in assigned]
     later_reads = set(read_order)
     outputs = [st.name for st in statements if st.name not in later_reads]
-    return Program(statements, inputs, outputs, ranks, sizes, text)
+    return Program(statements, inputs, outputs, ranks, sizes, text, first)
 
 
 class _StatementChecker:
     """Checks one statement; ``statement()`` returns it with explicit sums."""
 
-    def __init__(self, n, node, text, ranks, sizes):
+    def __init__(self, n, node, text, ranks, sizes, first):
         self.n, self.node, self.text, self.ranks, self.sizes = n, node, text, ranks, sizes
+        self.first = first  # name -> the distinct indices it is first read with
         self.reads: list[str] = []
         self.mentioned: dict[Index, object] = {}
 
@@ -147,6 +149,8 @@ class _StatementChecker:
         idx = [self.index(sp_node) for sp_node in node.children[1].children]
         self.use(name, idx, node)
         self.reads.append(name)
+        if len(set(idx)) == len(idx):
+            self.first.setdefault(name, tuple(idx))
         return sp.IndexedBase(name)[tuple(idx)], Counter(idx)
 
     def _add(self, node, protected, sign=1):

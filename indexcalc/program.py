@@ -66,6 +66,7 @@ class Program:
     ranks: dict
     sizes: Sizes = field(repr=False)
     source: str = field(default="", repr=False)
+    first_indices: dict = field(default_factory=dict, repr=False)
 
     def statement(self, name: str) -> Statement:
         return next(st for st in self.statements if st.name == name)

@@ -1,0 +1,147 @@
+"""Delta contraction: an ordered list of small named rewrites run to a fixed point.
+
+SymPy's own summation leaves ``Piecewise`` guards (DESIGN.md); here every index ranges
+over its whole axis, so the rules hold without conditions::
+
+    >>> i, j, a = Index("i"), Index("j"), Index("a")
+    >>> x = sp.IndexedBase("x")
+    >>> contract(ISum(sp.KroneckerDelta(i, a) * x[i, j], (i, j)))
+    ISum(x[a, j], (j,))
+    >>> contract(ISum(sp.KroneckerDelta(i, i) * x[j], (i, j)))
+    Len(i)*ISum(x[j], (j,))
+
+Each rule returns a replacement or ``None``. Each removes a delta or a summed index, or
+moves a factor or a sum strictly outward (factors out of sums, sums out of additions,
+products into additions that hold a delta), so the loop terminates.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import sympy as sp
+from sympy import KroneckerDelta
+
+from .algebra import Index, ISum, Len, free_indices
+
+_fresh = itertools.count(1)
+
+
+def fresh(hint) -> Index:
+    """A new index named after ``hint`` (``i`` -> ``i_7``); printers rename it nicely."""
+    return Index(f"{str(hint).split('_')[0]}_{next(_fresh)}")
+
+
+def freshen(e):
+    """Rename every summed index to a fresh one, so no bound name can clash."""
+    if isinstance(e, ISum):
+        ren = {i: fresh(i) for i in e.indices}
+        return ISum(freshen(e.body).xreplace(ren), [ren[i] for i in e.indices])
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len)):
+        return e
+    return e.func(*[freshen(a) for a in e.args])
+
+
+def isum(body, indices):
+    """``ISum`` that drops itself when there is nothing to sum."""
+    indices = tuple(indices)
+    if body == 0:
+        return sp.Integer(0)
+    return ISum(body, indices) if indices else body
+
+
+def _has_delta(e) -> bool:
+    return e.has(KroneckerDelta)
+
+
+# -- the rules -------------------------------------------------------------------------
+def empty_sum(e):
+    """Σ over nothing is the body; Σ of 0 is 0."""
+    if isinstance(e, ISum) and (not e.indices or e.body == 0):
+        return e.body
+
+
+def merge_sums(e):
+    """Σ_i Σ_j f = Σ_{i,j} f."""
+    if isinstance(e, ISum) and isinstance(e.body, ISum):
+        return ISum(e.body.body, e.indices + e.body.indices)
+
+
+def absent_index(e):
+    """Σ_i f = len(i) f when i does not occur in f."""
+    if isinstance(e, ISum):
+        free = free_indices(e.body)
+        absent = [i for i in e.indices if i not in free]
+        if absent:
+            return sp.Mul(*[Len(i) for i in absent]) * isum(e.body, [i for i in e.indices if i in free])
+
+
+def split_sum(e):
+    """Σ (f + g) = Σ f + Σ g (each term sums only the indices it has)."""
+    if isinstance(e, ISum) and isinstance(e.body, sp.Add):
+        return sp.Add(*[ISum(t, e.indices) for t in e.body.args])
+
+
+def constant_out(e):
+    """Σ_i c f(i) = c Σ_i f(i) when c does not depend on the summed indices."""
+    if isinstance(e, ISum) and isinstance(e.body, sp.Mul):
+        idx = set(e.indices)
+        out = [f for f in e.body.args if not free_indices(f) & idx]
+        if out:
+            return sp.Mul(*out) * isum(sp.Mul(*[f for f in e.body.args if f not in out]), e.indices)
+
+
+def expand_delta(e):
+    """a (δ + g) = a δ + a g, so that each delta stands in a product it can contract with."""
+    if isinstance(e, sp.Mul):
+        for k, f in enumerate(e.args):
+            if isinstance(f, sp.Add) and _has_delta(f):
+                rest = sp.Mul(*(e.args[:k] + e.args[k + 1:]))
+                return sp.Add(*[rest * t for t in f.args])
+
+
+def contract_delta(e):
+    """Σ_i δ(i,a) f(i) = f(a): the delta and the sum over i both go."""
+    if not isinstance(e, ISum):
+        return None
+    factors = sp.Mul.make_args(e.body)
+    for k, f in enumerate(factors):
+        if isinstance(f, sp.Pow) and isinstance(f.base, KroneckerDelta) and f.exp.is_positive:
+            f = f.base  # δ^n = δ
+        if isinstance(f, KroneckerDelta):
+            a, b = f.args
+            gone, keep = (a, b) if a in e.indices else (b, a) if b in e.indices else (None, None)
+            if gone is not None:
+                rest = sp.Mul(*(factors[:k] + factors[k + 1:]))
+                return isum(rest.xreplace({gone: keep}), [i for i in e.indices if i != gone])
+
+
+def delta_power(e):
+    """δ^n = δ for n > 0."""
+    if isinstance(e, sp.Pow) and isinstance(e.base, KroneckerDelta) and e.exp.is_positive:
+        return e.base
+
+
+RULES = [empty_sum, merge_sums, delta_power, contract_delta, absent_index, split_sum,
+         expand_delta, constant_out]
+
+
+def rewrite(e, rules=RULES):
+    """Apply ``rules`` bottom-up until none fires anywhere."""
+    if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len)):
+        return e
+    args = [rewrite(a, rules) for a in e.args]
+    if isinstance(e, ISum):
+        e = ISum(args[0], args[1])
+    elif any(a is not b for a, b in zip(args, e.args)):
+        e = e.func(*args)
+    for rule in rules:
+        out = rule(e)
+        if out is not None and out != e:
+            return rewrite(out, rules)
+    return e
+
+
+def contract(e):
+    """Contract every delta that can be contracted, then tidy the sums."""
+    return rewrite(sp.sympify(e))

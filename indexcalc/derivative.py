@@ -1,0 +1,131 @@
+"""Assemble a derivation: name the gradients, tidy each formula, print it, and prove the
+printed text means what was derived by re-parsing it after the forward program.
+
+    >>> import indexcalc as ic
+    >>> d = ic.derive("y[i] = tanh(x[i])")
+    >>> print(d)
+    dx[i] = dy[i]*(1 - y[i]^2)
+    >>> sorted(d.compile()(x=[0.0, 1.0], dy=[1.0, 1.0]))
+    ['x']
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .algebra import ISum
+from .contract import contract
+from .emit.text import statement_text
+from .errors import ProgramError, WrtError
+from .program import Statement
+from .tidy import alpha, factor, pretty_indices, reuse_forward
+
+
+def free_name(wanted: str, taken: set) -> str:
+    """``wanted`` if free, else ``d_X``-style variants: never shadow a program name."""
+    if wanted not in taken:
+        return wanted
+    base = "d_" + wanted[1:]
+    k = 2
+    name = base
+    while name in taken:
+        name, k = f"{base}{k}", k + 1
+    return name
+
+
+def check_wrt(prog, wrt) -> list:
+    if wrt is None:
+        return list(prog.inputs)
+    wrt = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
+    for w in wrt:
+        if w not in prog.inputs:
+            kind = "an assigned name" if w in prog.ranks else "not a name of the program"
+            raise WrtError(f"cannot differentiate with respect to {w!r}: it is {kind}; "
+                           f"the inputs are {', '.join(prog.inputs)}")
+    if not wrt:
+        raise WrtError("wrt names no input")
+    return wrt
+
+
+def tidy(expr, prog, keep):
+    """Forward values back in, common factors out, short index names."""
+    expr = factor(contract(reuse_forward(expr, prog)))
+    return pretty_indices(expr, keep)
+
+
+def normal(e):
+    """A form in which statements that mean the same compare equal (for the round trip)."""
+    return alpha(contract(sp.expand(e)))
+
+
+class Backward:
+    """Statements computed after a forward program, printed and re-parsed as one program.
+
+    ``statements`` are :class:`Statement` objects; ``comments`` lines go first in the text.
+    """
+
+    def __init__(self, forward, statements, returns, comments=()):
+        from .api import parse
+        self.forward, self.returns, self.comments = forward, returns, list(comments)
+        lines = [statement_text(st) for st in statements]
+        text = self._text(lines)
+        combined = parse(self._forward_text() + "\n" + text)
+        n0 = len(forward.statements)
+        for k, st in enumerate(statements):
+            if normal(combined.statements[n0 + k].expr) != normal(st.expr):
+                lines[k] = statement_text(st, explicit=True)
+        text = self._text(lines)
+        self.program = parse(self._forward_text() + "\n" + text)
+        for k, st in enumerate(statements):
+            if normal(self.program.statements[n0 + k].expr) != normal(st.expr):
+                raise AssertionError(f"indexcalc printed {lines[k]!r}, which does not re-parse "
+                                     f"to {st.expr}: please report this")
+        self.statements = self.program.statements[n0:]
+        self.text = text
+
+    def _forward_text(self):
+        return self.forward.source or str(self.forward)
+
+    def _text(self, lines):
+        return "\n".join([f"# {c}" for c in self.comments] + lines)
+
+    def __str__(self):
+        return self.text
+
+    def __repr__(self):
+        return f"<{type(self).__name__}\n{self.text}\n>"
+
+    def latex(self) -> str:
+        from .emit.latex import statements_latex
+        return statements_latex(self.statements)
+
+    def _repr_latex_(self):
+        return "$\\displaystyle " + self.latex() + "$"
+
+    def numpy_source(self, name: str = "backward") -> str:
+        return self.program.numpy_source(name, self.returns)
+
+    def compile(self):
+        """``f(**arrays) -> {name: array}``; arrays: forward inputs and upstream gradients."""
+        return self.program.compile(self.returns)
+
+
+def seeds(prog, taken):
+    """Upstream gradients: ``{output: 1}`` for a scalar loss, else ``{Y: "dY"}``."""
+    if len(prog.outputs) == 1 and prog.rank(prog.outputs[0]) == 0:
+        return {prog.outputs[0]: sp.Integer(1)}
+    out = {}
+    for y in prog.outputs:
+        out[y] = free_name("d" + y, taken)
+        taken.add(out[y])
+    return out
+
+
+def renamed_comments(names: dict) -> list:
+    return [f"d{x} is a name of the program: the gradient of {x} is named {g}"
+            for x, g in names.items() if g != "d" + x]
+
+
+def ensure_outputs(prog):
+    if not prog.outputs:
+        raise ProgramError("the program has no statements, so there is nothing to differentiate")

@@ -1,0 +1,141 @@
+"""Make a contracted gradient read as a person would write it.
+
+* :func:`reuse_forward` puts forward values back: ``1 - tanh(x[i])^2`` becomes
+  ``1 - y[i]^2`` when the program has ``y[i] = tanh(x[i])``; a softmax gradient is
+  written with ``p``.
+* :func:`factor` pulls common factors out of sums of terms: ``p*dp - p*s = p*(dp - s)``.
+* :func:`pretty_indices` renames generated indices (``j_17``) to short distinct names.
+
+    >>> import indexcalc as ic
+    >>> prog = ic.parse("y[i] = tanh(x[i])")
+    >>> x, i = sp.IndexedBase("x"), Index("i")
+    >>> reuse_forward(1 - sp.tanh(x[i])**2, prog)
+    1 - y[i]**2
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import sympy as sp
+from sympy import KroneckerDelta
+
+from .algebra import Index, ISum, Len, free_indices, tensor_names
+from .contract import freshen, merge_sums, rewrite
+
+
+def alpha(e):
+    """``e`` with every summed index renamed by position, so that sums equal up to the
+    names of their indices compare equal."""
+    return _alpha(e, [0])
+
+
+def _alpha(e, counter):
+    if isinstance(e, ISum):
+        ren = {}
+        for i in e.indices:
+            ren[i] = Index(f"_s{counter[0]}")
+            counter[0] += 1
+        return ISum(_alpha(e.body.xreplace(ren), counter), [ren[i] for i in e.indices])
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
+        return e
+    return e.func(*[_alpha(a, counter) for a in e.args])
+
+
+def _powers(e) -> dict:
+    """A product as ``{alpha(base): [base, exponent]}``."""
+    out = {}
+    for f in sp.Mul.make_args(e):
+        b, x = (f.base, f.exp) if isinstance(f, sp.Pow) else (f, sp.Integer(1))
+        out.setdefault(alpha(b), [b, 0])[1] += x
+    return out
+
+
+def _within(part: dict, whole: dict) -> bool:
+    """Is the product ``part`` a factor of ``whole`` (same-sign, no larger powers)?"""
+    for b, (_, x) in part.items():
+        y = whole.get(b, [None, None])[1]
+        if y is None or not (x.is_number and y.is_number) or x * y <= 0 or abs(y) < abs(x):
+            return False
+    return True
+
+
+def _maps(left, free):
+    """Every injective map of the pattern's ``left`` indices onto indices in ``free``."""
+    for image in itertools.permutations(sorted(free, key=str), len(left)):
+        yield dict(zip(left, image))
+
+
+def _replace_once(e, st):
+    """``e`` with the statement's value ``st.expr`` replaced by ``st.lhs``, or None."""
+    if not tensor_names(st.expr) <= tensor_names(e):
+        return None
+    free = free_indices(e)
+    for m in _maps(st.indices, free):
+        value = st.expr.xreplace(m)
+        name = st.lhs.xreplace(m)
+        if alpha(value) == alpha(e):
+            return name
+        if isinstance(e, sp.Mul):
+            part, whole = _powers(value), _powers(e)
+            if len(part) > 1 and _within(part, whole):
+                rest = [b**(x - part.get(k, [0, 0])[1]) for k, (b, x) in whole.items()]
+                return sp.Mul(*rest) * name
+    return None
+
+
+def reuse_forward(e, prog):
+    """Replace every forward value inside ``e`` by the name that holds it."""
+    e = rewrite(e, [merge_sums, sum_in])
+    for st in reversed(prog.statements):
+        e = _reuse(e, st)
+    return e
+
+
+def _reuse(e, st):
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
+        return e
+    out = _replace_once(e, st)
+    if out is not None:
+        return _reuse(out, st)
+    args = [_reuse(a, st) for a in e.args]
+    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+
+
+def factor(e):
+    """Pull factors common to all terms of each sum out of it."""
+    return sp.factor_terms(e)
+
+
+def sum_in(e):
+    """c Σ_j f = Σ_j c f (renaming j if c uses it), so a forward value split between
+    the two, like ``exp(x[j]) / Σ_k exp(x[k])``, is seen whole."""
+    if isinstance(e, sp.Mul):
+        for k, f in enumerate(e.args):
+            if isinstance(f, ISum):
+                rest = sp.Mul(*(e.args[:k] + e.args[k + 1:]))
+                f = freshen(f)
+                return ISum(rest * f.body, f.indices)
+
+
+def pretty_indices(e, keep):
+    """Rename generated indices (``j_17``) to short names unused among ``keep``."""
+    e = freshen(e)
+    used = {str(i) for i in keep}
+    ren = {}
+    for i in sorted(_all_indices(e) - set(keep), key=lambda i: str(i)):
+        base = str(i).split("_")[0]
+        name = next(n for n in itertools.chain([base], (f"{base}{k}" for k in itertools.count(2)))
+                    if n not in used)
+        used.add(name)
+        ren[i] = Index(name)
+    return e.xreplace(ren)
+
+
+def _all_indices(e) -> set:
+    if isinstance(e, Index):
+        return {e}
+    out = set()
+    for a in e.args:
+        out |= _all_indices(a)
+    return out
