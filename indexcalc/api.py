@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 from .check import check
-from .derivative import Backward, check_wrt, ensure_outputs, free_name, renamed_comments, seeds, tidy
+from .derivative import (Backward, check_wrt, ensure_outputs, free_name, inline_cheap,
+                         renamed_comments, seeds, tidy, with_temporaries)
 from .differentiate import reverse_sweep
 from .parser import parse_tree
 from .program import Program, Statement
@@ -46,8 +47,10 @@ class Derivative(Backward):
             names[x] = free_name("d" + x, taken)
             taken.add(names[x])
         self.names = {x: names[x] for x in self.wrt}
-        raw = reverse_sweep(forward, self.wrt, self.upstream, names)
-        statements = [Statement(g, idx, tidy(e, forward, idx)) for g, idx, e in raw]
+        raw = inline_cheap(reverse_sweep(forward, self.wrt, self.upstream, names),
+                           set(self.names.values()))
+        statements = with_temporaries([Statement(g, idx, tidy(e, forward, idx)) for g, idx, e in raw],
+                                      taken)
         comments = renamed_comments({**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
                                      **self.names})
         super().__init__(forward, statements, dict(self.names), comments)

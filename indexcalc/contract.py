@@ -116,6 +116,24 @@ def contract_delta(e):
                 return isum(rest.xreplace({gone: keep}), [i for i in e.indices if i != gone])
 
 
+def separate_sums(e):
+    """Σ_{k,l} a(k) b(l) = (Σ_k a(k)) (Σ_l b(l)): factors linked by no summed index part."""
+    if not (isinstance(e, ISum) and isinstance(e.body, sp.Mul) and len(e.indices) > 1):
+        return None
+    groups = []  # [indices, factors] of each part
+    for f in e.body.args:
+        idx = free_indices(f) & set(e.indices)
+        linked = [g for g in groups if g[0] & idx]
+        merged = [idx, [f]]
+        for g in linked:
+            merged[0] |= g[0]
+            merged[1] += g[1]
+            groups.remove(g)
+        groups.append(merged)
+    if len(groups) > 1:
+        return sp.Mul(*[isum(sp.Mul(*fs), [i for i in e.indices if i in idx]) for idx, fs in groups])
+
+
 def delta_power(e):
     """δ^n = δ for n > 0."""
     if isinstance(e, sp.Pow) and isinstance(e.base, KroneckerDelta) and e.exp.is_positive:
@@ -123,7 +141,7 @@ def delta_power(e):
 
 
 RULES = [empty_sum, merge_sums, delta_power, contract_delta, absent_index, split_sum,
-         expand_delta, constant_out]
+         expand_delta, constant_out, separate_sums]
 
 
 def rewrite(e, rules=RULES):

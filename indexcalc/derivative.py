@@ -11,6 +11,8 @@ printed text means what was derived by re-parsing it after the forward program.
 
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 
 from .algebra import ISum
@@ -18,6 +20,7 @@ from .contract import contract
 from .emit.text import statement_text
 from .errors import ProgramError, WrtError
 from .program import Statement
+from .cse import eliminate
 from .tidy import alpha, factor, pretty_indices, reuse_forward
 
 
@@ -49,8 +52,62 @@ def check_wrt(prog, wrt) -> list:
 
 def tidy(expr, prog, keep):
     """Forward values back in, common factors out, short index names."""
-    expr = factor(contract(reuse_forward(expr, prog)))
-    return pretty_indices(expr, keep)
+    return pretty_indices(factor(reuse_forward(expr, prog)), keep)
+
+
+def inline_cheap(raw, keep):
+    """Substitute an intermediate gradient into its reader when it is element-wise (no
+    sum) and read once: ``dp = -t/(p N)`` disappears into ``dz``, which then simplifies."""
+    raw = list(raw)
+    for k in range(len(raw) - 1, -1, -1):
+        name, idx, value = raw[k]
+        readers = [m for m in range(k + 1, len(raw)) if _reads(raw[m][2], name)]
+        if name in keep or value.has(ISum) or len(readers) != 1:
+            continue
+        m = readers[0]
+        uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in raw[m][2].atoms(sp.Indexed)
+                if _is(el, name)} if idx else {sp.Symbol(name): value}
+        expr = raw[m][2].xreplace(uses)
+        raw[m] = (raw[m][0], raw[m][1], contract(expr))
+        del raw[k]
+    return raw
+
+
+def _is(el, name):
+    return (isinstance(el, sp.Indexed) and str(el.base.label) == name) or \
+        (isinstance(el, sp.Symbol) and el.name == name)
+
+
+def _reads(e, name):
+    return any(_is(el, name) for el in e.atoms(sp.Indexed, sp.Symbol))
+
+
+def with_temporaries(statements, taken):
+    """Shared subexpressions as temporaries, each placed before its first reader."""
+    temps, exprs = eliminate([st.expr for st in statements], set(taken))
+    temps = [Statement(n, idx, pretty_indices(v, idx)) for n, idx, v in temps]
+    body = [Statement(st.name, st.indices, e) for st, e in zip(statements, exprs)]
+    out, placed = [], set()
+
+    def place(st):
+        for t in temps:
+            if t.name not in placed and _reads(st.expr, t.name):
+                placed.add(t.name)
+                place(t)
+        out.append(st)
+
+    for st in body:
+        place(st)
+    return _renumber(out, [t.name for t in out if t in temps], taken)
+
+
+def _renumber(statements, temps, taken):
+    """Temporaries numbered t1, t2, ... in the order they are computed."""
+    names = iter(n for n in (f"t{k}" for k in itertools.count(1)) if n not in taken)
+    ren = {sp.Symbol(t): sp.Symbol(next(names)) for t in temps}
+    ren.update({sp.IndexedBase(t.name): sp.IndexedBase(n.name) for t, n in ren.items()})
+    return [Statement(ren.get(sp.Symbol(st.name), sp.Symbol(st.name)).name, st.indices,
+                      st.expr.xreplace(ren)) for st in statements]
 
 
 def normal(e):

@@ -24,7 +24,7 @@ ELEMENTWISE = {
     sp.cos: lambda x, y: -sp.sin(x),
     sp.Abs: lambda x, y: sp.sign(x),
     sp.sign: lambda x, y: 0,
-    relu: lambda x, y: step(x),
+    relu: lambda x, y: step(y),  # y > 0 exactly where x > 0: reads the forward value
     step: lambda x, y: 0,
     sigmoid: lambda x, y: y * (1 - y),
     softplus: lambda x, y: sigmoid(x),

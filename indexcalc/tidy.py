@@ -16,12 +16,13 @@
 from __future__ import annotations
 
 import itertools
+import string
 
 import sympy as sp
 from sympy import KroneckerDelta
 
 from .algebra import Index, ISum, Len, free_indices, tensor_names
-from .contract import freshen, merge_sums, rewrite
+from .contract import contract, freshen, merge_sums, rewrite
 
 
 def alpha(e):
@@ -33,13 +34,19 @@ def alpha(e):
 def _alpha(e, counter):
     if isinstance(e, ISum):
         ren = {}
-        for i in e.indices:
+        for i in sorted(e.indices, key=lambda i: _signature(e.body, i)):
             ren[i] = Index(f"_s{counter[0]}")
             counter[0] += 1
         return ISum(_alpha(e.body.xreplace(ren), counter), [ren[i] for i in e.indices])
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
         return e
     return e.func(*[_alpha(a, counter) for a in e.args])
+
+
+def _signature(e, i):
+    """Where index ``i`` stands in ``e``: the tensors and axes, independent of its name."""
+    return sorted((str(el.base.label), k) for el in e.atoms(sp.Indexed)
+                  for k, j in enumerate(el.indices) if j == i)
 
 
 def _powers(e) -> dict:
@@ -103,8 +110,11 @@ def _reuse(e, st):
 
 
 def factor(e):
-    """Pull factors common to all terms of each sum out of it."""
-    return sp.factor_terms(e)
+    """Multiply out, then pull factors common to all terms of each sum out of it:
+    ``p*(dp - p*(-t/p))`` becomes ``p*dp + p*t`` and then ``p*(dp + t)``."""
+    expanded = sp.expand(e, mul=True, multinomial=False, power_exp=False, power_base=False,
+                         log=False)
+    return sp.factor_terms(contract(expanded))
 
 
 def sum_in(e):
@@ -125,11 +135,20 @@ def pretty_indices(e, keep):
     ren = {}
     for i in sorted(_all_indices(e) - set(keep), key=lambda i: str(i)):
         base = str(i).split("_")[0]
-        name = next(n for n in itertools.chain([base], (f"{base}{k}" for k in itertools.count(2)))
-                    if n not in used)
+        name = next(n for n in _candidates(base) if n not in used)
         used.add(name)
         ren[i] = Index(name)
     return e.xreplace(ren)
+
+
+def _candidates(base):
+    """``j`` -> j, k, l, ..., z, a, ..., i, j2, j3, ...: a fresh letter before a number."""
+    yield base
+    if len(base) == 1 and base.isalpha():
+        letters = string.ascii_lowercase if base.islower() else string.ascii_uppercase
+        start = letters.index(base)
+        yield from (letters[(start + k) % 26] for k in range(1, 26))
+    yield from (f"{base}{k}" for k in itertools.count(2))
 
 
 def _all_indices(e) -> set:

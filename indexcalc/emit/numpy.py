@@ -263,7 +263,9 @@ class _Emitter:
             core = f"einsum({eq!r}, {', '.join(c for c, _ in tensors)})"
         else:
             core = "1"
-        return "*".join(_paren(s) for s in [*scale, core] if s != "1") or "1", out
+        sign = "-" if "-1" in scale else ""
+        scale = [s for s in scale if s != "-1"]
+        return sign + ("*".join(_paren(s) for s in [*scale, core] if s != "1") or "1"), out
 
 
 def _paren(code: str) -> str:
@@ -292,5 +294,5 @@ def _align(code, labels, target):
     if order != list(labels):
         code = f"np.transpose({code}, {tuple(labels.index(i) for i in order)})"
     if len(order) < len(target):
-        code += "[" + ", ".join(":" if i in labels else "None" for i in target) + "]"
+        code = _paren(code) + "[" + ", ".join(":" if i in labels else "None" for i in target) + "]"
     return code

@@ -61,7 +61,8 @@ class TextPrinter(StrPrinter):
         return super()._print_Pow(e, rational).replace("**", "^")
 
     def _print_Rational(self, e):
-        return _decimal(e) if sp.Rational(repr(float(e))) == e else f"{e.p}/{e.q}"
+        decimal = e.q % 2 and e.q % 5 and str(e.q).rstrip("0") == "1"
+        return _decimal(e) if decimal or e.q == 1 else f"{e.p}/{e.q}"
 
     def _print_Exp1(self, e):
         return "exp(1)"
@@ -119,7 +120,8 @@ def _chain(factors, left):
     tensors along their contraction chain starting at the first left index
     (``dX[i,k] = dY[i,j]*W[k,j]``, ``q = x[i]*A[i,j]*x[j]``)."""
     consts = [f for f in factors if not free_indices(f)]
-    rest = [f for f in factors if free_indices(f)]
+    sums = [f for f in factors if free_indices(f) and isinstance(f, sp.Add)]
+    rest = [f for f in factors if free_indices(f) and not isinstance(f, sp.Add)]
     pos = {i: n for n, i in enumerate(left)}
     shared = lambda f: sum(bool(free_indices(f) & free_indices(g)) for g in rest if g is not f)  # noqa: E731
     ordered = []
@@ -131,7 +133,7 @@ def _chain(factors, left):
                                  min(map(str, free_indices(f)))))
         ordered.append(pick)
         rest.remove(pick)
-    return sorted(consts, key=lambda f: not f.is_Number) + ordered
+    return sorted(consts, key=lambda f: not f.is_Number) + ordered + sums
 
 
 def _occurrences(f):

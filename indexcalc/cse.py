@@ -1,0 +1,170 @@
+"""Name shared subexpressions once: temporaries ``t1[b] = ...`` ahead of the statements.
+
+A subexpression is shared when it occurs twice or more, up to the names of its indices
+(``dy[b,i]*gamma[i]`` in two statements is one temporary ``t1[b,i]``). Products share
+a part when two of them hold the same two or more factors. Powers of one base share it
+when their exponents are multiples of one another (``(v+eps)^(-1/2)`` and
+``(v+eps)^(-3/2)`` become ``t1`` and ``t1^3``).
+
+    >>> from indexcalc.algebra import Index
+    >>> b, i = Index("b"), Index("i")
+    >>> dy, g, v = sp.IndexedBase("dy"), sp.IndexedBase("g"), sp.IndexedBase("v")
+    >>> temps, (e1, e2) = eliminate([dy[b, i]*g[i]*v[b], dy[b, i]*g[i] + 1], {"dy", "g", "v"})
+    >>> temps, e1, e2
+    ([('t1', (b, i), dy[b, i]*g[i])], t1[b, i]*v[b], t1[b, i] + 1)
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import sympy as sp
+from sympy import KroneckerDelta
+
+from .algebra import Index, ISum, Len, free_indices
+from .tidy import alpha
+
+_ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, KroneckerDelta, sp.IndexedBase, Index)
+
+
+def _key(e):
+    """Equal for subexpressions equal up to renaming their free and summed indices."""
+    e = alpha(e)
+    free = sorted(free_indices(e), key=str)
+    if len(free) > 4:
+        return sp.srepr(e)
+    return min(sp.srepr(e.xreplace({i: Index(f"_f{k}") for k, i in enumerate(p)}))
+               for p in itertools.permutations(free))
+
+
+def _worth(e) -> bool:
+    """Is ``e`` worth a name? Not an atom, nor a number times an atom, nor ``1/atom``."""
+    if isinstance(e, _ATOMS) or e.is_Number:
+        return False
+    if isinstance(e, sp.Mul):
+        return sum(not a.is_Number for a in e.args) >= 2 or any(not isinstance(a, _ATOMS) for a in e.args)
+    if isinstance(e, sp.Pow):
+        return not ((isinstance(e.base, (*_ATOMS, _Held))) and e.exp.is_Integer)
+    if isinstance(e, sp.Function) and len(e.args) == 1:
+        return not isinstance(e.args[0], _ATOMS)  # step(h[i]) costs less than a name
+    return True
+
+
+def _nodes(e, out):
+    """Every subexpression of ``e`` worth naming, with sub-products of products."""
+    if isinstance(e, _ATOMS):
+        return
+    if _worth(e) and _sized(e):
+        out.append(e)
+    if isinstance(e, sp.Mul):
+        factors = [a for a in e.args if not a.is_Number]
+        if len(factors) <= 6:
+            for r in range(2, len(factors)):
+                out.extend(m for c in itertools.combinations(factors, r) if _sized(m := sp.Mul(*c)))
+    for a in e.args:
+        if not isinstance(a, sp.Tuple):
+            _nodes(a, out)
+
+
+def _index_order(e) -> tuple:
+    """The free indices of ``e`` in the order its tensors list them: ``dh[n,j]`` -> (n, j)."""
+    seen = []
+    for el in sorted(e.atoms(sp.Indexed), key=str):
+        seen += [i for i in el.indices if i not in seen]
+    free = free_indices(e)
+    return tuple(i for i in seen if i in free)
+
+
+def _sized(e) -> bool:
+    """Does every free index of ``e`` stand at a tensor axis in it (not only in len())?"""
+    at_axes = set()
+    for el in e.atoms(sp.Indexed):
+        at_axes |= set(el.indices)
+    return free_indices(e) <= at_axes
+
+
+def _size(e) -> int:
+    return sp.count_ops(e) + len(e.atoms(sp.Indexed))
+
+
+def eliminate(exprs, taken, prefix="t"):
+    """``(temps, exprs)``: ``temps`` are ``(name, indices, expr)`` to compute first."""
+    exprs = _group_powers(exprs)
+    temps = []
+    counter = itertools.count(1)
+    while True:
+        counts, first = {}, {}
+        for e in exprs + [t[2] for t in temps]:
+            nodes = []
+            _nodes(e, nodes)
+            for n in nodes:
+                k = _key(n)
+                counts[k] = counts.get(k, 0) + 1
+                first.setdefault(k, n)
+        shared = [k for k, c in counts.items() if c >= 2]
+        if not shared:
+            release = lambda e: e.replace(_Held, lambda b, x: b**x)  # noqa: E731
+            return [(n, i, release(v)) for n, i, v in temps], [release(e) for e in exprs]
+        # whole subexpressions before parts of products, then the biggest
+        best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), _size(first[k]), counts[k]))
+        value = first[best]
+        name = next(n for n in (f"{prefix}{k}" for k in counter) if n not in taken)
+        taken.add(name)
+        idx = _index_order(value)
+        temps.append((name, idx, value))
+        exprs = [_substitute(e, best, name, idx, value) for e in exprs]
+        temps = [(n, i, _substitute(v, best, name, idx, value) if n != name else v)
+                 for n, i, v in temps]
+
+
+def _substitute(e, key, name, idx, value):
+    """``e`` with every occurrence of ``value`` (up to index names) replaced by ``name``."""
+    if isinstance(e, _ATOMS):
+        return e
+    if _key(e) == key:
+        return _call(name, idx, value, e)
+    if isinstance(e, sp.Mul):
+        factors = [a for a in e.args if not a.is_Number]
+        for r in range(len(factors) - 1, 1, -1):
+            for combo in itertools.combinations(factors, r):
+                sub = sp.Mul(*combo)
+                if _key(sub) == key:
+                    rest = [a for a in e.args if a not in combo]
+                    return _substitute(sp.Mul(*rest), key, name, idx, value) * _call(name, idx, value, sub)
+    args = [_substitute(a, key, name, idx, value) if not isinstance(a, sp.Tuple) else a for a in e.args]
+    if isinstance(e, ISum):
+        return ISum(args[0], e.indices)
+    return e.func(*args)
+
+
+def _call(name, idx, value, occurrence):
+    """``name[...]`` with the indices ``occurrence`` uses where ``value`` uses ``idx``."""
+    if not idx:
+        return sp.Symbol(name)
+    a, b = alpha(value), alpha(occurrence)
+    for image in itertools.permutations(sorted(free_indices(b), key=str)):
+        m = dict(zip(idx, image))
+        if a.xreplace(m) == b:
+            return sp.IndexedBase(name)[image]
+    raise AssertionError("no index map between equal-keyed subexpressions")
+
+
+class _Held(sp.Function):
+    """``_Held(B, g)`` stands for ``B^g`` while SymPy would merge ``(B^g)^n`` into ``B^(gn)``."""
+
+    nargs = 2
+
+
+def _group_powers(exprs):
+    """Write ``B^(-3/2)`` as ``_Held(B, -1/2)^3`` when ``B^(-1/2)`` occurs too."""
+    exps: dict = {}
+    for e in exprs:
+        for p in e.atoms(sp.Pow):
+            if not isinstance(p.base, _ATOMS) and p.exp.is_Rational:
+                exps.setdefault(p.base, set()).add(p.exp)
+    held = {}
+    for base, xs in exps.items():
+        g = min(xs, key=abs)
+        if len(xs) > 1 and all((x / g).is_Integer for x in xs):
+            held.update({base**x: _Held(base, g) ** (x / g) for x in xs})
+    return [e.xreplace(held) for e in exprs]
