@@ -61,6 +61,21 @@ def check(tree, text: str) -> Program:
     return Program(statements, inputs, outputs, ranks, sizes, text, first)
 
 
+def _twin_axes(name, rank, ranks):
+    """The axes a gradient name's axes stand for, by the naming convention of SPEC
+    section 1: ``dX`` has the axes of ``X``, ``dY_dX`` those of ``Y`` then ``X``. Used
+    only for left indices whose size nothing else tells (``dx[i] = 1/len(i)``)."""
+    if not name.startswith("d"):
+        return None
+    if ranks.get(name[1:]) == rank:
+        return [(name[1:], a) for a in range(rank)]
+    for p in range(2, len(name) - 1):
+        y, x = name[1:p], name[p + 2:]
+        if name[p:p + 2] == "_d" and y in ranks and x in ranks and ranks[y] + ranks[x] == rank:
+            return [(y, a) for a in range(ranks[y])] + [(x, a) for a in range(ranks[x])]
+    return None
+
+
 class _StatementChecker:
     """Checks one statement; ``statement()`` returns it with explicit sums."""
 
@@ -111,14 +126,14 @@ class _StatementChecker:
             expr += sign * (ISum(e, summed) if summed else e)
             passing.update(p)
         name = str(name_tok)
-        for axis, idx in enumerate(left):
-            if idx not in passing:
-                twin = name[1:]
-                if name.startswith("d") and self.ranks.get(twin) == len(left):
-                    self.sizes.join((name, axis), (twin, axis), None)
-                    continue
+        twins = _twin_axes(name, len(left), self.ranks)
+        for idx in left:
+            if idx not in passing and not twins:
                 self.fail(f"index {idx} is on the left but nowhere on the right, so its size is unknown")
+        unsized = [axis for axis, idx in enumerate(left) if not self.sizes.has_axis((self.n, idx))]
         self.use(name, left, self.node)
+        for axis in unsized if twins else ():
+            self.sizes.join((name, axis), twins[axis], None)
         for idx, where in self.mentioned.items():
             if not self.sizes.has_axis((self.n, idx)):
                 self.fail(f"the size of index {idx} is unknown: it stands at no tensor axis", where)

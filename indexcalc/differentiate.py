@@ -96,3 +96,24 @@ def canonical_indices(prog, name: str) -> tuple:
     if name in prog.first_indices:
         return prog.first_indices[name]
     return tuple(Index(c) for c in "ijklmnpqrs"[:prog.rank(name)])
+
+
+def forward_sweep(prog, x: str, names: dict, final: tuple) -> list:
+    """Generalized Jacobians ``(name, indices, expr)`` of every statement depending on
+    ``x``: ``∂N[free]/∂x[targets] = ∂rhs/∂x + Σ_m ∂rhs/∂M[m] · ∂M[m]/∂x[targets]``,
+    where ``names[N]`` names the Jacobian of an earlier statement ``N``."""
+    needs = needs_gradient(prog, [x])
+    targets = tuple(fresh("a") for _ in final)
+    out = []
+    for st in prog.statements:
+        reads = tensor_names(st.expr) & needs
+        if not reads:
+            continue
+        total = partial(st.expr, x, targets) if x in reads else sp.Integer(0)
+        for m in sorted(reads - {x}, key=str):
+            idx = tuple(fresh("m") for _ in range(prog.rank(m)))
+            jac = sp.IndexedBase(names[m])[idx + targets] if idx + targets else sp.Symbol(names[m])
+            total += isum(partial(st.expr, m, idx) * jac, idx)
+        total = freshen(contract(total)).xreplace(dict(zip(targets, final)))
+        out.append((names[st.name], tuple(st.indices) + final, total))
+    return out

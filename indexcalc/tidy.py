@@ -78,8 +78,9 @@ def _replace_once(e, st):
     if not tensor_names(st.expr) <= tensor_names(e):
         return None
     free = free_indices(e)
+    pattern = freshen(st.expr)  # its summed indices must not capture the mapped ones
     for m in _maps(st.indices, free):
-        value = st.expr.xreplace(m)
+        value = pattern.xreplace(m)
         name = st.lhs.xreplace(m)
         if alpha(value) == alpha(e):
             return name
@@ -92,10 +93,13 @@ def _replace_once(e, st):
 
 
 def reuse_forward(e, prog):
-    """Replace every forward value inside ``e`` by the name that holds it."""
-    e = rewrite(e, [merge_sums, sum_in])
-    for st in reversed(prog.statements):
-        e = _reuse(e, st)
+    """Replace every forward value inside ``e`` by the name that holds it: first with
+    sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
+    factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``)."""
+    for form in ([], [merge_sums, sum_in]):
+        e = rewrite(contract(e), form) if form else contract(e)
+        for st in reversed(prog.statements):
+            e = _reuse(e, st)
     return e
 
 

@@ -259,10 +259,10 @@ ROUNDTRIP = [
                      "BUG: 'L = mean[n](lse[n] - z[n,c]*Y[n,c])' is printed as "
                      "'L = (lse[n] - sum[c](Y[n,c]*z[n,c]))/len(n)': n is no longer "
                      "protected, so the re-parse also sums n inside sum[c](..)"))),
-    pytest.param("L = sum[n](l[n] - z[n,c]*Y[n,c])", {"l": (2,), "z": (2, 4), "Y": (2, 4)}, {},
+    pytest.param("L = sum[n](exp(z[n,c]*Y[n,c]))", {"z": (2, 4), "Y": (2, 4)}, {},
                  marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: the explicit sum[n] is printed implicitly and its protection of n "
-                     "inside the nested product is lost"))),
+                     "BUG: printed as 'L = exp(sum[c](Y[n,c]*z[n,c]))': the explicit sum[n] "
+                     "is dropped and n, no longer protected, is summed inside exp"))),
     ("y = log(sum[i](exp(x[i])))", {"x": (5,)}, {}),
     ("y = sqrt(sum[i](x[i]^2))", {"x": (5,)}, {}),
     ("y = x[i]*x[i]*x[i]", {"x": (5,)}, {}),
@@ -338,7 +338,10 @@ def test_printed_program_reparses_to_same_numbers(src, shapes, opts):
                                    err_msg=f"{name}: {src!r} printed as {text!r}")
 
 
-@pytest.mark.parametrize("src, shapes, opts", ROUNDTRIP[:20], ids=[_rt_id(c) for c in ROUNDTRIP[:20]])
+STABLE = [c for c in ROUNDTRIP if not hasattr(c, "marks")]
+
+
+@pytest.mark.parametrize("src, shapes, opts", STABLE, ids=[_rt_id(c) for c in STABLE])
 def test_printing_is_stable(src, shapes, opts):
     """Printing the re-parsed program gives a program with the same meaning again."""
     once = str(ic.parse(src))
@@ -354,3 +357,50 @@ def test_printed_numbers_survive():
     text = str(ic.parse("y[i] = 1e-5*x[i] + .5"))
     val = ic.parse(text).compile()(x=np.array([2.0]))["y"]
     assert math.isclose(float(val[0]), 2e-5 + 0.5, rel_tol=1e-15)
+
+
+# -- 5. parentheses group: a parenthesized sum or product is one unit ------------------
+# SPEC section 1 reads summation bottom-up: a parenthesized product is a product of its
+# own (its repeated indices are summed there), and a parenthesized sum is one term.
+# Multiplying by 1 or adding 0 must therefore not change a result.
+
+PX = np.array([1.0, 2.0, 3.0])
+PZ = np.array([0.5, -1.0, 2.0])
+PA = np.array([[2.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 3.0]])
+PW = np.array([1.0, 2.0, 0.5])
+
+PARENS = [
+    # controls that hold today
+    ("q = x[i]*(A[i,j]*x[j])", {"x": PX, "A": PA}, PX @ PA @ PX),
+    ("y[i] = (A[i,j]*w[j])*x[i]", {"A": PA, "w": PW, "x": PX}, (PA @ PW) * PX),
+    ("y = (x[i] + 1)*1", {"x": PX}, np.sum(PX + 1)),
+    ("y = 1*(x[i] + 1)", {"x": PX}, np.sum(PX + 1)),
+    ("y = (x[i]*z[i] + 0)*x[i]", {"x": PX, "z": PZ}, (PX @ PZ) * PX.sum()),
+    ("y = (x[i] + 1)^1", {"x": PX}, np.sum(PX + 1)),
+    pytest.param("y = (x[i] + 1)", {"x": PX}, np.sum(PX + 1),
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: the parser drops the parentheses, so the top-level term is split "
+                     "into x[i] and 1 and the result is sum(x)+1, while '(x[i] + 1)*1' and "
+                     "'1*(x[i] + 1)' give sum(x+1)"))),
+    pytest.param("y = (x[i]*z[i])*x[i]", {"x": PX, "z": PZ}, (PX @ PZ) * PX.sum(),
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: the parenthesized product is flattened into the outer one, so i "
+                     "(in three factors) is summed once over x^2 z; '(x[i]*z[i] + 0)*x[i]' "
+                     "gives (x.z)*sum(x)"))),
+    pytest.param("y[i] = x[i]/(A[i,j]*w[j])", {"x": PX, "A": PA, "w": PW}, PX / (PA @ PW),
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: the denominator product is flattened into the outer product, "
+                     "giving sum_j x[i]/(A[i,j]*w[j]) (inf where A has zeros) instead of "
+                     "x[i] / (A w)[i]"))),
+    pytest.param("y = 1/(x[i]*z[i])", {"x": PX, "z": PZ}, 1 / (PX @ PZ),
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: gives sum_i 1/(x[i] z[i]) instead of 1/(x.z)"))),
+]
+
+
+@pytest.mark.parametrize("src, arrays, want", PARENS,
+                         ids=[(p.values if hasattr(p, "values") else p)[0] for p in PARENS])
+def test_parentheses_group(src, arrays, want):
+    got = run(src, arrays)
+    name = ic.parse(src).outputs[0]
+    np.testing.assert_allclose(got[name], want, rtol=1e-12)

@@ -37,14 +37,14 @@ class TextPrinter(StrPrinter):
     def statement(self, st) -> str:
         self.protected = set(st.indices)
         self.left = list(st.indices)
-        terms = sp.Add.make_args(st.expr)
+        terms = [_sum_outside(t) for t in sp.Add.make_args(st.expr)]
         self.top_terms = {f for t in terms for f in sp.Mul.make_args(t) if isinstance(f, ISum)}
         lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
-        return f"{lhs} = {self.doprint(st.expr)}"
+        return f"{lhs} = {self.doprint(sp.Add(*terms))}"
 
     def _print_Add(self, e):
         # positive terms first, terms without indices (constants) last: x[i] - mu + eps
-        terms = sorted(e.args, key=lambda t: (t.could_extract_minus_sign(), not free_indices(t)))
+        terms = sorted(e.args, key=lambda t: (_negative(t), not free_indices(t)))
         return super()._print_Add(sp.Add._from_args(terms))
 
     def _print_Mul(self, e):
@@ -113,6 +113,19 @@ class TextPrinter(StrPrinter):
 
 # an ISum printed implicitly reads as its body (a product, for a contraction)
 ISum.precedence = property(lambda self: precedence(self.body))
+
+
+def _negative(t) -> bool:
+    return _negative(t.body) if isinstance(t, ISum) else t.could_extract_minus_sign()
+
+
+def _sum_outside(term):
+    """``c * Σ_k f`` as ``Σ_k c f``, which prints as ``c*f`` without parentheses."""
+    sums = [f for f in sp.Mul.make_args(term) if isinstance(f, ISum)]
+    if len(sums) != 1 or not isinstance(term, sp.Mul):
+        return term
+    rest = [f for f in term.args if f is not sums[0]]
+    return ISum(sp.Mul(*rest) * sums[0].body, sums[0].indices)
 
 
 def _chain(factors, left):
