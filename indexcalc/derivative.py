@@ -102,8 +102,10 @@ def with_temporaries(statements, taken):
 
 
 def _renumber(statements, temps, taken):
-    """Temporaries numbered t1, t2, ... in the order they are computed."""
-    names = iter(n for n in (f"t{k}" for k in itertools.count(1)) if n not in taken)
+    """Temporaries numbered t1, t2, ... in the order they are computed (u1, ... when the
+    program has a name ``t``, so that ``t1`` is not read as a part of ``t``)."""
+    prefix = next(p for p in ("t", "u", "v", "tmp") if p not in taken)
+    names = iter(n for n in (f"{prefix}{k}" for k in itertools.count(1)) if n not in taken)
     ren = {sp.Symbol(t): sp.Symbol(next(names)) for t in temps}
     ren.update({sp.IndexedBase(t.name): sp.IndexedBase(n.name) for t, n in ren.items()})
     return [Statement(ren.get(sp.Symbol(st.name), sp.Symbol(st.name)).name, st.indices,

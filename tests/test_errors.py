@@ -89,10 +89,9 @@ def test_syntax_error_position_and_words(src, line, column, phrases):
     for phrase in phrases:
         assert phrase in first, f"{phrase!r} not in {first!r}"
     source_line = src.splitlines()[line - 1]
-    assert lines[1].strip() == source_line.strip(), lines
+    assert lines[1].endswith(source_line) and lines[1].strip() == source_line.strip(), lines
     # the caret stands under the column: same indentation as the quoted source line
-    indent = len(lines[1]) - len(lines[1].lstrip(" ")) if source_line.strip() else 2
-    indent = len(lines[1]) - len(source_line) if source_line else indent
+    indent = len(lines[1]) - len(source_line)
     assert lines[2].strip() == "^", lines
     assert lines[2].index("^") - indent == column - 1, lines
     assert not TOKEN_NAMES.search(str(lines)), f"parser token name in {lines[0]!r}"

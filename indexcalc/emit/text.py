@@ -44,7 +44,7 @@ class TextPrinter(StrPrinter):
 
     def _print_Add(self, e):
         # positive terms first, terms without indices (constants) last: x[i] - mu + eps
-        terms = sorted(e.args, key=lambda t: (_negative(t), not free_indices(t)))
+        terms = sorted(e.args, key=lambda t: (_negative(t), not free_indices(t), sp.count_ops(t)))
         return super()._print_Add(sp.Add._from_args(terms))
 
     def _print_Mul(self, e):
