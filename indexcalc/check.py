@@ -14,7 +14,7 @@ left indices, so ``sum[i](x[i]*y[i])`` is the dot product.
     >>> from indexcalc.parser import parse_tree
     >>> text = "L = (X[i,k]*W[k,j] - Y[i,j])^2"
     >>> check(parse_tree(text), text).statements[0].expr
-    ISum((-Y[i, j] + ISum(W[k, j]*X[i, k], (k,)))**2, (i, j))
+    ISum((ISum(W[k, j]*X[i, k], (k,)) - Y[i, j])**2, (i, j))
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ def check(tree, text: str) -> Program:
     return Program(statements, inputs, outputs, ranks, sizes, text, first)
 
 
+def _once(*passing) -> Counter:
+    """The indices passing up from several parts, each counted once, in order."""
+    return Counter({i: 1 for p in passing for i in p})
+
+
 def _twin_axes(name, rank, ranks):
     """The axes a gradient name's axes stand for, by the naming convention of SPEC
     section 1: ``dX`` has the axes of ``X``, ``dY_dX`` those of ``Y`` then ``X``. Used
@@ -87,7 +92,7 @@ class _StatementChecker:
 
     def fail(self, message, node=None):
         """Raise at this statement (a statement is one line, so its line is the place)."""
-        raise ProgramError(f"line {self.node.meta.line}: {message} in '{self.text}'")
+        raise ProgramError(f"line {self.node.meta.line}, in '{self.text}': {message}")
 
     # -- names, ranks and sizes ---------------------------------------------------------
     def use(self, name, indices, where, rank=None):
@@ -170,7 +175,7 @@ class _StatementChecker:
 
     def _add(self, node, protected, sign=1):
         (a, pa), (b, pb) = (self.build(c, protected) for c in node.children)
-        return a + sign * b, Counter(set(pa) | set(pb))
+        return a + sign * b, _once(pa, pb)
 
     def _sub(self, node, protected):
         return self._add(node, protected, -1)
@@ -181,7 +186,7 @@ class _StatementChecker:
 
     def _pow(self, node, protected):
         (a, pa), (b, pb) = (self.build(c, protected) for c in node.children)
-        return a ** b, Counter(set(pa) | set(pb))
+        return a ** b, _once(pa, pb)
 
     def _mul(self, node, protected):
         factors = []
@@ -204,7 +209,7 @@ class _StatementChecker:
             return
         e, p = self.build(node, protected)
         is_tensor = node.data in ("tensor", "call_indexed") or (node.data == "call" and str(node.children[0]) == "delta")
-        out.append((1 / e if inverse else e, p if is_tensor else Counter(set(p))))
+        out.append((1 / e if inverse else e, p if is_tensor else _once(p)))
 
     def _reduce(self, node, protected):
         kind = str(node.children[0])
@@ -244,7 +249,7 @@ class _StatementChecker:
             return self._matrix(name, args[0], indices)
         built = [self.build(a, protected) for a in args]
         fn = ELEMENTWISE.get(name) or BINARY[name]
-        return fn(*[e for e, _ in built]), Counter(set().union(*[set(p) for _, p in built]))
+        return fn(*[e for e, _ in built]), _once(*[p for _, p in built])
 
     def _call_indexed(self, node, protected):
         return self._call(node, protected, [self.index(c) for c in node.children[2].children])

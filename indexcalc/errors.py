@@ -8,7 +8,7 @@ user mistake, and each message says what is wrong and where::
     ...     ic.parse("y[i] = x[j]")
     ... except ic.ProgramError as e:
     ...     print(e)
-    line 1: index i is on the left of 'y[i] = x[j]' but nowhere on the right, so its size is unknown
+    line 1, in 'y[i] = x[j]': index i is on the left but nowhere on the right, so its size is unknown
 """
 
 

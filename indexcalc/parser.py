@@ -6,9 +6,9 @@
     >>> parse_tree("Y[i,] = X[i]")
     Traceback (most recent call last):
     ...
-    indexcalc.errors.ParseError: line 1, column 6: expected an index name, found ']'
+    indexcalc.errors.ParseError: line 1, column 5: expected an index name, found ']'
       Y[i,] = X[i]
-           ^
+          ^
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ so that matrix-shaped contractions reach BLAS); element-wise work is broadcastin
         return np.einsum(eq, *ops, optimize=True)
     <BLANKLINE>
     def forward(X, W):
+        _dtype = np.result_type(X, W)
         Y = einsum('ik,kj->ij', X, W)
-        return {'Y': Y}
+        return {'Y': np.asarray(Y, dtype=_dtype)}
+    <BLANKLINE>
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import numpy as np
 import opt_einsum
 import sympy as sp
 
-from ..algebra import Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from ..algebra import tensor_names, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
 from ..errors import ShapeError
+from .text import _chain
 
 _HEADER = """import numpy as np
 
@@ -52,7 +55,12 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
     """Python source of ``def fname(inputs...)`` returning ``{key: value}`` for ``returns``."""
     returns = returns or {o: o for o in prog.outputs}
     em = _Emitter(prog)
-    lines = [f"{safe(st.name)} = {em.statement(n, st)}" for n, st in enumerate(prog.statements)]
+    needed = set(returns.values())
+    for st in reversed(prog.statements):
+        if st.name in needed:
+            needed |= tensor_names(st.expr)
+    lines = [f"{safe(st.name)} = {em.statement(n, st)}" for n, st in enumerate(prog.statements)
+             if st.name in needed]
     tensors = [safe(n) for n in prog.inputs if prog.rank(n)] or ["np.float64"]
     body = [f"_dtype = np.result_type({', '.join(tensors)})"]
     body += [f"{var} = np.shape({safe(name)})[{axis}]" for (name, axis), var in em.size_vars.items()]
@@ -245,7 +253,7 @@ class _Emitter:
 
     def isum(self, e):
         summed = set(e.indices)
-        factors = sp.Mul.make_args(e.body)
+        factors = _chain(sp.Mul.make_args(e.body), self.order)
         parts = [self.expr(f) for f in factors]
         scalars = [c for c, ls in parts if not ls]
         tensors = [(c, ls) for c, ls in parts if ls]

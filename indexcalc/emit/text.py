@@ -3,7 +3,7 @@ read the same, so that the text re-parses to the same statements.
 
     >>> import indexcalc as ic
     >>> print(ic.parse("y[i] = exp(sum[j](x[i,j]*w[j])) + sum[j](x[i,j]^2)"))
-    y[i] = exp(x[i,j]*w[j]) + x[i,j]^2
+    y[i] = x[i,j]^2 + exp(x[i,j]*w[j])
 """
 
 from __future__ import annotations
