@@ -224,10 +224,9 @@ class _StatementChecker:
         for i in idx:
             if i not in p:
                 self.fail(f"{kind}[{i}] sums over index {i}, which does not occur in its argument", node)
-        expr = ISum(body, idx)
-        if kind == "mean":
-            expr = expr / sp.Mul(*[Len(i) for i in idx])
-        return expr, Counter({i: 1 for i in p if i not in idx})
+        if kind == "mean":  # len(i) inside the sum, where i is bound
+            body = body / sp.Mul(*[Len(i) for i in idx])
+        return ISum(body, idx), Counter({i: 1 for i in p if i not in idx})
 
     def _call(self, node, protected, indices=None):
         name = str(node.children[0])

@@ -156,15 +156,16 @@ class _Held(sp.Function):
 
 
 def _group_powers(exprs):
-    """Write ``B^(-3/2)`` as ``_Held(B, -1/2)^3`` when ``B^(-1/2)`` occurs too."""
-    exps: dict = {}
+    """Write ``B^(-3/2)`` as ``_Held(B, -1/2)^3`` when ``B^(-1/2)`` occurs too (``B`` up
+    to the names of its summed indices)."""
+    groups: dict = {}
     for e in exprs:
         for p in e.atoms(sp.Pow):
             if not isinstance(p.base, _ATOMS) and p.exp.is_Rational:
-                exps.setdefault(p.base, set()).add(p.exp)
+                groups.setdefault(alpha(p.base), []).append(p)
     held = {}
-    for base, xs in exps.items():
-        g = min(xs, key=abs)
-        if len(xs) > 1 and all((x / g).is_Integer for x in xs):
-            held.update({base**x: _Held(base, g) ** (x / g) for x in xs})
+    for pows in groups.values():
+        g = min((p.exp for p in pows), key=abs)
+        if len(pows) > 1 and all((p.exp / g).is_Integer for p in pows):
+            held.update({p: _Held(p.base, g) ** (p.exp / g) for p in pows})
     return [e.xreplace(held) for e in exprs]

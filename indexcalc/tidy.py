@@ -33,11 +33,12 @@ def alpha(e):
 
 def _alpha(e, counter):
     if isinstance(e, ISum):
+        order = sorted(e.indices, key=lambda i: _signature(e.body, i))
         ren = {}
-        for i in sorted(e.indices, key=lambda i: _signature(e.body, i)):
+        for i in order:
             ren[i] = Index(f"_s{counter[0]}")
             counter[0] += 1
-        return ISum(_alpha(e.body.xreplace(ren), counter), [ren[i] for i in e.indices])
+        return ISum(_alpha(e.body.xreplace(ren), counter), [ren[i] for i in order])
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
         return e
     return e.func(*[_alpha(a, counter) for a in e.args])
@@ -73,13 +74,11 @@ def _maps(left, free):
         yield dict(zip(left, image))
 
 
-def _replace_once(e, st):
-    """``e`` with the statement's value ``st.expr`` replaced by ``st.lhs``, or None."""
-    if not tensor_names(st.expr) <= tensor_names(e):
+def _replace_once(e, pattern, st):
+    """``e`` with the statement's value (``pattern``) replaced by ``st.lhs``, or None."""
+    if not tensor_names(pattern) <= tensor_names(e):
         return None
-    free = free_indices(e)
-    pattern = freshen(st.expr)  # its summed indices must not capture the mapped ones
-    for m in _maps(st.indices, free):
+    for m in _maps(st.indices, free_indices(e)):
         value = pattern.xreplace(m)
         name = st.lhs.xreplace(m)
         if alpha(value) == alpha(e):
@@ -95,21 +94,22 @@ def _replace_once(e, st):
 def reuse_forward(e, prog):
     """Replace every forward value inside ``e`` by the name that holds it: first with
     sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
-    factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``)."""
-    for form in ([], [merge_sums, sum_in]):
-        e = rewrite(contract(e), form) if form else contract(e)
+    factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``). The forward
+    values are put in the same form, with summed indices that cannot capture others."""
+    for form in (contract, lambda x: rewrite(contract(x), [merge_sums, sum_in])):
+        e = form(e)
         for st in reversed(prog.statements):
-            e = _reuse(e, st)
+            e = _reuse(e, form(freshen(st.expr)), st)
     return e
 
 
-def _reuse(e, st):
+def _reuse(e, pattern, st):
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
         return e
-    out = _replace_once(e, st)
+    out = _replace_once(e, pattern, st)
     if out is not None:
-        return _reuse(out, st)
-    args = [_reuse(a, st) for a in e.args]
+        return _reuse(out, pattern, st)
+    args = [_reuse(a, pattern, st) for a in e.args]
     return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
 

@@ -54,7 +54,7 @@ class TextPrinter(StrPrinter):
         return f"{e.base.label}[{','.join(map(self._print, e.indices))}]"
 
     def _print_Pow(self, e, rational=False):
-        if isinstance(e.base, ISum) and e.exp != -1:
+        if isinstance(e.base, ISum) and e.exp not in (-1, sp.Rational(1, 2), sp.Rational(-1, 2)):
             return f"({self._print(e.base)})^{self.parenthesize(e.exp, PRECEDENCE['Pow'])}"
         if e.exp == sp.Rational(1, 2):
             return f"sqrt({self._print(e.base)})"
