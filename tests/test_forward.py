@@ -346,6 +346,18 @@ def test_elementwise_function_of_contraction(fname):
     check(f"y[i] = {fname}(A[i,j]*w[j])", dict(A=A, w=w), {"y": ELEMENTWISE[fname](A @ w)})
 
 
+@pytest.mark.parametrize("fname", [
+    pytest.param(f, marks=pytest.mark.xfail(strict=True, reason=(
+        "BUG: sigmoid is emitted as 'np.exp(-np.logaddexp(0, -{}))' with no parentheses, "
+        "so sigmoid(x[i] + z[i]) computes sigmoid(x[i] - z[i])"))) if f == "sigmoid" else f
+    for f in sorted(ELEMENTWISE)])
+def test_elementwise_function_of_a_sum(fname):
+    x = rand(3, 4, low=0.3, high=1.0)
+    z = rand(3, low=0.3, high=1.0)
+    check(f"y[i,j] = {fname}(x[i,j] + z[i] - 0.25)", dict(x=x, z=z),
+          {"y": ELEMENTWISE[fname](x + z[:, None] - 0.25)})
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_max_min(dtype):
     x, z = rand(3, dtype=dtype), rand(4, dtype=dtype)
@@ -469,3 +481,12 @@ def test_constant_functions():
           dict(x=x),
           {"y": x * np.exp(2) + np.log(2) + np.sqrt(2) + 1 + np.sin(1) + np.tanh(0.5) + 3
            + 0 + 1 - 1 + 2 + 1})
+
+
+def test_powers():
+    x = rand(4, low=0.5, high=2.0)
+    check("a[i] = x[i]^0.5\nb[i] = x[i]^-2\nc[i] = x[i]**1.5\nd[i] = 2^x[i]\ne[i] = x[i]^x[i]\n"
+          "f[i] = (x[i] - 1)^3\ng[i] = x[i]^(1/3)",
+          dict(x=x),
+          {"a": np.sqrt(x), "b": x ** -2.0, "c": x ** 1.5, "d": 2.0 ** x, "e": x ** x,
+           "f": (x - 1) ** 3, "g": np.cbrt(x)})

@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from hypothesis import HealthCheck, assume, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 import indexcalc as ic
@@ -191,7 +192,8 @@ def render(node, names, caret="^"):
 @st.composite
 def expressions(draw, depth, leaves, protected, env):
     """A random expression; ``leaves`` are (name, classes); sums avoid ``protected``."""
-    if depth <= 0 or draw(st.integers(0, 5)) == 0:
+    # (hypothesis favours small integers and first elements: 0 / first = the richer choice)
+    if depth <= 0 or draw(st.integers(0, 5)) == 5:
         choice = draw(st.integers(0, 9))
         if choice < 7:
             name, classes = draw(st.sampled_from(leaves))
@@ -200,8 +202,8 @@ def expressions(draw, depth, leaves, protected, env):
             return ("scalar", "s")
         return ("num", draw(st.sampled_from(sorted(NUMBERS))))
     sub = lambda: draw(expressions(depth - 1, leaves, protected, env))  # noqa: E731
-    kind = draw(st.sampled_from(["add", "add", "mul", "mul", "mul", "func", "func", "red",
-                                 "red", "neg", "pow", "bin"]))
+    kind = draw(st.sampled_from(["mul", "red", "add", "func", "mul", "bin", "add", "red",
+                                 "neg", "pow", "func", "mul"]))
     if kind == "add":
         return ("add", sub(), sub(), draw(st.sampled_from("+-")))
     if kind == "neg":
@@ -211,8 +213,10 @@ def expressions(draw, depth, leaves, protected, env):
     if kind == "bin":
         return ("bin", draw(st.sampled_from(["max", "min"])), sub(), sub())
     if kind == "func":
-        fname = draw(st.sampled_from(["tanh", "sin", "cos", "sigmoid", "abs", "relu",
-                                      "softplus", "exp-tanh", "log-2+sin", "sqrt-1+sq"]))
+        # sigmoid is left out while its known bug stands (see test_forward.py,
+        # test_elementwise_function_of_a_sum[sigmoid]): add it back here once fixed
+        fname = draw(st.sampled_from(["tanh", "sin", "cos", "abs", "relu", "softplus",
+                                      "exp-tanh", "log-2+sin", "sqrt-1+sq"]))
         arg = sub()
         if fname == "exp-tanh":
             return ("func", "exp", ("func", "tanh", arg))
@@ -248,7 +252,7 @@ def statements(draw, leaves, env):
     """(left classes in order, right-hand tree) with free indices exactly the left ones."""
     left = draw(st.permutations([0, 1, 2]))[: draw(st.integers(0, 3))]
     protected = set(left)
-    tree = draw(expressions(draw(st.integers(1, 4)), leaves, protected, env))
+    tree = draw(expressions(4 - draw(st.integers(0, 3)), leaves, protected, env))
     free = set(ev(tree, protected, env)[1])
     extra = free - protected
     if extra:
@@ -265,13 +269,14 @@ def statements(draw, leaves, env):
 def programs(draw):
     """Two statements: ``h[...] = ...`` over the inputs, ``out[...] = ...`` over the
     inputs and (maybe) h. Returns (text, expected outputs, names read from inputs)."""
-    base = [(n, cls) for n, cls in TENSORS.items()]
+    # (hypothesis favours the first elements of a list: the order of the leaves is drawn)
+    base = draw(st.permutations([(n, cls) for n, cls in TENSORS.items()]))
     names1 = {c: draw(st.sampled_from(NAMES[c])) for c in SIZES}
     left1, tree1 = draw(statements(base, DATA))
     h = ev(tree1, set(left1), DATA)
     env = dict(DATA, h=_ordered(h, left1))
-    use_h = draw(st.booleans())
-    leaves2 = base + [("h", left1)] * (3 if use_h else 0)
+    use_h = draw(st.integers(0, 3)) != 3
+    leaves2 = [("h", left1)] * (2 if use_h else 0) + draw(st.permutations(base))
     names2 = {c: draw(st.sampled_from(NAMES[c])) for c in SIZES}
     left2, tree2 = draw(statements(leaves2, env))
     caret = draw(st.sampled_from(["^", "**"]))
@@ -352,3 +357,28 @@ def test_reference_agrees_with_hand_computation():
     np.testing.assert_allclose(out, x @ A @ y)
     np.testing.assert_allclose(got["out"], out)
     assert render(tree1, {0: "i", 1: "j", 2: "k"})[0] == "sum[j](A[i,j]*y[j])"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: the printed program does not always re-parse to the same numbers; e.g. "
+    "'h[j] = sum[i](3 - A[i,j])' prints as 'h[j] = 3 - A[i,j]' (see test_parse.py)"))
+def test_printed_program_matches_reference():
+    """str(program) re-parses to a program with the reference's numbers. The examples are
+    collected and checked together (no shrinking), so a known failure stays cheap."""
+    failures = []
+
+    @settings(SETTINGS, phases=[Phase.generate])
+    @given(programs())
+    def collect(case):
+        text, want, _ = case
+        printed = str(ic.parse(text))
+        try:
+            prog = ic.parse(printed)
+            got = prog.compile()(**{n: DATA[n] for n in prog.inputs})
+            # (SymPy may simplify a read away, e.g. h[i] - h[i]: then h is an extra output)
+            _compare({k: v for k, v in got.items() if k in want}, want, text)
+        except (AssertionError, ic.IndexCalcError) as e:
+            failures.append(f"{text}\nprinted as\n{printed}\n{type(e).__name__}")
+
+    collect()
+    assert not failures, f"{len(failures)} of the programs, first:\n{failures[0]}"

@@ -282,7 +282,11 @@ ROUNDTRIP = [
     ("T[i,j] = inv(A)[j,i]*2", {"A": (3, 3)}, {"spd": ("A",)}),
     ("d = det(A) + logdet(B)", {"A": (3, 3), "B": (4, 4)}, {"spd": ("A", "B")}),
     ("m[i] = mean[j](A[i,j])\ns = sum[i,j](A[i,j])", {"A": (3, 4)}, {}),
-    ("v[j] = mean[i]((A[i,j] - mean[k](A[k,j]))^2)", {"A": (3, 4)}, {}),
+    pytest.param("v[j] = mean[i]((A[i,j] - mean[k](A[k,j]))^2)", {"A": (3, 4)}, {},
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG (regression in abb3e7e): printed as "
+                     "'v[j] = (A[i,j] - A[k,j]/len(k))^2/len(i)', which sums k outside the "
+                     "square instead of inside the inner mean"))),
     ("d = sum[i](x[i]*z[i])", {"x": (5,), "z": (5,)}, {}),
     ("y = sum[j](x[j])*sum[k](z[k])", {"x": (3,), "z": (4,)}, {}),
     ("y = sum[i](x[i])^2 + sum[i](x[i])*z[i]", {"x": (5,), "z": (5,)}, {}),
@@ -300,8 +304,8 @@ ROUNDTRIP = [
                      "product of the two sums"))),
     pytest.param("y = mean[i](x[i])*mean[i](z[i])", {"x": (5,), "z": (5,)}, {},
                  marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: printed as 'y = x[i]*z[i]/len(i)^2', which re-parses as a dot "
-                     "product"))),
+                     "BUG: printed as one product of x[i] and z[i] (e.g. "
+                     "'y = (x[i]/len(i))*(z[i]/len(i))'), which re-parses as a dot product"))),
     pytest.param("y = sum[i](x[i]*z[i])*x[i]", {"x": (5,), "z": (5,)}, {},
                  marks=pytest.mark.xfail(strict=True, reason=(
                      "BUG: printed as 'y = (x[i]*z[i])*x[i]', which the parser flattens "
@@ -310,6 +314,22 @@ ROUNDTRIP = [
                  marks=pytest.mark.xfail(strict=True, reason=(
                      "BUG: printed as 'y[i] = (A[i,j]*w[j])*A[i,j]', which re-parses as "
                      "sum_j A[i,j]^2 w[j]"))),
+    pytest.param("y = sum[i](x[i] + 1)", {"x": (5,)}, {},
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: printed as 'y = x[i] + 1' (sum(x) + 1): an explicit sum over a "
+                     "sum whose terms lack the index is printed as an implicit top sum"))),
+    pytest.param("y[j] = sum[i](A[i,j] + z[j])", {"A": (3, 4), "z": (4,)}, {},
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: printed as 'y[j] = z[j] + A[i,j]', losing the factor len(i) on "
+                     "z[j]"))),
+    pytest.param("y[i,j] = A[i,j]*0 + x[i]", {"A": (3, 4), "x": (3,)}, {},
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: SymPy folds A[i,j]*0 away and the program prints as "
+                     "'y[i,j] = x[i]', which does not parse (index j nowhere on the right)"))),
+    pytest.param("h[i] = x[i]*2\ny[i] = h[i] - h[i] + x[i]", {"x": (3,)}, {},
+                 marks=pytest.mark.xfail(strict=True, reason=(
+                     "BUG: h[i] - h[i] is folded to 0, so the printed program no longer reads "
+                     "h and h becomes a second output"))),
     pytest.param("y = 1*(x[i] + 1)", {"x": (5,)}, {},
                  marks=pytest.mark.xfail(strict=True, reason=(
                      "BUG: means sum_i (x[i] + 1) but is printed 'y = x[i] + 1', which "
