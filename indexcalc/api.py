@@ -22,7 +22,11 @@ def parse(source: str) -> Program:
     """Parse and check program text; raises an :class:`IndexCalcError` subclass."""
     if isinstance(source, Program):
         return source
-    return check(parse_tree(source), source)
+    try:
+        return check(parse_tree(source), source)
+    except RecursionError:
+        raise ProgramError("the program is nested too deeply for indexcalc (an expression "
+                           "of thousands of terms?); split it into statements") from None
 
 
 def derive(source, wrt=None) -> "Derivative":

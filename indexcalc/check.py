@@ -61,6 +61,17 @@ def check(tree, text: str) -> Program:
     return Program(statements, inputs, outputs, ranks, sizes, text, first)
 
 
+def _check_constants(expr, fail):
+    """Reject constants that are not finite real numbers (``1/0``, ``sqrt(-1)``, ``1e400``)."""
+    for bad, what in ((sp.zoo, "a division by zero"), (sp.nan, "0/0"), (sp.I, "an imaginary number"),
+                      (sp.oo, "an infinite number"), (sp.pi, "the logarithm of a negative number")):
+        if expr.has(bad):
+            fail(f"the right-hand side contains {what}, which is not a finite real number")
+    for r in expr.atoms(sp.Rational):
+        if abs(r) > sp.Integer(10) ** 308:
+            fail("a number is too large for double precision")
+
+
 def _once(*passing) -> Counter:
     """The indices passing up from several parts, each counted once, in order."""
     return Counter({i: 1 for p in passing for i in p})
@@ -136,12 +147,15 @@ class _StatementChecker:
             if idx not in passing and not twins:
                 self.fail(f"index {idx} is on the left but nowhere on the right, so its size is unknown")
         unsized = [axis for axis, idx in enumerate(left) if not self.sizes.has_axis((self.n, idx))]
+        for idx in self.mentioned:
+            if idx not in left and not self.sizes.has_axis((self.n, idx)):
+                self.fail(f"the size of index {idx} is unknown: it stands at no tensor axis")
+        if unsized and not twins:
+            self.fail(f"the size of index {left[unsized[0]]} is unknown: it stands at no tensor axis")
         self.use(name, left, self.node)
-        for axis in unsized if twins else ():
+        for axis in unsized:
             self.sizes.join((name, axis), twins[axis], None)
-        for idx, where in self.mentioned.items():
-            if not self.sizes.has_axis((self.n, idx)):
-                self.fail(f"the size of index {idx} is unknown: it stands at no tensor axis", where)
+        _check_constants(expr, self.fail)
         return Statement(name, tuple(left), expr, self.node.meta.line, self.text)
 
     def top_terms(self, node, sign=1):
@@ -154,6 +168,10 @@ class _StatementChecker:
     def build(self, node, protected):
         """Return (sympy expression, Counter of unsummed indices passing upward)."""
         return getattr(self, "_" + node.data)(node, protected)
+
+    def _paren(self, node, protected):
+        """A parenthesized expression is one factor, one term: it groups."""
+        return self.build(node.children[0], protected)
 
     def _number(self, node, protected):
         return sp.Rational(str(node.children[0])), Counter()
@@ -216,6 +234,8 @@ class _StatementChecker:
         if kind not in ("sum", "mean"):
             self.fail(f"unknown reduction {kind}[..](..); use sum[..](..) or mean[..](..)", node)
         idx = [self.index(c) for c in node.children[1].children]
+        if len(set(idx)) < len(idx):
+            self.fail(f"{kind}[..] lists an index twice", node)
         for i in idx:
             if i in protected:
                 where = "on the left" if i in self.left else "summed by an enclosing reduction"
@@ -241,6 +261,7 @@ class _StatementChecker:
                       else f"{name}(..) cannot be indexed", node)
         if name == "delta":
             i, j = (self.index(a) for a in args)
+            self.sizes.join((self.n, i), (self.n, j), None)
             return sp.KroneckerDelta(i, j), Counter([i, j])
         if name == "len":
             return Len(self.index(args[0])), Counter()
@@ -251,7 +272,10 @@ class _StatementChecker:
         return fn(*[e for e, _ in built]), _once(*[p for _, p in built])
 
     def _call_indexed(self, node, protected):
-        return self._call(node, protected, [self.index(c) for c in node.children[2].children])
+        indices = [self.index(c) for c in node.children[2].children]
+        if len(indices) != 2:
+            self.fail(f"inv(..) is a matrix and takes 2 indices, not {len(indices)}", node)
+        return self._call(node, protected, indices)
 
     def _matrix(self, name, arg, indices):
         if arg.data != "name" and arg.data != "tensor":

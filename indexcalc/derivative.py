@@ -17,11 +17,11 @@ import sympy as sp
 
 from .algebra import ISum
 from .contract import contract
-from .emit.text import statement_text
+from .emit.text import checked_lines
 from .errors import ProgramError, WrtError
 from .program import Statement
 from .cse import eliminate
-from .tidy import alpha, factor, pretty_indices, reuse_forward
+from .tidy import factor, normal, pretty_indices, reuse_forward
 
 
 def free_name(wanted: str, taken: set) -> str:
@@ -112,11 +112,6 @@ def _renumber(statements, temps, taken):
                       st.expr.xreplace(ren)) for st in statements]
 
 
-def normal(e):
-    """A form in which statements that mean the same compare equal (for the round trip)."""
-    return alpha(contract(sp.expand(e)))
-
-
 class Backward:
     """Statements computed after a forward program, printed and re-parsed as one program.
 
@@ -126,13 +121,8 @@ class Backward:
     def __init__(self, forward, statements, returns, comments=()):
         from .api import parse
         self.forward, self.returns, self.comments = forward, returns, list(comments)
-        lines = [statement_text(st) for st in statements]
-        text = self._text(lines)
-        combined = parse(self._forward_text() + "\n" + text)
         n0 = len(forward.statements)
-        for k, st in enumerate(statements):
-            if normal(combined.statements[n0 + k].expr) != normal(st.expr):
-                lines[k] = statement_text(st, explicit=True)
+        lines = checked_lines(statements, self._forward_text(), n0)
         text = self._text(lines)
         self.program = parse(self._forward_text() + "\n" + text)
         for k, st in enumerate(statements):

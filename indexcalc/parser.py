@@ -43,17 +43,21 @@ def parse_tree(text: str) -> lark.Tree:
         raise ParseError(_describe(text, e)) from None
 
 
+def _depth(text: str, pos: int, pair: str) -> int:
+    """How many ``pair[0]`` are still open at ``pos`` on its line."""
+    line = text[text.rfind("\n", 0, pos) + 1:pos]
+    return line.count(pair[0]) - line.count(pair[1])
+
+
 def _in_brackets(text: str, pos: int) -> bool:
-    """Is position ``pos`` inside an unclosed ``[`` on its line?"""
-    depth = 0
-    for ch in text[text.rfind("\n", 0, pos) + 1:pos]:
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-    return depth > 0
+    return _depth(text, pos, "[]") > 0
 
 
-def _expected(terminals, indices: bool) -> str:
+def _expected(terminals, indices: bool, in_parens: bool) -> str:
     """``{'NAME', 'RSQB'}`` inside brackets -> "an index name or ']'"."""
-    terminals = set(terminals)
+    terminals = set(terminals) - (set() if in_parens else {"RPAR"})
+    if not (indices or in_parens):
+        terminals.discard("COMMA")
     words = {_WORDS.get(t, t) for t in terminals - _OPERATORS - {"NAME", "NUMBER", "LPAR"}}
     if {"NAME", "NUMBER", "LPAR"} <= terminals:
         words.add("an expression")
@@ -83,5 +87,7 @@ def _describe(text: str, e: lark.exceptions.UnexpectedInput) -> str:
     if isinstance(e, lark.exceptions.UnexpectedCharacters) or not expected:
         msg = f"unexpected {found}"
     else:
-        msg = f"expected {_expected(expected, _in_brackets(text, pos))}, found {found}"
-    return f"line {line}, column {column}: {msg}\n  {lines[line - 1]}\n  {' ' * (column - 1)}^"
+        msg = f"expected {_expected(expected, _in_brackets(text, pos), _depth(text, pos, '()') > 0)}, found {found}"
+    src = lines[line - 1]
+    pad = "".join(c if c == "\t" else " " for c in src[:column - 1])  # tabs keep the caret aligned
+    return f"line {line}, column {column}: {msg}\n  {src}\n  {pad}^"

@@ -162,3 +162,8 @@ def _all_indices(e) -> set:
     for a in e.args:
         out |= _all_indices(a)
     return out
+
+
+def normal(e):
+    """A form in which expressions that mean the same compare equal (for round trips)."""
+    return alpha(contract(sp.expand(e)))

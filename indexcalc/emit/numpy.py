@@ -41,14 +41,17 @@ _FUNCS = {
     sp.exp: "np.exp({})", sp.log: "np.log({})", sp.tanh: "np.tanh({})", sp.sin: "np.sin({})",
     sp.cos: "np.cos({})", sp.Abs: "np.abs({})", sp.sign: "np.sign({})",
     relu: "np.maximum({}, 0)", step: "np.heaviside({}, 0)",
-    sigmoid: "np.exp(-np.logaddexp(0, -{}))", softplus: "np.logaddexp(0, {})",
+    sigmoid: "np.exp(-np.logaddexp(0, -({})))", softplus: "np.logaddexp(0, {})",
 }
 _RESERVED = {"np", "einsum", "_dtype"}
 
 
 def safe(name: str) -> str:
-    """A program name as a Python identifier (names are validated by the grammar)."""
-    return name + "_" if keyword.iskeyword(name) or name in _RESERVED or name.startswith("n_") else name
+    """A program name as a Python identifier (names are validated by the grammar): names
+    that Python or the generated code reserve get a ``v_`` prefix, which no other program
+    name can take (``v_`` names are prefixed too)."""
+    reserved = keyword.iskeyword(name) or name in _RESERVED or name.startswith(("n_", "v_"))
+    return "v_" + name if reserved else name
 
 
 def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str:
@@ -61,7 +64,7 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
             needed |= tensor_names(st.expr)
     lines = [f"{safe(st.name)} = {em.statement(n, st)}" for n, st in enumerate(prog.statements)
              if st.name in needed]
-    tensors = [safe(n) for n in prog.inputs if prog.rank(n)] or ["np.float64"]
+    tensors = [safe(n) for n in prog.inputs if prog.rank(n)] or list(map(safe, prog.inputs)) or ["np.float64"]
     body = [f"_dtype = np.result_type({', '.join(tensors)})"]
     body += [f"{var} = np.shape({safe(name)})[{axis}]" for (name, axis), var in em.size_vars.items()]
     body += lines
@@ -110,11 +113,11 @@ def check_arrays(prog, arrays):
     for name in prog.inputs:
         a = np.asarray(arrays[name])
         if a.ndim != prog.rank(name):
-            raise ShapeError(f"{name} has {a.ndim} axes (shape {a.shape}), but the program "
-                             f"uses it with {prog.rank(name)}")
+            raise ShapeError(f"{name} has shape {a.shape}, but the program uses it with "
+                             f"{prog.rank(name)} ind{'ex' if prog.rank(name) == 1 else 'ices'}")
         args.append(a)
     tensors = [a.dtype for a, n in zip(args, prog.inputs) if prog.rank(n)]
-    dtype = np.result_type(*tensors) if tensors else np.dtype(np.float64)
+    dtype = np.result_type(*(tensors or [a.dtype for a in args] or [np.float64]))
     dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
     args = [a.astype(dtype, copy=False) for a in args]
     seen = {}
@@ -164,6 +167,8 @@ class _Emitter:
         """(code, labels): code evaluates to an array whose axes are ``labels``."""
         if e.is_Number:
             return (str(int(e)) if e.is_Integer else repr(float(e))), ()
+        if e is sp.E:
+            return "np.e", ()
         if isinstance(e, Index):
             raise AssertionError(f"bare index {e}")
         if isinstance(e, sp.Symbol):

@@ -14,7 +14,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-from ..algebra import Inv, ISum, free_indices
+from ..algebra import Inv, ISum, Len, free_indices
 
 _NAMES = {"Abs": "abs", "Max2": "max", "Min2": "min"}
 
@@ -38,7 +38,7 @@ class TextPrinter(StrPrinter):
         self.protected = set(st.indices)
         self.left = list(st.indices)
         terms = [_sum_outside(t) for t in sp.Add.make_args(st.expr)]
-        self.top_terms = {f for t in terms for f in sp.Mul.make_args(t) if isinstance(f, ISum)}
+        self.top_terms = {t for t in terms if isinstance(t, ISum)}
         lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
         return f"{lhs} = {self.doprint(sp.Add(*terms))}"
 
@@ -96,7 +96,10 @@ class TextPrinter(StrPrinter):
             out = self._print(e.body)
         else:
             self.protected = saved | idx
-            out = f"sum[{','.join(map(str, e.indices))}]({self._print(e.body)})"
+            lens = sp.Mul(*[Len(i) for i in e.indices])
+            mean = isinstance(e.body, sp.Mul) and not (e.body * lens).has(*[Len(i) for i in idx])
+            kind, body = ("mean", e.body * lens) if mean else ("sum", e.body)
+            out = f"{kind}[{','.join(map(str, e.indices))}]({self._print(body)})"
         self.protected = saved
         return out
 
@@ -171,5 +174,27 @@ def statement_text(st, explicit=False) -> str:
     return TextPrinter(explicit=explicit).statement(st)
 
 
+def checked_lines(statements, before: str = "", skip: int = 0) -> list:
+    """Print ``statements``, re-parse them after the program text ``before`` (which has
+    ``skip`` statements), and print explicitly every one that does not come back meaning
+    the same: the text that leaves indexcalc is proven to say what was derived."""
+    from ..api import parse
+    from ..errors import IndexCalcError
+    from ..tidy import normal
+    lines = [statement_text(st) for st in statements]
+    for _ in range(2):
+        try:
+            back = parse(before + "\n" + "\n".join(lines)).statements[skip:]
+        except IndexCalcError:
+            back = [None] * len(lines)
+        bad = [k for k, st in enumerate(statements)
+               if back[k] is None or normal(back[k].expr) != normal(st.expr)]
+        if not bad:
+            break
+        for k in bad:
+            lines[k] = statement_text(statements[k], explicit=True)
+    return lines
+
+
 def program_text(prog) -> str:
-    return "\n".join(statement_text(st) for st in prog.statements)
+    return "\n".join(checked_lines(prog.statements))
