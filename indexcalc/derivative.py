@@ -15,13 +15,14 @@ import itertools
 
 import sympy as sp
 
-from .algebra import ISum
+from .algebra import Index, ISum
 from .contract import contract
+from .cse import eliminate
+from .differentiate import canonical_indices, forward_sweep, reverse_sweep
 from .emit.text import checked_lines
 from .errors import ProgramError, WrtError
-from .program import Statement
-from .cse import eliminate
-from .tidy import factor, normal, pretty_indices, reuse_forward
+from .program import Program, Statement, needed_names
+from .tidy import factor, letters_from, normal, pretty_indices, reuse_forward
 
 
 def free_name(wanted: str, taken: set) -> str:
@@ -119,7 +120,7 @@ class Backward:
     """
 
     def __init__(self, forward, statements, returns, comments=()):
-        from .api import parse
+        from .api import parse  # api imports this module
         self.forward, self.returns, self.comments = forward, returns, list(comments)
         n0 = len(forward.statements)
         lines = checked_lines(statements, self._forward_text(), n0)
@@ -178,3 +179,62 @@ def renamed_comments(names: dict) -> list:
 def ensure_outputs(prog):
     if not prog.outputs:
         raise ProgramError("the program has no statements, so there is nothing to differentiate")
+
+
+class Derivative(Backward):
+    """The gradients of ``forward`` with respect to ``wrt``, as a backward program."""
+
+    def __init__(self, forward: Program, wrt=None):
+        ensure_outputs(forward)
+        self.wrt = check_wrt(forward, wrt)
+        taken = set(forward.ranks)
+        self.upstream = seeds(forward, taken)
+        names = {}
+        for st in forward.statements:
+            names[st.name] = free_name("d" + st.name, taken)
+            taken.add(names[st.name])
+        for x in self.wrt:
+            names[x] = free_name("d" + x, taken)
+            taken.add(names[x])
+        self.names = {x: names[x] for x in self.wrt}
+        raw = inline_cheap(reverse_sweep(forward, self.wrt, self.upstream, names),
+                           set(self.names.values()))
+        statements = with_temporaries([Statement(g, idx, tidy(e, forward, idx)) for g, idx, e in raw],
+                                      taken)
+        comments = renamed_comments({**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
+                                     **self.names})
+        super().__init__(forward, statements, dict(self.names), comments)
+
+
+class Jacobian(Backward):
+    """``dN_dX`` statements for every statement on a path from ``wrt`` to ``of``."""
+
+    def __init__(self, forward: Program, wrt=None, of=None):
+        ensure_outputs(forward)
+        self.wrt = check_wrt(forward, wrt)
+        of = [of] if isinstance(of, str) else list(of or forward.outputs)
+        taken = set(forward.ranks)
+        statements, self.names = [], {}
+        for x in self.wrt:
+            names = {}
+            for st in forward.statements:
+                names[st.name] = free_name(f"d{st.name}_d{x}", taken)
+                taken.add(names[st.name])
+            for name, idx, e in forward_sweep(forward, x, names, _targets(forward, x)):
+                statements.append(Statement(name, idx, tidy(e, forward, idx)))
+            self.names.update({(y, x): names[y] for y in of if any(s.name == names[y] for s in statements)})
+        needed = needed_names(statements, set(self.names.values()))
+        super().__init__(forward, [s for s in statements if s.name in needed],
+                         {n: n for n in self.names.values()})
+
+
+def _targets(prog, x):
+    """Index names for ``x``'s axes in a Jacobian: its usual ones, made distinct from
+    every left index of the program (``dY_dW[i,j,k,l]``)."""
+    used = {str(i) for st in prog.statements for i in st.indices}
+    out = []
+    for i in canonical_indices(prog, x):
+        name = next(n for n in letters_from(str(i)) if n not in used)
+        used.add(name)
+        out.append(Index(name))
+    return tuple(out)

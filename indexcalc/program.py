@@ -30,6 +30,16 @@ class Statement:
         return sp.IndexedBase(self.name)[self.indices] if self.indices else sp.Symbol(self.name)
 
 
+def needed_names(statements, wanted) -> set:
+    """``wanted`` and every name the statements computing them read, directly or not."""
+    from .algebra import tensor_names
+    needed = set(wanted)
+    for st in reversed(statements):
+        if st.name in needed:
+            needed |= tensor_names(st.expr)
+    return needed
+
+
 class Sizes:
     """Which axes must have one size: a union-find over ``(name, axis)`` and
     ``(statement number, index)`` keys. ``where`` remembers, for messages, the first

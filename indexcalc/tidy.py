@@ -139,14 +139,14 @@ def pretty_indices(e, keep):
     ren = {}
     for i in sorted(_all_indices(e) - set(keep), key=lambda i: str(i)):
         base = str(i).split("_")[0]
-        name = next(n for n in _candidates(base) if n not in used)
+        name = next(n for n in letters_from(base) if n not in used)
         used.add(name)
         ren[i] = Index(name)
     return e.xreplace(ren)
 
 
-def _candidates(base):
-    """``j`` -> j, k, l, ..., z, a, ..., i, j2, j3, ...: a fresh letter before a number."""
+def letters_from(base):
+    """Names to try for an index: ``j`` -> j, k, l, ..., z, a, ..., i, j2, j3, ..."""
     yield base
     if len(base) == 1 and base.isalpha():
         letters = string.ascii_lowercase if base.islower() else string.ascii_uppercase

@@ -28,8 +28,9 @@ import numpy as np
 import opt_einsum
 import sympy as sp
 
-from ..algebra import tensor_names, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from ..algebra import Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
 from ..errors import ShapeError
+from ..program import needed_names
 from .text import _chain
 
 _HEADER = """import numpy as np
@@ -58,10 +59,7 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
     """Python source of ``def fname(inputs...)`` returning ``{key: value}`` for ``returns``."""
     returns = returns or {o: o for o in prog.outputs}
     em = _Emitter(prog)
-    needed = set(returns.values())
-    for st in reversed(prog.statements):
-        if st.name in needed:
-            needed |= tensor_names(st.expr)
+    needed = needed_names(prog.statements, returns.values())
     lines = [f"{safe(st.name)} = {em.statement(n, st)}" for n, st in enumerate(prog.statements)
              if st.name in needed]
     tensors = [safe(n) for n in prog.inputs if prog.rank(n)] or list(map(safe, prog.inputs)) or ["np.float64"]
