@@ -118,7 +118,34 @@ def factor(e):
     ``p*(dp - p*(-t/p))`` becomes ``p*dp + p*t`` and then ``p*(dp + t)``."""
     expanded = sp.expand(e, mul=True, multinomial=False, power_exp=False, power_base=False,
                          log=False)
-    return sp.factor_terms(contract(expanded))
+    return common_factors(contract(expanded))
+
+
+def common_factors(e):
+    """Pull out of each sum the factors all its terms share, and a common whole number:
+    ``2*a*x/n - 2*a*y/n`` becomes ``2*a*(x - y)/n``. Unlike SymPy's ``factor_terms`` it
+    never clears denominators into large integers (``0.7978845608*x`` stays as it is)."""
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
+        return e
+    args = [common_factors(a) for a in e.args]
+    e = ISum(args[0], e.indices) if isinstance(e, ISum) else e.func(*args)
+    if not isinstance(e, sp.Add):
+        return e
+    coeffs, powers = zip(*[(c, _powers(rest)) for c, rest in (t.as_coeff_Mul() for t in e.args)])
+    shared = {}
+    for key, (base, _) in powers[0].items():
+        xs = [p[key][1] for p in powers if key in p]
+        if len(xs) == len(powers) and all(x.is_number for x in xs) and \
+                (all(x > 0 for x in xs) or all(x < 0 for x in xs)):
+            shared[key] = (base, min(xs, key=abs))
+    number = sp.gcd_list([abs(c) for c in coeffs])
+    if not (number.is_Integer and number < 1000):
+        number = sp.Integer(1)
+    if not shared and number == 1:
+        return e
+    terms = [c / number * sp.Mul(*[b ** (x - shared[k][1] if k in shared else x) for k, (b, x) in p.items()])
+             for c, p in zip(coeffs, powers)]
+    return number * sp.Mul(*[b ** x for b, x in shared.values()]) * sp.Add(*terms)
 
 
 def sum_in(e):

@@ -9,6 +9,7 @@ read the same, so that the text re-parses to the same statements.
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal, localcontext
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
@@ -48,6 +49,10 @@ class TextPrinter(StrPrinter):
         return super()._print_Add(sp.Add._from_args(terms))
 
     def _print_Mul(self, e):
+        c, rest = e.as_coeff_Mul()
+        if c.is_Rational and _decimal(abs(c)) and rest != 1:
+            body = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
+            return f"{'-' if c < 0 else ''}{_decimal(abs(c))}*{body}"
         return super()._print_Mul(sp.Mul._from_args(_chain(e.args, self.left)))
 
     def _print_Indexed(self, e):
@@ -61,8 +66,7 @@ class TextPrinter(StrPrinter):
         return super()._print_Pow(e, rational).replace("**", "^")
 
     def _print_Rational(self, e):
-        decimal = e.q % 2 and e.q % 5 and str(e.q).rstrip("0") == "1"
-        return _decimal(e) if decimal or e.q == 1 else f"{e.p}/{e.q}"
+        return ("-" if e < 0 else "") + _decimal(abs(e)) if _decimal(abs(e)) else f"{e.p}/{e.q}"
 
     def _print_Exp1(self, e):
         return "exp(1)"
@@ -160,9 +164,21 @@ def _occurrences(f):
     return Counter(free_indices(f))
 
 
-def _decimal(r) -> str:
-    text = repr(float(r))
-    return text[:-2] if text.endswith(".0") else text
+def _decimal(r):
+    """``r`` as an exact decimal (``1e-05``, ``0.7978845608``) when its denominator is a
+    product of 2s and 5s and the fraction would be long, so that it re-parses to the very
+    same number; else None (``1/2`` and ``3/4`` stay fractions)."""
+    q = r.q
+    for p in (2, 5):
+        while q % p == 0:
+            q //= p
+    if q != 1 or r.q == 1 or (r.q <= 20 and abs(r.p) < 1000):
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 60
+        d = (Decimal(r.p) / Decimal(r.q)).normalize()
+    plain = format(d, "f")
+    return plain if len(plain) <= 14 else format(d, "e")
 
 
 def expr_text(e, protected=(), explicit=False) -> str:
