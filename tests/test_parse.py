@@ -254,15 +254,8 @@ ROUNDTRIP = [
     (LAYERNORM, {"x": (2, 5), "eps": (), "gamma": (5,), "beta": (5,)}, {"positive": True}),
     (ATTENTION, {"Q": (3, 2), "K": (4, 2), "M": (3,), "V": (4, 5)}, {}),
     (MLP, {"X": (2, 3), "W1": (3, 4), "b1": (4,), "W2": (4, 5), "b2": (5,), "Y": (2, 5)}, {}),
-    pytest.param(XENT, {"X": (2, 3), "W": (3, 4), "b": (4,), "Y": (2, 4)}, {},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: 'L = mean[n](lse[n] - z[n,c]*Y[n,c])' is printed as "
-                     "'L = (lse[n] - sum[c](Y[n,c]*z[n,c]))/len(n)': n is no longer "
-                     "protected, so the re-parse also sums n inside sum[c](..)"))),
-    pytest.param("L = sum[n](exp(z[n,c]*Y[n,c]))", {"z": (2, 4), "Y": (2, 4)}, {},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: printed as 'L = exp(sum[c](Y[n,c]*z[n,c]))': the explicit sum[n] "
-                     "is dropped and n, no longer protected, is summed inside exp"))),
+    (XENT, {"X": (2, 3), "W": (3, 4), "b": (4,), "Y": (2, 4)}, {}),
+    ("L = sum[n](exp(z[n,c]*Y[n,c]))", {"z": (2, 4), "Y": (2, 4)}, {}),
     ("y = log(sum[i](exp(x[i])))", {"x": (5,)}, {}),
     ("y = sqrt(sum[i](x[i]^2))", {"x": (5,)}, {}),
     ("y = x[i]*x[i]*x[i]", {"x": (5,)}, {}),
@@ -282,11 +275,7 @@ ROUNDTRIP = [
     ("T[i,j] = inv(A)[j,i]*2", {"A": (3, 3)}, {"spd": ("A",)}),
     ("d = det(A) + logdet(B)", {"A": (3, 3), "B": (4, 4)}, {"spd": ("A", "B")}),
     ("m[i] = mean[j](A[i,j])\ns = sum[i,j](A[i,j])", {"A": (3, 4)}, {}),
-    pytest.param("v[j] = mean[i]((A[i,j] - mean[k](A[k,j]))^2)", {"A": (3, 4)}, {},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG (regression in abb3e7e): printed as "
-                     "'v[j] = (A[i,j] - A[k,j]/len(k))^2/len(i)', which sums k outside the "
-                     "square instead of inside the inner mean"))),
+    ("v[j] = mean[i]((A[i,j] - mean[k](A[k,j]))^2)", {"A": (3, 4)}, {}),
     ("d = sum[i](x[i]*z[i])", {"x": (5,), "z": (5,)}, {}),
     ("y = sum[j](x[j])*sum[k](z[k])", {"x": (3,), "z": (4,)}, {}),
     ("y = sum[i](x[i])^2 + sum[i](x[i])*z[i]", {"x": (5,), "z": (5,)}, {}),
@@ -298,30 +287,12 @@ ROUNDTRIP = [
     ("y = -(x[i]*z[i])", {"x": (3,), "z": (3,)}, {}),
     ("y[i] = x[i,j]*z[i] - x[i,j]", {"x": (3, 4), "z": (3,)}, {}),
     ("y[i] = x[i,j]*w[j] + x[i,j]*w[j]", {"x": (3, 4), "w": (4,)}, {}),
-    pytest.param("y = sum[i](x[i])*sum[i](z[i])", {"x": (5,), "z": (5,)}, {},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: printed as 'y = x[i]*z[i]' (a dot product) instead of the "
-                     "product of the two sums"))),
-    pytest.param("y = mean[i](x[i])*mean[i](z[i])", {"x": (5,), "z": (5,)}, {},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: printed as one product of x[i] and z[i] (e.g. "
-                     "'y = (x[i]/len(i))*(z[i]/len(i))'), which re-parses as a dot product"))),
-    pytest.param("y = sum[i](x[i]*z[i])*x[i]", {"x": (5,), "z": (5,)}, {},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: printed as 'y = (x[i]*z[i])*x[i]', which the parser flattens "
-                     "into one product (sum of x^2 z) instead of (x.z)*sum(x)"))),
-    pytest.param("y[i] = sum[j](A[i,j]*w[j])*sum[j](A[i,j])", {"A": (3, 4), "w": (4,)}, {},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: printed as 'y[i] = (A[i,j]*w[j])*A[i,j]', which re-parses as "
-                     "sum_j A[i,j]^2 w[j]"))),
-    pytest.param("y = sum[i](x[i] + 1)", {"x": (5,)}, {},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: printed as 'y = x[i] + 1' (sum(x) + 1): an explicit sum over a "
-                     "sum whose terms lack the index is printed as an implicit top sum"))),
-    pytest.param("y[j] = sum[i](A[i,j] + z[j])", {"A": (3, 4), "z": (4,)}, {},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: printed as 'y[j] = z[j] + A[i,j]', losing the factor len(i) on "
-                     "z[j]"))),
+    ("y = sum[i](x[i])*sum[i](z[i])", {"x": (5,), "z": (5,)}, {}),
+    ("y = mean[i](x[i])*mean[i](z[i])", {"x": (5,), "z": (5,)}, {}),
+    ("y = sum[i](x[i]*z[i])*x[i]", {"x": (5,), "z": (5,)}, {}),
+    ("y[i] = sum[j](A[i,j]*w[j])*sum[j](A[i,j])", {"A": (3, 4), "w": (4,)}, {}),
+    ("y = sum[i](x[i] + 1)", {"x": (5,)}, {}),
+    ("y[j] = sum[i](A[i,j] + z[j])", {"A": (3, 4), "z": (4,)}, {}),
     pytest.param("y[i,j] = A[i,j]*0 + x[i]", {"A": (3, 4), "x": (3,)}, {},
                  marks=pytest.mark.xfail(strict=True, reason=(
                      "BUG: SymPy folds A[i,j]*0 away and the program prints as "
@@ -330,10 +301,12 @@ ROUNDTRIP = [
                  marks=pytest.mark.xfail(strict=True, reason=(
                      "BUG: h[i] - h[i] is folded to 0, so the printed program no longer reads "
                      "h and h becomes a second output"))),
-    pytest.param("y = 1*(x[i] + 1)", {"x": (5,)}, {},
+    pytest.param("y[i] = sum[j](softplus((x[i] - x[i])*A[i,j]))", {"x": (3,), "A": (3, 4)}, {},
                  marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: means sum_i (x[i] + 1) but is printed 'y = x[i] + 1', which "
-                     "re-parses as sum_i x[i] + 1"))),
+                     "BUG: SymPy folds (x[i] - x[i])*A[i,j] to 0 and the program prints as "
+                     "'y[i] = sum[j](softplus(0))', which does not parse (sum[j] over an "
+                     "argument without j; i nowhere on the right)"))),
+    ("y = 1*(x[i] + 1)", {"x": (5,)}, {}),
 ]
 
 
@@ -390,31 +363,18 @@ PA = np.array([[2.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 3.0]])
 PW = np.array([1.0, 2.0, 0.5])
 
 PARENS = [
-    # controls that hold today
+    # controls: the grouping also made explicit by *1, +0 or ^1
     ("q = x[i]*(A[i,j]*x[j])", {"x": PX, "A": PA}, PX @ PA @ PX),
     ("y[i] = (A[i,j]*w[j])*x[i]", {"A": PA, "w": PW, "x": PX}, (PA @ PW) * PX),
     ("y = (x[i] + 1)*1", {"x": PX}, np.sum(PX + 1)),
     ("y = 1*(x[i] + 1)", {"x": PX}, np.sum(PX + 1)),
     ("y = (x[i]*z[i] + 0)*x[i]", {"x": PX, "z": PZ}, (PX @ PZ) * PX.sum()),
     ("y = (x[i] + 1)^1", {"x": PX}, np.sum(PX + 1)),
-    pytest.param("y = (x[i] + 1)", {"x": PX}, np.sum(PX + 1),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: the parser drops the parentheses, so the top-level term is split "
-                     "into x[i] and 1 and the result is sum(x)+1, while '(x[i] + 1)*1' and "
-                     "'1*(x[i] + 1)' give sum(x+1)"))),
-    pytest.param("y = (x[i]*z[i])*x[i]", {"x": PX, "z": PZ}, (PX @ PZ) * PX.sum(),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: the parenthesized product is flattened into the outer one, so i "
-                     "(in three factors) is summed once over x^2 z; '(x[i]*z[i] + 0)*x[i]' "
-                     "gives (x.z)*sum(x)"))),
-    pytest.param("y[i] = x[i]/(A[i,j]*w[j])", {"x": PX, "A": PA, "w": PW}, PX / (PA @ PW),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: the denominator product is flattened into the outer product, "
-                     "giving sum_j x[i]/(A[i,j]*w[j]) (inf where A has zeros) instead of "
-                     "x[i] / (A w)[i]"))),
-    pytest.param("y = 1/(x[i]*z[i])", {"x": PX, "z": PZ}, 1 / (PX @ PZ),
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "BUG: gives sum_i 1/(x[i] z[i]) instead of 1/(x.z)"))),
+    # bare parentheses group the same way
+    ("y = (x[i] + 1)", {"x": PX}, np.sum(PX + 1)),
+    ("y = (x[i]*z[i])*x[i]", {"x": PX, "z": PZ}, (PX @ PZ) * PX.sum()),
+    ("y[i] = x[i]/(A[i,j]*w[j])", {"x": PX, "A": PA, "w": PW}, PX / (PA @ PW)),
+    ("y = 1/(x[i]*z[i])", {"x": PX, "z": PZ}, 1 / (PX @ PZ)),
 ]
 
 
