@@ -25,29 +25,45 @@ from indexcalc.gradcheck import check_gradients, random_inputs, sizes_for
 
 # -- bugs found while writing these tests (see the reasons; each marks a strict xfail) --
 
-BUG_MEAN_LEN = ("BUG: mean[j] over an index that is not on the gradient's left leaves "
-                "len(k) of an index bound nowhere; derive() raises ProgramError "
-                "'the size of index k is unknown' for a valid program")
-BUG_ZERO_GRAD = ("BUG: a gradient that is identically zero prints 'dx[i] = 0'; "
-                 "d.compile() then rejects the upstream dy with ShapeError 'unexpected dy' "
-                 "(SPEC: arrays = forward inputs + upstream dY's) instead of returning zeros")
-BUG_RATIONAL = ("BUG: decimal constants are turned into big rationals and multiplied "
-                "through (0.7978845608 prints as 997355701/1250000000 ...)")
+BUG_SUM_LEN = ("BUG: nested means: the gradient prints 'sum[s](1/len(s))' (a sum over an "
+               "index that stands at no tensor axis; it means len(s)/len(s) = 1, and s is "
+               "bound nowhere else), so derive() fails its own re-parse with ProgramError "
+               "'sum[s] sums over index s, which does not occur in its argument' for a "
+               "valid program")
+BUG_DANGLING_LEN = ("BUG: a scalar gradient of a broadcast term prints len(i) of an index "
+                    "that stands at no tensor axis: 'L = s*(x[i] + 1)' gives "
+                    "'ds = len(i) + sum[j](x[j])', so derive() raises ProgramError 'the size "
+                    "of index i is unknown' for a valid program; want e.g. ds = sum[i](x[i] + 1)")
+BUG_MEAN_ABSENT = ("BUG: 'L = mean[i](x[i] + s^2)' prints 'ds = mean[i](2*s)', a mean over an "
+                   "index its argument lacks; derive() raises ProgramError 'mean[i] sums over "
+                   "index i, which does not occur in its argument'; want ds = 2*s")
+BUG_SUM_TWICE = ("BUG: when an index is bound by a sum and also used free in the same "
+                 "statement, the gradient prints a sum listing an index twice: "
+                 "'T = mean[i,j](A[i,j])*(A[i,j] + y[j])' gives 'dy[j] = sum[i,i,a](t1[i,a])'; "
+                 "derive() raises ProgramError 'sum[..] lists an index twice'")
+BUG_UNUSED_UPSTREAM = ("BUG: d.compile() rejects an upstream gradient its backward does not "
+                       "read (ShapeError 'unexpected dy' / 'unexpected dz'); SPEC section 3: "
+                       "arrays = the forward inputs + the upstream dY's. Seen when a gradient "
+                       "is identically zero ('dx[i] = 0') and when an output does not depend "
+                       "on wrt")
+BUG_COPY_TEMP = ("BUG: a temporary that is only copied into a gradient: "
+                 "'t1[i] = dy[i]/z[i]' then 'dx[i] = t1[i]' (should be dx[i] = dy[i]/z[i])")
+BUG_RATIONAL = ("BUG (readability): the user's decimal constants are folded into long "
+                "decimals the user never wrote: GELU prints 3.5677408136172e-2*x[i]^2 "
+                "(= 0.7978845608*0.044715) and 5.3516112204258e-2*x[i]^3; a person writes "
+                "0.7978845608*(1 + 3*0.044715*x[i]^2)")
 BUG_OUTER_TEMP = ("BUG: common-subexpression naming builds the rank-4 outer product "
                   "t1[j,k,i,l] = B[j,k]*dZ[i,l] (O(n^4) memory) and contracts it later")
-BUG_DUP_TEMP = ("BUG: the same temporary is named twice (t2 = 1/sqrt(t1) and "
-                "t6 = 1/sqrt(t1))")
-BUG_SQRT_REUSE = ("BUG: a forward value under sqrt is not reused: the gradient recomputes "
-                  "(sum[j](x[j]^2))^(1/2) / sqrt(sum[j](x[b,j]^2)/len(i) + eps) instead of "
-                  "reading n / r")
-BUG_DELTA_SHAPE = ("BUG: for the non-square T[i,j] = A[i,j]*delta(i,j) the gradient prints "
-                   "dA[i,j] = dT[i,i]*delta(i,j), which forces dT square: compile raises "
-                   "ShapeError for a (2,3) A that the forward accepts; want dT[i,j]*delta(i,j)")
+BUG_SQRT_REUSE = ("BUG: a forward value under sqrt is not reused (SPEC section 2): "
+                  "'n = sqrt(sum[i](x[i]^2)); u[i] = x[i]/n' prints "
+                  "'dx[i] = du[i]/n + dn*x[i]/sqrt(sum[j](x[j]^2))' (want .../n); RMS norm "
+                  "recomputes sqrt(mean[j](x[b,j]^2) + eps) instead of r[b]; "
+                  "'L = sqrt(x[i]*x[i])' prints x[i]/sqrt(sum[j](x[j]^2)) instead of x[i]/L")
 
 
 def case(id, src, wrt=None, diagonal=False, **xfail):
     """One forward program. ``diagonal``: its gradient is genuinely diagonal, so a
-    delta may remain. ``xfail``: test kind (grad, roundtrip, readable, numpy) -> reason."""
+    delta may remain. ``xfail``: test kind (grad, roundtrip, readable) -> reason."""
     return dict(id=id, src=src, wrt=wrt, diagonal=diagonal, xfail=xfail)
 
 
@@ -104,15 +120,21 @@ CASES = [
     case("abs", "y[i] = abs(x[i])"),
     case("sin", "y[i] = sin(x[i])"),
     case("cos", "y[i] = cos(x[i])"),
+    case("sigmoid-shifted", "y[i] = sigmoid(1 - x[i])"),
     case("step-sign-flat", "y[i] = step(x[i]) + sign(x[i]) + x[i]"),
     case("step-sign-times", "y[i] = step(x[i])*x[i] + sign(x[i])*x[i]^2"),
-    case("step-sign-zero", "y[i] = step(x[i])*sign(x[i]) + z[i]", ["x"], **all_kinds(BUG_ZERO_GRAD)),
+    case("step-sign-zero", "y[i] = step(x[i])*sign(x[i]) + z[i]", ["x"],
+         grad=BUG_UNUSED_UPSTREAM, roundtrip=BUG_UNUSED_UPSTREAM),
     case("max", "y[i] = max(x[i], z[i])"),
     case("min", "y[i] = min(x[i], 2*z[i]^2)"),
     # reductions
     case("sum-mean", "s = sum[i,j](A[i,j]^2) + mean[i](x[i])"),
     case("mean-columns", "m[j] = mean[i](A[i,j])"),
-    case("center", "y[i] = x[i] - mean[j](x[j])", **all_kinds(BUG_MEAN_LEN)),
+    case("center", "y[i] = x[i] - mean[j](x[j])"),
+    case("scalar-times-broadcast", "L = s*(x[i] + 1)", **all_kinds(BUG_DANGLING_LEN)),
+    case("mean-of-broadcast", "L = mean[i](x[i] + s^2)", **all_kinds(BUG_MEAN_ABSENT)),
+    case("mean-times-free", "T = mean[i,j](A[i,j])*(A[i,j] + y[j])", **all_kinds(BUG_SUM_TWICE)),
+    case("colsum-squared", "T = sum[i](A[i,j])*A[i,j]"),
     case("sum-squared", "L = sum[i](x[i])^2"),
     # softmax family
     case("softmax", "p[i] = exp(x[i]) / sum[j](exp(x[j]))"),
@@ -121,15 +143,14 @@ CASES = [
     case("softmax-ce", SOFTMAX_CE, ["z"]),
     case("softmax-ce-direct", "L = -(t[i]*z[i]) + log(sum[j](exp(z[j])))", ["z"]),
     # normalizations and similarities
-    case("cosine", COSINE, readable=BUG_DUP_TEMP),
+    case("cosine", COSINE),
     case("rmsnorm", RMSNORM, ["x", "g"]),
-    case("rmsnorm-one-line", "y[b,i] = x[b,i] / sqrt(mean[j](x[b,j]^2) + 1e-6) * g[i]", ["x", "g"],
-         **all_kinds(BUG_MEAN_LEN)),
+    case("rmsnorm-one-line", "y[b,i] = x[b,i] / sqrt(mean[j](x[b,j]^2) + 1e-6) * g[i]", ["x", "g"]),
     case("l2-normalize", L2NORMALIZE),
     case("layernorm", LAYERNORM, ["x", "gamma", "beta"]),
     case("layernorm-one-line",
          "y[i] = (x[i] - mean[j](x[j])) / sqrt(mean[j]((x[j] - mean[k](x[k]))^2) + 1e-5)",
-         **all_kinds(BUG_MEAN_LEN)),
+         **all_kinds(BUG_SUM_LEN)),
     case("gelu-tanh", GELU, readable=BUG_RATIONAL),
     # linear algebra in index notation
     case("bilinear", "s = x[i]*A[i,j]*y[j]"),
@@ -138,8 +159,7 @@ CASES = [
     case("trace-product", "t = A[i,j]*B[j,i]"),
     case("diagonal", "d[i] = A[i,i]", diagonal=True),
     case("diagonal-times", "d[i] = A[i,i]*x[i]", diagonal=True),
-    case("masked-diagonal", "T[i,j] = A[i,j]*delta(i,j)", diagonal=True,
-         grad=BUG_DELTA_SHAPE, roundtrip=BUG_DELTA_SHAPE),
+    case("masked-diagonal", "T[i,j] = A[i,j]*delta(i,j)", diagonal=True),
     case("scalar-params", "y[i] = a*x[i] + b"),
     case("matmul", "Y[i,j] = X[i,k]*W[k,j]", ["X", "W"]),
     case("matmul-chain", "Z[i,l] = A[i,j]*B[j,k]*C[k,l]", readable=BUG_OUTER_TEMP),
@@ -157,12 +177,15 @@ CASES = [
     case("logdet", "L = logdet(A)"),
     # powers and division
     case("powers", "y[i] = x[i]^1.5 + x[i]^(-2) + x[i]^(-0.5) + x[i]^(1/3)"),
-    case("division", "y[i] = x[i] / z[i]"),
+    case("division", "y[i] = x[i] / z[i]", readable=BUG_COPY_TEMP),
     case("scalar-power", "y[i] = x[i]/s + s^2*x[i]^(-1) + s^0.5"),
     case("safe-division", "Y[i,j] = X[i,j]*w[j] / (1 + X[i,k]^2)"),
     # structure
     case("repeated-input", REUSE, diagonal=True),
     case("repeated-two-lines", "y[i] = x[i]*x[i] + sin(x[i])\nz = y[i]*x[i]"),
+    case("two-outputs", "y[i] = exp(x[i])\nz = x[i]*w[i]"),
+    case("two-outputs-one-wrt", "y[i] = x[i]^2\nz[i] = w[i]^2", ["x"],
+         grad=BUG_UNUSED_UPSTREAM, roundtrip=BUG_UNUSED_UPSTREAM),
     case("contract-inside-exp", "y[i] = exp(x[i,j]*w[j])"),
     case("sum-outside-exp", "y[i] = exp(x[i,j])"),
 ]
@@ -254,6 +277,11 @@ def readability_problems(src, d, diagonal=False):
     for run in re.findall(r"\d{7,}", text):
         if run not in src:
             problems.append(f"contains the number {run}, not in the source")
+    # a gradient is not a mere copy of a temporary
+    for line in text.splitlines():
+        copy = re.fullmatch(r"\w+(\[[\w,]*\])? = t\d+(\[[\w,]*\])?", line)
+        if copy and copy.group(1) == copy.group(2):
+            problems.append(f"{line!r} only copies a temporary")
     # every statement is needed once: no two statements with the same right-hand side
     rhs = [line.split(" = ", 1)[1] for line in text.splitlines() if not line.startswith("#")]
     if len(set(rhs)) != len(rhs):
@@ -287,9 +315,13 @@ def test_readability_check_can_fail():
     src = "y[i] = x[i]"
     for bad in ["dx[i] = 1*dy[i]", "dx[i] = dy[i] + 0", "dx[i] = Sum(dy[i], (i, 0, n))",
                 "dx[i] = dy[j]*delta(i,j)", "dx[i] = dy[i]*12345678", "dx[i] = dy[i]^1",
-                "t1[i] = dy[i]\ndx[i] = dy[i]", "dx[i] = KroneckerDelta(i, j)"]:
+                "t1[i] = dy[i]\ndx[i] = dy[i]", "t1[i] = 2*dy[i]\ndx[i] = t1[i]",
+                "t1 = 2*s\nds = t1", "dx[i] = KroneckerDelta(i, j)"]:
         assert readability_problems(src, Fake(bad)), bad
     assert not readability_problems(src, Fake("dx[i] = t1*dy[i] + 10*t11[i]"))
+    assert not readability_problems(src, Fake("t1[n,h] = 2*dy[n,h]\ndb[h] = t1[n,h]"))
+    big = ic.parse("t1[i,j] = x[i]*y[j]").statements  # rank 2 > rank 1 of every forward tensor
+    assert readability_problems(src, Fake("t1[i,j] = x[i]*y[j]", big))
 
 
 # -- printed forms (SPEC section 2) ----------------------------------------------------
@@ -517,6 +549,12 @@ def hand_gelu():
     return GELU, dict(x=x, dy=dy), dict(x=dy * dx)
 
 
+def hand_sigmoid_shifted():
+    x, dy = U(5), U(5)
+    y = 1 / (1 + np.exp(-(1 - x)))
+    return "y[i] = sigmoid(1 - x[i])", dict(x=x, dy=dy), dict(x=-dy * y * (1 - y))
+
+
 def hand_diagonal():
     A, dd = U(4, 4), U(4)
     return "d[i] = A[i,i]", dict(A=A, dd=dd), dict(A=np.diag(dd))
@@ -531,7 +569,7 @@ HAND = [
     pytest.param(f, id=f.__name__[5:]) for f in
     [hand_matmul, hand_softmax, hand_logsumexp, hand_softmax_ce, hand_tanh, hand_bilinear,
      hand_layernorm, hand_mlp, hand_attention, hand_inv, hand_det_logdet, hand_cosine,
-     hand_rmsnorm, hand_gelu, hand_diagonal, hand_trace]
+     hand_rmsnorm, hand_gelu, hand_sigmoid_shifted, hand_diagonal, hand_trace]
 ]
 
 
