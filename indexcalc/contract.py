@@ -68,9 +68,9 @@ def merge_sums(e):
 
 
 def absent_index(e):
-    """Σ_i f = len(i) f when i does not occur in f."""
+    """Σ_i f = len(i) f when i does not occur in f (or only in len(i))."""
     if isinstance(e, ISum):
-        free = free_indices(e.body)
+        free = free_indices(e.body.replace(Len, lambda i: 1))
         absent = [i for i in e.indices if i not in free]
         if absent:
             return sp.Mul(*[Len(i) for i in absent]) * isum(e.body, [i for i in e.indices if i in free])

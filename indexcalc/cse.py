@@ -76,11 +76,14 @@ def _index_order(e) -> tuple:
 
 
 def _sized(e) -> bool:
-    """Does every free index of ``e`` stand at a tensor axis in it (not only in len())?"""
-    at_axes = set()
+    """Does every free index of ``e`` stand at a tensor axis in it (not only in len()), and
+    has it no more free indices than its largest tensor (no outer products as names)?"""
+    at_axes, rank = set(), 0
     for el in e.atoms(sp.Indexed):
         at_axes |= set(el.indices)
-    return free_indices(e) <= at_axes
+        rank = max(rank, len(el.indices))
+    free = free_indices(e)
+    return free <= at_axes and len(free) <= rank
 
 
 def _size(e) -> int:

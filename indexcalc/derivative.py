@@ -15,7 +15,7 @@ import itertools
 
 import sympy as sp
 
-from .algebra import Index, ISum
+from .algebra import Index, ISum, tensor_names
 from .contract import contract
 from .cse import eliminate
 from .differentiate import canonical_indices, forward_sweep, reverse_sweep
@@ -84,22 +84,37 @@ def _reads(e, name):
 
 
 def with_temporaries(statements, taken):
-    """Shared subexpressions as temporaries, each placed before its first reader."""
+    """Shared subexpressions as temporaries, each placed before its first reader. A
+    statement that would only copy a temporary takes its value instead (``dx = t1``
+    becomes ``dx = dy/z``, and the other readers of ``t1`` read ``dx``)."""
     temps, exprs = eliminate([st.expr for st in statements], set(taken))
-    temps = [Statement(n, idx, pretty_indices(v, idx)) for n, idx, v in temps]
     body = [Statement(st.name, st.indices, e) for st, e in zip(statements, exprs)]
+    temps = {n: Statement(n, idx, pretty_indices(v, idx)) for n, idx, v in temps}
+    for k, st in enumerate(body):
+        t = temps.get(_name_of(st.expr))
+        if t is not None and tuple(st.expr.indices if st.indices else ()) == tuple(st.indices):
+            del temps[t.name]
+            body[k] = Statement(st.name, st.indices, t.expr.xreplace(dict(zip(t.indices, st.indices))))
+            ren = {sp.IndexedBase(t.name): sp.IndexedBase(st.name), sp.Symbol(t.name): sp.Symbol(st.name)}
+            body = [b if j == k else Statement(b.name, b.indices, b.expr.xreplace(ren)) for j, b in enumerate(body)]
+            temps = {n: Statement(n, s.indices, s.expr.xreplace(ren)) for n, s in temps.items()}
     out, placed = [], set()
+    statement_of = {**temps, **{b.name: b for b in body}}
 
     def place(st):
-        for t in temps:
-            if t.name not in placed and _reads(st.expr, t.name):
-                placed.add(t.name)
-                place(t)
+        placed.add(st.name)
+        for dep in sorted(tensor_names(st.expr) & set(statement_of) - placed, key=list(statement_of).index):
+            place(statement_of[dep])
         out.append(st)
 
     for st in body:
-        place(st)
-    return _renumber(out, [t.name for t in out if t in temps], taken)
+        if st.name not in placed:
+            place(st)
+    return _renumber(out, [st.name for st in out if st.name in temps], taken)
+
+
+def _name_of(e):
+    return str(e.base.label) if isinstance(e, sp.Indexed) else e.name if isinstance(e, sp.Symbol) else None
 
 
 def _renumber(statements, temps, taken):
@@ -157,7 +172,8 @@ class Backward:
 
     def compile(self):
         """``f(**arrays) -> {name: array}``; arrays: forward inputs and upstream gradients."""
-        return self.program.compile(self.returns)
+        upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
+        return self.program.compile(self.returns, optional=upstream - set(self.program.inputs))
 
 
 def seeds(prog, taken):

@@ -78,9 +78,10 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict) -> list:
             continue
         dy = sp.IndexedBase(up)[st.indices] if isinstance(up, str) and st.indices else \
             sp.Symbol(up) if isinstance(up, str) else up
-        for name in sorted(tensor_names(st.expr) & needs, key=str):
+        rhs = freshen(st.expr)  # no summed index may shadow another: delta rules rename freely
+        for name in sorted(tensor_names(rhs) & needs, key=str):
             targets = tuple(fresh("a") for _ in range(prog.rank(name)))
-            contribution = freshen(contract(isum(dy * partial(st.expr, name, targets), st.indices)))
+            contribution = freshen(contract(isum(dy * partial(rhs, name, targets), st.indices)))
             if contribution != 0:
                 canon = canonical_indices(prog, name)
                 grads[name] = grads.get(name, 0) + contribution.xreplace(dict(zip(targets, canon)))
@@ -106,14 +107,15 @@ def forward_sweep(prog, x: str, names: dict, final: tuple) -> list:
     targets = tuple(fresh("a") for _ in final)
     out = []
     for st in prog.statements:
-        reads = tensor_names(st.expr) & needs
+        rhs = freshen(st.expr)
+        reads = tensor_names(rhs) & needs
         if not reads:
             continue
-        total = partial(st.expr, x, targets) if x in reads else sp.Integer(0)
+        total = partial(rhs, x, targets) if x in reads else sp.Integer(0)
         for m in sorted(reads - {x}, key=str):
             idx = tuple(fresh("m") for _ in range(prog.rank(m)))
             jac = sp.IndexedBase(names[m])[idx + targets] if idx + targets else sp.Symbol(names[m])
-            total += isum(partial(st.expr, m, idx) * jac, idx)
+            total += isum(partial(rhs, m, idx) * jac, idx)
         total = freshen(contract(total)).xreplace(dict(zip(targets, final)))
         out.append((names[st.name], tuple(st.indices) + final, total))
     return out

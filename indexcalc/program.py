@@ -100,7 +100,7 @@ class Program:
         from .emit.numpy import numpy_source
         return numpy_source(self, name, returns or {o: o for o in self.outputs})
 
-    def compile(self, returns=None):
+    def compile(self, returns=None, optional=()):
         """``fwd(**arrays) -> {output: ndarray}``; shapes are checked first (ShapeError)."""
         from .emit.numpy import compile_program
-        return compile_program(self, returns or {o: o for o in self.outputs})
+        return compile_program(self, returns or {o: o for o in self.outputs}, optional)

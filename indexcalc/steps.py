@@ -38,7 +38,7 @@ def derivation_steps(source, wrt=None) -> str:
             lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
             summed = f"sum[{','.join(map(str, st.indices))}](" if st.indices else "("
             lines.append(f"  chain rule:  {names[name]}{at} += {summed}{expr_text(dy)} * ∂{lhs}/∂{name}{at})")
-            part = _partial(st.expr, name, targets)
+            part = _partial(c.freshen(st.expr), name, targets)
             lines.append(f"  ∂{lhs}/∂{name}{at} = {expr_text(part, targets, explicit=True)}")
             log = []
             result = _traced(c.isum(dy * part, st.indices), log)

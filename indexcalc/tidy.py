@@ -83,6 +83,10 @@ def _replace_once(e, pattern, st):
         name = st.lhs.xreplace(m)
         if alpha(value) == alpha(e):
             return name
+        if isinstance(value, sp.Pow) and isinstance(e, sp.Pow) and alpha(value.base) == alpha(e.base):
+            ratio = e.exp / value.exp  # sqrt(B) is n: B^(-3/2) is n^(-3)
+            if ratio.is_Integer:
+                return name ** ratio
         if isinstance(e, sp.Mul):
             part, whole = _powers(value), _powers(e)
             if len(part) > 1 and _within(part, whole):
@@ -162,7 +166,7 @@ def sum_in(e):
 def pretty_indices(e, keep):
     """Rename generated indices (``j_17``) to short names unused among ``keep``."""
     e = freshen(e)
-    used = {str(i) for i in keep}
+    used = {str(i) for i in keep} | tensor_names(e)
     ren = {}
     for i in sorted(_all_indices(e) - set(keep), key=lambda i: str(i)):
         base = str(i).split("_")[0]

@@ -81,15 +81,17 @@ def _einsum(eq, *ops):
     return _expression(eq, *(np.shape(o) for o in ops))(*ops)
 
 
-def compile_program(prog, returns=None):
-    """``f(**arrays) -> dict``: check every shape, then run the generated NumPy code."""
+def compile_program(prog, returns=None, optional=()):
+    """``f(**arrays) -> dict``: check every shape, then run the generated NumPy code.
+    Names in ``optional`` may be passed and are ignored (an upstream gradient that the
+    backward program happens not to read)."""
     src = numpy_source(prog, "_f", returns, header=False)
     namespace = {"np": np, "einsum": _einsum}
     exec(compile(src, "<indexcalc>", "exec"), namespace)  # names are validated identifiers
     inner = namespace["_f"]
 
     def run(**arrays):
-        args = check_arrays(prog, arrays)
+        args = check_arrays(prog, {k: v for k, v in arrays.items() if k not in optional})
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return inner(*args)
 
