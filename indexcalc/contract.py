@@ -77,9 +77,16 @@ def absent_index(e):
 
 
 def split_sum(e):
-    """Σ (f + g) = Σ f + Σ g (each term sums only the indices it has)."""
+    """Σ (δ f + g) = Σ δ f + Σ g, so the delta can be contracted; terms without such a
+    delta stay summed together (``Σ_i (x[i] + 1)`` keeps its ``i``, where splitting
+    would leave a ``len(i)`` that no tensor in the result sizes)."""
     if isinstance(e, ISum) and isinstance(e.body, sp.Add):
-        return sp.Add(*[ISum(t, e.indices) for t in e.body.args])
+        idx = set(e.indices)
+        split = [t for t in e.body.args
+                 if any(set(d.args) & idx for d in t.atoms(KroneckerDelta))]
+        rest = [t for t in e.body.args if t not in split]
+        if split and (rest or len(split) > 1):
+            return sp.Add(*[ISum(t, e.indices) for t in split]) + isum(sp.Add(*rest), e.indices)
 
 
 def constant_out(e):

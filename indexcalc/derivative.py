@@ -83,16 +83,18 @@ def _reads(e, name):
     return any(_is(el, name) for el in e.atoms(sp.Indexed, sp.Symbol))
 
 
-def with_temporaries(statements, taken):
-    """Shared subexpressions as temporaries, each placed before its first reader. A
-    statement that would only copy a temporary takes its value instead (``dx = t1``
-    becomes ``dx = dy/z``, and the other readers of ``t1`` read ``dx``)."""
+def with_temporaries(statements, taken, outputs=()):
+    """Shared subexpressions as temporaries, each placed before its first reader. An
+    intermediate gradient that would only copy a temporary takes its value instead, and
+    the other readers of the temporary read it. Statements named in ``outputs`` (the
+    gradients asked for) stay unread, as SPEC section 2 wants, so ``dx = t1`` may stay."""
     temps, exprs = eliminate([st.expr for st in statements], set(taken))
     body = [Statement(st.name, st.indices, e) for st, e in zip(statements, exprs)]
     temps = {n: Statement(n, idx, pretty_indices(v, idx)) for n, idx, v in temps}
     for k, st in enumerate(body):
         t = temps.get(_name_of(st.expr))
-        if t is not None and tuple(st.expr.indices if st.indices else ()) == tuple(st.indices):
+        if t is not None and st.name not in outputs and \
+                tuple(st.expr.indices if st.indices else ()) == tuple(st.indices):
             del temps[t.name]
             body[k] = Statement(st.name, st.indices, t.expr.xreplace(dict(zip(t.indices, st.indices))))
             ren = {sp.IndexedBase(t.name): sp.IndexedBase(st.name), sp.Symbol(t.name): sp.Symbol(st.name)}
@@ -103,8 +105,9 @@ def with_temporaries(statements, taken):
 
     def place(st):
         placed.add(st.name)
-        for dep in sorted(tensor_names(st.expr) & set(statement_of) - placed, key=list(statement_of).index):
-            place(statement_of[dep])
+        for dep in sorted(tensor_names(st.expr) & set(statement_of), key=list(statement_of).index):
+            if dep not in placed:
+                place(statement_of[dep])
         out.append(st)
 
     for st in body:
@@ -140,7 +143,16 @@ class Backward:
         n0 = len(forward.statements)
         lines = checked_lines(statements, self._forward_text(), n0)
         text = self._text(lines)
-        self.program = parse(self._forward_text() + "\n" + text)
+        try:
+            self.program = parse(self._forward_text() + "\n" + text)
+        except ProgramError as e:
+            if "size of index" not in str(e):
+                raise
+            raise ProgramError(
+                "indexcalc cannot yet write this derivative in the language: a term is summed "
+                "over a broadcast index whose size no tensor in the result carries "
+                f"({e}). Name the broadcast expression as a tensor of its own, e.g. "
+                "'C[i,j,k] = A[i,j] + B[j,k]', and derive again.") from None
         for k, st in enumerate(statements):
             if normal(self.program.statements[n0 + k].expr) != normal(st.expr):
                 raise AssertionError(f"indexcalc printed {lines[k]!r}, which does not re-parse "
@@ -216,7 +228,7 @@ class Derivative(Backward):
         raw = inline_cheap(reverse_sweep(forward, self.wrt, self.upstream, names),
                            set(self.names.values()))
         statements = with_temporaries([Statement(g, idx, tidy(e, forward, idx)) for g, idx, e in raw],
-                                      taken)
+                                      taken, set(self.names.values()))
         comments = renamed_comments({**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
                                      **self.names})
         super().__init__(forward, statements, dict(self.names), comments)
