@@ -38,6 +38,9 @@ def free_name(wanted: str, taken: set) -> str:
 
 
 def check_wrt(prog, wrt) -> list:
+    """``wrt`` as a list of input names (default: all inputs), or a WrtError."""
+    if wrt is None and not prog.inputs:
+        raise WrtError("the program reads no input, so there is nothing to differentiate")
     if wrt is None:
         return list(prog.inputs)
     wrt = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)

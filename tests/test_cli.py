@@ -56,6 +56,8 @@ def test_examples_lists_the_gallery(capsys):
     (["derive", "y[i] = x[i]", "--wrt", "z"], ["'z'", "inputs are x"]),
     (["derive", "--example", "nope"], ["no example named 'nope'"]),
     (["derive", "missing.ic"], ["no such file"]),
+    (["derive", "y = 2"], ["reads no input"]),
+    (["derive", "T = (A[i,j] + B[j,k])", "--wrt", "A"], ["broadcast", "C[i,j,k] = A[i,j] + B[j,k]"]),
     (["check", "y[i] = x[i]", "--sizes", "i=zero"], ["--sizes"]),
 ])
 def test_user_errors_exit_1_without_traceback(capsys, argv, words):
