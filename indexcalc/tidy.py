@@ -118,11 +118,13 @@ def _reuse(e, pattern, st):
 
 
 def factor(e):
-    """Multiply out, then pull factors common to all terms of each sum out of it:
-    ``p*(dp - p*(-t/p))`` becomes ``p*dp + p*t`` and then ``p*(dp + t)``."""
+    """The shorter of: ``e`` with common factors pulled out, and ``e`` multiplied out
+    first (``p*(dp - p*(-t/p))`` becomes ``p*dp + p*t``, then ``p*(dp + t)``), so that
+    what cancels does, and a chain-rule product that gains nothing stays a product."""
     expanded = sp.expand(e, mul=True, multinomial=False, power_exp=False, power_base=False,
                          log=False)
-    return common_factors(contract(expanded))
+    forms = [common_factors(contract(expanded)), common_factors(contract(e))]
+    return min(forms, key=sp.count_ops)
 
 
 def common_factors(e):
