@@ -21,6 +21,7 @@ so that matrix-shaped contractions reach BLAS); element-wise work is broadcastin
 from __future__ import annotations
 
 import functools
+import itertools
 import keyword
 import string
 
@@ -28,9 +29,11 @@ import numpy as np
 import opt_einsum
 import sympy as sp
 
-from ..algebra import Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from ..algebra import free_indices, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from ..cse import _key
 from ..errors import ShapeError
 from ..program import needed_names
+from ..tidy import alpha
 from .text import _chain
 
 _HEADER = """import numpy as np
@@ -60,8 +63,8 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
     returns = returns or {o: o for o in prog.outputs}
     em = _Emitter(prog)
     needed = needed_names(prog.statements, returns.values())
-    lines = [f"{safe(st.name)} = {em.statement(n, st)}" for n, st in enumerate(prog.statements)
-             if st.name in needed]
+    lines = [line for n, st in enumerate(prog.statements) if st.name in needed
+             for line in em.statement(n, st)]
     tensors = [safe(n) for n in prog.inputs if prog.rank(n)] or list(map(safe, prog.inputs)) or ["np.float64"]
     body = [f"_dtype = np.result_type({', '.join(tensors)})"]
     body += [f"{var} = np.shape({safe(name)})[{axis}]" for (name, axis), var in em.size_vars.items()]
@@ -154,17 +157,39 @@ class _Emitter:
         name_axis = self.by_root[self.prog.sizes.find((self.n, idx))]
         return self.size_vars.setdefault(name_axis, f"n_{name_axis[0]}_{name_axis[1]}")
 
-    def statement(self, n, st) -> str:
+    def statement(self, n, st) -> list:
+        """Code lines for one statement: a local for each subexpression it computes twice
+        (``exp(x)`` in a softmax written by hand), then the assignment."""
         self.n, self.order = n, list(st.indices)
+        self.locals, self.lines = {}, []
+        count = {}
+        for node in sp.preorder_traversal(st.expr):
+            if isinstance(node, (sp.Function, ISum, sp.Pow)) and not isinstance(node, Len):
+                count[_local_key(node)] = count.get(_local_key(node), 0) + 1
+        self.shared = {k for k, c in count.items() if c > 1}
         code, labels = self.expr(st.expr)
         target = tuple(st.indices)
-        if set(labels) == set(target):
-            return _align(code, labels, target)
-        shape = ", ".join(self.size(i) for i in target)
-        return f"np.broadcast_to({_align(code, labels, target)}, ({shape},)).copy()"
+        if set(labels) != set(target):
+            shape = ", ".join(self.size(i) for i in target)
+            code, labels = f"np.broadcast_to({_align(code, labels, target)}, ({shape},)).copy()", target
+        return self.lines + [f"{safe(st.name)} = {_align(code, labels, target)}"]
 
     def expr(self, e):
         """(code, labels): code evaluates to an array whose axes are ``labels``."""
+        if not isinstance(e, (sp.Function, ISum, sp.Pow)) or isinstance(e, Len) or \
+                _local_key(e) not in self.shared:
+            return self._expr(e)
+        k = _local_key(e)
+        if k not in self.locals:  # first time: compute it into a local
+            code, labels = self._expr(e)
+            name = f"_{safe(self.prog.statements[self.n].name)}{len(self.lines) + 1}"
+            self.lines.append(f"{name} = {code}")
+            self.locals[k] = (name, labels, e)
+        name, labels, first = self.locals[k]
+        m = _index_map(first, e)
+        return name, tuple(m.get(i, i) for i in labels)
+
+    def _expr(self, e):
         if e.is_Number:
             return (str(int(e)) if e.is_Integer else repr(float(e))), ()
         if e is sp.E:
@@ -279,6 +304,22 @@ class _Emitter:
         sign = "-" if "-1" in scale else ""
         scale = [s for s in scale if s != "-1"]
         return sign + ("*".join(_paren(s) for s in [*scale, core] if s != "1") or "1"), out
+
+
+def _local_key(e):
+    """Equal for subexpressions that are one array up to the names of its axes. Not up
+    to renaming where a size is read (``len(n)`` and ``len(c)`` differ)."""
+    return e if e.has(Len) else _key(e)
+
+
+def _index_map(first, other) -> dict:
+    """How the free indices of ``first`` are named in ``other`` (equal up to names)."""
+    free = sorted(free_indices(first), key=str)
+    for image in itertools.permutations(sorted(free_indices(other), key=str)):
+        m = dict(zip(free, image))
+        if alpha(first.xreplace(m)) == alpha(other):
+            return m
+    raise AssertionError("subexpressions with one key differ")
 
 
 def _paren(code: str) -> str:
