@@ -156,7 +156,8 @@ class _StatementChecker:
         for axis in unsized:
             self.sizes.join((name, axis), twins[axis], None)
         _check_constants(expr, self.fail)
-        return Statement(name, tuple(left), expr, self.node.meta.line, self.text)
+        return Statement(name, tuple(left), expr, self.node.meta.line, self.text,
+                         tuple(dict.fromkeys(self.reads)))
 
     def top_terms(self, node, sign=1):
         if node.data == "add":

@@ -24,6 +24,7 @@ class Statement:
     expr: sp.Expr
     line: int = 0
     text: str = ""
+    reads: tuple = ()  # names its text reads (SymPy may fold some away: h[i] - h[i])
 
     @property
     def lhs(self):

@@ -193,23 +193,32 @@ def statement_text(st, explicit=False) -> str:
 def checked_lines(statements, before: str = "", skip: int = 0) -> list:
     """Print ``statements``, re-parse them after the program text ``before`` (which has
     ``skip`` statements), and print explicitly every one that does not come back meaning
-    the same: the text that leaves indexcalc is proven to say what was derived."""
-    from ..api import parse
-    from ..errors import IndexCalcError
-    from ..tidy import normal
+    the same: the text that leaves indexcalc is proven to say what was derived. A parsed
+    statement that SymPy simplified past re-parsing (``A[i,j]*0 + x[i]`` lost ``j``)
+    falls back to the text it was parsed from."""
     lines = [statement_text(st) for st in statements]
-    for _ in range(2):
-        try:
-            back = parse(before + "\n" + "\n".join(lines)).statements[skip:]
-        except IndexCalcError:
-            back = [None] * len(lines)
-        bad = [k for k, st in enumerate(statements)
-               if back[k] is None or normal(back[k].expr) != normal(st.expr)]
+    fallbacks = (lambda st: statement_text(st, explicit=True),
+                 lambda st: st.text or statement_text(st, explicit=True))
+    for fallback in fallbacks:
+        bad = _changed(statements, lines, before, skip)
         if not bad:
             break
         for k in bad:
-            lines[k] = statement_text(statements[k], explicit=True)
+            lines[k] = fallback(statements[k])
     return lines
+
+
+def _changed(statements, lines, before, skip) -> list:
+    """Which printed ``lines`` do not re-parse to their statement."""
+    from ..api import parse
+    from ..errors import IndexCalcError
+    from ..tidy import normal
+    try:
+        back = parse(before + "\n" + "\n".join(lines)).statements[skip:]
+    except IndexCalcError:
+        return list(range(len(lines)))
+    return [k for k, st in enumerate(statements) if normal(back[k].expr) != normal(st.expr)
+            or (st.reads and set(back[k].reads) != set(st.reads))]
 
 
 def program_text(prog) -> str:
