@@ -86,6 +86,16 @@ class softplus(sp.Function):  # noqa: N801
     nargs = 1
 
 
+class Abs(sp.Function):
+    """``abs(x)``; SymPy's ``Abs`` would rewrite ``abs(exp(x))`` as ``exp(re(x))``."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        return abs(x) if x.is_Number else None
+
+
 class Max2(sp.Function):
     """Element-wise ``max(a, b)``; SymPy's ``Max`` would reorder and rewrite it."""
 
@@ -119,7 +129,7 @@ class LogDet(sp.Function):
 #: language name -> constructor of the element-wise function
 ELEMENTWISE = {
     "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sin": sp.sin,
-    "cos": sp.cos, "abs": sp.Abs, "sign": sp.sign, "relu": relu, "step": step,
+    "cos": sp.cos, "abs": Abs, "sign": sp.sign, "relu": relu, "step": step,
     "sigmoid": sigmoid, "softplus": softplus,
 }
 BINARY = {"max": Max2, "min": Min2}

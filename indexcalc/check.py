@@ -68,8 +68,8 @@ def _check_constants(expr, fail):
         if expr.has(bad):
             fail(f"the right-hand side contains {what}, which is not a finite real number")
     for r in expr.atoms(sp.Rational):
-        if abs(r) > sp.Integer(10) ** 308:
-            fail("a number is too large for double precision")
+        if abs(r.p) > sp.Integer(10) ** 308 or r.q > sp.Integer(10) ** 308:
+            fail("a number is outside double precision")
 
 
 def _once(*passing) -> Counter:
@@ -175,7 +175,11 @@ class _StatementChecker:
         return self.build(node.children[0], protected)
 
     def _number(self, node, protected):
-        return sp.Rational(str(node.children[0])), Counter()
+        text = str(node.children[0])
+        value = float(text)
+        if value == float("inf") or (value == 0 and text.strip("0.").split("e")[0].split("E")[0]):
+            self.fail(f"the number {text} is outside double precision")
+        return sp.Rational(text), Counter()
 
     def _name(self, node, protected):
         name = str(node.children[0])
@@ -205,6 +209,8 @@ class _StatementChecker:
 
     def _pow(self, node, protected):
         (a, pa), (b, pb) = (self.build(c, protected) for c in node.children)
+        if a.is_Number and b.is_Number and a != 0 and abs(b) * abs(sp.log(abs(a), 2)) > 1100:
+            self.fail("a constant power is outside double precision")
         return a ** b, _once(pa, pb)
 
     def _mul(self, node, protected):

@@ -18,11 +18,14 @@ from .errors import IndexCalcError
 
 
 def _source(text: str) -> str:
-    if text == "-":
-        return sys.stdin.read()
-    if os.path.isfile(text):
-        with open(text, encoding="utf-8") as f:
-            return f.read()
+    try:
+        if text == "-":
+            return sys.stdin.read()
+        if os.path.isfile(text):
+            with open(text, encoding="utf-8") as f:
+                return f.read()
+    except UnicodeDecodeError as e:
+        raise IndexCalcError(f"the program is not UTF-8 text: {e}") from None
     if text.endswith(".ic") and "=" not in text:
         raise IndexCalcError(f"no such file: {text}")
     return text
@@ -32,7 +35,7 @@ def _sizes(text):
     sizes = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         name, _, value = part.partition("=")
-        if not value.strip().isdigit() or int(value) < 1:
+        if not (value.strip().isascii() and value.strip().isdigit()) or int(value) < 1:
             raise IndexCalcError(f"--sizes wants index=size pairs such as i=3,k=4, not {part!r}")
         sizes[name.strip()] = int(value)
     return sizes
@@ -101,11 +104,17 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--wrt", type=_wrt, help=wrt_help)
     c.add_argument("--example", metavar="NAME", help="a program from the gallery")
     c.add_argument("--sizes", help="index sizes, e.g. i=3,k=4 (default: small distinct sizes)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the random data")
+    c.add_argument("--seed", type=_seed, default=0, help="seed of the random data (0 or more)")
     c.set_defaults(run=cmd_check)
     e = sub.add_parser("examples", help="list the built-in gallery")
     e.set_defaults(run=cmd_examples)
     return p
+
+
+def _seed(text):
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"a seed is a whole number 0 or more, not {text!r}")
+    return int(text)
 
 
 def _wrt(text):

@@ -123,6 +123,12 @@ def contract_delta(e):
                 return isum(rest.xreplace({gone: keep}), [i for i in e.indices if i != gone])
 
 
+def split_every_sum(e):
+    """Σ (f + g) = Σ f + Σ g always: a normal form for comparing, not for printing."""
+    if isinstance(e, ISum) and isinstance(e.body, sp.Add):
+        return sp.Add(*[ISum(t, e.indices) for t in e.body.args])
+
+
 def separate_sums(e):
     """Σ_{k,l} a(k) b(l) = (Σ_k a(k)) (Σ_l b(l)): factors linked by no summed index part."""
     if not (isinstance(e, ISum) and isinstance(e.body, sp.Mul) and len(e.indices) > 1):

@@ -94,6 +94,7 @@ def eliminate(exprs, taken, prefix="t"):
     """``(temps, exprs)``: ``temps`` are ``(name, indices, expr)`` to compute first."""
     exprs = _group_powers(exprs)
     temps = []
+    stuck = set()
     counter = itertools.count(1)
     while True:
         counts, first = {}, {}
@@ -104,7 +105,7 @@ def eliminate(exprs, taken, prefix="t"):
                 k = _key(n)
                 counts[k] = counts.get(k, 0) + 1
                 first.setdefault(k, n)
-        shared = [k for k, c in counts.items() if c >= 2]
+        shared = [k for k, c in counts.items() if c >= 2 and k not in stuck]
         if not shared:
             release = lambda e: e.replace(_Held, lambda b, x: b**x)  # noqa: E731
             return [(n, i, release(v)) for n, i, v in temps], [release(e) for e in exprs]
@@ -114,24 +115,27 @@ def eliminate(exprs, taken, prefix="t"):
         name = next(n for n in (f"{prefix}{k}" for k in counter) if n not in taken)
         taken.add(name)
         idx = _index_order(value)
-        temps.append((name, idx, value))
-        exprs = [_substitute(e, best, name, idx, value) for e in exprs]
-        temps = [(n, i, _substitute(v, best, name, idx, value) if n != name else v)
-                 for n, i, v in temps]
+        new = [_substitute(e, best, name, idx, value) for e in exprs]
+        new_temps = [(n, i, _substitute(v, best, name, idx, value)) for n, i, v in temps]
+        if sum(str(e).count(name) for e in new + [v for _, _, v in new_temps]) < 2:
+            stuck.add(best)  # occurrences without one index map (repeated indices)
+            taken.discard(name)
+            continue
+        exprs, temps = new, new_temps + [(name, idx, value)]
 
 
 def _substitute(e, key, name, idx, value):
     """``e`` with every occurrence of ``value`` (up to index names) replaced by ``name``."""
     if isinstance(e, _ATOMS):
         return e
-    if _key(e) == key:
+    if _key(e) == key and _call(name, idx, value, e) is not None:
         return _call(name, idx, value, e)
     if isinstance(e, sp.Mul):
         factors = [a for a in e.args if not a.is_Number]
         for r in range(len(factors) - 1, 1, -1):
             for combo in itertools.combinations(factors, r):
                 sub = sp.Mul(*combo)
-                if _key(sub) == key:
+                if _key(sub) == key and _call(name, idx, value, sub) is not None:
                     rest = [a for a in e.args if a not in combo]
                     return _substitute(sp.Mul(*rest), key, name, idx, value) * _call(name, idx, value, sub)
     args = [_substitute(a, key, name, idx, value) if not isinstance(a, sp.Tuple) else a for a in e.args]
@@ -149,7 +153,7 @@ def _call(name, idx, value, occurrence):
         m = dict(zip(idx, image))
         if a.xreplace(m) == b:
             return sp.IndexedBase(name)[image]
-    raise AssertionError("no index map between equal-keyed subexpressions")
+    return None  # equal keys, no consistent map (repeated indices): leave it be
 
 
 class _Held(sp.Function):

@@ -20,7 +20,7 @@ from .contract import contract
 from .cse import eliminate
 from .differentiate import canonical_indices, forward_sweep, reverse_sweep
 from .emit.text import checked_lines
-from .errors import ProgramError, WrtError
+from .errors import IndexCalcError, ProgramError, WrtError
 from .program import Program, Statement, needed_names
 from .tidy import factor, letters_from, normal, pretty_indices, reuse_forward
 
@@ -158,8 +158,9 @@ class Backward:
                 "'C[i,j,k] = A[i,j] + B[j,k]', and derive again.") from None
         for k, st in enumerate(statements):
             if normal(self.program.statements[n0 + k].expr) != normal(st.expr):
-                raise AssertionError(f"indexcalc printed {lines[k]!r}, which does not re-parse "
-                                     f"to {st.expr}: please report this")
+                raise IndexCalcError(f"indexcalc could not print a statement it can prove: "
+                                     f"{lines[k]!r} does not re-parse to what was derived. "
+                                     "This is a bug in indexcalc; please report it with the program")
         self.statements = self.program.statements[n0:]
         self.text = text
 

@@ -50,10 +50,16 @@ def sizes_for(prog, named=None, start=2) -> dict:
     unknown = set(named) - {str(k[1]) for k in prog.sizes.parent if isinstance(k[0], int)}
     if unknown:
         raise ProgramError(f"--sizes names {', '.join(sorted(unknown))}, which no statement uses as an index")
-    out, k = {}, start
+    out, k = {}, 0
     for root, wanted in classes.items():
-        out[root] = wanted[0] if wanted else k
+        out[root] = wanted[0] if wanted else start + k % 4  # 2, 3, 4, 5, 2, ...
         k += 0 if wanted else 1
+    for name in prog.inputs:
+        cells = 1
+        for axis in range(prog.rank(name)):
+            cells *= out[prog.sizes.find((name, axis))]
+        if cells > 10**7:
+            raise ProgramError(f"{name} would have {cells} elements; choose smaller --sizes")
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .algebra import Det, Inv, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from .algebra import Abs, Det, Inv, LogDet, Max2, Min2, relu, sigmoid, softplus, step
 
 # -- element-wise functions: f'(x), given x and y = f(x) ----------------------------------
 ELEMENTWISE = {
@@ -22,7 +22,7 @@ ELEMENTWISE = {
     sp.tanh: lambda x, y: 1 - y**2,
     sp.sin: lambda x, y: sp.cos(x),
     sp.cos: lambda x, y: -sp.sin(x),
-    sp.Abs: lambda x, y: sp.sign(x),
+    Abs: lambda x, y: sp.sign(x),
     sp.sign: lambda x, y: 0,
     relu: lambda x, y: step(y),  # y > 0 exactly where x > 0: reads the forward value
     step: lambda x, y: 0,

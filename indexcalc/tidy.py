@@ -22,7 +22,7 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from .algebra import Index, ISum, Len, free_indices, tensor_names
-from .contract import contract, freshen, merge_sums, rewrite
+from .contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
 
 
 def alpha(e):
@@ -199,4 +199,4 @@ def _all_indices(e) -> set:
 
 def normal(e):
     """A form in which expressions that mean the same compare equal (for round trips)."""
-    return alpha(contract(sp.expand(e)))
+    return alpha(rewrite(sp.expand(e), RULES + [split_every_sum]))

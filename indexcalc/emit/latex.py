@@ -43,7 +43,7 @@ class IndexLatexPrinter(LatexPrinter):
         return f"{{{self._print(sp.Symbol(str(e.base.label)))}}}_{_subscript(e.indices)}"
 
     def _print_ISum(self, e):
-        if _negative(e.body):
+        if _negative(e.body) and not _negative(-e.body):
             return "-" + self._print_ISum(ISum(-e.body, e.indices))
         body = self._print(e.body)
         if isinstance(e.body, sp.Add):
@@ -56,8 +56,9 @@ class IndexLatexPrinter(LatexPrinter):
     def _print_Len(self, e, exp=None):
         return f"N_{{{e.args[0]}}}" + (f"^{{{exp}}}" if exp else "")
 
-    def _print_Inv(self, e):
-        return f"\\left({self._print(sp.Symbol(str(e.args[0].label)))}^{{-1}}\\right)_{_subscript(e.args[1:])}"
+    def _print_Inv(self, e, exp=None):
+        out = f"\\left({self._print(sp.Symbol(str(e.args[0].label)))}^{{-1}}\\right)_{_subscript(e.args[1:])}"
+        return f"{{{out}}}^{{{exp}}}" if exp else out
 
     def _print_Det(self, e, exp=None):
         return f"\\det {self._print(sp.Symbol(str(e.args[0].label)))}"

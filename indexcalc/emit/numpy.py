@@ -29,7 +29,7 @@ import numpy as np
 import opt_einsum
 import sympy as sp
 
-from ..algebra import free_indices, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from ..algebra import free_indices, Abs, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
 from ..cse import _key
 from ..errors import ShapeError
 from ..program import needed_names
@@ -43,7 +43,7 @@ def einsum(eq, *ops):
 """
 _FUNCS = {
     sp.exp: "np.exp({})", sp.log: "np.log({})", sp.tanh: "np.tanh({})", sp.sin: "np.sin({})",
-    sp.cos: "np.cos({})", sp.Abs: "np.abs({})", sp.sign: "np.sign({})",
+    sp.cos: "np.cos({})", Abs: "np.abs({})", sp.sign: "np.sign({})",
     relu: "np.maximum({}, 0)", step: "np.heaviside({}, 0)",
     sigmoid: "np.exp(-np.logaddexp(0, -({})))", softplus: "np.logaddexp(0, {})",
 }
@@ -96,7 +96,10 @@ def compile_program(prog, returns=None, optional=()):
     def run(**arrays):
         args = check_arrays(prog, {k: v for k, v in arrays.items() if k not in optional})
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return inner(*args)
+            try:
+                return inner(*args)
+            except np.linalg.LinAlgError as e:  # inv/det of a singular matrix, say
+                raise ShapeError(f"linear algebra on the data failed: {e}") from None
 
     run.__doc__ = f"Compiled indexcalc program; arguments: {', '.join(prog.inputs)}."
     run.source = src
@@ -190,8 +193,8 @@ class _Emitter:
         return name, tuple(m.get(i, i) for i in labels)
 
     def _expr(self, e):
-        if e.is_Number:
-            return (str(int(e)) if e.is_Integer else repr(float(e))), ()
+        if e.is_Number:  # integers past 2**53 as floats: NumPy has no ufunc for big ints
+            return (str(int(e)) if e.is_Integer and abs(e) < 2**53 else repr(float(e))), ()
         if e is sp.E:
             return "np.e", ()
         if isinstance(e, Index):
@@ -278,7 +281,7 @@ class _Emitter:
             return f"1/np.sqrt({base})", labels
         if e.exp == -1:
             return f"1/{_paren(base)}", labels
-        exp = str(int(e.exp)) if e.exp.is_Integer else repr(float(e.exp))
+        exp = str(int(e.exp)) if e.exp.is_Integer and abs(e.exp) < 64 else repr(float(e.exp))
         return f"{_paren(base)}**{exp if e.exp > 0 else '(' + exp + ')'}", labels
 
     def isum(self, e):

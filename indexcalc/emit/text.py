@@ -168,14 +168,16 @@ def _decimal(r):
     """``r`` as an exact decimal (``1e-05``, ``0.7978845608``) when its denominator is a
     product of 2s and 5s and the fraction would be long, so that it re-parses to the very
     same number; else None (``1/2`` and ``3/4`` stay fractions)."""
-    q = r.q
-    for p in (2, 5):
-        while q % p == 0:
-            q //= p
-    if q != 1 or r.q == 1 or (r.q <= 20 and abs(r.p) < 1000):
+    q, twos, fives = r.q, 0, 0
+    while q % 2 == 0:
+        q, twos = q // 2, twos + 1
+    while q % 5 == 0:
+        q, fives = q // 5, fives + 1
+    digits = len(str(abs(r.p))) + max(twos, fives)
+    if q != 1 or r.q == 1 or (r.q <= 20 and abs(r.p) < 1000) or digits > 40:
         return None
     with localcontext() as ctx:
-        ctx.prec = 60
+        ctx.prec = digits + 5
         d = (Decimal(r.p) / Decimal(r.q)).normalize()
     plain = format(d, "f")
     return plain if len(plain) <= 14 else format(d, "e")
