@@ -199,4 +199,5 @@ def _all_indices(e) -> set:
 
 def normal(e):
     """A form in which expressions that mean the same compare equal (for round trips)."""
-    return alpha(rewrite(sp.expand(e), RULES + [split_every_sum]))
+    merged = rewrite(e, [merge_sums, sum_in])  # every factor inside its sums, then expand
+    return alpha(rewrite(sp.expand(merged), RULES + [split_every_sum]))
