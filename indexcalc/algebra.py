@@ -22,7 +22,7 @@ Example::
 from __future__ import annotations
 
 import sympy as sp
-from sympy import Indexed, KroneckerDelta
+from sympy import Indexed
 
 
 class Index(sp.Symbol):

@@ -27,7 +27,7 @@ from .tidy import alpha
 _ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, KroneckerDelta, sp.IndexedBase, Index)
 
 
-def _key(e):
+def shape_key(e):
     """Equal for subexpressions equal up to renaming their free and summed indices."""
     e = alpha(e)
     free = sorted(free_indices(e), key=str)
@@ -102,7 +102,7 @@ def eliminate(exprs, taken, prefix="t"):
             nodes = []
             _nodes(e, nodes)
             for n in nodes:
-                k = _key(n)
+                k = shape_key(n)
                 counts[k] = counts.get(k, 0) + 1
                 first.setdefault(k, n)
         shared = [k for k, c in counts.items() if c >= 2 and k not in stuck]
@@ -128,14 +128,14 @@ def _substitute(e, key, name, idx, value):
     """``e`` with every occurrence of ``value`` (up to index names) replaced by ``name``."""
     if isinstance(e, _ATOMS):
         return e
-    if _key(e) == key and _call(name, idx, value, e) is not None:
+    if shape_key(e) == key and _call(name, idx, value, e) is not None:
         return _call(name, idx, value, e)
     if isinstance(e, sp.Mul):
         factors = [a for a in e.args if not a.is_Number]
         for r in range(len(factors) - 1, 1, -1):
             for combo in itertools.combinations(factors, r):
                 sub = sp.Mul(*combo)
-                if _key(sub) == key and _call(name, idx, value, sub) is not None:
+                if shape_key(sub) == key and _call(name, idx, value, sub) is not None:
                     rest = [a for a in e.args if a not in combo]
                     return _substitute(sp.Mul(*rest), key, name, idx, value) * _call(name, idx, value, sub)
     args = [_substitute(a, key, name, idx, value) if not isinstance(a, sp.Tuple) else a for a in e.args]

@@ -17,7 +17,7 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from . import rules
-from .algebra import Index, ISum, Len, tensor_names
+from .algebra import Index, ISum, tensor_names
 from .contract import contract, fresh, freshen, isum
 
 

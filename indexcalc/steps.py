@@ -14,6 +14,7 @@ import sympy as sp
 
 from . import contract as c
 from .algebra import Index, free_indices, tensor_names
+from .differentiate import needs_gradient, partial
 from .emit.text import expr_text, statement_text
 from .tidy import pretty_indices
 
@@ -22,7 +23,7 @@ def derivation_steps(source, wrt=None) -> str:
     from .api import derive
     d = derive(source, wrt)
     prog, upstream = d.forward, d.upstream
-    needs = _needs(prog, d.wrt)
+    needs = needs_gradient(prog, d.wrt)
     names = {st.name: "d" + st.name for st in prog.statements} | dict(d.names)
     lines = []
     for st in reversed(prog.statements):
@@ -38,7 +39,7 @@ def derivation_steps(source, wrt=None) -> str:
             lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
             summed = f"sum[{','.join(map(str, st.indices))}](" if st.indices else "("
             lines.append(f"  chain rule:  {names[name]}{at} += {summed}{expr_text(dy)} * ∂{lhs}/∂{name}{at})")
-            part = _partial(c.freshen(st.expr), name, targets)
+            part = partial(c.freshen(st.expr), name, targets)
             lines.append(f"  ∂{lhs}/∂{name}{at} = {expr_text(part, targets, explicit=True)}")
             log = []
             result = _traced(c.isum(dy * part, st.indices), log)
@@ -51,18 +52,8 @@ def derivation_steps(source, wrt=None) -> str:
     return "\n".join(lines)
 
 
-def _partial(e, name, targets):
-    from .differentiate import partial
-    return partial(e, name, targets)
-
-
-def _needs(prog, wrt):
-    from .differentiate import needs_gradient
-    return needs_gradient(prog, wrt)
-
-
 def _all(e):
-    return {str(i) for i in free_indices(e)} | {str(i) for i in e.atoms(Index)}
+    return {str(i) for i in e.atoms(Index)}
 
 
 def _traced(e, log):

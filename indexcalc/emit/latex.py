@@ -13,7 +13,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 from ..algebra import ISum, free_indices
-from .text import _chain, _negative
+from .text import chain_order, is_negative
 
 _OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": "softplus"}
 
@@ -33,17 +33,17 @@ class IndexLatexPrinter(LatexPrinter):
         self.left = []
 
     def _print_Mul(self, e):
-        return super()._print_Mul(sp.Mul._from_args(_chain(e.args, self.left)))
+        return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
 
     def _print_Add(self, e, order=None):
-        terms = sorted(e.args, key=lambda t: (_negative(t), not free_indices(t)))
+        terms = sorted(e.args, key=lambda t: (is_negative(t), not free_indices(t)))
         return super()._print_Add(sp.Add._from_args(terms), order)
 
     def _print_Indexed(self, e):
         return f"{{{self._print(sp.Symbol(str(e.base.label)))}}}_{_subscript(e.indices)}"
 
     def _print_ISum(self, e):
-        if _negative(e.body) and not _negative(-e.body):
+        if is_negative(e.body) and not is_negative(-e.body):
             return "-" + self._print_ISum(ISum(-e.body, e.indices))
         body = self._print(e.body)
         if isinstance(e.body, sp.Add):

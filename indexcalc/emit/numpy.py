@@ -30,11 +30,11 @@ import opt_einsum
 import sympy as sp
 
 from ..algebra import free_indices, Abs, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
-from ..cse import _key
+from ..cse import shape_key
 from ..errors import ShapeError
 from ..program import needed_names
 from ..tidy import alpha
-from .text import _chain
+from .text import chain_order
 
 _HEADER = """import numpy as np
 
@@ -286,7 +286,7 @@ class _Emitter:
 
     def isum(self, e):
         summed = set(e.indices)
-        factors = _chain(sp.Mul.make_args(e.body), self.order)
+        factors = chain_order(sp.Mul.make_args(e.body), self.order)
         parts = [self.expr(f) for f in factors]
         scalars = [c for c, ls in parts if not ls]
         tensors = [(c, ls) for c, ls in parts if ls]
@@ -312,7 +312,7 @@ class _Emitter:
 def _local_key(e):
     """Equal for subexpressions that are one array up to the names of its axes. Not up
     to renaming where a size is read (``len(n)`` and ``len(c)`` differ)."""
-    return e if e.has(Len) else _key(e)
+    return e if e.has(Len) else shape_key(e)
 
 
 def _index_map(first, other) -> dict:

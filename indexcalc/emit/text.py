@@ -45,7 +45,7 @@ class TextPrinter(StrPrinter):
 
     def _print_Add(self, e):
         # positive terms first, terms without indices (constants) last: x[i] - mu + eps
-        terms = sorted(e.args, key=lambda t: (_negative(t), not free_indices(t), sp.count_ops(t)))
+        terms = sorted(e.args, key=lambda t: (is_negative(t), not free_indices(t), sp.count_ops(t)))
         return super()._print_Add(sp.Add._from_args(terms))
 
     def _print_Mul(self, e):
@@ -53,7 +53,7 @@ class TextPrinter(StrPrinter):
         if c.is_Rational and _decimal(abs(c)) and rest != 1:
             body = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
             return f"{'-' if c < 0 else ''}{_decimal(abs(c))}*{body}"
-        return super()._print_Mul(sp.Mul._from_args(_chain(e.args, self.left)))
+        return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
 
     def _print_Indexed(self, e):
         return f"{e.base.label}[{','.join(map(self._print, e.indices))}]"
@@ -122,8 +122,8 @@ class TextPrinter(StrPrinter):
 ISum.precedence = property(lambda self: precedence(self.body))
 
 
-def _negative(t) -> bool:
-    return _negative(t.body) if isinstance(t, ISum) else t.could_extract_minus_sign()
+def is_negative(t) -> bool:
+    return is_negative(t.body) if isinstance(t, ISum) else t.could_extract_minus_sign()
 
 
 def _sum_outside(term):
@@ -135,7 +135,7 @@ def _sum_outside(term):
     return ISum(sp.Mul(*rest) * sums[0].body, sums[0].indices)
 
 
-def _chain(factors, left):
+def chain_order(factors, left):
     """Order the factors of a product as a person would: numbers, then scalars, then
     tensors along their contraction chain starting at the first left index
     (``dX[i,k] = dY[i,j]*W[k,j]``, ``q = x[i]*A[i,j]*x[j]``)."""
