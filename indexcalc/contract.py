@@ -17,29 +17,34 @@ products into additions that hold a delta), so the loop terminates.
 
 from __future__ import annotations
 
-import itertools
-
 import sympy as sp
 from sympy import KroneckerDelta
 
 from .algebra import Index, ISum, Len, free_indices
-
-_fresh = itertools.count(1)
-
-
-def fresh(hint) -> Index:
-    """A new index named after ``hint`` (``i`` -> ``i_7``); printers rename it nicely."""
-    return Index(f"{str(hint).split('_')[0]}_{next(_fresh)}")
+from .names import current
 
 
-def freshen(e):
-    """Rename every summed index to a fresh one, so no bound name can clash."""
+def fresh(hint, names=None) -> Index:
+    """A new index named after ``hint`` (``i`` -> ``i_7``) from the supply ``names``
+    (default: the derivation's, :func:`indexcalc.names.current`); printers rename it."""
+    return (names or current()).index(hint)
+
+
+def freshen(e, names=None):
+    """Rename every summed index to a fresh one, so no bound name can clash: the new
+    names come from ``names`` (default: the derivation's supply), told ``e``'s first."""
+    names = names or current()
+    names.add_expr(e)
+    return _freshen(e, names)
+
+
+def _freshen(e, names):
     if isinstance(e, ISum):
-        ren = {i: fresh(i) for i in e.indices}
-        return ISum(freshen(e.body).xreplace(ren), [ren[i] for i in e.indices])
+        ren = {i: names.index(i) for i in e.indices}
+        return ISum(_freshen(e.body, names).xreplace(ren), [ren[i] for i in e.indices])
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len)):
         return e
-    return e.func(*[freshen(a) for a in e.args])
+    return e.func(*[_freshen(a, names) for a in e.args])
 
 
 def isum(body, indices):

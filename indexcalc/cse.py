@@ -22,6 +22,7 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from .algebra import Index, ISum, Len, free_indices
+from .names import NameSupply, slot
 from .tidy import alpha
 
 _ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, KroneckerDelta, sp.IndexedBase, Index)
@@ -33,7 +34,7 @@ def shape_key(e):
     free = sorted(free_indices(e), key=str)
     if len(free) > 4:
         return sp.srepr(e)
-    return min(sp.srepr(e.xreplace({i: Index(f"_f{k}") for k, i in enumerate(p)}))
+    return min(sp.srepr(e.xreplace({i: slot(k) for k, i in enumerate(p)}))
                for p in itertools.permutations(free))
 
 
@@ -70,7 +71,7 @@ def _index_order(e) -> tuple:
     """The free indices of ``e`` in the order its tensors list them: ``dh[n,j]`` -> (n, j)."""
     seen = []
     for el in sorted(e.atoms(sp.Indexed), key=str):
-        seen += [i for i in el.indices if i not in seen]
+        seen += [i for i in dict.fromkeys(el.indices) if i not in seen]  # A[k,k,h]: (k, h)
     free = free_indices(e)
     return tuple(i for i in seen if i in free)
 
@@ -91,11 +92,16 @@ def _size(e) -> int:
 
 
 def eliminate(exprs, taken, prefix="t"):
-    """``(temps, exprs)``: ``temps`` are ``(name, indices, expr)`` to compute first."""
+    """``(temps, exprs)``: ``temps`` are ``(name, indices, expr)`` to compute first.
+
+    ``taken``: the names in use (a set, or a :class:`~indexcalc.names.NameSupply`);
+    temporaries are named ``prefix1, prefix2, ...`` around them."""
+    supply = taken if isinstance(taken, NameSupply) else NameSupply(taken)
+    supply.add_expr(*exprs)
+    prefix = supply.prefix([prefix])
     exprs = _group_powers(exprs)
     temps = []
     stuck = set()
-    counter = itertools.count(1)
     while True:
         counts, first = {}, {}
         for e in exprs + [t[2] for t in temps]:
@@ -112,16 +118,26 @@ def eliminate(exprs, taken, prefix="t"):
         # whole subexpressions before parts of products, then the biggest
         best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), _size(first[k]), counts[k]))
         value = first[best]
-        name = next(n for n in (f"{prefix}{k}" for k in counter) if n not in taken)
-        taken.add(name)
         idx = _index_order(value)
+        if len(set(idx)) != len(idx):
+            stuck.add(best)  # a left side needs distinct indices
+            continue
+        name = next(supply.numbered(prefix))
         new = [_substitute(e, best, name, idx, value) for e in exprs]
         new_temps = [(n, i, _substitute(v, best, name, idx, value)) for n, i, v in temps]
-        if sum(str(e).count(name) for e in new + [v for _, _, v in new_temps]) < 2:
+        if sum(_reads(e, name) for e in new + [v for _, _, v in new_temps]) < 2:
             stuck.add(best)  # occurrences without one index map (repeated indices)
-            taken.discard(name)
             continue
         exprs, temps = new, new_temps + [(name, idx, value)]
+
+
+def _reads(e, name) -> int:
+    """How many times ``e`` reads the tensor or scalar ``name``."""
+    if isinstance(e, sp.Indexed):
+        return int(str(e.base.label) == name)
+    if isinstance(e, sp.Symbol):
+        return int(e.name == name and not isinstance(e, Index))
+    return sum(_reads(a, name) for a in e.args)
 
 
 def _substitute(e, key, name, idx, value):

@@ -11,8 +11,6 @@ printed text means what was derived by re-parsing it after the forward program.
 
 from __future__ import annotations
 
-import itertools
-
 import sympy as sp
 
 from .algebra import Index, ISum, tensor_names
@@ -21,19 +19,32 @@ from .cse import eliminate
 from .differentiate import canonical_indices, forward_sweep, reverse_sweep
 from .emit.text import checked_lines
 from .errors import IndexCalcError, ProgramError, WrtError
+from .names import NameSupply
 from .program import Program, Statement, needed_names
 from .tidy import factor, letters_from, normal, pretty_indices, reuse_forward
 
 
-def free_name(wanted: str, taken: set) -> str:
-    """``wanted`` if free, else ``d_X``-style variants: never shadow a program name."""
-    if wanted not in taken:
-        return wanted
+def free_name(wanted: str, taken, alternatives=()) -> str:
+    """``wanted`` if free, else the first free of ``alternatives``, else ``d_X``-style
+    variants: never shadow a program name. ``taken``: a set or a NameSupply."""
+    for name in (wanted, *alternatives):
+        if name not in taken:
+            return name
     base = "d_" + wanted[1:]
     k = 2
     name = base
     while name in taken:
         name, k = f"{base}{k}", k + 1
+    return name
+
+
+def gradient_name(x: str, loss, taken) -> str:
+    """The name of the gradient of ``x``: ``dX``; if that is a program name and the
+    program has a scalar loss ``L``, ``dL_dX`` (which says what it is, and whose axes a
+    re-parse knows to be those of ``X``, SPEC section 1); else ``d_X``, ``d_X2``, ..."""
+    alternatives = (f"d{loss}_d{x}",) if loss is not None and f"{loss}_d{x}" not in taken else ()
+    name = free_name("d" + x, taken, alternatives)
+    taken.add(name)
     return name
 
 
@@ -54,9 +65,9 @@ def check_wrt(prog, wrt) -> list:
     return wrt
 
 
-def tidy(expr, prog, keep):
-    """Forward values back in, common factors out, short index names."""
-    return pretty_indices(factor(reuse_forward(expr, prog)), keep)
+def tidy(expr, prog, keep, taken=()):
+    """Forward values back in, common factors out, short index names (none of ``taken``)."""
+    return pretty_indices(factor(reuse_forward(expr, prog)), keep, taken)
 
 
 def inline_cheap(raw, keep):
@@ -86,18 +97,24 @@ def _reads(e, name):
     return any(_is(el, name) for el in e.atoms(sp.Indexed, sp.Symbol))
 
 
-def with_temporaries(statements, taken, outputs=()):
+def with_temporaries(statements, taken, outputs=(), tensors=()):
     """Shared subexpressions as temporaries, each placed before its first reader. An
     intermediate gradient that would only copy a temporary takes its value instead, and
     the other readers of the temporary read it. Statements named in ``outputs`` (the
-    gradients asked for) stay unread, as SPEC section 2 wants, so ``dx = t1`` may stay."""
-    temps, exprs = eliminate([st.expr for st in statements], set(taken))
+    gradients asked for) stay unread, as SPEC section 2 wants, so ``dx = t1`` may stay.
+    ``taken``: the derivation's NameSupply (or a set of names); no index of a temporary
+    is named as one of ``tensors`` (the program's names) or a statement."""
+    supply = taken if isinstance(taken, NameSupply) else NameSupply(taken)
+    # provisional temporary names from a copy of the supply (the final ones are given
+    # in order by _renumber), which also serves the renaming around them
+    with NameSupply(supply.taken).active() as scratch:
+        temps, exprs = eliminate([st.expr for st in statements], scratch)
+        tensors = set(tensors) | {st.name for st in statements}
+        temps = {n: Statement(n, idx, pretty_indices(v, idx, tensors)) for n, idx, v in temps}
     body = [Statement(st.name, st.indices, e) for st, e in zip(statements, exprs)]
-    temps = {n: Statement(n, idx, pretty_indices(v, idx)) for n, idx, v in temps}
     for k, st in enumerate(body):
         t = temps.get(_name_of(st.expr))
-        if t is not None and st.name not in outputs and \
-                tuple(st.expr.indices if st.indices else ()) == tuple(st.indices):
+        if t is not None and st.name not in outputs and _reads_whole(st, t):
             del temps[t.name]
             body[k] = Statement(st.name, st.indices, t.expr.xreplace(dict(zip(t.indices, st.indices))))
             ren = {sp.IndexedBase(t.name): sp.IndexedBase(st.name), sp.Symbol(t.name): sp.Symbol(st.name)}
@@ -116,18 +133,31 @@ def with_temporaries(statements, taken, outputs=()):
     for st in body:
         if st.name not in placed:
             place(st)
-    return _renumber(out, [st.name for st in out if st.name in temps], taken)
+    return _renumber(out, [st.name for st in out if st.name in temps], supply)
+
+
+def _reads_whole(st, t) -> bool:
+    """Is ``st`` exactly ``t`` read at ``st``'s own indices (``dh[n,j] = t1[n,j]``)?"""
+    if st.indices:
+        return isinstance(st.expr, sp.Indexed) and tuple(st.expr.indices) == tuple(st.indices) \
+            and len(t.indices) == len(st.indices)
+    return isinstance(st.expr, sp.Symbol) and not t.indices
 
 
 def _name_of(e):
     return str(e.base.label) if isinstance(e, sp.Indexed) else e.name if isinstance(e, sp.Symbol) else None
 
 
-def _renumber(statements, temps, taken):
+def _renumber(statements, temps, supply):
     """Temporaries numbered t1, t2, ... in the order they are computed (u1, ... when the
-    program has a name ``t``, so that ``t1`` is not read as a part of ``t``)."""
-    prefix = next(p for p in ("t", "u", "v", "tmp") if p not in taken)
-    names = iter(n for n in (f"{prefix}{k}" for k in itertools.count(1)) if n not in taken)
+    program has a name ``t``, so that ``t1`` is not read as a part of ``t``); no
+    temporary takes a name of the program or an index name of the printout."""
+    prefix = supply.prefix(["t", "u", "v", "tmp"])
+    for st in statements:
+        if st.name not in temps:
+            supply.add(st.name)
+        supply.add(*st.indices, *(str(i) for i in st.expr.atoms(Index)))
+    names = supply.numbered(prefix)
     ren = {sp.Symbol(t): sp.Symbol(next(names)) for t in temps}
     ren.update({sp.IndexedBase(t.name): sp.IndexedBase(n.name) for t, n in ren.items()})
     return [Statement(ren.get(sp.Symbol(st.name), sp.Symbol(st.name)).name, st.indices,
@@ -194,13 +224,16 @@ class Backward:
 
 def seeds(prog, taken):
     """Upstream gradients: ``{output: 1}`` for a scalar loss, else ``{Y: "dY"}``."""
-    if len(prog.outputs) == 1 and prog.rank(prog.outputs[0]) == 0:
+    if loss_of(prog) is not None:
         return {prog.outputs[0]: sp.Integer(1)}
-    out = {}
-    for y in prog.outputs:
-        out[y] = free_name("d" + y, taken)
-        taken.add(out[y])
-    return out
+    return {y: gradient_name(y, None, taken) for y in prog.outputs}
+
+
+def loss_of(prog):
+    """The name of the program's scalar loss (its only output, a scalar), or None."""
+    if len(prog.outputs) == 1 and prog.rank(prog.outputs[0]) == 0:
+        return prog.outputs[0]
+    return None
 
 
 def renamed_comments(names: dict) -> list:
@@ -219,20 +252,22 @@ class Derivative(Backward):
     def __init__(self, forward: Program, wrt=None):
         ensure_outputs(forward)
         self.wrt = check_wrt(forward, wrt)
-        taken = set(forward.ranks)
-        self.upstream = seeds(forward, taken)
+        supply = NameSupply.of_program(forward)  # every name this derivation invents
+        self.upstream = seeds(forward, supply)
+        loss = loss_of(forward)
         names = {}
         for st in forward.statements:
-            names[st.name] = free_name("d" + st.name, taken)
-            taken.add(names[st.name])
+            names[st.name] = gradient_name(st.name, loss, supply)
         for x in self.wrt:
-            names[x] = free_name("d" + x, taken)
-            taken.add(names[x])
+            names[x] = gradient_name(x, loss, supply)
         self.names = {x: names[x] for x in self.wrt}
-        raw = inline_cheap(reverse_sweep(forward, self.wrt, self.upstream, names),
-                           set(self.names.values()))
-        statements = with_temporaries([Statement(g, idx, tidy(e, forward, idx)) for g, idx, e in raw],
-                                      taken, set(self.names.values()))
+        with supply.active():
+            raw = inline_cheap(reverse_sweep(forward, self.wrt, self.upstream, names, supply),
+                               set(self.names.values()))
+            tensors = set(forward.ranks) | set(names.values()) | {u for u in self.upstream.values()
+                                                                  if isinstance(u, str)}
+            tidied = [Statement(g, idx, tidy(e, forward, idx, tensors)) for g, idx, e in raw]
+            statements = with_temporaries(tidied, supply, set(self.names.values()), tensors)
         comments = renamed_comments({**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
                                      **self.names})
         super().__init__(forward, statements, dict(self.names), comments)
@@ -245,15 +280,20 @@ class Jacobian(Backward):
         ensure_outputs(forward)
         self.wrt = check_wrt(forward, wrt)
         of = [of] if isinstance(of, str) else list(of or forward.outputs)
-        taken = set(forward.ranks)
+        supply = NameSupply.of_program(forward)
+        tensors = set(forward.ranks)
         statements, self.names = [], {}
         for x in self.wrt:
             names = {}
             for st in forward.statements:
-                names[st.name] = free_name(f"d{st.name}_d{x}", taken)
-                taken.add(names[st.name])
-            for name, idx, e in forward_sweep(forward, x, names, _targets(forward, x)):
-                statements.append(Statement(name, idx, tidy(e, forward, idx)))
+                names[st.name] = free_name(f"d{st.name}_d{x}", supply)
+                supply.add(names[st.name])
+            tensors |= set(names.values())
+            final = _targets(forward, x)
+            supply.add(*final)
+            with supply.active():
+                for name, idx, e in forward_sweep(forward, x, names, final, supply):
+                    statements.append(Statement(name, idx, tidy(e, forward, idx, tensors)))
             self.names.update({(y, x): names[y] for y in of if any(s.name == names[y] for s in statements)})
         needed = needed_names(statements, set(self.names.values()))
         super().__init__(forward, [s for s in statements if s.name in needed],

@@ -18,7 +18,8 @@ from sympy import KroneckerDelta
 
 from . import rules
 from .algebra import Index, ISum, tensor_names
-from .contract import contract, fresh, freshen, isum
+from .contract import contract, freshen, isum
+from .names import NameSupply
 
 
 def partial(e, name: str, targets: tuple):
@@ -58,13 +59,23 @@ def needs_gradient(prog, wrt) -> set:
     return needs
 
 
-def reverse_sweep(prog, wrt, upstream: dict, names: dict) -> list:
+def _supply(prog, supply, *more) -> NameSupply:
+    """The derivation's supply of fresh names, or a new one that knows ``prog``."""
+    supply = supply or NameSupply.of_program(prog)
+    for names in more:
+        supply.add(*[n for n in names if isinstance(n, str)])
+    return supply
+
+
+def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
     """The backward statements ``(gradient name, indices, expr)``, in the order they run.
 
     ``upstream`` maps each seeded output to ``1`` (a scalar loss) or to the name of its
     upstream gradient. Intermediates ``N`` on a path to ``wrt`` get a statement of their
     own, named ``names[N]``, as soon as every statement reading ``N`` has been swept.
+    Invented indices come from ``supply`` (default: a new one that knows ``prog``).
     """
+    supply = _supply(prog, supply, upstream.values(), names.values())
     needs = needs_gradient(prog, wrt)
     grads: dict = {}
     out = []
@@ -78,10 +89,12 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict) -> list:
             continue
         dy = sp.IndexedBase(up)[st.indices] if isinstance(up, str) and st.indices else \
             sp.Symbol(up) if isinstance(up, str) else up
-        rhs = freshen(st.expr)  # no summed index may shadow another: delta rules rename freely
+        rhs = freshen(st.expr, supply)  # no summed index may shadow another: delta rules rename freely
         for name in sorted(tensor_names(rhs) & needs, key=str):
-            targets = tuple(fresh("a") for _ in range(prog.rank(name)))
-            contribution = freshen(contract(isum(dy * partial(rhs, name, targets), st.indices)))
+            targets = tuple(supply.index("a") for _ in range(prog.rank(name)))
+            with supply.active():
+                contribution = contract(isum(dy * partial(rhs, name, targets), st.indices))
+            contribution = freshen(contribution, supply)
             if contribution != 0:
                 canon = canonical_indices(prog, name)
                 grads[name] = grads.get(name, 0) + contribution.xreplace(dict(zip(targets, canon)))
@@ -99,23 +112,26 @@ def canonical_indices(prog, name: str) -> tuple:
     return tuple(Index(c) for c in "ijklmnpqrs"[:prog.rank(name)])
 
 
-def forward_sweep(prog, x: str, names: dict, final: tuple) -> list:
+def forward_sweep(prog, x: str, names: dict, final: tuple, supply=None) -> list:
     """Generalized Jacobians ``(name, indices, expr)`` of every statement depending on
     ``x``: ``∂N[free]/∂x[targets] = ∂rhs/∂x + Σ_m ∂rhs/∂M[m] · ∂M[m]/∂x[targets]``,
     where ``names[N]`` names the Jacobian of an earlier statement ``N``."""
+    supply = _supply(prog, supply, names.values(), map(str, final))
     needs = needs_gradient(prog, [x])
-    targets = tuple(fresh("a") for _ in final)
+    targets = tuple(supply.index("a") for _ in final)
     out = []
     for st in prog.statements:
-        rhs = freshen(st.expr)
+        rhs = freshen(st.expr, supply)
         reads = tensor_names(rhs) & needs
         if not reads:
             continue
         total = partial(rhs, x, targets) if x in reads else sp.Integer(0)
         for m in sorted(reads - {x}, key=str):
-            idx = tuple(fresh("m") for _ in range(prog.rank(m)))
+            idx = tuple(supply.index("m") for _ in range(prog.rank(m)))
             jac = sp.IndexedBase(names[m])[idx + targets] if idx + targets else sp.Symbol(names[m])
             total += isum(partial(rhs, m, idx) * jac, idx)
-        total = freshen(contract(total)).xreplace(dict(zip(targets, final)))
+        with supply.active():
+            total = contract(total)
+        total = freshen(total, supply).xreplace(dict(zip(targets, final)))
         out.append((names[st.name], tuple(st.indices) + final, total))
     return out

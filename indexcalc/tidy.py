@@ -23,6 +23,7 @@ from sympy import KroneckerDelta
 
 from .algebra import Index, ISum, Len, free_indices, tensor_names
 from .contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
+from .names import Bound, bound, scope, stem
 
 
 def alpha(e):
@@ -36,7 +37,7 @@ def _alpha(e, counter):
         order = sorted(e.indices, key=lambda i: _signature(e.body, i))
         ren = {}
         for i in order:
-            ren[i] = Index(f"_s{counter[0]}")
+            ren[i] = bound(counter[0])  # its own class: equal to no index of the program
             counter[0] += 1
         return ISum(_alpha(e.body.xreplace(ren), counter), [ren[i] for i in order])
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
@@ -100,10 +101,11 @@ def reuse_forward(e, prog):
     sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
     factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``). The forward
     values are put in the same form, with summed indices that cannot capture others."""
-    for form in (contract, lambda x: rewrite(contract(x), [merge_sums, sum_in])):
-        e = form(e)
-        for st in reversed(prog.statements):
-            e = _reuse(e, form(freshen(st.expr)), st)
+    with scope(e, *[st.expr for st in prog.statements]):
+        for form in (contract, lambda x: rewrite(contract(x), [merge_sums, sum_in])):
+            e = form(e)
+            for st in reversed(prog.statements):
+                e = _reuse(e, form(freshen(st.expr)), st)
     return e
 
 
@@ -165,14 +167,14 @@ def sum_in(e):
                 return ISum(rest * f.body, f.indices)
 
 
-def pretty_indices(e, keep):
-    """Rename generated indices (``j_17``) to short names unused among ``keep``."""
+def pretty_indices(e, keep, taken=()):
+    """Rename generated indices (``j_17``) to short names unused among ``keep``, the
+    tensors of ``e`` and ``taken`` (the program's names)."""
     e = freshen(e)
-    used = {str(i) for i in keep} | tensor_names(e)
+    used = {str(i) for i in keep} | tensor_names(e) | {str(n) for n in taken}
     ren = {}
     for i in sorted(_all_indices(e) - set(keep), key=lambda i: str(i)):
-        base = str(i).split("_")[0]
-        name = next(n for n in letters_from(base) if n not in used)
+        name = next(n for n in letters_from(stem(i)) if n not in used)
         used.add(name)
         ren[i] = Index(name)
     return e.xreplace(ren)
@@ -199,5 +201,32 @@ def _all_indices(e) -> set:
 
 def normal(e):
     """A form in which expressions that mean the same compare equal (for round trips)."""
-    merged = rewrite(e, [merge_sums, sum_in])  # every factor inside its sums, then expand
-    return alpha(rewrite(sp.expand(merged), RULES + [split_every_sum]))
+    with scope(e):
+        e = freshen(e)  # every summed index its own name, so moving factors in renames none
+        sizes = _sizes_of_summed(e)
+        merged = rewrite(e, [merge_sums, _sum_in_unique])  # every factor inside its sums
+        out = rewrite(sp.expand(merged), RULES + [split_every_sum])
+    # a summed index that no term uses any more leaves len(k) behind (absent_index):
+    # name its size by an axis it stood at, not by the summed index's arbitrary name
+    out = out.replace(Len, lambda i: Len(sizes.get(i, i)))
+    return alpha(out)
+
+
+def _sizes_of_summed(e) -> dict:
+    """``{summed index: canonical name of its size}``: the first tensor axis it stands at."""
+    out = {}
+    for s in e.atoms(ISum):
+        for i in s.indices:
+            sig = _signature(s.body, i)
+            if sig:
+                out[i] = Bound(f"_len_{sig[0][0]}_{sig[0][1]}")
+    return out
+
+
+def _sum_in_unique(e):
+    """:func:`sum_in` where every summed index already has a name of its own."""
+    if isinstance(e, sp.Mul):
+        for k, f in enumerate(e.args):
+            if isinstance(f, ISum):
+                rest = sp.Mul(*(e.args[:k] + e.args[k + 1:]))
+                return ISum(rest * f.body, f.indices)

@@ -1,0 +1,154 @@
+"""Fresh names for one derivation: hygiene by construction.
+
+Every name indexcalc invents (a summed index renamed apart, a target index of a partial
+derivative, a temporary ``t1``, a gradient ``dX``) comes from a :class:`NameSupply` that
+is made for one derivation and told every name of the user's program first: its tensors,
+scalars and indices. A name it hands out is never a name it has seen or handed out
+before, so no user name can be captured, whatever it looks like (``i_1``, ``_s0``,
+``t``, ``tmp``). There is no global counter: two derivations in one process get the same
+names as each in a fresh process.
+
+    >>> import indexcalc as ic
+    >>> names = NameSupply.of_program(ic.parse("y[i_1] = W[i_1,i]*x[i]"))
+    >>> names.index("i"), names.index("i_1"), names.index("i")
+    (i_2, i_3, i_4)
+    >>> names.name("t"), names.prefix(["t", "u"])
+    ('t', 'u')
+
+Canonical names (:func:`bound`), used only to compare expressions up to the names of
+their summed indices, are of their own class: no :class:`Index` of any name equals one.
+
+    >>> bound(0) == Index("_s0")
+    False
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+import re
+
+import sympy as sp
+
+from .algebra import Index
+
+_SUFFIX = re.compile(r"(_\d+)+$")
+
+
+def stem(name) -> str:
+    """The user-facing part of a (generated) index name: ``i_17`` -> ``i``, ``_b_3`` ->
+    ``_b``; a name that is nothing but a suffix (``_1``) has the stem ``i``."""
+    return _SUFFIX.sub("", str(name)) or "i"
+
+
+class NameSupply:
+    """The names of one derivation: those taken (the user's, and every one handed out)
+    and a source of new ones."""
+
+    def __init__(self, taken=()):
+        self.taken: set = set()
+        self._next: dict = {}
+        self.add(*taken)
+
+    @classmethod
+    def of_program(cls, prog) -> "NameSupply":
+        """A supply that knows every name of ``prog``: tensors, scalars, indices."""
+        supply = cls(prog.ranks)
+        for st in prog.statements:
+            supply.add(st.name, *st.indices)
+            supply.add_expr(st.expr)
+        for idx in getattr(prog, "first_indices", {}).values():
+            supply.add(*idx)
+        return supply
+
+    def add(self, *names) -> None:
+        self.taken.update(str(n) for n in names)
+
+    def add_expr(self, *exprs) -> None:
+        """Take every name that occurs in ``exprs`` (indices, tensors, scalars)."""
+        for e in exprs:
+            if isinstance(e, sp.Basic):
+                self.taken.update(str(s) for s in e.atoms(sp.Symbol))
+                self.taken.update(str(b.label) for b in e.atoms(sp.IndexedBase))
+
+    def __contains__(self, name) -> bool:
+        return str(name) in self.taken
+
+    def index(self, hint) -> Index:
+        """A new index named after ``hint``: ``i`` (or ``i_4``) -> ``i_5``."""
+        base = stem(hint)
+        k = self._next.get(base, 1)
+        while f"{base}_{k}" in self.taken:
+            k += 1
+        self._next[base] = k + 1
+        name = f"{base}_{k}"
+        self.taken.add(name)
+        return Index(name)
+
+    def name(self, wanted, *fallbacks) -> str:
+        """``wanted`` if it is free, else the first free of ``fallbacks``, else
+        ``wanted2``, ``wanted3``, ...; the name returned is taken."""
+        candidates = itertools.chain([wanted], fallbacks, (f"{wanted}{k}" for k in itertools.count(2)))
+        out = next(c for c in candidates if c not in self.taken)
+        self.taken.add(out)
+        return out
+
+    def prefix(self, preferred) -> str:
+        """A prefix for numbered names (``t`` for ``t1, t2, ...``) that is itself free,
+        so that ``t1`` never reads as a part of a name ``t``: the first free of
+        ``preferred``, else ``tmp_``, ``tmp__``, ... (not taken: its numbered names are)."""
+        candidates = itertools.chain(preferred, ("tmp" + "_" * k for k in itertools.count(1)))
+        return next(p for p in candidates if p not in self.taken)
+
+    def numbered(self, prefix):
+        """``prefix1``, ``prefix2``, ... skipping taken names; each one is taken as it
+        is handed out."""
+        for k in itertools.count(1):
+            if f"{prefix}{k}" not in self.taken:
+                self.taken.add(f"{prefix}{k}")
+                yield f"{prefix}{k}"
+
+    @contextlib.contextmanager
+    def active(self):
+        """Make this the supply of the derivation in progress (see :func:`current`)."""
+        token = _CURRENT.set(self)
+        try:
+            yield self
+        finally:
+            _CURRENT.reset(token)
+
+
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("indexcalc_names", default=None)
+
+
+def current(*exprs) -> NameSupply:
+    """The supply of the derivation in progress, told the names of ``exprs``; outside a
+    derivation a new supply that knows the names of ``exprs`` (enough for a rewrite
+    that only renames within them)."""
+    supply = _CURRENT.get()
+    if supply is None:
+        supply = NameSupply()
+    supply.add_expr(*exprs)
+    return supply
+
+
+def scope(*exprs):
+    """``with scope(e):`` runs with :func:`current` ``(e)`` active, so that every rewrite
+    inside draws on one supply that knows all of ``e`` (not only the part it sees)."""
+    return current(*exprs).active()
+
+
+class Bound(Index):
+    """A canonical index name (:func:`bound`, :func:`slot`): equal only to itself,
+    never to a user's or generated :class:`Index` of the same spelling."""
+
+
+def bound(k: int) -> Bound:
+    """The ``k``-th canonical summed index (for comparing up to renaming)."""
+    return Bound(f"_s{k}")
+
+
+def slot(k: int) -> Bound:
+    """The ``k``-th canonical free index (for comparing up to renaming)."""
+    return Bound(f"_f{k}")
