@@ -11,6 +11,8 @@ printed text means what was derived by re-parsing it after the forward program.
 
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 
 from .algebra import Index, ISum, tensor_names
@@ -19,7 +21,7 @@ from .cse import eliminate
 from .differentiate import canonical_indices, forward_sweep, reverse_sweep
 from .emit.text import checked_lines
 from .errors import IndexCalcError, ProgramError, WrtError
-from .names import NameSupply
+from .names import NameSupply, stem
 from .program import Program, Statement, needed_names
 from .tidy import factor, letters_from, normal, pretty_indices, reuse_forward
 
@@ -213,13 +215,19 @@ class Backward:
     def _repr_latex_(self):
         return "$\\displaystyle " + self.latex() + "$"
 
-    def numpy_source(self, name: str = "backward") -> str:
-        return self.program.numpy_source(name, self.returns)
+    def numpy_source(self, name: str = "backward", forward: bool = False) -> str:
+        """The NumPy source that :meth:`compile` runs (with ``forward``, a training step)."""
+        return self.program.numpy_source(name, self._returns(forward))
 
-    def compile(self):
-        """``f(**arrays) -> {name: array}``; arrays: forward inputs and upstream gradients."""
+    def _returns(self, forward):
+        return {**({o: o for o in self.forward.outputs} if forward else {}), **self.returns}
+
+    def compile(self, forward: bool = False):
+        """``f(**arrays) -> {name: array}``; arrays: forward inputs and upstream gradients.
+        With ``forward=True`` the result also holds the forward outputs, from one call that
+        computes every forward value once (a training step)."""
         upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
-        return self.program.compile(self.returns, optional=upstream - set(self.program.inputs))
+        return self.program.compile(self._returns(forward), optional=upstream - set(self.program.inputs))
 
 
 def seeds(prog, taken):
@@ -268,7 +276,9 @@ class Derivative(Backward):
                                                                   if isinstance(u, str)}
             tidied = [Statement(g, idx, tidy(e, forward, idx, tensors)) for g, idx, e in raw]
             statements = with_temporaries(tidied, supply, set(self.names.values()), tensors)
+        printed = {st.name for st in statements}
         comments = renamed_comments({**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
+                                     **{x: g for x, g in names.items() if g in printed},
                                      **self.names})
         super().__init__(forward, statements, dict(self.names), comments)
 
@@ -306,7 +316,7 @@ def _targets(prog, x):
     used = {str(i) for st in prog.statements for i in st.indices}
     out = []
     for i in canonical_indices(prog, x):
-        name = next(n for n in letters_from(str(i)) if n not in used)
+        name = next(n for n in itertools.chain([str(i)], letters_from(stem(i))) if n not in used)
         used.add(name)
         out.append(Index(name))
     return tuple(out)

@@ -210,3 +210,18 @@ def test_many_indices_compile():
     src = _chain(53)
     d = ic.derive(src, wrt=["x0"])
     d.compile()
+
+
+def test_renamed_intermediate_gradient_is_announced():
+    src = "h[i] = W[i,j]*x[j]\nL = tanh(h[i])*dh[i]"
+    d = assert_right(src, wrt=["W", "x"])
+    assert "the gradient of h is named" in str(d)
+
+
+def test_jacobian_targets_keep_user_names_apart():
+    src = "y[a_1,a_2] = X[a_1,m_1]*W[m_1,a_2]"
+    j = ic.jacobian(src)
+    combined = ic.parse(src + "\n" + str(j))
+    for st in combined.statements[1:]:
+        assert len(set(st.indices)) == len(st.indices) == 4
+    assert "dy_dW[a_1,a_2,m_1,a] = X[a_1,m_1]*delta(a,a_2)" in str(j)
