@@ -1,100 +1,84 @@
-"""NumPy code for a Program: readable source, and ``compile()`` built from it.
+"""NumPy code printed from the lowering IR; ``compile()`` runs exactly this code.
 
-Every statement becomes one assignment. A sum over a product is one planned
-contraction (``einsum``, which ``compile()`` binds to a cached opt_einsum expression
-so that matrix-shaped contractions reach BLAS); element-wise work is broadcasting.
+One variable per node that is computed more than once, is a statement's value, or is a
+contraction; everything else is inlined. Matrix-shaped and batched contractions go to
+``@`` (BLAS), the others to a cached opt_einsum plan; numbers computed from constants and
+sizes stay Python floats, so float32 inputs are computed in float32 throughout; results
+are C-contiguous.
 
     >>> import indexcalc as ic
-    >>> print(ic.parse("Y[i,j] = X[i,k]*W[k,j]").numpy_source())
-    import numpy as np
-    <BLANKLINE>
-    def einsum(eq, *ops):
-        return np.einsum(eq, *ops, optimize=True)
-    <BLANKLINE>
+    >>> print(ic.parse("Y[i,j] = X[i,k]*W[k,j]").numpy_source())  # doctest: +ELLIPSIS
+    import functools
+    ...
     def forward(X, W):
         _dtype = np.result_type(X, W)
-        Y = einsum('ik,kj->ij', X, W)
-        return {'Y': np.asarray(Y, dtype=_dtype)}
+        Y = X @ W
+        return {'Y': np.ascontiguousarray(Y, dtype=_dtype)}
     <BLANKLINE>
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import keyword
-import string
 
 import numpy as np
 import opt_einsum
 import sympy as sp
 
-from ..algebra import free_indices, Abs, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
-from ..cse import shape_key
 from ..errors import ShapeError
-from ..program import needed_names
-from ..tidy import alpha
-from .text import chain_order
+from ..lower.build import lower
+from .spelling import BOOLEAN, MATH, MATRIX, NUMPY
 
-_HEADER = """import numpy as np
+HEADER = """import functools
+import math
 
-def einsum(eq, *ops):
-    return np.einsum(eq, *ops, optimize=True)
+import numpy as np
+import opt_einsum
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(eq, *shapes):
+    return opt_einsum.contract_expression(eq, *shapes)
+
+
+def _einsum(eq, *ops):
+    return _plan(eq, *(o.shape for o in ops))(*ops)
 """
-_FUNCS = {
-    sp.exp: "np.exp({})", sp.log: "np.log({})", sp.tanh: "np.tanh({})", sp.sin: "np.sin({})",
-    sp.cos: "np.cos({})", Abs: "np.abs({})", sp.sign: "np.sign({})",
-    relu: "np.maximum({}, 0)", step: "np.heaviside({}, 0)",
-    sigmoid: "np.exp(-np.logaddexp(0, -({})))", softplus: "np.logaddexp(0, {})",
-}
-_RESERVED = {"np", "einsum", "_dtype"}
+_RESERVED = {"np", "math", "functools", "opt_einsum", "float", "abs", "max", "min"}
+_ALWAYS_VAR = {"contract", "max", "matfunc", "eye", "broadcast"}
 
 
 def safe(name: str) -> str:
-    """A program name as a Python identifier (names are validated by the grammar): names
-    that Python or the generated code reserve get a ``v_`` prefix, which no other program
-    name can take (``v_`` names are prefixed too)."""
-    reserved = keyword.iskeyword(name) or name in _RESERVED or name.startswith(("n_", "v_"))
+    """A program name as a Python identifier that no generated name can take: names that
+    Python or the generated code reserve, and names starting ``_``, ``n_`` or ``v_`` (the
+    generated code's own), get a ``v_`` prefix.
+
+        >>> safe("W"), safe("lambda"), safe("_y1"), safe("np")
+        ('W', 'v_lambda', 'v__y1', 'v_np')
+    """
+    reserved = keyword.iskeyword(name) or name in _RESERVED or name.startswith(("_", "n_", "v_"))
     return "v_" + name if reserved else name
 
 
 def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str:
     """Python source of ``def fname(inputs...)`` returning ``{key: value}`` for ``returns``."""
     returns = returns or {o: o for o in prog.outputs}
-    em = _Emitter(prog)
-    needed = needed_names(prog.statements, returns.values())
-    lines = [line for n, st in enumerate(prog.statements) if st.name in needed
-             for line in em.statement(n, st)]
-    tensors = [safe(n) for n in prog.inputs if prog.rank(n)] or list(map(safe, prog.inputs)) or ["np.float64"]
-    body = [f"_dtype = np.result_type({', '.join(tensors)})"]
-    body += [f"{var} = np.shape({safe(name)})[{axis}]" for (name, axis), var in em.size_vars.items()]
-    body += lines
-    out = ", ".join(f"{k!r}: np.asarray({safe(v)}, dtype=_dtype)" for k, v in returns.items())
-    body.append(f"return {{{out}}}")
-    src = f"def {fname}({', '.join(map(safe, prog.inputs))}):\n" + "".join(f"    {b}\n" for b in body)
-    return (_HEADER + "\n" + src) if header else src
-
-
-@functools.lru_cache(maxsize=4096)
-def _expression(eq, *shapes):
-    return opt_einsum.contract_expression(eq, *shapes)
-
-
-def _einsum(eq, *ops):
-    return _expression(eq, *(np.shape(o) for o in ops))(*ops)
+    src = _Printer(prog, returns).function(fname)
+    return (HEADER + "\n\n" + src) if header else src
 
 
 def compile_program(prog, returns=None, optional=()):
     """``f(**arrays) -> dict``: check every shape, then run the generated NumPy code.
     Names in ``optional`` may be passed and are ignored (an upstream gradient that the
     backward program happens not to read)."""
-    src = numpy_source(prog, "_f", returns, header=False)
-    namespace = {"np": np, "einsum": _einsum}
+    src = numpy_source(prog, "_f", returns)
+    namespace = {}
     exec(compile(src, "<indexcalc>", "exec"), namespace)  # names are validated identifiers
     inner = namespace["_f"]
+    checked = {}
 
     def run(**arrays):
-        args = check_arrays(prog, {k: v for k, v in arrays.items() if k not in optional})
+        args = check_arrays(prog, {k: v for k, v in arrays.items() if k not in optional}, checked)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             try:
                 return inner(*args)
@@ -106,8 +90,9 @@ def compile_program(prog, returns=None, optional=()):
     return run
 
 
-def check_arrays(prog, arrays):
-    """The inputs in order, as arrays, after checking ranks and shared axis sizes."""
+def check_arrays(prog, arrays, checked=None):
+    """The inputs in order, as arrays of one float dtype, after checking ranks and shared
+    axis sizes (once per shape and dtype signature when ``checked`` is a dict)."""
     missing = [n for n in prog.inputs if n not in arrays]
     extra = [n for n in arrays if n not in prog.inputs]
     if missing or extra:
@@ -115,20 +100,29 @@ def check_arrays(prog, arrays):
             f"the program's inputs are {', '.join(prog.inputs)}"
             + (f"; missing {', '.join(missing)}" if missing else "")
             + (f"; unexpected {', '.join(extra)}" if extra else ""))
-    args = []
-    for name in prog.inputs:
-        a = np.asarray(arrays[name])
+    args = [np.asarray(arrays[name]) for name in prog.inputs]
+    key = tuple((a.shape, a.dtype.str) for a in args)
+    if checked is not None and key in checked:
+        dtype = checked[key]
+    else:
+        dtype = _check_shapes(prog, args)
+        if checked is not None:
+            checked[key] = dtype
+    return [a if a.dtype == dtype else a.astype(dtype) for a in args]
+
+
+def _check_shapes(prog, args):
+    for name, a in zip(prog.inputs, args):
         if a.ndim != prog.rank(name):
             raise ShapeError(f"{name} has shape {a.shape}, but the program uses it with "
                              f"{prog.rank(name)} ind{'ex' if prog.rank(name) == 1 else 'ices'}")
-        args.append(a)
-    tensors = [a.dtype for a, n in zip(args, prog.inputs) if prog.rank(n)]
-    dtype = np.result_type(*(tensors or [a.dtype for a in args] or [np.float64]))
-    dtype = dtype if dtype.kind == "f" else np.dtype(np.float64)
-    args = [a.astype(dtype, copy=False) for a in args]
+        if a.dtype.kind not in "biuf":
+            raise ShapeError(f"{name} has dtype {a.dtype}; indexcalc computes with real numbers")
     seen = {}
     for name, a in zip(prog.inputs, args):
         for axis, size in enumerate(a.shape):
+            if size == 0:
+                raise ShapeError(f"{name} axis {axis} has size 0; every axis needs at least one element")
             root = prog.sizes.find((name, axis))
             if root in seen and seen[root][2] != size:
                 other, oaxis, osize = seen[root]
@@ -136,7 +130,9 @@ def check_arrays(prog, arrays):
                                  f"{other} axis {oaxis}{_via(prog, other, oaxis)} has size {osize}; "
                                  "they must agree")
             seen.setdefault(root, (name, axis, size))
-    return args
+    tensors = [a.dtype for a, n in zip(args, prog.inputs) if prog.rank(n)]
+    dtype = np.result_type(*(tensors or [a.dtype for a in args] or [np.float64]))
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 def _via(prog, name, axis):
@@ -144,212 +140,303 @@ def _via(prog, name, axis):
     return f" (index {w[0]} on line {w[1]}: '{w[2]}')" if w else ""
 
 
-class _Emitter:
-    """Turns statement expressions into NumPy code strings with labelled axes."""
+class _Printer:
+    """Prints the nodes that ``returns`` need, in order."""
 
-    def __init__(self, prog):
-        self.prog = prog
-        self.size_vars = {}
-        by_root = {}
+    def __init__(self, prog, returns):
+        self.prog, self.returns = prog, returns
+        low = lower(prog)
+        self.g, self.values = low.graph, dict(low.values)
+        for name, node in low.inputs.items():
+            self.values.setdefault(name, (node, tuple(range(self.g[node].rank))))
+        roots = [self.values[name][0] for name in returns.values()]
+        self.ids = self.g.reachable(roots)
+        self.uses = dict.fromkeys(self.ids, 0)
+        for k in self.ids:
+            for a, _ in self.g[k].args:
+                self.uses[a] += 1
+        for r in roots:
+            self.uses[r] += 1
+        self.static = self.g.static()
+        self.sizes = {}
         for name in prog.inputs:
             for axis in range(prog.rank(name)):
-                by_root.setdefault(prog.sizes.find((name, axis)), (name, axis))
-        self.by_root = by_root
+                self.sizes.setdefault(prog.sizes.find((name, axis)), (f"n_{safe(name)}_{axis}", safe(name), axis))
+        self.var, self.layout = {}, {}
+        for name, k in low.inputs.items():
+            self.var[k], self.layout[k] = safe(name), tuple(range(self.g[k].rank))
+        for name, (k, _) in low.values.items():
+            if k in self.uses and k not in self.var and k not in self.static:
+                self.var[k] = safe(name)
+        count = 0
+        for k in self.ids:
+            node = self.g[k]
+            if k in self.var or k in self.static:
+                continue
+            if self.uses[k] > 1 or node.op in _ALWAYS_VAR:
+                count += 1
+                self.var[k] = f"_t{count}"
 
-    def size(self, idx):
-        name_axis = self.by_root[self.prog.sizes.find((self.n, idx))]
-        return self.size_vars.setdefault(name_axis, f"n_{name_axis[0]}_{name_axis[1]}")
+    def function(self, fname) -> str:
+        params = [safe(n) for n in self.prog.inputs]
+        tensors = [safe(n) for n in self.prog.inputs if self.prog.rank(n)] or params
+        body = [f"_dtype = np.result_type({', '.join(tensors)})" if tensors else "_dtype = np.dtype(np.float64)"]
+        used = {c for k in self.ids for c in _sizes_read(self.g[k])}
+        body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in self.sizes.items() if c in used]
+        self.emitted = set(k for k in self.var if self.g[k].op == "input")
+        for k in self.ids:
+            if k in self.var and k not in self.emitted:
+                code, self.layout[k] = self.expr(k)
+                body.append(f"{self.var[k]} = {code}")
+                self.emitted.add(k)
+        out = [f"{key!r}: {self.result(name)}" for key, name in self.returns.items()]
+        body.append("return {" + ", ".join(out) + "}")
+        return f"def {fname}({', '.join(params)}):\n" + "".join(f"    {b}\n" for b in body)
 
-    def statement(self, n, st) -> list:
-        """Code lines for one statement: a local for each subexpression it computes twice
-        (``exp(x)`` in a softmax written by hand), then the assignment."""
-        self.n, self.order = n, list(st.indices)
-        self.locals, self.lines = {}, []
-        count = {}
-        for node in sp.preorder_traversal(st.expr):
-            if isinstance(node, (sp.Function, ISum, sp.Pow)) and not isinstance(node, Len):
-                count[_local_key(node)] = count.get(_local_key(node), 0) + 1
-        self.shared = {k for k, c in count.items() if c > 1}
-        code, labels = self.expr(st.expr)
-        target = tuple(st.indices)
-        if set(labels) != set(target):
-            shape = ", ".join(self.size(i) for i in target)
-            code, labels = f"np.broadcast_to({_align(code, labels, target)}, ({shape},)).copy()", target
-        return self.lines + [f"{safe(st.name)} = {_align(code, labels, target)}"]
+    def result(self, name) -> str:
+        k, positions = self.values[name]
+        code, layout = self.expr(k)
+        if not layout:
+            return f"np.asarray({code}, dtype=_dtype)"
+        perm = sorted(range(len(layout)), key=lambda j: positions[layout[j]])
+        if perm != list(range(len(perm))):
+            code = f"{_paren(code)}.transpose({', '.join(map(str, perm))})"
+        return f"np.ascontiguousarray({code}, dtype=_dtype)"
 
-    def expr(self, e):
-        """(code, labels): code evaluates to an array whose axes are ``labels``."""
-        if not isinstance(e, (sp.Function, ISum, sp.Pow)) or isinstance(e, Len) or \
-                _local_key(e) not in self.shared:
-            return self._expr(e)
-        k = _local_key(e)
-        if k not in self.locals:  # first time: compute it into a local
-            code, labels = self._expr(e)
-            name = f"_{safe(self.prog.statements[self.n].name)}{len(self.lines) + 1}"
-            self.lines.append(f"{name} = {code}")
-            self.locals[k] = (name, labels, e)
-        name, labels, first = self.locals[k]
-        m = _index_map(first, e)
-        return name, tuple(m.get(i, i) for i in labels)
+    # --- expressions ---------------------------------------------------------------
+    def expr(self, k, boolean=False):
+        """``(code, layout)``: code for node ``k``; physical axis ``j`` is node axis ``layout[j]``."""
+        if k in self.var and k in self.emitted:
+            return self.var[k], self.layout[k]
+        code, layout = self.build(k)
+        if not boolean and self.g[k].attr[:1] and self.g[k].attr[0] in BOOLEAN and self.g[k].op == "map" \
+                and k not in self.static:
+            code = f"{_paren(code)}.astype(_dtype)"
+        return code, layout
 
-    def _expr(self, e):
-        if e.is_Number:  # integers past 2**53 as floats: NumPy has no ufunc for big ints
-            return (str(int(e)) if e.is_Integer and abs(e) < 2**53 else repr(float(e))), ()
-        if e is sp.E:
-            return "np.e", ()
-        if isinstance(e, Index):
-            raise AssertionError(f"bare index {e}")
-        if isinstance(e, sp.Symbol):
-            return safe(e.name), ()
-        if isinstance(e, sp.Indexed):
-            return self.indexed(safe(str(e.base.label)), e.indices)
-        if isinstance(e, Len):
-            return self.size(e.args[0]), ()
-        if isinstance(e, sp.KroneckerDelta):
-            return f"np.eye({self.size(e.args[0])}, dtype=_dtype)", tuple(e.args)
-        if isinstance(e, Inv):
-            return self.indexed(f"np.linalg.inv({safe(str(e.args[0].label))})", e.args[1:])
-        if isinstance(e, Det):
-            return f"np.linalg.det({safe(str(e.args[0].label))})", ()
-        if isinstance(e, LogDet):
-            return f"np.linalg.slogdet({safe(str(e.args[0].label))})[1]", ()
-        if isinstance(e, ISum):
-            return self.isum(e)
-        if isinstance(e, sp.Add):
-            return self.add(e)
-        if isinstance(e, sp.Mul):
-            return self.mul(e)
-        if isinstance(e, sp.Pow):
-            return self.power(e)
-        if isinstance(e, (Max2, Min2)):
-            (a, b), labels = self.aligned(e.args)
-            return f"np.{'maximum' if isinstance(e, Max2) else 'minimum'}({a}, {b})", labels
-        if type(e) in _FUNCS:
-            code, labels = self.expr(e.args[0])
-            return _FUNCS[type(e)].format(code), labels
-        raise NotImplementedError(f"no NumPy code for {type(e).__name__}")
+    def build(self, k):
+        node = self.g[k]
+        if node.op == "const":
+            return _number(node.attr[0]), ()
+        if node.op == "size":
+            if node.attr[0] not in self.sizes:
+                raise AssertionError("a size that no input carries")
+            return self.sizes[node.attr[0]][0], ()
+        if node.op == "eye":
+            return f"np.eye({self.sizes[node.axes[0]][0]}, dtype=_dtype)", (0, 1)
+        if node.op == "matfunc":
+            (a, _), = node.args
+            code, layout = self.expr(a)
+            return MATRIX[node.attr[0]].format(code), (layout if node.attr[0] == "inv" else ())
+        if node.op == "broadcast":
+            (a, pos), = node.args
+            code = self.aligned(a, pos, node.rank)
+            shape = ", ".join(self.sizes[c][0] for c in node.axes)
+            return f"np.broadcast_to({code}, ({shape},))", tuple(range(node.rank))
+        if node.op in ("contract", "max"):
+            return self.contraction(node)
+        return self.map(k, node), tuple(range(node.rank))
 
-    def ordered(self, labels):
-        """Distinct ``labels``, left indices first in their order, then by first appearance."""
-        labels = list(dict.fromkeys(labels))
-        return tuple(sorted(labels, key=lambda i: (self.order.index(i) if i in self.order
-                                                   else len(self.order) + labels.index(i))))
+    def aligned(self, a, pos, rank, boolean=False) -> str:
+        """Operand ``a`` (node axis ``i`` at output axis ``pos[i]``) transposed and expanded
+        to broadcast against an array of ``rank`` axes."""
+        code, layout = self.expr(a, boolean)
+        return _align(code, [pos[i] for i in layout], rank)
 
-    def indexed(self, code, indices):
-        if len(set(indices)) == len(indices):
-            return code, tuple(indices)
-        letters = _letters(indices)
-        out = tuple(dict.fromkeys(indices))
-        eq = "".join(letters[i] for i in indices) + "->" + "".join(letters[i] for i in out)
-        return f"np.einsum({eq!r}, {code})", out
+    def map(self, k, node) -> str:
+        fn, params = node.attr[0], node.attr[1:]
+        static = k in self.static
+        if fn == "add":
+            return self.add(node)
+        if fn == "mul":
+            return self.mul(node)
+        if fn == "pow":
+            (a, pos), = node.args
+            return _power(self.aligned(a, pos, node.rank), params[0], static)
+        codes = [self.aligned(a, pos, node.rank) for a, pos in node.args]
+        return (MATH if static else NUMPY)[fn].format(*codes)
 
-    def aligned(self, args):
-        parts = [self.expr(a) for a in args]
-        labels = self.ordered(i for _, ls in parts for i in ls)
-        return [_align(c, ls, labels) for c, ls in parts], labels
+    def add(self, node) -> str:
+        terms = [self.term(a, pos, node.rank) for a, pos in node.args]
+        terms.sort(key=lambda t: t[0] == "-")
+        out = "".join(f" {s} {c}" for s, c in terms)
+        return out[3:] if out.startswith(" + ") else "-" + out[3:]
 
-    def add(self, e):
-        terms = sorted(e.args, key=lambda t: t.could_extract_minus_sign())
-        signs = [-1 if t.could_extract_minus_sign() else 1 for t in terms]
-        codes, labels = self.aligned([s * t for s, t in zip(signs, terms)])
-        out = "".join((" - " if s < 0 else " + ") + c for s, c in zip(signs, codes))
-        return (out[3:] if out.startswith(" + ") else "-" + out[3:]), labels
+    def term(self, a, pos, rank):
+        """``(sign, code)`` of one term of a sum: ``-2*x`` prints as ``- 2*x``."""
+        node = self.g[a]
+        if a in self.var:
+            return "+", self.aligned(a, pos, rank)
+        if node.op == "const" and node.attr[0] < 0:
+            return "-", _number(-node.attr[0])
+        if node.op == "map" and node.attr[0] == "mul":
+            coeff = [b for b, _ in node.args if self.g[b].op == "const"]
+            if coeff and self.g[coeff[0]].attr[0] < 0:
+                code = self.mul(node, negate=True)
+                return "-", _align(code, [pos[i] for i in range(node.rank)], rank)
+        return "+", self.aligned(a, pos, rank)
 
-    def mul(self, e):
-        coeff, rest = e.as_coeff_Mul()
-        factors = sp.Mul.make_args(rest)
-        den = [f for f in factors if f.is_Pow and f.exp.is_Number and f.exp < 0]
-        num = [f for f in factors if f not in den]
-        codes, labels = self.aligned(num + [1 / f for f in den])
-        top = "*".join(_paren(c) for c in codes[:len(num)]) or "1"
-        bottom = "*".join(_paren(c) for c in codes[len(num):])
-        code = f"{top}/{_paren(bottom) if len(den) > 1 else bottom}" if den else top
-        if coeff == -1:
-            code = "-" + code
-        elif coeff != 1:
-            code = f"{self.expr(coeff)[0]}*{code}"
+    def mul(self, node, negate=False) -> str:
+        """A product: numbers first and onto the smallest array, then the other factors,
+        then ``/`` for negative powers."""
+        coeff = sp.Integer(-1 if negate else 1)
+        num, den = [], []
+        for a, pos in node.args:
+            child = self.g[a]
+            if child.op == "const":
+                coeff *= child.attr[0]
+            elif a not in self.var and child.op == "map" and child.attr[0] == "pow" and child.attr[1] < 0:
+                (b, bpos), = child.args
+                base = self.aligned(b, [pos[i] for i in bpos], node.rank)
+                den.append(_power(base, -child.attr[1], a in self.static))
+            else:
+                boolean = child.op == "map" and child.attr[0] in BOOLEAN
+                num.append((child.rank, boolean, a, pos))
+        floats = [f for f in num if not f[1]] or num
+        first = min(floats, key=lambda f: f[0]) if floats else None
+        codes = []
+        for f in ([first] if first else []) + [f for f in num if f is not first]:
+            codes.append(_paren(self.aligned(f[2], f[3], node.rank, boolean=f[1] and f is not first)))
+        if coeff not in (1, -1) or not codes:
+            codes.insert(0, _paren(_number(coeff)))
+        code = ("-" if coeff == -1 and codes else "") + "*".join(codes)
+        if den:
+            code += "/" + (_paren("*".join(map(_paren, den))) if len(den) > 1 else _paren(den[0]))
+        return code
+
+    def contraction(self, node):
+        """``(code, layout)`` of a contract or max node: a sum, a matrix product or an einsum."""
+        out = node.attr[0]
+        ops = []
+        for a, labels in node.args:
+            code, layout = self.expr(a)
+            ops.append((code, tuple(labels[i] for i in layout)))
+        if node.op == "contract" and len(ops) > 1:
+            ops = [_presum(code, ls, out, [l for o in ops if o[1] is not ls for l in o[1]]) for code, ls in ops]
+            if all(len(set(ls)) == len(ls) for _, ls in ops) and \
+                    not any(i not in out for _, ls in ops for i in ls):  # a broadcast product
+                order = tuple(sorted({i for _, ls in ops for i in ls}, key=out.index))
+                codes = [_align(c, [order.index(i) for i in ls], len(order)) for c, ls in ops]
+                return "*".join(map(_paren, codes)), tuple(out.index(i) for i in order)
+        if node.op == "max" or (len(ops) == 1 and len(set(ops[0][1])) == len(ops[0][1])):
+            (code, labels), = ops
+            axes = tuple(j for j, i in enumerate(labels) if i not in out)
+            fn = "np.max" if node.op == "max" else "np.sum"
+            ax = axes[0] if len(axes) == 1 else axes
+            kept = [i for i in labels if i in out]
+            if not axes:
+                return code, tuple(out.index(i) for i in kept)
+            return f"{fn}({code}, axis={ax})", tuple(out.index(i) for i in kept)
+        if len(ops) == 2:
+            plan = _matmul(ops, out)
+            if plan:
+                return plan
+        letters = {i: opt_einsum.get_symbol(i) for _, ls in ops for i in ls}
+        eq = ",".join("".join(letters[i] for i in ls) for _, ls in ops) + "->" + "".join(letters[i] for i in out)
+        return f"_einsum({eq!r}, {', '.join(c for c, _ in ops)})", tuple(range(len(out)))
+
+
+def _sizes_read(node) -> tuple:
+    """The size classes whose value the code for ``node`` reads."""
+    return node.attr if node.op == "size" else node.axes if node.op in ("eye", "broadcast") else ()
+
+
+def _matmul(ops, out):
+    """``A @ B`` for a two-operand contraction that is a (batched) matrix product over one
+    summed label, with at most one free label per side; None otherwise."""
+    (a, la), (b, lb) = ops
+    if len(set(la)) < len(la) or len(set(lb)) < len(lb):
+        return None
+    if any(i not in out and i not in lb for i in la) or any(i not in out and i not in la for i in lb):
+        return None
+    batch = [i for i in la if i in lb and i in out]
+    contr = [i for i in la if i in lb and i not in out]
+    fa = [i for i in la if i not in lb]
+    fb = [i for i in lb if i not in la]
+    if len(contr) != 1 or len(fa) > 1 or len(fb) > 1 or (batch and not fa and not fb):
+        return None
+    if fa and fb and out.index(fb[0]) < out.index(fa[0]):  # the result in the wanted order
+        return _matmul(ops[::-1], out)
+    a = _arrange(a, la, batch + fa + contr)
+    b = _arrange(b, lb, batch + contr + fb)
+    if batch:
+        a = a if fa else f"{_paren(a)}[..., None, :]"
+        b = b if fb else f"{_paren(b)}[..., None]"
+    code = f"{_paren(a)} @ {_paren(b)}"
+    if batch and not fa:
+        code = f"({code})[..., 0, :]"
+    elif batch and not fb:
+        code = f"({code})[..., 0]"
+    return code, tuple(out.index(i) for i in batch + fa + fb)
+
+
+def _presum(code, labels, out, others):
+    """An operand of a product with the labels that only it carries (and the result does
+    not) summed first: ``Σ_i a[b] c[b,i]`` is ``a*Σ_i c``."""
+    axes = tuple(j for j, i in enumerate(labels) if i not in out and i not in others and labels.count(i) == 1)
+    if not axes:
         return code, labels
-
-    def power(self, e):
-        base, labels = self.expr(e.base)
-        if not e.exp.is_Number:
-            (b, x), labels = self.aligned(e.args)
-            return f"np.power({b}, {x})", labels
-        if e.exp == sp.Rational(1, 2):
-            return f"np.sqrt({base})", labels
-        if e.exp == sp.Rational(-1, 2):
-            return f"1/np.sqrt({base})", labels
-        if e.exp == -1:
-            return f"1/{_paren(base)}", labels
-        exp = str(int(e.exp)) if e.exp.is_Integer and abs(e.exp) < 64 else repr(float(e.exp))
-        return f"{_paren(base)}**{exp if e.exp > 0 else '(' + exp + ')'}", labels
-
-    def isum(self, e):
-        summed = set(e.indices)
-        factors = chain_order(sp.Mul.make_args(e.body), self.order)
-        parts = [self.expr(f) for f in factors]
-        scalars = [c for c, ls in parts if not ls]
-        tensors = [(c, ls) for c, ls in parts if ls]
-        present = {i for _, ls in tensors for i in ls}
-        scale = [self.size(i) for i in e.indices if i not in present] + scalars
-        out = self.ordered(i for _, ls in tensors for i in ls if i not in summed)
-        if len(tensors) == 1 and out == tuple(i for i in tensors[0][1] if i not in summed):
-            code, ls = tensors[0]
-            axes = tuple(k for k, i in enumerate(ls) if i in summed)
-            core = f"np.sum({code}, axis={axes if len(axes) > 1 else axes[0]})" if axes else code
-        elif tensors:
-            letters = _letters([i for _, ls in tensors for i in ls])
-            eq = ",".join("".join(letters[i] for i in ls) for _, ls in tensors) + "->" + \
-                "".join(letters[i] for i in out)
-            core = f"einsum({eq!r}, {', '.join(c for c, _ in tensors)})"
-        else:
-            core = "1"
-        sign = "-" if "-1" in scale else ""
-        scale = [s for s in scale if s != "-1"]
-        return sign + ("*".join(_paren(s) for s in [*scale, core] if s != "1") or "1"), out
+    ax = axes[0] if len(axes) == 1 else axes
+    return f"np.sum({code}, axis={ax})", tuple(i for j, i in enumerate(labels) if j not in axes)
 
 
-def _local_key(e):
-    """Equal for subexpressions that are one array up to the names of its axes. Not up
-    to renaming where a size is read (``len(n)`` and ``len(c)`` differ)."""
-    return e if e.has(Len) else shape_key(e)
+def _arrange(code, labels, order):
+    perm = [labels.index(i) for i in order]
+    return code if perm == list(range(len(perm))) else f"{_paren(code)}.transpose({', '.join(map(str, perm))})" \
+        if len(perm) > 2 else f"{_paren(code)}.T"
 
 
-def _index_map(first, other) -> dict:
-    """How the free indices of ``first`` are named in ``other`` (equal up to names)."""
-    free = sorted(free_indices(first), key=str)
-    for image in itertools.permutations(sorted(free_indices(other), key=str)):
-        m = dict(zip(free, image))
-        if alpha(first.xreplace(m)) == alpha(other):
-            return m
-    raise AssertionError("subexpressions with one key differ")
+def _align(code, targets, rank):
+    """``code`` (physical axis ``j`` at output axis ``targets[j]``) transposed and given
+    ``None`` axes so that it broadcasts against ``rank`` axes."""
+    if not targets:
+        return code
+    order = sorted(range(len(targets)), key=lambda j: targets[j])
+    if order != list(range(len(targets))):
+        code = f"{_paren(code)}.transpose({', '.join(map(str, order))})"
+    present = set(targets)
+    index = [":" if p in present else "None" for p in range(rank)]
+    while index and index[0] == "None":  # broadcasting prepends axes by itself
+        index.pop(0)
+    if "None" in index:
+        code = f"{_paren(code)}[{', '.join(index)}]"
+    return code
+
+
+def _number(x) -> str:
+    """A literal that stays a Python number (weak under NumPy 2's promotion rules)."""
+    x = sp.sympify(x)
+    if x.is_Integer and abs(x) < 2**53:
+        return str(int(x))
+    if x is sp.E:
+        return "math.e"
+    if x is sp.pi:
+        return "math.pi"
+    return repr(float(x))
+
+
+def _power(base, exp, static) -> str:
+    """``base**exp``; for a number (``static``) a Python float, computed by NumPy so that
+    overflow gives inf and a negative base nan, as for arrays."""
+    if static and not (exp.is_Integer and 0 < exp < 64):
+        return f"float(np.power(float({base}), {float(exp)!r}))"
+    if exp == sp.Rational(1, 2):
+        return f"np.sqrt({base})"
+    if exp == sp.Rational(-1, 2):
+        return f"1/np.sqrt({base})"
+    if exp == 1:
+        return base
+    if exp == -1:
+        return f"1/{_paren(base)}"
+    e = str(int(exp)) if exp.is_Integer and abs(exp) < 64 else repr(float(exp))
+    return f"{_paren(base)}**{e if exp > 0 else '(' + e + ')'}"
 
 
 def _paren(code: str) -> str:
     """``code`` in parentheses unless it is a name, number, call or subscript."""
     depth = 0
     for ch in code:
-        depth += (ch in "([") - (ch in ")]")
-        if depth == 0 and ch in "+-*/ ":
+        depth += (ch in "([{") - (ch in ")]}")
+        if depth == 0 and ch in "+-*/@ ":
             return f"({code})"
-    return code
-
-
-def _letters(indices):
-    names = list(dict.fromkeys(indices))
-    if all(len(str(i)) == 1 for i in names):
-        return {i: str(i) for i in names}
-    return dict(zip(names, string.ascii_letters))
-
-
-def _align(code, labels, target):
-    """Code for ``code`` (axes ``labels``) transposed and expanded to broadcast to ``target``."""
-    labels, target = tuple(labels), tuple(target)
-    if not labels or labels == target:
-        return code
-    order = sorted(labels, key=target.index)
-    if order != list(labels):
-        code = f"np.transpose({code}, {tuple(labels.index(i) for i in order)})"
-    if len(order) < len(target):
-        code = _paren(code) + "[" + ", ".join(":" if i in labels else "None" for i in target) + "]"
     return code

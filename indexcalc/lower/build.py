@@ -1,0 +1,294 @@
+"""Lower a checked program's statements (SymPy, explicit sums) to the IR of ``ir.py``.
+
+Every statement's value becomes a node; a later statement that reads it reads that node,
+so the whole program (a forward program followed by its backward) is one graph in which
+every forward value is computed once.
+
+Softmax and logsumexp are made stable here, whatever names the user gave. A sum of
+``exp(e)`` over some axes gives ``exp(e)`` and the sum a *scale*: each is read as
+``stored·exp(c·m)`` with ``m`` the maximum of ``e`` over those axes and ``stored`` computed
+from ``exp(e - m)``. Products, quotients, powers and sums of scaled values combine their
+stored forms; where the scales cancel (``exp(e)/Σ exp(e)``, or ``e·(ds + dp/s)`` in a
+derived backward) only stored values are computed. ``log`` of a scaled value is
+``log(stored) + c·m``, and ``log`` of a softmax is ``(e - m) - log Σ exp(e - m)``.
+
+    >>> import indexcalc as ic
+    >>> low = lower(ic.parse("p[b,i] = exp(x[b,i]) / sum[j](exp(x[b,j]))"))
+    >>> sorted({n.op for n in low.graph.nodes})
+    ['const', 'contract', 'input', 'map', 'max']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..algebra import Abs, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from .ir import Graph, Node
+
+#: SymPy class -> IR map function (the backends spell these, see ``emit/spelling.py``)
+FUNCTIONS = {
+    sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.sin: "sin", sp.cos: "cos", Abs: "abs",
+    sp.sign: "sign", relu: "relu", step: "step", sigmoid: "sigmoid", softplus: "softplus",
+    Max2: "maximum", Min2: "minimum",
+}
+MATRIX = {Inv: "inv", Det: "det", LogDet: "logdet"}
+COMMUTATIVE = {"add", "mul", "maximum", "minimum"}
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A node read with index names: ``labels[a]`` names axis ``a`` of the node."""
+
+    node: int
+    labels: tuple
+
+    def renamed(self, m: dict) -> "Ref":
+        return Ref(self.node, tuple(m.get(i, i) for i in self.labels))
+
+
+@dataclass
+class Lowered:
+    """The graph, and for each statement name the node holding it: ``values[name]`` is
+    ``(node, positions)`` where axis ``a`` of the node is axis ``positions[a]`` of the name."""
+
+    graph: Graph
+    values: dict
+    inputs: dict
+
+
+def lower(prog) -> Lowered:
+    """The IR of every statement of ``prog``."""
+    return _Builder(prog).run()
+
+
+class _Builder:
+    def __init__(self, prog):
+        self.prog = prog
+        self.g = Graph()
+        self.values, self.inputs, self.named = {}, {}, set()
+        self.scale = {}  # node -> (its labels, stored ref, m ref, c): node = stored·exp(c·m)
+        self.positive = set()  # nodes known to be positive (sums of exponentials)
+
+    def run(self) -> Lowered:
+        for n, st in enumerate(self.prog.statements):
+            self.n, self.order = n, tuple(st.indices)
+            ref = self.expr(st.expr)
+            target = tuple(st.indices)
+            missing = [i for i in target if i not in ref.labels]
+            if missing:  # a statement that broadcasts its value along indices of the left
+                pos = tuple(target.index(i) for i in ref.labels)
+                node = Node("broadcast", ((ref.node, pos),), (), tuple(self.cls(i) for i in target))
+                ref = Ref(self.g.add(node), target)
+            self.values[st.name] = (ref.node, tuple(target.index(i) for i in ref.labels))
+            self.named.add(ref.node)
+        return Lowered(self.g, self.values, self.inputs)
+
+    # --- helpers -----------------------------------------------------------------
+    def cls(self, index):
+        """The size class of an index of the statement being lowered."""
+        return self.prog.sizes.find((self.n, index))
+
+    def add(self, op, args=(), attr=(), axes=()) -> int:
+        return self.g.add(Node(op, tuple(args), tuple(attr), tuple(axes)))
+
+    def const(self, value) -> Ref:
+        return Ref(self.add("const", attr=(sp.sympify(value),)), ())
+
+    def axes_of(self, refs) -> dict:
+        return {i: self.g[r.node].axes[a] for r in refs for a, i in enumerate(r.labels)}
+
+    def ordered(self, labels) -> tuple:
+        """Distinct ``labels``, the statement's left indices first in their order, then by
+        first appearance: values come out in the layout the statement wants."""
+        labels = list(dict.fromkeys(labels))
+        return tuple(sorted(labels, key=lambda i: (self.order.index(i) if i in self.order
+                                                   else len(self.order) + labels.index(i))))
+
+    def map(self, fn, refs, *params) -> Ref:
+        """An element-wise operation; nested sums and products are flattened."""
+        refs = list(refs)
+        if fn in ("add", "mul"):
+            refs = [q for r in refs for q in self.operands(r, fn)]
+        if fn in COMMUTATIVE:
+            refs.sort(key=lambda r: r.node)
+        out = self.ordered(i for r in refs for i in r.labels)
+        axes = self.axes_of(refs)
+        args = [(r.node, tuple(out.index(i) for i in r.labels)) for r in refs]
+        return Ref(self.add("map", args, (fn, *params), (axes[i] for i in out)), out)
+
+    def operands(self, r: Ref, fn, split_named=False) -> list:
+        """The operands of ``r`` when it is itself a ``fn`` (add or mul), else ``[r]``."""
+        node = self.g[r.node]
+        if node.op != "map" or node.attr != (fn,) or (r.node in self.named and not split_named):
+            return [r]
+        return [Ref(a, tuple(r.labels[p] for p in pos)) for a, pos in node.args]
+
+    def contract(self, refs, keep, op="contract") -> Ref:
+        """The product of ``refs`` summed (or maximized) over every label not in ``keep``."""
+        refs = sorted(refs, key=lambda r: r.node)
+        out = self.ordered(i for r in refs for i in r.labels if i in keep)
+        names = {i: k for k, i in enumerate(out)}
+        args = [(r.node, tuple(names.setdefault(i, len(names)) for i in r.labels)) for r in refs]
+        axes = self.axes_of(refs)
+        return Ref(self.add(op, args, (tuple(names[i] for i in out),), (axes[i] for i in out)), out)
+
+    def read(self, node, positions, indices) -> Ref:
+        """Node ``node`` read as ``name[indices]``; a repeated index reads a diagonal."""
+        labels = tuple(indices[p] for p in positions)
+        if len(set(labels)) < len(labels):
+            return self.contract([Ref(node, labels)], set(labels))
+        return Ref(node, labels)
+
+    def name(self, name, indices) -> Ref:
+        if name in self.values:
+            return self.read(*self.values[name], indices)
+        if name not in self.inputs:
+            axes = [self.prog.sizes.find((name, a)) for a in range(len(indices))]
+            self.inputs[name] = self.add("input", attr=(name,), axes=axes)
+        return self.read(self.inputs[name], range(len(indices)), indices)
+
+    # --- expressions -------------------------------------------------------------
+    def expr(self, e) -> Ref:
+        if e.is_Number or e in (sp.E, sp.pi):
+            return self.const(e)
+        if isinstance(e, Index):
+            raise AssertionError(f"bare index {e}")
+        if isinstance(e, sp.Symbol):
+            return self.name(e.name, ())
+        if isinstance(e, sp.Indexed):
+            return self.name(str(e.base.label), tuple(e.indices))
+        if isinstance(e, Len):
+            return Ref(self.add("size", attr=(self.cls(e.args[0]),)), ())
+        if type(e).__name__ == "Size":  # size(A, k): the size of an axis of a tensor
+            return Ref(self.add("size", attr=(self.prog.sizes.find((str(e.args[0]), int(e.args[1]))),)), ())
+        if isinstance(e, sp.KroneckerDelta):
+            i, j = e.args
+            return Ref(self.add("eye", axes=(self.cls(i), self.cls(j))), (i, j))
+        if type(e) in MATRIX:
+            a = self.name(str(e.args[0].label), (Index("_r"), Index("_c")))
+            node = self.add("matfunc", [(a.node, (0, 1))], (MATRIX[type(e)],), self.g[a.node].axes if type(e) is Inv else ())
+            return self.read(node, range(len(e.args) - 1), tuple(e.args[1:]))
+        if isinstance(e, ISum):
+            return self.isum(e)
+        if isinstance(e, sp.Add):
+            terms = [self.expr(a) for a in e.args]
+            return self.combined(terms, "add") or self.map("add", terms)
+        if isinstance(e, sp.Mul):
+            return self.mul([self.expr(a) for a in e.args])
+        if isinstance(e, sp.Pow):
+            if e.exp.is_Number:
+                return self.power(self.expr(e.base), e.exp)
+            return self.map("powv", [self.expr(e.base), self.expr(e.exp)])
+        if type(e) is sp.log:
+            return self.log(self.expr(e.args[0]))
+        if type(e) in FUNCTIONS:
+            return self.map(FUNCTIONS[type(e)], [self.expr(a) for a in e.args])
+        raise AssertionError(f"no lowering for {type(e).__name__}")
+
+    def isum(self, e) -> Ref:
+        refs = [self.expr(f) for f in sp.Mul.make_args(e.body)]
+        scalars = [r for r in refs if not r.labels]
+        tensors = [r for r in refs if r.labels]
+        present = {i for r in tensors for i in r.labels}
+        scalars += [Ref(self.add("size", attr=(self.cls(i),)), ()) for i in e.indices if i not in present]
+        keep = present - set(e.indices)
+        if not tensors:
+            total = None
+        elif len(tensors) == 1 and len(set(tensors[0].labels)) == len(tensors[0].labels) and keep == present:
+            total = tensors[0]
+        elif len(tensors) == 1 and self.g[tensors[0].node].attr[:1] == ("exp",):
+            total = self.sum_exp(tensors[0], keep)
+        else:
+            total = self.combined(tensors, "contract", keep) or self.contract(tensors, keep)
+        factors = scalars + ([total] if total else [])
+        return self.mul(factors) if len(factors) > 1 else factors[0] if factors else self.const(1)
+
+    # --- stable exponentials -------------------------------------------------------
+    def sum_exp(self, ex: Ref, keep) -> Ref:
+        """``Σ exp(e)``: ``exp(e)`` gets the scaled form ``exp(e - m)·exp(m)`` with ``m`` the
+        maximum of ``e`` over the summed axes, and the sum ``Σ exp(e - m)·exp(m)``."""
+        (arg, pos), = self.g[ex.node].args
+        e = Ref(arg, tuple(ex.labels[p] for p in pos))
+        if len(set(ex.labels)) < len(ex.labels):
+            return self.contract([ex], keep)
+        m = self.contract([e], keep, op="max")
+        form = self.scaled(ex)
+        if form and form[1] != m:  # already scaled along other axes
+            return self.contract([ex], keep)
+        shifted = self.map("exp", [self.map("add", [e, self.map("mul", [self.const(-1), m])])])
+        self.scale[ex.node] = (ex.labels, shifted, m, sp.Integer(1))
+        small = self.contract([shifted], keep)
+        self.positive.add(small.node)
+        total = self.map("mul", [small, self.map("exp", [m])])
+        self.scale[total.node] = (total.labels, small, m, sp.Integer(1))
+        return total
+
+    def scaled(self, r: Ref):
+        """``(stored, m, c)`` with ``r = stored·exp(c·m)``, in ``r``'s labels, or None."""
+        if r.node not in self.scale:
+            return None
+        labels, stored, m, c = self.scale[r.node]
+        ren = dict(zip(labels, r.labels))
+        return stored.renamed(ren), m.renamed(ren), c
+
+    def combined(self, refs, fn, keep=None):
+        """``refs`` combined by ``fn`` (mul, add or a contraction keeping ``keep``) from their
+        stored forms when they share one scale ``m``; the result, or None."""
+        forms = [self.scaled(r) for r in refs]
+        ms = {f[1] for f in forms if f}
+        if len(ms) != 1 or (fn == "add" and len({f and f[2] for f in forms}) != 1):
+            return None
+        m, = ms
+        if keep is not None and not set(m.labels) <= keep:
+            return None
+        stored = [f[0] if f else r for f, r in zip(forms, refs)]
+        c = forms[0][2] if fn == "add" else sum(f[2] for f in forms if f)
+        out = self.contract(stored, keep) if keep is not None else self.map(fn, stored)
+        if c == 0:
+            return out
+        true = self.contract(refs, keep) if keep is not None else self.map(fn, refs)
+        self.scale[true.node] = (true.labels, out, m, c)
+        return true
+
+    def mul(self, refs) -> Ref:
+        return self.combined(refs, "mul") or self.map("mul", refs)
+
+    def power(self, base: Ref, exp) -> Ref:
+        form = self.scaled(base)
+        out = self.map("pow", [base], exp)
+        if form and exp.is_Rational:
+            stored, m, c = form
+            if stored.node in self.positive:
+                self.positive.add(self.map("pow", [stored], exp).node)
+            self.scale[out.node] = (out.labels, self.map("pow", [stored], exp), m, c * exp)
+        return out
+
+    def log(self, x: Ref) -> Ref:
+        """``log(x)``: ``log(stored) + c·m`` for a scaled value; the log of a product splits off
+        its exponentials and its powers of positive sums (``log`` of a softmax is
+        ``(e - m) - log Σ exp(e - m)``)."""
+        form = self.scaled(x)
+        if form:
+            stored, m, c = form
+            return self.map("add", [self.log(stored), self.map("mul", [self.const(c), m])])
+        parts, rest = [], []
+        for r in self.operands(x, "mul", split_named=True):
+            node = self.g[r.node]
+            if node.op != "map" or len(node.args) != 1:
+                rest.append(r)
+                continue
+            (a, pos), = node.args
+            inner = Ref(a, tuple(r.labels[p] for p in pos))
+            if node.attr == ("exp",):
+                parts.append(inner)
+            elif node.attr[:1] == ("pow",) and a in self.positive:
+                parts.append(self.map("mul", [self.const(node.attr[1]), self.map("log", [inner])]))
+            else:
+                rest.append(r)
+        if not parts:
+            return self.map("log", [x])
+        if rest:
+            parts.append(self.map("log", [self.map("mul", rest) if len(rest) > 1 else rest[0]]))
+        return self.map("add", parts)
