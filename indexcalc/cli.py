@@ -4,8 +4,8 @@
     dX[i,k] = dY[i,j]*W[k,j]
     dW[k,j] = X[i,k]*dY[i,j]
 
-Exit status: 0 on success, 1 on a user error (a message on stderr, no traceback),
-2 on bad usage.
+Exit status: 0 on success, 1 on a user error, a failed check or an internal error (a
+message on stderr, never a traceback), 2 on bad usage.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from .errors import IndexCalcError
+from .errors import IndexCalcError, InternalError, ProgramError
 
 
 def _source(text: str) -> str:
@@ -25,10 +25,14 @@ def _source(text: str) -> str:
             with open(text, encoding="utf-8") as f:
                 return f.read()
     except UnicodeDecodeError as e:
-        raise IndexCalcError(f"the program is not UTF-8 text: {e}") from None
+        raise ProgramError(f"the program is not UTF-8 text: {e}") from None
     if text.endswith(".ic") and "=" not in text:
         raise IndexCalcError(f"no such file: {text}")
     return text
+
+
+class _Usage(Exception):
+    """Bad usage that argparse cannot see (no SOURCE, SOURCE and --example): exit 2."""
 
 
 def _sizes(text):
@@ -45,11 +49,11 @@ def _program(args):
     from .gallery import example
     if getattr(args, "example", None):
         if args.source:
-            raise IndexCalcError("give either SOURCE or --example, not both")
+            raise _Usage("give either SOURCE or --example, not both")
         ex = example(args.example)
         return ex.source, args.wrt or ex.wrt
     if not args.source:
-        raise IndexCalcError("give a program (text, a .ic file, or - for standard input) or --example NAME")
+        raise _Usage("give a program (text, a .ic file, or - for standard input) or --example NAME")
     return _source(args.source), args.wrt
 
 
@@ -128,8 +132,22 @@ def main(argv=None) -> int:
     except IndexCalcError as e:
         print(f"indexcalc: error: {e}", file=sys.stderr)
         return 1
+    except _Usage as e:
+        print(f"indexcalc: error: {e}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         return 0
+    except RecursionError:
+        print("indexcalc: error: the program is nested too deeply for indexcalc; split it "
+              "into statements", file=sys.stderr)
+        return 1
+    except Exception as e:  # noqa: BLE001 - never a traceback (SPEC section 4)
+        error = e if isinstance(e, InternalError) else InternalError.wrapping(e)
+        print(f"indexcalc: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("indexcalc: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Every error indexcalc raises at its users, in one place.
 
-All derive from :class:`IndexCalcError`, so ``except ic.IndexCalcError`` catches any
-user mistake, and each message says what is wrong and where::
+All user mistakes derive from :class:`IndexCalcError`, so ``except ic.IndexCalcError``
+catches any of them, and each message says what is wrong and where. A failure that is
+indexcalc's own fault is an :class:`InternalError`, which is not an IndexCalcError::
 
     >>> import indexcalc as ic
     >>> try:
@@ -30,3 +31,25 @@ class ShapeError(IndexCalcError):
 
 class WrtError(IndexCalcError):
     """``wrt`` names something that is not an input of the program."""
+
+
+BUG = "this is a bug in indexcalc; please report it with the program"
+
+
+class InternalError(Exception):
+    """indexcalc failed on a valid request: a bug, not a user mistake.
+
+    Deliberately *not* an :class:`IndexCalcError`, so that ``except ic.IndexCalcError``
+    never hides one. Its message ends with :data:`BUG`; the original exception is its
+    ``__cause__``. The CLI prints it as one line and exits 1, as for a user error."""
+
+    def __init__(self, what: str):
+        what = str(what).rstrip().rstrip(".")
+        super().__init__(what if what.endswith(BUG) else f"{what}; {BUG}")
+
+    @classmethod
+    def wrapping(cls, error: BaseException) -> "InternalError":
+        """An InternalError describing an unexpected exception (chain it with ``from``)."""
+        detail = str(error).strip().splitlines()
+        detail = f": {detail[0][:300]}" if detail else ""
+        return cls(f"internal error ({type(error).__name__}{detail})")
