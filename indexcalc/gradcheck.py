@@ -10,7 +10,8 @@ autograd's ``check_grads``): for each ``X`` in ``wrt`` and random ``v``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
@@ -21,17 +22,27 @@ from .errors import ProgramError
 
 @dataclass
 class CheckResult:
-    errors: dict  # wrt name -> max relative error
+    """``errors``: wrt name -> max relative error (NaN where a value or a gradient was
+    NaN or infinite); ``problems``: such non-finite findings, in words. A check with any
+    of them FAILS (SPEC section 4): it never passes by default."""
+
+    errors: dict
     tolerance: float
+    problems: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(e <= self.tolerance for e in self.errors.values())
+        return not self.problems and all(_passes(e, self.tolerance) for e in self.errors.values())
 
     def report(self) -> str:
-        lines = [f"d{x}: max relative error {e:.1e} {'PASS' if e <= self.tolerance else 'FAIL'}"
+        lines = [f"d{x}: " + (f"max relative error {e:.1e} {'PASS' if _passes(e, self.tolerance) else 'FAIL'}"
+                              if math.isfinite(e) else "not finite (NaN or infinite) FAIL")
                  for x, e in self.errors.items()]
-        return "\n".join(lines + ["PASS" if self.ok else "FAIL"])
+        return "\n".join(self.problems + lines + ["PASS" if self.ok else "FAIL"])
+
+
+def _passes(error, tolerance) -> bool:
+    return math.isfinite(error) and error <= tolerance
 
 
 def sizes_for(prog, named=None, start=2) -> dict:
@@ -112,9 +123,15 @@ def check_gradients(source, wrt=None, sizes=None, seed=0, directions=3, h=1e-6, 
             return float(out[prog.outputs[0]])
         return sum(float(np.sum(out[y] * upstream[u])) for y, u in d.upstream.items())
 
+    problems = []
+    base = objective(inputs)
+    if not math.isfinite(base):
+        problems.append(f"the function is {base} on the random data (seed {seed}): not a finite number")
     grads = d.compile()(**inputs, **upstream)
     errors = {}
     for x in d.wrt:
+        if not np.all(np.isfinite(grads[x])):
+            problems.append(f"d{x} has NaN or infinite entries on the random data (seed {seed})")
         worst = 0.0
         for _ in range(directions):
             v = rng.standard_normal(np.shape(inputs[x]))
@@ -122,6 +139,10 @@ def check_gradients(source, wrt=None, sizes=None, seed=0, directions=3, h=1e-6, 
             plus[x], minus[x] = inputs[x] + h * v, inputs[x] - h * v
             numeric = (objective(plus) - objective(minus)) / (2 * h)
             analytic = float(np.sum(grads[x] * v))
-            worst = max(worst, abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1e-3))
+            error = abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1e-3)
+            if not math.isfinite(error):  # max() would drop a NaN: max(0.0, nan) is 0.0
+                worst = math.nan
+                break
+            worst = max(worst, error)
         errors[x] = worst
-    return CheckResult(errors, tolerance)
+    return CheckResult(errors, tolerance, problems)
