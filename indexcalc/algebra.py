@@ -4,7 +4,8 @@ A statement's right-hand side is an ordinary SymPy expression built from
 
 * ``Indexed`` elements ``X[i, k]`` whose indices are :class:`Index` symbols,
 * plain ``Symbol`` scalars (``eps``), numbers, ``KroneckerDelta(i, j)``,
-* :class:`Len` (``len(i)``), :class:`ISum` (an explicit sum over indices),
+* :class:`Len` (``len(i)``), :class:`Size` (``size(A, k)``), :class:`ISum` (an explicit
+  sum over indices),
 * SymPy's ``exp log tanh sin cos Abs sign`` and ``Pow`` (``sqrt`` is ``Pow(x, 1/2)``),
 * the functions SymPy lacks or defines differently (``relu step sigmoid softplus``,
   two-argument ``max``/``min``) and the matrix functions ``inv``, ``det``, ``logdet``.
@@ -21,6 +22,8 @@ Example::
 
 from __future__ import annotations
 
+from collections import Counter
+
 import sympy as sp
 from sympy import Indexed
 
@@ -35,6 +38,81 @@ class Len(sp.Function):
     nargs = 1
     is_positive = True
     is_integer = True
+
+
+class Size(sp.Function):
+    """``Size(A, k)``: ``size(A, k)``, the size of axis ``k`` (0-based, NumPy's
+    ``A.shape[k]``) of tensor ``A``, a positive integer. ``args[0]`` is
+    ``IndexedBase("A")`` (as for :class:`Inv`), ``args[1]`` a SymPy ``Integer``; build it
+    with :func:`size_of`. A derivative states with it the size of a broadcast axis that
+    no tensor in its statement carries (where ``len(k)`` would be unsizable)."""
+
+    nargs = 2
+    is_positive = True
+    is_integer = True
+
+    @property
+    def tensor(self) -> str:
+        return str(self.args[0].label)
+
+    @property
+    def axis(self) -> int:
+        return int(self.args[1])
+
+
+def size_of(name: str, axis: int) -> Size:
+    """The node of ``size(name, axis)``."""
+    return Size(sp.IndexedBase(name), sp.Integer(axis))
+
+
+def size_node(prog, key):
+    """A :class:`Size` node that equals the size of ``key`` in ``prog``, or None if no
+    tensor axis of the program has that size. ``key`` is anything ``prog.sizes`` knows:
+    a size-class root, ``(statement number, Index)`` or ``(name, axis)``. An axis of an
+    input is preferred (it is always at hand), then the first assigned tensor.
+
+        >>> import indexcalc as ic
+        >>> prog = ic.parse("T[i,j,k] = A[i,j] + B[j,k]")
+        >>> size_node(prog, (0, Index("k")))
+        Size(B, 1)
+    """
+    sizes = prog.sizes
+    if key not in sizes.parent:
+        return None
+    root = sizes.find(key)
+    axes = [k for k in list(sizes.parent) if isinstance(k[0], str) and sizes.find(k) == root]
+    order = {name: n for n, name in enumerate([*prog.inputs, *(st.name for st in prog.statements)])}
+    axes = [k for k in axes if k[0] in order]
+    if not axes:
+        return None
+    name, axis = min(axes, key=lambda k: (order[k[0]], k[1]))
+    return size_of(name, axis)
+
+
+def unbound_lens(e, left=()) -> list:
+    """The ``Len(k)`` nodes of a statement's right-hand side ``e`` whose index ``k`` is
+    neither a left index (``left``) nor summed by an enclosing :class:`ISum`: their size
+    is not stated by the statement, so its text would not re-parse. Replace each with
+    :func:`size_node` of the index it came from.
+
+        >>> k = Index("k")
+        >>> unbound_lens(Len(k) * ISum(Len(Index("j")), (Index("j"),)), ())
+        [Len(k)]
+    """
+    out = []
+
+    def walk(x, bound):
+        if isinstance(x, Len):
+            if x.args[0] not in bound and x not in out:
+                out.append(x)
+        elif isinstance(x, ISum):
+            walk(x.body, bound | set(x.indices))
+        else:
+            for a in x.args:
+                walk(a, bound)
+
+    walk(sp.sympify(e), set(left))
+    return out
 
 
 class ISum(sp.Expr):
@@ -149,7 +227,7 @@ def free_indices(e) -> set:
         return set(e.indices)
     if isinstance(e, ISum):
         return free_indices(e.body) - set(e.indices)
-    if isinstance(e, (Det, LogDet)):
+    if isinstance(e, (Det, LogDet, Size)):
         return set()
     out = set()
     for a in e.args:
@@ -161,7 +239,7 @@ def tensor_names(e) -> set:
     """Names of the tensors and scalars read by ``e``."""
     if isinstance(e, Indexed):
         return {str(e.base.label)}
-    if isinstance(e, (Inv, Det, LogDet)):
+    if isinstance(e, (Inv, Det, LogDet, Size)):
         return {matrix_name(e)}
     if isinstance(e, Index):
         return set()
@@ -171,3 +249,46 @@ def tensor_names(e) -> set:
     for a in e.args:
         out |= tensor_names(a)
     return out
+
+
+# -- the summation rule (SPEC section 1), in one place --------------------------------
+# The checker (reading text) and the text printer (deciding where an implicit sum reads
+# the same as an explicit one) both call these two functions, so they cannot disagree.
+
+
+def occurrences(e) -> Counter:
+    """How often each index occurs in ``e`` as one factor of a product, as the language
+    counts it: every index slot of a tensor element, of ``inv(A)[i,j]`` and of
+    ``delta(i,j)`` counts (``A[i,i]`` twice); a unary minus, a numeric coefficient and a
+    division by such a factor (``/A[i,i]``: the printed form of ``A[i,i]^-1``) change
+    nothing; any other factor (a power, a function, a sum) passes each of its free
+    indices once.
+
+    The checker computes the same counts from the syntax (``-A[i,i]`` and ``(A[i,i])``
+    keep ``A``'s counts); this function reads them off a SymPy factor the way its
+    printed text will be parsed."""
+    if isinstance(e, Indexed):
+        return Counter(e.indices)
+    if isinstance(e, (sp.KroneckerDelta, Inv)):
+        return Counter(a for a in e.args if isinstance(a, Index))
+    if isinstance(e, sp.Pow) and e.exp == -1 and isinstance(e.base, (Indexed, sp.KroneckerDelta, Inv)):
+        return occurrences(e.base)
+    if isinstance(e, sp.Mul):
+        coeff, rest = e.as_coeff_Mul()
+        if coeff.is_Number and not isinstance(rest, sp.Mul) and rest != e:
+            return occurrences(rest)
+    return Counter({i: 1 for i in sorted(free_indices(e), key=str)})
+
+
+def product_sums(factors, protected=()) -> tuple:
+    """Rule 1 of SPEC section 1. ``factors`` are the occurrence Counters of the factors
+    of one product (see :func:`occurrences`); an index not in ``protected`` (the left
+    indices and those of enclosing ``sum[..]``) that occurs two or more times in all is
+    summed over the product. Returns ``(summed, passing)``: the summed indices in order of
+    first occurrence, and a Counter of the indices that pass upward, each once."""
+    total = Counter()
+    for p in factors:
+        total.update(p)
+    protected = set(protected)
+    summed = [i for i, c in total.items() if c >= 2 and i not in protected]
+    return summed, Counter({i: 1 for i in total if i not in summed})

@@ -24,11 +24,14 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from .algebra import BINARY, ELEMENTWISE, MATRIX, Det, Index, Inv, ISum, Len, LogDet
+from .algebra import BINARY, ELEMENTWISE, MATRIX, Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
 from .errors import ProgramError
 from .program import Program, Sizes, Statement
 
-_FUNCTIONS = sorted([*ELEMENTWISE, *BINARY, *MATRIX, "delta", "len"])
+# names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
+# so the generated NumPy code could not hold them
+_RESERVED = {"__debug__"}
+_FUNCTIONS = sorted([*ELEMENTWISE, *BINARY, *MATRIX, "delta", "len", "size"])
 
 
 def check(tree, text: str) -> Program:
@@ -67,6 +70,13 @@ def _check_constants(expr, fail):
                       (sp.oo, "an infinite number"), (sp.pi, "the logarithm of a negative number")):
         if expr.has(bad):
             fail(f"the right-hand side contains {what}, which is not a finite real number")
+    # (-8)^(1/3) is 2*(-1)^(1/3) to SymPy, the principal (complex) cube root: no I appears
+    for p in expr.atoms(sp.Pow):
+        if p.base.is_number and p.base.is_extended_negative and not p.exp.is_integer and p.exp.is_number:
+            fail("the right-hand side raises a negative number to a fractional power (as in "
+                 "(-8)^(1/3)), which is not a real number; write -(8^(1/3)) for the real cube root")
+        if p.is_number and p.is_extended_real is False:
+            fail("the right-hand side contains a constant that is not a real number")
     for r in expr.atoms(sp.Rational):
         if abs(r.p) > sp.Integer(10) ** 308 or r.q > sp.Integer(10) ** 308:
             fail("a number is outside double precision")
@@ -99,6 +109,7 @@ class _StatementChecker:
         self.n, self.node, self.text, self.ranks, self.sizes = n, node, text, ranks, sizes
         self.first = first  # name -> the distinct indices it is first read with
         self.reads: list[str] = []
+        self.sizes_read: list[tuple] = []  # (name, axis) of every size(A, k)
         self.mentioned: dict[Index, object] = {}
 
     def fail(self, message, node=None):
@@ -108,6 +119,7 @@ class _StatementChecker:
     # -- names, ranks and sizes ---------------------------------------------------------
     def use(self, name, indices, where, rank=None):
         """Record a use of ``name`` with ``indices``, checking its rank."""
+        self.not_reserved(name, "name")
         rank = len(indices) if rank is None else rank
         known = self.ranks.setdefault(name, rank)
         if known != rank:
@@ -123,13 +135,21 @@ class _StatementChecker:
                 self.fail("expected an index name", node)
             node = node.children[0]
         idx = Index(str(node))
+        self.not_reserved(str(idx), "index")
         self.mentioned.setdefault(idx, node)
         return idx
+
+    def not_reserved(self, name, what):
+        if name in _RESERVED:
+            self.fail(f"{name} cannot be used as a{'n' * (what == 'index')} {what}: Python reserves it "
+                      "(it could not be a variable of the generated code); choose another")
 
     # -- the statement ------------------------------------------------------------------
     def statement(self) -> Statement:
         name_tok, *rest = self.node.children
         left = [Index(str(t)) for t in rest[0].children] if len(rest) == 2 else []
+        for idx in left:
+            self.not_reserved(str(idx), "index")
         for idx, count in Counter(left).items():
             if count > 1:
                 self.fail(f"index {idx} appears twice on the left")
@@ -155,6 +175,7 @@ class _StatementChecker:
         self.use(name, left, self.node)
         for axis in unsized:
             self.sizes.join((name, axis), twins[axis], None)
+        self._check_sizes_read()
         _check_constants(expr, self.fail)
         return Statement(name, tuple(left), expr, self.node.meta.line, self.text,
                          tuple(dict.fromkeys(self.reads)))
@@ -167,11 +188,15 @@ class _StatementChecker:
         return [(sign, node)]
 
     def build(self, node, protected):
-        """Return (sympy expression, Counter of unsummed indices passing upward)."""
+        """Return (sympy expression, Counter of unsummed indices passing upward). The
+        counts are 1 except on a single factor (a tensor element, ``inv(A)[i,j]``,
+        ``delta(i,j)``, possibly under unary minus or parentheses), where they are its
+        occurrences for rule 1 (:func:`~indexcalc.algebra.product_sums`)."""
         return getattr(self, "_" + node.data)(node, protected)
 
     def _paren(self, node, protected):
-        """A parenthesized expression is one factor, one term: it groups."""
+        """A parenthesized expression is one factor, one term: it groups. Around a single
+        factor it changes nothing: ``(A[i,i])`` counts ``i`` twice, as ``A[i,i]`` does."""
         return self.build(node.children[0], protected)
 
     def _number(self, node, protected):
@@ -216,25 +241,24 @@ class _StatementChecker:
     def _mul(self, node, protected):
         factors = []
         self._factors(node, False, protected, factors)
-        total = Counter()
-        for _, p in factors:
-            total.update(p)
         expr = sp.Mul(*[e for e, _ in factors])
-        summed = [i for i, c in total.items() if c >= 2 and i not in protected]
+        summed, passing = product_sums([p for _, p in factors], protected)
         if summed:
             expr = ISum(expr, summed)
-        return expr, Counter(i for i in total if i not in summed)
+        return expr, passing
 
     _div = _mul
 
     def _factors(self, node, inverse, protected, out):
+        """The factors of a product, with their index counts: a tensor element counts
+        each slot (``A[i,i]`` twice), and a unary minus or parentheses around it keep its
+        counts (``-A[i,i]``, ``(A[i,i])``); see :func:`~indexcalc.algebra.occurrences`."""
         if node.data in ("mul", "div"):
             self._factors(node.children[0], inverse, protected, out)
             self._factors(node.children[1], inverse ^ (node.data == "div"), protected, out)
             return
         e, p = self.build(node, protected)
-        is_tensor = node.data in ("tensor", "call_indexed") or (node.data == "call" and str(node.children[0]) == "delta")
-        out.append((1 / e if inverse else e, p if is_tensor else _once(p)))
+        out.append((1 / e if inverse else e, p))
 
     def _reduce(self, node, protected):
         kind = str(node.children[0])
@@ -258,7 +282,7 @@ class _StatementChecker:
     def _call(self, node, protected, indices=None):
         name = str(node.children[0])
         args = node.children[1].children
-        arity = {"delta": 2, "len": 1, **{k: 2 for k in BINARY}}.get(name, 1)
+        arity = {"delta": 2, "len": 1, "size": 2, **{k: 2 for k in BINARY}}.get(name, 1)
         if name not in _FUNCTIONS:
             self.fail(f"unknown function {name}(); known functions: {', '.join(_FUNCTIONS)}", node)
         if len(args) != arity:
@@ -272,11 +296,39 @@ class _StatementChecker:
             return sp.KroneckerDelta(i, j), Counter([i, j])
         if name == "len":
             return Len(self.index(args[0])), Counter()
+        if name == "size":
+            return self._size(*args), Counter()
         if name in MATRIX:
             return self._matrix(name, args[0], indices)
         built = [self.build(a, protected) for a in args]
         fn = ELEMENTWISE.get(name) or BINARY[name]
         return fn(*[e for e, _ in built]), _once(*[p for _, p in built])
+
+    def _size(self, tensor, axis):
+        """``size(A, k)``: A a tensor name, k a whole number below its rank (checked at
+        the end of the statement, when every use of A in it is known)."""
+        if tensor.data != "name":
+            self.fail("size(A, k) takes the name of a tensor first, as in size(A, 0)", tensor)
+        text = str(axis.children[0]) if axis.data == "number" else ""
+        if not (text.isascii() and text.isdigit()):
+            self.fail("size(A, k) takes an axis number second: a whole number 0 or more, "
+                      "as in size(A, 0)", axis)
+        name = str(tensor.children[0])
+        self.reads.append(name)
+        self.sizes_read.append((name, int(text)))
+        return size_of(name, int(text))
+
+    def _check_sizes_read(self):
+        for name, axis in self.sizes_read:
+            if name == str(self.node.children[0]):
+                continue  # a read of its own assignment: check() says so
+            rank = self.ranks.get(name)
+            if rank is None:
+                self.fail(f"size({name}, {axis}): {name} is not a tensor of the program")
+            if axis >= rank:
+                what = "a scalar" if rank == 0 else f"a tensor with {rank} ax{'i' if rank == 1 else 'e'}s"
+                self.fail(f"size({name}, {axis}): {name} is {what}, so it has no axis {axis} "
+                          "(axes count from 0)")
 
     def _call_indexed(self, node, protected):
         indices = [self.index(c) for c in node.children[2].children]

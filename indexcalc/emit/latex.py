@@ -56,6 +56,11 @@ class IndexLatexPrinter(LatexPrinter):
     def _print_Len(self, e, exp=None):
         return f"N_{{{e.args[0]}}}" + (f"^{{{exp}}}" if exp else "")
 
+    def _print_Size(self, e, exp=None):
+        name = self._print(sp.Symbol(e.tensor))
+        out = f"\\operatorname{{size}}\\left({name}, {e.axis}\\right)"
+        return f"{out}^{{{exp}}}" if exp else out
+
     def _print_Inv(self, e, exp=None):
         out = f"\\left({self._print(sp.Symbol(str(e.args[0].label)))}^{{-1}}\\right)_{_subscript(e.args[1:])}"
         return f"{{{out}}}^{{{exp}}}" if exp else out

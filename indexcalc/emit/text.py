@@ -8,14 +8,13 @@ read the same, so that the text re-parses to the same statements.
 
 from __future__ import annotations
 
-from collections import Counter
 from decimal import Decimal, localcontext
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
-from ..algebra import Inv, ISum, Len, free_indices
+from ..algebra import ISum, Len, free_indices, occurrences, product_sums
 
 _NAMES = {"Abs": "abs", "Max2": "max", "Min2": "min"}
 
@@ -34,6 +33,16 @@ class TextPrinter(StrPrinter):
         self.left = list(protected)
         self.explicit = explicit
         self.top_terms: set = set()
+        self.allowed = None  # the product that may sum (the body of an implicit sum)
+        self.misread = False  # a printed product would sum an index it does not sum
+        self.depth, self.top_depth = 0, None  # top-level terms are printed at top_depth
+
+    def _print(self, expr, **kwargs):
+        self.depth += 1
+        try:
+            return super()._print(expr, **kwargs)
+        finally:
+            self.depth -= 1
 
     def statement(self, st) -> str:
         self.protected = set(st.indices)
@@ -41,7 +50,12 @@ class TextPrinter(StrPrinter):
         terms = [_sum_outside(t) for t in sp.Add.make_args(st.expr)]
         self.top_terms = {t for t in terms if isinstance(t, ISum)}
         lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
-        return f"{lhs} = {self.doprint(sp.Add(*terms))}"
+        expr = sp.Add(*terms)
+        self.top_depth = 2 if isinstance(expr, sp.Add) else 1
+        try:
+            return f"{lhs} = {self.doprint(expr)}"
+        finally:
+            self.top_depth = None
 
     def _print_Add(self, e):
         # positive terms first, terms without indices (constants) last: x[i] - mu + eps
@@ -49,6 +63,16 @@ class TextPrinter(StrPrinter):
         return super()._print_Add(sp.Add._from_args(terms))
 
     def _print_Mul(self, e):
+        # one rule with the checker: a product printed here must sum nothing, unless it
+        # is the body of a sum printed implicitly (then _print_ISum checked what it sums)
+        if e is not self.allowed and product_sums(map(occurrences, e.args), self.protected)[0]:
+            self.misread = True
+        # several divisors print as one parenthesized product: x[i]/(A[i]*B[i])
+        divisors = [sp.Pow(f.base, -f.exp) for f in e.args
+                    if f.is_Pow and f.exp.is_Rational and f.exp.is_negative]
+        if len(divisors) > 1 and product_sums(map(occurrences, divisors), self.protected)[0]:
+            self.misread = True
+        self.allowed = None
         c, rest = e.as_coeff_Mul()
         if c.is_Rational and _decimal(abs(c)) and rest != 1:
             body = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
@@ -59,6 +83,8 @@ class TextPrinter(StrPrinter):
         return f"{e.base.label}[{','.join(map(self._print, e.indices))}]"
 
     def _print_Pow(self, e, rational=False):
+        if e.exp == -1 and product_sums([occurrences(e)], self.protected)[0]:
+            self.misread = True  # 1/A[i,i] is a product, which would sum i
         if isinstance(e.base, ISum) and e.exp not in (-1, sp.Rational(1, 2), sp.Rational(-1, 2)):
             return f"({self._print(e.base)})^{self.parenthesize(e.exp, PRECEDENCE['Pow'])}"
         if e.exp == sp.Rational(1, 2):
@@ -77,6 +103,9 @@ class TextPrinter(StrPrinter):
     def _print_Len(self, e):
         return f"len({e.args[0]})"
 
+    def _print_Size(self, e):
+        return f"size({e.tensor}, {e.axis})"
+
     def _print_Inv(self, e):
         return f"inv({e.args[0].label})[{e.args[1]},{e.args[2]}]"
 
@@ -93,17 +122,36 @@ class TextPrinter(StrPrinter):
     _print_Abs = _print_Max2 = _print_Min2 = _print_Function
 
     def _print_ISum(self, e):
-        idx = set(e.indices)
+        product = self._implicit_product(e)
+        top = e in self.top_terms and self.depth == self.top_depth  # not an equal one inside
+        if not self.explicit and (product or top):
+            out = self._implicit(e, product, top)
+            if out is not None:
+                return out
+        return self._explicit(e)
+
+    def _implicit(self, e, product, top):
+        """``e`` without ``sum[..]``, or None where the text would read differently: a
+        product inside it would sum an index that ``e`` sums elsewhere (``exp(x[i]*z[i])``
+        summed outside ``exp``), or a top-level sum of terms would come apart."""
+        saved, misread = self.protected, self.misread
+        self.protected, self.misread = saved - set(e.indices), False
+        self.allowed = e.body if product else None
+        out = self._print(e.body)
+        bad = self.misread
+        self.protected, self.misread, self.allowed = saved, misread, None
+        if top and isinstance(e.body, sp.Add):
+            out = f"({out})"  # a parenthesized sum is one top-level term
+        return None if bad else out
+
+    def _explicit(self, e):
         saved = self.protected
-        if not self.explicit and (self._implicit_product(e) or e in self.top_terms):
-            self.protected = saved - idx
-            out = self._print(e.body)
-        else:
-            self.protected = saved | idx
-            lens = sp.Mul(*[Len(i) for i in e.indices])
-            mean = isinstance(e.body, sp.Mul) and not (e.body * lens).has(*[Len(i) for i in idx])
-            kind, body = ("mean", e.body * lens) if mean else ("sum", e.body)
-            out = f"{kind}[{','.join(map(str, e.indices))}]({self._print(body)})"
+        self.protected = saved | set(e.indices)
+        lens = sp.Mul(*[Len(i) for i in e.indices])
+        mean = isinstance(e.body, sp.Mul) and not (e.body * lens).has(*[Len(i) for i in e.indices])
+        kind, body = ("mean", e.body * lens) if mean else ("sum", e.body)
+        self.allowed = None
+        out = f"{kind}[{','.join(map(str, e.indices))}]({self._print(body)})"
         self.protected = saved
         return out
 
@@ -111,11 +159,8 @@ class TextPrinter(StrPrinter):
         """Does rule 1 sum exactly ``e.indices`` in the product ``e.body``?"""
         if not isinstance(e.body, sp.Mul):
             return False
-        counts = Counter()
-        for f in e.body.args:
-            counts.update(_occurrences(f))
-        summed = {i for i, c in counts.items() if c >= 2 and i not in self.protected}
-        return summed == set(e.indices)
+        summed, _ = product_sums(map(occurrences, e.body.args), self.protected)
+        return set(summed) == set(e.indices)
 
 
 # an ISum printed implicitly reads as its body (a product, for a contraction)
@@ -154,14 +199,6 @@ def chain_order(factors, left):
         ordered.append(pick)
         rest.remove(pick)
     return sorted(consts, key=lambda f: not f.is_Number) + ordered + sums
-
-
-def _occurrences(f):
-    if isinstance(f, sp.Indexed):
-        return Counter(f.indices)
-    if isinstance(f, (sp.KroneckerDelta, Inv)):
-        return Counter(a for a in f.args if not isinstance(a, sp.IndexedBase))
-    return Counter(free_indices(f))
 
 
 def _decimal(r):
