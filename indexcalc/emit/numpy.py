@@ -3,8 +3,9 @@
 One variable per node that is computed more than once, is a statement's value, or is a
 contraction; everything else is inlined. Matrix-shaped and batched contractions go to
 ``@`` (BLAS), the others to a cached opt_einsum plan; numbers computed from constants and
-sizes stay Python floats, so float32 inputs are computed in float32 throughout; results
-are C-contiguous.
+sizes are Python numbers or scalars of the data's dtype (a NumPy float64 scalar would
+promote float32 arrays under NumPy 2), so float32 inputs are computed in float32
+throughout; results are C-contiguous.
 
     >>> import indexcalc as ic
     >>> print(ic.parse("Y[i,j] = X[i,k]*W[k,j]").numpy_source())  # doctest: +ELLIPSIS
@@ -27,7 +28,7 @@ import sympy as sp
 
 from ..errors import ShapeError
 from ..lower.build import lower
-from .spelling import BOOLEAN, MATH, MATRIX, NUMPY
+from .spelling import BOOLEAN, MATRIX, NUMPY
 
 HEADER = """import functools
 import math
@@ -254,7 +255,9 @@ class _Printer:
             (a, pos), = node.args
             return _power(self.aligned(a, pos, node.rank), params[0], static)
         codes = [self.aligned(a, pos, node.rank) for a, pos in node.args]
-        return (MATH if static else NUMPY)[fn].format(*codes)
+        if static:  # a number: computed as a scalar of the data's dtype, never float64 by default
+            return f"_dtype.type({NUMPY[fn].format(*(f'_dtype.type({c})' for c in codes))})"
+        return NUMPY[fn].format(*codes)
 
     def add(self, node) -> str:
         terms = [self.term(a, pos, node.rank) for a, pos in node.args]
@@ -416,10 +419,10 @@ def _number(x) -> str:
 
 
 def _power(base, exp, static) -> str:
-    """``base**exp``; for a number (``static``) a Python float, computed by NumPy so that
+    """``base**exp``; for a number (``static``) a scalar of the data's dtype, so that
     overflow gives inf and a negative base nan, as for arrays."""
     if static and not (exp.is_Integer and 0 < exp < 64):
-        return f"float(np.power(float({base}), {float(exp)!r}))"
+        return f"np.power(_dtype.type({base}), {float(exp)!r})"
     if exp == sp.Rational(1, 2):
         return f"np.sqrt({base})"
     if exp == sp.Rational(-1, 2):

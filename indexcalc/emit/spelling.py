@@ -1,12 +1,8 @@
 """How each backend spells the IR's element-wise functions: one table, one column per
-backend. ``{}`` is the argument (two for binary functions). ``MATH`` is used for numbers
-computed from constants and sizes alone: they are made Python floats, because a NumPy
-float64 scalar would silently promote float32 arrays under NumPy 2.
+backend. ``{}`` is the argument (two for binary functions).
 
     >>> NUMPY["tanh"].format("x")
     'np.tanh(x)'
-    >>> MATH["sqrt"].format("n")
-    'float(np.sqrt(n))'
 """
 
 NUMPY = {
@@ -19,7 +15,6 @@ NUMPY = {
     "sqrt": "np.sqrt({})", "powv": "np.power({}, {})",
 }
 
-MATH = {name: f"float({spelling})" for name, spelling in NUMPY.items()}
 
 #: Functions whose NumPy spelling gives a boolean array (cast before it is returned).
 BOOLEAN = {"step"}

@@ -1,0 +1,302 @@
+"""The lowering stage and the NumPy backend printed from it (issue: one lowering stage).
+
+* Jacobians and Hessians compiled on data where every axis has a different size, compared
+  with central differences of the compiled forward program (shape and values);
+* float32 kept: the emitted code runs against an instrumented ``np`` that records every
+  array a NumPy function returns, and none may be float64; results are C-contiguous;
+* softmax, log-softmax, logsumexp and cross-entropy finite and right at logits of ±1000;
+* ``compile(forward=True)``: one call, every forward value computed once.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+import indexcalc as ic
+from indexcalc.emit.numpy import HEADER
+from indexcalc.gallery import examples
+from indexcalc.gradcheck import random_inputs, sizes_for
+
+from test_derive import CASES
+
+ELEMENTWISE = ["exp", "log", "sqrt", "tanh", "sigmoid", "relu", "softplus", "abs", "sin", "cos"]
+POSITIVE = {"log", "sqrt"}
+
+LAYERNORM = examples()["layernorm"].source
+SOFTMAX = "p[b,i] = exp(x[b,i]) / sum[j](exp(x[b,j]))"
+LOG_SOFTMAX = "y[b,i] = x[b,i] - log(sum[j](exp(x[b,j])))"
+LOGSUMEXP = "L[b] = log(sum[i](exp(x[b,i])))"
+CROSS_ENTROPY = "p[n,c] = exp(x[n,c]) / sum[k](exp(x[n,k]))\nL = -mean[n](t[n,c]*log(p[n,c]))"
+SOFTMAX_NAMED = "e[b,i] = exp(x[b,i])\ns[b] = sum[i](e[b,i])\np[b,i] = e[b,i]/s[b]"
+
+
+def data_for(src, seed=0, dtype=np.float64, positive=False):
+    """Inputs with a different size on every axis class (2, 3, 4, ...)."""
+    prog = ic.parse(src)
+    arrays = random_inputs(prog, sizes_for(prog), np.random.default_rng(seed), dtype)
+    if positive:
+        arrays = {k: np.abs(v) + 0.5 for k, v in arrays.items()}
+    return arrays
+
+
+def numeric_jacobian(f, arrays, x, h=1e-6):
+    """``J[out_axes..., x_axes...]`` of ``f(**arrays)`` by central differences."""
+    base = np.asarray(f(**arrays))
+    xs = np.asarray(arrays[x], dtype=np.float64)
+    jac = np.zeros(base.shape + xs.shape)
+    for idx in np.ndindex(*xs.shape):
+        plus, minus = xs.copy(), xs.copy()
+        plus[idx] += h
+        minus[idx] -= h
+        fp = np.asarray(f(**{**arrays, x: plus}))
+        fm = np.asarray(f(**{**arrays, x: minus}))
+        jac[(...,) + idx] = (fp - fm) / (2 * h)
+    return jac
+
+
+def assert_jacobians(src, wrt, arrays):
+    jac = ic.jacobian(src, wrt=wrt)
+    got = jac.compile()(**arrays)
+    fwd = ic.parse(src).compile()
+    for (y, x), name in jac.names.items():
+        want = numeric_jacobian(lambda **a: fwd(**a)[y], arrays, x)
+        assert got[name].shape == want.shape, f"{name}: shape {got[name].shape}, want {want.shape}"
+        np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-6, err_msg=f"{name} of {src!r}")
+
+
+def assert_hessian(src, wrt, arrays):
+    hess = ic.hessian(src, wrt=wrt)
+    d = ic.derive(src, wrt=wrt)
+    got = hess.compile()(**arrays)
+    grad = d.compile()
+    for (g, x), name in hess.names.items():
+        target = next(w for w, n in d.names.items() if n == g)
+        want = numeric_jacobian(lambda **a: grad(**a)[target], arrays, x)
+        assert got[name].shape == want.shape, f"{name}: shape {got[name].shape}, want {want.shape}"
+        np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-6, err_msg=f"{name} of {src!r}")
+
+
+# -- Jacobians and Hessians on non-square data ------------------------------------------
+
+
+@pytest.mark.parametrize("f", ELEMENTWISE)
+def test_elementwise_jacobian_and_hessian_non_square(f):
+    arrays = data_for("y[b,i] = x[b,i]*w[b,i]", seed=1, positive=f in POSITIVE | {"abs", "relu"})
+    arrays["x"] = np.where(np.abs(arrays["x"]) < 0.1, 0.3, arrays["x"])  # away from kinks
+    assert_jacobians(f"y[b,i] = {f}(x[b,i])", "x", {"x": arrays["x"]})
+    assert_hessian(f"L = {f}(x[b,i])*w[b,i]", "x", arrays)
+
+
+@pytest.mark.parametrize("src,wrt", [
+    ("y[b,i] = x[b,i]*w[b,i]", "x"),
+    ("y[n,c] = x[n,c]*s", "x"),
+    (SOFTMAX, "x"),
+    (LOG_SOFTMAX, "x"),
+    (LOGSUMEXP, "x"),
+    (SOFTMAX_NAMED, "x"),
+    (LAYERNORM, "x"),
+    (LAYERNORM, "gamma"),
+])
+def test_jacobians_non_square(src, wrt):
+    assert_jacobians(src, wrt, data_for(src, seed=2))
+
+
+@pytest.mark.parametrize("src,wrt", [
+    ("L = x[b,i]*w[b,i]*x[b,i]*v[i]", "x"),
+    ("L = log(sum[b,i](exp(x[b,i])))", "x"),
+    ("L = sum[b](log(sum[i](exp(x[b,i]))))", "x"),
+    (CROSS_ENTROPY, "x"),
+    (LAYERNORM.replace("y[b,i]  =", "z[b,i] =") + "\nL = z[b,i]*r[b,i]", "x"),
+])
+def test_hessians_non_square(src, wrt):
+    arrays = data_for(src, seed=3)
+    if "t" in arrays:
+        arrays["t"] = np.abs(arrays["t"])
+    assert_hessian(src, wrt, arrays)
+
+
+@pytest.mark.parametrize("name", sorted(examples()))
+def test_gallery_jacobians(name):
+    ex = examples()[name]
+    assert_jacobians(ex.source, ex.wrt, data_for(ex.source, seed=4))
+
+
+def test_jacobian_of_the_issue_is_the_right_shape():
+    got = ic.jacobian("y[n,c] = x[n,c]*s", wrt="x").compile()(x=np.ones((2, 3)), s=2.0)
+    assert got["dy_dx"].shape == (2, 3, 2, 3)
+    np.testing.assert_array_equal(got["dy_dx"], 2 * np.einsum("no,cd->ncod", np.eye(2), np.eye(3)))
+
+
+# -- float32 throughout, C-contiguous results -------------------------------------------
+
+
+class Spy(types.SimpleNamespace):
+    """Stands in for ``np`` in emitted code: records the dtype of every array a NumPy
+    function returns (``np.linalg`` too) and counts calls per function name."""
+
+    def __init__(self, module=np, calls=None):
+        super().__init__(_module=module, _calls=[] if calls is None else calls)
+
+    def __getattr__(self, name):
+        attr = getattr(self._module, name)
+        if isinstance(attr, types.ModuleType):
+            return Spy(attr, self._calls)
+        if not callable(attr) or isinstance(attr, type) or name in ("dtype", "result_type"):
+            return attr
+
+        def call(*args, **kwargs):
+            out = attr(*args, **kwargs)
+            self._calls.append((name, out))
+            return out
+        return call
+
+
+def instrumented(src, fname):
+    """The function ``fname`` of ``src`` with ``np`` and ``_einsum`` replaced by spies."""
+    namespace = {}
+    exec(compile(src, "<test>", "exec"), namespace)
+    spy = Spy()
+    namespace["np"] = spy
+    einsum = namespace["_einsum"]
+
+    def spied_einsum(eq, *ops):
+        out = einsum(eq, *ops)
+        spy._calls.append(("_einsum", out))
+        return out
+    namespace["_einsum"] = spied_einsum
+    return namespace[fname], spy._calls
+
+
+def float64_values(log):
+    bad = []
+    for name, out in log:
+        for v in (out if isinstance(out, tuple) else (out,)):
+            if isinstance(v, (np.ndarray, np.generic)) and v.dtype == np.float64:
+                bad.append(name)
+    return bad
+
+
+FLOAT32_PROGRAMS = [pytest.param(ex.source, ex.wrt, id=f"gallery-{n}") for n, ex in sorted(examples().items())] + \
+    [pytest.param(c["src"], c["wrt"], id=c["id"]) for c in CASES if not c["xfail"].get("grad")]
+
+
+@pytest.mark.parametrize("src,wrt", FLOAT32_PROGRAMS)
+def test_float32_throughout(src, wrt):
+    try:
+        d = ic.derive(src, wrt=wrt)
+    except ic.IndexCalcError:
+        pytest.skip("does not derive")
+    prog = d.program
+    arrays = data_for(src, seed=5, dtype=np.float32)
+    size = sizes_for(ic.parse(src))
+    fwd = ic.parse(src)
+    for y, u in d.upstream.items():
+        if isinstance(u, str):
+            shape = tuple(size[fwd.sizes.find((y, a))] for a in range(fwd.rank(y)))
+            arrays[u] = np.ones(shape, dtype=np.float32)
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items() if k in prog.inputs}
+    fn, log = instrumented(d.numpy_source("step", forward=True), "step")
+    with np.errstate(all="ignore"):
+        out = fn(*(arrays[n] for n in prog.inputs))
+    assert not float64_values(log), f"float64 intermediates from {float64_values(log)}"
+    for k, v in out.items():
+        assert v.dtype == np.float32, k
+        assert v.flags.c_contiguous, k
+    want = d.compile(forward=True)(**{k: v.astype(np.float64) for k, v in arrays.items()})
+    for k in want:  # loose: the point is the dtype; cancellation in float32 is the data's
+        scale = 1 + np.abs(want[k]).max()
+        np.testing.assert_allclose(out[k], want[k], rtol=1e-2, atol=1e-2 * scale, err_msg=k)
+
+
+def test_instrumentation_can_fail():
+    src = "import numpy as np\ndef _einsum(eq, *ops):\n    pass\ndef f(x):\n    return x*np.sqrt(np.float64(2))\n"
+    fn, log = instrumented(src, "f")
+    fn(np.ones(3, dtype=np.float32))
+    assert float64_values(log)
+
+
+def test_compile_runs_the_printed_source():
+    d = ic.derive(LAYERNORM)
+    assert d.compile().source == d.numpy_source("_f")
+    assert d.numpy_source().startswith(HEADER)
+
+
+def test_results_are_c_contiguous_where_the_computation_is_transposed():
+    d = ic.derive("Y[i,j] = X[i,k]*W[k,j]")
+    X, W = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32)
+    out = d.compile()(X=X, W=W, dY=np.ones((3, 5), np.float32))
+    assert out["W"].flags.c_contiguous and out["X"].flags.c_contiguous
+
+
+# -- numerically stable exponentials ----------------------------------------------------
+
+LOGITS = np.array([[1000.0, 1001.0, 999.0, -1000.0], [-1000.0, 0.0, 1000.0, 500.0], [1.0, 2.0, 3.0, 4.0]])
+
+
+def ref_softmax(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def ref_lse(x):
+    m = x.max(axis=1)
+    return m + np.log(np.exp(x - m[:, None]).sum(axis=1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("src", [SOFTMAX, SOFTMAX_NAMED])
+def test_softmax_is_stable(src, dtype):
+    x = LOGITS.astype(dtype)
+    dp = np.random.default_rng(0).standard_normal(x.shape).astype(dtype)
+    out = ic.derive(src).compile(forward=True)(x=x, dp=dp)
+    p = ref_softmax(LOGITS)
+    dx = p * (dp - (dp * p).sum(axis=1, keepdims=True))
+    tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out["p"], p, **tol)
+    np.testing.assert_allclose(out["x"], dx, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_and_logsumexp_are_stable(dtype):
+    x = LOGITS.astype(dtype)
+    dy = np.random.default_rng(1).standard_normal(x.shape).astype(dtype)
+    out = ic.derive(LOG_SOFTMAX).compile(forward=True)(x=x, dy=dy)
+    p = ref_softmax(LOGITS)
+    atol = 1e-3 if dtype == np.float32 else 1e-10  # float32 carries 1000 to about 1e-4
+    np.testing.assert_allclose(out["y"], LOGITS - ref_lse(LOGITS)[:, None], rtol=1e-5, atol=atol)
+    np.testing.assert_allclose(out["x"], dy - p * dy.sum(axis=1, keepdims=True), rtol=1e-4, atol=1e-5)
+    dL = np.ones(3, dtype)
+    out = ic.derive(LOGSUMEXP).compile(forward=True)(x=x, dL=dL)
+    np.testing.assert_allclose(out["L"], ref_lse(LOGITS), rtol=1e-6)
+    np.testing.assert_allclose(out["x"], p, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_is_stable(dtype):
+    x = LOGITS.astype(dtype)
+    t = np.eye(4)[[3, 0, 2]].astype(dtype)  # the targets sit on the smallest logits
+    out = ic.derive(CROSS_ENTROPY, wrt="x").compile(forward=True)(x=x, t=t)
+    logp = LOGITS - ref_lse(LOGITS)[:, None]
+    np.testing.assert_allclose(out["L"], -(t * logp).sum() / 3, rtol=1e-5)
+    np.testing.assert_allclose(out["x"], (ref_softmax(LOGITS) - t) / 3, rtol=1e-4, atol=1e-6)
+
+
+# -- one training step ------------------------------------------------------------------
+
+
+def test_forward_true_computes_each_forward_value_once():
+    src = examples()["attention"].source
+    d = ic.derive(src)
+    fn, log = instrumented(d.numpy_source("step", forward=True), "step")
+    arrays = data_for(src, seed=6)
+    arrays["dO"] = np.ones_like(arrays["Q"][:, :1] * arrays["V"][0])
+    out = fn(*(arrays[n] for n in d.program.inputs))
+    calls = [name for name, _ in log]
+    assert calls.count("exp") == 1 and calls.count("max") == 1, calls
+    separate = {**ic.parse(src).compile()(**{k: arrays[k] for k in ("Q", "K", "V")}), **d.compile()(**arrays)}
+    assert sorted(out) == sorted(separate)
+    for k in out:
+        np.testing.assert_allclose(out[k], separate[k], rtol=1e-12)
