@@ -28,6 +28,7 @@ import sympy as sp
 
 from ..errors import ShapeError
 from ..lower.build import lower
+from ..lower.plan import plan
 from .spelling import BOOLEAN, MATRIX, NUMPY
 
 HEADER = """import functools
@@ -280,63 +281,61 @@ class _Printer:
         return "+", self.aligned(a, pos, rank)
 
     def mul(self, node, negate=False) -> str:
-        """A product: numbers first and onto the smallest array, then the other factors,
-        then ``/`` for negative powers."""
+        """A product, factors in order of rank so that numbers and small arrays multiply
+        each other before they meet a large one (``2/n*dvar[:, None]*xc``: one full pass);
+        negative powers are divisions."""
         coeff = sp.Integer(-1 if negate else 1)
-        num, den = [], []
+        items = []  # (rank, boolean, divide, code)
         for a, pos in node.args:
             child = self.g[a]
             if child.op == "const":
                 coeff *= child.attr[0]
-            elif a not in self.var and child.op == "map" and child.attr[0] == "pow" and child.attr[1] < 0:
+                continue
+            divide = a not in self.var and child.op == "map" and child.attr[0] == "pow" and child.attr[1] < 0
+            if divide:
                 (b, bpos), = child.args
-                base = self.aligned(b, [pos[i] for i in bpos], node.rank)
-                den.append(_power(base, -child.attr[1], a in self.static))
+                code = _power(self.aligned(b, [pos[i] for i in bpos], node.rank), -child.attr[1], a in self.static)
             else:
-                boolean = child.op == "map" and child.attr[0] in BOOLEAN
-                num.append((child.rank, boolean, a, pos))
-        floats = [f for f in num if not f[1]] or num
-        first = min(floats, key=lambda f: f[0]) if floats else None
-        codes = []
-        for f in ([first] if first else []) + [f for f in num if f is not first]:
-            codes.append(_paren(self.aligned(f[2], f[3], node.rank, boolean=f[1] and f is not first)))
-        if coeff not in (1, -1) or not codes:
-            codes.insert(0, _paren(_number(coeff)))
-        code = ("-" if coeff == -1 and codes else "") + "*".join(codes)
-        if den:
-            code += "/" + (_paren("*".join(map(_paren, den))) if len(den) > 1 else _paren(den[0]))
-        return code
+                code = self.aligned(a, pos, node.rank, boolean=True)
+            boolean = child.op == "map" and child.attr[0] in BOOLEAN and a not in self.static and not divide
+            items.append((child.rank, boolean, divide, code, a, pos))
+        items.sort(key=lambda t: (t[0], t[1]))
+        out, floats = ("" if coeff == 1 else "-" if coeff == -1 else _paren(_number(coeff)) + "*"), coeff != 1
+        for rank, boolean, divide, code, a, pos in items:
+            if boolean and not floats:  # bool*bool or -bool would not be the data's dtype
+                code = self.aligned(a, pos, node.rank)
+            if divide:
+                head = out.rstrip("*")
+                out = (head + "1" if head in ("", "-") else head) + "/" + _paren(code) + "*"
+            else:
+                out += _paren(code) + "*"
+            floats = floats or not boolean
+        out = out.rstrip("*")
+        return out if out not in ("", "-") else out + "1"
 
     def contraction(self, node):
-        """``(code, layout)`` of a contract or max node: a sum, a matrix product or an einsum."""
+        """``(code, layout)`` of a contract or max node, as :func:`~indexcalc.lower.plan.plan` says."""
         out = node.attr[0]
-        ops = []
-        for a, labels in node.args:
+        codes, labels = [], []
+        for a, ls in node.args:
             code, layout = self.expr(a)
-            ops.append((code, tuple(labels[i] for i in layout)))
-        if node.op == "contract" and len(ops) > 1:
-            ops = [_presum(code, ls, out, [l for o in ops if o[1] is not ls for l in o[1]]) for code, ls in ops]
-            if all(len(set(ls)) == len(ls) for _, ls in ops) and \
-                    not any(i not in out for _, ls in ops for i in ls):  # a broadcast product
-                order = tuple(sorted({i for _, ls in ops for i in ls}, key=out.index))
-                codes = [_align(c, [order.index(i) for i in ls], len(order)) for c, ls in ops]
-                return "*".join(map(_paren, codes)), tuple(out.index(i) for i in order)
-        if node.op == "max" or (len(ops) == 1 and len(set(ops[0][1])) == len(ops[0][1])):
-            (code, labels), = ops
-            axes = tuple(j for j, i in enumerate(labels) if i not in out)
-            fn = "np.max" if node.op == "max" else "np.sum"
-            ax = axes[0] if len(axes) == 1 else axes
-            kept = [i for i in labels if i in out]
-            if not axes:
-                return code, tuple(out.index(i) for i in kept)
-            return f"{fn}({code}, axis={ax})", tuple(out.index(i) for i in kept)
-        if len(ops) == 2:
-            plan = _matmul(ops, out)
-            if plan:
-                return plan
-        letters = {i: opt_einsum.get_symbol(i) for _, ls in ops for i in ls}
-        eq = ",".join("".join(letters[i] for i in ls) for _, ls in ops) + "->" + "".join(letters[i] for i in out)
-        return f"_einsum({eq!r}, {', '.join(c for c, _ in ops)})", tuple(range(len(out)))
+            codes.append(code)
+            labels.append(tuple(ls[i] for i in layout))
+        p = plan(node.op, labels, out)
+        codes = [_sum(c, axes) for c, axes in zip(codes, p.presum)]
+        if p.kind == "reduce":
+            code = _sum(codes[0], p.axes, "np.max" if node.op == "max" else "np.sum")
+        elif p.kind == "product":
+            code = "*".join(_paren(_align(c, [p.result.index(i) for i in ls], len(p.result)))
+                            for c, ls in zip(codes, p.labels))
+        elif p.kind == "matmul":
+            code = _matmul(codes[::-1] if p.swap else codes, p)
+        else:
+            letters = {i: opt_einsum.get_symbol(i) for ls in p.labels for i in ls}
+            eq = ",".join("".join(letters[i] for i in ls) for ls in p.labels) + "->" + \
+                "".join(letters[i] for i in out)
+            code = f"_einsum({eq!r}, {', '.join(codes)})"
+        return code, tuple(out.index(i) for i in p.result)
 
 
 def _sizes_read(node) -> tuple:
@@ -344,49 +343,29 @@ def _sizes_read(node) -> tuple:
     return node.attr if node.op == "size" else node.axes if node.op in ("eye", "broadcast") else ()
 
 
-def _matmul(ops, out):
-    """``A @ B`` for a two-operand contraction that is a (batched) matrix product over one
-    summed label, with at most one free label per side; None otherwise."""
-    (a, la), (b, lb) = ops
-    if len(set(la)) < len(la) or len(set(lb)) < len(lb):
-        return None
-    if any(i not in out and i not in lb for i in la) or any(i not in out and i not in la for i in lb):
-        return None
-    batch = [i for i in la if i in lb and i in out]
-    contr = [i for i in la if i in lb and i not in out]
-    fa = [i for i in la if i not in lb]
-    fb = [i for i in lb if i not in la]
-    if len(contr) != 1 or len(fa) > 1 or len(fb) > 1 or (batch and not fa and not fb):
-        return None
-    if fa and fb and out.index(fb[0]) < out.index(fa[0]):  # the result in the wanted order
-        return _matmul(ops[::-1], out)
-    a = _arrange(a, la, batch + fa + contr)
-    b = _arrange(b, lb, batch + contr + fb)
-    if batch:
-        a = a if fa else f"{_paren(a)}[..., None, :]"
-        b = b if fb else f"{_paren(b)}[..., None]"
-    code = f"{_paren(a)} @ {_paren(b)}"
-    if batch and not fa:
-        code = f"({code})[..., 0, :]"
-    elif batch and not fb:
-        code = f"({code})[..., 0]"
-    return code, tuple(out.index(i) for i in batch + fa + fb)
-
-
-def _presum(code, labels, out, others):
-    """An operand of a product with the labels that only it carries (and the result does
-    not) summed first: ``Σ_i a[b] c[b,i]`` is ``a*Σ_i c``."""
-    axes = tuple(j for j, i in enumerate(labels) if i not in out and i not in others and labels.count(i) == 1)
+def _sum(code, axes, fn="np.sum"):
     if not axes:
-        return code, labels
-    ax = axes[0] if len(axes) == 1 else axes
-    return f"np.sum({code}, axis={ax})", tuple(i for j, i in enumerate(labels) if j not in axes)
+        return code
+    return f"{fn}({code}, axis={axes[0] if len(axes) == 1 else axes})"
 
 
-def _arrange(code, labels, order):
-    perm = [labels.index(i) for i in order]
-    return code if perm == list(range(len(perm))) else f"{_paren(code)}.transpose({', '.join(map(str, perm))})" \
-        if len(perm) > 2 else f"{_paren(code)}.T"
+def _matmul(codes, p) -> str:
+    a, b = (_transpose(c, perm) for c, perm in zip(codes, (p.a, p.b)))
+    if p.batch:
+        a = a if p.free_a else f"{_paren(a)}[..., None, :]"
+        b = b if p.free_b else f"{_paren(b)}[..., None]"
+    code = f"{_paren(a)} @ {_paren(b)}"
+    if p.batch and not p.free_a:
+        return f"({code})[..., 0, :]"
+    if p.batch and not p.free_b:
+        return f"({code})[..., 0]"
+    return code
+
+
+def _transpose(code, perm):
+    if list(perm) == list(range(len(perm))):
+        return code
+    return f"{_paren(code)}.T" if len(perm) == 2 else f"{_paren(code)}.transpose({', '.join(map(str, perm))})"
 
 
 def _align(code, targets, rank):
@@ -422,7 +401,7 @@ def _power(base, exp, static) -> str:
     """``base**exp``; for a number (``static``) a scalar of the data's dtype, so that
     overflow gives inf and a negative base nan, as for arrays."""
     if static and not (exp.is_Integer and 0 < exp < 64):
-        return f"np.power(_dtype.type({base}), {float(exp)!r})"
+        base = f"_dtype.type({base})"
     if exp == sp.Rational(1, 2):
         return f"np.sqrt({base})"
     if exp == sp.Rational(-1, 2):
