@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..algebra import Abs, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from ..algebra import Abs, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, Size, relu, sigmoid, softplus, step
 from .ir import Graph, Node
 
 #: SymPy class -> IR map function (the backends spell these, see ``emit/spelling.py``)
@@ -161,8 +161,8 @@ class _Builder:
             return self.name(str(e.base.label), tuple(e.indices))
         if isinstance(e, Len):
             return Ref(self.add("size", attr=(self.cls(e.args[0]),)), ())
-        if type(e).__name__ == "Size":  # size(A, k): the size of an axis of a tensor
-            return Ref(self.add("size", attr=(self.prog.sizes.find((str(e.args[0]), int(e.args[1]))),)), ())
+        if isinstance(e, Size):  # size(A, k): the size of an axis of a tensor
+            return Ref(self.add("size", attr=(self.prog.sizes.find((e.tensor, e.axis)),)), ())
         if isinstance(e, sp.KroneckerDelta):
             i, j = e.args
             return Ref(self.add("eye", axes=(self.cls(i), self.cls(j))), (i, j))
