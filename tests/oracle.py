@@ -1,0 +1,670 @@
+"""An independent reference evaluator of the indexcalc language (SPEC.md section 1).
+
+Written in plain NumPy from the SPEC text only: it shares no code with indexcalc (its
+own tokenizer, recursive-descent parser and evaluator), so that tests can compare two
+readings of the contract.
+
+Summation (SPEC section 1, with the choices documented in the README and the amendment
+of issue 7):
+
+1. In a product (two or more factors joined by ``*`` or ``/``), an index that is not
+   protected (on the left of the statement, or listed by an enclosing reduction such as
+   ``sum[i](...)``) and occurs in two or more factors is summed over that product. A
+   repeated index on one tensor (``A[i,i]``) counts as two occurrences.
+2. Elsewhere an index passes upward (through ``+``/``-``, powers, functions), and a term
+   without an index is broadcast along it.
+3. At the top of a statement, an index still unsummed and not on the left is summed over
+   the top-level additive term in which it appears.
+4. Unary minus and parentheses around a single factor never change meaning (issue 7):
+   ``(-A[i,i]*x[j])^2`` == ``(A[i,i]*x[j])^2`` == ``((A[i,i])*x[j])^2``.
+   A parenthesized product sums its own repeated indices first; a parenthesized sum is
+   one top-level term.
+
+Where the SPEC is silent -- a repeated, unprotected index on a *lone* tensor that is
+not a factor of a product of two or more factors and not a whole top-level term, e.g.
+``exp(A[i,i])`` or ``(A[i,i] + x[j])*y[j]`` (is the diagonal summed inside or outside?)
+-- the oracle raises :class:`Ambiguous` instead of guessing.
+
+Public API::
+
+    evaluate(source, inputs)            -> {name: ndarray} for every assigned name
+    program_info(source)                -> ProgramInfo(inputs, outputs, assigned, ranks)
+    numeric_grad(source, inputs, wrt, upstream=None)  -> {x: VJP by central differences}
+    numeric_vjp_directions(...)         -> directional-derivative check data (large inputs)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["evaluate", "program_info", "numeric_grad", "numeric_vjp_directions",
+           "OracleError", "Ambiguous", "parse_program"]
+
+
+class OracleError(Exception):
+    """The program is not valid (by the oracle's reading of SPEC section 1)."""
+
+
+class Ambiguous(OracleError):
+    """The SPEC does not say what this program means; the oracle refuses to guess."""
+
+
+# ----------------------------------------------------------------------------- tokens
+
+_TOKEN = re.compile(r"""
+    (?P<ws>[ \t\f]+)
+  | (?P<comment>\#[^\n]*)
+  | (?P<nl>\r?\n)
+  | (?P<num>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>\*\*|[-+*/^()\[\],=;])
+""", re.VERBOSE | re.ASCII)
+
+
+def tokenize(source: str):
+    if not isinstance(source, str):
+        raise OracleError("source must be a string")
+    if source.startswith("\ufeff"):
+        source = source[1:]
+    pos, out = 0, []
+    while pos < len(source):
+        m = _TOKEN.match(source, pos)
+        if not m:
+            raise OracleError(f"unexpected character {source[pos]!r} at {pos}")
+        kind = m.lastgroup
+        text = m.group(kind)
+        pos = m.end()
+        if kind in ("ws", "comment"):
+            continue
+        if kind == "nl":
+            out.append(("sep", ";"))
+        elif kind == "op" and text == ";":
+            out.append(("sep", ";"))
+        elif kind == "op" and text == "**":
+            out.append(("op", "^"))
+        else:
+            out.append((kind, text))
+    out.append(("eof", ""))
+    return out
+
+
+# ----------------------------------------------------------------------------- parser
+
+FUNCS = {
+    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
+    "sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)),
+    "relu": lambda a: np.maximum(a, 0.0),
+    "softplus": lambda a: np.logaddexp(0.0, a),
+    "abs": np.abs, "sin": np.sin, "cos": np.cos,
+    "step": lambda a: (a > 0).astype(np.float64),
+    "sign": np.sign, "log1p": np.log1p, "expm1": np.expm1,
+    "erf": np.vectorize(math.erf, otypes=[np.float64]),
+    "tan": np.tan, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
+}
+REDUCTIONS = ("sum", "mean", "max", "min", "logsumexp")
+
+
+@dataclass
+class Statement:
+    name: str
+    indices: tuple
+    expr: tuple
+    text: str = ""
+
+
+class _Parser:
+    def __init__(self, tokens):
+        self.toks, self.k = tokens, 0
+
+    def peek(self, off=0):
+        return self.toks[min(self.k + off, len(self.toks) - 1)]
+
+    def take(self, kind=None, text=None):
+        tok = self.peek()
+        if (kind and tok[0] != kind) or (text is not None and tok[1] != text):
+            raise OracleError(f"expected {text or kind}, got {tok[1]!r}")
+        self.k += 1
+        return tok
+
+    def at(self, kind, text=None):
+        tok = self.peek()
+        return tok[0] == kind and (text is None or tok[1] == text)
+
+    def program(self):
+        stmts = []
+        while not self.at("eof"):
+            if self.at("sep"):
+                self.take()
+                continue
+            stmts.append(self.statement())
+            if not (self.at("sep") or self.at("eof")):
+                raise OracleError(f"expected end of statement, got {self.peek()[1]!r}")
+        return stmts
+
+    def statement(self):
+        name = self.take("name")[1]
+        idx = ()
+        if self.at("op", "["):
+            idx = self.indices()
+        self.take("op", "=")
+        return Statement(name, idx, self.expr())
+
+    def indices(self):
+        self.take("op", "[")
+        out = [self.take("name")[1]]
+        while self.at("op", ","):
+            self.take()
+            out.append(self.take("name")[1])
+        self.take("op", "]")
+        return tuple(out)
+
+    def expr(self):
+        node = self.term()
+        while self.at("op", "+") or self.at("op", "-"):
+            op = self.take()[1]
+            node = ("add" if op == "+" else "sub", node, self.term())
+        return node
+
+    def term(self):
+        node = self.unary()
+        while self.at("op", "*") or self.at("op", "/"):
+            op = self.take()[1]
+            node = ("mul" if op == "*" else "div", node, self.unary())
+        return node
+
+    def unary(self):
+        if self.at("op", "-"):
+            self.take()
+            return ("neg", self.unary())
+        if self.at("op", "+"):
+            self.take()
+            return self.unary()
+        return self.power()
+
+    def power(self):
+        base = self.atom()
+        if self.at("op", "^"):
+            self.take()
+            return ("pow", base, self.unary())
+        return base
+
+    def atom(self):
+        tok = self.peek()
+        if tok[0] == "num":
+            self.take()
+            return ("num", float(tok[1]))
+        if tok == ("op", "("):
+            self.take()
+            e = self.expr()
+            self.take("op", ")")
+            return ("paren", e)
+        if tok[0] != "name":
+            raise OracleError(f"unexpected {tok[1]!r}")
+        name = self.take()[1]
+        if self.at("op", "["):
+            idx = self.indices()
+            if self.at("op", "("):
+                if name not in REDUCTIONS:
+                    raise OracleError(f"unknown reduction {name}")
+                self.take()
+                e = self.expr()
+                self.take("op", ")")
+                return ("reduce", name, idx, e)
+            return ("tensor", name, idx)
+        if self.at("op", "("):
+            self.take()
+            args = [self.expr()]
+            while self.at("op", ","):
+                self.take()
+                args.append(self.expr())
+            self.take("op", ")")
+            return self.call(name, args)
+        if name == "pi":
+            return ("num", math.pi)
+        return ("name", name)
+
+    def call(self, name, args):
+        def bare(a):
+            if a[0] == "name":
+                return a[1]
+            if a[0] == "tensor":  # never: tensors have brackets
+                return a[1]
+            raise OracleError(f"{name}() needs a name or an index")
+        if name in FUNCS:
+            if len(args) != 1:
+                raise OracleError(f"{name}() takes one argument")
+            return ("func", name, args[0])
+        if name in ("max", "min"):
+            if len(args) != 2:
+                raise OracleError(f"{name}() takes two arguments")
+            return ("func2", name, args[0], args[1])
+        if name == "delta":
+            if len(args) != 2:
+                raise OracleError("delta() takes two indices")
+            return ("delta", bare(args[0]), bare(args[1]))
+        if name == "len":
+            if len(args) != 1:
+                raise OracleError("len() takes one index")
+            return ("len", bare(args[0]))
+        if name == "size":
+            if len(args) != 2 or args[1][0] != "num":
+                raise OracleError("size(A, k)")
+            return ("size", bare(args[0]), int(args[1][1]))
+        if name in ("det", "logdet"):
+            if len(args) != 1:
+                raise OracleError(f"{name}() takes one matrix")
+            return (name, bare(args[0]))
+        if name == "inv":
+            if len(args) != 1:
+                raise OracleError("inv() takes one matrix")
+            if not self.at("op", "["):
+                raise OracleError("inv(A) must be indexed: inv(A)[i,j]")
+            return ("inv", bare(args[0]), self.indices())
+        raise OracleError(f"unknown function {name}")
+
+
+def parse_program(source: str) -> list:
+    return _Parser(tokenize(source)).program()
+
+
+# ----------------------------------------------------------------------------- info
+
+@dataclass
+class ProgramInfo:
+    inputs: list
+    outputs: list
+    assigned: list
+    statements: list = field(default_factory=list)
+
+
+def _names_read(node, out):
+    kind = node[0]
+    if kind in ("tensor", "name"):
+        out.append(node[1])
+    elif kind in ("det", "logdet", "inv"):
+        out.append(node[1])
+    elif kind == "size":
+        out.append(node[1])
+    for child in node[1:]:
+        if isinstance(child, tuple) and child and isinstance(child[0], str):
+            _names_read(child, out)
+    return out
+
+
+def program_info(source: str) -> ProgramInfo:
+    stmts = parse_program(source)
+    assigned, inputs, reads_after = [], [], {}
+    for k, st in enumerate(stmts):
+        if st.name in assigned:
+            raise OracleError(f"{st.name} assigned twice")
+        for n in _names_read(st.expr, []):
+            if n == st.name:
+                raise OracleError(f"{n} read by its own statement")
+            if n not in assigned and n not in inputs:
+                if any(n == s.name for s in stmts[k + 1:]):
+                    raise OracleError(f"{n} read before it is assigned")
+                inputs.append(n)
+            reads_after.setdefault(n, k)
+        assigned.append(st.name)
+    outputs = [n for n in assigned
+               if not any(n in _names_read(s.expr, []) for s in stmts[assigned.index(n) + 1:])]
+    return ProgramInfo(inputs, outputs, assigned, stmts)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class _Val:
+    """An array whose axes are named by distinct index labels; ``counts`` says how
+    often each label occurs in this node *as a factor* (2 for ``A[i,i]``)."""
+    __slots__ = ("arr", "labels", "counts", "single")
+
+    def __init__(self, arr, labels, counts=None, single=False):
+        self.arr = np.asarray(arr, dtype=np.float64)
+        self.labels = tuple(labels)
+        self.counts = counts if counts is not None else {l: 1 for l in self.labels}
+        self.single = single
+        assert self.arr.ndim == len(self.labels), (self.arr.shape, self.labels)
+
+
+def _einsum(operands, out_labels):
+    letters = {}
+    for _, labels in operands:
+        for l in labels:
+            if l not in letters:
+                if len(letters) >= len(_LETTERS):
+                    raise OracleError("too many distinct indices for the oracle")
+                letters[l] = _LETTERS[len(letters)]
+    for l in out_labels:
+        letters.setdefault(l, _LETTERS[len(letters)])
+    spec = ",".join("".join(letters[l] for l in labels) for _, labels in operands)
+    spec += "->" + "".join(letters[l] for l in out_labels)
+    return np.einsum(spec, *[a for a, _ in operands])
+
+
+def _align(val, labels, sizes):
+    """``val``'s array with axes in ``labels`` order, broadcast to full size."""
+    missing = [l for l in labels if l not in val.labels]
+    arr = val.arr
+    lab = list(val.labels)
+    for l in missing:
+        arr = arr[..., None]
+        lab.append(l)
+    arr = np.transpose(arr, [lab.index(l) for l in labels]) if labels else arr
+    return np.broadcast_to(arr, tuple(sizes[l] for l in labels))
+
+
+def _union(vals):
+    out = []
+    for v in vals:
+        for l in v.labels:
+            if l not in out:
+                out.append(l)
+    return tuple(out)
+
+
+class _Statement:
+    def __init__(self, st, env):
+        self.st, self.env = st, env
+        self.sizes = {}
+        self._collect_sizes(st.expr)
+        for l in st.indices:
+            if l not in self.sizes:
+                raise OracleError(f"index {l} on the left but its size is unknown")
+        if len(set(st.indices)) != len(st.indices):
+            raise OracleError("left indices must be distinct")
+
+    # sizes ------------------------------------------------------------------
+    def _tie(self, idx, n, what):
+        if idx in self.sizes and self.sizes[idx] != n:
+            raise OracleError(f"index {idx}: size {self.sizes[idx]} vs {n} ({what})")
+        self.sizes[idx] = n
+
+    def _collect_sizes(self, expr):
+        deltas = []
+
+        def walk(node):
+            kind = node[0]
+            if kind == "tensor":
+                arr = self._array(node[1])
+                if arr.ndim != len(node[2]):
+                    raise OracleError(f"{node[1]} has {arr.ndim} axes, used with {len(node[2])}")
+                for idx, n in zip(node[2], arr.shape):
+                    self._tie(idx, n, node[1])
+            elif kind == "inv":
+                arr = self._array(node[1])
+                if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or len(node[2]) != 2:
+                    raise OracleError("inv needs a square matrix and two indices")
+                for idx, n in zip(node[2], arr.shape):
+                    self._tie(idx, n, "inv")
+            elif kind == "delta":
+                deltas.append((node[1], node[2]))
+            for child in node[1:]:
+                if isinstance(child, tuple) and child and isinstance(child[0], str):
+                    walk(child)
+        walk(expr)
+        changed = True
+        while changed:
+            changed = False
+            for i, j in deltas:
+                if i in self.sizes and j not in self.sizes:
+                    self.sizes[j] = self.sizes[i]
+                    changed = True
+                elif j in self.sizes and i not in self.sizes:
+                    self.sizes[i] = self.sizes[j]
+                    changed = True
+                elif i in self.sizes and j in self.sizes and self.sizes[i] != self.sizes[j]:
+                    raise OracleError(f"delta({i},{j}) ties sizes {self.sizes[i]} and {self.sizes[j]}")
+
+    def _array(self, name):
+        if name not in self.env:
+            raise OracleError(f"{name} is not defined")
+        return np.asarray(self.env[name], dtype=np.float64)
+
+    def _size(self, idx):
+        if idx not in self.sizes:
+            raise OracleError(f"size of index {idx} is unknown")
+        return self.sizes[idx]
+
+    # evaluation -------------------------------------------------------------
+    def run(self):
+        left = tuple(self.st.indices)
+        total = None
+        for sign, term in self._top_terms(self.st.expr, 1):
+            v = self.ev(term, frozenset(left))
+            arr = _einsum([(v.arr, v.labels)], [l for l in v.labels if l in left])
+            v2 = _Val(arr, [l for l in v.labels if l in left])
+            arr = sign * _align(v2, left, self.sizes)
+            total = arr if total is None else total + arr
+        return np.array(np.broadcast_to(total, tuple(self.sizes[l] for l in left)), dtype=np.float64)
+
+    def _top_terms(self, node, sign):
+        if node[0] == "add":
+            return self._top_terms(node[1], sign) + self._top_terms(node[2], sign)
+        if node[0] == "sub":
+            return self._top_terms(node[1], sign) + self._top_terms(node[2], -sign)
+        return [(sign, node)]
+
+    def plain(self, v, prot, where):
+        """``v`` consumed by something that is not a product: a repeated unprotected
+        index on a lone tensor is where the SPEC is silent."""
+        if any(c >= 2 and l not in prot for l, c in v.counts.items()):
+            raise Ambiguous(f"repeated index on a lone tensor inside {where}")
+        return _Val(v.arr, v.labels)
+
+    def ev(self, node, prot):
+        kind = node[0]
+        if kind == "num":
+            return _Val(np.float64(node[1]), ())
+        if kind == "name":
+            arr = self._array(node[1])
+            if arr.ndim != 0:
+                raise OracleError(f"{node[1]} is a tensor, used without indices")
+            return _Val(arr, ())
+        if kind in ("tensor", "inv"):
+            arr = self._array(node[1])
+            if kind == "inv":
+                arr = np.linalg.inv(arr)
+            idx = node[2]
+            labels = tuple(dict.fromkeys(idx))
+            counts = {l: idx.count(l) for l in labels}
+            return _Val(_einsum([(arr, idx)], labels), labels, counts, single=True)
+        if kind == "neg":
+            v = self.ev(node[1], prot)
+            return _Val(-v.arr, v.labels, dict(v.counts), single=v.single)
+        if kind == "paren":
+            inner = node[1]
+            if inner[0] in ("mul", "div"):
+                return self.product(inner, prot)
+            v = self.ev(inner, prot)
+            if inner[0] in ("add", "sub"):
+                return v
+            return v  # a single factor: parentheses change nothing (issue 7)
+        if kind in ("mul", "div"):
+            return self.product(node, prot)
+        if kind in ("add", "sub"):
+            a = self.plain(self.ev(node[1], prot), prot, "a sum")
+            b = self.plain(self.ev(node[2], prot), prot, "a sum")
+            labels = _union([a, b])
+            aa, bb = _align(a, labels, self.sizes), _align(b, labels, self.sizes)
+            return _Val(aa + bb if kind == "add" else aa - bb, labels)
+        if kind == "pow":
+            a = self.plain(self.ev(node[1], prot), prot, "a power")
+            b = self.plain(self.ev(node[2], prot), prot, "a power")
+            labels = _union([a, b])
+            with np.errstate(all="ignore"):
+                r = np.power(_align(a, labels, self.sizes), _align(b, labels, self.sizes))
+            return _Val(r, labels)
+        if kind == "func":
+            a = self.plain(self.ev(node[2], prot), prot, node[1])
+            with np.errstate(all="ignore"):
+                return _Val(FUNCS[node[1]](a.arr), a.labels)
+        if kind == "func2":
+            a = self.plain(self.ev(node[2], prot), prot, node[1])
+            b = self.plain(self.ev(node[3], prot), prot, node[1])
+            labels = _union([a, b])
+            f = np.maximum if node[1] == "max" else np.minimum
+            return _Val(f(_align(a, labels, self.sizes), _align(b, labels, self.sizes)), labels)
+        if kind == "delta":
+            i, j = node[1], node[2]
+            if i == j:
+                return _Val(np.float64(1.0), ())
+            return _Val(np.eye(self._size(i), self._size(j)), (i, j))
+        if kind == "len":
+            return _Val(np.float64(self._size(node[1])), ())
+        if kind == "size":
+            arr = self._array(node[1])
+            if not 0 <= node[2] < arr.ndim:
+                raise OracleError("size(A, k): no such axis")
+            return _Val(np.float64(arr.shape[node[2]]), ())
+        if kind == "det":
+            return _Val(np.linalg.det(self._square(node[1])), ())
+        if kind == "logdet":
+            return _Val(np.linalg.slogdet(self._square(node[1]))[1], ())
+        if kind == "reduce":
+            red, idx, arg = node[1], node[2], node[3]
+            if set(idx) & prot:
+                raise Ambiguous("a reduction over a protected index")
+            a = self.plain(self.ev(arg, prot | frozenset(idx)), prot | frozenset(idx), red)
+            labels = a.labels + tuple(l for l in idx if l not in a.labels)
+            arr = _align(a, labels, {**self.sizes, **{l: self._size(l) for l in idx}})
+            axes = tuple(labels.index(l) for l in idx)
+            keep = tuple(l for l in labels if l not in idx)
+            with np.errstate(all="ignore"):
+                if red == "sum":
+                    r = arr.sum(axis=axes)
+                elif red == "mean":
+                    if arr.size == 0 and any(arr.shape[k] == 0 for k in axes):
+                        r = np.full([arr.shape[k] for k in range(arr.ndim) if k not in axes], np.nan)
+                    else:
+                        r = arr.mean(axis=axes)
+                elif red == "max":
+                    r = arr.max(axis=axes)
+                elif red == "min":
+                    r = arr.min(axis=axes)
+                else:
+                    m = arr.max(axis=axes, keepdims=True)
+                    r = (np.log(np.exp(arr - m).sum(axis=axes, keepdims=True)) + m).squeeze(axis=axes)
+            return _Val(r, keep)
+        raise OracleError(f"unknown node {kind}")
+
+    def _square(self, name):
+        arr = self._array(name)
+        if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+            raise OracleError(f"{name} is not a square matrix")
+        return arr
+
+    def _factors(self, node, inverted, out):
+        if node[0] == "mul":
+            self._factors(node[1], inverted, out)
+            self._factors(node[2], inverted, out)
+        elif node[0] == "div":
+            self._factors(node[1], inverted, out)
+            self._factors(node[2], not inverted, out)
+        else:
+            out.append((node, inverted))
+        return out
+
+    def product(self, node, prot):
+        factors = []
+        for f, inverted in self._factors(node, False, []):
+            v = self.ev(f, prot)
+            if inverted:
+                with np.errstate(all="ignore"):
+                    v = _Val(1.0 / v.arr, v.labels, v.counts)
+            factors.append(v)
+        occ = {}
+        for v in factors:
+            for l, c in v.counts.items():
+                occ[l] = occ.get(l, 0) + c
+        summed = {l for l, c in occ.items() if c >= 2 and l not in prot}
+        labels = tuple(l for l in _union(factors) if l not in summed)
+        with np.errstate(all="ignore"):
+            arr = _einsum([(v.arr, v.labels) for v in factors], labels)
+        return _Val(arr, labels)
+
+
+def evaluate(source: str, inputs: dict) -> dict:
+    """Every assigned name of ``source`` -> its value (float64), from ``inputs``."""
+    info = program_info(source)
+    env = {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
+    for n in info.inputs:
+        if n not in env and n != "pi":
+            raise OracleError(f"input {n} not given")
+    out = {}
+    for st in info.statements:
+        with np.errstate(all="ignore"):
+            val = _Statement(st, env).run()
+        env[st.name] = val
+        out[st.name] = val
+    return out
+
+
+# ----------------------------------------------------------------------------- gradients
+
+def _objective(source, inputs, upstream, info):
+    vals = evaluate(source, inputs)
+    total = 0.0
+    for y in info.outputs:
+        u = 1.0 if upstream is None else upstream[y]
+        total += float(np.sum(np.asarray(u, dtype=np.float64) * vals[y]))
+    return total
+
+
+def _seed(info, upstream):
+    if upstream is None:
+        if len(info.outputs) != 1 or info.statements[info.assigned.index(info.outputs[0])].indices:
+            raise OracleError("upstream gradients are needed: the program is not a scalar loss")
+    return upstream
+
+
+def numeric_grad(source, inputs, wrt, upstream=None, eps=1e-6):
+    """Vector-Jacobian product by full central differences, in float64.
+
+    ``upstream`` maps every output name to its upstream gradient array (``None``: the
+    program is a scalar loss, seeded with 1). Returns ``{x: d(sum_Y <dY, Y>)/dx}``.
+    """
+    info = program_info(source)
+    upstream = _seed(info, upstream)
+    wrt = [wrt] if isinstance(wrt, str) else list(wrt)
+    base = {k: np.array(v, dtype=np.float64) for k, v in inputs.items()}
+    grads = {}
+    for x in wrt:
+        arr = base[x]
+        g = np.zeros_like(arr)
+        flat, gflat = arr.reshape(-1), g.reshape(-1)
+        for k in range(flat.size):
+            old = flat[k]
+            h = eps * max(1.0, abs(old))
+            flat[k] = old + h
+            fp = _objective(source, base, upstream, info)
+            flat[k] = old - h
+            fm = _objective(source, base, upstream, info)
+            flat[k] = old
+            gflat[k] = (fp - fm) / (2 * h)
+        grads[x] = g
+    return grads
+
+
+def numeric_vjp_directions(source, inputs, wrt, upstream=None, n_dirs=3, eps=1e-6, seed=0):
+    """For large inputs: ``[(direction, numeric directional derivative)]``; compare
+    with ``sum_x <grad_x, direction_x>`` (as HIPS autograd's check_grads does)."""
+    info = program_info(source)
+    upstream = _seed(info, upstream)
+    wrt = [wrt] if isinstance(wrt, str) else list(wrt)
+    rng = np.random.default_rng(seed)
+    base = {k: np.array(v, dtype=np.float64) for k, v in inputs.items()}
+    out = []
+    for _ in range(n_dirs):
+        d = {x: rng.standard_normal(np.shape(base[x])) for x in wrt}
+        plus = dict(base, **{x: base[x] + eps * d[x] for x in wrt})
+        minus = dict(base, **{x: base[x] - eps * d[x] for x in wrt})
+        out.append((d, (_objective(source, plus, upstream, info)
+                        - _objective(source, minus, upstream, info)) / (2 * eps)))
+    return out

@@ -1,0 +1,329 @@
+"""Regression tests: one per program quoted in issue 7.
+
+Each asserts the correct behaviour: right numbers against the independent oracle
+(``tests/oracle.py``) or central differences, no refusal of valid programs, only
+``ic.IndexCalcError`` for errors, and a CLI that exits without a traceback. Tests of
+programs that still fail are marked ``xfail(strict=True)``: when one is fixed it turns
+into an XPASS failure and the mark is to be removed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import oracle  # noqa: E402
+
+import indexcalc as ic  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def random_inputs(src, sizes=None, seed=0, square=()):
+    """Random float64 arrays for the inputs of ``src``: shapes from ``sizes``
+    ({name: shape}); names in ``square`` get a well-conditioned matrix."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, shape in sizes.items():
+        a = rng.uniform(-1, 1, size=shape) if shape else np.array(rng.uniform(0.5, 1.5))
+        if name in square:
+            a = 0.3 * a + 2 * np.eye(shape[0])
+        out[name] = a
+    return out
+
+
+def close(actual, expected, what, rtol=1e-4):
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = 1.0 + (np.max(np.abs(expected)) if expected.size else 0.0)
+    assert np.allclose(actual, expected, rtol=rtol, atol=rtol * scale), \
+        f"{what}: got\n{actual}\nexpected\n{expected}"
+
+
+def _ic_forward_objective(prog, inputs, upstream, outputs):
+    out = prog.compile()(**inputs)
+    return sum(float(np.sum(upstream[y] * out[y])) for y in outputs)
+
+
+def fd_grad_of_ic(src, inputs, wrt, upstream, eps=1e-6):
+    """Central differences of indexcalc's own compiled forward (used where the SPEC is
+    silent about the program's meaning, so only self-consistency can be checked)."""
+    prog = ic.parse(src)
+    outputs = list(upstream)
+    base = {k: np.array(v, dtype=np.float64) for k, v in inputs.items()}
+    grads = {}
+    for x in wrt:
+        g = np.zeros_like(base[x])
+        flat, gflat = base[x].reshape(-1), g.reshape(-1)
+        for k in range(flat.size):
+            old = flat[k]
+            flat[k] = old + eps
+            fp = _ic_forward_objective(prog, base, upstream, outputs)
+            flat[k] = old - eps
+            fm = _ic_forward_objective(prog, base, upstream, outputs)
+            flat[k] = old
+            gflat[k] = (fp - fm) / (2 * eps)
+        grads[x] = g
+    return grads
+
+
+def full_check(src, shapes, square=(), wrt=None, seed=0):
+    """Forward vs oracle, gradients vs central differences, and the round trip.
+    Returns the Derivative."""
+    inputs = random_inputs(src, shapes, seed, square)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = ic.parse(src)
+        fwd = prog.compile()(**inputs)
+        try:
+            vals = oracle.evaluate(src, inputs)
+        except oracle.Ambiguous:
+            vals = None
+        info = oracle.program_info(src)
+        if vals is not None:
+            for y in info.outputs:
+                close(fwd[y], vals[y], f"forward {y}")
+        else:
+            vals = fwd
+        wrt = wrt or [x for x in info.inputs]
+        d = ic.derive(src, wrt=wrt)
+        rng = np.random.default_rng(seed + 1)
+        named, by_output = {}, {}
+        for y, u in d.upstream.items():
+            if isinstance(u, str):
+                named[u] = rng.standard_normal(np.shape(vals[y]))
+                by_output[y] = named[u]
+            else:
+                by_output[y] = np.ones(np.shape(vals[y]))
+        grads = d.compile()(**inputs, **named)
+        scalar = len(info.outputs) == 1 and not np.shape(vals[info.outputs[0]])
+        try:
+            num = oracle.numeric_grad(src, inputs, wrt, None if scalar else by_output)
+        except oracle.Ambiguous:
+            num = fd_grad_of_ic(src, inputs, wrt, by_output)
+        for x in wrt:
+            close(grads[x], num[x], f"gradient of {x}", rtol=1e-3)
+        prog2 = ic.parse(src + "\n" + str(d))
+        feed = {**inputs, **named}
+        out2 = prog2.compile()(**{k: feed[k] for k in prog2.inputs})
+        for x in wrt:
+            assert d.names[x] in out2, f"round trip: {d.names[x]} is not an output"
+            close(out2[d.names[x]], grads[x], f"round trip {d.names[x]}")
+    return d
+
+
+def cli(*args, input_text=None, cwd=None):
+    """Run the CLI in a fresh process; returns (rc, stdout, stderr)."""
+    p = subprocess.run([sys.executable, "-m", "indexcalc", *args], capture_output=True,
+                       text=True, input=input_text, timeout=120, cwd=cwd)
+    assert "Traceback" not in p.stderr, p.stderr
+    return p.returncode, p.stdout, p.stderr
+
+
+def cli_derive_check(src, shapes, seed=0):
+    """``indexcalc derive SRC`` in a fresh process: its printout, appended to the
+    forward program, computes the oracle's gradients."""
+    rc, out, err = cli("derive", src)
+    assert rc == 0, err
+    inputs = random_inputs(src, shapes, seed)
+    info = oracle.program_info(src)
+    vals = oracle.evaluate(src, inputs)
+    rng = np.random.default_rng(seed + 1)
+    scalar = len(info.outputs) == 1 and not np.shape(vals[info.outputs[0]])
+    up = None if scalar else {y: rng.standard_normal(np.shape(vals[y])) for y in info.outputs}
+    full = src + "\n" + out
+    prog = ic.parse(full)
+    feed = dict(inputs)
+    if up:
+        for y in info.outputs:
+            feed["d" + y] = up[y]
+    result = prog.compile()(**{k: feed[k] for k in prog.inputs})
+    num = oracle.numeric_grad(src, inputs, info.inputs, up)
+    for x in info.inputs:
+        assert "d" + x in result, f"{'d' + x} not printed:\n{out}"
+        close(result["d" + x], num[x], f"CLI gradient d{x}", rtol=1e-3)
+    return out
+
+
+def raises_only_indexcalc_error(f):
+    """``f()`` either succeeds or raises an IndexCalcError; returns the result or the error."""
+    try:
+        return f()
+    except ic.IndexCalcError as e:
+        return e
+
+
+# ----------------------------------------------------------------------------- fresh names
+
+@pytest.mark.parametrize("src,shapes", [
+    ("y[i_1] = W[i_1,i]*x[i]", {"W": (3, 4), "x": (4,)}),
+    ("y[a_1] = W[a_1,a_2]*x[a_2]", {"W": (3, 4), "x": (4,)}),
+    ("y[k_1] = W[k_1,k]*x[k]", {"W": (3, 4), "x": (4,)}),
+])
+def test_fresh_index_names_do_not_collide_cli(src, shapes):
+    out = cli_derive_check(src, shapes)
+    assert "delta" not in out, out
+
+
+def test_fresh_names_underscore_index_cli():
+    src = "h[_s0] = A[_s0,k]*x[k]\nL = z[_s0]*x[_s0]*A[_s0,k] + h[j]"
+    out = cli_derive_check(src, {"A": (3, 3), "x": (3,), "z": (3,)})
+    assert "dz[_s0] = h[_s0]" not in out, out
+
+
+def test_fresh_names_underscore_index_api():
+    src = "h[_s0] = A[_s0,k]*x[k]\nL = z[_s0]*x[_s0]*A[_s0,k] + h[j]"
+    full_check(src, {"A": (3, 3), "x": (3,), "z": (3,)})
+
+
+def test_tensor_named_like_a_temporary():
+    src = "y[i] = exp(x[i])*_y1[i] + exp(x[i])"
+    full_check(src, {"x": (4,), "_y1": (4,)})
+
+
+# ----------------------------------------------------------------------------- meaning
+
+@pytest.mark.parametrize("src", [
+    "L = (A[i,i]*x[j])^2",
+    "L = (-A[i,i]*x[j])^2",
+    "L = ((A[i,i])*x[j])^2",
+    "L = (-1*A[i,i]*x[j])^2",
+])
+def test_unary_minus_and_parentheses_do_not_change_meaning(src):
+    A = np.array([[1.0, 2.0], [3.0, 4.0]])
+    x = np.array([1.0, 10.0])
+    assert float(oracle.evaluate(src, {"A": A, "x": x})["L"]) == pytest.approx(2525.0)
+    out = ic.parse(src).compile()(A=A, x=x)
+    assert float(out["L"]) == pytest.approx(2525.0)
+    full_check(src, {"A": (3, 3), "x": (4,)})
+
+
+def test_non_real_constant_power_is_an_error():
+    x = np.array([1.0, 10.0])
+
+    def run():
+        return ic.parse("y[i] = x[i]*(-8)^(1/3)").compile()(x=x)
+    res = raises_only_indexcalc_error(run)
+    assert isinstance(res, ic.IndexCalcError), \
+        f"(-8)^(1/3) silently evaluated to {res} (the real part of a complex root?)"
+
+
+def test_check_fails_when_everything_is_nan():
+    rc, out, err = cli("check", "y = sum[i](log(x[i]-10))")
+    assert rc == 1, (out, err)
+    assert "PASS" not in out.split("\n")[-2:] and "FAIL" in (out + err)
+
+
+# ----------------------------------------------------------------------------- refused
+
+@pytest.mark.xfail(strict=True, reason="refused: needs size(A,k) to state a broadcast axis (SPEC §1)")
+def test_broadcast_sum_derives():
+    full_check("L = sum[i,j](x[i] + x[j])", {"x": (3,)})
+
+
+def test_max_with_repeated_index_derives():
+    full_check("y = v[h]*w[j]*max(1, R[k,k,h])", {"v": (3,), "w": (4,), "R": (2, 2, 3)})
+
+
+def test_min_with_delta_derives():
+    full_check("h1[d] = W[c,i]*min(T[m,i,k], W[c,i])*delta(c,d)",
+               {"W": (3, 4), "T": (2, 4, 5)})
+
+
+@pytest.mark.parametrize("src,shapes", [
+    ("L = sum[_a](W[_a,j]*x[_a])^2", {"W": (3, 4), "x": (3,)}),
+    ("L = (W[_i,_j]*x[_i])^2", {"W": (3, 4), "x": (3,)}),
+    ("y[_j] = exp(W[_i,_j]*x[_i])", {"W": (3, 4), "x": (3,)}),
+])
+def test_underscore_index_names_print_valid_sums(src, shapes):
+    d = full_check(src, shapes)
+    assert "sum[]" not in str(d) and "[," not in str(d) and "[]" not in str(d), str(d)
+
+
+def test_renamed_gradient_with_constants():
+    d = full_check("L = x[i]*2 + dx[j]", {"x": (3,), "dx": (4,)})
+    assert "dx" in str(d)  # the rename is said in a comment
+
+
+def test_max_of_two_indices_derives():
+    full_check("y = max(v[i], tanh(v[j]))", {"v": (4,)})
+
+
+# ----------------------------------------------------------------------------- crashes
+
+def test_det_times_broadcast_no_attribute_error():
+    full_check("h[d] = U[d]; L = h[f]*det(N)*S[g,l] + 1",
+               {"U": (3,), "N": (3, 3), "S": (2, 4)}, square=("N",))
+
+
+def test_names_t_u_v_tmp_layernorm():
+    src = ("mu[b] = mean[i](t[b,i])\n"
+           "xc[b,i] = t[b,i] - mu[b]\n"
+           "var[b] = mean[i](xc[b,i]^2)\n"
+           "tmp[b,i] = xc[b,i] / sqrt(var[b] + 0.00001) * u[i] + v[i]")
+    full_check(src, {"t": (2, 5), "u": (5,), "v": (5,)})
+
+
+def test_name_dunder_debug():
+    # a clear IndexCalcError (Python reserves the name) or correct gradients
+    raises_only_indexcalc_error(lambda: full_check("__debug__[i] = x[i]*2", {"x": (3,)}))
+    rc, out, err = cli("derive", "__debug__[i] = x[i]*2")
+    assert rc in (0, 1)
+
+
+def test_underscore_as_index():
+    full_check("y[_] = A[_,_]", {"A": (3, 3)})
+
+
+def test_53_distinct_indices():
+    n = 55
+    src = "L = " + "*".join(f"x{k}[q{k},q{k + 1}]" for k in range(n))
+    rng = np.random.default_rng(0)
+    mats = {f"x{k}": rng.uniform(0.5, 1.0, size=(2, 2)) / 1.5 for k in range(n)}
+
+    def run():
+        return ic.parse(src).compile()(**mats)
+    res = raises_only_indexcalc_error(run)
+    if not isinstance(res, ic.IndexCalcError):
+        expected = np.linalg.multi_dot([mats[f"x{k}"] for k in range(n)]).sum()
+        assert float(res["L"]) == pytest.approx(expected, rel=1e-9)
+    raises_only_indexcalc_error(lambda: str(ic.derive(src, wrt=["x0"])))
+
+
+def test_mean_over_size_zero_axis():
+    res = raises_only_indexcalc_error(lambda: ic.parse("y = mean[i](x[i])").compile()(x=np.ones(0)))
+    if not isinstance(res, ic.IndexCalcError):
+        assert np.isnan(res["y"])
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ic.derive("y[i] = x[i]*2", wrt=123),
+    lambda: ic.parse(42),
+    lambda: ic.jacobian("Y[i,j] = X[i,k]*W[k,j]", wrt="W", of="X"),
+    pytest.param(lambda: ic.parse("y[i] = x[i]*2").compile()(np.ones(2)),
+                 marks=pytest.mark.xfail(strict=True, reason="TypeError for positional arguments")),
+    pytest.param(lambda: ic.parse("y[i] = x[i,j]*2").compile()(x=[[1.0, 2.0], [3.0]]),
+                 marks=pytest.mark.xfail(strict=True, reason="ValueError from np.asarray on a ragged list")),
+], ids=["wrt=123", "parse(42)", "jacobian of an input", "positional", "ragged"])
+def test_bad_api_use_is_an_indexcalc_error(call):
+    raises_only_indexcalc_error(call)
+
+
+def test_utf8_bom_file_accepted(tmp_path):
+    path = tmp_path / "prog.ic"
+    path.write_bytes("\ufeffY[i,j] = X[i,k]*W[k,j]\n".encode("utf-8"))
+    rc, out, err = cli("derive", str(path), "--wrt", "X,W")
+    assert rc == 0, err
+    assert "dX[i,k]" in out
+
+
+def test_full_width_digits_are_not_numbers():
+    with pytest.raises(ic.ParseError):
+        ic.parse("y[i] = x[i]*\uff12")
