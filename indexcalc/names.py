@@ -144,9 +144,10 @@ class Bound(Index):
     never to a user's or generated :class:`Index` of the same spelling."""
 
 
-def bound(k: int) -> Bound:
-    """The ``k``-th canonical summed index (for comparing up to renaming)."""
-    return Bound(f"_s{k}")
+def bound(k: int, depth: int = 0) -> Bound:
+    """The ``k``-th canonical summed index of a sum nested ``depth`` deep (for comparing
+    up to renaming)."""
+    return Bound(f"_s{k}" if depth == 0 else f"_s{k}_{depth}")
 
 
 def slot(k: int) -> Bound:

@@ -21,34 +21,36 @@ import string
 import sympy as sp
 from sympy import KroneckerDelta
 
-from .algebra import Index, ISum, Len, free_indices, tensor_names
+from .algebra import Index, Inv, ISum, Len, free_indices, tensor_names
 from .contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
 from .names import Bound, bound, scope, stem
 
 
 def alpha(e):
-    """``e`` with every summed index renamed by position, so that sums equal up to the
-    names of their indices compare equal."""
-    return _alpha(e, [0])
+    """``e`` with every summed index renamed by its depth and its place in its sum, so
+    that sums equal up to the names of their indices compare equal (the new name of a
+    summed index depends only on its own sum, not on the order SymPy lists terms in)."""
+    return _alpha(e, 0)
 
 
-def _alpha(e, counter):
+def _alpha(e, depth):
     if isinstance(e, ISum):
         order = sorted(e.indices, key=lambda i: _signature(e.body, i))
-        ren = {}
-        for i in order:
-            ren[i] = bound(counter[0])  # its own class: equal to no index of the program
-            counter[0] += 1
-        return ISum(_alpha(e.body.xreplace(ren), counter), [ren[i] for i in order])
+        # of their own class: equal to no index of the program, whatever its name
+        ren = {i: bound(k, depth) for k, i in enumerate(order)}
+        return ISum(_alpha(e.body.xreplace(ren), depth + 1), [ren[i] for i in order])
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
         return e
-    return e.func(*[_alpha(a, counter) for a in e.args])
+    return e.func(*[_alpha(a, depth) for a in e.args])
 
 
 def _signature(e, i):
-    """Where index ``i`` stands in ``e``: the tensors and axes, independent of its name."""
-    return sorted((str(el.base.label), k) for el in e.atoms(sp.Indexed)
-                  for k, j in enumerate(el.indices) if j == i)
+    """Where index ``i`` stands in ``e``: the tensors (and inverses, deltas) and axes,
+    independent of its name."""
+    where = [(str(el.base.label), k) for el in e.atoms(sp.Indexed) for k, j in enumerate(el.indices) if j == i]
+    where += [("inv " + str(f.args[0].label), k) for f in e.atoms(Inv) for k, j in enumerate(f.args[1:]) if j == i]
+    where += [("delta", 0) for d in e.atoms(KroneckerDelta) for j in d.args if j == i]
+    return sorted(where)
 
 
 def _powers(e) -> dict:
