@@ -307,10 +307,8 @@ def test_mean_over_size_zero_axis():
     lambda: ic.derive("y[i] = x[i]*2", wrt=123),
     lambda: ic.parse(42),
     lambda: ic.jacobian("Y[i,j] = X[i,k]*W[k,j]", wrt="W", of="X"),
-    pytest.param(lambda: ic.parse("y[i] = x[i]*2").compile()(np.ones(2)),
-                 marks=pytest.mark.xfail(strict=True, reason="TypeError for positional arguments")),
-    pytest.param(lambda: ic.parse("y[i] = x[i,j]*2").compile()(x=[[1.0, 2.0], [3.0]]),
-                 marks=pytest.mark.xfail(strict=True, reason="ValueError from np.asarray on a ragged list")),
+    pytest.param(lambda: ic.parse("y[i] = x[i]*2").compile()(np.ones(2))),
+    pytest.param(lambda: ic.parse("y[i] = x[i,j]*2").compile()(x=[[1.0, 2.0], [3.0]])),
 ], ids=["wrt=123", "parse(42)", "jacobian of an input", "positional", "ragged"])
 def test_bad_api_use_is_an_indexcalc_error(call):
     raises_only_indexcalc_error(call)

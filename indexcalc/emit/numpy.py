@@ -79,7 +79,9 @@ def compile_program(prog, returns=None, optional=()):
     inner = namespace["_f"]
     checked = {}
 
-    def run(**arrays):
+    def run(*positional, **arrays):
+        if positional:
+            raise ShapeError(f"pass the arrays by name: run(**{{{', '.join(repr(n) + ': ...' for n in prog.inputs)}}})")
         args = check_arrays(prog, {k: v for k, v in arrays.items() if k not in optional}, checked)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             try:
@@ -102,7 +104,12 @@ def check_arrays(prog, arrays, checked=None):
             f"the program's inputs are {', '.join(prog.inputs)}"
             + (f"; missing {', '.join(missing)}" if missing else "")
             + (f"; unexpected {', '.join(extra)}" if extra else ""))
-    args = [np.asarray(arrays[name]) for name in prog.inputs]
+    args = []
+    for name in prog.inputs:
+        try:
+            args.append(np.asarray(arrays[name]))
+        except (ValueError, TypeError) as e:  # a ragged nested list, say
+            raise ShapeError(f"{name} is not an array of numbers: {e}") from None
     key = tuple((a.shape, a.dtype.str) for a in args)
     if checked is not None and key in checked:
         dtype = checked[key]
