@@ -122,8 +122,6 @@ def test_size_errors(src, words):
     assert "line 1, in '" in str(e.value)
 
 
-@pytest.mark.xfail(raises=(NotImplementedError, InternalError), strict=False,
-                   reason="Size is evaluated by the NumPy emitter (being rewritten elsewhere)")
 def test_size_evaluates():
     x = np.arange(3.0)
     out = ic.parse("y[i] = x[i]*size(x, 0)").compile()(x=x)["y"]
@@ -198,8 +196,6 @@ def test_index_named_underscore():
     assert str(ic.derive(prog)) == "dA[i,j] = dy[i]*delta(i,j)"
 
 
-@pytest.mark.xfail(raises=(ValueError, InternalError), strict=False,
-                   reason="index names in einsum subscripts: the NumPy emitter (being rewritten elsewhere)")
 def test_index_named_underscore_computes():
     np.testing.assert_allclose(ic.parse("y[_] = A[_,_]").compile()(A=A)["y"], np.diag(A))
 
