@@ -6,9 +6,9 @@
     dW[k,j] = X[i,k]*dY[i,j]
 """
 
-from .api import Derivative, Jacobian, derive, hessian, jacobian, parse
-from .errors import IndexCalcError, ParseError, ProgramError, ShapeError, WrtError
-from .program import Program
+from indexcalc.api import Derivative, Jacobian, derive, hessian, jacobian, parse
+from indexcalc.errors import IndexCalcError, ParseError, ProgramError, ShapeError, WrtError
+from indexcalc.program import Program
 
 __all__ = ["parse", "derive", "Derivative", "jacobian", "hessian", "Jacobian", "Program", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
            "WrtError"]

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import functools
 
-from .check import check
-from .derivative import Derivative, Jacobian
-from .errors import IndexCalcError, InternalError, ProgramError, WrtError
-from .parser import parse_tree
-from .program import Program
+from indexcalc.derivation import Derivative, Jacobian
+from indexcalc.errors import IndexCalcError, InternalError, ProgramError, WrtError
+from indexcalc.program import Program
 
 BOM = "\ufeff"
 
@@ -66,7 +64,7 @@ def parse(source: str) -> Program:
         raise ProgramError(f"source must be a string (the program text), not {type(source).__name__}")
     if source.startswith(BOM):  # a UTF-8 byte order mark, as some editors write
         source = source[len(BOM):]
-    return check(parse_tree(source), source)
+    return Program.parse(source)
 
 
 @_guarded

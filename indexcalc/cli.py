@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from .errors import IndexCalcError, InternalError, ProgramError
+from indexcalc.errors import IndexCalcError, InternalError, ProgramError
 
 
 def _source(text: str) -> str:
@@ -46,7 +46,7 @@ def _sizes(text):
 
 
 def _program(args):
-    from .gallery import example
+    from indexcalc.gallery import example
     if getattr(args, "example", None):
         if args.source:
             raise _Usage("give either SOURCE or --example, not both")
@@ -64,7 +64,7 @@ def cmd_derive(args):
         print(ic.jacobian(source, wrt=wrt))
         return
     if args.steps:
-        from .steps import derivation_steps
+        from indexcalc.steps import derivation_steps
         print(derivation_steps(source, wrt))
         return
     d = ic.derive(source, wrt=wrt)
@@ -72,7 +72,7 @@ def cmd_derive(args):
 
 
 def cmd_check(args):
-    from .gradcheck import check_gradients
+    from indexcalc.gradcheck import check_gradients
     source, wrt = _program(args)
     result = check_gradients(source, wrt, sizes=_sizes(args.sizes), seed=args.seed)
     print(result.report())
@@ -80,7 +80,7 @@ def cmd_check(args):
 
 
 def cmd_examples(args):
-    from .gallery import examples
+    from indexcalc.gallery import examples
     found = examples()
     width = max(map(len, found))
     for name, ex in found.items():

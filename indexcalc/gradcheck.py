@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from .algebra import Det, Inv, LogDet
-from .errors import ProgramError
+from indexcalc.language.algebra import Det, Inv, LogDet
+from indexcalc.errors import ProgramError
 
 
 @dataclass
@@ -98,13 +98,13 @@ def random_inputs(prog, sizes, rng, dtype=np.float64) -> dict:
 
 
 def _names(e) -> set:
-    from .algebra import tensor_names
+    from indexcalc.language.algebra import tensor_names
     return tensor_names(e)
 
 
 def check_gradients(source, wrt=None, sizes=None, seed=0, directions=3, h=1e-6, tolerance=1e-5):
     """Derive, then compare with central differences in float64 on random data."""
-    from .api import derive, parse
+    from indexcalc.api import derive, parse
     prog = parse(source)
     d = derive(prog, wrt)
     rng = np.random.default_rng(seed)

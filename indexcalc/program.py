@@ -1,4 +1,4 @@
-"""The ``Program`` type: checked statements as SymPy expressions, inputs and outputs.
+"""The public ``Program``: a checked program that prints itself (text, LaTeX) and compiles.
 
     >>> import indexcalc as ic
     >>> prog = ic.parse("Y[i,j] = X[i,k]*W[k,j]")
@@ -10,87 +10,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 
-import sympy as sp
-
-
-@dataclass(frozen=True)
-class Statement:
-    """``name[indices] = expr``; ``expr`` has every sum explicit (:class:`ISum`)."""
-
-    name: str
-    indices: tuple
-    expr: sp.Expr
-    line: int = 0
-    text: str = ""
-    reads: tuple = ()  # names its text reads (SymPy may fold some away: h[i] - h[i])
-
-    @property
-    def lhs(self):
-        return sp.IndexedBase(self.name)[self.indices] if self.indices else sp.Symbol(self.name)
+from indexcalc.emit.latex import program_latex
+from indexcalc.emit.numpy import compile_program, numpy_source
+from indexcalc.emit.roundtrip import program_text, reparse
+from indexcalc.language.program import CheckedProgram
 
 
-def needed_names(statements, wanted) -> set:
-    """``wanted`` and every name the statements computing them read, directly or not."""
-    from .algebra import tensor_names
-    needed = set(wanted)
-    for st in reversed(statements):
-        if st.name in needed:
-            needed |= tensor_names(st.expr)
-    return needed
-
-
-class Sizes:
-    """Which axes must have one size: a union-find over ``(name, axis)`` and
-    ``(statement number, index)`` keys. ``where`` remembers, for messages, the first
-    statement that linked an axis to an index."""
-
-    def __init__(self):
-        self.parent: dict = {}
-        self.where: dict = {}
-
-    def find(self, key):
-        self.parent.setdefault(key, key)
-        while self.parent[key] != key:
-            self.parent[key] = self.parent[self.parent[key]]
-            key = self.parent[key]
-        return key
-
-    def join(self, axis, other, where):
-        if where is not None and isinstance(other[0], int):
-            self.where.setdefault(axis, (other[1], *where))
-        self.parent[self.find(axis)] = self.find(other)
-
-    def has_axis(self, key) -> bool:
-        root = self.find(key)
-        return any(isinstance(k[0], str) and self.find(k) == root for k in self.parent)
-
-
-@dataclass
-class Program:
+class Program(CheckedProgram):
     """A checked program. ``statements`` in order; ``inputs``/``outputs`` by first appearance."""
 
-    statements: list
-    inputs: list
-    outputs: list
-    ranks: dict
-    sizes: Sizes = field(repr=False)
-    source: str = field(default="", repr=False)
-    first_indices: dict = field(default_factory=dict, repr=False)
+    @classmethod
+    def parse(cls, text: str) -> "Program":
+        return cls.of(reparse(text))
 
-    def statement(self, name: str) -> Statement:
-        return next(st for st in self.statements if st.name == name)
-
-    def rank(self, name: str) -> int:
-        return self.ranks[name]
+    @classmethod
+    def of(cls, checked: CheckedProgram) -> "Program":
+        return cls(**{f.name: getattr(checked, f.name) for f in dataclasses.fields(checked)})
 
     def __str__(self) -> str:
-        from .emit.text import program_text
         return program_text(self)
 
     def latex(self) -> str:
-        from .emit.latex import program_latex
         return program_latex(self)
 
     def _repr_latex_(self) -> str:
@@ -98,10 +40,8 @@ class Program:
 
     def numpy_source(self, name: str = "forward", returns=None) -> str:
         """Self-contained Python source of a NumPy function computing the outputs."""
-        from .emit.numpy import numpy_source
         return numpy_source(self, name, returns or {o: o for o in self.outputs})
 
     def compile(self, returns=None, optional=()):
         """``fwd(**arrays) -> {output: ndarray}``; shapes are checked first (ShapeError)."""
-        from .emit.numpy import compile_program
         return compile_program(self, returns or {o: o for o in self.outputs}, optional)

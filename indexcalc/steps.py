@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import contract as c
-from .algebra import Index, free_indices, tensor_names
-from .differentiate import needs_gradient, partial
-from .emit.text import expr_text, statement_text
-from .tidy import pretty_indices
+from indexcalc.calculus import contract as c
+from indexcalc.language.algebra import Index, free_indices, tensor_names
+from indexcalc.calculus.differentiate import needs_gradient, partial
+from indexcalc.emit.text import expr_text, statement_text
+from indexcalc.simplify.tidy import pretty_indices
 
 
 def derivation_steps(source, wrt=None) -> str:
-    from .api import derive
+    from indexcalc.api import derive
     d = derive(source, wrt)
     prog, upstream = d.forward, d.upstream
     needs = needs_gradient(prog, d.wrt)

@@ -19,7 +19,7 @@ import pytest
 
 import indexcalc as ic
 from indexcalc.gradcheck import random_inputs, sizes_for
-from indexcalc.names import NameSupply, bound
+from indexcalc.calculus.names import NameSupply, bound
 
 
 def data_for(src, d, seed=0):

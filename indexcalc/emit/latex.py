@@ -12,8 +12,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from ..algebra import ISum, free_indices
-from .text import chain_order, is_negative
+from indexcalc.language.algebra import ISum, free_indices
+from indexcalc.emit.text import chain_order, is_negative
 
 _OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": "softplus"}
 

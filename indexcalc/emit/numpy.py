@@ -26,10 +26,10 @@ import numpy as np
 import opt_einsum
 import sympy as sp
 
-from ..errors import ShapeError
-from ..lower.build import lower
-from ..lower.plan import plan
-from .spelling import BOOLEAN, MATRIX, NUMPY
+from indexcalc.errors import ShapeError
+from indexcalc.lower.build import lower
+from indexcalc.lower.plan import plan
+from indexcalc.emit.spelling import BOOLEAN, MATRIX, NUMPY
 
 HEADER = """import functools
 import math

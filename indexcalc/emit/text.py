@@ -11,10 +11,10 @@ from __future__ import annotations
 from decimal import Decimal, localcontext
 
 import sympy as sp
-from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from ..algebra import ISum, Len, free_indices, occurrences, product_sums
+from indexcalc.language.algebra import ISum, Len, free_indices, occurrences, product_sums
 
 _NAMES = {"Abs": "abs", "Max2": "max", "Min2": "min"}
 
@@ -163,8 +163,6 @@ class TextPrinter(StrPrinter):
         return set(summed) == set(e.indices)
 
 
-# an ISum printed implicitly reads as its body (a product, for a contraction)
-ISum.precedence = property(lambda self: precedence(self.body))
 
 
 def is_negative(t) -> bool:
@@ -227,38 +225,3 @@ def expr_text(e, protected=(), explicit=False) -> str:
 
 def statement_text(st, explicit=False) -> str:
     return TextPrinter(explicit=explicit).statement(st)
-
-
-def checked_lines(statements, before: str = "", skip: int = 0) -> list:
-    """Print ``statements``, re-parse them after the program text ``before`` (which has
-    ``skip`` statements), and print explicitly every one that does not come back meaning
-    the same: the text that leaves indexcalc is proven to say what was derived. A parsed
-    statement that SymPy simplified past re-parsing (``A[i,j]*0 + x[i]`` lost ``j``)
-    falls back to the text it was parsed from."""
-    lines = [statement_text(st) for st in statements]
-    fallbacks = (lambda st: statement_text(st, explicit=True),
-                 lambda st: st.text or statement_text(st, explicit=True))
-    for fallback in fallbacks:
-        bad = _changed(statements, lines, before, skip)
-        if not bad:
-            break
-        for k in bad:
-            lines[k] = fallback(statements[k])
-    return lines
-
-
-def _changed(statements, lines, before, skip) -> list:
-    """Which printed ``lines`` do not re-parse to their statement."""
-    from ..api import parse
-    from ..errors import IndexCalcError
-    from ..tidy import normal
-    try:
-        back = parse(before + "\n" + "\n".join(lines)).statements[skip:]
-    except IndexCalcError:
-        return list(range(len(lines)))
-    return [k for k, st in enumerate(statements) if normal(back[k].expr) != normal(st.expr)
-            or (st.reads and set(back[k].reads) != set(st.reads))]
-
-
-def program_text(prog) -> str:
-    return "\n".join(checked_lines(prog.statements))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from ..errors import IndexCalcError
+from indexcalc.errors import IndexCalcError
 
 
 @dataclass(frozen=True)

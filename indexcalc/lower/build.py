@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..algebra import Abs, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, Size, relu, sigmoid, softplus, step
-from .ir import Graph, Node
+from indexcalc.language.algebra import Abs, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, Size, relu, sigmoid, softplus, step
+from indexcalc.lower.ir import Graph, Node
 
 #: SymPy class -> IR map function (the backends spell these, see ``emit/spelling.py``)
 FUNCTIONS = {

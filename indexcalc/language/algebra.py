@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import Counter
 
 import sympy as sp
+from sympy.printing.precedence import precedence
 from sympy import Indexed
 
 
@@ -134,6 +135,11 @@ class ISum(sp.Expr):
 
     def _eval_is_commutative(self):
         return True
+
+    @property
+    def precedence(self):
+        """Binds as its body does (SymPy's printers ask for this)."""
+        return precedence(self.body)
 
 
 class relu(sp.Function):  # noqa: N801 - printed as written in the language

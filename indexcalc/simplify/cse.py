@@ -6,7 +6,7 @@ a part when two of them hold the same two or more factors. Powers of one base sh
 when their exponents are multiples of one another (``(v+eps)^(-1/2)`` and
 ``(v+eps)^(-3/2)`` become ``t1`` and ``t1^3``).
 
-    >>> from indexcalc.algebra import Index
+    >>> from indexcalc.language.algebra import Index
     >>> b, i = Index("b"), Index("i")
     >>> dy, g, v = sp.IndexedBase("dy"), sp.IndexedBase("g"), sp.IndexedBase("v")
     >>> temps, (e1, e2) = eliminate([dy[b, i]*g[i]*v[b], dy[b, i]*g[i] + 1], {"dy", "g", "v"})
@@ -21,9 +21,9 @@ import itertools
 import sympy as sp
 from sympy import KroneckerDelta
 
-from .algebra import Index, ISum, Len, free_indices
-from .names import NameSupply, slot
-from .tidy import alpha
+from indexcalc.language.algebra import Index, ISum, Len, free_indices
+from indexcalc.calculus.names import NameSupply, slot
+from indexcalc.simplify.tidy import alpha
 
 _ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, KroneckerDelta, sp.IndexedBase, Index)
 
@@ -94,7 +94,7 @@ def _size(e) -> int:
 def eliminate(exprs, taken, prefix="t"):
     """``(temps, exprs)``: ``temps`` are ``(name, indices, expr)`` to compute first.
 
-    ``taken``: the names in use (a set, or a :class:`~indexcalc.names.NameSupply`);
+    ``taken``: the names in use (a set, or a :class:`~indexcalc.calculus.names.NameSupply`);
     temporaries are named ``prefix1, prefix2, ...`` around them."""
     supply = taken if isinstance(taken, NameSupply) else NameSupply(taken)
     supply.add_expr(*exprs)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .algebra import Abs, Det, Inv, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from indexcalc.language.algebra import Abs, Det, Inv, LogDet, Max2, Min2, relu, sigmoid, softplus, step
 
 # -- element-wise functions: f'(x), given x and y = f(x) ----------------------------------
 ELEMENTWISE = {

@@ -1,7 +1,7 @@
 """The tensor chain rule: partial derivatives with Kronecker deltas, and the reverse sweep.
 
 ``partial(e, "X", (a, b))`` is ∂e/∂X[a,b]: an element ``X[i,k]`` gives
-``δ(i,a)·δ(k,b)``, functions use the table in :mod:`indexcalc.rules`. The sweep runs over
+``δ(i,a)·δ(k,b)``, functions use the table in :mod:`indexcalc.calculus.rules`. The sweep runs over
 the statements backwards; statement ``Y[free] = rhs`` sends each name ``N`` it reads the
 contribution ``Σ_free dY[free] · ∂rhs/∂N[targets]``, contracted at once.
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 import sympy as sp
 from sympy import KroneckerDelta
 
-from . import rules
-from .algebra import Index, ISum, tensor_names
-from .contract import contract, freshen, isum
-from .names import NameSupply
+from indexcalc.calculus import rules
+from indexcalc.language.algebra import Index, ISum, tensor_names
+from indexcalc.calculus.contract import contract, freshen, isum
+from indexcalc.calculus.names import NameSupply
 
 
 def partial(e, name: str, targets: tuple):

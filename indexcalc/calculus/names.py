@@ -31,7 +31,7 @@ import re
 
 import sympy as sp
 
-from .algebra import Index
+from indexcalc.language.algebra import Index
 
 _SUFFIX = re.compile(r"(_\d+)+$")
 

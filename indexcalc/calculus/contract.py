@@ -20,13 +20,13 @@ from __future__ import annotations
 import sympy as sp
 from sympy import KroneckerDelta
 
-from .algebra import Index, ISum, Len, free_indices
-from .names import current
+from indexcalc.language.algebra import Index, ISum, Len, free_indices
+from indexcalc.calculus.names import current
 
 
 def fresh(hint, names=None) -> Index:
     """A new index named after ``hint`` (``i`` -> ``i_7``) from the supply ``names``
-    (default: the derivation's, :func:`indexcalc.names.current`); printers rename it."""
+    (default: the derivation's, :func:`indexcalc.calculus.names.current`); printers rename it."""
     return (names or current()).index(hint)
 
 

@@ -18,7 +18,7 @@ from importlib import resources
 
 import lark
 
-from .errors import ParseError
+from indexcalc.errors import ParseError
 
 # What each terminal means to a user.
 _WORDS = {

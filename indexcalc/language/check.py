@@ -1,4 +1,4 @@
-"""Meaning checks: a lark syntax tree becomes a :class:`~indexcalc.program.Program`.
+"""Meaning checks: a lark syntax tree becomes a :class:`~indexcalc.language.program.CheckedProgram`.
 
 The summation rule of SPEC section 1, read bottom-up:
 
@@ -11,7 +11,7 @@ The summation rule of SPEC section 1, read bottom-up:
 Indices listed by ``sum[..]``/``mean[..]`` are protected inside their argument like
 left indices, so ``sum[i](x[i]*y[i])`` is the dot product.
 
-    >>> from indexcalc.parser import parse_tree
+    >>> from indexcalc.language.parser import parse_tree
     >>> text = "L = (X[i,k]*W[k,j] - Y[i,j])^2"
     >>> check(parse_tree(text), text).statements[0].expr
     ISum((ISum(W[k, j]*X[i, k], (k,)) - Y[i, j])**2, (i, j))
@@ -24,9 +24,9 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from .algebra import BINARY, ELEMENTWISE, MATRIX, Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
-from .errors import ProgramError
-from .program import Program, Sizes, Statement
+from indexcalc.language.algebra import BINARY, ELEMENTWISE, MATRIX, Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
+from indexcalc.errors import ProgramError
+from indexcalc.language.program import CheckedProgram, Sizes, Statement
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
 # so the generated NumPy code could not hold them
@@ -34,7 +34,7 @@ _RESERVED = {"__debug__"}
 _FUNCTIONS = sorted([*ELEMENTWISE, *BINARY, *MATRIX, "delta", "len", "size"])
 
 
-def check(tree, text: str) -> Program:
+def check(tree, text: str) -> CheckedProgram:
     """Check every statement of ``tree`` (parsed from ``text``) and build the Program."""
     lines = text.splitlines()
     ranks: dict[str, int] = {}
@@ -61,7 +61,7 @@ def check(tree, text: str) -> Program:
     inputs = [name for name in read_order if name not in assigned]
     later_reads = set(read_order)
     outputs = [st.name for st in statements if st.name not in later_reads]
-    return Program(statements, inputs, outputs, ranks, sizes, text, first)
+    return CheckedProgram(statements, inputs, outputs, ranks, sizes, text, first)
 
 
 def _check_constants(expr, fail):
@@ -191,7 +191,7 @@ class _StatementChecker:
         """Return (sympy expression, Counter of unsummed indices passing upward). The
         counts are 1 except on a single factor (a tensor element, ``inv(A)[i,j]``,
         ``delta(i,j)``, possibly under unary minus or parentheses), where they are its
-        occurrences for rule 1 (:func:`~indexcalc.algebra.product_sums`)."""
+        occurrences for rule 1 (:func:`~indexcalc.language.algebra.product_sums`)."""
         return getattr(self, "_" + node.data)(node, protected)
 
     def _paren(self, node, protected):
@@ -252,7 +252,7 @@ class _StatementChecker:
     def _factors(self, node, inverse, protected, out):
         """The factors of a product, with their index counts: a tensor element counts
         each slot (``A[i,i]`` twice), and a unary minus or parentheses around it keep its
-        counts (``-A[i,i]``, ``(A[i,i])``); see :func:`~indexcalc.algebra.occurrences`."""
+        counts (``-A[i,i]``, ``(A[i,i])``); see :func:`~indexcalc.language.algebra.occurrences`."""
         if node.data in ("mul", "div"):
             self._factors(node.children[0], inverse, protected, out)
             self._factors(node.children[1], inverse ^ (node.data == "div"), protected, out)

@@ -15,15 +15,16 @@ import itertools
 
 import sympy as sp
 
-from .algebra import Index, ISum, tensor_names
-from .contract import contract
-from .cse import eliminate
-from .differentiate import canonical_indices, forward_sweep, reverse_sweep
-from .emit.text import checked_lines
-from .errors import IndexCalcError, ProgramError, WrtError
-from .names import NameSupply, stem
-from .program import Program, Statement, needed_names
-from .tidy import factor, letters_from, normal, pretty_indices, reuse_forward
+from indexcalc.language.algebra import Index, ISum, tensor_names
+from indexcalc.calculus.contract import contract
+from indexcalc.simplify.cse import eliminate
+from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep
+from indexcalc.emit.roundtrip import prove, reparse
+from indexcalc.errors import InternalError, ProgramError, WrtError
+from indexcalc.calculus.names import NameSupply, stem
+from indexcalc.language.program import Statement, needed_names
+from indexcalc.program import Program
+from indexcalc.simplify.tidy import factor, letters_from, pretty_indices, reuse_forward
 
 
 def free_name(wanted: str, taken, alternatives=()) -> str:
@@ -173,28 +174,25 @@ class Backward:
     """
 
     def __init__(self, forward, statements, returns, comments=()):
-        from .api import parse  # api imports this module
         self.forward, self.returns, self.comments = forward, returns, list(comments)
         n0 = len(forward.statements)
-        lines = checked_lines(statements, self._forward_text(), n0)
-        text = self._text(lines)
-        try:
-            self.program = parse(self._forward_text() + "\n" + text)
-        except ProgramError as e:
-            if "size of index" not in str(e):
-                raise
-            raise ProgramError(
-                "indexcalc cannot yet write this derivative in the language: a term is summed "
-                "over a broadcast index whose size no tensor in the result carries "
-                f"({e}). Name the broadcast expression as a tensor of its own, e.g. "
-                "'C[i,j,k] = A[i,j] + B[j,k]', and derive again.") from None
-        for k, st in enumerate(statements):
-            if normal(self.program.statements[n0 + k].expr) != normal(st.expr):
-                raise IndexCalcError(f"indexcalc could not print a statement it can prove: "
-                                     f"{lines[k]!r} does not re-parse to what was derived. "
-                                     "This is a bug in indexcalc; please report it with the program")
+        lines, program = prove(statements, self._forward_text(), n0)
+        self.text = self._text(lines)
+        if program is None:
+            try:
+                reparse(self._forward_text() + "\n" + self.text)
+            except ProgramError as e:
+                if "size of index" not in str(e):
+                    raise
+                raise ProgramError(
+                    "indexcalc cannot yet write this derivative in the language: a term is summed "
+                    "over a broadcast index whose size no tensor in the result carries "
+                    f"({e}). Name the broadcast expression as a tensor of its own, e.g. "
+                    "'C[i,j,k] = A[i,j] + B[j,k]', and derive again.") from None
+            raise InternalError(f"indexcalc could not print a statement it can prove: "
+                                f"{lines!r} do not re-parse to what was derived")
+        self.program = Program.of(program)
         self.statements = self.program.statements[n0:]
-        self.text = text
 
     def _forward_text(self):
         return self.forward.source or str(self.forward)
@@ -209,7 +207,7 @@ class Backward:
         return f"<{type(self).__name__}\n{self.text}\n>"
 
     def latex(self) -> str:
-        from .emit.latex import statements_latex
+        from indexcalc.emit.latex import statements_latex
         return statements_latex(self.statements)
 
     def _repr_latex_(self):

@@ -21,9 +21,9 @@ import string
 import sympy as sp
 from sympy import KroneckerDelta
 
-from .algebra import Index, Inv, ISum, Len, free_indices, tensor_names
-from .contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
-from .names import Bound, bound, scope, stem
+from indexcalc.language.algebra import Index, Inv, ISum, Len, free_indices, tensor_names
+from indexcalc.calculus.contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
+from indexcalc.calculus.names import Bound, bound, scope, stem
 
 
 def alpha(e):

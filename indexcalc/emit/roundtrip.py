@@ -1,0 +1,57 @@
+"""The round-trip proof: printed statements are re-parsed after the program text before
+them, and every one that does not come back meaning the same is printed explicitly (or,
+for a parsed statement SymPy simplified past re-parsing, as its source text). What leaves
+indexcalc as text is proven to say what was derived; the proof parses once when all is
+well, and hands the parsed program to its caller.
+
+    >>> import indexcalc as ic
+    >>> lines, program = prove(ic.parse("y[i] = x[i,j]*w[j]").statements)
+    >>> lines, program.outputs
+    (['y[i] = x[i,j]*w[j]'], ['y'])
+"""
+
+from __future__ import annotations
+
+from indexcalc.emit.text import statement_text
+from indexcalc.errors import IndexCalcError
+from indexcalc.language.check import check
+from indexcalc.language.parser import parse_tree
+from indexcalc.simplify.tidy import normal
+
+
+def prove(statements, before: str = "", skip: int = 0):
+    """``(lines, program)``: the printed ``statements`` and ``program``, the checked program
+    ``before`` (with ``skip`` statements) followed by them; ``program`` is None when no
+    printing re-parses to what was derived."""
+    lines = [statement_text(st) for st in statements]
+    fallbacks = (lambda st: statement_text(st, explicit=True),
+                 lambda st: st.text or statement_text(st, explicit=True))
+    for attempt in range(len(fallbacks) + 1):
+        program, bad = _reparse(statements, lines, before, skip)
+        if not bad:
+            return lines, program
+        if attempt < len(fallbacks):
+            for k in bad:
+                lines[k] = fallbacks[attempt](statements[k])
+    return lines, None
+
+
+def reparse(text: str):
+    """The checked program of ``text`` (raises the user's error if it is not one)."""
+    return check(parse_tree(text), text)
+
+
+def _reparse(statements, lines, before, skip):
+    """The re-parsed program and which printed ``lines`` do not mean their statement."""
+    try:
+        program = reparse(before + "\n" + "\n".join(lines))
+    except IndexCalcError:
+        return None, list(range(len(lines)))
+    back = program.statements[skip:]
+    return program, [k for k, st in enumerate(statements) if normal(back[k].expr) != normal(st.expr)
+                     or (st.reads and set(back[k].reads) != set(st.reads))]
+
+
+def program_text(prog) -> str:
+    """A program as text that re-parses to it."""
+    return "\n".join(prove(prog.statements)[0])
