@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from indexcalc.language.algebra import Det, Inv, LogDet
+from indexcalc.language.functions import BY_CLASS
 from indexcalc.errors import ProgramError
 
 
@@ -75,14 +75,16 @@ def sizes_for(prog, named=None, start=2) -> dict:
 
 
 def random_inputs(prog, sizes, rng, dtype=np.float64) -> dict:
-    """Random data: positive where a name feeds log/sqrt/a power/division, well
-    conditioned where it is a matrix of inv/det/logdet, else in [-1.5, 1.5]."""
+    """Random data: positive where a name feeds a function whose registry domain is
+    positive (log) or a power/division/sqrt, well conditioned where it is a matrix of a
+    matrix function, else in [-1.5, 1.5]."""
     positive, matrices = set(), set()
     for st in prog.statements:
-        for f in st.expr.atoms(sp.log, sp.Pow, sp.Function):
-            if isinstance(f, (Inv, Det, LogDet)):
+        for f in st.expr.atoms(sp.Pow, sp.Function):
+            row = BY_CLASS.get(type(f))
+            if row and row.kind == "matrix":
                 matrices.add(str(f.args[0].label))
-            elif isinstance(f, sp.log) or (isinstance(f, sp.Pow) and not (f.exp.is_Integer and f.exp > 0)):
+            elif (row and row.domain == "positive") or (isinstance(f, sp.Pow) and not (f.exp.is_Integer and f.exp > 0)):
                 positive |= _names(f.args[0])
     arrays = {}
     for name in prog.inputs:

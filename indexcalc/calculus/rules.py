@@ -1,4 +1,6 @@
-"""Every derivative rule, one line each, in one table (HIPS autograd's ``defvjp`` style).
+"""Every derivative rule, by SymPy class: the rules of the function registry
+(:mod:`indexcalc.language.functions`, one line each in HIPS autograd's ``defvjp`` style)
+and the power rule.
 
 A rule takes the arguments and the value ``y`` of the function and returns the partial
 derivative with respect to each argument. Rules use ``y`` where it is cheaper, so that
@@ -13,28 +15,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from indexcalc.language.algebra import Abs, Det, Inv, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from indexcalc.language.functions import of_kind
 
-# -- element-wise functions: f'(x), given x and y = f(x) ----------------------------------
-ELEMENTWISE = {
-    sp.exp: lambda x, y: y,
-    sp.log: lambda x, y: 1 / x,
-    sp.tanh: lambda x, y: 1 - y**2,
-    sp.sin: lambda x, y: sp.cos(x),
-    sp.cos: lambda x, y: -sp.sin(x),
-    Abs: lambda x, y: sp.sign(x),
-    sp.sign: lambda x, y: 0,
-    relu: lambda x, y: step(y),  # y > 0 exactly where x > 0: reads the forward value
-    step: lambda x, y: 0,
-    sigmoid: lambda x, y: y * (1 - y),
-    softplus: lambda x, y: sigmoid(x),
-}
-
-# -- two arguments: (d/da, d/db); at a tie the whole derivative goes to one side ----------
-BINARY = {
-    Max2: (lambda a, b: step(a - b), lambda a, b: 1 - step(a - b)),
-    Min2: (lambda a, b: step(b - a), lambda a, b: 1 - step(b - a)),
-}
+# -- element-wise: f'(x) given x and y = f(x); binary: (d/da, d/db); from the registry ---
+ELEMENTWISE = {f.cls: f.rule for f in of_kind("elementwise").values()}
+BINARY = {f.cls: f.rule for f in of_kind("binary").values()}
 
 
 # -- powers: d(b^e) = e b^(e-1) db + b^e log(b) de ---------------------------------------
@@ -44,8 +29,4 @@ def power(base, exp, dbase, dexp):
 
 
 # -- matrix functions: dF = sum_pq (dF/dA[p,q]) dA[p,q], with p, q fresh -------------------
-MATRIX = {
-    Inv: lambda f, p, q: -Inv(f.args[0], f.args[1], p) * Inv(f.args[0], q, f.args[2]),
-    Det: lambda f, p, q: f * Inv(f.args[0], q, p),
-    LogDet: lambda f, p, q: Inv(f.args[0], q, p),
-}
+MATRIX = {f.cls: f.rule for f in of_kind("matrix").values()}

@@ -29,7 +29,7 @@ import sympy as sp
 from indexcalc.errors import ShapeError
 from indexcalc.lower.build import lower
 from indexcalc.lower.plan import plan
-from indexcalc.emit.spelling import BOOLEAN, MATRIX, NUMPY
+from indexcalc.emit.spelling import BOOLEAN, NUMPY
 
 HEADER = """import functools
 import math
@@ -236,7 +236,7 @@ class _Printer:
         if node.op == "matfunc":
             (a, _), = node.args
             code, layout = self.expr(a)
-            return MATRIX[node.attr[0]].format(code), (layout if node.attr[0] == "inv" else ())
+            return NUMPY[node.attr[0]].format(code), (layout if node.attr[0] == "inv" else ())
         if node.op == "broadcast":
             (a, pos), = node.args
             code = self.aligned(a, pos, node.rank)

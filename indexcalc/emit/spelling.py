@@ -1,22 +1,15 @@
-"""How each backend spells the IR's element-wise functions: one table, one column per
-backend. ``{}`` is the argument (two for binary functions).
+"""How the NumPy backend spells the IR's element-wise and matrix functions: the registry's
+column (:mod:`indexcalc.language.functions`) plus what the IR itself adds. ``{}`` is an
+argument.
 
     >>> NUMPY["tanh"].format("x")
     'np.tanh(x)'
 """
 
-NUMPY = {
-    "exp": "np.exp({})", "log": "np.log({})", "tanh": "np.tanh({})", "sin": "np.sin({})",
-    "cos": "np.cos({})", "abs": "np.abs({})", "sign": "np.sign({})",
-    "relu": "np.maximum({}, 0)",
-    "step": "({} > 0)",  # a boolean array: multiplies as 0/1 in the array's dtype
-    "sigmoid": "np.exp(-np.logaddexp(0, -({})))", "softplus": "np.logaddexp(0, {})",
-    "maximum": "np.maximum({}, {})", "minimum": "np.minimum({}, {})",
-    "sqrt": "np.sqrt({})", "powv": "np.power({}, {})",
-}
+from indexcalc.language.functions import FUNCTIONS
 
+NUMPY = {f.name: f.numpy for f in FUNCTIONS.values() if f.kind != "power"}
+NUMPY.update({"sqrt": "np.sqrt({})", "powv": "np.power({}, {})"})
 
-#: Functions whose NumPy spelling gives a boolean array (cast before it is returned).
+#: Functions whose NumPy spelling gives a boolean array (cast where it must be a number).
 BOOLEAN = {"step"}
-
-MATRIX = {"inv": "np.linalg.inv({})", "det": "np.linalg.det({})", "logdet": "np.linalg.slogdet({})[1]"}

@@ -15,8 +15,9 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from indexcalc.language.algebra import ISum, Len, free_indices, occurrences, product_sums
+from indexcalc.language.functions import BY_CLASS
 
-_NAMES = {"Abs": "abs", "Max2": "max", "Min2": "min"}
+_NAMES = {f.cls.__name__: f.name for f in BY_CLASS.values()}
 
 
 class TextPrinter(StrPrinter):

@@ -210,16 +210,6 @@ class LogDet(sp.Function):
     nargs = 1
 
 
-#: language name -> constructor of the element-wise function
-ELEMENTWISE = {
-    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "sin": sp.sin,
-    "cos": sp.cos, "abs": Abs, "sign": sp.sign, "relu": relu, "step": step,
-    "sigmoid": sigmoid, "softplus": softplus,
-}
-BINARY = {"max": Max2, "min": Min2}
-MATRIX = {"inv": Inv, "det": Det, "logdet": LogDet}
-
-
 def matrix_name(e) -> str:
     """The tensor name a matrix function reads (its first argument is an IndexedBase)."""
     return str(e.args[0].label)

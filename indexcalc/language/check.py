@@ -24,14 +24,15 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from indexcalc.language.algebra import BINARY, ELEMENTWISE, MATRIX, Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
+from indexcalc.language.algebra import Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
 from indexcalc.errors import ProgramError
+from indexcalc.language.functions import FUNCTIONS
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
 # so the generated NumPy code could not hold them
 _RESERVED = {"__debug__"}
-_FUNCTIONS = sorted([*ELEMENTWISE, *BINARY, *MATRIX, "delta", "len", "size"])
+_FUNCTIONS = sorted([*FUNCTIONS, "delta", "len", "size"])
 
 
 def check(tree, text: str) -> CheckedProgram:
@@ -282,9 +283,9 @@ class _StatementChecker:
     def _call(self, node, protected, indices=None):
         name = str(node.children[0])
         args = node.children[1].children
-        arity = {"delta": 2, "len": 1, "size": 2, **{k: 2 for k in BINARY}}.get(name, 1)
         if name not in _FUNCTIONS:
             self.fail(f"unknown function {name}(); known functions: {', '.join(_FUNCTIONS)}", node)
+        arity = {"delta": 2, "len": 1, "size": 2}.get(name) or FUNCTIONS[name].arity
         if len(args) != arity:
             self.fail(f"{name}() takes {arity} argument{'s' * (arity > 1)}, not {len(args)}", node)
         if (name == "inv") != (indices is not None):
@@ -298,11 +299,10 @@ class _StatementChecker:
             return Len(self.index(args[0])), Counter()
         if name == "size":
             return self._size(*args), Counter()
-        if name in MATRIX:
+        if FUNCTIONS[name].kind == "matrix":
             return self._matrix(name, args[0], indices)
         built = [self.build(a, protected) for a in args]
-        fn = ELEMENTWISE.get(name) or BINARY[name]
-        return fn(*[e for e, _ in built]), _once(*[p for _, p in built])
+        return FUNCTIONS[name].build(*[e for e, _ in built]), _once(*[p for _, p in built])
 
     def _size(self, tensor, axis):
         """``size(A, k)``: A a tensor name, k a whole number below its rank (checked at

@@ -24,17 +24,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from indexcalc.language.algebra import Abs, Det, Index, Inv, ISum, Len, LogDet, Max2, Min2, Size, relu, sigmoid, softplus, step
+from indexcalc.language.algebra import Index, Inv, ISum, Len, Size
+from indexcalc.language.functions import BY_CLASS
 from indexcalc.lower.ir import Graph, Node
 
-#: SymPy class -> IR map function (the backends spell these, see ``emit/spelling.py``)
-FUNCTIONS = {
-    sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.sin: "sin", sp.cos: "cos", Abs: "abs",
-    sp.sign: "sign", relu: "relu", step: "step", sigmoid: "sigmoid", softplus: "softplus",
-    Max2: "maximum", Min2: "minimum",
-}
-MATRIX = {Inv: "inv", Det: "det", LogDet: "logdet"}
-COMMUTATIVE = {"add", "mul", "maximum", "minimum"}
+COMMUTATIVE = {"add", "mul", "max", "min"}
 
 
 @dataclass(frozen=True)
@@ -166,9 +160,10 @@ class _Builder:
         if isinstance(e, sp.KroneckerDelta):
             i, j = e.args
             return Ref(self.add("eye", axes=(self.cls(i), self.cls(j))), (i, j))
-        if type(e) in MATRIX:
+        fn = BY_CLASS.get(type(e))
+        if fn and fn.kind == "matrix":
             a = self.name(str(e.args[0].label), (Index("_r"), Index("_c")))
-            node = self.add("matfunc", [(a.node, (0, 1))], (MATRIX[type(e)],), self.g[a.node].axes if type(e) is Inv else ())
+            node = self.add("matfunc", [(a.node, (0, 1))], (fn.name,), self.g[a.node].axes if type(e) is Inv else ())
             return self.read(node, range(len(e.args) - 1), tuple(e.args[1:]))
         if isinstance(e, ISum):
             return self.isum(e)
@@ -183,8 +178,8 @@ class _Builder:
             return self.map("powv", [self.expr(e.base), self.expr(e.exp)])
         if type(e) is sp.log:
             return self.log(self.expr(e.args[0]))
-        if type(e) in FUNCTIONS:
-            return self.map(FUNCTIONS[type(e)], [self.expr(a) for a in e.args])
+        if fn:
+            return self.map(fn.name, [self.expr(a) for a in e.args])
         raise AssertionError(f"no lowering for {type(e).__name__}")
 
     def isum(self, e) -> Ref:
