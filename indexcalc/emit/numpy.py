@@ -341,7 +341,8 @@ class _Printer:
             letters = {i: opt_einsum.get_symbol(i) for ls in p.labels for i in ls}
             eq = ",".join("".join(letters[i] for i in ls) for ls in p.labels) + "->" + \
                 "".join(letters[i] for i in out)
-            code = f"_einsum({eq!r}, {', '.join(codes)})"
+            fn = "np.einsum" if len(codes) <= 2 and all(i.isascii() for i in eq) else "_einsum"  # planning pays from 3
+            code = f"{fn}({eq!r}, {', '.join(codes)})"
         return code, tuple(out.index(i) for i in p.result)
 
 
