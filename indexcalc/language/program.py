@@ -2,12 +2,12 @@
 
 The public :class:`indexcalc.program.Program` adds printing and compiling to it.
 
-    >>> import indexcalc as ic
-    >>> prog = ic.parse("Y[i,j] = X[i,k]*W[k,j]")
-    >>> prog.inputs, prog.outputs
-    (['X', 'W'], ['Y'])
-    >>> print(prog)
-    Y[i,j] = X[i,k]*W[k,j]
+    >>> from indexcalc.language.check import check
+    >>> from indexcalc.language.parser import parse_tree
+    >>> text = "h[i] = W[i,j]*x[j]; y = h[i]*h[i]"
+    >>> prog = check(parse_tree(text), text)
+    >>> prog.ranks, sorted(needed_names(prog.statements, ["h"]))
+    ({'W': 2, 'x': 1, 'h': 1, 'y': 0}, ['W', 'h', 'x'])
 """
 
 from __future__ import annotations
