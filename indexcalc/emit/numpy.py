@@ -47,7 +47,7 @@ def _plan(eq, *shapes):
 def _einsum(eq, *ops):
     return _plan(eq, *(o.shape for o in ops))(*ops)
 """
-_RESERVED = {"np", "math", "functools", "opt_einsum", "float", "abs", "max", "min"}
+_RESERVED = {"np", "math", "functools", "opt_einsum"}
 _ALWAYS_VAR = {"contract", "max", "matfunc", "eye", "broadcast"}
 
 
