@@ -124,6 +124,16 @@ def test_gallery_jacobians(name):
     assert_jacobians(ex.source, ex.wrt, data_for(ex.source, seed=4))
 
 
+@pytest.mark.parametrize("name", [n for n, ex in sorted(examples().items())
+                                  if ic.parse(ex.source).outputs[-1:] and ic.parse(ex.source).rank(ic.parse(ex.source).outputs[-1]) == 0])
+def test_gallery_hessians(name):
+    ex = examples()[name]
+    arrays = data_for(ex.source, seed=7)
+    if "t" in arrays:
+        arrays["t"] = np.abs(arrays["t"])
+    assert_hessian(ex.source, ex.wrt, arrays)
+
+
 def test_jacobian_of_the_issue_is_the_right_shape():
     got = ic.jacobian("y[n,c] = x[n,c]*s", wrt="x").compile()(x=np.ones((2, 3)), s=2.0)
     assert got["dy_dx"].shape == (2, 3, 2, 3)
