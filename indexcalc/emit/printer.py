@@ -1,0 +1,350 @@
+"""The array printer shared by every backend: walks the lowering IR and prints one
+assignment per node that needs a variable (a statement's value, a value read twice, a
+contraction), inlining the rest. What differs between NumPy, PyTorch and JAX (function
+spellings, reductions, transposes, dtypes of numbers) is a :class:`Dialect`.
+
+    >>> import indexcalc as ic
+    >>> from indexcalc.emit.numpy import NUMPY_DIALECT
+    >>> print(ArrayPrinter(ic.parse("y[b] = x[b,i]^2"), {"y": "y"}, NUMPY_DIALECT).function("f"))
+    def f(x):
+        _dtype = np.result_type(x)
+        y = np.sum(x**2, axis=1)
+        return {'y': np.ascontiguousarray(y, dtype=_dtype)}
+    <BLANKLINE>
+"""
+
+from __future__ import annotations
+
+import keyword
+
+import opt_einsum
+import sympy as sp
+
+from indexcalc.lower.build import lower
+from indexcalc.lower.plan import plan
+
+_ALWAYS_VAR = {"contract", "max", "matfunc", "eye", "broadcast"}
+
+
+class Dialect:
+    """How one backend writes array code. Subclasses set ``spelling`` (function -> template,
+    ``{}`` per argument), ``boolean`` (functions spelled as a comparison) and ``reserved``
+    (names the generated code uses), and override what their library writes differently."""
+
+    spelling: dict = {}
+    boolean: set = set()
+    reserved: set = set()
+
+    def dtype(self, tensors) -> list:
+        """Lines that set ``_dtype`` (and whatever else the code needs) from the inputs."""
+        raise NotImplementedError
+
+    def transpose(self, code, perm) -> str:
+        if len(perm) == 2:
+            return f"{_paren(code)}.T"
+        return f"{_paren(code)}.transpose({', '.join(map(str, perm))})"
+
+    def reduce(self, fn, code, axes) -> str:
+        raise NotImplementedError
+
+    def eye(self, n) -> str:
+        raise NotImplementedError
+
+    def broadcast(self, code, shape) -> str:
+        raise NotImplementedError
+
+    def einsum(self, eq, codes) -> str:
+        raise NotImplementedError
+
+    def cast(self, code) -> str:
+        """A boolean array as the data's dtype."""
+        raise NotImplementedError
+
+    def number(self, fn, codes) -> str:
+        """``fn`` of numbers (constants and sizes), as a number the arrays do not promote."""
+        raise NotImplementedError
+
+    def number_base(self, base) -> str:
+        """The base of a power of numbers whose exponent is not a small whole number."""
+        return base
+
+    def sqrt(self, code) -> str:
+        return self.spelling["sqrt"].format(code)
+
+    def result(self, code, rank) -> str:
+        raise NotImplementedError
+
+    def safe(self, name: str) -> str:
+        """A program name as an identifier no generated name can take: names that Python or
+        the generated code reserve, and names starting ``_``, ``n_`` or ``v_`` (the
+        generated code's own), get a ``v_`` prefix."""
+        taken = keyword.iskeyword(name) or name in self.reserved or name.startswith(("_", "n_", "v_"))
+        return "v_" + name if taken else name
+
+
+class ArrayPrinter:
+    """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
+
+    def __init__(self, prog, returns, dialect: Dialect):
+        self.prog, self.returns, self.d = prog, returns, dialect
+        safe = dialect.safe
+        low = lower(prog)
+        self.g, self.values = low.graph, dict(low.values)
+        for name, node in low.inputs.items():
+            self.values.setdefault(name, (node, tuple(range(self.g[node].rank))))
+        roots = [self.values[name][0] for name in returns.values()]
+        self.ids = self.g.reachable(roots)
+        self.uses = dict.fromkeys(self.ids, 0)
+        for k in self.ids:
+            for a, _ in self.g[k].args:
+                self.uses[a] += 1
+        for r in roots:
+            self.uses[r] += 1
+        self.static = self.g.static()
+        self.sizes = {}
+        for name in prog.inputs:
+            for axis in range(prog.rank(name)):
+                self.sizes.setdefault(prog.sizes.find((name, axis)), (f"n_{safe(name)}_{axis}", safe(name), axis))
+        self.var, self.layout = {}, {}
+        for name, k in low.inputs.items():
+            self.var[k], self.layout[k] = safe(name), tuple(range(self.g[k].rank))
+        for name, (k, _) in low.values.items():
+            if k in self.uses and k not in self.var and k not in self.static:
+                self.var[k] = safe(name)
+        count = 0
+        for k in self.ids:
+            node = self.g[k]
+            if k in self.var or k in self.static:
+                continue
+            if self.uses[k] > 1 or node.op in _ALWAYS_VAR:
+                count += 1
+                self.var[k] = f"_t{count}"
+
+    def function(self, fname) -> str:
+        params = [self.d.safe(n) for n in self.prog.inputs]
+        return f"def {fname}({', '.join(params)}):\n" + "".join(f"    {b}\n" for b in self.body())
+
+    def body(self) -> list:
+        """The lines of the function: sizes, one assignment per variable, the return."""
+        params = [self.d.safe(n) for n in self.prog.inputs]
+        tensors = [self.d.safe(n) for n in self.prog.inputs if self.prog.rank(n)] or params
+        body = self.d.dtype(tensors)
+        used = {c for k in self.ids for c in _sizes_read(self.g[k])}
+        body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in self.sizes.items() if c in used]
+        self.emitted = set(k for k in self.var if self.g[k].op == "input")
+        for k in self.ids:
+            if k in self.var and k not in self.emitted:
+                code, self.layout[k] = self.expr(k)
+                body.append(f"{self.var[k]} = {code}")
+                self.emitted.add(k)
+        out = [f"{key!r}: {self.result(name)}" for key, name in self.returns.items()]
+        body.append("return {" + ", ".join(out) + "}")
+        return body
+
+    def result(self, name) -> str:
+        k, positions = self.values[name]
+        code, layout = self.expr(k)
+        perm = sorted(range(len(layout)), key=lambda j: positions[layout[j]])
+        if perm != list(range(len(perm))):
+            code = self.d.transpose(code, perm)
+        return self.d.result(code, len(layout))
+
+    # --- expressions ---------------------------------------------------------------
+    def expr(self, k, boolean=False):
+        """``(code, layout)``: code for node ``k``; physical axis ``j`` is node axis ``layout[j]``."""
+        if k in self.var and k in self.emitted:
+            return self.var[k], self.layout[k]
+        code, layout = self.build(k)
+        if not boolean and self.g[k].attr[:1] and self.g[k].attr[0] in self.d.boolean and self.g[k].op == "map" \
+                and k not in self.static:
+            code = self.d.cast(code)
+        return code, layout
+
+    def build(self, k):
+        node = self.g[k]
+        if node.op == "const":
+            return _number(node.attr[0]), ()
+        if node.op == "size":
+            if node.attr[0] not in self.sizes:
+                raise AssertionError("a size that no input carries")
+            return self.sizes[node.attr[0]][0], ()
+        if node.op == "eye":
+            return self.d.eye(self.sizes[node.axes[0]][0]), (0, 1)
+        if node.op == "matfunc":
+            (a, _), = node.args
+            code, layout = self.expr(a)
+            return self.d.spelling[node.attr[0]].format(code), (layout if node.attr[0] == "inv" else ())
+        if node.op == "broadcast":
+            (a, pos), = node.args
+            code = self.aligned(a, pos, node.rank)
+            shape = ", ".join(self.sizes[c][0] for c in node.axes)
+            return self.d.broadcast(code, shape), tuple(range(node.rank))
+        if node.op in ("contract", "max"):
+            return self.contraction(node)
+        return self.map(k, node), tuple(range(node.rank))
+
+    def aligned(self, a, pos, rank, boolean=False) -> str:
+        """Operand ``a`` (node axis ``i`` at output axis ``pos[i]``) transposed and expanded
+        to broadcast against an array of ``rank`` axes."""
+        code, layout = self.expr(a, boolean)
+        return self.align(code, [pos[i] for i in layout], rank)
+
+    def map(self, k, node) -> str:
+        fn, params = node.attr[0], node.attr[1:]
+        static = k in self.static
+        if fn == "add":
+            return self.add(node)
+        if fn == "mul":
+            return self.mul(node)
+        if fn == "pow":
+            (a, pos), = node.args
+            return self.power(self.aligned(a, pos, node.rank), params[0], static)
+        codes = [self.aligned(a, pos, node.rank) for a, pos in node.args]
+        return self.d.number(fn, codes) if static else self.d.spelling[fn].format(*codes)
+
+    def add(self, node) -> str:
+        terms = [self.term(a, pos, node.rank) for a, pos in node.args]
+        terms.sort(key=lambda t: t[0] == "-")
+        out = "".join(f" {s} {c}" for s, c in terms)
+        return out[3:] if out.startswith(" + ") else "-" + out[3:]
+
+    def term(self, a, pos, rank):
+        """``(sign, code)`` of one term of a sum: ``-2*x`` prints as ``- 2*x``."""
+        node = self.g[a]
+        if a in self.var:
+            return "+", self.aligned(a, pos, rank)
+        if node.op == "const" and node.attr[0] < 0:
+            return "-", _number(-node.attr[0])
+        if node.op == "map" and node.attr[0] == "mul":
+            coeff = [b for b, _ in node.args if self.g[b].op == "const"]
+            if coeff and self.g[coeff[0]].attr[0] < 0:
+                code = self.mul(node, negate=True)
+                return "-", self.align(code, [pos[i] for i in range(node.rank)], rank)
+        return "+", self.aligned(a, pos, rank)
+
+    def mul(self, node, negate=False) -> str:
+        """A product, factors in order of rank so that numbers and small arrays multiply
+        each other before they meet a large one (``2/n*dvar[:, None]*xc``: one full pass);
+        negative powers are divisions."""
+        coeff = sp.Integer(-1 if negate else 1)
+        items = []  # (rank, boolean, divide, code)
+        for a, pos in node.args:
+            child = self.g[a]
+            if child.op == "const":
+                coeff *= child.attr[0]
+                continue
+            divide = a not in self.var and child.op == "map" and child.attr[0] == "pow" and child.attr[1] < 0
+            if divide:
+                (b, bpos), = child.args
+                code = self.power(self.aligned(b, [pos[i] for i in bpos], node.rank), -child.attr[1], a in self.static)
+            else:
+                code = self.aligned(a, pos, node.rank, boolean=True)
+            boolean = child.op == "map" and child.attr[0] in self.d.boolean and a not in self.static and not divide
+            items.append((child.rank, boolean, divide, code, a, pos))
+        items.sort(key=lambda t: (t[0], t[1]))
+        out, floats = ("" if coeff == 1 else "-" if coeff == -1 else _paren(_number(coeff)) + "*"), coeff != 1
+        for rank, boolean, divide, code, a, pos in items:
+            if boolean and not floats:  # bool*bool or -bool would not be the data's dtype
+                code = self.aligned(a, pos, node.rank)
+            if divide:
+                head = out.rstrip("*")
+                out = (head + "1" if head in ("", "-") else head) + "/" + _paren(code) + "*"
+            else:
+                out += _paren(code) + "*"
+            floats = floats or not boolean
+        out = out.rstrip("*")
+        return out if out not in ("", "-") else out + "1"
+
+    def contraction(self, node):
+        """``(code, layout)`` of a contract or max node, as :func:`~indexcalc.lower.plan.plan` says."""
+        out = node.attr[0]
+        codes, labels = [], []
+        for a, ls in node.args:
+            code, layout = self.expr(a)
+            codes.append(code)
+            labels.append(tuple(ls[i] for i in layout))
+        p = plan(node.op, labels, out)
+        codes = [self.d.reduce("sum", c, axes) if axes else c for c, axes in zip(codes, p.presum)]
+        if p.kind == "reduce":
+            code = self.d.reduce(node.op if node.op == "max" else "sum", codes[0], p.axes) if p.axes else codes[0]
+        elif p.kind == "product":
+            code = "*".join(_paren(self.align(c, [p.result.index(i) for i in ls], len(p.result)))
+                            for c, ls in zip(codes, p.labels))
+        elif p.kind == "matmul":
+            code = self.matmul(codes[::-1] if p.swap else codes, p)
+        else:
+            letters = {i: opt_einsum.get_symbol(i) for ls in p.labels for i in ls}
+            eq = ",".join("".join(letters[i] for i in ls) for ls in p.labels) + "->" + \
+                "".join(letters[i] for i in out)
+            code = self.d.einsum(eq, codes)
+        return code, tuple(out.index(i) for i in p.result)
+
+    def matmul(self, codes, p) -> str:
+        a, b = (c if list(perm) == sorted(perm) else self.d.transpose(c, perm) for c, perm in zip(codes, (p.a, p.b)))
+        if p.batch:
+            a = a if p.free_a else f"{_paren(a)}[..., None, :]"
+            b = b if p.free_b else f"{_paren(b)}[..., None]"
+        code = f"{_paren(a)} @ {_paren(b)}"
+        if p.batch and not p.free_a:
+            return f"({code})[..., 0, :]"
+        if p.batch and not p.free_b:
+            return f"({code})[..., 0]"
+        return code
+
+    def align(self, code, targets, rank) -> str:
+        """``code`` (physical axis ``j`` at output axis ``targets[j]``) transposed and given
+        ``None`` axes so that it broadcasts against ``rank`` axes."""
+        if not targets:
+            return code
+        order = sorted(range(len(targets)), key=lambda j: targets[j])
+        if order != list(range(len(targets))):
+            code = self.d.transpose(code, order)
+        present = set(targets)
+        index = [":" if p in present else "None" for p in range(rank)]
+        while index and index[0] == "None":  # broadcasting prepends axes by itself
+            index.pop(0)
+        if "None" in index:
+            code = f"{_paren(code)}[{', '.join(index)}]"
+        return code
+
+    def power(self, base, exp, static) -> str:
+        """``base**exp``; a power of numbers goes through :meth:`Dialect.number_base`."""
+        if static and not (exp.is_Integer and 0 < exp < 64):
+            base = self.d.number_base(base)
+        if exp == sp.Rational(1, 2):
+            return self.d.sqrt(base)
+        if exp == sp.Rational(-1, 2):
+            return f"1/{self.d.sqrt(base)}"
+        if exp == 1:
+            return base
+        if exp == -1:
+            return f"1/{_paren(base)}"
+        e = str(int(exp)) if exp.is_Integer and abs(exp) < 64 else repr(float(exp))
+        return f"{_paren(base)}**{e if exp > 0 else '(' + e + ')'}"
+
+
+def _sizes_read(node) -> tuple:
+    """The size classes whose value the code for ``node`` reads."""
+    return node.attr if node.op == "size" else node.axes if node.op in ("eye", "broadcast") else ()
+
+
+def _number(x) -> str:
+    """A literal that stays a Python number (weak under NumPy 2's promotion rules)."""
+    x = sp.sympify(x)
+    if x.is_Integer and abs(x) < 2**53:
+        return str(int(x))
+    if x is sp.E:
+        return "math.e"
+    if x is sp.pi:
+        return "math.pi"
+    return repr(float(x))
+
+
+def _paren(code: str) -> str:
+    """``code`` in parentheses unless it is a name, number, call or subscript."""
+    depth = 0
+    for ch in code:
+        depth += (ch in "([{") - (ch in ")]}")
+        if depth == 0 and ch in "+-*/@ ":
+            return f"({code})"
+    return code
