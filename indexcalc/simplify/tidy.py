@@ -81,6 +81,11 @@ def _replace_once(e, pattern, st):
     """``e`` with the statement's value (``pattern``) replaced by ``st.lhs``, or None."""
     if not tensor_names(pattern) <= tensor_names(e):
         return None
+    if not set(st.indices) <= free_indices(pattern):
+        # a left index the value does not depend on (``d[r,k] = f(k)``, broadcast along
+        # ``r``) would be read at whatever index is at hand, of whatever size: the
+        # value of ``d`` is written out instead
+        return None
     for m in _maps(st.indices, free_indices(e)):
         value = pattern.xreplace(m)
         name = st.lhs.xreplace(m)
