@@ -18,7 +18,7 @@ import sympy as sp
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.calculus.contract import contract
 from indexcalc.simplify.cse import eliminate
-from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep
+from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep, state_sizes
 from indexcalc.emit.roundtrip import prove, reparse
 from indexcalc.errors import InternalError, ProgramError, WrtError
 from indexcalc.calculus.names import NameSupply, stem
@@ -68,9 +68,13 @@ def check_wrt(prog, wrt) -> list:
     return wrt
 
 
-def tidy(expr, prog, keep, taken=()):
-    """Forward values back in, common factors out, short index names (none of ``taken``)."""
-    return pretty_indices(factor(reuse_forward(expr, prog)), keep, taken)
+def tidy(expr, prog, keep, taken=(), axes=()):
+    """Forward values back in, common factors out, the size of a broadcast index no
+    tensor carries as ``len()`` of a left index (``keep``, whose sizes are those of
+    ``axes``: ``(name, axis)`` keys) or as ``size(A, k)``, short index names (none of
+    ``taken``)."""
+    e = state_sizes(factor(reuse_forward(expr, prog)), keep, prog, left_keys=axes)
+    return pretty_indices(e, keep, taken)
 
 
 def inline_cheap(raw, keep):
@@ -272,7 +276,9 @@ class Derivative(Backward):
                                set(self.names.values()))
             tensors = set(forward.ranks) | set(names.values()) | {u for u in self.upstream.values()
                                                                   if isinstance(u, str)}
-            tidied = [Statement(g, idx, tidy(e, forward, idx, tensors)) for g, idx, e in raw]
+            of = {g: x for x, g in names.items()}
+            tidied = [Statement(g, idx, tidy(e, forward, idx, tensors, _axes(of.get(g), idx)))
+                      for g, idx, e in raw]
             statements = with_temporaries(tidied, supply, set(self.names.values()), tensors)
         printed = {st.name for st in statements}
         comments = renamed_comments({**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
@@ -300,12 +306,19 @@ class Jacobian(Backward):
             final = _targets(forward, x)
             supply.add(*final)
             with supply.active():
+                jacobian_of = {g: y for y, g in names.items()}
                 for name, idx, e in forward_sweep(forward, x, names, final, supply):
-                    statements.append(Statement(name, idx, tidy(e, forward, idx, tensors)))
+                    axes = _axes(jacobian_of[name], idx[:len(idx) - len(final)]) + _axes(x, final)
+                    statements.append(Statement(name, idx, tidy(e, forward, idx, tensors, axes)))
             self.names.update({(y, x): names[y] for y in of if any(s.name == names[y] for s in statements)})
         needed = needed_names(statements, set(self.names.values()))
         super().__init__(forward, [s for s in statements if s.name in needed],
                          {n: n for n in self.names.values()})
+
+
+def _axes(name, indices) -> list:
+    """``(name, axis)`` for each of ``indices`` (nothing when ``name`` is None)."""
+    return [(name, a) for a in range(len(indices))] if name is not None else []
 
 
 def _targets(prog, x):

@@ -25,10 +25,6 @@ from indexcalc.gradcheck import check_gradients, random_inputs, sizes_for
 
 # -- bugs found while writing these tests (see the reasons; each marks a strict xfail) --
 
-BUG_DANGLING_LEN = ("KNOWN LIMITATION: a gradient term summed over a broadcast index that "
-                    "no tensor in the result carries ('T = (A[i,j] + B[j,k])' wrt A is "
-                    "len(k)); the language has no way to say len(k) there, so derive() "
-                    "raises a ProgramError that suggests naming the broadcast as a tensor")
 BUG_RATIONAL = ("BUG (readability): the user's decimal constants are folded into long "
                 "decimals the user never wrote: GELU prints 3.5677408136172e-2*x[i]^2 "
                 "(= 0.7978845608*0.044715) and 5.3516112204258e-2*x[i]^3; a person writes "
@@ -106,8 +102,9 @@ CASES = [
     case("center", "y[i] = x[i] - mean[j](x[j])"),
     case("scalar-times-broadcast", "L = s*(x[i] + 1)"),
     case("mean-of-broadcast", "L = mean[i](x[i] + s^2)"),
-    case("mean-times-free", "T = mean[i,j](A[i,j])*(A[i,j] + y[j])", **all_kinds(BUG_DANGLING_LEN)),
-    case("broadcast-sum", "T = (A[i,j] + B[j,k])", ["A"], **all_kinds(BUG_DANGLING_LEN)),
+    # summed over a broadcast index no tensor in the result carries: size(A, k) states it
+    case("mean-times-free", "T = mean[i,j](A[i,j])*(A[i,j] + y[j])"),
+    case("broadcast-sum", "T = (A[i,j] + B[j,k])", ["A"]),
     case("broadcast-sum-named", "C[i,j,k] = A[i,j] + B[j,k]\nT = C[i,j,k]", ["A", "B"]),
     case("colsum-squared", "T = sum[i](A[i,j])*A[i,j]"),
     case("sum-squared", "L = sum[i](x[i])^2"),

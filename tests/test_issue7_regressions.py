@@ -223,9 +223,14 @@ def test_check_fails_when_everything_is_nan():
 
 # ----------------------------------------------------------------------------- refused
 
-@pytest.mark.xfail(strict=True, reason="refused: needs size(A,k) to state a broadcast axis (SPEC §1)")
-def test_broadcast_sum_derives():
-    full_check("L = sum[i,j](x[i] + x[j])", {"x": (3,)})
+@pytest.mark.parametrize("src,shapes", [
+    ("L = sum[i,j](x[i] + x[j])", {"x": (3,)}),
+    ("T = (A[i,j] + B[j,k])", {"A": (2, 3), "B": (3, 4)}),
+    ("i = sum[k,r](1 + z[k,m] + w[l,r])", {"z": (2, 3), "w": (4, 5)}),  # was an InternalError
+    ("L = sum[i](x[i]*size(x,0))", {"x": (3,)}),  # size() has a zero derivative
+])
+def test_broadcast_sum_derives(src, shapes):
+    full_check(src, shapes)
 
 
 def test_max_with_repeated_index_derives():
@@ -325,3 +330,19 @@ def test_utf8_bom_file_accepted(tmp_path):
 def test_full_width_digits_are_not_numbers():
     with pytest.raises(ic.ParseError):
         ic.parse("y[i] = x[i]*\uff12")
+
+
+# ----------------------------------------------------------------------------- wrong answers
+
+@pytest.mark.parametrize("src,wrt,shapes", [
+    # the gradient dlambda[r0,k] does not depend on r0; the Hessian used to read it as
+    # dlambda[l,k] with l the k-sized target index (a ShapeError on non-square data)
+    ("ddx = softplus(sum[r0](len(k)*lambda[r0,k]))", "lambda", {"lambda": (5, 3)}),
+    ("L = softplus(sum[r](x[r,k]))", "x", {"x": (4, 2)}),
+    ("L = tanh(sum[i](W[i,j]*len(j)))*v[j]", "W", {"W": (2, 5), "v": (5,)}),
+])
+def test_hessian_reads_a_broadcast_gradient_at_the_right_axes(src, wrt, shapes):
+    from test_lowering import assert_hessian
+    h = ic.hessian(src, wrt=wrt)
+    assert h.names, f"no Hessian printed for {src!r}"
+    assert_hessian(src, wrt, random_inputs(src, shapes, seed=3))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy import KroneckerDelta
 
-from indexcalc.language.algebra import Index, ISum, Len, free_indices
+from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import current
 
 
@@ -42,7 +42,7 @@ def _freshen(e, names):
     if isinstance(e, ISum):
         ren = {i: names.index(i) for i in e.indices}
         return ISum(_freshen(e.body, names).xreplace(ren), [ren[i] for i in e.indices])
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len)):
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size)):
         return e
     return e.func(*[_freshen(a, names) for a in e.args])
 
@@ -75,7 +75,8 @@ def merge_sums(e):
 def absent_index(e):
     """Σ_i f = len(i) f when i does not occur in f (or only in len(i))."""
     if isinstance(e, ISum):
-        free = free_indices(e.body.replace(Len, lambda i: 1))
+        free = free_indices(e.body.replace(Len, lambda i: sp.Integer(1)))  # an Expr even
+        # when the body is nothing but len(i)
         absent = [i for i in e.indices if i not in free]
         if absent:
             return sp.Mul(*[Len(i) for i in absent]) * isum(e.body, [i for i in e.indices if i in free])
@@ -164,7 +165,7 @@ RULES = [empty_sum, merge_sums, delta_power, contract_delta, absent_index, split
 
 def rewrite(e, rules=RULES):
     """Apply ``rules`` bottom-up until none fires anywhere."""
-    if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len)):
+    if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len, Size)):
         return e
     args = [rewrite(a, rules) for a in e.args]
     if isinstance(e, ISum):

@@ -17,14 +17,14 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from indexcalc.calculus import rules
-from indexcalc.language.algebra import Index, ISum, tensor_names
+from indexcalc.language.algebra import Index, ISum, Len, Size, size_node, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum
-from indexcalc.calculus.names import NameSupply
+from indexcalc.calculus.names import NameSupply, current
 
 
 def partial(e, name: str, targets: tuple):
     """∂e/∂name[targets] (``targets`` are indices not used in ``e``)."""
-    if name not in tensor_names(e):
+    if name not in value_reads(e):  # a size (len(i), size(A, k)) is a constant
         return sp.Integer(0)
     if isinstance(e, sp.Symbol):
         return sp.Integer(1)
@@ -50,13 +50,76 @@ def partial(e, name: str, targets: tuple):
     raise NotImplementedError(f"no derivative rule for {type(e).__name__}")
 
 
+def value_reads(e) -> set:
+    """The names whose values ``e`` reads: :func:`tensor_names` less those whose size
+    only it reads (``size(A, k)`` does not change when ``A``'s values do)."""
+    if e.has(Size):
+        e = e.replace(lambda x: isinstance(x, Size), lambda x: sp.Integer(1))
+    return tensor_names(e)
+
+
 def needs_gradient(prog, wrt) -> set:
     """Names whose gradient the sweep must form: ``wrt`` and what depends on them."""
     needs = set(wrt)
     for st in prog.statements:
-        if tensor_names(st.expr) & needs:
+        if value_reads(st.expr) & needs:
             needs.add(st.name)
     return needs
+
+
+def own_indices(st, n: int, supply, rename_left=True):
+    """``(left, rhs)``: statement ``n`` with every index renamed apart (its left indices
+    too, unless ``rename_left``), each new index remembering its size, ``(n, index)`` in
+    the program's ``sizes``, so that a ``len()`` of it left unbound by a contraction can
+    be stated as ``size(A, k)`` (:func:`state_sizes`)."""
+    supply.add_expr(st.expr)
+
+    def rename(e):
+        if isinstance(e, ISum):
+            ren = {i: supply.sized_index(i, (n, i)) for i in e.indices}
+            return ISum(rename(e.body).xreplace(ren), [ren[i] for i in e.indices])
+        if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size)):
+            return e
+        return e.func(*[rename(a) for a in e.args])
+
+    rhs = rename(st.expr)
+    if not rename_left:  # (the left indices stay bound wherever they are used)
+        return tuple(st.indices), rhs
+    left = tuple(supply.sized_index(i, (n, i)) for i in st.indices)
+    return left, rhs.xreplace(dict(zip(st.indices, left)))
+
+
+def state_sizes(e, left, prog, supply=None, left_keys=()):
+    """``e`` with every ``len(k)`` whose ``k`` neither is in ``left`` nor is summed around
+    it (so the text would not say how large ``k`` is) written as ``size(A, axis)`` of an
+    axis of ``prog`` of the same size (an input's where there is one). The size of ``k``
+    is what the supply recorded for it (see :func:`own_indices`); a ``len()`` whose size
+    is unknown stays. ``left_keys``: the size keys of ``left``; a ``len(k)`` as large as
+    a left index ``i`` is written ``len(i)``, which reads more easily."""
+    supply = supply or current()
+    roots = {prog.sizes.find(key): i for i, key in reversed(list(zip(left, left_keys)))
+             if key in prog.sizes.parent}
+
+    def walk(x, bound):
+        if isinstance(x, Len):
+            k = x.args[0]
+            if k in bound:
+                return x
+            key = supply.size_key(k)
+            if key is None or key not in prog.sizes.parent:
+                return x
+            if prog.sizes.find(key) in roots:
+                return Len(roots[prog.sizes.find(key)])
+            node = size_node(prog, key)
+            return x if node is None else node
+        if isinstance(x, ISum):
+            return ISum(walk(x.body, bound | set(x.indices)), x.indices)
+        if not x.args or isinstance(x, (sp.Indexed, Index, KroneckerDelta, Size)):
+            return x
+        args = [walk(a, bound) for a in x.args]
+        return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
+
+    return walk(sp.sympify(e), frozenset(left))
 
 
 def _supply(prog, supply, *more) -> NameSupply:
@@ -79,7 +142,8 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
     needs = needs_gradient(prog, wrt)
     grads: dict = {}
     out = []
-    for st in reversed(prog.statements):
+    for n in reversed(range(len(prog.statements))):
+        st = prog.statements[n]
         if st.name in upstream:
             up = upstream[st.name]
         elif st.name in grads:
@@ -87,13 +151,15 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
             up = names[st.name]
         else:
             continue
-        dy = sp.IndexedBase(up)[st.indices] if isinstance(up, str) and st.indices else \
+        # every index renamed apart (no summed index may shadow another: delta rules
+        # rename freely), each knowing its size
+        left, rhs = own_indices(st, n, supply)
+        dy = sp.IndexedBase(up)[left] if isinstance(up, str) and left else \
             sp.Symbol(up) if isinstance(up, str) else up
-        rhs = freshen(st.expr, supply)  # no summed index may shadow another: delta rules rename freely
-        for name in sorted(tensor_names(rhs) & needs, key=str):
-            targets = tuple(supply.index("a") for _ in range(prog.rank(name)))
+        for name in sorted(value_reads(rhs) & needs, key=str):
+            targets = tuple(supply.sized_index("a", (name, k)) for k in range(prog.rank(name)))
             with supply.active():
-                contribution = contract(isum(dy * partial(rhs, name, targets), st.indices))
+                contribution = contract(isum(dy * partial(rhs, name, targets), left))
             contribution = freshen(contribution, supply)
             if contribution != 0:
                 canon = canonical_indices(prog, name)
@@ -118,16 +184,16 @@ def forward_sweep(prog, x: str, names: dict, final: tuple, supply=None) -> list:
     where ``names[N]`` names the Jacobian of an earlier statement ``N``."""
     supply = _supply(prog, supply, names.values(), map(str, final))
     needs = needs_gradient(prog, [x])
-    targets = tuple(supply.index("a") for _ in final)
+    targets = tuple(supply.sized_index("a", (x, k)) for k in range(len(final)))
     out = []
-    for st in prog.statements:
-        rhs = freshen(st.expr, supply)
-        reads = tensor_names(rhs) & needs
+    for n, st in enumerate(prog.statements):
+        _, rhs = own_indices(st, n, supply, rename_left=False)
+        reads = value_reads(rhs) & needs
         if not reads:
             continue
         total = partial(rhs, x, targets) if x in reads else sp.Integer(0)
         for m in sorted(reads - {x}, key=str):
-            idx = tuple(supply.index("m") for _ in range(prog.rank(m)))
+            idx = tuple(supply.sized_index("m", (m, k)) for k in range(prog.rank(m)))
             jac = sp.IndexedBase(names[m])[idx + targets] if idx + targets else sp.Symbol(names[m])
             total += isum(partial(rhs, m, idx) * jac, idx)
         with supply.active():

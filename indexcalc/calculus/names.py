@@ -49,6 +49,8 @@ class NameSupply:
     def __init__(self, taken=()):
         self.taken: set = set()
         self._next: dict = {}
+        self.origin: dict = {}  # index handed out -> the Index it was named after
+        self.sized: dict = {}   # index -> what its size is, as a key of ``prog.sizes``
         self.add(*taken)
 
     @classmethod
@@ -84,7 +86,26 @@ class NameSupply:
         self._next[base] = k + 1
         name = f"{base}_{k}"
         self.taken.add(name)
-        return Index(name)
+        out = Index(name)
+        if isinstance(hint, Index):
+            self.origin[out] = hint
+        return out
+
+    def sized_index(self, hint, key) -> Index:
+        """A new index (see :meth:`index`) whose size is that of ``key``, a key of the
+        program's ``sizes``: ``(statement number, Index)`` or ``(name, axis)``."""
+        out = self.index(hint)
+        self.sized[out] = key
+        return out
+
+    def size_key(self, idx):
+        """The size key of ``idx``: its own, or that of the index it was named after
+        (renaming apart keeps the size), or None where no size was recorded."""
+        seen = set()
+        while idx not in self.sized and idx in self.origin and idx not in seen:
+            seen.add(idx)
+            idx = self.origin[idx]
+        return self.sized.get(idx)
 
     def name(self, wanted, *fallbacks) -> str:
         """``wanted`` if it is free, else the first free of ``fallbacks``, else
