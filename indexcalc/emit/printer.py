@@ -71,6 +71,10 @@ class Dialect:
     def sqrt(self, code) -> str:
         return self.spelling["sqrt"].format(code)
 
+    def function(self, fn, codes, numbers) -> str:
+        """``fn`` applied to arrays (``numbers[i]``: argument ``i`` is a number)."""
+        return self.spelling[fn].format(*codes)
+
     def result(self, code, rank) -> str:
         raise NotImplementedError
 
@@ -85,18 +89,22 @@ class Dialect:
 class ArrayPrinter:
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
-    def __init__(self, prog, returns, dialect: Dialect):
+    def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None):
+        """``given``: ``{node: (name, layout)}`` arrays the function receives (saved by a
+        forward pass); ``keep``: nodes to compute as variables although ``returns`` do not
+        need them (to be saved); ``low``: the program's lowering, when the caller has it."""
         self.prog, self.returns, self.d = prog, returns, dialect
         safe = dialect.safe
-        low = lower(prog)
-        self.g, self.values = low.graph, dict(low.values)
+        low = low or lower(prog)
+        self.low, self.g, self.values = low, low.graph, dict(low.values)
         for name, node in low.inputs.items():
             self.values.setdefault(name, (node, tuple(range(self.g[node].rank))))
-        roots = [self.values[name][0] for name in returns.values()]
-        self.ids = self.g.reachable(roots)
+        given = given or {}
+        roots = [self.values[name][0] for name in returns.values()] + list(keep)
+        self.ids = self.g.reachable(roots, stop=set(given))
         self.uses = dict.fromkeys(self.ids, 0)
         for k in self.ids:
-            for a, _ in self.g[k].args:
+            for a, _ in () if k in given else self.g[k].args:
                 self.uses[a] += 1
         for r in roots:
             self.uses[r] += 1
@@ -108,6 +116,9 @@ class ArrayPrinter:
         self.var, self.layout = {}, {}
         for name, k in low.inputs.items():
             self.var[k], self.layout[k] = safe(name), tuple(range(self.g[k].rank))
+        for k, (name, layout) in given.items():
+            self.var[k], self.layout[k] = name, layout
+        self.given = set(given)
         for name, (k, _) in low.values.items():
             if k in self.uses and k not in self.var and k not in self.static:
                 self.var[k] = safe(name)
@@ -116,29 +127,31 @@ class ArrayPrinter:
             node = self.g[k]
             if k in self.var or k in self.static:
                 continue
-            if self.uses[k] > 1 or node.op in _ALWAYS_VAR:
+            if self.uses[k] > 1 or node.op in _ALWAYS_VAR or k in keep:
                 count += 1
                 self.var[k] = f"_t{count}"
 
     def function(self, fname) -> str:
         params = [self.d.safe(n) for n in self.prog.inputs]
-        return f"def {fname}({', '.join(params)}):\n" + "".join(f"    {b}\n" for b in self.body())
+        body = self.body()
+        out = [f"{key!r}: {self.result(name)}" for key, name in self.returns.items()]
+        body.append("return {" + ", ".join(out) + "}")
+        return f"def {fname}({', '.join(params)}):\n" + "".join(f"    {b}\n" for b in body)
 
     def body(self) -> list:
-        """The lines of the function: sizes, one assignment per variable, the return."""
-        params = [self.d.safe(n) for n in self.prog.inputs]
-        tensors = [self.d.safe(n) for n in self.prog.inputs if self.prog.rank(n)] or params
+        """The lines of the function before its return: sizes, one assignment per variable."""
+        read = [n for n in self.prog.inputs if self.low.inputs.get(n) in self.ids]
+        tensors = [self.d.safe(n) for n in read if self.prog.rank(n)] + \
+            [self.var[k] for k in sorted(self.given) if self.g[k].rank] or [self.d.safe(n) for n in read]
         body = self.d.dtype(tensors)
         used = {c for k in self.ids for c in _sizes_read(self.g[k])}
         body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in self.sizes.items() if c in used]
-        self.emitted = set(k for k in self.var if self.g[k].op == "input")
+        self.emitted = set(k for k in self.var if self.g[k].op == "input") | self.given
         for k in self.ids:
             if k in self.var and k not in self.emitted:
                 code, self.layout[k] = self.expr(k)
                 body.append(f"{self.var[k]} = {code}")
                 self.emitted.add(k)
-        out = [f"{key!r}: {self.result(name)}" for key, name in self.returns.items()]
-        body.append("return {" + ", ".join(out) + "}")
         return body
 
     def result(self, name) -> str:
@@ -200,7 +213,9 @@ class ArrayPrinter:
             (a, pos), = node.args
             return self.power(self.aligned(a, pos, node.rank), params[0], static)
         codes = [self.aligned(a, pos, node.rank) for a, pos in node.args]
-        return self.d.number(fn, codes) if static else self.d.spelling[fn].format(*codes)
+        if static:
+            return self.d.number(fn, codes)
+        return self.d.function(fn, codes, [a in self.static for a, _ in node.args])
 
     def add(self, node) -> str:
         terms = [self.term(a, pos, node.rank) for a, pos in node.args]
@@ -311,10 +326,11 @@ class ArrayPrinter:
         """``base**exp``; a power of numbers goes through :meth:`Dialect.number_base`."""
         if static and not (exp.is_Integer and 0 < exp < 64):
             base = self.d.number_base(base)
+        sqrt = (lambda c: self.d.number("sqrt", [c])) if static else self.d.sqrt
         if exp == sp.Rational(1, 2):
-            return self.d.sqrt(base)
+            return sqrt(base)
         if exp == sp.Rational(-1, 2):
-            return f"1/{self.d.sqrt(base)}"
+            return f"1/{sqrt(base)}"
         if exp == 1:
             return base
         if exp == -1:

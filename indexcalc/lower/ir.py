@@ -67,14 +67,16 @@ class Graph:
     def __getitem__(self, k: int) -> Node:
         return self.nodes[k]
 
-    def reachable(self, roots) -> list:
-        """Ids of the nodes the ``roots`` depend on (themselves included), in order."""
+    def reachable(self, roots, stop=()) -> list:
+        """Ids of the nodes the ``roots`` depend on (themselves included), in order, not
+        looking past the nodes in ``stop``."""
         seen, stack = set(), list(roots)
         while stack:
             k = stack.pop()
             if k not in seen:
                 seen.add(k)
-                stack.extend(a for a, _ in self.nodes[k].args)
+                if k not in stop:
+                    stack.extend(a for a, _ in self.nodes[k].args)
         return sorted(seen)
 
     def static(self) -> set:

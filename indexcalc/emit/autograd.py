@@ -1,0 +1,99 @@
+"""What a framework's custom-gradient function needs from a derivation, for any dialect:
+the forward body, what it saves, the backward body that reads the saved values, and one
+gradient expression per input.
+
+The save policy: the backward reads some forward values. Element-wise ones are recomputed
+from their sources (one pass each), so what is saved is only the inputs the backward reads
+and the forward values that took a contraction, a reduction or a matrix function.
+
+    >>> import indexcalc as ic
+    >>> from indexcalc.emit.numpy import NUMPY_DIALECT
+    >>> p = autograd_parts(ic.derive("h[n,j] = tanh(x[n,i]*W[i,j])"), NUMPY_DIALECT)
+    >>> p.inputs, p.save, p.unpack, p.upstream, p.grads
+    (['x', 'W'], ['x', 'W', '_t1'], ['x', 'W', '_s1'], ['dh'], ['dx', 'dW'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from indexcalc.emit.printer import ArrayPrinter
+from indexcalc.lower.build import lower
+
+_RECOMPUTED = {"map", "broadcast", "eye", "const", "size", "input"}
+
+
+@dataclass
+class Parts:
+    name: str       # a default name for the function, from the outputs
+    doc: str        # one line: what it computes
+    inputs: list    # parameter names, the forward program's inputs in order
+    scalars: list   # the inputs that are scalars (a caller may pass Python numbers)
+    forward: list   # lines computing the outputs and what is saved
+    outputs: list   # one expression per output
+    save: list      # names the forward saves
+    unpack: list    # names the backward gives them
+    upstream: list  # backward parameters, one per output
+    backward: list  # lines computing the gradients from the saved values
+    grads: list     # one expression per input ("None" where not differentiated)
+
+
+def autograd_parts(d, dialect) -> Parts:
+    prog, fwd = d.program, d.forward
+    low = lower(prog)
+    g = low.graph
+    safe = dialect.safe
+    outputs = {o: o for o in fwd.outputs}
+    f = ArrayPrinter(prog, outputs, dialect, low=low)
+    b = ArrayPrinter(prog, d.returns, dialect, low=low)
+    saved = _saved(g, set(f.ids), set(b.ids), [low.values[n][0] for n in d.returns.values()])
+    f = ArrayPrinter(prog, outputs, dialect, keep=saved, low=low)
+    forward = f.body()
+    given = {k: (f"_s{i}", f.layout[k]) for i, k in enumerate(saved, 1)}
+    b = ArrayPrinter(prog, d.returns, dialect, given=given, low=low)
+    backward = b.body()
+    upstream = {y: u for y, u in d.upstream.items() if isinstance(u, str)}
+    inputs_read = [n for n in fwd.inputs if low.inputs.get(n) in b.ids or _reads_size(backward, safe(n))]
+    seed = None if upstream else "_seed"  # a scalar loss: the derivation assumed dL = 1
+    grads = []
+    for x in fwd.inputs:
+        if x not in d.returns:
+            grads.append("None")
+            continue
+        code = b.result(d.returns[x])
+        grads.append(f"{seed}*{code}" if seed else code)
+    return Parts(
+        name="".join(o[:1].upper() + o[1:] for o in fwd.outputs) + "Function",
+        doc=f"{', '.join(fwd.outputs)} of {', '.join(fwd.inputs)}, with the gradients indexcalc derived "
+            f"for {', '.join(d.wrt)}",
+        inputs=[safe(n) for n in fwd.inputs],
+        scalars=[safe(n) for n in fwd.inputs if not fwd.rank(n)],
+        forward=forward,
+        outputs=[f.result(o) for o in fwd.outputs],
+        save=[safe(n) for n in inputs_read] + [f.var[k] for k in saved],
+        unpack=[safe(n) for n in inputs_read] + [name for name, _ in given.values()],
+        upstream=[safe(upstream[y]) if y in upstream else seed for y in fwd.outputs],
+        backward=backward,
+        grads=grads)
+
+
+def _saved(g, forward, backward, roots) -> list:
+    """Forward nodes the backward reads, element-wise ones replaced by their sources."""
+    need = [a for k in backward - forward for a, _ in g[k].args if a in forward]
+    need += [r for r in roots if r in forward]
+    saved, seen = [], set()
+    while need:
+        k = need.pop()
+        if k in seen:
+            continue
+        seen.add(k)
+        if g[k].op in _RECOMPUTED:
+            need.extend(a for a, _ in g[k].args)
+        else:
+            saved.append(k)
+    return sorted(saved)
+
+
+def _reads_size(lines, name) -> bool:
+    """Whether the printed ``lines`` read an axis size of input ``name``."""
+    return any(line.startswith("n_") and f"= {name}.shape[" in line for line in lines)

@@ -1,0 +1,145 @@
+"""PyTorch code printed from the lowering IR: the derived backward as a
+``torch.autograd.Function`` whose ``forward`` computes the outputs and saves what the
+backward needs, and whose ``backward`` returns one gradient per input (``None`` for
+inputs not differentiated). No device or NumPy in the code: it runs on any device and
+under ``torch.compile``.
+
+What is saved: the inputs the backward reads, and the forward values it reads that took a
+contraction (a matrix product, a sum, a maximum) to compute; element-wise values are
+recomputed from those, which costs one pass each and keeps memory low.
+
+    >>> import indexcalc as ic
+    >>> print(ic.derive("y[i] = tanh(x[i])").torch_source())  # doctest: +ELLIPSIS
+    import math
+    ...
+    class Y(torch.autograd.Function):
+    ...
+        @staticmethod
+        def backward(ctx, dy):
+            x, = ctx.saved_tensors
+            _dtype, _device = x.dtype, x.device
+            y = torch.tanh(x)
+            dx = dy*(1 - y**2)
+            return dx.contiguous()
+    ...
+"""
+
+from __future__ import annotations
+
+from indexcalc.emit.autograd import autograd_parts
+from indexcalc.emit.printer import Dialect, _paren
+from indexcalc.emit.spelling import BOOLEAN, MATH, TORCH
+from indexcalc.errors import ProgramError
+
+
+class TorchDialect(Dialect):
+    spelling, boolean = TORCH, BOOLEAN
+    reserved = {"torch", "math", "ctx", "apply"}
+
+    def dtype(self, tensors):
+        return [f"_dtype, _device = {tensors[0]}.dtype, {tensors[0]}.device"] if tensors else \
+            ["_dtype, _device = torch.get_default_dtype(), None"]
+
+    def transpose(self, code, perm):
+        return f"{_paren(code)}.T" if len(perm) == 2 else f"{_paren(code)}.permute({', '.join(map(str, perm))})"
+
+    def reduce(self, fn, code, axes):
+        return f"torch.{'amax' if fn == 'max' else 'sum'}({code}, dim={axes[0] if len(axes) == 1 else axes})"
+
+    def eye(self, n):
+        return f"torch.eye({n}, dtype=_dtype, device=_device)"
+
+    def broadcast(self, code, shape):
+        return f"torch.broadcast_to({code}, ({shape},))"
+
+    def einsum(self, eq, codes):
+        return f"torch.einsum({eq!r}, {', '.join(codes)})"
+
+    def cast(self, code):
+        return f"({code}).to(_dtype)"
+
+    def number(self, fn, codes):
+        return MATH[fn].format(*codes)
+
+    def number_base(self, base):
+        return f"float({base})"
+
+    def function(self, fn, codes, numbers):
+        if fn in ("max", "min") and any(numbers):  # torch.maximum takes no Python number
+            k = numbers.index(True)
+            return f"torch.clamp({codes[1 - k]}, {fn}={codes[k]})"
+        return super().function(fn, codes, numbers)
+
+    def result(self, code, rank):
+        return f"{_paren(code)}.contiguous()" if rank else f"torch.as_tensor({code}, dtype=_dtype, device=_device)"
+
+
+TORCH_DIALECT = TorchDialect()
+
+
+def torch_source(d, name=None) -> str:
+    """A module defining the ``torch.autograd.Function`` of derivation ``d`` and ``apply``."""
+    p = autograd_parts(d, TORCH_DIALECT)
+    cls = name or p.name
+    ins = ", ".join(p.inputs)
+    save = ", ".join(p.save)
+    unpack = ", ".join(p.unpack) + ("," if len(p.unpack) == 1 else "")
+    outs = ", ".join(p.outputs)
+    grads = ", ".join(p.grads)
+    lines = ["import math", "", "import torch", "", "",
+             f"class {cls}(torch.autograd.Function):",
+             f'    """{p.doc}"""', "",
+             "    @staticmethod",
+             f"    def forward(ctx, {ins}):",
+             *[f"        {b}" for b in p.forward],
+             "        # saved: the inputs the backward reads and the contractions it reads; the",
+             "        # element-wise values are recomputed from them (one pass each, less memory)",
+             f"        ctx.save_for_backward({save})",
+             f"        return {outs}", "",
+             "    @staticmethod",
+             f"    def backward(ctx, {', '.join(p.upstream)}):",
+             *([f"        {unpack} = ctx.saved_tensors"] if p.save else []),
+             *[f"        {b}" for b in p.backward],
+             f"        return {grads}", "", "",
+             f"def apply({ins}):",
+             f'    """{p.doc}"""',
+             *_as_tensors(p),
+             f"    return {cls}.apply({ins})", ""]
+    return "\n".join(lines)
+
+
+def _as_tensors(p) -> list:
+    """Lines of ``apply`` that make scalar inputs tensors like the first tensor input."""
+    tensors = [n for n in p.inputs if n not in p.scalars]
+    like = f"dtype={tensors[0]}.dtype, device={tensors[0]}.device" if tensors else "dtype=torch.get_default_dtype()"
+    return [f"    {n} = torch.as_tensor({n}, {like})" for n in p.scalars]
+
+
+def compile_torch(d, forward=False):
+    """``f(**arrays) -> {name: tensor}`` as ``d.compile()`` but running the emitted
+    ``torch.autograd.Function`` through torch's autograd (``f.apply`` is its ``apply``)."""
+    try:
+        import torch
+    except ImportError:
+        raise ProgramError("the torch backend needs PyTorch: pip install 'indexcalc[torch]'") from None
+    p = autograd_parts(d, TORCH_DIALECT)
+    src = torch_source(d)
+    namespace = {}
+    exec(compile(src, "<indexcalc-torch>", "exec"), namespace)  # names are validated identifiers
+    apply = namespace["apply"]
+    fwd = d.forward
+
+    def run(**arrays):
+        ins = {n: torch.as_tensor(arrays[n]) for n in fwd.inputs}
+        for x in d.wrt:
+            ins[x] = ins[x].detach().requires_grad_(True)
+        outs = apply(*(ins[n] for n in fwd.inputs))
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        ups = [torch.as_tensor(arrays[u]) if isinstance(u, str) else torch.ones_like(o)
+               for o, u in zip(outs, (d.upstream[y] for y in fwd.outputs))]
+        grads = torch.autograd.grad(outs, [ins[x] for x in d.wrt], ups, allow_unused=True)
+        got = {x: (g if g is not None else torch.zeros_like(ins[x])) for x, g in zip(d.wrt, grads)}
+        return {**({y: o.detach() for y, o in zip(fwd.outputs, outs)} if forward else {}), **got}
+
+    run.apply, run.source, run.Function = apply, src, namespace[p.name]
+    return run
