@@ -346,3 +346,57 @@ def test_hessian_reads_a_broadcast_gradient_at_the_right_axes(src, wrt, shapes):
     h = ic.hessian(src, wrt=wrt)
     assert h.names, f"no Hessian printed for {src!r}"
     assert_hessian(src, wrt, random_inputs(src, shapes, seed=3))
+
+
+# ----------------------------------------------------------------------------- zero derivatives
+
+def test_zero_hessian_prints_and_compiles_to_zeros():
+    h = ic.hessian("t1 = W[i]", wrt="W")
+    assert str(h) == "ddW_dW[i,j] = 0", str(h)
+    assert h.names == {("dW", "W"): "ddW_dW"}
+    out = h.compile()(W=np.ones(3))
+    assert sorted(out) == ["ddW_dW"]
+    np.testing.assert_array_equal(out["ddW_dW"], np.zeros((3, 3)))
+
+
+def test_zero_jacobian_of_an_output_that_does_not_read_x():
+    j = ic.jacobian("a[i] = x[i]*2\nb[j,k] = y[j,k]", wrt="x")
+    assert "db_dx[j,k,l] = 0" in str(j).splitlines(), str(j)
+    out = j.compile()(x=np.ones(2), y=np.ones((3, 4)))
+    assert out["db_dx"].shape == (3, 4, 2) and not out["db_dx"].any()
+
+
+@pytest.mark.parametrize("src,shapes,printed", [
+    ("L = step(x[i,j])", {"x": (2, 3)}, "dx[i,j] = 0"),
+    ("y[i] = sign(x[i])", {"x": (4,)}, "dx[i] = 0"),
+])
+def test_zero_gradient_prints_and_compiles_to_zeros(src, shapes, printed):
+    d = ic.derive(src)
+    assert str(d) == printed, str(d)
+    inputs = random_inputs(src, shapes)
+    upstream = {u: np.ones(4) for u in d.upstream.values() if isinstance(u, str)}
+    out = d.compile()(**inputs, **upstream)
+    np.testing.assert_array_equal(out["x"], np.zeros(shapes["x"]))
+
+
+# ----------------------------------------------------------------------------- renamed gradients
+
+@pytest.mark.parametrize("src,shapes", [
+    ("y[j] = sum[i](x[i]) + dx[j]", {"x": (3,), "dx": (4,)}),          # d_x[i] = sum[j](dy[j])
+    ("y[j] = sum[i](x[i]) + dx[j] + _x[k]", {"x": (3,), "dx": (4,), "_x": (5,)}),  # not d_x: _x's
+    ("y[j] = sum[i](x2[i]) + dx2[j] + x[k]", {"x2": (3,), "dx2": (4,), "x": (5,)}),  # d_x2: x2's
+])
+def test_renamed_gradient_without_loss_reparses(src, shapes):
+    full_check(src, shapes)
+
+
+def test_renamed_gradient_names_read_as_their_tensor():
+    from indexcalc.language.check import _twin_axes
+    ranks = {"x": 1, "x2": 2, "y": 1, "L": 0, "_x": 3}
+    assert _twin_axes("d_x", 1, ranks) == [("x", 0)]
+    assert _twin_axes("d_x", 3, ranks) == [("_x", 0), ("_x", 1), ("_x", 2)]
+    assert _twin_axes("d_x2", 2, ranks) == [("x2", 0), ("x2", 1)]  # x2 itself first
+    assert _twin_axes("d_x2", 1, ranks) == [("x", 0)]
+    assert _twin_axes("d_y_dx2", 2, ranks) == [("y", 0), ("x", 0)]
+    assert _twin_axes("dL_dx", 1, ranks) == [("x", 0)]
+    assert _twin_axes("d_x02", 1, ranks) is None

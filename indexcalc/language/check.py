@@ -90,17 +90,40 @@ def _once(*passing) -> Counter:
 
 def _twin_axes(name, rank, ranks):
     """The axes a gradient name's axes stand for, by the naming convention of SPEC
-    section 1: ``dX`` has the axes of ``X``, ``dY_dX`` those of ``Y`` then ``X``. Used
-    only for left indices whose size nothing else tells (``dx[i] = 1/len(i)``)."""
-    if not name.startswith("d"):
-        return None
-    if ranks.get(name[1:]) == rank:
-        return [(name[1:], a) for a in range(rank)]
-    for p in range(2, len(name) - 1):
-        y, x = name[1:p], name[p + 2:]
-        if name[p:p + 2] == "_d" and y in ranks and x in ranks and ranks[y] + ranks[x] == rank:
-            return [(y, a) for a in range(ranks[y])] + [(x, a) for a in range(ranks[x])]
+    section 1: ``dX`` has the axes of ``X``, ``dY_dX`` those of ``Y`` then ``X``, and so
+    do the names a derivation gives when those are taken (``d_X``, ``d_X2``, ...,
+    ``d_Y_dX``, ``d_Y_dX2``, ...; ``d_x2`` is read as ``x2``'s before ``x``'s). The first
+    reading, in that order, whose ranks add up to ``rank`` counts. Used only for left
+    indices whose size nothing else tells (``dx[i] = 1/len(i)``, ``d_x[i] = 0``)."""
+    for parts in _readings(name, ranks):
+        if sum(ranks[p] for p in parts) == rank:
+            return [(p, a) for p in parts for a in range(ranks[p])]
     return None
+
+
+def _readings(name, ranks):
+    """The names whose axes ``name`` may stand for, most direct first (see
+    :func:`_twin_axes`): tuples of one name (a gradient) or two (a Jacobian)."""
+    if not name.startswith("d"):
+        return
+    yield from _split(name[1:], ranks)
+    if name.startswith("d_"):
+        rest = name[2:]
+        yield from _split(rest, ranks)
+        numbered = rest.rstrip("0123456789")
+        number = rest[len(numbered):]
+        if numbered and number and number[0] != "0" and int(number) >= 2:
+            yield from _split(numbered, ranks)
+
+
+def _split(rest, ranks):
+    """``X`` (a name) or ``Y_dX`` (two names) in ``rest``."""
+    if rest in ranks:
+        yield (rest,)
+    for p in range(1, len(rest) - 1):
+        y, x = rest[:p], rest[p + 2:]
+        if rest[p:p + 2] == "_d" and y in ranks and x in ranks:
+            yield (y, x)
 
 
 class _StatementChecker:

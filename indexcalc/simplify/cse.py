@@ -21,11 +21,11 @@ import itertools
 import sympy as sp
 from sympy import KroneckerDelta
 
-from indexcalc.language.algebra import Index, ISum, Len, free_indices
+from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import NameSupply, slot
 from indexcalc.simplify.tidy import alpha
 
-_ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, KroneckerDelta, sp.IndexedBase, Index)
+_ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, Size, KroneckerDelta, sp.IndexedBase, Index)
 
 
 def shape_key(e):

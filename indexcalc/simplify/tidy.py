@@ -21,7 +21,7 @@ import string
 import sympy as sp
 from sympy import KroneckerDelta
 
-from indexcalc.language.algebra import Index, Inv, ISum, Len, free_indices, tensor_names
+from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, free_indices, tensor_names
 from indexcalc.calculus.contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
 from indexcalc.calculus.names import Bound, bound, scope, stem
 
@@ -39,7 +39,7 @@ def _alpha(e, depth):
         # of their own class: equal to no index of the program, whatever its name
         ren = {i: bound(k, depth) for k, i in enumerate(order)}
         return ISum(_alpha(e.body.xreplace(ren), depth + 1), [ren[i] for i in order])
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
         return e
     return e.func(*[_alpha(a, depth) for a in e.args])
 
@@ -117,7 +117,7 @@ def reuse_forward(e, prog):
 
 
 def _reuse(e, pattern, st):
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
         return e
     out = _replace_once(e, pattern, st)
     if out is not None:
@@ -140,7 +140,7 @@ def common_factors(e):
     """Pull out of each sum the factors all its terms share, and a common whole number:
     ``2*a*x/n - 2*a*y/n`` becomes ``2*a*(x - y)/n``. Unlike SymPy's ``factor_terms`` it
     never clears denominators into large integers (``0.7978845608*x`` stays as it is)."""
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, sp.IndexedBase)):
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
         return e
     args = [common_factors(a) for a in e.args]
     e = ISum(args[0], e.indices) if isinstance(e, ISum) else e.func(*args)
