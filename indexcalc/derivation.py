@@ -21,32 +21,38 @@ from indexcalc.simplify.cse import eliminate
 from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep, state_sizes
 from indexcalc.emit.roundtrip import prove, reparse
 from indexcalc.errors import InternalError, ProgramError, WrtError
+from indexcalc.language.check import _twin_axes
 from indexcalc.calculus.names import NameSupply, stem
 from indexcalc.language.program import Statement, needed_names
 from indexcalc.program import Program
 from indexcalc.simplify.tidy import factor, letters_from, pretty_indices, reuse_forward
 
 
-def free_name(wanted: str, taken, alternatives=()) -> str:
+def free_name(wanted: str, taken, alternatives=(), of=(), ranks=None) -> str:
     """``wanted`` if free, else the first free of ``alternatives``, else ``d_X``-style
-    variants: never shadow a program name. ``taken``: a set or a NameSupply."""
-    for name in (wanted, *alternatives):
-        if name not in taken:
-            return name
+    variants: never shadow a program name. ``taken``: a set or a NameSupply. With
+    ``of`` (the names whose axes the named tensor has: ``(X,)`` for a gradient, ``(Y, X)``
+    for a Jacobian) and the program's ``ranks``, only a name that the re-parse reads as
+    having those axes (SPEC section 1's convention, which sizes ``d_x[i] = 0``) is given:
+    ``d_x`` is not, where the program has a tensor ``_x`` of ``x``'s rank."""
     base = "d_" + wanted[1:]
-    k = 2
-    name = base
-    while name in taken:
-        name, k = f"{base}{k}", k + 1
-    return name
+    numbered = (f"{base}{k}" for k in itertools.count(2))
+    candidates = itertools.chain((wanted, *alternatives, base), numbered)
+    axes = [(p, a) for p in of for a in range(ranks[p])] if of else None
+    for tries, name in enumerate(candidates):
+        if name in taken:
+            continue
+        if axes is None or tries > 1000 or _twin_axes(name, len(axes), ranks) == axes:
+            return name
 
 
-def gradient_name(x: str, loss, taken) -> str:
+def gradient_name(x: str, loss, taken, ranks=None) -> str:
     """The name of the gradient of ``x``: ``dX``; if that is a program name and the
     program has a scalar loss ``L``, ``dL_dX`` (which says what it is, and whose axes a
-    re-parse knows to be those of ``X``, SPEC section 1); else ``d_X``, ``d_X2``, ..."""
+    re-parse knows to be those of ``X``, SPEC section 1); else ``d_X``, ``d_X2``, ...
+    (with ``ranks``, the program's, one the re-parse reads as having ``X``'s axes)."""
     alternatives = (f"d{loss}_d{x}",) if loss is not None and f"{loss}_d{x}" not in taken else ()
-    name = free_name("d" + x, taken, alternatives)
+    name = free_name("d" + x, taken, alternatives, (x,) if ranks is not None else (), ranks)
     taken.add(name)
     return name
 
@@ -171,13 +177,41 @@ def _renumber(statements, temps, supply):
                       st.expr.xreplace(ren)) for st in statements]
 
 
+def _check_sizes(forward, program, axes, lines):
+    """The last line of defence against a wrong-sized result: the printed statements,
+    re-parsed after ``forward``, must not tie two axes whose sizes ``forward`` leaves
+    free to differ (a gradient read at an index of another size would), and each named
+    in ``axes`` (``{name: [(tensor, axis), ...]}``) must have those axes' sizes."""
+    before, after = forward.sizes, program.sizes
+    for name, want in axes.items():  # an upstream gradient dY has the shape of Y (SPEC
+        if name in program.inputs:    # section 1), which compile() then checks too
+            for a, key in enumerate(want):
+                after.join((name, a), key, None)
+    seen = {}
+    for key in [k for k in list(before.parent) if isinstance(k[0], str)]:
+        root = after.find(key)
+        if seen.setdefault(root, before.find(key)) != before.find(key):
+            other = next(k for k in before.parent if isinstance(k[0], str) and
+                         before.find(k) == seen[root])
+            raise InternalError(f"the printed derivative {lines!r} would make axis {key[1]} of "
+                                f"{key[0]} as large as axis {other[1]} of {other[0]}, which the "
+                                "program does not require")
+    for name, want in axes.items():
+        if name not in program.ranks:
+            continue
+        for a, key in enumerate(want):
+            if key in before.parent and after.find((name, a)) != after.find(key):
+                raise InternalError(f"the printed derivative {lines!r} does not give {name} the "
+                                    f"axes of {', '.join(sorted({k[0] for k in want}))}")
+
+
 class Backward:
     """Statements computed after a forward program, printed and re-parsed as one program.
 
     ``statements`` are :class:`Statement` objects; ``comments`` lines go first in the text.
     """
 
-    def __init__(self, forward, statements, returns, comments=()):
+    def __init__(self, forward, statements, returns, comments=(), axes=None):
         self.forward, self.returns, self.comments = forward, returns, list(comments)
         n0 = len(forward.statements)
         lines, program = prove(statements, self._forward_text(), n0)
@@ -195,6 +229,7 @@ class Backward:
                     "'C[i,j,k] = A[i,j] + B[j,k]', and derive again.") from None
             raise InternalError(f"indexcalc could not print a statement it can prove: "
                                 f"{lines!r} do not re-parse to what was derived")
+        _check_sizes(forward, program, axes or {}, lines)
         self.program = Program.of(program)
         self.statements = self.program.statements[n0:]
 
@@ -236,7 +271,7 @@ def seeds(prog, taken):
     """Upstream gradients: ``{output: 1}`` for a scalar loss, else ``{Y: "dY"}``."""
     if loss_of(prog) is not None:
         return {prog.outputs[0]: sp.Integer(1)}
-    return {y: gradient_name(y, None, taken) for y in prog.outputs}
+    return {y: gradient_name(y, None, taken, prog.ranks) for y in prog.outputs}
 
 
 def loss_of(prog):
@@ -267,9 +302,9 @@ class Derivative(Backward):
         loss = loss_of(forward)
         names = {}
         for st in forward.statements:
-            names[st.name] = gradient_name(st.name, loss, supply)
+            names[st.name] = gradient_name(st.name, loss, supply, forward.ranks)
         for x in self.wrt:
-            names[x] = gradient_name(x, loss, supply)
+            names[x] = gradient_name(x, loss, supply, forward.ranks)
         self.names = {x: names[x] for x in self.wrt}
         with supply.active():
             raw = inline_cheap(reverse_sweep(forward, self.wrt, self.upstream, names, supply),
@@ -284,7 +319,10 @@ class Derivative(Backward):
         comments = renamed_comments({**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
                                      **{x: g for x, g in names.items() if g in printed},
                                      **self.names})
-        super().__init__(forward, statements, dict(self.names), comments)
+        upstream = [(y, u) for y, u in self.upstream.items() if isinstance(u, str)]
+        axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *upstream]}
+        super().__init__(forward, statements, dict(self.names), comments, axes)
+
 
 
 class Jacobian(Backward):
@@ -296,24 +334,33 @@ class Jacobian(Backward):
         of = [of] if isinstance(of, str) else list(of or forward.outputs)
         supply = NameSupply.of_program(forward)
         tensors = set(forward.ranks)
-        statements, self.names = [], {}
+        statements, self.names, sized = [], {}, {}
         for x in self.wrt:
             names = {}
             for st in forward.statements:
-                names[st.name] = free_name(f"d{st.name}_d{x}", supply)
+                names[st.name] = free_name(f"d{st.name}_d{x}", supply, of=(st.name, x),
+                                           ranks=forward.ranks)
                 supply.add(names[st.name])
             tensors |= set(names.values())
             final = _targets(forward, x)
             supply.add(*final)
             with supply.active():
                 jacobian_of = {g: y for y, g in names.items()}
+                sized.update({g: _axes(y, range(forward.rank(y))) + _axes(x, final)
+                              for y, g in names.items()})
                 for name, idx, e in forward_sweep(forward, x, names, final, supply):
                     axes = _axes(jacobian_of[name], idx[:len(idx) - len(final)]) + _axes(x, final)
                     statements.append(Statement(name, idx, tidy(e, forward, idx, tensors, axes)))
-            self.names.update({(y, x): names[y] for y in of if any(s.name == names[y] for s in statements)})
+            for y in of:
+                if not any(s.name == names[y] for s in statements):
+                    # y does not depend on x: its Jacobian is identically zero, and says
+                    # so (SPEC section 2); its axes are sized by its name, dY_dX
+                    statements.append(Statement(names[y], canonical_indices(forward, y) + final,
+                                                sp.Integer(0)))
+                self.names[(y, x)] = names[y]
         needed = needed_names(statements, set(self.names.values()))
         super().__init__(forward, [s for s in statements if s.name in needed],
-                         {n: n for n in self.names.values()})
+                         {n: n for n in self.names.values()}, axes=sized)
 
 
 def _axes(name, indices) -> list:
