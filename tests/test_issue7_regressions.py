@@ -228,6 +228,9 @@ def test_check_fails_when_everything_is_nan():
     ("T = (A[i,j] + B[j,k])", {"A": (2, 3), "B": (3, 4)}),
     ("i = sum[k,r](1 + z[k,m] + w[l,r])", {"z": (2, 3), "w": (4, 5)}),  # was an InternalError
     ("L = sum[i](x[i]*size(x,0))", {"x": (3,)}),  # size() has a zero derivative
+    # a summed index that stands only in a delta with a left index has that index's size
+    ("u = tanh(delta(a_1,i))*(delta(a_1,i) - W[a_1])/2", {"W": (4,)}),
+    ("v = u[n,n]/exp(3*delta(n,dy))", {"u": (3, 3)}),
 ])
 def test_broadcast_sum_derives(src, shapes):
     full_check(src, shapes)

@@ -597,8 +597,6 @@ def test_forward_matches_oracle(case, seed):
     assume(run_case(case, seed, what=("forward", "float32")))
 
 
-@pytest.mark.xfail(strict=False, reason="today: derivatives summed over a broadcast index are refused (size(A,k) "
-                   "not printed yet); sum[..] with a constant term crashes (InternalError)")
 @examples(40)
 @given(case=cases(), seed=SEEDS, data=st.data())
 def test_gradients_match_finite_differences(case, seed, data):
@@ -617,8 +615,6 @@ def test_extended_functions_and_reductions(case, seed):
     assume(run_case(case, seed, what=("forward", "gradient")))
 
 
-@pytest.mark.xfail(strict=False, reason="today: an identically-zero Hessian prints nothing; Hessians "
-                   "with len()/delta() read the gradient at the wrong axes (ShapeError)")
 @examples(15)
 @given(case=cases(scalar_loss=True, max_depth=2, n_statements=1), seed=SEEDS)
 def test_hessian_of_scalar_programs(case, seed):
@@ -626,8 +622,6 @@ def test_hessian_of_scalar_programs(case, seed):
     assume(run_case(case, seed, what=("hessian",)))
 
 
-@pytest.mark.xfail(strict=False, reason="today: Jacobians summed over a broadcast index are refused "
-                   "(size(A,k) not printed yet)")
 @examples(15)
 @given(case=cases(max_depth=2, n_statements=1), seed=SEEDS)
 def test_jacobian_non_square(case, seed):

@@ -191,14 +191,16 @@ class _StatementChecker:
             if idx not in passing and not twins:
                 self.fail(f"index {idx} is on the left but nowhere on the right, so its size is unknown")
         unsized = [axis for axis, idx in enumerate(left) if not self.sizes.has_axis((self.n, idx))]
-        for idx in self.mentioned:
-            if idx not in left and not self.sizes.has_axis((self.n, idx)):
-                self.fail(f"the size of index {idx} is unknown: it stands at no tensor axis")
         if unsized and not twins:
             self.fail(f"the size of index {left[unsized[0]]} is unknown: it stands at no tensor axis")
         self.use(name, left, self.node)
         for axis in unsized:
             self.sizes.join((name, axis), twins[axis], None)
+        # now every left index has a size; an index tied to one by delta() has it too
+        # (``dW[a] = sum[i](tanh(delta(a,i)))``: i is as large as a)
+        for idx in self.mentioned:
+            if idx not in left and not self.sizes.has_axis((self.n, idx)):
+                self.fail(f"the size of index {idx} is unknown: it stands at no tensor axis")
         self._check_sizes_read()
         _check_constants(expr, self.fail)
         return Statement(name, tuple(left), expr, self.node.meta.line, self.text,
