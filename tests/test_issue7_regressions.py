@@ -231,6 +231,9 @@ def test_check_fails_when_everything_is_nan():
     # a summed index that stands only in a delta with a left index has that index's size
     ("u = tanh(delta(a_1,i))*(delta(a_1,i) - W[a_1])/2", {"W": (4,)}),
     ("v = u[n,n]/exp(3*delta(n,dy))", {"u": (3, 3)}),
+    # Σ_s f(len(s)): contraction no longer evaluates relu(-len(s)) as relu(-1) = 0
+    ("y[d,s] = (A[t,d] - w[s]*3)*relu(-len(s))", {"A": (2, 3), "w": (4,)}),
+    ("y[d,s] = (A[t,d] - w[s]*3)*exp(-len(s))", {"A": (2, 3), "w": (4,)}),
 ])
 def test_broadcast_sum_derives(src, shapes):
     full_check(src, shapes)

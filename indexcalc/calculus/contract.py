@@ -75,11 +75,25 @@ def merge_sums(e):
 def absent_index(e):
     """Σ_i f = len(i) f when i does not occur in f (or only in len(i))."""
     if isinstance(e, ISum):
-        free = free_indices(e.body.replace(Len, lambda i: sp.Integer(1)))  # an Expr even
-        # when the body is nothing but len(i)
+        free = _free_outside_len(e.body)
         absent = [i for i in e.indices if i not in free]
         if absent:
             return sp.Mul(*[Len(i) for i in absent]) * isum(e.body, [i for i in e.indices if i in free])
+
+
+def _free_outside_len(e) -> set:
+    """:func:`free_indices` of ``e`` not counting ``len(i)``. (Replacing ``len(i)`` by 1
+    instead would evaluate what holds it: ``relu(-len(s))`` would become 0.)"""
+    if isinstance(e, (Len, Size)):
+        return set()
+    if isinstance(e, (Index, sp.Indexed)):
+        return free_indices(e)
+    if isinstance(e, ISum):
+        return _free_outside_len(e.body) - set(e.indices)
+    out = set()
+    for a in e.args:
+        out |= _free_outside_len(a)
+    return out
 
 
 def split_sum(e):
