@@ -68,7 +68,8 @@ def cmd_derive(args):
         print(derivation_steps(source, wrt))
         return
     d = ic.derive(source, wrt=wrt)
-    print(d.latex() if args.latex else d.numpy_source() if args.numpy else d)
+    print(d.latex() if args.latex else d.numpy_source() if args.numpy else d.torch_source() if args.torch
+          else d.jax_source() if args.jax else d)
 
 
 def cmd_check(args):
@@ -100,6 +101,8 @@ def parser() -> argparse.ArgumentParser:
     out = d.add_mutually_exclusive_group()
     out.add_argument("--latex", action="store_true", help="print LaTeX")
     out.add_argument("--numpy", action="store_true", help="print NumPy source")
+    out.add_argument("--torch", action="store_true", help="print a torch.autograd.Function")
+    out.add_argument("--jax", action="store_true", help="print a jax.custom_vjp function")
     out.add_argument("--jacobian", action="store_true", help="print the generalized Jacobian")
     out.add_argument("--steps", action="store_true", help="show the derivation step by step")
     d.set_defaults(run=cmd_derive)

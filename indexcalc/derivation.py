@@ -19,7 +19,9 @@ from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.calculus.contract import contract
 from indexcalc.simplify.cse import eliminate
 from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep, state_sizes
+from indexcalc.emit.jax import compile_jax, jax_source
 from indexcalc.emit.roundtrip import prove, reparse
+from indexcalc.emit.torch import compile_torch, torch_source
 from indexcalc.errors import InternalError, ProgramError, WrtError
 from indexcalc.language.check import _twin_axes
 from indexcalc.calculus.names import NameSupply, stem
@@ -259,10 +261,14 @@ class Backward:
     def _returns(self, forward):
         return {**({o: o for o in self.forward.outputs} if forward else {}), **self.returns}
 
-    def compile(self, forward: bool = False):
+    def compile(self, forward: bool = False, backend: str = "numpy"):
         """``f(**arrays) -> {name: array}``; arrays: forward inputs and upstream gradients.
         With ``forward=True`` the result also holds the forward outputs, from one call that
-        computes every forward value once (a training step)."""
+        computes every forward value once (a training step). ``backend``: "numpy", or for a
+        derivative "torch" or "jax" (the code of :meth:`Derivative.torch_source` /
+        :meth:`Derivative.jax_source`, run through the framework's autograd)."""
+        if backend != "numpy":
+            raise ProgramError(f"backend {backend!r}: this object compiles with NumPy only")
         upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
         return self.program.compile(self._returns(forward), optional=upstream - set(self.program.inputs))
 
@@ -323,6 +329,25 @@ class Derivative(Backward):
         axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *upstream]}
         super().__init__(forward, statements, dict(self.names), comments, axes)
 
+    def torch_source(self, name: str | None = None) -> str:
+        """A module defining a ``torch.autograd.Function`` (``forward`` saves, ``backward``
+        returns the derived gradients) and a function ``apply``; see :mod:`indexcalc.emit.torch`."""
+        return torch_source(self, name)
+
+    def jax_source(self, name: str | None = None) -> str:
+        """A module defining a ``jax.custom_vjp`` function and ``apply``; see :mod:`indexcalc.emit.jax`."""
+        return jax_source(self, name)
+
+    def compile(self, forward: bool = False, backend: str = "numpy"):
+        if backend == "torch":
+            return compile_torch(self, forward)
+        if backend == "jax":
+            return compile_jax(self, forward)
+        if backend != "numpy":
+            raise ProgramError(f"unknown backend {backend!r}: choose numpy, torch or jax")
+        return super().compile(forward)
+
+    compile.__doc__ = Backward.compile.__doc__
 
 
 class Jacobian(Backward):

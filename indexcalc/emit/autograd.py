@@ -9,8 +9,8 @@ and the forward values that took a contraction, a reduction or a matrix function
     >>> import indexcalc as ic
     >>> from indexcalc.emit.numpy import NUMPY_DIALECT
     >>> p = autograd_parts(ic.derive("h[n,j] = tanh(x[n,i]*W[i,j])"), NUMPY_DIALECT)
-    >>> p.inputs, p.save, p.unpack, p.upstream, p.grads
-    (['x', 'W'], ['x', 'W', '_t1'], ['x', 'W', '_s1'], ['dh'], ['dx', 'dW'])
+    >>> p.inputs, p.save, p.unpack, p.upstream
+    (['x', 'W'], ['x', 'W', '_t1'], ['x', 'W', '_s1'], ['dh'])
 """
 
 from __future__ import annotations

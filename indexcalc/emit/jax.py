@@ -10,9 +10,9 @@ traces under ``jax.jit``; softmax-like sums are shifted by their maximum as in N
     ...
     def _y_function_bwd(_res, dy):
         x, = _res
-        _dtype = jnp.result_type(x)
+        _dtype = jnp.result_type(x, dy)
         y = jnp.tanh(x)
-        dx = dy*(1 - y**2)
+        dx = (1 - y**2)*dy
         return (dx,)
     ...
 """
@@ -79,7 +79,7 @@ def jax_source(d, name=None) -> str:
              *[f"    {b}" for b in p.forward],
              "    # residuals: the inputs the backward reads and the contractions it reads; the",
              "    # element-wise values are recomputed from them (one pass each, less memory)",
-             f"    return {outs}, ({save})", "", "",
+             f"    return {outs if len(p.outputs) == 1 else '(' + outs + ')'}, ({save})", "", "",
              f"def _{fn}_bwd(_res, {cotangents[0]}):" if len(p.upstream) == 1 else f"def _{fn}_bwd(_res, _cot):",
              *([] if len(p.upstream) == 1 else [f"    {', '.join(p.upstream)}, = _cot"]),
              f"    {unpack} = _res" if p.save else "    pass",

@@ -263,9 +263,9 @@ class ArrayPrinter:
                 code = self.aligned(a, pos, node.rank)
             if divide:
                 head = out.rstrip("*")
-                out = (head + "1" if head in ("", "-") else head) + "/" + _paren(code) + "*"
+                out = (head + "1" if head in ("", "-") else head) + "/" + _factor(code) + "*"
             else:
-                out += _paren(code) + "*"
+                out += _factor(code) + "*"
             floats = floats or not boolean
         out = out.rstrip("*")
         return out if out not in ("", "-") else out + "1"
@@ -357,10 +357,23 @@ def _number(x) -> str:
 
 
 def _paren(code: str) -> str:
-    """``code`` in parentheses unless it is a name, number, call or subscript."""
+    """``code`` in parentheses unless it is a name, number, call or subscript: safe to
+    subscript, to take an attribute of, or to put next to any operator."""
     depth = 0
-    for ch in code:
+    for k, ch in enumerate(code):
         depth += (ch in "([{") - (ch in ")]}")
-        if depth == 0 and ch in "+-*/@ ":
+        if depth == 0 and ch in "+-*/@ " and not (ch == "-" and code[k - 1:k] == "e"):
+            return f"({code})"
+    return code
+
+
+def _factor(code: str) -> str:
+    """``code`` as a factor of a product: as :func:`_paren`, but a power needs no
+    parentheses (``**`` binds tighter than ``*`` and ``/``)."""
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += (ch in "([{") - (ch in ")]}")
+        power = ch == "*" and "**" in code[max(k - 1, 0):k + 2]
+        if depth == 0 and ch in "+-*/@ " and not power and not (ch == "-" and code[k - 1:k] == "e"):
             return f"({code})"
     return code

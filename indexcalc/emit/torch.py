@@ -12,14 +12,14 @@ recomputed from those, which costs one pass each and keeps memory low.
     >>> print(ic.derive("y[i] = tanh(x[i])").torch_source())  # doctest: +ELLIPSIS
     import math
     ...
-    class Y(torch.autograd.Function):
+    class YFunction(torch.autograd.Function):
     ...
         @staticmethod
         def backward(ctx, dy):
             x, = ctx.saved_tensors
             _dtype, _device = x.dtype, x.device
             y = torch.tanh(x)
-            dx = dy*(1 - y**2)
+            dx = (1 - y**2)*dy
             return dx.contiguous()
     ...
 """
@@ -49,8 +49,8 @@ class TorchDialect(Dialect):
     def eye(self, n):
         return f"torch.eye({n}, dtype=_dtype, device=_device)"
 
-    def broadcast(self, code, shape):
-        return f"torch.broadcast_to({code}, ({shape},))"
+    def broadcast(self, code, shape):  # the operand may be a Python number
+        return f"torch.broadcast_to(torch.as_tensor({code}, dtype=_dtype, device=_device), ({shape},))"
 
     def einsum(self, eq, codes):
         return f"torch.einsum({eq!r}, {', '.join(codes)})"
@@ -137,7 +137,9 @@ def compile_torch(d, forward=False):
         outs = outs if isinstance(outs, tuple) else (outs,)
         ups = [torch.as_tensor(arrays[u]) if isinstance(u, str) else torch.ones_like(o)
                for o, u in zip(outs, (d.upstream[y] for y in fwd.outputs))]
-        grads = torch.autograd.grad(outs, [ins[x] for x in d.wrt], ups, allow_unused=True)
+        used = [k for k, o in enumerate(outs) if o.requires_grad]  # an output may not depend on wrt
+        grads = torch.autograd.grad([outs[k] for k in used], [ins[x] for x in d.wrt], [ups[k] for k in used],
+                                    allow_unused=True) if used else [None] * len(d.wrt)
         got = {x: (g if g is not None else torch.zeros_like(ins[x])) for x, g in zip(d.wrt, grads)}
         return {**({y: o.detach() for y, o in zip(fwd.outputs, outs)} if forward else {}), **got}
 
