@@ -21,7 +21,7 @@ import opt_einsum
 import sympy as sp
 
 from indexcalc.lower.build import lower
-from indexcalc.lower.plan import plan
+from indexcalc.lower.plan import pairwise, plan
 
 _ALWAYS_VAR = {"contract", "max", "matfunc", "eye", "broadcast"}
 
@@ -34,6 +34,9 @@ class Dialect:
     spelling: dict = {}
     boolean: set = set()
     reserved: set = set()
+    #: whether einsum is the fast way to write a product summed over some axes
+    #: (``'ba,ba->a'``); if not, it is written as the product and a sum
+    einsum_sums: bool = True
 
     def dtype(self, tensors) -> list:
         """Lines that set ``_dtype`` (and whatever else the code needs) from the inputs."""
@@ -278,15 +281,33 @@ class ArrayPrinter:
             code, layout = self.expr(a)
             codes.append(code)
             labels.append(tuple(ls[i] for i in layout))
-        p = plan(node.op, labels, out)
+        if len(codes) > 2:  # two at a time, in the order the lowering stage decides
+            ops = list(zip(codes, labels))
+            for i, j, kept in pairwise(labels, out):
+                code, layout = self.binary(ops[i], ops[j], out=kept)
+                ops = [o for k, o in enumerate(ops) if k not in (i, j)] + [(code, tuple(kept[x] for x in layout))]
+            (code, ls), = ops
+            return code, tuple(out.index(i) for i in ls)
+        return self.binary(*zip(codes, labels), out=out, op=node.op)
+
+    def binary(self, *operands, out, op="contract"):
+        """``(code, layout)`` of one or two operands ``(code, labels)`` contracted to ``out``."""
+        codes, labels = [c for c, _ in operands], [ls for _, ls in operands]
+        p = plan(op, labels, out)
         codes = [self.d.reduce("sum", c, axes) if axes else c for c, axes in zip(codes, p.presum)]
         if p.kind == "reduce":
-            code = self.d.reduce(node.op if node.op == "max" else "sum", codes[0], p.axes) if p.axes else codes[0]
+            code = self.d.reduce(op if op == "max" else "sum", codes[0], p.axes) if p.axes else codes[0]
         elif p.kind == "product":
             code = "*".join(_paren(self.align(c, [p.result.index(i) for i in ls], len(p.result)))
                             for c, ls in zip(codes, p.labels))
         elif p.kind == "matmul":
             code = self.matmul(codes[::-1] if p.swap else codes, p)
+        elif len(codes) == 2 and not self.d.einsum_sums and _nested(*p.labels):
+            big = max(p.labels, key=len)
+            code = "*".join(_paren(self.align(c, [big.index(i) for i in ls], len(big)))
+                            for c, ls in zip(codes, p.labels))
+            axes = tuple(k for k, i in enumerate(big) if i not in out)
+            return self.d.reduce("sum", code, axes), tuple(out.index(i) for i in big if i in out)
         else:
             letters = {i: opt_einsum.get_symbol(i) for ls in p.labels for i in ls}
             eq = ",".join("".join(letters[i] for i in ls) for ls in p.labels) + "->" + \
@@ -337,6 +358,11 @@ class ArrayPrinter:
             return f"1/{_paren(base)}"
         e = str(int(exp)) if exp.is_Integer and abs(exp) < 64 else repr(float(exp))
         return f"{_paren(base)}**{e if exp > 0 else '(' + e + ')'}"
+
+
+def _nested(a, b) -> bool:
+    """Two operands whose labels are distinct and one's are among the other's."""
+    return len(set(a)) == len(a) and len(set(b)) == len(b) and (set(a) <= set(b) or set(b) <= set(a))
 
 
 def _sizes_read(node) -> tuple:

@@ -35,6 +35,7 @@ from indexcalc.errors import ProgramError
 class TorchDialect(Dialect):
     spelling, boolean = TORCH, BOOLEAN
     reserved = {"torch", "math", "ctx", "apply"}
+    einsum_sums = False  # torch.einsum('ba,ba->a') goes through bmm: many times slower
 
     def dtype(self, tensors):
         return [f"_dtype, _device = {tensors[0]}.dtype, {tensors[0]}.device"] if tensors else \

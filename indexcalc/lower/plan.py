@@ -68,6 +68,33 @@ def plan(op, operands, out) -> Plan:
     return Plan("einsum", result=tuple(out), **base)
 
 
+def pairwise(operands, out) -> list:
+    """The order in which to contract three or more operands two at a time, decided without
+    sizes: each step takes the pair whose result keeps the fewest labels (the labels the
+    rest or the output still need), so Hadamard products and summed axes go first. Returns
+    ``[(i, j, labels)]``: operands ``i`` and ``j`` (positions in the shrinking list) become
+    one with ``labels``, appended last.
+
+        >>> pairwise([("b", "a"), ("b",), ("b", "a")], ("a",))
+        [(0, 1, ('b', 'a')), (0, 1, ('a',))]
+    """
+    ops, steps = [tuple(ls) for ls in operands], []
+    while len(ops) > 2:
+        best = None
+        for i in range(len(ops)):
+            for j in range(i + 1, len(ops)):
+                need = set(out).union(*(ops[k] for k in range(len(ops)) if k not in (i, j)))
+                union = tuple(dict.fromkeys(ops[i] + ops[j]))
+                kept = tuple(x for x in union if x in need)
+                key = (len(kept), len(union))
+                if best is None or key < best[0]:
+                    best = (key, i, j, kept)
+        _, i, j, kept = best
+        steps.append((i, j, kept))
+        ops = [o for k, o in enumerate(ops) if k not in (i, j)] + [kept]
+    return steps + [(0, 1, tuple(out))] if len(ops) == 2 else steps
+
+
 def _matmul(la, lb, out):
     batch = [i for i in la if i in lb and i in out]
     contr = [i for i in la if i in lb and i not in out]
