@@ -2,9 +2,12 @@
 the forward body, what it saves, the backward body that reads the saved values, and one
 gradient expression per input.
 
-The save policy: the backward reads some forward values. Element-wise ones are recomputed
-from their sources (one pass each), so what is saved is only the inputs the backward reads
-and the forward values that took a contraction, a reduction or a matrix function.
+The save policy: the backward reads some forward values. An element-wise one is recomputed
+from its sources (one pass each) when that saves memory, that is when every contraction,
+reduction or matrix function it comes from is smaller than it (layer norm keeps the two
+row sums, not the centred input); otherwise it is saved itself (relu of a matrix product:
+the same memory as the product, and no pass to recompute). Inputs the backward reads are
+saved too.
 
     >>> import indexcalc as ic
     >>> from indexcalc.emit.numpy import NUMPY_DIALECT
@@ -15,6 +18,7 @@ and the forward values that took a contraction, a reduction or a matrix function
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from indexcalc.emit.printer import ArrayPrinter
@@ -87,11 +91,23 @@ def _saved(g, forward, backward, roots) -> list:
         if k in seen:
             continue
         seen.add(k)
-        if g[k].op in _RECOMPUTED:
+        if g[k].op in _RECOMPUTED and not any(Counter(g[s].axes) == Counter(g[k].axes) for s in _sources(g, k)):
             need.extend(a for a, _ in g[k].args)
-        else:
+        elif g[k].op != "input":
             saved.append(k)
     return sorted(saved)
+
+
+def _sources(g, k) -> set:
+    """The contractions, reductions and matrix functions element-wise node ``k`` is made of."""
+    out, stack = set(), [a for a, _ in g[k].args]
+    while stack:
+        a = stack.pop()
+        if g[a].op not in _RECOMPUTED:
+            out.add(a)
+        elif g[a].op != "input":
+            stack.extend(b for b, _ in g[a].args)
+    return out
 
 
 def _reads_size(lines, name) -> bool:
