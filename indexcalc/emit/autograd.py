@@ -13,7 +13,7 @@ saved too.
     >>> from indexcalc.emit.numpy import NUMPY_DIALECT
     >>> p = autograd_parts(ic.derive("h[n,j] = tanh(x[n,i]*W[i,j])"), NUMPY_DIALECT)
     >>> p.inputs, p.save, p.unpack, p.upstream
-    (['x', 'W'], ['x', 'W', '_t1'], ['x', 'W', '_s1'], ['dh'])
+    (['x', 'W'], ['x', 'W', 'h'], ['x', 'W', '_s1'], ['dh'])
 """
 
 from __future__ import annotations
