@@ -234,6 +234,9 @@ def test_check_fails_when_everything_is_nan():
     # Σ_s f(len(s)): contraction no longer evaluates relu(-len(s)) as relu(-1) = 0
     ("y[d,s] = (A[t,d] - w[s]*3)*relu(-len(s))", {"A": (2, 3), "w": (4,)}),
     ("y[d,s] = (A[t,d] - w[s]*3)*exp(-len(s))", {"A": (2, 3), "w": (4,)}),
+    # len() of an index that no sum around it binds (another term's top-level sum)
+    ("v = cos(z[l]*len(s)) + sum[r](1.5 + z[s] + z[r])", {"z": (3,)}),
+    ("v = len(i)*x[j]/2 + tanh(k[a,b] - x[i])", {"x": (4,), "k": (3, 5)}),
 ])
 def test_broadcast_sum_derives(src, shapes):
     full_check(src, shapes)
@@ -406,3 +409,10 @@ def test_renamed_gradient_names_read_as_their_tensor():
     assert _twin_axes("d_y_dx2", 2, ranks) == [("y", 0), ("x", 0)]
     assert _twin_axes("dL_dx", 1, ranks) == [("x", 0)]
     assert _twin_axes("d_x02", 1, ranks) is None
+
+
+def test_hessian_with_len_of_a_product_summed_index():
+    from test_lowering import assert_hessian
+    src = "v = max(abs(len(u)), 2.0*w[u,u])"
+    assert str(ic.hessian(src, wrt="w")).endswith("= 0")
+    assert_hessian(src, "w", random_inputs(src, {"w": (3, 3)}, seed=4))

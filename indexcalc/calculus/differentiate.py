@@ -83,6 +83,11 @@ def own_indices(st, n: int, supply, rename_left=True):
         return e.func(*[rename(a) for a in e.args])
 
     rhs = rename(st.expr)
+    # an index only a len() mentions outside any sum (``cos(x[l]*len(s)) + x[s]``, where
+    # the top-level sum over s is another term's) is free in rhs: rename it too
+    loose = {i: supply.sized_index(i, (n, i)) for i in rhs.atoms(Index)
+             if i not in st.indices and i not in supply.sized}
+    rhs = rhs.xreplace(loose)
     if not rename_left:  # (the left indices stay bound wherever they are used)
         return tuple(st.indices), rhs
     left = tuple(supply.sized_index(i, (n, i)) for i in st.indices)
