@@ -234,6 +234,18 @@ def test_compile_runs_the_printed_source():
     assert d.numpy_source().startswith(HEADER)
 
 
+def test_negated_step_and_results_that_are_inputs():
+    x = np.array([-1.0, 2.0], dtype=np.float32)
+    out = ic.parse("y[i] = -step(x[i])\nz[i] = 2*step(x[i])*step(x[i]) - min(x[i], 0.5)").compile()(x=x)
+    assert out["y"].dtype == out["z"].dtype == np.float32
+    np.testing.assert_array_equal(out["y"], [0, -1])
+    np.testing.assert_array_equal(out["z"], [1, 1.5])
+    W = np.array([1.0, 2.0])
+    dW = ic.derive("t1 = 0.5*W[i]*W[i]").compile()(W=W)["W"]
+    np.testing.assert_array_equal(dW, W)
+    assert dW is not W and not np.shares_memory(dW, W)
+
+
 def test_results_are_c_contiguous_where_the_computation_is_transposed():
     d = ic.derive("Y[i,j] = X[i,k]*W[k,j]")
     X, W = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32)

@@ -53,7 +53,7 @@ class JaxDialect(Dialect):
     def number_base(self, base):
         return f"float({base})"
 
-    def result(self, code, rank):
+    def result(self, code, rank, copy=False):  # JAX arrays are immutable: aliasing is harmless
         return code if rank else f"jnp.asarray({code}, dtype=_dtype)"
 
 

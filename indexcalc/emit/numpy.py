@@ -73,7 +73,9 @@ class NumpyDialect(Dialect):
     def number_base(self, base):
         return f"_dtype.type({base})"
 
-    def result(self, code, rank):
+    def result(self, code, rank, copy=False):
+        if copy:
+            return f"np.array({code}, dtype=_dtype, order='C')"
         return f"np.ascontiguousarray({code}, dtype=_dtype)" if rank else f"np.asarray({code}, dtype=_dtype)"
 
 

@@ -78,7 +78,9 @@ class Dialect:
         """``fn`` applied to arrays (``numbers[i]``: argument ``i`` is a number)."""
         return self.spelling[fn].format(*codes)
 
-    def result(self, code, rank) -> str:
+    def result(self, code, rank, copy=False) -> str:
+        """A returned value; ``copy``: it is an array the caller passed (or a saved one),
+        which a result must not alias."""
         raise NotImplementedError
 
     def safe(self, name: str) -> str:
@@ -163,7 +165,7 @@ class ArrayPrinter:
         perm = sorted(range(len(layout)), key=lambda j: positions[layout[j]])
         if perm != list(range(len(perm))):
             code = self.d.transpose(code, perm)
-        return self.d.result(code, len(layout))
+        return self.d.result(code, len(layout), copy=self.g[k].op == "input" or k in self.given)
 
     # --- expressions ---------------------------------------------------------------
     def expr(self, k, boolean=False):
@@ -260,7 +262,9 @@ class ArrayPrinter:
             boolean = child.op == "map" and child.attr[0] in self.d.boolean and a not in self.static and not divide
             items.append((child.rank, boolean, divide, code, a, pos))
         items.sort(key=lambda t: (t[0], t[1]))
-        out, floats = ("" if coeff == 1 else "-" if coeff == -1 else _paren(_number(coeff)) + "*"), coeff != 1
+        # a boolean factor stays a comparison only after an array of the data's dtype: a
+        # number first would make it an integer array, and -bool is an error
+        out, floats = ("" if coeff == 1 else "-" if coeff == -1 else _paren(_number(coeff)) + "*"), False
         for rank, boolean, divide, code, a, pos in items:
             if boolean and not floats:  # bool*bool or -bool would not be the data's dtype
                 code = self.aligned(a, pos, node.rank)

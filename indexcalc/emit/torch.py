@@ -71,7 +71,9 @@ class TorchDialect(Dialect):
             return f"torch.clamp({codes[1 - k]}, {fn}={codes[k]})"
         return super().function(fn, codes, numbers)
 
-    def result(self, code, rank):
+    def result(self, code, rank, copy=False):
+        if copy:
+            return f"{_paren(code)}.clone(memory_format=torch.contiguous_format)"
         return f"{_paren(code)}.contiguous()" if rank else f"torch.as_tensor({code}, dtype=_dtype, device=_device)"
 
 
