@@ -240,6 +240,8 @@ def test_negated_step_and_results_that_are_inputs():
     assert out["y"].dtype == out["z"].dtype == np.float32
     np.testing.assert_array_equal(out["y"], [0, -1])
     np.testing.assert_array_equal(out["z"], [1, 1.5])
+    folded = ic.parse("m[b,u] = (delta(i,u) - delta(i,u))*A[u,b] - delta(i,u)")  # SymPy drops A
+    assert folded.compile()(A=np.ones((3, 2), np.float32))["m"].dtype == np.float32
     W = np.array([1.0, 2.0])
     dW = ic.derive("t1 = 0.5*W[i]*W[i]").compile()(W=W)["W"]
     np.testing.assert_array_equal(dW, W)

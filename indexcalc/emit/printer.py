@@ -145,7 +145,9 @@ class ArrayPrinter:
 
     def body(self) -> list:
         """The lines of the function before its return: sizes, one assignment per variable."""
-        read = [n for n in self.prog.inputs if self.low.inputs.get(n) in self.ids]
+        # every input is a parameter, except in a backward given saved arrays: only those
+        # it reads and the saved ones are there
+        read = [n for n in self.prog.inputs if not self.given or self.low.inputs.get(n) in self.ids]
         tensors = [self.d.safe(n) for n in read if self.prog.rank(n)] + \
             [self.var[k] for k in sorted(self.given) if self.g[k].rank] or [self.d.safe(n) for n in read]
         body = self.d.dtype(tensors)
