@@ -48,13 +48,13 @@ def autograd_parts(d, dialect) -> Parts:
     g = low.graph
     safe = dialect.safe
     outputs = {o: o for o in fwd.outputs}
-    f = ArrayPrinter(prog, outputs, dialect, low=low)
-    b = ArrayPrinter(prog, d.returns, dialect, low=low)
+    f = ArrayPrinter(prog, outputs, dialect, low=low, params=fwd.inputs)
+    b = ArrayPrinter(prog, d.returns, dialect, low=low, params=())
     saved = _saved(g, set(f.ids), set(b.ids), [low.values[n][0] for n in d.returns.values()])
-    f = ArrayPrinter(prog, outputs, dialect, keep=saved, low=low)
+    f = ArrayPrinter(prog, outputs, dialect, keep=saved, low=low, params=fwd.inputs)
     forward = f.body()
     given = {k: (f"_s{i}", f.layout[k]) for i, k in enumerate(saved, 1)}
-    b = ArrayPrinter(prog, d.returns, dialect, given=given, low=low)
+    b = ArrayPrinter(prog, d.returns, dialect, given=given, low=low, params=())
     backward = b.body()
     upstream = {y: u for y, u in d.upstream.items() if isinstance(u, str)}
     inputs_read = [n for n in fwd.inputs if low.inputs.get(n) in b.ids or _reads_size(backward, safe(n))]

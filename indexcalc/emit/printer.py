@@ -94,11 +94,14 @@ class Dialect:
 class ArrayPrinter:
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
-    def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None):
+    def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
         """``given``: ``{node: (name, layout)}`` arrays the function receives (saved by a
         forward pass); ``keep``: nodes to compute as variables although ``returns`` do not
-        need them (to be saved); ``low``: the program's lowering, when the caller has it."""
+        need them (to be saved); ``low``: the program's lowering, when the caller has it;
+        ``params``: the inputs the function receives (default: all; the inputs it reads
+        are always there)."""
         self.prog, self.returns, self.d = prog, returns, dialect
+        self.params = set(prog.inputs if params is None else params)
         safe = dialect.safe
         low = low or lower(prog)
         self.low, self.g, self.values = low, low.graph, dict(low.values)
@@ -145,9 +148,7 @@ class ArrayPrinter:
 
     def body(self) -> list:
         """The lines of the function before its return: sizes, one assignment per variable."""
-        # every input is a parameter, except in a backward given saved arrays: only those
-        # it reads and the saved ones are there
-        read = [n for n in self.prog.inputs if not self.given or self.low.inputs.get(n) in self.ids]
+        read = [n for n in self.prog.inputs if n in self.params or self.low.inputs.get(n) in self.ids]
         tensors = [self.d.safe(n) for n in read if self.prog.rank(n)] + \
             [self.var[k] for k in sorted(self.given) if self.g[k].rank] or [self.d.safe(n) for n in read]
         body = self.d.dtype(tensors)
