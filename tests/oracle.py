@@ -632,24 +632,39 @@ def numeric_grad(source, inputs, wrt, upstream=None, eps=1e-6):
     """
     info = program_info(source)
     upstream = _seed(info, upstream)
+    return central_differences(lambda base: _objective(source, base, upstream, info), inputs, wrt, eps)
+
+
+def central_differences(objective, inputs, wrt, eps=1e-6):
+    """``{x: d objective / dx}`` by full central differences in float64, each element
+    stepped by ``eps`` relative to its size; ``objective(arrays) -> float``."""
     wrt = [wrt] if isinstance(wrt, str) else list(wrt)
     base = {k: np.array(v, dtype=np.float64) for k, v in inputs.items()}
     grads = {}
     for x in wrt:
-        arr = base[x]
-        g = np.zeros_like(arr)
-        flat, gflat = arr.reshape(-1), g.reshape(-1)
+        g = np.zeros_like(base[x])
+        flat, gflat = base[x].reshape(-1), g.reshape(-1)
         for k in range(flat.size):
             old = flat[k]
             h = eps * max(1.0, abs(old))
             flat[k] = old + h
-            fp = _objective(source, base, upstream, info)
+            fp = objective(base)
             flat[k] = old - h
-            fm = _objective(source, base, upstream, info)
+            fm = objective(base)
             flat[k] = old
             gflat[k] = (fp - fm) / (2 * h)
         grads[x] = g
     return grads
+
+
+def close(actual, expected, what, rtol=1e-4):
+    """Assert ``actual`` equals ``expected`` in shape and, relative to its scale, in value."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = 1.0 + (np.max(np.abs(expected)) if expected.size else 0.0)
+    assert np.allclose(actual, expected, rtol=rtol, atol=rtol * scale), \
+        f"{what}: got\n{actual}\nexpected\n{expected}"
 
 
 def numeric_vjp_directions(source, inputs, wrt, upstream=None, n_dirs=3, eps=1e-6, seed=0):

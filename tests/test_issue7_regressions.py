@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import oracle  # noqa: E402
+from oracle import central_differences, close  # noqa: E402
 
 import indexcalc as ic  # noqa: E402
 
@@ -38,15 +39,6 @@ def random_inputs(src, sizes=None, seed=0, square=()):
     return out
 
 
-def close(actual, expected, what, rtol=1e-4):
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = 1.0 + (np.max(np.abs(expected)) if expected.size else 0.0)
-    assert np.allclose(actual, expected, rtol=rtol, atol=rtol * scale), \
-        f"{what}: got\n{actual}\nexpected\n{expected}"
-
-
 def _ic_forward_objective(prog, inputs, upstream, outputs):
     out = prog.compile()(**inputs)
     return sum(float(np.sum(upstream[y] * out[y])) for y in outputs)
@@ -56,22 +48,8 @@ def fd_grad_of_ic(src, inputs, wrt, upstream, eps=1e-6):
     """Central differences of indexcalc's own compiled forward (used where the SPEC is
     silent about the program's meaning, so only self-consistency can be checked)."""
     prog = ic.parse(src)
-    outputs = list(upstream)
-    base = {k: np.array(v, dtype=np.float64) for k, v in inputs.items()}
-    grads = {}
-    for x in wrt:
-        g = np.zeros_like(base[x])
-        flat, gflat = base[x].reshape(-1), g.reshape(-1)
-        for k in range(flat.size):
-            old = flat[k]
-            flat[k] = old + eps
-            fp = _ic_forward_objective(prog, base, upstream, outputs)
-            flat[k] = old - eps
-            fm = _ic_forward_objective(prog, base, upstream, outputs)
-            flat[k] = old
-            gflat[k] = (fp - fm) / (2 * eps)
-        grads[x] = g
-    return grads
+    return central_differences(lambda base: _ic_forward_objective(prog, base, upstream, list(upstream)),
+                               inputs, wrt, eps)
 
 
 def full_check(src, shapes, square=(), wrt=None, seed=0):
