@@ -65,7 +65,7 @@ def autograd_parts(d, dialect) -> Parts:
             grads.append("None")
             continue
         code = b.result(d.returns[x])
-        grads.append(f"{seed}*{code}" if seed else code)
+        grads.append(dialect.scaled(code, seed) if seed else code)
     return Parts(
         name="".join(o[:1].upper() + o[1:] for o in fwd.outputs) + "Function",
         doc=f"{', '.join(fwd.outputs)} of {', '.join(fwd.inputs)}, with the gradients indexcalc derived "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from indexcalc.emit.autograd import autograd_parts
 from indexcalc.emit.printer import Dialect
+from indexcalc.emit.torch import SAVED
 from indexcalc.emit.spelling import BOOLEAN, JAX, MATH
 from indexcalc.errors import ProgramError
 
@@ -77,8 +78,7 @@ def jax_source(d, name=None) -> str:
              f"    return {outs}", "", "",
              f"def _{fn}_fwd({ins}):",
              *[f"    {b}" for b in p.forward],
-             "    # residuals: the inputs the backward reads and the contractions it reads; the",
-             "    # element-wise values are recomputed from them (one pass each, less memory)",
+             *[f"    # {line}" for line in SAVED.replace("saved:", "residuals:").splitlines()],
              f"    return {outs if len(p.outputs) == 1 else '(' + outs + ')'}, ({save})", "", "",
              f"def _{fn}_bwd(_res, {cotangents[0]}):" if len(p.upstream) == 1 else f"def _{fn}_bwd(_res, _cot):",
              *([] if len(p.upstream) == 1 else [f"    {', '.join(p.upstream)}, = _cot"]),

@@ -78,6 +78,10 @@ class Dialect:
         """``fn`` applied to arrays (``numbers[i]``: argument ``i`` is a number)."""
         return self.spelling[fn].format(*codes)
 
+    def scaled(self, code, factor) -> str:
+        """A fresh result ``code`` multiplied by ``factor`` (the upstream gradient of a loss)."""
+        return f"{factor}*{code}"
+
     def result(self, code, rank, copy=False) -> str:
         """A returned value; ``copy``: it is an array the caller passed (or a saved one),
         which a result must not alias."""

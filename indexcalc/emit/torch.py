@@ -4,9 +4,9 @@ backward needs, and whose ``backward`` returns one gradient per input (``None`` 
 inputs not differentiated). No device or NumPy in the code: it runs on any device and
 under ``torch.compile``.
 
-What is saved: the inputs the backward reads, and the forward values it reads that took a
-contraction (a matrix product, a sum, a maximum) to compute; element-wise values are
-recomputed from those, which costs one pass each and keeps memory low.
+What is saved is decided by :mod:`indexcalc.emit.autograd` (and said in a comment of the
+code): the inputs and contractions the backward reads, and element-wise values as large
+as the contraction they come from; smaller element-wise values are recomputed.
 
     >>> import indexcalc as ic
     >>> print(ic.derive("y[i] = tanh(x[i])").torch_source())  # doctest: +ELLIPSIS
@@ -30,6 +30,11 @@ from indexcalc.emit.autograd import autograd_parts
 from indexcalc.emit.printer import Dialect, _paren
 from indexcalc.emit.spelling import BOOLEAN, MATH, TORCH
 from indexcalc.errors import ProgramError
+
+
+SAVED = """saved: the inputs the backward reads, the contractions it reads, and element-wise
+values as large as the contraction they come from; other element-wise values are
+recomputed from what is saved (one pass each, less memory)"""
 
 
 class TorchDialect(Dialect):
@@ -71,6 +76,9 @@ class TorchDialect(Dialect):
             return f"torch.clamp({codes[1 - k]}, {fn}={codes[k]})"
         return super().function(fn, codes, numbers)
 
+    def scaled(self, code, factor):  # in place: the result is a fresh tensor
+        return f"{code}.mul_({factor})"
+
     def result(self, code, rank, copy=False):
         if copy:
             return f"{_paren(code)}.clone(memory_format=torch.contiguous_format)"
@@ -95,8 +103,7 @@ def torch_source(d, name=None) -> str:
              "    @staticmethod",
              f"    def forward(ctx, {ins}):",
              *[f"        {b}" for b in p.forward],
-             "        # saved: the inputs the backward reads and the contractions it reads; the",
-             "        # element-wise values are recomputed from them (one pass each, less memory)",
+             *[f"        # {line}" for line in SAVED.splitlines()],
              f"        ctx.save_for_backward({save})",
              f"        return {outs}", "",
              "    @staticmethod",
