@@ -1,0 +1,44 @@
+"""The package reads as its pipeline: language -> calculus -> simplify -> lower -> emit,
+then the public surface (program, derivation, api, cli, gradcheck, steps). No stage module
+imports a later stage or the public surface, so there is no import cycle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "indexcalc"
+STAGES = ["errors", "language", "calculus", "simplify", "lower", "emit"]
+
+
+def stage(module: str) -> int:
+    """The position of ``indexcalc.<module>`` in the pipeline (public surface last)."""
+    head = module.split(".")[1] if "." in module else ""
+    return STAGES.index(head) if head in STAGES else len(STAGES)
+
+
+def imports(path: Path) -> set:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("indexcalc"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("indexcalc")}
+    return found
+
+
+MODULES = {".".join(("indexcalc",) + p.relative_to(ROOT).with_suffix("").parts): p
+           for p in ROOT.rglob("*.py") if p.name != "__init__.py"}
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if stage(m) < len(STAGES)))
+def test_stage_imports_only_earlier_stages(module):
+    later = [m for m in imports(MODULES[module]) if stage(m) > stage(module)]
+    assert not later, f"{module} imports {later}"
+
+
+def test_the_check_can_fail():
+    assert stage("indexcalc.emit.numpy") > stage("indexcalc.language.check")
+    assert stage("indexcalc.api") == len(STAGES)
