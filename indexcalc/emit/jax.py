@@ -20,7 +20,7 @@ traces under ``jax.jit``; softmax-like sums are shifted by their maximum as in N
 from __future__ import annotations
 
 from indexcalc.emit.autograd import autograd_parts
-from indexcalc.emit.printer import Dialect
+from indexcalc.emit.dialect import Dialect
 from indexcalc.emit.torch import SAVED
 from indexcalc.emit.spelling import BOOLEAN, JAX, MATH
 from indexcalc.errors import ProgramError

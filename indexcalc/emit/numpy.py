@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from indexcalc.emit.arrays import check_arrays
-from indexcalc.emit.printer import ArrayPrinter, Dialect
+from indexcalc.emit.dialect import Dialect
+from indexcalc.emit.printer import ArrayPrinter
 from indexcalc.emit.spelling import BOOLEAN, NUMPY
 from indexcalc.errors import ShapeError
 

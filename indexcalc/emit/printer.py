@@ -15,84 +15,14 @@ spellings, reductions, transposes, dtypes of numbers) is a :class:`Dialect`.
 
 from __future__ import annotations
 
-import keyword
-
 import opt_einsum
 import sympy as sp
 
+from indexcalc.emit.dialect import Dialect, factor, literal, paren
 from indexcalc.lower.build import lower
 from indexcalc.lower.plan import pairwise, plan
 
 _ALWAYS_VAR = {"contract", "max", "matfunc", "eye", "broadcast"}
-
-
-class Dialect:
-    """How one backend writes array code. Subclasses set ``spelling`` (function -> template,
-    ``{}`` per argument), ``boolean`` (functions spelled as a comparison) and ``reserved``
-    (names the generated code uses), and override what their library writes differently."""
-
-    spelling: dict = {}
-    boolean: set = set()
-    reserved: set = set()
-    #: whether einsum is the fast way to write a product summed over some axes
-    #: (``'ba,ba->a'``); if not, it is written as the product and a sum
-    einsum_sums: bool = True
-
-    def dtype(self, tensors) -> list:
-        """Lines that set ``_dtype`` (and whatever else the code needs) from the inputs."""
-        raise NotImplementedError
-
-    def transpose(self, code, perm) -> str:
-        if len(perm) == 2:
-            return f"{_paren(code)}.T"
-        return f"{_paren(code)}.transpose({', '.join(map(str, perm))})"
-
-    def reduce(self, fn, code, axes) -> str:
-        raise NotImplementedError
-
-    def eye(self, n) -> str:
-        raise NotImplementedError
-
-    def broadcast(self, code, shape) -> str:
-        raise NotImplementedError
-
-    def einsum(self, eq, codes) -> str:
-        raise NotImplementedError
-
-    def cast(self, code) -> str:
-        """A boolean array as the data's dtype."""
-        raise NotImplementedError
-
-    def number(self, fn, codes) -> str:
-        """``fn`` of numbers (constants and sizes), as a number the arrays do not promote."""
-        raise NotImplementedError
-
-    def number_base(self, base) -> str:
-        """The base of a power of numbers whose exponent is not a small whole number."""
-        return base
-
-    def sqrt(self, code) -> str:
-        return self.spelling["sqrt"].format(code)
-
-    def function(self, fn, codes, numbers) -> str:
-        """``fn`` applied to arrays (``numbers[i]``: argument ``i`` is a number)."""
-        return self.spelling[fn].format(*codes)
-
-    def scaled(self, code, factor) -> str:
-        """A fresh result ``code`` multiplied by ``factor`` (the upstream gradient of a loss)."""
-        return f"{factor}*{code}"
-
-    def result(self, code, rank, copy=False) -> str:
-        """A returned value; ``copy``: it is an array the caller passed (or a saved one),
-        which a result must not alias."""
-        raise NotImplementedError
-
-    def safe(self, name: str) -> str:
-        """A program name as an identifier no generated name can take: names that Python or
-        the generated code reserve, and names starting ``_``, ``n_`` or ``v_`` (the
-        generated code's own), get a ``v_`` prefix."""
-        taken = keyword.iskeyword(name) or name in self.reserved or name.startswith(("_", "n_", "v_"))
-        return "v_" + name if taken else name
 
 
 class ArrayPrinter:
@@ -188,7 +118,7 @@ class ArrayPrinter:
     def build(self, k):
         node = self.g[k]
         if node.op == "const":
-            return _number(node.attr[0]), ()
+            return literal(node.attr[0]), ()
         if node.op == "size":
             if node.attr[0] not in self.sizes:
                 raise AssertionError("a size that no input carries")
@@ -241,7 +171,7 @@ class ArrayPrinter:
         if a in self.var:
             return "+", self.aligned(a, pos, rank)
         if node.op == "const" and node.attr[0] < 0:
-            return "-", _number(-node.attr[0])
+            return "-", literal(-node.attr[0])
         if node.op == "map" and node.attr[0] == "mul":
             coeff = [b for b, _ in node.args if self.g[b].op == "const"]
             if coeff and self.g[coeff[0]].attr[0] < 0:
@@ -271,15 +201,15 @@ class ArrayPrinter:
         items.sort(key=lambda t: (t[0], t[1]))
         # a boolean factor stays a comparison only after an array of the data's dtype: a
         # number first would make it an integer array, and -bool is an error
-        out, floats = ("" if coeff == 1 else "-" if coeff == -1 else _paren(_number(coeff)) + "*"), False
+        out, floats = ("" if coeff == 1 else "-" if coeff == -1 else paren(literal(coeff)) + "*"), False
         for rank, boolean, divide, code, a, pos in items:
             if boolean and not floats:  # bool*bool or -bool would not be the data's dtype
                 code = self.aligned(a, pos, node.rank)
             if divide:
                 head = out.rstrip("*")
-                out = (head + "1" if head in ("", "-") else head) + "/" + _factor(code) + "*"
+                out = (head + "1" if head in ("", "-") else head) + "/" + factor(code) + "*"
             else:
-                out += _factor(code) + "*"
+                out += factor(code) + "*"
             floats = floats or not boolean
         out = out.rstrip("*")
         return out if out not in ("", "-") else out + "1"
@@ -309,13 +239,13 @@ class ArrayPrinter:
         if p.kind == "reduce":
             code = self.d.reduce(op if op == "max" else "sum", codes[0], p.axes) if p.axes else codes[0]
         elif p.kind == "product":
-            code = "*".join(_paren(self.align(c, [p.result.index(i) for i in ls], len(p.result)))
+            code = "*".join(paren(self.align(c, [p.result.index(i) for i in ls], len(p.result)))
                             for c, ls in zip(codes, p.labels))
         elif p.kind == "matmul":
             code = self.matmul(codes[::-1] if p.swap else codes, p)
         elif len(codes) == 2 and not self.d.einsum_sums and _nested(*p.labels):
             big = max(p.labels, key=len)
-            code = "*".join(_paren(self.align(c, [big.index(i) for i in ls], len(big)))
+            code = "*".join(paren(self.align(c, [big.index(i) for i in ls], len(big)))
                             for c, ls in zip(codes, p.labels))
             axes = tuple(k for k, i in enumerate(big) if i not in out)
             return self.d.reduce("sum", code, axes), tuple(out.index(i) for i in big if i in out)
@@ -329,9 +259,9 @@ class ArrayPrinter:
     def matmul(self, codes, p) -> str:
         a, b = (c if list(perm) == sorted(perm) else self.d.transpose(c, perm) for c, perm in zip(codes, (p.a, p.b)))
         if p.batch:
-            a = a if p.free_a else f"{_paren(a)}[..., None, :]"
-            b = b if p.free_b else f"{_paren(b)}[..., None]"
-        code = f"{_paren(a)} @ {_paren(b)}"
+            a = a if p.free_a else f"{paren(a)}[..., None, :]"
+            b = b if p.free_b else f"{paren(b)}[..., None]"
+        code = f"{paren(a)} @ {paren(b)}"
         if p.batch and not p.free_a:
             return f"({code})[..., 0, :]"
         if p.batch and not p.free_b:
@@ -351,7 +281,7 @@ class ArrayPrinter:
         while index and index[0] == "None":  # broadcasting prepends axes by itself
             index.pop(0)
         if "None" in index:
-            code = f"{_paren(code)}[{', '.join(index)}]"
+            code = f"{paren(code)}[{', '.join(index)}]"
         return code
 
     def power(self, base, exp, static) -> str:
@@ -366,9 +296,9 @@ class ArrayPrinter:
         if exp == 1:
             return base
         if exp == -1:
-            return f"1/{_paren(base)}"
+            return f"1/{paren(base)}"
         e = str(int(exp)) if exp.is_Integer and abs(exp) < 64 else repr(float(exp))
-        return f"{_paren(base)}**{e if exp > 0 else '(' + e + ')'}"
+        return f"{paren(base)}**{e if exp > 0 else '(' + e + ')'}"
 
 
 def _nested(a, b) -> bool:
@@ -379,38 +309,3 @@ def _nested(a, b) -> bool:
 def _sizes_read(node) -> tuple:
     """The size classes whose value the code for ``node`` reads."""
     return node.attr if node.op == "size" else node.axes if node.op in ("eye", "broadcast") else ()
-
-
-def _number(x) -> str:
-    """A literal that stays a Python number (weak under NumPy 2's promotion rules)."""
-    x = sp.sympify(x)
-    if x.is_Integer and abs(x) < 2**53:
-        return str(int(x))
-    if x is sp.E:
-        return "math.e"
-    if x is sp.pi:
-        return "math.pi"
-    return repr(float(x))
-
-
-def _paren(code: str) -> str:
-    """``code`` in parentheses unless it is a name, number, call or subscript: safe to
-    subscript, to take an attribute of, or to put next to any operator."""
-    depth = 0
-    for k, ch in enumerate(code):
-        depth += (ch in "([{") - (ch in ")]}")
-        if depth == 0 and ch in "+-*/@ " and not (ch == "-" and code[k - 1:k] == "e"):
-            return f"({code})"
-    return code
-
-
-def _factor(code: str) -> str:
-    """``code`` as a factor of a product: as :func:`_paren`, but a power needs no
-    parentheses (``**`` binds tighter than ``*`` and ``/``)."""
-    depth = 0
-    for k, ch in enumerate(code):
-        depth += (ch in "([{") - (ch in ")]}")
-        power = ch == "*" and "**" in code[max(k - 1, 0):k + 2]
-        if depth == 0 and ch in "+-*/@ " and not power and not (ch == "-" and code[k - 1:k] == "e"):
-            return f"({code})"
-    return code

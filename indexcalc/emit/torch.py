@@ -27,7 +27,7 @@ as the contraction they come from; smaller element-wise values are recomputed.
 from __future__ import annotations
 
 from indexcalc.emit.autograd import autograd_parts
-from indexcalc.emit.printer import Dialect, _paren
+from indexcalc.emit.dialect import Dialect, paren
 from indexcalc.emit.spelling import BOOLEAN, MATH, TORCH
 from indexcalc.errors import ProgramError
 
@@ -47,7 +47,7 @@ class TorchDialect(Dialect):
             ["_dtype, _device = torch.get_default_dtype(), None"]
 
     def transpose(self, code, perm):
-        return f"{_paren(code)}.T" if len(perm) == 2 else f"{_paren(code)}.permute({', '.join(map(str, perm))})"
+        return f"{paren(code)}.T" if len(perm) == 2 else f"{paren(code)}.permute({', '.join(map(str, perm))})"
 
     def reduce(self, fn, code, axes):
         return f"torch.{'amax' if fn == 'max' else 'sum'}({code}, dim={axes[0] if len(axes) == 1 else axes})"
@@ -81,8 +81,8 @@ class TorchDialect(Dialect):
 
     def result(self, code, rank, copy=False):
         if copy:
-            return f"{_paren(code)}.clone(memory_format=torch.contiguous_format)"
-        return f"{_paren(code)}.contiguous()" if rank else f"torch.as_tensor({code}, dtype=_dtype, device=_device)"
+            return f"{paren(code)}.clone(memory_format=torch.contiguous_format)"
+        return f"{paren(code)}.contiguous()" if rank else f"torch.as_tensor({code}, dtype=_dtype, device=_device)"
 
 
 TORCH_DIALECT = TorchDialect()

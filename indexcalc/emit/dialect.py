@@ -1,0 +1,116 @@
+"""What one backend writes differently: a :class:`Dialect` (function spellings, reductions,
+transposes, dtypes of numbers, results), and how code fragments are parenthesized.
+
+    >>> paren("a + b"), paren("f(a + b)"), factor("x**2"), paren("x**2")
+    ('(a + b)', 'f(a + b)', 'x**2', '(x**2)')
+"""
+
+from __future__ import annotations
+
+import keyword
+
+import sympy as sp
+
+
+class Dialect:
+    """How one backend writes array code. Subclasses set ``spelling`` (function -> template,
+    ``{}`` per argument), ``boolean`` (functions spelled as a comparison) and ``reserved``
+    (names the generated code uses), and override what their library writes differently."""
+
+    spelling: dict = {}
+    boolean: set = set()
+    reserved: set = set()
+    #: whether einsum is the fast way to write a product summed over some axes
+    #: (``'ba,ba->a'``); if not, it is written as the product and a sum
+    einsum_sums: bool = True
+
+    def dtype(self, tensors) -> list:
+        """Lines that set ``_dtype`` (and whatever else the code needs) from the inputs."""
+        raise NotImplementedError
+
+    def transpose(self, code, perm) -> str:
+        if len(perm) == 2:
+            return f"{paren(code)}.T"
+        return f"{paren(code)}.transpose({', '.join(map(str, perm))})"
+
+    def reduce(self, fn, code, axes) -> str:
+        raise NotImplementedError
+
+    def eye(self, n) -> str:
+        raise NotImplementedError
+
+    def broadcast(self, code, shape) -> str:
+        raise NotImplementedError
+
+    def einsum(self, eq, codes) -> str:
+        raise NotImplementedError
+
+    def cast(self, code) -> str:
+        """A boolean array as the data's dtype."""
+        raise NotImplementedError
+
+    def number(self, fn, codes) -> str:
+        """``fn`` of numbers (constants and sizes), as a number the arrays do not promote."""
+        raise NotImplementedError
+
+    def number_base(self, base) -> str:
+        """The base of a power of numbers whose exponent is not a small whole number."""
+        return base
+
+    def sqrt(self, code) -> str:
+        return self.spelling["sqrt"].format(code)
+
+    def function(self, fn, codes, numbers) -> str:
+        """``fn`` applied to arrays (``numbers[i]``: argument ``i`` is a number)."""
+        return self.spelling[fn].format(*codes)
+
+    def scaled(self, code, factor) -> str:
+        """A fresh result ``code`` multiplied by ``factor`` (the upstream gradient of a loss)."""
+        return f"{factor}*{code}"
+
+    def result(self, code, rank, copy=False) -> str:
+        """A returned value; ``copy``: it is an array the caller passed (or a saved one),
+        which a result must not alias."""
+        raise NotImplementedError
+
+    def safe(self, name: str) -> str:
+        """A program name as an identifier no generated name can take: names that Python or
+        the generated code reserve, and names starting ``_``, ``n_`` or ``v_`` (the
+        generated code's own), get a ``v_`` prefix."""
+        taken = keyword.iskeyword(name) or name in self.reserved or name.startswith(("_", "n_", "v_"))
+        return "v_" + name if taken else name
+
+
+def literal(x) -> str:
+    """A literal that stays a Python number (weak under NumPy 2's promotion rules)."""
+    x = sp.sympify(x)
+    if x.is_Integer and abs(x) < 2**53:
+        return str(int(x))
+    if x is sp.E:
+        return "math.e"
+    if x is sp.pi:
+        return "math.pi"
+    return repr(float(x))
+
+
+def paren(code: str) -> str:
+    """``code`` in parentheses unless it is a name, number, call or subscript: safe to
+    subscript, to take an attribute of, or to put next to any operator."""
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += (ch in "([{") - (ch in ")]}")
+        if depth == 0 and ch in "+-*/@ " and not (ch == "-" and code[k - 1:k] == "e"):
+            return f"({code})"
+    return code
+
+
+def factor(code: str) -> str:
+    """``code`` as a factor of a product: as :func:`paren`, but a power needs no
+    parentheses (``**`` binds tighter than ``*`` and ``/``)."""
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += (ch in "([{") - (ch in ")]}")
+        power = ch == "*" and "**" in code[max(k - 1, 0):k + 2]
+        if depth == 0 and ch in "+-*/@ " and not power and not (ch == "-" and code[k - 1:k] == "e"):
+            return f"({code})"
+    return code
