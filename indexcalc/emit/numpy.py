@@ -81,7 +81,6 @@ class NumpyDialect(Dialect):
 
 
 NUMPY_DIALECT = NumpyDialect()
-safe = NUMPY_DIALECT.safe
 
 
 def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str:
