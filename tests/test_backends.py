@@ -48,6 +48,14 @@ def data(src, d, seed=0):
     return arrays
 
 
+def of_wrt(fn, d, fixed):
+    """``fn`` of the forward inputs as a function of the differentiated ones alone."""
+    def call(*diff):
+        args = {**fixed, **dict(zip(d.wrt, diff))}
+        return fn(*(args[n] for n in d.forward.inputs))
+    return call
+
+
 def plain_forward(d, dialect, namespace):
     """The forward program printed in ``dialect`` without a custom gradient."""
     src = ArrayPrinter(d.forward, {o: o for o in d.forward.outputs}, dialect).function("forward")
@@ -65,11 +73,7 @@ def test_torch_function(src, wrt):
     arrays = data(src, d)
     f = d.compile(backend="torch")
     fwd = d.forward
-    fixed = {n: torch.tensor(arrays[n]) for n in fwd.inputs}
-
-    def call(*diff):
-        args = {**fixed, **dict(zip(d.wrt, diff))}
-        return f.apply(*(args[n] for n in fwd.inputs))
+    call = of_wrt(f.apply, d, {n: torch.tensor(arrays[n]) for n in fwd.inputs})
     diff = tuple(torch.tensor(arrays[x], requires_grad=True) for x in d.wrt)
     assert torch.autograd.gradcheck(call, diff, atol=1e-6, rtol=1e-5)
     # torch autograd through the same forward, printed without a custom backward
@@ -134,16 +138,14 @@ def test_jax_custom_vjp(src, wrt, jax64):
     f = d.compile(backend="jax")
     fwd = d.forward
     fixed = {n: jnp.asarray(arrays[n]) for n in fwd.inputs}
-
-    def call(*diff):
-        args = {**fixed, **dict(zip(d.wrt, diff))}
-        return f.apply(*(args[n] for n in fwd.inputs))
+    call = of_wrt(f.apply, d, fixed)
     check_grads(call, tuple(jnp.asarray(arrays[x]) for x in d.wrt), order=1, modes=["rev"], atol=1e-6, rtol=1e-5)
     reference = plain_forward(d, JAX_DIALECT, {"jax": jax, "jnp": jnp, "math": __import__("math")})
 
+    as_dict = of_wrt(reference, d, fixed)
+
     def ref(*diff):
-        args = {**fixed, **dict(zip(d.wrt, diff))}
-        outs = reference(*(args[n] for n in fwd.inputs))
+        outs = as_dict(*diff)
         return tuple(outs[y] for y in fwd.outputs)
     outs, vjp = jax.vjp(ref, *(jnp.asarray(arrays[x]) for x in d.wrt))
     ups = tuple(jnp.asarray(arrays[u]) if isinstance(u, str) else jnp.ones_like(o)
