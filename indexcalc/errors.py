@@ -33,6 +33,12 @@ class WrtError(IndexCalcError):
     """``wrt`` names something that is not an input of the program."""
 
 
+class IndexCalcWarning(UserWarning):
+    """Something in a valid program that is probably not what was meant (an implicit
+    contraction inside a non-linear function, say); issued with :func:`warnings.warn`.
+    The command line prints each as a ``note:`` line on standard error."""
+
+
 BUG = "this is a bug in indexcalc; please report it with the program"
 
 
