@@ -4,11 +4,52 @@
     >>> print(ic.derive("Y[i,j] = X[i,k]*W[k,j]"))
     dX[i,k] = dY[i,j]*W[k,j]
     dW[k,j] = X[i,k]*dY[i,j]
+
+The public names are loaded on first use, so that ``import indexcalc`` (and the
+command line's argument parsing and ``--help``) does not import SymPy.
 """
 
-from indexcalc.api import Derivative, Jacobian, derive, hessian, jacobian, parse
-from indexcalc.errors import IndexCalcError, ParseError, ProgramError, ShapeError, WrtError
-from indexcalc.program import Program
+from __future__ import annotations
 
-__all__ = ["parse", "derive", "Derivative", "jacobian", "hessian", "Jacobian", "Program", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
-           "WrtError"]
+from typing import TYPE_CHECKING
+
+# The one place the version is written; pyproject.toml reads it (tool.setuptools.dynamic).
+__version__ = "0.2.0"
+
+# public name -> the module that defines it
+_WHERE = {
+    "parse": "indexcalc.api", "derive": "indexcalc.api", "jacobian": "indexcalc.api",
+    "hessian": "indexcalc.api", "check_gradients": "indexcalc.api",
+    "Derivative": "indexcalc.derivation", "Jacobian": "indexcalc.derivation",
+    "Program": "indexcalc.program", "CheckResult": "indexcalc.gradcheck",
+    "IndexCalcError": "indexcalc.errors", "ParseError": "indexcalc.errors",
+    "ProgramError": "indexcalc.errors", "ShapeError": "indexcalc.errors",
+    "WrtError": "indexcalc.errors", "InternalError": "indexcalc.errors",
+    "IndexCalcWarning": "indexcalc.errors",
+}
+
+__all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients", "Program", "Derivative",
+           "Jacobian", "CheckResult", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
+           "WrtError", "InternalError", "IndexCalcWarning", "__version__"]
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
+    from indexcalc.api import check_gradients, derive, hessian, jacobian, parse
+    from indexcalc.derivation import Derivative, Jacobian
+    from indexcalc.errors import (IndexCalcError, IndexCalcWarning, InternalError, ParseError,
+                                  ProgramError, ShapeError, WrtError)
+    from indexcalc.gradcheck import CheckResult
+    from indexcalc.program import Program
+
+
+def __getattr__(name: str):
+    import importlib
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    hint = "; did you mean indexcalc.check_gradients?" if name == "check" else ""
+    raise AttributeError(f"module 'indexcalc' has no attribute {name!r}{hint}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__))

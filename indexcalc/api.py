@@ -1,4 +1,4 @@
-"""The public surface: ``parse``, ``derive``, ``jacobian``, ``hessian``.
+"""The public surface: ``parse``, ``derive``, ``jacobian``, ``hessian``, ``check_gradients``.
 
     >>> import indexcalc as ic
     >>> print(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt=["X", "W"]))
@@ -13,10 +13,20 @@ goes wrong inside is indexcalc's fault and comes out as an
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Mapping
+from typing import Union
 
 from indexcalc.derivation import Derivative, Jacobian
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError, WrtError
+from indexcalc.gradcheck import CheckResult
 from indexcalc.program import Program
+
+__all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients"]
+
+#: what ``source`` may be: program text or an already parsed :class:`Program`
+Source = Union[str, Program]
+#: what ``wrt``/``of`` may be: a name, comma-separated names, or an iterable of names
+Names = Union[str, Iterable[str], None]
 
 BOM = "\ufeff"
 
@@ -56,8 +66,30 @@ def _names(value, what: str, allow_none=True) -> list | None:
 
 
 @_guarded
-def parse(source: str) -> Program:
-    """Parse and check program text; raises an :class:`IndexCalcError` subclass."""
+def parse(source: Source) -> Program:
+    """Parse and check program text.
+
+    Parameters:
+        source: the program text (statements separated by newlines or ``;``, ``#``
+            comments); a :class:`Program` is returned as it is.
+
+    Returns:
+        a :class:`Program`: ``inputs`` and ``outputs`` in order of first appearance,
+        ``compile()`` to run it, ``latex()``, ``numpy_source()``.
+
+    Raises:
+        ParseError: the text is not a program (line, column and a caret);
+        ProgramError: it parses but an index or a name is used wrongly.
+
+    >>> import indexcalc as ic
+    >>> prog = ic.parse("h[i] = W[i,j]*x[j]; y = sum[i](tanh(h[i]))")
+    >>> prog.inputs, prog.outputs
+    (['W', 'x'], ['y'])
+    >>> ic.parse("y[i] = x[j]")
+    Traceback (most recent call last):
+    ...
+    indexcalc.errors.ProgramError: line 1, in 'y[i] = x[j]': index i is on the left but nowhere on the right, so its size is unknown
+    """
     if isinstance(source, Program):
         return source
     if not isinstance(source, str):
@@ -68,19 +100,60 @@ def parse(source: str) -> Program:
 
 
 @_guarded
-def derive(source, wrt=None) -> "Derivative":
-    """Reverse-mode derivative of a program with respect to ``wrt`` (default: all inputs).
+def derive(source: Source, wrt: Names = None) -> Derivative:
+    """Reverse-mode derivative (the backward pass) of a program.
 
-    ``str(d)`` is the backward program; ``d.compile()`` runs it (see :class:`Derivative`).
+    Parameters:
+        source: program text or a :class:`Program`.
+        wrt: the inputs to differentiate with respect to: a name, comma-separated names
+            (``"X,W"``) or a list of names; default: every input.
+
+    Returns:
+        a :class:`Derivative`: ``str(d)`` is the backward program, ``d.compile()`` runs
+        it (arrays: the forward inputs and the upstream gradients ``dY``; a scalar
+        program's only output is the loss and needs none), ``d.latex()``,
+        ``d.numpy_source()``, ``d.torch_source()``, ``d.jax_source()``, ``d.program``.
+
+    Raises:
+        WrtError: ``wrt`` names something that is not an input;
+        ParseError, ProgramError: as :func:`parse`.
+
+    >>> import numpy as np, indexcalc as ic
+    >>> d = ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="W")
+    >>> print(d)
+    dW[k,j] = X[i,k]*dY[i,j]
+    >>> d.compile()(X=np.eye(2), W=np.ones((2, 3)), dY=np.ones((2, 3)))["W"].shape
+    (2, 3)
     """
     wrt = _names(wrt, "wrt")
     return Derivative(parse(source), wrt)
 
 
 @_guarded
-def jacobian(source, wrt=None, of=None) -> "Jacobian":
+def jacobian(source: Source, wrt: Names = None, of: Names = None) -> Jacobian:
     """Generalized Jacobians ``dY_dX[i,j,k,l] = ∂Y[i,j]/∂X[k,l]``, deltas kept where they
-    belong; ``of`` picks the outputs (default: all)."""
+    belong.
+
+    Parameters:
+        source: program text or a :class:`Program`.
+        wrt: the inputs ``X`` (a name, comma-separated names or a list; default: all).
+        of: the outputs ``Y`` (default: all outputs).
+
+    Returns:
+        a :class:`Jacobian`: ``str(j)`` is the program computing ``dY_dX`` (zero where
+        ``Y`` does not depend on ``X``), ``j.names`` maps ``(Y, X)`` to its name,
+        ``j.latex()``, ``j.numpy_source()``, ``j.compile()``.
+
+    Raises:
+        WrtError: ``wrt`` is not an input or ``of`` is not an output.
+
+    >>> import indexcalc as ic
+    >>> j = ic.jacobian("Y[i,j] = X[i,k]*W[k,j]", wrt="W")
+    >>> print(j)
+    dY_dW[i,j,k,l] = X[i,k]*delta(j,l)
+    >>> j.names
+    {('Y', 'W'): 'dY_dW'}
+    """
     wrt = _names(wrt, "wrt")
     of = _names(of, "of")
     prog = parse(source)
@@ -94,11 +167,64 @@ def jacobian(source, wrt=None, of=None) -> "Jacobian":
 
 
 @_guarded
-def hessian(source, wrt=None) -> "Jacobian":
-    """Second derivatives of a scalar program: the Jacobian of its gradient program."""
+def hessian(source: Source, wrt: Names = None) -> Jacobian:
+    """Second derivatives of a scalar program: the Jacobian of its gradient program.
+
+    Parameters:
+        source: program text or a :class:`Program` whose only output is a scalar.
+        wrt: the inputs (a name, comma-separated names or a list; default: all).
+
+    Returns:
+        a :class:`Jacobian` of the gradients (``ddx_dx[i,j] = ∂dx[i]/∂x[j]``); its
+        program computes the gradients first.
+
+    Raises:
+        ProgramError: the program's only output is not a scalar.
+
+    >>> import indexcalc as ic
+    >>> print(ic.hessian("L = sum[i](x[i]^3)", wrt="x"))
+    ddx_dx[i,j] = 6*x[i]*delta(i,j)
+    """
     wrt = _names(wrt, "wrt")
     prog = parse(source)
     if len(prog.outputs) != 1 or prog.rank(prog.outputs[0]) != 0:
         raise ProgramError("hessian() needs a program whose only output is a scalar")
     d = Derivative(prog, wrt)
     return Jacobian(d.program, d.wrt, of=list(d.names.values()))
+
+
+@_guarded
+def check_gradients(source: Source, wrt: Names = None, sizes: Mapping[str, int] | None = None,
+                    seed: int = 0, directions: int = 3, h: float = 1e-6,
+                    tolerance: float = 1e-5) -> CheckResult:
+    """Check the derived gradients against central finite differences on random data
+    (float64), as ``indexcalc check`` does.
+
+    For each ``X`` in ``wrt`` and ``directions`` random directions ``v``, ``<dX, v>`` is
+    compared with ``(f(X + h v) - f(X - h v)) / 2h``, where ``f`` is the scalar loss or
+    ``Σ_Y <dY, Y>`` for random upstream gradients ``dY``.
+
+    Parameters:
+        source: program text or a :class:`Program`.
+        wrt: the inputs to check (a name, comma-separated names or a list; default: all).
+        sizes: index sizes such as ``{"i": 3, "k": 4}`` (default: small distinct sizes).
+        seed: seed of the random data.
+        directions: random directions per input.
+        h: the finite-difference step.
+        tolerance: the largest relative error that passes.
+
+    Returns:
+        a :class:`CheckResult`, true when the check passed: ``errors`` maps each input
+        to its largest relative error, ``ok`` says whether all passed, ``report()`` says
+        it in words. A function or gradient that is NaN or infinite on the data FAILS.
+
+    >>> import indexcalc as ic
+    >>> result = ic.check_gradients("Y[i,j] = X[i,k]*W[k,j]", wrt="X,W", sizes={"k": 3})
+    >>> bool(result), sorted(result.errors)
+    (True, ['W', 'X'])
+    >>> ic.check_gradients("y[i] = sqrt(x[i] - 2)").ok   # NaN on positive data
+    False
+    """
+    from indexcalc.gradcheck import check_gradients as check
+    return check(parse(source), _names(wrt, "wrt"), sizes=sizes, seed=seed, directions=directions,
+                 h=h, tolerance=tolerance)

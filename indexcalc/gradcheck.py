@@ -4,8 +4,10 @@ autograd's ``check_grads``): for each ``X`` in ``wrt`` and random ``v``,
 ``Σ_Y <dY, Y>`` for random upstream gradients ``dY``.
 
     >>> result = check_gradients("Y[i,j] = X[i,k]*W[k,j]", ["X", "W"])
-    >>> result.ok
-    True
+    >>> result.ok, bool(result)
+    (True, True)
+
+The public entry point is :func:`indexcalc.check_gradients`.
 """
 
 from __future__ import annotations
@@ -22,19 +24,44 @@ from indexcalc.errors import ProgramError
 
 @dataclass
 class CheckResult:
-    """``errors``: wrt name -> max relative error (NaN where a value or a gradient was
-    NaN or infinite); ``problems``: such non-finite findings, in words. A check with any
-    of them FAILS (SPEC section 4): it never passes by default."""
+    """The outcome of a gradient check; true when it passed.
 
-    errors: dict
+    ``errors``: wrt name -> max relative error (NaN where a value or a gradient was
+    NaN or infinite); ``tolerance``: the largest error that passes; ``problems``: such
+    non-finite findings, in words. A check with any of them FAILS (SPEC section 4): it
+    never passes by default.
+
+    >>> r = CheckResult({"x": 2e-9, "w": float("nan")}, 1e-5)
+    >>> r.ok, bool(r), r.failed
+    (False, False, ['w'])
+    >>> print(r)
+    dx: max relative error 2.0e-09 PASS
+    dw: not finite (NaN or infinite) FAIL
+    FAIL
+    """
+
+    errors: dict[str, float]
     tolerance: float
-    problems: list = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """Did every input pass, with nothing NaN or infinite?"""
         return not self.problems and all(_passes(e, self.tolerance) for e in self.errors.values())
 
+    @property
+    def failed(self) -> list[str]:
+        """The inputs whose gradient failed."""
+        return [x for x, e in self.errors.items() if not _passes(e, self.tolerance)]
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        return self.report()
+
     def report(self) -> str:
+        """One line per input (its max relative error, PASS or FAIL), then PASS or FAIL."""
         lines = [f"d{x}: " + (f"max relative error {e:.1e} {'PASS' if _passes(e, self.tolerance) else 'FAIL'}"
                               if math.isfinite(e) else "not finite (NaN or infinite) FAIL")
                  for x, e in self.errors.items()]
@@ -104,8 +131,10 @@ def _names(e) -> set:
     return tensor_names(e)
 
 
-def check_gradients(source, wrt=None, sizes=None, seed=0, directions=3, h=1e-6, tolerance=1e-5):
-    """Derive, then compare with central differences in float64 on random data."""
+def check_gradients(source, wrt=None, sizes=None, seed=0, directions=3, h=1e-6,
+                    tolerance=1e-5) -> CheckResult:
+    """Derive, then compare with central differences in float64 on random data (see
+    :func:`indexcalc.check_gradients` for the parameters)."""
     from indexcalc.api import derive, parse
     prog = parse(source)
     d = derive(prog, wrt)
