@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
+from pathlib import Path
 
 import lark
 
@@ -31,8 +32,21 @@ _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "CIRCUMFLEX", "__ANON_0"}
 
 @functools.lru_cache(maxsize=None)
 def _lark() -> lark.Lark:
-    text = resources.files("indexcalc.grammar").joinpath("indexcalc.lark").read_text()
-    return lark.Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return lark.Lark(_grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+def _grammar_text() -> str:
+    """The grammar: inside the package when installed (``indexcalc.grammar``), else, in a
+    checkout run without installing, the top-level ``grammar/`` beside the package."""
+    try:
+        return resources.files("indexcalc.grammar").joinpath("indexcalc.lark").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        beside = Path(__file__).resolve().parents[2] / "grammar" / "indexcalc.lark"
+        if beside.is_file():
+            return beside.read_text(encoding="utf-8")
+    raise ModuleNotFoundError("indexcalc's grammar (indexcalc.grammar/indexcalc.lark) is missing: "
+                              "install indexcalc (pip install -e . in a checkout) or run it from a "
+                              "checkout that has grammar/indexcalc.lark")
 
 
 def parse_tree(text: str) -> lark.Tree:
