@@ -287,6 +287,14 @@ def loss_of(prog):
     return None
 
 
+def upstream_comments(upstream: dict) -> list:
+    """With several outputs, the printout's first line names the upstream gradients the
+    backward reads (``compile()`` wants them as arrays; a loss among the outputs is not
+    seeded with 1 then)."""
+    names = [u for u in upstream.values() if isinstance(u, str)]
+    return [f"upstream gradients (inputs of this backward): {', '.join(names)}"] if len(upstream) > 1 else []
+
+
 def renamed_comments(names: dict) -> list:
     return [f"d{x} is a name of the program: the gradient of {x} is named {g}"
             for x, g in names.items() if g != "d" + x]
@@ -322,7 +330,8 @@ class Derivative(Backward):
                       for g, idx, e in raw]
             statements = with_temporaries(tidied, supply, set(self.names.values()), tensors)
         printed = {st.name for st in statements}
-        comments = renamed_comments({**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
+        comments = upstream_comments(self.upstream) + renamed_comments(
+                                    {**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
                                      **{x: g for x, g in names.items() if g in printed},
                                      **self.names})
         upstream = [(y, u) for y, u in self.upstream.items() if isinstance(u, str)]
