@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable, Mapping
 
 from indexcalc.emit.latex import program_latex
 from indexcalc.emit.numpy import compile_program, numpy_source
@@ -19,29 +20,82 @@ from indexcalc.language.program import CheckedProgram
 
 
 class Program(CheckedProgram):
-    """A checked program. ``statements`` in order; ``inputs``/``outputs`` by first appearance."""
+    """A checked program (made by :func:`indexcalc.parse`).
+
+    Attributes: ``statements`` in order; ``inputs`` and ``outputs``, names in order of
+    first appearance; ``ranks``, each name's number of indices; ``source``, the text.
+
+    >>> import indexcalc as ic
+    >>> prog = ic.parse("h[i] = W[i,j]*x[j]; y = sum[i](h[i]^2)")
+    >>> prog.inputs, prog.outputs, prog.rank("W")
+    (['W', 'x'], ['y'], 2)
+    """
 
     @classmethod
     def parse(cls, text: str) -> "Program":
+        """Parse and check ``text`` (prefer :func:`indexcalc.parse`, which also takes a
+        Program and skips a byte order mark).
+
+        >>> print(Program.parse("y[i] = 2*x[i]"))
+        y[i] = 2*x[i]
+        """
         return cls.of(reparse(text))
 
     @classmethod
     def of(cls, checked: CheckedProgram) -> "Program":
+        """The public Program of a :class:`~indexcalc.language.program.CheckedProgram`.
+
+        >>> from indexcalc.emit.roundtrip import reparse
+        >>> Program.of(reparse("y = x[i]*x[i]")).outputs
+        ['y']
+        """
         return cls(**{f.name: getattr(checked, f.name) for f in dataclasses.fields(checked)})
 
     def __str__(self) -> str:
+        """The program as text in the language (it parses back to the same program)."""
         return program_text(self)
 
     def latex(self) -> str:
+        """The program as LaTeX (an ``aligned`` block; Jupyter shows it via ``_repr_latex_``).
+
+        >>> import indexcalc as ic
+        >>> print(ic.parse("y[i] = exp(x[i])").latex())
+        \\begin{aligned}
+        {y}_{i} &= e^{{x}_{i}}
+        \\end{aligned}
+        """
         return program_latex(self)
 
     def _repr_latex_(self) -> str:
         return "$\\displaystyle " + self.latex() + "$"
 
-    def numpy_source(self, name: str = "forward", returns=None) -> str:
-        """Self-contained Python source of a NumPy function computing the outputs."""
+    def numpy_source(self, name: str = "forward", returns: Mapping[str, str] | None = None) -> str:
+        """Self-contained Python source of a NumPy function computing the outputs.
+
+        Parameters:
+            name: the function's name.
+            returns: ``{key: name}``: which values the function returns, under which
+                keys of its dict (default: every output under its own name).
+
+        >>> import indexcalc as ic
+        >>> src = ic.parse("y[i] = exp(x[i])").numpy_source()
+        >>> "def forward(x):" in src
+        True
+        """
         return numpy_source(self, name, returns or {o: o for o in self.outputs})
 
-    def compile(self, returns=None, optional=()):
-        """``fwd(**arrays) -> {output: ndarray}``; shapes are checked first (ShapeError)."""
+    def compile(self, returns: Mapping[str, str] | None = None,
+                optional: Iterable[str] = ()) -> Callable[..., dict]:
+        """``fwd(**arrays) -> {output: ndarray}``; shapes are checked first (ShapeError).
+
+        Parameters:
+            returns: as for :meth:`numpy_source`.
+            optional: inputs that may be left out (internal: a backward's unused
+                upstream gradients).
+
+        >>> import numpy as np, indexcalc as ic
+        >>> fwd = ic.parse("Y[i,j] = X[i,k]*W[k,j]").compile()
+        >>> fwd(X=np.ones((2, 3)), W=np.ones((3, 4)))["Y"].shape
+        (2, 4)
+        """
         return compile_program(self, returns or {o: o for o in self.outputs}, optional)
