@@ -12,6 +12,7 @@ printed text means what was derived by re-parsing it after the forward program.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import sympy as sp
 
@@ -241,13 +242,22 @@ class Backward:
     def _text(self, lines):
         return "\n".join([f"# {c}" for c in self.comments] + lines)
 
-    def __str__(self):
+    def __str__(self) -> str:
+        """The backward statements as text in the language (comment lines first)."""
         return self.text
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__}\n{self.text}\n>"
 
     def latex(self) -> str:
+        """The backward statements as LaTeX (Jupyter shows it via ``_repr_latex_``).
+
+        >>> import indexcalc as ic
+        >>> print(ic.derive("y[i] = exp(x[i])").latex())
+        \\begin{aligned}
+        {dx}_{i} &= {dy}_{i} {y}_{i}
+        \\end{aligned}
+        """
         from indexcalc.emit.latex import statements_latex
         return statements_latex(self.statements)
 
@@ -255,18 +265,41 @@ class Backward:
         return "$\\displaystyle " + self.latex() + "$"
 
     def numpy_source(self, name: str = "backward", forward: bool = False) -> str:
-        """The NumPy source that :meth:`compile` runs (with ``forward``, a training step)."""
+        """The NumPy source that :meth:`compile` runs: a self-contained module defining
+        one function.
+
+        Parameters:
+            name: the function's name.
+            forward: also return the forward outputs (a training step).
+
+        >>> import indexcalc as ic
+        >>> src = ic.derive("y[i] = exp(x[i])").numpy_source()
+        >>> "def backward(x, dy):" in src
+        True
+        """
         return self.program.numpy_source(name, self._returns(forward))
 
     def _returns(self, forward):
         return {**({o: o for o in self.forward.outputs} if forward else {}), **self.returns}
 
-    def compile(self, forward: bool = False, backend: str = "numpy"):
+    def compile(self, forward: bool = False, backend: str = "numpy") -> Callable[..., dict]:
         """``f(**arrays) -> {name: array}``; arrays: forward inputs and upstream gradients.
-        With ``forward=True`` the result also holds the forward outputs, from one call that
-        computes every forward value once (a training step). ``backend``: "numpy", or for a
-        derivative "torch" or "jax" (the code of :meth:`Derivative.torch_source` /
-        :meth:`Derivative.jax_source`, run through the framework's autograd)."""
+
+        Parameters:
+            forward: the result also holds the forward outputs, from one call that
+                computes every forward value once (a training step).
+            backend: "numpy", or for a derivative "torch" or "jax" (the code of
+                :meth:`Derivative.torch_source` / :meth:`Derivative.jax_source`, run
+                through the framework's autograd).
+
+        Shapes are checked first (:class:`~indexcalc.errors.ShapeError`). The keys of a
+        derivative's result are the ``wrt`` names, those of a Jacobian its ``dY_dX`` names.
+
+        >>> import numpy as np, indexcalc as ic
+        >>> step = ic.derive("y[i] = exp(x[i])").compile(forward=True)
+        >>> step(x=np.zeros(2), dy=np.ones(2))
+        {'y': array([1., 1.]), 'x': array([1., 1.])}
+        """
         if backend != "numpy":
             raise ProgramError(f"backend {backend!r}: this object compiles with NumPy only")
         upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
@@ -306,9 +339,24 @@ def ensure_outputs(prog):
 
 
 class Derivative(Backward):
-    """The gradients of ``forward`` with respect to ``wrt``, as a backward program."""
+    """The gradients of ``forward`` with respect to ``wrt``, as a backward program (made
+    by :func:`indexcalc.derive`).
 
-    def __init__(self, forward: Program, wrt=None):
+    Attributes: ``forward``, the differentiated :class:`Program`; ``wrt``, the input
+    names; ``names``, each input's gradient name (``dX``); ``upstream``, each output's
+    upstream gradient name (``dY``; ``1`` for a scalar loss); ``program``, the forward
+    followed by the backward, re-parsed (a :class:`Program` to derive again).
+
+    >>> import indexcalc as ic
+    >>> d = ic.derive("L = sum[i](x[i]^2); acc = sum[i](x[i])")
+    >>> print(d)
+    # upstream gradients (inputs of this backward): dL, dacc
+    dx[i] = 2*dL*x[i] + dacc
+    >>> d.wrt, d.names, d.upstream
+    (['x'], {'x': 'dx'}, {'L': 'dL', 'acc': 'dacc'})
+    """
+
+    def __init__(self, forward: Program, wrt: list[str] | str | None = None):
         ensure_outputs(forward)
         self.wrt = check_wrt(forward, wrt)
         supply = NameSupply.of_program(forward)  # every name this derivation invents
@@ -340,14 +388,30 @@ class Derivative(Backward):
 
     def torch_source(self, name: str | None = None) -> str:
         """A module defining a ``torch.autograd.Function`` (``forward`` saves, ``backward``
-        returns the derived gradients) and a function ``apply``; see :mod:`indexcalc.emit.torch`."""
+        returns the derived gradients) and a function ``apply``; see :mod:`indexcalc.emit.torch`.
+
+        Parameters:
+            name: the class's name (default: made from the outputs).
+
+        >>> import indexcalc as ic
+        >>> "torch.autograd.Function" in ic.derive("y[i] = tanh(x[i])").torch_source()
+        True
+        """
         return torch_source(self, name)
 
     def jax_source(self, name: str | None = None) -> str:
-        """A module defining a ``jax.custom_vjp`` function and ``apply``; see :mod:`indexcalc.emit.jax`."""
+        """A module defining a ``jax.custom_vjp`` function and ``apply``; see :mod:`indexcalc.emit.jax`.
+
+        Parameters:
+            name: the function's name (default: made from the outputs).
+
+        >>> import indexcalc as ic
+        >>> "custom_vjp" in ic.derive("y[i] = tanh(x[i])").jax_source()
+        True
+        """
         return jax_source(self, name)
 
-    def compile(self, forward: bool = False, backend: str = "numpy"):
+    def compile(self, forward: bool = False, backend: str = "numpy") -> Callable[..., dict]:
         if backend == "torch":
             return compile_torch(self, forward)
         if backend == "jax":
@@ -360,9 +424,23 @@ class Derivative(Backward):
 
 
 class Jacobian(Backward):
-    """``dN_dX`` statements for every statement on a path from ``wrt`` to ``of``."""
+    """``dN_dX`` statements for every statement on a path from ``wrt`` to ``of`` (made by
+    :func:`indexcalc.jacobian` and :func:`indexcalc.hessian`).
 
-    def __init__(self, forward: Program, wrt=None, of=None):
+    Attributes: ``forward``, ``wrt``, ``program`` as for :class:`Derivative`; ``names``
+    maps ``(Y, X)`` to the name of ``∂Y/∂X``.
+
+    >>> import numpy as np, indexcalc as ic
+    >>> j = ic.jacobian("y[i] = exp(x[i])")
+    >>> print(j)
+    dy_dx[i,j] = y[i]*delta(i,j)
+    >>> j.compile()(x=np.zeros(2))
+    {'dy_dx': array([[1., 0.],
+           [0., 1.]])}
+    """
+
+    def __init__(self, forward: Program, wrt: list[str] | str | None = None,
+                 of: list[str] | str | None = None):
         ensure_outputs(forward)
         self.wrt = check_wrt(forward, wrt)
         of = [of] if isinstance(of, str) else list(of or forward.outputs)
