@@ -5,16 +5,35 @@
     dW[k,j] = X[i,k]*dY[i,j]
 
 Exit status: 0 on success, 1 on a user error, a failed check or an internal error (a
-message on stderr, never a traceback), 2 on bad usage.
+message on stderr, never a traceback), 2 on bad usage (argument errors, conflicting
+flags, no SOURCE). Warnings about the program (:class:`IndexCalcWarning`) are printed as
+``note:`` lines on stderr. Parsing the arguments imports neither SymPy nor the rest of
+indexcalc, so ``--help`` and ``--version`` answer at once:
+
+    >>> main(["--version"])
+    indexcalc 0.2.0
+    0
+    >>> main(["derive", "y[i]", "=", "x[i]"])
+    2
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import warnings
+from collections.abc import Sequence
 
-from indexcalc.errors import IndexCalcError, InternalError, ProgramError
+from indexcalc import __version__
+from indexcalc.errors import IndexCalcError, IndexCalcWarning, InternalError, ProgramError
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class _Usage(Exception):
+    """Bad usage that argparse cannot see (no SOURCE, SOURCE and --example): exit 2."""
 
 
 def _source(text: str) -> str:
@@ -31,25 +50,15 @@ def _source(text: str) -> str:
     return text
 
 
-class _Usage(Exception):
-    """Bad usage that argparse cannot see (no SOURCE, SOURCE and --example): exit 2."""
-
-
-def _sizes(text):
-    sizes = {}
-    for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        name, _, value = part.partition("=")
-        if not (value.strip().isascii() and value.strip().isdigit()) or int(value) < 1:
-            raise IndexCalcError(f"--sizes wants index=size pairs such as i=3,k=4, not {part!r}")
-        sizes[name.strip()] = int(value)
-    return sizes
-
-
-def _program(args):
-    from indexcalc.gallery import example
+def _program(args) -> tuple[str, list | None]:
+    """The program text and the wrt names, from SOURCE or --example."""
+    if args.source and args.wrt and _is_name(args.source) and not os.path.isfile(args.source):
+        raise _Usage(f"{args.source!r} is not a program; to name several inputs, separate them "
+                     f"with commas: --wrt {','.join(args.wrt + [args.source])}")
     if getattr(args, "example", None):
         if args.source:
             raise _Usage("give either SOURCE or --example, not both")
+        from indexcalc.gallery import example
         ex = example(args.example)
         return ex.source, args.wrt or ex.wrt
     if not args.source:
@@ -57,100 +66,207 @@ def _program(args):
     return _source(args.source), args.wrt
 
 
-def cmd_derive(args):
+def _is_name(text: str) -> bool:
+    return _NAME.fullmatch(text) is not None
+
+
+def cmd_derive(args) -> int:
     import indexcalc as ic
+    fmt = next((f for f in ("latex", "numpy", "matrix", "torch", "jax", "steps") if getattr(args, f)), None)
+    kind = "jacobian" if args.jacobian else "hessian" if args.hessian else None
+    if kind and fmt in ("torch", "jax", "steps"):
+        raise _Usage(f"--{fmt} prints a gradient; it cannot be combined with --{kind} "
+                     "(which combines with --latex, --numpy or --matrix)")
     source, wrt = _program(args)
-    if args.jacobian:
-        print(ic.jacobian(source, wrt=wrt))
-        return
-    if args.steps:
+    if fmt == "steps":
         from indexcalc.steps import derivation_steps
         print(derivation_steps(source, wrt))
-        return
-    d = ic.derive(source, wrt=wrt)
-    print(d.latex() if args.latex else d.numpy_source() if args.numpy else d.torch_source() if args.torch
-          else d.jax_source() if args.jax else d)
+        return 0
+    result = (ic.jacobian(source, wrt=wrt) if kind == "jacobian" else
+              ic.hessian(source, wrt=wrt) if kind == "hessian" else ic.derive(source, wrt=wrt))
+    if fmt == "matrix":
+        matrix = getattr(result, "matrix", None)
+        if matrix is None:
+            what = f"with --{kind}" if kind else "in this version of indexcalc"
+            raise IndexCalcError(f"--matrix (matrix notation) is not available {what} yet; "
+                                 "use --latex, --numpy or the index form")
+        print(matrix())
+        return 0
+    print(result.latex() if fmt == "latex" else result.numpy_source() if fmt == "numpy"
+          else result.torch_source() if fmt == "torch" else result.jax_source() if fmt == "jax"
+          else result)
+    return 0
 
 
-def cmd_check(args):
-    from indexcalc.gradcheck import check_gradients
+def cmd_check(args) -> int:
+    import indexcalc as ic
     source, wrt = _program(args)
-    result = check_gradients(source, wrt, sizes=_sizes(args.sizes), seed=args.seed)
+    result = ic.check_gradients(source, wrt, sizes=args.sizes, seed=args.seed)
     print(result.report())
     return 0 if result.ok else 1
 
 
-def cmd_examples(args):
-    from indexcalc.gallery import examples
+def cmd_examples(args) -> int:
+    from indexcalc.gallery import example, examples
+    if args.name:
+        ex = example(args.name)
+        text = ex.source.rstrip("\n")
+        if ex.wrt and not re.search(r"^#\s*wrt:", text, re.M):
+            text = f"# wrt: {', '.join(ex.wrt)}\n{text}"
+        print(text)
+        return 0
     found = examples()
     width = max(map(len, found))
     for name, ex in found.items():
         print(f"{name:<{width}}  {ex.description}  (wrt {', '.join(ex.wrt)})")
+    return 0
+
+
+EPILOG = ("exit status: 0 success, 1 an error in the program or a failed check, "
+          "2 bad usage. Quote the program: indexcalc derive 'Y[i] = x[i]'")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="indexcalc", description="Derive backward passes of "
-                                "tensor programs written in index notation.")
-    sub = p.add_subparsers(dest="command", required=True)
-    wrt_help = "inputs to differentiate with respect to, comma separated (default: all)"
-    src_help = "program text, a path to a .ic file, or - for standard input"
-    d = sub.add_parser("derive", help="print the backward program")
-    d.add_argument("source", nargs="?", help=src_help)
-    d.add_argument("--wrt", type=_wrt, help=wrt_help)
+    """The argument parser (building it imports nothing heavy)."""
+    p = argparse.ArgumentParser(prog="indexcalc", epilog=EPILOG, description="Derive backward "
+                                "passes of tensor programs written in index notation.")
+    p.add_argument("--version", action="version", version=f"indexcalc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{derive,check,examples}")
+    wrt_help = "inputs to differentiate with respect to, comma separated: X,W (default: all)"
+    src_help = "program text (quoted), a path to a .ic file, or - for standard input"
+    d = sub.add_parser("derive", help="print the backward program", epilog=EPILOG,
+                       description="Print the backward program (or a Jacobian or Hessian).")
+    d.add_argument("source", nargs="?", metavar="SOURCE", help=src_help)
+    d.add_argument("--wrt", type=_wrt, metavar="X,W", help=wrt_help)
     d.add_argument("--example", metavar="NAME", help="a program from the gallery (see: indexcalc examples)")
     out = d.add_mutually_exclusive_group()
     out.add_argument("--latex", action="store_true", help="print LaTeX")
     out.add_argument("--numpy", action="store_true", help="print NumPy source")
+    out.add_argument("--matrix", action="store_true", help="print matrix notation (where it exists)")
     out.add_argument("--torch", action="store_true", help="print a torch.autograd.Function")
     out.add_argument("--jax", action="store_true", help="print a jax.custom_vjp function")
-    out.add_argument("--jacobian", action="store_true", help="print the generalized Jacobian")
     out.add_argument("--steps", action="store_true", help="show the derivation step by step")
+    what = d.add_mutually_exclusive_group()
+    what.add_argument("--jacobian", action="store_true",
+                      help="the generalized Jacobian instead of the gradient (with --latex/--numpy/--matrix)")
+    what.add_argument("--hessian", action="store_true",
+                      help="second derivatives of a scalar program (with --latex/--numpy/--matrix)")
     d.set_defaults(run=cmd_derive)
-    c = sub.add_parser("check", help="check derived gradients against finite differences")
-    c.add_argument("source", nargs="?", help=src_help)
-    c.add_argument("--wrt", type=_wrt, help=wrt_help)
+    c = sub.add_parser("check", help="check derived gradients against finite differences", epilog=EPILOG,
+                       description="Check the derived gradients against central finite differences "
+                       "on random data; a NaN or infinite value fails.")
+    c.add_argument("source", nargs="?", metavar="SOURCE", help=src_help)
+    c.add_argument("--wrt", type=_wrt, metavar="X,W", help=wrt_help)
     c.add_argument("--example", metavar="NAME", help="a program from the gallery")
-    c.add_argument("--sizes", help="index sizes, e.g. i=3,k=4 (default: small distinct sizes)")
+    c.add_argument("--sizes", type=_sizes, metavar="i=3,k=4",
+                   help="index sizes (default: small distinct sizes)")
     c.add_argument("--seed", type=_seed, default=0, help="seed of the random data (0 or more)")
     c.set_defaults(run=cmd_check)
-    e = sub.add_parser("examples", help="list the built-in gallery")
+    e = sub.add_parser("examples", help="list the built-in gallery, or print one example",
+                       description="Without NAME, list the gallery; with NAME, print its source.")
+    e.add_argument("name", nargs="?", metavar="NAME", help="an example to print")
     e.set_defaults(run=cmd_examples)
+    p.commands = {"derive": d, "check": c, "examples": e}
     return p
 
 
-def _seed(text):
+def _seed(text: str) -> int:
     if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"a seed is a whole number 0 or more, not {text!r}")
     return int(text)
 
 
-def _wrt(text):
-    return [w.strip() for w in text.split(",") if w.strip()]
+def _wrt(text: str) -> list:
+    names = [w for w in re.split(r"[,\s]+", text) if w]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one input name, e.g. --wrt X,W")
+    return names
 
 
-def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+def _sizes(text: str) -> dict:
+    sizes = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = (s.strip() for s in part.partition("="))
+        if not (_is_name(name) and value.isascii() and value.isdigit() and int(value) >= 1):
+            raise argparse.ArgumentTypeError(f"index=size pairs such as i=3,k=4, not {part!r}")
+        sizes[name] = int(value)
+    return sizes
+
+
+def _leftover(args, extra: list, argv: list) -> str:
+    """What to say about arguments nothing took: most often a program the shell split
+    (``indexcalc derive Y[i] = x[i]``) or names after ``--wrt X`` (``--wrt X W``)."""
+    wrt_extra = []
+    if getattr(args, "wrt", None):  # names that directly follow the value of --wrt
+        at = max((k for k, a in enumerate(argv) if a == "--wrt" or a.startswith("--wrt=")), default=None)
+        if at is not None:
+            for a in argv[at + (1 if "=" in argv[at] else 2):]:
+                if (a not in extra and a != args.source) or not _is_name(a):
+                    break
+                wrt_extra.append(a)
+    options = [a for a in extra if a.startswith("--")]
+    rest = [a for a in extra if a not in wrt_extra and a not in options]
+    source = getattr(args, "source", None)
+    pieces = [p for p in [None if source in wrt_extra else source, *rest] if p]
+    said = []
+    if len(pieces) > 1 and rest and any("=" in p for p in pieces):
+        said.append(f"the shell split the program into {len(pieces)} arguments; "
+                    f"quote it: indexcalc {args.command} '{' '.join(pieces)}'")
+        rest = []
+    elif source and source in wrt_extra and len(rest) == 1:
+        rest = []  # --wrt X W 'program': W took the program's place
+    if wrt_extra:
+        said.append("--wrt takes one argument; separate the names with commas: "
+                    f"--wrt {','.join(args.wrt + wrt_extra)}")
+    if rest or options:
+        said.append(f"unrecognized arguments: {' '.join(rest + options)}")
+    return "; ".join(said)
+def _run(args) -> tuple[int, str | None]:
+    """Run a command: its exit status and the error to print, if any."""
     try:
-        return args.run(args) or 0
+        return args.run(args) or 0, None
     except IndexCalcError as e:
-        print(f"indexcalc: error: {e}", file=sys.stderr)
-        return 1
+        return 1, str(e)
     except _Usage as e:
-        print(f"indexcalc: error: {e}", file=sys.stderr)
-        return 2
+        return 2, str(e)
     except BrokenPipeError:
-        return 0
+        return 0, None
     except RecursionError:
-        print("indexcalc: error: the program is nested too deeply for indexcalc; split it "
-              "into statements", file=sys.stderr)
-        return 1
+        return 1, "the program is nested too deeply for indexcalc; split it into statements"
+    except KeyboardInterrupt:
+        return 130, "interrupted"
     except Exception as e:  # noqa: BLE001 - never a traceback (SPEC section 4)
         error = e if isinstance(e, InternalError) else InternalError.wrapping(e)
-        print(f"indexcalc: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("indexcalc: interrupted", file=sys.stderr)
-        return 130
+        return 1, " ".join(str(error).split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``); the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = parser()
+    try:
+        args, extra = p.parse_known_args(argv)
+    except SystemExit as e:  # argparse: --help, --version (0) or bad usage (2)
+        return e.code if isinstance(e.code, int) else 2
+    if extra:
+        print(p.commands[args.command].format_usage().rstrip(), file=sys.stderr)
+        print(f"indexcalc {args.command}: error: {_leftover(args, extra, argv)}", file=sys.stderr)
+        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IndexCalcWarning)
+        code, error = _run(args)
+    notes = []
+    for w in caught:
+        if issubclass(w.category, IndexCalcWarning):
+            if str(w.message) not in notes:
+                notes.append(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if error:
+        print(f"indexcalc: {'' if code == 130 else 'error: '}{error}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
