@@ -17,6 +17,7 @@ when their exponents are multiples of one another (``(v+eps)^(-1/2)`` and
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 import sympy as sp
 from sympy import KroneckerDelta
@@ -38,6 +39,47 @@ def shape_key(e):
                for p in itertools.permutations(free))
 
 
+class _Keys:
+    """Memoized keys of subexpressions. :meth:`blind` forgets every index name, so it is
+    cheap (a hash, built bottom-up) and equal wherever :func:`shape_key` is: it picks the
+    few candidates whose exact key is worth computing."""
+
+    def __init__(self):
+        self._blind, self._exact, self._sized = {}, {}, {}
+
+    def blind(self, e) -> int:
+        k = self._blind.get(e)
+        if k is None:
+            if isinstance(e, Index):
+                k = 0
+            elif isinstance(e, sp.Indexed):
+                k = hash(("Indexed", str(e.base.label), len(e.indices)))
+            elif not e.args:
+                k = hash(e)
+            elif isinstance(e, (sp.Add, sp.Mul)):
+                k = self.blind_of(type(e).__name__, e.args)
+            else:
+                k = hash((type(e).__name__, tuple(self.blind(a) for a in e.args)))
+            self._blind[e] = k
+        return k
+
+    def blind_of(self, head: str, args) -> int:
+        """:meth:`blind` of ``Add(*args)`` or ``Mul(*args)``, without building it."""
+        return hash((head, tuple(sorted(self.blind(a) for a in args))))
+
+    def exact(self, e):
+        k = self._exact.get(e)
+        if k is None:
+            k = self._exact[e] = shape_key(e)
+        return k
+
+    def sized(self, e) -> bool:
+        k = self._sized.get(e)
+        if k is None:
+            k = self._sized[e] = _sized(e)
+        return k
+
+
 def _worth(e) -> bool:
     """Is ``e`` worth a name? Not an atom, nor a number times an atom, nor ``1/atom``."""
     if isinstance(e, _ATOMS) or e.is_Number:
@@ -51,20 +93,22 @@ def _worth(e) -> bool:
     return True
 
 
-def _nodes(e, out):
-    """Every subexpression of ``e`` worth naming, with sub-products of products."""
+def _nodes(e, out, keys):
+    """Every subexpression of ``e`` worth naming, with sub-products of products, as
+    ``(blind key, expression or tuple of factors)`` (a sub-product is built only when its
+    blind key occurs twice)."""
     if isinstance(e, _ATOMS):
         return
-    if _worth(e) and _sized(e):
-        out.append(e)
+    if _worth(e):
+        out.append((keys.blind(e), e))
     if isinstance(e, sp.Mul):
         factors = [a for a in e.args if not a.is_Number]
         if len(factors) <= 6:
             for r in range(2, len(factors)):
-                out.extend(m for c in itertools.combinations(factors, r) if _sized(m := sp.Mul(*c)))
+                out.extend((keys.blind_of("Mul", c), c) for c in itertools.combinations(factors, r))
     for a in e.args:
         if not isinstance(a, sp.Tuple):
-            _nodes(a, out)
+            _nodes(a, out, keys)
 
 
 def _index_order(e) -> tuple:
@@ -102,15 +146,22 @@ def eliminate(exprs, taken, prefix="t"):
     exprs = _group_powers(exprs)
     temps = []
     stuck = set()
+    keys = _Keys()
     while True:
-        counts, first = {}, {}
+        found = []
         for e in exprs + [t[2] for t in temps]:
-            nodes = []
-            _nodes(e, nodes)
-            for n in nodes:
-                k = shape_key(n)
-                counts[k] = counts.get(k, 0) + 1
-                first.setdefault(k, n)
+            _nodes(e, found, keys)
+        blind = Counter(k for k, _ in found)
+        counts, first = {}, {}
+        for b, n in found:
+            if blind[b] < 2:
+                continue
+            n = sp.Mul(*n) if isinstance(n, tuple) else n
+            if not keys.sized(n):
+                continue
+            k = keys.exact(n)
+            counts[k] = counts.get(k, 0) + 1
+            first.setdefault(k, n)
         shared = [k for k, c in counts.items() if c >= 2 and k not in stuck]
         if not shared:
             release = lambda e: e.replace(_Held, lambda b, x: b**x)  # noqa: E731
@@ -123,8 +174,8 @@ def eliminate(exprs, taken, prefix="t"):
             stuck.add(best)  # a left side needs distinct indices
             continue
         name = next(supply.numbered(prefix))
-        new = [_substitute(e, best, name, idx, value) for e in exprs]
-        new_temps = [(n, i, _substitute(v, best, name, idx, value)) for n, i, v in temps]
+        new = [_substitute(e, best, name, idx, value, keys) for e in exprs]
+        new_temps = [(n, i, _substitute(v, best, name, idx, value, keys)) for n, i, v in temps]
         if sum(_reads(e, name) for e in new + [v for _, _, v in new_temps]) < 2:
             stuck.add(best)  # occurrences without one index map (repeated indices)
             continue
@@ -140,21 +191,26 @@ def _reads(e, name) -> int:
     return sum(_reads(a, name) for a in e.args)
 
 
-def _substitute(e, key, name, idx, value):
+def _substitute(e, key, name, idx, value, keys):
     """``e`` with every occurrence of ``value`` (up to index names) replaced by ``name``."""
     if isinstance(e, _ATOMS):
         return e
-    if shape_key(e) == key and _call(name, idx, value, e) is not None:
-        return _call(name, idx, value, e)
+    target = keys.blind(value)
+    if keys.blind(e) == target and keys.exact(e) == key and (call := _call(name, idx, value, e)) is not None:
+        return call
     if isinstance(e, sp.Mul):
         factors = [a for a in e.args if not a.is_Number]
         for r in range(len(factors) - 1, 1, -1):
             for combo in itertools.combinations(factors, r):
+                if keys.blind_of("Mul", combo) != target:
+                    continue
                 sub = sp.Mul(*combo)
-                if shape_key(sub) == key and _call(name, idx, value, sub) is not None:
+                if keys.exact(sub) == key and (call := _call(name, idx, value, sub)) is not None:
                     rest = [a for a in e.args if a not in combo]
-                    return _substitute(sp.Mul(*rest), key, name, idx, value) * _call(name, idx, value, sub)
-    args = [_substitute(a, key, name, idx, value) if not isinstance(a, sp.Tuple) else a for a in e.args]
+                    return _substitute(sp.Mul(*rest), key, name, idx, value, keys) * call
+    args = [_substitute(a, key, name, idx, value, keys) if not isinstance(a, sp.Tuple) else a for a in e.args]
+    if all(a is b for a, b in zip(args, e.args)):
+        return e
     if isinstance(e, ISum):
         return ISum(args[0], e.indices)
     return e.func(*args)
