@@ -16,7 +16,7 @@ from indexcalc.emit.text import statement_text
 from indexcalc.errors import IndexCalcError
 from indexcalc.language.check import check
 from indexcalc.language.parser import parse_tree
-from indexcalc.simplify.tidy import normal
+from indexcalc.simplify.tidy import alpha, normal
 
 
 def prove(statements, before: str = "", skip: int = 0):
@@ -36,20 +36,27 @@ def prove(statements, before: str = "", skip: int = 0):
     return lines, None
 
 
-def reparse(text: str):
-    """The checked program of ``text`` (raises the user's error if it is not one)."""
-    return check(parse_tree(text), text)
+def reparse(text: str, warn: bool = True):
+    """The checked program of ``text`` (raises the user's error if it is not one); with
+    ``warn``, its probable mistakes are warnings (IndexCalcWarning)."""
+    return check(parse_tree(text), text, warn)
 
 
 def _reparse(statements, lines, before, skip):
     """The re-parsed program and which printed ``lines`` do not mean their statement."""
     try:
-        program = reparse(before + "\n" + "\n".join(lines))
+        program = reparse(before + "\n" + "\n".join(lines), warn=False)  # our own text: no warnings
     except IndexCalcError:
         return None, list(range(len(lines)))
     back = program.statements[skip:]
-    return program, [k for k, st in enumerate(statements) if normal(back[k].expr) != normal(st.expr)
+    return program, [k for k, st in enumerate(statements) if not _same(back[k].expr, st.expr)
                      or (st.reads and set(back[k].reads) != set(st.reads))]
+
+
+def _same(a, b) -> bool:
+    """Do ``a`` and ``b`` mean the same? Equal up to the names of summed indices (cheap,
+    the usual case), or equal in :func:`normal` form."""
+    return alpha(a) == alpha(b) or normal(a) == normal(b)
 
 
 def program_text(prog) -> str:

@@ -198,9 +198,11 @@ def _substitute(e, key, name, idx, value, keys):
     target = keys.blind(value)
     if keys.blind(e) == target and keys.exact(e) == key and (call := _call(name, idx, value, e)) is not None:
         return call
-    if isinstance(e, sp.Mul):
-        factors = [a for a in e.args if not a.is_Number]
-        for r in range(len(factors) - 1, 1, -1):
+    if isinstance(e, sp.Mul) and isinstance(value, sp.Mul):
+        parts = {keys.blind(a) for a in value.args}
+        factors = [a for a in e.args if not a.is_Number and keys.blind(a) in parts]
+        r = len(value.args)
+        if 1 < r <= len(factors) and r < len(e.args):
             for combo in itertools.combinations(factors, r):
                 if keys.blind_of("Mul", combo) != target:
                     continue

@@ -9,7 +9,7 @@
     >>> import indexcalc as ic
     >>> prog = ic.parse("y[i] = tanh(x[i])")
     >>> x, i = sp.IndexedBase("x"), Index("i")
-    >>> reuse_forward(1 - sp.tanh(x[i])**2, prog)
+    >>> reuse_forward(1 - prog.statements[0].expr**2, prog)
     1 - y[i]**2
 """
 
@@ -21,7 +21,7 @@ import string
 import sympy as sp
 from sympy import KroneckerDelta
 
-from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, free_indices, tensor_names
+from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Size, free_indices, tensor_names
 from indexcalc.calculus.contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
 from indexcalc.calculus.names import Bound, bound, scope, stem
 
@@ -34,11 +34,11 @@ def alpha(e):
 
 
 def _alpha(e, depth):
-    if isinstance(e, ISum):
+    if isinstance(e, Binder):  # a sum, or a reduction such as max[i](..)
         order = sorted(e.indices, key=lambda i: _signature(e.body, i))
         # of their own class: equal to no index of the program, whatever its name
         ren = {i: bound(k, depth) for k, i in enumerate(order)}
-        return ISum(_alpha(e.body.xreplace(ren), depth + 1), [ren[i] for i in order])
+        return type(e)(_alpha(e.body.xreplace(ren), depth + 1), [ren[i] for i in order])
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
         return e
     return e.func(*[_alpha(a, depth) for a in e.args])
@@ -130,10 +130,32 @@ def factor(e):
     """The shorter of: ``e`` with common factors pulled out, and ``e`` multiplied out
     first (``p*(dp - p*(-t/p))`` becomes ``p*dp + p*t``, then ``p*(dp + t)``), so that
     what cancels does, and a chain-rule product that gains nothing stays a product."""
-    expanded = sp.expand(e, mul=True, multinomial=False, power_exp=False, power_base=False,
-                         log=False)
-    forms = [common_factors(contract(expanded)), common_factors(contract(e))]
+    forms = [common_factors(contract(e))]
+    if _terms(e) <= 64:  # a product of n sums multiplies out into 2^n terms or more
+        expanded = sp.expand(e, mul=True, multinomial=False, power_exp=False, power_base=False,
+                             log=False)
+        forms.insert(0, common_factors(contract(expanded)))
     return min(forms, key=sp.count_ops)
+
+
+def _terms(e, cap=10**6) -> int:
+    """At least as many terms as the largest sum that multiplying ``e`` out would make
+    (anywhere in ``e``, function arguments included), at most ``cap``.
+
+    >>> x, y = sp.symbols("x y")
+    >>> _terms((x + 1)*(y + 1)*(x + y + 2)), _terms(sp.exp((x + 1)*(y + 1)) + 1)
+    (12, 5)
+    """
+    if isinstance(e, sp.Add):
+        return min(cap, sum(_terms(a, cap) for a in e.args))
+    if isinstance(e, sp.Mul):
+        n = 1
+        for a in e.args:
+            n = min(cap, n * _terms(a, cap))
+        return n
+    if isinstance(e, ISum):
+        return _terms(e.body, cap)
+    return max([1] + [_terms(a, cap) for a in e.args if isinstance(a, sp.Expr)])
 
 
 def common_factors(e):
