@@ -20,7 +20,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy import KroneckerDelta
 
-from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
+from indexcalc.language.algebra import Binder, Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import current
 
 
@@ -39,9 +39,9 @@ def freshen(e, names=None):
 
 
 def _freshen(e, names):
-    if isinstance(e, ISum):
+    if isinstance(e, Binder):  # a sum, or a reduction such as max[i](..)
         ren = {i: names.index(i) for i in e.indices}
-        return ISum(_freshen(e.body, names).xreplace(ren), [ren[i] for i in e.indices])
+        return type(e)(_freshen(e.body, names).xreplace(ren), [ren[i] for i in e.indices])
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size)):
         return e
     return e.func(*[_freshen(a, names) for a in e.args])

@@ -17,7 +17,7 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from indexcalc.calculus import rules
-from indexcalc.language.algebra import Index, ISum, Len, Size, size_node, tensor_names
+from indexcalc.language.algebra import Binder, Index, ISum, Len, Size, size_node, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum
 from indexcalc.calculus.names import NameSupply, current
 
@@ -39,6 +39,8 @@ def partial(e, name: str, targets: tuple):
         return rules.power(e.base, e.exp, partial(e.base, name, targets), partial(e.exp, name, targets))
     if isinstance(e, ISum):
         return isum(partial(e.body, name, targets), e.indices)
+    if type(e) in rules.REDUCTION:
+        return reduction(e, lambda body: partial(body, name, targets))
     if type(e) in rules.ELEMENTWISE:
         return rules.ELEMENTWISE[type(e)](e.args[0], e) * partial(e.args[0], name, targets)
     if type(e) in rules.BINARY:
@@ -48,6 +50,29 @@ def partial(e, name: str, targets: tuple):
     if type(e) in rules.MATRIX:  # the argument is the matrix name itself
         return rules.MATRIX[type(e)](e, *targets)
     raise NotImplementedError(f"no derivative rule for {type(e).__name__}")
+
+
+def reduction(e, d):
+    """``dy = Σ_i w·d(body)`` for a reduction ``y = e`` over ``i`` (``max[i](x[b,i])``):
+    the body is renamed apart (fresh ``i``), ``w`` comes from the registry's rule, which
+    may rename it apart once more (the number of tied maxima is a sum of its own), and
+    ``d`` differentiates the renamed body.
+
+        >>> import indexcalc as ic
+        >>> from indexcalc.calculus.names import NameSupply
+        >>> prog = ic.parse("m[b] = max[i](x[b,i])")
+        >>> with NameSupply.of_program(prog).active():
+        ...     print(reduction(prog.statements[0].expr, lambda body: body))
+        ISum((1 - step(-x[b, i_1] + MaxOver(x[b, i], (i,))))*x[b, i_1]/(ISum(1 - step(-x[b, i_2] + MaxOver(x[b, i], (i,))), (i_2,))), (i_1,))
+    """
+    supply = current(e)
+
+    def again():
+        ren = {i: supply.index(i) for i in e.indices}
+        return e.body.xreplace(ren), [ren[i] for i in e.indices]
+
+    body, idx = again()
+    return isum(rules.REDUCTION[type(e)](body, e, again) * d(body), idx)
 
 
 def value_reads(e) -> set:
@@ -75,9 +100,9 @@ def own_indices(st, n: int, supply, rename_left=True):
     supply.add_expr(st.expr)
 
     def rename(e):
-        if isinstance(e, ISum):
+        if isinstance(e, Binder):  # a sum or a reduction
             ren = {i: supply.sized_index(i, (n, i)) for i in e.indices}
-            return ISum(rename(e.body).xreplace(ren), [ren[i] for i in e.indices])
+            return type(e)(rename(e.body).xreplace(ren), [ren[i] for i in e.indices])
         if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size)):
             return e
         return e.func(*[rename(a) for a in e.args])
@@ -117,8 +142,8 @@ def state_sizes(e, left, prog, supply=None, left_keys=()):
                 return Len(roots[prog.sizes.find(key)])
             node = size_node(prog, key)
             return x if node is None else node
-        if isinstance(x, ISum):
-            return ISum(walk(x.body, bound | set(x.indices)), x.indices)
+        if isinstance(x, Binder):
+            return type(x)(walk(x.body, bound | set(x.indices)), x.indices)
         if not x.args or isinstance(x, (sp.Indexed, Index, KroneckerDelta, Size)):
             return x
         args = [walk(a, bound) for a in x.args]
@@ -196,12 +221,12 @@ def forward_sweep(prog, x: str, names: dict, final: tuple, supply=None) -> list:
         reads = value_reads(rhs) & needs
         if not reads:
             continue
-        total = partial(rhs, x, targets) if x in reads else sp.Integer(0)
-        for m in sorted(reads - {x}, key=str):
-            idx = tuple(supply.sized_index("m", (m, k)) for k in range(prog.rank(m)))
-            jac = sp.IndexedBase(names[m])[idx + targets] if idx + targets else sp.Symbol(names[m])
-            total += isum(partial(rhs, m, idx) * jac, idx)
-        with supply.active():
+        with supply.active():  # (a reduction's rule renames its indices apart from the supply)
+            total = partial(rhs, x, targets) if x in reads else sp.Integer(0)
+            for m in sorted(reads - {x}, key=str):
+                idx = tuple(supply.sized_index("m", (m, k)) for k in range(prog.rank(m)))
+                jac = sp.IndexedBase(names[m])[idx + targets] if idx + targets else sp.Symbol(names[m])
+                total += isum(partial(rhs, m, idx) * jac, idx)
             total = contract(total)
         total = freshen(total, supply).xreplace(dict(zip(targets, final)))
         out.append((names[st.name], tuple(st.indices) + final, total))

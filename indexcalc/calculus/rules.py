@@ -6,9 +6,14 @@ A rule takes the arguments and the value ``y`` of the function and returns the p
 derivative with respect to each argument. Rules use ``y`` where it is cheaper, so that
 the derived formula reuses the forward value: ``tanh' = 1 - y^2``, ``exp' = y``.
 
+    >>> from indexcalc.language.algebra import tanh
     >>> x = sp.Symbol("x")
-    >>> ELEMENTWISE[sp.tanh](x, sp.tanh(x))
+    >>> ELEMENTWISE[tanh](x, tanh(x))
     1 - tanh(x)**2
+
+A reduction ``y = r[i](x)`` (``max[..]``, ``min[..]``, ``logsumexp[..]``) has the rule
+``dy = Σ_i w·dx``; :data:`REDUCTION` gives ``w`` from the body, ``y`` and a way to rename
+the body apart again (the tie count of ``max`` is a sum of its own).
 """
 
 from __future__ import annotations
@@ -30,3 +35,6 @@ def power(base, exp, dbase, dexp):
 
 # -- matrix functions: dF = sum_pq (dF/dA[p,q]) dA[p,q], with p, q fresh -------------------
 MATRIX = {f.cls: f.rule for f in of_kind("matrix").values()}
+
+# -- reductions: dy = sum_i w(x, y) dx, with the body's indices renamed apart ---------------
+REDUCTION = {f.cls: f.rule for f in of_kind("reduction").values()}

@@ -22,7 +22,7 @@ from __future__ import annotations
 from indexcalc.emit.autograd import autograd_parts
 from indexcalc.emit.dialect import Dialect
 from indexcalc.emit.torch import SAVED
-from indexcalc.emit.spelling import BOOLEAN, JAX, MATH
+from indexcalc.emit.spelling import BOOLEAN, JAX, JAX_REDUCE, MATH, axis
 from indexcalc.errors import ProgramError
 
 
@@ -34,7 +34,7 @@ class JaxDialect(Dialect):
         return [f"_dtype = jnp.result_type({', '.join(tensors)})" if tensors else "_dtype = jnp.float32"]
 
     def reduce(self, fn, code, axes):
-        return f"jnp.{fn}({code}, axis={axes[0] if len(axes) == 1 else axes})"
+        return JAX_REDUCE[fn].format(code, axis=axis(axes))
 
     def eye(self, n):
         return f"jnp.eye({n}, dtype=_dtype)"

@@ -15,7 +15,12 @@ from sympy.printing.latex import LatexPrinter
 from indexcalc.language.algebra import ISum, free_indices
 from indexcalc.emit.text import chain_order, is_negative
 
-_OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": "softplus"}
+_OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": "softplus",
+              "tanh": "\\tanh", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan", "atan": "\\arctan",
+              "sinh": "\\sinh", "cosh": "\\cosh", "erf": "erf", "log1p": "log1p", "expm1": "expm1",
+              "sign": "sign"}
+#: reductions other than sums: max[i](..) prints as \max_{i} ...
+_REDUCTIONS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
 
 
 def _subscript(indices) -> str:
@@ -33,7 +38,15 @@ class IndexLatexPrinter(LatexPrinter):
         self.left = []
 
     def _print_Mul(self, e):
+        if not isinstance(e, sp.Mul):  # SymPy prints 1/x as a product: x^-1 is not one of factors
+            return super()._print_Mul(e)
         return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
+
+    def _print_Pi(self, e):
+        return "\\pi"
+
+    def _print_Exp1(self, e):
+        return "e"
 
     def _print_Add(self, e, order=None):
         terms = sorted(e.args, key=lambda t: (is_negative(t), not free_indices(t)))
@@ -76,6 +89,12 @@ class IndexLatexPrinter(LatexPrinter):
 
     def _print_Min2(self, e, exp=None):
         return f"\\min\\left({self._print(e.args[0])}, {self._print(e.args[1])}\\right)"
+
+    def _reduction(self, e, exp=None):
+        out = f"{_REDUCTIONS[type(e).__name__]}_{_subscript(e.indices)} \\left({self._print(e.body)}\\right)"
+        return f"{{{out}}}^{{{exp}}}" if exp else out
+
+    _print_MaxOver = _print_MinOver = _print_LogSumExp = _reduction
 
     def _print_Function(self, e, exp=None):
         name = type(e).__name__

@@ -25,7 +25,7 @@ import numpy as np
 from indexcalc.emit.arrays import check_arrays
 from indexcalc.emit.dialect import Dialect
 from indexcalc.emit.printer import ArrayPrinter
-from indexcalc.emit.spelling import BOOLEAN, NUMPY
+from indexcalc.emit.spelling import BOOLEAN, NUMPY, NUMPY_REDUCE, axis
 from indexcalc.errors import ShapeError
 
 HEADER = """import functools
@@ -44,6 +44,22 @@ def _einsum(eq, *ops):
     return _plan(eq, *(o.shape for o in ops))(*ops)
 """
 
+#: helpers the header carries only when the code calls them
+HELPERS = {"_logsumexp(": """
+
+def _logsumexp(x, axis):
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    return np.log(np.sum(np.exp(x - m), axis=axis)) + np.squeeze(m, axis=axis)
+""", "_erf(": """
+
+try:
+    from scipy.special import erf as _erf
+except ImportError:  # NumPy has no erf: math.erf element by element
+    def _erf(x):
+        return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=np.result_type(x, 0.5))
+"""}
+
 
 class NumpyDialect(Dialect):
     spelling, boolean = NUMPY, BOOLEAN
@@ -53,7 +69,7 @@ class NumpyDialect(Dialect):
         return [f"_dtype = np.result_type({', '.join(tensors)})" if tensors else "_dtype = np.dtype(np.float64)"]
 
     def reduce(self, fn, code, axes):
-        return f"np.{fn}({code}, axis={axes[0] if len(axes) == 1 else axes})"
+        return NUMPY_REDUCE[fn].format(code, axis=axis(axes))
 
     def eye(self, n):
         return f"np.eye({n}, dtype=_dtype)"
@@ -87,7 +103,8 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
     """Python source of ``def fname(inputs...)`` returning ``{key: value}`` for ``returns``."""
     returns = returns or {o: o for o in prog.outputs}
     src = ArrayPrinter(prog, returns, NUMPY_DIALECT).function(fname)
-    return (HEADER + "\n\n" + src) if header else src
+    helpers = "".join(code for call, code in HELPERS.items() if call in src)
+    return (HEADER + helpers + "\n\n" + src) if header else src
 
 
 def compile_program(prog, returns=None, optional=()):

@@ -20,9 +20,9 @@ import sympy as sp
 
 from indexcalc.emit.dialect import Dialect, factor, literal, paren
 from indexcalc.lower.build import lower
-from indexcalc.lower.plan import pairwise, plan
+from indexcalc.lower.plan import REDUCTIONS, pairwise, plan
 
-_ALWAYS_VAR = {"contract", "max", "matfunc", "eye", "broadcast"}
+_ALWAYS_VAR = {"contract", *REDUCTIONS, "matfunc", "eye", "broadcast"}
 
 
 class ArrayPrinter:
@@ -134,7 +134,7 @@ class ArrayPrinter:
             code = self.aligned(a, pos, node.rank)
             shape = ", ".join(self.sizes[c][0] for c in node.axes)
             return self.d.broadcast(code, shape), tuple(range(node.rank))
-        if node.op in ("contract", "max"):
+        if node.op == "contract" or node.op in REDUCTIONS:
             return self.contraction(node)
         return self.map(k, node), tuple(range(node.rank))
 
@@ -215,7 +215,7 @@ class ArrayPrinter:
         return out if out not in ("", "-") else out + "1"
 
     def contraction(self, node):
-        """``(code, layout)`` of a contract or max node, as :func:`~indexcalc.lower.plan.plan` says."""
+        """``(code, layout)`` of a contract or reduction node, as :func:`~indexcalc.lower.plan.plan` says."""
         out = node.attr[0]
         codes, labels = [], []
         for a, ls in node.args:
@@ -237,7 +237,7 @@ class ArrayPrinter:
         p = plan(op, labels, out)
         codes = [self.d.reduce("sum", c, axes) if axes else c for c, axes in zip(codes, p.presum)]
         if p.kind == "reduce":
-            code = self.d.reduce(op if op == "max" else "sum", codes[0], p.axes) if p.axes else codes[0]
+            code = self.d.reduce("sum" if op == "contract" else op, codes[0], p.axes) if p.axes else codes[0]
         elif p.kind == "product":
             code = "*".join(paren(self.align(c, [p.result.index(i) for i in ls], len(p.result)))
                             for c, ls in zip(codes, p.labels))

@@ -1,12 +1,15 @@
-"""How each backend spells the IR's element-wise and matrix functions: the registry's
-columns (:mod:`indexcalc.language.functions`) plus what the IR itself adds. ``{}`` is an
-argument. ``MATH`` spells functions of Python numbers (constants and sizes).
+"""How each backend spells the IR's element-wise and matrix functions and its reductions:
+the registry's columns (:mod:`indexcalc.language.functions`) plus what the IR itself adds.
+``{}`` is an argument, ``{axis}`` the axes of a reduction. ``MATH`` spells functions of
+Python numbers (constants and sizes).
 
     >>> NUMPY["tanh"].format("x"), TORCH["tanh"].format("x"), JAX["tanh"].format("x")
     ('np.tanh(x)', 'torch.tanh(x)', 'jnp.tanh(x)')
+    >>> TORCH_REDUCE["logsumexp"].format("x", axis=1), NUMPY_REDUCE["sum"].format("x", axis=(0, 1))
+    ('torch.logsumexp(x, dim=1)', 'np.sum(x, axis=(0, 1))')
 """
 
-from indexcalc.language.functions import FUNCTIONS
+from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
 
 NUMPY = {f.name: f.numpy for f in FUNCTIONS.values()}
 NUMPY["powv"] = "np.power({}, {})"
@@ -19,3 +22,13 @@ MATH["powv"] = "math.pow({}, {})"
 
 #: Functions whose spelling gives a boolean array (cast where it must be a number).
 BOOLEAN = {"step"}
+
+#: Reductions (the registry's and the IR's sum): ``{}`` the array, ``{axis}`` an int or tuple.
+NUMPY_REDUCE = {"sum": "np.sum({}, axis={axis})", **{f.name: f.numpy for f in REDUCTIONS.values()}}
+TORCH_REDUCE = {"sum": "torch.sum({}, dim={axis})", **{f.name: f.torch for f in REDUCTIONS.values()}}
+JAX_REDUCE = {"sum": "jnp.sum({}, axis={axis})", **{f.name: f.jax for f in REDUCTIONS.values()}}
+
+
+def axis(axes) -> str:
+    """The ``axis=`` argument of a reduction over ``axes``: ``1`` or ``(0, 2)``."""
+    return str(axes[0]) if len(axes) == 1 else str(tuple(axes))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from indexcalc.emit.autograd import autograd_parts
 from indexcalc.emit.dialect import Dialect, paren
-from indexcalc.emit.spelling import BOOLEAN, MATH, TORCH
+from indexcalc.emit.spelling import BOOLEAN, MATH, TORCH, TORCH_REDUCE, axis
 from indexcalc.errors import ProgramError
 
 
@@ -50,7 +50,7 @@ class TorchDialect(Dialect):
         return f"{paren(code)}.T" if len(perm) == 2 else f"{paren(code)}.permute({', '.join(map(str, perm))})"
 
     def reduce(self, fn, code, axes):
-        return f"torch.{'amax' if fn == 'max' else 'sum'}({code}, dim={axes[0] if len(axes) == 1 else axes})"
+        return TORCH_REDUCE[fn].format(code, axis=axis(axes))
 
     def eye(self, n):
         return f"torch.eye({n}, dtype=_dtype, device=_device)"

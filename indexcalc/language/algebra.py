@@ -5,10 +5,15 @@ A statement's right-hand side is an ordinary SymPy expression built from
 * ``Indexed`` elements ``X[i, k]`` whose indices are :class:`Index` symbols,
 * plain ``Symbol`` scalars (``eps``), numbers, ``KroneckerDelta(i, j)``,
 * :class:`Len` (``len(i)``), :class:`Size` (``size(A, k)``), :class:`ISum` (an explicit
-  sum over indices),
-* SymPy's ``exp log tanh sin cos Abs sign`` and ``Pow`` (``sqrt`` is ``Pow(x, 1/2)``),
-* the functions SymPy lacks or defines differently (``relu step sigmoid softplus``,
-  two-argument ``max``/``min``) and the matrix functions ``inv``, ``det``, ``logdet``.
+  sum over indices), the reductions :class:`MaxOver`, :class:`MinOver`,
+  :class:`LogSumExp` (``max[i](..)``, ``min[i](..)``, ``logsumexp[i](..)``); all four
+  bind their indices (:class:`Binder`),
+* SymPy's ``exp`` and ``log``, ``Pow`` (``sqrt`` is ``Pow(x, 1/2)``) and ``pi``,
+* every other function as a class of its own (``tanh sin cos sign relu step sigmoid
+  softplus log1p expm1 erf tan atan sinh cosh``, ``abs``, two-argument ``max``/``min``) and
+  the matrix functions ``inv``, ``det``, ``logdet``. SymPy's own ``tanh``, ``sin``, ... are
+  not used: their automatic evaluation runs on every construction (``tanh(tanh(..))``
+  nested 8 deep spent seconds in it); these fold numbers at most.
 
 Example::
 
@@ -18,6 +23,8 @@ Example::
     ISum(X[i, k]**2, (k,))
     >>> sorted(map(str, free_indices(ISum(X[i, k], (k,)))))
     ['i']
+    >>> free_indices(MaxOver(X[i, k], (k,))), tanh(X[i, k]), tanh(0)
+    ({i}, tanh(X[i, k]), 0)
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from __future__ import annotations
 from collections import Counter
 
 import sympy as sp
-from sympy.printing.precedence import precedence
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy import Indexed
 
 
@@ -106,7 +113,7 @@ def unbound_lens(e, left=()) -> list:
         if isinstance(x, Len):
             if x.args[0] not in bound and x not in out:
                 out.append(x)
-        elif isinstance(x, ISum):
+        elif isinstance(x, Binder):
             walk(x.body, bound | set(x.indices))
         else:
             for a in x.args:
@@ -116,11 +123,11 @@ def unbound_lens(e, left=()) -> list:
     return out
 
 
-class ISum(sp.Expr):
-    """``ISum(body, (i, j))``: the sum of ``body`` over every value of ``i`` and ``j``.
-
-    Unlike SymPy's ``Sum`` it carries no limits: an index always ranges over its axis.
-    """
+class Binder(sp.Expr):
+    """An expression that binds indices: ``args`` are ``(body, Tuple(indices))``. An index
+    it lists is a name local to it (renaming it throughout, body and list, changes
+    nothing), so the stages that rename indices apart or compare up to renaming treat
+    every binder alike; only what it computes from its body differs."""
 
     def __new__(cls, body, indices):
         return sp.Expr.__new__(cls, sp.sympify(body), sp.Tuple(*indices))
@@ -136,10 +143,59 @@ class ISum(sp.Expr):
     def _eval_is_commutative(self):
         return True
 
+
+class ISum(Binder):
+    """``ISum(body, (i, j))``: the sum of ``body`` over every value of ``i`` and ``j``.
+
+    Unlike SymPy's ``Sum`` it carries no limits: an index always ranges over its axis.
+    """
+
     @property
     def precedence(self):
         """Binds as its body does (SymPy's printers ask for this)."""
         return precedence(self.body)
+
+
+class Reduction(Binder):
+    """A reduction other than a sum, written ``word[i,j](body)``: its listed indices are
+    protected inside the body (as for ``sum[..]``) and reduced over. Printed always in
+    that form, in the language (``_indexcalc_text``) and in LaTeX."""
+
+    word = ""
+    precedence = PRECEDENCE["Atom"]  # printed as a call: never needs parentheses
+
+    def _indexcalc_text(self, printer):
+        """The language's text: the body printed with the listed indices protected, so a
+        product inside sums only what it sums (the printer's ``protected`` set)."""
+        saved = getattr(printer, "protected", None)
+        if saved is not None:
+            printer.protected = saved | set(self.indices)
+            printer.allowed = None
+        try:
+            body = printer._print(self.body)
+        finally:
+            if saved is not None:
+                printer.protected = saved
+        return f"{self.word}[{','.join(map(str, self.indices))}]({body})"
+
+
+class MaxOver(Reduction):
+    """``max[i](body)``: the maximum of ``body`` over every value of ``i``. Its gradient
+    is split equally among the places that attain the maximum."""
+
+    word = "max"
+
+
+class MinOver(Reduction):
+    """``min[i](body)``: the minimum over ``i``; at a tie, as :class:`MaxOver`."""
+
+    word = "min"
+
+
+class LogSumExp(Reduction):
+    """``logsumexp[i](body)``: ``log(sum[i](exp(body)))``, computed shifted by the maximum."""
+
+    word = "logsumexp"
 
 
 class relu(sp.Function):  # noqa: N801 - printed as written in the language
@@ -168,6 +224,83 @@ class softplus(sp.Function):  # noqa: N801
     """``log(1 + exp(x))``."""
 
     nargs = 1
+
+
+class _Elementwise(sp.Function):
+    """A function of one argument that SymPy leaves alone: no automatic evaluation but
+    ``f(0)`` for the functions that have a simple value there (``at_zero``), so building
+    ``tanh(tanh(...))`` costs nothing. Numbers stay symbolic (``tanh(1/2)``); the code
+    computes them with the registry's ``math`` spelling."""
+
+    nargs = 1
+    at_zero = None
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number and x == 0 and cls.at_zero is not None:
+            return sp.Integer(cls.at_zero)
+        return None
+
+
+class tanh(_Elementwise):  # noqa: N801 - printed as written in the language
+    at_zero = 0
+
+
+class sin(_Elementwise):  # noqa: N801
+    at_zero = 0
+
+
+class cos(_Elementwise):  # noqa: N801
+    at_zero = 1
+
+
+class tan(_Elementwise):  # noqa: N801
+    at_zero = 0
+
+
+class atan(_Elementwise):  # noqa: N801
+    at_zero = 0
+
+
+class sinh(_Elementwise):  # noqa: N801
+    at_zero = 0
+
+
+class cosh(_Elementwise):  # noqa: N801
+    at_zero = 1
+
+
+class erf(_Elementwise):  # noqa: N801
+    """The error function, ``2/sqrt(pi)`` times the integral of ``exp(-t^2)`` from 0."""
+
+    at_zero = 0
+
+
+class log1p(_Elementwise):  # noqa: N801
+    """``log(1 + x)``, accurate for small ``x``. A number at or below -1 is written as
+    ``log(1 + x)``, which the checker refuses as not a finite real."""
+
+    at_zero = 0
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Number and x <= -1:
+            return sp.log(1 + x)
+        return super().eval(x)
+
+
+class expm1(_Elementwise):  # noqa: N801
+    """``exp(x) - 1``, accurate for small ``x``."""
+
+    at_zero = 0
+
+
+class sign(_Elementwise):  # noqa: N801
+    """-1, 0 or 1: the derivative of ``abs``. Of a number, that number."""
+
+    @classmethod
+    def eval(cls, x):
+        return sp.Integer(bool(x > 0) - bool(x < 0)) if x.is_Number else None
 
 
 class Abs(sp.Function):
@@ -221,7 +354,7 @@ def free_indices(e) -> set:
         return {e}
     if isinstance(e, Indexed):
         return set(e.indices)
-    if isinstance(e, ISum):
+    if isinstance(e, Binder):
         return free_indices(e.body) - set(e.indices)
     if isinstance(e, (Det, LogDet, Size)):
         return set()

@@ -8,8 +8,13 @@ The summation rule of SPEC section 1, read bottom-up:
 3. at the top, an index still unsummed and not on the left is summed over the top-level
    additive term in which it appears.
 
-Indices listed by ``sum[..]``/``mean[..]`` are protected inside their argument like
-left indices, so ``sum[i](x[i]*y[i])`` is the dot product.
+Indices listed by a reduction (``sum[..]``, ``mean[..]``, ``max[..]``, ``min[..]``,
+``logsumexp[..]``) are protected inside its argument like left indices, so
+``sum[i](x[i]*y[i])`` is the dot product.
+
+An implicit contraction inside a non-linear function that is probably not what was meant
+is a warning (:mod:`~indexcalc.language.contractions`); ``check(..., warn=False)`` (the
+round-trip proof re-parsing indexcalc's own printout) issues none.
 
     >>> from indexcalc.language.parser import parse_tree
     >>> text = "L = (X[i,k]*W[k,j] - Y[i,j])^2"
@@ -26,28 +31,35 @@ import sympy as sp
 
 from indexcalc.language.algebra import Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
 from indexcalc.errors import ProgramError
-from indexcalc.language.functions import FUNCTIONS
+from indexcalc.language.contractions import Contractions, issue
+from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
 # so the generated NumPy code could not hold them
 _RESERVED = {"__debug__"}
 _FUNCTIONS = sorted([*FUNCTIONS, "delta", "len", "size"])
+_REDUCTIONS = ["sum", "mean", *REDUCTIONS]
+#: names that are constants of the language, not tensors or scalars
+CONSTANTS = {"pi": sp.pi}
 
 
-def check(tree, text: str) -> CheckedProgram:
-    """Check every statement of ``tree`` (parsed from ``text``) and build the Program."""
+def check(tree, text: str, warn: bool = True) -> CheckedProgram:
+    """Check every statement of ``tree`` (parsed from ``text``) and build the Program.
+    With ``warn``, a probable mistake in a valid program is an
+    :class:`~indexcalc.errors.IndexCalcWarning` (issued once the whole program checks)."""
     lines = text.splitlines()
     ranks: dict[str, int] = {}
     assigned: dict[str, int] = {}
     read_order: list[str] = []
     sizes = Sizes()
     first: dict[str, tuple] = {}
-    statements = []
+    statements, notes = [], []
     for n, node in enumerate(tree.children):
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
-        builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first)
+        builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first, text)
         st = builder.statement()
+        notes += builder.contractions.messages()
         for name in builder.reads:
             if name == st.name:
                 builder.fail(f"{name} is read on the right of its own assignment")
@@ -62,13 +74,16 @@ def check(tree, text: str) -> CheckedProgram:
     inputs = [name for name in read_order if name not in assigned]
     later_reads = set(read_order)
     outputs = [st.name for st in statements if st.name not in later_reads]
+    if warn:
+        for note in notes:
+            issue(note)
     return CheckedProgram(statements, inputs, outputs, ranks, sizes, text, first)
 
 
 def _check_constants(expr, fail):
     """Reject constants that are not finite real numbers (``1/0``, ``sqrt(-1)``, ``1e400``)."""
     for bad, what in ((sp.zoo, "a division by zero"), (sp.nan, "0/0"), (sp.I, "an imaginary number"),
-                      (sp.oo, "an infinite number"), (sp.pi, "the logarithm of a negative number")):
+                      (sp.oo, "an infinite number")):
         if expr.has(bad):
             fail(f"the right-hand side contains {what}, which is not a finite real number")
     # (-8)^(1/3) is 2*(-1)^(1/3) to SymPy, the principal (complex) cube root: no I appears
@@ -129,8 +144,9 @@ def _split(rest, ranks):
 class _StatementChecker:
     """Checks one statement; ``statement()`` returns it with explicit sums."""
 
-    def __init__(self, n, node, text, ranks, sizes, first):
+    def __init__(self, n, node, text, ranks, sizes, first, source=""):
         self.n, self.node, self.text, self.ranks, self.sizes = n, node, text, ranks, sizes
+        self.contractions = Contractions(source, node)
         self.first = first  # name -> the distinct indices it is first read with
         self.reads: list[str] = []
         self.sizes_read: list[tuple] = []  # (name, axis) of every size(A, k)
@@ -144,6 +160,9 @@ class _StatementChecker:
     def use(self, name, indices, where, rank=None):
         """Record a use of ``name`` with ``indices``, checking its rank."""
         self.not_reserved(name, "name")
+        if name in CONSTANTS:
+            self.fail(f"{name} is the constant {'π' if name == 'pi' else name}: it cannot be assigned, "
+                      "indexed or used as a matrix; name the tensor otherwise (e.g. w or pi_)", where)
         rank = len(indices) if rank is None else rank
         known = self.ranks.setdefault(name, rank)
         if known != rank:
@@ -181,6 +200,7 @@ class _StatementChecker:
         expr = sp.Integer(0)
         passing = Counter()
         for sign, term in self.top_terms(rest[-1]):
+            self.contractions.term = term
             e, p = self.build(term, frozenset(left))
             summed = [i for i in p if i not in self.left]
             expr += sign * (ISum(e, summed) if summed else e)
@@ -234,6 +254,8 @@ class _StatementChecker:
 
     def _name(self, node, protected):
         name = str(node.children[0])
+        if name in CONSTANTS:
+            return CONSTANTS[name], Counter()
         self.use(name, [], node)
         self.reads.append(name)
         return sp.Symbol(name), Counter()
@@ -259,7 +281,11 @@ class _StatementChecker:
         return -e, p
 
     def _pow(self, node, protected):
-        (a, pa), (b, pb) = (self.build(c, protected) for c in node.children)
+        built = []
+        for c in node.children:  # base and exponent: each the argument of a non-linear function
+            with self.contractions.inside("a power (^)") as arg:
+                built.append(arg.done(*self.build(c, protected)))
+        (a, pa), (b, pb) = built
         if a.is_Number and b.is_Number and a != 0 and abs(b) * abs(sp.log(abs(a), 2)) > 1100:
             self.fail("a constant power is outside double precision")
         return a ** b, _once(pa, pb)
@@ -271,6 +297,7 @@ class _StatementChecker:
         summed, passing = product_sums([p for _, p in factors], protected)
         if summed:
             expr = ISum(expr, summed)
+            self.contractions.record(node, [p for _, p in factors], summed)
         return expr, passing
 
     _div = _mul
@@ -288,22 +315,32 @@ class _StatementChecker:
 
     def _reduce(self, node, protected):
         kind = str(node.children[0])
-        if kind not in ("sum", "mean"):
-            self.fail(f"unknown reduction {kind}[..](..); use sum[..](..) or mean[..](..)", node)
+        if kind not in _REDUCTIONS:
+            self.fail(f"unknown reduction {kind}[..](..); the reductions are "
+                      f"{', '.join(k + '[..](..)' for k in _REDUCTIONS)}", node)
         idx = [self.index(c) for c in node.children[1].children]
         if len(set(idx)) < len(idx):
             self.fail(f"{kind}[..] lists an index twice", node)
         for i in idx:
             if i in protected:
                 where = "on the left" if i in self.left else "summed by an enclosing reduction"
-                self.fail(f"{kind}[{i}] sums over index {i}, which is already {where}", node)
-        body, p = self.build(node.children[2], protected | set(idx))
+                verb = "sums" if kind in ("sum", "mean") else "reduces"
+                self.fail(f"{kind}[{i}] {verb} over index {i}, which is already {where}", node)
+        if kind in REDUCTIONS:  # not linear: its argument is a function's
+            with self.contractions.inside(f"{kind}[{','.join(map(str, idx))}](...)") as arg:
+                body, p = arg.done(*self.build(node.children[2], protected | set(idx)))
+        else:
+            body, p = self.build(node.children[2], protected | set(idx))
         for i in idx:
             if i not in p:
-                self.fail(f"{kind}[{i}] sums over index {i}, which does not occur in its argument", node)
+                self.fail(f"{kind}[{i}] {'sums' if kind in ('sum', 'mean') else 'reduces'} over index {i}, "
+                          "which does not occur in its argument", node)
+        passing = Counter({i: 1 for i in p if i not in idx})
+        if kind in REDUCTIONS:
+            return REDUCTIONS[kind].build(body, idx), passing
         if kind == "mean":  # len(i) inside the sum, where i is bound
             body = body / sp.Mul(*[Len(i) for i in idx])
-        return ISum(body, idx), Counter({i: 1 for i in p if i not in idx})
+        return ISum(body, idx), passing
 
     def _call(self, node, protected, indices=None):
         name = str(node.children[0])
@@ -326,7 +363,9 @@ class _StatementChecker:
             return self._size(*args), Counter()
         if FUNCTIONS[name].kind == "matrix":
             return self._matrix(name, args[0], indices)
-        built = [self.build(a, protected) for a in args]
+        with self.contractions.inside(f"{name}(...)") as arg:
+            built = [self.build(a, protected) for a in args]
+            arg.done(None, _once(*[p for _, p in built]))
         return FUNCTIONS[name].build(*[e for e, _ in built]), _once(*[p for _, p in built])
 
     def _size(self, tensor, axis):

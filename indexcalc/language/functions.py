@@ -1,5 +1,7 @@
 """Every function of the language, one row each: its name, arity, SymPy constructor,
-derivative rule, the data its random checks draw, and its NumPy spelling. The stages read
+derivative rule, the data its random checks draw, and its NumPy spelling (and PyTorch,
+JAX and ``math`` spellings). The reductions other than ``sum``/``mean``
+(``max[..]``, ``min[..]``, ``logsumexp[..]``) are rows of :data:`REDUCTIONS`. The stages read
 their own column (the checker the names, :mod:`~indexcalc.calculus.rules` the rules, the
 lowering the classes, :mod:`~indexcalc.emit.spelling` the spellings), and
 ``tests/test_functions.py`` proves every row complete in every stage and backend. Adding a
@@ -7,12 +9,17 @@ function is a class in ``algebra.py`` (where SymPy has none) and a row here.
 
 A rule of an element-wise function takes ``x`` and ``y = f(x)`` and returns ``f'(x)``,
 reusing ``y`` where that is cheaper; a binary one is a pair ``(d/da, d/db)``; a matrix one
-takes the function node and two fresh indices ``p, q`` and returns ``dF/dA[p,q]``.
+takes the function node and two fresh indices ``p, q`` and returns ``dF/dA[p,q]``. A
+reduction's rule takes its body ``x`` (with its indices renamed apart), its value ``y``
+and ``again()``, which returns the body and indices renamed apart once more, and returns
+the weight ``w`` of ``dy = Σ_i w·dx`` (see :mod:`~indexcalc.calculus.differentiate`).
 
     >>> FUNCTIONS["tanh"].rule(sp.Symbol("x"), sp.Symbol("y"))
     1 - y**2
-    >>> FUNCTIONS["max"].arity, FUNCTIONS["log"].domain
-    (2, 'positive')
+    >>> FUNCTIONS["max"].arity, FUNCTIONS["log"].domain, FUNCTIONS["tan"].domain
+    (2, 'positive', 'small')
+    >>> REDUCTIONS["logsumexp"].rule(sp.Symbol("x"), sp.Symbol("y"), None)
+    exp(x - y)
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from typing import Callable
 
 import sympy as sp
 
-from indexcalc.language.algebra import Abs, Det, Inv, LogDet, Max2, Min2, relu, sigmoid, softplus, step
+from indexcalc.language.algebra import (Abs, Det, Inv, ISum, LogDet, LogSumExp, Max2, MaxOver, Min2, MinOver,
+                                        atan, cos, cosh, erf, expm1, log1p, relu, sigmoid, sign, sin, sinh,
+                                        softplus, step, tan, tanh)
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,8 @@ class Function:
     build: Callable            # SymPy constructor
     rule: object               # derivative rule (see the module docstring); None: a power
     numpy: str = ""            # NumPy spelling, "{}" per argument
-    kind: str = "elementwise"  # "elementwise" | "binary" | "matrix" | "power"
-    domain: str = "real"       # where random checks draw data: "real" or "positive"
+    kind: str = "elementwise"  # "elementwise" | "binary" | "matrix" | "power" | "reduction"
+    domain: str = "real"       # where random checks draw data: "real", "positive" or "small" (|x| < 1)
     torch: str = ""            # PyTorch spelling
     jax: str = ""              # JAX spelling (jnp, jax.nn)
     math: str = ""             # of Python numbers (constants and sizes)
@@ -51,15 +60,23 @@ _ROWS = [
     Function("exp", sp.exp, lambda x, y: y, "np.exp({})", torch='torch.exp({})', jax='jnp.exp({})', math='math.exp({})'),
     Function("log", sp.log, lambda x, y: 1 / x, "np.log({})", domain="positive", torch='torch.log({})', jax='jnp.log({})', math='math.log({})'),
     Function("sqrt", sp.sqrt, None, "np.sqrt({})", kind="power", domain="positive", torch='torch.sqrt({})', jax='jnp.sqrt({})', math='math.sqrt({})'),
-    Function("tanh", sp.tanh, lambda x, y: 1 - y**2, "np.tanh({})", torch='torch.tanh({})', jax='jnp.tanh({})', math='math.tanh({})'),
-    Function("sin", sp.sin, lambda x, y: sp.cos(x), "np.sin({})", torch='torch.sin({})', jax='jnp.sin({})', math='math.sin({})'),
-    Function("cos", sp.cos, lambda x, y: -sp.sin(x), "np.cos({})", torch='torch.cos({})', jax='jnp.cos({})', math='math.cos({})'),
-    Function("abs", Abs, lambda x, y: sp.sign(x), "np.abs({})", torch='torch.abs({})', jax='jnp.abs({})', math='abs({})'),
-    Function("sign", sp.sign, lambda x, y: 0, "np.sign({})", torch='torch.sign({})', jax='jnp.sign({})', math='math.copysign(1.0, {0})*({0} != 0)'),
+    Function("tanh", tanh, lambda x, y: 1 - y**2, "np.tanh({})", torch='torch.tanh({})', jax='jnp.tanh({})', math='math.tanh({})'),
+    Function("sin", sin, lambda x, y: cos(x), "np.sin({})", torch='torch.sin({})', jax='jnp.sin({})', math='math.sin({})'),
+    Function("cos", cos, lambda x, y: -sin(x), "np.cos({})", torch='torch.cos({})', jax='jnp.cos({})', math='math.cos({})'),
+    Function("abs", Abs, lambda x, y: sign(x), "np.abs({})", torch='torch.abs({})', jax='jnp.abs({})', math='abs({})'),
+    Function("sign", sign, lambda x, y: 0, "np.sign({})", torch='torch.sign({})', jax='jnp.sign({})', math='math.copysign(1.0, {0})*({0} != 0)'),
     Function("relu", relu, lambda x, y: step(y), "np.maximum({}, 0)", torch='torch.relu({})', jax='jax.nn.relu({})', math='max({}, 0.0)'),  # y > 0 where x > 0
     Function("step", step, lambda x, y: 0, "({} > 0)", torch='({} > 0)', jax='({} > 0)', math='float({} > 0)'),  # boolean: multiplies as 0/1
     Function("sigmoid", sigmoid, lambda x, y: y * (1 - y), "np.exp(-np.logaddexp(0, -({})))", torch='torch.sigmoid({})', jax='jax.nn.sigmoid({})', math='(0.5 + 0.5*math.tanh(0.5*{}))'),
     Function("softplus", softplus, lambda x, y: sigmoid(x), "np.logaddexp(0, {})", torch='torch.nn.functional.softplus({})', jax='jax.nn.softplus({})', math='(max({0}, 0.0) + math.log1p(math.exp(-abs({0}))))'),
+    Function("log1p", log1p, lambda x, y: 1 / (1 + x), "np.log1p({})", domain="positive", torch='torch.log1p({})', jax='jnp.log1p({})', math='math.log1p({})'),
+    Function("expm1", expm1, lambda x, y: y + 1, "np.expm1({})", torch='torch.expm1({})', jax='jnp.expm1({})', math='math.expm1({})'),
+    # NumPy has no erf: the generated code's header takes SciPy's, else math.erf element by element
+    Function("erf", erf, lambda x, y: 2 / sp.sqrt(sp.pi) * sp.exp(-x**2), "_erf({})", torch='torch.erf({})', jax='jax.scipy.special.erf({})', math='math.erf({})'),
+    Function("tan", tan, lambda x, y: 1 + y**2, "np.tan({})", domain="small", torch='torch.tan({})', jax='jnp.tan({})', math='math.tan({})'),
+    Function("atan", atan, lambda x, y: 1 / (1 + x**2), "np.arctan({})", torch='torch.atan({})', jax='jnp.arctan({})', math='math.atan({})'),
+    Function("sinh", sinh, lambda x, y: cosh(x), "np.sinh({})", torch='torch.sinh({})', jax='jnp.sinh({})', math='math.sinh({})'),
+    Function("cosh", cosh, lambda x, y: sinh(x), "np.cosh({})", torch='torch.cosh({})', jax='jnp.cosh({})', math='math.cosh({})'),
     # at a tie the whole derivative goes to the second argument
     Function("max", Max2, (lambda a, b: step(a - b), lambda a, b: 1 - step(a - b)), "np.maximum({}, {})", "binary", torch='torch.maximum({}, {})', jax='jnp.maximum({}, {})', math='max({}, {})'),
     Function("min", Min2, (lambda a, b: step(b - a), lambda a, b: 1 - step(b - a)), "np.minimum({}, {})", "binary", torch='torch.minimum({}, {})', jax='jnp.minimum({}, {})', math='min({}, {})'),
@@ -69,12 +86,41 @@ _ROWS = [
     Function("logdet", LogDet, lambda f, p, q: Inv(f.args[0], q, p), "np.linalg.slogdet({})[1]", "matrix", torch='torch.linalg.slogdet({})[1]', jax='jnp.linalg.slogdet({})[1]'),
 ]
 
+
+
+def _is_max(x, y, again):
+    """``1`` where ``x`` attains the maximum ``y``, divided by how many places do: at a tie
+    the gradient is split equally (as ``jax.numpy.max`` and ``torch.amax`` do)."""
+    x2, i2 = again()
+    return (1 - step(y - x)) / ISum(1 - step(y - x2), i2)
+
+
+def _is_min(x, y, again):
+    x2, i2 = again()
+    return (1 - step(x - y)) / ISum(1 - step(x2 - y), i2)
+
+
+#: ``max[..]``, ``min[..]``, ``logsumexp[..]``: reductions over the listed indices; the
+#: spellings take the array and ``{axis}`` (an int or a tuple)
+_REDUCTION_ROWS = [
+    Function("max", MaxOver, _is_max, "np.max({}, axis={axis})", "reduction",
+             torch="torch.amax({}, dim={axis})", jax="jnp.max({}, axis={axis})"),
+    Function("min", MinOver, _is_min, "np.min({}, axis={axis})", "reduction",
+             torch="torch.amin({}, dim={axis})", jax="jnp.min({}, axis={axis})"),
+    # the softmax, reusing the forward value; NumPy's is the header's _logsumexp (shifted by the max)
+    Function("logsumexp", LogSumExp, lambda x, y, again: sp.exp(x - y), "_logsumexp({}, axis={axis})",
+             "reduction", torch="torch.logsumexp({}, dim={axis})", jax="jax.nn.logsumexp({}, axis={axis})"),
+]
+
 #: language name -> :class:`Function`
 FUNCTIONS = {f.name: f for f in _ROWS}
-#: SymPy class -> :class:`Function`
-BY_CLASS = {f.cls: f for f in _ROWS if f.cls is not None}
+#: reduction name (``max`` of ``max[i](..)``) -> :class:`Function`
+REDUCTIONS = {f.name: f for f in _REDUCTION_ROWS}
+#: SymPy class -> :class:`Function` (functions and reductions)
+BY_CLASS = {f.cls: f for f in _ROWS + _REDUCTION_ROWS if f.cls is not None}
 
 
 def of_kind(kind: str) -> dict:
-    """``{name: Function}`` for one kind."""
-    return {n: f for n, f in FUNCTIONS.items() if f.kind == kind}
+    """``{name: Function}`` for one kind (``"reduction"``: :data:`REDUCTIONS`)."""
+    rows = REDUCTIONS if kind == "reduction" else FUNCTIONS
+    return {n: f for n, f in rows.items() if f.kind == kind}

@@ -167,6 +167,8 @@ class _Builder:
             return self.read(node, range(len(e.args) - 1), tuple(e.args[1:]))
         if isinstance(e, ISum):
             return self.isum(e)
+        if fn and fn.kind == "reduction":
+            return self.reduction(fn.name, e)
         if isinstance(e, sp.Add):
             terms = [self.expr(a) for a in e.args]
             return self.combined(terms, "add") or self.map("add", terms)
@@ -199,6 +201,19 @@ class _Builder:
             total = self.combined(tensors, "contract", keep) or self.contract(tensors, keep)
         factors = scalars + ([total] if total else [])
         return self.mul(factors) if len(factors) > 1 else factors[0] if factors else self.const(1)
+
+    def reduction(self, op, e) -> Ref:
+        """``max[i](..)``, ``min[i](..)``, ``logsumexp[i](..)``: a reduction node over the
+        body's axes ``i`` (each backend computes logsumexp shifted by the maximum). Along a
+        listed index the body does not depend on (SymPy folded it away) the maximum is the
+        body itself, and logsumexp adds ``log(len(i))``."""
+        body = self.expr(e.body)
+        present = [i for i in e.indices if i in body.labels]
+        out = self.contract([body], set(body.labels) - set(present), op=op) if present else body
+        absent = [Ref(self.add("size", attr=(self.cls(i),)), ()) for i in e.indices if i not in body.labels]
+        if op == "logsumexp" and absent:
+            out = self.map("add", [out, self.map("log", [self.mul(absent) if len(absent) > 1 else absent[0]])])
+        return out
 
     # --- stable exponentials -------------------------------------------------------
     def sum_exp(self, ex: Ref, keep) -> Ref:

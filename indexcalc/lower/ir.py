@@ -16,7 +16,8 @@ map        labels = output axis of each operand axis    ``(function, *parameters
 contract   labels = einsum labels (ints); the product   ``(output labels,)``
            of the operands, summed over the labels
            not in the output
-max        one operand; einsum-style labels              ``(output labels,)``
+max, min   one operand; einsum-style labels              ``(output labels,)``
+logsumexp  one operand; einsum-style labels              ``(output labels,)``
 broadcast  one operand; labels = output axis positions  ``()``
 matfunc    one square operand, labels ``(0, 1)``        ``("inv" | "det" | "logdet",)``
 ========== ============================================ ==================================

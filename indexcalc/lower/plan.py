@@ -1,10 +1,11 @@
-"""How a contraction (or max) node is computed, decided once for every backend.
+"""How a contraction (or reduction: max, min, logsumexp) node is computed, decided once
+for every backend.
 
 Given each operand's labels *in the order its array holds them* and the output labels,
 :func:`plan` says: which axes of which operand are summed first (labels that only it
 carries), then one of
 
-* ``reduce``: one operand, summed (or maximized) over ``axes``;
+* ``reduce``: one operand, summed (or maximized, minimized, log-sum-exp'ed) over ``axes``;
 * ``product``: no label is summed any more: a broadcast product in ``order``;
 * ``matmul``: ``a @ b`` after arranging ``a`` as (batch, free-a, summed) and ``b`` as
   (batch, summed, free-b), at most one free label per side (a missing one is a
@@ -25,6 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+#: node kinds that reduce one operand over some of its axes (other than a sum)
+REDUCTIONS = ("max", "min", "logsumexp")
+
+
 @dataclass(frozen=True)
 class Plan:
     kind: str
@@ -41,9 +46,10 @@ class Plan:
 
 
 def plan(op, operands, out) -> Plan:
-    """The plan for ``op`` ("contract" or "max") over ``operands`` (labels per operand)."""
+    """The plan for ``op`` ("contract", or a reduction of :data:`REDUCTIONS`) over
+    ``operands`` (labels per operand)."""
     operands = [tuple(ls) for ls in operands]
-    if op == "max" or (len(operands) == 1 and len(set(operands[0])) == len(operands[0])):
+    if op in REDUCTIONS or (len(operands) == 1 and len(set(operands[0])) == len(operands[0])):
         (ls,) = operands
         axes = tuple(j for j, i in enumerate(ls) if i not in out)
         return Plan("reduce", ((),), (ls,), tuple(i for i in ls if i in out), axes=axes)
