@@ -51,6 +51,8 @@ class NameSupply:
         self._next: dict = {}
         self.origin: dict = {}  # index handed out -> the Index it was named after
         self.sized: dict = {}   # index -> what its size is, as a key of ``prog.sizes``
+        self._added: set = set()  # expressions whose names are taken (each is read once)
+        self.forms: dict = {}   # a cache for rewrites that depend only on this supply's names
         self.add(*taken)
 
     @classmethod
@@ -70,7 +72,8 @@ class NameSupply:
     def add_expr(self, *exprs) -> None:
         """Take every name that occurs in ``exprs`` (indices, tensors, scalars)."""
         for e in exprs:
-            if isinstance(e, sp.Basic):
+            if isinstance(e, sp.Basic) and e not in self._added:
+                self._added.add(e)
                 self.taken.update(str(s) for s in e.atoms(sp.Symbol))
                 self.taken.update(str(b.label) for b in e.atoms(sp.IndexedBase))
 

@@ -24,6 +24,7 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import NameSupply, slot
+from indexcalc.simplify.keys import blind, blind_of
 from indexcalc.simplify.tidy import alpha
 
 _ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, Size, KroneckerDelta, sp.IndexedBase, Index)
@@ -40,32 +41,15 @@ def shape_key(e):
 
 
 class _Keys:
-    """Memoized keys of subexpressions. :meth:`blind` forgets every index name, so it is
-    cheap (a hash, built bottom-up) and equal wherever :func:`shape_key` is: it picks the
-    few candidates whose exact key is worth computing."""
+    """Memoized keys of subexpressions. :func:`~indexcalc.simplify.keys.blind` is cheap
+    and equal wherever :func:`shape_key` is: it picks the few candidates whose exact key
+    is worth computing."""
 
     def __init__(self):
-        self._blind, self._exact, self._sized = {}, {}, {}
+        self._exact, self._sized = {}, {}
 
-    def blind(self, e) -> int:
-        k = self._blind.get(e)
-        if k is None:
-            if isinstance(e, Index):
-                k = 0
-            elif isinstance(e, sp.Indexed):
-                k = hash(("Indexed", str(e.base.label), len(e.indices)))
-            elif not e.args:
-                k = hash(e)
-            elif isinstance(e, (sp.Add, sp.Mul)):
-                k = self.blind_of(type(e).__name__, e.args)
-            else:
-                k = hash((type(e).__name__, tuple(self.blind(a) for a in e.args)))
-            self._blind[e] = k
-        return k
-
-    def blind_of(self, head: str, args) -> int:
-        """:meth:`blind` of ``Add(*args)`` or ``Mul(*args)``, without building it."""
-        return hash((head, tuple(sorted(self.blind(a) for a in args))))
+    blind = staticmethod(blind)
+    blind_of = staticmethod(blind_of)
 
     def exact(self, e):
         k = self._exact.get(e)

@@ -24,6 +24,7 @@ from sympy import KroneckerDelta
 from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Size, free_indices, tensor_names
 from indexcalc.calculus.contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
 from indexcalc.calculus.names import Bound, bound, scope, stem
+from indexcalc.simplify.keys import blind
 
 
 def alpha(e):
@@ -108,22 +109,48 @@ def reuse_forward(e, prog):
     sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
     factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``). The forward
     values are put in the same form, with summed indices that cannot capture others."""
-    with scope(e, *[st.expr for st in prog.statements]):
-        for form in (contract, lambda x: rewrite(contract(x), [merge_sums, sum_in])):
+    with scope(e, *[st.expr for st in prog.statements]) as supply:
+        for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
             e = form(e)
             for st in reversed(prog.statements):
-                e = _reuse(e, form(freshen(st.expr)), st)
+                key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
+                if key not in supply.forms:                   # in all of its derivation
+                    supply.forms[key] = form(freshen(st.expr))
+                e = _reuse(e, supply.forms[key], st)
     return e
 
 
-def _reuse(e, pattern, st):
+def _reuse(e, pattern, st, shape=None):
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
         return e
-    out = _replace_once(e, pattern, st)
+    shape = shape or _Shape(pattern)
+    out = _replace_once(e, pattern, st) if shape.may_be_in(e) else None
     if out is not None:
-        return _reuse(out, pattern, st)
-    args = [_reuse(a, pattern, st) for a in e.args]
+        return _reuse(out, pattern, st, shape)
+    args = [_reuse(a, pattern, st, shape) for a in e.args]
     return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+
+
+class _Shape:
+    """What :func:`_replace_once` can find, by :func:`~indexcalc.simplify.keys.blind`
+    keys: the pattern itself, a power of its base, or its factors within a product."""
+
+    def __init__(self, pattern):
+        self.whole = blind(pattern)
+        self.base = blind(pattern.base) if isinstance(pattern, sp.Pow) else None
+        self.factors = {blind(_base(f)) for f in pattern.args} if isinstance(pattern, sp.Mul) else None
+
+    def may_be_in(self, e) -> bool:
+        if blind(e) == self.whole:
+            return True
+        if self.base is not None and isinstance(e, sp.Pow) and blind(e.base) == self.base:
+            return True
+        return self.factors is not None and isinstance(e, sp.Mul) and \
+            self.factors <= {blind(_base(f)) for f in e.args}
+
+
+def _base(f):
+    return f.base if isinstance(f, sp.Pow) else f
 
 
 def factor(e):
