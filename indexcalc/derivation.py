@@ -90,27 +90,27 @@ def inline_cheap(raw, keep):
     """Substitute an intermediate gradient into its reader when it is element-wise (no
     sum) and read once: ``dp = -t/(p N)`` disappears into ``dz``, which then simplifies."""
     raw = list(raw)
+    reads = [tensor_names(e) for _, _, e in raw]
     for k in range(len(raw) - 1, -1, -1):
         name, idx, value = raw[k]
-        readers = [m for m in range(k + 1, len(raw)) if _reads(raw[m][2], name)]
-        if name in keep or value.has(ISum) or len(readers) != 1:
+        if name in keep or value.has(ISum):
+            continue
+        readers = [m for m in range(k + 1, len(raw)) if name in reads[m]]
+        if len(readers) != 1:
             continue
         m = readers[0]
         uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in raw[m][2].atoms(sp.Indexed)
                 if _is(el, name)} if idx else {sp.Symbol(name): value}
         expr = raw[m][2].xreplace(uses)
         raw[m] = (raw[m][0], raw[m][1], contract(expr))
-        del raw[k]
+        reads[m] = tensor_names(raw[m][2])
+        del raw[k], reads[k]
     return raw
 
 
 def _is(el, name):
     return (isinstance(el, sp.Indexed) and str(el.base.label) == name) or \
         (isinstance(el, sp.Symbol) and el.name == name)
-
-
-def _reads(e, name):
-    return any(_is(el, name) for el in e.atoms(sp.Indexed, sp.Symbol))
 
 
 def with_temporaries(statements, taken, outputs=(), tensors=()):

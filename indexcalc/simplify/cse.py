@@ -46,10 +46,18 @@ class _Keys:
     is worth computing."""
 
     def __init__(self):
-        self._exact, self._sized = {}, {}
+        self._exact, self._sized, self._nodes = {}, {}, {}
 
     blind = staticmethod(blind)
     blind_of = staticmethod(blind_of)
+
+    def nodes(self, e) -> list:
+        """:func:`_nodes` of ``e``."""
+        out = self._nodes.get(e)
+        if out is None:
+            out = self._nodes[e] = []
+            _nodes(e, out, self)
+        return out
 
     def exact(self, e):
         k = self._exact.get(e)
@@ -132,9 +140,7 @@ def eliminate(exprs, taken, prefix="t"):
     stuck = set()
     keys = _Keys()
     while True:
-        found = []
-        for e in exprs + [t[2] for t in temps]:
-            _nodes(e, found, keys)
+        found = [n for e in exprs + [t[2] for t in temps] for n in keys.nodes(e)]
         blind = Counter(k for k, _ in found)
         counts, first = {}, {}
         for b, n in found:
