@@ -16,6 +16,8 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import Union
 
+from sympy.core.parameters import distribute
+
 from indexcalc.derivation import Derivative, Jacobian
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError, WrtError
 from indexcalc.gradcheck import CheckResult
@@ -32,12 +34,15 @@ BOM = "\ufeff"
 
 
 def _guarded(fn):
-    """User errors pass through; any other exception becomes an InternalError."""
+    """User errors pass through; any other exception becomes an InternalError. Inside,
+    SymPy does not distribute a number over a sum (``0.79*(h + 0.04*h^3)`` stays so, and
+    its constants as written)."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with distribute(False):
+                return fn(*args, **kwargs)
         except (IndexCalcError, InternalError):
             raise
         except RecursionError:
