@@ -22,6 +22,7 @@ from indexcalc.simplify.cse import eliminate
 from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep, state_sizes
 from indexcalc.emit.jax import compile_jax, jax_source
 from indexcalc.emit.roundtrip import prove, reparse
+from indexcalc.emit.text import written
 from indexcalc.emit.torch import compile_torch, torch_source
 from indexcalc.errors import InternalError, ProgramError, WrtError
 from indexcalc.language.check import _twin_axes
@@ -217,7 +218,8 @@ class Backward:
     def __init__(self, forward, statements, returns, comments=(), axes=None):
         self.forward, self.returns, self.comments = forward, returns, list(comments)
         n0 = len(forward.statements)
-        lines, program = prove(statements, self._forward_text(), n0)
+        with written(*[st.expr for st in forward.statements]):
+            lines, program = prove(statements, self._forward_text(), n0)
         self.text = self._text(lines)
         if program is None:
             try:

@@ -8,6 +8,9 @@ read the same, so that the text re-parses to the same statements.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import itertools
 from decimal import Decimal, localcontext
 
 import sympy as sp
@@ -75,9 +78,9 @@ class TextPrinter(StrPrinter):
             self.misread = True
         self.allowed = None
         c, rest = e.as_coeff_Mul()
-        if c.is_Rational and _decimal(abs(c)) and rest != 1:
+        if c.is_Rational and rest != 1 and (_decimal(abs(c)) or _long(c)):
             body = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
-            return f"{'-' if c < 0 else ''}{_decimal(abs(c))}*{body}"
+            return f"{'-' if c < 0 else ''}{_coefficient(abs(c))}*{body}"
         return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
 
     def _print_Indexed(self, e):
@@ -93,7 +96,7 @@ class TextPrinter(StrPrinter):
         return super()._print_Pow(e, rational).replace("**", "^")
 
     def _print_Rational(self, e):
-        return ("-" if e < 0 else "") + _decimal(abs(e)) if _decimal(abs(e)) else f"{e.p}/{e.q}"
+        return ("-" if e < 0 else "") + _coefficient(abs(e))
 
     def _print_Exp1(self, e):
         return "exp(1)"
@@ -200,6 +203,68 @@ def chain_order(factors, left):
     return sorted(consts, key=lambda f: not f.is_Number) + ordered + sums
 
 
+#: the numbers the program being printed was written with (see :func:`written`)
+_WRITTEN: contextvars.ContextVar = contextvars.ContextVar("indexcalc_written", default=())
+
+
+@contextlib.contextmanager
+def written(*exprs):
+    """Print, within, a long coefficient as a product of the numbers written in
+    ``exprs`` (a program's right sides): ``0.5*0.7978845608028654*3*0.044715`` stays that
+    product (``1.5*0.7978845608028654*0.044715``), not its 21-digit value."""
+    numbers = {abs(r) for e in exprs for r in e.atoms(sp.Rational) if not r.is_Integer and _long_text(r)}
+    token = _WRITTEN.set(tuple(sorted(numbers)))
+    try:
+        yield
+    finally:
+        _WRITTEN.reset(token)
+
+
+def _coefficient(c) -> str:
+    """A positive rational coefficient as text: a short decimal or fraction, or (when it
+    is long) a short number times numbers the program was written with."""
+    if not _long(c):
+        return _number(c)
+    numbers = _WRITTEN.get()
+    best = None
+    for factors in itertools.chain(((n,) for n in numbers), itertools.combinations_with_replacement(numbers, 2)):
+        q = c / sp.Mul(*factors)
+        if not _long(q) and (best is None or _digits(q) < _digits(best[0])):
+            best = (q, factors)
+    if best is None:
+        return _number(c)
+    q, factors = best
+    return "*".join(map(_number, ([] if q == 1 else [q]) + list(factors)))
+
+
+def _number(r) -> str:
+    return _decimal(r) or (str(r.p) if r.q == 1 else f"{r.p}/{r.q}")
+
+
+def _digits(r) -> int:
+    """Significant digits of ``r`` as a decimal; of numerator and denominator for a
+    fraction that no decimal ends (``1/3``)."""
+    q = r.q
+    for f in (2, 5):
+        while q % f == 0:
+            q //= f
+    if q != 1:
+        return len(str(abs(r.p))) + len(str(r.q))
+    with localcontext() as ctx:
+        ctx.prec = len(str(abs(r.p))) + len(str(r.q)) + 5
+        return len((Decimal(abs(r.p)) / Decimal(r.q)).normalize().as_tuple().digits)
+
+
+def _long(r) -> bool:
+    """Has ``r`` more digits than a person writes (17 significant ones, as a double)?"""
+    return _digits(r) > 17
+
+
+def _long_text(r) -> bool:
+    """Is the number ``r`` written with more than a few digits (worth finding again)?"""
+    return _digits(r) > 3
+
+
 def _decimal(r):
     """``r`` as an exact decimal (``1e-05``, ``0.7978845608``) when its denominator is a
     product of 2s and 5s and the fraction would be long, so that it re-parses to the very
@@ -215,8 +280,8 @@ def _decimal(r):
     with localcontext() as ctx:
         ctx.prec = digits + 5
         d = (Decimal(r.p) / Decimal(r.q)).normalize()
-    plain = format(d, "f")
-    return plain if len(plain) <= 14 else format(d, "e")
+    # as Python writes a float: plainly unless the exponent is below -4 or above 15
+    return format(d, "f") if -4 <= d.adjusted() < 16 else format(d, "e")
 
 
 def expr_text(e, protected=(), explicit=False) -> str:

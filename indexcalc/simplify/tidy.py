@@ -24,6 +24,7 @@ from sympy import KroneckerDelta
 from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Size, free_indices, tensor_names
 from indexcalc.calculus.contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
 from indexcalc.calculus.names import Bound, bound, scope, stem
+from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.keys import blind
 
 
@@ -36,7 +37,7 @@ def alpha(e):
 
 def _alpha(e, depth):
     if isinstance(e, Binder):  # a sum, or a reduction such as max[i](..)
-        order = sorted(e.indices, key=lambda i: _signature(e.body, i))
+        order = sorted(e.indices, key=lambda i: _signature(e.body, i, e.indices))
         # of their own class: equal to no index of the program, whatever its name
         ren = {i: bound(k, depth) for k, i in enumerate(order)}
         return type(e)(_alpha(e.body.xreplace(ren), depth + 1), [ren[i] for i in order])
@@ -45,12 +46,18 @@ def _alpha(e, depth):
     return e.func(*[_alpha(a, depth) for a in e.args])
 
 
-def _signature(e, i):
+def _signature(e, i, summed=()):
     """Where index ``i`` stands in ``e``: the tensors (and inverses, deltas) and axes,
-    independent of its name."""
-    where = [(str(el.base.label), k) for el in e.atoms(sp.Indexed) for k, j in enumerate(el.indices) if j == i]
-    where += [("inv " + str(f.args[0].label), k) for f in e.atoms(Inv) for k, j in enumerate(f.args[1:]) if j == i]
-    where += [("delta", 0) for d in e.atoms(KroneckerDelta) for j in d.args if j == i]
+    independent of its name; with ``summed`` (the indices of its sum), also the other
+    indices of each tensor it stands at (those of ``summed`` as ``?``), so that in
+    ``X[l,i]*X[n,l]*X[j,n]`` the summed ``l`` (beside ``i``) and ``n`` (beside ``j``)
+    differ."""
+    def around(el):
+        return tuple("*" if j == i else "?" if j in summed else str(j) for j in el.indices) if summed else ()
+    where = [(str(el.base.label), k, around(el)) for el in e.atoms(sp.Indexed)
+             for k, j in enumerate(el.indices) if j == i]
+    where += [("inv " + str(f.args[0].label), k, ()) for f in e.atoms(Inv) for k, j in enumerate(f.args[1:]) if j == i]
+    where += [("delta", 0, ()) for d in e.atoms(KroneckerDelta) for j in d.args if j == i]
     return sorted(where)
 
 
@@ -157,12 +164,20 @@ def factor(e):
     """The shorter of: ``e`` with common factors pulled out, and ``e`` multiplied out
     first (``p*(dp - p*(-t/p))`` becomes ``p*dp + p*t``, then ``p*(dp + t)``), so that
     what cancels does, and a chain-rule product that gains nothing stays a product."""
+    e = sign_abs(collect_equal(e, alpha))
     forms = [common_factors(contract(e))]
     if _terms(e) <= 64:  # a product of n sums multiplies out into 2^n terms or more
         expanded = sp.expand(e, mul=True, multinomial=False, power_exp=False, power_base=False,
                              log=False)
-        forms.insert(0, common_factors(contract(expanded)))
-    return min(forms, key=sp.count_ops)
+        forms.insert(0, common_factors(contract(collect_equal(expanded, alpha))))
+        forms.append(common_factors(cancel_fractions(e)))
+    return min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f)))
+
+
+def _long_numbers(e) -> int:
+    """How many numbers in ``e`` have more digits than a person writes (multiplying out
+    ``0.79788*(1 + 0.044715*h^2)`` makes one)."""
+    return sum(len(str(r.p)) + len(str(r.q)) > 18 for r in e.atoms(sp.Rational))
 
 
 def _terms(e, cap=10**6) -> int:

@@ -1,0 +1,87 @@
+"""Cancellations a person makes at once and SymPy does not: equal terms collected up to
+the names of their summed indices, fractions over a common denominator cancelled, and
+``sign(u)/abs(u)`` read as ``1/u``.
+
+    >>> from indexcalc.language.algebra import Index
+    >>> p, t, n = sp.IndexedBase("p"), sp.IndexedBase("t"), Index("n")
+    >>> cancel_fractions(p[n]*(1 - p[n])*(t[n]/p[n] - (1 - t[n])/(1 - p[n])))
+    -p[n] + t[n]
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from indexcalc.language.algebra import ISum
+from indexcalc.language.functions import FUNCTIONS
+from indexcalc.simplify.keys import blind
+
+_ABS, _SIGN = FUNCTIONS["abs"].cls, FUNCTIONS["sign"].cls
+
+
+def collect_equal(e, canonical):
+    """``e`` with the terms of every sum that are equal up to the names of their summed
+    indices (``canonical``: a function that renames them canonically) added up:
+    ``Σ_k A[i,k]B[k] + Σ_m A[i,m]B[m]`` is ``2 Σ_k A[i,k]B[k]``."""
+    if not e.args or isinstance(e, (sp.Indexed, sp.Symbol)):
+        return e
+    args = [collect_equal(a, canonical) if isinstance(a, sp.Expr) else a for a in e.args]
+    if any(a is not b for a, b in zip(args, e.args)):
+        e = ISum(args[0], e.indices) if isinstance(e, ISum) else e.func(*args)
+    if not isinstance(e, sp.Add):
+        return e
+    groups: dict = {}
+    for term in e.args:
+        c, rest = term.as_coeff_Mul()
+        groups.setdefault(blind(rest), []).append((c, rest))
+    if all(len(g) == 1 for g in groups.values()):
+        return e
+    terms = []
+    for group in groups.values():
+        while group:
+            c, rest = group.pop(0)
+            key, same = canonical(rest), []
+            for other in group:
+                if canonical(other[1]) == key:
+                    same.append(other)
+            for other in same:
+                group.remove(other)
+                c += other[0]
+            terms.append(c * rest)
+    return sp.Add(*terms)
+
+
+def cancel_fractions(e):
+    """``e`` over one denominator with common factors cancelled, inside sums too, when it
+    has a sum in a denominator (where something may cancel); else ``e``."""
+    if not any(p.exp.is_negative and isinstance(p.base, sp.Add) for p in e.atoms(sp.Pow)):
+        return e
+    if isinstance(e, ISum):
+        return ISum(cancel_fractions(e.body), e.indices)
+    if isinstance(e, (sp.Add, sp.Mul)):
+        e = e.func(*[cancel_fractions(a) for a in e.args])
+        return sp.cancel(e) if not e.has(ISum) else e
+    return e
+
+
+def sign_abs(e):
+    """``u*sign(u)`` is ``abs(u)`` and ``sign(u)/abs(u)`` is ``1/u`` (where u is not 0,
+    the only place the printed formula is used)."""
+    if not e.args or isinstance(e, (sp.Indexed, sp.Symbol)):
+        return e
+    args = [sign_abs(a) if isinstance(a, sp.Expr) else a for a in e.args]
+    if any(a is not b for a, b in zip(args, e.args)):
+        e = ISum(args[0], e.indices) if isinstance(e, ISum) else e.func(*args)
+    if not isinstance(e, sp.Mul):
+        return e
+    factors = list(e.args)
+    for s in [f for f in factors if isinstance(f, _SIGN)]:
+        u = s.args[0]
+        over_abs = sp.Pow(_ABS(u), -1)
+        if over_abs in factors:
+            factors.remove(s), factors.remove(over_abs)
+            factors.append(sp.Pow(u, -1))
+        elif u in factors:
+            factors.remove(s), factors.remove(u)
+            factors.append(_ABS(u))
+    return sp.Mul(*factors) if len(factors) != len(e.args) else e
