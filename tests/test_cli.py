@@ -215,3 +215,9 @@ def test_broadcast_derivative_states_the_size(capsys):
     code, out, err = run(capsys, "derive", "T = (A[i,j] + B[j,k])", "--wrt", "A")
     assert code == 0, err
     assert out.strip() == "dA[i,j] = size(B, 1)", out
+
+
+def test_the_implicit_contraction_warning_is_a_note(capsys):
+    code, out, err = run(capsys, "derive", "y = tanh(x[i]*w[i])", "--wrt", "w")
+    assert code == 0 and "dw[i] = " in out
+    assert err.startswith("note: ") and "implicit contraction" in err and "Traceback" not in err
