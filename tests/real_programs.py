@@ -122,10 +122,6 @@ def make_domain(hint, shape, rng):
 
 PROGRAMS: list[Real] = []
 
-FLOATS_AS_RATIONALS = ("issue 8: decimal constants become long rationals in the printout "
-                       "(GELU: 107032224408900379083*h^3/2000000000000000000000 for "
-                       "3*0.044715*0.7978845608028654/2)")
-
 
 def real(name, source, wrt=None, sizes=None, domains=None, tags=(), kind="gradient",
          needs=(), xfail=None):
@@ -192,8 +188,7 @@ u[b,i]  = x[b,i] / nrm[b]
 
 real("gelu_tanh", """
 y[n,j] = 0.5*h[n,j]*(1 + tanh(0.7978845608028654*(h[n,j] + 0.044715*h[n,j]^3)))
-""", "h", {"n": 2, "j": 3}, tags=("activation", "issue8-quoted"),
-     xfail={"digits": FLOATS_AS_RATIONALS})
+""", "h", {"n": 2, "j": 3}, tags=("activation", "issue8-quoted"))
 
 real("silu", "y[n,j] = x[n,j]*sigmoid(x[n,j])", "x", {"n": 2, "j": 3}, tags=("activation",))
 
@@ -221,7 +216,7 @@ y[i] = max(x[i], 0) + min(alpha*(exp(x[i]) - 1), 0)
 
 real("selu", """
 y[i] = 1.0507009873554805*(max(x[i], 0) + min(1.6732632423543772*(exp(x[i]) - 1), 0))
-""", "x", {"i": 5}, tags=("activation",), xfail={"digits": FLOATS_AS_RATIONALS})
+""", "x", {"i": 5}, tags=("activation",))
 
 real("leaky_relu", "y[i] = max(x[i], 0.01*x[i])", "x", {"i": 5}, tags=("activation",))
 
@@ -570,8 +565,7 @@ a[i,d]  = (x[i,d] - mu[i]) / sqrt(va[i] + 1e-5) * g[d] + b[d]
 u[i,f]  = a[i,d]*W1[d,f] + c1[f]
 gl[i,f] = 0.5*u[i,f]*(1 + tanh(0.7978845608028654*(u[i,f] + 0.044715*u[i,f]^3)))
 y[i,d]  = x[i,d] + gl[i,f]*W2[f,d]
-""", ["x", "g", "b", "W1", "c1", "W2"], {"i": 2, "d": 3, "f": 4}, tags=("transformer",),
-     xfail={"digits": FLOATS_AS_RATIONALS})
+""", ["x", "g", "b", "W1", "c1", "W2"], {"i": 2, "d": 3, "f": 4}, tags=("transformer",))
 
 # -- MLPs ----------------------------------------------------------------------------------
 
