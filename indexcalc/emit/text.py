@@ -78,9 +78,10 @@ class TextPrinter(StrPrinter):
             self.misread = True
         self.allowed = None
         c, rest = e.as_coeff_Mul()
-        if c.is_Rational and rest != 1 and (_decimal(abs(c)) or _long(c)):
+        text = _coefficient(abs(c)) if c.is_Rational and not c.is_Integer and rest != 1 else "/"
+        if "/" not in text or "*" in text:  # (a plain fraction prints as SymPy does: x/5)
             body = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
-            return f"{'-' if c < 0 else ''}{_coefficient(abs(c))}*{body}"
+            return f"{'-' if c < 0 else ''}{text}*{body}"
         return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
 
     def _print_Indexed(self, e):
@@ -212,7 +213,7 @@ def written(*exprs):
     """Print, within, a long coefficient as a product of the numbers written in
     ``exprs`` (a program's right sides): ``0.5*0.7978845608028654*3*0.044715`` stays that
     product (``1.5*0.7978845608028654*0.044715``), not its 21-digit value."""
-    numbers = {abs(r) for e in exprs for r in e.atoms(sp.Rational) if not r.is_Integer and _long_text(r)}
+    numbers = {abs(r) for e in exprs for r in _numbers(e) if not r.is_Integer}
     token = _WRITTEN.set(tuple(sorted(numbers)))
     try:
         yield
@@ -220,12 +221,21 @@ def written(*exprs):
         _WRITTEN.reset(token)
 
 
+def _numbers(e):
+    """The rational numbers of ``e`` but exponents (``sqrt(x)`` writes no 1/2)."""
+    if isinstance(e, sp.Rational):
+        yield e
+    for k, a in enumerate(e.args):
+        if not (isinstance(e, sp.Pow) and k == 1 and a.is_Rational):
+            yield from _numbers(a)
+
+
 def _coefficient(c) -> str:
     """A positive rational coefficient as text: a short decimal or fraction, or (when it
     is long) a short number times numbers the program was written with."""
     if not _long(c):
         return _number(c)
-    numbers = _WRITTEN.get()
+    numbers = [n for n in _WRITTEN.get() if _long_text(n)]
     best = None
     for factors in itertools.chain(((n,) for n in numbers), itertools.combinations_with_replacement(numbers, 2)):
         q = c / sp.Mul(*factors)
@@ -238,6 +248,10 @@ def _coefficient(c) -> str:
 
 
 def _number(r) -> str:
+    """``r`` as a decimal where that is exact and either long as a fraction or how the
+    program wrote it (``0.2``); else as a fraction (``1/2``, ``1/3``)."""
+    if r in _WRITTEN.get() and _decimal(r, short=True):
+        return _decimal(r, short=True)
     return _decimal(r) or (str(r.p) if r.q == 1 else f"{r.p}/{r.q}")
 
 
@@ -265,7 +279,7 @@ def _long_text(r) -> bool:
     return _digits(r) > 3
 
 
-def _decimal(r):
+def _decimal(r, short=False):
     """``r`` as an exact decimal (``1e-05``, ``0.7978845608``) when its denominator is a
     product of 2s and 5s and the fraction would be long, so that it re-parses to the very
     same number; else None (``1/2`` and ``3/4`` stay fractions)."""
@@ -275,7 +289,7 @@ def _decimal(r):
     while q % 5 == 0:
         q, fives = q // 5, fives + 1
     digits = len(str(abs(r.p))) + max(twos, fives)
-    if q != 1 or r.q == 1 or (r.q <= 20 and abs(r.p) < 1000) or digits > 40:
+    if q != 1 or r.q == 1 or (r.q <= 20 and abs(r.p) < 1000 and not short) or digits > 40:
         return None
     with localcontext() as ctx:
         ctx.prec = digits + 5

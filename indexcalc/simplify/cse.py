@@ -74,7 +74,7 @@ class _Keys:
 
 def _worth(e) -> bool:
     """Is ``e`` worth a name? Not an atom, nor a number times an atom, nor ``1/atom``."""
-    if isinstance(e, _ATOMS) or e.is_Number:
+    if isinstance(e, _ATOMS) or e.is_number:  # (sqrt(2) is as short as its name)
         return False
     if isinstance(e, sp.Mul):
         return sum(not a.is_Number for a in e.args) >= 2 or any(not isinstance(a, _ATOMS) for a in e.args)
