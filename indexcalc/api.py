@@ -195,7 +195,7 @@ def hessian(source: Source, wrt: Names = None) -> Jacobian:
     if len(prog.outputs) != 1 or prog.rank(prog.outputs[0]) != 0:
         raise ProgramError("hessian() needs a program whose only output is a scalar")
     d = Derivative(prog, wrt)
-    return Jacobian(d.program, d.wrt, of=list(d.names.values()))
+    return Jacobian(d.program, d.wrt, of=list(d.names.values()), base=prog)
 
 
 @_guarded

@@ -442,7 +442,7 @@ class Jacobian(Backward):
     """
 
     def __init__(self, forward: Program, wrt: list[str] | str | None = None,
-                 of: list[str] | str | None = None):
+                 of: list[str] | str | None = None, base: Program | None = None):
         ensure_outputs(forward)
         self.wrt = check_wrt(forward, wrt)
         of = [of] if isinstance(of, str) else list(of or forward.outputs)
@@ -472,7 +472,19 @@ class Jacobian(Backward):
                     statements.append(Statement(names[y], canonical_indices(forward, y) + final,
                                                 sp.Integer(0)))
                 self.names[(y, x)] = names[y]
-        needed = needed_names(statements, set(self.names.values()))
+        if base is not None:
+            # a Hessian: ``forward`` is ``base`` and its gradient program; the statements
+            # of the gradient that the Jacobians read are printed first, so the printout
+            # is self-contained after ``base``; so is ``dx`` where the right side of
+            # ``ddx_dx`` lacks a left index (a zero or broadcast one), which ``dx`` sizes
+            extra = forward.statements[len(base.statements):]
+            unsized = {y for (y, _), n in self.names.items()
+                       if any(s.name == n and not set(s.indices) <= s.expr.atoms(Index) for s in statements)}
+            statements = list(extra) + statements
+            needed = needed_names(statements, set(self.names.values()) | unsized)
+            forward = base
+        else:
+            needed = needed_names(statements, set(self.names.values()))
         super().__init__(forward, [s for s in statements if s.name in needed],
                          {n: n for n in self.names.values()}, axes=sized)
 

@@ -756,17 +756,13 @@ L = -mean[n](sum[c](t[n,c]*log(p[n,c])))
 
 real("logistic_regression_hessian", """
 L = sum[n](log(1 + exp(-y[n]*sum[d](X[n,d]*w[d]))))
-""", "w", {"n": 4, "d": 3}, {"y": "pm1"}, tags=("hessian", "issue8-quoted"), kind="hessian",
-     xfail={"selfcontained": "issue 8: the printed Hessian reads t1 (a temporary of the gradient "
-                             "program, exp of the margin) that it never defines"})
+""", "w", {"n": 4, "d": 3}, {"y": "pm1"}, tags=("hessian", "issue8-quoted"), kind="hessian")
 
 real("quadratic_form_hessian", "L = x[i]*A[i,j]*x[j]", "x", {"i": 3}, tags=("hessian",),
      kind="hessian")
 
 real("logsumexp_hessian", "L = log(sum[i](exp(x[i])))", "x", {"i": 4}, tags=("hessian",),
-     kind="hessian",
-     xfail={"selfcontained": "issue 8: the printed Hessian 'ddx_dx[i,j] = dx[i]*(delta(i,j) - "
-                             "dx[j])' reads the gradient dx, which it never defines"})
+     kind="hessian")
 
 real("mlp_tanh_hessian", """
 h[m] = tanh(W1[q,m]*x[q])
@@ -780,10 +776,7 @@ L = 0.5*sum[n]((X[n,d]*w[d] - y[n])^2) + 0.5*lam*w[d]*w[d]
 real("hinge_hessian", """
 # piecewise linear in w: the Hessian is zero almost everywhere
 L = sum[n](relu(1 - y[n]*sum[d](X[n,d]*w[d])))
-""", "w", {"n": 4, "d": 2}, {"y": "pm1"}, tags=("hessian",), kind="hessian",
-     xfail={"selfcontained": "issue 8: the zero Hessian prints 'ddw_dw[d,e] = 0', which does not "
-                             "re-parse after the forward program (index d: size unknown; the "
-                             "naming convention knows no tensor dw there)"})
+""", "w", {"n": 4, "d": 2}, {"y": "pm1"}, tags=("hessian",), kind="hessian")
 
 real("softmax_jacobian", "p[i] = exp(x[i]) / sum[j](exp(x[j]))", "x", {"i": 4},
      tags=("jacobian",), kind="jacobian")

@@ -60,7 +60,10 @@ def cancel_fractions(e):
         return ISum(cancel_fractions(e.body), e.indices)
     if isinstance(e, (sp.Add, sp.Mul)):
         e = e.func(*[cancel_fractions(a) for a in e.args])
-        return sp.cancel(e) if not e.has(ISum) else e
+        if e.has(ISum):
+            return e
+        # factored over one denominator: (t + 1)^2 stays so (cancel() multiplies it out)
+        return sp.factor(e) if sp.count_ops(e) <= 40 else sp.cancel(e)
     return e
 
 
