@@ -231,20 +231,22 @@ def _numbers(e):
 
 
 def _coefficient(c) -> str:
-    """A positive rational coefficient as text: a short decimal or fraction, or (when it
-    is long) a short number times numbers the program was written with."""
-    if not _long(c):
+    """A positive rational coefficient as text: as written, or a short decimal or
+    fraction, or (when it is long, or a product of the numbers the program was written
+    with and a small one) that small number times those numbers."""
+    if c in _WRITTEN.get() or _digits(c) <= 6:
         return _number(c)
     numbers = [n for n in _WRITTEN.get() if _long_text(n)]
     best = None
     for factors in itertools.chain(((n,) for n in numbers), itertools.combinations_with_replacement(numbers, 2)):
         q = c / sp.Mul(*factors)
-        if not _long(q) and (best is None or _digits(q) < _digits(best[0])):
+        if (_digits(q) <= 3 or (_long(c) and not _long(q))) and (best is None or _digits(q) < _digits(best[0])):
             best = (q, factors)
     if best is None:
         return _number(c)
     q, factors = best
-    return "*".join(map(_number, ([] if q == 1 else [q]) + list(factors)))
+    small = [] if q == 1 else [_decimal(q, short=True) or _number(q)]
+    return "*".join(small + [_number(f) for f in factors])
 
 
 def _number(r) -> str:
