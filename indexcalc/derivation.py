@@ -109,6 +109,23 @@ def inline_cheap(raw, keep):
     return raw
 
 
+def inline_aliases(raw, keep):
+    """Drop a statement that only renames another up to a number (``dy_dx = -dt1_dx``),
+    its readers reading ``-dt1_dx`` instead; statements in ``keep`` stay."""
+    raw = list(raw)
+    for k in range(len(raw) - 1, -1, -1):
+        name, idx, value = raw[k]
+        c, el = value.as_coeff_Mul()
+        if name in keep or not isinstance(el, sp.Indexed) or sorted(el.indices, key=str) != sorted(idx, key=str):
+            continue
+        for m in range(k + 1, len(raw)):
+            uses = {u: c * el.xreplace(dict(zip(idx, u.indices))) for u in raw[m][2].atoms(sp.Indexed) if _is(u, name)}
+            if uses:
+                raw[m] = (raw[m][0], raw[m][1], raw[m][2].xreplace(uses))
+        del raw[k]
+    return raw
+
+
 def _is(el, name):
     return (isinstance(el, sp.Indexed) and str(el.base.label) == name) or \
         (isinstance(el, sp.Symbol) and el.name == name)
@@ -462,7 +479,9 @@ class Jacobian(Backward):
                 jacobian_of = {g: y for y, g in names.items()}
                 sized.update({g: _axes(y, range(forward.rank(y))) + _axes(x, final)
                               for y, g in names.items()})
-                for name, idx, e in forward_sweep(forward, x, names, final, supply):
+                raw = inline_aliases(forward_sweep(forward, x, names, final, supply),
+                                     {names[y] for y in of})
+                for name, idx, e in raw:
                     axes = _axes(jacobian_of[name], idx[:len(idx) - len(final)]) + _axes(x, final)
                     statements.append(Statement(name, idx, tidy(e, forward, idx, tensors, axes)))
             for y in of:

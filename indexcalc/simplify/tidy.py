@@ -122,8 +122,11 @@ def reuse_forward(e, prog):
             for st in reversed(prog.statements):
                 key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
                 if key not in supply.forms:                   # in all of its derivation
-                    supply.forms[key] = form(freshen(st.expr))
-                e = _reuse(e, supply.forms[key], st)
+                    pattern = form(freshen(st.expr))
+                    supply.forms[key] = (pattern, tensor_names(pattern))
+                pattern, reads = supply.forms[key]
+                if reads <= tensor_names(e):  # (else the value cannot be in e)
+                    e = _reuse(e, pattern, st)
     return e
 
 
