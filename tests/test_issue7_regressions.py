@@ -395,3 +395,30 @@ def test_hessian_with_len_of_a_product_summed_index():
     src = "v = max(abs(len(u)), 2.0*w[u,u])"
     assert str(ic.hessian(src, wrt="w")).endswith("= 0")
     assert_hessian(src, "w", random_inputs(src, {"w": (3, 3)}, seed=4))
+
+
+# -- the last two classes the long adversarial run found (session 3) ---------------------
+
+def test_terms_with_len_of_a_left_index_and_of_a_summed_one_print():
+    """Once an internal error 'could not print a statement it can prove'."""
+    src = ("d_x[t2] = ((2 + tanh(.5))^-1 - A[n,x])*sum[r3,i_1](-len(t2)*_y1[r3] + _y1[i_1]) + _y1[t2]\n"
+           "t[a_1,t1] = relu((0.5))*d_x[t1] + A[d,a_1]")
+    full_check(src, {"A": (2, 3), "_y1": (4,)})
+
+
+def test_jacobian_whose_sum_loses_its_index_prints_len():
+    """``Σ_j δ(h,k)(1 - step + step)`` is ``len(j)·δ(h,k)``: once refused with 'sum[j] sums
+    over index j, which does not occur in its argument'."""
+    src = "math[l,h] = max(x[j_2] + x[h], (x[h])) + ddx[l,l]"
+    j = ic.jacobian(src, wrt="x")
+    assert "sum[" not in str(j), str(j)
+    rng = np.random.default_rng(0)
+    x, ddx = rng.standard_normal(3), rng.standard_normal((2, 2))
+    got = j.compile()(x=x, ddx=ddx)[j.names[("math", "x")]]
+    f = ic.parse(src).compile()
+    want = np.zeros((2, 3, 3))
+    for a in range(3):
+        e = np.zeros(3)
+        e[a] = 1e-6
+        want[:, :, a] = (f(x=x + e, ddx=ddx)["math"] - f(x=x - e, ddx=ddx)["math"]) / 2e-6
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -22,7 +22,8 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Size, free_indices, tensor_names
-from indexcalc.calculus.contract import RULES, contract, freshen, merge_sums, rewrite, split_every_sum
+from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
+                                         split_every_sum)
 from indexcalc.calculus.names import Bound, bound, scope, stem
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.keys import blind
@@ -174,6 +175,8 @@ def factor(e):
                              log=False)
         forms.insert(0, common_factors(contract(collect_equal(expanded, alpha))))
         forms.append(common_factors(cancel_fractions(e)))
+    # pulling factors out can leave a sum over an index its body lost (δ(h,j)·(1 - s + s))
+    forms = [rewrite(f, [absent_index, empty_sum]) for f in forms]
     return min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f)))
 
 
