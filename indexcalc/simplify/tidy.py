@@ -106,7 +106,7 @@ def _replace_once(e, pattern, st):
                 return name ** ratio
         if isinstance(e, sp.Mul):
             part, whole = _powers(value), _powers(e)
-            if len(part) > 1 and _within(part, whole):
+            if sum(not v[0].is_number for v in part.values()) > 1 and _within(part, whole):
                 rest = [b**(x - part.get(k, [0, 0])[1]) for k, (b, x) in whole.items()]
                 return sp.Mul(*rest) * name
     return None
