@@ -283,6 +283,41 @@ class Backward:
     def _repr_latex_(self):
         return "$\\displaystyle " + self.latex() + "$"
 
+    def matrix(self, form: str = "text") -> str:
+        """Matrix notation (SPEC section 2): each statement whose contractions a matrix
+        expression states, in that form; the others in their index form, statement by
+        statement (in "numpy", as a comment). A vector is a column (``1ᵀ dS`` is the
+        vector of column sums), a matrix has the rows and columns its left side names,
+        ``⊙``/``⊘`` and functions are element-wise, ``N_i`` is ``len(i)`` (a last line
+        says of which statement); a Jacobian ``dY_dX`` of a matrix by a matrix that is a
+        Kronecker product prints as ``∂vec(Y)/∂vec(X)``, columns stacked.
+
+        Parameters:
+            form: "text" (Unicode), "latex" (an ``aligned`` block), or "numpy" (one
+                ``name = expression`` line per statement with ``@``, ``.T``, ``.sum``,
+                ``np.linalg.inv``, ..., never einsum; it reads the program's inputs, its
+                forward values and the upstream gradients by name).
+
+        >>> import indexcalc as ic
+        >>> d = ic.derive("S[n,c] = X[n,d]*W[d,c] + b[c]")
+        >>> print(d.matrix())
+        dX = dS Wᵀ
+        dW = Xᵀ dS
+        db = 1ᵀ dS
+        >>> print(d.matrix("numpy"))
+        dX = dS @ W.T
+        dW = X.T @ dS
+        db = dS.sum(axis=0)
+        >>> print(ic.derive("L = a[i]*inv(X)[i,j]*b[j]", wrt="X").matrix())
+        dX = −X⁻ᵀ a bᵀ X⁻ᵀ
+        """
+        from indexcalc.emit.matrix import jacobian_splits, matrix_form
+        kron = jacobian_splits(self.statements, self.program.ranks, self.wrt, self.names) \
+            if isinstance(self, Jacobian) else None
+        lines = [line for line in self.text.splitlines() if not line.startswith("#")]
+        with written(*[st.expr for st in self.forward.statements]):
+            return matrix_form(self.statements, self.program, lines, form, self.comments, kron)
+
     def numpy_source(self, name: str = "backward", forward: bool = False) -> str:
         """The NumPy source that :meth:`compile` runs: a self-contained module defining
         one function.
