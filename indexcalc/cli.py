@@ -72,9 +72,10 @@ def _is_name(text: str) -> bool:
 
 def cmd_derive(args) -> int:
     import indexcalc as ic
-    fmt = next((f for f in ("latex", "numpy", "matrix", "torch", "jax", "steps") if getattr(args, f)), None)
+    fmt = next((f for f in ("latex", "numpy", "matrix", "torch", "jax", "numba", "steps")
+                if getattr(args, f)), None)
     kind = "jacobian" if args.jacobian else "hessian" if args.hessian else None
-    if kind and fmt in ("torch", "jax", "steps"):
+    if kind and fmt in ("torch", "jax", "numba", "steps"):
         raise _Usage(f"--{fmt} prints a gradient; it cannot be combined with --{kind} "
                      "(which combines with --latex, --numpy or --matrix)")
     source, wrt = _program(args)
@@ -94,6 +95,7 @@ def cmd_derive(args) -> int:
         return 0
     print(result.latex() if fmt == "latex" else result.numpy_source() if fmt == "numpy"
           else result.torch_source() if fmt == "torch" else result.jax_source() if fmt == "jax"
+          else result.numba_source() if fmt == "numba"
           else result)
     return 0
 
@@ -145,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--matrix", action="store_true", help="print matrix notation (where it exists)")
     out.add_argument("--torch", action="store_true", help="print a torch.autograd.Function")
     out.add_argument("--jax", action="store_true", help="print a jax.custom_vjp function")
+    out.add_argument("--numba", action="store_true", help="print Numba fused loop nests computing the gradients")
     out.add_argument("--steps", action="store_true", help="show the derivation step by step")
     what = d.add_mutually_exclusive_group()
     what.add_argument("--jacobian", action="store_true",

@@ -333,6 +333,18 @@ class Backward:
         """
         return self.program.numpy_source(name, self._returns(forward))
 
+    def numba_source(self, name: str = "backward", forward: bool = False) -> str:
+        """The module that ``compile(backend="numba")`` imports: fused loop nests
+        (``numba.njit`` kernels) and the function ``name`` that calls them; see
+        :mod:`indexcalc.emit.numba`. Printing it does not need Numba.
+
+        >>> import indexcalc as ic
+        >>> "def backward(x, dy):" in ic.derive("y[i] = exp(x[i])").numba_source()
+        True
+        """
+        from indexcalc.emit.numba import numba_source
+        return numba_source(self.program, name, self._returns(forward))
+
     def _returns(self, forward):
         return {**({o: o for o in self.forward.outputs} if forward else {}), **self.returns}
 
@@ -342,7 +354,8 @@ class Backward:
         Parameters:
             forward: the result also holds the forward outputs, from one call that
                 computes every forward value once (a training step).
-            backend: "numpy", or for a derivative "torch" or "jax" (the code of
+            backend: "numpy"; "numba" (the fused loop nests of :meth:`numba_source`,
+                needs Numba); or for a derivative "torch" or "jax" (the code of
                 :meth:`Derivative.torch_source` / :meth:`Derivative.jax_source`, run
                 through the framework's autograd).
 
@@ -354,10 +367,14 @@ class Backward:
         >>> step(x=np.zeros(2), dy=np.ones(2))
         {'y': array([1., 1.]), 'x': array([1., 1.])}
         """
-        if backend != "numpy":
-            raise ProgramError(f"backend {backend!r}: this object compiles with NumPy only")
+        if backend not in ("numpy", "numba"):
+            raise ProgramError(f"backend {backend!r}: this object compiles with NumPy or Numba only")
         upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
-        return self.program.compile(self._returns(forward), optional=upstream - set(self.program.inputs))
+        optional = upstream - set(self.program.inputs)
+        if backend == "numba":
+            from indexcalc.emit.numba import compile_numba
+            return compile_numba(self.program, self._returns(forward), optional=optional)
+        return self.program.compile(self._returns(forward), optional=optional)
 
 
 def seeds(prog, taken):
@@ -470,9 +487,9 @@ class Derivative(Backward):
             return compile_torch(self, forward)
         if backend == "jax":
             return compile_jax(self, forward)
-        if backend != "numpy":
-            raise ProgramError(f"unknown backend {backend!r}: choose numpy, torch or jax")
-        return super().compile(forward)
+        if backend not in ("numpy", "numba"):
+            raise ProgramError(f"unknown backend {backend!r}: choose numpy, numba, torch or jax")
+        return super().compile(forward, backend)
 
     compile.__doc__ = Backward.compile.__doc__
 
