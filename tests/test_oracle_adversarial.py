@@ -602,8 +602,6 @@ def test_gradients_match_finite_differences(case, seed, data):
     assume(run_case(case, seed, wrt_pick=pick, what=("gradient",)))
 
 
-@pytest.mark.xfail(strict=False, reason="SPEC functions log1p expm1 erf tan atan sinh cosh and "
-                   "reductions max[..] min[..] logsumexp[..] are not implemented today")
 @examples(15)
 @given(case=cases(extended=True), seed=SEEDS)
 def test_extended_functions_and_reductions(case, seed):

@@ -20,11 +20,12 @@ derived backward) only stored values are computed. ``log`` of a scaled value is
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, Inv, ISum, Len, Size
+from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.lower.ir import Graph, Node
 
@@ -64,6 +65,7 @@ class _Builder:
         self.values, self.inputs, self.named = {}, {}, set()
         self.scale = {}  # node -> (its labels, stored ref, m ref, c): node = stored·exp(c·m)
         self.positive = set()  # nodes known to be positive (sums of exponentials)
+        self.layouts = {}  # a map or contraction, whatever its axis order -> (node, its labels)
 
     def run(self) -> Lowered:
         for n, st in enumerate(self.prog.statements):
@@ -107,10 +109,50 @@ class _Builder:
             refs = [q for r in refs for q in self.operands(r, fn)]
         if fn in COMMUTATIVE:
             refs.sort(key=lambda r: r.node)
+        key, first = self.unordered(("map", fn, *params), refs, commutative=fn in COMMUTATIVE)
+        if key in self.layouts:
+            return self.relabel(key, first)
         out = self.ordered(i for r in refs for i in r.labels)
         axes = self.axes_of(refs)
         args = [(r.node, tuple(out.index(i) for i in r.labels)) for r in refs]
-        return Ref(self.add("map", args, (fn, *params), (axes[i] for i in out)), out)
+        return self.laid_out(key, first, Ref(self.add("map", args, (fn, *params), (axes[i] for i in out)), out))
+
+    # A value is computed once, in the layout its first use wants: an equal map or
+    # contraction wanted in another axis order (another statement's left indices first)
+    # reads that node transposed. Besides saving the work, the values agree to the last
+    # bit, which the gradient of max[..] relies on (``x[b,i]`` compared with the maximum
+    # of ``x[b,j]``: a sum computed twice, in two axis orders, may round differently).
+    @staticmethod
+    def unordered(head, refs, keep=None, commutative=True):
+        """``(key, numbering)``: what ``head`` of ``refs`` computes, whatever its output's
+        axis order (labels numbered by first appearance), and that numbering. ``refs`` are
+        sorted by node; operands of one node (``W[s,h,t] + W[s,m,u]``) may come in any
+        order, so every order of those is tried and the least key taken (where the
+        operation is ``commutative``)."""
+        groups = [list(g) for _, g in itertools.groupby(refs, key=lambda r: r.node)] if commutative \
+            else [[r] for r in refs]
+        orders = itertools.product(*[itertools.permutations(g) if len(g) <= 4 else [tuple(g)]
+                                     for g in groups])
+        best = None
+        for order in itertools.islice(orders, 256):
+            first = {}
+            for r in (r for g in order for r in g):
+                for i in r.labels:
+                    first.setdefault(i, len(first))
+            args = tuple((r.node, tuple(first[i] for i in r.labels)) for g in order for r in g)
+            kept = None if keep is None else frozenset(first[i] for i in first if i in keep)
+            if best is None or (args, kept) < best[0][1:]:
+                best = ((head, args, kept), first)
+        return best
+
+    def laid_out(self, key, first, ref) -> Ref:
+        self.layouts.setdefault(key, (ref.node, tuple(first[i] for i in ref.labels)))
+        return ref
+
+    def relabel(self, key, first) -> Ref:
+        node, numbers = self.layouts[key]
+        label = {n: i for i, n in first.items()}
+        return Ref(node, tuple(label[n] for n in numbers))
 
     def operands(self, r: Ref, fn, split_named=False) -> list:
         """The operands of ``r`` when it is itself a ``fn`` (add or mul), else ``[r]``."""
@@ -122,11 +164,15 @@ class _Builder:
     def contract(self, refs, keep, op="contract") -> Ref:
         """The product of ``refs`` summed (or maximized) over every label not in ``keep``."""
         refs = sorted(refs, key=lambda r: r.node)
+        key, first = self.unordered((op,), refs, keep)
+        if key in self.layouts:
+            return self.relabel(key, first)
         out = self.ordered(i for r in refs for i in r.labels if i in keep)
         names = {i: k for k, i in enumerate(out)}
         args = [(r.node, tuple(names.setdefault(i, len(names)) for i in r.labels)) for r in refs]
         axes = self.axes_of(refs)
-        return Ref(self.add(op, args, (tuple(names[i] for i in out),), (axes[i] for i in out)), out)
+        node = self.add(op, args, (tuple(names[i] for i in out),), (axes[i] for i in out))
+        return self.laid_out(key, first, Ref(node, out))
 
     def read(self, node, positions, indices) -> Ref:
         """Node ``node`` read as ``name[indices]``; a repeated index reads a diagonal."""
@@ -180,6 +226,8 @@ class _Builder:
             return self.map("powv", [self.expr(e.base), self.expr(e.exp)])
         if type(e) is sp.log:
             return self.log(self.expr(e.args[0]))
+        if type(e) is step and isinstance(e.args[0], sp.Add):
+            return self.map("step", [self.compared(e.args[0])])
         if fn:
             return self.map(fn.name, [self.expr(a) for a in e.args])
         raise AssertionError(f"no lowering for {type(e).__name__}")
@@ -214,6 +262,28 @@ class _Builder:
         if op == "logsumexp" and absent:
             out = self.map("add", [out, self.map("log", [self.mul(absent) if len(absent) > 1 else absent[0]])])
         return out
+
+    def compared(self, e) -> Ref:
+        """The argument of ``step(m - x)`` where ``m`` is a max (or min) reduction: ``x`` is
+        computed as one value, the node the reduction reduced, and subtracted once, so that
+        where ``x`` attains the maximum the difference is exactly 0 (the gradient of
+        ``max[..]`` tests this). SymPy writes ``m - (a + b)`` as ``m - a - b``, which would
+        round differently from ``a + b``."""
+        terms = list(e.args)
+        for k, t in enumerate(terms):
+            c, r = t.as_coeff_Mul()
+            if c not in (1, -1) or isinstance(r, (sp.Add, sp.Number)):
+                continue
+            m = self.expr(r)
+            if self.g[m.node].op not in ("max", "min"):
+                continue
+            others = terms[:k] + terms[k + 1:]
+            if c == 1:  # m + others = m - x
+                x = self.expr(sp.Add(*[-o for o in others]))
+                return self.map("add", [m, self.map("mul", [self.const(-1), x])])
+            x = self.expr(sp.Add(*others))  # others - m = x - m
+            return self.map("add", [x, self.map("mul", [self.const(-1), m])])
+        return self.expr(e)
 
     # --- stable exponentials -------------------------------------------------------
     def sum_exp(self, ex: Ref, keep) -> Ref:
