@@ -49,8 +49,9 @@ def _reparse(statements, lines, before, skip):
     except IndexCalcError:
         return None, list(range(len(lines)))
     back = program.statements[skip:]
+    noted = {n - skip for n, _ in program.notes}  # a printout that would warn is printed explicitly
     return program, [k for k, st in enumerate(statements) if not _same(back[k].expr, st.expr)
-                     or (st.reads and set(back[k].reads) != set(st.reads))]
+                     or (st.reads and set(back[k].reads) != set(st.reads)) or k in noted]
 
 
 def _same(a, b) -> bool:
