@@ -59,7 +59,7 @@ def check(tree, text: str, warn: bool = True) -> CheckedProgram:
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
         builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first, text)
         st = builder.statement()
-        notes += builder.contractions.messages()
+        notes += [(n, message) for message in builder.contractions.messages()]
         for name in builder.reads:
             if name == st.name:
                 builder.fail(f"{name} is read on the right of its own assignment")
@@ -75,9 +75,9 @@ def check(tree, text: str, warn: bool = True) -> CheckedProgram:
     later_reads = set(read_order)
     outputs = [st.name for st in statements if st.name not in later_reads]
     if warn:
-        for note in notes:
+        for _, note in notes:
             issue(note)
-    return CheckedProgram(statements, inputs, outputs, ranks, sizes, text, first)
+    return CheckedProgram(statements, inputs, outputs, ranks, sizes, text, first, notes)
 
 
 def _check_constants(expr, fail):

@@ -80,6 +80,9 @@ class CheckedProgram:
     sizes: Sizes = field(repr=False)
     source: str = field(default="", repr=False)
     first_indices: dict = field(default_factory=dict, repr=False)
+    #: ``(statement number, message)`` of every probable mistake the checker noted
+    #: (issued as IndexCalcWarnings unless the text was indexcalc's own)
+    notes: list = field(default_factory=list, repr=False)
 
     def statement(self, name: str) -> Statement:
         return next(st for st in self.statements if st.name == name)
