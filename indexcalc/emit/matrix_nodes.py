@@ -95,7 +95,7 @@ _SYMMETRIC = ("eye", "diag", "fill")
 def cost(m) -> float:
     """How many transposes a reader sees: ``Xᵀ`` costs 1, ``xᵀ`` of a vector name
     nothing (a row vector in a product is how one writes it), ``(…)ᵀ`` of a compound
-    2.5 (it needs parentheses too)."""
+    2.5 (it needs parentheses too), 1.5 for a vector."""
     return _cost(m)
 
 
@@ -103,7 +103,10 @@ def cost(m) -> float:
 def _cost(m) -> float:
     if m.op == "T":
         inner = m.args[0]
-        own = 0 if inner.op in ("leaf", "ones") and inner.kind in "cr" else 1 if inner.op in ("leaf", "inv") else 2.5
+        if inner.kind in "cr":  # a row vector: how one writes it in a product
+            own = 0 if inner.op in ("leaf", "ones") else 1.5
+        else:
+            own = 1 if inner.op in ("leaf", "inv") else 2.5
         return own + _cost(inner)
     if m.op == "prod":
         return sum(map(_cost, m.args)) + sum(map(_cost, m.attr[1] + m.attr[2]))
@@ -122,6 +125,10 @@ def transpose(m) -> M:
     if m.op in ("leaf", "ones", "inv"):
         return M("T", (m,), (), kind)
     wrapped = M("T", (m,), (), kind)
+    if m.kind in "cr" and m.op not in ("mm", "prod"):
+        return wrapped  # (1 ⊘ r)ᵀ, not 1 ⊘ rᵀ: vectors are columns but in products
+    if m.op == "mm" and m.kind in "cr" and any(is_ones(a) for a in m.args):
+        return mm(transpose(m.args[1]), transpose(m.args[0]))  # (1ᵀ A)ᵀ is Aᵀ 1
     if m.op == "mm":
         pushed = mm(transpose(m.args[1]), transpose(m.args[0]))
     elif m.op == "prod":
@@ -192,6 +199,18 @@ def _hoist(args):
     return make_prod(number, scalars, divisors, None), bodies
 
 
+def negative(m) -> bool:
+    """Does ``m`` print with a leading minus (a negative coefficient)?"""
+    return (m.op == "prod" and m.attr[0] < 0) or (m.op == "num" and m.attr[0] < 0)
+
+
+def negated(m) -> M:
+    """``-m`` for a :func:`negative` ``m``."""
+    if m.op == "num":
+        return M("num", (), (-m.attr[0],))
+    return make_prod(-m.attr[0], m.attr[1], m.attr[2], m.args[0] if m.args else None)
+
+
 # --- products ------------------------------------------------------------------------
 _MM_KIND = {("m", "m"): "m", ("m", "c"): "c", ("r", "m"): "r", ("r", "c"): "s", ("c", "r"): "m"}
 
@@ -215,19 +234,26 @@ def had(*args) -> M:
     """The element-wise product; a factor ``1 ⊘ b`` becomes a quotient ``… ⊘ b``."""
     coeff, bodies = _hoist(args)
     flat, divisors = [], []
-    for b in bodies:
+
+    def take(b):
         if b.op == "had":
             flat.extend(b.args)
-        elif b.op == "hdiv" and is_num(b.args[0], 1):
+        elif b.op == "hdiv":
+            if not is_num(b.args[0], 1):
+                take(b.args[0])
             divisors.append(b.args[1])
         else:
             flat.append(b)
+
+    for b in bodies:
+        take(b)
     kinds = {b.kind for b in flat + divisors}
     if len(kinds) != 1:
         raise NotMatrix("an element-wise product of different shapes")
     out = flat[0] if len(flat) == 1 else M("had", tuple(flat), (), flat[0].kind) if flat else num(1)
-    for d in divisors:
-        out = hdiv(out, d)
+    if divisors:
+        below = divisors[0] if len(divisors) == 1 else M("had", tuple(divisors), (), divisors[0].kind)
+        out = M("hdiv", (out, below), (), below.kind)
     return scale(coeff, out)
 
 
@@ -317,7 +343,7 @@ def power(a, exponent) -> M:
     if exponent == sp.Rational(1, 2):
         return fn("sqrt", a)
     n, s, d, b = split(a)
-    if exponent.is_Integer and (s or d or n != 1):  # (2 x)^2 = 4 x^2
+    if exponent.is_Integer and a.op == "prod":  # (2 x)^2 = 4 x^2
         parts = [power(x, exponent) for x in s]
         dparts = [power(x, exponent) for x in d]
         return make_prod(n ** exponent, tuple(parts), tuple(dparts), power(b, exponent) if b is not None else None)

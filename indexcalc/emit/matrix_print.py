@@ -1,24 +1,28 @@
 r"""The three renderings of a matrix expression (:mod:`indexcalc.emit.matrix_nodes`):
-Unicode text (``Xᵀ dY``), LaTeX (``X^\top \mathrm{dY}``) and NumPy (``X.T @ dY``: ``@``,
-``.T``, ``np.linalg.inv``, ``*``, ``/``, ``.sum(axis=..)``, ``np.outer``, ``np.diag``,
-``np.trace`` and NumPy functions, never einsum; it reads the program's arrays by name).
+Unicode text (``Xᵀ dY``) and LaTeX (``X^\top \mathrm{dY}``) here, NumPy (``X.T @ dY``)
+in :mod:`indexcalc.emit.matrix_numpy`.
 
-    >>> from indexcalc.emit.matrix_nodes import leaf, mm, transpose, had, ones, reduce_rows
+Text conventions: juxtaposition is the matrix product, ``⊙``/``⊘`` the element-wise
+product and quotient (a matrix product inside one, and one inside a matrix product, is
+parenthesized), ``ᵀ``, ``⁻¹``, ``⁻ᵀ``, ``A^∘2`` an element-wise power, ``1`` the all-ones
+vector, ``I`` the identity, ``diag(v)`` the diagonal matrix of a vector and ``diag(A)`` the
+diagonal of a matrix, ``tr``, ``det``, ``log|det(A)|``, ``⊗``; scalar factors go in front,
+scalar divisors last (``2 (o − t) / (N_n N_k)``; in LaTeX a fraction in front).
+
+    >>> from indexcalc.emit.matrix_nodes import leaf, mm, transpose
     >>> X, dY = leaf("X", "m"), leaf("dY", "m")
     >>> e = mm(transpose(X), dY)
     >>> render(e, "text"), render(e, "latex"), render(e, "numpy")
     ('Xᵀ dY', 'X^\\top \\mathrm{dY}', 'X.T @ dY')
-    >>> render(reduce_rows(had(X, dY)), "numpy")
-    '(X * dY).sum(axis=0)'
 """
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
-from indexcalc.emit.dialect import literal
-from indexcalc.emit.matrix_nodes import M, NotMatrix, is_num
-from indexcalc.emit.spelling import NUMPY
+from indexcalc.emit.matrix_nodes import M, is_num, negated, negative
 from indexcalc.emit.text import expr_text
 
 ADD, HAD, MUL, POST, ATOM = 1, 2, 3, 4, 5
@@ -35,7 +39,8 @@ def render(m: M, form: str, safe=str) -> str:
     """``m`` as ``form`` ("text", "latex" or "numpy"; ``safe`` maps a program name to its
     NumPy identifier)."""
     if form == "numpy":
-        return _Numpy(safe).code(m)[0]
+        from indexcalc.emit.matrix_numpy import numpy_code
+        return numpy_code(m, safe)
     return _Math(form == "latex").code(m)[0]
 
 
@@ -55,6 +60,16 @@ def latex_name(name: str) -> str:
 
 def _number_text(r) -> str:
     return expr_text(r)
+
+
+_SCIENTIFIC = re.compile(r"(\d+(?:\.\d+)?)e([+-]?)0*(\d+)")
+
+
+def _power_of_ten(match) -> str:
+    """``1e-5`` as ``10^{-5}``, ``2.5e-9`` as ``2.5 \\cdot 10^{-9}``."""
+    mantissa, sign, exponent = match.groups()
+    power = f"10^{{{'-' if sign == '-' else ''}{exponent}}}"
+    return power if mantissa == "1" else f"{mantissa} \\cdot {power}"
 
 
 # --- text and LaTeX --------------------------------------------------------------------------
@@ -96,6 +111,8 @@ class _Math:
             return (p if p != "1" else ""), q
         if "*" in text:
             text = text.replace("*", " \\cdot " if self.latex else "·")
+        if self.latex:
+            text = _SCIENTIFIC.sub(_power_of_ten, text)
         return ("" if text == "1" else text), ""
 
     def code(self, m: M) -> tuple:
@@ -168,12 +185,12 @@ class _Math:
     def _add(self, m):
         out = []
         for k, t in enumerate(m.args):
-            negative = _negative(t)
-            code = self.wrap(_negated(t) if negative else t, ("add",), ADD + 1 if negative else ADD)
+            minus = negative(t)
+            code = self.wrap(negated(t) if minus else t, ("add",), ADD + 1 if minus else ADD)
             if k == 0:
-                out.append(self.minus + code if negative else code)
+                out.append(self.minus + code if minus else code)
             else:
-                out.append((f" {self.minus} " if negative else " + ") + code)
+                out.append((f" {self.minus} " if minus else " + ") + code)
         return "".join(out), ADD
 
     def _prod(self, m):
@@ -182,9 +199,13 @@ class _Math:
         p, q = self.number(abs(number))
         front = [p] if p else []
         bad = ("add", "had", "hdiv", "prod", "mm", "kron", "fill")
-        front += [self.wrap(s, bad, MUL) for s in scalars]
+        alone = not front and body is None and len(scalars) == 1  # 1ᵀ v / beta
+        front += [self.wrap(s, ("add",) if alone else bad, MUL) for s in scalars]
         if body is not None:
-            front.append(self.wrap(body, ("add", "kron", "fill") if (front or divisors or q) else (), HAD))
+            code = self.wrap(body, ("add", "kron", "fill") if (front or divisors or q) else (), HAD)
+            if front and not self.latex and _chain(body)[0].op == "ones":
+                code = front.pop() + "·" + code  # 2·1, not 2 1
+            front.append(code)
         den = ([q] if q else []) + [self.wrap(d, bad, MUL) for d in divisors]
         sign = self.minus if number < 0 else ""
         top = " ".join(front) or "1"
@@ -197,7 +218,7 @@ class _Math:
             return f"{sign}\\frac{{{top}}}{{{' '.join(den)}}}", ADD if sign else MUL
         below = " ".join(den)
         below = self.paren(below) if len(den) > 1 else below
-        return f"{sign}{top} / {below}", ADD
+        return f"{sign}{top} / {below}", ADD if sign else MUL
 
     def _fn(self, m):
         name = m.attr[0]
@@ -248,169 +269,3 @@ def _chain(m):
     if m.op == "mm":
         return _chain(m.args[0]) + _chain(m.args[1])
     return [m]
-
-
-def _negative(m) -> bool:
-    return (m.op == "prod" and m.attr[0] < 0) or (m.op == "num" and m.attr[0] < 0)
-
-
-def _negated(m) -> M:
-    if m.op == "num":
-        return M("num", (), (-m.attr[0],))
-    return M("prod", m.args, (-m.attr[0],) + m.attr[1:], m.kind)
-
-
-# --- NumPy ----------------------------------------------------------------------------------
-P_ADD, P_MUL, P_NEG, P_POW, P_ATOM = 1, 2, 3, 4, 5
-
-_NUMPY_FN = {"step": "np.heaviside({}, 0.0)", "sqrt": "np.sqrt({})"}
-
-
-class _Numpy:
-    def __init__(self, safe):
-        self.safe = safe
-
-    def code(self, m: M, spread=False) -> tuple:
-        """``(code, precedence)``; ``spread``: a broadcast ``v 1ᵀ`` may be written
-        ``v[:, None]`` (a term of a sum that has a full matrix term)."""
-        return getattr(self, "_" + m.op)(m, spread)
-
-    def wrap(self, m, below, spread=False) -> str:
-        code, prec = self.code(m, spread)
-        return f"({code})" if prec < below else code
-
-    def _leaf(self, m, spread):
-        return self.safe(m.attr[0]), P_ATOM
-
-    def _num(self, m, spread):
-        r = m.attr[0]
-        if r is sp.pi:
-            return "np.pi", P_ATOM
-        if r is sp.E:
-            return "np.e", P_ATOM
-        text = literal(r)
-        return text, (P_NEG if text.startswith("-") else P_ATOM)
-
-    def _size(self, m, spread):
-        if m.attr[1] is None:
-            raise NotMatrix("a size no array states")
-        return m.attr[1], P_ATOM
-
-    def _ones(self, m, spread):
-        if m.attr[0] is None:
-            raise NotMatrix("a vector of ones of unknown length")
-        return f"np.ones({m.attr[0]})", P_ATOM
-
-    def _eye(self, m, spread):
-        if m.attr[0] is None:
-            raise NotMatrix("an identity of unknown size")
-        return f"np.eye({m.attr[0]})", P_ATOM
-
-    def _fill(self, m, spread):
-        value, shape = m.attr
-        if shape is None:
-            raise NotMatrix("a constant of unknown shape")
-        return (f"np.zeros({shape})" if value == 0 else f"np.full({shape}, {literal(value)})"), P_ATOM
-
-    def _T(self, m, spread):
-        inner = m.args[0]
-        if inner.kind in "cr" or inner.kind == "s":
-            return self.code(inner, spread)
-        return self.wrap(inner, P_ATOM) + ".T", P_ATOM
-
-    def _inv(self, m, spread):
-        return f"np.linalg.inv({self.safe(m.attr[0])})", P_ATOM
-
-    def _mm(self, m, spread):
-        a, b = m.args
-        if a.op == "T" and a.args[0].op == "ones":
-            return self.wrap(b, P_ATOM) + (".sum(axis=0)" if b.kind == "m" else ".sum()"), P_ATOM
-        if b.op == "ones":
-            return self.wrap(a, P_ATOM) + (".sum(axis=1)" if a.kind == "m" else ".sum()"), P_ATOM
-        if a.kind == "c" and b.kind == "r":
-            if b.op == "T" and b.args[0].op == "ones":
-                if spread:
-                    return self.wrap(a, P_ATOM) + "[:, None]", P_ATOM
-                return f"np.outer({self.code(a)[0]}, {self.code(b)[0]})", P_ATOM
-            if a.op == "ones" and spread:
-                return self.wrap(b, P_ATOM) + "[None, :]", P_ATOM
-            return f"np.outer({self.code(a)[0]}, {self.code(b)[0]})", P_ATOM
-        if a.op == "diag":
-            v = self.wrap(a.args[0], P_ATOM)
-            if b.kind == "m":
-                return f"{v}[:, None] * {self.wrap(b, P_MUL + 1)}", P_MUL
-            return f"{v} * {self.wrap(b, P_MUL + 1)}", P_MUL
-        if b.op == "diag":
-            return f"{self.wrap(a, P_MUL)} * {self.wrap(b.args[0], P_MUL + 1)}", P_MUL
-        return f"{self.wrap(a, P_MUL)} @ {self.wrap(b, P_MUL + 1)}", P_MUL
-
-    def _had(self, m, spread):
-        return " * ".join([self.wrap(m.args[0], P_MUL)] + [self.wrap(a, P_MUL + 1) for a in m.args[1:]]), P_MUL
-
-    def _hdiv(self, m, spread):
-        a, b = m.args
-        return f"{self.wrap(a, P_MUL)} / {self.wrap(b, P_MUL + 1)}", P_MUL
-
-    def _kron(self, m, spread):
-        a, b = m.args
-        return f"np.kron({self.code(a)[0]}, {self.code(b)[0]})", P_ATOM
-
-    def _add(self, m, spread):
-        full = any(t.kind == "m" and not _is_spread(t) for t in m.args)
-        out = []
-        for k, t in enumerate(m.args):
-            negative = _negative(t)
-            code = self.wrap(_negated(t) if negative else t, P_ADD + 1 if negative else P_ADD, full or spread)
-            out.append((("-" if negative else "") + code) if k == 0 else (" - " if negative else " + ") + code)
-        return "".join(out), P_ADD
-
-    def _prod(self, m, spread):
-        number, scalars, divisors = m.attr
-        body = m.args[0] if m.args else None
-        factors = [] if abs(number) == 1 else [literal(abs(number))]
-        factors += [self.wrap(s, P_MUL + 1) for s in scalars]
-        if body is not None:
-            factors.append(self.wrap(body, P_MUL + 1, spread))
-        code = " * ".join(factors) or "1"
-        if divisors:
-            den = [self.wrap(d, P_MUL + 1) for d in divisors]
-            code += " / " + (den[0] if len(den) == 1 else f"({' * '.join(den)})")
-        several = " " in code
-        if number < 0:
-            return "-" + code, P_MUL if several else P_NEG
-        return code, P_MUL if several else P_ATOM
-
-    def _fn(self, m, spread):
-        name = m.attr[0]
-        spelling = _NUMPY_FN.get(name) or NUMPY.get(name)
-        if spelling is None or not spelling.startswith(("np.", "(")):
-            raise NotMatrix(f"{name} has no NumPy spelling without helpers")
-        return spelling.format(*[self.code(a)[0] for a in m.args]), P_ATOM
-
-    def _pow(self, m, spread):
-        (a,), (exponent,) = m.args, m.attr
-        return f"{self.wrap(a, P_ATOM)}**{literal(exponent) if exponent.is_Integer else '(' + literal(exponent) + ')'}", P_POW
-
-    def _diag(self, m, spread):
-        return f"np.diag({self.code(m.args[0])[0]})", P_ATOM
-
-    def _diagof(self, m, spread):
-        return f"np.diag({self.code(m.args[0])[0]})", P_ATOM
-
-    def _tr(self, m, spread):
-        return f"np.trace({self.code(m.args[0])[0]})", P_ATOM
-
-    def _det(self, m, spread):
-        return f"np.linalg.det({self.safe(m.attr[0])})", P_ATOM
-
-    def _logdet(self, m, spread):
-        return f"np.linalg.slogdet({self.safe(m.attr[0])})[1]", P_ATOM
-
-
-def _is_spread(m) -> bool:
-    while m.op == "prod" and m.args:
-        m = m.args[0]
-    if m.op != "mm":
-        return False
-    a, b = m.args
-    return (b.op == "T" and b.args[0].op == "ones") or a.op == "ones"
