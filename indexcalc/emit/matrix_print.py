@@ -22,7 +22,7 @@ import re
 
 import sympy as sp
 
-from indexcalc.emit.matrix_nodes import M, is_num, negated, negative
+from indexcalc.emit.matrix_nodes import M, is_num, is_ones, negated, negative
 from indexcalc.emit.text import expr_text
 
 ADD, HAD, MUL, POST, ATOM = 1, 2, 3, 4, 5
@@ -203,8 +203,8 @@ class _Math:
         front += [self.wrap(s, ("add",) if alone else bad, MUL) for s in scalars]
         if body is not None:
             code = self.wrap(body, ("add", "kron", "fill") if (front or divisors or q) else (), HAD)
-            if front and not self.latex and _chain(body)[0].op == "ones":
-                code = front.pop() + "·" + code  # 2·1, not 2 1
+            if front and not self.latex and is_ones(_chain(body)[0]):
+                code = front.pop() + "·" + code  # 2·1ᵀ A, not 2 1ᵀ A
             front.append(code)
         den = ([q] if q else []) + [self.wrap(d, bad, MUL) for d in divisors]
         sign = self.minus if number < 0 else ""
