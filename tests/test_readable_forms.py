@@ -16,7 +16,7 @@ import indexcalc as ic
 
 GOLDEN = {
     "gelu": ("y[i] = 0.5*x[i]*(1 + tanh(0.7978845608*(x[i] + 0.044715*x[i]^3)))", None, ic.derive, """\
-t1[i] = tanh(0.7978845608*x[i]*(0.044715*x[i]^2 + 1))
+t1[i] = tanh(0.7978845608*(x[i] + 0.044715*x[i]^3))
 t2[i] = 1 - t1[i]^2
 dx[i] = dy[i]*(0.5*(t1[i] + 1) + 0.5*0.7978845608*t2[i]*x[i] + 1.5*0.044715*0.7978845608*x[i]^3*t2[i])"""),
     "binary_cross_entropy": ("p[n] = sigmoid(z[n])\nL = -mean[n](t[n]*log(p[n]) + (1 - t[n])*log(1 - p[n]))",

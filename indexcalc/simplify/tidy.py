@@ -171,13 +171,23 @@ def factor(e):
     e = sign_abs(collect_equal(e, alpha))
     forms = [common_factors(contract(e))]
     if _terms(e) <= 64:  # a product of n sums multiplies out into 2^n terms or more
-        expanded = sp.expand(e, mul=True, multinomial=False, power_exp=False, power_base=False,
-                             log=False)
-        forms.insert(0, common_factors(contract(collect_equal(expanded, alpha))))
+        forms.insert(0, common_factors(contract(collect_equal(_expand(e), alpha))))
         forms.append(common_factors(cancel_fractions(e)))
     # pulling factors out can leave a sum over an index its body lost (δ(h,j)·(1 - s + s))
     forms = [rewrite(f, [absent_index, empty_sum]) for f in forms]
     return min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f)))
+
+
+def _expand(e):
+    """``e`` multiplied out, but not inside the arguments of functions: ``step(m - x)``
+    must compare ``x`` as its forward value computes it (the gradient of ``max[..]``
+    finds the arg-max by exact equality), and ``tanh(a*(b + c))`` reads as written."""
+    if isinstance(e, sp.Function) or not e.args or isinstance(e, (sp.Indexed, Index)):
+        return e
+    if isinstance(e, ISum):
+        return ISum(_expand(e.body), e.indices)
+    e = e.func(*[_expand(a) for a in e.args])
+    return sp.expand(e, deep=False, mul=True, multinomial=False, power_exp=False, power_base=False, log=False)
 
 
 def _long_numbers(e) -> int:
@@ -210,8 +220,8 @@ def common_factors(e):
     """Pull out of each sum the factors all its terms share, and a common whole number:
     ``2*a*x/n - 2*a*y/n`` becomes ``2*a*(x - y)/n``. Unlike SymPy's ``factor_terms`` it
     never clears denominators into large integers (``0.7978845608*x`` stays as it is)."""
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
-        return e
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase, sp.Function)):
+        return e  # (function arguments stay as computed: see _expand)
     args = [common_factors(a) for a in e.args]
     e = ISum(args[0], e.indices) if isinstance(e, ISum) else e.func(*args)
     if not isinstance(e, sp.Add):
