@@ -68,7 +68,7 @@ def leaf(name, kind) -> M:
 
 
 def num(value) -> M:
-    return M("num", (), (sp.sympify(value),), "s")
+    return M("num", (), (value if isinstance(value, sp.Basic) else sp.Integer(value),), "s")
 
 
 def ones(size=None) -> M:
