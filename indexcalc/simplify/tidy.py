@@ -21,7 +21,7 @@ import string
 import sympy as sp
 from sympy import KroneckerDelta
 
-from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Size, free_indices, tensor_names
+from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Reduction, Size, free_indices, tensor_names
 from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, bound, scope, stem
@@ -182,8 +182,8 @@ def _expand(e):
     """``e`` multiplied out, but not inside the arguments of functions: ``step(m - x)``
     must compare ``x`` as its forward value computes it (the gradient of ``max[..]``
     finds the arg-max by exact equality), and ``tanh(a*(b + c))`` reads as written."""
-    if isinstance(e, sp.Function) or not e.args or isinstance(e, (sp.Indexed, Index)):
-        return e
+    if isinstance(e, (sp.Function, Reduction)) or not e.args or isinstance(e, (sp.Indexed, Index)):
+        return e  # (a max[..] too: its body is compared with as computed)
     if isinstance(e, ISum):
         return ISum(_expand(e.body), e.indices)
     e = e.func(*[_expand(a) for a in e.args])
