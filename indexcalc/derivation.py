@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, ISum, tensor_names
+from indexcalc.language.algebra import Index, Inv, ISum, tensor_names
 from indexcalc.calculus.contract import contract
 from indexcalc.simplify.cse import eliminate
 from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep, state_sizes
@@ -111,15 +111,21 @@ def inline_cheap(raw, keep):
 
 def inline_aliases(raw, keep):
     """Drop a statement that only renames another up to a number (``dy_dx = -dt1_dx``),
-    its readers reading ``-dt1_dx`` instead; statements in ``keep`` stay."""
+    or is zero, its readers reading ``-dt1_dx`` (or 0) instead; statements in ``keep`` stay."""
     raw = list(raw)
     for k in range(len(raw) - 1, -1, -1):
         name, idx, value = raw[k]
         c, el = value.as_coeff_Mul()
-        if name in keep or not isinstance(el, sp.Indexed) or sorted(el.indices, key=str) != sorted(idx, key=str):
+        if value == 0:
+            c, el = sp.Integer(0), sp.IndexedBase(name)[idx] if idx else sp.Symbol(name)
+        elif name in keep or not isinstance(el, sp.Indexed) or sorted(el.indices, key=str) != sorted(idx, key=str):
+            continue
+        if name in keep:
             continue
         for m in range(k + 1, len(raw)):
             uses = {u: c * el.xreplace(dict(zip(idx, u.indices))) for u in raw[m][2].atoms(sp.Indexed) if _is(u, name)}
+            uses.update({u: c * el for u in raw[m][2].atoms(sp.Symbol)
+                         if not idx and not isinstance(u, Index) and _is(u, name)})
             if uses:
                 raw[m] = (raw[m][0], raw[m][1], raw[m][2].xreplace(uses))
         del raw[k]
@@ -517,7 +523,7 @@ class Jacobian(Backward):
         of = [of] if isinstance(of, str) else list(of or forward.outputs)
         supply = NameSupply.of_program(forward)
         tensors = set(forward.ranks)
-        statements, self.names, sized = [], {}, {}
+        statements, self.names, sized, of_name = [], {}, {}, {}
         for x in self.wrt:
             names = {}
             for st in forward.statements:
@@ -529,6 +535,7 @@ class Jacobian(Backward):
             supply.add(*final)
             with supply.active():
                 jacobian_of = {g: y for y, g in names.items()}
+                of_name.update(jacobian_of)
                 sized.update({g: _axes(y, range(forward.rank(y))) + _axes(x, final)
                               for y, g in names.items()})
                 raw = inline_aliases(forward_sweep(forward, x, names, final, supply),
@@ -549,8 +556,8 @@ class Jacobian(Backward):
             # is self-contained after ``base``; so is ``dx`` where the right side of
             # ``ddx_dx`` lacks a left index (a zero or broadcast one), which ``dx`` sizes
             extra = forward.statements[len(base.statements):]
-            unsized = {y for (y, _), n in self.names.items()
-                       if any(s.name == n and not set(s.indices) <= s.expr.atoms(Index) for s in statements)}
+            unsized = {of_name[s.name] for s in statements
+                       if s.name in of_name and not set(s.indices) <= _at_axes(s.expr)}
             statements = list(extra) + statements
             needed = needed_names(statements, set(self.names.values()) | unsized)
             forward = base
@@ -558,6 +565,20 @@ class Jacobian(Backward):
             needed = needed_names(statements, set(self.names.values()))
         super().__init__(forward, [s for s in statements if s.name in needed],
                          {n: n for n in self.names.values()}, axes=sized)
+
+
+def _at_axes(e) -> set:
+    """The indices that stand at a tensor axis in ``e``, or are tied to one by a delta
+    (what sizes them on a re-parse)."""
+    out = set()
+    for el in e.atoms(sp.Indexed):
+        out |= set(el.indices)
+    for f in e.atoms(Inv):
+        out |= set(f.args[1:])
+    ties = [set(d.args) for d in e.atoms(sp.KroneckerDelta)]  # delta(i,j) sizes j by i
+    while any(t & out and not t <= out for t in ties):
+        out |= set().union(*[t for t in ties if t & out])
+    return out
 
 
 def _axes(name, indices) -> list:
