@@ -17,6 +17,9 @@ products into additions that hold a delta), so the loop terminates.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import sympy as sp
 from sympy import KroneckerDelta
 
@@ -177,6 +180,23 @@ RULES = [empty_sum, merge_sums, delta_power, contract_delta, absent_index, split
          expand_delta, constant_out, separate_sums]
 
 
+#: None, or a list to which :func:`rewrite` appends ``(rule name, before, after)`` for each
+#: rule that fires (``d.steps()`` shows them; see :func:`traced`). Unset, it costs one
+#: lookup per rule that fires.
+TRACE: contextvars.ContextVar = contextvars.ContextVar("indexcalc_trace", default=None)
+
+
+@contextlib.contextmanager
+def traced():
+    """``with traced() as log:`` the rewrites that fire within are appended to ``log``."""
+    log = []
+    token = TRACE.set(log)
+    try:
+        yield log
+    finally:
+        TRACE.reset(token)
+
+
 def rewrite(e, rules=RULES):
     """Apply ``rules`` bottom-up until none fires anywhere."""
     if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len, Size)):
@@ -189,6 +209,9 @@ def rewrite(e, rules=RULES):
     for rule in rules:
         out = rule(e)
         if out is not None and out != e:
+            log = TRACE.get()
+            if log is not None:
+                log.append((rule.__name__, e, out))
             return rewrite(out, rules)
     return e
 

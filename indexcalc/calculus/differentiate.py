@@ -13,12 +13,16 @@ contribution ``Σ_free dY[free] · ∂rhs/∂N[targets]``, contracted at once.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from typing import NamedTuple
+
 import sympy as sp
 from sympy import KroneckerDelta
 
 from indexcalc.calculus import rules
 from indexcalc.language.algebra import Binder, Index, ISum, Len, Size, size_node, tensor_names
-from indexcalc.calculus.contract import contract, freshen, isum
+from indexcalc.calculus.contract import contract, freshen, isum, traced
 from indexcalc.calculus.names import NameSupply, current
 
 
@@ -160,6 +164,28 @@ def _supply(prog, supply, *more) -> NameSupply:
     return supply
 
 
+class Sent(NamedTuple):
+    """What statement ``statement`` (renamed apart: ``left``, ``rhs``; upstream ``dy``)
+    sends ``name``: ``Σ_left dy · partial`` (``partial`` is ∂rhs/∂name[targets]), contracted
+    by ``rewrites`` (see :data:`~indexcalc.calculus.contract.TRACE`) to ``contribution``,
+    whose ``targets`` the gradient reads as ``canon``."""
+    statement: int
+    left: tuple
+    rhs: sp.Expr
+    dy: sp.Expr
+    name: str
+    targets: tuple
+    partial: sp.Expr
+    rewrites: list
+    contribution: sp.Expr
+    canon: tuple
+
+
+#: None, or a list to which :func:`reverse_sweep` appends a :class:`Sent` for each
+#: contribution it forms (``d.steps()`` re-runs the derivation with it set).
+SWEEP: contextvars.ContextVar = contextvars.ContextVar("indexcalc_sweep", default=None)
+
+
 def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
     """The backward statements ``(gradient name, indices, expr)``, in the order they run.
 
@@ -188,9 +214,15 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
             sp.Symbol(up) if isinstance(up, str) else up
         for name in sorted(value_reads(rhs) & needs, key=str):
             targets = tuple(supply.sized_index("a", (name, k)) for k in range(prog.rank(name)))
+            sent = SWEEP.get()
             with supply.active():
-                contribution = contract(isum(dy * partial(rhs, name, targets), left))
+                part = partial(rhs, name, targets)
+                with traced() if sent is not None else contextlib.nullcontext() as rewrites:
+                    contribution = contract(isum(dy * part, left))
             contribution = freshen(contribution, supply)
+            if sent is not None:
+                sent.append(Sent(n, left, rhs, dy, name, targets, part, rewrites, contribution,
+                                 canonical_indices(prog, name)))
             if contribution != 0:
                 canon = canonical_indices(prog, name)
                 grads[name] = grads.get(name, 0) + contribution.xreplace(dict(zip(targets, canon)))
