@@ -21,7 +21,7 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from indexcalc.calculus import rules
-from indexcalc.language.algebra import Binder, Index, ISum, Len, Size, size_node, tensor_names
+from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, size_node, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum, traced
 from indexcalc.calculus.names import NameSupply, current
 
@@ -33,7 +33,7 @@ def partial(e, name: str, targets: tuple):
     if isinstance(e, sp.Symbol):
         return sp.Integer(1)
     if isinstance(e, sp.Indexed):
-        return sp.Mul(*[KroneckerDelta(i, t) for i, t in zip(e.indices, targets)])
+        return sp.Mul(*[Delta(i, t) for i, t in zip(e.indices, targets)])
     if isinstance(e, sp.Add):
         return sp.Add(*[partial(a, name, targets) for a in e.args])
     if isinstance(e, sp.Mul):

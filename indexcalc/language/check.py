@@ -29,7 +29,7 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from indexcalc.language.algebra import Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
+from indexcalc.language.algebra import Delta, Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
 from indexcalc.errors import ProgramError
 from indexcalc.language.contractions import Contractions, issue
 from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
@@ -356,7 +356,7 @@ class _StatementChecker:
         if name == "delta":
             i, j = (self.index(a) for a in args)
             self.sizes.join((self.n, i), (self.n, j), None)
-            return sp.KroneckerDelta(i, j), Counter([i, j])
+            return Delta(i, j), Counter([i, j])
         if name == "len":
             return Len(self.index(args[0])), Counter()
         if name == "size":
