@@ -60,11 +60,29 @@ def cancel_fractions(e):
         return ISum(cancel_fractions(e.body), e.indices)
     if isinstance(e, (sp.Add, sp.Mul)):
         e = e.func(*[cancel_fractions(a) for a in e.args])
-        if e.has(ISum):
+        if e.has(ISum) or not _may_cancel(e):
             return e
         # factored over one denominator: (t + 1)^2 stays so (cancel() multiplies it out)
         return sp.factor(e) if sp.count_ops(e) <= 40 else sp.cancel(e)
     return e
+
+
+def _may_cancel(e) -> bool:
+    """Can anything cancel? Only if a sum that divides occurs twice (``(1 - t)/u - t/u``,
+    ``u*(a/u + b)``), up to sign; one lone denominator never cancels."""
+    seen: dict = {}
+
+    def walk(x):
+        if isinstance(x, sp.Add):
+            key = min(x, -x, key=sp.default_sort_key)
+            seen[key] = seen.get(key, 0) + 1
+        for a in x.args:
+            if not isinstance(a, sp.Function):
+                walk(a)
+
+    walk(e)
+    return any(seen.get(min(p.base, -p.base, key=sp.default_sort_key), 0) >= 2
+               for p in e.atoms(sp.Pow) if p.exp.is_negative and isinstance(p.base, sp.Add))
 
 
 def sign_abs(e):
