@@ -80,6 +80,7 @@ class TextPrinter(StrPrinter):
         c, rest = e.as_coeff_Mul()
         text = _coefficient(abs(c)) if c.is_Rational and not c.is_Integer and rest != 1 else "/"
         if "/" not in text or "*" in text:  # (a plain fraction prints as SymPy does: x/5)
+            self.allowed = rest  # (e was checked above; the number sums nothing)
             body = self.parenthesize(rest, PRECEDENCE["Mul"], strict=True)
             return f"{'-' if c < 0 else ''}{text}*{body}"
         return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
