@@ -345,7 +345,7 @@ class Backward:
         :mod:`indexcalc.emit.numba`. Printing it does not need Numba.
 
         >>> import indexcalc as ic
-        >>> "def backward(x, dy):" in ic.derive("y[i] = exp(x[i])").numba_source()
+        >>> "def backward(x, dy" in ic.derive("y[i] = exp(x[i])").numba_source()
         True
         """
         from indexcalc.emit.numba import numba_source
