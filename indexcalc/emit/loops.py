@@ -1,0 +1,312 @@
+"""Numba kernels printed from a loop schedule (:mod:`indexcalc.lower.fuse`): one
+``@numba.njit`` function per run of loops between library calls.
+
+The outermost loop of each nest runs in chunks over ``numba.prange`` (one chunk per
+thread); what it accumulates across rows goes to per-chunk partials, combined after it.
+Every number is of the data's dtype: constants are written ``_F(0.5)`` (``_F`` is the
+dtype, an argument: ``np.float32`` or ``np.float64``), numbers computed from sizes come in
+as arguments, and every function keeps float32 (``np.exp`` of a float32 is a float32
+in Numba), so float32 data is computed, and accumulated, in float32.
+
+    >>> import indexcalc as ic
+    >>> from indexcalc.emit.numba import numba_source
+    >>> src = numba_source(ic.parse("s[b] = sum[i](tanh(x[b,i]))"), "f")
+    >>> print(src[src.index("def _k1"):src.index("def f")].strip())
+    def _k1(x, s, n_x_0, n_x_1, _nt, _F):
+        _nc = min(_nt, n_x_0)
+        for _ch in numba.prange(_nc):
+            for _b in range(_ch*n_x_0//_nc, (_ch + 1)*n_x_0//_nc):
+                _a1 = _F(0)
+                for _i in range(n_x_1):
+                    _a1 += np.tanh(x[_b, _i])
+                s[_b] = _a1
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from indexcalc.emit.dialect import factor, literal, paren
+from indexcalc.lower.fuse import Loop, Step
+
+#: element-wise functions of scalars of the data's dtype (``_F``), as the NumPy backend
+#: computes them (sigmoid and softplus through logaddexp, stable at both ends)
+NUMBA = {
+    "exp": "np.exp({})", "log": "np.log({})", "sqrt": "np.sqrt({})", "tanh": "np.tanh({})",
+    "sin": "np.sin({})", "cos": "np.cos({})", "abs": "np.abs({})", "sign": "np.sign({})",
+    "relu": "np.maximum({}, _F(0))", "step": "(_F(1) if {} > 0 else _F(0))",
+    "sigmoid": "np.exp(-np.logaddexp(_F(0), -({})))", "softplus": "np.logaddexp(_F(0), {})",
+    "log1p": "np.log1p({})", "expm1": "np.expm1({})", "erf": "_F(math.erf({}))",
+    "tan": "np.tan({})", "atan": "np.arctan({})", "sinh": "np.sinh({})", "cosh": "np.cosh({})",
+    "max": "np.maximum({}, {})", "min": "np.minimum({}, {})", "powv": "np.power({}, {})",
+    "finite": "({0} if np.isfinite({0}) else _F(0))",
+}
+START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
+BETTER = {"max": ">", "min": "<"}  # NaN wins, as np.max: once NaN, nothing compares
+
+
+class Kernels:
+    """Prints the kernels of schedule ``s``; ``names``: node -> variable name (inputs and
+    computed nodes), ``statics``: node -> argument name, ``sizes``: size class -> size
+    variable. After :meth:`kernel`, ``params`` are the names it takes, in order."""
+
+    def __init__(self, s, names, statics, sizes, taken):
+        self.s, self.g, self.names, self.statics, self.sizes = s, s.g, names, statics, sizes
+        self.taken = set(taken)
+        self.n = {k: i for i, k in enumerate(sorted(s.computed), 1)}
+
+    def kernel(self, fname, items, order) -> str:
+        """``def fname(...)`` running ``items``; ``order``: every name a kernel may take,
+        in the order the parameters are listed."""
+        self.used, self.lines, self.var = set(), [], {}
+        self.block(items, 1, [])
+        params = [n for n in order if n in self.used] + (["_nt"] if "_nt" in self.used else []) + ["_F"]
+        self.params = params
+        return f"def {fname}({', '.join(params)}):\n" + "".join(f"{line}\n" for line in self.lines)
+
+    # --- statements --------------------------------------------------------------------
+    def emit(self, depth, line):
+        self.lines.append("    " * depth + line)
+
+    def block(self, items, depth, scope):
+        for item in items:
+            if isinstance(item, Loop):
+                self.loop(item, depth, scope)
+            else:
+                self.step(item, depth)
+
+    def loop(self, loop, depth, scope):
+        name = _letter(loop.cls)
+        var, n = f"_{name}", 1
+        while var in self.taken or var in scope:
+            n += 1
+            var = f"_{name}{n}"
+        self.var[id(loop)] = var
+        size = self.size(loop.cls)
+        if depth > 1:
+            self.emit(depth, f"for {var} in range({size}):")
+            self.block(loop.items, depth + 1, scope + [var])
+            return
+        self.used.add("_nt")
+        self.emit(depth, f"_nc = min(_nt, {size})")
+        for k in self.buffers(loop):
+            shape = ", ".join(["_nc"] + [self.size(self.cls(k, i)) for i in self.s.storage[k]])
+            self.emit(depth, f"{self.names[k]} = np.empty(({shape}), _F)")
+        for k in loop.crosses:
+            shape = ", ".join(["_nc"] + [self.size(self.cls(k, self.s.layout[k][j])) for j in range(self.g[k].rank)
+                                         if not self.scalar(k)])
+            self.emit(depth, f"_p{self.n[k]} = np.empty(({shape},), _F)")
+            if not self.scalar(k):
+                self.emit(depth, f"_p{self.n[k]}[:] = {START[self.s.kind[k]]}")
+        self.emit(depth, "for _ch in numba.prange(_nc):")
+        for k in loop.crosses:
+            if self.scalar(k):
+                self.emit(depth + 1, f"_r{self.n[k]} = {START[self.s.kind[k]]}")
+        self.emit(depth + 1, f"for {var} in range(_ch*{size}//_nc, (_ch + 1)*{size}//_nc):")
+        self.block(loop.items, depth + 2, scope + [var])
+        for k in loop.crosses:
+            if self.scalar(k):
+                self.emit(depth + 1, f"_p{self.n[k]}[_ch] = _r{self.n[k]}")
+        for k in loop.crosses:
+            self.combine(k, depth)
+
+    def combine(self, k, depth):
+        """The partials of cross accumulation ``k``, combined after its loop."""
+        p, op = f"_p{self.n[k]}", self.s.kind[k]
+        if self.scalar(k):
+            self.emit(depth, f"{self.acc(k)} = {p}[0]")
+            self.accumulate(depth, self.acc(k), f"{p}[_cq]", op, loop="for _cq in range(1, _nc):")
+            return
+        target = self.names[k]
+        self.used.add(target)
+        self.emit(depth, f"_src, _dst = {p}.reshape(_nc, -1), {target}.reshape(-1)")
+        self.emit(depth, "for _cj in range(_dst.size):")
+        self.emit(depth + 1, "_cv = _src[0, _cj]")
+        self.accumulate(depth + 1, "_cv", "_src[_cq, _cj]", op, loop="for _cq in range(1, _nc):")
+        self.emit(depth + 1, "_dst[_cj] = _cv")
+
+    def accumulate(self, depth, target, term, op, loop=None):
+        if loop:
+            self.emit(depth, loop)
+            depth += 1
+        if op == "sum":
+            self.emit(depth, f"{target} += {term}")
+            return
+        if loop or not _simple(term):
+            self.emit(depth, f"_xv = {term}")
+            term = "_xv"
+        self.emit(depth, f"if {term} {BETTER[op]} {target} or {term} != {term}:")
+        self.emit(depth + 1, f"{target} = {term}")
+
+    def step(self, step, depth):
+        k = step.node
+        if step.kind == "numpy":
+            raise AssertionError("a library call inside a kernel")
+        cross = self.cross(k)
+        if step.kind == "init":
+            if self.scalar(k) and not cross:
+                self.emit(depth, f"{self.acc(k)} = {START[self.s.kind[k]]}")
+            elif not cross:
+                self.emit(depth, f"{self.target(k, region=True)} = {START[self.s.kind[k]]}")
+        elif step.kind == "fin":
+            if self.s.storage[k] != "local":
+                self.emit(depth, f"{self.target(k)} = {self.acc(k)}")
+        elif step.kind == "acc":
+            target = (f"_r{self.n[k]}" if self.scalar(k) else self.partial(k)) if cross else \
+                self.acc(k) if self.scalar(k) else self.target(k)
+            self.accumulate(depth, target, self.term(k), self.s.kind[k])
+        else:
+            self.emit(depth, f"{self.target(k)} = {self.term(k)}")
+
+    def cross(self, k) -> bool:
+        """Whether ``k`` accumulates across the iterations of its parallel loop."""
+        order = self.s.order[k]
+        return bool(order) and k in self.s.loops[k][order[0]].crosses
+
+    def scalar(self, k) -> bool:
+        order = self.s.order[k]
+        p = next(d for d, i in enumerate(order) if i >= self.g[k].rank)
+        return all(i >= self.g[k].rank for i in order[p:])
+
+    def acc(self, k) -> str:
+        return self.names[k] if self.s.storage[k] == "local" else f"_a{self.n[k]}"
+
+    def buffers(self, loop):
+        return [k for k, st in self.s.storage.items() if isinstance(st, tuple) and self.s.chain[k][0] is loop]
+
+    # --- places and values -------------------------------------------------------------
+    def vars(self, k) -> dict:
+        return {i: self.var[id(loop)] for i, loop in self.s.loops[k].items()}
+
+    def target(self, k, region=False) -> str:
+        """Where node ``k``'s value at the current indices is kept (``region``: every index
+        not yet bound, as ``:``)."""
+        st, name, v = self.s.storage[k], self.names[k], self.vars(k)
+        if st == "local":
+            return name
+        bound = set(self.s.order[k][:self.depth(k)]) if region else set(v)
+        if st == "full":
+            self.used.add(name)
+            idx = [v[i] if i in bound else ":" for i in self.s.layout[k]] or ["0"]
+            return f"{name}[{', '.join(idx)}]"
+        return f"{name}[{', '.join(['_ch'] + [v[i] if i in bound else ':' for i in st])}]"
+
+    def partial(self, k) -> str:
+        v = self.vars(k)
+        return f"_p{self.n[k]}[{', '.join(['_ch'] + [v[i] for i in self.s.layout[k]])}]"
+
+    def depth(self, k) -> int:
+        return self.s._depth(k)
+
+    def term(self, k) -> str:
+        """The value a store writes, or the term a reduction accumulates."""
+        node, v = self.g[k], self.vars(k)
+        if node.op in ("contract", "max", "min"):
+            return self.mul([(a, tuple(v[i] for i in ls)) for a, ls in node.args])
+        return self.define(k, tuple(v[i] for i in range(node.rank)))
+
+    def read(self, a, ax) -> str:
+        """Node ``a`` at indices ``ax`` (one variable per axis)."""
+        node, s = self.g[a], self.s
+        if a in s.static:
+            return _number(node.attr[0]) if node.op == "const" else self.use(self.statics[a])
+        if node.op == "input" or a in s.numpy:
+            name = self.use(self.names[a])
+            return f"{name}[{', '.join(ax)}]" if ax else name
+        if a in s.computed:
+            st, name = s.storage[a], self.names[a]
+            if st == "local":
+                return name
+            if st == "full":
+                return f"{self.use(name)}[{', '.join(ax[j] for j in s.layout[a]) or '0'}]"
+            return f"{name}[{', '.join(['_ch'] + [ax[i] for i in st])}]"
+        return self.define(a, ax)
+
+    def use(self, name) -> str:
+        self.used.add(name)
+        return name
+
+    def define(self, a, ax) -> str:
+        """Node ``a`` (element-wise, broadcast or identity) computed at ``ax``."""
+        node = self.g[a]
+        if node.op == "eye":
+            return f"(_F(1) if {ax[0]} == {ax[1]} else _F(0))"
+        kids = [(b, tuple(ax[p] for p in pos)) for b, pos in node.args]
+        if node.op == "broadcast":
+            return self.read(*kids[0])
+        fn = node.attr[0]
+        if fn == "add":
+            terms = sorted((self.signed(*kid) for kid in kids), key=lambda t: t[0] == "-")
+            out = "".join(f" {sign} {code}" for sign, code in terms)
+            return out[3:] if out.startswith(" + ") else "-" + out[3:]
+        if fn == "mul":
+            return self.mul(kids)
+        if fn == "pow":
+            return _power(self.read(*kids[0]), node.attr[1])
+        return NUMBA[fn].format(*(self.read(*kid) for kid in kids))
+
+    def inline(self, a) -> bool:
+        return a not in self.s.static and a not in self.s.computed and self.g[a].op == "map"
+
+    def signed(self, a, ax):
+        """``(sign, code)`` of a term of a sum."""
+        node = self.g[a]
+        if node.op == "const" and node.attr[0] < 0:
+            return "-", _number(-node.attr[0])
+        if self.inline(a) and node.attr[0] == "mul":
+            consts = [self.g[b].attr[0] for b, _ in node.args if self.g[b].op == "const"]
+            if consts and sp.Mul(*consts) < 0:
+                return "-", self.mul([(b, tuple(ax[p] for p in pos)) for b, pos in node.args], negate=True)
+        return "+", self.read(a, ax)
+
+    def mul(self, kids, negate=False) -> str:
+        coeff, up, down = sp.Integer(-1 if negate else 1), [], []
+        for b, bax in kids:
+            node = self.g[b]
+            if node.op == "const":
+                coeff *= node.attr[0]
+            elif self.inline(b) and node.attr[0] == "pow" and node.attr[1] < 0:
+                (c, pos), = node.args
+                down.append(_power(self.read(c, tuple(bax[p] for p in pos)), -node.attr[1]))
+            else:
+                up.append(self.read(b, bax))
+        if coeff not in (1, -1):
+            up.insert(0, _number(coeff))
+        if len(up) == 1 and not down and coeff == 1:
+            return up[0]
+        code = "*".join(map(factor, up)) or "_F(1)"
+        code += "".join(f"/{factor(d)}" for d in down)
+        return "-" + code if coeff == -1 else code
+
+    def size(self, cls) -> str:
+        return self.use(self.sizes[cls])
+
+    def cls(self, k, label):
+        return self.s._labels(k)[2][label]
+
+
+def _number(x) -> str:
+    return f"_F({literal(x)})"
+
+
+def _power(base, exp) -> str:
+    if exp == sp.Rational(1, 2):
+        return f"np.sqrt({base})"
+    if exp == sp.Rational(-1, 2):
+        return f"_F(1)/np.sqrt({base})"
+    if exp == 1:
+        return base
+    if exp == -1:
+        return f"_F(1)/{paren(base)}"
+    if exp.is_Integer and abs(exp) < 64:
+        return f"{paren(base)}**{int(exp)}" if exp > 0 else f"{paren(base)}**({int(exp)})"
+    return f"{paren(base)}**_F({float(exp)!r})"
+
+
+def _simple(code) -> bool:
+    return code.replace("_", "a").isalnum()
+
+
+def _letter(cls) -> str:
+    name = str(cls[1]) if isinstance(cls, tuple) and len(cls) == 2 else "i"
+    return name if name.isidentifier() else "i"

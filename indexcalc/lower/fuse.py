@@ -1,0 +1,336 @@
+"""Fused loop nests from the lowering IR: which values a loop backend computes, in which
+loops, and where each is kept.
+
+Each value that must be computed (a result, a reduction, an operand of a library call,
+an element-wise value read several times that is dear to recompute) gets a loop nest: a
+loop per axis, and for a reduction an accumulator around the loops of the summed axes. The
+loops are ordered after the largest array the nest touches (so it is read along its
+memory), and other element-wise values are inlined into the nests that read them. Nests
+are placed one by one, in dependency order, into one tree of loops: a nest joins an
+existing loop over the same axis size when everything it reads from that loop is complete
+for the same iteration (a value over that axis, read at that index), so element-wise
+chains and reductions over one iteration space become one pass, and a reduction and its
+broadcast consumer become two passes inside one loop over the rows. A reduction over the
+outermost (parallel) loop itself is a *cross* accumulation (per-chunk partial sums).
+Contractions no operand of which carries every index (matrix products) are left to a
+library call (``numpy`` steps) between the loop kernels. Then each value is kept as a
+full array (results, values read by a library call or by another kernel), a buffer over
+the axes it is read along inside one parallel loop, or a scalar.
+
+    >>> import indexcalc as ic
+    >>> from indexcalc.lower.build import lower
+    >>> d = ic.derive("mu[b] = mean[i](x[b,i])\\nxc[b,i] = x[b,i] - mu[b]\\n"
+    ...               "var[b] = mean[i](xc[b,i]^2)\\ny[b,i] = xc[b,i]/sqrt(var[b] + eps)", wrt="x")
+    >>> low = expand(lower(d.program))
+    >>> roots = [low.values[n][0] for n in ("y", "dx")]
+    >>> print(schedule(low, roots).outline())
+    loop b  [parallel]
+      loop i: sum _t1
+      loop i: sum _t2
+      t1 = ...
+      loop i: y = ...; sum _t5
+      loop i: sum _t6
+      loop i: dx = ...
+
+Here ``_t1`` and ``_t2`` are the two row sums of the forward, ``t1`` the row's
+``1/sqrt(var + eps)`` (a temporary of the derivation), and the backward adds two row sums
+and the gradient: one pass over the rows, with five loops over each row while it is in
+cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from indexcalc.lower.build import Lowered
+from indexcalc.lower.ir import Graph, Node
+
+#: element-wise functions as cheap as an addition; the rest count as :data:`DEAR`
+CHEAP = {"add", "mul", "max", "min", "relu", "step", "abs", "sign", "finite"}
+DEAR, INLINE = 13, 12  # an exp costs 13 additions; values costlier than 12 read twice are kept
+ACCUMULATE = {"contract": "sum", "max": "max", "min": "min"}
+
+
+@dataclass(eq=False)
+class Loop:
+    """A loop over one axis size; ``crosses``: nodes accumulated across its iterations."""
+    cls: object
+    items: list = field(default_factory=list)
+    crosses: list = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class Step:
+    """``init``/``acc``/``fin`` of a reduction, ``store`` of a value, ``numpy``: a library call."""
+    kind: str
+    node: int
+
+
+def expand(low) -> Lowered:
+    """``low`` with every logsumexp node written as ``log(Σ exp(e - m')) + m'``, ``m'`` the
+    maximum where it is finite and 0 elsewhere (as NumPy's ``_logsumexp``)."""
+    g, new = Graph(), {}
+    for k, node in enumerate(low.graph.nodes):
+        args = tuple((new[a], ls) for a, ls in node.args)
+        if node.op != "logsumexp":
+            new[k] = g.add(Node(node.op, args, node.attr, node.axes))
+            continue
+        ((a, ls),), out, r = args, node.attr[0], len(node.axes)
+        ident, body = tuple(range(r)), tuple(range(len(ls)))
+        m = g.add(Node("map", ((g.add(Node("max", args, node.attr, node.axes)), ident),), ("finite",), node.axes))
+        neg = g.add(Node("map", ((g.add(Node("const", attr=(sp.Integer(-1),))), ()), (m, ident)), ("mul",), node.axes))
+        pos = tuple(ls.index(t) for t in out)
+        shifted = g.add(Node("map", ((a, body), (neg, pos)), ("add",), g[a].axes))
+        e = g.add(Node("map", ((shifted, body),), ("exp",), g[a].axes))
+        s = g.add(Node("contract", ((e, ls),), node.attr, node.axes))
+        log = g.add(Node("map", ((s, ident),), ("log",), node.axes))
+        new[k] = g.add(Node("map", ((log, ident), (m, ident)), ("add",), node.axes))
+    values = {n: (new[k], pos) for n, (k, pos) in low.values.items()}
+    return Lowered(g, values, {n: new[k] for n, k in low.inputs.items()})
+
+
+def schedule(low, roots, layouts=None) -> "Schedule":
+    """The loop tree computing ``roots`` (node ids; ``layouts``: the axis order each is
+    returned in, as a permutation of its axes)."""
+    return Schedule(low, list(dict.fromkeys(roots)), layouts or {})
+
+
+class Schedule:
+    """``top``: the loop tree (Loops and Steps); ``segments``: it cut at library calls into
+    ``("kernel", items)`` and ``("numpy", node)``; per computed node its loop ``order``,
+    ``loops`` (label -> Loop), ``kind`` (sum/max/min or None) and ``storage`` ("full",
+    "local" or a tuple of the labels a buffer is indexed by)."""
+
+    def __init__(self, low, roots, layouts):
+        self.low, self.g = low, low.graph
+        g = self.g
+        self.static = g.static()
+        self.roots = [k for k in roots if k not in self.static and g[k].op != "input"]
+        self.ids = [k for k in g.reachable(roots) if k not in self.static and g[k].op != "input"]
+        self.users = {k: [] for k in self.ids}
+        for k in self.ids:
+            for a, _ in g[k].args:
+                if a in self.users:
+                    self.users[a].append(k)
+        self.numpy = {k for k in self.ids if g[k].op == "matfunc" or (g[k].op == "contract" and not self._loopable(k))}
+        self.computed, self.cost = set(self.numpy), {}
+        for k in self.ids:
+            if self._computes(k):
+                self.computed.add(k)
+        self.layout = {k: tuple(layouts.get(k, range(g[k].rank))) for k in self.computed}
+        self.reads = {k: self._reads(k) for k in self.computed}
+        self.top, self.order, self.loops, self.chain, self.kind = [], {}, {}, {}, {}
+        for k in sorted(self.computed):
+            self._place(k)
+        self.segments = self._segments()
+        self.storage = {k: self._storage(k) for k in sorted(self.computed - self.numpy)}
+
+    # --- what is computed --------------------------------------------------------------
+    def _loopable(self, k) -> bool:
+        """A contraction one of whose operands (or its result) carries every index: one
+        pass over that operand (a matrix product is not: BLAS does it)."""
+        node = self.g[k]
+        every = {i for _, ls in node.args for i in ls}
+        return any(set(ls) == every for _, ls in node.args) or set(node.attr[0]) == every
+
+    def _computes(self, k) -> bool:
+        node, users = self.g[k], self.users[k]
+        if k in self.numpy or node.op in ACCUMULATE or k in self.roots or \
+                (any(u in self.numpy for u in users) and node.op != "eye"):
+            return True
+        own = 0 if node.op != "map" else 1 if node.attr[0] in CHEAP or _whole(node) else DEAR
+        cost = own + sum(self.cost.get(a, 0) for a, _ in node.args)
+        bigger = any(len(self._labels(u)[1]) > node.rank for u in users)
+        if cost > INLINE and (len(users) > 1 or bigger):
+            return True  # kept: its readers read an array (cost 0)
+        self.cost[k] = cost
+        return False
+
+    def _labels(self, k):
+        """(output labels, every label, label -> size class) of node ``k``'s nest."""
+        node, cls = self.g[k], {}
+        if node.op in ACCUMULATE:
+            for a, ls in node.args:
+                cls.update(zip(ls, self.g[a].axes))
+        cls.update(enumerate(node.axes))
+        return tuple(range(node.rank)), tuple(sorted(cls)), cls
+
+    def _operands(self, k):
+        """``(operand, labels of k for each operand axis)`` of node ``k``."""
+        node = self.g[k]
+        if node.op in ("map", "broadcast") or node.op in ACCUMULATE:
+            return [(a, tuple(ls)) for a, ls in node.args]
+        return []
+
+    def _reads(self, k) -> list:
+        """The arrays (inputs, computed nodes) node ``k``'s nest reads, with its labels."""
+        out = []
+
+        def visit(a, ls):
+            if a in self.static:
+                return
+            if self.g[a].op == "input" or a in self.computed:
+                out.append((a, ls))
+                return
+            for b, pos in self._operands(a):
+                visit(b, tuple(ls[p] for p in pos))
+        for a, ls in self._operands(k):
+            visit(a, ls)
+        return out
+
+    # --- placement ------------------------------------------------------------------------
+    def _nest_order(self, k) -> list:
+        """Labels in loop order: along the largest array the nest touches (its own result
+        first among equals), outputs it lacks outside, sums it lacks inside."""
+        out, every, _ = self._labels(k)
+        arrays = [(ls, _identity(len(ls)) if a not in self.layout else self.layout[a])
+                  for a, ls in self.reads[k] if self.g[a].rank]
+        stores = self.g[k].op not in ACCUMULATE or set(out) == set(every)
+        if stores:
+            arrays.insert(0, (out, self.layout[k]))
+        if not arrays:
+            return list(out) + [i for i in every if i not in out]
+        ls, layout = max(arrays, key=lambda t: len(set(t[0])))
+        phys = list(dict.fromkeys(ls[j] for j in layout))
+        return [i for i in out if i not in phys] + phys + [i for i in every if i not in out and i not in phys]
+
+    def _place(self, k):
+        if k in self.numpy:
+            step = Step("numpy", k)
+            self.top.append(step)
+            self.chain[k] = [step]
+            return
+        out, _, cls = self._labels(k)
+        order = self.order[k] = self._nest_order(k)
+        node = self.g[k]
+        p = next((d for d, i in enumerate(order) if i not in out), len(order))
+        self.kind[k] = ACCUMULATE[node.op] if p < len(order) else None
+        scalar = all(i not in out for i in order[p:])
+        deps = {}
+        for a, ls in self.reads[k]:
+            if a in self.computed:
+                deps.setdefault(a, []).append(ls)
+        body, path, fin = self.top, [], None
+        self.loops[k] = {}
+        for d, label in enumerate(order):
+            loop = self._fuse(body, d, label, cls[label], deps, path)
+            if loop is None:
+                loop = Loop(cls[label])
+                body.append(loop)
+            if d == p:
+                body.insert(body.index(loop), Step("init", k))
+                if scalar:
+                    fin = Step("fin", k)
+                    body.insert(body.index(loop) + 1, fin)
+                if d == 0:
+                    loop.crosses.append(k)
+            self.loops[k][label] = loop
+            path.append(loop)
+            body = loop.items
+        step = Step("store" if p == len(order) else "acc", k)
+        body.append(step)
+        self.chain[k] = path + [step] if p == len(order) else path[:p] + [fin] if scalar else path[:p + 1]
+
+    def _fuse(self, body, d, label, cls, deps, path):
+        """The first loop of ``body`` over ``cls`` that the nest can join: after every value
+        it reads that is completed in ``body``, or inside its loop when read at the same index."""
+        last, blocked = -1, -1
+        for a, reads in deps.items():
+            chain = self.chain[a]
+            if len(chain) <= d or any(x is not y for x, y in zip(chain[:d], path)):
+                continue
+            q = next(j for j, item in enumerate(body) if item is chain[d])
+            last = max(last, q)
+            i = self.order[a][d] if isinstance(chain[d], Loop) and d < len(self.order[a]) else None
+            if i is None or i >= self.g[a].rank or any(ls[i] != label for ls in reads):
+                blocked = max(blocked, q)
+        for q in range(max(last, blocked + 1), len(body)):
+            if isinstance(body[q], Loop) and body[q].cls == cls:
+                return body[q]
+        return None
+
+    # --- where values are kept ---------------------------------------------------------
+    def _segments(self) -> list:
+        segments = []
+        for item in self.top:
+            if isinstance(item, Step) and item.kind == "numpy":
+                segments.append(("numpy", item.node))
+            elif segments and segments[-1][0] == "kernel":
+                segments[-1][1].append(item)
+            else:
+                segments.append(("kernel", [item]))
+        return segments
+
+    def _segment_of(self, k) -> int:
+        first = self.chain[k][0]
+        return next(n for n, (kind, s) in enumerate(self.segments)
+                    if (s == k if kind == "numpy" else any(item is first for item in s)))
+
+    def _storage(self, k):
+        readers = [r for r in self.computed if any(a == k for a, _ in self.reads[r])]
+        if k in self.roots or any(r in self.numpy or self._segment_of(r) != self._segment_of(k) for r in readers):
+            return "full"
+        mine = [x for x in self.chain[k] if isinstance(x, Loop)][:self._depth(k)]
+        shared = min((_common(mine, [self.loops[r][i] for i in self.order[r]]) for r in readers), default=0)
+        axes = tuple(i for d, i in enumerate(self.order[k]) if i < self.g[k].rank and d >= shared)
+        return "local" if not axes else "full" if shared == 0 else axes
+
+    def _depth(self, k) -> int:
+        """How many of ``k``'s loops enclose the point where it is complete."""
+        order = self.order[k]
+        return next((d for d, i in enumerate(order) if i >= self.g[k].rank), len(order))
+
+    def outline(self) -> str:
+        """The loop tree as indented text (values by their names in the program)."""
+        names = {k: n for n, (k, _) in reversed(list(self.low.values.items()))}
+        lines = []
+
+        def name(k):
+            return names.get(k) or f"_t{sorted(self.computed).index(k) + 1}"
+
+        def show(items, depth):
+            for item in items:
+                pad = "  " * depth
+                if isinstance(item, Loop):
+                    k = next(k for k, ls in self.loops.items() if any(loop is item for loop in ls.values()))
+                    label = next(i for i, loop in self.loops[k].items() if loop is item)
+                    what = _cls_name(self.g, k, label, self)
+                    inner = [x for x in item.items if isinstance(x, Step) and x.kind in ("acc", "store")]
+                    if inner and len(inner) == len(item.items):
+                        lines.append(f"{pad}loop {what}: " + "; ".join(
+                            f"{self.kind[x.node]} {name(x.node)}" if x.kind == "acc" else f"{name(x.node)} = ..."
+                            for x in inner))
+                        continue
+                    lines.append(f"{pad}loop {what}" + ("  [parallel]" if depth == 0 else ""))
+                    show(item.items, depth + 1)
+                elif item.kind == "store":
+                    lines.append(f"{pad}{name(item.node)} = ...")
+                elif item.kind == "numpy":
+                    lines.append(f"{pad}{name(item.node)} = library call")
+        show(self.top, 0)
+        return "\n".join(lines)
+
+
+def _whole(node) -> bool:
+    """A power by a small whole number (a few multiplications)."""
+    return node.attr[0] == "pow" and node.attr[1].is_Integer and abs(node.attr[1]) <= 4
+
+
+def _identity(n):
+    return tuple(range(n))
+
+
+def _common(a, b) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] is b[n]:
+        n += 1
+    return n
+
+
+def _cls_name(g, k, label, s) -> str:
+    """The index letter a size class was first named by (``b`` of ``(11, b)``)."""
+    cls = s._labels(k)[2][label]
+    name = str(cls[1]) if isinstance(cls, tuple) and len(cls) == 2 else "i"
+    return name if name.isidentifier() else "i"
