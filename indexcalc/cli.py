@@ -80,8 +80,7 @@ def cmd_derive(args) -> int:
                      "(which combines with --latex, --numpy or --matrix)")
     source, wrt = _program(args)
     if fmt == "steps":
-        from indexcalc.steps import derivation_steps
-        print(derivation_steps(source, wrt))
+        print(ic.derive(source, wrt=wrt).steps())
         return 0
     result = (ic.jacobian(source, wrt=wrt) if kind == "jacobian" else
               ic.hessian(source, wrt=wrt) if kind == "hessian" else ic.derive(source, wrt=wrt))

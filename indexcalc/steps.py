@@ -1,70 +1,449 @@
-"""``indexcalc derive --steps``: the derivation as a person would write it.
+"""``d.steps()`` and ``indexcalc derive --steps``: the derivation as a person writes it.
 
-For each statement, last first: the chain rule, the partial derivative with the deltas
-it introduces, every contraction, and the contribution that is left; then the tidy
-backward program.
+The steps are read off a trace of the real derivation, not derived a second time: the
+derivation runs again with :data:`~indexcalc.calculus.differentiate.SWEEP` set, so the
+reverse sweep records what each statement sends each name it reads (the partial
+derivative, and every rewrite that :func:`~indexcalc.calculus.contract.contract` applied,
+through :data:`~indexcalc.calculus.contract.TRACE`). For each statement, last first:
 
-    >>> print(derivation_steps("y[i] = w[j]*x[i,j]", ["w"]).splitlines()[1])
-      chain rule:  dw[a] += sum[i](dy[i] * ∂y[i]/∂w[a])
+* the chain rule, ``dX[a] += Σ_free dY[free] ∂Y[free]/∂X[a]``;
+* the partial derivative, with its Kronecker deltas;
+* each contraction of a delta, ``Σ_j δ(i,j) f(j) = f(i)``, and each sum over an index
+  its body lacks (``Σ_j c = len(j) c``); the other rewrites (a factor moved out of a sum,
+  sums merged or split) are folded into the next line shown;
+* each forward value put back (``1 - tanh(x[i])^2`` becomes ``1 - y[i]^2``);
+* when a gradient has received every contribution, its total.
+
+The backward program as printed (``str(d)``) ends the steps. Indices are named as a
+person would: a gradient's own with its final names (those of ``str(d)``), the others
+after the letters the program wrote, never a name of the program's tensors.
+
+    >>> import indexcalc as ic
+    >>> print(ic.derive("y[i] = tanh(x[i])").steps())
+    line 1: y[i] = tanh(x[i])
+      dy[i] is the upstream gradient
+      dx[i] += Σ_j dy[j]*∂y[j]/∂x[i]             chain rule
+      ∂y[j]/∂x[i] = δ(i,j)*(1 - tanh(x[j])^2)    partial derivative
+        = dy[i]*(1 - tanh(x[i])^2)               contract: Σ_j δ(i,j) φ(j) = φ(i)
+        = dy[i]*(1 - y[i]^2)                     forward value y[i] = tanh(x[i])
+    <BLANKLINE>
+    backward program:
+    dx[i] = dy[i]*(1 - y[i]^2)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import sympy as sp
+from sympy import KroneckerDelta
+from sympy.printing.precedence import PRECEDENCE
 
-from indexcalc.calculus import contract as c
-from indexcalc.language.algebra import Index, free_indices, tensor_names
-from indexcalc.calculus.differentiate import needs_gradient, partial
-from indexcalc.emit.text import expr_text, statement_text
-from indexcalc.simplify.tidy import pretty_indices
+from indexcalc.calculus.differentiate import SWEEP, Sent
+from indexcalc.calculus.names import NameSupply, stem
+from indexcalc.emit.latex import IndexLatexPrinter
+from indexcalc.emit.text import TextPrinter, statement_text, written
+from indexcalc.language.algebra import Index, ISum, free_indices, tensor_names
+from indexcalc.simplify.tidy import alpha, letters_from, reuse_forward
+
+__all__ = ["Steps", "steps_of"]
 
 
-def derivation_steps(source, wrt=None) -> str:
-    from indexcalc.api import derive
-    d = derive(source, wrt)
-    prog, upstream = d.forward, d.upstream
-    needs = needs_gradient(prog, d.wrt)
-    names = {st.name: "d" + st.name for st in prog.statements} | dict(d.names)
-    lines = []
-    for st in reversed(prog.statements):
-        if st.name not in upstream and st.name not in needs:
+# -- what the steps hold --------------------------------------------------------------
+class Partial(sp.Expr):
+    """``∂Y[..]/∂X[..]`` as a factor of a formula (printed, never computed with)."""
+
+    def __new__(cls, of, by):
+        return sp.Expr.__new__(cls, of, by)
+
+
+@dataclass
+class Line:
+    """One line of a block: ``lhs op rhs`` (``lhs`` None: ``= rhs``, continuing the
+    block), with a note in words or a formula (``note_expr``, for the LaTeX)."""
+    rhs: sp.Expr
+    lhs: sp.Expr | None = None
+    op: str = "="
+    note: str = ""
+    note_latex: str = ""
+
+
+@dataclass
+class Section:
+    """The steps of one forward statement: its text, what it sends each name it reads."""
+    statement: object
+    seed: str = ""                      # "dy[i] is the upstream gradient", "L is the loss"
+    total: list = field(default_factory=list)   # [Line]: its gradient, complete
+    blocks: list = field(default_factory=list)  # [[Line]]: one per name it reads
+
+
+class Steps:
+    """The steps of a derivation (:meth:`indexcalc.derivation.Derivative.steps`):
+    ``str()`` is text, :meth:`latex` LaTeX (a KaTeX-renderable ``aligned`` block), and
+    Jupyter shows them as Markdown with formulas (``_repr_markdown_``) or LaTeX.
+
+    Attributes: ``sections``, one per statement the sweep visits, last first; ``final``,
+    the backward program's text (``str(d)``); ``derivation``."""
+
+    def __init__(self, derivation, sections, names):
+        self.derivation, self.sections, self._names = derivation, sections, names
+        self.final = str(derivation)
+
+    # text
+    def __str__(self) -> str:
+        out = []
+        with written(*[st.expr for st in self.derivation.forward.statements]):
+            for sec in self.sections:
+                out.append(f"line {sec.statement.line}: {_statement(sec.statement)}")
+                if sec.seed:
+                    out.append(f"  {sec.seed}")
+                for block in ([sec.total] if sec.total else []) + sec.blocks:
+                    out += _text_block(block)
+                out.append("")
+        return "\n".join(out + ["backward program:", self.final])
+
+    def __repr__(self) -> str:
+        return f"<Steps\n{self}\n>"
+
+    # LaTeX
+    def latex(self) -> str:
+        """One ``aligned`` block: for each statement a line naming it, then its steps
+        (the notes in a third column), and the backward program last."""
+        rows = []
+        for sec in self.sections:
+            rows.append(self._latex_heading(sec))
+            rows += self._latex_rows(sec)
+        rows.append(r"&\text{backward program:} \\")
+        rows += [row + r" \\" for row in self._latex_final()]
+        rows[-1] = rows[-1][:-3]
+        return "\\begin{aligned}\n" + "\n".join(rows) + "\n\\end{aligned}"
+
+    def _repr_latex_(self):
+        return "$\\displaystyle " + self.latex() + "$"
+
+    def _repr_markdown_(self):
+        """A heading line per statement and its steps as display math."""
+        parts = []
+        for sec in self.sections:
+            parts.append(f"**line {sec.statement.line}** &nbsp; ${self._latex_statement(sec.statement)}$"
+                         + (f" &nbsp; ({self._latex_seed(sec)})" if sec.seed else ""))
+            rows = self._latex_rows(sec)
+            if rows:
+                rows[-1] = rows[-1][:-3]
+                parts.append("$$\n\\begin{aligned}\n" + "\n".join(rows) + "\n\\end{aligned}\n$$")
+        parts.append("**backward program**")
+        parts.append("$$\n\\begin{aligned}\n" + " \\\\\n".join(self._latex_final()) + "\n\\end{aligned}\n$$")
+        return "\n\n".join(parts)
+
+    def _printer(self):
+        return _LatexPrinter()
+
+    def _latex_statement(self, st) -> str:
+        p = self._printer()
+        p.left = list(st.indices)
+        return f"{p.doprint(st.lhs)} = {p.doprint(st.expr)}"
+
+    def _latex_seed(self, sec) -> str:
+        st = sec.statement
+        if self.derivation.upstream.get(st.name) == 1:
+            return f"the loss: $\\partial {self._printer().doprint(st.lhs)}/\\partial {self._printer().doprint(st.lhs)} = 1$"
+        up = self.derivation.upstream[st.name]
+        el = sp.IndexedBase(up)[st.indices] if st.indices else sp.Symbol(up)
+        return f"${self._printer().doprint(el)}$ is the upstream gradient"
+
+    def _latex_heading(self, sec) -> str:
+        st = sec.statement
+        return (f"&\\text{{line {st.line}:}}\\quad {self._latex_statement(st)}"
+                + (f"\\quad\\text{{({_latex_text(self._latex_seed(sec))})}}" if sec.seed else "") + r" \\")
+
+    def _latex_rows(self, sec) -> list:
+        rows = []
+        for block in ([sec.total] if sec.total else []) + sec.blocks:
+            p = self._printer()
+            for line in block:
+                p.left = list(getattr(line.lhs, "indices", ()) or ())
+                lhs = p.doprint(line.lhs) if line.lhs is not None else ""
+                op = "\\mathrel{+}=" if line.op == "+=" else "="
+                note = line.note_latex or (f"\\text{{{_tex_escape(line.note)}}}" if line.note else "")
+                rows.append(f"{lhs} &{op} {p.doprint(line.rhs)}" + (f" && {note}" if note else "") + r" \\")
+        return rows
+
+    def _latex_final(self) -> list:
+        inner = self.derivation.latex()
+        body = inner.split("\\begin{aligned}\n", 1)[-1].rsplit("\n\\end{aligned}", 1)[0]
+        return [row.rstrip().removesuffix("\\\\").rstrip() for row in body.split("\n")]
+
+
+def _tex_escape(text: str) -> str:
+    return text.replace("\\", "\\backslash ").replace("_", "\\_").replace("#", "\\#").replace("&", "\\&")
+
+
+def _latex_text(markdown: str) -> str:
+    """A seed note (Markdown with ``$..$`` math) inside ``\\text{..}``: math stays math."""
+    return markdown
+
+
+def _statement(st) -> str:
+    """A forward statement as its program wrote it (spaces normalised)."""
+    return " ".join(st.text.split()) if getattr(st, "text", "") else statement_text(st)
+
+
+# -- printing -------------------------------------------------------------------------
+class _TextPrinter(TextPrinter):
+    """The language's printer with every sum written ``Σ_{i,j}``, deltas ``δ(i,j)``."""
+
+    def __init__(self, protected=()):
+        super().__init__(protected, explicit=True)
+
+    def _print_ISum(self, e):
+        idx = ",".join(map(str, e.indices))
+        sub = idx if len(e.indices) == 1 else "{" + idx + "}"
+        top = self.depth == 1
+        body = self._print(e.body)
+        if isinstance(e.body, sp.Add) or (isinstance(e.body, sp.Mul) and not top):
+            body = f"({body})"
+        else:
+            body = " " + body
+        return f"Σ_{sub}{body}"
+
+    def _print_KroneckerDelta(self, e):
+        return f"δ({e.args[0]},{e.args[1]})"
+
+    def _print_Partial(self, e):
+        return f"∂{self._print(e.args[0])}/∂{self._print(e.args[1])}"
+
+    def _print_Mul(self, e):
+        rest, partials = _split_partials(e)
+        if not partials:
+            return super()._print_Mul(e)
+        return "*".join(([self._print(rest)] if rest != 1 else []) + [self._print(p) for p in partials])
+
+
+class _LatexPrinter(IndexLatexPrinter):
+    def _print_Partial(self, e, exp=None):
+        return f"\\frac{{\\partial {self._print(e.args[0])}}}{{\\partial {self._print(e.args[1])}}}"
+
+    def _print_Mul(self, e):
+        rest, partials = _split_partials(e)
+        if not partials:
+            return super()._print_Mul(e)
+        return " ".join(([self._print(rest)] if rest != 1 else []) + [self._print(p) for p in partials])
+
+
+def _split_partials(e):
+    """A product as (its other factors, its ``Partial`` factors): ``dY ∂Y/∂X`` in that order."""
+    if not isinstance(e, sp.Mul):
+        return e, []
+    partials = [f for f in e.args if isinstance(f, Partial)]
+    return sp.Mul(*[f for f in e.args if not isinstance(f, Partial)]), partials
+
+
+def _text(e, left=()) -> str:
+    return _TextPrinter(left).doprint(e)
+
+
+def _text_block(block) -> list:
+    rows = []
+    for line in block:
+        left = list(getattr(line.lhs, "indices", ()) or ())
+        if line.lhs is None:
+            head = f"    = {_text(line.rhs)}"
+        else:
+            head = f"  {_text(line.lhs, left)} {line.op} {_text(line.rhs, left)}"
+        rows.append((head, line.note))
+    width = max((len(h) for h, n in rows if n and len(h) <= 72), default=0)
+    return [f"{h.ljust(width)}    {n}".rstrip() if n else h for h, n in rows]
+
+
+# -- the trace, read --------------------------------------------------------------------
+class _Names:
+    """Readable index names for one block: some fixed (a gradient's own indices), the
+    others after the letter they were named from (``b_3`` -> ``b``, or the next free
+    letter), none equal to another, to a fixed one or to a name in ``avoid``."""
+
+    def __init__(self, fixed: dict, avoid):
+        self.map = dict(fixed)
+        self.used = set(avoid) | {str(v) for v in fixed.values()}
+        self.named = set(fixed.values())  # indices already readable (a name handed out)
+
+    def __call__(self, e):
+        for i in self._new(e):
+            name = next(n for n in letters_from(stem(i)) if n not in self.used)
+            self.used.add(name)
+            self.map[i] = Index(name)
+            self.named.add(self.map[i])
+        return e.xreplace(self.map) if isinstance(e, sp.Basic) else e
+
+    def _new(self, e):
+        atoms = e.atoms(Index) if isinstance(e, sp.Basic) else set(e)
+        return sorted((i for i in atoms if i not in self.map and i not in self.named), key=lambda i: (stem(i), str(i)))
+
+    def take(self, indices):
+        """Name ``indices`` first, in order (the statement's own)."""
+        for i in indices:
+            if i not in self.map:
+                self(sp.Tuple(i))
+
+
+def _delta_note(before, names):
+    """``Σ_j δ(i,j) f(j) = f(i)`` for the delta that ``contract_delta`` removed."""
+    for f in sp.Mul.make_args(before.body):
+        if isinstance(f, sp.Pow) and isinstance(f.base, KroneckerDelta):
+            f = f.base
+        if isinstance(f, KroneckerDelta):
+            a, b = f.args
+            gone, keep = (a, b) if a in before.indices else (b, a) if b in before.indices else (None, None)
+            if gone is not None:
+                g, k = names(gone), names(keep)
+                return (f"contract: Σ_{g} δ({k},{g}) φ({g}) = φ({k})",
+                        f"\\text{{contract: }} \\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}\\, \\varphi({g}) = \\varphi({k})")
+    return "a delta contracted", ""
+
+
+def _absent_note(before, after, names):
+    gone = [i for i in before.indices if i not in free_indices(before.body)]
+    gone = [str(names(i)) for i in gone] or ["the index"]
+    g = ",".join(gone)
+    return (f"Σ_{g} c = len({g}) c" if len(gone) == 1 else f"Σ_{{{g}}} c = len {g} c",
+            f"\\textstyle\\sum_{{{g}}} c = " + "".join(f"N_{{{x}}}" for x in gone) + " c")
+
+
+def _replay(start, rewrites):
+    """The whole expression after each rewrite (which ``rewrite`` records for the part
+    it rewrote), or None where a part cannot be found again in the whole."""
+    whole, out = start, []
+    for rule, before, after in rewrites:
+        if whole is not None and (whole == before or whole.has(before)):
+            whole = after if whole == before else whole.xreplace({before: after})
+        else:
+            whole = None
+        out.append((rule, before, after, whole))
+    return out
+
+
+def _block(sent: Sent, prog, gradient: str, up_name, avoid) -> list:
+    """The lines of one contribution: chain rule, partial, contractions, reuse."""
+    st = prog.statements[sent.statement]
+    names = _Names(dict(zip(sent.targets, sent.canon)), avoid)
+    names.take(sent.left)
+    name_el = _el(sent.name, sent.targets)
+    y_el = _el(st.name, sent.left)
+    grad = names(_el(gradient, sent.targets))
+    dy = sent.dy
+    part_sym = Partial(names(y_el), names(name_el))
+    lines = [Line(names(_isum(dy * part_sym, sent.left)), grad, "+=", "chain rule"),
+             Line(names(sent.partial), part_sym, "=", "partial derivative")]
+    start = sp.sympify(_isum(dy * sent.partial, sent.left))
+    steps = _replay(start, sent.rewrites)
+    final = steps[-1][3] if steps else start
+    if final is None or alpha(final) != alpha(sent.contribution):
+        final = sent.contribution
+    shown = []
+    for rule, before, after, whole in steps:
+        if rule == "contract_delta":
+            note, tex = _delta_note(before, names)
+        elif rule == "absent_index":
+            note, tex = _absent_note(before, after, names)
+        else:
             continue
-        up = upstream.get(st.name, names[st.name])
-        dy = sp.Integer(1) if up == 1 else (sp.IndexedBase(up)[st.indices] if st.indices else sp.Symbol(up))
-        lines.append(f"{statement_text(st)}   (line {st.line})")
-        for name in sorted(tensor_names(st.expr) & needs, key=str):
-            free = [n for n in "abcdefghpqrsuvw" if n not in _all(st.expr) | {str(i) for i in st.indices}]
-            targets = tuple(Index(n) for n in free[:prog.rank(name)])
-            at = f"[{','.join(map(str, targets))}]" if targets else ""
-            lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
-            summed = f"sum[{','.join(map(str, st.indices))}](" if st.indices else "("
-            lines.append(f"  chain rule:  {names[name]}{at} += {summed}{expr_text(dy)} * ∂{lhs}/∂{name}{at})")
-            part = partial(c.freshen(st.expr), name, targets)
-            lines.append(f"  ∂{lhs}/∂{name}{at} = {expr_text(part, targets, explicit=True)}")
-            log = []
-            result = _traced(c.isum(dy * part, st.indices), log)
-            lines += [f"  contract: {m}" for m in log]
-            shown = pretty_indices(result, targets)
-            lines.append(f"  so {names[name]}{at} += {expr_text(shown, targets, explicit=True)}")
-        lines.append("")
-    lines.append("backward program:")
-    lines += [f"  {line}" for line in str(d).splitlines()]
-    return "\n".join(lines)
+        if whole is None:  # the part alone: Σ_j δ(i,j) x[j] -> x[i]
+            shown.append(Line(names(after), names(before), "→", note, tex))
+        else:
+            shown.append(Line(whole, None, "=", note, tex))
+    if len(shown) > 2 and all(line.lhs is None for line in shown):
+        # many contractions: one line, each contraction named once in its note
+        notes = list(dict.fromkeys((line.note, line.note_latex) for line in shown))
+        shown = [Line(final, None, "=", "; ".join(n for n, _ in notes), ",\\quad ".join(t for _, t in notes))]
+    if shown and shown[-1].lhs is None:
+        shown[-1].rhs = final  # the rewrites after the last contraction only move factors
+    elif _text(names(final)) != _text(names(start)):
+        shown.append(Line(final, None, "="))
+    for line in shown:
+        line.rhs = names(line.rhs)
+    lines += shown
+    reused = reuse_forward(final, prog)
+    values = [s for s in prog.statements if s.name in tensor_names(reused) - tensor_names(final)]
+    if values:
+        note = "forward value" + ("s " if len(values) > 1 else " ") + "; ".join(_statement(s) for s in values)
+        lines.append(Line(_Names(dict(zip(sent.targets, sent.canon)), avoid)(reused), None, "=", note))
+    return lines
 
 
-def _all(e):
-    return {str(i) for i in e.atoms(Index)}
+def _el(name, indices):
+    return sp.IndexedBase(name)[tuple(indices)] if indices else sp.Symbol(name)
 
 
-def _traced(e, log):
-    """Contract ``e``, noting each delta that goes and each summed-away index."""
-    def contract_delta(x):
-        out = c.contract_delta(x)
-        if out is not None:
-            gone = [i for i in x.indices if i not in getattr(out, "indices", ()) and i not in free_indices(out)]
-            log.append(f"sum over {', '.join(map(str, gone)) or 'the index'} of a delta: "
-                       f"{expr_text(x, explicit=True)}  ->  {expr_text(out, explicit=True)}")
-        return out
+def _isum(body, indices):
+    return ISum(body, tuple(indices)) if indices else body
 
-    rules = [contract_delta if r is c.contract_delta else r for r in c.RULES]
-    return c.rewrite(sp.sympify(e), rules)
+
+def steps_of(derivation) -> Steps:
+    """Run ``derivation`` again with the sweep traced, and read its steps off the trace."""
+    from indexcalc.derivation import Derivative, tidy  # (the public surface: no cycle)
+    log: list = []
+    token = SWEEP.set(log)
+    try:
+        again = Derivative(derivation.forward, derivation.wrt)
+    finally:
+        SWEEP.reset(token)
+    prog = derivation.forward
+    # gradient names as the derivation gave them (the re-run gives the same)
+    grads = _gradient_names(again, log, prog)
+    avoid = set(prog.ranks) | set(grads.values()) | {u for u in again.upstream.values() if isinstance(u, str)}
+    supply = NameSupply.of_program(prog)
+    supply.add(*avoid)
+    by_statement: dict = {}
+    for sent in log:
+        by_statement.setdefault(sent.statement, []).append(sent)
+    totals: dict = {}
+    sections = []
+    for n in reversed(range(len(prog.statements))):
+        st = prog.statements[n]
+        sec = Section(st)
+        if st.name in again.upstream:
+            up = again.upstream[st.name]
+            sec.seed = (f"{st.name} is the loss: ∂{st.name}/∂{st.name} = 1" if up == 1 else
+                        f"{_text(_el(up, st.indices))} is the upstream gradient")
+        elif st.name in totals:
+            total = totals.pop(st.name)
+            idx = _canon(prog, st.name)
+            with supply.active():
+                try:
+                    tidied = tidy(total, prog, idx, avoid, [(st.name, a) for a in range(len(idx))])
+                except Exception:  # (a total the printer would refuse: shown contracted)
+                    tidied = total
+            lines = sorted({prog.statements[s.statement].line for s in log if s.name == st.name
+                            and s.contribution != 0}, reverse=True)
+            sec.total = [Line(tidied, _el(grads[st.name], idx), "=",
+                              "from line" + ("s " if len(lines) > 1 else " ") + ", ".join(map(str, lines)))]
+        elif n not in by_statement:
+            continue
+        for sent in by_statement.get(n, []):
+            lines = _block(sent, prog, grads[sent.name], None, avoid)
+            sec.blocks.append(lines)
+            if sent.contribution != 0:
+                totals[sent.name] = totals.get(sent.name, 0) + \
+                    sent.contribution.xreplace(dict(zip(sent.targets, sent.canon)))
+        sections.append(sec)
+    return Steps(derivation, sections, grads)
+
+
+def _canon(prog, name):
+    from indexcalc.calculus.differentiate import canonical_indices
+    return canonical_indices(prog, name)
+
+
+def _gradient_names(d, log, prog) -> dict:
+    """``{name: gradient name}`` as the derivation named them (``dX``, ``dL_dX``, ...):
+    the inputs' from ``d.names``, an intermediate's from the upstream gradient its
+    statement was swept with."""
+    names = {}
+    for sent in log:
+        if isinstance(sent.dy, (sp.Indexed, sp.Symbol)):
+            label = sent.dy.base.label if isinstance(sent.dy, sp.Indexed) else sent.dy
+            names[prog.statements[sent.statement].name] = str(label)
+    return names | dict(d.names)
+
+
+# keep PRECEDENCE referenced for printers that parenthesize a Partial like an atom
+Partial.precedence = PRECEDENCE["Atom"]
