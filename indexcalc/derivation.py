@@ -283,8 +283,8 @@ class Backward:
         {dx}_{i} &= {dy}_{i} {y}_{i}
         \\end{aligned}
         """
-        from indexcalc.emit.latex import backward_latex
-        return backward_latex(self)
+        from indexcalc.emit.latex import statements_latex
+        return statements_latex(self.statements)
 
     def _repr_latex_(self):
         return "$\\displaystyle " + self.latex() + "$"
@@ -317,13 +317,11 @@ class Backward:
         >>> print(ic.derive("L = a[i]*inv(X)[i,j]*b[j]", wrt="X").matrix())
         dX = −X⁻ᵀ a bᵀ X⁻ᵀ
         """
-        from indexcalc.emit.latex import naming_of
-        from indexcalc.emit.latex_names import using
         from indexcalc.emit.matrix import jacobian_splits, matrix_form
         kron = jacobian_splits(self.statements, self.program.ranks, self.wrt, self.names) \
             if isinstance(self, Jacobian) else None
         lines = [line for line in self.text.splitlines() if not line.startswith("#")]
-        with written(*[st.expr for st in self.forward.statements]), using(naming_of(self)):
+        with written(*[st.expr for st in self.forward.statements]):
             return matrix_form(self.statements, self.program, lines, form, self.comments, kron)
 
     def numpy_source(self, name: str = "backward", forward: bool = False) -> str:
@@ -457,8 +455,6 @@ class Derivative(Backward):
                       for g, idx, e in raw]
             statements = with_temporaries(tidied, supply, set(self.names.values()), tensors)
         printed = {st.name for st in statements}
-        #: ``{name: X}``: the printed gradients (LaTeX writes them as a bar over ``X``)
-        self.gradients = {g: x for x, g in names.items() if g in printed}
         comments = upstream_comments(self.upstream) + renamed_comments(
                                     {**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
                                      **{x: g for x, g in names.items() if g in printed},
@@ -541,7 +537,6 @@ class Jacobian(Backward):
         supply = NameSupply.of_program(forward)
         tensors = set(forward.ranks)
         statements, self.names, sized, of_name = [], {}, {}, {}
-        self.jacobians = {}  # {name: (Y, X)}: every dY_dX of the printout (LaTeX: ∂Y/∂X)
         for x in self.wrt:
             names = {}
             for st in forward.statements:
@@ -553,7 +548,6 @@ class Jacobian(Backward):
             supply.add(*final)
             with supply.active():
                 jacobian_of = {g: y for y, g in names.items()}
-                self.jacobians.update({g: (y, x) for g, y in jacobian_of.items()})
                 of_name.update(jacobian_of)
                 sized.update({g: _axes(y, range(forward.rank(y))) + _axes(x, final)
                               for y, g in names.items()})
