@@ -272,19 +272,33 @@ class Backward:
         return self.text
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}\n{self.text}\n>"
+        """``<Derivative of L wrt x, W: 3 statements`` and the text, then ``>``."""
+        n = len(self.statements)
+        return f"<{self._title()}: {n} statement{'s' * (n != 1)}\n{self.text}\n>"
+
+    def _title(self) -> str:
+        wrt = ", ".join(getattr(self, "wrt", []))
+        if isinstance(self, Jacobian):
+            of = list(dict.fromkeys(y for y, _ in self.names))
+            if any(y not in self.forward.ranks for y in of):  # the Jacobian of gradients
+                return f"Hessian of {loss_of(self.forward)} wrt {wrt}"
+            return f"Jacobian of {', '.join(of)} wrt {wrt}"
+        return f"{type(self).__name__} of {', '.join(self.forward.outputs)} wrt {wrt}"
 
     def latex(self) -> str:
-        """The backward statements as LaTeX (Jupyter shows it via ``_repr_latex_``).
+        """The backward statements as LaTeX (Jupyter shows it via ``_repr_latex_``): the
+        gradient of ``x`` is ``\\bar{x}``, on the left of its statement
+        ``\\frac{\\partial L}{\\partial x_{i}}`` when the program has a scalar loss ``L``
+        (conventions: :mod:`indexcalc.emit.latex_names`).
 
         >>> import indexcalc as ic
-        >>> print(ic.derive("y[i] = exp(x[i])").latex())
+        >>> print(ic.derive("L = sum[i](exp(x[i]))").latex())
         \\begin{aligned}
-        {dx}_{i} &= {dy}_{i} {y}_{i}
+        \\frac{\\partial L}{\\partial x_{i}} &= e^{x_{i}}
         \\end{aligned}
         """
-        from indexcalc.emit.latex import statements_latex
-        return statements_latex(self.statements)
+        from indexcalc.emit.latex import backward_latex
+        return backward_latex(self)
 
     def _repr_latex_(self):
         return "$\\displaystyle " + self.latex() + "$"
@@ -317,11 +331,13 @@ class Backward:
         >>> print(ic.derive("L = a[i]*inv(X)[i,j]*b[j]", wrt="X").matrix())
         dX = −X⁻ᵀ a bᵀ X⁻ᵀ
         """
+        from indexcalc.emit.latex import naming_of
+        from indexcalc.emit.latex_names import using
         from indexcalc.emit.matrix import jacobian_splits, matrix_form
         kron = jacobian_splits(self.statements, self.program.ranks, self.wrt, self.names) \
             if isinstance(self, Jacobian) else None
         lines = [line for line in self.text.splitlines() if not line.startswith("#")]
-        with written(*[st.expr for st in self.forward.statements]):
+        with written(*[st.expr for st in self.forward.statements]), using(naming_of(self)):
             return matrix_form(self.statements, self.program, lines, form, self.comments, kron)
 
     def numpy_source(self, name: str = "backward", forward: bool = False) -> str:
@@ -455,6 +471,8 @@ class Derivative(Backward):
                       for g, idx, e in raw]
             statements = with_temporaries(tidied, supply, set(self.names.values()), tensors)
         printed = {st.name for st in statements}
+        #: ``{name: X}``: the printed gradients (LaTeX writes them as a bar over ``X``)
+        self.gradients = {g: x for x, g in names.items() if g in printed}
         comments = upstream_comments(self.upstream) + renamed_comments(
                                     {**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
                                      **{x: g for x, g in names.items() if g in printed},
@@ -537,6 +555,7 @@ class Jacobian(Backward):
         supply = NameSupply.of_program(forward)
         tensors = set(forward.ranks)
         statements, self.names, sized, of_name = [], {}, {}, {}
+        self.jacobians = {}  # {name: (Y, X)}: every dY_dX of the printout (LaTeX: ∂Y/∂X)
         for x in self.wrt:
             names = {}
             for st in forward.statements:
@@ -548,6 +567,7 @@ class Jacobian(Backward):
             supply.add(*final)
             with supply.active():
                 jacobian_of = {g: y for y, g in names.items()}
+                self.jacobians.update({g: (y, x) for g, y in jacobian_of.items()})
                 of_name.update(jacobian_of)
                 sized.update({g: _axes(y, range(forward.rank(y))) + _axes(x, final)
                               for y, g in names.items()})

@@ -55,13 +55,19 @@ class Program(CheckedProgram):
         """The program as text in the language (it parses back to the same program)."""
         return program_text(self)
 
+    def __repr__(self) -> str:
+        """``<Program: inputs X, W; outputs Y; 1 statement`` and the text, then ``>``."""
+        n = len(self.statements)
+        return (f"<Program: inputs {', '.join(self.inputs) or '(none)'}; outputs {', '.join(self.outputs)}; "
+                f"{n} statement{'s' * (n != 1)}\n{self}\n>")
+
     def latex(self) -> str:
         """The program as LaTeX (an ``aligned`` block; Jupyter shows it via ``_repr_latex_``).
 
         >>> import indexcalc as ic
         >>> print(ic.parse("y[i] = exp(x[i])").latex())
         \\begin{aligned}
-        {y}_{i} &= e^{{x}_{i}}
+        y_{i} &= e^{x_{i}}
         \\end{aligned}
         """
         return program_latex(self)

@@ -1,19 +1,32 @@
-r"""LaTeX of statements: explicit sums, indices as subscripts, deltas as :math:`\delta`.
+r"""LaTeX of statements (SPEC section 2): explicit sums, indices as subscripts, deltas as
+:math:`\delta`, names by the convention of :mod:`indexcalc.emit.latex_names` (``W1`` →
+``W_{1}``, ``gamma`` → ``\gamma``, ``var`` → ``\mathrm{var}``, ``t1[b]`` → ``(t_{1})_{b}``),
+gradients as ``\bar{x}`` (``\frac{\partial L}{\partial x}`` on the left of their
+statement), Jacobians as ``\frac{\partial Y_{ij}}{\partial W_{kl}}``, ``len(i)`` as ``N_{i}``,
+constants as the program wrote them; a last line says what a bar and ``N_{i}`` stand for.
 
     >>> import indexcalc as ic
     >>> print(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="X").latex())
     \begin{aligned}
-    {dX}_{ik} &= \sum_{j} {dY}_{ij} {W}_{kj}
+    \bar{X}_{ik} &= \sum_{j} \bar{Y}_{ij} W_{kj} \\
+    &\text{where } \bar{v} = \partial \ell / \partial v \text{ for a scalar } \ell \text{ of } Y \text{ (}\bar{Y}\text{ given)}
     \end{aligned}
+
+The printer is built on SymPy's ``LatexPrinter``; the names reach it through its
+``symbol_names`` setting and a :class:`~indexcalc.emit.latex_names.Naming` (setting
+``naming``). :func:`expr_latex` prints one expression (for steps and notebooks).
 """
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from indexcalc.language.algebra import ISum, free_indices
-from indexcalc.emit.text import chain_order, is_negative
+from indexcalc.emit.latex_names import Naming, index_latex, subscript
+from indexcalc.emit.text import _coefficient, chain_order, is_negative, written
+from indexcalc.language.algebra import Index, ISum, free_indices, tensor_names
 
 _OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": "softplus",
               "tanh": "\\tanh", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan", "atan": "\\arctan",
@@ -21,39 +34,112 @@ _OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": 
               "sign": "sign"}
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
 _REDUCTIONS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
+_SCIENTIFIC = re.compile(r"(\d+(?:\.\d+)?)e([+-]?)0*(\d+)")
 
 
-def _subscript(indices) -> str:
-    names = [str(i) for i in indices]
-    return "{" + ("".join(names) if all(len(n) == 1 for n in names) else ",".join(names)) + "}"
+def number_latex(text: str) -> str:
+    """A number as indexcalc writes it (``0.5``, ``1e-05``, ``1.5*0.044715``) in LaTeX
+    (``0.5``, ``10^{-5}``, ``1.5 \\cdot 0.044715``)."""
+    def power(m):
+        mantissa, sign, exponent = m.groups()
+        ten = f"10^{{{'-' if sign == '-' else ''}{exponent}}}"
+        return ten if mantissa == "1" else f"{mantissa} \\cdot {ten}"
+    return " \\cdot ".join(_SCIENTIFIC.sub(power, part) for part in text.split("*"))
 
 
 class IndexLatexPrinter(LatexPrinter):
-    """SymPy's LaTeX printer for indexcalc expressions."""
+    """SymPy's LaTeX printer for indexcalc expressions.
+
+    Settings besides SymPy's: ``naming`` (a :class:`Naming`; names print by it, the
+    plain names also through ``symbol_names``), ``sizes`` (``len(i)`` → the display name
+    of its size, see :meth:`size_of`)."""
 
     printmethod = "_indexcalc_latex"
+    _default_settings = {**LatexPrinter._default_settings, "naming": None}
 
-    def __init__(self):
-        super().__init__({"mul_symbol": None, "order": "none"})
-        self.left = []
+    def __init__(self, naming: Naming | None = None, left=()):
+        naming = naming or Naming()
+        bars = naming.bars  # (listing the names marks no bar as printed)
+        symbols = {sp.Symbol(n): naming.symbol(n) for n in naming.parsed}
+        naming.bars = bars
+        super().__init__({"mul_symbol": None, "order": "none", "naming": naming, "symbol_names": symbols})
+        self.naming = naming
+        self.left = list(left)
+        self.size_of = None  # len(i) -> (index name, k): set by statements_latex
+        self.sized: dict = {}  # (index, k) used
 
-    def _print_Mul(self, e):
-        if not isinstance(e, sp.Mul):  # SymPy prints 1/x as a product: x^-1 is not one of factors
-            return super()._print_Mul(e)
-        return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
+    # --- names --------------------------------------------------------------------------------
+    def _print_Symbol(self, e, style="plain"):
+        if isinstance(e, Index):
+            return index_latex(e.name)
+        return self.naming.symbol(e.name)
+
+    def _print_Indexed(self, e):
+        return self.naming.indexed(str(e.base.label), [self._print(i) for i in e.indices])
+
+    def _name(self, base) -> str:
+        return self.naming.symbol(str(getattr(base, "label", base)))
+
+    def _print_Pow(self, e):
+        if isinstance(e.base, (sp.Indexed, sp.Symbol)) and not isinstance(e.base, Index):
+            base = self._print(e.base)
+            if base.startswith("\\frac") and not (e.exp.is_Rational and e.exp.is_negative):
+                return f"\\left({base}\\right)^{{{self._print(e.exp)}}}"
+        return super()._print_Pow(e)
+
+    # --- numbers ------------------------------------------------------------------------------
+    def _print_Rational(self, e):
+        text = _coefficient(abs(e))
+        if "/" in text:
+            p, q = text.split("/")
+            out = f"\\frac{{{p}}}{{{q}}}"
+        else:
+            out = number_latex(text)
+        return ("- " if e < 0 else "") + out
 
     def _print_Pi(self, e):
         return "\\pi"
 
     def _print_Exp1(self, e):
-        return "e"
+        return self.naming.euler
+
+    def _print_ExpBase(self, e, exp=None):
+        return self._do_exponent(f"{self.naming.euler}^{{{self._print(e.args[0])}}}", exp)
+
+    # --- products and sums --------------------------------------------------------------------
+    def _print_Mul(self, e):
+        if not isinstance(e, sp.Mul):  # SymPy prints 1/x as a product: x^-1 is not one of factors
+            return super()._print_Mul(e)
+        jacobians = [f for f in e.args if self._is_fraction(f)]
+        if jacobians and any(f.is_Pow and f.exp.is_negative for f in e.args):
+            # 2/N_i times ∂μ/∂x: not a fraction inside a fraction's numerator
+            rest = sp.Mul(*[f for f in e.args if f not in jacobians])
+            front = self._print(rest)
+            if isinstance(rest, sp.Add):
+                front = f"\\left({front}\\right)"
+            back = " ".join(self._print(f) for f in jacobians)
+            return back if rest == 1 else f"- {back}" if rest == -1 else f"{front} {back}"
+        c, rest = e.as_coeff_Mul()
+        if c.is_Rational and not c.is_Integer and rest != 1:
+            text = _coefficient(abs(c))
+            if "/" not in text:  # a decimal as written (0.5 x), not a fraction (x/2)
+                body = self._print(rest)
+                if isinstance(rest, sp.Add):
+                    body = f"\\left({body}\\right)"
+                return f"{'- ' if c < 0 else ''}{number_latex(text)} {body}"
+        return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
+
+    def _is_fraction(self, f) -> bool:
+        """Does ``f`` print as a fraction (a Jacobian ``∂Y/∂X``)?"""
+        name = str(f.base.label) if isinstance(f, sp.Indexed) else f.name if isinstance(f, sp.Symbol) else None
+        return name in self.naming.jacobians and not isinstance(f, Index)
 
     def _print_Add(self, e, order=None):
         terms = sorted(e.args, key=lambda t: (is_negative(t), not free_indices(t)))
         return super()._print_Add(sp.Add._from_args(terms), order)
 
-    def _print_Indexed(self, e):
-        return f"{{{self._print(sp.Symbol(str(e.base.label)))}}}_{_subscript(e.indices)}"
+    def _subscript(self, indices) -> str:
+        return "{" + subscript(index_latex(str(i)) for i in indices) + "}"
 
     def _print_ISum(self, e):
         if is_negative(e.body) and not is_negative(-e.body):
@@ -61,37 +147,45 @@ class IndexLatexPrinter(LatexPrinter):
         body = self._print(e.body)
         if isinstance(e.body, sp.Add):
             body = f"\\left({body}\\right)"
-        return f"\\sum_{_subscript(e.indices)} {body}"
+        return f"\\sum_{self._subscript(e.indices)} {body}"
 
     def _print_KroneckerDelta(self, e, exp=None):
-        return f"\\delta_{_subscript(e.args)}"
+        return self._do_exponent(f"\\delta_{self._subscript(e.args)}", exp)
 
+    # --- sizes and matrix functions -----------------------------------------------------------
     def _print_Len(self, e, exp=None):
-        return f"N_{{{e.args[0]}}}" + (f"^{{{exp}}}" if exp else "")
+        index = str(e.args[0])
+        k = self.size_of(index) if self.size_of else 1
+        self.sized[(index, k)] = True
+        out = self.naming.size(index, k)
+        return f"{{{out}}}^{{{exp}}}" if exp else out
 
     def _print_Size(self, e, exp=None):
-        name = self._print(sp.Symbol(e.tensor))
-        out = f"\\operatorname{{size}}\\left({name}, {e.axis}\\right)"
+        out = f"\\operatorname{{size}}\\left({self._name(e.tensor)}, {e.axis}\\right)"
         return f"{out}^{{{exp}}}" if exp else out
 
     def _print_Inv(self, e, exp=None):
-        out = f"\\left({self._print(sp.Symbol(str(e.args[0].label)))}^{{-1}}\\right)_{_subscript(e.args[1:])}"
+        out = f"\\left({self.naming.name(str(e.args[0].label)).tex()}^{{-1}}\\right)_{self._subscript(e.args[1:])}"
         return f"{{{out}}}^{{{exp}}}" if exp else out
 
     def _print_Det(self, e, exp=None):
-        return f"\\det {self._print(sp.Symbol(str(e.args[0].label)))}"
+        out = f"\\det {self._name(e.args[0])}"
+        return f"\\left({out}\\right)^{{{exp}}}" if exp else out
 
     def _print_LogDet(self, e, exp=None):
-        return f"\\log\\left|\\det {self._print(sp.Symbol(str(e.args[0].label)))}\\right|"
+        out = f"\\log\\left|\\det {self._name(e.args[0])}\\right|"
+        return f"\\left({out}\\right)^{{{exp}}}" if exp else out
 
     def _print_Max2(self, e, exp=None):
-        return f"\\max\\left({self._print(e.args[0])}, {self._print(e.args[1])}\\right)"
+        out = f"\\max\\left({self._print(e.args[0])}, {self._print(e.args[1])}\\right)"
+        return f"{out}^{{{exp}}}" if exp else out
 
     def _print_Min2(self, e, exp=None):
-        return f"\\min\\left({self._print(e.args[0])}, {self._print(e.args[1])}\\right)"
+        out = f"\\min\\left({self._print(e.args[0])}, {self._print(e.args[1])}\\right)"
+        return f"{out}^{{{exp}}}" if exp else out
 
     def _reduction(self, e, exp=None):
-        out = f"{_REDUCTIONS[type(e).__name__]}_{_subscript(e.indices)} \\left({self._print(e.body)}\\right)"
+        out = f"{_REDUCTIONS[type(e).__name__]}_{self._subscript(e.indices)} \\left({self._print(e.body)}\\right)"
         return f"{{{out}}}^{{{exp}}}" if exp else out
 
     _print_MaxOver = _print_MinOver = _print_LogSumExp = _reduction
@@ -100,24 +194,114 @@ class IndexLatexPrinter(LatexPrinter):
         name = type(e).__name__
         if name in _OPERATORS:
             op = _OPERATORS[name]
+            if op == "\\sigma" and self.naming.sigma_taken:
+                op = "sigmoid"  # a name of the printout is sigma
             op = op if op.startswith("\\") else f"\\operatorname{{{op}}}"
             out = f"{op}\\left({self._print(e.args[0])}\\right)"
             return f"{out}^{{{exp}}}" if exp else out
         return super()._print_Function(e, exp)
 
 
-def statements_latex(statements) -> str:
-    """An ``aligned`` block, one statement a line."""
-    printer = IndexLatexPrinter()
+# --- printouts ------------------------------------------------------------------------------
+def expr_latex(expr, naming: Naming | None = None, left=()) -> str:
+    """One expression in LaTeX by ``naming`` (default: the plain convention for its
+    names); ``left``: the indices of the left side (products follow their chain)."""
+    if naming is None:
+        naming = Naming(tensor_names(expr))
+    return IndexLatexPrinter(naming, left).doprint(expr)
+
+
+def statements_latex(statements, naming: Naming | None = None, display=False, program=None,
+                     notes=False) -> str:
+    """An ``aligned`` block, one statement a line.
+
+    Parameters:
+        naming: the names (default: the naming in effect, see
+            :func:`~indexcalc.emit.latex_names.using`, else the plain one).
+        display: left sides in display form (a gradient of the loss as ∂L/∂x).
+        program: the checked program whose last statements these are (``len(i)`` of
+            different sizes then print apart: ``N_{i}``, ``N'_{i}``).
+        notes: end with a line saying what a bar and ``N_{i}`` stand for.
+    """
+    from indexcalc.emit.latex_names import current
+    statements = list(statements)
+    if naming is None:
+        naming = current() or Naming({st.name for st in statements}
+                                     | set().union(*[tensor_names(st.expr) for st in statements]))
+    printer = IndexLatexPrinter(naming)
+    sizes = _Sizes(program, len(program.statements) - len(statements)) if program is not None else None
     lines = []
-    for st in statements:
+    for k, st in enumerate(statements):
         printer.left = list(st.indices)
-        lhs = printer._print(st.lhs)
+        if sizes is not None:
+            printer.size_of = sizes.at(k, st.name)
+        indices = [index_latex(str(i)) for i in st.indices]
+        lhs = (naming.display if display else naming.indexed)(st.name, indices)
         lines.append(f"{lhs} &= {printer.doprint(st.expr)}")
+    if notes:
+        lines += _notes(naming, printer.sized)
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
+def _notes(naming, sized) -> list:
+    out = []
+    bar = naming.bar_note()
+    if bar:
+        out.append(bar)
+    if sized and naming.sizes_as_n:
+        out.append(", ".join(f"{naming.size(i, k)} = \\operatorname{{len}}({index_latex(i)})"
+                             for i, k in sized))
+    if not out:
+        return []
+    return ["&\\text{where } " + out[0]] + [f"&\\phantom{{\\text{{where }}}} {o}" for o in out[1:]]
+
+
+class _Sizes:
+    """``len(i)`` of the statement ``k`` → ``k``-th distinct size named after ``i``."""
+
+    def __init__(self, program, n0):
+        self.program, self.n0, self.roots = program, n0, {}
+
+    def at(self, k, lhs):
+        def size_of(index):
+            root = self.program.sizes.find((self.n0 + k, Index(index)))
+            same = self.roots.setdefault(index, [])
+            if root not in same:
+                same.append(root)
+            return same.index(root) + 1
+        return size_of
+
+
+def naming_of(backward) -> Naming:
+    """The naming of a derivation's printout (a Derivative, a Jacobian or a Hessian)."""
+    from indexcalc.derivation import loss_of
+    forward = backward.forward
+    loss = loss_of(forward)
+    names = set(backward.program.ranks)
+    gradients = dict(getattr(backward, "gradients", {}))
+    given = {u: y for y, u in getattr(backward, "upstream", {}).items() if isinstance(u, str)}
+    jacobians = dict(getattr(backward, "jacobians", {}))
+    if not gradients and loss is not None:
+        # a Hessian prints first the gradient statements its Jacobians read: dX is the
+        # gradient of X (dL_dX or d_X where dX was a name of the program)
+        ours = {st.name for st in backward.statements} | {y for y, _ in jacobians.values()}
+        for y in forward.ranks:
+            for g in (f"d{y}", f"d{loss}_d{y}", f"d_{y}"):
+                if g in ours and g not in forward.ranks and g not in jacobians:
+                    gradients[g] = y
+                    break
+    ranks = {**backward.program.ranks, **{g: forward.ranks.get(x, 0) for g, x in gradients.items()}}
+    return Naming(names, gradients, jacobians, ranks, loss, forward.inputs, given)
+
+
+def backward_latex(backward) -> str:
+    """``d.latex()``: the backward statements, gradients of the loss in display form on
+    the left, and what the bars and sizes stand for."""
+    with written(*[st.expr for st in backward.forward.statements]):
+        return statements_latex(backward.statements, naming_of(backward), display=True,
+                                program=backward.program, notes=True)
+
+
 def program_latex(prog) -> str:
-    return statements_latex(prog.statements)
-
-
+    with written(*[st.expr for st in prog.statements]):
+        return statements_latex(prog.statements, Naming(prog.ranks), program=prog, notes=True)

@@ -22,14 +22,12 @@ import re
 
 import sympy as sp
 
+from indexcalc.emit.latex_names import latex_name
 from indexcalc.emit.matrix_nodes import M, is_num, is_ones, negated, negative
 from indexcalc.emit.text import expr_text
 
 ADD, HAD, MUL, POST, ATOM = 1, 2, 3, 4, 5
 
-_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda",
-          "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega",
-          "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
 _LATEX_FN = {"exp": "\\exp", "log": "\\log", "tanh": "\\tanh", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan",
              "atan": "\\arctan", "sinh": "\\sinh", "cosh": "\\cosh", "sigmoid": "\\sigma", "max": "\\max",
              "min": "\\min"}
@@ -42,20 +40,6 @@ def render(m: M, form: str, safe=str) -> str:
         from indexcalc.emit.matrix_numpy import numpy_code
         return numpy_code(m, safe)
     return _Math(form == "latex").code(m)[0]
-
-
-def latex_name(name: str) -> str:
-    r"""A program name in LaTeX: Greek as Greek (``\gamma``), trailing digits as a
-    subscript (``W_{1}``), several letters upright (``\mathrm{dW}``)."""
-    head = name.rstrip("0123456789")
-    digits = name[len(head):]
-    if head in _GREEK:
-        base = "\\" + head
-    elif len(head) == 1:
-        base = head
-    else:
-        base = "\\mathrm{" + head.replace("_", "\\_") + "}"
-    return f"{base}_{{{digits}}}" if digits and head else base
 
 
 def _number_text(r) -> str:
