@@ -76,7 +76,8 @@ TENSOR_NAMES = ["x", "W", "A", "t1", "t2", "_y1", "dx", "np", "tmp", "t", "u", "
 SIZES = [2, 3, 4, 5]
 BASIC_FUNCS = ["exp", "tanh", "sigmoid", "relu", "softplus", "abs", "sin", "cos", "step",
                "sign", "log", "sqrt"]
-# SPEC section 1 also lists these; they are exercised by their own test (``extended``)
+# SPEC section 1 also lists these (and the reductions max/min/logsumexp[..] and the constant
+# pi); they are exercised by their own test (``extended``)
 EXTENDED_FUNCS = ["expm1", "erf", "atan", "sinh", "cosh", "log1p", "tan"]
 NUMBERS = ["2", "0.5", "3", "1.5", "0.1", "2.0", "1e-1", ".5", "1"]
 
@@ -310,7 +311,7 @@ class ProgramGen:
                     a, b = ch.pick(scope[c]), ch.pick(scope[c])
                     return E(f"inv({m})[{a},{b}]", PREC_ATOM, {a, b})
                 return E(f"{form}({m})", PREC_ATOM)
-        return E(ch.pick(NUMBERS), PREC_ATOM)
+        return E(ch.pick(NUMBERS + (["pi"] if self.extended else [])), PREC_ATOM)
 
     def expr(self, depth, scope):
         ch = self.ch
