@@ -271,7 +271,8 @@ def test_hessian_matches_differences_of_the_gradient(src):
     ("y[i] = logsumexp[i](x[i])", "logsumexp[i] reduces over index i, which is already on the left"),
     ("y = max[i,i](x[i])", "lists an index twice"),
     ("y = argmax[i](x[i])", "unknown reduction argmax[..](..)"),
-    ("y = max(x[i])", "max() takes 2 arguments, not 1"),
+    ("y = max(x[i])", "max() takes 2 arguments, not 1; for the maximum over indices write max[i](...)"),
+    ("y = logsumexp(x[i])", "unknown function logsumexp(); for the log-sum-exp over indices write logsumexp[i](...)"),
 ])
 def test_checker_messages(src, message):
     with pytest.raises(ic.ProgramError, match=re.escape(message)):

@@ -345,11 +345,14 @@ class _StatementChecker:
     def _call(self, node, protected, indices=None):
         name = str(node.children[0])
         args = node.children[1].children
+        what = {"max": "maximum", "min": "minimum", "logsumexp": "log-sum-exp"}.get(name, name)
+        reduction = f"; for the {what} over indices write {name}[i](...)" if name in _REDUCTIONS else ""
         if name not in _FUNCTIONS:
-            self.fail(f"unknown function {name}(); known functions: {', '.join(_FUNCTIONS)}", node)
+            hint = reduction[2:] if reduction else f"known functions: {', '.join(_FUNCTIONS)}"
+            self.fail(f"unknown function {name}(); {hint}", node)
         arity = {"delta": 2, "len": 1, "size": 2}.get(name) or FUNCTIONS[name].arity
         if len(args) != arity:
-            self.fail(f"{name}() takes {arity} argument{'s' * (arity > 1)}, not {len(args)}", node)
+            self.fail(f"{name}() takes {arity} argument{'s' * (arity > 1)}, not {len(args)}{reduction}", node)
         if (name == "inv") != (indices is not None):
             self.fail("inv(A) is a matrix: write inv(A)[i,j]" if name == "inv"
                       else f"{name}(..) cannot be indexed", node)
