@@ -66,6 +66,7 @@ class Line:
     op: str = "="
     note: str = ""
     note_latex: str = ""
+    values: list = field(default_factory=list)  # the forward statements a reuse put back
 
 
 @dataclass
@@ -79,93 +80,122 @@ class Section:
 
 class Steps:
     """The steps of a derivation (:meth:`indexcalc.derivation.Derivative.steps`):
-    ``str()`` is text, :meth:`latex` LaTeX (a KaTeX-renderable ``aligned`` block), and
-    Jupyter shows them as Markdown with formulas (``_repr_markdown_``) or LaTeX.
+    ``str()`` is text, :meth:`latex` LaTeX (one ``aligned`` block that KaTeX renders),
+    and Jupyter shows them as Markdown with formulas (``_repr_markdown_``: a heading line
+    per statement), or as the LaTeX block where a front end prefers LaTeX.
 
-    Attributes: ``sections``, one per statement the sweep visits, last first; ``final``,
-    the backward program's text (``str(d)``); ``derivation``."""
+    Attributes: ``sections``, one per statement the sweep visits, last first; ``notes``,
+    what the printout does beyond the sweep (a gradient substituted into its reader,
+    temporaries); ``final``, the backward program's text (``str(d)``); ``derivation``."""
 
-    def __init__(self, derivation, sections, names):
-        self.derivation, self.sections, self._names = derivation, sections, names
+    def __init__(self, derivation, sections, names, notes=()):
+        self.derivation, self.sections, self.names = derivation, sections, names
+        self.notes = list(notes)
         self.final = str(derivation)
 
-    # text
+    # -- text
     def __str__(self) -> str:
         out = []
-        with written(*[st.expr for st in self.derivation.forward.statements]):
+        with written(*self._numbers()):
             for sec in self.sections:
                 out.append(f"line {sec.statement.line}: {_statement(sec.statement)}")
                 if sec.seed:
                     out.append(f"  {sec.seed}")
-                for block in ([sec.total] if sec.total else []) + sec.blocks:
+                for block in self._blocks(sec):
                     out += _text_block(block)
                 out.append("")
+        out += self.notes + ([""] if self.notes else [])
         return "\n".join(out + ["backward program:", self.final])
 
     def __repr__(self) -> str:
         return f"<Steps\n{self}\n>"
 
-    # LaTeX
+    # -- LaTeX
     def latex(self) -> str:
         """One ``aligned`` block: for each statement a line naming it, then its steps
-        (the notes in a third column), and the backward program last."""
+        (notes in a third column); the backward program (``d.latex()``) last."""
+        naming = self._naming()
         rows = []
-        for sec in self.sections:
-            rows.append(self._latex_heading(sec))
-            rows += self._latex_rows(sec)
-        rows.append(r"&\text{backward program:} \\")
-        rows += [row + r" \\" for row in self._latex_final()]
-        rows[-1] = rows[-1][:-3]
-        return "\\begin{aligned}\n" + "\n".join(rows) + "\n\\end{aligned}"
+        with written(*self._numbers()):
+            for sec in self.sections:
+                rows.append(f"&\\text{{line {sec.statement.line}:}}\\quad {self._latex_statement(sec, naming)}")
+                rows += self._latex_rows(sec, naming)
+        rows += [f"&\\text{{{_tex_escape(note)}}}" for note in self.notes]
+        rows.append("&\\text{backward program:}")
+        rows += self._latex_final()
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
     def _repr_latex_(self):
         return "$\\displaystyle " + self.latex() + "$"
 
     def _repr_markdown_(self):
-        """A heading line per statement and its steps as display math."""
+        """A heading line per statement, its steps as display math, the program last."""
+        naming = self._naming()
         parts = []
-        for sec in self.sections:
-            parts.append(f"**line {sec.statement.line}** &nbsp; ${self._latex_statement(sec.statement)}$"
-                         + (f" &nbsp; ({self._latex_seed(sec)})" if sec.seed else ""))
-            rows = self._latex_rows(sec)
-            if rows:
-                rows[-1] = rows[-1][:-3]
-                parts.append("$$\n\\begin{aligned}\n" + "\n".join(rows) + "\n\\end{aligned}\n$$")
-        parts.append("**backward program**")
-        parts.append("$$\n\\begin{aligned}\n" + " \\\\\n".join(self._latex_final()) + "\n\\end{aligned}\n$$")
+        with written(*self._numbers()):
+            for sec in self.sections:
+                parts.append(f"**line {sec.statement.line}** &nbsp; ${self._latex_statement(sec, naming)}$")
+                rows = self._latex_rows(sec, naming)
+                if rows:
+                    parts.append(_display(rows))
+        parts += [_md_escape(note) for note in self.notes]
+        parts += ["**backward program**", _display(self._latex_final())]
         return "\n\n".join(parts)
 
-    def _printer(self):
-        return _LatexPrinter()
+    # -- helpers
+    def _numbers(self):
+        return [st.expr for st in self.derivation.forward.statements]
 
-    def _latex_statement(self, st) -> str:
-        p = self._printer()
-        p.left = list(st.indices)
-        return f"{p.doprint(st.lhs)} = {p.doprint(st.expr)}"
+    def _blocks(self, sec):
+        return ([sec.total] if sec.total else []) + sec.blocks
 
-    def _latex_seed(self, sec) -> str:
+    def _naming(self):
+        """The LaTeX names of the derivation's printout, every gradient of the steps a
+        bar (None where the LaTeX printer names plainly)."""
+        try:
+            from indexcalc.emit.latex_names import Naming
+        except ImportError:
+            return None
+        d = self.derivation
+        loss = next((y for y, u in d.upstream.items() if not isinstance(u, str)), None)
+        given = {u: y for y, u in d.upstream.items() if isinstance(u, str)}
+        gradients = {g: x for x, g in self.names.items()}
+        names = set(d.program.ranks) | set(d.forward.ranks)
+        ranks = {**d.program.ranks, **{g: d.forward.ranks.get(x, 0) for g, x in gradients.items()}}
+        try:
+            return Naming(names, gradients, None, ranks, loss, d.forward.inputs, given)
+        except TypeError:
+            return None
+
+    def _printer(self, naming, left=()):
+        printer = _LatexPrinter(naming) if naming is not None else _LatexPrinter()
+        printer.left = list(left)
+        return printer
+
+    def _latex_statement(self, sec, naming) -> str:
         st = sec.statement
-        if self.derivation.upstream.get(st.name) == 1:
-            return f"the loss: $\\partial {self._printer().doprint(st.lhs)}/\\partial {self._printer().doprint(st.lhs)} = 1$"
-        up = self.derivation.upstream[st.name]
-        el = sp.IndexedBase(up)[st.indices] if st.indices else sp.Symbol(up)
-        return f"${self._printer().doprint(el)}$ is the upstream gradient"
+        p = self._printer(naming, st.indices)
+        out = f"{p.doprint(st.lhs)} = {p.doprint(st.expr)}"
+        up = self.derivation.upstream.get(st.name)
+        if sec.seed and isinstance(up, str):
+            out += f"\\qquad \\text{{(given: }} {p.doprint(_el(up, st.indices))}\\text{{)}}"
+        elif sec.seed:
+            out += f"\\qquad \\text{{(the loss: }} \\partial {p.doprint(st.lhs)} / \\partial {p.doprint(st.lhs)} = 1\\text{{)}}"
+        return out
 
-    def _latex_heading(self, sec) -> str:
-        st = sec.statement
-        return (f"&\\text{{line {st.line}:}}\\quad {self._latex_statement(st)}"
-                + (f"\\quad\\text{{({_latex_text(self._latex_seed(sec))})}}" if sec.seed else "") + r" \\")
-
-    def _latex_rows(self, sec) -> list:
+    def _latex_rows(self, sec, naming) -> list:
         rows = []
-        for block in ([sec.total] if sec.total else []) + sec.blocks:
-            p = self._printer()
+        for block in self._blocks(sec):
             for line in block:
-                p.left = list(getattr(line.lhs, "indices", ()) or ())
+                left = list(getattr(line.lhs, "indices", ()) or ())
+                p = self._printer(naming, left)
                 lhs = p.doprint(line.lhs) if line.lhs is not None else ""
-                op = "\\mathrel{+}=" if line.op == "+=" else "="
+                op = {"+=": "\\mathrel{+}=", "→": "\\to"}.get(line.op, "=")
                 note = line.note_latex or (f"\\text{{{_tex_escape(line.note)}}}" if line.note else "")
-                rows.append(f"{lhs} &{op} {p.doprint(line.rhs)}" + (f" && {note}" if note else "") + r" \\")
+                if line.note and not line.note_latex and line.note.startswith("forward value"):
+                    note = "\\text{forward value } " + ",\\ ".join(
+                        self._latex_statement(Section(st), naming) for st in line.values)
+                rows.append(f"{lhs} &{op} {p.doprint(line.rhs)}" + (f" && {note}" if note else ""))
         return rows
 
     def _latex_final(self) -> list:
@@ -174,13 +204,17 @@ class Steps:
         return [row.rstrip().removesuffix("\\\\").rstrip() for row in body.split("\n")]
 
 
+def _display(rows) -> str:
+    return "$$\n\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}\n$$"
+
+
 def _tex_escape(text: str) -> str:
-    return text.replace("\\", "\\backslash ").replace("_", "\\_").replace("#", "\\#").replace("&", "\\&")
+    out = text.replace("\\", "\\backslash ").replace("_", "\\_").replace("#", "\\#").replace("&", "\\&")
+    return out.replace("{", "\\{").replace("}", "\\}").replace("^", "\\^{}").replace("%", "\\%")
 
 
-def _latex_text(markdown: str) -> str:
-    """A seed note (Markdown with ``$..$`` math) inside ``\\text{..}``: math stays math."""
-    return markdown
+def _md_escape(text: str) -> str:
+    return text.replace("*", "\\*").replace("_", "\\_")
 
 
 def _statement(st) -> str:
@@ -220,6 +254,14 @@ class _TextPrinter(TextPrinter):
 
 
 class _LatexPrinter(IndexLatexPrinter):
+    def doprint(self, expr, *args, **kwargs):
+        return super().doprint(_shown(expr), *args, **kwargs)
+
+    def _print_Pow(self, e, *args, **kwargs):
+        if isinstance(e.base, ISum):  # (Σ_k x_k)^2, not Σ_k x_k^2
+            return f"\\left({self._print(e.base)}\\right)^{{{self._print(e.exp)}}}"
+        return super()._print_Pow(e, *args, **kwargs)
+
     def _print_Partial(self, e, exp=None):
         return f"\\frac{{\\partial {self._print(e.args[0])}}}{{\\partial {self._print(e.args[1])}}}"
 
@@ -239,7 +281,15 @@ def _split_partials(e):
 
 
 def _text(e, left=()) -> str:
-    return _TextPrinter(left).doprint(e)
+    return _TextPrinter(left).doprint(_shown(e))
+
+
+def _shown(e):
+    """``e`` as the steps show it: a sum of a negative body as minus the sum."""
+    if not isinstance(e, sp.Basic):
+        return e
+    return e.replace(lambda x: isinstance(x, ISum) and x.body.could_extract_minus_sign(),
+                     lambda x: -ISum(-x.body, x.indices))
 
 
 def _text_block(block) -> list:
@@ -286,7 +336,8 @@ class _Names:
 
 
 def _delta_note(before, names):
-    """``Σ_j δ(i,j) f(j) = f(i)`` for the delta that ``contract_delta`` removed."""
+    """``(note, LaTeX, short note, short LaTeX)`` for the delta that ``contract_delta``
+    removed: ``Σ_j δ(i,j) φ(j) = φ(i)``, short ``Σ_j δ(i,j)``."""
     for f in sp.Mul.make_args(before.body):
         if isinstance(f, sp.Pow) and isinstance(f.base, KroneckerDelta):
             f = f.base
@@ -295,17 +346,19 @@ def _delta_note(before, names):
             gone, keep = (a, b) if a in before.indices else (b, a) if b in before.indices else (None, None)
             if gone is not None:
                 g, k = names(gone), names(keep)
-                return (f"contract: Σ_{g} δ({k},{g}) φ({g}) = φ({k})",
-                        f"\\text{{contract: }} \\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}\\, \\varphi({g}) = \\varphi({k})")
-    return "a delta contracted", ""
+                return (f"Σ_{g} δ({k},{g}) φ({g}) = φ({k})",
+                        f"\\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}\\, \\varphi({g}) = \\varphi({k})",
+                        f"Σ_{g} δ({k},{g})", f"\\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}")
+    return "a delta", "\\text{a delta}", "a delta", "\\text{a delta}"
 
 
 def _absent_note(before, after, names):
     gone = [i for i in before.indices if i not in free_indices(before.body)]
     gone = [str(names(i)) for i in gone] or ["the index"]
     g = ",".join(gone)
-    return (f"Σ_{g} c = len({g}) c" if len(gone) == 1 else f"Σ_{{{g}}} c = len {g} c",
-            f"\\textstyle\\sum_{{{g}}} c = " + "".join(f"N_{{{x}}}" for x in gone) + " c")
+    text = f"Σ_{g} c = len({g}) c" if len(gone) == 1 else f"Σ_{{{g}}} c = len {g} c"
+    tex = f"\\textstyle\\sum_{{{g}}} c = " + "".join(f"N_{{{x}}}" for x in gone) + " c"
+    return text, tex, text, tex
 
 
 def _replay(start, rewrites):
@@ -338,22 +391,25 @@ def _block(sent: Sent, prog, gradient: str, up_name, avoid) -> list:
     final = steps[-1][3] if steps else start
     if final is None or alpha(final) != alpha(sent.contribution):
         final = sent.contribution
-    shown = []
+    shown, short = [], []
     for rule, before, after, whole in steps:
         if rule == "contract_delta":
-            note, tex = _delta_note(before, names)
+            note, tex, brief, brief_tex = _delta_note(before, names)
+            note, tex = "contract: " + note, "\\text{contract: } " + tex
         elif rule == "absent_index":
-            note, tex = _absent_note(before, after, names)
+            note, tex, brief, brief_tex = _absent_note(before, after, names)
         else:
             continue
+        short.append((brief, brief_tex))
         if whole is None:  # the part alone: Σ_j δ(i,j) x[j] -> x[i]
             shown.append(Line(names(after), names(before), "→", note, tex))
         else:
             shown.append(Line(whole, None, "=", note, tex))
     if len(shown) > 2 and all(line.lhs is None for line in shown):
-        # many contractions: one line, each contraction named once in its note
-        notes = list(dict.fromkeys((line.note, line.note_latex) for line in shown))
-        shown = [Line(final, None, "=", "; ".join(n for n, _ in notes), ",\\quad ".join(t for _, t in notes))]
+        # many contractions: one line, naming each contraction once
+        short = list(dict.fromkeys(short))
+        shown = [Line(final, None, "=", "contract: " + ", ".join(n for n, _ in short),
+                      "\\text{contract: } " + ",\\ ".join(t for _, t in short))]
     if shown and shown[-1].lhs is None:
         shown[-1].rhs = final  # the rewrites after the last contraction only move factors
     elif _text(names(final)) != _text(names(start)):
@@ -365,7 +421,8 @@ def _block(sent: Sent, prog, gradient: str, up_name, avoid) -> list:
     values = [s for s in prog.statements if s.name in tensor_names(reused) - tensor_names(final)]
     if values:
         note = "forward value" + ("s " if len(values) > 1 else " ") + "; ".join(_statement(s) for s in values)
-        lines.append(Line(_Names(dict(zip(sent.targets, sent.canon)), avoid)(reused), None, "=", note))
+        lines.append(Line(_Names(dict(zip(sent.targets, sent.canon)), avoid)(reused), None, "=", note,
+                          values=values))
     return lines
 
 
@@ -425,7 +482,22 @@ def steps_of(derivation) -> Steps:
                 totals[sent.name] = totals.get(sent.name, 0) + \
                     sent.contribution.xreplace(dict(zip(sent.targets, sent.canon)))
         sections.append(sec)
-    return Steps(derivation, sections, grads)
+    printed = [st.name for st in derivation.statements]
+    notes = []
+    for sec in sections:
+        name = _name(sec.total[0].lhs) if sec.total else None
+        if name is not None and name not in printed:
+            readers = sorted({_name(block[0].lhs) for block in sec.blocks})
+            notes.append(f"{name} is element-wise and read once: the backward program substitutes it "
+                         f"into {' and '.join(readers) or 'its reader'} and simplifies")
+    temporaries = [n for n in printed if n not in set(grads.values())]
+    if temporaries:
+        notes.append(f"{', '.join(temporaries)}: subexpressions the backward program computes once")
+    return Steps(derivation, sections, grads, notes)
+
+
+def _name(e) -> str:
+    return str(e.base.label) if isinstance(e, sp.Indexed) else str(e)
 
 
 def _canon(prog, name):
