@@ -26,7 +26,7 @@ from sympy.printing.latex import LatexPrinter
 
 from indexcalc.emit.latex_names import Naming, index_latex, subscript
 from indexcalc.emit.text import _coefficient, chain_order, is_negative, written
-from indexcalc.language.algebra import Index, ISum, free_indices, tensor_names
+from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names
 
 _OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": "softplus",
               "tanh": "\\tanh", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan", "atan": "\\arctan",
@@ -45,6 +45,18 @@ def number_latex(text: str) -> str:
         ten = f"10^{{{'-' if sign == '-' else ''}{exponent}}}"
         return ten if mantissa == "1" else f"{mantissa} \\cdot {ten}"
     return " \\cdot ".join(_SCIENTIFIC.sub(power, part) for part in text.split("*"))
+
+
+def _is_size(f, indices) -> bool:
+    """Is ``f`` a power of ``len(i)`` (constant over a sum over ``i``)?"""
+    base = f.base if f.is_Pow else f
+    return isinstance(base, Len) and (not f.is_Pow or f.exp.is_number)
+
+
+def _parens(tex: str) -> str:
+    """``(tex)``; ``\\left(tex\\right)`` around a tall one (a fraction, a sum, a root)."""
+    tall = any(c in tex for c in ("\\frac", "\\sum", "\\sqrt", "\\max_", "\\min_", "\\left"))
+    return f"\\left({tex}\\right)" if tall else f"({tex})"
 
 
 class IndexLatexPrinter(LatexPrinter):
@@ -144,6 +156,16 @@ class IndexLatexPrinter(LatexPrinter):
     def _print_ISum(self, e):
         if is_negative(e.body) and not is_negative(-e.body):
             return "-" + self._print_ISum(ISum(-e.body, e.indices))
+        summed = set(e.indices)
+        factors = sp.Mul.make_args(e.body)
+        outside = [f for f in factors if not free_indices(f) & summed or _is_size(f, summed)]
+        if outside and len(outside) < len(factors):
+            # what does not change with the summed indices goes in front: 1/N_i Σ_i x_bi
+            inside = ISum(sp.Mul(*[f for f in factors if f not in outside]), e.indices)
+            front = sp.Mul(*outside)
+            tex = self._print(front)
+            return f"\\left({tex}\\right) {self._print(inside)}" if isinstance(front, sp.Add) else \
+                f"{tex} {self._print(inside)}"
         body = self._print(e.body)
         if isinstance(e.body, sp.Add):
             body = f"\\left({body}\\right)"
@@ -165,7 +187,7 @@ class IndexLatexPrinter(LatexPrinter):
         return f"{out}^{{{exp}}}" if exp else out
 
     def _print_Inv(self, e, exp=None):
-        out = f"\\left({self.naming.name(str(e.args[0].label)).tex()}^{{-1}}\\right)_{self._subscript(e.args[1:])}"
+        out = f"({self.naming.name(str(e.args[0].label)).tex()}^{{-1}})_{self._subscript(e.args[1:])}"
         return f"{{{out}}}^{{{exp}}}" if exp else out
 
     def _print_Det(self, e, exp=None):
@@ -177,15 +199,15 @@ class IndexLatexPrinter(LatexPrinter):
         return f"\\left({out}\\right)^{{{exp}}}" if exp else out
 
     def _print_Max2(self, e, exp=None):
-        out = f"\\max\\left({self._print(e.args[0])}, {self._print(e.args[1])}\\right)"
+        out = "\\max" + _parens(f"{self._print(e.args[0])}, {self._print(e.args[1])}")
         return f"{out}^{{{exp}}}" if exp else out
 
     def _print_Min2(self, e, exp=None):
-        out = f"\\min\\left({self._print(e.args[0])}, {self._print(e.args[1])}\\right)"
+        out = "\\min" + _parens(f"{self._print(e.args[0])}, {self._print(e.args[1])}")
         return f"{out}^{{{exp}}}" if exp else out
 
     def _reduction(self, e, exp=None):
-        out = f"{_REDUCTIONS[type(e).__name__]}_{self._subscript(e.indices)} \\left({self._print(e.body)}\\right)"
+        out = f"{_REDUCTIONS[type(e).__name__]}_{self._subscript(e.indices)} {_parens(self._print(e.body))}"
         return f"{{{out}}}^{{{exp}}}" if exp else out
 
     _print_MaxOver = _print_MinOver = _print_LogSumExp = _reduction
@@ -197,7 +219,7 @@ class IndexLatexPrinter(LatexPrinter):
             if op == "\\sigma" and self.naming.sigma_taken:
                 op = "sigmoid"  # a name of the printout is sigma
             op = op if op.startswith("\\") else f"\\operatorname{{{op}}}"
-            out = f"{op}\\left({self._print(e.args[0])}\\right)"
+            out = op + _parens(self._print(e.args[0]))
             return f"{out}^{{{exp}}}" if exp else out
         return super()._print_Function(e, exp)
 
@@ -303,5 +325,5 @@ def backward_latex(backward) -> str:
 
 
 def program_latex(prog) -> str:
-    with written(*[st.expr for st in prog.statements]):
-        return statements_latex(prog.statements, Naming(prog.ranks), program=prog, notes=True)
+    """``prog.latex()``: its statements, and what ``N_{i}`` stands for."""
+    return statements_latex(prog.statements, Naming(prog.ranks), program=prog, notes=True)
