@@ -24,7 +24,7 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import NameSupply, slot
-from indexcalc.simplify.keys import blind, blind_of
+from indexcalc.simplify.keys import blind, blind_of, recall, remember
 from indexcalc.simplify.tidy import alpha
 
 _ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, Size, KroneckerDelta, sp.IndexedBase, Index)
@@ -53,22 +53,25 @@ class _Keys:
 
     def nodes(self, e) -> list:
         """:func:`_nodes` of ``e``."""
-        out = self._nodes.get(e)
+        out = recall(self._nodes, e)
         if out is None:
-            out = self._nodes[e] = []
+            out = []
             _nodes(e, out, self)
+            remember(self._nodes, e, out)
         return out
 
     def exact(self, e):
-        k = self._exact.get(e)
+        k = recall(self._exact, e)
         if k is None:
-            k = self._exact[e] = shape_key(e)
+            k = shape_key(e)
+            remember(self._exact, e, k)
         return k
 
     def sized(self, e) -> bool:
-        k = self._sized.get(e)
+        k = recall(self._sized, e)
         if k is None:
-            k = self._sized[e] = _sized(e)
+            k = _sized(e)
+            remember(self._sized, e, k)
         return k
 
 
