@@ -176,6 +176,25 @@ def test_constants_print_as_written():
     assert "\\frac{x_{i}}{2}" in ic.parse("y[i] = x[i]/2").latex()
 
 
+@pytest.mark.parametrize("source, tex", [
+    ("y = sum[i](x[i])^2", "\\left(\\sum_{i} x_{i}\\right)^{2}"),
+    ("y = sum[i](x[i])^1.5", "\\left(\\sum_{i} x_{i}\\right)^{\\frac{3}{2}}"),
+    ("y = sum[i](x[i]^2)", "\\sum_{i} x_{i}^{2}"),
+    ("y = 1/sum[i](x[i])^2", "\\frac{1}{\\left(\\sum_{i} x_{i}\\right)^{2}}"),
+    ("y = sqrt(sum[i](x[i]^2))", "\\sqrt{\\sum_{i} x_{i}^{2}}"),
+    ("y = max[i](x[i])^2", "\\left(\\max_{i} (x_{i})\\right)^{2}"),
+    ("y = b*sum[i](x[i])*sum[j](z[j])", "b \\left(\\sum_{i} x_{i}\\right) \\sum_{j} z_{j}"),
+    ("y[k] = sum[i](x[i])*z[k]", "z_{k} \\sum_{i} x_{i}"),
+    ("y[b] = mean[i](x[b,i])", "\\frac{1}{N_{i}} \\sum_{i} x_{bi}"),
+    ("y[b] = sum[i]((a[b] + c[b])*x[b,i])", "\\left(a_{b} + c_{b}\\right) \\sum_{i} x_{bi}"),
+    ("y[i] = inv(A)[i,j]*b[j]", "\\sum_{j} (A^{-1})_{ij} b_{j}"),
+    ("y = det(A1)^2", "\\left(\\det A_{1}\\right)^{2}"),
+    ("y = a - sum[i](x[i]) - 0.5*sum[j](z[j])", "a - \\sum_{i} x_{i} - \\frac{\\sum_{j} z_{j}}{2}"),
+])
+def test_sums_and_powers_read_unambiguously(source, tex):
+    assert ic.parse(source).latex().splitlines()[1].split(" &= ")[1].rstrip(" \\") == tex
+
+
 def test_matrix_form_uses_the_same_names():
     assert matrix_print.latex_name is latex_names.latex_name
     d = ic.derive(examples()["mlp"].source, examples()["mlp"].wrt)

@@ -93,6 +93,9 @@ class IndexLatexPrinter(LatexPrinter):
         return self.naming.symbol(str(getattr(base, "label", base)))
 
     def _print_Pow(self, e):
+        if (isinstance(e.base, ISum) or type(e.base).__name__ in _REDUCTIONS) \
+                and not (e.exp.is_negative or e.exp == sp.Rational(1, 2)):
+            return f"\\left({self._print(e.base)}\\right)^{{{self._print(e.exp)}}}"  # (Σ_i x_i)^2
         if isinstance(e.base, (sp.Indexed, sp.Symbol)) and not isinstance(e.base, Index):
             base = self._print(e.base)
             if base.startswith("\\frac") and not (e.exp.is_Rational and e.exp.is_negative):
@@ -139,7 +142,15 @@ class IndexLatexPrinter(LatexPrinter):
                 if isinstance(rest, sp.Add):
                     body = f"\\left({body}\\right)"
                 return f"{'- ' if c < 0 else ''}{number_latex(text)} {body}"
-        return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
+        ordered = chain_order(e.args, self.left)
+        ordered = [f for f in ordered if not isinstance(f, ISum)] + [f for f in ordered if isinstance(f, ISum)]
+        return super()._print_Mul(sp.Mul._from_args(ordered))
+
+    def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
+        # a sum that is not the last factor is parenthesized: (Σ_i x_i) b, not Σ_i x_i b
+        if isinstance(expr, ISum) and not last:
+            return True
+        return super()._needs_mul_brackets(expr, first, last)
 
     def _is_fraction(self, f) -> bool:
         """Does ``f`` print as a fraction (a Jacobian ``∂Y/∂X``)?"""
@@ -148,7 +159,13 @@ class IndexLatexPrinter(LatexPrinter):
 
     def _print_Add(self, e, order=None):
         terms = sorted(e.args, key=lambda t: (is_negative(t), not free_indices(t)))
-        return super()._print_Add(sp.Add._from_args(terms), order)
+        out = []
+        for k, t in enumerate(terms):
+            if k and is_negative(t):  # a - Σ_i x_i, not a + -Σ_i x_i
+                out.append(" - " + self._print(ISum(-t.body, t.indices) if isinstance(t, ISum) else -t))
+            else:
+                out.append((" + " if k else "") + self._print(t))
+        return "".join(out)
 
     def _subscript(self, indices) -> str:
         return "{" + subscript(index_latex(str(i)) for i in indices) + "}"
@@ -208,7 +225,7 @@ class IndexLatexPrinter(LatexPrinter):
 
     def _reduction(self, e, exp=None):
         out = f"{_REDUCTIONS[type(e).__name__]}_{self._subscript(e.indices)} {_parens(self._print(e.body))}"
-        return f"{{{out}}}^{{{exp}}}" if exp else out
+        return f"\\left({out}\\right)^{{{exp}}}" if exp else out
 
     _print_MaxOver = _print_MinOver = _print_LogSumExp = _reduction
 
