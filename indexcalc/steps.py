@@ -81,8 +81,9 @@ class Section:
 class Steps:
     """The steps of a derivation (:meth:`indexcalc.derivation.Derivative.steps`):
     ``str()`` is text, :meth:`latex` LaTeX (one ``aligned`` block that KaTeX renders),
-    and Jupyter shows them as Markdown with formulas (``_repr_markdown_``: a heading line
-    per statement), or as the LaTeX block where a front end prefers LaTeX.
+    and Jupyter shows them as Markdown with formulas (``_repr_markdown_``: a line naming
+    each statement, its steps as display math; Markdown rather than one LaTeX block,
+    which front ends such as nbconvert would prefer if it were offered).
 
     Attributes: ``sections``, one per statement the sweep visits, last first; ``notes``,
     what the printout does beyond the sweep (a gradient substituted into its reader,
@@ -125,9 +126,6 @@ class Steps:
         rows += self._latex_final()
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
-    def _repr_latex_(self):
-        return "$\\displaystyle " + self.latex() + "$"
-
     def _repr_markdown_(self):
         """A heading line per statement, its steps as display math, the program last."""
         naming = self._naming()
@@ -138,11 +136,20 @@ class Steps:
                 rows = self._latex_rows(sec, naming)
                 if rows:
                     parts.append(_display(rows))
-        parts += [_md_escape(note) for note in self.notes]
+        parts += [self._md_note(note) for note in self.notes]
         parts += ["**backward program**", _display(self._latex_final())]
         return "\n\n".join(parts)
 
     # -- helpers
+    def _md_note(self, note: str) -> str:
+        """A note in Markdown: the names it mentions as code."""
+        names = set(self.names.values()) | {st.name for st in self.derivation.statements}
+
+        def word(w):
+            bare = w.rstrip(",:;.")
+            return f"`{bare}`{w[len(bare):]}" if bare in names else _md_escape(w)
+        return " ".join(word(w) for w in note.split(" "))
+
     def _numbers(self):
         return [st.expr for st in self.derivation.forward.statements]
 
