@@ -5,8 +5,9 @@ The outermost loop of each nest runs in chunks over ``numba.prange`` (one chunk 
 thread); what it accumulates across rows goes to per-chunk partials, combined after it.
 Every number is of the data's dtype: constants are written ``_F(0.5)`` (``_F`` is the
 dtype, an argument: ``np.float32`` or ``np.float64``), numbers computed from sizes come in
-as arguments, and every function keeps float32 (``np.exp`` of a float32 is a float32
-in Numba), so float32 data is computed, and accumulated, in float32.
+as arguments, and every function keeps float32 (``np.log`` of a float32 is a float32 in
+Numba; ``_tanh``, ``_exp``, ``_erf`` are :mod:`indexcalc.emit.vecmath`'s), so float32 data
+is computed, and accumulated, in float32.
 
     >>> import indexcalc as ic
     >>> from indexcalc.emit.numba import numba_source
@@ -18,7 +19,7 @@ in Numba), so float32 data is computed, and accumulated, in float32.
             for _b in range(_ch*n_x_0//_nc, (_ch + 1)*n_x_0//_nc):
                 _a1 = _F(0)
                 for _i in range(n_x_1):
-                    _a1 += np.tanh(x[_b, _i])
+                    _a1 += _tanh(x[_b, _i])
                 s[_b] = _a1
 """
 
@@ -27,16 +28,17 @@ from __future__ import annotations
 import sympy as sp
 
 from indexcalc.emit.dialect import factor, literal, paren
-from indexcalc.lower.fuse import Loop, Step
+from indexcalc.lower.fuse import Loop, letter
 
 #: element-wise functions of scalars of the data's dtype (``_F``), as the NumPy backend
-#: computes them (sigmoid and softplus through logaddexp, stable at both ends)
+#: computes them (sigmoid and softplus through logaddexp, stable at both ends); ``_exp``,
+#: ``_tanh`` and ``_erf`` are the vectorizable ones of :mod:`indexcalc.emit.vecmath`
 NUMBA = {
-    "exp": "np.exp({})", "log": "np.log({})", "sqrt": "np.sqrt({})", "tanh": "np.tanh({})",
+    "exp": "_exp({})", "log": "np.log({})", "sqrt": "np.sqrt({})", "tanh": "_tanh({})",
     "sin": "np.sin({})", "cos": "np.cos({})", "abs": "np.abs({})", "sign": "np.sign({})",
     "relu": "np.maximum({}, _F(0))", "step": "(_F(1) if {} > 0 else _F(0))",
     "sigmoid": "np.exp(-np.logaddexp(_F(0), -({})))", "softplus": "np.logaddexp(_F(0), {})",
-    "log1p": "np.log1p({})", "expm1": "np.expm1({})", "erf": "_F(math.erf({}))",
+    "log1p": "np.log1p({})", "expm1": "np.expm1({})", "erf": "_erf({})",
     "tan": "np.tan({})", "atan": "np.arctan({})", "sinh": "np.sinh({})", "cosh": "np.cosh({})",
     "max": "np.maximum({}, {})", "min": "np.minimum({}, {})", "powv": "np.power({}, {})",
     "finite": "({0} if np.isfinite({0}) else _F(0))",
@@ -48,10 +50,12 @@ BETTER = {"max": ">", "min": "<"}  # NaN wins, as np.max: once NaN, nothing comp
 class Kernels:
     """Prints the kernels of schedule ``s``; ``names``: node -> variable name (inputs and
     computed nodes), ``statics``: node -> argument name, ``sizes``: size class -> size
-    variable. After :meth:`kernel`, ``params`` are the names it takes, in order."""
+    variable; ``parallel``: chunks over ``numba.prange`` (else ``range``). After
+    :meth:`kernel`, ``params`` are the names it takes, in order."""
 
-    def __init__(self, s, names, statics, sizes, taken):
+    def __init__(self, s, names, statics, sizes, taken, parallel=True):
         self.s, self.g, self.names, self.statics, self.sizes = s, s.g, names, statics, sizes
+        self.prange = "numba.prange" if parallel else "range"
         self.taken = set(taken)
         self.n = {k: i for i, k in enumerate(sorted(s.computed), 1)}
 
@@ -76,7 +80,7 @@ class Kernels:
                 self.step(item, depth)
 
     def loop(self, loop, depth, scope):
-        name = _letter(loop.cls)
+        name = letter(loop.cls)
         var, n = f"_{name}", 1
         while var in self.taken or var in scope:
             n += 1
@@ -98,7 +102,7 @@ class Kernels:
             self.emit(depth, f"_p{self.n[k]} = np.empty(({shape},), _F)")
             if not self.scalar(k):
                 self.emit(depth, f"_p{self.n[k]}[:] = {START[self.s.kind[k]]}")
-        self.emit(depth, "for _ch in numba.prange(_nc):")
+        self.emit(depth, f"for _ch in {self.prange}(_nc):")
         for k in loop.crosses:
             if self.scalar(k):
                 self.emit(depth + 1, f"_r{self.n[k]} = {START[self.s.kind[k]]}")
@@ -176,7 +180,7 @@ class Kernels:
 
     # --- places and values -------------------------------------------------------------
     def vars(self, k) -> dict:
-        return {i: self.var[id(loop)] for i, loop in self.s.loops[k].items()}
+        return {i: self.var[id(loop)] for i, loop in self.s.loops[k].items() if id(loop) in self.var}
 
     def target(self, k, region=False) -> str:
         """Where node ``k``'s value at the current indices is kept (``region``: every index
@@ -184,7 +188,7 @@ class Kernels:
         st, name, v = self.s.storage[k], self.names[k], self.vars(k)
         if st == "local":
             return name
-        bound = set(self.s.order[k][:self.depth(k)]) if region else set(v)
+        bound = set(self.s.order[k][:self.s.depth(k)]) if region else set(v)
         if st == "full":
             self.used.add(name)
             idx = [v[i] if i in bound else ":" for i in self.s.layout[k]] or ["0"]
@@ -194,9 +198,6 @@ class Kernels:
     def partial(self, k) -> str:
         v = self.vars(k)
         return f"_p{self.n[k]}[{', '.join(['_ch'] + [v[i] for i in self.s.layout[k]])}]"
-
-    def depth(self, k) -> int:
-        return self.s._depth(k)
 
     def term(self, k) -> str:
         """The value a store writes, or the term a reduction accumulates."""
@@ -256,7 +257,7 @@ class Kernels:
         if self.inline(a) and node.attr[0] == "mul":
             consts = [self.g[b].attr[0] for b, _ in node.args if self.g[b].op == "const"]
             if consts and sp.Mul(*consts) < 0:
-                return "-", self.mul([(b, tuple(ax[p] for p in pos)) for b, pos in node.args], negate=True)
+                return "-", _summand(self.mul([(b, tuple(ax[p] for p in pos)) for b, pos in node.args], negate=True))
         return "+", self.read(a, ax)
 
     def mul(self, kids, negate=False) -> str:
@@ -282,7 +283,7 @@ class Kernels:
         return self.use(self.sizes[cls])
 
     def cls(self, k, label):
-        return self.s._labels(k)[2][label]
+        return self.s.labels(k)[2][label]
 
 
 def _number(x) -> str:
@@ -303,10 +304,15 @@ def _power(base, exp) -> str:
     return f"{paren(base)}**_F({float(exp)!r})"
 
 
+def _summand(code) -> str:
+    """``code`` parenthesized if it is itself a sum (it follows a minus sign)."""
+    depth = 0
+    for k, ch in enumerate(code):
+        depth += (ch in "([{") - (ch in ")]}")
+        if depth == 0 and code[k:k + 3] in (" + ", " - "):
+            return f"({code})"
+    return code
+
+
 def _simple(code) -> bool:
     return code.replace("_", "a").isalnum()
-
-
-def _letter(cls) -> str:
-    name = str(cls[1]) if isinstance(cls, tuple) and len(cls) == 2 else "i"
-    return name if name.isidentifier() else "i"

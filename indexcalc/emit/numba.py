@@ -13,10 +13,16 @@ Choices, once:
 * Every value and every accumulator is of the inputs' dtype (float32 stays float32);
   results are C-contiguous. Partial sums of the parallel loop (one per thread) are
   combined after it, so the rounding of such sums depends on the number of threads.
-* Results and temporaries come from a pool per shape and dtype: an array is reused once
-  nothing outside the pool refers to it any more (the caller dropped the previous
-  result), so a training loop allocates nothing in its steady state, and a result the
-  caller keeps is never overwritten.
+* Results and temporaries come from a pool (one per compiled function) by name, shape and
+  dtype: an array is reused once nothing outside the pool refers to it any more (the
+  caller dropped the previous result), so a training loop allocates nothing in its
+  steady state, and a result the caller keeps is never overwritten.
+* ``exp``, ``tanh`` and ``erf`` of float32 are the vectorizable ones of
+  :mod:`indexcalc.emit.vecmath` (Numba's call the C library one value at a time).
+* The outermost loop of each nest runs over ``numba.prange`` (``parallel=True``), in one
+  chunk per thread (``numba.get_num_threads()``). ``INDEXCALC_NUMBA_PARALLEL=0`` prints
+  serial kernels instead (``range``, ``parallel=False``): the same loops, compiled about
+  twice as fast, for single-threaded use (the test suite's sweeps use it).
 * ``cache=True`` needs a real file: the module is written to
   ``$INDEXCALC_CACHE/numba`` (default ``~/.cache/indexcalc/numba``) under a hash of its
   text and imported from there, so a second process loads the compiled kernels from
@@ -51,6 +57,7 @@ from indexcalc.emit.arrays import check_arrays
 from indexcalc.emit.loops import Kernels
 from indexcalc.emit.numpy import NumpyDialect
 from indexcalc.emit.printer import ArrayPrinter
+from indexcalc.emit.vecmath import helpers as vector_math
 from indexcalc.errors import ProgramError, ShapeError
 from indexcalc.lower.build import lower
 from indexcalc.lower.fuse import Loop, expand, schedule
@@ -64,6 +71,8 @@ import threading
 import numba
 import numpy as np
 import opt_einsum
+from numba import types
+from numba.extending import intrinsic, overload
 
 # sums may be reordered (vectorized reductions) and multiply-adds fused; NaN and inf keep
 # their meaning (no nnan/ninf); a division by zero gives inf or NaN as in NumPy
@@ -150,7 +159,8 @@ class _Module:
         full = [k for k in sorted(s.computed) if k in s.numpy or s.storage[k] == "full"]
         order = [names[k] for k in low.inputs.values()] + [names[k] for k in full] + \
             list(statics.values()) + list(dict.fromkeys(sizes.values()))
-        printer = Kernels(s, names, statics, sizes, taken)
+        threads = os.environ.get("INDEXCALC_NUMBA_PARALLEL", "1") != "0"
+        printer = Kernels(s, names, statics, sizes, taken, parallel=threads)
         ap.emitted = set(low.inputs.values())
         for k in full:  # what the library calls read
             if k not in s.numpy:
@@ -163,7 +173,7 @@ class _Module:
                 continue
             fname_k = f"_k{len(kernels) + 1}"
             code = printer.kernel(fname_k, part, order)
-            parallel = any(isinstance(item, Loop) for item in part)
+            parallel = threads and any(isinstance(item, Loop) for item in part)
             kernels.append(f"@numba.njit(parallel={parallel}, **_OPTIONS)\n{code}")
             calls.append(f"{fname_k}({', '.join(printer.params)})")
             used |= set(printer.params)
@@ -178,7 +188,8 @@ class _Module:
         params = [safe(n) for n in prog.inputs] + ["_buffer=_buffer"]
         lines = body + calls + ["return {" + ", ".join(out) + "}"]
         driver = f"def {fname}({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines)
-        helpers = EINSUM if any("_einsum(" in c for c in calls) else ""
+        helpers = (EINSUM if any("_einsum(" in c for c in calls) else "") + vector_math("".join(kernels))
+        helpers = helpers and "\n\n" + helpers.strip("\n") + "\n"
         self.text = HEADER + helpers + "".join(f"\n\n{k}" for k in kernels) + "\n\n" + driver
 
     @staticmethod

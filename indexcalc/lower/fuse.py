@@ -142,13 +142,13 @@ class Schedule:
             return True
         own = 0 if node.op != "map" else 1 if node.attr[0] in CHEAP or _whole(node) else DEAR
         cost = own + sum(self.cost.get(a, 0) for a, _ in node.args)
-        bigger = any(len(self._labels(u)[1]) > node.rank for u in users)
+        bigger = any(len(self.labels(u)[1]) > node.rank for u in users)
         if cost > INLINE and (len(users) > 1 or bigger):
             return True  # kept: its readers read an array (cost 0)
         self.cost[k] = cost
         return False
 
-    def _labels(self, k):
+    def labels(self, k):
         """(output labels, every label, label -> size class) of node ``k``'s nest."""
         node, cls = self.g[k], {}
         if node.op in ACCUMULATE:
@@ -184,7 +184,7 @@ class Schedule:
     def _nest_order(self, k) -> list:
         """Labels in loop order: along the largest array the nest touches (its own result
         first among equals), outputs it lacks outside, sums it lacks inside."""
-        out, every, _ = self._labels(k)
+        out, every, _ = self.labels(k)
         arrays = [(ls, _identity(len(ls)) if a not in self.layout else self.layout[a])
                   for a, ls in self.reads[k] if self.g[a].rank]
         stores = self.g[k].op not in ACCUMULATE or set(out) == set(every)
@@ -202,7 +202,7 @@ class Schedule:
             self.top.append(step)
             self.chain[k] = [step]
             return
-        out, _, cls = self._labels(k)
+        out, _, cls = self.labels(k)
         order = self.order[k] = self._nest_order(k)
         node = self.g[k]
         p = next((d for d, i in enumerate(order) if i not in out), len(order))
@@ -272,12 +272,12 @@ class Schedule:
         readers = [r for r in self.computed if any(a == k for a, _ in self.reads[r])]
         if k in self.roots or any(r in self.numpy or self._segment_of(r) != self._segment_of(k) for r in readers):
             return "full"
-        mine = [x for x in self.chain[k] if isinstance(x, Loop)][:self._depth(k)]
+        mine = [x for x in self.chain[k] if isinstance(x, Loop)][:self.depth(k)]
         shared = min((_common(mine, [self.loops[r][i] for i in self.order[r]]) for r in readers), default=0)
         axes = tuple(i for d, i in enumerate(self.order[k]) if i < self.g[k].rank and d >= shared)
         return "local" if not axes else "full" if shared == 0 else axes
 
-    def _depth(self, k) -> int:
+    def depth(self, k) -> int:
         """How many of ``k``'s loops enclose the point where it is complete."""
         order = self.order[k]
         return next((d for d, i in enumerate(order) if i >= self.g[k].rank), len(order))
@@ -285,32 +285,32 @@ class Schedule:
     def outline(self) -> str:
         """The loop tree as indented text (values by their names in the program)."""
         names = {k: n for n, (k, _) in reversed(list(self.low.values.items()))}
+        number = {k: i for i, k in enumerate(sorted(self.computed), 1)}
         lines = []
-
-        def name(k):
-            return names.get(k) or f"_t{sorted(self.computed).index(k) + 1}"
 
         def show(items, depth):
             for item in items:
-                pad = "  " * depth
-                if isinstance(item, Loop):
-                    k = next(k for k, ls in self.loops.items() if any(loop is item for loop in ls.values()))
-                    label = next(i for i, loop in self.loops[k].items() if loop is item)
-                    what = _cls_name(self.g, k, label, self)
-                    inner = [x for x in item.items if isinstance(x, Step) and x.kind in ("acc", "store")]
-                    if inner and len(inner) == len(item.items):
-                        lines.append(f"{pad}loop {what}: " + "; ".join(
-                            f"{self.kind[x.node]} {name(x.node)}" if x.kind == "acc" else f"{name(x.node)} = ..."
-                            for x in inner))
-                        continue
-                    lines.append(f"{pad}loop {what}" + ("  [parallel]" if depth == 0 else ""))
+                pad, what = "  " * depth, f"loop {letter(item.cls)}" if isinstance(item, Loop) else ""
+                steps = [] if what else [item]
+                if what and all(isinstance(x, Step) and x.kind in ("acc", "store") for x in item.items):
+                    steps, what = item.items, what + ": "
+                elif what:
+                    lines.append(pad + what + ("  [parallel]" if depth == 0 else ""))
                     show(item.items, depth + 1)
-                elif item.kind == "store":
-                    lines.append(f"{pad}{name(item.node)} = ...")
-                elif item.kind == "numpy":
-                    lines.append(f"{pad}{name(item.node)} = library call")
+                    continue
+                text = [f"{self.kind[x.node]} " * (x.kind == "acc") + (names.get(x.node) or f"_t{number[x.node]}")
+                        + {"store": " = ...", "numpy": " = library call"}.get(x.kind, "")
+                        for x in steps if x.kind in ("acc", "store", "numpy")]
+                if text:
+                    lines.append(pad + what + "; ".join(text))
         show(self.top, 0)
         return "\n".join(lines)
+
+
+def letter(cls) -> str:
+    """The index a size class was first named by (``b`` of ``(11, b)``), for loop names."""
+    name = str(cls[1]) if isinstance(cls, tuple) and len(cls) == 2 else "i"
+    return name if name.isidentifier() else "i"
 
 
 def _whole(node) -> bool:
@@ -327,10 +327,3 @@ def _common(a, b) -> int:
     while n < min(len(a), len(b)) and a[n] is b[n]:
         n += 1
     return n
-
-
-def _cls_name(g, k, label, s) -> str:
-    """The index letter a size class was first named by (``b`` of ``(11, b)``)."""
-    cls = s._labels(k)[2][label]
-    name = str(cls[1]) if isinstance(cls, tuple) and len(cls) == 2 else "i"
-    return name if name.isidentifier() else "i"
