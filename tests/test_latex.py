@@ -257,30 +257,24 @@ WEIRD = ["y[i_1] = x_1[i_1]*W1[i_1] + x1[i_1]",
 
 def all_latex() -> list:
     """Every LaTeX string the project produces for the gallery, the real programs and
-    odd names: programs, derivatives, matrix forms, Jacobians, Hessians (and steps,
-    where derivations have them)."""
+    odd names: programs, derivatives, matrix forms, Jacobians, Hessians, and the steps of
+    the gallery's derivations (tests/test_steps.py renders more of them)."""
     sys.path.insert(0, str(Path(__file__).parent))
     from real_programs import PROGRAMS
     from test_real_programs import derived, parsed
     out = []
 
-    def backward(obj):
+    def backward(obj, steps=False):
         shown = obj._repr_latex_()  # Jupyter's text/latex: $...$ around the LaTeX
         assert shown.startswith("$") and shown.endswith("$")
         out.extend([obj.latex(), shown[1:-1], obj.matrix("latex")])
-        steps = getattr(obj, "steps", None)
-        if callable(steps):
-            try:
-                text = steps("latex")
-            except TypeError:
-                return
-            if isinstance(text, str):
-                out.append(text)
+        if steps and callable(getattr(obj, "steps", None)):
+            out.append(obj.steps().latex())
 
     for ex in examples().values():
         prog = ic.parse(ex.source)
         out.append(prog.latex())
-        backward(ic.derive(prog, ex.wrt))
+        backward(ic.derive(prog, ex.wrt), steps=True)
         backward(ic.jacobian(prog, ex.wrt))
         if len(prog.outputs) == 1 and prog.rank(prog.outputs[0]) == 0:
             backward(ic.hessian(prog, ex.wrt))

@@ -313,9 +313,9 @@ class _Sizes:
 
 def naming_of(backward) -> Naming:
     """The naming of a derivation's printout (a Derivative, a Jacobian or a Hessian)."""
-    from indexcalc.derivation import loss_of
     forward = backward.forward
-    loss = loss_of(forward)
+    scalar = len(forward.outputs) == 1 and forward.rank(forward.outputs[0]) == 0
+    loss = forward.outputs[0] if scalar else None  # (derivation.loss_of: emit reads no later stage)
     names = set(backward.program.ranks)
     gradients = dict(getattr(backward, "gradients", {}))
     given = {u: y for y, u in getattr(backward, "upstream", {}).items() if isinstance(u, str)}
