@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
-from indexcalc.emit.latex import statements_latex
+from indexcalc.emit.latex import naming_of, statements_latex
 from indexcalc.emit.numpy import NUMPY_DIALECT
 from indexcalc.gallery import examples
 from indexcalc.gradcheck import random_inputs, sizes_for
@@ -85,9 +85,9 @@ def test_the_lessons_of_the_tutorials():
 def test_latex_form():
     d = derive("Y[n,c] = X[n,d]*W[d,c] + b[c]", None)
     assert d.matrix("latex") == ("\\begin{aligned}\n"
-                                 "\\mathrm{dX} &= \\mathrm{dY} W^\\top \\\\\n"
-                                 "\\mathrm{dW} &= X^\\top \\mathrm{dY} \\\\\n"
-                                 "\\mathrm{db} &= \\mathbf{1}^\\top \\mathrm{dY}\n"
+                                 "\\bar{X} &= \\bar{Y} W^\\top \\\\\n"
+                                 "\\bar{W} &= X^\\top \\bar{Y} \\\\\n"
+                                 "\\bar{b} &= \\mathbf{1}^\\top \\bar{Y}\n"
                                  "\\end{aligned}")
     tex = derive("L = a[i]*inv(X)[i,j]*b[j]", "X").matrix("latex")
     assert "-X^{-\\top} a b^\\top X^{-\\top}" in tex
@@ -109,8 +109,8 @@ def test_unknown_form_is_a_user_error():
 
 # --------------------------------------------------------------------------- fallback
 
-def index_latex_line(st):
-    text = statements_latex([st]).strip()
+def index_latex_line(st, d):
+    text = statements_latex([st], naming_of(d)).strip()
     return text[len("\\begin{aligned}"):-len("\\end{aligned}")].strip()
 
 
@@ -126,7 +126,7 @@ def test_statements_without_a_matrix_form_keep_their_index_form():
     for k, st in enumerate(d.statements):
         if k in fell_back:
             assert text[k] == index[k]  # the text form is the index form
-            assert index_latex_line(st) in latex  # and so is the LaTeX form
+            assert index_latex_line(st, d) in latex  # and so is the LaTeX form
             assert numpy_lines[k].startswith("# " + index[k]) and "index form" in numpy_lines[k]
         else:
             assert text[k].startswith(f"{st.name} = ") and not numpy_lines[k].startswith("#")
