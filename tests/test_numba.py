@@ -177,7 +177,8 @@ def test_layernorm_is_one_pass_over_the_rows():
     src = ic.derive(ex.source, wrt=ex.wrt).numba_source(forward=True)
     loops = kernels(src)
     assert loops.count("@numba.njit") == 1 and loops.count("numba.prange(") == 1
-    assert len(re.findall(r"for _i in range\(n_x_1\)", loops)) == 5  # mean, var, y, two row sums of the backward
+    # mean; variance and a row sum of the backward; y and the other row sum; the gradient
+    assert len(re.findall(r"for _i in range\(n_x_1\)", loops)) == 4
 
 
 def test_matrix_products_are_left_to_blas():

@@ -19,33 +19,30 @@ the axes it is read along inside one parallel loop, or a scalar.
 
     >>> import indexcalc as ic
     >>> from indexcalc.lower.build import lower
+    >>> from indexcalc.lower.rewrite import prepare
     >>> d = ic.derive("mu[b] = mean[i](x[b,i])\\nxc[b,i] = x[b,i] - mu[b]\\n"
     ...               "var[b] = mean[i](xc[b,i]^2)\\ny[b,i] = xc[b,i]/sqrt(var[b] + eps)", wrt="x")
-    >>> low = expand(lower(d.program))
+    >>> low = prepare(lower(d.program))
     >>> roots = [low.values[n][0] for n in ("y", "dx")]
     >>> print(schedule(low, roots).outline())
     loop b  [parallel]
       loop i: sum _t1
-      loop i: sum _t2
+      loop i: sum _t2; sum _t5
       t1 = ...
-      loop i: y = ...; sum _t5
-      loop i: sum _t6
+      loop i: y = ...; sum _t6
       loop i: dx = ...
 
 Here ``_t1`` and ``_t2`` are the two row sums of the forward, ``t1`` the row's
 ``1/sqrt(var + eps)`` (a temporary of the derivation), and the backward adds two row sums
-and the gradient: one pass over the rows, with five loops over each row while it is in
-cache.
+(``_t5`` joins the variance's loop: :mod:`indexcalc.lower.rewrite` took ``t1^3`` out of
+it) and the gradient: one pass over the rows, with four loops over each row while it is
+in cache.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sympy as sp
-
-from indexcalc.lower.build import Lowered
-from indexcalc.lower.ir import Graph, Node
 
 #: element-wise functions as cheap as an addition; the rest count as :data:`DEAR`
 CHEAP = {"add", "mul", "max", "min", "relu", "step", "abs", "sign", "finite"}
@@ -66,29 +63,6 @@ class Step:
     """``init``/``acc``/``fin`` of a reduction, ``store`` of a value, ``numpy``: a library call."""
     kind: str
     node: int
-
-
-def expand(low) -> Lowered:
-    """``low`` with every logsumexp node written as ``log(Σ exp(e - m')) + m'``, ``m'`` the
-    maximum where it is finite and 0 elsewhere (as NumPy's ``_logsumexp``)."""
-    g, new = Graph(), {}
-    for k, node in enumerate(low.graph.nodes):
-        args = tuple((new[a], ls) for a, ls in node.args)
-        if node.op != "logsumexp":
-            new[k] = g.add(Node(node.op, args, node.attr, node.axes))
-            continue
-        ((a, ls),), out, r = args, node.attr[0], len(node.axes)
-        ident, body = tuple(range(r)), tuple(range(len(ls)))
-        m = g.add(Node("map", ((g.add(Node("max", args, node.attr, node.axes)), ident),), ("finite",), node.axes))
-        neg = g.add(Node("map", ((g.add(Node("const", attr=(sp.Integer(-1),))), ()), (m, ident)), ("mul",), node.axes))
-        pos = tuple(ls.index(t) for t in out)
-        shifted = g.add(Node("map", ((a, body), (neg, pos)), ("add",), g[a].axes))
-        e = g.add(Node("map", ((shifted, body),), ("exp",), g[a].axes))
-        s = g.add(Node("contract", ((e, ls),), node.attr, node.axes))
-        log = g.add(Node("map", ((s, ident),), ("log",), node.axes))
-        new[k] = g.add(Node("map", ((log, ident), (m, ident)), ("add",), node.axes))
-    values = {n: (new[k], pos) for n, (k, pos) in low.values.items()}
-    return Lowered(g, values, {n: new[k] for n, k in low.inputs.items()})
 
 
 def schedule(low, roots, layouts=None) -> "Schedule":

@@ -1,0 +1,85 @@
+"""Rewrites of the lowering IR for loop backends, before :mod:`indexcalc.lower.fuse`
+schedules it: each keeps the values, and changes only how a loop computes them.
+
+* ``logsumexp`` becomes ``log(Σ exp(e - m')) + m'`` with ``m'`` the maximum where it is
+  finite and 0 elsewhere (NumPy's ``_logsumexp``), so that its two passes are a ``max``
+  and a ``contract`` that fuse with their neighbours.
+* A factor of a sum that carries none of the summed indices moves out of the sum:
+  ``Σ_i xc[b,i]·t2[b,i]·t1[b]^3`` is ``t1[b]^3·Σ_i xc[b,i]·t2[b,i]``, which a loop over
+  ``i`` can compute before ``t1`` is known (in layer norm's backward, in the pass that
+  computes the variance). Only products are opened, never sums, so no subtraction is
+  moved and no cancellation appears that the program did not have.
+
+    >>> import indexcalc as ic
+    >>> from indexcalc.lower.build import lower
+    >>> low = prepare(lower(ic.parse("s[b] = sum[i](x[b,i]*w[b]*2)")))
+    >>> [n.op for n in low.graph.nodes]
+    ['const', 'input', 'input', 'contract', 'map', 'map']
+    >>> low.graph.nodes[3].args  # the sum reads x alone; w[b] multiplies it afterwards
+    ((2, (0, 1)),)
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from indexcalc.lower.build import Lowered
+from indexcalc.lower.ir import Graph, Node
+
+
+def prepare(low) -> Lowered:
+    """``low`` rewritten as the module docstring says (a new graph; ``values`` and
+    ``inputs`` follow it)."""
+    g, new = Graph(), {}
+    for k, node in enumerate(low.graph.nodes):
+        args = tuple((new[a], ls) for a, ls in node.args)
+        if node.op == "logsumexp":
+            new[k] = _logsumexp(g, node, args)
+        elif node.op == "contract":
+            new[k] = _hoisted(g, node, args)
+        else:
+            new[k] = g.add(Node(node.op, args, node.attr, node.axes))
+    values = {n: (new[k], pos) for n, (k, pos) in low.values.items()}
+    return Lowered(g, values, {n: new[k] for n, k in low.inputs.items()})
+
+
+def _logsumexp(g, node, args) -> int:
+    ((a, ls),), out, r = args, node.attr[0], len(node.axes)
+    ident, body = tuple(range(r)), tuple(range(len(ls)))
+    m = g.add(Node("map", ((g.add(Node("max", args, node.attr, node.axes)), ident),), ("finite",), node.axes))
+    neg = g.add(Node("map", ((g.add(Node("const", attr=(sp.Integer(-1),))), ()), (m, ident)), ("mul",), node.axes))
+    pos = tuple(ls.index(t) for t in out)
+    shifted = g.add(Node("map", ((a, body), (neg, pos)), ("add",), g[a].axes))
+    e = g.add(Node("map", ((shifted, body),), ("exp",), g[a].axes))
+    s = g.add(Node("contract", ((e, ls),), node.attr, node.axes))
+    log = g.add(Node("map", ((s, ident),), ("log",), node.axes))
+    return g.add(Node("map", ((log, ident), (m, ident)), ("add",), node.axes))
+
+
+def _factors(g, a, ls) -> list:
+    """``(node, labels)`` factors of node ``a`` read with labels ``ls``: products opened."""
+    node = g[a]
+    if node.op == "map" and node.attr == ("mul",) and all(len(set(p)) == len(p) for _, p in node.args):
+        return [f for b, pos in node.args for f in _factors(g, b, tuple(ls[p] for p in pos))]
+    return [(a, ls)]
+
+
+def _hoisted(g, node, args) -> int:
+    """A sum of a product with the factors that carry no summed label moved out."""
+    out = node.attr[0]
+    summed = {i for _, ls in args for i in ls} - set(out)
+    factors = [f for a, ls in args for f in _factors(g, a, ls)]
+    outside = [n for n, (_, ls) in enumerate(factors) if not set(ls) & summed and len(set(ls)) == len(ls)]
+    if not outside or not summed or len(outside) == len(factors):
+        return g.add(Node("contract", args, node.attr, node.axes))
+    inside = [f for n, f in enumerate(factors) if n not in outside]
+    keep = tuple(i for i in out if any(i in ls for _, ls in inside))
+    label = {i: n for n, i in enumerate(keep)}
+    for _, ls in inside:
+        for i in ls:
+            label.setdefault(i, len(label))
+    axes = tuple(node.axes[out.index(i)] for i in keep)
+    total = g.add(Node("contract", tuple((a, tuple(label[i] for i in ls)) for a, ls in inside),
+                       (tuple(range(len(keep))),), axes))
+    kept = [(a, tuple(out.index(i) for i in ls)) for a, ls in (factors[n] for n in outside)]
+    return g.add(Node("map", (*kept, (total, tuple(out.index(i) for i in keep))), ("mul",), node.axes))
