@@ -106,7 +106,7 @@ class Kernels:
         for k in loop.crosses:
             if self.scalar(k):
                 self.emit(depth + 1, f"_r{self.n[k]} = {START[self.s.kind[k]]}")
-        self.emit(depth + 1, f"for {var} in range(_ch*{size}//_nc, (_ch + 1)*{size}//_nc):")
+        self.emit(depth + 1, f"for {var} in range(np.uint64(_ch*{size}//_nc), np.uint64((_ch + 1)*{size}//_nc)):")
         self.block(loop.items, depth + 2, scope + [var])
         for k in loop.crosses:
             if self.scalar(k):
