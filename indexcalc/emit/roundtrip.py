@@ -16,6 +16,7 @@ from indexcalc.emit.text import statement_text
 from indexcalc.errors import IndexCalcError
 from indexcalc.language.check import check
 from indexcalc.language.parser import parse_tree
+from indexcalc.calculus.contract import constant_out, merge_sums, rewrite
 from indexcalc.simplify.tidy import alpha, normal
 
 
@@ -55,9 +56,12 @@ def _reparse(statements, lines, before, skip):
 
 
 def _same(a, b) -> bool:
-    """Do ``a`` and ``b`` mean the same? Equal up to the names of summed indices (cheap,
-    the usual case), or equal in :func:`normal` form."""
-    return alpha(a) == alpha(b) or normal(a) == normal(b)
+    """Do ``a`` and ``b`` mean the same? Equal up to the names of summed indices, perhaps
+    once factors are moved out of sums (cheap, the usual cases), or in :func:`normal` form."""
+    if alpha(a) == alpha(b):
+        return True
+    out = [rewrite(x, [constant_out, merge_sums]) for x in (a, b)]  # factors before sums
+    return alpha(out[0]) == alpha(out[1]) or normal(a) == normal(b)
 
 
 def program_text(prog) -> str:

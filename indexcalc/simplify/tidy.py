@@ -80,10 +80,27 @@ def _within(part: dict, whole: dict) -> bool:
     return True
 
 
-def _maps(left, free):
-    """Every injective map of the pattern's ``left`` indices onto indices in ``free``."""
-    for image in itertools.permutations(sorted(free, key=str), len(left)):
-        yield dict(zip(left, image))
+def _maps(left, free, at=None, places=None):
+    """Every injective map of the pattern's ``left`` indices onto indices in ``free``;
+    with ``at`` and ``places`` (:func:`_places` of the pattern and of the expression), only
+    those that send each index to one standing at a tensor axis where it stands."""
+    options = []
+    for i in left:
+        want = (at or {}).get(i)
+        options.append([j for j in sorted(free, key=str)
+                        if not want or not places or want & places.get(j, set())])
+    for image in itertools.product(*options):
+        if len(set(image)) == len(image):
+            yield dict(zip(left, image))
+
+
+def _places(e) -> dict:
+    """``{index: {(tensor, axis), ...}}``: where each index stands in ``e``."""
+    out: dict = {}
+    for el in e.atoms(sp.Indexed):
+        for k, i in enumerate(el.indices):
+            out.setdefault(i, set()).add((str(el.base.label), k))
+    return out
 
 
 def _replace_once(e, pattern, st):
@@ -95,17 +112,22 @@ def _replace_once(e, pattern, st):
         # ``r``) would be read at whatever index is at hand, of whatever size: the
         # value of ``d`` is written out instead
         return None
-    for m in _maps(st.indices, free_indices(e)):
+    whole_e = base_e = whole = None
+    for m in _maps(st.indices, free_indices(e), _places(pattern), _places(e)):
         value = pattern.xreplace(m)
         name = st.lhs.xreplace(m)
-        if alpha(value) == alpha(e):
+        whole_e = alpha(e) if whole_e is None else whole_e
+        if alpha(value) == whole_e:
             return name
-        if isinstance(value, sp.Pow) and isinstance(e, sp.Pow) and alpha(value.base) == alpha(e.base):
-            ratio = e.exp / value.exp  # sqrt(B) is n: B^(-3/2) is n^(-3)
-            if ratio.is_Integer:
-                return name ** ratio
+        if isinstance(value, sp.Pow) and isinstance(e, sp.Pow):
+            base_e = alpha(e.base) if base_e is None else base_e
+            if alpha(value.base) == base_e:
+                ratio = e.exp / value.exp  # sqrt(B) is n: B^(-3/2) is n^(-3)
+                if ratio.is_Integer:
+                    return name ** ratio
         if isinstance(e, sp.Mul):
-            part, whole = _powers(value), _powers(e)
+            whole = _powers(e) if whole is None else whole
+            part = _powers(value)
             if sum(not v[0].is_number for v in part.values()) > 1 and _within(part, whole):
                 rest = [b**(x - part.get(k, [0, 0])[1]) for k, (b, x) in whole.items()]
                 return sp.Mul(*rest) * name
