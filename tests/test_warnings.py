@@ -144,3 +144,18 @@ def test_printed_backward_does_not_warn(src, wrt):
     _, forward = caught(lambda: ic.parse(src))
     _, both = caught(lambda: ic.parse(src + "\n" + str(d)))
     assert both == forward
+
+
+def test_the_explicit_form_of_a_negated_power_base_keeps_its_sign():
+    """``(-a*b)^2`` is ``(-Σ a b)^2``: shown as ``-sum[..](..)^2`` it would mean ``-(Σ a b)^2``."""
+    for src in ["L = (-A[i,i]*x[j])^2", "L = (-1*A[i,i]*x[j])^2"]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ic.parse(src)
+        shown = re.search(r"say so: `([^`]*)`", str(caught[0].message)).group(1)
+        rng = np.random.default_rng(0)
+        A, x = rng.standard_normal((3, 3)), rng.standard_normal(2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = ic.parse(src).compile()(A=A, x=x)["L"]
+        np.testing.assert_allclose(ic.parse(shown).compile()(A=A, x=x)["L"], want)

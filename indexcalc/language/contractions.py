@@ -150,7 +150,8 @@ def explicit(src, node, indices):
     text = f"{sign}sum[{','.join(map(str, indices))}]({src[body_start:end]})"
     before, after = src[:start].rstrip(), src[end:].lstrip()
     opener = before[:-1].rstrip()[-1:]
-    if before.endswith("(") and after.startswith(")") and not (opener.isalnum() or opener in "_]"):
+    if before.endswith("(") and after.startswith(")") and not (opener.isalnum() or opener in "_]") and not sign:
+        # (a grouping pair around a negated product stays: (-sum[i](..))^2, not -sum^2)
         start, end = len(before) - 1, len(src) - len(after) + 1  # a grouping pair, not a call's
     return start, end, text
 
