@@ -9,7 +9,8 @@ a Jacobian and a Hessian, diagonals, traces, broadcasts, transposes, matrix chai
 serial kernels (``INDEXCALC_NUMBA_PARALLEL=0``: the same loops, compiled in half the
 time; Numba needs about a second per kernel and dtype); every function of the registry;
 the reductions. The sweep over every derivation test and every real program takes about
-ten minutes on two cores: it is marked slow and runs only with ``INDEXCALC_NUMBA_FULL=1``.
+five minutes on two cores from an empty cache: it is marked slow and runs only with
+``INDEXCALC_NUMBA_FULL=1``.
 Compiled kernels are cached (``~/.cache/indexcalc/numba``), so a second run is quick.
 Skipped where Numba is not installed (``pip install 'indexcalc[numba]'``).
 """

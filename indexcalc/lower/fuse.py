@@ -189,10 +189,10 @@ class Schedule:
         body, path, fin = self.top, [], None
         self.loops[k] = {}
         for d, label in enumerate(order):
-            loop = self._fuse(body, d, label, cls[label], deps, path)
-            if loop is None:
+            loop, at = self._fuse(body, d, label, cls[label], deps, path)
+            if loop is None:  # a new loop, right after what it reads (in the same kernel)
                 loop = Loop(cls[label])
-                body.append(loop)
+                body.insert(at, loop)
             if d == p:
                 body.insert(body.index(loop), Step("init", k))
                 if scalar:
@@ -204,12 +204,13 @@ class Schedule:
             path.append(loop)
             body = loop.items
         step = Step("store" if p == len(order) else "acc", k)
-        body.append(step)
+        body.insert(self._fuse(body, 0, None, None, deps, path)[1] if not order else len(body), step)
         self.chain[k] = path + [step] if p == len(order) else path[:p] + [fin] if scalar else path[:p + 1]
 
     def _fuse(self, body, d, label, cls, deps, path):
         """The first loop of ``body`` over ``cls`` that the nest can join: after every value
-        it reads that is completed in ``body``, or inside its loop when read at the same index."""
+        it reads that is completed in ``body``, or inside its loop when read at the same
+        index; and where a new loop (or statement) goes: after the last of those."""
         last, blocked = -1, -1
         for a, reads in deps.items():
             chain = self.chain[a]
@@ -221,9 +222,9 @@ class Schedule:
             if i is None or i >= self.g[a].rank or any(ls[i] != label for ls in reads):
                 blocked = max(blocked, q)
         for q in range(max(last, blocked + 1), len(body)):
-            if isinstance(body[q], Loop) and body[q].cls == cls:
-                return body[q]
-        return None
+            if cls is not None and isinstance(body[q], Loop) and body[q].cls == cls:
+                return body[q], q
+        return None, max(last, blocked) + 1
 
     # --- where values are kept ---------------------------------------------------------
     def _segments(self) -> list:

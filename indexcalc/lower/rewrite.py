@@ -65,14 +65,19 @@ def _factors(g, a, ls) -> list:
 
 
 def _hoisted(g, node, args) -> int:
-    """A sum of a product with the factors that carry no summed label moved out."""
+    """A sum of a product with the factors that carry no summed label moved out, where
+    a loop computes it (one factor carries every label, before and after): a matrix
+    product stays one call of BLAS."""
     out = node.attr[0]
-    summed = {i for _, ls in args for i in ls} - set(out)
+    every = {i for _, ls in args for i in ls}
+    summed = every - set(out)
     factors = [f for a, ls in args for f in _factors(g, a, ls)]
     outside = [n for n, (_, ls) in enumerate(factors) if not set(ls) & summed and len(set(ls)) == len(ls)]
-    if not outside or not summed or len(outside) == len(factors):
-        return g.add(Node("contract", args, node.attr, node.axes))
     inside = [f for n, f in enumerate(factors) if n not in outside]
+    inner = {i for _, ls in inside for i in ls}
+    if not outside or not inside or not summed or not any(set(ls) == every for _, ls in args) \
+            or not any(set(ls) == inner for _, ls in inside):
+        return g.add(Node("contract", args, node.attr, node.axes))
     keep = tuple(i for i in out if any(i in ls for _, ls in inside))
     label = {i: n for n, i in enumerate(keep)}
     for _, ls in inside:
