@@ -2,7 +2,9 @@
 ``@numba.njit`` function per run of loops between library calls.
 
 The outermost loop of each nest runs in chunks over ``numba.prange`` (one chunk per
-thread); what it accumulates across rows goes to per-chunk partials, combined after it.
+thread; its index is unsigned, so that Numba checks no negative index and LLVM loads
+vectors, not gathers); what it accumulates across rows goes to per-chunk partials,
+combined after it.
 Every number is of the data's dtype: constants are written ``_F(0.5)`` (``_F`` is the
 dtype, an argument: ``np.float32`` or ``np.float64``), numbers computed from sizes come in
 as arguments, and every function keeps float32 (``np.log`` of a float32 is a float32 in
@@ -12,11 +14,11 @@ is computed, and accumulated, in float32.
     >>> import indexcalc as ic
     >>> from indexcalc.emit.numba import numba_source
     >>> src = numba_source(ic.parse("s[b] = sum[i](tanh(x[b,i]))"), "f")
-    >>> print(src[src.index("def _k1"):src.index("def f")].strip())
+    >>> print(src[src.index("def _k1("):src.index("def f")].strip())
     def _k1(x, s, n_x_0, n_x_1, _nt, _F):
         _nc = min(_nt, n_x_0)
         for _ch in numba.prange(_nc):
-            for _b in range(_ch*n_x_0//_nc, (_ch + 1)*n_x_0//_nc):
+            for _b in range(np.uint64(_ch*n_x_0//_nc), np.uint64((_ch + 1)*n_x_0//_nc)):
                 _a1 = _F(0)
                 for _i in range(n_x_1):
                     _a1 += _tanh(x[_b, _i])

@@ -20,9 +20,12 @@ Choices, once:
 * ``exp``, ``tanh`` and ``erf`` of float32 are the vectorizable ones of
   :mod:`indexcalc.emit.vecmath` (Numba's call the C library one value at a time).
 * The outermost loop of each nest runs over ``numba.prange`` (``parallel=True``), in one
-  chunk per thread (``numba.get_num_threads()``). ``INDEXCALC_NUMBA_PARALLEL=0`` prints
-  serial kernels instead (``range``, ``parallel=False``): the same loops, compiled about
-  twice as fast, for single-threaded use (the test suite's sweeps use it).
+  chunk per thread (``numba.get_num_threads()``). Each such kernel has a serial twin
+  (``_k1s``: ``range``, ``parallel=False``) that runs when there is one thread or when its
+  largest array has fewer than ``INDEXCALC_NUMBA_PARALLEL_MIN`` elements (131072): waking
+  the other threads costs tens to hundreds of microseconds. Numba compiles a kernel at
+  its first call, so only what runs is compiled. ``INDEXCALC_NUMBA_PARALLEL=0`` prints the
+  serial kernels alone (compiled about twice as fast; the test suite's sweeps use it).
 * ``cache=True`` needs a real file: the module is written to
   ``$INDEXCALC_CACHE/numba`` (default ``~/.cache/indexcalc/numba``) under a hash of its
   text and imported from there, so a second process loads the compiled kernels from
@@ -37,7 +40,7 @@ Choices, once:
         n_x_0 = x.shape[0]
         x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
         dx = _buffer('dx', (n_x_0,), _dtype)
-        _k1(x, dy, dx, n_x_0, _nt, _F)
+        (_k1 if _nt > 1 and max(x.size, dy.size, dx.size) >= 131072 else _k1s)(x, dy, dx, n_x_0, _nt, _F)
         return {'x': dx}
     <BLANKLINE>
 """
@@ -156,28 +159,39 @@ class _Module:
         sizes = {c: var for c, (var, _, _) in ap.sizes.items()}
         fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_xv", "_src", "_dst", "_F", "_nt", "_dtype"}
         taken = fixed | set(names.values()) | set(statics.values()) | {
-            f"{p}{i}" for i in number.values() for p in ("_a", "_p", "_r", "_k")}
+            f"{p}{i}" for i in number.values() for p in ("_a", "_p", "_r", "_k")} | {f"_k{i}s" for i in number.values()}
         full = [k for k in sorted(s.computed) if k in s.numpy or s.storage[k] == "full"]
         order = [names[k] for k in low.inputs.values()] + [names[k] for k in full] + \
             list(statics.values()) + list(dict.fromkeys(sizes.values()))
         threads = os.environ.get("INDEXCALC_NUMBA_PARALLEL", "1") != "0"
-        printer = Kernels(s, names, statics, sizes, taken, parallel=threads)
+        least = int(os.environ.get("INDEXCALC_NUMBA_PARALLEL_MIN", "131072"))
+        printer = Kernels(s, names, statics, sizes, taken)
+        arrays = {names[k] for k in low.inputs.values() if low.graph[k].rank} | \
+            {names[k] for k in full if low.graph[k].rank}
         ap.emitted = set(low.inputs.values())
         for k in full:  # what the library calls read
             if k not in s.numpy:
                 ap.var[k], ap.layout[k] = names[k], s.layout[k]
                 ap.emitted.add(k)
-        kernels, calls, used = [], [], set()
+        kernels, calls, used, n = [], [], set(), 0
         for kind, part in s.segments:
             if kind == "numpy":
                 calls.append(self.library(ap, part, names[part], s))
                 continue
-            fname_k = f"_k{len(kernels) + 1}"
-            code = printer.kernel(fname_k, part, order)
+            n += 1
             parallel = threads and any(isinstance(item, Loop) for item in part)
-            kernels.append(f"@numba.njit(parallel={parallel}, **_OPTIONS)\n{code}")
-            calls.append(f"{fname_k}({', '.join(printer.params)})")
+            printer.prange = "range"
+            kernels.append(f"@numba.njit(parallel=False, **_OPTIONS)\n{printer.kernel(f'_k{n}s' * parallel or f'_k{n}', part, order)}")
+            args = ", ".join(printer.params)
             used |= set(printer.params)
+            if not parallel:
+                calls.append(f"_k{n}({args})")
+                continue
+            printer.prange = "numba.prange"  # and a serial twin for one thread or little work
+            kernels.append(f"@numba.njit(parallel=True, **_OPTIONS)\n{printer.kernel(f'_k{n}', part, order)}")
+            size = [f"{a}.size" for a in printer.params if a in arrays]
+            size = f"max({', '.join(size)})" if len(size) > 1 else size[0]
+            calls.append(f"(_k{n} if _nt > 1 and {size} >= {least} else _k{n}s)({args})")
         body = self.prologue(prog, ap, s, names, statics, sizes, used, full, low)
         out = []
         for key, name in returns.items():
