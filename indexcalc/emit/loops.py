@@ -27,6 +27,8 @@ is computed, and accumulated, in float32.
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from indexcalc.emit.dialect import factor, literal, paren
@@ -46,7 +48,7 @@ NUMBA = {
     "finite": "({0} if np.isfinite({0}) else _F(0))",
 }
 START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
-BETTER = {"max": ">", "min": "<"}  # NaN wins, as np.max: once NaN, nothing compares
+EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
 
 
 class Kernels:
@@ -64,7 +66,7 @@ class Kernels:
     def kernel(self, fname, items, order) -> str:
         """``def fname(...)`` running ``items``; ``order``: every name a kernel may take,
         in the order the parameters are listed."""
-        self.used, self.lines, self.var = set(), [], {}
+        self.used, self.lines, self.var, self.inner = set(), [], {}, None
         self.block(items, 1, [])
         params = [n for n in order if n in self.used] + (["_nt"] if "_nt" in self.used else []) + ["_F"]
         self.params = params
@@ -79,6 +81,7 @@ class Kernels:
             if isinstance(item, Loop):
                 self.loop(item, depth, scope)
             else:
+                self.inner = scope[-1] if scope else None
                 self.step(item, depth)
 
     def loop(self, loop, depth, scope):
@@ -137,12 +140,8 @@ class Kernels:
             depth += 1
         if op == "sum":
             self.emit(depth, f"{target} += {term}")
-            return
-        if loop or not _simple(term):
-            self.emit(depth, f"_xv = {term}")
-            term = "_xv"
-        self.emit(depth, f"if {term} {BETTER[op]} {target} or {term} != {term}:")
-        self.emit(depth + 1, f"{target} = {term}")
+        else:
+            self.emit(depth, f"{target} = {EXTREMUM[op]}({target}, {term})")
 
     def step(self, step, depth):
         k = step.node
@@ -278,7 +277,9 @@ class Kernels:
         if len(up) == 1 and not down and coeff == 1:
             return up[0]
         code = "*".join(map(factor, up)) or "_F(1)"
-        code += "".join(f"/{factor(d)}" for d in down)
+        for d in down:  # a divisor the innermost loop does not change: one reciprocal, hoisted
+            hoist = up and self.inner and not re.search(rf"\b{self.inner}\b", d)
+            code += f"*(_F(1)/{factor(d)})" if hoist else f"/{factor(d)}"
         return "-" + code if coeff == -1 else code
 
     def size(self, cls) -> str:
@@ -316,5 +317,3 @@ def _summand(code) -> str:
     return code
 
 
-def _simple(code) -> bool:
-    return code.replace("_", "a").isalnum()
