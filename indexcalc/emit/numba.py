@@ -24,8 +24,11 @@ Choices, once:
   (``_k1s``: ``range``, ``parallel=False``) that runs when there is one thread or when its
   largest array has fewer than ``INDEXCALC_NUMBA_PARALLEL_MIN`` elements (131072): waking
   the other threads costs tens to hundreds of microseconds. Numba compiles a kernel at
-  its first call, so only what runs is compiled. ``INDEXCALC_NUMBA_PARALLEL=0`` prints the
-  serial kernels alone (compiled about twice as fast; the test suite's sweeps use it).
+  its first call, so only what runs is compiled. A program with library calls (matrix
+  products, matrix functions) has serial kernels only: BLAS has the threads, and the
+  OpenMP workers of Numba's parallel kernels spin after each and slow BLAS down (the MLP
+  step four times at two threads). ``INDEXCALC_NUMBA_PARALLEL=0`` prints serial kernels
+  alone (compiled about twice as fast; the test suite's sweeps use it).
 * ``cache=True`` needs a real file: the module is written to
   ``$INDEXCALC_CACHE/numba`` (default ``~/.cache/indexcalc/numba``) under a hash of its
   text and imported from there, so a second process loads the compiled kernels from
@@ -163,7 +166,9 @@ class _Module:
         full = [k for k in sorted(s.computed) if k in s.numpy or s.storage[k] == "full"]
         order = [names[k] for k in low.inputs.values()] + [names[k] for k in full] + \
             list(statics.values()) + list(dict.fromkeys(sizes.values()))
-        threads = os.environ.get("INDEXCALC_NUMBA_PARALLEL", "1") != "0"
+        # kernels between BLAS calls run on one thread: BLAS has the threads, and OpenMP
+        # workers that spin after a parallel kernel slow it down (the MLP step 4x at 2 threads)
+        threads = os.environ.get("INDEXCALC_NUMBA_PARALLEL", "1") != "0" and not s.numpy
         least = int(os.environ.get("INDEXCALC_NUMBA_PARALLEL_MIN", "131072"))
         printer = Kernels(s, names, statics, sizes, taken)
         arrays = {names[k] for k in low.inputs.values() if low.graph[k].rank} | \
