@@ -54,12 +54,13 @@ EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
 class Kernels:
     """Prints the kernels of schedule ``s``; ``names``: node -> variable name (inputs and
     computed nodes), ``statics``: node -> argument name, ``sizes``: size class -> size
-    variable; ``parallel``: chunks over ``numba.prange`` (else ``range``). After
-    :meth:`kernel`, ``params`` are the names it takes, in order."""
+    variable. ``prange``: what the chunks of an outermost loop run over (``numba.prange``,
+    or ``range`` for a serial kernel). After :meth:`kernel`, ``params`` are the names it
+    takes, in order."""
 
-    def __init__(self, s, names, statics, sizes, taken, parallel=True):
+    def __init__(self, s, names, statics, sizes, taken):
         self.s, self.g, self.names, self.statics, self.sizes = s, s.g, names, statics, sizes
-        self.prange = "numba.prange" if parallel else "range"
+        self.prange = "numba.prange"
         self.taken = set(taken)
         self.n = {k: i for i, k in enumerate(sorted(s.computed), 1)}
 

@@ -160,7 +160,7 @@ class _Module:
         names.update({k: named.get(k, f"_t{number[k]}") for k in s.computed})
         statics = {k: f"_s{i}" for i, k in enumerate(sorted(s.static), 1)}
         sizes = {c: var for c, (var, _, _) in ap.sizes.items()}
-        fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_xv", "_src", "_dst", "_F", "_nt", "_dtype"}
+        fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_src", "_dst", "_F", "_nt", "_dtype"}
         taken = fixed | set(names.values()) | set(statics.values()) | {
             f"{p}{i}" for i in number.values() for p in ("_a", "_p", "_r", "_k")} | {f"_k{i}s" for i in number.values()}
         full = [k for k in sorted(s.computed) if k in s.numpy or s.storage[k] == "full"]
