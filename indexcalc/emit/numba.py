@@ -59,12 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
-from indexcalc.emit.arrays import check_arrays
 from indexcalc.emit.loops import Kernels
-from indexcalc.emit.numpy import NumpyDialect
+from indexcalc.emit.numpy import NumpyDialect, runner
 from indexcalc.emit.printer import ArrayPrinter
 from indexcalc.emit.vecmath import helpers as vector_math
-from indexcalc.errors import ProgramError, ShapeError
+from indexcalc.errors import ProgramError
 from indexcalc.lower.build import lower
 from indexcalc.lower.fuse import Loop, schedule
 from indexcalc.lower.rewrite import prepare
@@ -293,18 +292,6 @@ def compile_numba(prog, returns=None, optional=(), fname="backward"):
     src = numba_source(prog, fname, returns)
     module = load(src)
     inner, pool = getattr(module, fname), module._Pool()
-    checked = {}
-
-    def run(*positional, **arrays):
-        if positional:
-            raise ShapeError(f"pass the arrays by name: run(**{{{', '.join(repr(n) + ': ...' for n in prog.inputs)}}})")
-        args = check_arrays(prog, {k: v for k, v in arrays.items() if k not in optional}, checked)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            try:
-                return inner(*args, _buffer=pool)
-            except np.linalg.LinAlgError as e:
-                raise ShapeError(f"linear algebra on the data failed: {e}") from None
-
-    run.__doc__ = f"Compiled indexcalc program (Numba); arguments: {', '.join(prog.inputs)}."
+    run = runner(prog, lambda *args: inner(*args, _buffer=pool), optional, " (Numba)")
     run.source, run.module = src, module
     return run

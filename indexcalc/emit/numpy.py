@@ -115,6 +115,14 @@ def compile_program(prog, returns=None, optional=()):
     namespace = {}
     exec(compile(src, "<indexcalc>", "exec"), namespace)  # names are validated identifiers
     inner = namespace["_f"]
+    run = runner(prog, inner, optional)
+    run.source = src
+    return run
+
+
+def runner(prog, inner, optional=(), kind=""):
+    """``run(**arrays)``: checks the arrays against ``prog`` (caching per shape and dtype)
+    and calls ``inner(*arrays)``; a failed solve on the data is a ShapeError."""
     checked = {}
 
     def run(*positional, **arrays):
@@ -127,6 +135,5 @@ def compile_program(prog, returns=None, optional=()):
             except np.linalg.LinAlgError as e:  # inv/det of a singular matrix, say
                 raise ShapeError(f"linear algebra on the data failed: {e}") from None
 
-    run.__doc__ = f"Compiled indexcalc program; arguments: {', '.join(prog.inputs)}."
-    run.source = src
+    run.__doc__ = f"Compiled indexcalc program{kind}; arguments: {', '.join(prog.inputs)}."
     return run
