@@ -278,12 +278,60 @@ class _Builder:
             if self.g[m.node].op not in ("max", "min"):
                 continue
             others = terms[:k] + terms[k + 1:]
-            if c == 1:  # m + others = m - x
-                x = self.expr(sp.Add(*[-o for o in others]))
-                return self.map("add", [m, self.map("mul", [self.const(-1), x])])
-            x = self.expr(sp.Add(*others))  # others - m = x - m
-            return self.map("add", [x, self.map("mul", [self.const(-1), m])])
+            x = self.expr(sp.Add(*[-c * o for o in others]))  # e = c·(m - x)
+            x = self.aligned(x, m)
+            self.named.add(x.node)  # x is one operand, not opened into the sum or the product
+            first, second = (m, x) if c == 1 else (x, m)
+            return self.map("add", [first, self.map("mul", [self.const(-1), second])])
         return self.expr(e)
+
+    def aligned(self, x: Ref, m: Ref) -> Ref:
+        """``x`` replaced by the node that ``m`` reduced, read with the indices ``m`` keeps at
+        the axes the reduction kept, where the two are the same expression. Only that node
+        rounds like the maximum: ``x[j]*W[j,w]*x[w]`` computed as ``t1[j,w]*x[w]`` (a
+        temporary the backward introduced) or with the two ``x`` factors multiplied in the
+        other order may differ in the last bit, and ``m - x == 0`` would miss the arg-max.
+        ``x`` is returned as it is when no reading matches."""
+        node = self.g[m.node]
+        (body, pos), = node.args
+        if len(set(pos)) != len(pos):
+            return x
+        out = node.attr[0]
+        kept = {a: m.labels[out.index(n)] for a, n in enumerate(pos) if n in out}
+        if x.node == body and all(x.labels[a] == label for a, label in kept.items()):
+            return x
+        free = [i for i in dict.fromkeys(x.labels) if i not in kept.values()]
+        reduced = [a for a in range(len(pos)) if a not in kept]
+        if len(free) != len(reduced) or len(free) > 5:
+            return x
+        want = self.canonical(x)
+        for labels in itertools.permutations(free):
+            read = {**kept, **dict(zip(reduced, labels))}
+            ref = Ref(body, tuple(read[a] for a in range(len(pos))))
+            if self.canonical(ref) == want:
+                return ref
+        return x
+
+    def canonical(self, r: Ref):
+        """A form of ``r`` equal for equal expressions however their sums and products were
+        grouped into nodes and ordered (through named statements too)."""
+        node = self.g[r.node]
+        if node.op == "map" and node.attr[0] in ("add", "mul"):
+            parts, todo = [], [r]
+            while todo:
+                q = todo.pop()
+                ops = self.operands(q, node.attr[0], split_named=True)
+                if ops == [q]:
+                    parts.append(self.canonical(q))
+                else:
+                    todo += ops
+            return (node.attr[0], tuple(sorted(parts, key=repr)))
+        if node.op == "map":
+            return (node.attr, tuple(self.canonical(Ref(a, tuple(r.labels[p] for p in pos)))
+                                     for a, pos in node.args))
+        if node.op == "const":
+            return ("const", node.attr)
+        return (r.node, tuple(map(str, r.labels)))
 
     # --- stable exponentials -------------------------------------------------------
     def sum_exp(self, ex: Ref, keep) -> Ref:

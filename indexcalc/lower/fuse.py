@@ -114,6 +114,8 @@ class Schedule:
         if k in self.numpy or node.op in ACCUMULATE or k in self.roots or \
                 (any(u in self.numpy for u in users) and node.op != "eye"):
             return True
+        if len(users) > 1 and any(self.g[u].op in ("max", "min") for u in users):
+            return True  # the gradient of max compares it with the maximum: the same bits
         own = 0 if node.op != "map" else 1 if node.attr[0] in CHEAP or _whole(node) else DEAR
         cost = own + sum(self.cost.get(a, 0) for a, _ in node.args)
         bigger = any(len(self.labels(u)[1]) > node.rank for u in users)
