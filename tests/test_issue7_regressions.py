@@ -445,3 +445,15 @@ def test_max_whose_body_reads_a_tensor_twice(src, shapes):
     and divided by zero (NaN)."""
     for seed in range(4):
         full_check(src, shapes, seed=seed)
+
+
+@pytest.mark.parametrize("src, shapes, wrt", [
+    ("math[k_1] = t[i1] + tanh(delta(_,i1))*(1 + L^2)^-0.5 + v[k_1]", {"t": (3,), "L": (), "v": (4,)}, ["L"]),
+    ("y = sum[i,j](exp(delta(i,j))*x[i])", {"x": (3,)}, ["x"]),
+    ("y = sum[i,j](cos(delta(i,j))*x[i]*x[j])", {"x": (4,)}, ["x"]),
+])
+def test_function_of_a_delta_is_contracted(src, shapes, wrt):
+    """``tanh(δ(_,i1))`` is ``tanh(1)·δ(_,i1)``: its sum over both indices is
+    ``tanh(1)·size(t, 0)``. Once refused: 'the size of index _ is unknown'."""
+    d = full_check(src, shapes, wrt=wrt)
+    assert "delta" not in str(d), str(d)

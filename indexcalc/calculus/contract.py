@@ -176,7 +176,17 @@ def delta_power(e):
         return e.base
 
 
-RULES = [empty_sum, merge_sums, delta_power, contract_delta, absent_index, split_sum,
+def function_of_delta(e):
+    """f(δ) = f(0) + (f(1) - f(0)) δ, as δ is 0 or 1: ``tanh(δ(i,j))`` is ``tanh(1) δ(i,j)``,
+    which contracts (and a sum over ``i`` and ``j`` of it is ``tanh(1) len(i)``). Only
+    where ``f(0)`` is an exact number (``exp``, ``cos``, ``tanh``, ``relu``, ...)."""
+    if isinstance(e, sp.Function) and len(e.args) == 1 and isinstance(e.args[0], KroneckerDelta):
+        zero, one = e.func(sp.Integer(0)), e.func(sp.Integer(1))
+        if zero.is_Number and one.is_number and one.is_extended_real:
+            return zero + (one - zero) * e.args[0]
+
+
+RULES = [empty_sum, merge_sums, delta_power, function_of_delta, contract_delta, absent_index, split_sum,
          expand_delta, constant_out, separate_sums]
 
 
