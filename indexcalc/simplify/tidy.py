@@ -26,14 +26,21 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, bound, scope, stem
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
-from indexcalc.simplify.keys import blind
+from indexcalc.simplify.keys import blind, recall, remember
 
 
 def alpha(e):
     """``e`` with every summed index renamed by its depth and its place in its sum, so
     that sums equal up to the names of their indices compare equal (the new name of a
     summed index depends only on its own sum, not on the order SymPy lists terms in)."""
-    return _alpha(e, 0)
+    out = recall(_ALPHA, e)
+    if out is None:
+        out = _alpha(e, 0)
+        remember(_ALPHA, e, out)
+    return out
+
+
+_ALPHA: dict = {}  # alpha(e) by the identity of e (see keys.remember)
 
 
 def _alpha(e, depth):
@@ -44,7 +51,8 @@ def _alpha(e, depth):
         return type(e)(_alpha(e.body.xreplace(ren), depth + 1), [ren[i] for i in order])
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
         return e
-    return e.func(*[_alpha(a, depth) for a in e.args])
+    args = [_alpha(a, depth) for a in e.args]
+    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
 
 def _signature(e, i, summed=()):
@@ -54,12 +62,16 @@ def _signature(e, i, summed=()):
     ``X[l,i]*X[n,l]*X[j,n]`` the summed ``l`` (beside ``i``) and ``n`` (beside ``j``)
     differ."""
     def around(el):
-        return tuple("*" if j == i else "?" if j in summed else str(j) for j in el.indices) if summed else ()
-    where = [(str(el.base.label), k, around(el)) for el in e.atoms(sp.Indexed)
+        return tuple("*" if j == i else "?" if j in summed else _name(j) for j in el.indices) if summed else ()
+    where = [(el.base.label.name, k, around(el)) for el in e.atoms(sp.Indexed)
              for k, j in enumerate(el.indices) if j == i]
-    where += [("inv " + str(f.args[0].label), k, ()) for f in e.atoms(Inv) for k, j in enumerate(f.args[1:]) if j == i]
+    where += [("inv " + f.args[0].label.name, k, ()) for f in e.atoms(Inv) for k, j in enumerate(f.args[1:]) if j == i]
     where += [("delta", 0, ()) for d in e.atoms(KroneckerDelta) for j in d.args if j == i]
     return sorted(where)
+
+
+def _name(j) -> str:
+    return j.name if isinstance(j, sp.Symbol) else str(j)
 
 
 def _powers(e) -> dict:
