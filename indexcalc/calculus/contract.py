@@ -47,7 +47,8 @@ def _freshen(e, names):
         return type(e)(_freshen(e.body, names).xreplace(ren), [ren[i] for i in e.indices])
     if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size)):
         return e
-    return e.func(*[_freshen(a, names) for a in e.args])
+    args = [_freshen(a, names) for a in e.args]
+    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
 
 def isum(body, indices):
@@ -208,8 +209,10 @@ def traced():
 
 
 def rewrite(e, rules=RULES):
-    """Apply ``rules`` bottom-up until none fires anywhere."""
-    if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len, Size)):
+    """Apply ``rules`` bottom-up until none fires anywhere. (Every rule, here and in the
+    simplifier, rewrites a sum or a delta: a part that holds neither is left alone.)"""
+    if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len, Size)) or \
+            not _holds_sum_or_delta(e):
         return e
     args = [rewrite(a, rules) for a in e.args]
     if isinstance(e, ISum):
@@ -224,6 +227,20 @@ def rewrite(e, rules=RULES):
                 log.append((rule.__name__, e, out))
             return rewrite(out, rules)
     return e
+
+
+def _holds_sum_or_delta(e) -> bool:
+    hit = _HOLDS.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    out = isinstance(e, (ISum, KroneckerDelta)) or any(_holds_sum_or_delta(a) for a in e.args)
+    if len(_HOLDS) > 1 << 17:
+        _HOLDS.clear()
+    _HOLDS[id(e)] = (e, out)
+    return out
+
+
+_HOLDS: dict = {}  # id(e) -> (e, whether e holds a sum or a delta), by identity
 
 
 def contract(e):

@@ -109,7 +109,8 @@ def own_indices(st, n: int, supply, rename_left=True):
             return type(e)(rename(e.body).xreplace(ren), [ren[i] for i in e.indices])
         if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size)):
             return e
-        return e.func(*[rename(a) for a in e.args])
+        args = [rename(a) for a in e.args]
+        return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
     rhs = rename(st.expr)
     # an index only a len() mentions outside any sum (``cos(x[l]*len(s)) + x[s]``, where

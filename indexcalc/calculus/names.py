@@ -74,8 +74,7 @@ class NameSupply:
         for e in exprs:
             if isinstance(e, sp.Basic) and e not in self._added:
                 self._added.add(e)
-                self.taken.update(str(s) for s in e.atoms(sp.Symbol))
-                self.taken.update(str(b.label) for b in e.atoms(sp.IndexedBase))
+                self.taken.update(s.name for s in e.atoms(sp.Symbol))  # (IndexedBase labels too)
 
     def __contains__(self, name) -> bool:
         return str(name) in self.taken

@@ -389,20 +389,28 @@ def free_indices(e) -> set:
     return out
 
 
-def tensor_names(e) -> set:
-    """Names of the tensors and scalars read by ``e``."""
+def tensor_names(e) -> frozenset:
+    """Names of the tensors and scalars read by ``e`` (cached by the identity of ``e``)."""
+    hit = _NAMES.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
     if isinstance(e, Indexed):
-        return {str(e.base.label)}
-    if isinstance(e, (Inv, Det, LogDet, Size)):
-        return {matrix_name(e)}
-    if isinstance(e, Index):
-        return set()
-    if isinstance(e, sp.Symbol):
-        return {e.name}
-    out = set()
-    for a in e.args:
-        out |= tensor_names(a)
+        out = frozenset((e.base.label.name,))
+    elif isinstance(e, (Inv, Det, LogDet, Size)):
+        out = frozenset((e.args[0].label.name,))
+    elif isinstance(e, Index) or not e.args and not isinstance(e, sp.Symbol):
+        out = frozenset()
+    elif isinstance(e, sp.Symbol):
+        out = frozenset((e.name,))
+    else:
+        out = frozenset().union(*[tensor_names(a) for a in e.args])
+    if len(_NAMES) > 1 << 17:
+        _NAMES.clear()
+    _NAMES[id(e)] = (e, out)
     return out
+
+
+_NAMES: dict = {}  # id(e) -> (e, tensor_names(e)): by identity, never SymPy's deep equality
 
 
 # -- the summation rule (SPEC section 1), in one place --------------------------------

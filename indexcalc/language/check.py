@@ -82,9 +82,10 @@ def check(tree, text: str, warn: bool = True) -> CheckedProgram:
 
 def _check_constants(expr, fail):
     """Reject constants that are not finite real numbers (``1/0``, ``sqrt(-1)``, ``1e400``)."""
+    atoms = expr.atoms()
     for bad, what in ((sp.zoo, "a division by zero"), (sp.nan, "0/0"), (sp.I, "an imaginary number"),
-                      (sp.oo, "an infinite number")):
-        if expr.has(bad):
+                      (sp.oo, "an infinite number"), (-sp.oo, "an infinite number")):
+        if bad in atoms:
             fail(f"the right-hand side contains {what}, which is not a finite real number")
     # (-8)^(1/3) is 2*(-1)^(1/3) to SymPy, the principal (complex) cube root: no I appears
     for p in expr.atoms(sp.Pow):
@@ -93,7 +94,7 @@ def _check_constants(expr, fail):
                  "(-8)^(1/3)), which is not a real number; write -(8^(1/3)) for the real cube root")
         if p.is_number and p.is_extended_real is False:
             fail("the right-hand side contains a constant that is not a real number")
-    for r in expr.atoms(sp.Rational):
+    for r in (a for a in atoms if isinstance(a, sp.Rational)):
         if abs(r.p) > sp.Integer(10) ** 308 or r.q > sp.Integer(10) ** 308:
             fail("a number is outside double precision")
 
