@@ -41,13 +41,16 @@ def freshen(e, names=None):
     return _freshen(e, names)
 
 
-def _freshen(e, names):
+def _freshen(e, names, ren=None):
+    """One pass: each sum's indices get new names, which its body reads (``ren``)."""
+    if isinstance(e, Index):
+        return ren.get(e, e) if ren else e
     if isinstance(e, Binder):  # a sum, or a reduction such as max[i](..)
-        ren = {i: names.index(i) for i in e.indices}
-        return type(e)(_freshen(e.body, names).xreplace(ren), [ren[i] for i in e.indices])
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size)):
+        ren = {**(ren or {}), **{i: names.index(i) for i in e.indices}}
+        return type(e)(_freshen(e.body, names, ren), [ren[i] for i in e.indices])
+    if not e.args or not ren and isinstance(e, (sp.Indexed, KroneckerDelta, Len, Size)):
         return e
-    args = [_freshen(a, names) for a in e.args]
+    args = [_freshen(a, names, ren) for a in e.args]
     return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
 

@@ -37,8 +37,8 @@ def partial(e, name: str, targets: tuple):
     if isinstance(e, sp.Add):
         return sp.Add(*[partial(a, name, targets) for a in e.args])
     if isinstance(e, sp.Mul):
-        return sp.Add(*[sp.Mul(*e.args[:k], partial(f, name, targets), *e.args[k + 1:])
-                        for k, f in enumerate(e.args)])
+        terms = ((k, partial(f, name, targets)) for k, f in enumerate(e.args))
+        return sp.Add(*[sp.Mul(*e.args[:k], d, *e.args[k + 1:]) for k, d in terms if d != 0])
     if isinstance(e, sp.Pow):
         return rules.power(e.base, e.exp, partial(e.base, name, targets), partial(e.exp, name, targets))
     if isinstance(e, ISum):
@@ -79,12 +79,26 @@ def reduction(e, d):
     return isum(rules.REDUCTION[type(e)](body, e, again) * d(body), idx)
 
 
-def value_reads(e) -> set:
+def value_reads(e) -> frozenset:
     """The names whose values ``e`` reads: :func:`tensor_names` less those whose size
-    only it reads (``size(A, k)`` does not change when ``A``'s values do)."""
-    if e.has(Size):
-        e = e.replace(lambda x: isinstance(x, Size), lambda x: sp.Integer(1))
-    return tensor_names(e)
+    only it reads (``size(A, k)`` does not change when ``A``'s values do). Cached by the
+    identity of ``e``: the sweep asks it of every part of every statement."""
+    hit = _VALUES.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    if isinstance(e, Size):
+        out = frozenset()
+    elif isinstance(e, (sp.Indexed, sp.Symbol)) or not e.args:
+        out = tensor_names(e)
+    else:
+        out = frozenset().union(*[value_reads(a) for a in e.args])
+    if len(_VALUES) > 1 << 17:
+        _VALUES.clear()
+    _VALUES[id(e)] = (e, out)
+    return out
+
+
+_VALUES: dict = {}
 
 
 def needs_gradient(prog, wrt) -> set:
