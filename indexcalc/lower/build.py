@@ -27,20 +27,11 @@ import sympy as sp
 
 from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
+from indexcalc.lower.compare import compared
 from indexcalc.lower.ir import Graph, Node
+from indexcalc.lower.ref import Ref
 
 COMMUTATIVE = {"add", "mul", "max", "min"}
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A node read with index names: ``labels[a]`` names axis ``a`` of the node."""
-
-    node: int
-    labels: tuple
-
-    def renamed(self, m: dict) -> "Ref":
-        return Ref(self.node, tuple(m.get(i, i) for i in self.labels))
 
 
 @dataclass
@@ -227,7 +218,7 @@ class _Builder:
         if type(e) is sp.log:
             return self.log(self.expr(e.args[0]))
         if type(e) is step and isinstance(e.args[0], sp.Add):
-            return self.map("step", [self.compared(e.args[0])])
+            return self.map("step", [compared(self, e.args[0])])
         if fn:
             return self.map(fn.name, [self.expr(a) for a in e.args])
         raise AssertionError(f"no lowering for {type(e).__name__}")
@@ -262,76 +253,6 @@ class _Builder:
         if op == "logsumexp" and absent:
             out = self.map("add", [out, self.map("log", [self.mul(absent) if len(absent) > 1 else absent[0]])])
         return out
-
-    def compared(self, e) -> Ref:
-        """The argument of ``step(m - x)`` where ``m`` is a max (or min) reduction: ``x`` is
-        computed as one value, the node the reduction reduced, and subtracted once, so that
-        where ``x`` attains the maximum the difference is exactly 0 (the gradient of
-        ``max[..]`` tests this). SymPy writes ``m - (a + b)`` as ``m - a - b``, which would
-        round differently from ``a + b``."""
-        terms = list(e.args)
-        for k, t in enumerate(terms):
-            c, r = t.as_coeff_Mul()
-            if c not in (1, -1) or isinstance(r, (sp.Add, sp.Number)):
-                continue
-            m = self.expr(r)
-            if self.g[m.node].op not in ("max", "min"):
-                continue
-            others = terms[:k] + terms[k + 1:]
-            x = self.expr(sp.Add(*[-c * o for o in others]))  # e = c·(m - x)
-            x = self.aligned(x, m)
-            self.named.add(x.node)  # x is one operand, not opened into the sum or the product
-            first, second = (m, x) if c == 1 else (x, m)
-            return self.map("add", [first, self.map("mul", [self.const(-1), second])])
-        return self.expr(e)
-
-    def aligned(self, x: Ref, m: Ref) -> Ref:
-        """``x`` replaced by the node that ``m`` reduced, read with the indices ``m`` keeps at
-        the axes the reduction kept, where the two are the same expression. Only that node
-        rounds like the maximum: ``x[j]*W[j,w]*x[w]`` computed as ``t1[j,w]*x[w]`` (a
-        temporary the backward introduced) or with the two ``x`` factors multiplied in the
-        other order may differ in the last bit, and ``m - x == 0`` would miss the arg-max.
-        ``x`` is returned as it is when no reading matches."""
-        node = self.g[m.node]
-        (body, pos), = node.args
-        if len(set(pos)) != len(pos):
-            return x
-        out = node.attr[0]
-        kept = {a: m.labels[out.index(n)] for a, n in enumerate(pos) if n in out}
-        if x.node == body and all(x.labels[a] == label for a, label in kept.items()):
-            return x
-        free = [i for i in dict.fromkeys(x.labels) if i not in kept.values()]
-        reduced = [a for a in range(len(pos)) if a not in kept]
-        if len(free) != len(reduced) or len(free) > 5:
-            return x
-        want = self.canonical(x)
-        for labels in itertools.permutations(free):
-            read = {**kept, **dict(zip(reduced, labels))}
-            ref = Ref(body, tuple(read[a] for a in range(len(pos))))
-            if self.canonical(ref) == want:
-                return ref
-        return x
-
-    def canonical(self, r: Ref):
-        """A form of ``r`` equal for equal expressions however their sums and products were
-        grouped into nodes and ordered (through named statements too)."""
-        node = self.g[r.node]
-        if node.op == "map" and node.attr[0] in ("add", "mul"):
-            parts, todo = [], [r]
-            while todo:
-                q = todo.pop()
-                ops = self.operands(q, node.attr[0], split_named=True)
-                if ops == [q]:
-                    parts.append(self.canonical(q))
-                else:
-                    todo += ops
-            return (node.attr[0], tuple(sorted(parts, key=repr)))
-        if node.op == "map":
-            return (node.attr, tuple(self.canonical(Ref(a, tuple(r.labels[p] for p in pos)))
-                                     for a, pos in node.args))
-        if node.op == "const":
-            return ("const", node.attr)
-        return (r.node, tuple(map(str, r.labels)))
 
     # --- stable exponentials -------------------------------------------------------
     def sum_exp(self, ex: Ref, keep) -> Ref:

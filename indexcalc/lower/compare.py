@@ -1,0 +1,90 @@
+"""The comparisons of the gradient of ``max[..]`` and ``min[..]``, lowered so that they are
+exact: ``step(m - x)`` must be 0 exactly where ``x`` attains the maximum ``m``, so ``x`` is
+read as the very node the reduction reduced, however the backward wrote it (``b`` is the
+lowering's builder, :class:`indexcalc.lower.build._Builder`).
+
+    >>> import numpy as np, indexcalc as ic
+    >>> d = ic.derive("y[i] = max[u](x[i]*W[i,u]*x[u])", wrt="x")
+    >>> x, W = np.array([1., 2.]), np.array([[1., 3.], [3., 1.]])
+    >>> d.compile()(x=x, W=W, dy=np.ones(2))["x"]
+    array([12.,  6.])
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import sympy as sp
+
+from indexcalc.lower.ref import Ref
+
+
+def compared(b, e) -> Ref:
+    """The argument of ``step(m - x)`` where ``m`` is a max (or min) reduction: ``x`` is
+    computed as one value, the node the reduction reduced, and subtracted once, so that
+    where ``x`` attains the maximum the difference is exactly 0 (the gradient of
+    ``max[..]`` tests this). SymPy writes ``m - (a + b)`` as ``m - a - b``, which would
+    round differently from ``a + b``."""
+    terms = list(e.args)
+    for k, t in enumerate(terms):
+        c, r = t.as_coeff_Mul()
+        if c not in (1, -1) or isinstance(r, (sp.Add, sp.Number)):
+            continue
+        m = b.expr(r)
+        if b.g[m.node].op not in ("max", "min"):
+            continue
+        others = terms[:k] + terms[k + 1:]
+        x = b.expr(sp.Add(*[-c * o for o in others]))  # e = c·(m - x)
+        x = aligned(b, x, m)
+        b.named.add(x.node)  # x is one operand, not opened into the sum or the product
+        first, second = (m, x) if c == 1 else (x, m)
+        return b.map("add", [first, b.map("mul", [b.const(-1), second])])
+    return b.expr(e)
+
+def aligned(b, x: Ref, m: Ref) -> Ref:
+    """``x`` replaced by the node that ``m`` reduced, read with the indices ``m`` keeps at
+    the axes the reduction kept, where the two are the same expression. Only that node
+    rounds like the maximum: ``x[j]*W[j,w]*x[w]`` computed as ``t1[j,w]*x[w]`` (a
+    temporary the backward introduced) or with the two ``x`` factors multiplied in the
+    other order may differ in the last bit, and ``m - x == 0`` would miss the arg-max.
+    ``x`` is returned as it is when no reading matches."""
+    node = b.g[m.node]
+    (body, pos), = node.args
+    if len(set(pos)) != len(pos):
+        return x
+    out = node.attr[0]
+    kept = {a: m.labels[out.index(n)] for a, n in enumerate(pos) if n in out}
+    if x.node == body and all(x.labels[a] == label for a, label in kept.items()):
+        return x
+    free = [i for i in dict.fromkeys(x.labels) if i not in kept.values()]
+    reduced = [a for a in range(len(pos)) if a not in kept]
+    if len(free) != len(reduced) or len(free) > 5:
+        return x
+    want = canonical(b, x)
+    for labels in itertools.permutations(free):
+        read = {**kept, **dict(zip(reduced, labels))}
+        ref = Ref(body, tuple(read[a] for a in range(len(pos))))
+        if canonical(b, ref) == want:
+            return ref
+    return x
+
+def canonical(b, r: Ref):
+    """A form of ``r`` equal for equal expressions however their sums and products were
+    grouped into nodes and ordered (through named statements too)."""
+    node = b.g[r.node]
+    if node.op == "map" and node.attr[0] in ("add", "mul"):
+        parts, todo = [], [r]
+        while todo:
+            q = todo.pop()
+            ops = b.operands(q, node.attr[0], split_named=True)
+            if ops == [q]:
+                parts.append(canonical(b, q))
+            else:
+                todo += ops
+        return (node.attr[0], tuple(sorted(parts, key=repr)))
+    if node.op == "map":
+        return (node.attr, tuple(canonical(b, Ref(a, tuple(r.labels[p] for p in pos)))
+                                 for a, pos in node.args))
+    if node.op == "const":
+        return ("const", node.attr)
+    return (r.node, tuple(map(str, r.labels)))
