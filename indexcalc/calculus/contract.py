@@ -25,6 +25,7 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Binder, Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import current
+from indexcalc.memo import recall, remember
 
 
 def fresh(hint, names=None) -> Index:
@@ -233,17 +234,14 @@ def rewrite(e, rules=RULES):
 
 
 def _holds_sum_or_delta(e) -> bool:
-    hit = _HOLDS.get(id(e))
-    if hit is not None and hit[0] is e:
-        return hit[1]
-    out = isinstance(e, (ISum, KroneckerDelta)) or any(_holds_sum_or_delta(a) for a in e.args)
-    if len(_HOLDS) > 1 << 17:
-        _HOLDS.clear()
-    _HOLDS[id(e)] = (e, out)
+    out = recall(_HOLDS, e)
+    if out is None:
+        out = isinstance(e, (ISum, KroneckerDelta)) or any(_holds_sum_or_delta(a) for a in e.args)
+        remember(_HOLDS, e, out)
     return out
 
 
-_HOLDS: dict = {}  # id(e) -> (e, whether e holds a sum or a delta), by identity
+_HOLDS: dict = {}  # by identity (indexcalc.memo)
 
 
 def contract(e):

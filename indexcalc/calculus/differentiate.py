@@ -24,6 +24,7 @@ from indexcalc.calculus import rules
 from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, size_node, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum, traced
 from indexcalc.calculus.names import NameSupply, current
+from indexcalc.memo import recall, remember
 
 
 def partial(e, name: str, targets: tuple):
@@ -83,22 +84,20 @@ def value_reads(e) -> frozenset:
     """The names whose values ``e`` reads: :func:`tensor_names` less those whose size
     only it reads (``size(A, k)`` does not change when ``A``'s values do). Cached by the
     identity of ``e``: the sweep asks it of every part of every statement."""
-    hit = _VALUES.get(id(e))
-    if hit is not None and hit[0] is e:
-        return hit[1]
+    out = recall(_VALUES, e)
+    if out is not None:
+        return out
     if isinstance(e, Size):
         out = frozenset()
     elif isinstance(e, (sp.Indexed, sp.Symbol)) or not e.args:
         out = tensor_names(e)
     else:
         out = frozenset().union(*[value_reads(a) for a in e.args])
-    if len(_VALUES) > 1 << 17:
-        _VALUES.clear()
-    _VALUES[id(e)] = (e, out)
+    remember(_VALUES, e, out)
     return out
 
 
-_VALUES: dict = {}
+_VALUES: dict = {}  # by identity (indexcalc.memo)
 
 
 def needs_gradient(prog, wrt) -> set:

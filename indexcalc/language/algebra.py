@@ -36,6 +36,8 @@ from sympy.core.sorting import default_sort_key
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy import Indexed
 
+from indexcalc.memo import recall, remember
+
 
 class Index(sp.Symbol):
     """An index symbol: distinct from a scalar ``Symbol`` of the same name."""
@@ -391,9 +393,9 @@ def free_indices(e) -> set:
 
 def tensor_names(e) -> frozenset:
     """Names of the tensors and scalars read by ``e`` (cached by the identity of ``e``)."""
-    hit = _NAMES.get(id(e))
-    if hit is not None and hit[0] is e:
-        return hit[1]
+    out = recall(_NAMES, e)
+    if out is not None:
+        return out
     if isinstance(e, Indexed):
         out = frozenset((e.base.label.name,))
     elif isinstance(e, (Inv, Det, LogDet, Size)):
@@ -404,13 +406,11 @@ def tensor_names(e) -> frozenset:
         out = frozenset((e.name,))
     else:
         out = frozenset().union(*[tensor_names(a) for a in e.args])
-    if len(_NAMES) > 1 << 17:
-        _NAMES.clear()
-    _NAMES[id(e)] = (e, out)
+    remember(_NAMES, e, out)
     return out
 
 
-_NAMES: dict = {}  # id(e) -> (e, tensor_names(e)): by identity, never SymPy's deep equality
+_NAMES: dict = {}  # by identity (indexcalc.memo)
 
 
 # -- the summation rule (SPEC section 1), in one place --------------------------------

@@ -24,7 +24,8 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import NameSupply, slot
-from indexcalc.simplify.keys import blind, blind_of, recall, remember
+from indexcalc.memo import recall, remember
+from indexcalc.simplify.keys import blind, blind_of
 from indexcalc.simplify.tidy import alpha
 
 _ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, Size, KroneckerDelta, sp.IndexedBase, Index)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import sympy as sp
 
 from indexcalc.language.algebra import Index
+from indexcalc.memo import recall, remember
 
 
 def blind(e) -> int:
-    hit = _CACHE.get(id(e))
-    if hit is not None and hit[0] is e:
-        return hit[1]
+    k = recall(_CACHE, e)
+    if k is not None:
+        return k
     if isinstance(e, Index):
         k = 0
     elif isinstance(e, sp.Indexed):
@@ -35,23 +36,7 @@ def blind(e) -> int:
     return k
 
 
-#: id(expression) -> (expression, key): looked up by identity, never by SymPy's deep
-#: equality (comparing an equal copy costs as much as hashing it afresh)
-_CACHE: dict = {}
-
-
-def remember(cache: dict, e, value, limit: int = 1 << 17):
-    """Store ``value`` for the object ``e`` in an identity-keyed ``cache`` (which holds
-    ``e``, so its id is not reused while cached)."""
-    if len(cache) > limit:
-        cache.clear()
-    cache[id(e)] = (e, value)
-
-
-def recall(cache: dict, e):
-    """The value :func:`remember` stored for the object ``e``, or None."""
-    hit = cache.get(id(e))
-    return hit[1] if hit is not None and hit[0] is e else None
+_CACHE: dict = {}  # id(expression) -> (expression, key): see indexcalc.memo
 
 
 def blind_of(head: str, args) -> int:

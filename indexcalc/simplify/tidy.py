@@ -26,7 +26,8 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, bound, scope, stem
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
-from indexcalc.simplify.keys import blind, recall, remember
+from indexcalc.memo import recall, remember
+from indexcalc.simplify.keys import blind
 
 
 def alpha(e):
