@@ -24,7 +24,7 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import NameSupply, slot
-from indexcalc.memo import recall, remember
+from indexcalc.language.memo import recall, remember
 from indexcalc.simplify.keys import blind, blind_of
 from indexcalc.simplify.tidy import alpha
 

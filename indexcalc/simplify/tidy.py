@@ -26,7 +26,7 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, bound, scope, stem
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
-from indexcalc.memo import recall, remember
+from indexcalc.language.memo import recall, remember
 from indexcalc.simplify.keys import blind
 
 
