@@ -24,7 +24,7 @@ def compared(b, e) -> Ref:
     computed as one value, the node the reduction reduced, and subtracted once, so that
     where ``x`` attains the maximum the difference is exactly 0 (the gradient of
     ``max[..]`` tests this). SymPy writes ``m - (a + b)`` as ``m - a - b``, which would
-    round differently from ``a + b``."""
+    round differently from ``a + b``; so ``x`` is kept whole, and read by :func:`aligned`."""
     terms = list(e.args)
     for k, t in enumerate(terms):
         c, r = t.as_coeff_Mul()
@@ -40,6 +40,7 @@ def compared(b, e) -> Ref:
         first, second = (m, x) if c == 1 else (x, m)
         return b.map("add", [first, b.map("mul", [b.const(-1), second])])
     return b.expr(e)
+
 
 def aligned(b, x: Ref, m: Ref) -> Ref:
     """``x`` replaced by the node that ``m`` reduced, read with the indices ``m`` keeps at
@@ -67,6 +68,7 @@ def aligned(b, x: Ref, m: Ref) -> Ref:
         if canonical(b, ref) == want:
             return ref
     return x
+
 
 def canonical(b, r: Ref):
     """A form of ``r`` equal for equal expressions however their sums and products were
