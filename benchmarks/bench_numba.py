@@ -42,7 +42,7 @@ import indexcalc as ic  # noqa: E402
 from indexcalc.gallery import examples  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_step import CE, MLP, F, np_attention, np_cross_entropy, np_layernorm, np_mlp, rand  # noqa: E402
+from bench_step import CE, MLP, F, autograd_step, np_attention, np_cross_entropy, np_layernorm, np_mlp, rand  # noqa: E402
 
 try:
     import torch
@@ -119,14 +119,7 @@ def torch_step(name, arrays, wrt, compiled=False):
     forward = (lambda: torch_forward(name, t, arrays))
     if compiled:
         forward = torch.compile(forward, dynamic=False)
-
-    def step():
-        for k in wrt:
-            t[k].grad = None
-        out, up = forward()
-        out.backward(up)
-        return out
-    return step
+    return autograd_step(t, wrt, forward)
 
 
 # -- measuring -------------------------------------------------------------------------------

@@ -117,6 +117,11 @@ def torch_step(name, arrays, wrt):
             return t["X"] @ t["W"], t["dY"]
         return torch.tanh(t["x"]), t["dy"]
 
+    return autograd_step(t, wrt, forward)
+
+
+def autograd_step(t, wrt, forward):
+    """One training step through torch autograd: ``forward()`` gives (output, upstream)."""
     def step():
         for k in wrt:
             t[k].grad = None
