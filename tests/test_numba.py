@@ -186,8 +186,37 @@ def test_layernorm_is_one_pass_over_the_rows():
     src = ic.derive(ex.source, wrt=ex.wrt).numba_source(forward=True)
     loops = kernels(src)
     assert re.findall(r"def (_k\w*)\(", loops) == ["_k1s", "_k1"] and loops.count("numba.prange(") == 1
-    # mean; variance and a row sum of the backward; y and the other row sum; the gradient
-    assert len(re.findall(r"for _i in range\(n_x_1\)", loops)) == 2 * 4  # the kernel and its serial twin
+    # mean and Σγ·dy; variance, Σxc·γ·dy and Σxc; y and the gradient (the sum of the
+    # gradient of xc is opened, so it needs no pass of its own)
+    assert len(re.findall(r"for _i in range\(n_x_1\)", loops)) == 2 * 3  # the kernel and its serial twin
+
+
+OPENED = [  # (program, passes over i_1 per row, whether the sum is opened)
+    # a term's factor reads the row's maximum: Σ opened, both sums join the max's pass
+    ("m[_s0] = max[i_1](x_1[_s0,i_1])\ns[_s0] = sum[i_1](x_1[_s0,i_1]*m[_s0] + dx[_s0,i_1]*m[_s0]^2)", 1, True),
+    ("m[_s0] = max[i_1](x_1[_s0,i_1])\ns[_s0] = sum[i_1](x_1[_s0,i_1]*t1[_s0] - x_1[_s0,i_1]*m[_s0]*w[i_1])", 1, True),
+    # a term lacking i_1 (Σ m = len·m): left alone, a second pass
+    ("m[_s0] = max[i_1](x_1[_s0,i_1])\ns[_s0] = sum[i_1](x_1[_s0,i_1]*m[_s0] + m[_s0])", 2, False),
+    # the factors outside read only inputs: nothing to gain, left alone
+    ("m[_s0] = max[i_1](x_1[_s0,i_1])\ns[_s0] = sum[i_1](x_1[_s0,i_1]*t1[_s0] + dx[_s0,i_1]*t1[_s0]^2)", 1, False),
+]
+
+
+@pytest.mark.parametrize("src, passes, opened", OPENED)
+def test_sums_are_opened_where_that_saves_a_pass(src, passes, opened, serial):
+    """``Σ_i (a·m + b·m²)`` with ``m`` a reduction is ``m·Σ a + m²·Σ b`` (rewrite.py): one
+    pass over the row instead of two; the values are the NumPy backend's, forward and
+    gradient."""
+    from indexcalc.lower.build import lower
+    from indexcalc.lower.fuse import schedule
+    from indexcalc.lower.rewrite import prepare
+    prog = ic.parse(src)
+    low = prepare(lower(prog))
+    outline = schedule(low, [low.values["s"][0]]).outline()
+    assert outline.count("loop i_1") == passes, outline
+    assert sum(n.op == "contract" for n in low.graph.nodes) == 1 + opened
+    d = ic.derive(src, wrt=[n for n in ("x_1", "dx", "t1") if n + "[" in src])
+    agree(d, data(src, d))
 
 
 def test_matrix_products_are_left_to_blas():

@@ -26,17 +26,16 @@ the axes it is read along inside one parallel loop, or a scalar.
     >>> roots = [low.values[n][0] for n in ("y", "dx")]
     >>> print(schedule(low, roots).outline())
     loop b  [parallel]
-      loop i: sum _t1
-      loop i: sum _t2; sum _t5
+      loop i: sum _t1; sum _t6
+      loop i: sum _t2; sum _t5; sum _t7
       t1 = ...
-      loop i: y = ...; sum _t6
-      loop i: dx = ...
+      loop i: y = ...; dx = ...
 
 Here ``_t1`` and ``_t2`` are the two row sums of the forward, ``t1`` the row's
-``1/sqrt(var + eps)`` (a temporary of the derivation), and the backward adds two row sums
-(``_t5`` joins the variance's loop: :mod:`indexcalc.lower.rewrite` took ``t1^3`` out of
-it) and the gradient: one pass over the rows, with four loops over each row while it is
-in cache.
+``1/sqrt(var + eps)`` (a temporary of the derivation), and the backward adds three row
+sums that join the forward's loops (:mod:`indexcalc.lower.rewrite` took ``t1^3`` out of
+``_t5`` and opened the sum of ``dxc`` into ``_t6`` and ``_t7``) and the gradient: one
+pass over the rows, with three loops over each row while it is in cache.
 """
 
 from __future__ import annotations
