@@ -136,13 +136,16 @@ def best(fn, repeat):
 
 def interleaved(steps, repeat) -> dict:
     """Best time of each step (None: not measured), the steps taking turns so that all of
-    them meet the same load on a shared machine."""
+    them meet the same load on a shared machine; each round starts one step later, so that
+    no step always follows torch's (whose OpenMP threads spin on after it returns, taking a
+    core from the next step: at 2 threads that made the attention step 1.3x slower)."""
     times = {k: float("nan") if f is None else float("inf") for k, f in steps.items()}
     for f in steps.values():
         if f is not None:
             f(), f()  # warm-up (and compilation)
-    for _ in range(repeat):
-        for k, f in steps.items():
+    items = list(steps.items())
+    for r in range(repeat):
+        for k, f in items[r % len(items):] + items[:r % len(items)]:
             if f is not None:
                 t0 = time.perf_counter()
                 f()
