@@ -17,8 +17,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
-from pathlib import Path
 
 
 def _threads() -> int:

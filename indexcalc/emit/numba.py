@@ -57,8 +57,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from indexcalc.emit.loops import Kernels
 from indexcalc.emit.numpy import NumpyDialect, runner
 from indexcalc.emit.printer import ArrayPrinter
