@@ -16,220 +16,19 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, Inv, ISum, tensor_names
-from indexcalc.calculus.contract import contract
-from indexcalc.simplify.cse import eliminate
-from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep, state_sizes
+from indexcalc.assemble import check_sizes, check_wrt, free_name, gradient_name, inline_aliases, inline_cheap, \
+    tidy, with_temporaries
+from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep
+from indexcalc.calculus.names import NameSupply, stem
 from indexcalc.emit.jax import compile_jax, jax_source
 from indexcalc.emit.roundtrip import prove, reparse
 from indexcalc.emit.text import written
 from indexcalc.emit.torch import compile_torch, torch_source
-from indexcalc.errors import InternalError, ProgramError, WrtError
-from indexcalc.language.check import _twin_axes
-from indexcalc.calculus.names import NameSupply, stem
+from indexcalc.errors import InternalError, ProgramError
+from indexcalc.language.algebra import Index, Inv
 from indexcalc.language.program import Statement, needed_names
 from indexcalc.program import Program
-from indexcalc.simplify.tidy import factor, letters_from, pretty_indices, reuse_forward
-
-
-def free_name(wanted: str, taken, alternatives=(), of=(), ranks=None) -> str:
-    """``wanted`` if free, else the first free of ``alternatives``, else ``d_X``-style
-    variants: never shadow a program name. ``taken``: a set or a NameSupply. With
-    ``of`` (the names whose axes the named tensor has: ``(X,)`` for a gradient, ``(Y, X)``
-    for a Jacobian) and the program's ``ranks``, only a name that the re-parse reads as
-    having those axes (SPEC section 1's convention, which sizes ``d_x[i] = 0``) is given:
-    ``d_x`` is not, where the program has a tensor ``_x`` of ``x``'s rank."""
-    base = "d_" + wanted[1:]
-    numbered = (f"{base}{k}" for k in itertools.count(2))
-    candidates = itertools.chain((wanted, *alternatives, base), numbered)
-    axes = [(p, a) for p in of for a in range(ranks[p])] if of else None
-    for tries, name in enumerate(candidates):
-        if name in taken:
-            continue
-        if axes is None or tries > 1000 or _twin_axes(name, len(axes), ranks) == axes:
-            return name
-
-
-def gradient_name(x: str, loss, taken, ranks=None) -> str:
-    """The name of the gradient of ``x``: ``dX``; if that is a program name and the
-    program has a scalar loss ``L``, ``dL_dX`` (which says what it is, and whose axes a
-    re-parse knows to be those of ``X``, SPEC section 1); else ``d_X``, ``d_X2``, ...
-    (with ``ranks``, the program's, one the re-parse reads as having ``X``'s axes)."""
-    alternatives = (f"d{loss}_d{x}",) if loss is not None and f"{loss}_d{x}" not in taken else ()
-    name = free_name("d" + x, taken, alternatives, (x,) if ranks is not None else (), ranks)
-    taken.add(name)
-    return name
-
-
-def check_wrt(prog, wrt) -> list:
-    """``wrt`` as a list of input names (default: all inputs), or a WrtError."""
-    if wrt is None and not prog.inputs:
-        raise WrtError("the program reads no input, so there is nothing to differentiate")
-    if wrt is None:
-        return list(prog.inputs)
-    wrt = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
-    for w in wrt:
-        if w not in prog.inputs:
-            kind = "an assigned name" if w in prog.ranks else "not a name of the program"
-            raise WrtError(f"cannot differentiate with respect to {w!r}: it is {kind}; "
-                           f"the inputs are {', '.join(prog.inputs)}")
-    if not wrt:
-        raise WrtError("wrt names no input")
-    return wrt
-
-
-def tidy(expr, prog, keep, taken=(), axes=()):
-    """Forward values back in, common factors out, the size of a broadcast index no
-    tensor carries as ``len()`` of a left index (``keep``, whose sizes are those of
-    ``axes``: ``(name, axis)`` keys) or as ``size(A, k)``, short index names (none of
-    ``taken``)."""
-    e = state_sizes(factor(reuse_forward(expr, prog)), keep, prog, left_keys=axes)
-    return pretty_indices(e, keep, taken)
-
-
-def inline_cheap(raw, keep):
-    """Substitute an intermediate gradient into its reader when it is element-wise (no
-    sum) and read once: ``dp = -t/(p N)`` disappears into ``dz``, which then simplifies."""
-    raw = list(raw)
-    reads = [tensor_names(e) for _, _, e in raw]
-    for k in range(len(raw) - 1, -1, -1):
-        name, idx, value = raw[k]
-        if name in keep or value.has(ISum):
-            continue
-        readers = [m for m in range(k + 1, len(raw)) if name in reads[m]]
-        if len(readers) != 1:
-            continue
-        m = readers[0]
-        uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in raw[m][2].atoms(sp.Indexed)
-                if _is(el, name)} if idx else {sp.Symbol(name): value}
-        expr = raw[m][2].xreplace(uses)
-        raw[m] = (raw[m][0], raw[m][1], contract(expr))
-        reads[m] = tensor_names(raw[m][2])
-        del raw[k], reads[k]
-    return raw
-
-
-def inline_aliases(raw, keep):
-    """Drop a statement that only renames another up to a number (``dy_dx = -dt1_dx``),
-    or is zero, its readers reading ``-dt1_dx`` (or 0) instead; statements in ``keep`` stay."""
-    raw = list(raw)
-    for k in range(len(raw) - 1, -1, -1):
-        name, idx, value = raw[k]
-        c, el = value.as_coeff_Mul()
-        if value == 0:
-            c, el = sp.Integer(0), sp.IndexedBase(name)[idx] if idx else sp.Symbol(name)
-        elif name in keep or not isinstance(el, sp.Indexed) or sorted(el.indices, key=str) != sorted(idx, key=str):
-            continue
-        if name in keep:
-            continue
-        for m in range(k + 1, len(raw)):
-            uses = {u: c * el.xreplace(dict(zip(idx, u.indices))) for u in raw[m][2].atoms(sp.Indexed) if _is(u, name)}
-            uses.update({u: c * el for u in raw[m][2].atoms(sp.Symbol)
-                         if not idx and not isinstance(u, Index) and _is(u, name)})
-            if uses:
-                raw[m] = (raw[m][0], raw[m][1], raw[m][2].xreplace(uses))
-        del raw[k]
-    return raw
-
-
-def _is(el, name):
-    return (isinstance(el, sp.Indexed) and str(el.base.label) == name) or \
-        (isinstance(el, sp.Symbol) and el.name == name)
-
-
-def with_temporaries(statements, taken, outputs=(), tensors=()):
-    """Shared subexpressions as temporaries, each placed before its first reader. An
-    intermediate gradient that would only copy a temporary takes its value instead, and
-    the other readers of the temporary read it. Statements named in ``outputs`` (the
-    gradients asked for) stay unread, as SPEC section 2 wants, so ``dx = t1`` may stay.
-    ``taken``: the derivation's NameSupply (or a set of names); no index of a temporary
-    is named as one of ``tensors`` (the program's names) or a statement."""
-    supply = taken if isinstance(taken, NameSupply) else NameSupply(taken)
-    # provisional temporary names from a copy of the supply (the final ones are given
-    # in order by _renumber), which also serves the renaming around them
-    with NameSupply(supply.taken).active() as scratch:
-        temps, exprs = eliminate([st.expr for st in statements], scratch)
-        tensors = set(tensors) | {st.name for st in statements}
-        temps = {n: Statement(n, idx, pretty_indices(v, idx, tensors)) for n, idx, v in temps}
-    body = [Statement(st.name, st.indices, e) for st, e in zip(statements, exprs)]
-    for k, st in enumerate(body):
-        t = temps.get(_name_of(st.expr))
-        if t is not None and st.name not in outputs and _reads_whole(st, t):
-            del temps[t.name]
-            body[k] = Statement(st.name, st.indices, t.expr.xreplace(dict(zip(t.indices, st.indices))))
-            ren = {sp.IndexedBase(t.name): sp.IndexedBase(st.name), sp.Symbol(t.name): sp.Symbol(st.name)}
-            body = [b if j == k else Statement(b.name, b.indices, b.expr.xreplace(ren)) for j, b in enumerate(body)]
-            temps = {n: Statement(n, s.indices, s.expr.xreplace(ren)) for n, s in temps.items()}
-    out, placed = [], set()
-    statement_of = {**temps, **{b.name: b for b in body}}
-
-    def place(st):
-        placed.add(st.name)
-        for dep in sorted(tensor_names(st.expr) & set(statement_of), key=list(statement_of).index):
-            if dep not in placed:
-                place(statement_of[dep])
-        out.append(st)
-
-    for st in body:
-        if st.name not in placed:
-            place(st)
-    return _renumber(out, [st.name for st in out if st.name in temps], supply)
-
-
-def _reads_whole(st, t) -> bool:
-    """Is ``st`` exactly ``t`` read at ``st``'s own indices (``dh[n,j] = t1[n,j]``)?"""
-    if st.indices:
-        return isinstance(st.expr, sp.Indexed) and tuple(st.expr.indices) == tuple(st.indices) \
-            and len(t.indices) == len(st.indices)
-    return isinstance(st.expr, sp.Symbol) and not t.indices
-
-
-def _name_of(e):
-    return str(e.base.label) if isinstance(e, sp.Indexed) else e.name if isinstance(e, sp.Symbol) else None
-
-
-def _renumber(statements, temps, supply):
-    """Temporaries numbered t1, t2, ... in the order they are computed (u1, ... when the
-    program has a name ``t``, so that ``t1`` is not read as a part of ``t``); no
-    temporary takes a name of the program or an index name of the printout."""
-    prefix = supply.prefix(["t", "u", "v", "tmp"])
-    for st in statements:
-        if st.name not in temps:
-            supply.add(st.name)
-        supply.add(*st.indices, *(str(i) for i in st.expr.atoms(Index)))
-    names = supply.numbered(prefix)
-    ren = {sp.Symbol(t): sp.Symbol(next(names)) for t in temps}
-    ren.update({sp.IndexedBase(t.name): sp.IndexedBase(n.name) for t, n in ren.items()})
-    return [Statement(ren.get(sp.Symbol(st.name), sp.Symbol(st.name)).name, st.indices,
-                      st.expr.xreplace(ren)) for st in statements]
-
-
-def _check_sizes(forward, program, axes, lines):
-    """The last line of defence against a wrong-sized result: the printed statements,
-    re-parsed after ``forward``, must not tie two axes whose sizes ``forward`` leaves
-    free to differ (a gradient read at an index of another size would), and each named
-    in ``axes`` (``{name: [(tensor, axis), ...]}``) must have those axes' sizes."""
-    before, after = forward.sizes, program.sizes
-    for name, want in axes.items():  # an upstream gradient dY has the shape of Y (SPEC
-        if name in program.inputs:    # section 1), which compile() then checks too
-            for a, key in enumerate(want):
-                after.join((name, a), key, None)
-    seen = {}
-    for key in [k for k in list(before.parent) if isinstance(k[0], str)]:
-        root = after.find(key)
-        if seen.setdefault(root, before.find(key)) != before.find(key):
-            other = next(k for k in before.parent if isinstance(k[0], str) and
-                         before.find(k) == seen[root])
-            raise InternalError(f"the printed derivative {lines!r} would make axis {key[1]} of "
-                                f"{key[0]} as large as axis {other[1]} of {other[0]}, which the "
-                                "program does not require")
-    for name, want in axes.items():
-        if name not in program.ranks:
-            continue
-        for a, key in enumerate(want):
-            if key in before.parent and after.find((name, a)) != after.find(key):
-                raise InternalError(f"the printed derivative {lines!r} does not give {name} the "
-                                    f"axes of {', '.join(sorted({k[0] for k in want}))}")
+from indexcalc.simplify.tidy import letters_from
 
 
 class Backward:
@@ -257,7 +56,7 @@ class Backward:
                     "'C[i,j,k] = A[i,j] + B[j,k]', and derive again.") from None
             raise InternalError(f"indexcalc could not print a statement it can prove: "
                                 f"{lines!r} do not re-parse to what was derived")
-        _check_sizes(forward, program, axes or {}, lines)
+        check_sizes(forward, program, axes or {}, lines)
         self.program = Program.of(program)
         self.statements = self.program.statements[n0:]
 
