@@ -225,10 +225,7 @@ class _TextPrinter(TextPrinter):
         return f"∂{self._print(e.args[0])}/∂{self._print(e.args[1])}"
 
     def _print_Mul(self, e):
-        rest, partials = _split_partials(e)
-        if not partials:
-            return super()._print_Mul(e)
-        return "*".join(([self._print(rest)] if rest != 1 else []) + [self._print(p) for p in partials])
+        return _with_partials(self, e, "*", super()._print_Mul)
 
 
 class _LatexPrinter(IndexLatexPrinter):
@@ -244,14 +241,20 @@ class _LatexPrinter(IndexLatexPrinter):
         return f"\\frac{{\\partial {self._print(e.args[0])}}}{{\\partial {self._print(e.args[1])}}}"
 
     def _print_Mul(self, e):
-        rest, partials = _split_partials(e)
-        if not partials:
-            return super()._print_Mul(e)
-        return " ".join(([self._print(rest)] if rest != 1 else []) + [self._print(p) for p in partials])
+        return _with_partials(self, e, " ", super()._print_Mul)
 
 
 def element(name, indices):
     return sp.IndexedBase(name)[tuple(indices)] if indices else sp.Symbol(name)
+
+
+def _with_partials(printer, e, times, plain):
+    """A product printed with its ``Partial`` factors last, joined by ``times``; ``plain``
+    prints one without them."""
+    rest, partials = _split_partials(e)
+    if not partials:
+        return plain(e)
+    return times.join(([printer._print(rest)] if rest != 1 else []) + [printer._print(p) for p in partials])
 
 
 def _split_partials(e):
