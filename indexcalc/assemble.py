@@ -3,12 +3,12 @@ program name), intermediate gradients inlined where they are read once, shared
 subexpressions as temporaries ``t1, t2, ...``, and the size check of the printout.
 
     >>> import indexcalc as ic
-    >>> prog = ic.parse("y[i] = x[i]*w[i]")
-    >>> taken = set(prog.ranks)
-    >>> gradient_name("x", None, taken), gradient_name("y", "L", taken)
-    ('dx', 'dy')
-    >>> check_wrt(prog, "w, x")
-    ['w', 'x']
+    >>> prog = ic.parse("y = sum[i](dx[i]*x[i])")
+    >>> taken = set(prog.ranks)  # the gradient of x cannot be dx: dy_dx says what it is
+    >>> gradient_name("x", "y", taken, prog.ranks), gradient_name("dx", "y", taken, prog.ranks)
+    ('dy_dx', 'ddx')
+    >>> check_wrt(prog, "dx, x")
+    ['dx', 'x']
 """
 
 from __future__ import annotations
