@@ -123,8 +123,7 @@ def _reads_reduction(g, a, memo) -> bool:
 def _opened(g, node, args, reduced):
     """``Σ (a + b + ...)`` as ``Σ a + Σ b + ...``, each hoisted, when a factor that reads a
     reduction moves out of a term's sum and at most one term has no such factor of its own
-    (that no other term shares); None where
-    the sum is not opened."""
+    (one no other term shares); None where the sum is not opened."""
     out = node.attr[0]
     if len(args) != 1 or g[args[0][0]].op != "map" or g[args[0][0]].attr != ("add",):
         return None
