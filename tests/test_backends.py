@@ -158,3 +158,17 @@ def test_jax_custom_vjp(src, wrt, jax64):
                                    np.asarray(o), rtol=1e-9, atol=1e-12)
     for x, w in zip(d.wrt, want):
         np.testing.assert_allclose(np.asarray(got[x]), np.asarray(w), rtol=1e-7, atol=1e-9, err_msg=x)
+
+
+@pytest.mark.parametrize("src", ["y[i] = max(x[i], 0)", "y[i] = min(x[i], 0)", "y[i] = max(0.5, x[i])",
+                                 "y[i] = min(0.5, x[i])", "y[i] = max(x[i], -0.25)*x[i]"])
+def test_torch_max_min_with_a_number_match_numpy(src):
+    """Issue 20: ``max(x, c)`` is ``clamp(x, min=c)``; the keywords were swapped (y = [-1, 0]
+    for x = [-1, 2])."""
+    pytest.importorskip("torch")
+    x = np.array([-1.0, 2.0, 0.5, -0.25, 0.1])
+    d = ic.derive(src)
+    want = d.compile(forward=True)(x=x, dy=np.ones(5))
+    got = d.compile(forward=True, backend="torch")(x=x, dy=np.ones(5))
+    for k in want:
+        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-12, atol=0)

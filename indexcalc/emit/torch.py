@@ -71,9 +71,10 @@ class TorchDialect(Dialect):
         return f"float({base})"
 
     def function(self, fn, codes, numbers):
-        if fn in ("max", "min") and any(numbers):  # torch.maximum takes no Python number
-            k = numbers.index(True)
-            return f"torch.clamp({codes[1 - k]}, {fn}={codes[k]})"
+        if fn in ("max", "min") and any(numbers):  # torch.maximum takes no Python number:
+            k = numbers.index(True)  # max(x, c) is clamp(x, min=c), min(x, c) clamp(x, max=c)
+            bound = "min" if fn == "max" else "max"
+            return f"torch.clamp({codes[1 - k]}, {bound}={codes[k]})"
         return super().function(fn, codes, numbers)
 
     def scaled(self, code, factor):  # in place: the result is a fresh tensor
