@@ -71,22 +71,87 @@ def aligned(b, x: Ref, m: Ref) -> Ref:
 
 
 def canonical(b, r: Ref):
-    """A form of ``r`` equal for equal expressions however their sums and products were
-    grouped into nodes and ordered (through named statements too)."""
+    """A form of ``r`` equal for equal expressions however their sums, products and
+    contractions were grouped into nodes and ordered (through named statements too), with
+    summed and reduced indices renamed canonically: ``t1[h,p]*b[n]`` with
+    ``t1[h,p] = u[h]*A[h,p]`` and ``b[i]*u[h]*A[h,p]`` have one form, and so have
+    ``max[n](t1[h,p]*b[n])`` and ``max[i](u[h]*A[h,p]*b[i])``. Labels appear in the form as
+    ``("@", label)``."""
+    return _form(b, r, itertools.count())
+
+
+def _form(b, r: Ref, fresh):
     node = b.g[r.node]
-    if node.op == "map" and node.attr[0] in ("add", "mul"):
-        parts, todo = [], [r]
-        while todo:
-            q = todo.pop()
-            ops = b.operands(q, node.attr[0], split_named=True)
-            if ops == [q]:
-                parts.append(canonical(b, q))
-            else:
-                todo += ops
-        return (node.attr[0], tuple(sorted(parts, key=repr)))
+    if (node.op == "map" and node.attr == ("mul",)) or node.op == "contract":
+        factors, bound = [], set()
+        _factors(b, r, fresh, factors, bound)
+        if len(factors) > 1 or bound:
+            return ("prod",) + _renamed_bound(factors, bound)
+        return factors[0]
+    if node.op == "map" and node.attr == ("add",):
+        return ("add",) + tuple(sorted((_form(b, q, fresh) for q in b.operands(r, "add", split_named=True)),
+                                       key=repr))
+    if node.op in ("max", "min", "logsumexp"):
+        (a, pos), = node.args
+        out = node.attr[0]
+        labels = {k: r.labels[out.index(k)] for k in out}
+        bound = {k: f"~{next(fresh)}" for k in pos if k not in labels}
+        body = _form(b, Ref(a, tuple(labels.get(k) or bound[k] for k in pos)), fresh)
+        return (node.op,) + _renamed_bound([body], set(bound.values()))
     if node.op == "map":
-        return (node.attr, tuple(canonical(b, Ref(a, tuple(r.labels[p] for p in pos)))
-                                 for a, pos in node.args))
+        return ("map",) + node.attr + tuple(_form(b, Ref(a, tuple(r.labels[p] for p in pos)), fresh)
+                                            for a, pos in node.args)
+    if node.op == "broadcast":  # the operand's values, read at the axes it has
+        (a, pos), = node.args
+        return _form(b, Ref(a, tuple(r.labels[p] for p in pos)), fresh)
     if node.op == "const":
         return ("const", node.attr)
-    return (r.node, tuple(map(str, r.labels)))
+    if node.op == "input":
+        return ("input",) + node.attr + tuple(("@", i) for i in r.labels)
+    return (r.node,) + tuple(("@", i) for i in r.labels)
+
+
+def _factors(b, r: Ref, fresh, out: list, bound: set):
+    """The factors of a product or contraction ``r`` (through nested ones and named
+    statements), summed labels renamed apart into ``bound``."""
+    node = b.g[r.node]
+    if node.op == "map" and node.attr == ("mul",):
+        for q in b.operands(r, "mul", split_named=True):
+            _factors(b, q, fresh, out, bound)
+    elif node.op == "contract":
+        names = dict(zip(node.attr[0], r.labels))
+        for a, labels in node.args:
+            for k in labels:
+                if k not in names:
+                    names[k] = f"~{next(fresh)}"
+                    bound.add(names[k])
+            _factors(b, Ref(a, tuple(names[k] for k in labels)), fresh, out, bound)
+    else:
+        out.append(_form(b, r, fresh))
+
+
+def _renamed_bound(forms: list, bound: set) -> tuple:
+    """``forms`` sorted with the ``bound`` labels masked, then those labels numbered by first
+    appearance: a canonical naming of summed indices (good for the products a backward
+    writes; not a complete graph canonization)."""
+    def masked(f):
+        if isinstance(f, tuple):
+            if len(f) == 2 and f[0] == "@":
+                return ("@", "*") if f[1] in bound else f
+            return tuple(masked(x) for x in f)
+        return f
+
+    forms = sorted(forms, key=lambda f: repr(masked(f)))
+    names: dict = {}
+
+    def walk(f):
+        if isinstance(f, tuple):
+            if len(f) == 2 and f[0] == "@":
+                if f[1] in bound:
+                    names.setdefault(f[1], f"#{len(names)}")
+                    return ("@", names[f[1]])
+                return f
+            return tuple(walk(x) for x in f)
+        return f
+
+    return tuple(walk(f) for f in forms)
