@@ -20,6 +20,9 @@ HUNTED = [  # found NaN by a random search before the fix (tests/test_max_min_ex
     "y[a] = max[i,j](tanh(A3[a,j,f]*B1[a]*C2[j,a]*D3[a,i,f]) + Z[a,i,j])",
     "y[a,b] = max[i,j](A2[a,i]*B2[a,f]*C2[j,i]*D3[b,j,f])",
     "y[a] = min[b,m](max[i,j](tanh(A1[i]*B3[b,i,f]*C3[j,i,f]*D3[a,i,f]) + Z[a,b,i,j]) * W[a,m])",
+    # the backward wrote the body's t1^(3/2) as t3^3 with t3 = sqrt(t1): a silent wrong
+    # gradient (one arg-min branch lost, 1.03 off), found by the differential hunt
+    "T[j] = min[a,b]((1 + P[j,b]^2)^1.5 + P[j,a])",
 ]
 BACKENDS = ["numpy", "torch", "jax", "numba"]
 
@@ -64,4 +67,5 @@ def test_printed_formula_finite_and_equal(src):
 
 @pytest.mark.parametrize("src", HUNTED)
 def test_hunted_programs_match_finite_differences(src):
-    assert ic.check_gradients(src, seed=3).ok
+    for seed in range(3):
+        assert ic.check_gradients(src, seed=seed).ok
