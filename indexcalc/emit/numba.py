@@ -50,6 +50,8 @@ Choices, once:
 
 from __future__ import annotations
 
+import ast
+import builtins
 import hashlib
 import importlib.util
 import os
@@ -60,6 +62,9 @@ from pathlib import Path
 from indexcalc.emit.loops import Kernels
 from indexcalc.emit.numpy import NumpyDialect, runner
 from indexcalc.emit.printer import ArrayPrinter
+from indexcalc.emit.numpy import HELPERS as NUMPY_HELPERS
+from indexcalc.emit.vecmath import HELPERS as VECTOR_HELPERS
+from indexcalc.emit.vecmath import TEXTS as VECTOR_TEXTS
 from indexcalc.emit.vecmath import helpers as vector_math
 from indexcalc.errors import ProgramError
 from indexcalc.lower.build import lower
@@ -125,10 +130,32 @@ def _einsum(eq, *ops):
 '''
 
 
+def _globals(*texts) -> set:
+    """The names a module text binds at its top level (functions, classes, imports,
+    assignments)."""
+    out = set()
+    for node in ast.parse("\n".join(texts)).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            out.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    return out
+
+
+#: every name the fixed parts of a module bind at its top level (the header, the einsum
+#: and vector-math helpers): no local of a kernel or of the driver may take one
+GLOBALS = _globals(HEADER, EINSUM, *VECTOR_TEXTS)
+
+
 class NumbaDialect(NumpyDialect):
     """The NumPy dialect (for the library calls between kernels), with the names the
-    module itself uses reserved."""
-    reserved = NumpyDialect.reserved | {"numba", "sys", "threading"}
+    module itself uses reserved: every name its fixed parts bind (``np``, ``numba``,
+    ``types``, ...) and every Python builtin (the kernels call ``range``, ``min``,
+    ``max``), so that a tensor ``min`` is the parameter ``v_min``; the generated names
+    all start with ``_`` or ``n_``, which no user name keeps (README: names)."""
+    reserved = NumpyDialect.reserved | {g for g in GLOBALS if not g.startswith("_")} | set(dir(builtins))
 
 
 NUMBA_DIALECT = NumbaDialect()
@@ -157,7 +184,7 @@ class _Module:
         names.update({k: named.get(k, f"_t{number[k]}") for k in s.computed})
         statics = {k: f"_s{i}" for i, k in enumerate(sorted(s.static), 1)}
         sizes = {c: var for c, (var, _, _) in ap.sizes.items()}
-        fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_src", "_dst", "_F", "_nt", "_dtype"}
+        fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_src", "_dst", "_F", "_nt", "_dtype"} | GLOBALS
         taken = fixed | set(names.values()) | set(statics.values()) | {
             f"{p}{i}" for i in number.values() for p in ("_a", "_p", "_r", "_k")} | {f"_k{i}s" for i in number.values()}
         full = [k for k in sorted(s.computed) if k in s.numpy or s.storage[k] == "full"]
@@ -205,7 +232,9 @@ class _Module:
         params = [safe(n) for n in prog.inputs] + ["_buffer=_buffer"]
         lines = body + calls + ["return {" + ", ".join(out) + "}"]
         driver = f"def {fname}({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines)
-        helpers = (EINSUM if any("_einsum(" in c for c in calls) else "") + vector_math("".join(kernels))
+        code = "".join(kernels) + driver  # the driver calls _erf too: erf(0.5) is a number
+        helpers = (EINSUM if "_einsum(" in driver else "") + vector_math(code) + "".join(
+            text for call, text in NUMPY_HELPERS.items() if call in driver and call not in VECTOR_HELPERS)
         helpers = helpers and "\n\n" + helpers.strip("\n") + "\n"
         self.text = HEADER + helpers + "".join(f"\n\n{k}" for k in kernels) + "\n\n" + driver
 
