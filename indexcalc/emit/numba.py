@@ -55,9 +55,16 @@ import builtins
 import hashlib
 import importlib.util
 import os
+import pickletools
 import sys
 import tempfile
+import threading
+import warnings
+from collections import OrderedDict
 from pathlib import Path
+from types import ModuleType
+
+import numpy as np
 
 from indexcalc.emit.loops import Kernels
 from indexcalc.emit.numpy import NumpyDialect, runner
@@ -66,7 +73,7 @@ from indexcalc.emit.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.emit.vecmath import HELPERS as VECTOR_HELPERS
 from indexcalc.emit.vecmath import TEXTS as VECTOR_TEXTS
 from indexcalc.emit.vecmath import helpers as vector_math
-from indexcalc.errors import ProgramError
+from indexcalc.errors import IndexCalcWarning, ProgramError, ShapeError
 from indexcalc.lower.build import lower
 from indexcalc.lower.fuse import Loop, schedule
 from indexcalc.lower.rewrite import prepare
@@ -157,6 +164,9 @@ class NumbaDialect(NumpyDialect):
     all start with ``_`` or ``n_``, which no user name keeps (README: names)."""
     reserved = NumpyDialect.reserved | {g for g in GLOBALS if not g.startswith("_")} | set(dir(builtins))
 
+    def __init__(self, fname="backward"):
+        self.reserved = self.reserved | {fname}  # the driver's own name too
+
 
 NUMBA_DIALECT = NumbaDialect()
 
@@ -169,9 +179,10 @@ def numba_source(prog, fname: str = "backward", returns=None) -> str:
 
 class _Module:
     def __init__(self, prog, fname, returns):
-        safe = NUMBA_DIALECT.safe
+        dialect = NumbaDialect(fname)
+        safe = dialect.safe
         low = prepare(lower(prog))
-        ap = ArrayPrinter(prog, returns, NUMBA_DIALECT, low=low)
+        ap = ArrayPrinter(prog, returns, dialect, low=low)
         values = dict(ap.values)
         layouts = {}
         for name in returns.values():
@@ -288,37 +299,119 @@ def cache_dir() -> Path:
 
 
 def load(src: str):
-    """The module ``src`` imported from ``cache_dir()/ic_<hash>.py`` (written if absent)."""
+    """The module ``src``, executed from ``cache_dir()/ic_<hash>.py`` (written if absent or
+    different). One lock makes loading atomic, so that several threads compiling one
+    program all get the finished module (never one still executing). A cache file that
+    cannot be read (a truncated or garbled module, or Numba index or data) is discarded
+    with an :class:`~indexcalc.errors.IndexCalcWarning`, and the kernels are compiled again."""
     digest = hashlib.sha256(src.encode()).hexdigest()[:24]
-    path = cache_dir() / f"ic_{digest}.py"
-    if not path.exists() or path.read_text() != src:  # written once: Numba's cache keys on its time stamp
+    name = f"indexcalc_numba_{digest}"
+    with _LOCK:
+        module = _LOADED.get(name)
+        if module is None:
+            module = _execute(name, cache_dir() / f"ic_{digest}.py", src)
+        _publish(name, module)
+        return module
+
+
+_LOCK = threading.RLock()
+_LOADED: OrderedDict = OrderedDict()  # module name -> module, least recently published first
+
+
+def _execute(name, path, src):
+    try:
+        stale = path.read_bytes() != src.encode()  # garbled, truncated, or from a hash collision
+    except FileNotFoundError:
+        stale = None
+    if stale:
+        _discard(path, path)
+    if stale is not False:  # written once: Numba's cache keys on its time stamp
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(src)
         os.replace(tmp, path)
-    name = f"indexcalc_numba_{digest}"
-    if name in sys.modules:  # Numba's cache rebuilds a kernel's environment by importing its module
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
+    for entry in sorted((path.parent / "__pycache__").glob(f"{path.stem}.*.nb[ic]")):
+        if not _readable(entry):
+            _discard(path, entry)
+            break
+    module = ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module  # Numba's cache rebuilds a kernel's environment by importing it
+    try:  # compiled here, not imported: no .pyc that could be stale or corrupt
+        exec(compile(src, str(path), "exec"), module.__dict__)
     except BaseException:
         del sys.modules[name]
         raise
     return module
 
 
+def _readable(entry: Path) -> bool:
+    """Whether Numba's cache file ``entry`` is whole: an index (``.nbi``: two pickles) or
+    the data of one overload (``.nbc``: one pickle), each read to its end (opcodes only,
+    nothing unpickled)."""
+    try:
+        with open(entry, "rb") as f:
+            for _ in range(2 if entry.suffix == ".nbi" else 1):
+                for _ in pickletools.genops(f):
+                    pass
+            return not f.read(1)
+    except FileNotFoundError:  # another process replaced it meanwhile
+        return True
+    except Exception:
+        return False
+
+
+def _discard(path: Path, bad: Path) -> None:
+    """Every cache file of module ``path`` (Numba's beside it), with a warning naming ``bad``."""
+    warnings.warn(f"the Numba cache file {bad} could not be read; it was discarded and the "
+                  "program is compiled again", IndexCalcWarning, stacklevel=6)
+    for entry in (path.parent / "__pycache__").glob(f"{path.stem}.*"):
+        entry.unlink(missing_ok=True)
+
+
+def _publish(name, module) -> None:
+    """``module`` in ``sys.modules`` (where Numba's cache finds it) and the most recently
+    used of the modules kept; beyond ``INDEXCALC_NUMBA_MODULES`` (64) the least recently
+    used one leaves (a compiled function that still holds it publishes it again)."""
+    with _LOCK:
+        _LOADED[name] = module
+        _LOADED.move_to_end(name)
+        sys.modules[name] = module
+        while len(_LOADED) > max(1, int(os.environ.get("INDEXCALC_NUMBA_MODULES", "64"))):
+            old, gone = _LOADED.popitem(last=False)
+            if sys.modules.get(old) is gone:
+                del sys.modules[old]
+
+
 def compile_numba(prog, returns=None, optional=(), fname="backward"):
     """``f(**arrays) -> dict`` as :func:`indexcalc.emit.numpy.compile_program`, running the
-    fused loop nests (compiled by Numba at the first call for each dtype)."""
+    fused loop nests (compiled by Numba at the first call for each dtype). float16 data
+    is computed in float32 (Numba has no float16 arithmetic) and returned as float16:
+
+        >>> import numpy as np, indexcalc as ic
+        >>> f = ic.parse("y[i] = 2*x[i]").compile(backend="numba")  # doctest: +SKIP
+        >>> f(x=np.ones(2, np.float16))["y"]  # doctest: +SKIP
+        array([2., 2.], dtype=float16)
+    """
     try:
         import numba  # noqa: F401
     except ImportError:
         raise ProgramError("the numba backend needs Numba: pip install 'indexcalc[numba]'") from None
     src = numba_source(prog, fname, returns)
     module = load(src)
-    inner, pool = getattr(module, fname), module._Pool()
-    run = runner(prog, lambda *args: inner(*args, _buffer=pool), optional, " (Numba)")
+    inner, pool, name = getattr(module, fname), module._Pool(), module.__name__
+
+    def call(*args):
+        if sys.modules.get(name) is not module:
+            _publish(name, module)
+        dtype = args[0].dtype if args else np.dtype(np.float64)  # one dtype (check_arrays)
+        if dtype in (np.float32, np.float64):
+            return inner(*args, _buffer=pool)
+        if dtype != np.float16:
+            raise ShapeError(f"the numba backend computes in float32 and float64, not {dtype}: "
+                             "convert the arrays, or use the numpy backend")
+        out = inner(*(a.astype(np.float32) for a in args), _buffer=pool)
+        return {k: v.astype(np.float16) for k, v in out.items()}
+
+    run = runner(prog, call, optional, " (Numba)")
     run.source, run.module = src, module
     return run
