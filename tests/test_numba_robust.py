@@ -159,13 +159,21 @@ def test_adversarial_names_compute_as_numpy(src, cache):
 # -- threads ---------------------------------------------------------------------------------
 
 
+def forget(module_name):
+    """Make the next compile of a program load its module (and Numba's cache) again, as a
+    new process would."""
+    from indexcalc.emit import numba as backend
+    sys.modules.pop(module_name, None)
+    getattr(backend, "_LOADED", {}).pop(module_name, None)
+    getattr(backend, "_ALIVE", {}).pop(module_name, None)
+
+
 def test_one_program_compiled_from_four_threads(cache):
     from indexcalc.emit import numba as backend
     src = "y[i] = tanh(x[i])*threads_at_once[i]"  # a program no other test compiles
     d = ic.derive(src)
     module = "indexcalc_numba_" + __import__("hashlib").sha256(d.numba_source().encode()).hexdigest()[:24]
-    sys.modules.pop(module, None)
-    getattr(backend, "_LOADED", {}).pop(module, None)
+    forget(module)
     arrays = data(src, d)
     want = d.compile()(**arrays)
     barrier, results = threading.Barrier(4), [None] * 4
@@ -189,14 +197,6 @@ def test_one_program_compiled_from_four_threads(cache):
 
 
 # -- a damaged cache -------------------------------------------------------------------------
-
-
-def forget(module_name):
-    """Make the next compile of a program load its module (and Numba's cache) again, as a
-    new process would."""
-    from indexcalc.emit import numba as backend
-    sys.modules.pop(module_name, None)
-    getattr(backend, "_LOADED", {}).pop(module_name, None)
 
 
 @pytest.mark.parametrize("which, damage", [("py", "garble"), ("nbi", "truncate"), ("nbc", "truncate"),
@@ -235,7 +235,7 @@ def test_a_damaged_module_file_in_this_process(cache):
     digest = __import__("hashlib").sha256(src.encode()).hexdigest()[:24]
     cache.mkdir(parents=True, exist_ok=True)
     (cache / f"ic_{digest}.py").write_bytes(b"\xff\xfe" + bytes(range(256)))
-    sys.modules.pop(f"indexcalc_numba_{digest}", None)
+    forget(f"indexcalc_numba_{digest}")
     with pytest.warns(ic.IndexCalcWarning, match=f"ic_{digest}.py"):
         module = load(src)
     assert (cache / f"ic_{digest}.py").read_text() == src
@@ -273,11 +273,14 @@ def test_modules_kept_are_bounded(cache, monkeypatch):
     from indexcalc.emit import numba as backend
     monkeypatch.setenv("INDEXCALC_NUMBA_MODULES", "2")
     monkeypatch.setattr(backend, "_LOADED", type(backend._LOADED)())
+    monkeypatch.setattr(backend, "_ALIVE", type(backend._ALIVE)())
     from indexcalc.emit.numba import compile_numba
     funcs = [compile_numba(ic.parse(f"y[i] = {k + 2}*bounded[i]")) for k in range(4)]
     kept = [n for n in sys.modules if n in backend._LOADED]
     assert len(backend._LOADED) == 2 and len(kept) == 2
     assert funcs[0].module.__name__ not in sys.modules  # the least recently used left
+    again = compile_numba(ic.parse("y[i] = 2*bounded[i]"))
+    assert again.module is funcs[0].module  # still held: found again, not executed again
     x = np.ones(3)
     np.testing.assert_array_equal(funcs[0](bounded=x)["y"], 2 * x)  # and comes back when called
     assert funcs[0].module.__name__ in sys.modules and len(backend._LOADED) == 2

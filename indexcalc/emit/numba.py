@@ -31,8 +31,15 @@ Choices, once:
   alone (compiled about twice as fast; the test suite's sweeps use it).
 * ``cache=True`` needs a real file: the module is written to
   ``$INDEXCALC_CACHE/numba`` (default ``~/.cache/indexcalc/numba``) under a hash of its
-  text and imported from there, so a second process loads the compiled kernels from
-  Numba's cache next to it instead of compiling them again.
+  text and executed from there (under a lock: threads compiling one program get one
+  finished module), so a second process loads the compiled kernels from Numba's cache
+  next to it instead of compiling them again. A cache file that cannot be read is
+  discarded with a warning; at most 32 modules stay in ``sys.modules`` (least recently
+  used leave; Numba itself keeps the code it compiled until the process ends).
+* Names: user names that Python, the module or its helpers bind (``min``, ``range``,
+  ``np``, the driver's name) get a ``v_`` prefix; generated names start with ``_`` or
+  ``n_``, which no user name keeps, and loop variables avoid every global of the module.
+* float16 is computed in float32 (Numba has no float16 arithmetic) and returned as float16.
 
     >>> import indexcalc as ic
     >>> src = ic.derive("y[i] = tanh(x[i])").numba_source()
@@ -53,13 +60,13 @@ from __future__ import annotations
 import ast
 import builtins
 import hashlib
-import importlib.util
 import os
 import pickletools
 import sys
 import tempfile
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from types import ModuleType
@@ -138,8 +145,7 @@ def _einsum(eq, *ops):
 
 
 def _globals(*texts) -> set:
-    """The names a module text binds at its top level (functions, classes, imports,
-    assignments)."""
+    """The names module texts bind at their top level (functions, classes, imports, ...)."""
     out = set()
     for node in ast.parse("\n".join(texts)).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -161,14 +167,11 @@ class NumbaDialect(NumpyDialect):
     module itself uses reserved: every name its fixed parts bind (``np``, ``numba``,
     ``types``, ...) and every Python builtin (the kernels call ``range``, ``min``,
     ``max``), so that a tensor ``min`` is the parameter ``v_min``; the generated names
-    all start with ``_`` or ``n_``, which no user name keeps (README: names)."""
+    all start with ``_`` or ``n_``, which no user name keeps."""
     reserved = NumpyDialect.reserved | {g for g in GLOBALS if not g.startswith("_")} | set(dir(builtins))
 
     def __init__(self, fname="backward"):
         self.reserved = self.reserved | {fname}  # the driver's own name too
-
-
-NUMBA_DIALECT = NumbaDialect()
 
 
 def numba_source(prog, fname: str = "backward", returns=None) -> str:
@@ -300,25 +303,24 @@ def cache_dir() -> Path:
 
 def load(src: str):
     """The module ``src``, executed from ``cache_dir()/ic_<hash>.py`` (written if absent or
-    different). One lock makes loading atomic, so that several threads compiling one
-    program all get the finished module (never one still executing). A cache file that
-    cannot be read (a truncated or garbled module, or Numba index or data) is discarded
-    with an :class:`~indexcalc.errors.IndexCalcWarning`, and the kernels are compiled again."""
+    different) under a lock: threads compiling one program all get the finished module."""
     digest = hashlib.sha256(src.encode()).hexdigest()[:24]
     name = f"indexcalc_numba_{digest}"
     with _LOCK:
-        module = _LOADED.get(name)
+        module = _LOADED.get(name) or _ALIVE.get(name)
         if module is None:
-            module = _execute(name, cache_dir() / f"ic_{digest}.py", src)
+            module = _ALIVE[name] = _execute(name, cache_dir() / f"ic_{digest}.py", src)
         _publish(name, module)
         return module
 
 
 _LOCK = threading.RLock()
 _LOADED: OrderedDict = OrderedDict()  # module name -> module, least recently published first
+# evicted modules still held (by a compiled function, or by Numba), found, not executed again
+_ALIVE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
-def _execute(name, path, src):
+def _execute(name, path, src):  # a damaged cache file is discarded with a warning
     try:
         stale = path.read_bytes() != src.encode()  # garbled, truncated, or from a hash collision
     except FileNotFoundError:
@@ -346,8 +348,7 @@ def _execute(name, path, src):
 
 def _readable(entry: Path) -> bool:
     """Whether Numba's cache file ``entry`` is whole: an index (``.nbi``: two pickles) or
-    the data of one overload (``.nbc``: one pickle), each read to its end (opcodes only,
-    nothing unpickled)."""
+    data (``.nbc``: one), read to the end as opcodes (nothing is unpickled)."""
     try:
         with open(entry, "rb") as f:
             for _ in range(2 if entry.suffix == ".nbi" else 1):
@@ -369,14 +370,13 @@ def _discard(path: Path, bad: Path) -> None:
 
 
 def _publish(name, module) -> None:
-    """``module`` in ``sys.modules`` (where Numba's cache finds it) and the most recently
-    used of the modules kept; beyond ``INDEXCALC_NUMBA_MODULES`` (64) the least recently
-    used one leaves (a compiled function that still holds it publishes it again)."""
+    """``module`` in ``sys.modules`` (where Numba's cache finds it), most recently used;
+    beyond ``INDEXCALC_NUMBA_MODULES`` (32) the least recently used leaves."""
     with _LOCK:
         _LOADED[name] = module
         _LOADED.move_to_end(name)
         sys.modules[name] = module
-        while len(_LOADED) > max(1, int(os.environ.get("INDEXCALC_NUMBA_MODULES", "64"))):
+        while len(_LOADED) > max(1, int(os.environ.get("INDEXCALC_NUMBA_MODULES", "32"))):
             old, gone = _LOADED.popitem(last=False)
             if sys.modules.get(old) is gone:
                 del sys.modules[old]
@@ -387,9 +387,9 @@ def compile_numba(prog, returns=None, optional=(), fname="backward"):
     fused loop nests (compiled by Numba at the first call for each dtype). float16 data
     is computed in float32 (Numba has no float16 arithmetic) and returned as float16:
 
-        >>> import numpy as np, indexcalc as ic
-        >>> f = ic.parse("y[i] = 2*x[i]").compile(backend="numba")  # doctest: +SKIP
-        >>> f(x=np.ones(2, np.float16))["y"]  # doctest: +SKIP
+        >>> import indexcalc as ic
+        >>> f = compile_numba(ic.parse("y[i] = 2*x[i]"))
+        >>> f(x=np.ones(2, np.float16))["y"]
         array([2., 2.], dtype=float16)
     """
     try:
