@@ -74,9 +74,9 @@ from types import ModuleType
 import numpy as np
 
 from indexcalc.emit.loops import Kernels
+from indexcalc.emit.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.emit.numpy import NumpyDialect, runner
 from indexcalc.emit.printer import ArrayPrinter
-from indexcalc.emit.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.emit.vecmath import HELPERS as VECTOR_HELPERS
 from indexcalc.emit.vecmath import TEXTS as VECTOR_TEXTS
 from indexcalc.emit.vecmath import helpers as vector_math
