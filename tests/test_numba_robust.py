@@ -147,6 +147,7 @@ def test_no_user_name_can_collide_with_a_generated_name():
     "min[exp] = sum[fmax](max[exp,fmax]*exp(range[fmax])) + erf(0.5)*len[exp] + max[fmax](max[exp,fmax])",
     "abs[float, erf] = tanh(np[float, erf])*erf(numba[erf]) + max[int](np[float, int]*_fmax[int])",
     "y[i] = erf(0.5)*x[i]",
+    "_k1[F] = sum[a1](np[F,a1]*types[a1]) + _buffer[F]*tanh(_t1[F]) + backward[F]",
 ])
 def test_adversarial_names_compute_as_numpy(src, cache):
     d = ic.derive(src)
