@@ -162,14 +162,14 @@ def test_adversarial_names_compute_as_numpy(src, cache):
 def forget(module_name):
     """Make the next compile of a program load its module (and Numba's cache) again, as a
     new process would."""
-    from indexcalc.emit import numba as backend
+    from indexcalc.emit import numba_cache as backend
     sys.modules.pop(module_name, None)
     getattr(backend, "_LOADED", {}).pop(module_name, None)
     getattr(backend, "_ALIVE", {}).pop(module_name, None)
 
 
 def test_one_program_compiled_from_four_threads(cache):
-    from indexcalc.emit import numba as backend
+    from indexcalc.emit import numba_cache as backend
     src = "y[i] = tanh(x[i])*threads_at_once[i]"  # a program no other test compiles
     d = ic.derive(src)
     module = "indexcalc_numba_" + __import__("hashlib").sha256(d.numba_source().encode()).hexdigest()[:24]
@@ -270,7 +270,7 @@ def test_long_double_is_refused_clearly(cache):
 
 
 def test_modules_kept_are_bounded(cache, monkeypatch):
-    from indexcalc.emit import numba as backend
+    from indexcalc.emit import numba_cache as backend
     monkeypatch.setenv("INDEXCALC_NUMBA_MODULES", "2")
     monkeypatch.setattr(backend, "_LOADED", type(backend._LOADED)())
     monkeypatch.setattr(backend, "_ALIVE", type(backend._ALIVE)())
