@@ -37,38 +37,50 @@ def _reduction_rows():
     return {"sum": "reduction", "mean": "reduction", **{n: "reduction" for n in REDUCTIONS}}
 
 
-def program(name: str, kind: str) -> str:
-    """The program that tests function ``name`` (of registry kind ``kind``)."""
+def programs(name: str, kind: str) -> list:
+    """The programs that test function ``name`` (of registry kind ``kind``): one using it on
+    arrays, and one using it only on numbers (constants and sizes), which the backends
+    spell apart (Numba's ``erf(0.5)`` failed where no array took an ``erf``)."""
+    f = name
     if kind in ("elementwise", "power"):
-        f = name
-        return "\n".join([
-            f"y[i] = {f}(x[i])*w[i]",
-            f"c[i] = ({f}(0.3) + {f}(2) + {f}(len(i)/8))*x[i] + {f}(0.5)",
-            f"e[i] = {f}(0.3) + x[i]",
-            f"z = {f}(s)*sum[i](w[i])"])
+        return [f"y[i] = {f}(x[i])*w[i]\nz = {f}(s)*sum[i](w[i])",
+                f"c[i] = ({f}(0.3) + {f}(2) + {f}(len(i)/8))*x[i] + {f}(0.5)\ne[i] = {f}(0.3) + x[i]"]
     if kind == "binary":
-        f = name
-        return "\n".join([
+        return ["\n".join([
             f"y[i] = {f}(x[i], u[i])*w[i]",
-            f"c[i] = {f}(x[i], 0.5) + {f}(0.5, x[i])*w[i] + {f}(x[i], -1) + {f}(-1, x[i])",
-            f"e[i] = ({f}(2, 0.5) + {f}(len(i), 3) + {f}(0.3, len(i)/8))*x[i] + {f}(s, x[i])",
-            f"z = {f}(s, 0.5)*{f}(-1, s)"])
+            f"c[i] = {f}(x[i], 0.5) + {f}(0.5, x[i])*w[i] + {f}(x[i], -1) + {f}(-1, x[i]) + {f}(s, x[i])",
+            f"z = {f}(s, 0.5)*{f}(-1, s)"]),
+            f"e[i] = ({f}(2, 0.5) + {f}(len(i), 3) + {f}(0.3, len(i)/8))*x[i] + {f}(-1, 0.5)"]
     if kind == "matrix":
         if name == "inv":
-            return "y[i,j] = inv(A)[i,j]*W[i,j]\nz = inv(A)[i,j]*x[j]*x[i]*s"
-        return f"y[i] = {name}(A)*x[i]\nz = {name}(A)*s"
+            return ["y[i,j] = inv(A)[i,j]*W[i,j]\nz = inv(A)[i,j]*x[j]*x[i]*s"]
+        return [f"y[i] = {name}(A)*x[i]\nz = {name}(A)*s"]
     if kind == "reduction":
-        r = name
-        return "\n".join([
-            f"y[i] = {r}[j](A[i,j])*x[i]",
-            f"c[j] = {r}[i](A[i,j]*x[i] + s)",
-            f"z = {r}[i,j](A[i,j]*W[i,j])"])
+        return ["\n".join([
+            f"y[i] = {f}[j](A[i,j])*x[i]",
+            f"c[j] = {f}[i](A[i,j]*x[i] + s)",
+            f"z = {f}[i,j](A[i,j]*W[i,j])"])]
     raise AssertionError(f"function {name}: no table program for kind {kind!r}; add one to tests/test_function_table.py")
 
 
 ROWS = [(n, f.kind, f.domain) for n, f in FUNCTIONS.items()] + \
     [(n, "reduction", "real") for n in _reduction_rows()]
-CASES = [pytest.param(n, k, dom, b, id=f"{n}{'[..]' if k == 'reduction' else ''}-{b}")
+#: known failures of the Numba backend (emit/numba.py is another helper's; strict: a fix
+#: makes the xfail fail, and the entry goes)
+NUMBA_XFAIL = {
+    "erf": "issue 20: erf of a number alone in Numba: NameError _erf (the header carries _erf only "
+           "where an array takes an erf); ic.derive('y[i] = erf(0.5)*x[i]').compile(backend='numba')"
+           "(x=np.ones(3), dy=np.ones(3))",
+}
+
+
+def _marks(name, kind, backend):
+    if backend == "numba" and kind != "reduction" and name in NUMBA_XFAIL:
+        return [pytest.mark.xfail(strict=True, reason=NUMBA_XFAIL[name])]
+    return []
+
+
+CASES = [pytest.param(n, k, dom, b, id=f"{n}{'[..]' if k == 'reduction' else ''}-{b}", marks=_marks(n, k, b))
          for n, k, dom in ROWS for b in BACKENDS]
 
 
@@ -114,19 +126,18 @@ def arrays_for(d, kind, domain, seed=0):
     return out
 
 
-_SOURCES = {}
+_DERIVED = {}
 
 
-def derive(name, kind):
-    """The derivation of function ``name``'s program (cached: SymPy takes a moment)."""
-    if (name, kind) not in _SOURCES:
-        src = program(name, kind)
-        _SOURCES[(name, kind)] = (src, ic.derive(src))
-    return _SOURCES[(name, kind)][1]
+def derive(src):
+    """The derivation of ``src`` (cached: SymPy takes a moment)."""
+    if src not in _DERIVED:
+        _DERIVED[src] = ic.derive(src)
+    return _DERIVED[src]
 
 
 def src_of(d):
-    return next(s for s, dd in _SOURCES.values() if dd is d)
+    return next(s for s, dd in _DERIVED.items() if dd is d)
 
 
 def numpy64(x):
@@ -158,8 +169,13 @@ def test_function_in_backend(name, kind, domain, backend):
     (float64), and a float32 run gives float32 results close to them."""
     if backend != "numpy":
         pytest.importorskip(backend)
-    what = f"function {name!r}{' (reduction)' if kind == 'reduction' else ''} in backend {backend!r}"
-    d = derive(name, kind)
+    for src in programs(name, kind):
+        what = f"function {name!r}{' (reduction)' if kind == 'reduction' else ''} in backend {backend!r}, " \
+            f"program {src!r}"
+        _compare(derive(src), kind, domain, backend, what)
+
+
+def _compare(d, kind, domain, backend, what):
     arrays = arrays_for(d, kind, domain)
     want = d.compile(forward=True)(**arrays)
     got = run(d, backend, arrays, what)
@@ -183,8 +199,13 @@ def test_function_in_backend(name, kind, domain, backend):
 def test_numpy_gradients_match_finite_differences(name, kind, domain):
     """The NumPy backend's gradients of ``L = Σ_y Σ dy·y`` along three random directions
     equal central differences of its forward (float64)."""
-    what = f"function {name!r}{' (reduction)' if kind == 'reduction' else ''} in backend 'numpy'"
-    d = derive(name, kind)
+    for src in programs(name, kind):
+        what = f"function {name!r}{' (reduction)' if kind == 'reduction' else ''} in backend 'numpy', " \
+            f"program {src!r}"
+        _finite_differences(derive(src), kind, domain, what)
+
+
+def _finite_differences(d, kind, domain, what):
     arrays = arrays_for(d, kind, domain)
     fwd = ic.parse(src_of(d)).compile()
     grads = d.compile()(**arrays)
@@ -210,6 +231,6 @@ def test_numpy_gradients_match_finite_differences(name, kind, domain):
 def test_every_row_has_a_program():
     """A new row of the registry (or a new kind) gets a program here, or this fails naming it."""
     for n, k, _ in ROWS:
-        assert program(n, k)
+        assert programs(n, k)
     assert {n for n, k, _ in ROWS if k == "reduction"} >= {"sum", "mean", "max", "min", "logsumexp"}
     assert len({n for n, k, _ in ROWS if k != "reduction"}) == len(FUNCTIONS)

@@ -60,6 +60,15 @@ def test_integer_inputs_are_computed_in_float64_as_numpy(backend, request):
 
 
 @pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_a_zero_gradient_has_the_data_dtype(backend, request):
+    """JAX broadcast the number 0 (the derivative of sign) as an int64 "gradient"."""
+    request.getfixturevalue(backend)
+    d = ic.derive("y[i] = sign(x[i])*w[i]")
+    arrays = dict(x=np.array([-1.0, 2.0]), w=np.array([3.0, 4.0]), dy=np.ones(2))
+    close(d.compile(forward=True, backend=backend)(**arrays), d.compile(forward=True)(**arrays))
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_negative_strides(backend, request):
     """``torch.from_numpy`` refuses ``x[::-1]``."""
     request.getfixturevalue(backend)

@@ -43,8 +43,8 @@ class JaxDialect(Dialect):
     def eye(self, n):
         return f"jnp.eye({n}, dtype=_dtype)"
 
-    def broadcast(self, code, shape):
-        return f"jnp.broadcast_to({code}, ({shape},))"
+    def broadcast(self, code, shape):  # the operand may be a Python number: an int array else
+        return f"jnp.broadcast_to(jnp.asarray({code}, dtype=_dtype), ({shape},))"
 
     def einsum(self, eq, codes):
         return f"jnp.einsum({eq!r}, {', '.join(codes)})"
