@@ -4,11 +4,13 @@ backend, and ``max(x, c)`` in torch was ``clamp`` with ``min=``/``max=`` swapped
 
 The rows come from :data:`indexcalc.language.functions.FUNCTIONS` and
 :data:`~indexcalc.language.functions.REDUCTIONS` (plus ``sum``/``mean``), so a new row is
-covered without touching this file. Each function gets one program (several statements,
-one compile per backend: Numba compiles a kernel in about a second) that uses it on data
-drawn in the row's domain, with its constant-argument forms (``max(x[i], 0.5)``,
+covered without touching this file. Each function gets a program (several statements)
+that uses it on data drawn in the row's domain and on a scalar input, and one that uses it
+only on numbers; between them every constant-argument form (``max(x[i], 0.5)``,
 ``min(0.5, x[i])``, ``max(x[i], -1)``, ``erf(0.5)*x[i]``, ``exp(2)*x[i]``,
-``tanh(0.3) + x[i]``, a function of ``len(i)``) and a scalar input. For each
+``tanh(0.3) + x[i]``, a function of ``len(i)``). The backends spell functions of numbers apart, and a helper that only an
+array's function pulls in is missing there. Numba compiles each about a second a kernel:
+the whole table takes about two minutes with a cold cache, one with a warm one. For each
 (function, backend):
 
 - float64: ``compile(forward=True, backend=...)`` outputs and gradients equal the NumPy
