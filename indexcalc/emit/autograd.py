@@ -72,8 +72,8 @@ def autograd_parts(d, dialect) -> Parts:
             continue
         code = b.result(d.returns[x])
         grads.append(dialect.scaled(code, seed) if seed else code)
-    taken = {safe(n) for n in re.findall(r"[A-Za-z_]\w*", f"{d.program}\n{prog.source}")} | \
-        {safe(n) for n in [*prog.ranks, *fwd.inputs, *upstream.values()]} | dialect.reserved
+    words = re.findall(r"\w+", prog.source) + [str(i) for st in prog.statements for i in st.indices]
+    taken = {safe(n) for n in [*words, *prog.ranks, *fwd.inputs, *upstream.values()]} | dialect.reserved
     return Parts(
         name=fresh("".join(o[:1].upper() + o[1:] for o in fwd.outputs) + "Function", taken),
         doc=f"{', '.join(fwd.outputs)} of {', '.join(fwd.inputs)}, with the gradients indexcalc derived "
