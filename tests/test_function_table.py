@@ -67,22 +67,7 @@ def programs(name: str, kind: str) -> list:
 
 ROWS = [(n, f.kind, f.domain) for n, f in FUNCTIONS.items()] + \
     [(n, "reduction", "real") for n in _reduction_rows()]
-#: known failures of the Numba backend (emit/numba.py is another helper's; strict: a fix
-#: makes the xfail fail, and the entry goes)
-NUMBA_XFAIL = {
-    "erf": "issue 20: erf of a number alone in Numba: NameError _erf (the header carries _erf only "
-           "where an array takes an erf); ic.derive('y[i] = erf(0.5)*x[i]').compile(backend='numba')"
-           "(x=np.ones(3), dy=np.ones(3))",
-}
-
-
-def _marks(name, kind, backend):
-    if backend == "numba" and kind != "reduction" and name in NUMBA_XFAIL:
-        return [pytest.mark.xfail(strict=True, reason=NUMBA_XFAIL[name])]
-    return []
-
-
-CASES = [pytest.param(n, k, dom, b, id=f"{n}{'[..]' if k == 'reduction' else ''}-{b}", marks=_marks(n, k, b))
+CASES = [pytest.param(n, k, dom, b, id=f"{n}{'[..]' if k == 'reduction' else ''}-{b}")
          for n, k, dom in ROWS for b in BACKENDS]
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexcalc.emit.arrays import _check_shapes
+from indexcalc.emit.arrays import check_shapes
 from indexcalc.emit.printer import ArrayPrinter
 from indexcalc.errors import ShapeError
 from indexcalc.lower.build import lower
@@ -129,7 +129,7 @@ def check_inputs(d, specs):
             + (f"; unexpected {', '.join(extra)}" if extra else ""))
     unknown = any(specs[n][1] is None for n in prog.inputs)
     stand_ins = [np.broadcast_to(np.zeros((), specs[n][1] or np.float32), specs[n][0]) for n in prog.inputs]
-    dtype = _check_shapes(prog, stand_ins)
+    dtype = check_shapes(prog, stand_ins)
     return None if unknown else dtype
 
 
