@@ -50,7 +50,7 @@ def _guarded(fn):
         try:
             with distribute(False):
                 return fn(*args, **kwargs)
-        except (IndexCalcError, InternalError):
+        except (IndexCalcError, InternalError, Warning):  # a warning the caller made an error
             raise
         except RecursionError:
             raise ProgramError("the program is nested too deeply for indexcalc (an expression "

@@ -319,7 +319,7 @@ def test_sigmoid_and_exp_reuse_forward_value():
 
 def test_bias_gradient_prints_as_a_plain_sum():
     lines = str(ic.derive("S[n,c] = X[n,d]*W[d,c] + b[c]")).splitlines()
-    assert "db[c] = dS[n,c]" in lines
+    assert "db[c] = sum[n](dS[n,c])" in lines  # written out: an index written once (issue 19)
 
 
 def test_softmax_gradient_uses_p():

@@ -82,8 +82,11 @@ def test_printer_never_moves_a_sum(src, value):
 
 def test_implicit_sums_still_print_implicitly():
     for src in ["q = x[i]*A[i,j]*x[j]", "Y[i,j] = X[i,k]*W[k,j]", "t = A[i,i]",
-                "L = (X[i,k]*W[k,j] - Y[i,j])^2", "y[i] = exp(x[i,j]*w[j])", "y[i] = x[i,j] + z[i]"]:
+                "L = (X[i,k]*W[k,j] - Y[i,j])^2", "y[i] = exp(x[i,j]*w[j])"]:
         assert str(ic.parse(src)) == src
+    # an index written once in a statement with left indices is written out (issue 19's typo note)
+    with pytest.warns(ic.IndexCalcWarning):
+        assert str(ic.parse("y[i] = x[i,j] + z[i]")) == "y[i] = sum[j](x[i,j]) + z[i]"
 
 
 # -- 2. size(A, k) ----------------------------------------------------------------------

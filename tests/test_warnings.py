@@ -7,7 +7,9 @@ printout indexcalc writes itself (re-parsed by the round-trip proof) do not warn
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -131,7 +133,39 @@ def test_the_warning_points_at_the_caller():
     assert w.filename == __file__
 
 
-PRINTED = [pytest.param(c["src"], c["wrt"], id=c["id"]) for c in CASES if not c["xfail"]] + \
+TYPOS = [  # (program, the note's explicit form): an index written once, summed by rule 3 (issue 19)
+    ("Y[i] = X[i,k]*W[k,j]", "Y[i] = sum[j](X[i,k]*W[k,j])"),
+    ("y[i] = x[i] + z[j]", "y[i] = x[i] + sum[j](z[j])"),
+    ("y[i] = x[i,j] + z[i]", "y[i] = sum[j](x[i,j]) + z[i]"),
+    ("y[i] = x[i] - 2*z[j,k]", "y[i] = x[i] - sum[j,k](2*z[j,k])"),
+]
+
+
+@pytest.mark.parametrize("src, explicit", TYPOS)
+def test_an_index_written_once_and_summed_at_the_top_is_noted(src, explicit):
+    _, messages = caught(lambda: ic.parse(src))
+    assert len(messages) == 1 and "occur" in messages[0] and f"`{explicit}`" in messages[0]
+    assert caught(lambda: ic.parse(explicit))[1] == []  # the explicit form is quiet
+
+
+@pytest.mark.parametrize("src", ["t = A[i,i]", "L = (X[i,k]*W[k,j] - Y[i,j])^2", "d[i] = A[i,i]",
+                                 "y[i] = x[i,j]*z[j]", "s = x[i]", "y[i] = delta(i,j)*x[j]"])
+def test_no_typo_note_without_left_indices_or_for_repeated_indices(src):
+    assert caught(lambda: ic.parse(src))[1] == []
+
+
+def test_printouts_write_a_broadcast_sum_out():
+    """``db[c] = sum[n](dY[n,c])``, not ``db[c] = dY[n,c]`` (which the typo note flags)."""
+    assert str(ic.derive("Y[n,c] = X[n,d]*W[d,c] + b[c]", wrt="b")) == "db[c] = sum[n](dY[n,c])"
+
+
+def _real():
+    sys.path.insert(0, os.path.dirname(__file__))
+    from real_programs import PROGRAMS as REAL
+    return [pytest.param(p.source, p.wrt, id=f"real-{p.name}") for p in REAL if p.kind == "gradient"]
+
+
+PRINTED = [pytest.param(c["src"], c["wrt"], id=c["id"]) for c in CASES if not c["xfail"]] + _real() + \
     [pytest.param(ex.source, ex.wrt, id=f"gallery-{n}") for n, ex in sorted(examples().items())] + \
     [pytest.param(w[0], None, id=w[0]) for w in WARNS]
 

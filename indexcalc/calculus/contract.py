@@ -198,7 +198,8 @@ def function_of_delta(e):
         return None
     d, = deltas
     zero, one = e.xreplace({d: sp.Integer(0)}), e.xreplace({d: sp.Integer(1)})
-    if all(v.is_number and v.is_extended_real and v.is_finite for v in (zero, one)):
+    if all(v.is_number and v.is_extended_real and v.is_finite is not False
+           and not v.has(sp.zoo, sp.oo, -sp.oo, sp.nan) for v in (zero, one)):
         return zero + (one - zero) * d
     return None
 

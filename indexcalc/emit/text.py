@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import itertools
+from collections import Counter
 from decimal import Decimal, localcontext
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from indexcalc.language.algebra import ISum, Len, free_indices, occurrences, product_sums
+from indexcalc.language.algebra import Inv, ISum, Len, free_indices, occurrences, product_sums
 from indexcalc.language.functions import BY_CLASS
 
 _NAMES = {f.cls.__name__: f.name for f in BY_CLASS.values()}
@@ -53,6 +54,7 @@ class TextPrinter(StrPrinter):
         self.left = list(st.indices)
         terms = [_sum_outside(t) for t in sp.Add.make_args(st.expr)]
         self.top_terms = {t for t in terms if isinstance(t, ISum)}
+        self.uses = index_uses(st.expr)
         lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
         expr = sp.Add(*terms)
         self.top_depth = 2 if isinstance(expr, sp.Add) else 1
@@ -130,6 +132,8 @@ class TextPrinter(StrPrinter):
     def _print_ISum(self, e):
         product = self._implicit_product(e)
         top = e in self.top_terms and self.depth == self.top_depth  # not an equal one inside
+        if top and not product and self.left and any(self.uses[i] == 1 for i in e.indices):
+            top = False  # an index written once and summed by rule 3 warns as a likely typo
         if not self.explicit and (product or top):
             out = self._implicit(e, product, top)
             if out is not None:
@@ -169,6 +173,31 @@ class TextPrinter(StrPrinter):
         return set(summed) == set(e.indices)
 
 
+
+
+def index_uses(e) -> Counter:
+    """How often each index is written at an axis or in ``delta(..)`` in ``e`` (the count
+    the checker's typo note reads: an index written once in a statement with left indices
+    is summed by rule 3 only with ``sum[..]`` written out).
+
+        >>> import sympy as sp
+        >>> x = sp.IndexedBase("x")
+        >>> i, n = sp.symbols("i n")
+        >>> sorted(index_uses(x[i, n]*x[i, i] + sp.KroneckerDelta(i, n)).items(), key=str)
+        [(i, 4), (n, 2)]
+    """
+    uses, stack = Counter(), [e]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, sp.Indexed):
+            uses.update(e.indices)
+        elif isinstance(e, sp.KroneckerDelta):
+            uses.update(e.args)
+        elif isinstance(e, Inv):
+            uses.update(e.args[1:])
+        elif not isinstance(e, Len):
+            stack.extend(e.args)
+    return uses
 
 
 def is_negative(t) -> bool:

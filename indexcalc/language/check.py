@@ -31,7 +31,7 @@ import sympy as sp
 
 from indexcalc.language.algebra import Delta, Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
 from indexcalc.errors import ProgramError
-from indexcalc.language.contractions import Contractions, issue
+from indexcalc.language.contractions import Contractions, issue, lonely
 from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
 
@@ -59,7 +59,7 @@ def check(tree, text: str, warn: bool = True) -> CheckedProgram:
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
         builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first, text)
         st = builder.statement()
-        notes += [(n, message) for message in builder.contractions.messages()]
+        notes += [(n, message) for message in builder.contractions.messages() + builder.notes]
         for name in builder.reads:
             if name == st.name:
                 builder.fail(f"{name} is read on the right of its own assignment")
@@ -147,11 +147,14 @@ class _StatementChecker:
 
     def __init__(self, n, node, text, ranks, sizes, first, source=""):
         self.n, self.node, self.text, self.ranks, self.sizes = n, node, text, ranks, sizes
+        self.source = source
         self.contractions = Contractions(source, node)
         self.first = first  # name -> the distinct indices it is first read with
         self.reads: list[str] = []
         self.sizes_read: list[tuple] = []  # (name, axis) of every size(A, k)
         self.mentioned: dict[Index, object] = {}
+        self.uses: Counter = Counter()  # occurrences of each index at an axis or in delta()
+        self.notes: list[str] = []  # probable mistakes (warnings)
 
     def fail(self, message, node=None):
         """Raise at this statement (a statement is one line, so its line is the place)."""
@@ -200,12 +203,19 @@ class _StatementChecker:
         self.left = set(left)
         expr = sp.Integer(0)
         passing = Counter()
+        by_rule_3 = []
         for sign, term in self.top_terms(rest[-1]):
             self.contractions.term = term
             e, p = self.build(term, frozenset(left))
             summed = [i for i in p if i not in self.left]
             expr += sign * (ISum(e, summed) if summed else e)
             passing.update(p)
+            by_rule_3.append((term, summed))
+        if left:  # a likely typo: an index written once, summed only by rule 3
+            for term, summed in by_rule_3:
+                once = [i for i in summed if self.uses[i] == 1]
+                if once:
+                    self.notes.append(lonely(self.source, self.node, term, once))
         name = str(name_tok)
         twins = _twin_axes(name, len(left), self.ranks)
         for idx in left:
@@ -264,6 +274,7 @@ class _StatementChecker:
     def _tensor(self, node, protected):
         name = str(node.children[0])
         idx = [self.index(sp_node) for sp_node in node.children[1].children]
+        self.uses.update(idx)
         self.use(name, idx, node)
         self.reads.append(name)
         if len(set(idx)) == len(idx):
@@ -361,6 +372,7 @@ class _StatementChecker:
             self.fail(f"inv(..) is a matrix and takes 2 indices, not {len(indices)}", node)
         if name == "delta":
             i, j = (self.index(a) for a in args)
+            self.uses.update((i, j))
             self.sizes.join((self.n, i), (self.n, j), None)
             return Delta(i, j), Counter([i, j])
         if name == "len":
@@ -402,6 +414,7 @@ class _StatementChecker:
 
     def _call_indexed(self, node, protected):
         indices = [self.index(c) for c in node.children[2].children]
+        self.uses.update(indices)
         return self._call(node, protected, indices)
 
     def _matrix(self, name, arg, indices):

@@ -156,6 +156,31 @@ def explicit(src, node, indices):
     return start, end, text
 
 
+def lonely(src, statement, term, indices) -> str:
+    """The note for indices written once in a statement with left indices and summed over
+    their term only by rule 3 (the top-level rule): often a typo (``Y[i] = X[i,k]*W[k,j]``
+    forgot ``j`` on the left; ``y[i] = x[i] + z[j]`` meant ``z[i]``). It shows the explicit
+    form, which says the sum is meant and silences it.
+
+        >>> from indexcalc.language.parser import parse_tree
+        >>> src = "y[i] = x[i] + z[j]"
+        >>> st = parse_tree(src).children[0]
+        >>> print(lonely(src, st, st.children[2].children[1], ["j"]))  # doctest: +NORMALIZE_WHITESPACE
+        line 1, in 'y[i] = x[i] + z[j]': index j occurs once, so the top-level rule sums it over
+        its term `z[j]`; if that is meant, say so: `y[i] = x[i] + sum[j](z[j])`; if not, put j on
+        the left or write the index meant
+    """
+    s0, s1 = statement.meta.start_pos, statement.meta.end_pos
+    t0, t1 = term.meta.start_pos, term.meta.end_pos
+    names = ",".join(map(str, indices))
+    what = f"index {names} occurs" if len(indices) == 1 else f"indices {', '.join(map(str, indices))} occur"
+    them = "it" if len(indices) == 1 else "them"
+    return (f"line {statement.meta.line}, in '{src[s0:s1]}': {what} once, so the top-level rule sums "
+            f"{them} over {'its' if len(indices) == 1 else 'their'} term `{src[t0:t1]}`; if that is meant, "
+            f"say so: `{src[s0:t0]}sum[{names}]({src[t0:t1]}){src[t1:s1]}`; if not, put {names} on the left "
+            "or write the index meant")
+
+
 def issue(message: str) -> None:
     """``warnings.warn`` an :class:`~indexcalc.errors.IndexCalcWarning`, attributed to the
     first caller outside indexcalc (where the program text came in)."""
