@@ -453,3 +453,14 @@ def test_keyword_names_are_usable():
 def test_long_sum_is_not_a_recursion_error():
     src = "y = " + " + ".join(["x"] * 1000)
     _user_error_or(src, {"x": 1.0}, lambda out: _assert(float(out["y"]) == 1000.0, out))
+
+
+@pytest.mark.parametrize("src", ["y[i] = x[i]*i", "L = x[i]*i", "y[i] = x[i] + sum[j](z[j]*j)"])
+def test_a_name_cannot_be_an_index_and_a_scalar_in_one_statement(src):
+    """Issue 19: ``y[i] = x[i]*i`` made ``i`` a silent scalar input."""
+    with pytest.raises(ic.ProgramError, match="is an index of this statement and is also read as a scalar"):
+        ic.parse(src)
+
+
+def test_an_index_in_one_statement_may_be_a_scalar_in_another():
+    assert ic.parse("y[i] = x[i]*n\nz[n] = y[n]*2").inputs == ["x", "n"]

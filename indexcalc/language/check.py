@@ -155,6 +155,7 @@ class _StatementChecker:
         self.mentioned: dict[Index, object] = {}
         self.uses: Counter = Counter()  # occurrences of each index at an axis or in delta()
         self.notes: list[str] = []  # probable mistakes (warnings)
+        self.scalars: list[str] = []  # names read as scalars
 
     def fail(self, message, node=None):
         """Raise at this statement (a statement is one line, so its line is the place)."""
@@ -232,6 +233,11 @@ class _StatementChecker:
         for idx in self.mentioned:
             if idx not in left and not self.sizes.has_axis((self.n, idx)):
                 self.fail(f"the size of index {idx} is unknown: it stands at no tensor axis")
+        both = [n for n in self.scalars if Index(n) in self.left or Index(n) in self.mentioned]
+        if both:  # `y[i] = x[i]*i`: never a silent scalar input named like an index
+            self.fail(f"{both[0]} is an index of this statement and is also read as a scalar; a name "
+                      "cannot be both (an index's position as a value is not part of the language "
+                      f"yet): rename the scalar, or pass the positions as a tensor, e.g. pos[{both[0]}]")
         self._check_sizes_read()
         _check_constants(expr, self.fail)
         return Statement(name, tuple(left), expr, self.node.meta.line, self.text,
@@ -269,6 +275,7 @@ class _StatementChecker:
             return CONSTANTS[name], Counter()
         self.use(name, [], node)
         self.reads.append(name)
+        self.scalars.append(name)
         return sp.Symbol(name), Counter()
 
     def _tensor(self, node, protected):
