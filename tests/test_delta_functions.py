@@ -16,6 +16,7 @@ PROGRAMS = [
     "L = sum[s,a](exp(2*delta(s,a) - 1)*n[s])",
     "L = sum[i,j](sqrt(2 + delta(i,j))*x[i])",
     "y[i] = x[j]^delta(i,j)",
+    "y[x] = (D[u] - D[x])*max[f](delta(f,u))",  # max[f](delta(f,u)) is 1 (was refused, hunt seed 3218)
 ]
 
 
@@ -29,6 +30,7 @@ def test_functions_of_a_delta_derive_and_check(src):
 @pytest.mark.parametrize("src, want", [
     ("L = sum[s,a](exp(2*delta(s,a) - 1)*n[s])", "dn[s] = exp(-1)*len(s) + exp(1) - exp(-1)"),
     ("L = sum[i,j](sqrt(2 + delta(i,j))*x[i])", "dx[i] = sqrt(2)*len(i) + sqrt(3) - sqrt(2)"),
+    ("y[u] = max[f](delta(f,u))*x[u]", "dx[u] = dy[u]"),
 ])
 def test_the_delta_is_contracted(src, want):
     assert str(ic.derive(src)) == want

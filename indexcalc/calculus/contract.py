@@ -23,7 +23,7 @@ import contextvars
 import sympy as sp
 from sympy import KroneckerDelta
 
-from indexcalc.language.algebra import Binder, Index, ISum, Len, Size, free_indices
+from indexcalc.language.algebra import Binder, Index, ISum, Len, MaxOver, Size, free_indices
 from indexcalc.calculus.names import current
 from indexcalc.language.memo import recall, remember
 
@@ -204,7 +204,17 @@ def function_of_delta(e):
     return None
 
 
-RULES = [empty_sum, merge_sums, delta_power, function_of_delta, contract_delta, absent_index, split_sum,
+def max_of_delta(e):
+    """``max[f](δ(f,u)) = 1``: every ``u`` is one of the places ``f`` runs over (a delta
+    ties the two indices to one axis)."""
+    if isinstance(e, MaxOver) and isinstance(e.body, KroneckerDelta):
+        a, b = e.body.args
+        if (a in e.indices) != (b in e.indices):
+            return sp.Integer(1)
+    return None
+
+
+RULES = [empty_sum, merge_sums, delta_power, function_of_delta, max_of_delta, contract_delta, absent_index, split_sum,
          expand_delta, constant_out, separate_sums]
 
 
