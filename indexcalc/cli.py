@@ -7,7 +7,10 @@
 Exit status (README "Command line"): 0 on success, 1 on a user error, a failed check, an
 internal error, an unreadable SOURCE or an unwritable standard output (a message on
 stderr, never a traceback), 2 on bad usage (argument errors, an argument naming what the
-program lacks, an unknown example, conflicting flags, no SOURCE). Warnings about the program (:class:`IndexCalcWarning`) are printed as
+program lacks, an unknown example, conflicting or mistyped flags, no SOURCE), 130 when
+interrupted; a reader that closes standard output early is not an error (0). Hints name
+what was probably meant (did you mean, one-dash flags, NAME.ic for a missing NAME).
+Warnings about the program (:class:`IndexCalcWarning`) are printed as
 ``note:`` lines on stderr. Parsing the arguments imports neither SymPy nor the rest of
 indexcalc, so ``--help`` and ``--version`` answer at once:
 

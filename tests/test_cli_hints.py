@@ -5,6 +5,7 @@ that work from a checkout. And item 6: the forward program comes first for ``--e
 and with ``--show-forward`` (the Python API's ``str(d)`` does not change)."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,19 @@ def test_show_forward_with_matrix_and_jacobian(capsys):
 def test_show_forward_is_refused_where_the_output_has_the_forward(capsys, flag):
     code, out, err = run(capsys, "derive", "y[i] = sin(x[i])", "--show-forward", flag)
     assert code == 2 and out == "" and "--show-forward" in err
+
+
+# -- the README's "math → indexcalc" table ----------------------------------------------------------
+
+def test_the_readme_math_table_programs_are_right():
+    """Each program of the table parses, warns about nothing and passes the gradient check."""
+    import warnings
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| math | indexcalc |"):text.index("## Quick start")]
+    programs = re.findall(r"^\|[^|`]*\| `([^`]*)` \|$", table, re.M)
+    assert len(programs) == 5 and "Y[n,c] = X[n,d]*W[d,c] + b[c]" in programs
+    for src in programs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ic.IndexCalcWarning)
+            result = ic.check_gradients(src)
+        assert result.ok, (src, result.report())
