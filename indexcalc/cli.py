@@ -168,7 +168,7 @@ def cmd_derive(args) -> int:
         text = _document(text, what if show else "")
     if show:
         forward = (_document(ic.parse(source).latex(), "forward program") if args.latex else
-                   "# forward program\n" + source.strip("\n"))
+                   "# forward program\n" + source.lstrip("\ufeff").strip("\n"))
         text = f"{forward}\n\n{text if args.latex else f'# {what}' + chr(10) + text}"
     _out(text)
     return 0
@@ -352,6 +352,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: ``sys.argv[1:]``); the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = parser()
+    if argv and not argv[0].startswith("-") and argv[0] not in p.commands:
+        hint = (f"to derive it: indexcalc derive '{argv[0]}'" if "=" in argv[0] else
+                did_you_mean(argv[0], p.commands) or "the commands are derive, check and examples")
+        print(p.format_usage().rstrip(), file=sys.stderr)
+        print(f"indexcalc: error: no command {argv[0]!r}; {hint.strip()}", file=sys.stderr)
+        return 2
     try:
         args, extra = p.parse_known_args(argv)
     except SystemExit as e:  # argparse: --help, --version (0) or bad usage (2)

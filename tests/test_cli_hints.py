@@ -217,3 +217,20 @@ def test_the_readme_math_table_programs_are_right():
             warnings.simplefilter("error", ic.IndexCalcWarning)
             result = ic.check_gradients(src)
         assert result.ok, (src, result.report())
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["derivee", "y[i] = x[i]"], "no command 'derivee'; did you mean derive?"),
+    (["y[i] = x[i]"], "to derive it: indexcalc derive 'y[i] = x[i]'"),
+    (["frobnicate"], "the commands are derive, check and examples"),
+])
+def test_an_unknown_command(capsys, argv, hint):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and hint in err
+
+
+def test_the_forward_block_drops_a_byte_order_mark(capsys, tmp_path):
+    f = tmp_path / "p.ic"
+    f.write_bytes("\ufeffy[i] = sin(x[i])\n".encode())
+    out = run(capsys, "derive", str(f), "--show-forward")[1]
+    assert out.startswith("# forward program\ny[i] = sin(x[i])\n") and ic.parse(out)
