@@ -167,9 +167,11 @@ def cmd_derive(args) -> int:
     if args.latex:
         text = _document(text, what if show else "")
     if show:
-        forward = (_document(ic.parse(source).latex(), "forward program") if args.latex else
-                   "# forward program\n" + source.lstrip("\ufeff").strip("\n"))
-        text = f"{forward}\n\n{text if args.latex else f'# {what}' + chr(10) + text}"
+        if args.latex:
+            forward = _document(ic.parse(source).latex(), "forward program")
+        else:  # the program as given, then the printout: one program that parses
+            forward, text = "# forward program\n" + source.lstrip("\ufeff").strip("\n"), f"# {what}\n{text}"
+        text = f"{forward}\n\n{text}"
     _out(text)
     return 0
 
