@@ -7,7 +7,10 @@
 Exit status (README "Command line"): 0 on success, 1 on a user error, a failed check, an
 internal error, an unreadable SOURCE or an unwritable standard output (a message on
 stderr, never a traceback), 2 on bad usage (argument errors, an argument naming what the
-program lacks, an unknown example, conflicting flags, no SOURCE). Warnings about the program (:class:`IndexCalcWarning`) are printed as
+program lacks, an unknown example, conflicting or mistyped flags, no SOURCE), 130 when
+interrupted; a reader that closes standard output early is not an error (0). Hints name
+what was probably meant (did you mean, one-dash flags, NAME.ic for a missing NAME).
+Warnings about the program (:class:`IndexCalcWarning`) are printed as
 ``note:`` lines on stderr. Parsing the arguments imports neither SymPy nor the rest of
 indexcalc, so ``--help`` and ``--version`` answer at once:
 
@@ -29,7 +32,7 @@ from collections.abc import Sequence
 
 from indexcalc import __version__
 from indexcalc.errors import (ArgumentError, IndexCalcError, IndexCalcWarning, InternalError,
-                              ProgramError, WrtError)
+                              ProgramError, WrtError, did_you_mean)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -57,9 +60,20 @@ def _source(text: str) -> str:
     except OSError as e:  # unreadable file, a failing standard input
         where = "standard input" if text == "-" else text
         raise IndexCalcError(f"cannot read {where}: {e.strerror or e}") from None
-    if text.endswith(".ic") and "=" not in text:
-        raise IndexCalcError(f"no such file: {text}")
+    if "=" not in text and (_is_name(text) or re.fullmatch(r"[^\s;]*[./\\][^\s;]*", text)):
+        raise IndexCalcError(_no_file(text))  # a file name, not a program (it has no '=')
     return text
+
+
+def _no_file(text: str) -> str:
+    """No file ``text``: say so, and whether ``text.ic`` exists (``softmax_ce`` for
+    ``softmax_ce.ic``)."""
+    if os.path.splitext(text)[1]:
+        return f"no such file: {text}"
+    if os.path.isfile(text + ".ic"):
+        return f"no such file: {text}; did you mean {text}.ic?"
+    return (f"no such file: {text} (nor {text}.ic), and {text!r} is not a program "
+            "(a program has '=': 'Y[i] = x[i]')")
 
 
 class _Output(Exception):
@@ -83,8 +97,11 @@ def _out(text: str) -> None:
 def _program(args) -> tuple[str, list | None]:
     """The program text and the wrt names, from SOURCE or --example."""
     if args.source and args.wrt and _is_name(args.source) and not os.path.isfile(args.source):
-        raise _Usage(f"{args.source!r} is not a program; to name several inputs, separate them "
-                     f"with commas: --wrt {','.join(args.wrt + [args.source])}")
+        if os.path.isfile(args.source + ".ic"):
+            raise IndexCalcError(_no_file(args.source))
+        what = f"{args.source!r} is not a program" if args.example else _no_file(args.source)
+        raise _Usage(f"{what}; to name several inputs, separate them with commas: "
+                     f"--wrt {','.join(args.wrt + [args.source])}")
     if getattr(args, "example", None):
         if args.source:
             raise _Usage("give either SOURCE or --example, not both")
@@ -99,7 +116,8 @@ def _example(name: str):
     """The gallery example ``name``; an unknown name is bad usage (exit 2)."""
     from indexcalc.gallery import example, examples
     if name not in examples():
-        raise _Usage(f"no example named {name!r}; the gallery has {', '.join(examples())}")
+        raise _Usage(f"no example named {name!r}; {did_you_mean(name, examples())}"
+                     f"the gallery has {', '.join(examples())}")
     return example(name)
 
 
@@ -107,17 +125,30 @@ def _is_name(text: str) -> bool:
     return _NAME.fullmatch(text) is not None
 
 
+_CODE = ("numpy", "torch", "jax", "numba")
+
+
 def cmd_derive(args) -> int:
     import indexcalc as ic
-    fmt = next((f for f in ("latex", "numpy", "matrix", "torch", "jax", "numba", "steps")
-                if getattr(args, f)), None)
+    fmt = next((f for f in ("numpy", "matrix", "torch", "jax", "numba", "steps") if getattr(args, f)), None)
     kind = "jacobian" if args.jacobian else "hessian" if args.hessian else None
     if kind and fmt in ("torch", "jax", "numba", "steps"):
         raise _Usage(f"--{fmt} prints a gradient; it cannot be combined with --{kind} "
                      "(which combines with --latex, --numpy or --matrix)")
+    if args.latex and fmt in _CODE:  # (argparse's words, as for the other exclusive flags)
+        raise _Usage(f"argument --{fmt}: not allowed with argument --latex "
+                     "(--latex combines with --matrix and --steps)")
+    if args.show_forward and fmt in _CODE + ("steps",):
+        raise _Usage(f"--show-forward does not combine with --{fmt}, which "
+                     + ("shows each forward statement itself" if fmt == "steps" else
+                        "prints code that computes the forward program itself"))
     source, wrt = _program(args)
+    # README "Command line": the forward program comes first for an --example (the user has
+    # not seen it) and with --show-forward, in index form, matrix form and LaTeX
+    show = args.show_forward if args.show_forward is not None else bool(args.example) and fmt in (None, "matrix")
     if fmt == "steps":
-        _out(ic.derive(source, wrt=wrt).steps())
+        steps = ic.derive(source, wrt=wrt).steps()
+        _out(_document(steps.latex()) if args.latex else str(steps))
         return 0
     result = (ic.jacobian(source, wrt=wrt) if kind == "jacobian" else
               ic.hessian(source, wrt=wrt) if kind == "hessian" else ic.derive(source, wrt=wrt))
@@ -127,13 +158,27 @@ def cmd_derive(args) -> int:
             what = f"with --{kind}" if kind else "in this version of indexcalc"
             raise IndexCalcError(f"--matrix (matrix notation) is not available {what} yet; "
                                  "use --latex, --numpy or the index form")
-        _out(matrix())
-        return 0
-    _out(result.latex() if fmt == "latex" else result.numpy_source() if fmt == "numpy"
-          else result.torch_source() if fmt == "torch" else result.jax_source() if fmt == "jax"
-          else result.numba_source() if fmt == "numba"
-          else result)
+        text = matrix("latex") if args.latex else matrix()
+    else:
+        text = (result.latex() if args.latex else result.numpy_source() if fmt == "numpy"
+                else result.torch_source() if fmt == "torch" else result.jax_source() if fmt == "jax"
+                else result.numba_source() if fmt == "numba" else str(result))
+    what = "Hessian" if kind == "hessian" else "Jacobian" if kind else "backward program"
+    if args.latex:
+        text = _document(text, what if show else "")
+    if show:
+        if args.latex:
+            forward = _document(ic.parse(source).latex(), "forward program")
+        else:  # the program as given, then the printout: one program that parses
+            forward, text = "# forward program\n" + source.lstrip("\ufeff").strip("\n"), f"# {what}\n{text}"
+        text = f"{forward}\n\n{text}"
+    _out(text)
     return 0
+
+
+def _document(block: str, comment: str = "") -> str:
+    from indexcalc.emit.latex import document_latex
+    return document_latex(block, comment)
 
 
 def cmd_check(args) -> int:
@@ -177,8 +222,11 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("source", nargs="?", metavar="SOURCE", help=src_help)
     d.add_argument("--wrt", type=_wrt, metavar="X,W", help=wrt_help)
     d.add_argument("--example", metavar="NAME", help="a program from the gallery (see: indexcalc examples)")
+    d.add_argument("--latex", action="store_true", help="print LaTeX: an align* environment "
+                   "(needs amsmath); combines with --matrix and --steps")
+    d.add_argument("--show-forward", action=argparse.BooleanOptionalAction, default=None,
+                   help="print the forward program first (default: with --example)")
     out = d.add_mutually_exclusive_group()
-    out.add_argument("--latex", action="store_true", help="print LaTeX")
     out.add_argument("--numpy", action="store_true", help="print NumPy source")
     out.add_argument("--matrix", action="store_true", help="print matrix notation (where it exists)")
     out.add_argument("--torch", action="store_true", help="print a torch.autograd.Function")
@@ -232,9 +280,10 @@ def _sizes(text: str) -> dict:
     return sizes
 
 
-def _leftover(args, extra: list, argv: list) -> str:
+def _leftover(args, extra: list, argv: list, known: list) -> str:
     """What to say about arguments nothing took: most often a program the shell split
-    (``indexcalc derive Y[i] = x[i]``) or names after ``--wrt X`` (``--wrt X W``)."""
+    (``indexcalc derive Y[i] = x[i]``), names after ``--wrt X`` (``--wrt X W``), or a
+    mistyped flag (``--wrtt X``, ``-wrt X``: did you mean --wrt?)."""
     wrt_extra = []
     if getattr(args, "wrt", None):  # names that directly follow the value of --wrt
         at = max((k for k, a in enumerate(argv) if a == "--wrt" or a.startswith("--wrt=")), default=None)
@@ -243,10 +292,14 @@ def _leftover(args, extra: list, argv: list) -> str:
                 if (a not in extra and a != args.source) or not _is_name(a):
                     break
                 wrt_extra.append(a)
-    options = [a for a in extra if a.startswith("--")]
+    options = [a for a in extra if _is_flag(a)]
+    # the word after a mistyped flag is its value, not a piece of the program
+    at = [k + 1 for k, a in enumerate(argv[:-1]) if a in options and "=" not in a and not _is_flag(argv[k + 1])]
+    values = {argv[k] for k in at}
+    flagged = [a for k, a in enumerate(argv) if a in options or k in at]  # in the order given
     rest = [a for a in extra if a not in wrt_extra and a not in options]
     source = getattr(args, "source", None)
-    pieces = [p for p in [None if source in wrt_extra else source, *rest] if p]
+    pieces = [p for p in [None if source in wrt_extra else source, *rest] if p and p not in values]
     said = []
     if len(pieces) > 1 and rest and any("=" in p for p in pieces):
         said.append(f"the shell split the program into {len(pieces)} arguments; "
@@ -257,9 +310,21 @@ def _leftover(args, extra: list, argv: list) -> str:
     if wrt_extra:
         said.append("--wrt takes one argument; separate the names with commas: "
                     f"--wrt {','.join(args.wrt + wrt_extra)}")
-    if rest or options:
-        said.append(f"unrecognized arguments: {' '.join(rest + options)}")
+    if rest or options:  # a mistyped flag and its value, else what nothing took
+        said.append(f"unrecognized arguments: {' '.join(flagged if options else rest)}")
+    for a in options:
+        flag = a.split("=")[0]
+        if not flag.startswith("--") and "-" + flag in known:
+            said.append(f"{flag} has one dash; a long flag takes two: -{flag}")
+        elif did_you_mean(flag, known):
+            said.append(f"{flag}: {did_you_mean(flag, known).strip()}")
     return "; ".join(said)
+
+
+def _is_flag(a: str) -> bool:
+    return re.fullmatch(r"--?[A-Za-z][\w-]*(=.*)?", a, re.S) is not None
+
+
 def _run(args) -> tuple[int, str | None]:
     """Run a command: its exit status and the error to print, if any."""
     try:
@@ -289,13 +354,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default: ``sys.argv[1:]``); the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     p = parser()
+    if argv and not argv[0].startswith("-") and argv[0] not in p.commands:
+        hint = (f"to derive it: indexcalc derive '{argv[0]}'" if "=" in argv[0] else
+                did_you_mean(argv[0], p.commands) or "the commands are derive, check and examples")
+        print(p.format_usage().rstrip(), file=sys.stderr)
+        print(f"indexcalc: error: no command {argv[0]!r}; {hint.strip()}", file=sys.stderr)
+        return 2
     try:
         args, extra = p.parse_known_args(argv)
     except SystemExit as e:  # argparse: --help, --version (0) or bad usage (2)
         return e.code if isinstance(e.code, int) else 2
     if extra:
         print(p.commands[args.command].format_usage().rstrip(), file=sys.stderr)
-        print(f"indexcalc {args.command}: error: {_leftover(args, extra, argv)}", file=sys.stderr)
+        known = [o for a in p.commands[args.command]._actions for o in a.option_strings]
+        print(f"indexcalc {args.command}: error: {_leftover(args, extra, argv, known)}", file=sys.stderr)
         return 2
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", IndexCalcWarning)

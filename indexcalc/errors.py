@@ -65,3 +65,50 @@ class InternalError(Exception):
         detail = str(error).strip().splitlines()
         detail = f": {detail[0][:300]}" if detail else ""
         return cls(f"internal error ({type(error).__name__}{detail})")
+
+
+# --- hints in messages (README "Command line": hints that say what to write) ---------------------
+
+def did_you_mean(word: str, known, prefix: str = "", suffix: str = "") -> str:
+    """The known name closest to ``word`` (case aside; difflib's ratio at least 0.7), as
+    ``"did you mean {prefix}name{suffix}? "``, or ``""`` when none is close:
+
+        >>> did_you_mean("tanhh", ["exp", "tanh", "relu"], suffix="()")
+        'did you mean tanh()? '
+        >>> did_you_mean("ReLU", ["exp", "tanh", "relu"])
+        'did you mean relu? '
+        >>> did_you_mean("zzz", ["exp", "tanh"])
+        ''
+    """
+    import difflib
+    lower = {k.lower(): k for k in known}
+    if word.lower() in lower and lower[word.lower()] != word:
+        return f"did you mean {prefix}{lower[word.lower()]}{suffix}? "
+    close = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.7)
+    return f"did you mean {prefix}{lower[close[0]]}{suffix}? " if close else ""
+
+
+def install_hint(extra: str) -> str:
+    """A command that installs an optional dependency (``extra`` of pyproject.toml) and
+    works where indexcalc comes from: ``pip install -e ".[torch]"`` in a source checkout
+    (the package is not on the package index, so ``pip install 'indexcalc[torch]'`` would
+    fail), else the extra's own requirements from the installed metadata:
+
+        >>> install_hint("torch")  # doctest: +ELLIPSIS
+        'pip install ...torch...'
+    """
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "indexcalc" / "errors.py").is_file():
+        try:
+            here = Path.cwd().resolve() == root
+        except OSError:
+            here = False
+        return f'pip install -e "{"." if here else root}[{extra}]"'
+    try:
+        from importlib.metadata import requires
+        wanted = [r.split(";")[0].strip() for r in requires("indexcalc") or ()
+                  if r.replace(" ", "").endswith(f'extra=="{extra}"')]
+    except Exception:  # noqa: BLE001 - no metadata: name the extra's usual package
+        wanted = []
+    return "pip install " + " ".join(f"'{w}'" for w in wanted or [extra])

@@ -20,8 +20,9 @@ def test_derive_matmul(capsys):
 
 
 def test_derive_example_and_formats(capsys):
-    assert run(capsys, "derive", "--example", "layernorm")[1].startswith("t1[b] = ")
-    assert "\\begin{aligned}" in run(capsys, "derive", "--example", "matmul", "--latex")[1]
+    out = run(capsys, "derive", "--example", "layernorm")[1]  # the forward program first
+    assert out.startswith("# forward program\n") and "\n\n# backward program\nt1[b] = " in out
+    assert "\\begin{align*}" in run(capsys, "derive", "--example", "matmul", "--latex")[1]
     assert "def backward(X, W, dY):" in run(capsys, "derive", "--example", "matmul", "--numpy")[1]
     out = run(capsys, "derive", "Y[i,j] = X[i,k]*W[k,j]", "--wrt", "W", "--jacobian")[1]
     assert out.strip() == "dY_dW[i,j,k,l] = X[i,k]*delta(j,l)"
@@ -144,7 +145,7 @@ def test_examples_name_prints_source_and_wrt(capsys, tmp_path):
 
 def test_jacobian_and_hessian_formats(capsys):
     code, out, _ = run(capsys, "derive", "Y[i,j] = X[i,k]*W[k,j]", "--wrt", "W", "--jacobian", "--latex")
-    assert code == 0 and "\\begin{aligned}" in out and "\\delta_{jl}" in out
+    assert code == 0 and "\\begin{align*}" in out and "\\delta_{jl}" in out
     code, out, _ = run(capsys, "derive", "Y[i,j] = X[i,k]*W[k,j]", "--wrt", "W", "--jacobian", "--numpy")
     assert code == 0 and "def backward(X, W):" in out and "dY_dW" in out
     code, out, _ = run(capsys, "derive", "L = sum[i](x[i]^3)", "--hessian")

@@ -196,6 +196,8 @@ def test_exit_0_on_success(capsys, argv):
     ["derive", "y[i] = x[j]"],       # an error in the program
     ["derive", "y[i,] = x[i]"],      # a syntax error
     ["derive", "missing.ic"],        # no such file
+    ["derive", "softmax_ce"],        # no such file (a name without '=' is no program)
+    ["derive", "Y = X @ W"],         # a syntax error with a hint
     ["derive", "y = 2"],             # nothing to differentiate
 ])
 def test_exit_1_on_an_error_in_the_program(capsys, argv):
@@ -228,10 +230,43 @@ def test_exit_1_on_a_failed_check(capsys, monkeypatch):
     (["derive", "y[i] = x[i]", "--latex", "--numpy"], "not allowed with"),
     (["derive", "y[i] = x[i]", "--torch", "--jacobian"], "cannot be combined"),
     (["derive", "y[i] = x[i]", "--bogus"], "unrecognized arguments"),
+    (["derive", "y[i] = x[i]", "--wrtt", "x"], "did you mean --wrt?"),             # mistyped flag
+    (["derive", "y[i] = x[i]", "-wrt", "x"], "a long flag takes two: --wrt"),      # one dash
+    (["derive", "y[i] = x[i]", "--show-forward", "--steps"], "--show-forward"),   # conflicting
+    (["derive", "--example", "layernrom"], "did you mean layernorm?"),
 ])
 def test_exit_2_on_bad_usage(capsys, argv, words):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == "" and words in err and "Traceback" not in err
+
+
+def test_exit_0_when_the_reader_goes_away(capsys, monkeypatch):
+    """README: a reader that closes standard output early (``| head``) is not an error."""
+    from indexcalc import cli
+
+    def derive(args):
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli, "cmd_derive", derive)
+    assert run(capsys, "derive", "y[i] = x[i]") == (0, "", "")
+
+
+def test_exit_130_when_interrupted(capsys, monkeypatch):
+    from indexcalc import cli
+
+    def derive(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_derive", derive)
+    code, out, err = run(capsys, "derive", "y[i] = x[i]")
+    assert code == 130 and err == "indexcalc: interrupted\n" and "Traceback" not in err
+
+
+def test_readme_documents_each_exit_status():
+    said = _readme_naming()  # the README as one line
+    for words in ("Exit status: 0 on success", "1 on an error in the program", "2 on bad usage",
+                  "130 when interrupted", "no such file", "mistyped flags"):
+        assert words in said, words
 
 
 def test_the_sizes_error_is_still_a_program_error():

@@ -344,3 +344,22 @@ def backward_latex(backward) -> str:
 def program_latex(prog) -> str:
     """``prog.latex()``: its statements, and what ``N_{i}`` stands for."""
     return statements_latex(prog.statements, Naming(prog.ranks), program=prog, notes=True)
+
+
+def document_latex(block: str, comment: str = "") -> str:
+    r"""An ``aligned`` block (what ``latex()`` returns, for KaTeX and Jupyter) as an
+    ``align*`` environment that pastes into a LaTeX document as printed (README "Command
+    line": it needs ``\usepackage{amsmath}``; long derivations break across pages with
+    ``\allowdisplaybreaks``); ``comment`` becomes a ``%`` line above it.
+
+        >>> print(document_latex("\\begin{aligned}\ny &= x\n\\end{aligned}", "forward program"))
+        % forward program
+        \begin{align*}
+        y &= x
+        \end{align*}
+    """
+    head, tail = "\\begin{aligned}", "\\end{aligned}"
+    body = block.strip()
+    if body.startswith(head) and body.endswith(tail):
+        body = body[len(head):-len(tail)].strip("\n")
+    return (f"% {comment}\n" if comment else "") + "\\begin{align*}\n" + body + "\n\\end{align*}"

@@ -30,7 +30,7 @@ import lark
 import sympy as sp
 
 from indexcalc.language.algebra import Delta, Det, Index, Inv, ISum, Len, LogDet, product_sums, size_of
-from indexcalc.errors import ProgramError
+from indexcalc.errors import ProgramError, did_you_mean
 from indexcalc.language.contractions import Contractions, issue, lonely
 from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
@@ -335,8 +335,8 @@ class _StatementChecker:
     def _reduce(self, node, protected):
         kind = str(node.children[0])
         if kind not in _REDUCTIONS:
-            self.fail(f"unknown reduction {kind}[..](..); the reductions are "
-                      f"{', '.join(k + '[..](..)' for k in _REDUCTIONS)}", node)
+            self.fail(f"unknown reduction {kind}[..](..); {did_you_mean(kind, _REDUCTIONS, suffix='[..](..)')}"
+                      f"the reductions are {', '.join(k + '[..](..)' for k in _REDUCTIONS)}", node)
         idx = [self.index(c) for c in node.children[1].children]
         if len(set(idx)) < len(idx):
             self.fail(f"{kind}[..] lists an index twice", node)
@@ -367,7 +367,8 @@ class _StatementChecker:
         what = {"max": "maximum", "min": "minimum", "logsumexp": "log-sum-exp"}.get(name, name)
         reduction = f"; for the {what} over indices write {name}[i](...)" if name in _REDUCTIONS else ""
         if name not in _FUNCTIONS:
-            hint = reduction[2:] if reduction else f"known functions: {', '.join(_FUNCTIONS)}"
+            hint = reduction[2:] if reduction else \
+                f"{did_you_mean(name, _FUNCTIONS, suffix='()')}known functions: {', '.join(_FUNCTIONS)}"
             self.fail(f"unknown function {name}(); {hint}", node)
         arity = {"delta": 2, "len": 1, "size": 2}.get(name) or FUNCTIONS[name].arity
         if len(args) != arity:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -104,4 +105,31 @@ def _describe(text: str, e: lark.exceptions.UnexpectedInput) -> str:
         msg = f"expected {_expected(expected, _in_brackets(text, pos), _depth(text, pos, '()') > 0)}, found {found}"
     src = lines[line - 1]
     pad = "".join(c if c == "\t" else " " for c in src[:column - 1])  # tabs keep the caret aligned
-    return f"line {line}, column {column}: {msg}\n  {src}\n  {pad}^"
+    hint = _translation(src, column - 1)
+    return f"line {line}, column {column}: {msg}{'; hint: ' + hint if hint else ''}\n  {src}\n  {pad}^"
+
+
+def _translation(src: str, at: int) -> str:
+    """What to write in index notation for matrix notation at ``src[at]`` (README "The
+    language"): ``@``, ``X[i][j]`` and transposes ``x'``/``X.T`` have no meaning here.
+
+        >>> _translation("Y = X @ W", 6)
+        'indexcalc has no @, a matrix product is a product with a shared (summed) index: Y[i,j] = X[i,k]*W[k,j]'
+    """
+    char, before = src[at:at + 1], src[:at].rstrip()
+    if char == "@":
+        m = re.search(r"([A-Za-z_]\w*)\s*@\s*([A-Za-z_]\w*)", src)
+        a, b = m.groups() if m else ("X", "W")
+        return ("indexcalc has no @, a matrix product is a product with a shared (summed) "
+                f"index: Y[i,j] = {a}[i,k]*{b}[k,j]")
+    if char == "[" and before.endswith("]"):
+        m, n = re.search(r"([A-Za-z_]\w*)\[([^][]*)\]$", before), re.match(r"\[([^][]*)\]", src[at:])
+        name, first, second = (m.group(1), m.group(2), n.group(1)) if m and n else ("X", "i", "j")
+        return ("an element takes all its indices in one pair of brackets: "
+                f"{name}[{first},{second}], not {name}[{first}][{second}]")
+    if char == "'" or (char == "." and src[at + 1:at + 2] == "T"):
+        m = re.search(r"([A-Za-z_]\w*)\s*$", before)
+        x = m.group(1) if m else "A"
+        return (f"indexcalc has no transpose, swap the indices instead: {x}[j,i] for a "
+                f"matrix, and x'*A is x[i]*A[i,j] (y[j] = x[i]*A[i,j])")
+    return ""
