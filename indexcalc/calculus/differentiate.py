@@ -24,7 +24,7 @@ from indexcalc.calculus import rules
 from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, size_node, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum, traced
 from indexcalc.calculus.names import NameSupply, current
-from indexcalc.language.memo import recall, remember
+from indexcalc.language.memo import Memo, recall, remember
 
 
 def partial(e, name: str, targets: tuple):
@@ -97,7 +97,7 @@ def value_reads(e) -> frozenset:
     return out
 
 
-_VALUES: dict = {}  # by identity (indexcalc.language.memo)
+_VALUES = Memo()  # by identity (indexcalc.language.memo)
 
 
 def needs_gradient(prog, wrt) -> set:

@@ -1,24 +1,51 @@
 """Caches keyed by the identity of a SymPy expression, never by SymPy's deep equality
 (comparing an equal copy costs as much as computing afresh). A cache holds the object it
-is keyed by, so the id is not reused while cached.
+is keyed by, so the id is not reused while cached. Every cache is a :class:`Memo`: bounded
+by its number of entries, the least recently used entry goes first (a long-running
+process that derives many programs keeps a bounded memory).
 
-    >>> cache, e, copy = {}, [1, 2], [1, 2]
+    >>> cache, e, copy = Memo(2), [1, 2], [1, 2]
     >>> remember(cache, e, "value")
     >>> recall(cache, e), recall(cache, copy), e == copy
     ('value', None, True)
+    >>> a, b = [3], [4]
+    >>> remember(cache, a, "a"); recall(cache, e); remember(cache, b, "b")
+    'value'
+    >>> len(cache), recall(cache, e), recall(cache, a)
+    (2, 'value', None)
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 
-def remember(cache: dict, e, value, limit: int = 1 << 17):
-    """Store ``value`` for the object ``e`` in ``cache`` (emptied when over ``limit``)."""
-    if len(cache) > limit:
-        cache.clear()
-    cache[id(e)] = (e, value)
+#: entries of a :class:`Memo` unless told otherwise
+LIMIT = 1 << 13
 
 
-def recall(cache: dict, e):
+class Memo(OrderedDict):
+    """``id(e) -> (e, value)``, at most ``limit`` entries, least recently used evicted."""
+
+    def __init__(self, limit: int = LIMIT):
+        super().__init__()
+        self.limit = limit
+
+
+def remember(cache: Memo, e, value):
+    """Store ``value`` for the object ``e`` in ``cache`` (the least recently used entry
+    leaves when it is full)."""
+    key = id(e)
+    if key in cache:
+        cache.move_to_end(key)
+    cache[key] = (e, value)
+    while len(cache) > cache.limit:
+        cache.popitem(last=False)
+
+
+def recall(cache: Memo, e):
     """The value :func:`remember` stored for the object ``e``, or None."""
     hit = cache.get(id(e))
-    return hit[1] if hit is not None and hit[0] is e else None
+    if hit is None or hit[0] is not e:
+        return None
+    cache.move_to_end(id(e))
+    return hit[1]

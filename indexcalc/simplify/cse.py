@@ -24,7 +24,7 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import NameSupply, slot
-from indexcalc.language.memo import recall, remember
+from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.simplify.keys import blind, blind_of
 from indexcalc.simplify.tidy import alpha
 
@@ -47,7 +47,7 @@ class _Keys:
     is worth computing."""
 
     def __init__(self):
-        self._exact, self._sized, self._nodes = {}, {}, {}
+        self._exact, self._sized, self._nodes = Memo(1 << 16), Memo(1 << 16), Memo(1 << 16)
 
     blind = staticmethod(blind)
     blind_of = staticmethod(blind_of)

@@ -26,7 +26,7 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, bound, scope, stem
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
-from indexcalc.language.memo import recall, remember
+from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.simplify.keys import blind
 
 
@@ -41,7 +41,7 @@ def alpha(e):
     return out
 
 
-_ALPHA: dict = {}  # alpha(e) by the identity of e (see keys.remember)
+_ALPHA = Memo()  # alpha(e) by the identity of e (see keys.remember)
 
 
 def _alpha(e, depth):
