@@ -26,7 +26,7 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, bound, scope, stem
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
-from indexcalc.language.memo import Memo, recall, remember
+from indexcalc.language.memo import Memo, postorder, recall, remember
 from indexcalc.simplify.keys import blind
 
 
@@ -155,19 +155,49 @@ def reuse_forward(e, prog):
     with scope(e, *[st.expr for st in prog.statements]) as supply:
         for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
             e = form(e)
+            present = _Present(e)
             for st in reversed(prog.statements):
                 key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
                 if key not in supply.forms:                   # in all of its derivation
                     pattern = form(freshen(st.expr))
-                    supply.forms[key] = (pattern, tensor_names(pattern))
-                pattern, reads = supply.forms[key]
-                if reads <= tensor_names(e):  # (else the value cannot be in e)
-                    e = _reuse(e, pattern, st)
+                    supply.forms[key] = (pattern, tensor_names(pattern), _Shape(pattern))
+                pattern, reads, shape = supply.forms[key]
+                # (else the value cannot be in e: a look-up, not a walk over e for each
+                # statement, so that a chain of 1,500 statements costs 1,500 look-ups)
+                if reads <= tensor_names(e) and present.may_hold(shape):
+                    before, e = e, _reuse(e, pattern, st, shape)
+                    if e is not before:
+                        present = _Present(e)
     return e
 
 
+class _Present:
+    """The :func:`~indexcalc.simplify.keys.blind` keys of every part of ``e`` that
+    :class:`_Shape` looks at: a statement's value whose keys are absent is not in ``e``."""
+
+    def __init__(self, e):
+        self.whole, self.bases, self.factors = set(), set(), set()
+        for x in postorder([e], _parts):
+            self.whole.add(blind(x))
+            if isinstance(x, sp.Pow):
+                self.bases.add(blind(x.base))
+            elif isinstance(x, sp.Mul):
+                self.factors.update(blind(_base(f)) for f in x.args)
+
+    def may_hold(self, shape) -> bool:
+        return shape.whole in self.whole or shape.base in self.bases or \
+            (shape.factors is not None and shape.factors <= self.factors)
+
+
+def _parts(x):
+    return x.args if x.args and not isinstance(x, _OPAQUE) else ()
+
+
+_OPAQUE = (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)
+
+
 def _reuse(e, pattern, st, shape=None):
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
+    if not e.args or isinstance(e, _OPAQUE):
         return e
     shape = shape or _Shape(pattern)
     out = _replace_once(e, pattern, st) if shape.may_be_in(e) else None
