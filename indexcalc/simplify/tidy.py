@@ -26,7 +26,7 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, bound, scope, stem
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
-from indexcalc.language.memo import Memo, postorder, recall, remember
+from indexcalc.language.memo import Memo, bottom_up, recall, remember
 from indexcalc.simplify.keys import blind
 
 
@@ -155,7 +155,7 @@ def reuse_forward(e, prog):
     with scope(e, *[st.expr for st in prog.statements]) as supply:
         for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
             e = form(e)
-            present = _Present(e)
+            present = _Present()
             for st in reversed(prog.statements):
                 key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
                 if key not in supply.forms:                   # in all of its derivation
@@ -164,29 +164,36 @@ def reuse_forward(e, prog):
                 pattern, reads, shape = supply.forms[key]
                 # (else the value cannot be in e: a look-up, not a walk over e for each
                 # statement, so that a chain of 1,500 statements costs 1,500 look-ups)
-                if reads <= tensor_names(e) and present.may_hold(shape):
-                    before, e = e, _reuse(e, pattern, st, shape)
-                    if e is not before:
-                        present = _Present(e)
+                if reads <= tensor_names(e) and present.may_hold(shape, e):
+                    e = _reuse(e, pattern, st, shape, present)
     return e
 
 
 class _Present:
-    """The :func:`~indexcalc.simplify.keys.blind` keys of every part of ``e`` that
-    :class:`_Shape` looks at: a statement's value whose keys are absent is not in ``e``."""
+    """The :func:`~indexcalc.simplify.keys.blind` keys of the parts of ``e`` that
+    :class:`_Shape` looks at (tagged: a whole part, a power's base, a product's factor),
+    for every subexpression, remembered by identity: a statement's value whose keys are
+    absent below a node is not there, and :func:`_reuse` does not walk in."""
 
-    def __init__(self, e):
-        self.whole, self.bases, self.factors = set(), set(), set()
-        for x in postorder([e], _parts):
-            self.whole.add(blind(x))
-            if isinstance(x, sp.Pow):
-                self.bases.add(blind(x.base))
-            elif isinstance(x, sp.Mul):
-                self.factors.update(blind(_base(f)) for f in x.args)
+    def __init__(self):
+        self.memo = Memo(1 << 18)
 
-    def may_hold(self, shape) -> bool:
-        return shape.whole in self.whole or shape.base in self.bases or \
-            (shape.factors is not None and shape.factors <= self.factors)
+    def below(self, e) -> frozenset:
+        return bottom_up(self.memo, e, _parts, _own_keys)
+
+    def may_hold(self, shape, e) -> bool:
+        keys = self.below(e)
+        return ("whole", shape.whole) in keys or ("base", shape.base) in keys or \
+            (shape.factors is not None and {("factor", k) for k in shape.factors} <= keys)
+
+
+def _own_keys(x, below) -> frozenset:
+    own = {("whole", blind(x))}
+    if isinstance(x, sp.Pow):
+        own.add(("base", blind(x.base)))
+    elif isinstance(x, sp.Mul):
+        own.update(("factor", blind(_base(f))) for f in x.args)
+    return frozenset(own.union(*below))
 
 
 def _parts(x):
@@ -196,14 +203,14 @@ def _parts(x):
 _OPAQUE = (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)
 
 
-def _reuse(e, pattern, st, shape=None):
-    if not e.args or isinstance(e, _OPAQUE):
+def _reuse(e, pattern, st, shape=None, present=None):
+    if not e.args or isinstance(e, _OPAQUE) or (present is not None and not present.may_hold(shape, e)):
         return e
     shape = shape or _Shape(pattern)
     out = _replace_once(e, pattern, st) if shape.may_be_in(e) else None
     if out is not None:
-        return _reuse(out, pattern, st, shape)
-    args = [_reuse(a, pattern, st, shape) for a in e.args]
+        return _reuse(out, pattern, st, shape, present)
+    args = [_reuse(a, pattern, st, shape, present) for a in e.args]
     return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
 
