@@ -238,7 +238,10 @@ def _reads(e, name, counted=None) -> int:
         if isinstance(x, sp.Symbol):
             return int(x.name == name and not isinstance(x, Index))
         return sum(counts)
-    return bottom_up(Memo(1 << 20) if counted is None else counted, e, lambda x: () if isinstance(x, (sp.Indexed, sp.Symbol)) else x.args, own)
+
+    def below(x):
+        return () if isinstance(x, (sp.Indexed, sp.Symbol)) else x.args
+    return bottom_up(Memo(1 << 20) if counted is None else counted, e, below, own)
 
 
 def _substitute(e, key, name, idx, value, keys, done=None):
