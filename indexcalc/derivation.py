@@ -11,6 +11,7 @@ printed text means what was derived by re-parsing it after the forward program.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -26,9 +27,20 @@ from indexcalc.emit.text import written
 from indexcalc.emit.torch import compile_torch, torch_source
 from indexcalc.errors import InternalError, ProgramError
 from indexcalc.language.algebra import Index, Inv
+from indexcalc.language.memo import deep_recursion
 from indexcalc.language.program import Statement, needed_names
 from indexcalc.program import Program
 from indexcalc.simplify.tidy import letters_from
+
+
+def _deep(method):
+    """``method`` with room for SymPy's recursion (see :func:`deep_recursion`): a statement
+    of 300 nested calls derives, prints and compiles."""
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        with deep_recursion():
+            return method(*args, **kwargs)
+    return run
 
 
 class Backward:
@@ -37,6 +49,7 @@ class Backward:
     ``statements`` are :class:`Statement` objects; ``comments`` lines go first in the text.
     """
 
+    @_deep
     def __init__(self, forward, statements, returns, comments=(), axes=None):
         self.forward, self.returns, self.comments = forward, returns, list(comments)
         n0 = len(forward.statements)
@@ -84,6 +97,7 @@ class Backward:
             return f"Jacobian of {', '.join(of)} wrt {wrt}"
         return f"{type(self).__name__} of {', '.join(self.forward.outputs)} wrt {wrt}"
 
+    @_deep
     def latex(self) -> str:
         """The backward statements as LaTeX (Jupyter shows it via ``_repr_latex_``): the
         gradient of ``x`` is ``\\bar{x}``, on the left of its statement
@@ -102,6 +116,7 @@ class Backward:
     def _repr_latex_(self):
         return "$\\displaystyle " + self.latex() + "$"
 
+    @_deep
     def matrix(self, form: str = "text") -> str:
         """Matrix notation (SPEC section 2): each statement whose contractions a matrix
         expression states, in that form; the others in their index form, statement by
@@ -139,6 +154,7 @@ class Backward:
         with written(*[st.expr for st in self.forward.statements]), using(naming_of(self)):
             return matrix_form(self.statements, self.program, lines, form, self.comments, kron)
 
+    @_deep
     def numpy_source(self, name: str = "backward", forward: bool = False) -> str:
         """The NumPy source that :meth:`compile` runs: a self-contained module defining
         one function.
@@ -154,6 +170,7 @@ class Backward:
         """
         return self.program.numpy_source(name, self._returns(forward))
 
+    @_deep
     def numba_source(self, name: str = "backward", forward: bool = False) -> str:
         """The module that ``compile(backend="numba")`` imports: fused loop nests
         (``numba.njit`` kernels) and the function ``name`` that calls them; see
@@ -169,6 +186,7 @@ class Backward:
     def _returns(self, forward):
         return {**({o: o for o in self.forward.outputs} if forward else {}), **self.returns}
 
+    @_deep
     def compile(self, forward: bool = False, backend: str = "numpy") -> Callable[..., dict]:
         """``f(**arrays) -> {name: array}``; arrays: forward inputs and upstream gradients.
 
@@ -248,6 +266,7 @@ class Derivative(Backward):
     (['x'], {'x': 'dx'}, {'L': 'dL', 'acc': 'dacc'})
     """
 
+    @_deep
     def __init__(self, forward: Program, wrt: list[str] | str | None = None):
         ensure_outputs(forward)
         self.wrt = check_wrt(forward, wrt)
@@ -280,6 +299,7 @@ class Derivative(Backward):
         axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *upstream]}
         super().__init__(forward, statements, dict(self.names), comments, axes)
 
+    @_deep
     def steps(self):
         """The derivation as a person writes it, read off a trace of this derivation:
         for each statement, last first, the chain rule, the partial derivative with its
@@ -293,6 +313,7 @@ class Derivative(Backward):
         from indexcalc.steps import steps_of
         return steps_of(self)
 
+    @_deep
     def torch_source(self, name: str | None = None) -> str:
         """A module defining a ``torch.autograd.Function`` (``forward`` saves, ``backward``
         returns the derived gradients) and a function ``apply``; see :mod:`indexcalc.emit.torch`.
@@ -306,6 +327,7 @@ class Derivative(Backward):
         """
         return torch_source(self, name)
 
+    @_deep
     def jax_source(self, name: str | None = None) -> str:
         """A module defining a ``jax.custom_vjp`` function and ``apply``; see :mod:`indexcalc.emit.jax`.
 
@@ -318,6 +340,7 @@ class Derivative(Backward):
         """
         return jax_source(self, name)
 
+    @_deep
     def compile(self, forward: bool = False, backend: str = "numpy") -> Callable[..., dict]:
         if backend == "torch":
             return compile_torch(self, forward)
@@ -346,6 +369,7 @@ class Jacobian(Backward):
            [0., 1.]])}
     """
 
+    @_deep
     def __init__(self, forward: Program, wrt: list[str] | str | None = None,
                  of: list[str] | str | None = None, base: Program | None = None):
         ensure_outputs(forward)

@@ -25,7 +25,7 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Binder, Index, ISum, Len, MaxOver, Size, free_indices
 from indexcalc.calculus.names import current
-from indexcalc.language.memo import recall, remember
+from indexcalc.language.memo import Memo, recall, remember
 
 
 def fresh(hint, names=None) -> Index:
@@ -264,7 +264,7 @@ def _holds_sum_or_delta(e) -> bool:
     return out
 
 
-_HOLDS: dict = {}  # by identity (indexcalc.language.memo)
+_HOLDS = Memo()  # by identity (indexcalc.language.memo)
 
 
 def contract(e):

@@ -24,7 +24,7 @@ from indexcalc.calculus import rules
 from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, size_node, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum, traced
 from indexcalc.calculus.names import NameSupply, current
-from indexcalc.language.memo import recall, remember
+from indexcalc.language.memo import Memo, recall, remember
 
 
 def partial(e, name: str, targets: tuple):
@@ -46,8 +46,12 @@ def partial(e, name: str, targets: tuple):
         return isum(partial(e.body, name, targets), e.indices)
     if type(e) in rules.REDUCTION:
         return reduction(e, lambda body: partial(body, name, targets))
-    if type(e) in rules.ELEMENTWISE:
-        return rules.ELEMENTWISE[type(e)](e.args[0], e) * partial(e.args[0], name, targets)
+    if type(e) in rules.ELEMENTWISE:  # f(g(...(u))): the chain of factors in one product,
+        chain = []                        # a loop, not a recursion as deep as the nesting
+        while type(e) in rules.ELEMENTWISE and name in value_reads(e):
+            chain.append(rules.ELEMENTWISE[type(e)](e.args[0], e))
+            e = e.args[0]
+        return sp.Mul(*chain, partial(e, name, targets))
     if type(e) in rules.BINARY:
         da, db = (partial(a, name, targets) for a in e.args)
         ra, rb = rules.BINARY[type(e)]
@@ -97,7 +101,7 @@ def value_reads(e) -> frozenset:
     return out
 
 
-_VALUES: dict = {}  # by identity (indexcalc.language.memo)
+_VALUES = Memo()  # by identity (indexcalc.language.memo)
 
 
 def needs_gradient(prog, wrt) -> set:

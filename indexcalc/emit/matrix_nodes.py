@@ -99,7 +99,7 @@ def cost(m) -> float:
     return _cost(m)
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1 << 12)  # bounded: least recently used leaves first
 def _cost(m) -> float:
     if m.op == "T":
         inner = m.args[0]
@@ -113,7 +113,7 @@ def _cost(m) -> float:
     return sum(map(_cost, m.args))
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1 << 12)  # bounded: least recently used leaves first
 def transpose(m) -> M:
     """``mᵀ`` at the least :func:`cost`: pushed into products and sums where that reads
     better, else written ``(m)ᵀ``."""

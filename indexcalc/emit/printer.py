@@ -23,6 +23,7 @@ from indexcalc.lower.build import lower
 from indexcalc.lower.plan import REDUCTIONS, pairwise, plan
 
 _ALWAYS_VAR = {"contract", *REDUCTIONS, "matfunc", "eye", "broadcast"}
+_DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
 class ArrayPrinter:
@@ -72,6 +73,18 @@ class ArrayPrinter:
             if self.uses[k] > 1 or node.op in _ALWAYS_VAR or k in keep:
                 count += 1
                 self.var[k] = f"_t{count}"
+        # an expression nested deeper than _DEEP is split into temporaries: Python's parser
+        # refuses 200 nested parentheses, and the printer's own recursion follows the nesting
+        depth = {}
+        for k in self.ids:  # in order: a node's operands come before it
+            if k in self.var or k in self.given:
+                depth[k] = 0
+                continue
+            args = () if k in given else self.g[k].args
+            depth[k] = 1 + max((depth[a] for a, _ in args), default=0)
+            if depth[k] > _DEEP:
+                count += 1
+                self.var[k], depth[k] = f"_t{count}", 0
 
     def function(self, fname) -> str:
         params = [self.d.safe(n) for n in self.prog.inputs]

@@ -36,7 +36,7 @@ from sympy.core.sorting import default_sort_key
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy import Indexed
 
-from indexcalc.language.memo import recall, remember
+from indexcalc.language.memo import Memo, recall, remember
 
 
 class Index(sp.Symbol):
@@ -410,7 +410,7 @@ def tensor_names(e) -> frozenset:
     return out
 
 
-_NAMES: dict = {}  # by identity (indexcalc.language.memo)
+_NAMES = Memo()  # by identity (indexcalc.language.memo)
 
 
 # -- the summation rule (SPEC section 1), in one place --------------------------------

@@ -1,24 +1,130 @@
 """Caches keyed by the identity of a SymPy expression, never by SymPy's deep equality
 (comparing an equal copy costs as much as computing afresh). A cache holds the object it
-is keyed by, so the id is not reused while cached.
+is keyed by, so the id is not reused while cached. Every cache is a :class:`Memo`: bounded
+by its number of entries, the least recently used entry goes first (a long-running
+process that derives many programs keeps a bounded memory).
 
-    >>> cache, e, copy = {}, [1, 2], [1, 2]
+    >>> cache, e, copy = Memo(2), [1, 2], [1, 2]
     >>> remember(cache, e, "value")
     >>> recall(cache, e), recall(cache, copy), e == copy
     ('value', None, True)
+    >>> a, b = [3], [4]
+    >>> remember(cache, a, "a"); recall(cache, e); remember(cache, b, "b")
+    'value'
+    >>> len(cache), recall(cache, e), recall(cache, a)
+    (2, 'value', None)
+
+:func:`bottom_up` computes a value of every node of a tree from its children's values
+without recursion, so that a program nested 300 deep costs no Python stack:
+
+    >>> import sympy as sp
+    >>> depth = lambda e: bottom_up(Memo(), e, lambda x: x.args, lambda x, vs: 1 + max(vs, default=0))
+    >>> x = sp.Symbol("x")
+    >>> depth(sp.tanh(sp.tanh(x) + 1))
+    4
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
+from collections import OrderedDict
 
-def remember(cache: dict, e, value, limit: int = 1 << 17):
-    """Store ``value`` for the object ``e`` in ``cache`` (emptied when over ``limit``)."""
-    if len(cache) > limit:
-        cache.clear()
-    cache[id(e)] = (e, value)
+#: entries of a :class:`Memo` unless told otherwise
+LIMIT = 1 << 13
 
 
-def recall(cache: dict, e):
+class Memo(OrderedDict):
+    """``id(e) -> (e, value)``, at most ``limit`` entries, least recently used evicted."""
+
+    def __init__(self, limit: int = LIMIT):
+        super().__init__()
+        self.limit = limit
+
+
+def remember(cache: Memo, e, value):
+    """Store ``value`` for the object ``e`` in ``cache`` (the least recently used entry
+    leaves when it is full)."""
+    key = id(e)
+    if key in cache:
+        cache.move_to_end(key)
+    cache[key] = (e, value)
+    while len(cache) > cache.limit:
+        cache.popitem(last=False)
+
+
+def recall(cache: Memo, e):
     """The value :func:`remember` stored for the object ``e``, or None."""
     hit = cache.get(id(e))
-    return hit[1] if hit is not None and hit[0] is e else None
+    if hit is None or hit[0] is not e:
+        return None
+    cache.move_to_end(id(e))
+    return hit[1]
+
+
+def bottom_up(cache: Memo, e, children, combine):
+    """``value(e)`` where ``value(x) = combine(x, [value(c) for c in children(x)])``,
+    remembered in ``cache`` by identity; an explicit stack, never recursion (the depth
+    of a program's nesting is not bounded by Python's). ``combine`` never returns None."""
+    hit = recall(cache, e)
+    if hit is not None:
+        return hit
+    done: dict = {}  # id -> value, for this call (the cache may evict while we work)
+    stack = [(e, False)]
+    while stack:
+        x, ready = stack.pop()
+        if id(x) in done:
+            continue
+        if ready:
+            done[id(x)] = value = combine(x, [done[id(c)] for c in children(x)])
+            remember(cache, x, value)
+            continue
+        hit = recall(cache, x)
+        if hit is not None:
+            done[id(x)] = hit
+            continue
+        stack.append((x, True))
+        stack.extend((c, False) for c in children(x) if id(c) not in done)
+    return done[id(e)]
+
+
+def postorder(roots, children) -> list:
+    """The distinct nodes under ``roots`` (by identity), each after all of its children;
+    an explicit stack, never recursion."""
+    out, seen, stack = [], set(), [(r, False) for r in reversed(list(roots))]
+    while stack:
+        x, ready = stack.pop()
+        if ready:
+            out.append(x)
+            continue
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        stack.append((x, True))
+        stack.extend((c, False) for c in reversed(list(children(x))) if id(c) not in seen)
+    return out
+
+
+_DEPTH = {"users": 0, "before": 0}
+_DEPTH_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def deep_recursion(limit: int = 12000):
+    """Python's recursion limit raised to ``limit`` inside (restored when the last user
+    leaves). indexcalc's own walks are iterative, but SymPy's (construction, assumptions,
+    ``xreplace``, printing) recurse once or more per level of nesting: a statement of 300
+    nested calls needs some 4,000 frames. A last resort, confined to the pipeline."""
+    with _DEPTH_LOCK:
+        if _DEPTH["users"] == 0:
+            _DEPTH["before"] = sys.getrecursionlimit()
+        _DEPTH["users"] += 1
+        sys.setrecursionlimit(max(limit, _DEPTH["before"]))
+    try:
+        yield
+    finally:
+        with _DEPTH_LOCK:
+            _DEPTH["users"] -= 1
+            if _DEPTH["users"] == 0:
+                sys.setrecursionlimit(_DEPTH["before"])

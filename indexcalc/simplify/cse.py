@@ -24,7 +24,7 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
 from indexcalc.calculus.names import NameSupply, slot
-from indexcalc.language.memo import recall, remember
+from indexcalc.language.memo import Memo, bottom_up, postorder, recall, remember
 from indexcalc.simplify.keys import blind, blind_of
 from indexcalc.simplify.tidy import alpha
 
@@ -47,19 +47,31 @@ class _Keys:
     is worth computing."""
 
     def __init__(self):
-        self._exact, self._sized, self._nodes = {}, {}, {}
+        self._exact, self._sized, self._nodes = Memo(1 << 16), Memo(1 << 16), Memo(1 << 16)
+        self._number, self._size = Memo(1 << 16), Memo(1 << 16)
 
     blind = staticmethod(blind)
     blind_of = staticmethod(blind_of)
 
-    def nodes(self, e) -> list:
-        """:func:`_nodes` of ``e``."""
+    def entries(self, e) -> list:
+        """:func:`_entries` of ``e``."""
         out = recall(self._nodes, e)
         if out is None:
-            out = []
-            _nodes(e, out, self)
+            out = _entries(e, self)
             remember(self._nodes, e, out)
         return out
+
+    def number(self, e) -> bool:
+        """``e.is_number``, remembered for every subexpression (SymPy walks the whole
+        tree each time it is asked)."""
+        return bottom_up(self._number, e, _args, _is_number)
+
+    def size(self, e) -> int:
+        k = recall(self._size, e)
+        if k is None:
+            k = _size(e)
+            remember(self._size, e, k)
+        return k
 
     def exact(self, e):
         k = recall(self._exact, e)
@@ -76,9 +88,23 @@ class _Keys:
         return k
 
 
-def _worth(e) -> bool:
+def _args(e):
+    return e.args
+
+
+def _is_number(e, numbers) -> bool:
+    """SymPy's ``e.is_number`` given that of its arguments (``numbers``)."""
+    if getattr(type(e), "is_number", None) is _EXPR_IS_NUMBER:
+        return all(numbers)
+    return bool(e.is_number)
+
+
+_EXPR_IS_NUMBER = sp.Expr.__dict__["is_number"]
+
+
+def _worth(e, keys) -> bool:
     """Is ``e`` worth a name? Not an atom, nor a number times an atom, nor ``1/atom``."""
-    if isinstance(e, _ATOMS) or e.is_number:  # (sqrt(2) is as short as its name)
+    if isinstance(e, _ATOMS) or keys.number(e):  # (sqrt(2) is as short as its name)
         return False
     if isinstance(e, sp.Mul):
         return sum(not a.is_Number for a in e.args) >= 2 or any(not isinstance(a, _ATOMS) for a in e.args)
@@ -89,22 +115,45 @@ def _worth(e) -> bool:
     return True
 
 
-def _nodes(e, out, keys):
-    """Every subexpression of ``e`` worth naming, with sub-products of products, as
-    ``(blind key, expression or tuple of factors)`` (a sub-product is built only when its
-    blind key occurs twice)."""
-    if isinstance(e, _ATOMS):
-        return
-    if _worth(e):
-        out.append((keys.blind(e), e))
+def _entries(e, keys) -> list:
+    """``e`` if it is worth naming, and its sub-products if it is a product, as ``(blind
+    key, expression or tuple of factors)`` (a sub-product is built only when its blind key
+    occurs twice)."""
+    out = [(keys.blind(e), e)] if _worth(e, keys) else []
     if isinstance(e, sp.Mul):
         factors = [a for a in e.args if not a.is_Number]
         if len(factors) <= 6:
             for r in range(2, len(factors)):
                 out.extend((keys.blind_of("Mul", c), c) for c in itertools.combinations(factors, r))
-    for a in e.args:
-        if not isinstance(a, sp.Tuple):
-            _nodes(a, out, keys)
+    return out
+
+
+def _inside(e) -> list:
+    """The subexpressions a search for shared ones looks into."""
+    return [] if isinstance(e, _ATOMS) else [a for a in e.args if not isinstance(a, (sp.Tuple, *_ATOMS))]
+
+
+def _occurrences(roots) -> list:
+    """``[(subexpression, occurrences)]``: every distinct subexpression of ``roots`` (not
+    atoms) with the number of times it occurs in them written out as trees, in the
+    order of first occurrence. Linear in the number of distinct subexpressions, however
+    often they repeat (``tanh(tanh(...))`` and its derivative)."""
+    roots = [r for r in roots if not isinstance(r, _ATOMS)]
+    below = postorder(roots, _inside)  # children before parents
+    count = dict.fromkeys(map(id, below), 0)
+    for r in roots:
+        count[id(r)] += 1
+    for x in reversed(below):  # parents before children
+        for a in _inside(x):
+            count[id(a)] += count[id(x)]
+    first, seen, stack = [], set(), list(reversed(roots))  # pre-order, first visits
+    while stack:
+        x = stack.pop()
+        if id(x) not in seen:
+            seen.add(id(x))
+            first.append((x, count[id(x)]))
+            stack.extend(reversed(_inside(x)))
+    return first
 
 
 def _index_order(e) -> tuple:
@@ -144,49 +193,71 @@ def eliminate(exprs, taken, prefix="t"):
     stuck = set()
     keys = _Keys()
     while True:
-        found = [n for e in exprs + [t[2] for t in temps] for n in keys.nodes(e)]
-        blind = Counter(k for k, _ in found)
+        found = [(n, c) for x, c in _occurrences(exprs + [t[2] for t in temps]) for n in keys.entries(x)]
+        blind = Counter()
+        for (k, _), c in found:
+            blind[k] += c
         counts, first = {}, {}
-        for b, n in found:
+        for (b, n), c in found:
             if blind[b] < 2:
                 continue
             n = sp.Mul(*n) if isinstance(n, tuple) else n
             if not keys.sized(n):
                 continue
             k = keys.exact(n)
-            counts[k] = counts.get(k, 0) + 1
+            counts[k] = counts.get(k, 0) + c
             first.setdefault(k, n)
         shared = [k for k, c in counts.items() if c >= 2 and k not in stuck]
         if not shared:
             release = lambda e: e.replace(_Held, lambda b, x: b**x)  # noqa: E731
             return [(n, i, release(v)) for n, i, v in temps], [release(e) for e in exprs]
         # whole subexpressions before parts of products, then the biggest
-        best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), _size(first[k]), counts[k]))
+        best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), keys.size(first[k]), counts[k]))
         value = first[best]
         idx = _index_order(value)
         if len(set(idx)) != len(idx):
             stuck.add(best)  # a left side needs distinct indices
             continue
         name = next(supply.numbered(prefix))
-        new = [_substitute(e, best, name, idx, value, keys) for e in exprs]
-        new_temps = [(n, i, _substitute(v, best, name, idx, value, keys)) for n, i, v in temps]
-        if sum(_reads(e, name) for e in new + [v for _, _, v in new_temps]) < 2:
+        done = {}  # id -> (expression, its substitution), shared by the statements
+        new = [_substitute(e, best, name, idx, value, keys, done) for e in exprs]
+        new_temps = [(n, i, _substitute(v, best, name, idx, value, keys, done)) for n, i, v in temps]
+        counted = Memo(1 << 20)  # reads of name by subexpression, for this name
+        if sum(_reads(e, name, counted) for e in new + [v for _, _, v in new_temps]) < 2:
             stuck.add(best)  # occurrences without one index map (repeated indices)
             continue
         exprs, temps = new, new_temps + [(name, idx, value)]
 
 
-def _reads(e, name) -> int:
-    """How many times ``e`` reads the tensor or scalar ``name``."""
-    if isinstance(e, sp.Indexed):
-        return int(str(e.base.label) == name)
-    if isinstance(e, sp.Symbol):
-        return int(e.name == name and not isinstance(e, Index))
-    return sum(_reads(a, name) for a in e.args)
+def _reads(e, name, counted=None) -> int:
+    """How many times ``e`` reads the tensor or scalar ``name`` (``counted``: a
+    :class:`Memo` of the counts of subexpressions, for this ``name`` only)."""
+    def own(x, counts):
+        if isinstance(x, sp.Indexed):
+            return int(str(x.base.label) == name)
+        if isinstance(x, sp.Symbol):
+            return int(x.name == name and not isinstance(x, Index))
+        return sum(counts)
+
+    def below(x):
+        return () if isinstance(x, (sp.Indexed, sp.Symbol)) else x.args
+    return bottom_up(Memo(1 << 20) if counted is None else counted, e, below, own)
 
 
-def _substitute(e, key, name, idx, value, keys):
-    """``e`` with every occurrence of ``value`` (up to index names) replaced by ``name``."""
+def _substitute(e, key, name, idx, value, keys, done=None):
+    """``e`` with every occurrence of ``value`` (up to index names) replaced by ``name``;
+    ``done`` remembers the subexpressions already seen (by identity), so that a
+    subexpression repeated in a tree is worked on once, and the recursion (subexpressions
+    first, without recursion) never goes deeper than a level."""
+    done = {} if done is None else done
+    if id(e) not in done:
+        for x in postorder([e], lambda y: [a for a in _inside(y) if id(a) not in done]):
+            if id(x) not in done:
+                done[id(x)] = (x, _substitute_at(x, key, name, idx, value, keys, done))
+    return done[id(e)][1]
+
+
+def _substitute_at(e, key, name, idx, value, keys, done):
     if isinstance(e, _ATOMS):
         return e
     target = keys.blind(value)
@@ -203,8 +274,9 @@ def _substitute(e, key, name, idx, value, keys):
                 sub = sp.Mul(*combo)
                 if keys.exact(sub) == key and (call := _call(name, idx, value, sub)) is not None:
                     rest = [a for a in e.args if a not in combo]
-                    return _substitute(sp.Mul(*rest), key, name, idx, value, keys) * call
-    args = [_substitute(a, key, name, idx, value, keys) if not isinstance(a, sp.Tuple) else a for a in e.args]
+                    return _substitute(sp.Mul(*rest), key, name, idx, value, keys, done) * call
+    args = [_substitute(a, key, name, idx, value, keys, done) if not isinstance(a, sp.Tuple) else a
+            for a in e.args]
     if all(a is b for a, b in zip(args, e.args)):
         return e
     if isinstance(e, ISum):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sympy as sp
 
 from indexcalc.language.algebra import Index
-from indexcalc.language.memo import recall, remember
+from indexcalc.language.memo import Memo, recall, remember
 
 
 def blind(e) -> int:
@@ -36,7 +36,7 @@ def blind(e) -> int:
     return k
 
 
-_CACHE: dict = {}  # id(expression) -> (expression, key): see indexcalc.language.memo
+_CACHE = Memo()  # id(expression) -> (expression, key): see indexcalc.language.memo
 
 
 def blind_of(head: str, args) -> int:

@@ -26,7 +26,7 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, bound, scope, stem
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
-from indexcalc.language.memo import recall, remember
+from indexcalc.language.memo import Memo, bottom_up, recall, remember
 from indexcalc.simplify.keys import blind
 
 
@@ -41,7 +41,7 @@ def alpha(e):
     return out
 
 
-_ALPHA: dict = {}  # alpha(e) by the identity of e (see keys.remember)
+_ALPHA = Memo()  # alpha(e) by the identity of e (see keys.remember)
 
 
 def _alpha(e, depth):
@@ -156,25 +156,62 @@ def reuse_forward(e, prog):
     with scope(e, *[st.expr for st in prog.statements]) as supply:
         for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
             e = form(e)
+            present = _Present()
             for st in reversed(prog.statements):
                 key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
                 if key not in supply.forms:                   # in all of its derivation
                     pattern = form(freshen(st.expr))
-                    supply.forms[key] = (pattern, tensor_names(pattern))
-                pattern, reads = supply.forms[key]
-                if reads <= tensor_names(e):  # (else the value cannot be in e)
-                    e = _reuse(e, pattern, st)
+                    supply.forms[key] = (pattern, tensor_names(pattern), _Shape(pattern))
+                pattern, reads, shape = supply.forms[key]
+                # (else the value cannot be in e: a look-up, not a walk over e for each
+                # statement, so that a chain of 1,500 statements costs 1,500 look-ups)
+                if reads <= tensor_names(e) and present.may_hold(shape, e):
+                    e = _reuse(e, pattern, st, shape, present)
     return e
 
 
-def _reuse(e, pattern, st, shape=None):
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
+class _Present:
+    """The :func:`~indexcalc.simplify.keys.blind` keys of the parts of ``e`` that
+    :class:`_Shape` looks at (tagged: a whole part, a power's base, a product's factor),
+    for every subexpression, remembered by identity: a statement's value whose keys are
+    absent below a node is not there, and :func:`_reuse` does not walk in."""
+
+    def __init__(self):
+        self.memo = Memo(1 << 18)
+
+    def below(self, e) -> frozenset:
+        return bottom_up(self.memo, e, _parts, _own_keys)
+
+    def may_hold(self, shape, e) -> bool:
+        keys = self.below(e)
+        return ("whole", shape.whole) in keys or ("base", shape.base) in keys or \
+            (shape.factors is not None and {("factor", k) for k in shape.factors} <= keys)
+
+
+def _own_keys(x, below) -> frozenset:
+    own = {("whole", blind(x))}
+    if isinstance(x, sp.Pow):
+        own.add(("base", blind(x.base)))
+    elif isinstance(x, sp.Mul):
+        own.update(("factor", blind(_base(f))) for f in x.args)
+    return frozenset(own.union(*below))
+
+
+def _parts(x):
+    return x.args if x.args and not isinstance(x, _OPAQUE) else ()
+
+
+_OPAQUE = (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)
+
+
+def _reuse(e, pattern, st, shape=None, present=None):
+    if not e.args or isinstance(e, _OPAQUE) or (present is not None and not present.may_hold(shape, e)):
         return e
     shape = shape or _Shape(pattern)
     out = _replace_once(e, pattern, st) if shape.may_be_in(e) else None
     if out is not None:
-        return _reuse(out, pattern, st, shape)
-    args = [_reuse(a, pattern, st, shape) for a in e.args]
+        return _reuse(out, pattern, st, shape, present)
+    args = [_reuse(a, pattern, st, shape, present) for a in e.args]
     return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
 

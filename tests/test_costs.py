@@ -1,0 +1,122 @@
+"""Bounded costs (issue 20, item 5): deep nesting, long chains, long names, bounded caches.
+
+No timed assertions: each test checks that the program is accepted and the numbers are
+right, or that a cache stays within its bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import indexcalc as ic
+from indexcalc.emit import matrix_nodes
+from indexcalc.language import memo
+from indexcalc.simplify import keys
+
+
+def _nested(n: int) -> str:
+    return "y[i] = " + "tanh(" * n + "x[i]" + ")" * n
+
+
+def _tanh_chain(x, n):
+    """``[x, tanh(x), tanh(tanh(x)), ...]``: ``n + 1`` values."""
+    values = [x]
+    for _ in range(n):
+        values.append(np.tanh(values[-1]))
+    return values
+
+
+def test_300_nested_calls_compile_forward():
+    # was: RecursionError at 200 nested calls (the printer's recursion), SyntaxError from
+    # the generated Python at 150 (too many nested parentheses)
+    x = np.linspace(-2, 2, 7)
+    f = ic.parse(_nested(300)).compile()
+    np.testing.assert_allclose(f(x=x)["y"], _tanh_chain(x, 300)[-1], rtol=1e-12, atol=1e-14)
+
+
+def test_deep_expressions_are_split_into_temporaries():
+    src = ic.parse(_nested(300)).numpy_source()
+    assert "_t" in src and max(line.count("(") for line in src.splitlines()) < 100
+
+
+@pytest.mark.slow  # about a minute on a loaded machine: 298 temporaries, each a CSE round
+def test_300_nested_calls_derive_and_compile():
+    # was: "nested too deeply" from 200 nested calls (SymPy's recursion, and ours)
+    n = 300
+    d = ic.derive(_nested(n))
+    x, dy = np.linspace(-2, 2, 7), np.linspace(0.5, 1.5, 7)
+    values = _tanh_chain(x, n)
+    want = dy * np.prod([1 - v**2 for v in values[1:]], axis=0)
+    got = d.compile()(x=x, dy=dy)["x"]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-300)
+    assert str(d).count("\n") > 10  # the intermediate values are named, not repeated
+
+
+def test_long_name_derives():
+    # the quadratic step was language/check.py::_split (a slice per character); this
+    # checks that a 100k-character name derives right, not how fast
+    name = "x" * 100_000
+    d = ic.derive(f"{name}[i] = tanh(a[i])")
+    x, dy = np.linspace(-1, 1, 5), np.linspace(1, 2, 5)
+    got = d.compile()(a=x, **{"d" + name: dy})["a"]
+    np.testing.assert_allclose(got, dy * (1 - np.tanh(x) ** 2), rtol=1e-12)
+
+
+@contextlib.contextmanager
+def _recursion_limit(limit):
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
+def test_chain_of_300_statements_derives():
+    # a program already split into statements is never "nested too deeply": 1,500
+    # statements were refused (the gradient is one product of 1,500 factors, and
+    # re-reading it recursed once per factor); here 300 under a recursion limit of 350
+    n = 300
+    src = "\n".join(["h1[i] = tanh(x[i])"] + [f"h{k + 1}[i] = tanh(h{k}[i])" for k in range(1, n)])
+    with _recursion_limit(350):
+        d = ic.derive(src)
+    x, dh = np.linspace(-2, 2, 7), np.linspace(0.5, 1.5, 7)
+    values = _tanh_chain(x, n)
+    want = dh * np.prod([1 - v**2 for v in values[1:]], axis=0)
+    f = d.compile()
+    got = f(x=x, **{f"dh{n}": dh})["x"]  # (the forward values are recomputed)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-300)
+
+
+def test_identity_caches_are_bounded_lru():
+    cache, objects = memo.Memo(3), [[k] for k in range(5)]
+    for k in range(3):
+        memo.remember(cache, objects[k], k)
+    assert memo.recall(cache, objects[0]) == 0  # used: now the most recent
+    memo.remember(cache, objects[3], 3)         # evicts objects[1], the least recent
+    memo.remember(cache, objects[4], 4)         # evicts objects[2]
+    assert len(cache) == 3
+    assert [memo.recall(cache, o) for o in objects] == [0, None, None, 3, 4]
+
+
+def test_module_caches_stay_within_their_bound():
+    keys._CACHE.clear()
+    exprs = [sp.sin(s) for s in sp.symbols(f"s0:{memo.LIMIT + 500}")]
+    for e in exprs:
+        keys.blind(e)
+    assert len(keys._CACHE) <= memo.LIMIT
+    assert memo.recall(keys._CACHE, exprs[-1]) is not None  # the latest stays
+
+
+def test_matrix_caches_are_bounded():
+    for cached in (matrix_nodes._cost, matrix_nodes.transpose):
+        assert cached.cache_info().maxsize is not None
+    size = matrix_nodes.transpose.cache_info().maxsize
+    for k in range(size + 100):
+        matrix_nodes.transpose(matrix_nodes.leaf(f"X{k}", "m"))
+    assert matrix_nodes.transpose.cache_info().currsize <= size
