@@ -120,3 +120,25 @@ def test_matrix_caches_are_bounded():
     for k in range(size + 100):
         matrix_nodes.transpose(matrix_nodes.leaf(f"X{k}", "m"))
     assert matrix_nodes.transpose.cache_info().currsize <= size
+
+
+def test_a_long_name_is_read_in_linear_time():
+    """The gradient-name split (``Y_dX``) read a name once per character: a 200,000-character
+    name took 13.8 s. Counted, not timed: the candidate prefixes are the program's names."""
+    from indexcalc.language.check import _split
+    calls = []
+
+    class Ranks(dict):
+        def __contains__(self, key):
+            calls.append(key)
+            return dict.__contains__(self, key)
+
+    ranks = Ranks({"x": 1, "y": 1})
+    assert list(_split("d" * 200_000, ranks)) == []
+    assert len(calls) <= 3
+
+
+def test_a_sum_and_a_product_of_1500_terms_parse():
+    """The checker walked sums and products recursively ('nested too deeply')."""
+    ic.parse("y[i] = " + " + ".join(f"x{k}[i]" for k in range(1500)))
+    ic.parse("y[i] = " + "*".join(f"x{k}[i]" for k in range(1500)))

@@ -133,13 +133,13 @@ def _readings(name, ranks):
 
 
 def _split(rest, ranks):
-    """``X`` (a name) or ``Y_dX`` (two names) in ``rest``."""
+    """``X`` (a name) or ``Y_dX`` (two names) in ``rest``; linear in the length of ``rest``
+    (a name of a million characters is read once per candidate ``Y``, not once per character)."""
     if rest in ranks:
         yield (rest,)
-    for p in range(1, len(rest) - 1):
-        y, x = rest[:p], rest[p + 2:]
-        if rest[p:p + 2] == "_d" and y in ranks and x in ranks:
-            yield (y, x)
+    for y in sorted((y for y in ranks if 0 < len(y) < len(rest) - 2 and rest.startswith(y)), key=len):
+        if rest.startswith("_d", len(y)) and rest[len(y) + 2:] in ranks:
+            yield (y, rest[len(y) + 2:])
 
 
 class _StatementChecker:
@@ -243,12 +243,18 @@ class _StatementChecker:
         return Statement(name, tuple(left), expr, self.node.meta.line, self.text,
                          tuple(dict.fromkeys(self.reads)))
 
-    def top_terms(self, node, sign=1):
-        if node.data == "add":
-            return self.top_terms(node.children[0], sign) + self.top_terms(node.children[1], sign)
-        if node.data == "sub":
-            return self.top_terms(node.children[0], sign) + self.top_terms(node.children[1], -sign)
-        return [(sign, node)]
+    @staticmethod
+    def top_terms(node, sign=1) -> list:
+        """``[(sign, term)]`` of a sum, in order (a loop: a sum may have thousands of terms)."""
+        out, stack = [], [(node, sign)]
+        while stack:
+            node, sign = stack.pop()
+            if node.data in ("add", "sub"):
+                stack.append((node.children[1], -sign if node.data == "sub" else sign))
+                stack.append((node.children[0], sign))
+            else:
+                out.append((sign, node))
+        return out
 
     def build(self, node, protected):
         """Return (sympy expression, Counter of unsummed indices passing upward). The
@@ -288,12 +294,11 @@ class _StatementChecker:
             self.first.setdefault(name, tuple(idx))
         return sp.IndexedBase(name)[tuple(idx)], Counter(idx)
 
-    def _add(self, node, protected, sign=1):
-        (a, pa), (b, pb) = (self.build(c, protected) for c in node.children)
-        return a + sign * b, _once(pa, pb)
+    def _add(self, node, protected):
+        built = [(sign, self.build(term, protected)) for sign, term in self.top_terms(node)]
+        return sp.Add(*[sign * e for sign, (e, _) in built]), _once(*[p for _, (_, p) in built])
 
-    def _sub(self, node, protected):
-        return self._add(node, protected, -1)
+    _sub = _add
 
     def _neg(self, node, protected):
         e, p = self.build(node.children[0], protected)
@@ -325,12 +330,15 @@ class _StatementChecker:
         """The factors of a product, with their index counts: a tensor element counts
         each slot (``A[i,i]`` twice), and a unary minus or parentheses around it keep its
         counts (``-A[i,i]``, ``(A[i,i])``); see :func:`~indexcalc.language.algebra.occurrences`."""
-        if node.data in ("mul", "div"):
-            self._factors(node.children[0], inverse, protected, out)
-            self._factors(node.children[1], inverse ^ (node.data == "div"), protected, out)
-            return
-        e, p = self.build(node, protected)
-        out.append((1 / e if inverse else e, p))
+        stack = [(node, inverse)]  # a loop, not recursion: a product may have thousands of factors
+        while stack:
+            node, inverse = stack.pop()
+            if node.data in ("mul", "div"):
+                stack.append((node.children[1], inverse ^ (node.data == "div")))
+                stack.append((node.children[0], inverse))
+                continue
+            e, p = self.build(node, protected)
+            out.append((1 / e if inverse else e, p))
 
     def _reduce(self, node, protected):
         kind = str(node.children[0])
