@@ -57,6 +57,7 @@ class _Builder:
         self.scale = {}  # node -> (its labels, stored ref, m ref, c): node = stored·exp(c·m)
         self.positive = set()  # nodes known to be positive (sums of exponentials)
         self.layouts = {}  # a map or contraction, whatever its axis order -> (node, its labels)
+        self.reducing = frozenset()  # the indices of the max/min reduction whose body is built
 
     def run(self) -> Lowered:
         for n, st in enumerate(self.prog.statements):
@@ -99,7 +100,11 @@ class _Builder:
         if fn in ("add", "mul"):
             refs = [q for r in refs for q in self.operands(r, fn)]
         if fn in COMMUTATIVE:
-            refs.sort(key=lambda r: r.node)
+            # in the body of a reduction, the factors that read only reduced indices come
+            # first: f[n]*f[p] is then multiplied before anything else, so the body is
+            # exactly symmetric where it is symmetric in n and p (max[n,p](f[n]*f[p]*g[t])),
+            # and a tie that exact arithmetic has stays a tie for the arg-max
+            refs.sort(key=lambda r: (not (fn == "mul" and r.labels and set(r.labels) <= self.reducing), r.node))
         key, first = self.unordered(("map", fn, *params), refs, commutative=fn in COMMUTATIVE)
         if key in self.layouts:
             return self.relabel(key, first)
@@ -246,7 +251,11 @@ class _Builder:
         body's axes ``i`` (each backend computes logsumexp shifted by the maximum). Along a
         listed index the body does not depend on (SymPy folded it away) the maximum is the
         body itself, and logsumexp adds ``log(len(i))``."""
-        body = self.expr(e.body)
+        saved, self.reducing = self.reducing, frozenset(e.indices) if op in ("max", "min") else frozenset()
+        try:
+            body = self.expr(e.body)
+        finally:
+            self.reducing = saved
         present = [i for i in e.indices if i in body.labels]
         out = self.contract([body], set(body.labels) - set(present), op=op) if present else body
         absent = [Ref(self.add("size", attr=(self.cls(i),)), ()) for i in e.indices if i not in body.labels]
