@@ -13,6 +13,9 @@ axes, the index and both sizes when they disagree.
 
 from __future__ import annotations
 
+import hashlib
+import linecache
+
 import numpy as np
 
 from indexcalc.errors import ShapeError
@@ -76,3 +79,86 @@ def check_shapes(prog, args):
 def _via(prog, name, axis):
     w = prog.sizes.where.get((name, axis))
     return f" (index {w[0]} on line {w[1]}: '{w[2]}')" if w else ""
+
+
+# --- the same checks inside emitted code ---------------------------------------------------
+
+#: the check every emitted module carries (README, "Argument order"): it cannot import
+#: indexcalc, so its error is a ValueError of its own with check_shapes's message
+CHECK = '''
+
+class ShapeError(ValueError):
+    """An argument's rank or size disagrees with the program (the same message as
+    indexcalc's ShapeError: tensor, axis, index and both sizes)."""
+
+
+#: each argument's axes: (size class, index, line of the program that names it); axes of
+#: one size class must have one size
+_AXES = {axes}
+_LINES = {lines}
+
+
+def _check(*args):
+    """Raise ShapeError unless ``args`` (in the order of ``_AXES``) have the program's
+    ranks, no empty axis, and one size per size class."""
+    seen = {{}}
+    for (name, axes), a in zip(_AXES.items(), args):
+        shape = tuple({shape})
+        if len(shape) != len(axes):
+            raise ShapeError(f"{{name}} has shape {{shape}}, but the program uses it with "
+                             f"{{len(axes)}} ind{{'ex' if len(axes) == 1 else 'ices'}}")
+        for axis, (size, (group, index, line)) in enumerate(zip(shape, axes)):
+            if size == 0:
+                raise ShapeError(f"{{name}} axis {{axis}} has size 0; every axis needs at least one element")
+            other, oaxis, osize, oindex, oline = seen.setdefault(group, (name, axis, size, index, line))
+            if osize != size:
+                raise ShapeError(f"{{name}} axis {{axis}}{{_via(index, line)}} has size {{size}}, but {{other}} "
+                                 f"axis {{oaxis}}{{_via(oindex, oline)}} has size {{osize}}; they must agree")
+
+
+def _via(index, line):
+    return f" (index {{index}} on line {{line}}: '{{_LINES[line]}}')" if index else ""
+'''
+
+
+def check_source(prog, shape="getattr(a, 'shape', ())") -> str:
+    """The text of ``ShapeError``, ``_check`` and its tables for the inputs of ``prog``
+    (``shape``: how the emitted code reads an argument ``a``'s shape). ``_check(*args)``
+    raises the message :func:`check_shapes` raises.
+
+    >>> import indexcalc as ic
+    >>> namespace = {}
+    >>> exec(check_source(ic.parse("Y[i,j] = X[i,k]*W[k,j]")), namespace)
+    >>> namespace["_check"](np.ones((2, 3)), np.ones((4, 5)))
+    Traceback (most recent call last):
+    ...
+    ShapeError: W axis 0 (index k on line 1: 'Y[i,j] = X[i,k]*W[k,j]') has size 4, but X axis 1 (index k on line 1: 'Y[i,j] = X[i,k]*W[k,j]') has size 3; they must agree
+    """
+    groups, lines, axes = {}, {}, {}
+    for name in prog.inputs:
+        row = []
+        for axis in range(prog.rank(name)):
+            group = groups.setdefault(prog.sizes.find((name, axis)), len(groups))
+            w = prog.sizes.where.get((name, axis))
+            if w:
+                lines[w[1]] = w[2]
+            row.append((group, str(w[0]), w[1]) if w else (group, "", 0))
+        axes[name] = tuple(row)
+    table = "{" + "".join(f"\n    {n!r}: {a!r}," for n, a in axes.items()) + "\n}" if axes else "{}"
+    return CHECK.format(axes=table, lines=repr(dict(sorted(lines.items()))), shape=shape)
+
+
+def check_call(names) -> str:
+    """The line that checks the arguments ``names`` (in the order of the program's inputs)."""
+    return f"_check({', '.join(names)})"
+
+
+def exec_source(src: str, kind: str) -> dict:
+    """Run generated source ``src`` and return its namespace. Its text is registered with
+    :mod:`linecache` under a name unique to it (``<indexcalc-numpy-1a2b3c4d5e6f>``), so a
+    traceback through it shows the generated line (README, "Argument order")."""
+    filename = f"<indexcalc-{kind}-{hashlib.sha1(src.encode()).hexdigest()[:12]}>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+    namespace = {"__name__": filename}
+    exec(compile(src, filename, "exec"), namespace)  # names are validated identifiers
+    return namespace
