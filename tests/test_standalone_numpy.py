@@ -1,6 +1,6 @@
 """Issue 19, item 2: ``numpy_source()`` is a module that runs where only NumPy is installed
 (no opt_einsum, SciPy or indexcalc), gives what ``compile()`` gives, and carries no unused
-import, helper, variable or argument (README, "NumPy code").
+import, helper, variable or argument (README, "Python", the NumPy code).
 """
 
 from __future__ import annotations

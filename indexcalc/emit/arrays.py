@@ -92,10 +92,10 @@ class ShapeError(ValueError):
     indexcalc's ShapeError: tensor, axis, index and both sizes)."""
 
 
-#: each argument's axes: (size class, index, line of the program that names it); axes of
-#: one size class must have one size
+#: each argument's axes: (size class, where the program names it: an entry of _WHERE or
+#: None); axes of one size class must have one size
 _AXES = {axes}
-_LINES = {lines}
+_WHERE = {where}
 
 
 def _check(*args):
@@ -107,17 +107,17 @@ def _check(*args):
         if len(shape) != len(axes):
             raise ShapeError(f"{{name}} has shape {{shape}}, but the program uses it with "
                              f"{{len(axes)}} ind{{'ex' if len(axes) == 1 else 'ices'}}")
-        for axis, (size, (group, index, line)) in enumerate(zip(shape, axes)):
+        for axis, (size, (group, where)) in enumerate(zip(shape, axes)):
             if size == 0:
                 raise ShapeError(f"{{name}} axis {{axis}} has size 0; every axis needs at least one element")
-            other, oaxis, osize, oindex, oline = seen.setdefault(group, (name, axis, size, index, line))
+            other, oaxis, osize, owhere = seen.setdefault(group, (name, axis, size, where))
             if osize != size:
-                raise ShapeError(f"{{name}} axis {{axis}}{{_via(index, line)}} has size {{size}}, but {{other}} "
-                                 f"axis {{oaxis}}{{_via(oindex, oline)}} has size {{osize}}; they must agree")
+                raise ShapeError(f"{{name}} axis {{axis}}{{_via(where)}} has size {{size}}, but {{other}} "
+                                 f"axis {{oaxis}}{{_via(owhere)}} has size {{osize}}; they must agree")
 
 
-def _via(index, line):
-    return f" (index {{index}} on line {{line}}: '{{_LINES[line]}}')" if index else ""
+def _via(where):
+    return "" if where is None else f" ({{_WHERE[where]}})"
 '''
 
 
@@ -134,18 +134,17 @@ def check_source(prog, shape="getattr(a, 'shape', ())") -> str:
     ...
     ShapeError: W axis 0 (index k on line 1: 'Y[i,j] = X[i,k]*W[k,j]') has size 4, but X axis 1 (index k on line 1: 'Y[i,j] = X[i,k]*W[k,j]') has size 3; they must agree
     """
-    groups, lines, axes = {}, {}, {}
+    groups, where, axes = {}, {}, {}
     for name in prog.inputs:
         row = []
         for axis in range(prog.rank(name)):
             group = groups.setdefault(prog.sizes.find((name, axis)), len(groups))
             w = prog.sizes.where.get((name, axis))
-            if w:
-                lines[w[1]] = w[2]
-            row.append((group, str(w[0]), w[1]) if w else (group, "", 0))
+            row.append((group, where.setdefault(f"index {w[0]} on line {w[1]}: '{w[2]}'", len(where)) if w else None))
         axes[name] = tuple(row)
     table = "{" + "".join(f"\n    {n!r}: {a!r}," for n, a in axes.items()) + "\n}" if axes else "{}"
-    return CHECK.format(axes=table, lines=repr(dict(sorted(lines.items()))), shape=shape)
+    texts = "(" + "".join(f"\n    {w!r}," for w in where) + "\n)" if where else "()"
+    return CHECK.format(axes=table, where=texts, shape=shape)
 
 
 def check_call(names) -> str:

@@ -85,7 +85,7 @@ class NumpyDialect(Dialect):
 
     def einsum(self, eq, codes):
         # one or two operands (the printer contracts more two at a time, in the order the
-        # lowering stage plans: README, "NumPy code"); np.einsum has 52 letters
+        # lowering stage plans: README, "Python"); np.einsum has 52 letters
         fn = "np.einsum" if len(codes) <= 2 and eq.isascii() else "_einsum"
         return f"{fn}({eq!r}, {', '.join(codes)})"
 
