@@ -101,6 +101,11 @@ _WHERE = {where}
 def _check(*args):
     """Raise ShapeError unless ``args`` (in the order of ``_AXES``) have the program's
     ranks, no empty axis, and one size per size class."""
+    try:  # arrays of the right shapes: one test (ranks; the axes of each size class)
+        if ({fast}):
+            return
+    except AttributeError:  # a list, say: the thorough check below
+        pass
     seen = {{}}
     for (name, axes), a in zip(_AXES.items(), args):
         shape = tuple({shape})
@@ -144,7 +149,23 @@ def check_source(prog, shape="getattr(a, 'shape', ())") -> str:
         axes[name] = tuple(row)
     table = "{" + "".join(f"\n    {n!r}: {a!r}," for n, a in axes.items()) + "\n}" if axes else "{}"
     texts = "(" + "".join(f"\n    {w!r}," for w in where) + "\n)" if where else "()"
-    return CHECK.format(axes=table, where=texts, shape=shape)
+    return CHECK.format(axes=table, where=texts, shape=shape, fast=_fast(prog, groups))
+
+
+def _fast(prog, groups) -> str:
+    """The condition that the arguments ``args`` have the right shapes, as one expression:
+    ``(args[0].ndim, ...) == (2, ...) and args[0].shape[1] == args[1].shape[0] and ...``
+    (every size class: its sizes equal, the first not 0; a scalar may be a Python number)."""
+    ranks = [f"args[{k}].ndim" if prog.rank(n) else f"getattr(args[{k}], 'ndim', 0)" for k, n in enumerate(prog.inputs)]
+    tests = [f"({', '.join(ranks)}{',' * (len(ranks) == 1)}) == {tuple(prog.rank(n) for n in prog.inputs)!r}"] \
+        if ranks else []
+    members = {}
+    for k, n in enumerate(prog.inputs):
+        for axis in range(prog.rank(n)):
+            members.setdefault(groups[prog.sizes.find((n, axis))], []).append(f"args[{k}].shape[{axis}]")
+    tests += [" == ".join(m) if len(m) > 1 else f"{m[0]} > 0" for m in members.values()]
+    tests += [f"{m[0]} > 0" for m in members.values() if len(m) > 1]
+    return "\n                ".join([tests[0]] + [f"and {t}" for t in tests[1:]]) if tests else "True"
 
 
 def check_call(names) -> str:
