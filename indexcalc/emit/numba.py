@@ -45,6 +45,7 @@ Choices, once:
     >>> src = ic.derive("y[i] = tanh(x[i])").numba_source()
     >>> print(src[src.index("def backward"):])
     def backward(x, dy, _buffer=_buffer):
+        _check(x, dy)
         _dtype = np.result_type(x, dy)
         _F, _nt = _dtype.type, numba.get_num_threads()
         n_x_0 = x.shape[0]
