@@ -29,7 +29,7 @@ import numpy as np
 
 from indexcalc.emit.arrays import check_call, check_source, exec_source
 from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
-from indexcalc.emit.dialect import Dialect
+from indexcalc.emit.dialect import Dialect, reads_module
 from indexcalc.emit.torch import SAVED, snake
 from indexcalc.emit.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
 from indexcalc.errors import IndexCalcWarning, ProgramError, ShapeError
@@ -124,7 +124,7 @@ def jax_source(d, name=None) -> str:
              f'    Arguments by name only: {fn}({", ".join(f"{n}={n}" for n in p.inputs)}).', '    """',
              f"    return apply({ins})", ""]
     code = "\n".join(lines)
-    head = "import math\n" * ("math." in code) + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
+    head = "import math\n" * reads_module(code, "math") + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
     return head + check_source(d.forward) + X64 + "\n\n" + code
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexcalc.emit.arrays import check_arrays, check_call, check_source, exec_source
-from indexcalc.emit.dialect import Dialect
+from indexcalc.emit.dialect import Dialect, reads_module
 from indexcalc.emit.printer import ArrayPrinter
 from indexcalc.emit.spelling import BOOLEAN, NUMPY, NUMPY_REDUCE, axis
 from indexcalc.errors import ShapeError
@@ -120,7 +120,7 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
     if not header:
         return src
     helpers = "".join(code for call, code in HELPERS.items() if call in src)
-    imports = "import math\n\n" * ("math." in helpers + src) + "import numpy as np\n"
+    imports = "import math\n\n" * reads_module(helpers + src, "math") + "import numpy as np\n"
     return HEADER + imports + helpers + check_source(prog, "np.shape(a)") + "\n\n" + src
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from indexcalc.emit.arrays import check_call, check_source, exec_source
 from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
-from indexcalc.emit.dialect import Dialect, paren
+from indexcalc.emit.dialect import Dialect, paren, reads_module
 from indexcalc.emit.spelling import BOOLEAN, BUILTINS, MATH, TORCH, TORCH_REDUCE, axis
 from indexcalc.errors import ProgramError, ShapeError
 
@@ -138,7 +138,7 @@ def torch_source(d, name=None) -> str:
              f'    Arguments by name only: {fn}({", ".join(f"{n}={n}" for n in p.inputs)}).', '    """',
              f"    return apply({ins})", ""]
     code = "\n".join(lines)
-    head = "import math\n\n" * ("math." in code) + "import torch\n"
+    head = "import math\n\n" * reads_module(code, "math") + "import torch\n"
     return head + check_source(d.forward) + "\n\n" + code
 
 
