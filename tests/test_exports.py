@@ -188,7 +188,7 @@ def test_tracebacks_show_the_emitted_line(backend, request):
         call()
     text = "".join(traceback.format_exception(info.value))
     assert f'File "<indexcalc-{backend}-' in text
-    assert "_check(X, W" in text and "raise ShapeError(" in text
+    assert "_check((X, W" in text and "raise ShapeError(" in text
 
 
 def test_sources_of_different_programs_get_different_names():

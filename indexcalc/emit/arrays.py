@@ -13,6 +13,7 @@ axes, the index and both sizes when they disagree.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import linecache
 
@@ -98,9 +99,9 @@ _AXES = {axes}
 _WHERE = {where}
 
 
-def _check(*args):
-    """Raise ShapeError unless ``args`` (in the order of ``_AXES``) have the program's
-    ranks, no empty axis, and one size per size class."""
+def _check(args):
+    """Raise ShapeError unless the arguments ``args`` (a tuple, in the order of ``_AXES``)
+    have the program's ranks, no empty axis, and one size per size class."""
     try:  # arrays of the right shapes: one test (ranks; the axes of each size class)
         if ({fast}):
             return
@@ -126,15 +127,21 @@ def _via(where):
 '''
 
 
+#: the names the check binds at the top level of a module (generated names avoid them)
+CHECK_NAMES = frozenset(
+    n.name if isinstance(n, (ast.FunctionDef, ast.ClassDef)) else n.targets[0].id
+    for n in ast.parse(CHECK.format(axes="{}", where="()", shape="a", fast="True")).body if not isinstance(n, ast.Expr))
+
+
 def check_source(prog, shape="getattr(a, 'shape', ())") -> str:
     """The text of ``ShapeError``, ``_check`` and its tables for the inputs of ``prog``
-    (``shape``: how the emitted code reads an argument ``a``'s shape). ``_check(*args)``
+    (``shape``: how the emitted code reads an argument ``a``'s shape). ``_check(args)``
     raises the message :func:`check_shapes` raises.
 
     >>> import indexcalc as ic
     >>> namespace = {}
     >>> exec(check_source(ic.parse("Y[i,j] = X[i,k]*W[k,j]")), namespace)
-    >>> namespace["_check"](np.ones((2, 3)), np.ones((4, 5)))
+    >>> namespace["_check"]((np.ones((2, 3)), np.ones((4, 5))))
     Traceback (most recent call last):
     ...
     ShapeError: W axis 0 (index k on line 1: 'Y[i,j] = X[i,k]*W[k,j]') has size 4, but X axis 1 (index k on line 1: 'Y[i,j] = X[i,k]*W[k,j]') has size 3; they must agree
@@ -170,7 +177,8 @@ def _fast(prog, groups) -> str:
 
 def check_call(names) -> str:
     """The line that checks the arguments ``names`` (in the order of the program's inputs)."""
-    return f"_check({', '.join(names)})"
+    names = list(names)
+    return f"_check(({', '.join(names)}{',' * (len(names) == 1)}))"
 
 
 def exec_source(src: str, kind: str) -> dict:

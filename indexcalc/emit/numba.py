@@ -45,7 +45,7 @@ Choices, once:
     >>> src = ic.derive("y[i] = tanh(x[i])").numba_source()
     >>> print(src[src.index("def backward"):])
     def backward(x, dy, _buffer=_buffer):
-        _check(x, dy)
+        _check((x, dy))
         _dtype = np.result_type(x, dy)
         _F, _nt = _dtype.type, numba.get_num_threads()
         n_x_0 = x.shape[0]
@@ -65,7 +65,7 @@ import sys
 
 import numpy as np
 
-from indexcalc.emit.arrays import check_call, check_source
+from indexcalc.emit.arrays import CHECK_NAMES, check_call, check_source
 from indexcalc.emit.loops import Kernels
 from indexcalc.emit.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.emit.numpy import NumpyDialect, runner
@@ -153,7 +153,7 @@ def _globals(*texts) -> set:
 
 #: every name the fixed parts of a module bind at its top level (the header, the einsum
 #: and vector-math helpers): no local of a kernel or of the driver may take one
-GLOBALS = _globals(HEADER, EINSUM, *VECTOR_TEXTS)
+GLOBALS = _globals(HEADER, EINSUM, *VECTOR_TEXTS) | CHECK_NAMES  # the argument check's too
 
 
 class NumbaDialect(NumpyDialect):

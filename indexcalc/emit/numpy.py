@@ -13,7 +13,7 @@ throughout; results are C-contiguous.
     >>> src = ic.parse("Y[i,j] = X[i,k]*W[k,j]").numpy_source()
     >>> print(src[src.index("def forward"):])
     def forward(X, W):
-        _check(X, W)
+        _check((X, W))
         _dtype = np.result_type(X, W)
         Y = X @ W
         return {'Y': np.ascontiguousarray(Y, dtype=_dtype)}

@@ -17,7 +17,7 @@ as the contraction they come from; smaller element-wise values are recomputed.
     class YFunction(torch.autograd.Function):
     ...
         def forward(ctx, x):
-            _check(x)
+            _check((x,))
     ...
         @staticmethod
         def backward(ctx, dy):
