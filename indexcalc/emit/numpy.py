@@ -4,8 +4,8 @@ One variable per node that is computed more than once, is a statement's value, o
 contraction; everything else is inlined. Matrix-shaped and batched contractions go to
 ``@`` (BLAS), the others to ``np.einsum`` of one or two operands (more are contracted two
 at a time, in the order the lowering stage plans); the module imports NumPy (and
-``math``) only, and the function checks its arguments first; numbers computed from constants and
-sizes are Python numbers or scalars of the data's dtype (a NumPy float64 scalar would
+``math``) only, and the function checks its arguments first; numbers computed from
+constants and sizes are Python numbers or scalars of the data's dtype (a NumPy float64 scalar would
 promote float32 arrays under NumPy 2), so float32 inputs are computed in float32
 throughout; results are C-contiguous.
 
@@ -112,7 +112,7 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
     a module that imports NumPy (and ``math`` where it uses it) and nothing else, and
     carries only the helpers the function calls; the function checks its arguments
     first (``_check``: the ranks and sizes :func:`~indexcalc.emit.arrays.check_shapes`
-    checks)."""
+    checks). ``header=False``: the function alone (it calls the module's ``_check``)."""
     returns = returns or {o: o for o in prog.outputs}
     src = ArrayPrinter(prog, returns, NUMPY_DIALECT).function(fname)
     head, body = src.split("\n", 1)

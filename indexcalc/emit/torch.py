@@ -3,8 +3,8 @@
 (``_check``, raising the module's own ``ShapeError``), computes the outputs and saves what
 the backward needs, and whose ``backward`` returns one gradient per input (``None`` for
 inputs not differentiated); ``apply`` takes the inputs positionally in the order of
-``d.forward.inputs``, a function named after the class (``y_function``) by name only. No device or NumPy in the code: it runs on any device and
-under ``torch.compile``.
+``d.forward.inputs``, a function named after the class (``y_function``) by name only.
+No device or NumPy in the code: it runs on any device and under ``torch.compile``.
 
 What is saved is decided by :mod:`indexcalc.emit.autograd` (and said in a comment of the
 code): the inputs and contractions the backward reads, and element-wise values as large
