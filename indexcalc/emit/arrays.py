@@ -13,6 +13,10 @@ axes, the index and both sizes when they disagree.
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import linecache
+
 import numpy as np
 
 from indexcalc.errors import ShapeError
@@ -76,3 +80,113 @@ def check_shapes(prog, args):
 def _via(prog, name, axis):
     w = prog.sizes.where.get((name, axis))
     return f" (index {w[0]} on line {w[1]}: '{w[2]}')" if w else ""
+
+
+# --- the same checks inside emitted code ---------------------------------------------------
+
+#: the check every emitted module carries (README, "Argument order"): it cannot import
+#: indexcalc, so its error is a ValueError of its own with check_shapes's message
+CHECK = '''
+
+class ShapeError(ValueError):
+    """An argument's rank or size disagrees with the program (the same message as
+    indexcalc's ShapeError: tensor, axis, index and both sizes)."""
+
+
+#: each argument's axes: (size class, where the program names it: an entry of _WHERE or
+#: None); axes of one size class must have one size
+_AXES = {axes}
+_WHERE = {where}
+
+
+def _check(args):
+    """Raise ShapeError unless the arguments ``args`` (a tuple, in the order of ``_AXES``)
+    have the program's ranks, no empty axis, and one size per size class."""
+    try:  # arrays of the right shapes: one test (ranks; the axes of each size class)
+        if ({fast}):
+            return
+    except AttributeError:  # a list, say: the thorough check below
+        pass
+    seen = {{}}
+    for (name, axes), a in zip(_AXES.items(), args):
+        shape = tuple({shape})
+        if len(shape) != len(axes):
+            raise ShapeError(f"{{name}} has shape {{shape}}, but the program uses it with "
+                             f"{{len(axes)}} ind{{'ex' if len(axes) == 1 else 'ices'}}")
+        for axis, (size, (group, where)) in enumerate(zip(shape, axes)):
+            if size == 0:
+                raise ShapeError(f"{{name}} axis {{axis}} has size 0; every axis needs at least one element")
+            other, oaxis, osize, owhere = seen.setdefault(group, (name, axis, size, where))
+            if osize != size:
+                raise ShapeError(f"{{name}} axis {{axis}}{{_via(where)}} has size {{size}}, but {{other}} "
+                                 f"axis {{oaxis}}{{_via(owhere)}} has size {{osize}}; they must agree")
+
+
+def _via(where):
+    return "" if where is None else f" ({{_WHERE[where]}})"
+'''
+
+
+#: the names the check binds at the top level of a module (generated names avoid them)
+CHECK_NAMES = frozenset(
+    n.name if isinstance(n, (ast.FunctionDef, ast.ClassDef)) else n.targets[0].id
+    for n in ast.parse(CHECK.format(axes="{}", where="()", shape="a", fast="True")).body if not isinstance(n, ast.Expr))
+
+
+def check_source(prog, shape="getattr(a, 'shape', ())") -> str:
+    """The text of ``ShapeError``, ``_check`` and its tables for the inputs of ``prog``
+    (``shape``: how the emitted code reads an argument ``a``'s shape). ``_check(args)``
+    raises the message :func:`check_shapes` raises.
+
+    >>> import indexcalc as ic
+    >>> namespace = {}
+    >>> exec(check_source(ic.parse("Y[i,j] = X[i,k]*W[k,j]")), namespace)
+    >>> namespace["_check"]((np.ones((2, 3)), np.ones((4, 5))))
+    Traceback (most recent call last):
+    ...
+    ShapeError: W axis 0 (index k on line 1: 'Y[i,j] = X[i,k]*W[k,j]') has size 4, but X axis 1 (index k on line 1: 'Y[i,j] = X[i,k]*W[k,j]') has size 3; they must agree
+    """
+    groups, where, axes = {}, {}, {}
+    for name in prog.inputs:
+        row = []
+        for axis in range(prog.rank(name)):
+            group = groups.setdefault(prog.sizes.find((name, axis)), len(groups))
+            w = prog.sizes.where.get((name, axis))
+            row.append((group, where.setdefault(f"index {w[0]} on line {w[1]}: '{w[2]}'", len(where)) if w else None))
+        axes[name] = tuple(row)
+    table = "{" + "".join(f"\n    {n!r}: {a!r}," for n, a in axes.items()) + "\n}" if axes else "{}"
+    texts = "(" + "".join(f"\n    {w!r}," for w in where) + "\n)" if where else "()"
+    return CHECK.format(axes=table, where=texts, shape=shape, fast=_fast(prog, groups))
+
+
+def _fast(prog, groups) -> str:
+    """The condition that the arguments ``args`` have the right shapes, as one expression:
+    ``(args[0].ndim, ...) == (2, ...) and args[0].shape[1] == args[1].shape[0] and ...``
+    (every size class: its sizes equal, the first not 0; a scalar may be a Python number)."""
+    ranks = [f"args[{k}].ndim" if prog.rank(n) else f"getattr(args[{k}], 'ndim', 0)" for k, n in enumerate(prog.inputs)]
+    tests = [f"({', '.join(ranks)}{',' * (len(ranks) == 1)}) == {tuple(prog.rank(n) for n in prog.inputs)!r}"] \
+        if ranks else []
+    members = {}
+    for k, n in enumerate(prog.inputs):
+        for axis in range(prog.rank(n)):
+            members.setdefault(groups[prog.sizes.find((n, axis))], []).append(f"args[{k}].shape[{axis}]")
+    tests += [" == ".join(m) if len(m) > 1 else f"{m[0]} > 0" for m in members.values()]
+    tests += [f"{m[0]} > 0" for m in members.values() if len(m) > 1]
+    return "\n                ".join([tests[0]] + [f"and {t}" for t in tests[1:]]) if tests else "True"
+
+
+def check_call(names) -> str:
+    """The line that checks the arguments ``names`` (in the order of the program's inputs)."""
+    names = list(names)
+    return f"_check(({', '.join(names)}{',' * (len(names) == 1)}))"
+
+
+def exec_source(src: str, kind: str) -> dict:
+    """Run generated source ``src`` and return its namespace. Its text is registered with
+    :mod:`linecache` under a name unique to it (``<indexcalc-numpy-1a2b3c4d5e6f>``), so a
+    traceback through it shows the generated line (README, "Argument order")."""
+    filename = f"<indexcalc-{kind}-{hashlib.sha1(src.encode()).hexdigest()[:12]}>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+    namespace = {"__name__": filename}
+    exec(compile(src, filename, "exec"), namespace)  # names are validated identifiers
+    return namespace

@@ -8,6 +8,7 @@ transposes, dtypes of numbers, results), and how code fragments are parenthesize
 from __future__ import annotations
 
 import keyword
+import re
 
 import sympy as sp
 
@@ -114,3 +115,13 @@ def factor(code: str) -> str:
         if depth == 0 and ch in "+-*/@ " and not power and not (ch == "-" and code[k - 1:k] == "e"):
             return f"({code})"
     return code
+
+
+def reads_module(code: str, module: str) -> bool:
+    """Whether ``code`` reads an attribute of ``module`` (``math.pi``; not ``v_math.shape``):
+    the generated modules import only what they use.
+
+    >>> reads_module("x*math.pi", "math"), reads_module("v_math.shape[0]", "math")
+    (True, False)
+    """
+    return re.search(rf"(?<![\w.]){re.escape(module)}\.", code) is not None

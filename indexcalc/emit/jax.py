@@ -3,10 +3,14 @@ function. ``fwd`` returns the outputs and the residuals (the inputs the backward
 the forward values that took a contraction); ``bwd(residuals, cotangents)`` returns one
 cotangent per input (``None`` for inputs not differentiated). Straight-line code, so it
 traces under ``jax.jit``; softmax-like sums are shifted by their maximum as in NumPy.
+The function checks the ranks and sizes of its arguments first (``_check``, raising the
+module's own ``ShapeError``); ``apply`` takes them positionally in the order of
+``d.forward.inputs`` (and warns where float64 arguments meet JAX's default float32), a
+function named after the outputs (``y_function``) by name only.
 
     >>> import indexcalc as ic
     >>> print(ic.derive("y[i] = tanh(x[i])").jax_source())  # doctest: +ELLIPSIS
-    import math
+    import warnings
     ...
     def _y_function_bwd(_res, dy):
         x, = _res
@@ -19,20 +23,23 @@ traces under ``jax.jit``; softmax-like sums are shifted by their maximum as in N
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from indexcalc.emit.arrays import check_call, check_source, exec_source
 from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
-from indexcalc.emit.dialect import Dialect
-from indexcalc.emit.torch import SAVED
+from indexcalc.emit.dialect import Dialect, reads_module
+from indexcalc.emit.torch import SAVED, snake
 from indexcalc.emit.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
-from indexcalc.errors import ProgramError, ShapeError
+from indexcalc.errors import IndexCalcWarning, ProgramError, ShapeError
 
 
 class JaxDialect(Dialect):
     spelling, boolean = JAX, BOOLEAN
     # every name the module defines or reads that is not ``_``-prefixed (the function's
     # name is chosen apart from the user's names)
-    reserved = {"jax", "jnp", "math", "apply"} | BUILTINS
+    reserved = {"jax", "jnp", "math", "apply", "warnings", "ShapeError"} | BUILTINS
 
     def dtype(self, tensors):
         return [f"_dtype = jnp.result_type({', '.join(tensors)})" if tensors else "_dtype = jnp.float32"]
@@ -65,37 +72,60 @@ class JaxDialect(Dialect):
 JAX_DIALECT = JaxDialect()
 
 
+X64 = '''
+
+def _float64(*args):
+    """Warn where float64 arguments are computed in float32 (JAX's jax_enable_x64 is off)."""
+    if not jax.config.jax_enable_x64 and any(str(getattr(a, "dtype", "")) == "float64" for a in args):
+        warnings.warn("float64 arguments are computed in float32 because jax_enable_x64 is off; "
+                      "jax.config.update('jax_enable_x64', True) computes them in float64", stacklevel=3)
+'''
+
+
 def jax_source(d, name=None) -> str:
-    """A module defining the ``jax.custom_vjp`` function of derivation ``d``, and ``apply``."""
+    """A module defining the ``jax.custom_vjp`` function of derivation ``d`` (``_name``),
+    ``apply`` (positional, in the order of ``d.forward.inputs``) and ``name`` (the same
+    arguments by name only; README, "Argument order"). The function checks ranks and sizes
+    first (``ShapeError``, a ValueError of the module); ``apply`` warns where float64
+    arguments meet JAX's default float32."""
     p = autograd_parts(d, JAX_DIALECT)
-    fn = name or fresh(_snake(p.name), p.taken)
+    fn = name or fresh(snake(p.name), p.taken)
+    vjp = f"_{fn}"
     ins = ", ".join(p.inputs)
     outs = ", ".join(p.outputs)
     save = ", ".join(p.save) + ("," if len(p.save) == 1 else "")
     unpack = ", ".join(p.unpack) + ("," if len(p.unpack) == 1 else "")
     cotangents = p.upstream if len(p.upstream) == 1 else [f"({', '.join(p.upstream)})"]
-    lines = ["import math", "", "import jax", "import jax.numpy as jnp", "", "",
-             "@jax.custom_vjp",
-             f"def {fn}({ins}):",
-             f'    """{p.doc}"""',
+    lines = ["@jax.custom_vjp",
+             f"def {vjp}({ins}):",
+             f'    """{p.doc}."""',
+             f"    {check_call(p.inputs)}",
              *[f"    {b}" for b in p.forward],
              f"    return {outs}", "", "",
-             f"def _{fn}_fwd({ins}):",
+             f"def {vjp}_fwd({ins}):",
+             f"    {check_call(p.inputs)}",
              *[f"    {b}" for b in p.forward],
              *[f"    # {line}" for line in SAVED.replace("saved:", "residuals:").splitlines()],
              f"    return {outs if len(p.outputs) == 1 else '(' + outs + ')'}, ({save})", "", "",
-             f"def _{fn}_bwd(_res, {cotangents[0]}):" if len(p.upstream) == 1 else f"def _{fn}_bwd(_res, _cot):",
+             f"def {vjp}_bwd(_res, {cotangents[0]}):" if len(p.upstream) == 1 else f"def {vjp}_bwd(_res, _cot):",
              *([] if len(p.upstream) == 1 else [f"    {', '.join(p.upstream)}, = _cot"]),
              f"    {unpack} = _res" if p.save else "    pass",
              *[f"    {b}" for b in p.backward],
              f"    return ({', '.join(p.grads)},)", "", "",
-             f"{fn}.defvjp(_{fn}_fwd, _{fn}_bwd)",
-             f"apply = {fn}", ""]
-    return "\n".join(lines)
-
-
-def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() and k else c.lower() for k, c in enumerate(name))
+             f"{vjp}.defvjp({vjp}_fwd, {vjp}_bwd)", "", "",
+             f"def apply({ins}):",
+             f'    """{p.doc}.', "",
+             f"    Positional, in the order of the program's inputs: {ins}",
+             f'    (README, "Argument order"); {fn}() takes them by name.', '    """',
+             f"    _float64({ins})",
+             f"    return {vjp}({ins})", "", "",
+             f"def {fn}(*, {ins}):",
+             f'    """{p.doc}.', "",
+             f'    Arguments by name only: {fn}({", ".join(f"{n}={n}" for n in p.inputs)}).', '    """',
+             f"    return apply({ins})", ""]
+    code = "\n".join(lines)
+    head = "import math\n" * reads_module(code, "math") + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
+    return head + check_source(d.forward) + X64 + "\n\n" + code
 
 
 def compile_jax(d, forward=False):
@@ -106,10 +136,13 @@ def compile_jax(d, forward=False):
         import jax.numpy as jnp
     except ImportError:
         raise ProgramError("the jax backend needs JAX: pip install 'indexcalc[jax]'") from None
-    src = jax_source(d)
-    namespace = {}
-    exec(compile(src, "<indexcalc-jax>", "exec"), namespace)  # names are validated identifiers
-    apply = namespace["apply"]
+    p = autograd_parts(d, JAX_DIALECT)
+    fn = fresh(snake(p.name), p.taken)
+    src = jax_source(d, fn)
+    namespace = exec_source(src, "jax")
+    apply = namespace[f"_{fn}"]  # the custom_vjp (arrays converted and checked here first)
+    emitted = namespace["ShapeError"]
+    warned = []
     fwd = d.forward
     wrt = [fwd.inputs.index(x) for x in d.wrt]
     singular = "jnp.linalg.inv(" in src
@@ -119,7 +152,13 @@ def compile_jax(d, forward=False):
         vals = {n: v if isinstance(v, jax.Array) else _array(n, v) for n, v in arrays.items()}
         dtype = check_inputs(d, {n: (np.shape(v), _np_dtype(v)) for n, v in vals.items()})
         # as NumPy: one float dtype (integers: float64; float32 where JAX has no float64)
-        dtype = jax.dtypes.canonicalize_dtype(dtype if dtype is not None else jnp.result_type(*vals.values()))
+        want = dtype if dtype is not None else jnp.result_type(*vals.values())
+        dtype = jax.dtypes.canonicalize_dtype(want)
+        if dtype != want and not warned:  # README, "PyTorch and JAX": never silently float32
+            warned.append(want)
+            warnings.warn(f"the jax backend computes these {np.dtype(want)} arrays in {np.dtype(dtype)}: "
+                          "jax_enable_x64 is off (jax.config.update('jax_enable_x64', True) computes them "
+                          "in float64)", IndexCalcWarning, stacklevel=2)
         ins = [jnp.asarray(vals[n], dtype=dtype) for n in fwd.inputs]
 
         def f(*diff):
@@ -127,7 +166,10 @@ def compile_jax(d, forward=False):
             for k, a in zip(wrt, diff):
                 args[k] = a
             return apply(*args)
-        outs, vjp = jax.vjp(f, *(ins[k] for k in wrt))
+        try:
+            outs, vjp = jax.vjp(f, *(ins[k] for k in wrt))
+        except emitted as e:  # checked above already: the emitted check agrees (README, "Argument order")
+            raise ShapeError(str(e)) from None
         many = isinstance(outs, tuple)
         tup = outs if many else (outs,)
         ups = tuple(jnp.asarray(vals[u], dtype=dtype) if isinstance(u, str) and u in vals else jnp.ones_like(o)
@@ -138,7 +180,8 @@ def compile_jax(d, forward=False):
             _as_numpy(d, forward, numpy_run, arrays)  # a singular inv: NumPy raises the ShapeError
         return result
 
-    run.apply, run.source = apply, src
+    # apply: positional, in the order of d.forward.inputs; call: the same by name only
+    run.apply, run.call, run.source = namespace["apply"], namespace[fn], src
     return run
 
 

@@ -45,6 +45,7 @@ Choices, once:
     >>> src = ic.derive("y[i] = tanh(x[i])").numba_source()
     >>> print(src[src.index("def backward"):])
     def backward(x, dy, _buffer=_buffer):
+        _check((x, dy))
         _dtype = np.result_type(x, dy)
         _F, _nt = _dtype.type, numba.get_num_threads()
         n_x_0 = x.shape[0]
@@ -64,6 +65,7 @@ import sys
 
 import numpy as np
 
+from indexcalc.emit.arrays import CHECK_NAMES, check_call, check_source
 from indexcalc.emit.loops import Kernels
 from indexcalc.emit.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.emit.numpy import NumpyDialect, runner
@@ -151,7 +153,7 @@ def _globals(*texts) -> set:
 
 #: every name the fixed parts of a module bind at its top level (the header, the einsum
 #: and vector-math helpers): no local of a kernel or of the driver may take one
-GLOBALS = _globals(HEADER, EINSUM, *VECTOR_TEXTS)
+GLOBALS = _globals(HEADER, EINSUM, *VECTOR_TEXTS) | CHECK_NAMES  # the argument check's too
 
 
 class NumbaDialect(NumpyDialect):
@@ -236,13 +238,16 @@ class _Module:
             code = (f"{names[k]}.reshape(())" if not positions else names[k]) if loop_root else ap.result(name)
             out.append(f"{key!r}: {code}")
         params = [safe(n) for n in prog.inputs] + ["_buffer=_buffer"]
-        lines = body + calls + ["return {" + ", ".join(out) + "}"]
+        # the arguments are checked first, as compile() checks them (README, "Argument order")
+        lines = [check_call(safe(n) for n in prog.inputs)] + body + calls + ["return {" + ", ".join(out) + "}"]
         driver = f"def {fname}({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines)
         code = "".join(kernels) + driver  # the driver calls _erf too: erf(0.5) is a number
         helpers = (EINSUM if "_einsum(" in driver else "") + vector_math(code) + "".join(
-            text for call, text in NUMPY_HELPERS.items() if call in driver and call not in VECTOR_HELPERS)
+            text for call, text in NUMPY_HELPERS.items()
+            if call in driver and call not in VECTOR_HELPERS and call != "_einsum(")  # EINSUM defines it
         helpers = helpers and "\n\n" + helpers.strip("\n") + "\n"
-        self.text = HEADER + helpers + "".join(f"\n\n{k}" for k in kernels) + "\n\n" + driver
+        self.text = HEADER + helpers + check_source(prog, "np.shape(a)") + "".join(f"\n\n{k}" for k in kernels) + \
+            "\n\n" + driver
 
     @staticmethod
     def library(ap, k, name, s) -> str:

@@ -1,8 +1,10 @@
 """PyTorch code printed from the lowering IR: the derived backward as a
-``torch.autograd.Function`` whose ``forward`` computes the outputs and saves what the
-backward needs, and whose ``backward`` returns one gradient per input (``None`` for
-inputs not differentiated). No device or NumPy in the code: it runs on any device and
-under ``torch.compile``.
+``torch.autograd.Function`` whose ``forward`` checks the ranks and sizes of its arguments
+(``_check``, raising the module's own ``ShapeError``), computes the outputs and saves what
+the backward needs, and whose ``backward`` returns one gradient per input (``None`` for
+inputs not differentiated); ``apply`` takes the inputs positionally in the order of
+``d.forward.inputs``, a function named after the class (``y_function``) by name only.
+No device or NumPy in the code: it runs on any device and under ``torch.compile``.
 
 What is saved is decided by :mod:`indexcalc.emit.autograd` (and said in a comment of the
 code): the inputs and contractions the backward reads, and element-wise values as large
@@ -10,9 +12,12 @@ as the contraction they come from; smaller element-wise values are recomputed.
 
     >>> import indexcalc as ic
     >>> print(ic.derive("y[i] = tanh(x[i])").torch_source())  # doctest: +ELLIPSIS
-    import math
+    import torch
     ...
     class YFunction(torch.autograd.Function):
+    ...
+        def forward(ctx, x):
+            _check((x,))
     ...
         @staticmethod
         def backward(ctx, dy):
@@ -28,8 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexcalc.emit.autograd import autograd_parts, check_inputs
-from indexcalc.emit.dialect import Dialect, paren
+from indexcalc.emit.arrays import check_call, check_source, exec_source
+from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
+from indexcalc.emit.dialect import Dialect, paren, reads_module
 from indexcalc.emit.spelling import BOOLEAN, BUILTINS, MATH, TORCH, TORCH_REDUCE, axis
 from indexcalc.errors import ProgramError, ShapeError
 
@@ -43,7 +49,7 @@ class TorchDialect(Dialect):
     spelling, boolean = TORCH, BOOLEAN
     # every name the module defines or reads that is not ``_``-prefixed (the class's name
     # is chosen apart from the user's names)
-    reserved = {"torch", "math", "ctx", "apply", "staticmethod", "forward", "backward"} | BUILTINS
+    reserved = {"torch", "math", "ctx", "apply", "staticmethod", "forward", "backward", "ShapeError"} | BUILTINS
     einsum_sums = False  # torch.einsum('ba,ba->a') goes through bmm: many times slower
 
     def dtype(self, tensors):
@@ -94,19 +100,25 @@ TORCH_DIALECT = TorchDialect()
 
 
 def torch_source(d, name=None) -> str:
-    """A module defining the ``torch.autograd.Function`` of derivation ``d`` and ``apply``."""
+    """A module defining the ``torch.autograd.Function`` of derivation ``d``, ``apply``
+    (positional, in the order of ``d.forward.inputs``) and a function of the same
+    arguments by name only (``y_function(x=x)``; README, "Argument order"). ``forward``
+    checks ranks and sizes first (``ShapeError``, a ValueError of the module)."""
     p = autograd_parts(d, TORCH_DIALECT)
     cls = name or p.name
+    fn = fresh(snake(cls), p.taken | {cls})
     ins = ", ".join(p.inputs)
     save = ", ".join(p.save)
     unpack = ", ".join(p.unpack) + ("," if len(p.unpack) == 1 else "")
     outs = ", ".join(p.outputs)
     grads = ", ".join(p.grads)
-    lines = ["import math", "", "import torch", "", "",
-             f"class {cls}(torch.autograd.Function):",
-             f'    """{p.doc}"""', "",
+    order = f"Positional, in the order of the program's inputs: {ins}"
+    lines = [f"class {cls}(torch.autograd.Function):",
+             f'    """{p.doc}.', "",
+             f"    ``{cls}.apply({ins})``: {order[0].lower() + order[1:]}.", '    """', "",
              "    @staticmethod",
              f"    def forward(ctx, {ins}):",
+             f"        {check_call(p.inputs)}",
              *[f"        {b}" for b in p.forward],
              *[f"        # {line}" for line in SAVED.splitlines()],
              f"        ctx.save_for_backward({save})",
@@ -117,10 +129,26 @@ def torch_source(d, name=None) -> str:
              *[f"        {b}" for b in p.backward],
              f"        return {grads}", "", "",
              f"def apply({ins}):",
-             f'    """{p.doc}"""',
+             f'    """{p.doc}.', "",
+             f'    {order}', f'    (README, "Argument order"); {fn}() takes them by name.', '    """',
              *_as_tensors(p),
-             f"    return {cls}.apply({ins})", ""]
-    return "\n".join(lines)
+             f"    return {cls}.apply({ins})", "", "",
+             f"def {fn}(*, {ins}):",
+             f'    """{p.doc}.', "",
+             f'    Arguments by name only: {fn}({", ".join(f"{n}={n}" for n in p.inputs)}).', '    """',
+             f"    return apply({ins})", ""]
+    code = "\n".join(lines)
+    head = "import math\n\n" * reads_module(code, "math") + "import torch\n"
+    return head + check_source(d.forward) + "\n\n" + code
+
+
+def snake(name: str) -> str:
+    """``YFunction`` -> ``y_function``: the name of the function that takes arguments by name.
+
+    >>> snake("AttentionFunction"), snake("Norm")
+    ('attention_function', 'norm')
+    """
+    return "".join("_" + c.lower() if c.isupper() and k else c.lower() for k, c in enumerate(name))
 
 
 def _as_tensors(p) -> list:
@@ -139,9 +167,8 @@ def compile_torch(d, forward=False):
         raise ProgramError("the torch backend needs PyTorch: pip install 'indexcalc[torch]'") from None
     p = autograd_parts(d, TORCH_DIALECT)
     src = torch_source(d)
-    namespace = {}
-    exec(compile(src, "<indexcalc-torch>", "exec"), namespace)  # names are validated identifiers
-    apply = namespace["apply"]
+    namespace = exec_source(src, "torch")
+    apply, emitted = namespace["apply"], namespace["ShapeError"]
     fwd = d.forward
     upstream = {y: u for y, u in d.upstream.items() if isinstance(u, str)}
 
@@ -162,10 +189,14 @@ def compile_torch(d, forward=False):
                                         allow_unused=True) if used else [None] * len(d.wrt)
         except torch.linalg.LinAlgError as e:  # inv of a singular matrix: as the NumPy backend
             raise ShapeError(f"linear algebra on the data failed: {e}") from None
+        except emitted as e:  # checked above already: the emitted check agrees (README, "Argument order")
+            raise ShapeError(str(e)) from None
         got = {x: (g if g is not None else torch.zeros_like(ins[x])) for x, g in zip(d.wrt, grads)}
         return {**({y: o.detach() for y, o in zip(fwd.outputs, outs)} if forward else {}), **got}
 
-    run.apply, run.source, run.Function = apply, src, namespace[p.name]
+    # apply: positional, in the order of d.forward.inputs; call: the same by name only
+    fn = fresh(snake(p.name), p.taken | {p.name})  # as torch_source names it
+    run.apply, run.call, run.source, run.Function = apply, namespace[fn], src, namespace[p.name]
     return run
 
 
