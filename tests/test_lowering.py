@@ -170,13 +170,14 @@ def instrumented(src, fname):
     exec(compile(src, "<test>", "exec"), namespace)
     spy = Spy()
     namespace["np"] = spy
-    einsum = namespace["_einsum"]
+    einsum = namespace.get("_einsum")  # only where a contraction has more than 52 indices
 
     def spied_einsum(eq, *ops):
         out = einsum(eq, *ops)
         spy._calls.append(("_einsum", out))
         return out
-    namespace["_einsum"] = spied_einsum
+    if einsum is not None:
+        namespace["_einsum"] = spied_einsum
     return namespace[fname], spy._calls
 
 
