@@ -29,8 +29,7 @@ from indexcalc.errors import InternalError, ProgramError
 from indexcalc.language.algebra import Index, Inv
 from indexcalc.language.memo import deep_recursion
 from indexcalc.language.program import Statement, needed_names
-from indexcalc.outputs import ensure_outputs, loss_of, renamed_comments, seeds, total_comments, \
-    upstream_comments
+from indexcalc.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.program import Program
 from indexcalc.simplify.tidy import letters_from
 
@@ -260,11 +259,8 @@ class Derivative(Backward):
             statements = with_temporaries(tidied, supply, set(self.names.values()), tensors)
         printed = {st.name for st in statements}
         #: ``{name: X}``: the printed gradients (LaTeX writes them as a bar over ``X``)
-        self.gradients = {g: x for x, g in names.items() if g in printed}
-        comments = upstream_comments(forward, self.upstream) + renamed_comments(
-                                    {**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
-                                     **{x: g for x, g in names.items() if g in printed and x not in self.upstream},
-                                     **self.names}) + total_comments(forward, self.upstream, names, printed)
+        self.gradients = {g: x for x, g in names.items() if g in printed and x not in self.upstream}
+        comments = printout_comments(forward, self.upstream, names, self.names, printed)
         upstream = [(y, u) for y, u in self.upstream.items() if isinstance(u, str)]
         axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *upstream]}
         super().__init__(forward, statements, dict(self.names), comments, axes)

@@ -111,6 +111,18 @@ def total_comments(prog, upstream: dict, names: dict, printed) -> list:
     return out
 
 
+def printout_comments(prog, upstream: dict, names: dict, wrt_names: dict, printed) -> list:
+    """The comment lines a derivative's printout begins with: the upstream gradients, the
+    names that differ from ``dX`` (``names``: every gradient name; ``wrt_names``: those
+    asked for; ``printed``: the names the printout assigns), and the whole gradients of
+    outputs that later statements read."""
+    renamed = {**{y: u for y, u in upstream.items() if isinstance(u, str)},
+               **{x: g for x, g in names.items() if g in printed and x not in upstream},
+               **wrt_names}
+    return upstream_comments(prog, upstream) + renamed_comments(renamed) + \
+        total_comments(prog, upstream, names, printed)
+
+
 def ensure_outputs(prog):
     if not prog.outputs:
         raise ProgramError("the program has no statements, so there is nothing to differentiate")

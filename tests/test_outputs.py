@@ -223,3 +223,12 @@ def test_jacobian_with_outputs():
     np.testing.assert_allclose(got[j.names[("y", "x")]], eye - np.eye(2)[:, None, :, None] / 3)
     only_mu = ic.jacobian(source, wrt="x", of="mu", outputs="y,mu")
     assert list(only_mu.names) == [("mu", "x")]
+
+
+def test_latex_keeps_an_upstream_gradient_apart_from_the_whole_gradient():
+    latex = ic.derive(LAYER_NORM, wrt="x,g,h", outputs="y,mu,rstd").latex()
+    lefts = [line.split("&=")[0].strip() for line in latex.splitlines() if "&=" in line]
+    assert len(lefts) == len(set(lefts))
+    # the upstream gradient of rstd (given) is read, never assigned: its symbol is on no left side
+    assert "\\overline{\\mathrm{rstd}}_{b}" in latex
+    assert all("\\overline{\\mathrm{rstd}}" not in left for left in lefts)
