@@ -39,7 +39,7 @@ def _guarded(fn):
     """User errors pass through; any other exception becomes an InternalError. Inside,
     SymPy does not distribute a number over a sum (``0.79*(h + 0.04*h^3)`` stays so, and
     its constants as written). A call that does not fit the signature (``derive(src,
-    outputs=...)``) is Python's TypeError, raised before the guard, as for any function."""
+    outputz=...)``, a misspelt keyword) is Python's TypeError, raised before the guard, as for any function."""
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
