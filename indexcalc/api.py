@@ -39,7 +39,8 @@ def _guarded(fn):
     """User errors pass through; any other exception becomes an InternalError. Inside,
     SymPy does not distribute a number over a sum (``0.79*(h + 0.04*h^3)`` stays so, and
     its constants as written). A call that does not fit the signature (``derive(src,
-    outputz=...)``, a misspelt keyword) is Python's TypeError, raised before the guard, as for any function."""
+    outputz=...)``, a misspelt keyword) is Python's TypeError, raised before the guard,
+    as for any function."""
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
@@ -184,7 +185,8 @@ def jacobian(source: Source, wrt: Names = None, of: Names = None, outputs: Names
     prog = with_outputs(parse(source), outputs)
     for y in of or ():
         if y not in prog.outputs:
-            kind = ("an input" if y in prog.inputs else "read by a later statement (outputs= can make it an output)" if y in prog.ranks
+            kind = ("an input" if y in prog.inputs else
+                    "read by a later statement (outputs= can make it an output)" if y in prog.ranks
                     else "not a name of the program")
             raise WrtError(f"cannot take the Jacobian of {y!r}: it is {kind}; the outputs are "
                            f"{', '.join(prog.outputs) or '(none)'}")
@@ -252,5 +254,5 @@ def check_gradients(source: Source, wrt: Names = None, sizes: Mapping[str, int] 
     False
     """
     from indexcalc.gradcheck import check_gradients as check
-    return check(with_outputs(parse(source), outputs), _names(wrt, "wrt"), sizes=sizes, seed=seed, directions=directions,
-                 h=h, tolerance=tolerance)
+    return check(with_outputs(parse(source), outputs), _names(wrt, "wrt"), sizes=sizes, seed=seed,
+                 directions=directions, h=h, tolerance=tolerance)
