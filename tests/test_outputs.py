@@ -232,3 +232,17 @@ def test_latex_keeps_an_upstream_gradient_apart_from_the_whole_gradient():
     # the upstream gradient of rstd (given) is read, never assigned: its symbol is on no left side
     assert "\\overline{\\mathrm{rstd}}_{b}" in latex
     assert all("\\overline{\\mathrm{rstd}}" not in left for left in lefts)
+
+
+def test_jax_export_returns_every_chosen_output_and_takes_their_upstream_gradients():
+    pytest.importorskip("jax")
+    arrays, rng = _norm_data(6)
+    arrays = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
+    up = {"dy": rng.standard_normal((3, 5)).astype(np.float32), "dmu": rng.standard_normal(3).astype(np.float32),
+          "drstd": rng.standard_normal(3).astype(np.float32)}
+    d = ic.derive(LAYER_NORM, wrt="x,g,h", outputs="y,mu,rstd")
+    got = d.compile(backend="jax", forward=True)(**arrays, **up)
+    want = d.compile(forward=True)(**arrays, **up)
+    assert set(got) == set(want) == {"y", "mu", "rstd", "x", "g", "h"}
+    for name in want:
+        np.testing.assert_allclose(np.asarray(got[name]), want[name], rtol=1e-4, atol=1e-5)
