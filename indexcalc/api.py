@@ -22,6 +22,7 @@ from sympy.core.parameters import distribute
 from indexcalc.derivation import Derivative, Jacobian
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError, WrtError
 from indexcalc.gradcheck import CheckResult
+from indexcalc.outputs import with_outputs
 from indexcalc.program import Program
 
 __all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients"]
@@ -38,7 +39,8 @@ def _guarded(fn):
     """User errors pass through; any other exception becomes an InternalError. Inside,
     SymPy does not distribute a number over a sum (``0.79*(h + 0.04*h^3)`` stays so, and
     its constants as written). A call that does not fit the signature (``derive(src,
-    outputs=...)``) is Python's TypeError, raised before the guard, as for any function."""
+    outputz=...)``, a misspelt keyword) is Python's TypeError, raised before the guard,
+    as for any function."""
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
@@ -112,13 +114,17 @@ def parse(source: Source) -> Program:
 
 
 @_guarded
-def derive(source: Source, wrt: Names = None) -> Derivative:
+def derive(source: Source, wrt: Names = None, outputs: Names = None) -> Derivative:
     """Reverse-mode derivative (the backward pass) of a program.
 
     Parameters:
         source: program text or a :class:`Program`.
         wrt: the inputs to differentiate with respect to: a name, comma-separated names
             (``"X,W"``) or a list of names; default: every input.
+        outputs: the program's outputs, named as ``wrt`` (default: the names no later
+            statement reads). An output that later statements also read (``mu`` of a
+            fused layer norm) receives its own upstream gradient ``dmu``, added to what
+            flows back to it from those statements.
 
     Returns:
         a :class:`Derivative`: ``str(d)`` is the backward program, ``d.compile()`` runs
@@ -128,6 +134,7 @@ def derive(source: Source, wrt: Names = None) -> Derivative:
 
     Raises:
         WrtError: ``wrt`` names something that is not an input;
+        ArgumentError: ``outputs`` names something the program does not assign;
         ParseError, ProgramError: as :func:`parse`.
 
     >>> import numpy as np, indexcalc as ic
@@ -136,13 +143,18 @@ def derive(source: Source, wrt: Names = None) -> Derivative:
     dW[k,j] = X[i,k]*dY[i,j]
     >>> d.compile()(X=np.eye(2), W=np.ones((2, 3)), dY=np.ones((2, 3)))["W"].shape
     (2, 3)
+    >>> print(ic.derive("mu = mean[i](x[i]); y[i] = x[i] - mu", outputs="y,mu"))
+    # upstream gradients (inputs of this backward): dy, dmu
+    # d_mu is the whole gradient of mu: dmu plus what flows back from the statements that read mu
+    d_mu = dmu - dy[i]
+    dx[i] = dy[i] + d_mu/len(i)
     """
     wrt = _names(wrt, "wrt")
-    return Derivative(parse(source), wrt)
+    return Derivative(with_outputs(parse(source), outputs), wrt)
 
 
 @_guarded
-def jacobian(source: Source, wrt: Names = None, of: Names = None) -> Jacobian:
+def jacobian(source: Source, wrt: Names = None, of: Names = None, outputs: Names = None) -> Jacobian:
     """Generalized Jacobians ``dY_dX[i,j,k,l] = ∂Y[i,j]/∂X[k,l]``, deltas kept where they
     belong.
 
@@ -150,6 +162,7 @@ def jacobian(source: Source, wrt: Names = None, of: Names = None) -> Jacobian:
         source: program text or a :class:`Program`.
         wrt: the inputs ``X`` (a name, comma-separated names or a list; default: all).
         of: the outputs ``Y`` (default: all outputs).
+        outputs: the program's outputs, as for :func:`derive` (``of`` chooses among them).
 
     Returns:
         a :class:`Jacobian`: ``str(j)`` is the program computing ``dY_dX`` (zero where
@@ -157,7 +170,8 @@ def jacobian(source: Source, wrt: Names = None, of: Names = None) -> Jacobian:
         ``j.latex()``, ``j.numpy_source()``, ``j.compile()``.
 
     Raises:
-        WrtError: ``wrt`` is not an input or ``of`` is not an output.
+        WrtError: ``wrt`` is not an input or ``of`` is not an output;
+        ArgumentError: ``outputs`` names something the program does not assign.
 
     >>> import indexcalc as ic
     >>> j = ic.jacobian("Y[i,j] = X[i,k]*W[k,j]", wrt="W")
@@ -168,10 +182,11 @@ def jacobian(source: Source, wrt: Names = None, of: Names = None) -> Jacobian:
     """
     wrt = _names(wrt, "wrt")
     of = _names(of, "of")
-    prog = parse(source)
+    prog = with_outputs(parse(source), outputs)
     for y in of or ():
         if y not in prog.outputs:
-            kind = ("an input" if y in prog.inputs else "read by a later statement" if y in prog.ranks
+            kind = ("an input" if y in prog.inputs else
+                    "read by a later statement (outputs= can make it an output)" if y in prog.ranks
                     else "not a name of the program")
             raise WrtError(f"cannot take the Jacobian of {y!r}: it is {kind}; the outputs are "
                            f"{', '.join(prog.outputs) or '(none)'}")
@@ -208,7 +223,7 @@ def hessian(source: Source, wrt: Names = None) -> Jacobian:
 @_guarded
 def check_gradients(source: Source, wrt: Names = None, sizes: Mapping[str, int] | None = None,
                     seed: int = 0, directions: int = 3, h: float = 1e-6,
-                    tolerance: float = 1e-5) -> CheckResult:
+                    tolerance: float = 1e-5, outputs: Names = None) -> CheckResult:
     """Check the derived gradients against central finite differences on random data
     (float64), as ``indexcalc check`` does.
 
@@ -224,6 +239,7 @@ def check_gradients(source: Source, wrt: Names = None, sizes: Mapping[str, int] 
         directions: random directions per input.
         h: the finite-difference step.
         tolerance: the largest relative error that passes.
+        outputs: the program's outputs, as for :func:`derive`.
 
     Returns:
         a :class:`CheckResult`, true when the check passed: ``errors`` maps each input
@@ -238,5 +254,5 @@ def check_gradients(source: Source, wrt: Names = None, sizes: Mapping[str, int] 
     False
     """
     from indexcalc.gradcheck import check_gradients as check
-    return check(parse(source), _names(wrt, "wrt"), sizes=sizes, seed=seed, directions=directions,
-                 h=h, tolerance=tolerance)
+    return check(with_outputs(parse(source), outputs), _names(wrt, "wrt"), sizes=sizes, seed=seed,
+                 directions=directions, h=h, tolerance=tolerance)

@@ -146,12 +146,16 @@ def cmd_derive(args) -> int:
     # README "Command line": the forward program comes first for an --example (the user has
     # not seen it) and with --show-forward, in index form, matrix form and LaTeX
     show = args.show_forward if args.show_forward is not None else bool(args.example) and fmt in (None, "matrix")
+    outputs = args.outputs  # README "Outputs and upstream gradients"
+    if outputs and kind == "hessian":
+        raise _Usage("--outputs does not combine with --hessian (a Hessian is of a scalar program's "
+                     "only output)")
     if fmt == "steps":
-        steps = ic.derive(source, wrt=wrt).steps()
+        steps = ic.derive(source, wrt=wrt, outputs=outputs).steps()
         _out(_document(steps.latex()) if args.latex else str(steps))
         return 0
-    result = (ic.jacobian(source, wrt=wrt) if kind == "jacobian" else
-              ic.hessian(source, wrt=wrt) if kind == "hessian" else ic.derive(source, wrt=wrt))
+    result = (ic.jacobian(source, wrt=wrt, outputs=outputs) if kind == "jacobian" else
+              ic.hessian(source, wrt=wrt) if kind == "hessian" else ic.derive(source, wrt=wrt, outputs=outputs))
     if fmt == "matrix":
         matrix = getattr(result, "matrix", None)
         if matrix is None:
@@ -184,7 +188,7 @@ def _document(block: str, comment: str = "") -> str:
 def cmd_check(args) -> int:
     import indexcalc as ic
     source, wrt = _program(args)
-    result = ic.check_gradients(source, wrt, sizes=args.sizes, seed=args.seed)
+    result = ic.check_gradients(source, wrt, sizes=args.sizes, seed=args.seed, outputs=args.outputs)
     _out(result.report())
     return 0 if result.ok else 1
 
@@ -216,12 +220,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"indexcalc {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="{derive,check,examples}")
     wrt_help = "inputs to differentiate with respect to, comma separated: X,W (default: all)"
+    outputs_help = ("the program's outputs, comma separated: y,mu,rstd (default: the names no later "
+                    "statement reads); an output a later statement reads gets its own upstream gradient")
     src_help = "program text (quoted), a path to a .ic file, or - for standard input"
     d = sub.add_parser("derive", help="print the backward program", epilog=EPILOG,
                        description="Print the backward program (or a Jacobian or Hessian).")
     d.add_argument("source", nargs="?", metavar="SOURCE", help=src_help)
     d.add_argument("--wrt", type=_wrt, metavar="X,W", help=wrt_help)
     d.add_argument("--example", metavar="NAME", help="a program from the gallery (see: indexcalc examples)")
+    d.add_argument("--outputs", type=_outputs, metavar="Y,MU", help=outputs_help)
     d.add_argument("--latex", action="store_true", help="print LaTeX: an align* environment "
                    "(needs amsmath); combines with --matrix and --steps")
     d.add_argument("--show-forward", action=argparse.BooleanOptionalAction, default=None,
@@ -245,6 +252,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("source", nargs="?", metavar="SOURCE", help=src_help)
     c.add_argument("--wrt", type=_wrt, metavar="X,W", help=wrt_help)
     c.add_argument("--example", metavar="NAME", help="a program from the gallery")
+    c.add_argument("--outputs", type=_outputs, metavar="Y,MU", help=outputs_help)
     c.add_argument("--sizes", type=_sizes, metavar="i=3,k=4",
                    help="index sizes (default: small distinct sizes)")
     c.add_argument("--seed", type=_seed, default=0, help="seed of the random data (0 or more)")
@@ -267,6 +275,13 @@ def _wrt(text: str) -> list:
     names = [w for w in re.split(r"[,\s]+", text) if w]
     if not names:
         raise argparse.ArgumentTypeError("give at least one input name, e.g. --wrt X,W")
+    return names
+
+
+def _outputs(text: str) -> list:
+    names = [w for w in re.split(r"[,\s]+", text) if w]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one assigned name, e.g. --outputs y,mu")
     return names
 
 
@@ -329,7 +344,7 @@ def _run(args) -> tuple[int, str | None]:
     """Run a command: its exit status and the error to print, if any."""
     try:
         return args.run(args) or 0, None
-    except ArgumentError as e:  # --sizes names an index the program lacks: bad usage
+    except ArgumentError as e:  # --sizes (--outputs) names an index (a name) the program lacks: bad usage
         return 2, str(e)
     except WrtError as e:  # --wrt names what is not an input: bad usage (else the program's)
         return (2 if getattr(args, "wrt", None) else 1), str(e)

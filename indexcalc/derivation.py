@@ -29,6 +29,7 @@ from indexcalc.errors import InternalError, ProgramError
 from indexcalc.language.algebra import Index, Inv
 from indexcalc.language.memo import deep_recursion
 from indexcalc.language.program import Statement, needed_names
+from indexcalc.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.program import Program
 from indexcalc.simplify.tidy import letters_from
 
@@ -216,38 +217,6 @@ class Backward:
         return self.program.compile(self._returns(forward), optional=optional)
 
 
-def seeds(prog, taken):
-    """Upstream gradients: ``{output: 1}`` for a scalar loss, else ``{Y: "dY"}``."""
-    if loss_of(prog) is not None:
-        return {prog.outputs[0]: sp.Integer(1)}
-    return {y: gradient_name(y, None, taken, prog.ranks) for y in prog.outputs}
-
-
-def loss_of(prog):
-    """The name of the program's scalar loss (its only output, a scalar), or None."""
-    if len(prog.outputs) == 1 and prog.rank(prog.outputs[0]) == 0:
-        return prog.outputs[0]
-    return None
-
-
-def upstream_comments(upstream: dict) -> list:
-    """With several outputs, the printout's first line names the upstream gradients the
-    backward reads (``compile()`` wants them as arrays; a loss among the outputs is not
-    seeded with 1 then)."""
-    names = [u for u in upstream.values() if isinstance(u, str)]
-    return [f"upstream gradients (inputs of this backward): {', '.join(names)}"] if len(upstream) > 1 else []
-
-
-def renamed_comments(names: dict) -> list:
-    return [f"d{x} is a name of the program: the gradient of {x} is named {g}"
-            for x, g in names.items() if g != "d" + x]
-
-
-def ensure_outputs(prog):
-    if not prog.outputs:
-        raise ProgramError("the program has no statements, so there is nothing to differentiate")
-
-
 class Derivative(Backward):
     """The gradients of ``forward`` with respect to ``wrt``, as a backward program (made
     by :func:`indexcalc.derive`).
@@ -290,11 +259,8 @@ class Derivative(Backward):
             statements = with_temporaries(tidied, supply, set(self.names.values()), tensors)
         printed = {st.name for st in statements}
         #: ``{name: X}``: the printed gradients (LaTeX writes them as a bar over ``X``)
-        self.gradients = {g: x for x, g in names.items() if g in printed}
-        comments = upstream_comments(self.upstream) + renamed_comments(
-                                    {**{y: u for y, u in self.upstream.items() if isinstance(u, str)},
-                                     **{x: g for x, g in names.items() if g in printed},
-                                     **self.names})
+        self.gradients = {g: x for x, g in names.items() if g in printed and x not in self.upstream}
+        comments = printout_comments(forward, self.upstream, names, self.names, printed)
         upstream = [(y, u) for y, u in self.upstream.items() if isinstance(u, str)]
         axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *upstream]}
         super().__init__(forward, statements, dict(self.names), comments, axes)

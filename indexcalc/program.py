@@ -51,6 +51,18 @@ class Program(CheckedProgram):
         """
         return cls(**{f.name: getattr(checked, f.name) for f in dataclasses.fields(checked)})
 
+    def with_outputs(self, outputs) -> "Program":
+        """This program with ``outputs`` as its outputs (a name, comma-separated names or
+        a list; None: the default, the names no later statement reads). Each must be a
+        name the program assigns (else :class:`~indexcalc.errors.ArgumentError`).
+
+        >>> import indexcalc as ic
+        >>> ic.parse("mu = mean[i](x[i]); y[i] = x[i] - mu").with_outputs("y,mu").outputs
+        ['y', 'mu']
+        """
+        from indexcalc.outputs import with_outputs
+        return with_outputs(self, outputs)
+
     def __str__(self) -> str:
         """The program as text in the language (it parses back to the same program)."""
         return program_text(self)
@@ -91,17 +103,23 @@ class Program(CheckedProgram):
         return numpy_source(self, name, returns or {o: o for o in self.outputs})
 
     def compile(self, returns: Mapping[str, str] | None = None,
-                optional: Iterable[str] = ()) -> Callable[..., dict]:
+                optional: Iterable[str] = (), outputs=None) -> Callable[..., dict]:
         """``fwd(**arrays) -> {output: ndarray}``; shapes are checked first (ShapeError).
 
         Parameters:
             returns: as for :meth:`numpy_source`.
             optional: inputs that may be left out (internal: a backward's unused
                 upstream gradients).
+            outputs: the outputs to return, as for :meth:`with_outputs` (``"y,mu,rstd"``);
+                the keys of the result.
 
         >>> import numpy as np, indexcalc as ic
         >>> fwd = ic.parse("Y[i,j] = X[i,k]*W[k,j]").compile()
         >>> fwd(X=np.ones((2, 3)), W=np.ones((3, 4)))["Y"].shape
         (2, 4)
+        >>> sorted(ic.parse("mu = mean[i](x[i]); y[i] = x[i] - mu").compile(outputs="y,mu")(x=np.ones(2)))
+        ['mu', 'y']
         """
+        if outputs is not None:
+            return self.with_outputs(outputs).compile(returns, optional)
         return compile_program(self, returns or {o: o for o in self.outputs}, optional)

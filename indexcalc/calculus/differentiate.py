@@ -208,7 +208,8 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
     """The backward statements ``(gradient name, indices, expr)``, in the order they run.
 
     ``upstream`` maps each seeded output to ``1`` (a scalar loss) or to the name of its
-    upstream gradient. Intermediates ``N`` on a path to ``wrt`` get a statement of their
+    upstream gradient; an output that a later statement reads gets a statement
+    ``names[Y] = dY + (what flowed back to Y)``. Intermediates ``N`` on a path to ``wrt`` get a statement of their
     own, named ``names[N]``, as soon as every statement reading ``N`` has been swept.
     Invented indices come from ``supply`` (default: a new one that knows ``prog``).
     """
@@ -218,7 +219,13 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
     out = []
     for n in reversed(range(len(prog.statements))):
         st = prog.statements[n]
-        if st.name in upstream:
+        if st.name in upstream and st.name in grads:
+            # an output that later statements read too (README "Outputs and upstream
+            # gradients"): its gradient is its upstream one plus what flowed back to it
+            idx = canonical_indices(prog, st.name)
+            out.append((names[st.name], idx, _seed(upstream[st.name], idx) + grads[st.name]))
+            up = names[st.name]
+        elif st.name in upstream:
             up = upstream[st.name]
         elif st.name in grads:
             out.append((names[st.name], canonical_indices(prog, st.name), grads[st.name]))
@@ -228,8 +235,7 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
         # every index renamed apart (no summed index may shadow another: delta rules
         # rename freely), each knowing its size
         left, rhs = own_indices(st, n, supply)
-        dy = sp.IndexedBase(up)[left] if isinstance(up, str) and left else \
-            sp.Symbol(up) if isinstance(up, str) else up
+        dy = _seed(up, left)
         for name in sorted(value_reads(rhs) & needs, key=str):
             targets = tuple(supply.sized_index("a", (name, k)) for k in range(prog.rank(name)))
             sent = SWEEP.get()
@@ -245,6 +251,13 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
                 canon = canonical_indices(prog, name)
                 grads[name] = grads.get(name, 0) + contribution.xreplace(dict(zip(targets, canon)))
     return out + [(names[x], canonical_indices(prog, x), grads.get(x, sp.Integer(0))) for x in wrt]
+
+
+def _seed(up, indices):
+    """The upstream gradient ``up`` (a name, or 1 for a loss) read at ``indices``."""
+    if not isinstance(up, str):
+        return up
+    return sp.IndexedBase(up)[indices] if indices else sp.Symbol(up)
 
 
 def canonical_indices(prog, name: str) -> tuple:

@@ -1,0 +1,128 @@
+"""A program's outputs and what a backward receives for them (README "Outputs and upstream
+gradients"): the outputs a user chooses (``outputs=``), each output's upstream gradient
+(``dY``, or 1 for a scalar loss), and the comments that name them in a printout.
+
+By default the outputs are the names no later statement reads; ``outputs=`` names them
+instead, and an output that later statements also read (``mu`` of a fused layer norm)
+receives its own upstream gradient, added to what flows back to it from those statements.
+
+    >>> import indexcalc as ic
+    >>> prog = ic.parse("mu = mean[i](x[i]); y[i] = x[i] - mu")
+    >>> chosen = with_outputs(prog, "y, mu")
+    >>> chosen.outputs, seeds(chosen, {"x", "mu", "y"})
+    (['y', 'mu'], {'y': 'dy', 'mu': 'dmu'})
+    >>> read_later(chosen)
+    ['mu']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import sympy as sp
+
+from indexcalc.assemble import gradient_name
+from indexcalc.errors import ArgumentError, ProgramError, did_you_mean
+from indexcalc.language.algebra import tensor_names
+
+
+def output_names(value) -> list:
+    """``outputs=`` as a list of names: a name, comma-separated names or an iterable of
+    names (duplicates dropped, the first kept); anything else is an ArgumentError."""
+    if isinstance(value, str):
+        names = [w.strip() for w in value.split(",")]
+    else:
+        try:
+            names = list(value)
+        except TypeError:
+            names = None
+        if names is None or not all(isinstance(n, str) for n in names):
+            raise ArgumentError(f"outputs must be a name or a list of names, not {value!r}")
+    names = list(dict.fromkeys(n.strip() for n in names))
+    if not names or "" in names:
+        raise ArgumentError(f"outputs= names no output ({value!r}); give names the program assigns, "
+                            "comma separated: outputs='y,mu'")
+    return names
+
+
+def with_outputs(prog, outputs):
+    """A copy of ``prog`` whose outputs are ``outputs`` (None: ``prog`` itself). Each must
+    be a name the program assigns; an input or an unknown name is an ArgumentError."""
+    if outputs is None:
+        return prog
+    names = output_names(outputs)
+    assigned = [st.name for st in prog.statements]
+    for y in names:
+        if y not in assigned:
+            kind = "an input" if y in prog.inputs else "not a name of the program"
+            raise ArgumentError(f"cannot make {y!r} an output: it is {kind}; "
+                                f"{did_you_mean(y, assigned)}an output is a name the program "
+                                f"assigns: {', '.join(assigned) or '(none)'}")
+    return dataclasses.replace(prog, outputs=names)
+
+
+def read_later(prog) -> list:
+    """The outputs that a later statement reads (only ``outputs=`` makes such outputs)."""
+    reads = set()
+    for st in prog.statements:
+        reads |= set(st.reads) | set(tensor_names(st.expr))
+    return [y for y in prog.outputs if y in reads]
+
+
+def seeds(prog, taken):
+    """Upstream gradients: ``{output: 1}`` for a scalar loss, else ``{Y: "dY"}``."""
+    if loss_of(prog) is not None:
+        return {prog.outputs[0]: sp.Integer(1)}
+    return {y: gradient_name(y, None, taken, prog.ranks) for y in prog.outputs}
+
+
+def loss_of(prog):
+    """The name of the program's scalar loss (its only output, a scalar), or None."""
+    if len(prog.outputs) == 1 and prog.rank(prog.outputs[0]) == 0:
+        return prog.outputs[0]
+    return None
+
+
+def upstream_comments(prog, upstream: dict) -> list:
+    """With several outputs, or an output later statements read, the printout's first line
+    names the upstream gradients the backward reads (``compile()`` wants them as arrays;
+    a loss among several outputs is not seeded with 1 then)."""
+    names = [u for u in upstream.values() if isinstance(u, str)]
+    if len(upstream) > 1 or (names and read_later(prog)):
+        return [f"upstream gradients (inputs of this backward): {', '.join(names)}"]
+    return []
+
+
+def renamed_comments(names: dict) -> list:
+    return [f"d{x} is a name of the program: the gradient of {x} is named {g}"
+            for x, g in names.items() if g != "d" + x]
+
+
+def total_comments(prog, upstream: dict, names: dict, printed) -> list:
+    """For an output ``Y`` that later statements read, whose whole gradient the printout
+    names apart from its upstream gradient ``dY``: a line that says so."""
+    out = []
+    for y in read_later(prog):
+        g, u = names.get(y), upstream.get(y)
+        if g in printed and g != u:
+            seed = u if isinstance(u, str) else str(u)
+            out.append(f"{g} is the whole gradient of {y}: {seed} plus what flows back from "
+                       f"the statements that read {y}")
+    return out
+
+
+def printout_comments(prog, upstream: dict, names: dict, wrt_names: dict, printed) -> list:
+    """The comment lines a derivative's printout begins with: the upstream gradients, the
+    names that differ from ``dX`` (``names``: every gradient name; ``wrt_names``: those
+    asked for; ``printed``: the names the printout assigns), and the whole gradients of
+    outputs that later statements read."""
+    renamed = {**{y: u for y, u in upstream.items() if isinstance(u, str)},
+               **{x: g for x, g in names.items() if g in printed and x not in upstream},
+               **wrt_names}
+    return upstream_comments(prog, upstream) + renamed_comments(renamed) + \
+        total_comments(prog, upstream, names, printed)
+
+
+def ensure_outputs(prog):
+    if not prog.outputs:
+        raise ProgramError("the program has no statements, so there is nothing to differentiate")
