@@ -289,10 +289,26 @@ def _names_read(node, out):
         out.append(node[1])
     elif kind == "size":
         out.append(node[1])
-    for child in node[1:]:
-        if isinstance(child, tuple) and child and isinstance(child[0], str):
-            _names_read(child, out)
+    for child in children(node):
+        _names_read(child, out)
     return out
+
+
+def children(node):
+    """The sub-expressions of ``node`` (never its tuple of index names: an index may be
+    named ``size`` or ``tensor``, like a node kind)."""
+    kind = node[0]
+    if kind in ("neg", "paren"):
+        return [node[1]]
+    if kind in ("add", "sub", "mul", "div", "pow"):
+        return [node[1], node[2]]
+    if kind == "func":
+        return [node[2]]
+    if kind == "func2":
+        return [node[2], node[3]]
+    if kind == "reduce":
+        return [node[3]]
+    return []  # num, name, tensor, inv, delta, len, size, det, logdet
 
 
 def program_info(source: str) -> ProgramInfo:
@@ -405,9 +421,8 @@ class _Statement:
                     self._tie(idx, n, "inv")
             elif kind == "delta":
                 deltas.append((node[1], node[2]))
-            for child in node[1:]:
-                if isinstance(child, tuple) and child and isinstance(child[0], str):
-                    walk(child)
+            for child in children(node):
+                walk(child)
         walk(expr)
         changed = True
         while changed:
