@@ -13,6 +13,7 @@ goes wrong inside is indexcalc's fault and comes out as an
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Union
 
@@ -36,10 +37,16 @@ BOM = "\ufeff"
 def _guarded(fn):
     """User errors pass through; any other exception becomes an InternalError. Inside,
     SymPy does not distribute a number over a sum (``0.79*(h + 0.04*h^3)`` stays so, and
-    its constants as written)."""
+    its constants as written). A call that does not fit the signature (``derive(src,
+    outputs=...)``) is Python's TypeError, raised before the guard, as for any function."""
+    signature = inspect.signature(fn)
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{fn.__name__}() {e}") from None
         try:
             with distribute(False):
                 return fn(*args, **kwargs)

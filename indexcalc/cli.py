@@ -4,9 +4,10 @@
     dX[i,k] = dY[i,j]*W[k,j]
     dW[k,j] = X[i,k]*dY[i,j]
 
-Exit status: 0 on success, 1 on a user error, a failed check or an internal error (a
-message on stderr, never a traceback), 2 on bad usage (argument errors, conflicting
-flags, no SOURCE). Warnings about the program (:class:`IndexCalcWarning`) are printed as
+Exit status (README "Command line"): 0 on success, 1 on a user error, a failed check, an
+internal error, an unreadable SOURCE or an unwritable standard output (a message on
+stderr, never a traceback), 2 on bad usage (argument errors, an argument naming what the
+program lacks, an unknown example, conflicting flags, no SOURCE). Warnings about the program (:class:`IndexCalcWarning`) are printed as
 ``note:`` lines on stderr. Parsing the arguments imports neither SymPy nor the rest of
 indexcalc, so ``--help`` and ``--version`` answer at once:
 
@@ -27,7 +28,8 @@ import warnings
 from collections.abc import Sequence
 
 from indexcalc import __version__
-from indexcalc.errors import IndexCalcError, IndexCalcWarning, InternalError, ProgramError
+from indexcalc.errors import (ArgumentError, IndexCalcError, IndexCalcWarning, InternalError,
+                              ProgramError, WrtError)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -37,17 +39,45 @@ class _Usage(Exception):
 
 
 def _source(text: str) -> str:
+    """The program: ``text`` itself, the file it names, or standard input for ``-``."""
     try:
         if text == "-":
+            if sys.stdin is None:  # started with standard input closed (<&-)
+                raise IndexCalcError("standard input is closed; give the program as text, "
+                                     "a .ic file, or pipe it in")
             return sys.stdin.read()
+        if os.path.isdir(text):
+            raise IndexCalcError(f"{text} is a directory; give a program (text, a .ic file, "
+                                 "or - for standard input)")
         if os.path.isfile(text):
             with open(text, encoding="utf-8") as f:
                 return f.read()
     except UnicodeDecodeError as e:
         raise ProgramError(f"the program is not UTF-8 text: {e}") from None
+    except OSError as e:  # unreadable file, a failing standard input
+        where = "standard input" if text == "-" else text
+        raise IndexCalcError(f"cannot read {where}: {e.strerror or e}") from None
     if text.endswith(".ic") and "=" not in text:
         raise IndexCalcError(f"no such file: {text}")
     return text
+
+
+class _Output(Exception):
+    """Standard output cannot be written (closed, or a full disk): exit 1, one line."""
+
+
+def _out(text: str) -> None:
+    """Print ``text`` on standard output now; a failure to write is an :class:`_Output`
+    (a closed pipe stays a BrokenPipeError: the reader has gone, exit 0)."""
+    if sys.stdout is None:  # started with standard output closed (>&-)
+        raise _Output("standard output is closed")
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise _Output(f"cannot write to standard output: {e.strerror or e}") from None
 
 
 def _program(args) -> tuple[str, list | None]:
@@ -58,12 +88,19 @@ def _program(args) -> tuple[str, list | None]:
     if getattr(args, "example", None):
         if args.source:
             raise _Usage("give either SOURCE or --example, not both")
-        from indexcalc.gallery import example
-        ex = example(args.example)
+        ex = _example(args.example)
         return ex.source, args.wrt or ex.wrt
     if not args.source:
         raise _Usage("give a program (text, a .ic file, or - for standard input) or --example NAME")
     return _source(args.source), args.wrt
+
+
+def _example(name: str):
+    """The gallery example ``name``; an unknown name is bad usage (exit 2)."""
+    from indexcalc.gallery import example, examples
+    if name not in examples():
+        raise _Usage(f"no example named {name!r}; the gallery has {', '.join(examples())}")
+    return example(name)
 
 
 def _is_name(text: str) -> bool:
@@ -80,7 +117,7 @@ def cmd_derive(args) -> int:
                      "(which combines with --latex, --numpy or --matrix)")
     source, wrt = _program(args)
     if fmt == "steps":
-        print(ic.derive(source, wrt=wrt).steps())
+        _out(ic.derive(source, wrt=wrt).steps())
         return 0
     result = (ic.jacobian(source, wrt=wrt) if kind == "jacobian" else
               ic.hessian(source, wrt=wrt) if kind == "hessian" else ic.derive(source, wrt=wrt))
@@ -90,9 +127,9 @@ def cmd_derive(args) -> int:
             what = f"with --{kind}" if kind else "in this version of indexcalc"
             raise IndexCalcError(f"--matrix (matrix notation) is not available {what} yet; "
                                  "use --latex, --numpy or the index form")
-        print(matrix())
+        _out(matrix())
         return 0
-    print(result.latex() if fmt == "latex" else result.numpy_source() if fmt == "numpy"
+    _out(result.latex() if fmt == "latex" else result.numpy_source() if fmt == "numpy"
           else result.torch_source() if fmt == "torch" else result.jax_source() if fmt == "jax"
           else result.numba_source() if fmt == "numba"
           else result)
@@ -103,23 +140,23 @@ def cmd_check(args) -> int:
     import indexcalc as ic
     source, wrt = _program(args)
     result = ic.check_gradients(source, wrt, sizes=args.sizes, seed=args.seed)
-    print(result.report())
+    _out(result.report())
     return 0 if result.ok else 1
 
 
 def cmd_examples(args) -> int:
-    from indexcalc.gallery import example, examples
+    from indexcalc.gallery import examples
     if args.name:
-        ex = example(args.name)
+        ex = _example(args.name)
         text = ex.source.rstrip("\n")
         if ex.wrt and not re.search(r"^#\s*wrt:", text, re.M):
             text = f"# wrt: {', '.join(ex.wrt)}\n{text}"
-        print(text)
+        _out(text)
         return 0
     found = examples()
     width = max(map(len, found))
     for name, ex in found.items():
-        print(f"{name:<{width}}  {ex.description}  (wrt {', '.join(ex.wrt)})")
+        _out(f"{name:<{width}}  {ex.description}  (wrt {', '.join(ex.wrt)})")
     return 0
 
 
@@ -227,10 +264,16 @@ def _run(args) -> tuple[int, str | None]:
     """Run a command: its exit status and the error to print, if any."""
     try:
         return args.run(args) or 0, None
+    except ArgumentError as e:  # --sizes names an index the program lacks: bad usage
+        return 2, str(e)
+    except WrtError as e:  # --wrt names what is not an input: bad usage (else the program's)
+        return (2 if getattr(args, "wrt", None) else 1), str(e)
     except IndexCalcError as e:
         return 1, str(e)
     except _Usage as e:
         return 2, str(e)
+    except _Output as e:
+        return 1, str(e)
     except BrokenPipeError:
         return 0, None
     except RecursionError:

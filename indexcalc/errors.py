@@ -25,6 +25,12 @@ class ProgramError(IndexCalcError):
     """The program parses but means nothing: an index or a name is used wrongly."""
 
 
+class ArgumentError(ProgramError):
+    """An argument names something the program does not have: an index in ``sizes=``
+    (``--sizes``) that no statement uses. A ProgramError, so ``except ProgramError``
+    still catches it; the command line exits 2 on it (bad usage, README "Command line")."""
+
+
 class ShapeError(IndexCalcError):
     """Arrays disagree with the program; the message names tensor, axis, index and sizes."""
 

@@ -19,7 +19,7 @@ import numpy as np
 import sympy as sp
 
 from indexcalc.language.functions import BY_CLASS
-from indexcalc.errors import ProgramError
+from indexcalc.errors import ArgumentError, ProgramError
 
 
 @dataclass
@@ -87,7 +87,7 @@ def sizes_for(prog, named=None, start=2) -> dict:
                 classes[root].append(named[str(idx)])
     unknown = set(named) - {str(k[1]) for k in prog.sizes.parent if isinstance(k[0], int)}
     if unknown:
-        raise ProgramError(f"--sizes names {', '.join(sorted(unknown))}, which no statement uses as an index")
+        raise ArgumentError(f"--sizes names {', '.join(sorted(unknown))}, which no statement uses as an index")
     out, k = {}, 0
     for root, wanted in classes.items():
         out[root] = wanted[0] if wanted else start + k % 4  # 2, 3, 4, 5, 2, ...

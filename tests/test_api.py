@@ -112,3 +112,15 @@ def test_several_outputs_say_which_upstream_gradients_the_backward_reads():
     # one output: no such line (the golden printouts stay as they are)
     assert not str(ic.derive("y[i] = tanh(x[i])")).startswith("#")
     assert not str(ic.derive("L = sum[i](x[i]^2)")).startswith("#")
+
+
+def test_the_shape_check_cache_of_a_compiled_function_is_bounded():
+    """Issue 20 (bounded costs): a compiled function remembers the shapes it checked, at
+    most 64 of them, however many shapes it is called with."""
+    import numpy as np
+    from indexcalc.emit.arrays import check_arrays
+    prog = ic.parse("y[i] = 2*x[i]")
+    checked = {}
+    for n in range(1, 200):
+        check_arrays(prog, {"x": np.ones(n)}, checked)
+    assert len(checked) == 64 and (((199,), np.dtype(float).str),) in checked

@@ -183,12 +183,24 @@ def delta_power(e):
 
 def function_of_delta(e):
     """f(δ) = f(0) + (f(1) - f(0)) δ, as δ is 0 or 1: ``tanh(δ(i,j))`` is ``tanh(1) δ(i,j)``,
-    which contracts (and a sum over ``i`` and ``j`` of it is ``tanh(1) len(i)``). Only
-    where ``f(0)`` is an exact number (``exp``, ``cos``, ``tanh``, ``relu``, ...)."""
-    if isinstance(e, sp.Function) and len(e.args) == 1 and isinstance(e.args[0], KroneckerDelta):
-        zero, one = e.func(sp.Integer(0)), e.func(sp.Integer(1))
-        if zero.is_Number and one.is_number and one.is_extended_real:
-            return zero + (one - zero) * e.args[0]
+    which contracts (and a sum over ``i`` and ``j`` of it is ``tanh(1) len(i)``); so is a
+    function or power of numbers and one delta (``exp(-δ(i,j))``, ``sqrt(2 + δ(i,j))``).
+    Only where ``f(0)`` and ``f(1)`` are finite real numbers.
+
+        >>> i, j = sp.symbols("i j")
+        >>> function_of_delta(sp.sqrt(2 + KroneckerDelta(i, j)))
+        (-sqrt(2) + sqrt(3))*KroneckerDelta(i, j) + sqrt(2)
+    """
+    if not (isinstance(e, sp.Pow) or (isinstance(e, sp.Function) and len(e.args) == 1)):
+        return None
+    deltas = e.atoms(KroneckerDelta)
+    if len(deltas) != 1:
+        return None
+    d, = deltas
+    zero, one = e.xreplace({d: sp.Integer(0)}), e.xreplace({d: sp.Integer(1)})
+    if all(v.is_number and v.is_extended_real and v.is_finite for v in (zero, one)):
+        return zero + (one - zero) * d
+    return None
 
 
 RULES = [empty_sum, merge_sums, delta_power, function_of_delta, contract_delta, absent_index, split_sum,

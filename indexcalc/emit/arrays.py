@@ -38,13 +38,18 @@ def check_arrays(prog, arrays, checked=None):
     if checked is not None and key in checked:
         dtype = checked[key]
     else:
-        dtype = _check_shapes(prog, args)
+        dtype = check_shapes(prog, args)
         if checked is not None:
+            if len(checked) >= 64:  # bounded: a caller that varies its shapes forever
+                checked.pop(next(iter(checked)))
             checked[key] = dtype
     return [a if a.dtype == dtype else a.astype(dtype) for a in args]
 
 
-def _check_shapes(prog, args):
+def check_shapes(prog, args):
+    """The float dtype ``args`` (arrays, or stand-ins with ``shape``, ``ndim`` and ``dtype``,
+    in the order of ``prog.inputs``) are computed in, after checking their ranks, dtypes
+    and shared axis sizes (a :class:`~indexcalc.errors.ShapeError` otherwise)."""
     for name, a in zip(prog.inputs, args):
         if a.ndim != prog.rank(name):
             raise ShapeError(f"{name} has shape {a.shape}, but the program uses it with "

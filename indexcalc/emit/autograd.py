@@ -18,10 +18,15 @@ saved too.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
+
+from indexcalc.emit.arrays import check_shapes
 from indexcalc.emit.printer import ArrayPrinter
+from indexcalc.errors import ShapeError
 from indexcalc.lower.build import lower
 
 _RECOMPUTED = {"map", "broadcast", "eye", "const", "size", "input"}
@@ -40,6 +45,7 @@ class Parts:
     upstream: list  # backward parameters, one per output
     backward: list  # lines computing the gradients from the saved values
     grads: list     # one expression per input ("None" where not differentiated)
+    taken: set = field(default_factory=set)  # every name of the program (and more): not for generated names
 
 
 def autograd_parts(d, dialect) -> Parts:
@@ -66,8 +72,10 @@ def autograd_parts(d, dialect) -> Parts:
             continue
         code = b.result(d.returns[x])
         grads.append(dialect.scaled(code, seed) if seed else code)
+    words = re.findall(r"\w+", prog.source) + [str(i) for st in prog.statements for i in st.indices]
+    taken = {safe(n) for n in [*words, *prog.ranks, *fwd.inputs, *upstream.values()]} | dialect.reserved
     return Parts(
-        name="".join(o[:1].upper() + o[1:] for o in fwd.outputs) + "Function",
+        name=fresh("".join(o[:1].upper() + o[1:] for o in fwd.outputs) + "Function", taken),
         doc=f"{', '.join(fwd.outputs)} of {', '.join(fwd.inputs)}, with the gradients indexcalc derived "
             f"for {', '.join(d.wrt)}",
         inputs=[safe(n) for n in fwd.inputs],
@@ -78,7 +86,51 @@ def autograd_parts(d, dialect) -> Parts:
         unpack=[safe(n) for n in inputs_read] + [name for name, _ in given.values()],
         upstream=[safe(upstream[y]) if y in upstream else seed for y in fwd.outputs],
         backward=backward,
-        grads=grads)
+        grads=grads,
+        taken=taken)
+
+
+def fresh(base: str, taken) -> str:
+    """``base``, or ``base_2``, ``base_3``, ... : the first that no name in ``taken`` is (the
+    generated class or function must not be a user's tensor: README, "PyTorch and JAX").
+
+    >>> fresh("LFunction", {"LFunction", "x"})
+    'LFunction_2'
+    """
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def check_inputs(d, specs):
+    """Check what a caller passed to a framework backend as the NumPy backend checks its
+    arrays (names, ranks, shared sizes: :class:`~indexcalc.errors.ShapeError`), and return
+    the one dtype the NumPy backend would compute in (integers: float64; README, "Which
+    backend"), or None where a dtype is one NumPy does not know (bfloat16, say).
+
+    ``specs``: name -> ``(shape, NumPy dtype or None)``. No data is read or copied (the
+    checks see zero-stride stand-ins).
+
+    >>> import indexcalc as ic
+    >>> d = ic.derive("y[i] = exp(x[i])")
+    >>> check_inputs(d, {"x": ((3,), np.dtype(np.int64)), "dy": ((3,), np.dtype(np.int64))})
+    dtype('float64')
+    """
+    prog = d.program
+    upstream = {u for u in d.upstream.values() if isinstance(u, str)}
+    missing = [n for n in prog.inputs if n not in specs]
+    extra = [n for n in specs if n not in prog.inputs and n not in upstream]
+    if missing or extra:
+        raise ShapeError(
+            f"the program's inputs are {', '.join(prog.inputs)}"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unexpected {', '.join(extra)}" if extra else ""))
+    unknown = any(specs[n][1] is None for n in prog.inputs)
+    stand_ins = [np.broadcast_to(np.zeros((), specs[n][1] or np.float32), specs[n][0]) for n in prog.inputs]
+    dtype = check_shapes(prog, stand_ins)
+    return None if unknown else dtype
 
 
 def _saved(g, forward, backward, roots) -> list:

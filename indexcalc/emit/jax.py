@@ -19,16 +19,20 @@ traces under ``jax.jit``; softmax-like sums are shifted by their maximum as in N
 
 from __future__ import annotations
 
-from indexcalc.emit.autograd import autograd_parts
+import numpy as np
+
+from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
 from indexcalc.emit.dialect import Dialect
 from indexcalc.emit.torch import SAVED
-from indexcalc.emit.spelling import BOOLEAN, JAX, JAX_REDUCE, MATH, axis
-from indexcalc.errors import ProgramError
+from indexcalc.emit.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
+from indexcalc.errors import ProgramError, ShapeError
 
 
 class JaxDialect(Dialect):
     spelling, boolean = JAX, BOOLEAN
-    reserved = {"jax", "jnp", "math", "apply"}
+    # every name the module defines or reads that is not ``_``-prefixed (the function's
+    # name is chosen apart from the user's names)
+    reserved = {"jax", "jnp", "math", "apply"} | BUILTINS
 
     def dtype(self, tensors):
         return [f"_dtype = jnp.result_type({', '.join(tensors)})" if tensors else "_dtype = jnp.float32"]
@@ -39,8 +43,8 @@ class JaxDialect(Dialect):
     def eye(self, n):
         return f"jnp.eye({n}, dtype=_dtype)"
 
-    def broadcast(self, code, shape):
-        return f"jnp.broadcast_to({code}, ({shape},))"
+    def broadcast(self, code, shape):  # the operand may be a Python number: an int array else
+        return f"jnp.broadcast_to(jnp.asarray({code}, dtype=_dtype), ({shape},))"
 
     def einsum(self, eq, codes):
         return f"jnp.einsum({eq!r}, {', '.join(codes)})"
@@ -64,7 +68,7 @@ JAX_DIALECT = JaxDialect()
 def jax_source(d, name=None) -> str:
     """A module defining the ``jax.custom_vjp`` function of derivation ``d``, and ``apply``."""
     p = autograd_parts(d, JAX_DIALECT)
-    fn = name or _snake(p.name)
+    fn = name or fresh(_snake(p.name), p.taken)
     ins = ", ".join(p.inputs)
     outs = ", ".join(p.outputs)
     save = ", ".join(p.save) + ("," if len(p.save) == 1 else "")
@@ -108,9 +112,15 @@ def compile_jax(d, forward=False):
     apply = namespace["apply"]
     fwd = d.forward
     wrt = [fwd.inputs.index(x) for x in d.wrt]
+    singular = "jnp.linalg.inv(" in src
+    numpy_run = []
 
     def run(**arrays):
-        ins = [jnp.asarray(arrays[n]) for n in fwd.inputs]
+        vals = {n: v if isinstance(v, jax.Array) else _array(n, v) for n, v in arrays.items()}
+        dtype = check_inputs(d, {n: (np.shape(v), _np_dtype(v)) for n, v in vals.items()})
+        # as NumPy: one float dtype (integers: float64; float32 where JAX has no float64)
+        dtype = jax.dtypes.canonicalize_dtype(dtype if dtype is not None else jnp.result_type(*vals.values()))
+        ins = [jnp.asarray(vals[n], dtype=dtype) for n in fwd.inputs]
 
         def f(*diff):
             args = list(ins)
@@ -120,10 +130,36 @@ def compile_jax(d, forward=False):
         outs, vjp = jax.vjp(f, *(ins[k] for k in wrt))
         many = isinstance(outs, tuple)
         tup = outs if many else (outs,)
-        ups = tuple(jnp.asarray(arrays[u]) if isinstance(u, str) else jnp.ones_like(o)
+        ups = tuple(jnp.asarray(vals[u], dtype=dtype) if isinstance(u, str) and u in vals else jnp.ones_like(o)
                     for o, u in zip(tup, (d.upstream[y] for y in fwd.outputs)))
         grads = vjp(ups if many else ups[0])
-        return {**(dict(zip(fwd.outputs, tup)) if forward else {}), **dict(zip(d.wrt, grads))}
+        result = {**(dict(zip(fwd.outputs, tup)) if forward else {}), **dict(zip(d.wrt, grads))}
+        if singular and not all(bool(jnp.all(jnp.isfinite(v))) for v in result.values()):
+            _as_numpy(d, forward, numpy_run, arrays)  # a singular inv: NumPy raises the ShapeError
+        return result
 
     run.apply, run.source = apply, src
     return run
+
+
+def _array(name, value):
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as e:  # a ragged nested list, say
+        raise ShapeError(f"{name} is not an array of numbers: {e}") from None
+
+
+def _np_dtype(value):
+    """``value``'s dtype where NumPy promotes it (None for bfloat16 and the like)."""
+    dtype = np.dtype(value.dtype)
+    return dtype if dtype.kind in "biufc" and dtype.isbuiltin else None
+
+
+def _as_numpy(d, forward, cache, arrays):
+    """Run the NumPy backend on ``arrays`` (a result of an ``inv`` was not finite): where
+    NumPy finds a matrix singular it raises the :class:`~indexcalc.errors.ShapeError` the
+    JAX backend must raise too (README, "Which backend"); JAX's ``inv`` gives NaN instead.
+    Checked here, outside the traced function, so ``jax.jit`` of ``apply`` is unaffected."""
+    if not cache:
+        cache.append(d.compile(forward=forward))
+    cache[0](**{n: np.asarray(v) for n, v in arrays.items()})

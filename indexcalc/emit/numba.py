@@ -31,8 +31,15 @@ Choices, once:
   alone (compiled about twice as fast; the test suite's sweeps use it).
 * ``cache=True`` needs a real file: the module is written to
   ``$INDEXCALC_CACHE/numba`` (default ``~/.cache/indexcalc/numba``) under a hash of its
-  text and imported from there, so a second process loads the compiled kernels from
-  Numba's cache next to it instead of compiling them again.
+  text and executed from there (under a lock: threads compiling one program get one
+  finished module), so a second process loads the compiled kernels from Numba's cache
+  next to it instead of compiling them again. A cache file that cannot be read is
+  discarded with a warning; at most 32 modules stay in ``sys.modules`` (least recently
+  used leave; Numba itself keeps the code it compiled until the process ends).
+* Names: user names that Python, the module or its helpers bind (``min``, ``range``,
+  ``np``, the driver's name) get a ``v_`` prefix; generated names start with ``_`` or
+  ``n_``, which no user name keeps, and loop variables avoid every global of the module.
+* float16 is computed in float32 (Numba has no float16 arithmetic) and returned as float16.
 
     >>> import indexcalc as ic
     >>> src = ic.derive("y[i] = tanh(x[i])").numba_source()
@@ -50,18 +57,22 @@ Choices, once:
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
+import ast
+import builtins
 import os
 import sys
-import tempfile
-from pathlib import Path
+
+import numpy as np
 
 from indexcalc.emit.loops import Kernels
+from indexcalc.emit.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.emit.numpy import NumpyDialect, runner
 from indexcalc.emit.printer import ArrayPrinter
+from indexcalc.emit.vecmath import HELPERS as VECTOR_HELPERS
+from indexcalc.emit.vecmath import TEXTS as VECTOR_TEXTS
 from indexcalc.emit.vecmath import helpers as vector_math
-from indexcalc.errors import ProgramError
+from indexcalc.emit.numba_cache import load, publish
+from indexcalc.errors import ProgramError, ShapeError
 from indexcalc.lower.build import lower
 from indexcalc.lower.fuse import Loop, schedule
 from indexcalc.lower.rewrite import prepare
@@ -125,13 +136,34 @@ def _einsum(eq, *ops):
 '''
 
 
+def _globals(*texts) -> set:
+    """The names module texts bind at their top level (functions, classes, imports, ...)."""
+    out = set()
+    for node in ast.parse("\n".join(texts)).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in node.names)
+        else:
+            out.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    return out
+
+
+#: every name the fixed parts of a module bind at its top level (the header, the einsum
+#: and vector-math helpers): no local of a kernel or of the driver may take one
+GLOBALS = _globals(HEADER, EINSUM, *VECTOR_TEXTS)
+
+
 class NumbaDialect(NumpyDialect):
     """The NumPy dialect (for the library calls between kernels), with the names the
-    module itself uses reserved."""
-    reserved = NumpyDialect.reserved | {"numba", "sys", "threading"}
+    module itself uses reserved: every name its fixed parts bind (``np``, ``numba``,
+    ``types``, ...) and every Python builtin (the kernels call ``range``, ``min``,
+    ``max``), so that a tensor ``min`` is the parameter ``v_min``; the generated names
+    all start with ``_`` or ``n_``, which no user name keeps."""
+    reserved = NumpyDialect.reserved | {g for g in GLOBALS if not g.startswith("_")} | set(dir(builtins))
 
-
-NUMBA_DIALECT = NumbaDialect()
+    def __init__(self, fname="backward"):
+        self.reserved = self.reserved | {fname}  # the driver's own name too
 
 
 def numba_source(prog, fname: str = "backward", returns=None) -> str:
@@ -142,9 +174,10 @@ def numba_source(prog, fname: str = "backward", returns=None) -> str:
 
 class _Module:
     def __init__(self, prog, fname, returns):
-        safe = NUMBA_DIALECT.safe
+        dialect = NumbaDialect(fname)
+        safe = dialect.safe
         low = prepare(lower(prog))
-        ap = ArrayPrinter(prog, returns, NUMBA_DIALECT, low=low)
+        ap = ArrayPrinter(prog, returns, dialect, low=low)
         values = dict(ap.values)
         layouts = {}
         for name in returns.values():
@@ -157,7 +190,7 @@ class _Module:
         names.update({k: named.get(k, f"_t{number[k]}") for k in s.computed})
         statics = {k: f"_s{i}" for i, k in enumerate(sorted(s.static), 1)}
         sizes = {c: var for c, (var, _, _) in ap.sizes.items()}
-        fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_src", "_dst", "_F", "_nt", "_dtype"}
+        fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_src", "_dst", "_F", "_nt", "_dtype"} | GLOBALS
         taken = fixed | set(names.values()) | set(statics.values()) | {
             f"{p}{i}" for i in number.values() for p in ("_a", "_p", "_r", "_k")} | {f"_k{i}s" for i in number.values()}
         full = [k for k in sorted(s.computed) if k in s.numpy or s.storage[k] == "full"]
@@ -205,7 +238,9 @@ class _Module:
         params = [safe(n) for n in prog.inputs] + ["_buffer=_buffer"]
         lines = body + calls + ["return {" + ", ".join(out) + "}"]
         driver = f"def {fname}({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines)
-        helpers = (EINSUM if any("_einsum(" in c for c in calls) else "") + vector_math("".join(kernels))
+        code = "".join(kernels) + driver  # the driver calls _erf too: erf(0.5) is a number
+        helpers = (EINSUM if "_einsum(" in driver else "") + vector_math(code) + "".join(
+            text for call, text in NUMPY_HELPERS.items() if call in driver and call not in VECTOR_HELPERS)
         helpers = helpers and "\n\n" + helpers.strip("\n") + "\n"
         self.text = HEADER + helpers + "".join(f"\n\n{k}" for k in kernels) + "\n\n" + driver
 
@@ -244,52 +279,36 @@ class _Module:
         return body
 
 
-def cache_dir() -> Path:
-    """Where generated modules (and Numba's compiled kernels, beside them) are kept."""
-    base = os.environ.get("INDEXCALC_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "indexcalc")
-    for folder in (Path(base) / "numba", Path(tempfile.gettempdir()) / f"indexcalc-{os.getuid()}" / "numba"):
-        try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if os.access(folder, os.W_OK):
-                return folder
-        except OSError:
-            continue
-    raise ProgramError("the numba backend needs a writable cache folder: set INDEXCALC_CACHE")
-
-
-def load(src: str):
-    """The module ``src`` imported from ``cache_dir()/ic_<hash>.py`` (written if absent)."""
-    digest = hashlib.sha256(src.encode()).hexdigest()[:24]
-    path = cache_dir() / f"ic_{digest}.py"
-    if not path.exists() or path.read_text() != src:  # written once: Numba's cache keys on its time stamp
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(src)
-        os.replace(tmp, path)
-    name = f"indexcalc_numba_{digest}"
-    if name in sys.modules:  # Numba's cache rebuilds a kernel's environment by importing its module
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module
-
-
 def compile_numba(prog, returns=None, optional=(), fname="backward"):
     """``f(**arrays) -> dict`` as :func:`indexcalc.emit.numpy.compile_program`, running the
-    fused loop nests (compiled by Numba at the first call for each dtype)."""
+    fused loop nests (compiled by Numba at the first call for each dtype). float16 data
+    is computed in float32 (Numba has no float16 arithmetic) and returned as float16:
+
+        >>> import indexcalc as ic
+        >>> f = compile_numba(ic.parse("y[i] = 2*x[i]"))
+        >>> f(x=np.ones(2, np.float16))["y"]
+        array([2., 2.], dtype=float16)
+    """
     try:
         import numba  # noqa: F401
     except ImportError:
         raise ProgramError("the numba backend needs Numba: pip install 'indexcalc[numba]'") from None
     src = numba_source(prog, fname, returns)
     module = load(src)
-    inner, pool = getattr(module, fname), module._Pool()
-    run = runner(prog, lambda *args: inner(*args, _buffer=pool), optional, " (Numba)")
+    inner, pool, name = getattr(module, fname), module._Pool(), module.__name__
+
+    def call(*args):
+        if sys.modules.get(name) is not module:
+            publish(name, module)
+        dtype = args[0].dtype if args else np.dtype(np.float64)  # one dtype (check_arrays)
+        if dtype in (np.float32, np.float64):
+            return inner(*args, _buffer=pool)
+        if dtype != np.float16:
+            raise ShapeError(f"the numba backend computes in float32 and float64, not {dtype}: "
+                             "convert the arrays, or use the numpy backend")
+        out = inner(*(a.astype(np.float32) for a in args), _buffer=pool)
+        return {k: v.astype(np.float16) for k, v in out.items()}
+
+    run = runner(prog, call, optional, " (Numba)")
     run.source, run.module = src, module
     return run

@@ -9,6 +9,9 @@ Python numbers (constants and sizes).
     ('torch.logsumexp(x, dim=1)', 'np.sum(x, axis=(0, 1))')
 """
 
+import builtins
+import re
+
 from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
 
 NUMPY = {f.name: f.numpy for f in FUNCTIONS.values()}
@@ -19,6 +22,11 @@ JAX = {f.name: f.jax for f in FUNCTIONS.values()}
 JAX["powv"] = "jnp.power({}, {})"
 MATH = {f.name: f.math for f in FUNCTIONS.values() if f.math}
 MATH["powv"] = "math.pow({}, {})"
+
+#: Python builtins that generated code calls (the ``math`` column's ``max``, ``abs``, ...,
+#: and ``float`` for the base of a power): no user name may shadow them.
+BUILTINS = {n for t in MATH.values() for n in re.findall(r"(?<![.\w])([A-Za-z_]\w*)\(", t)
+            if hasattr(builtins, n)} | {"float"}
 
 #: Functions whose spelling gives a boolean array (cast where it must be a number).
 BOOLEAN = {"step"}

@@ -26,10 +26,12 @@ as the contraction they come from; smaller element-wise values are recomputed.
 
 from __future__ import annotations
 
-from indexcalc.emit.autograd import autograd_parts
+import numpy as np
+
+from indexcalc.emit.autograd import autograd_parts, check_inputs
 from indexcalc.emit.dialect import Dialect, paren
-from indexcalc.emit.spelling import BOOLEAN, MATH, TORCH, TORCH_REDUCE, axis
-from indexcalc.errors import ProgramError
+from indexcalc.emit.spelling import BOOLEAN, BUILTINS, MATH, TORCH, TORCH_REDUCE, axis
+from indexcalc.errors import ProgramError, ShapeError
 
 
 SAVED = """saved: the inputs the backward reads, the contractions it reads, and element-wise
@@ -39,7 +41,9 @@ recomputed from what is saved (one pass each, less memory)"""
 
 class TorchDialect(Dialect):
     spelling, boolean = TORCH, BOOLEAN
-    reserved = {"torch", "math", "ctx", "apply"}
+    # every name the module defines or reads that is not ``_``-prefixed (the class's name
+    # is chosen apart from the user's names)
+    reserved = {"torch", "math", "ctx", "apply", "staticmethod", "forward", "backward"} | BUILTINS
     einsum_sums = False  # torch.einsum('ba,ba->a') goes through bmm: many times slower
 
     def dtype(self, tensors):
@@ -139,20 +143,62 @@ def compile_torch(d, forward=False):
     exec(compile(src, "<indexcalc-torch>", "exec"), namespace)  # names are validated identifiers
     apply = namespace["apply"]
     fwd = d.forward
+    upstream = {y: u for y, u in d.upstream.items() if isinstance(u, str)}
 
     def run(**arrays):
-        ins = {n: torch.as_tensor(arrays[n]) for n in fwd.inputs}
+        ins = {n: _tensor(torch, n, v) for n, v in arrays.items()}
+        dtype = _dtype(torch, d, ins)
+        device = next((v.device for v in arrays.values() if isinstance(v, torch.Tensor)), None)
+        ins = {n: t.to(dtype=dtype, device=device) for n, t in ins.items()}  # as NumPy: one float dtype
         for x in d.wrt:
             ins[x] = ins[x].detach().requires_grad_(True)
-        outs = apply(*(ins[n] for n in fwd.inputs))
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        ups = [torch.as_tensor(arrays[u]) if isinstance(u, str) else torch.ones_like(o)
-               for o, u in zip(outs, (d.upstream[y] for y in fwd.outputs))]
-        used = [k for k, o in enumerate(outs) if o.requires_grad]  # an output may not depend on wrt
-        grads = torch.autograd.grad([outs[k] for k in used], [ins[x] for x in d.wrt], [ups[k] for k in used],
-                                    allow_unused=True) if used else [None] * len(d.wrt)
+        try:
+            outs = apply(*(ins[n] for n in fwd.inputs))
+            outs = outs if isinstance(outs, tuple) else (outs,)
+            ups = [ins[upstream[y]] if y in upstream and upstream[y] in ins else torch.ones_like(o)
+                   for o, y in zip(outs, fwd.outputs)]  # an upstream the backward does not read may be left out
+            used = [k for k, o in enumerate(outs) if o.requires_grad]  # an output may not depend on wrt
+            grads = torch.autograd.grad([outs[k] for k in used], [ins[x] for x in d.wrt], [ups[k] for k in used],
+                                        allow_unused=True) if used else [None] * len(d.wrt)
+        except torch.linalg.LinAlgError as e:  # inv of a singular matrix: as the NumPy backend
+            raise ShapeError(f"linear algebra on the data failed: {e}") from None
         got = {x: (g if g is not None else torch.zeros_like(ins[x])) for x, g in zip(d.wrt, grads)}
         return {**({y: o.detach() for y, o in zip(fwd.outputs, outs)} if forward else {}), **got}
 
     run.apply, run.source, run.Function = apply, src, namespace[p.name]
     return run
+
+
+def _tensor(torch, name, value):
+    """A tensor of ``value``: a tensor as it is, anything else through NumPy, copied where
+    its strides are negative (``x[::-1]``, which ``torch.from_numpy`` refuses) or it is
+    read-only."""
+    if isinstance(value, torch.Tensor):
+        return value
+    try:
+        a = np.asarray(value)
+    except (ValueError, TypeError) as e:  # a ragged nested list, say
+        raise ShapeError(f"{name} is not an array of numbers: {e}") from None
+    if any(st < 0 for st in a.strides) or not a.flags.writeable:
+        a = a.copy()
+    return torch.as_tensor(a)
+
+
+def _dtype(torch, d, ins):
+    """The one float dtype of the computation, as the NumPy backend chooses it (the
+    tensors' common dtype; integers and Python numbers take it from the tensors, all
+    integers give float64), after checking names and shapes."""
+    def np_dtype(t):
+        try:
+            return np.dtype(torch.empty((), dtype=t.dtype).numpy().dtype)
+        except TypeError:  # bfloat16 and the like
+            return None
+    dtype = check_inputs(d, {n: (tuple(t.shape), np_dtype(t)) for n, t in ins.items()})
+    if dtype is not None:
+        return torch.from_numpy(np.zeros((), dtype)).dtype
+    tensors = [t.dtype for n, t in ins.items() if t.ndim and t.is_floating_point()] or \
+        [t.dtype for t in ins.values() if t.is_floating_point()]
+    out = tensors[0]
+    for t in tensors[1:]:
+        out = torch.promote_types(out, t)
+    return out

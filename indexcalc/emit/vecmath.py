@@ -131,8 +131,8 @@ def _erf32(x):
     return w * (s * p) + (np.float32(1.0) - w) * big - np.float32(0.0) * np.minimum(a, np.float32(1.0))
 
 
-def _erf(x):
-    return math.erf(x)
+def _erf(x):  # outside the kernels (erf of a number in the driver): math.erf
+    return math.erf(x) if np.ndim(x) == 0 else np.vectorize(math.erf, otypes=[np.result_type(x, 0.5)])(x)
 
 
 @overload(_erf, inline="always")
@@ -163,6 +163,8 @@ _fmax, _fmin = _extremum("llvm.maximum"), _extremum("llvm.minimum")
 
 #: call -> the helper text that defines it
 HELPERS = {"_exp(": PRELUDE, "_tanh(": TANH, "_erf(": ERF}
+#: every helper text (the Numba backend reserves the names they bind)
+TEXTS = (PRELUDE, TANH, ERF, MINMAX)
 
 
 def helpers(code: str) -> str:

@@ -357,6 +357,8 @@ class _StatementChecker:
         if (name == "inv") != (indices is not None):
             self.fail("inv(A) is a matrix: write inv(A)[i,j]" if name == "inv"
                       else f"{name}(..) cannot be indexed", node)
+        if indices is not None and len(indices) != 2:  # checked once the function is known
+            self.fail(f"inv(..) is a matrix and takes 2 indices, not {len(indices)}", node)
         if name == "delta":
             i, j = (self.index(a) for a in args)
             self.sizes.join((self.n, i), (self.n, j), None)
@@ -400,8 +402,6 @@ class _StatementChecker:
 
     def _call_indexed(self, node, protected):
         indices = [self.index(c) for c in node.children[2].children]
-        if len(indices) != 2:
-            self.fail(f"inv(..) is a matrix and takes 2 indices, not {len(indices)}", node)
         return self._call(node, protected, indices)
 
     def _matrix(self, name, arg, indices):

@@ -234,7 +234,7 @@ class _Builder:
             total = None
         elif len(tensors) == 1 and len(set(tensors[0].labels)) == len(tensors[0].labels) and keep == present:
             total = tensors[0]
-        elif len(tensors) == 1 and self.g[tensors[0].node].attr[:1] == ("exp",):
+        elif len(tensors) == 1 and self.g[tensors[0].node].op == "map" and self.g[tensors[0].node].attr[:1] == ("exp",):
             total = self.sum_exp(tensors[0], keep)
         else:
             total = self.combined(tensors, "contract", keep) or self.contract(tensors, keep)

@@ -71,22 +71,180 @@ def aligned(b, x: Ref, m: Ref) -> Ref:
 
 
 def canonical(b, r: Ref):
-    """A form of ``r`` equal for equal expressions however their sums and products were
-    grouped into nodes and ordered (through named statements too)."""
+    """A form of ``r`` equal for expressions equal in exact arithmetic however the backward
+    regrouped them: sums and products flattened (through named statements too) and
+    collected into a polynomial over atoms, with numeric coefficients, powers of powers
+    merged (``sqrt(t)^3`` is ``t^(3/2)``) and element-wise products expanded over sums;
+    contractions and reductions with their summed indices renamed canonically. So
+    ``t1[h,p]*b[n]`` with ``t1[h,p] = u[h]*A[h,p]`` and ``b[i]*u[h]*A[h,p]`` have one form,
+    and so have ``max[n](t1[h,p]*b[n])`` and ``max[i](u[h]*A[h,p]*b[i])``. Labels appear in
+    the form as ``("@", label)``."""
+    return _form(b, r, itertools.count())
+
+
+_EXPAND = 32  # the most monomials an expanded product may have (else it stays one atom)
+
+
+def _form(b, r: Ref, fresh):
+    poly = _poly(b, r, fresh)
+    if len(poly) == 1:
+        (mono, coef), = poly.items()
+        if coef == 1.0 and len(mono) == 1 and mono[0][1] == 1.0:
+            return mono[0][0]  # an atom
+    return ("poly",) + tuple(sorted(poly.items(), key=repr))
+
+
+def _poly(b, r: Ref, fresh) -> dict:
+    """``r`` as ``{monomial: coefficient}``, a monomial a sorted tuple of ``(atom, power)``."""
     node = b.g[r.node]
-    if node.op == "map" and node.attr[0] in ("add", "mul"):
-        parts, todo = [], [r]
-        while todo:
-            q = todo.pop()
-            ops = b.operands(q, node.attr[0], split_named=True)
-            if ops == [q]:
-                parts.append(canonical(b, q))
-            else:
-                todo += ops
-        return (node.attr[0], tuple(sorted(parts, key=repr)))
-    if node.op == "map":
-        return (node.attr, tuple(canonical(b, Ref(a, tuple(r.labels[p] for p in pos)))
-                                 for a, pos in node.args))
     if node.op == "const":
-        return ("const", node.attr)
-    return (r.node, tuple(map(str, r.labels)))
+        return {(): float(node.attr[0])}
+    if node.op == "map" and node.attr == ("add",):
+        out: dict = {}
+        for q in b.operands(r, "add", split_named=True):
+            for mono, c in _poly(b, q, fresh).items():
+                out[mono] = out.get(mono, 0.0) + c
+        return {m: c for m, c in out.items() if c != 0.0}
+    if node.op == "map" and node.attr == ("mul",):
+        out = {(): 1.0}
+        for q in b.operands(r, "mul", split_named=True):
+            out = _times(out, _poly(b, q, fresh))
+            if out is None:
+                return _atom(_product_atom(b, r, fresh))
+        return out
+    if node.op == "map" and node.attr[0] == "pow" and len(node.attr) == 2 and node.attr[1].is_Number:
+        (a, pos), = node.args
+        base = _poly(b, Ref(a, tuple(r.labels[p] for p in pos)), fresh)
+        e = float(node.attr[1])
+        if len(base) == 1:
+            (mono, c), = base.items()
+            if c > 0 or e.is_integer():
+                return {tuple(sorted(((f, p * e) for f, p in mono), key=repr)): c ** e}
+        return {((("poly",) + tuple(sorted(base.items(), key=repr)), e),): 1.0}
+    if node.op == "contract":
+        factors, bound = [], set()
+        _factors(b, r, fresh, factors, bound)
+        # factors that read no summed index multiply the sum (Σ_f U·X_f·h_f = U·Σ_f X_f·h_f),
+        # the others form one sum per group that shares summed indices
+        out = {(): 1.0}
+        for group in _groups(factors, bound):
+            if group[1]:
+                part = _atom(("prod",) + _renamed_bound(group[0], group[1]))
+            else:
+                f, = group[0]
+                part = dict(f[1:]) if f[0] == "poly" else {((f, 1.0),): 1.0}
+            out = _times(out, part)
+            if out is None:
+                return _atom(("prod",) + _renamed_bound(factors, bound))
+        return out
+    return _atom(_leaf(b, r, fresh))
+
+
+def _atom(form) -> dict:
+    return {((form, 1.0),): 1.0}
+
+
+def _times(p: dict, q: dict):
+    """The product of two polynomials, or None where it has more than ``_EXPAND`` terms."""
+    if len(p) * len(q) > _EXPAND:
+        return None
+    out: dict = {}
+    for m1, c1 in p.items():
+        for m2, c2 in q.items():
+            powers: dict = {}
+            for f, e in m1 + m2:
+                powers[f] = powers.get(f, 0.0) + e
+            mono = tuple(sorted(((f, e) for f, e in powers.items() if e != 0.0), key=repr))
+            out[mono] = out.get(mono, 0.0) + c1 * c2
+    return {m: c for m, c in out.items() if c != 0.0}
+
+
+def _product_atom(b, r, fresh):
+    return ("mul",) + tuple(sorted((_form(b, q, fresh) for q in b.operands(r, "mul", split_named=True)), key=repr))
+
+
+def _leaf(b, r: Ref, fresh):
+    """The form of a node that is neither a sum, a product nor a power of a number."""
+    node = b.g[r.node]
+    if node.op in ("max", "min", "logsumexp"):
+        (a, pos), = node.args
+        out = node.attr[0]
+        labels = {k: r.labels[out.index(k)] for k in out}
+        bound = {k: f"~{next(fresh)}" for k in pos if k not in labels}
+        body = _form(b, Ref(a, tuple(labels.get(k) or bound[k] for k in pos)), fresh)
+        return (node.op,) + _renamed_bound([body], set(bound.values()))
+    if node.op == "map":
+        return ("map",) + tuple(map(str, node.attr)) + tuple(
+            _form(b, Ref(a, tuple(r.labels[p] for p in pos)), fresh) for a, pos in node.args)
+    if node.op == "broadcast":  # the operand's values, read at the axes it has
+        (a, pos), = node.args
+        return _form(b, Ref(a, tuple(r.labels[p] for p in pos)), fresh)
+    if node.op == "input":
+        return ("input",) + node.attr + tuple(("@", i) for i in r.labels)
+    return (r.node,) + tuple(("@", i) for i in r.labels)
+
+
+def _factors(b, r: Ref, fresh, out: list, bound: set):
+    """The factors of a product or contraction ``r`` (through nested ones and named
+    statements), summed labels renamed apart into ``bound``."""
+    node = b.g[r.node]
+    if node.op == "map" and node.attr == ("mul",):
+        for q in b.operands(r, "mul", split_named=True):
+            _factors(b, q, fresh, out, bound)
+    elif node.op == "contract":
+        names = dict(zip(node.attr[0], r.labels))
+        for a, labels in node.args:
+            for k in labels:
+                if k not in names:
+                    names[k] = f"~{next(fresh)}"
+                    bound.add(names[k])
+            _factors(b, Ref(a, tuple(names[k] for k in labels)), fresh, out, bound)
+    else:
+        out.append(_form(b, r, fresh))
+
+
+def _groups(factors: list, bound: set) -> list:
+    """``[(factors, their summed labels)]``: each factor that reads no summed label alone,
+    the others grouped by the summed labels they share."""
+    def labels(f):
+        if isinstance(f, tuple):
+            if len(f) == 2 and f[0] == "@":
+                return {f[1]} & bound
+            return set().union(*map(labels, f)) if f else set()
+        return set()
+
+    groups = []
+    for f in factors:
+        ls = labels(f)
+        joined = [g for g in groups if g[1] & ls]
+        for g in joined:
+            groups.remove(g)
+        groups.append(([f] + [x for g in joined for x in g[0]], ls.union(*(g[1] for g in joined))))
+    return groups
+
+
+def _renamed_bound(forms: list, bound: set) -> tuple:
+    """``forms`` sorted with the ``bound`` labels masked, then those labels numbered by first
+    appearance: a canonical naming of summed indices (good for the products a backward
+    writes; not a complete graph canonization)."""
+    def masked(f):
+        if isinstance(f, tuple):
+            if len(f) == 2 and f[0] == "@":
+                return ("@", "*") if f[1] in bound else f
+            return tuple(masked(x) for x in f)
+        return f
+
+    forms = sorted(forms, key=lambda f: repr(masked(f)))
+    names: dict = {}
+
+    def walk(f):
+        if isinstance(f, tuple):
+            if len(f) == 2 and f[0] == "@":
+                if f[1] in bound:
+                    names.setdefault(f[1], f"#{len(names)}")
+                    return ("@", names[f[1]])
+                return f
+            return tuple(walk(x) for x in f)
+        return f
+
+    return tuple(walk(f) for f in forms)

@@ -120,10 +120,11 @@ def _replace_once(e, pattern, st):
     """``e`` with the statement's value (``pattern``) replaced by ``st.lhs``, or None."""
     if not tensor_names(pattern) <= tensor_names(e):
         return None
-    if not set(st.indices) <= free_indices(pattern):
+    if not set(st.indices) <= free_indices(pattern.replace(Len, lambda i: sp.Integer(2))):
         # a left index the value does not depend on (``d[r,k] = f(k)``, broadcast along
         # ``r``) would be read at whatever index is at hand, of whatever size: the
-        # value of ``d`` is written out instead
+        # value of ``d`` is written out instead; so would one only its size tells
+        # (``da[i] = 1/len(i)`` is not ``1/len(j)``, j of another size)
         return None
     whole_e = base_e = whole = None
     for m in _maps(st.indices, free_indices(e), _places(pattern), _places(e)):
