@@ -112,11 +112,13 @@ def generated_sources(d):
 
 
 @functools.lru_cache(maxsize=None)
-def backend_names():
+def probed_names():
     """The sorted identifiers of every backend's generated code for ``PROBE_PROGRAMS``
-    (less the programs' own names) together with ``SEED_NAMES``: names a user may write
-    that tempt a backend to confuse its own variables with the user's. ``pi`` (the
-    constant) is left out."""
+    (less the programs' own names) together with ``SEED_NAMES`` and the neighbours of
+    every numbered name (``_t1`` .. ``_t5``); ``pi`` (the constant) left out.
+    ``BACKEND_NAMES`` is this list frozen (so that a seed means the same program whatever
+    the library prints); ``test_name_pool_holds_every_generated_identifier`` says when
+    the generated code uses a name the frozen list lacks."""
     found = set(SEED_NAMES)
     for src, wrt in PROBE_PROGRAMS:
         d = ic.derive(src, wrt=wrt)
@@ -127,6 +129,54 @@ def backend_names():
     found |= {f"{m.group(1)}{k}" for n in found for m in [re.match(r"(.*\D)\d+\Z", n)] if m
               for k in range(6)}
     return sorted(n for n in found if _IDENT.match(n) and n != "pi")
+
+
+# probed_names() on 2026-12-07 (branch differential after merging main cbe7ccb)
+BACKEND_NAMES = [
+    'Float', 'Function', 'FunctionType', 'H1Function', 'ImportError', 'Integer',
+    'LFunction', 'Lock', 'None', 'T', 'True', 'YFunction', 'ZFunction', '_ALONE', '_EXACT',
+    '_F', '_OPTIONS', '_Pool', '__call__', '__init__', '__x', '_a0', '_a1', '_a2', '_a3',
+    '_a4', '_a5', '_b', '_buffer', '_c', '_ch', '_cj', '_cq', '_cv', '_device', '_dst',
+    '_dtype', '_einsum', '_erf', '_erf0', '_erf1', '_erf2', '_erf3', '_erf32', '_erf4',
+    '_erf5', '_erf_typed', '_exp', '_exp0', '_exp1', '_exp2', '_exp3', '_exp32', '_exp4',
+    '_exp5', '_exp_typed', '_extremum', '_float_bits', '_fmax', '_fmin', '_i', '_j', '_j0',
+    '_j1', '_j2', '_j3', '_j4', '_j5', '_k0', '_k1', '_k1s', '_k2', '_k3', '_k4', '_k5',
+    '_l_function_bwd', '_l_function_fwd', '_logsumexp', '_n', '_nc', '_nt', '_p0', '_p1',
+    '_p2', '_p3', '_p4', '_p5', '_p7', '_p8', '_p9', '_plan', '_r0', '_r1', '_r2', '_r3',
+    '_r4', '_r5', '_refs', '_res', '_s0', '_s1', '_s2', '_s3', '_s4', '_s5', '_seed',
+    '_src', '_t0', '_t1', '_t2', '_t3', '_t4', '_t5', '_t6', '_t7', '_t8', '_tanh',
+    '_tanh0', '_tanh1', '_tanh2', '_tanh3', '_tanh32', '_tanh4', '_tanh5', '_tanh_typed',
+    '_y_function_bwd', '_y_function_fwd', '_z_function_bwd', '_z_function_fwd', 'a', 'abs',
+    'amax', 'append', 'apply', 'args', 'arrays', 'as_tensor', 'asarray',
+    'ascontiguousarray', 'astype', 'autograd', 'axis', 'b', 'backward', 'big', 'bitcast',
+    'bitwidth', 'builder', 'c', 'call', 'clamp', 'class', 'codegen', 'context',
+    'contiguous', 'contract_expression', 'copysign', 'ctx', 'custom_vjp',
+    'declare_intrinsic', 'def', 'defvjp', 'device', 'dict', 'dtype', 'e', 'einsum', 'empty',
+    'eq', 'erf', 'exp', 'extremum', 'float', 'float0', 'float1', 'float2', 'float3',
+    'float32', 'float4', 'float5', 'floor', 'fmax', 'fmin', 'forward', 'frompyfunc',
+    'functools', 'get_num_threads', 'get_value_type', 'getrefcount', 'global', 'h', 'i',
+    'i0', 'i1', 'i2', 'i3', 'i4', 'i5', 'import', 'inf', 'int', 'int0', 'int1', 'int2',
+    'int3', 'int32', 'int4', 'int5', 'intrinsic', 'inv', 'ir', 'isfinite', 'isinstance',
+    'jax', 'jnp', 'k', 'key', 'l_function', 'lambda', 'len', 'linalg', 'lock', 'log',
+    'logaddexp', 'logsumexp', 'low', 'lru_cache', 'm', 'math', 'max', 'maximum', 'min',
+    'minimum', 'module', 'mul_', 'n', 'n_A_0', 'n_A_1', 'n_A_2', 'n_A_3', 'n_A_4', 'n_A_5',
+    'n_W_0', 'n_W_1', 'n_W_2', 'n_W_3', 'n_W_4', 'n_W_5', 'n_X_0', 'n_X_1', 'n_X_2',
+    'n_X_3', 'n_X_4', 'n_X_5', 'n_a_0', 'n_a_1', 'n_a_2', 'n_a_3', 'n_a_4', 'n_a_5',
+    'n_x_0', 'n_x_1', 'n_x_2', 'n_x_3', 'n_x_4', 'n_x_5', 'name', 'nb', 'ndim', 'njit',
+    'nn', 'nonlocal', 'np', 'numba', 'numpy', 'o', 'ops', 'opt_einsum', 'overload', 'p',
+    'pooled', 'prange', 'q', 'r', 'range', 'relu', 'reshape', 'result_type', 'return', 's',
+    'save_for_backward', 'saved_tensors', 'scipy', 'self', 'setdefault', 'shape', 'shapes',
+    'sig', 'sigmoid', 'size', 'slogdet', 'small', 'special', 'sqrt', 'squeeze',
+    'staticmethod', 'sum', 'sys', 't', 'tanh', 'threading', 'to', 'torch', 'trunc', 'type',
+    'types', 'typingctx', 'u', 'uint0', 'uint1', 'uint2', 'uint3', 'uint4', 'uint5',
+    'uint64', 'v', 'vectorize', 'w', 'where', 'x', 'y', 'y_function', 'z_function',
+]
+
+
+def backend_names():
+    """Names a user may write that tempt a backend to confuse its own variables with the
+    user's: ``BACKEND_NAMES`` (frozen: seeds stay reproducible)."""
+    return BACKEND_NAMES
 
 
 def tensor_pool():

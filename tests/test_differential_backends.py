@@ -119,6 +119,8 @@ def test_name_pool_holds_every_generated_identifier():
     """The pools cover what each backend prints for a program that uses every feature,
     and the generator really writes them (a program of seed 0..199 uses at least half)."""
     names = set(D.backend_names())
+    assert set(D.probed_names()) <= names, \
+        f"generated code uses names the frozen pool lacks: {sorted(set(D.probed_names()) - names)}"
     for must in ("np", "torch", "jnp", "jax", "prange", "math", "_dtype", "_device", "ctx",
                  "apply", "range", "min", "max", "len", "LFunction", "YFunction"):
         assert must in names
@@ -157,31 +159,30 @@ def test_every_generated_name_as_tensor_and_index(backend):
 
 # ----------------------------------------------------------------------------- known failures
 
-# (id, source, shapes, {backend: what is wrong today}): reproducers of failure classes the
-# hunt found (or issue 20 lists) that are not fixed on this branch; each failing backend is a
-# strict xfail (the fix makes it pass, and the mark must go), each other backend must pass
+# (id, source, shapes, {backend: what is wrong today}): reproducers of the failure classes
+# the hunt found (or issue 20 lists). Each failed before main cbe7ccb's fixes (checked on
+# b73070c, where all were strict xfails) and passes since; a backend listed in the dict is a
+# strict xfail (a class not fixed yet: the fix makes it pass, and the mark must go)
 KNOWN = [
-    ("min-two-forms", "T[j] = min[a,b]((1 + P[j,b]^2)^1.5 + P[j,a])", {"P": (5, 5)},
-     dict.fromkeys(D.BACKENDS, "issue 20: the arg-min is recomputed as t1^(3/2) and sqrt(t1)^3, "
-                   "which differ in the last bit: a branch of the gradient is lost (wrong, not NaN)")),
-    ("exp-tensor", "y[i] = exp[e,i] + z[i]", {"exp": (2, 3), "z": (3,)},
-     dict.fromkeys(D.BACKENDS, "issue 20: a tensor named exp: ValueError in the lowering")),
+    # the arg-min recomputed as t1^(3/2) and sqrt(t1)^3, which differ in the last bit: a
+    # branch of the gradient was lost (wrong, not NaN), in every backend
+    ("min-two-forms", "T[j] = min[a,b]((1 + P[j,b]^2)^1.5 + P[j,a])", {"P": (5, 5)}, {}),
+    # a tensor named exp: ValueError in the lowering, every backend
+    ("exp-tensor", "y[i] = exp[e,i] + z[i]", {"exp": (2, 3), "z": (3,)}, {}),
+    # derive refused a valid program (the broadcast index s of exp(delta(s,a)) had no size)
     ("broadcast-delta-refused", "L[d] = mean[r]((n[a] - f[d])*T[r,r])*-(T[d,d]/exp(delta(s,a)))",
-     {"T": (5, 5), "f": (5,), "n": (4,)},
-     dict.fromkeys(D.BACKENDS, "issue 20: derive refuses a valid program (a broadcast index "
-                   "of a delta inside exp has no size in the backward)")),
-    ("numba-tensor-min", "y[i] = min[i]*2 + 1", {"min": (3,)},
-     {"numba": "issue 20: a tensor named min shadows Numba's min: TypingError"}),
-    ("numba-tensor-max", "y[i] = max[i]*x[i]", {"max": (3,), "x": (3,)},
-     {"numba": "issue 20: a tensor named max shadows max: 'ndarray' is not callable"}),
-    ("numba-tensor-range", "y[i] = range[i]*2", {"range": (3,)},
-     {"numba": "issue 20: a tensor named range shadows range: TypingError"}),
-    ("numba-erf-number", "y[i] = x[i]*erf(0.5)", {"x": (3,)},
-     {"numba": "issue 20: erf(<number>): NameError _erf"}),
-    ("torch-class-name", "L = sum[i](LFunction[i]^2)", {"LFunction": (3,)},
-     {"torch": "issue 20: an input named like the generated class: AttributeError"}),
-    ("torch-class-name-y", "Y[i] = YFunction[i]^2", {"YFunction": (3,)},
-     {"torch": "issue 20: an input named like the generated class: AttributeError"}),
+     {"T": (5, 5), "f": (5,), "n": (4,)}, {}),
+    ("broadcast-delta-max", "r[x] = max((D[u] - D[x])*max[f](delta(f,u)), (1))", {"D": (2,)}, {}),
+    # Numba: tensors named min, max, range shadowed its builtins; erf(<number>) NameError
+    ("numba-tensor-min", "y[i] = min[i]*2 + 1", {"min": (3,)}, {}),
+    ("numba-tensor-max", "y[i] = max[i]*x[i]", {"max": (3,), "x": (3,)}, {}),
+    ("numba-tensor-range", "y[i] = range[i]*2", {"range": (3,)}, {}),
+    ("numba-erf-number", "y[i] = x[i]*erf(0.5)", {"x": (3,)}, {}),
+    # torch: an input named like the generated class (AttributeError), a tensor named abs
+    ("torch-class-name", "L = sum[i](LFunction[i]^2)", {"LFunction": (3,)}, {}),
+    ("torch-class-name-y", "Y[i] = YFunction[i]^2", {"YFunction": (3,)}, {}),
+    ("torch-abs-tensor", "y[d] = sum[m](abs[m])*softplus(len(d)) + abs[d]", {"abs": (5,)}, {}),
+    # torch: max(x, c) / min(x, c) clamps with min= and max= swapped
     ("clamp", "y[i] = max(x[i], 0) + min(0.2, x[i]) + max(0.3, x[i]) + min(x[i], -0.1)", {"x": (4,)},
      {}),
 ]
