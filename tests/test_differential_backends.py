@@ -172,7 +172,11 @@ KNOWN = [
     # derive refused a valid program (the broadcast index s of exp(delta(s,a)) had no size)
     ("broadcast-delta-refused", "L[d] = mean[r]((n[a] - f[d])*T[r,r])*-(T[d,d]/exp(delta(s,a)))",
      {"T": (5, 5), "f": (5,), "n": (4,)}, {}),
-    ("broadcast-delta-max", "r[x] = max((D[u] - D[x])*max[f](delta(f,u)), (1))", {"D": (2,)}, {}),
+    # derive refuses: max[f](delta(f,u)) (which is 1) leaves dD summed over an index v with
+    # no size ('dD[u] = ... + sum[v](-t2[u]*max[h](delta(h,v)))'); hunt seed 3218
+    ("broadcast-delta-max", "y[x] = (D[u] - D[x])*max[f](delta(f,u))", {"D": (2,)},
+     dict.fromkeys(D.BACKENDS, "issue 20: derive refuses a valid program: the backward of "
+                   "max[f](delta(f,u)) sums over an index whose size no tensor carries")),
     # Numba: tensors named min, max, range shadowed its builtins; erf(<number>) NameError
     ("numba-tensor-min", "y[i] = min[i]*2 + 1", {"min": (3,)}, {}),
     ("numba-tensor-max", "y[i] = max[i]*x[i]", {"max": (3,), "x": (3,)}, {}),
