@@ -256,6 +256,7 @@ class _Program:
         self.feed32 = {**self.inputs32, **{k: v.astype(np.float32) for k, v in self.named.items()}}
         self.ref = None  # the NumPy backend's gradients (float64), set by its gradient stage
         self.ref32 = None  # the NumPy backend's step on the float32 numbers, in float64
+        self.np32 = None  # the NumPy backend's step in float32
 
 
 def _check_grads(p, got, what, backend):
@@ -292,11 +293,31 @@ def _run_stage(p, backend, stage):
         out = d.compile(forward=True, backend=backend)(**p.feed32)
         if p.ref32 is None:
             p.ref32 = d.compile(forward=True)(**{k: v.astype(np.float64) for k, v in p.feed32.items()})
+        if backend == "numpy":
+            p.np32 = {k: _np(v) for k, v in out.items()}
         for k, v in p.ref32.items():
             assert k in out, f"float32 {{{k}}}: missing (got {sorted(out)})"
             a = _np(out[k])
             assert a.dtype == np.float32, f"float32 {{{k}}} dtype: {a.dtype}"
-            close(a, v, f"float32 {{{k}}} against NumPy float64", rtol=1e-3)
+            try:
+                close(a, v, f"float32 {{{k}}} against NumPy float64", rtol=1e-3)
+            except AssertionError:
+                # float32 arithmetic may underflow or overflow where float64 does not
+                # (exp(-480) is 0): right if it is what float32 steps give, by the oracle
+                # in float32 (a forward output) or the NumPy backend in float32 (a gradient)
+                alt = _float32_reference(p, k, backend)
+                if alt is None:
+                    raise
+                close(a, alt, f"float32 {{{k}}} against float32 arithmetic", rtol=1e-3)
+
+
+def _float32_reference(p, k, backend):
+    """What float32 steps give for result ``k`` (None where nothing says)."""
+    if k in p.info.outputs and k not in p.wrt:
+        return oracle.evaluate(p.src, p.inputs32, dtype=np.float32)[k]
+    if backend != "numpy" and p.np32 is not None:
+        return p.np32[k]
+    return None
 
 
 STAGES = ("forward", "gradient", "step", "float32")
