@@ -197,6 +197,15 @@ KNOWN = [
     ("min-delta-refused", "y = min(delta(s,t)/(1 + x[s,t]^2), delta(t,s))", {"x": (3, 3)},
      dict.fromkeys(D.BACKENDS, "issue 20: derive refuses a valid program: the backward of "
                    "min(e, delta(t,s)) sums over a delta's copy whose size no tensor carries")),
+    # float32: the body f[n]*f[p]*c is computed as (f[p]*f[t])*f[n]*K, not exactly symmetric
+    # in (n, p), so float32 breaks the tie (0,2)/(2,0) one way, while the backward merges the
+    # two symmetric terms into 2*mask[n,p]*f[p] (a symmetric mask assumed): dfmax is
+    # [0.174, 0.333, -0.232] for [0.059, 0.333, -0.386]; hunt seed 1100 (data of that seed)
+    ("min-symmetric-float32",
+     "custom_vjp[_erf32,_t1] = min[_p1,n_X_0](fmax[n_X_0]*fmax[_p1]*(_k1s[_t1,_erf32]*(fmax[_t1])))",
+     {"fmax": (3,), "_k1s": (3, 3)},
+     {"numpy": "issue 20: max/min gradient: the backward merges symmetric terms (2*) but the "
+               "forward breaks the tie asymmetrically in float32"}),
     # Numba: tensors named min, max, range shadowed its builtins; erf(<number>) NameError
     ("numba-tensor-min", "y[i] = min[i]*2 + 1", {"min": (3,)}, {}),
     ("numba-tensor-max", "y[i] = max[i]*x[i]", {"max": (3,), "x": (3,)}, {}),
@@ -223,7 +232,8 @@ def _known_params():
 def test_known_failure(src, shapes, backend):
     _require(backend)
     case = adv.Case(src, shapes, set(), False)
-    result = D.check_program(case, 0, ["numpy", backend] if backend != "numpy" else ["numpy"])
+    seed = 1100 if "_k1s" in shapes else 0
+    result = D.check_program(case, seed, ["numpy", backend] if backend != "numpy" else ["numpy"])
     assert result is not None, "the oracle cannot judge the reproducer"
     o = result[backend]
     assert o.kind == "ok", f"{backend}: {o.kind} at {o.stage}: {o.message[:800]}"
