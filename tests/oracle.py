@@ -100,9 +100,9 @@ FUNCS = {
     "relu": lambda a: np.maximum(a, 0.0),
     "softplus": lambda a: np.logaddexp(0.0, a),
     "abs": np.abs, "sin": np.sin, "cos": np.cos,
-    "step": lambda a: (a > 0).astype(np.float64),
+    "step": lambda a: (a > 0).astype(a.dtype),
     "sign": np.sign, "log1p": np.log1p, "expm1": np.expm1,
-    "erf": np.vectorize(math.erf, otypes=[np.float64]),
+    "erf": lambda a: np.vectorize(math.erf, otypes=[np.float64])(a).astype(a.dtype),
     "tan": np.tan, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
 }
 REDUCTIONS = ("sum", "mean", "max", "min", "logsumexp")
@@ -289,10 +289,26 @@ def _names_read(node, out):
         out.append(node[1])
     elif kind == "size":
         out.append(node[1])
-    for child in node[1:]:
-        if isinstance(child, tuple) and child and isinstance(child[0], str):
-            _names_read(child, out)
+    for child in children(node):
+        _names_read(child, out)
     return out
+
+
+def children(node):
+    """The sub-expressions of ``node`` (never its tuple of index names: an index may be
+    named ``size`` or ``tensor``, like a node kind)."""
+    kind = node[0]
+    if kind in ("neg", "paren"):
+        return [node[1]]
+    if kind in ("add", "sub", "mul", "div", "pow"):
+        return [node[1], node[2]]
+    if kind == "func":
+        return [node[2]]
+    if kind == "func2":
+        return [node[2], node[3]]
+    if kind == "reduce":
+        return [node[3]]
+    return []  # num, name, tensor, inv, delta, len, size, det, logdet
 
 
 def program_info(source: str) -> ProgramInfo:
@@ -326,7 +342,7 @@ class _Val:
     __slots__ = ("arr", "labels", "counts", "single")
 
     def __init__(self, arr, labels, counts=None, single=False):
-        self.arr = np.asarray(arr, dtype=np.float64)
+        self.arr = np.asarray(arr, dtype=_DT[0])
         self.labels = tuple(labels)
         self.counts = counts if counts is not None else {l: 1 for l in self.labels}
         self.single = single
@@ -405,9 +421,8 @@ class _Statement:
                     self._tie(idx, n, "inv")
             elif kind == "delta":
                 deltas.append((node[1], node[2]))
-            for child in node[1:]:
-                if isinstance(child, tuple) and child and isinstance(child[0], str):
-                    walk(child)
+            for child in children(node):
+                walk(child)
         walk(expr)
         changed = True
         while changed:
@@ -425,7 +440,7 @@ class _Statement:
     def _array(self, name):
         if name not in self.env:
             raise OracleError(f"{name} is not defined")
-        return np.asarray(self.env[name], dtype=np.float64)
+        return np.asarray(self.env[name], dtype=_DT[0])
 
     def _size(self, idx):
         if idx not in self.sizes:
@@ -442,7 +457,7 @@ class _Statement:
             v2 = _Val(arr, [l for l in v.labels if l in left])
             arr = sign * _align(v2, left, self.sizes)
             total = arr if total is None else total + arr
-        return np.array(np.broadcast_to(total, tuple(self.sizes[l] for l in left)), dtype=np.float64)
+        return np.array(np.broadcast_to(total, tuple(self.sizes[l] for l in left)), dtype=_DT[0])
 
     def _top_terms(self, node, sign):
         if node[0] == "add":
@@ -461,7 +476,7 @@ class _Statement:
     def ev(self, node, prot):
         kind = node[0]
         if kind == "num":
-            return _Val(np.float64(node[1]), ())
+            return _Val(_DT[0](node[1]), ())
         if kind == "name":
             arr = self._array(node[1])
             if arr.ndim != 0:
@@ -514,15 +529,15 @@ class _Statement:
         if kind == "delta":
             i, j = node[1], node[2]
             if i == j:
-                return _Val(np.float64(1.0), ())
+                return _Val(_DT[0](1.0), ())
             return _Val(np.eye(self._size(i), self._size(j)), (i, j))
         if kind == "len":
-            return _Val(np.float64(self._size(node[1])), ())
+            return _Val(_DT[0](self._size(node[1])), ())
         if kind == "size":
             arr = self._array(node[1])
             if not 0 <= node[2] < arr.ndim:
                 raise OracleError("size(A, k): no such axis")
-            return _Val(np.float64(arr.shape[node[2]]), ())
+            return _Val(_DT[0](arr.shape[node[2]]), ())
         if kind == "det":
             return _Val(np.linalg.det(self._square(node[1])), ())
         if kind == "logdet":
@@ -590,20 +605,28 @@ class _Statement:
         return _Val(arr, labels)
 
 
-def evaluate(source: str, inputs: dict) -> dict:
-    """Every assigned name of ``source`` -> its value (float64), from ``inputs``."""
+_DT = [np.float64]  # the dtype of every value while evaluate() runs
+
+
+def evaluate(source: str, inputs: dict, dtype=np.float64) -> dict:
+    """Every assigned name of ``source`` -> its value (float64, or every value and every
+    step in ``dtype``: ``np.float32`` shows what float32 arithmetic can give), from ``inputs``."""
     info = program_info(source)
-    env = {k: np.asarray(v, dtype=np.float64) for k, v in inputs.items()}
-    for n in info.inputs:
-        if n not in env and n != "pi":
-            raise OracleError(f"input {n} not given")
-    out = {}
-    for st in info.statements:
-        with np.errstate(all="ignore"):
-            val = _Statement(st, env).run()
-        env[st.name] = val
-        out[st.name] = val
-    return out
+    _DT[0], old = np.dtype(dtype).type, _DT[0]
+    try:
+        env = {k: np.asarray(v, dtype=_DT[0]) for k, v in inputs.items()}
+        for n in info.inputs:
+            if n not in env and n != "pi":
+                raise OracleError(f"input {n} not given")
+        out = {}
+        for st in info.statements:
+            with np.errstate(all="ignore"):
+                val = _Statement(st, env).run()
+            env[st.name] = val
+            out[st.name] = val
+        return out
+    finally:
+        _DT[0] = old
 
 
 # ----------------------------------------------------------------------------- gradients

@@ -153,10 +153,20 @@ class Case:
 
 
 class ProgramGen:
-    def __init__(self, ch, scalar_loss=False, max_depth=3, n_statements=None, extended=False):
+    """Random valid programs; ``ch`` is a :class:`RandomChooser` or :class:`DrawChooser`.
+
+    ``tensor_names`` / ``index_names`` are the name pools (default ``TENSOR_NAMES`` /
+    ``INDEX_NAMES``; ``tests/test_differential_backends.py`` adds the identifiers of every
+    backend's generated code). ``ProgramGen(RandomChooser(0)).program()`` is a ``Case``.
+    """
+
+    def __init__(self, ch, scalar_loss=False, max_depth=3, n_statements=None, extended=False,
+                 tensor_names=None, index_names=None):
         self.ch, self.scalar_loss, self.max_depth = ch, scalar_loss, max_depth
         self.extended = extended
         self.n_statements = n_statements
+        self.tensor_names = list(tensor_names or TENSOR_NAMES)
+        self.index_names = list(index_names or INDEX_NAMES)
 
     # -- program -------------------------------------------------------------
     def program(self):
@@ -172,7 +182,7 @@ class ProgramGen:
         self.tensors = {}        # name -> tuple of classes (inputs and assigned)
         self.inputs = []
         self.square = set()
-        names = list(TENSOR_NAMES)
+        names = list(self.tensor_names)
         for _ in range(ch.integer(1, 3)):
             name = ch.pick(names)
             names.remove(name)
@@ -220,7 +230,7 @@ class ProgramGen:
         ch = self.ch
         self.avail = [n for n in self.tensors]
         taken = set(self.avail) | {name}
-        pool = [n for n in INDEX_NAMES if n not in taken]
+        pool = [n for n in self.index_names if n not in taken]
         self.scope = {}
         for c in range(len(self.csize)):
             self.scope[c] = []
@@ -575,9 +585,14 @@ def jacobian_check(src, inputs, vals):
 # ----------------------------------------------------------------------------- tests
 
 @st.composite
-def cases(draw, scalar_loss=False, max_depth=3, n_statements=None, extended=False):
+def cases(draw, scalar_loss=False, max_depth=3, n_statements=None, extended=False,
+          tensor_names=None, index_names=None):
+    """Generated programs as a Hypothesis strategy (the arguments are ``ProgramGen``'s;
+    a pool may be a function returning the list, called at draw time)."""
+    pools = [p() if callable(p) else p for p in (tensor_names, index_names)]
     return ProgramGen(DrawChooser(draw), scalar_loss=scalar_loss, max_depth=max_depth,
-                      n_statements=n_statements, extended=extended).program()
+                      n_statements=n_statements, extended=extended,
+                      tensor_names=pools[0], index_names=pools[1]).program()
 
 
 SEEDS = st.integers(0, 2**16)
