@@ -24,18 +24,18 @@ _WHERE = {
     "Program": "indexcalc.program", "CheckResult": "indexcalc.gradcheck",
     "IndexCalcError": "indexcalc.errors", "ParseError": "indexcalc.errors",
     "ProgramError": "indexcalc.errors", "ShapeError": "indexcalc.errors",
-    "WrtError": "indexcalc.errors", "InternalError": "indexcalc.errors",
+    "WrtError": "indexcalc.errors", "InternalError": "indexcalc.errors", "ArgumentError": "indexcalc.errors",
     "IndexCalcWarning": "indexcalc.errors",
 }
 
 __all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients", "Program", "Derivative",
            "Jacobian", "CheckResult", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
-           "WrtError", "InternalError", "IndexCalcWarning", "__version__"]
+           "WrtError", "ArgumentError", "InternalError", "IndexCalcWarning", "__version__"]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
     from indexcalc.api import check_gradients, derive, hessian, jacobian, parse
     from indexcalc.derivation import Derivative, Jacobian
-    from indexcalc.errors import (IndexCalcError, IndexCalcWarning, InternalError, ParseError,
+    from indexcalc.errors import (ArgumentError, IndexCalcError, IndexCalcWarning, InternalError, ParseError,
                                   ProgramError, ShapeError, WrtError)
     from indexcalc.gradcheck import CheckResult
     from indexcalc.program import Program

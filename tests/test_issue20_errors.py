@@ -171,9 +171,9 @@ def test_a_tensor_named_exp(backend, src, want):
 # 4. a wrong call signature is Python's TypeError ----------------------------------------------
 
 @pytest.mark.parametrize("call, words", [
-    (lambda: ic.derive("y[i] = x[i]", outputs="y"), "unexpected keyword argument 'outputs'"),
+    (lambda: ic.derive("y[i] = x[i]", outputz="y"), "unexpected keyword argument 'outputz'"),
     (lambda: ic.derive(), "source"),
-    (lambda: ic.jacobian("y[i] = x[i]", "x", "y", 3), "too many positional arguments"),
+    (lambda: ic.jacobian("y[i] = x[i]", "x", "y", "y", 3), "too many positional arguments"),
     (lambda: ic.check_gradients("y[i] = x[i]", sizess={"i": 2}), "sizess"),
 ])
 def test_a_wrong_call_is_a_type_error(call, words):
