@@ -187,25 +187,21 @@ KNOWN = [
     # derive refused a valid program (the broadcast index s of exp(delta(s,a)) had no size)
     ("broadcast-delta-refused", "L[d] = mean[r]((n[a] - f[d])*T[r,r])*-(T[d,d]/exp(delta(s,a)))",
      {"T": (5, 5), "f": (5,), "n": (4,)}, {}),
-    # derive refuses: max[f](delta(f,u)) (which is 1) leaves dD summed over an index v with
+    # derive refused: max[f](delta(f,u)) (which is 1) left dD summed over an index v with
     # no size ('dD[u] = ... + sum[v](-t2[u]*max[h](delta(h,v)))'); hunt seed 3218
-    ("broadcast-delta-max", "y[x] = (D[u] - D[x])*max[f](delta(f,u))", {"D": (2,)},
-     dict.fromkeys(D.BACKENDS, "issue 20: derive refuses a valid program: the backward of "
-                   "max[f](delta(f,u)) sums over an index whose size no tensor carries")),
+    ("broadcast-delta-max", "y[x] = (D[u] - D[x])*max[f](delta(f,u))", {"D": (2,)}, {}),
     # derive refuses: a delta inside min(..) / step(..) of the backward leaves an index with
     # no size ('dx[s,t] = sum[v,u](... step(delta(u,v) - ...) ...)'); hunt seeds 541, 424, 802
     ("min-delta-refused", "y = min(delta(s,t)/(1 + x[s,t]^2), delta(t,s))", {"x": (3, 3)},
      dict.fromkeys(D.BACKENDS, "issue 20: derive refuses a valid program: the backward of "
                    "min(e, delta(t,s)) sums over a delta's copy whose size no tensor carries")),
-    # float32: the body f[n]*f[p]*c is computed as (f[p]*f[t])*f[n]*K, not exactly symmetric
-    # in (n, p), so float32 breaks the tie (0,2)/(2,0) one way, while the backward merges the
-    # two symmetric terms into 2*mask[n,p]*f[p] (a symmetric mask assumed): dfmax is
+    # float32: the body f[n]*f[p]*c was computed as (f[p]*f[t])*f[n]*K, not exactly symmetric
+    # in (n, p), so float32 broke the tie (0,2)/(2,0) one way, while the backward merges the
+    # two symmetric terms into 2*mask[n,p]*f[p] (a symmetric mask assumed): dfmax was
     # [0.174, 0.333, -0.232] for [0.059, 0.333, -0.386]; hunt seed 1100 (data of that seed)
     ("min-symmetric-float32",
      "custom_vjp[_erf32,_t1] = min[_p1,n_X_0](fmax[n_X_0]*fmax[_p1]*(_k1s[_t1,_erf32]*(fmax[_t1])))",
-     {"fmax": (3,), "_k1s": (3, 3)},
-     {"numpy": "issue 20: max/min gradient: the backward merges symmetric terms (2*) but the "
-               "forward breaks the tie asymmetrically in float32"}),
+     {"fmax": (3,), "_k1s": (3, 3)}, {}),
     # Numba: tensors named min, max, range shadowed its builtins; erf(<number>) NameError
     ("numba-tensor-min", "y[i] = min[i]*2 + 1", {"min": (3,)}, {}),
     ("numba-tensor-max", "y[i] = max[i]*x[i]", {"max": (3,), "x": (3,)}, {}),
