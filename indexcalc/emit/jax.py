@@ -32,7 +32,7 @@ from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
 from indexcalc.emit.dialect import Dialect, reads_module
 from indexcalc.emit.torch import SAVED, snake
 from indexcalc.emit.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
-from indexcalc.errors import IndexCalcWarning, ProgramError, ShapeError
+from indexcalc.errors import IndexCalcWarning, ProgramError, ShapeError, install_hint
 
 
 class JaxDialect(Dialect):
@@ -135,7 +135,7 @@ def compile_jax(d, forward=False):
         import jax
         import jax.numpy as jnp
     except ImportError:
-        raise ProgramError("the jax backend needs JAX: pip install 'indexcalc[jax]'") from None
+        raise ProgramError(f"the jax backend needs JAX: {install_hint('jax')}") from None
     p = autograd_parts(d, JAX_DIALECT)
     fn = fresh(snake(p.name), p.taken)
     src = jax_source(d, fn)

@@ -74,7 +74,7 @@ from indexcalc.emit.vecmath import HELPERS as VECTOR_HELPERS
 from indexcalc.emit.vecmath import TEXTS as VECTOR_TEXTS
 from indexcalc.emit.vecmath import helpers as vector_math
 from indexcalc.emit.numba_cache import load, publish
-from indexcalc.errors import ProgramError, ShapeError
+from indexcalc.errors import ProgramError, ShapeError, install_hint
 from indexcalc.lower.build import lower
 from indexcalc.lower.fuse import Loop, schedule
 from indexcalc.lower.rewrite import prepare
@@ -297,7 +297,7 @@ def compile_numba(prog, returns=None, optional=(), fname="backward"):
     try:
         import numba  # noqa: F401
     except ImportError:
-        raise ProgramError("the numba backend needs Numba: pip install 'indexcalc[numba]'") from None
+        raise ProgramError(f"the numba backend needs Numba: {install_hint('numba')}") from None
     src = numba_source(prog, fname, returns)
     module = load(src)
     inner, pool, name = getattr(module, fname), module._Pool(), module.__name__

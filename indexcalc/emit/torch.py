@@ -37,7 +37,7 @@ from indexcalc.emit.arrays import check_call, check_source, exec_source
 from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
 from indexcalc.emit.dialect import Dialect, paren, reads_module
 from indexcalc.emit.spelling import BOOLEAN, BUILTINS, MATH, TORCH, TORCH_REDUCE, axis
-from indexcalc.errors import ProgramError, ShapeError
+from indexcalc.errors import ProgramError, ShapeError, install_hint
 
 
 SAVED = """saved: the inputs the backward reads, the contractions it reads, and element-wise
@@ -164,7 +164,7 @@ def compile_torch(d, forward=False):
     try:
         import torch
     except ImportError:
-        raise ProgramError("the torch backend needs PyTorch: pip install 'indexcalc[torch]'") from None
+        raise ProgramError(f"the torch backend needs PyTorch: {install_hint('torch')}") from None
     p = autograd_parts(d, TORCH_DIALECT)
     src = torch_source(d)
     namespace = exec_source(src, "torch")
