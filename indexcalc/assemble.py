@@ -22,7 +22,7 @@ from indexcalc.calculus.differentiate import state_sizes
 from indexcalc.calculus.names import NameSupply
 from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
-from indexcalc.language.check import _twin_axes
+from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import Statement
 from indexcalc.simplify.cse import eliminate
 from indexcalc.simplify.tidy import factor, pretty_indices, reuse_forward
@@ -42,7 +42,7 @@ def free_name(wanted: str, taken, alternatives=(), of=(), ranks=None) -> str:
     for tries, name in enumerate(candidates):
         if name in taken:
             continue
-        if axes is None or tries > 1000 or _twin_axes(name, len(axes), ranks) == axes:
+        if axes is None or tries > 1000 or twin_axes(name, len(axes), ranks) == axes:
             return name
 
 

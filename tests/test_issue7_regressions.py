@@ -379,7 +379,7 @@ def test_renamed_gradient_without_loss_reparses(src, shapes):
 
 
 def test_renamed_gradient_names_read_as_their_tensor():
-    from indexcalc.language.check import _twin_axes
+    from indexcalc.language.naming import twin_axes as _twin_axes
     ranks = {"x": 1, "x2": 2, "y": 1, "L": 0, "_x": 3}
     assert _twin_axes("d_x", 1, ranks) == [("x", 0)]
     assert _twin_axes("d_x", 3, ranks) == [("_x", 0), ("_x", 1), ("_x", 2)]

@@ -33,6 +33,7 @@ from indexcalc.language.algebra import Delta, Det, Index, Inv, ISum, Len, LogDet
 from indexcalc.errors import ProgramError, did_you_mean
 from indexcalc.language.contractions import Contractions, issue, lonely
 from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
+from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
@@ -102,44 +103,6 @@ def _check_constants(expr, fail):
 def _once(*passing) -> Counter:
     """The indices passing up from several parts, each counted once, in order."""
     return Counter({i: 1 for p in passing for i in p})
-
-
-def _twin_axes(name, rank, ranks):
-    """The axes a gradient name's axes stand for, by the naming convention of SPEC
-    section 1: ``dX`` has the axes of ``X``, ``dY_dX`` those of ``Y`` then ``X``, and so
-    do the names a derivation gives when those are taken (``d_X``, ``d_X2``, ...,
-    ``d_Y_dX``, ``d_Y_dX2``, ...; ``d_x2`` is read as ``x2``'s before ``x``'s). The first
-    reading, in that order, whose ranks add up to ``rank`` counts. Used only for left
-    indices whose size nothing else tells (``dx[i] = 1/len(i)``, ``d_x[i] = 0``)."""
-    for parts in _readings(name, ranks):
-        if sum(ranks[p] for p in parts) == rank:
-            return [(p, a) for p in parts for a in range(ranks[p])]
-    return None
-
-
-def _readings(name, ranks):
-    """The names whose axes ``name`` may stand for, most direct first (see
-    :func:`_twin_axes`): tuples of one name (a gradient) or two (a Jacobian)."""
-    if not name.startswith("d"):
-        return
-    yield from _split(name[1:], ranks)
-    if name.startswith("d_"):
-        rest = name[2:]
-        yield from _split(rest, ranks)
-        numbered = rest.rstrip("0123456789")
-        number = rest[len(numbered):]
-        if numbered and number and number[0] != "0" and int(number) >= 2:
-            yield from _split(numbered, ranks)
-
-
-def _split(rest, ranks):
-    """``X`` (a name) or ``Y_dX`` (two names) in ``rest``; linear in the length of ``rest``
-    (a name of a million characters is read once per candidate ``Y``, not once per character)."""
-    if rest in ranks:
-        yield (rest,)
-    for y in sorted((y for y in ranks if 0 < len(y) < len(rest) - 2 and rest.startswith(y)), key=len):
-        if rest.startswith("_d", len(y)) and rest[len(y) + 2:] in ranks:
-            yield (y, rest[len(y) + 2:])
 
 
 class _StatementChecker:
@@ -218,7 +181,7 @@ class _StatementChecker:
                 if once:
                     self.notes.append(lonely(self.source, self.node, term, once))
         name = str(name_tok)
-        twins = _twin_axes(name, len(left), self.ranks)
+        twins = twin_axes(name, len(left), self.ranks)
         for idx in left:
             if idx not in passing and not twins:
                 self.fail(f"index {idx} is on the left but nowhere on the right, so its size is unknown")
