@@ -20,7 +20,7 @@ import sympy as sp
 
 import indexcalc as ic
 from indexcalc.gallery import examples
-from indexcalc.language.algebra import Index
+from indexcalc.language.algebra import Index, ISum
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import real_programs  # noqa: E402
@@ -48,11 +48,18 @@ def test_the_gallery_softmax_gradients_keep_their_letters():
 
 
 def test_a_fresh_letter_is_no_letter_of_another_size():
-    """Two sums over the classes in one statement: the second takes a letter the
-    program does not write (not ``d``, its feature letter, nor ``n``)."""
-    src = "z[n,c] = x[n,d]*W[d,c]\nL = sum[n](log(sum[c](exp(z[n,c])))) - sum[n,k](z[n,k]*z[n,k])"
-    d = ic.derive(src, wrt="W")
-    _assert_letters_keep_their_meaning(d, "two sums")
+    """A sum over the classes inside another (both beside the left ``c``): the outer takes
+    ``k``, the program's other class letter; the inner a letter the program does not
+    write (not ``d``, its feature letter, which follows ``c`` in the alphabet)."""
+    from indexcalc.simplify.tidy import pretty_indices
+    prog = ic.parse("z[n,c] = x[n,d]*W[d,c]; p[n,c] = exp(z[n,c])/sum[k](exp(z[n,k]))")
+    n, c, j1, j2 = Index("n"), Index("c"), Index("c_1"), Index("c_2")
+    p, dp = sp.IndexedBase("p"), sp.IndexedBase("dp")
+    e = p[n, c]*ISum(dp[n, j1]*ISum(p[n, j2]*dp[n, j2]*p[n, j1], [j2]), [j1])
+    out = pretty_indices(e, (n, c), {"p", "dp", "x", "W", "z"}, prog)
+    (outer,) = out.atoms(ISum) - {s for s in out.atoms(ISum) if any(s in t.body.atoms(ISum) for t in out.atoms(ISum))}
+    inner = next(iter(outer.body.atoms(ISum)))
+    assert [str(i) for i in outer.indices] == ["k"] and [str(i) for i in inner.indices] == ["e"], out
 
 
 def test_terms_print_in_the_order_written():
