@@ -1,4 +1,5 @@
-"""Printouts keep the user's letters and order (issue 19, Deliver 5; README "Printing").
+"""Printouts keep the user's letters and order (issue 19, Deliver 5; README,
+"What a derivation prints").
 
 * a gradient sums an axis with the letter the forward program writes for it, and never
   with a letter that means an axis of another size in the program (the feature letter

@@ -1,5 +1,5 @@
 """The letters of a printout's summed indices: the user's where they can be (README,
-"Printing": a gradient keeps the forward program's letter for each axis).
+"What a derivation prints": a gradient keeps the forward program's letter for each axis).
 
 :func:`pretty_indices` renames the generated indices of one printed statement
 (``j_17``) to short names. With the forward program it prefers, for a summed index, a
