@@ -173,3 +173,14 @@ def test_printed_letters_keep_their_meaning(name, source, wrt, kind):
 def test_jacobian_target_letters_keep_their_meaning():
     d = ic.jacobian("y[n,c] = sum[d](x[n,d])*z[n,c]", wrt="z")
     _assert_letters_keep_their_meaning(d, "jacobian")
+
+
+def test_a_shared_letter_is_never_captured():
+    """Sums beside each other in a product may share a letter (one inside ``exp``); the
+    printer then keeps the factor outside the sum that would capture it (this derivative
+    was refused: ``sum[n](-exp(-sum[n,e](..))*X[n,d]*y[n]/..)`` re-parses to an error)."""
+    prog = ic.parse("m[n] = y[n]*X[n,d]*w[d]\nL = log(1 + exp(-sum[n](m[n])))")
+    text = str(ic.jacobian("L = log(1 + exp(-sum[n](y[n]*X[n,d]*w[d])))", wrt="w"))
+    assert text == ("dL_dw[d] = -exp(-sum[n,e](w[e]*X[n,e]*y[n]))*sum[n](X[n,d]*y[n])/"
+                    "(1 + exp(-sum[n,e](w[e]*X[n,e]*y[n])))")
+    assert str(ic.hessian(prog, wrt="w")).splitlines()[-1].startswith("ddw_dw[d,e] = ")

@@ -240,11 +240,15 @@ def is_negative(t) -> bool:
 
 
 def _sum_outside(term):
-    """``c * Σ_k f`` as ``Σ_k c f``, which prints as ``c*f`` without parentheses."""
+    """``c * Σ_k f`` as ``Σ_k c f``, which prints as ``c*f`` without parentheses; not
+    where ``c`` writes a ``k`` of its own (``exp(-Σ_k g)`` beside ``Σ_k f``: a sum of
+    another term may share the letter), which the sum moved outside would capture."""
     sums = [f for f in sp.Mul.make_args(term) if isinstance(f, ISum)]
     if len(sums) != 1 or not isinstance(term, sp.Mul):
         return term
     rest = [f for f in term.args if f is not sums[0]]
+    if any(f.has(*sums[0].indices) for f in rest):
+        return term
     return ISum(sp.Mul(*rest) * sums[0].body, sums[0].indices)
 
 
