@@ -127,7 +127,7 @@ def test_the_defects_of_issue_11_are_gone():
     h = ic.hessian("h[n,j] = relu(x[n,i]*W1[i,j]); L = sum[n,j](h[n,j]^2)", wrt="W1")
     tex = h.latex()
     assert "\\frac{\\partial^{2} L}{\\partial (W_{1})_{ij} \\, \\partial (W_{1})_{kl}} &=" in tex
-    assert "\\frac{\\partial h_{mj}}{\\partial (W_{1})_{kl}}" in tex and "dW1" not in tex
+    assert "\\frac{\\partial h_{nj}}{\\partial (W_{1})_{kl}}" in tex and "dW1" not in tex
 
 
 def test_gradient_conventions():

@@ -30,7 +30,7 @@ dx[i] = dy[i]*(0.5*(t1[i] + 1) + 0.5*0.7978845608*t2[i]*x[i] + 1.5*0.044715*0.79
     "cross_entropy_hessian": ("p[n,k] = exp(z[n,k])/sum[c](exp(z[n,c]))\nL = -sum[n,k](t[n,k]*log(p[n,k]))",
                               "z", ic.hessian, """\
 dp_dz[n,k,o,l] = p[n,k]*delta(n,o)*(delta(k,l) - p[n,l])
-ddz_dz[n,k,o,l] = sum[m](dp_dz[n,k,o,l]*t[n,m])"""),
+ddz_dz[n,k,o,l] = sum[c](t[n,c]*dp_dz[n,k,o,l])"""),
     "logistic_hessian": ("m[n] = y[n]*sum[d](X[n,d]*w[d])\nL = sum[n](log(1 + exp(-m[n])))", "w", ic.hessian, """\
 dm_dw[n,e] = X[n,e]*y[n]
 ddw_dw[d,e] = X[n,d]*y[n]*dm_dw[n,e]*exp(m[n])/(exp(m[n]) + 1)^2"""),

@@ -46,10 +46,19 @@ FORMS = ("text", "latex", "numpy")
 
 class Sizes:
     """Display names of the sizes a printout uses: ``N_i`` after the first statement's
-    index that has that size, ``N_i2`` where another size took ``N_i`` already."""
+    index that has that size, ``N_i2`` where another size took ``N_i`` already. A size is
+    named only after an index the printout shows: a left index of the statement that
+    uses it, else of the first of ``statements`` (numbered from ``n0`` in ``program``)
+    that has an index of that size on its left (``len(e)`` of a sum inside ``t1[n]`` is
+    ``N_d``, said of ``dx[n,d]``)."""
 
-    def __init__(self, program):
+    def __init__(self, program, statements=(), n0=0):
         self.program, self.names, self.notes = program, {}, []
+        self.shown: dict = {}  # size -> (a left index of that size, its statement's left side)
+        for k, st in enumerate(statements):
+            for i in st.indices:
+                root = program.sizes.find((n0 + k, i))
+                self.shown.setdefault(root, (i, f"{st.name}[{','.join(map(str, st.indices))}]"))
 
     def mark(self):
         return dict(self.names), len(self.notes)
@@ -60,6 +69,8 @@ class Sizes:
     def name(self, n, index, lhs) -> str:
         root = self.program.sizes.find((n, index))
         if root not in self.names:
+            if index not in self.program.statements[n].indices and root in self.shown:
+                index, lhs = self.shown[root]  # (a summed index is not shown)
             base, k = f"N_{index}", 2
             taken = set(self.names.values())
             name = base
@@ -108,9 +119,9 @@ def matrix_form(statements, program, index_lines, form="text", comments=(), kron
     if form not in FORMS:
         raise ProgramError(f"unknown matrix form {form!r}: choose 'text', 'latex' or 'numpy'")
     kron = kron or {}
-    sizes = Sizes(program)
-    rec = Recognizer(program, sizes)
     n0 = len(program.statements) - len(statements)
+    sizes = Sizes(program, statements, n0)
+    rec = Recognizer(program, sizes)
     safe = NUMPY_DIALECT.safe
     lines = []
     for k, st in enumerate(statements):

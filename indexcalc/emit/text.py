@@ -18,7 +18,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from indexcalc.language.algebra import Inv, ISum, Len, free_indices, occurrences, product_sums
+from indexcalc.language.algebra import Inv, ISum, Len, free_indices, occurrences, product_sums, tensor_names
 from indexcalc.language.functions import BY_CLASS
 
 _NAMES = {f.cls.__name__: f.name for f in BY_CLASS.values()}
@@ -41,6 +41,8 @@ class TextPrinter(StrPrinter):
         self.allowed = None  # the product that may sum (the body of an implicit sum)
         self.misread = False  # a printed product would sum an index it does not sum
         self.depth, self.top_depth = 0, None  # top-level terms are printed at top_depth
+        self.written_order = None  # (the top-level sum, its terms as written) of a parsed statement
+        self.reads = ()
 
     def _print(self, expr, **kwargs):
         self.depth += 1
@@ -55,17 +57,21 @@ class TextPrinter(StrPrinter):
         terms = [_sum_outside(t) for t in sp.Add.make_args(st.expr)]
         self.top_terms = {t for t in terms if isinstance(t, ISum)}
         self.uses = index_uses(st.expr)
+        self.reads = st.reads  # (a parsed statement: the names its text reads)
         lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
         expr = sp.Add(*terms)
         self.top_depth = 2 if isinstance(expr, sp.Add) else 1
+        self.written_order = (expr, written_order(expr.args, st.reads)) if isinstance(expr, sp.Add) else None
         try:
             return f"{lhs} = {self.doprint(expr)}"
         finally:
-            self.top_depth = None
+            self.top_depth, self.written_order = None, None
 
     def _print_Add(self, e):
-        # positive terms first, terms without indices (constants) last: x[i] - mu + eps
-        terms = sorted(e.args, key=lambda t: (is_negative(t), not free_indices(t), sp.count_ops(t)))
+        if self.written_order is not None and e is self.written_order[0] and self.written_order[1]:
+            terms = self.written_order[1]  # a parsed statement: its terms in the order written
+        else:  # positive terms first, terms without indices (constants) last: x[i] - mu + eps
+            terms = sorted(e.args, key=lambda t: (is_negative(t), not free_indices(t), sp.count_ops(t)))
         return super()._print_Add(sp.Add._from_args(terms))
 
     def _print_Mul(self, e):
@@ -132,6 +138,11 @@ class TextPrinter(StrPrinter):
     def _print_ISum(self, e):
         product = self._implicit_product(e)
         top = e in self.top_terms and self.depth == self.top_depth  # not an equal one inside
+        if self.left and not self.reads and any(index_uses(e.body)[i] == 1 for i in e.indices):
+            # derived, with left indices: an index written once in its sum is summed with
+            # sum[..] written out (mean[s](x[n,c,s]), not x[n,c,s]/len(s), which sums s
+            # as a product with len(s), or by rule 3 beside another term summed over s)
+            product = top = False
         if top and not product and self.left and any(self.uses[i] == 1 for i in e.indices):
             top = False  # an index written once and summed by rule 3 warns as a likely typo
         if not self.explicit and (product or top):
@@ -200,16 +211,44 @@ def index_uses(e) -> Counter:
     return uses
 
 
+def written_order(terms, reads) -> list:
+    """``terms`` (of a statement's top-level sum) in the order its text wrote them, where
+    ``reads`` (the names the text reads, in the order written) tells it: by the first
+    name each term reads, the terms that read none (numbers) last in the printer's own
+    order. Empty where it cannot tell (no text, or two terms that first read one name).
+
+        >>> import sympy as sp
+        >>> X, W, b = (sp.IndexedBase(n) for n in "XWb")
+        >>> n, c, d = sp.symbols("n c d")
+        >>> e = X[n, d]*W[d, c] + b[c] + 1
+        >>> written_order(e.args, ("X", "W", "b"))
+        [W[d, c]*X[n, d], b[c], 1]
+    """
+    place = {name: k for k, name in enumerate(reads)}
+    first = [min((place[x] for x in tensor_names(t) if x in place), default=None) for t in terms]
+    known = [f for f in first if f is not None]
+    if not known or len(set(known)) != len(known):
+        return []
+    ordered = [k for _, k in sorted((f, k) for k, f in enumerate(first) if f is not None)]
+    rest = [t for t, f in zip(terms, first) if f is None]
+    rest.sort(key=lambda t: (is_negative(t), not free_indices(t), sp.count_ops(t)))
+    return [terms[k] for k in ordered] + rest
+
+
 def is_negative(t) -> bool:
     return is_negative(t.body) if isinstance(t, ISum) else t.could_extract_minus_sign()
 
 
 def _sum_outside(term):
-    """``c * Σ_k f`` as ``Σ_k c f``, which prints as ``c*f`` without parentheses."""
+    """``c * Σ_k f`` as ``Σ_k c f``, which prints as ``c*f`` without parentheses; not
+    where ``c`` writes a ``k`` of its own (``exp(-Σ_k g)`` beside ``Σ_k f``: a sum of
+    another term may share the letter), which the sum moved outside would capture."""
     sums = [f for f in sp.Mul.make_args(term) if isinstance(f, ISum)]
     if len(sums) != 1 or not isinstance(term, sp.Mul):
         return term
     rest = [f for f in term.args if f is not sums[0]]
+    if any(f.has(*sums[0].indices) for f in rest):
+        return term
     return ISum(sp.Mul(*rest) * sums[0].body, sums[0].indices)
 
 

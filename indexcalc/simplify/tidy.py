@@ -4,7 +4,8 @@
   ``1 - y[i]^2`` when the program has ``y[i] = tanh(x[i])``; a softmax gradient is
   written with ``p``.
 * :func:`factor` pulls common factors out of sums of terms: ``p*dp - p*s = p*(dp - s)``.
-* :func:`pretty_indices` renames generated indices (``j_17``) to short distinct names.
+* :func:`pretty_indices` renames generated indices (``j_17``) to short distinct names,
+  the forward program's letters first (:mod:`indexcalc.simplify.letters`).
 
     >>> import indexcalc as ic
     >>> prog = ic.parse("y[i] = tanh(x[i])")
@@ -16,7 +17,6 @@
 from __future__ import annotations
 
 import itertools
-import string
 
 import sympy as sp
 from sympy import KroneckerDelta
@@ -24,10 +24,11 @@ from sympy import KroneckerDelta
 from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Reduction, Size, free_indices, tensor_names
 from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
                                          split_every_sum)
-from indexcalc.calculus.names import Bound, bound, scope, stem
+from indexcalc.calculus.names import Bound, bound, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.language.memo import Memo, bottom_up, recall, remember
 from indexcalc.simplify.keys import blind
+from indexcalc.simplify.letters import letters_from, pretty_indices, remember_program  # noqa: F401 (re-exported)
 
 
 def alpha(e):
@@ -152,7 +153,9 @@ def reuse_forward(e, prog):
     """Replace every forward value inside ``e`` by the name that holds it: first with
     sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
     factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``). The forward
-    values are put in the same form, with summed indices that cannot capture others."""
+    values are put in the same form, with summed indices that cannot capture others.
+    The derivation's supply notes ``prog`` for :func:`pretty_indices` (its letters)."""
+    remember_program(prog)
     with scope(e, *[st.expr for st in prog.statements]) as supply:
         for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
             e = form(e)
@@ -325,38 +328,6 @@ def sum_in(e):
                 rest = sp.Mul(*(e.args[:k] + e.args[k + 1:]))
                 f = freshen(f)
                 return ISum(rest * f.body, f.indices)
-
-
-def pretty_indices(e, keep, taken=()):
-    """Rename generated indices (``j_17``) to short names unused among ``keep``, the
-    tensors of ``e`` and ``taken`` (the program's names)."""
-    e = freshen(e)
-    used = {str(i) for i in keep} | tensor_names(e) | {str(n) for n in taken}
-    ren = {}
-    for i in sorted(_all_indices(e) - set(keep), key=lambda i: str(i)):
-        name = next(n for n in letters_from(stem(i)) if n not in used)
-        used.add(name)
-        ren[i] = Index(name)
-    return e.xreplace(ren)
-
-
-def letters_from(base):
-    """Names to try for an index: ``j`` -> j, k, l, ..., z, a, ..., i, j2, j3, ..."""
-    yield base
-    if len(base) == 1 and base.isalpha():
-        letters = string.ascii_lowercase if base.islower() else string.ascii_uppercase
-        start = letters.index(base)
-        yield from (letters[(start + k) % 26] for k in range(1, 26))
-    yield from (f"{base}{k}" for k in itertools.count(2))
-
-
-def _all_indices(e) -> set:
-    if isinstance(e, Index):
-        return {e}
-    out = set()
-    for a in e.args:
-        out |= _all_indices(a)
-    return out
 
 
 def normal(e):

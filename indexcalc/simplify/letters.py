@@ -1,0 +1,244 @@
+"""The letters of a printout's summed indices: the user's where they can be (README,
+"What a derivation prints": a gradient keeps the forward program's letter for each axis).
+
+:func:`pretty_indices` renames the generated indices of one printed statement
+(``j_17``) to short names. With the forward program it prefers, for a summed index, a
+letter the program writes at the same tensor axes, then one it writes for axes of the
+same size, then a fresh letter that no axis of another size uses in the program, and
+never a letter that already means something else in the statement (a left index, a
+tensor, another summed index). In the softmax cross-entropy below, the classes are
+summed with ``k`` (as the program sums them), never with the feature letter ``d``:
+
+    >>> import indexcalc as ic
+    >>> prog = ic.parse("z[n,c] = x[n,d]*W[d,c]; p[n,c] = exp(z[n,c])/sum[k](exp(z[n,k]))")
+    >>> n, c, j = Index("n"), Index("c"), Index("c_7")
+    >>> p, dp = sp.IndexedBase("p"), sp.IndexedBase("dp")
+    >>> pretty_indices(p[n, c]*ISum(dp[n, j]*p[n, j], [j]), (n, c), {"p", "dp"}, prog)
+    (ISum(dp[n, k]*p[n, k], (k,)))*p[n, c]
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import string
+
+import sympy as sp
+
+from indexcalc.calculus.contract import freshen
+from indexcalc.calculus.names import stem
+from indexcalc.language.algebra import Binder, Index, ISum, Inv, tensor_names  # noqa: F401 (ISum: doctest)
+
+#: the forward program of the derivation in progress (see :func:`remember_program`)
+_PROGRAM: contextvars.ContextVar = contextvars.ContextVar("indexcalc_letters_program", default=None)
+
+
+def remember_program(prog) -> None:
+    """Note the program being derived, so that :func:`pretty_indices` called without one
+    (for the temporaries too) still finds the user's letters. The choice of letters never
+    changes a meaning (every name it gives is unused), and a program is only used where
+    its names are among those ``pretty_indices`` must avoid (those of its derivation)."""
+    if prog is not None and getattr(prog, "sizes", None) is not None:
+        _PROGRAM.set(prog)
+
+
+def pretty_indices(e, keep, taken=(), prog=None):
+    """Rename generated indices (``j_17``) to short names unused among ``keep`` (the
+    left indices), the tensors of ``e`` and ``taken`` (the program's names); with
+    ``prog`` (default: the one :func:`remember_program` noted for this derivation), the
+    forward program's letters first (see the module's docstring)."""
+    e = freshen(e)
+    used = {str(i) for i in keep} | tensor_names(e) | {str(n) for n in taken}
+    if prog is None:
+        prog = _PROGRAM.get()
+        prog = prog if prog is not None and set(prog.ranks) <= used else None
+    letters = _Letters(prog, e) if prog is not None else None
+    scopes = _scopes(e)
+    given: dict = {}  # name -> the indices it was given to
+    ren = {}
+    order = sorted(_all_indices(e) - set(keep), key=str)
+    if letters is not None:  # first those with a letter written at their very axes
+        order.sort(key=lambda i: not set(letters.written_at(i)) - used)
+    for i in order:
+        options = letters.options(i) if letters is not None else ()
+        name = next(n for n in itertools.chain(options, letters_from(stem(i)))
+                    if n not in used and _may_share(i, given.get(n, ()), scopes, letters))
+        given.setdefault(name, []).append(i)
+        ren[i] = Index(name)
+    return e.xreplace(ren)
+
+
+def _may_share(i, others, scopes, letters) -> bool:
+    """May ``i`` take the name of ``others``? Only where each is summed in a term of its
+    own of one sum (``sum[n](p[n]) + sum[n](t[n])``; not two factors of a product, which
+    would read as one sum), over axes of one known size: one letter, one meaning."""
+    if not others:
+        return True
+    if letters is None or i not in scopes:
+        return False
+    size = letters.root(i)
+    return size is not None and all(j in scopes and letters.root(j) == size and _apart(scopes[i], scopes[j])
+                                    for j in others)
+
+
+def _apart(a, b) -> bool:
+    """Do the sums at the paths ``a`` and ``b`` (see :func:`_scopes`) part in two terms of
+    one sum, neither inside the other?"""
+    for (node, k), (other, m) in zip(a, b):
+        if node is not other:
+            return False
+        if k != m:  # terms of a sum, or a factor and a divisor or function argument
+            return isinstance(node, sp.Add) or (isinstance(node, sp.Mul) and _nested(a, b, node))
+    return False  # one inside the other, or one sum
+
+
+def _nested(a, b, node) -> bool:
+    """Below the product ``node``, is one of the two sums inside a power or a function
+    (``p[n,k]*sum[k](..)/sum[k](..)``), not both factors of it, which would read as one
+    sum (``inv(X)[k,i]*a[k]*inv(X)[j,k]*b[k]``)?"""
+    def inside(path):
+        at = [k for k, (x, _) in enumerate(path) if x is node][0]
+        below = path[at + 1:]
+        return bool(below) and not isinstance(below[0][0], (sp.Mul, Binder))
+    return inside(a) or inside(b)
+
+
+def _scopes(e, path=(), out=None) -> dict:
+    """``{summed index: its path}``, the path being the ``(node, argument number)`` pairs
+    from ``e`` down to its sum (the indices of one sum have one path)."""
+    out = {} if out is None else out
+    if isinstance(e, Binder):
+        for i in e.indices:
+            out[i] = path
+        _scopes(e.body, path + ((e, 0),), out)
+    elif isinstance(e, sp.Basic) and not isinstance(e, (Index, sp.Indexed)):
+        for k, a in enumerate(e.args):
+            _scopes(a, path + ((e, k),), out)
+    return out
+
+
+class _Letters:
+    """The forward program's letters, by size: ``classes[root]``, the letters written for
+    axes of one size (in the order written); ``at[(tensor, axis)]``, those written at
+    that axis. A gradient ``dX`` (a name the program does not have) has ``X``'s axes."""
+
+    def __init__(self, prog, e):
+        self.prog, self.sizes = prog, prog.sizes
+        self.classes: dict = {}
+        self.at: dict = {}
+        for n, st in enumerate(prog.statements):
+            for el in [sp.IndexedBase(st.name)[st.indices]] if st.indices else []:
+                self._note(n, el)
+            for el in _ordered_indexed(st.expr):
+                self._note(n, el)
+        self.others = {}  # letter -> the roots it is written for
+        for root, names in self.classes.items():
+            for name in names:
+                self.others.setdefault(name, set()).add(root)
+        self.axes = _places(e, prog.ranks)
+
+    def _note(self, n, el):
+        for k, i in enumerate(el.indices):
+            if not isinstance(i, Index):
+                continue
+            root = self._find((n, i))
+            if root is None:
+                continue
+            _append(self.classes.setdefault(root, []), str(i))
+            _append(self.at.setdefault((str(el.base.label), k), []), str(i))
+
+    def root(self, i):
+        """The size class of the index ``i`` of ``e``, by the program axes it stands at
+        (None where it stands at none, or, impossibly, at two sizes)."""
+        roots = {self._find(a) for a in self.axes.get(i, [])} - {None}
+        return roots.pop() if len(roots) == 1 else None
+
+    def written_at(self, i) -> list:
+        """The letters the program writes at the axes where ``i`` stands."""
+        return [n for a in self.axes.get(i, []) for n in self.at.get(a, [])]
+
+    def options(self, i):
+        """Letters to try for the summed index ``i``, best first (then the caller's
+        ``letters_from(stem(i))``, which always ends in a free name)."""
+        root = self.root(i)
+        if root is None:
+            return iter(())
+        mine = self.classes.get(root, [])
+        here = self.written_at(i)
+        own = [n for n in mine if self.others.get(n) == {root}]  # written for this size only
+        first = [stem(i)] if stem(i) in here or stem(i) in own else []
+        foreign = {n for n, rs in self.others.items() if rs - {root}}
+        fresh = (n for n in letters_from(stem(i)) if n not in foreign and n not in mine)
+        return itertools.chain(_unique(first + here + own), fresh)
+
+    def _find(self, key):
+        """The size class of ``key``, or None where the program has none (``find``
+        would add the key to the program's union-find)."""
+        return self.sizes.find(key) if key in self.sizes.parent else None
+
+
+def _places(e, ranks) -> dict:
+    """``{index: [(tensor, axis), ...]}``: the program axes each index of ``e`` stands at
+    (a gradient ``dX`` stands for ``X``'s axes)."""
+    out: dict = {}
+    for el in _ordered_indexed(e):
+        name = _forward_name(str(el.base.label), len(el.indices), ranks)
+        for k, i in enumerate(el.indices):
+            if name is not None:
+                out.setdefault(i, []).append((name, k))
+    for f in e.atoms(Inv):
+        for k, i in enumerate(f.args[1:]):
+            out.setdefault(i, []).append((str(f.args[0].label), k))
+    return out
+
+
+def _forward_name(name, rank, ranks):
+    """The program tensor whose axes ``name`` has: itself, or ``X`` for a gradient
+    ``dX`` or ``dL_dX`` of ``X``'s rank (the names :func:`gradient_name` gives)."""
+    if name in ranks:
+        return name if ranks[name] == rank else None
+    for x in (name[1:] if name.startswith("d") else None, name.rpartition("_d")[2] or None):
+        if x and ranks.get(x) == rank:
+            return x
+    return None
+
+
+def _ordered_indexed(e) -> list:
+    """The tensor elements of ``e`` in the order SymPy's tree holds them (not a set:
+    the letters are tried in a fixed order)."""
+    out, stack = [], [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, sp.Indexed):
+            _append(out, x)
+        elif isinstance(x, sp.Basic):
+            stack.extend(reversed(x.args))
+    return out
+
+
+def _append(xs: list, x) -> None:
+    if x not in xs:
+        xs.append(x)
+
+
+def _unique(xs) -> list:
+    return list(dict.fromkeys(xs))
+
+
+def letters_from(base):
+    """Names to try for an index: ``j`` -> j, k, l, ..., z, a, ..., i, j2, j3, ..."""
+    yield base
+    if len(base) == 1 and base.isalpha():
+        letters = string.ascii_lowercase if base.islower() else string.ascii_uppercase
+        start = letters.index(base)
+        yield from (letters[(start + k) % 26] for k in range(1, 26))
+    yield from (f"{base}{k}" for k in itertools.count(2))
+
+
+def _all_indices(e) -> set:
+    if isinstance(e, Index):
+        return {e}
+    out = set()
+    for a in e.args:
+        out |= _all_indices(a)
+    return out
