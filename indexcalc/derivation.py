@@ -410,11 +410,18 @@ def _axes(name, indices) -> list:
 
 def _targets(prog, x):
     """Index names for ``x``'s axes in a Jacobian: its usual ones, made distinct from
-    every left index of the program (``dY_dW[i,j,k,l]``)."""
+    every left index of the program (``dY_dW[i,j,k,l]``) and from every letter the program
+    writes for an axis of another size (the feature letter ``d`` never names classes)."""
     used = {str(i) for st in prog.statements for i in st.indices}
+    sizes: dict = {}  # letter -> the size classes it stands for somewhere in the program
+    for key in prog.sizes.parent:
+        if isinstance(key[0], int):
+            sizes.setdefault(str(key[1]), set()).add(prog.sizes.find(key))
     out = []
-    for i in canonical_indices(prog, x):
-        name = next(n for n in itertools.chain([str(i)], letters_from(stem(i))) if n not in used)
+    for k, i in enumerate(canonical_indices(prog, x)):
+        mine = prog.sizes.find((x, k))
+        name = next(n for n in itertools.chain([str(i)], letters_from(stem(i)))
+                    if n not in used and sizes.get(n, {mine}) <= {mine})
         used.add(name)
         out.append(Index(name))
     return tuple(out)

@@ -167,9 +167,6 @@ def test_printed_letters_keep_their_meaning(name, source, wrt, kind):
     _assert_letters_keep_their_meaning(d, name)
 
 
-@pytest.mark.xfail(strict=True, reason="the target letters of a Jacobian are chosen in derivation._targets "
-                   "(not by pretty_indices), which skips only left indices: d, the feature letter, "
-                   "names the classes of z")
 def test_jacobian_target_letters_keep_their_meaning():
     d = ic.jacobian("y[n,c] = sum[d](x[n,d])*z[n,c]", wrt="z")
     _assert_letters_keep_their_meaning(d, "jacobian")
