@@ -80,7 +80,7 @@ def tidy(expr, prog, keep, taken=(), axes=()):
     ``axes``: ``(name, axis)`` keys) or as ``size(A, k)``, short index names (none of
     ``taken``)."""
     e = state_sizes(factor(reuse_forward(expr, prog)), keep, prog, left_keys=axes)
-    return pretty_indices(e, keep, taken)
+    return pretty_indices(e, keep, taken, prog)
 
 
 def inline_cheap(raw, keep):
@@ -133,7 +133,7 @@ def _is(el, name):
         (isinstance(el, sp.Symbol) and el.name == name)
 
 
-def with_temporaries(statements, taken, outputs=(), tensors=()):
+def with_temporaries(statements, taken, outputs=(), tensors=(), prog=None):
     """Shared subexpressions as temporaries, each placed before its first reader. An
     intermediate gradient that would only copy a temporary takes its value instead, and
     the other readers of the temporary read it. Statements named in ``outputs`` (the
@@ -146,7 +146,7 @@ def with_temporaries(statements, taken, outputs=(), tensors=()):
     with NameSupply(supply.taken).active() as scratch:
         temps, exprs = eliminate([st.expr for st in statements], scratch)
         tensors = set(tensors) | {st.name for st in statements}
-        temps = {n: Statement(n, idx, pretty_indices(v, idx, tensors)) for n, idx, v in temps}
+        temps = {n: Statement(n, idx, pretty_indices(v, idx, tensors, prog)) for n, idx, v in temps}
     body = [Statement(st.name, st.indices, e) for st, e in zip(statements, exprs)]
     for k, st in enumerate(body):
         t = temps.get(_name_of(st.expr))

@@ -256,7 +256,7 @@ class Derivative(Backward):
             of = {g: x for x, g in names.items()}
             tidied = [Statement(g, idx, tidy(e, forward, idx, tensors, _axes(of.get(g), idx)))
                       for g, idx, e in raw]
-            statements = with_temporaries(tidied, supply, set(self.names.values()), tensors)
+            statements = with_temporaries(tidied, supply, set(self.names.values()), tensors, forward)
         printed = {st.name for st in statements}
         #: ``{name: X}``: the printed gradients (LaTeX writes them as a bar over ``X``)
         self.gradients = {g: x for x, g in names.items() if g in printed and x not in self.upstream}

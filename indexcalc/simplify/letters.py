@@ -19,7 +19,6 @@ summed with ``k`` (as the program sums them), never with the feature letter ``d`
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import string
 
@@ -29,29 +28,12 @@ from indexcalc.calculus.contract import freshen
 from indexcalc.calculus.names import stem
 from indexcalc.language.algebra import Binder, Index, ISum, Inv, tensor_names  # noqa: F401 (ISum: doctest)
 
-#: the forward program of the derivation in progress (see :func:`remember_program`)
-_PROGRAM: contextvars.ContextVar = contextvars.ContextVar("indexcalc_letters_program", default=None)
-
-
-def remember_program(prog) -> None:
-    """Note the program being derived, so that :func:`pretty_indices` called without one
-    (for the temporaries too) still finds the user's letters. The choice of letters never
-    changes a meaning (every name it gives is unused), and a program is only used where
-    its names are among those ``pretty_indices`` must avoid (those of its derivation)."""
-    if prog is not None and getattr(prog, "sizes", None) is not None:
-        _PROGRAM.set(prog)
-
-
 def pretty_indices(e, keep, taken=(), prog=None):
     """Rename generated indices (``j_17``) to short names unused among ``keep`` (the
     left indices), the tensors of ``e`` and ``taken`` (the program's names); with
-    ``prog`` (default: the one :func:`remember_program` noted for this derivation), the
-    forward program's letters first (see the module's docstring)."""
+    ``prog`` (the forward program), its letters first (see the module's docstring)."""
     e = freshen(e)
     used = {str(i) for i in keep} | tensor_names(e) | {str(n) for n in taken}
-    if prog is None:
-        prog = _PROGRAM.get()
-        prog = prog if prog is not None and set(prog.ranks) <= used else None
     letters = _Letters(prog, e) if prog is not None else None
     scopes = _scopes(e)
     given: dict = {}  # name -> the indices it was given to

@@ -28,7 +28,7 @@ from indexcalc.calculus.names import Bound, bound, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.language.memo import Memo, bottom_up, recall, remember
 from indexcalc.simplify.keys import blind
-from indexcalc.simplify.letters import letters_from, pretty_indices, remember_program  # noqa: F401 (re-exported)
+from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
 
 def alpha(e):
@@ -153,9 +153,7 @@ def reuse_forward(e, prog):
     """Replace every forward value inside ``e`` by the name that holds it: first with
     sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
     factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``). The forward
-    values are put in the same form, with summed indices that cannot capture others.
-    The derivation's supply notes ``prog`` for :func:`pretty_indices` (its letters)."""
-    remember_program(prog)
+    values are put in the same form, with summed indices that cannot capture others."""
     with scope(e, *[st.expr for st in prog.statements]) as supply:
         for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
             e = form(e)
