@@ -286,3 +286,14 @@ def test_modules_kept_are_bounded(cache, monkeypatch):
     assert funcs[0].module.__name__ in sys.modules and len(backend._LOADED) == 2
     for k, f in enumerate(funcs):
         np.testing.assert_array_equal(f(bounded=x.astype(np.float32))["y"], (k + 2) * x)  # a new dtype
+
+
+@pytest.mark.parametrize("src", ["_erf3 = (x)", "y = x*2", "y = x*s + 1"])
+def test_a_program_of_scalars_keeps_float32(src):
+    """A program whose inputs are all scalars computed its float32 data in float64 (found by
+    the differential suite: ``_erf3 = (x)``), where the NumPy backend keeps float32."""
+    d = ic.derive(src)
+    ins = {n: np.array(0.5, dtype=np.float32) for n in ic.parse(src).inputs}
+    for f in (d.compile(backend="numba"), d.compile(forward=True, backend="numba")):
+        out = f(**ins)
+        assert {str(np.asarray(v).dtype) for v in out.values()} == {"float32"}, out

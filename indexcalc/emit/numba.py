@@ -268,7 +268,9 @@ class _Module:
         """The lines before the first call: dtype, sizes, inputs, numbers, arrays."""
         safe = ap.d.safe
         tensors = [safe(n) for n in prog.inputs if prog.rank(n)]
-        body = ap.d.dtype(tensors) + ["_F, _nt = _dtype.type, numba.get_num_threads()"]
+        # the dtype of the tensors, else of the scalars (as check_arrays decides it)
+        body = ap.d.dtype(tensors or [safe(n) for n in prog.inputs])
+        body += ["_F, _nt = _dtype.type, numba.get_num_threads()"]
         body += [f"{var} = {name}.shape[{axis}]" for var, name, axis in dict.fromkeys(ap.sizes.values())]
         if tensors:
             body.append(f"{', '.join(tensors)} = {', '.join(f'np.ascontiguousarray({t})' for t in tensors)}")
