@@ -96,7 +96,7 @@ def test_layer_norm_printout_names_every_upstream_gradient():
     assert d.upstream == {"y": "dy", "mu": "dmu", "rstd": "drstd"}
     assert d.names == {"x": "dx", "g": "dg", "h": "dh"}
     assert "dmu" in d.program.inputs and "drstd" in d.program.inputs
-    # the printout re-parses after the forward program (SPEC section 2), so it is derivable
+    # the printout re-parses after the forward program (README, "What a derivation prints"), so it is derivable
     ic.parse(LAYER_NORM + "\n" + str(d))
 
 

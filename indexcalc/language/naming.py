@@ -13,8 +13,8 @@ from __future__ import annotations
 
 
 def twin_axes(name, rank, ranks):
-    """The axes a gradient name's axes stand for, by the naming convention of SPEC
-    section 1: ``dX`` has the axes of ``X``, ``dY_dX`` those of ``Y`` then ``X``, and so
+    """The axes a gradient name's axes stand for, by the naming convention of the README
+    ("The language"): ``dX`` has the axes of ``X``, ``dY_dX`` those of ``Y`` then ``X``, and so
     do the names a derivation gives when those are taken (``d_X``, ``d_X2``, ...,
     ``d_Y_dX``, ``d_Y_dX2``, ...; ``d_x2`` is read as ``x2``'s before ``x``'s). The first
     reading, in that order, whose ranks add up to ``rank`` counts. Used only for left
