@@ -221,3 +221,19 @@ def test_user_names_that_are_generated_names(backend, request):
     assert must <= set(names), must - set(names)
     names += ["YFunction", "H1Function", "y_function", "h1_function", "LFunction_2", "l_function_2"]
     assert _check_names(backend, names) >= len(names)  # at least one program per name
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("src", ["y[i] = x[i]*sigmoid(1 + exp(-2)*tanh(0.5))",
+                                 "y[i] = x[i]*softplus(1 - 2*tanh(0.5))*sign(0.25 - 1)"])
+def test_a_function_of_a_compound_number(src, backend):
+    """A function of numbers is spelled with ``math`` (``sigmoid``: ``0.5 + 0.5*math.tanh(0.5*{})``);
+    its argument was pasted in unparenthesized, so ``sigmoid(1 + e)`` computed
+    ``tanh(0.5*1 + e)``: a silent wrong answer in torch and JAX (the differential hunt, seed 2184)."""
+    pytest.importorskip(backend)
+    d = ic.derive(src)
+    x, dy = np.array([0.5, -1.0, 2.0]), np.array([1.0, 2.0, 3.0])
+    want = d.compile(forward=True)(x=x, dy=dy)
+    got = d.compile(forward=True, backend=backend)(x=x, dy=dy)
+    for k in want:
+        np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-6)

@@ -29,7 +29,7 @@ import numpy as np
 
 from indexcalc.emit.arrays import check_call, check_source, exec_source
 from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
-from indexcalc.emit.dialect import Dialect, reads_module
+from indexcalc.emit.dialect import Dialect, paren, reads_module
 from indexcalc.emit.torch import SAVED, snake
 from indexcalc.emit.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
 from indexcalc.errors import IndexCalcWarning, ProgramError, ShapeError, install_hint
@@ -59,8 +59,8 @@ class JaxDialect(Dialect):
     def cast(self, code):
         return f"({code}).astype(_dtype)"
 
-    def number(self, fn, codes):
-        return MATH[fn].format(*codes)
+    def number(self, fn, codes):  # an argument is one operand (sigmoid's template reads 0.5*{})
+        return MATH[fn].format(*map(paren, codes))
 
     def number_base(self, base):
         return f"float({base})"

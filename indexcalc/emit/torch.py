@@ -74,8 +74,8 @@ class TorchDialect(Dialect):
     def cast(self, code):
         return f"({code}).to(_dtype)"
 
-    def number(self, fn, codes):
-        return MATH[fn].format(*codes)
+    def number(self, fn, codes):  # an argument is one operand (sigmoid's template reads 0.5*{})
+        return MATH[fn].format(*map(paren, codes))
 
     def number_base(self, base):
         return f"float({base})"
