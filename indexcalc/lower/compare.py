@@ -26,6 +26,7 @@ def compared(b, e) -> Ref:
     ``max[..]`` tests this). SymPy writes ``m - (a + b)`` as ``m - a - b``, which would
     round differently from ``a + b``; so ``x`` is kept whole, and read by :func:`aligned`."""
     terms = list(e.args)
+    pairs = []  # (c, m, x) for each reduction m that is a term: e = c·(m - x)
     for k, t in enumerate(terms):
         c, r = t.as_coeff_Mul()
         if c not in (1, -1) or isinstance(r, (sp.Add, sp.Number)):
@@ -33,26 +34,30 @@ def compared(b, e) -> Ref:
         m = b.expr(r)
         if b.g[m.node].op not in ("max", "min"):
             continue
-        others = terms[:k] + terms[k + 1:]
-        x = b.expr(sp.Add(*[-c * o for o in others]))  # e = c·(m - x)
-        x = aligned(b, x, m)
-        b.named.add(x.node)  # x is one operand, not opened into the sum or the product
-        first, second = (m, x) if c == 1 else (x, m)
-        return b.map("add", [first, b.map("mul", [b.const(-1), second])])
-    return b.expr(e)
+        x = b.expr(sp.Add(*[-c * o for o in terms[:k] + terms[k + 1:]]))
+        read = aligned(b, x, m)
+        pairs.append((c, m, read or x, read is not None))
+    if not pairs:
+        return b.expr(e)
+    # the reduction whose body x is (another max may be a term of the body: t + v1 - y
+    # with v1 = max[f](..) inside y's body compares with y), else the first
+    c, m, x, _ = next((p for p in pairs if p[3]), pairs[0])
+    b.named.add(x.node)  # x is one operand, not opened into the sum or the product
+    first, second = (m, x) if c == 1 else (x, m)
+    return b.map("add", [first, b.map("mul", [b.const(-1), second])])
 
 
-def aligned(b, x: Ref, m: Ref) -> Ref:
+def aligned(b, x: Ref, m: Ref):
     """``x`` replaced by the node that ``m`` reduced, read with the indices ``m`` keeps at
     the axes the reduction kept, where the two are the same expression. Only that node
     rounds like the maximum: ``x[j]*W[j,w]*x[w]`` computed as ``t1[j,w]*x[w]`` (a
     temporary the backward introduced) or with the two ``x`` factors multiplied in the
     other order may differ in the last bit, and ``m - x == 0`` would miss the arg-max.
-    ``x`` is returned as it is when no reading matches."""
+    None when no reading matches."""
     node = b.g[m.node]
     (body, pos), = node.args
     if len(set(pos)) != len(pos):
-        return x
+        return None
     out = node.attr[0]
     kept = {a: m.labels[out.index(n)] for a, n in enumerate(pos) if n in out}
     if x.node == body and all(x.labels[a] == label for a, label in kept.items()):
@@ -60,14 +65,14 @@ def aligned(b, x: Ref, m: Ref) -> Ref:
     free = [i for i in dict.fromkeys(x.labels) if i not in kept.values()]
     reduced = [a for a in range(len(pos)) if a not in kept]
     if len(free) != len(reduced) or len(free) > 5:
-        return x
+        return None
     want = canonical(b, x)
     for labels in itertools.permutations(free):
         read = {**kept, **dict(zip(reduced, labels))}
         ref = Ref(body, tuple(read[a] for a in range(len(pos))))
         if canonical(b, ref) == want:
             return ref
-    return x
+    return None
 
 
 def canonical(b, r: Ref):
