@@ -289,7 +289,7 @@ def test_modules_kept_are_bounded(cache, monkeypatch):
 
 
 @pytest.mark.parametrize("src", ["_erf3 = (x)", "y = x*2", "y = x*s + 1"])
-def test_a_program_of_scalars_keeps_float32(src):
+def test_a_program_of_scalars_keeps_float32(src, cache):
     """A program whose inputs are all scalars computed its float32 data in float64 (found by
     the differential suite: ``_erf3 = (x)``), where the NumPy backend keeps float32."""
     d = ic.derive(src)
