@@ -29,9 +29,11 @@ def derivable(src, wrt):
         return None
 
 
-PROGRAMS = [(f"gallery-{n}", ex.source, ex.wrt) for n, ex in sorted(examples().items())] + \
+#: (id, source, wrt): the gallery and the derivation tests with a gradient (also read by
+#: tests/test_exports.py and tests/test_standalone_numpy.py)
+SOURCES = [(f"gallery-{n}", ex.source, ex.wrt) for n, ex in sorted(examples().items())] + \
     [(c["id"], c["src"], c["wrt"]) for c in CASES if not c["xfail"].get("grad")]
-PROGRAMS = [pytest.param(src, wrt, id=i) for i, src, wrt in PROGRAMS if derivable(src, wrt)]
+PROGRAMS = [pytest.param(src, wrt, id=i) for i, src, wrt in SOURCES if derivable(src, wrt)]
 
 
 def test_enough_programs():

@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
-from indexcalc.gallery import examples
 from indexcalc.gradcheck import random_inputs, sizes_for
 
-from test_derive import CASES
+from test_backends import SOURCES, derivable
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +33,7 @@ def jax():
     return jax
 
 
-def derivable(src, wrt):
-    try:
-        return ic.derive(src, wrt=wrt)
-    except ic.IndexCalcError:
-        return None
-
-
-PROGRAMS = [(f"gallery-{n}", ex.source, ex.wrt) for n, ex in sorted(examples().items())] + \
-    [(c["id"], c["src"], c["wrt"]) for c in CASES if not c["xfail"].get("grad")]
+PROGRAMS = SOURCES
 DERIVED = [(pid, d) for pid, src, wrt in PROGRAMS if (d := derivable(src, wrt)) is not None]
 
 

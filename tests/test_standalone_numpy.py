@@ -18,7 +18,7 @@ import indexcalc as ic
 from indexcalc.gallery import examples
 from indexcalc.gradcheck import random_inputs, sizes_for
 
-from test_derive import CASES
+from test_backends import SOURCES, derivable
 
 # -- an unused-name checker ----------------------------------------------------------------
 
@@ -68,15 +68,8 @@ def test_the_checker_finds_what_the_old_header_carried():
                                        "backward: argument x", "backward: variable _dtype"]
 
 
-def derived(src, wrt):
-    try:
-        return ic.derive(src, wrt=wrt)
-    except ic.IndexCalcError:
-        return None
-
-
-PROGRAMS = [(f"gallery-{n}", ex.source, ex.wrt) for n, ex in sorted(examples().items())] + \
-    [(c["id"], c["src"], c["wrt"]) for c in CASES if not c["xfail"].get("grad")]
+PROGRAMS = SOURCES
+derived = derivable
 
 
 @pytest.mark.parametrize("forward", [False, True], ids=["backward", "step"])
