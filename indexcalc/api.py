@@ -22,7 +22,7 @@ from sympy.core.parameters import distribute
 from indexcalc.derivation import Derivative, Jacobian
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError, WrtError
 from indexcalc.gradcheck import CheckResult
-from indexcalc.outputs import with_outputs
+from indexcalc.outputs import name_list, with_outputs
 from indexcalc.program import Program
 
 __all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients"]
@@ -68,15 +68,7 @@ def _names(value, what: str, allow_none=True) -> list | None:
     iterable of names; anything else is a WrtError (not a TypeError deep inside)."""
     if value is None and allow_none:
         return None
-    if isinstance(value, str):
-        return [w.strip() for w in value.split(",")]
-    try:
-        names = list(value)
-    except TypeError:
-        names = None
-    if names is None or not all(isinstance(n, str) for n in names):
-        raise WrtError(f"{what} must be a name or a list of names, not {value!r}")
-    return names
+    return name_list(value, what, WrtError)
 
 
 @_guarded

@@ -26,18 +26,24 @@ from indexcalc.errors import ArgumentError, ProgramError, did_you_mean
 from indexcalc.language.algebra import tensor_names
 
 
+def name_list(value, what: str, error) -> list:
+    """``wrt``, ``of`` or ``outputs`` as a list of strings: a name, a comma-separated string
+    or an iterable of names; anything else raises ``error`` (not a TypeError deep inside)."""
+    if isinstance(value, str):
+        return [w.strip() for w in value.split(",")]
+    try:
+        names = list(value)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise error(f"{what} must be a name or a list of names, not {value!r}")
+    return names
+
+
 def output_names(value) -> list:
     """``outputs=`` as a list of names: a name, comma-separated names or an iterable of
     names (duplicates dropped, the first kept); anything else is an ArgumentError."""
-    if isinstance(value, str):
-        names = [w.strip() for w in value.split(",")]
-    else:
-        try:
-            names = list(value)
-        except TypeError:
-            names = None
-        if names is None or not all(isinstance(n, str) for n in names):
-            raise ArgumentError(f"outputs must be a name or a list of names, not {value!r}")
+    names = name_list(value, "outputs", ArgumentError)
     names = list(dict.fromkeys(n.strip() for n in names))
     if not names or "" in names:
         raise ArgumentError(f"outputs= names no output ({value!r}); give names the program assigns, "
