@@ -165,3 +165,12 @@ def _sources(g, k) -> set:
 def _reads_size(lines, name) -> bool:
     """Whether the printed ``lines`` read an axis size of input ``name``."""
     return any(line.startswith("n_") and f"= {name}.shape[" in line for line in lines)
+
+
+def by_name(fn, p) -> list:
+    """The lines of ``fn(*, inputs...)``, the exported function that takes its arguments by
+    name and calls the positional ``apply`` in the order of the program's inputs."""
+    ins = ", ".join(p.inputs)
+    return [f"def {fn}(*, {ins}):", f'    """{p.doc}.', "",
+            f'    Arguments by name only: {fn}({", ".join(f"{n}={n}" for n in p.inputs)}).', '    """',
+            f"    return apply({ins})", ""]

@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 from indexcalc.emit.arrays import check_call, check_source, exec_source
-from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
+from indexcalc.emit.autograd import autograd_parts, by_name, check_inputs, fresh
 from indexcalc.emit.dialect import Dialect, paren, reads_module
 from indexcalc.emit.torch import SAVED, snake
 from indexcalc.emit.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
@@ -119,10 +119,7 @@ def jax_source(d, name=None) -> str:
              f'    (README, "Argument order"); {fn}() takes them by name.', '    """',
              f"    _float64({ins})",
              f"    return {vjp}({ins})", "", "",
-             f"def {fn}(*, {ins}):",
-             f'    """{p.doc}.', "",
-             f'    Arguments by name only: {fn}({", ".join(f"{n}={n}" for n in p.inputs)}).', '    """',
-             f"    return apply({ins})", ""]
+             *by_name(fn, p)]
     code = "\n".join(lines)
     head = "import math\n" * reads_module(code, "math") + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
     return head + check_source(d.forward) + X64 + "\n\n" + code

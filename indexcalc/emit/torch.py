@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexcalc.emit.arrays import check_call, check_source, exec_source
-from indexcalc.emit.autograd import autograd_parts, check_inputs, fresh
+from indexcalc.emit.autograd import autograd_parts, by_name, check_inputs, fresh
 from indexcalc.emit.dialect import Dialect, paren, reads_module
 from indexcalc.emit.spelling import BOOLEAN, BUILTINS, MATH, TORCH, TORCH_REDUCE, axis
 from indexcalc.errors import ProgramError, ShapeError, install_hint
@@ -133,10 +133,7 @@ def torch_source(d, name=None) -> str:
              f'    {order}', f'    (README, "Argument order"); {fn}() takes them by name.', '    """',
              *_as_tensors(p),
              f"    return {cls}.apply({ins})", "", "",
-             f"def {fn}(*, {ins}):",
-             f'    """{p.doc}.', "",
-             f'    Arguments by name only: {fn}({", ".join(f"{n}={n}" for n in p.inputs)}).', '    """',
-             f"    return apply({ins})", ""]
+             *by_name(fn, p)]
     code = "\n".join(lines)
     head = "import math\n\n" * reads_module(code, "math") + "import torch\n"
     return head + check_source(d.forward) + "\n\n" + code
