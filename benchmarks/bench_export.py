@@ -31,9 +31,9 @@ os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={'true' if _th
 import numpy as np  # noqa: E402
 
 import indexcalc as ic  # noqa: E402
-from indexcalc.emit.jax import JAX_DIALECT  # noqa: E402
-from indexcalc.emit.printer import ArrayPrinter  # noqa: E402
-from indexcalc.emit.torch import TORCH_DIALECT  # noqa: E402
+from indexcalc.backends.jax import JAX_DIALECT  # noqa: E402
+from indexcalc.backends.printer import ArrayPrinter  # noqa: E402
+from indexcalc.backends.torch import TORCH_DIALECT  # noqa: E402
 from indexcalc.gallery import examples  # noqa: E402
 
 from bench_step import CE, MLP, best, rand, write  # noqa: E402

@@ -20,8 +20,8 @@ __version__ = "0.2.0"
 _WHERE = {
     "parse": "indexcalc.api", "derive": "indexcalc.api", "jacobian": "indexcalc.api",
     "hessian": "indexcalc.api", "check_gradients": "indexcalc.api",
-    "Derivative": "indexcalc.derivation", "Jacobian": "indexcalc.derivation",
-    "Program": "indexcalc.program", "CheckResult": "indexcalc.gradcheck",
+    "Derivative": "indexcalc.derivation.results", "Jacobian": "indexcalc.derivation.results",
+    "Program": "indexcalc.derivation.program", "CheckResult": "indexcalc.gradcheck",
     "IndexCalcError": "indexcalc.errors", "ParseError": "indexcalc.errors",
     "ProgramError": "indexcalc.errors", "ShapeError": "indexcalc.errors",
     "WrtError": "indexcalc.errors", "InternalError": "indexcalc.errors", "ArgumentError": "indexcalc.errors",
@@ -34,11 +34,11 @@ __all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients", "Program
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
     from indexcalc.api import check_gradients, derive, hessian, jacobian, parse
-    from indexcalc.derivation import Derivative, Jacobian
+    from indexcalc.derivation.results import Derivative, Jacobian
     from indexcalc.errors import (ArgumentError, IndexCalcError, IndexCalcWarning, InternalError, ParseError,
                                   ProgramError, ShapeError, WrtError)
     from indexcalc.gradcheck import CheckResult
-    from indexcalc.program import Program
+    from indexcalc.derivation.program import Program
 
 
 def __getattr__(name: str):

@@ -19,11 +19,11 @@ from typing import Union
 
 from sympy.core.parameters import distribute
 
-from indexcalc.derivation import Derivative, Jacobian
+from indexcalc.derivation.results import Derivative, Jacobian
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError, WrtError
 from indexcalc.gradcheck import CheckResult
-from indexcalc.outputs import name_list, with_outputs
-from indexcalc.program import Program
+from indexcalc.derivation.outputs import name_list, with_outputs
+from indexcalc.derivation.program import Program
 
 __all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients"]
 

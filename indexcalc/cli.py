@@ -1,4 +1,4 @@
-"""The command line: ``indexcalc derive | check | examples`` (SPEC section 4).
+"""The command line: ``indexcalc derive | check | examples`` (README "Command line").
 
     $ indexcalc derive 'Y[i,j] = X[i,k]*W[k,j]' --wrt X,W
     dX[i,k] = dY[i,j]*W[k,j]
@@ -181,7 +181,7 @@ def cmd_derive(args) -> int:
 
 
 def _document(block: str, comment: str = "") -> str:
-    from indexcalc.emit.latex import document_latex
+    from indexcalc.notation.latex import document_latex
     return document_latex(block, comment)
 
 
@@ -360,7 +360,7 @@ def _run(args) -> tuple[int, str | None]:
         return 1, "the program is nested too deeply for indexcalc; split it into statements"
     except KeyboardInterrupt:
         return 130, "interrupted"
-    except Exception as e:  # noqa: BLE001 - never a traceback (SPEC section 4)
+    except Exception as e:  # noqa: BLE001 - never a traceback (README "Command line")
         error = e if isinstance(e, InternalError) else InternalError.wrapping(e)
         return 1, " ".join(str(error).split())
 

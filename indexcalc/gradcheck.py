@@ -28,7 +28,7 @@ class CheckResult:
 
     ``errors``: wrt name -> max relative error (NaN where a value or a gradient was
     NaN or infinite); ``tolerance``: the largest error that passes; ``problems``: such
-    non-finite findings, in words. A check with any of them FAILS (SPEC section 4): it
+    non-finite findings, in words. A check with any of them FAILS (README "Command line"): it
     never passes by default.
 
     >>> r = CheckResult({"x": 2e-9, "w": float("nan")}, 1e-5)

@@ -19,7 +19,7 @@ runs
 Each backend's outcome is an :class:`Outcome`: ``ok``, ``disagree`` (an
 ``AssertionError`` naming the stage and what differs), ``refused`` (an
 ``ic.IndexCalcError``: every generated program is valid, so this is a failure too) or
-``exception`` (anything else). Programs the oracle cannot judge (the SPEC is silent,
+``exception`` (anything else). Programs the oracle cannot judge (the README is silent,
 values not finite or huge) are ``None``.
 
 >>> import test_oracle_adversarial as adv

@@ -1,10 +1,10 @@
-"""An independent reference evaluator of the indexcalc language (SPEC.md section 1).
+"""An independent reference evaluator of the indexcalc language (README "The language").
 
-Written in plain NumPy from the SPEC text only: it shares no code with indexcalc (its
+Written in plain NumPy from the README text only: it shares no code with indexcalc (its
 own tokenizer, recursive-descent parser and evaluator), so that tests can compare two
 readings of the contract.
 
-Summation (SPEC section 1, with the choices documented in the README and the amendment
+Summation (README "The language", with the choices documented in the README and the amendment
 of issue 7):
 
 1. In a product (two or more factors joined by ``*`` or ``/``), an index that is not
@@ -20,7 +20,7 @@ of issue 7):
    A parenthesized product sums its own repeated indices first; a parenthesized sum is
    one top-level term.
 
-Where the SPEC is silent -- a repeated, unprotected index on a *lone* tensor that is
+Where the README is silent -- a repeated, unprotected index on a *lone* tensor that is
 not a factor of a product of two or more factors and not a whole top-level term, e.g.
 ``exp(A[i,i])`` or ``(A[i,i] + x[j])*y[j]`` (is the diagonal summed inside or outside?)
 -- the oracle raises :class:`Ambiguous` instead of guessing.
@@ -46,11 +46,11 @@ __all__ = ["evaluate", "program_info", "numeric_grad", "numeric_vjp_directions",
 
 
 class OracleError(Exception):
-    """The program is not valid (by the oracle's reading of SPEC section 1)."""
+    """The program is not valid (by the oracle's reading of README "The language")."""
 
 
 class Ambiguous(OracleError):
-    """The SPEC does not say what this program means; the oracle refuses to guess."""
+    """The README does not say what this program means; the oracle refuses to guess."""
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -468,7 +468,7 @@ class _Statement:
 
     def plain(self, v, prot, where):
         """``v`` consumed by something that is not a product: a repeated unprotected
-        index on a lone tensor is where the SPEC is silent."""
+        index on a lone tensor is where the README is silent."""
         if any(c >= 2 and l not in prot for l, c in v.counts.items()):
             raise Ambiguous(f"repeated index on a lone tensor inside {where}")
         return _Val(v.arr, v.labels)

@@ -1,5 +1,5 @@
 """Real programs from machine learning and matrix calculus, written in the indexcalc
-language (SPEC section 1) as a careful practitioner writes them (issue 8, Deliver 5).
+language (README "The language") as a careful practitioner writes them (issue 8, Deliver 5).
 
 Each program is a :class:`Real` record: ``name``, ``source``, ``wrt`` (``None``: all
 inputs), ``sizes`` (index letter -> size, for random data; unnamed index classes get
@@ -13,7 +13,7 @@ not exist yet: "functions", "reductions", "pi"), and ``xfail`` (check name -> re
 for the checks of ``tests/test_real_programs.py`` that fail today because of a known
 bug; the test marks them ``xfail(strict=True)``).
 
-Writing notes (the traps a practitioner avoids, SPEC section 1):
+Writing notes (the traps a practitioner avoids, README "The language"):
 
 * an index repeated inside a product is contracted *there*: the logistic loss is
   ``sum[n](log(1 + exp(-y[n]*sum[d](X[n,d]*w[d]))))`` or goes through a named margin

@@ -1,4 +1,4 @@
-"""The public Python surface (SPEC section 3): ``ic.check_gradients``, ``ic.__version__``,
+"""The public Python surface (README "Python"): ``ic.check_gradients``, ``ic.__version__``,
 docstrings with parameters and worked examples, type hints and ``py.typed``, lazy loading."""
 
 import inspect
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
-from indexcalc.derivation import Backward
+from indexcalc.derivation.results import Backward
 
 FUNCTIONS = [ic.parse, ic.derive, ic.jacobian, ic.hessian, ic.check_gradients]
 
@@ -118,7 +118,7 @@ def test_the_shape_check_cache_of_a_compiled_function_is_bounded():
     """Issue 20 (bounded costs): a compiled function remembers the shapes it checked, at
     most 64 of them, however many shapes it is called with."""
     import numpy as np
-    from indexcalc.emit.arrays import check_arrays
+    from indexcalc.backends.arrays import check_arrays
     prog = ic.parse("y[i] = 2*x[i]")
     checked = {}
     for n in range(1, 200):

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
-from indexcalc.emit.jax import JAX_DIALECT
-from indexcalc.emit.printer import ArrayPrinter
-from indexcalc.emit.torch import TORCH_DIALECT
+from indexcalc.backends.jax import JAX_DIALECT
+from indexcalc.backends.printer import ArrayPrinter
+from indexcalc.backends.torch import TORCH_DIALECT
 from indexcalc.gallery import examples
 from indexcalc.gradcheck import random_inputs, sizes_for
 

@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 
 import indexcalc as ic
-from indexcalc.emit import matrix_nodes
+from indexcalc.notation import matrix_nodes
 from indexcalc.language import memo
 from indexcalc.simplify import keys
 

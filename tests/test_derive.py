@@ -1,4 +1,4 @@
-"""Derivation (SPEC sections 2 and 3): derived gradients are right, print readably,
+"""Derivation (README "The language" and "Python"): derived gradients are right, print readably,
 and re-parse after the forward program to a program that computes the same numbers.
 
 Three opinions on each gradient:
@@ -243,7 +243,7 @@ def readability_problems(src, d, diagonal=False):
         if run not in src:
             problems.append(f"contains the number {run}, not in the source")
     # a gradient is not a mere copy of a temporary, unless other statements read that
-    # temporary too (a requested gradient must stay an output: SPEC section 2)
+    # temporary too (a requested gradient must stay an output: README "The language" (printouts))
     for line in text.splitlines():
         copy = re.fullmatch(r"\w+(\[[\w,]*\])? = (t\d+)(\[[\w,]*\])?", line)
         if copy and copy.group(1) == copy.group(3):
@@ -296,7 +296,7 @@ def test_readability_check_can_fail():
     assert readability_problems(src, Fake("t1[i,j] = x[i]*y[j]", big))
 
 
-# -- printed forms (SPEC section 2) ----------------------------------------------------
+# -- printed forms (README "The language" (printouts)) ----------------------------------------------------
 
 
 def test_matmul_prints_exactly():
@@ -342,7 +342,7 @@ def test_diagonal_gradient_keeps_its_delta():
 @pytest.mark.parametrize("src", [L2NORMALIZE, RMSNORM, "L = sqrt(x[i]*x[i])"],
                          ids=["l2-normalize", "rmsnorm", "norm"])
 def test_norm_gradients_reuse_the_norm(src):
-    """SPEC section 2: forward values are reused; here the norm is a forward value."""
+    """README "The language" (printouts): forward values are reused; here the norm is a forward value."""
     text = str(ic.derive(src))
     assert "sqrt(" not in text and "^(1/2)" not in text, text
 

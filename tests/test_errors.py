@@ -1,4 +1,4 @@
-"""Errors (SPEC section 5): every user mistake raises a subclass of ic.IndexCalcError
+"""Errors (README (errors)): every user mistake raises a subclass of ic.IndexCalcError
 whose message says what is wrong and where.
 
 * syntax errors: ic.ParseError with line, column, the source line and a caret under the

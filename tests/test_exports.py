@@ -163,7 +163,7 @@ def test_readme_norm_layer_refuses_a_3d_tensor(torch):
 def test_tracebacks_show_the_emitted_line(backend, request):
     """Errors inside generated code pointed at ``File "<indexcalc-torch>", line 14`` with
     no source line; the source is registered with linecache under a name of its own."""
-    from indexcalc.emit.arrays import exec_source
+    from indexcalc.backends.arrays import exec_source
     d = ic.derive("Y[i,j] = X[i,k]*W[k,j]")
     if backend == "numpy":
         fn = exec_source(d.numpy_source(), "numpy")["backward"]
@@ -183,7 +183,7 @@ def test_tracebacks_show_the_emitted_line(backend, request):
 
 
 def test_sources_of_different_programs_get_different_names():
-    from indexcalc.emit.arrays import exec_source
+    from indexcalc.backends.arrays import exec_source
     a = exec_source("def f():\n    return 1\n", "numpy")
     b = exec_source("def f():\n    return 2\n", "numpy")
     assert a["f"].__code__.co_filename != b["f"].__code__.co_filename

@@ -1,6 +1,6 @@
 """Forward evaluation: ``ic.parse(src).compile()(**arrays)`` against plain NumPy.
 
-Every example sentence of SPEC section 1, the layer norm of the SPEC, softmax
+Every example sentence of README "The language", the layer norm of the README, softmax
 cross-entropy, a two-layer MLP, single-head attention, the matrix functions, every
 element-wise function, max/min, delta, len, sum/mean. Shapes use a different size on
 every axis wherever the program allows, so a transposed axis cannot go unnoticed.
@@ -41,7 +41,7 @@ def check(src, arrays, want, dtype=np.float64):
     return got
 
 
-# -- the example sentences of SPEC section 1 --------------------------------------------
+# -- the example sentences of README "The language" --------------------------------------------
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -3,7 +3,7 @@
 
 The generator builds a tree over the tensors A[i,j], B[j,k], C[k,i], x[i], y[j], z[k] and
 the scalar s, with + - * /, unary minus, powers, bounded element-wise functions, max/min,
-and explicit sum[..]/mean[..]. The reference implements SPEC section 1 itself:
+and explicit sum[..]/mean[..]. The reference implements README "The language" itself:
 
 * rule 1 -- in a product, an index that occurs in two or more factors and is not
   protected (a left index, or one listed by an enclosing sum[..]/mean[..]) is summed

@@ -11,7 +11,7 @@ import sympy as sp
 import indexcalc as ic
 from indexcalc.language.algebra import Index, ISum, Len, Size, occurrences, product_sums, size_node, unbound_lens
 from indexcalc.cli import main
-from indexcalc.emit.text import statement_text
+from indexcalc.notation.text import statement_text
 from indexcalc.errors import BUG, InternalError
 from indexcalc.gradcheck import check_gradients
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
-from indexcalc.emit.spelling import JAX, MATH, NUMPY, TORCH
+from indexcalc.backends.spelling import JAX, MATH, NUMPY, TORCH
 from indexcalc.gradcheck import check_gradients
 from indexcalc.language.functions import BY_CLASS, FUNCTIONS, REDUCTIONS
 

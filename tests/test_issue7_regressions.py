@@ -45,7 +45,7 @@ def _ic_forward_objective(prog, inputs, upstream, outputs):
 
 
 def fd_grad_of_ic(src, inputs, wrt, upstream, eps=1e-6):
-    """Central differences of indexcalc's own compiled forward (used where the SPEC is
+    """Central differences of indexcalc's own compiled forward (used where the README is
     silent about the program's meaning, so only self-consistency can be checked)."""
     prog = ic.parse(src)
     return central_differences(lambda base: _ic_forward_objective(prog, base, upstream, list(upstream)),
@@ -339,7 +339,7 @@ def test_hessian_reads_a_broadcast_gradient_at_the_right_axes(src, wrt, shapes):
 
 def test_zero_hessian_prints_and_compiles_to_zeros():
     h = ic.hessian("t1 = W[i]", wrt="W")
-    # self-contained (SPEC section 2): the gradient dW that sizes ddW_dW is printed too
+    # self-contained (README "The language" (printouts)): the gradient dW that sizes ddW_dW is printed too
     assert str(h) == "dW[i] = 1\nddW_dW[i,j] = 0", str(h)
     assert h.names == {("dW", "W"): "ddW_dW"}
     out = h.compile()(W=np.ones(3))

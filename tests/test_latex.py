@@ -1,4 +1,4 @@
-r"""LaTeX (SPEC section 2, issue 11 item 2): the name convention, the defects it fixes,
+r"""LaTeX (README "The language" (printouts), issue 11 item 2): the name convention, the defects it fixes,
 golden LaTeX of the gallery (tests/golden/latex, reviewed rendered), every LaTeX string
 the project produces rendered by KaTeX with ``throwOnError``, and the Jupyter displays.
 
@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 import indexcalc as ic
-from indexcalc.emit import latex_names, matrix_print
-from indexcalc.emit.latex import expr_latex, statements_latex
-from indexcalc.emit.latex_names import Naming, latex_name, parse_name
+from indexcalc.notation import latex_names; from indexcalc.notation import matrix_print
+from indexcalc.notation.latex import expr_latex, statements_latex
+from indexcalc.notation.latex_names import Naming, latex_name, parse_name
 from indexcalc.gallery import examples
 
 ROOT = Path(__file__).parents[1]

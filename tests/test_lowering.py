@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
-from indexcalc.emit.numpy import HEADER
+from indexcalc.backends.numpy import HEADER
 from indexcalc.gallery import examples
 from indexcalc.gradcheck import random_inputs, sizes_for
 

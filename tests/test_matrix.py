@@ -1,4 +1,4 @@
-"""Matrix notation (SPEC sections 2-4, issue 11): ``d.matrix()`` pins the Matrix Cookbook
+"""Matrix notation (README "Python" and "Command line", issue 11): ``d.matrix()`` pins the Matrix Cookbook
 identities and the gallery (goldens reviewed by hand), its ``"numpy"`` form is evaluated
 and compared with ``d.compile()`` statement by statement (the gallery, the Cookbook cases
 and every real program of ``tests/real_programs.py``), and statements without a matrix
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
-from indexcalc.emit.latex import naming_of, statements_latex
-from indexcalc.emit.numpy import NUMPY_DIALECT
+from indexcalc.notation.latex import naming_of, statements_latex
+from indexcalc.backends.numpy import NUMPY_DIALECT
 from indexcalc.gallery import examples
 from indexcalc.gradcheck import random_inputs, sizes_for
 

@@ -1,4 +1,4 @@
-"""Crash hunt (SPEC sections 4 and 5): no program text, however odd, may make indexcalc
+"""Crash hunt (README "Command line" and its errors): no program text, however odd, may make indexcalc
 raise anything but an ``ic.IndexCalcError`` subclass, and the CLI never prints a
 traceback (exit 0, 1, or 2 for bad usage).
 

@@ -227,7 +227,7 @@ def test_an_opened_sum_never_cancels_a_shared_factor(serial):
     """Σ_i (m·x - m·y) with y within 1e-7 of x: opened, m·Σx - m·Σy is 1.4e-9 off the
     exact value in float64 (and 12% in float32); the sum is not opened, so the Numba step
     is as exact as the program's order (7.6e-12 off; the NumPy step, 1.4e-11)."""
-    from indexcalc.emit.numba import compile_numba
+    from indexcalc.backends.numba import compile_numba
     rng = np.random.default_rng(0)
     x = rng.uniform(1, 2, (4, 1000))
     a = dict(z=rng.uniform(100, 1000, (4, 7)), x=x, y=x + 1e-7 * rng.standard_normal((4, 1000)))
@@ -252,7 +252,7 @@ def test_every_number_is_of_the_data_dtype():
 
 
 def test_every_function_has_a_numba_spelling():
-    from indexcalc.emit.loops import NUMBA
+    from indexcalc.backends.loops import NUMBA
     assert set(FUNCTIONS) - {f.name for f in FUNCTIONS.values() if f.kind in ("matrix", "power")} <= set(NUMBA)
 
 
@@ -270,7 +270,7 @@ def test_shape_errors_as_numpy(nb):
 
 
 def test_nan_and_inf_keep_their_meaning(serial):
-    from indexcalc.emit.numba import compile_numba
+    from indexcalc.backends.numba import compile_numba
     prog = ic.parse("m[b] = max[i](x[b,i]); q[b,i] = x[b,i]/z[b,i]; s[b] = sum[i](x[b,i])")
     x = np.array([[1.0, np.nan, 3.0], [1.0, 2.0, -np.inf]])
     z = np.array([[0.0, 1.0, -0.0], [1.0, 0.0, 2.0]])
@@ -322,7 +322,7 @@ def test_threads_agree(parallel):
 def test_vector_math_float32(serial):
     """``_exp``, ``_tanh`` and ``_erf`` of float32 against the correctly rounded results
     (measured: 1, 1 and 2 ulp), and NaN, ±inf, ±0, overflow and underflow as NumPy."""
-    from indexcalc.emit.numba import compile_numba
+    from indexcalc.backends.numba import compile_numba
     f = compile_numba(ic.parse("a[i] = exp(x[i])\nb[i] = tanh(x[i])\nc[i] = erf(x[i])"))
     rng = np.random.default_rng(0)
     special = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-30, 88.7, 88.8, -103.0, -104.0, -110.0, 9.0, -4.5]

@@ -132,7 +132,7 @@ def test_the_reference_modules_are_clean():
 def test_no_user_name_can_collide_with_a_generated_name():
     names = adversarial_names()
     assert {"_exp", "_fmax", "_erf", "range", "min", "np", "numba", "_k1", "_t1", "_buffer"} <= set(names)
-    from indexcalc.emit.numba import numba_source
+    from indexcalc.backends.numba import numba_source
     failed = {}
     for n, src in enumerate(programs(names)):
         problems = hygiene(numba_source(ic.parse(src)))
@@ -162,14 +162,14 @@ def test_adversarial_names_compute_as_numpy(src, cache):
 def forget(module_name):
     """Make the next compile of a program load its module (and Numba's cache) again, as a
     new process would."""
-    from indexcalc.emit import numba_cache as backend
+    from indexcalc.backends import numba_cache as backend
     sys.modules.pop(module_name, None)
     getattr(backend, "_LOADED", {}).pop(module_name, None)
     getattr(backend, "_ALIVE", {}).pop(module_name, None)
 
 
 def test_one_program_compiled_from_four_threads(cache):
-    from indexcalc.emit import numba_cache as backend
+    from indexcalc.backends import numba_cache as backend
     src = "y[i] = tanh(x[i])*threads_at_once[i]"  # a program no other test compiles
     d = ic.derive(src)
     module = "indexcalc_numba_" + __import__("hashlib").sha256(d.numba_source().encode()).hexdigest()[:24]
@@ -230,7 +230,7 @@ def test_a_damaged_cache_file_is_discarded_and_compiled_again(which, damage, cac
 
 def test_a_damaged_module_file_in_this_process(cache):
     """The module file garbled (not UTF-8) before this process first loads it."""
-    from indexcalc.emit.numba import load, numba_source
+    from indexcalc.backends.numba import load, numba_source
     src = numba_source(ic.parse("y[i] = 3*garbled_here[i]"))
     digest = __import__("hashlib").sha256(src.encode()).hexdigest()[:24]
     cache.mkdir(parents=True, exist_ok=True)
@@ -260,7 +260,7 @@ def test_float16_is_computed_in_float32(cache):
 
 @pytest.mark.skipif(np.dtype(np.longdouble).itemsize <= 8, reason="long double is double here")
 def test_long_double_is_refused_clearly(cache):
-    from indexcalc.emit.numba import compile_numba
+    from indexcalc.backends.numba import compile_numba
     f = compile_numba(ic.parse("y[i] = 2*x[i]"))
     with pytest.raises(ic.IndexCalcError, match="float32 and float64, not float.*numpy backend"):
         f(x=np.ones(3, np.longdouble))
@@ -270,11 +270,11 @@ def test_long_double_is_refused_clearly(cache):
 
 
 def test_modules_kept_are_bounded(cache, monkeypatch):
-    from indexcalc.emit import numba_cache as backend
+    from indexcalc.backends import numba_cache as backend
     monkeypatch.setenv("INDEXCALC_NUMBA_MODULES", "2")
     monkeypatch.setattr(backend, "_LOADED", type(backend._LOADED)())
     monkeypatch.setattr(backend, "_ALIVE", type(backend._ALIVE)())
-    from indexcalc.emit.numba import compile_numba
+    from indexcalc.backends.numba import compile_numba
     funcs = [compile_numba(ic.parse(f"y[i] = {k + 2}*bounded[i]")) for k in range(4)]
     kept = [n for n in sys.modules if n in backend._LOADED]
     assert len(backend._LOADED) == 2 and len(kept) == 2

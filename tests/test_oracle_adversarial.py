@@ -1,6 +1,6 @@
 """Random valid programs with adversarial names, checked against an independent oracle.
 
-A generator writes random *valid* programs of SPEC section 1 and deliberately picks
+A generator writes random *valid* programs of README "The language" and deliberately picks
 names that tempt an implementation to confuse things: index names such as ``i_1``,
 ``a_1``, ``k_1``, ``_s0``, ``_``, ``t1``, ``dx``, ``x`` (an index may equal a tensor name
 of another statement), tensor names such as ``t1``, ``_y1``, ``dx``, ``d_x``, ``np``,
@@ -11,7 +11,7 @@ class its own size among 2, 3, 4, 5). Data domains are kept safe (``log(1 + E^2)
 ``sqrt(1 + E^2)``, denominators ``1 + E^2`` / ``exp(E)`` / ``2 + tanh(E)``).
 
 For every program the independent NumPy evaluator ``tests/oracle.py`` (written from the
-SPEC text only) gives the meaning; programs where the SPEC is silent (``oracle.Ambiguous``)
+README text only) gives the meaning; programs where the README is silent (``oracle.Ambiguous``)
 are skipped. Then:
 
 * forward: ``ic.parse(src).compile()(**inputs)`` equals the oracle (float64), and float32
@@ -76,7 +76,7 @@ TENSOR_NAMES = ["x", "W", "A", "t1", "t2", "_y1", "dx", "np", "tmp", "t", "u", "
 SIZES = [2, 3, 4, 5]
 BASIC_FUNCS = ["exp", "tanh", "sigmoid", "relu", "softplus", "abs", "sin", "cos", "step",
                "sign", "log", "sqrt"]
-# SPEC section 1 also lists these (and the reductions max/min/logsumexp[..] and the constant
+# README "The language" also lists these (and the reductions max/min/logsumexp[..] and the constant
 # pi); they are exercised by their own test (``extended``)
 EXTENDED_FUNCS = ["expm1", "erf", "atan", "sinh", "cosh", "log1p", "tan"]
 NUMBERS = ["2", "0.5", "3", "1.5", "0.1", "2.0", "1e-1", ".5", "1"]
@@ -423,7 +423,7 @@ def close(actual, expected, what, rtol=2e-4):
 
 
 def oracle_or_skip(src, inputs):
-    """The oracle's values, or ``None`` where the SPEC is silent or the data is out of
+    """The oracle's values, or ``None`` where the README is silent or the data is out of
     domain (non-finite values)."""
     try:
         vals = oracle.evaluate(src, inputs)

@@ -1,4 +1,4 @@
-"""Parsing (SPEC section 1): every construct parses, inputs/outputs come in order of first
+"""Parsing (README "The language"): every construct parses, inputs/outputs come in order of first
 appearance, and the printed program re-parses to one that computes the same numbers.
 
 Cases are data (source strings), parametrized in the style of opt_einsum's tests.
@@ -344,7 +344,7 @@ def test_printed_numbers_survive():
 
 
 # -- 5. parentheses group: a parenthesized sum or product is one unit ------------------
-# SPEC section 1 reads summation bottom-up: a parenthesized product is a product of its
+# README "The language" reads summation bottom-up: a parenthesized product is a product of its
 # own (its repeated indices are summed there), and a parenthesized sum is one term.
 # Multiplying by 1 or adding 0 must therefore not change a result.
 

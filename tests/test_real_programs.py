@@ -8,7 +8,7 @@
 * ``test_round_trip``: the forward program followed by the printed backward re-parses,
   and compiles to the same numbers as ``d.compile()``; ``d.program`` is that program;
 * ``test_float32``: float32 inputs give float32 results, close to the float64 ones;
-* hygiene of the printout (SPEC section 2), here and over the programs of
+* hygiene of the printout (README "The language" (printouts)), here and over the programs of
   ``tests/test_derive.py``: no number with more than 17 significant digits, no index
   letter equal to a tensor name, no empty printout (every requested derivative is a
   statement; a zero one prints ``= 0``), and printed Jacobians / Hessians are
@@ -126,7 +126,7 @@ def params(check, records=PROGRAMS, only=None):
 @pytest.mark.parametrize("rec", params("warning"))
 def test_no_implicit_contraction_warning(rec):
     """Written with care, no program of the suite contracts an index inside a non-linear
-    function by accident, so none draws the warning of SPEC section 1."""
+    function by accident, so none draws the warning of README "The language"."""
     import warnings
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -150,7 +150,7 @@ def test_forward_matches_oracle(rec):
     inputs = inputs_for(rec)
     try:
         want = oracle.evaluate(rec.source, inputs)
-    except oracle.Ambiguous as e:  # pragma: no cover - the suite avoids what SPEC leaves open
+    except oracle.Ambiguous as e:  # pragma: no cover - the suite avoids what README leaves open
         pytest.skip(f"the oracle finds the program ambiguous: {e}")
     got = prog.compile()(**inputs)
     for y in prog.outputs:

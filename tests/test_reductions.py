@@ -1,5 +1,5 @@
 """The reductions ``max[..]``, ``min[..]``, ``logsumexp[..]`` and the constant ``pi``
-(SPEC section 1, issue 12): values against the independent oracle, gradients against
+(README "The language", issue 12): values against the independent oracle, gradients against
 central differences along random directions (float64), the tie rule (the gradient is
 split equally among tied maxima, as ``jax.numpy.max`` and ``torch.amax`` do), a stable
 ``logsumexp`` in every backend, the printed forms and their round trip, Hessians, and

@@ -1,4 +1,4 @@
-"""``d.steps()`` and ``--steps`` (SPEC sections 3-4, issue 11 item 3): the derivation as a
+"""``d.steps()`` and ``--steps`` (README "Python" and "Command line", issue 11 item 3): the derivation as a
 person writes it, read off a trace of the real derivation.
 
 For the gallery and a sample of the real programs: every contraction the sweep made is
@@ -19,7 +19,7 @@ import pytest
 import indexcalc as ic
 from indexcalc.calculus.contract import TRACE
 from indexcalc.calculus.differentiate import SWEEP
-from indexcalc.derivation import Derivative
+from indexcalc.derivation.results import Derivative
 from indexcalc.gallery import examples
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -56,7 +56,7 @@ def real(rec):
 
 
 def trace(d):
-    """What the sweep of ``d`` sent, as :mod:`indexcalc.steps` reads it."""
+    """What the sweep of ``d`` sent, as :mod:`indexcalc.explain.steps` reads it."""
     log = []
     token = SWEEP.set(log)
     try:

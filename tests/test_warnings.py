@@ -1,4 +1,4 @@
-"""The implicit-contraction warning of SPEC section 1 (issue 8): an implicit contraction
+"""The implicit-contraction warning of README "The language" (issue 8): an implicit contraction
 inside a non-linear function that sums a group of factors down to a number warns with an
 ``ic.IndexCalcWarning`` naming the statement, the indices and the explicit form; the
 meaning does not change. Matrix products under a function, the gallery, and every
@@ -103,7 +103,7 @@ def test_the_gallery_does_not_warn(name):
 
 
 def test_meaning_does_not_change():
-    """The warning is only a note: the program means what SPEC rule 1 says."""
+    """The warning is only a note: the program means what README rule 1 says."""
     src = "L = log(1 + exp(-y[n]*X[n,d]*w[d]))"
     prog, _ = caught(lambda: ic.parse(src))
     rng = np.random.default_rng(1)

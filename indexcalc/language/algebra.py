@@ -413,7 +413,7 @@ def tensor_names(e) -> frozenset:
 _NAMES = Memo()  # by identity (indexcalc.language.memo)
 
 
-# -- the summation rule (SPEC section 1), in one place --------------------------------
+# -- the summation rule (README "The language"), in one place --------------------------------
 # The checker (reading text) and the text printer (deciding where an implicit sum reads
 # the same as an explicit one) both call these two functions, so they cannot disagree.
 
@@ -443,7 +443,7 @@ def occurrences(e) -> Counter:
 
 
 def product_sums(factors, protected=()) -> tuple:
-    """Rule 1 of SPEC section 1. ``factors`` are the occurrence Counters of the factors
+    """Rule 1 of README "The language". ``factors`` are the occurrence Counters of the factors
     of one product (see :func:`occurrences`); an index not in ``protected`` (the left
     indices and those of enclosing ``sum[..]``) that occurs two or more times in all is
     summed over the product. Returns ``(summed, passing)``: the summed indices in order of

@@ -1,6 +1,6 @@
 """Meaning checks: a lark syntax tree becomes a :class:`~indexcalc.language.program.CheckedProgram`.
 
-The summation rule of SPEC section 1, read bottom-up:
+The summation rule of README "The language", read bottom-up:
 
 1. in a product, an index not on the left that occurs in two or more factors is summed
    over that product (``A[i,i]`` counts twice);

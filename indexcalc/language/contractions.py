@@ -1,4 +1,4 @@
-"""The implicit-contraction warning of SPEC section 1.
+"""The implicit-contraction warning of README "The language".
 
 Rule 1 sums an index repeated in a product *there*, so ``log(1 + exp(-y[n]*X[n,d]*w[d]))``
 sums ``n`` and ``d`` inside ``exp``: legal, and often not what the writer meant (a loss

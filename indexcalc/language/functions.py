@@ -3,7 +3,7 @@ derivative rule, the data its random checks draw, and its NumPy spelling (and Py
 JAX and ``math`` spellings). The reductions other than ``sum``/``mean``
 (``max[..]``, ``min[..]``, ``logsumexp[..]``) are rows of :data:`REDUCTIONS`. The stages read
 their own column (the checker the names, :mod:`~indexcalc.calculus.rules` the rules, the
-lowering the classes, :mod:`~indexcalc.emit.spelling` the spellings), and
+lowering the classes, :mod:`~indexcalc.backends.spelling` the spellings), and
 ``tests/test_functions.py`` proves every row complete in every stage and backend. Adding a
 function is a class in ``algebra.py`` (where SymPy has none) and a row here.
 

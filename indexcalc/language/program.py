@@ -1,6 +1,6 @@
 """A checked program: statements as SymPy expressions, inputs, outputs and sizes.
 
-The public :class:`indexcalc.program.Program` adds printing and compiling to it.
+The public :class:`indexcalc.derivation.program.Program` adds printing and compiling to it.
 
     >>> from indexcalc.language.check import check
     >>> from indexcalc.language.parser import parse_tree

@@ -1,5 +1,5 @@
-r"""LaTeX of statements (SPEC section 2): explicit sums, indices as subscripts, deltas as
-:math:`\delta`, names by the convention of :mod:`indexcalc.emit.latex_names` (``W1`` →
+r"""LaTeX of statements (README "The language" (printouts)): explicit sums, indices as subscripts, deltas as
+:math:`\delta`, names by the convention of :mod:`indexcalc.notation.latex_names` (``W1`` →
 ``W_{1}``, ``gamma`` → ``\gamma``, ``var`` → ``\mathrm{var}``, ``t1[b]`` → ``(t_{1})_{b}``),
 gradients as ``\bar{x}`` (``\frac{\partial L}{\partial x}`` on the left of their
 statement), Jacobians as ``\frac{\partial Y_{ij}}{\partial W_{kl}}``, ``len(i)`` as ``N_{i}``,
@@ -13,7 +13,7 @@ constants as the program wrote them; a last line says what a bar and ``N_{i}`` s
     \end{aligned}
 
 The printer is built on SymPy's ``LatexPrinter``; the names reach it through its
-``symbol_names`` setting and a :class:`~indexcalc.emit.latex_names.Naming` (setting
+``symbol_names`` setting and a :class:`~indexcalc.notation.latex_names.Naming` (setting
 ``naming``). :func:`expr_latex` prints one expression (for steps and notebooks).
 """
 
@@ -24,8 +24,8 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from indexcalc.emit.latex_names import Naming, index_latex, subscript
-from indexcalc.emit.text import _coefficient, chain_order, is_negative, written
+from indexcalc.notation.latex_names import Naming, index_latex, subscript
+from indexcalc.notation.text import _coefficient, chain_order, is_negative, written
 from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names
 
 _OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": "softplus",
@@ -256,13 +256,13 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
 
     Parameters:
         naming: the names (default: the naming in effect, see
-            :func:`~indexcalc.emit.latex_names.using`, else the plain one).
+            :func:`~indexcalc.notation.latex_names.using`, else the plain one).
         display: left sides in display form (a gradient of the loss as ∂L/∂x).
         program: the checked program whose last statements these are (``len(i)`` of
             different sizes then print apart: ``N_{i}``, ``N'_{i}``).
         notes: end with a line saying what a bar and ``N_{i}`` stand for.
     """
-    from indexcalc.emit.latex_names import current
+    from indexcalc.notation.latex_names import current
     statements = list(statements)
     if naming is None:
         naming = current() or Naming({st.name for st in statements}

@@ -10,7 +10,7 @@ the same memory as the product, and no pass to recompute). Inputs the backward r
 saved too.
 
     >>> import indexcalc as ic
-    >>> from indexcalc.emit.numpy import NUMPY_DIALECT
+    >>> from indexcalc.backends.numpy import NUMPY_DIALECT
     >>> p = autograd_parts(ic.derive("h[n,j] = tanh(x[n,i]*W[i,j])"), NUMPY_DIALECT)
     >>> p.inputs, p.save, p.unpack, p.upstream
     (['x', 'W'], ['x', 'W', 'h'], ['x', 'W', '_s1'], ['dh'])
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexcalc.emit.arrays import check_shapes
-from indexcalc.emit.printer import ArrayPrinter
+from indexcalc.backends.arrays import check_shapes
+from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.errors import ShapeError
 from indexcalc.lower.build import lower
 

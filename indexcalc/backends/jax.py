@@ -27,11 +27,11 @@ import warnings
 
 import numpy as np
 
-from indexcalc.emit.arrays import check_call, check_source, exec_source
-from indexcalc.emit.autograd import autograd_parts, by_name, check_inputs, fresh
-from indexcalc.emit.dialect import Dialect, paren, reads_module
-from indexcalc.emit.torch import SAVED, snake
-from indexcalc.emit.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
+from indexcalc.backends.arrays import check_call, check_source, exec_source
+from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, fresh
+from indexcalc.backends.dialect import Dialect, paren, reads_module
+from indexcalc.backends.torch import SAVED, snake
+from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
 from indexcalc.errors import IndexCalcWarning, ProgramError, ShapeError, install_hint
 
 

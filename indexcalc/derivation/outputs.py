@@ -21,7 +21,7 @@ import dataclasses
 
 import sympy as sp
 
-from indexcalc.assemble import gradient_name
+from indexcalc.derivation.assemble import gradient_name
 from indexcalc.errors import ArgumentError, ProgramError, did_you_mean
 from indexcalc.language.algebra import tensor_names
 

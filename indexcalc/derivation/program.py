@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 
-from indexcalc.emit.latex import program_latex
-from indexcalc.emit.numpy import compile_program, numpy_source
-from indexcalc.emit.roundtrip import program_text, reparse
+from indexcalc.notation.latex import program_latex
+from indexcalc.backends.numpy import compile_program, numpy_source
+from indexcalc.derivation.proof import program_text, reparse
 from indexcalc.language.program import CheckedProgram
 
 
@@ -45,7 +45,7 @@ class Program(CheckedProgram):
     def of(cls, checked: CheckedProgram) -> "Program":
         """The public Program of a :class:`~indexcalc.language.program.CheckedProgram`.
 
-        >>> from indexcalc.emit.roundtrip import reparse
+        >>> from indexcalc.derivation.proof import reparse
         >>> Program.of(reparse("y = x[i]*x[i]")).outputs
         ['y']
         """
@@ -60,7 +60,7 @@ class Program(CheckedProgram):
         >>> ic.parse("mu = mean[i](x[i]); y[i] = x[i] - mu").with_outputs("y,mu").outputs
         ['y', 'mu']
         """
-        from indexcalc.outputs import with_outputs
+        from indexcalc.derivation.outputs import with_outputs
         return with_outputs(self, outputs)
 
     def __str__(self) -> str:

@@ -4,7 +4,7 @@ contraction), inlining the rest. What differs between NumPy, PyTorch and JAX (fu
 spellings, reductions, transposes, dtypes of numbers) is a :class:`Dialect`.
 
     >>> import indexcalc as ic
-    >>> from indexcalc.emit.numpy import NUMPY_DIALECT
+    >>> from indexcalc.backends.numpy import NUMPY_DIALECT
     >>> print(ArrayPrinter(ic.parse("y[b] = x[b,i]^2"), {"y": "y"}, NUMPY_DIALECT).function("f"))
     def f(x):
         _dtype = np.result_type(x)
@@ -18,7 +18,7 @@ from __future__ import annotations
 import opt_einsum
 import sympy as sp
 
-from indexcalc.emit.dialect import Dialect, factor, literal, paren
+from indexcalc.backends.dialect import Dialect, factor, literal, paren
 from indexcalc.lower.build import lower
 from indexcalc.lower.plan import REDUCTIONS, pairwise, plan
 

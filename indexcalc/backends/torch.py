@@ -6,7 +6,7 @@ inputs not differentiated); ``apply`` takes the inputs positionally in the order
 ``d.forward.inputs``, a function named after the class (``y_function``) by name only.
 No device or NumPy in the code: it runs on any device and under ``torch.compile``.
 
-What is saved is decided by :mod:`indexcalc.emit.autograd` (and said in a comment of the
+What is saved is decided by :mod:`indexcalc.backends.autograd` (and said in a comment of the
 code): the inputs and contractions the backward reads, and element-wise values as large
 as the contraction they come from; smaller element-wise values are recomputed.
 
@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from indexcalc.emit.arrays import check_call, check_source, exec_source
-from indexcalc.emit.autograd import autograd_parts, by_name, check_inputs, fresh
-from indexcalc.emit.dialect import Dialect, paren, reads_module
-from indexcalc.emit.spelling import BOOLEAN, BUILTINS, MATH, TORCH, TORCH_REDUCE, axis
+from indexcalc.backends.arrays import check_call, check_source, exec_source
+from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, fresh
+from indexcalc.backends.dialect import Dialect, paren, reads_module
+from indexcalc.backends.spelling import BOOLEAN, BUILTINS, MATH, TORCH, TORCH_REDUCE, axis
 from indexcalc.errors import ProgramError, ShapeError, install_hint
 
 

@@ -8,11 +8,11 @@ combined after it.
 Every number is of the data's dtype: constants are written ``_F(0.5)`` (``_F`` is the
 dtype, an argument: ``np.float32`` or ``np.float64``), numbers computed from sizes come in
 as arguments, and every function keeps float32 (``np.log`` of a float32 is a float32 in
-Numba; ``_tanh``, ``_exp``, ``_erf`` are :mod:`indexcalc.emit.vecmath`'s), so float32 data
+Numba; ``_tanh``, ``_exp``, ``_erf`` are :mod:`indexcalc.backends.vecmath`'s), so float32 data
 is computed, and accumulated, in float32.
 
     >>> import indexcalc as ic
-    >>> from indexcalc.emit.numba import numba_source
+    >>> from indexcalc.backends.numba import numba_source
     >>> src = numba_source(ic.parse("s[b] = sum[i](tanh(x[b,i]))"), "f")
     >>> print(src[src.index("def _k1("):src.index("def f")].strip())
     def _k1(x, s, n_x_0, n_x_1, _nt, _F):
@@ -31,12 +31,12 @@ import re
 
 import sympy as sp
 
-from indexcalc.emit.dialect import factor, literal, paren
+from indexcalc.backends.dialect import factor, literal, paren
 from indexcalc.lower.fuse import Loop, letter
 
 #: element-wise functions of scalars of the data's dtype (``_F``), as the NumPy backend
 #: computes them (sigmoid and softplus through logaddexp, stable at both ends); ``_exp``,
-#: ``_tanh`` and ``_erf`` are the vectorizable ones of :mod:`indexcalc.emit.vecmath`
+#: ``_tanh`` and ``_erf`` are the vectorizable ones of :mod:`indexcalc.backends.vecmath`
 NUMBA = {
     "exp": "_exp({})", "log": "np.log({})", "sqrt": "np.sqrt({})", "tanh": "_tanh({})",
     "sin": "np.sin({})", "cos": "np.cos({})", "abs": "np.abs({})", "sign": "np.sign({})",

@@ -1,6 +1,6 @@
-r"""The three renderings of a matrix expression (:mod:`indexcalc.emit.matrix_nodes`):
+r"""The three renderings of a matrix expression (:mod:`indexcalc.notation.matrix_nodes`):
 Unicode text (``Xᵀ dY``) and LaTeX (``X^\top \mathrm{dY}``) here, NumPy (``X.T @ dY``)
-in :mod:`indexcalc.emit.matrix_numpy`.
+in :mod:`indexcalc.notation.matrix_numpy`.
 
 Text conventions: juxtaposition is the matrix product, ``⊙``/``⊘`` the element-wise
 product and quotient (a matrix product inside one, and one inside a matrix product, is
@@ -9,7 +9,7 @@ vector, ``I`` the identity, ``diag(v)`` the diagonal matrix of a vector and ``di
 diagonal of a matrix, ``tr``, ``det``, ``log|det(A)|``, ``⊗``; scalar factors go in front,
 scalar divisors last (``2 (o − t) / (N_n N_k)``; in LaTeX a fraction in front).
 
-    >>> from indexcalc.emit.matrix_nodes import leaf, mm, transpose
+    >>> from indexcalc.notation.matrix_nodes import leaf, mm, transpose
     >>> X, dY = leaf("X", "m"), leaf("dY", "m")
     >>> e = mm(transpose(X), dY)
     >>> render(e, "text"), render(e, "latex"), render(e, "numpy")
@@ -22,9 +22,9 @@ import re
 
 import sympy as sp
 
-from indexcalc.emit.latex_names import latex_name
-from indexcalc.emit.matrix_nodes import M, is_num, is_ones, negated, negative
-from indexcalc.emit.text import expr_text
+from indexcalc.notation.latex_names import latex_name
+from indexcalc.notation.matrix_nodes import M, is_num, is_ones, negated, negative
+from indexcalc.notation.text import expr_text
 
 ADD, HAD, MUL, POST, ATOM = 1, 2, 3, 4, 5
 
@@ -37,7 +37,7 @@ def render(m: M, form: str, safe=str) -> str:
     """``m`` as ``form`` ("text", "latex" or "numpy"; ``safe`` maps a program name to its
     NumPy identifier)."""
     if form == "numpy":
-        from indexcalc.emit.matrix_numpy import numpy_code
+        from indexcalc.notation.matrix_numpy import numpy_code
         return numpy_code(m, safe)
     return _Math(form == "latex").code(m)[0]
 

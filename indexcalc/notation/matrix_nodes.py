@@ -1,5 +1,5 @@
-"""The matrix expressions that :mod:`indexcalc.emit.matrix` recognises in a statement and
-:mod:`indexcalc.emit.matrix_print` prints: a small immutable tree whose every node knows
+"""The matrix expressions that :mod:`indexcalc.notation.matrix` recognises in a statement and
+:mod:`indexcalc.notation.matrix_print` prints: a small immutable tree whose every node knows
 its *kind*, ``"s"`` (scalar), ``"c"`` (column vector), ``"r"`` (row vector) or ``"m"``
 (matrix). The constructors keep the tree in a normal form a person would write: scalar
 coefficients in front (``2 Xᵀ (X W − Y)``, never ``Xᵀ (2 (X W − Y))``), transposes

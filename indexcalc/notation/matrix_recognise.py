@@ -1,6 +1,6 @@
 """Recognise the matrix expression of one printed statement (SymPy, every sum an
 explicit :class:`~indexcalc.language.algebra.ISum`): the conventions are those of
-:mod:`indexcalc.emit.matrix`. A statement that has none raises :class:`NotMatrix`.
+:mod:`indexcalc.notation.matrix`. A statement that has none raises :class:`NotMatrix`.
 
 A product summed over some indices is built a pair of factors at a time, in the order
 the index form prints them: element-wise products of equal shapes first (``P ⊙ dP``),
@@ -11,8 +11,8 @@ alone carries is summed there (``1ᵀ A``, ``A 1``). What none of these combines
 above 2, an index three factors share while a fourth is summed, ...) has no matrix form.
 
     >>> import indexcalc as ic
-    >>> from indexcalc.emit.matrix import Sizes
-    >>> from indexcalc.emit.matrix_print import render
+    >>> from indexcalc.notation.matrix import Sizes
+    >>> from indexcalc.notation.matrix_print import render
     >>> d = ic.derive("L = A[i,j]*X[j,k]*B[k,i]", wrt="X")
     >>> rec = Recognizer(d.program, Sizes(d.program))
     >>> render(rec.statement(d.statements[0], len(d.program.statements) - 1), "text")
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from indexcalc.emit.dialect import Dialect
-from indexcalc.emit.matrix_nodes import (M, NotMatrix, add, cost, diag, eye, fn, had, is_num, leaf, mm, num,
+from indexcalc.backends.dialect import Dialect
+from indexcalc.notation.matrix_nodes import (M, NotMatrix, add, cost, diag, eye, fn, had, is_num, leaf, mm, num,
                                          ones, orient, power, reduce_cols, reduce_rows, scale, transpose)
-from indexcalc.emit.numpy import NUMPY_DIALECT
-from indexcalc.emit.text import chain_order, is_negative
+from indexcalc.backends.numpy import NUMPY_DIALECT
+from indexcalc.notation.text import chain_order, is_negative
 from indexcalc.language.algebra import Det, Index, Inv, ISum, Len, LogDet, Size, free_indices
 from indexcalc.language.functions import BY_CLASS
 

@@ -33,7 +33,7 @@ def free_name(wanted: str, taken, alternatives=(), of=(), ranks=None) -> str:
     variants: never shadow a program name. ``taken``: a set or a NameSupply. With
     ``of`` (the names whose axes the named tensor has: ``(X,)`` for a gradient, ``(Y, X)``
     for a Jacobian) and the program's ``ranks``, only a name that the re-parse reads as
-    having those axes (SPEC section 1's convention, which sizes ``d_x[i] = 0``) is given:
+    having those axes (README "The language"'s convention, which sizes ``d_x[i] = 0``) is given:
     ``d_x`` is not, where the program has a tensor ``_x`` of ``x``'s rank."""
     base = "d_" + wanted[1:]
     numbered = (f"{base}{k}" for k in itertools.count(2))
@@ -49,7 +49,7 @@ def free_name(wanted: str, taken, alternatives=(), of=(), ranks=None) -> str:
 def gradient_name(x: str, loss, taken, ranks=None) -> str:
     """The name of the gradient of ``x``: ``dX``; if that is a program name and the
     program has a scalar loss ``L``, ``dL_dX`` (which says what it is, and whose axes a
-    re-parse knows to be those of ``X``, SPEC section 1); else ``d_X``, ``d_X2``, ...
+    re-parse knows to be those of ``X``, README "The language"); else ``d_X``, ``d_X2``, ...
     (with ``ranks``, the program's, one the re-parse reads as having ``X``'s axes)."""
     alternatives = (f"d{loss}_d{x}",) if loss is not None and f"{loss}_d{x}" not in taken else ()
     name = free_name("d" + x, taken, alternatives, (x,) if ranks is not None else (), ranks)
@@ -137,7 +137,7 @@ def with_temporaries(statements, taken, outputs=(), tensors=(), prog=None):
     """Shared subexpressions as temporaries, each placed before its first reader. An
     intermediate gradient that would only copy a temporary takes its value instead, and
     the other readers of the temporary read it. Statements named in ``outputs`` (the
-    gradients asked for) stay unread, as SPEC section 2 wants, so ``dx = t1`` may stay.
+    gradients asked for) stay unread, as README "The language" (printouts) wants, so ``dx = t1`` may stay.
     ``taken``: the derivation's NameSupply (or a set of names); no index of a temporary
     is named as one of ``tensors`` (the program's names) or a statement."""
     supply = taken if isinstance(taken, NameSupply) else NameSupply(taken)
@@ -206,7 +206,7 @@ def check_sizes(forward, program, axes, lines):
     free to differ (a gradient read at an index of another size would), and each named
     in ``axes`` (``{name: [(tensor, axis), ...]}``) must have those axes' sizes."""
     before, after = forward.sizes, program.sizes
-    for name, want in axes.items():  # an upstream gradient dY has the shape of Y (SPEC
+    for name, want in axes.items():  # an upstream gradient dY has the shape of Y (README
         if name in program.inputs:    # section 1), which compile() then checks too
             for a, key in enumerate(want):
                 after.join((name, a), key, None)

@@ -12,7 +12,7 @@ well, and hands the parsed program to its caller.
 
 from __future__ import annotations
 
-from indexcalc.emit.text import statement_text
+from indexcalc.notation.text import statement_text
 from indexcalc.errors import IndexCalcError
 from indexcalc.language.check import check
 from indexcalc.language.parser import parse_tree

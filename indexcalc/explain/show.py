@@ -1,5 +1,5 @@
 """What the steps of a derivation hold (:class:`Line`, :class:`Section`) and how they print:
-:class:`Steps` as text, LaTeX and Jupyter Markdown; :mod:`indexcalc.steps` builds them
+:class:`Steps` as text, LaTeX and Jupyter Markdown; :mod:`indexcalc.explain.steps` builds them
 from a trace of the derivation.
 
     >>> import indexcalc as ic
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from indexcalc.emit.latex import IndexLatexPrinter
-from indexcalc.emit.text import TextPrinter, statement_text, written
+from indexcalc.notation.latex import IndexLatexPrinter
+from indexcalc.notation.text import TextPrinter, statement_text, written
 from indexcalc.language.algebra import ISum
 
 
@@ -50,7 +50,7 @@ class Section:
 
 
 class Steps:
-    """The steps of a derivation (:meth:`indexcalc.derivation.Derivative.steps`):
+    """The steps of a derivation (:meth:`indexcalc.derivation.results.Derivative.steps`):
     ``str()`` is text, :meth:`latex` LaTeX (one ``aligned`` block that KaTeX renders),
     and Jupyter shows them as Markdown with formulas (``_repr_markdown_``: a line naming
     each statement, its steps as display math; Markdown rather than one LaTeX block,
@@ -131,7 +131,7 @@ class Steps:
         """The LaTeX names of the derivation's printout, every gradient of the steps a
         bar (None where the LaTeX printer names plainly)."""
         try:
-            from indexcalc.emit.latex_names import Naming
+            from indexcalc.notation.latex_names import Naming
         except ImportError:
             return None
         d = self.derivation

@@ -1,5 +1,5 @@
 """The Numba backend: a module of fused loop nests (``@numba.njit`` kernels, printed by
-:mod:`indexcalc.emit.loops` from the schedule of :mod:`indexcalc.lower.fuse`) and a Python
+:mod:`indexcalc.backends.loops` from the schedule of :mod:`indexcalc.lower.fuse`) and a Python
 function that checks nothing itself, calls the kernels, and leaves matrix products,
 matrix functions and other contractions that no operand carries every index of to NumPy
 (BLAS) in between.
@@ -18,7 +18,7 @@ Choices, once:
   caller dropped the previous result), so a training loop allocates nothing in its
   steady state, and a result the caller keeps is never overwritten.
 * ``exp``, ``tanh`` and ``erf`` of float32 are the vectorizable ones of
-  :mod:`indexcalc.emit.vecmath` (Numba's call the C library one value at a time).
+  :mod:`indexcalc.backends.vecmath` (Numba's call the C library one value at a time).
 * The outermost loop of each nest runs over ``numba.prange`` (``parallel=True``), in one
   chunk per thread (``numba.get_num_threads()``). Each such kernel has a serial twin
   (``_k1s``: ``range``, ``parallel=False``) that runs when there is one thread or when its
@@ -65,15 +65,15 @@ import sys
 
 import numpy as np
 
-from indexcalc.emit.arrays import CHECK_NAMES, check_call, check_source
-from indexcalc.emit.loops import Kernels
-from indexcalc.emit.numpy import HELPERS as NUMPY_HELPERS
-from indexcalc.emit.numpy import NumpyDialect, runner
-from indexcalc.emit.printer import ArrayPrinter
-from indexcalc.emit.vecmath import HELPERS as VECTOR_HELPERS
-from indexcalc.emit.vecmath import TEXTS as VECTOR_TEXTS
-from indexcalc.emit.vecmath import helpers as vector_math
-from indexcalc.emit.numba_cache import load, publish
+from indexcalc.backends.arrays import CHECK_NAMES, check_call, check_source
+from indexcalc.backends.loops import Kernels
+from indexcalc.backends.numpy import HELPERS as NUMPY_HELPERS
+from indexcalc.backends.numpy import NumpyDialect, runner
+from indexcalc.backends.printer import ArrayPrinter
+from indexcalc.backends.vecmath import HELPERS as VECTOR_HELPERS
+from indexcalc.backends.vecmath import TEXTS as VECTOR_TEXTS
+from indexcalc.backends.vecmath import helpers as vector_math
+from indexcalc.backends.numba_cache import load, publish
 from indexcalc.errors import ProgramError, ShapeError, install_hint
 from indexcalc.lower.build import lower
 from indexcalc.lower.fuse import Loop, schedule
@@ -287,7 +287,7 @@ class _Module:
 
 
 def compile_numba(prog, returns=None, optional=(), fname="backward"):
-    """``f(**arrays) -> dict`` as :func:`indexcalc.emit.numpy.compile_program`, running the
+    """``f(**arrays) -> dict`` as :func:`indexcalc.backends.numpy.compile_program`, running the
     fused loop nests (compiled by Numba at the first call for each dtype). float16 data
     is computed in float32 (Numba has no float16 arithmetic) and returned as float16
     (``tests/test_numba_robust.py``: the doctests also run where Numba is not installed)."""

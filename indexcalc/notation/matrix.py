@@ -1,4 +1,4 @@
-"""Matrix notation of printed statements (SPEC section 2): ``dW = Xᵀ dY`` where a matrix
+"""Matrix notation of printed statements (README "The language" (printouts)): ``dW = Xᵀ dY`` where a matrix
 expression states a statement's contractions, its index form where none does.
 
 It is read off the printed statements themselves (SymPy, every sum an explicit
@@ -8,7 +8,7 @@ that the two read side by side and a statement without a matrix form falls back 
 own index line, and it must not show the IR's rewrites (the max-shifted softmax, values
 of earlier statements inlined, products flattened across statements).
 
-Conventions (the module :mod:`indexcalc.emit.matrix_print` prints them):
+Conventions (the module :mod:`indexcalc.notation.matrix_print` prints them):
 
 * a rank-1 tensor is a column vector, a rank-2 tensor ``A[i,j]`` a matrix with rows ``i``
   and columns ``j`` *as the left side of its statement orders them* (``dW[k,j]``: rows
@@ -34,10 +34,10 @@ Conventions (the module :mod:`indexcalc.emit.matrix_print` prints them):
 
 from __future__ import annotations
 
-from indexcalc.emit.matrix_nodes import NotMatrix
-from indexcalc.emit.matrix_print import latex_name, render
-from indexcalc.emit.matrix_recognise import Recognizer, kronecker
-from indexcalc.emit.numpy import NUMPY_DIALECT
+from indexcalc.notation.matrix_nodes import NotMatrix
+from indexcalc.notation.matrix_print import latex_name, render
+from indexcalc.notation.matrix_recognise import Recognizer, kronecker
+from indexcalc.backends.numpy import NUMPY_DIALECT
 from indexcalc.errors import ProgramError
 from indexcalc.language.algebra import size_node
 
@@ -102,7 +102,7 @@ def jacobian_splits(statements, ranks, wrt, names=None) -> dict:
 
 def index_latex(st) -> str:
     """The index form of one statement as a line of an ``aligned`` block."""
-    from indexcalc.emit.latex import statements_latex
+    from indexcalc.notation.latex import statements_latex
     text = statements_latex([st]).strip()
     begin, end = "\\begin{aligned}", "\\end{aligned}"
     if text.startswith(begin) and text.endswith(end):

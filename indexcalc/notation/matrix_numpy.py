@@ -1,4 +1,4 @@
-"""The NumPy rendering of a matrix expression (:mod:`indexcalc.emit.matrix_nodes`): one
+"""The NumPy rendering of a matrix expression (:mod:`indexcalc.notation.matrix_nodes`): one
 expression using ``@``, ``.T``, ``np.linalg.inv``, ``*``, ``/``, ``.sum(axis=..)``,
 ``np.outer``, ``np.diag``, ``np.trace``, ``np.kron`` and NumPy's functions, never einsum;
 it reads the program's arrays by name (``safe`` maps a name to its identifier) and only
@@ -6,7 +6,7 @@ it reads the program's arrays by name (``safe`` maps a name to its identifier) a
 matrix is ``v[:, None]``, alone ``np.outer(v, np.ones(n))`` with ``n`` an array's
 ``.shape[k]``.
 
-    >>> from indexcalc.emit.matrix_nodes import leaf, mm, transpose, had, reduce_rows
+    >>> from indexcalc.notation.matrix_nodes import leaf, mm, transpose, had, reduce_rows
     >>> X, dY = leaf("X", "m"), leaf("dY", "m")
     >>> numpy_code(mm(transpose(X), dY)), numpy_code(reduce_rows(had(X, dY)))
     ('X.T @ dY', '(X * dY).sum(axis=0)')
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from indexcalc.emit.dialect import literal
-from indexcalc.emit.matrix_nodes import M, NotMatrix, negated, negative
-from indexcalc.emit.spelling import NUMPY
+from indexcalc.backends.dialect import literal
+from indexcalc.notation.matrix_nodes import M, NotMatrix, negated, negative
+from indexcalc.backends.spelling import NUMPY
 
 
 def numpy_code(m: M, safe=str) -> str:

@@ -17,20 +17,20 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from indexcalc.assemble import check_sizes, check_wrt, free_name, gradient_name, inline_aliases, inline_cheap, \
+from indexcalc.derivation.assemble import check_sizes, check_wrt, free_name, gradient_name, inline_aliases, inline_cheap, \
     tidy, with_temporaries
 from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep
 from indexcalc.calculus.names import NameSupply, stem
-from indexcalc.emit.jax import compile_jax, jax_source
-from indexcalc.emit.roundtrip import prove, reparse
-from indexcalc.emit.text import written
-from indexcalc.emit.torch import compile_torch, torch_source
+from indexcalc.backends.jax import compile_jax, jax_source
+from indexcalc.derivation.proof import prove, reparse
+from indexcalc.notation.text import written
+from indexcalc.backends.torch import compile_torch, torch_source
 from indexcalc.errors import InternalError, ProgramError
 from indexcalc.language.algebra import Index, Inv
 from indexcalc.language.memo import deep_recursion
 from indexcalc.language.program import Statement, needed_names
-from indexcalc.outputs import ensure_outputs, loss_of, printout_comments, seeds
-from indexcalc.program import Program
+from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
+from indexcalc.derivation.program import Program
 from indexcalc.simplify.tidy import letters_from
 
 
@@ -103,7 +103,7 @@ class Backward:
         """The backward statements as LaTeX (Jupyter shows it via ``_repr_latex_``): the
         gradient of ``x`` is ``\\bar{x}``, on the left of its statement
         ``\\frac{\\partial L}{\\partial x_{i}}`` when the program has a scalar loss ``L``
-        (conventions: :mod:`indexcalc.emit.latex_names`).
+        (conventions: :mod:`indexcalc.notation.latex_names`).
 
         >>> import indexcalc as ic
         >>> print(ic.derive("L = sum[i](exp(x[i]))").latex())
@@ -111,7 +111,7 @@ class Backward:
         \\frac{\\partial L}{\\partial x_{i}} &= e^{x_{i}}
         \\end{aligned}
         """
-        from indexcalc.emit.latex import backward_latex
+        from indexcalc.notation.latex import backward_latex
         return backward_latex(self)
 
     def _repr_latex_(self):
@@ -119,7 +119,7 @@ class Backward:
 
     @_deep
     def matrix(self, form: str = "text") -> str:
-        """Matrix notation (SPEC section 2): each statement whose contractions a matrix
+        """Matrix notation (README "The language" (printouts)): each statement whose contractions a matrix
         expression states, in that form; the others in their index form, statement by
         statement (in "numpy", as a comment). A vector is a column (``1ᵀ dS`` is the
         vector of column sums), a matrix has the rows and columns its left side names,
@@ -146,9 +146,9 @@ class Backward:
         >>> print(ic.derive("L = a[i]*inv(X)[i,j]*b[j]", wrt="X").matrix())
         dX = −X⁻ᵀ a bᵀ X⁻ᵀ
         """
-        from indexcalc.emit.latex import naming_of
-        from indexcalc.emit.latex_names import using
-        from indexcalc.emit.matrix import jacobian_splits, matrix_form
+        from indexcalc.notation.latex import naming_of
+        from indexcalc.notation.latex_names import using
+        from indexcalc.notation.matrix import jacobian_splits, matrix_form
         kron = jacobian_splits(self.statements, self.program.ranks, self.wrt, self.names) \
             if isinstance(self, Jacobian) else None
         lines = [line for line in self.text.splitlines() if not line.startswith("#")]
@@ -175,13 +175,13 @@ class Backward:
     def numba_source(self, name: str = "backward", forward: bool = False) -> str:
         """The module that ``compile(backend="numba")`` imports: fused loop nests
         (``numba.njit`` kernels) and the function ``name`` that calls them; see
-        :mod:`indexcalc.emit.numba`. Printing it does not need Numba.
+        :mod:`indexcalc.backends.numba`. Printing it does not need Numba.
 
         >>> import indexcalc as ic
         >>> "def backward(x, dy" in ic.derive("y[i] = exp(x[i])").numba_source()
         True
         """
-        from indexcalc.emit.numba import numba_source
+        from indexcalc.backends.numba import numba_source
         return numba_source(self.program, name, self._returns(forward))
 
     def _returns(self, forward):
@@ -212,14 +212,14 @@ class Backward:
         upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
         optional = upstream - set(self.program.inputs)
         if backend == "numba":
-            from indexcalc.emit.numba import compile_numba
+            from indexcalc.backends.numba import compile_numba
             return compile_numba(self.program, self._returns(forward), optional=optional)
         return self.program.compile(self._returns(forward), optional=optional)
 
 
 class Derivative(Backward):
     """The gradients of ``forward`` with respect to ``wrt``, as a backward program (made
-    by :func:`indexcalc.derive`).
+    by :func:`indexcalc.derivation`).
 
     Attributes: ``forward``, the differentiated :class:`Program`; ``wrt``, the input
     names; ``names``, each input's gradient name (``dX``); ``upstream``, each output's
@@ -270,19 +270,19 @@ class Derivative(Backward):
         """The derivation as a person writes it, read off a trace of this derivation:
         for each statement, last first, the chain rule, the partial derivative with its
         deltas, each contraction, each forward value put back; the backward program last.
-        ``str()`` is text, ``.latex()`` LaTeX; Jupyter displays it. See :mod:`indexcalc.steps`.
+        ``str()`` is text, ``.latex()`` LaTeX; Jupyter displays it. See :mod:`indexcalc.explain.steps`.
 
         >>> import indexcalc as ic
         >>> print(str(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="X").steps()).splitlines()[2])
           dX[i,k] += Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]    chain rule
         """
-        from indexcalc.steps import steps_of
+        from indexcalc.explain.steps import steps_of
         return steps_of(self)
 
     @_deep
     def torch_source(self, name: str | None = None) -> str:
         """A module defining a ``torch.autograd.Function`` (``forward`` saves, ``backward``
-        returns the derived gradients) and a function ``apply``; see :mod:`indexcalc.emit.torch`.
+        returns the derived gradients) and a function ``apply``; see :mod:`indexcalc.backends.torch`.
 
         Parameters:
             name: the class's name (default: made from the outputs).
@@ -295,7 +295,7 @@ class Derivative(Backward):
 
     @_deep
     def jax_source(self, name: str | None = None) -> str:
-        """A module defining a ``jax.custom_vjp`` function and ``apply``; see :mod:`indexcalc.emit.jax`.
+        """A module defining a ``jax.custom_vjp`` function and ``apply``; see :mod:`indexcalc.backends.jax`.
 
         Parameters:
             name: the function's name (default: made from the outputs).
@@ -368,7 +368,7 @@ class Jacobian(Backward):
             for y in of:
                 if not any(s.name == names[y] for s in statements):
                     # y does not depend on x: its Jacobian is identically zero, and says
-                    # so (SPEC section 2); its axes are sized by its name, dY_dX
+                    # so (README "The language" (printouts)); its axes are sized by its name, dY_dX
                     statements.append(Statement(names[y], canonical_indices(forward, y) + final,
                                                 sp.Integer(0)))
                 self.names[(y, x)] = names[y]

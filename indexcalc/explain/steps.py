@@ -40,7 +40,7 @@ from indexcalc.calculus.differentiate import SWEEP, Sent
 from indexcalc.calculus.names import NameSupply, stem
 from indexcalc.language.algebra import Index, ISum, free_indices, tensor_names
 from indexcalc.simplify.tidy import alpha, letters_from, reuse_forward
-from indexcalc.steps_show import Line, Partial, Section, Steps, element, one_line, text_of
+from indexcalc.explain.show import Line, Partial, Section, Steps, element, one_line, text_of
 
 __all__ = ["Steps", "steps_of"]
 
@@ -172,8 +172,8 @@ def _isum(body, indices):
 
 def steps_of(derivation) -> Steps:
     """Run ``derivation`` again with the sweep traced, and read its steps off the trace."""
-    from indexcalc.assemble import tidy
-    from indexcalc.derivation import Derivative  # (the public surface: no cycle)
+    from indexcalc.derivation.assemble import tidy
+    from indexcalc.derivation.results import Derivative  # (the public surface: no cycle)
     log: list = []
     token = SWEEP.set(log)
     try:

@@ -1,0 +1,1 @@
+"""Array backends: NumPy, PyTorch, JAX and Numba, printed from the lowering IR."""

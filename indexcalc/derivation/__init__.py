@@ -1,0 +1,1 @@
+"""The derivation pipeline: assemble the backward, prove it, hold the result."""

@@ -1,0 +1,1 @@
+"""The steps of a derivation, as a person writes them."""

@@ -1,0 +1,1 @@
+"""How programs print: index form, LaTeX and matrix notation."""
