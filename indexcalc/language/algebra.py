@@ -380,7 +380,7 @@ def free_indices(e) -> set:
     if isinstance(e, Index):
         return {e}
     if isinstance(e, Indexed):
-        return set(e.indices)
+        return set().union(*[slot_indices(x) for x in e.indices])
     if isinstance(e, Binder):
         return free_indices(e.body) - set(e.indices)
     if isinstance(e, (Det, LogDet, Size)):
@@ -389,6 +389,14 @@ def free_indices(e) -> set:
     for a in e.args:
         out |= free_indices(a)
     return out
+
+
+def slot_indices(x) -> tuple:
+    """The indices at one axis slot: ``(i,)`` for ``i``, ``(i, k)`` for ``i + k``, ``()`` for
+    a literal position (README "Windows and positions")."""
+    if isinstance(x, Index):
+        return (x,)
+    return tuple(sorted(x.atoms(Index), key=str))
 
 
 def tensor_names(e) -> frozenset:
@@ -430,8 +438,10 @@ def occurrences(e) -> Counter:
     keep ``A``'s counts); this function reads them off a SymPy factor the way its
     printed text will be parsed."""
     if isinstance(e, Indexed):
-        return Counter(e.indices)
-    if isinstance(e, (sp.KroneckerDelta, Inv)):
+        return Counter(i for x in e.indices for i in slot_indices(x))
+    if isinstance(e, sp.KroneckerDelta):
+        return Counter(i for x in e.args for i in slot_indices(x))
+    if isinstance(e, Inv):
         return Counter(a for a in e.args if isinstance(a, Index))
     if isinstance(e, sp.Pow) and e.exp == -1 and isinstance(e.base, (Indexed, sp.KroneckerDelta, Inv)):
         return occurrences(e.base)

@@ -35,6 +35,7 @@ from indexcalc.language.contractions import Contractions, issue, lonely
 from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
 from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
+from indexcalc.language.windows import WindowChecks
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
 # so the generated NumPy code could not hold them
@@ -105,7 +106,7 @@ def _once(*passing) -> Counter:
     return Counter({i: 1 for p in passing for i in p})
 
 
-class _StatementChecker:
+class _StatementChecker(WindowChecks):
     """Checks one statement; ``statement()`` returns it with explicit sums."""
 
     def __init__(self, n, node, text, ranks, sizes, first, source=""):
@@ -119,6 +120,8 @@ class _StatementChecker:
         self.uses: Counter = Counter()  # occurrences of each index at an axis or in delta()
         self.notes: list[str] = []  # probable mistakes (warnings)
         self.scalars: list[str] = []  # names read as scalars
+        self.positions: list = []  # indices read as values (their positions)
+        self.init_windows()
 
     def fail(self, message, node=None):
         """Raise at this statement (a statement is one line, so its line is the place)."""
@@ -137,6 +140,8 @@ class _StatementChecker:
             what = lambda r: f"{r} ind{'ex' if r == 1 else 'ices'}" if r else "no indices"  # noqa: E731
             self.fail(f"{name} has {what(known)} elsewhere but {what(rank)} here", where)
         for axis, idx in enumerate(indices):
+            if not isinstance(idx, Index):
+                continue  # an axis expression (x[i+k]): sized by windows.resolve_sizes
             self.sizes.join((name, axis), (self.n, idx), (self.node.meta.line, self.text))
 
     def index(self, node):
@@ -158,7 +163,11 @@ class _StatementChecker:
     # -- the statement ------------------------------------------------------------------
     def statement(self) -> Statement:
         name_tok, *rest = self.node.children
-        left = [Index(str(t)) for t in rest[0].children] if len(rest) == 2 else []
+        slots = rest[0].children if len(rest) == 2 else []
+        left = [Index(str(t if isinstance(t, lark.Token) else t.children[0])) for t in slots]
+        for idx, t in zip(left, slots):
+            if isinstance(t, lark.Tree):  # y[i:size(x,0)]
+                self.state_size(idx, t.children[1])
         for idx in left:
             self.not_reserved(str(idx), "index")
         for idx, count in Counter(left).items():
@@ -183,8 +192,10 @@ class _StatementChecker:
         name = str(name_tok)
         twins = twin_axes(name, len(left), self.ranks)
         for idx in left:
-            if idx not in passing and not twins:
+            if idx not in passing and not twins and idx not in self.stated:
                 self.fail(f"index {idx} is on the left but nowhere on the right, so its size is unknown")
+        if self.windows or self.stated or self.positions:
+            self.resolve_sizes([i for i in left if not twins])
         unsized = [axis for axis, idx in enumerate(left) if not self.sizes.has_axis((self.n, idx))]
         if unsized and not twins:
             self.fail(f"the size of index {left[unsized[0]]} is unknown: it stands at no tensor axis")
@@ -196,15 +207,12 @@ class _StatementChecker:
         for idx in self.mentioned:
             if idx not in left and not self.sizes.has_axis((self.n, idx)):
                 self.fail(f"the size of index {idx} is unknown: it stands at no tensor axis")
-        both = [n for n in self.scalars if Index(n) in self.left or Index(n) in self.mentioned]
-        if both:  # `y[i] = x[i]*i`: never a silent scalar input named like an index
-            self.fail(f"{both[0]} is an index of this statement and is also read as a scalar; a name "
-                      "cannot be both (an index's position as a value is not part of the language "
-                      f"yet): rename the scalar, or pass the positions as a tensor, e.g. pos[{both[0]}]")
+        if str(name_tok) in self.indices_here:
+            self.fail(f"{name_tok} is assigned here and is also an index of this statement; rename the index")
         self._check_sizes_read()
         _check_constants(expr, self.fail)
         return Statement(name, tuple(left), expr, self.node.meta.line, self.text,
-                         tuple(dict.fromkeys(self.reads)))
+                         tuple(dict.fromkeys(self.reads)), tuple(self.stated.get(i) for i in left))
 
     @staticmethod
     def top_terms(node, sign=1) -> list:
@@ -242,6 +250,8 @@ class _StatementChecker:
         name = str(node.children[0])
         if name in CONSTANTS:
             return CONSTANTS[name], Counter()
+        if name in self.indices_here:  # an index outside brackets: its position
+            return self.position(name, node)
         self.use(name, [], node)
         self.reads.append(name)
         self.scalars.append(name)
@@ -249,13 +259,14 @@ class _StatementChecker:
 
     def _tensor(self, node, protected):
         name = str(node.children[0])
-        idx = [self.index(sp_node) for sp_node in node.children[1].children]
-        self.uses.update(idx)
+        idx = [self.slot(sp_node) for sp_node in node.children[1].children]
+        counts = self.read_slots(name, idx)
+        self.uses.update(counts)
         self.use(name, idx, node)
         self.reads.append(name)
-        if len(set(idx)) == len(idx):
+        if len(set(idx)) == len(idx) and all(isinstance(i, Index) for i in idx):
             self.first.setdefault(name, tuple(idx))
-        return sp.IndexedBase(name)[tuple(idx)], Counter(idx)
+        return sp.IndexedBase(name)[tuple(idx)], counts
 
     def _add(self, node, protected):
         built = [(sign, self.build(term, protected)) for sign, term in self.top_terms(node)]
@@ -308,7 +319,11 @@ class _StatementChecker:
         if kind not in _REDUCTIONS:
             self.fail(f"unknown reduction {kind}[..](..); {did_you_mean(kind, _REDUCTIONS, suffix='[..](..)')}"
                       f"the reductions are {', '.join(k + '[..](..)' for k in _REDUCTIONS)}", node)
-        idx = [self.index(c) for c in node.children[1].children]
+        idx = []
+        for c in node.children[1].children:
+            idx.append(self.index(c.children[0] if c.data == "sized" else c))
+            if c.data == "sized":  # max[k:2](..)
+                self.state_size(idx[-1], c.children[1])
         if len(set(idx)) < len(idx):
             self.fail(f"{kind}[..] lists an index twice", node)
         for i in idx:
@@ -349,11 +364,13 @@ class _StatementChecker:
                       else f"{name}(..) cannot be indexed", node)
         if indices is not None and len(indices) != 2:  # checked once the function is known
             self.fail(f"inv(..) is a matrix and takes 2 indices, not {len(indices)}", node)
-        if name == "delta":
-            i, j = (self.index(a) for a in args)
-            self.uses.update((i, j))
-            self.sizes.join((self.n, i), (self.n, j), None)
-            return Delta(i, j), Counter([i, j])
+        if name == "delta":  # delta(j, i+k) where a derivative could not solve for an index
+            i, j = (self.slot(a) for a in args)
+            count = Counter(a for e in (i, j) for a in sorted(sp.sympify(e).atoms(Index), key=str))
+            self.uses.update(count)
+            if isinstance(i, Index) and isinstance(j, Index):
+                self.sizes.join((self.n, i), (self.n, j), None)
+            return Delta(i, j), count
         if name == "len":
             return Len(self.index(args[0])), Counter()
         if name == "size":

@@ -27,6 +27,7 @@ _WORDS = {
     "NAME": "a name", "NUMBER": "a number", "LSQB": "'['", "RSQB": "']'", "LPAR": "'('",
     "RPAR": "')'", "COMMA": "','", "EQUAL": "'='", "SEMICOLON": "the end of the statement",
     "_NL": "the end of the statement", "$END": "the end of the statement",
+    "COLON": "':'", "CMP": "a comparison",
 }
 _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "CIRCUMFLEX", "__ANON_0"}
 
@@ -37,14 +38,16 @@ def _lark() -> lark.Lark:
 
 
 def _grammar_text() -> str:
-    """The grammar: inside the package when installed (``indexcalc.grammar``), else, in a
-    checkout run without installing, the top-level ``grammar/`` beside the package."""
+    """The grammar: in a checkout, the top-level ``grammar/`` beside the package (so a
+    second checkout or worktree reads its own grammar, not the installed one's), else
+    inside the package as installed (``indexcalc.grammar``)."""
+    beside = Path(__file__).resolve().parents[2] / "grammar" / "indexcalc.lark"
+    if beside.is_file():
+        return beside.read_text(encoding="utf-8")
     try:
         return resources.files("indexcalc.grammar").joinpath("indexcalc.lark").read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError):
-        beside = Path(__file__).resolve().parents[2] / "grammar" / "indexcalc.lark"
-        if beside.is_file():
-            return beside.read_text(encoding="utf-8")
+        pass
     raise ModuleNotFoundError("indexcalc's grammar (indexcalc.grammar/indexcalc.lark) is missing: "
                               "install indexcalc (pip install -e . in a checkout) or run it from a "
                               "checkout that has grammar/indexcalc.lark")

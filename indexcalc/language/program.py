@@ -27,6 +27,8 @@ class Statement:
     line: int = 0
     text: str = ""
     reads: tuple = ()  # names its text reads (SymPy may fold some away: h[i] - h[i])
+    #: the stated size of each left index (``y[i:size(x,0)]``), None where it is not stated
+    sizes: tuple = ()
 
     @property
     def lhs(self):

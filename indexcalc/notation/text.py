@@ -18,7 +18,8 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from indexcalc.language.algebra import Inv, ISum, Len, free_indices, occurrences, product_sums, tensor_names
+from indexcalc.language.algebra import Index, Inv, ISum, Len, free_indices, slot_indices, occurrences, product_sums, tensor_names
+from indexcalc.language.axes import axis_text, size_text
 from indexcalc.language.functions import BY_CLASS
 
 _NAMES = {f.cls.__name__: f.name for f in BY_CLASS.values()}
@@ -58,7 +59,7 @@ class TextPrinter(StrPrinter):
         self.top_terms = {t for t in terms if isinstance(t, ISum)}
         self.uses = index_uses(st.expr)
         self.reads = st.reads  # (a parsed statement: the names its text reads)
-        lhs = f"{st.name}[{','.join(map(str, st.indices))}]" if st.indices else st.name
+        lhs = f"{st.name}[{','.join(_left_slots(st))}]" if st.indices else st.name
         expr = sp.Add(*terms)
         self.top_depth = 2 if isinstance(expr, sp.Add) else 1
         self.written_order = (expr, written_order(expr.args, st.reads)) if isinstance(expr, sp.Add) else None
@@ -94,7 +95,7 @@ class TextPrinter(StrPrinter):
         return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
 
     def _print_Indexed(self, e):
-        return f"{e.base.label}[{','.join(map(self._print, e.indices))}]"
+        return f"{e.base.label}[{','.join(map(axis_text, e.indices))}]"
 
     def _print_Pow(self, e, rational=False):
         if e.exp == -1 and product_sums([occurrences(e)], self.protected)[0]:
@@ -112,7 +113,7 @@ class TextPrinter(StrPrinter):
         return "exp(1)"
 
     def _print_KroneckerDelta(self, e):
-        return f"delta({e.args[0]},{e.args[1]})"
+        return f"delta({axis_text(e.args[0])},{axis_text(e.args[1])})"
 
     def _print_Len(self, e):
         return f"len({e.args[0]})"
@@ -186,6 +187,13 @@ class TextPrinter(StrPrinter):
 
 
 
+def _left_slots(st) -> list:
+    """The left indices, each with its stated size where it has one (``i:size(x,0)``)."""
+    sizes = getattr(st, "sizes", ()) or ()
+    return [f"{i}:{size_text(n)}" if k < len(sizes) and sizes[k] is not None else str(i)
+            for k, i in enumerate(st.indices) for n in [sizes[k] if k < len(sizes) else None]]
+
+
 def index_uses(e) -> Counter:
     """How often each index is written at an axis or in ``delta(..)`` in ``e`` (the count
     the checker's typo note reads: an index written once in a statement with left indices
@@ -201,9 +209,11 @@ def index_uses(e) -> Counter:
     while stack:
         e = stack.pop()
         if isinstance(e, sp.Indexed):
-            uses.update(e.indices)
+            uses.update(i for x in e.indices for i in slot_indices(x))
         elif isinstance(e, sp.KroneckerDelta):
-            uses.update(e.args)
+            uses.update(i for x in e.args for i in slot_indices(x))
+        elif isinstance(e, Index):
+            uses[e] += 1
         elif isinstance(e, Inv):
             uses.update(e.args[1:])
         elif not isinstance(e, Len):
