@@ -25,6 +25,7 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Binder, Index, ISum, Len, MaxOver, Size, free_indices
 from indexcalc.calculus.names import current
+from indexcalc.calculus.solve import contract_axis_delta, has_axis_delta, lift_sums
 from indexcalc.language.memo import Memo, recall, remember
 
 
@@ -111,7 +112,7 @@ def split_sum(e):
     if isinstance(e, ISum) and isinstance(e.body, sp.Add):
         idx = set(e.indices)
         split = [t for t in e.body.args
-                 if any(set(d.args) & idx for d in t.atoms(KroneckerDelta))]
+                 if any(d.atoms(Index) & idx for d in t.atoms(KroneckerDelta))]
         rest = [t for t in e.body.args if t not in split]
         if split and (rest or len(split) > 1):
             return sp.Add(*[ISum(t, e.indices) for t in split]) + isum(sp.Add(*rest), e.indices)
@@ -143,8 +144,8 @@ def contract_delta(e):
     for k, f in enumerate(factors):
         if isinstance(f, sp.Pow) and isinstance(f.base, KroneckerDelta) and f.exp.is_positive:
             f = f.base  # δ^n = δ
-        if isinstance(f, KroneckerDelta):
-            a, b = f.args
+        if isinstance(f, KroneckerDelta) and all(isinstance(x, Index) for x in f.args):
+            a, b = f.args  # (of an axis expression, delta(j, i+k): solve.contract_axis_delta)
             gone, keep = (a, b) if a in e.indices else (b, a) if b in e.indices else (None, None)
             if gone is not None:
                 rest = sp.Mul(*(factors[:k] + factors[k + 1:]))
@@ -214,7 +215,8 @@ def max_of_delta(e):
     return None
 
 
-RULES = [empty_sum, merge_sums, delta_power, function_of_delta, max_of_delta, contract_delta, absent_index, split_sum,
+RULES = [empty_sum, merge_sums, delta_power, function_of_delta, max_of_delta, contract_delta, contract_axis_delta,
+         absent_index, split_sum,
          expand_delta, constant_out, separate_sums]
 
 
@@ -269,4 +271,7 @@ _HOLDS = Memo()  # by identity (indexcalc.language.memo)
 
 def contract(e):
     """Contract every delta that can be contracted, then tidy the sums."""
-    return rewrite(sp.sympify(e))
+    e = sp.sympify(e)
+    if has_axis_delta(e):  # one level of sums, so the solver may choose (calculus.solve)
+        e = rewrite(e, [lift_sums, merge_sums])
+    return rewrite(e)

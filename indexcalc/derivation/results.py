@@ -22,6 +22,7 @@ from indexcalc.derivation.assemble import check_sizes, check_wrt, free_name, gra
 from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep
 from indexcalc.calculus.names import NameSupply, stem
 from indexcalc.backends.jax import compile_jax, jax_source
+from indexcalc.language.windows import state_left_sizes
 from indexcalc.derivation.proof import prove, reparse
 from indexcalc.notation.text import written
 from indexcalc.backends.torch import compile_torch, torch_source
@@ -54,12 +55,13 @@ class Backward:
     def __init__(self, forward, statements, returns, comments=(), axes=None):
         self.forward, self.returns, self.comments = forward, returns, list(comments)
         n0 = len(forward.statements)
+        statements = state_left_sizes(statements, axes or {})  # dx[j:size(x,0)] = dy[j-k]*w[k]
         with written(*[st.expr for st in forward.statements]):
             lines, program = prove(statements, self._forward_text(), n0)
         self.text = self._text(lines)
         if program is None:
             try:
-                reparse(self._forward_text() + "\n" + self.text)
+                reparse(self._forward_text() + "\n" + self.text, warn=False)
             except ProgramError as e:
                 if "size of index" not in str(e):
                     raise

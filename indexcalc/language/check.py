@@ -60,6 +60,7 @@ def check(tree, text: str, warn: bool = True) -> CheckedProgram:
     for n, node in enumerate(tree.children):
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
         builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first, text)
+        builder.own_text = not warn  # indexcalc's own printout (see windows.resolve_sizes)
         st = builder.statement()
         notes += [(n, message) for message in builder.contractions.messages() + builder.notes]
         for name in builder.reads:

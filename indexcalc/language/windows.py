@@ -15,6 +15,7 @@ that stand only inside axis expressions. A mixin of the statement checker
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import lark
@@ -22,6 +23,34 @@ import sympy as sp
 
 from indexcalc.language.algebra import Index, Len, Size, size_of
 from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, valid_size
+
+
+def windowed(e) -> bool:
+    """Does ``e`` hold an axis expression, a literal position, a position or a comparison?"""
+    if isinstance(e, (Index, Compare)):
+        return True
+    if isinstance(e, sp.Indexed):
+        return any(not isinstance(x, Index) for x in e.indices)
+    if isinstance(e, sp.KroneckerDelta):
+        return any(not isinstance(x, Index) for x in e.args)
+    return any(windowed(a) for a in e.args if not isinstance(a, (Len, Size)))
+
+
+def state_left_sizes(statements, axes) -> list:
+    """``statements`` with a stated size for each left index that stands at no axis by
+    itself in a statement with axis expressions (``dx[j:size(x,0)] = dy[j-k]*w[k]``: the
+    valid rule would not give ``j`` the size of ``x``). ``axes`` maps a statement's name to
+    the ``(tensor, axis)`` its axes are as large as (a gradient ``dx``: those of ``x``)."""
+    out = []
+    for st in statements:
+        want = axes.get(st.name, ())
+        if not st.indices or len(want) != len(st.indices) or not windowed(st.expr):
+            out.append(st)
+            continue
+        bare = {x for r in st.expr.atoms(sp.Indexed) for x in r.indices if isinstance(x, Index)}
+        sizes = tuple(None if i in bare else size_of(*want[k]) for k, i in enumerate(st.indices))
+        out.append(dataclasses.replace(st, sizes=sizes) if any(sizes) else st)
+    return out
 
 
 def statement_indices(node) -> set:
@@ -165,6 +194,11 @@ class WindowChecks:
                 others = {j for _, _, e in reads for j in e.atoms(Index)} - {u}
                 if not reads or others & set(pending):
                     continue
+                if getattr(self, "own_text", False) and u not in left:
+                    # a derivative's summed index is as large as the forward's, which the
+                    # valid rule over its reads need not give (x[2*a+l]: more than the
+                    # pooling window when the axis is odd): never trusted, an error
+                    self.unsized(u, reads, left)
                 n = valid_size(u, [e for *_, e in reads], self.size_expr,
                                [size_of(name, axis) for name, axis, _ in reads])
                 if n is None:

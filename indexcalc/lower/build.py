@@ -27,6 +27,8 @@ import sympy as sp
 
 from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
+from indexcalc.errors import ProgramError
+from indexcalc.language.windows import windowed
 from indexcalc.lower.compare import compared
 from indexcalc.lower.ir import Graph, Node
 from indexcalc.lower.ref import Ref
@@ -46,6 +48,12 @@ class Lowered:
 
 def lower(prog) -> Lowered:
     """The IR of every statement of ``prog``."""
+    for st in prog.statements:
+        if windowed(st.expr):  # README "Windows and positions": derived and printed, not compiled yet
+            raise ProgramError(
+                f"line {st.line}, in '{st.text or st.name}': index expressions (x[i+k], h[0,i]), positions "
+                "and comparisons ((j <= i)) are not compiled yet by the array backends (NumPy, torch, "
+                "JAX, Numba); ic.derive derives and prints such programs")
     return _Builder(prog).run()
 
 

@@ -1,0 +1,87 @@
+"""Contracting a delta of axis expressions, ``Σ_{i,k} δ(j, i+k) f`` (README "Windows and
+positions"): solve it for a summed index whose coefficient is ±1 and substitute.
+
+Substituting ``s := e`` drops the constraint that ``e`` lies in ``s``'s range. That is only
+right where a factor of the product reads an axis at ``s`` itself (bare): after the
+substitution it reads that axis at ``e``, and a read outside an axis is 0, so the zero
+padding enforces the range. An index with no such factor is never solved for (the delta
+stays): ``y[i] = sum[k](x[i+k])`` gives ``dx[j] = dy[j-k]`` summed over ``k`` (solved for
+``i``, which ``dy[i]`` reads), never ``dy[i]`` summed over all ``i`` (solved for ``k``).
+
+    >>> import sympy as sp
+    >>> i, j, k = Index("i"), Index("j"), Index("k")
+    >>> dy, w = sp.IndexedBase("dy"), sp.IndexedBase("w")
+    >>> contract_axis_delta(ISum(Delta(j, i + k) * dy[i] * w[k], (i, k)))
+    ISum(dy[j - k]*w[k], (k,))
+    >>> contract_axis_delta(ISum(Delta(j, 2*i + k) * dy[i] * w[k], (i, k)))
+    ISum(dy[i]*w[-2*i + j], (i,))
+    >>> print(contract_axis_delta(ISum(Delta(j, i + k) * dy[i], (i, k))))
+    ISum(dy[j - k], (k,))
+    >>> print(contract_axis_delta(ISum(Delta(j, i + k) * dy[j], (i, k))))
+    None
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy import KroneckerDelta
+
+from indexcalc.language.algebra import Delta, Index, ISum  # noqa: F401 - Delta: the doctest's
+
+
+def has_axis_delta(e) -> bool:
+    """Does ``e`` hold a delta of an axis expression or a literal position?"""
+    return any(not all(_plain(a) for a in d.args) for d in e.atoms(KroneckerDelta))
+
+
+def lift_sums(e):
+    """a·Σ_k f = Σ_k a·f (the indices of a sum are fresh, so none is captured): before
+    an axis delta is solved, every index it may be solved for is summed at one level, and
+    the statement's own indices, listed first, are preferred (``dx[j] = dy[j-k]*w[k]``,
+    the transposed convolution, rather than ``dy[i]*w[j-i]``)."""
+    if isinstance(e, sp.Mul):
+        for n, f in enumerate(e.args):
+            if isinstance(f, ISum):
+                rest = sp.Mul(*(e.args[:n] + e.args[n + 1:]))
+                if not rest.atoms(Index) & set(f.indices):
+                    return ISum(rest * f.body, f.indices)
+    return None
+
+
+def _plain(x) -> bool:
+    return isinstance(x, Index)
+
+
+def _reads_bare(factor, s) -> bool:
+    """Does ``factor`` (one factor of a product) read an axis at ``s`` itself, so that it is
+    0 wherever ``s`` would leave that axis?"""
+    if isinstance(factor, sp.Pow) and factor.exp.is_positive:
+        factor = factor.base
+    return isinstance(factor, sp.Indexed) and s in factor.indices
+
+
+def contract_axis_delta(e):
+    """Σ_s δ(p, q) f = f with s solved from p = q, for a delta one of whose sides is an
+    axis expression or a literal position; None where no summed index can be solved for
+    with its range enforced (see the module's note)."""
+    if not isinstance(e, ISum):
+        return None
+    factors = sp.Mul.make_args(e.body)
+    for n, f in enumerate(factors):
+        if isinstance(f, sp.Pow) and isinstance(f.base, KroneckerDelta) and f.exp.is_positive:
+            f = f.base
+        if not isinstance(f, KroneckerDelta) or all(_plain(a) for a in f.args):
+            continue
+        diff = sp.expand(f.args[0] - f.args[1])
+        rest = factors[:n] + factors[n + 1:]
+        for s in e.indices:  # in order: the statement's own (left) indices first
+            c = diff.coeff(s)
+            if c not in (1, -1) or (diff - c * s).has(s):
+                continue
+            if not any(_reads_bare(g, s) for g in rest):
+                continue
+            value = sp.expand(-(diff - c * s) / c)
+            body = sp.Mul(*rest).xreplace({s: value})
+            left = [i for i in e.indices if i != s]
+            return ISum(body, left) if left else body
+    return None
