@@ -149,8 +149,8 @@ def affine(node, index, fail):
         if kind == "sized":
             fail("a size is stated on the left or in a reduction's list (y[i:size(x,0)], "
                  "max[k:2](..)), not at a read")
-        fail("an axis holds an index or an affine expression of indices (x[i+k], x[2*i+1]), "
-             "not a value")
+        fail("an axis (and delta(..)) holds an index name or an affine expression of indices "
+             "(x[i+k], x[2*i+1]), not a value")
 
     return sp.expand(walk(node))
 

@@ -367,6 +367,8 @@ class _StatementChecker(WindowChecks):
             self.fail(f"inv(..) is a matrix and takes 2 indices, not {len(indices)}", node)
         if name == "delta":  # delta(j, i+k) where a derivative could not solve for an index
             i, j = (self.slot(a) for a in args)
+            if not (sp.sympify(i).atoms(Index) or sp.sympify(j).atoms(Index)):
+                self.fail("delta(i, j) takes index names (or an axis expression and an index)", node)
             count = Counter(a for e in (i, j) for a in sorted(sp.sympify(e).atoms(Index), key=str))
             self.uses.update(count)
             if isinstance(i, Index) and isinstance(j, Index):

@@ -29,7 +29,7 @@ _WORDS = {
     "_NL": "the end of the statement", "$END": "the end of the statement",
     "COLON": "':'", "CMP": "a comparison",
 }
-_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "CIRCUMFLEX", "__ANON_0"}
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "CIRCUMFLEX", "__ANON_0", "FLOORDIV"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,12 +73,14 @@ def _in_brackets(text: str, pos: int) -> bool:
 
 def _expected(terminals, indices: bool, in_parens: bool) -> str:
     """``{'NAME', 'RSQB'}`` inside brackets -> "an index name or ']'"."""
-    terminals = set(terminals) - (set() if in_parens else {"RPAR"})
+    terminals = set(terminals) - (set() if in_parens else {"RPAR", "CMP"})
+    if not indices:  # (the states of an expression in brackets and outside are shared)
+        terminals -= {"RSQB", "COLON"}
     if not (indices or in_parens):
         terminals.discard("COMMA")
     words = {_WORDS.get(t, t) for t in terminals - _OPERATORS - {"NAME", "NUMBER", "LPAR"}}
     if {"NAME", "NUMBER", "LPAR"} <= terminals:
-        words.add("an expression")
+        words.add("an index name" if indices else "an expression")
         terminals -= {"PLUS", "MINUS"}  # unary signs start an expression
     elif "NAME" in terminals:
         words.add("an index name" if indices else "a name")

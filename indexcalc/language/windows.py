@@ -10,7 +10,7 @@ that stand only inside axis expressions. A mixin of the statement checker
     >>> ic.parse("y[i] = x[i+k-1]*w[k]")
     Traceback (most recent call last):
     ...
-    indexcalc.errors.ProgramError: line 1, in 'y[i] = x[i+k-1]*w[k]': the size of index i is unknown: it stands only in axis expressions (x[i + k - 1]), where no size keeps every read inside its axis; state it, as in y[i:size(x,0)] ("same" size)
+    indexcalc.errors.ProgramError: line 1, in 'y[i] = x[i+k-1]*w[k]': the size of index i is unknown: it stands only in axis expressions (x[i+k-1]), where no size keeps every read inside its axis; state it, as in y[i:size(x,0)] ("same" size)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from indexcalc.language.algebra import Index, Len, Size, size_of
+from indexcalc.language.algebra import Binder, Index, Inv, Len, Size, size_of
 from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, valid_size
 
 
@@ -33,7 +33,11 @@ def windowed(e) -> bool:
         return any(not isinstance(x, Index) for x in e.indices)
     if isinstance(e, sp.KroneckerDelta):
         return any(not isinstance(x, Index) for x in e.args)
-    return any(windowed(a) for a in e.args if not isinstance(a, (Len, Size)))
+    if isinstance(e, Binder):
+        return windowed(e.body)
+    if isinstance(e, (Len, Size, Inv, sp.Tuple)):
+        return False
+    return any(windowed(a) for a in e.args)
 
 
 def state_left_sizes(statements, axes) -> list:
@@ -127,7 +131,7 @@ class WindowChecks:
             args = node.children[1].children
             return self._size(*args) if str(node.children[0]) == "size" else Len(self.index(args[0]))
         if kind in ("add", "sub", "mul", "floordiv"):
-            a, b = (self.size_value(c) for c in node.children)
+            a, b = (self.size_value(c) for c in node.children if isinstance(c, lark.Tree))
             return {"add": a + b, "sub": a - b, "mul": a * b, "floordiv": FloorDiv(a, b)}[kind]
         if kind == "paren":
             return self.size_value(node.children[0])
