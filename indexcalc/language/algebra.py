@@ -394,9 +394,9 @@ def free_indices(e) -> set:
 def slot_indices(x) -> tuple:
     """The indices at one axis slot: ``(i,)`` for ``i``, ``(i, k)`` for ``i + k``, ``()`` for
     a literal position (README "Windows and positions")."""
-    if isinstance(x, Index):
+    if isinstance(x, sp.Symbol):  # (an Index; a plain Symbol where a caller built one)
         return (x,)
-    return tuple(sorted(x.atoms(Index), key=str))
+    return tuple(sorted(x.atoms(sp.Symbol), key=str))
 
 
 def tensor_names(e) -> frozenset:
