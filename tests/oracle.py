@@ -61,7 +61,7 @@ _TOKEN = re.compile(r"""
   | (?P<nl>\r?\n)
   | (?P<num>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>\*\*|[-+*/^()\[\],=;])
+  | (?P<op>\*\*|//|<=|>=|==|!=|[-+*/^()\[\],=;:<>])
 """, re.VERBOSE | re.ASCII)
 
 
@@ -106,6 +106,8 @@ FUNCS = {
     "tan": np.tan, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
 }
 REDUCTIONS = ("sum", "mean", "max", "min", "logsumexp")
+_CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+        "==": np.equal, "!=": np.not_equal}
 
 
 @dataclass
@@ -114,6 +116,7 @@ class Statement:
     indices: tuple
     expr: tuple
     text: str = ""
+    sizes: dict = field(default_factory=dict)  # stated sizes of left indices (SPEC section 6)
 
 
 class _Parser:
@@ -147,19 +150,49 @@ class _Parser:
 
     def statement(self):
         name = self.take("name")[1]
-        idx = ()
+        idx, sizes = (), {}
         if self.at("op", "["):
-            idx = self.indices()
+            idx, sizes = self.named_slots()
         self.take("op", "=")
-        return Statement(name, idx, self.expr())
+        st = Statement(name, idx, self.expr())
+        st.sizes = sizes
+        return st
+
+    def named_slots(self):
+        """``[i, j:size(x,0)]``: index names, each perhaps with a stated size (SPEC section 6)."""
+        slots = self.slots()
+        names, sizes = [], {}
+        for e, size in slots:
+            if e[0] != "name":
+                raise OracleError("expected an index name")
+            names.append(e[1])
+            if size is not None:
+                sizes[e[1]] = size
+        return tuple(names), sizes
+
+    def slots(self):
+        self.take("op", "[")
+        out = []
+        while True:
+            e = self.expr()
+            size = None
+            if self.at("op", ":"):
+                self.take()
+                size = self.expr()
+            out.append((e, size))
+            if not self.at("op", ","):
+                break
+            self.take()
+        self.take("op", "]")
+        return out
 
     def indices(self):
-        self.take("op", "[")
-        out = [self.take("name")[1]]
-        while self.at("op", ","):
-            self.take()
-            out.append(self.take("name")[1])
-        self.take("op", "]")
+        """Slots of a read: a bare name, or ("axis", expression) (SPEC section 6)."""
+        out = []
+        for e, size in self.slots():
+            if size is not None:
+                raise OracleError("a size is stated only on the left or in a reduction")
+            out.append(e[1] if e[0] == "name" else ("axis", e))
         return tuple(out)
 
     def expr(self):
@@ -171,9 +204,9 @@ class _Parser:
 
     def term(self):
         node = self.unary()
-        while self.at("op", "*") or self.at("op", "/"):
+        while self.at("op", "*") or self.at("op", "/") or self.at("op", "//"):
             op = self.take()[1]
-            node = ("mul" if op == "*" else "div", node, self.unary())
+            node = ({"*": "mul", "/": "div", "//": "floordiv"}[op], node, self.unary())
         return node
 
     def unary(self):
@@ -200,21 +233,31 @@ class _Parser:
         if tok == ("op", "("):
             self.take()
             e = self.expr()
+            if self.peek()[0] == "op" and self.peek()[1] in _CMP:
+                op = self.take()[1]
+                other = self.expr()
+                self.take("op", ")")
+                return ("cmp", op, e, other)
             self.take("op", ")")
             return ("paren", e)
         if tok[0] != "name":
             raise OracleError(f"unexpected {tok[1]!r}")
         name = self.take()[1]
         if self.at("op", "["):
-            idx = self.indices()
+            slots = self.slots()
             if self.at("op", "("):
                 if name not in REDUCTIONS:
                     raise OracleError(f"unknown reduction {name}")
+                if any(e[0] != "name" for e, _ in slots):
+                    raise OracleError("a reduction lists index names")
                 self.take()
                 e = self.expr()
                 self.take("op", ")")
-                return ("reduce", name, idx, e)
-            return ("tensor", name, idx)
+                sizes = {n[1]: size for n, size in slots if size is not None}
+                return ("reduce", name, tuple(n[1] for n, _ in slots), e, sizes)
+            if any(size is not None for _, size in slots):
+                raise OracleError("a size is stated only on the left or in a reduction")
+            return ("tensor", name, tuple(e[1] if e[0] == "name" else ("axis", e) for e, _ in slots))
         if self.at("op", "("):
             self.take()
             args = [self.expr()]
@@ -245,7 +288,7 @@ class _Parser:
         if name == "delta":
             if len(args) != 2:
                 raise OracleError("delta() takes two indices")
-            return ("delta", bare(args[0]), bare(args[1]))
+            return ("delta", *[a[1] if a[0] == "name" else ("axis", a) for a in args])
         if name == "len":
             if len(args) != 1:
                 raise OracleError("len() takes one index")
@@ -281,6 +324,19 @@ class ProgramInfo:
     statements: list = field(default_factory=list)
 
 
+def _reads(st) -> list:
+    """Names a statement reads: not its indices used as positions (SPEC section 6)."""
+    own = set(st.indices) | _index_names(st.expr)
+    return [n for n in _names_read(st.expr, []) if n not in own or _is_read(st.expr, n)]
+
+
+def _is_read(expr, name) -> bool:
+    """Is ``name`` read as a tensor (with brackets) or a matrix somewhere in ``expr``?"""
+    if expr[0] in ("tensor", "det", "logdet", "inv", "size") and expr[1] == name:
+        return True
+    return any(_is_read(c, name) for c in children(expr))
+
+
 def _names_read(node, out):
     kind = node[0]
     if kind in ("tensor", "name"):
@@ -308,6 +364,8 @@ def children(node):
         return [node[2], node[3]]
     if kind == "reduce":
         return [node[3]]
+    if kind == "cmp":
+        return [node[2], node[3]]
     return []  # num, name, tensor, inv, delta, len, size, det, logdet
 
 
@@ -317,7 +375,7 @@ def program_info(source: str) -> ProgramInfo:
     for k, st in enumerate(stmts):
         if st.name in assigned:
             raise OracleError(f"{st.name} assigned twice")
-        for n in _names_read(st.expr, []):
+        for n in _reads(st):
             if n == st.name:
                 raise OracleError(f"{n} read by its own statement")
             if n not in assigned and n not in inputs:
@@ -327,7 +385,7 @@ def program_info(source: str) -> ProgramInfo:
             reads_after.setdefault(n, k)
         assigned.append(st.name)
     outputs = [n for n in assigned
-               if not any(n in _names_read(s.expr, []) for s in stmts[assigned.index(n) + 1:])]
+               if not any(n in _reads(s) for s in stmts[assigned.index(n) + 1:])]
     return ProgramInfo(inputs, outputs, assigned, stmts)
 
 
@@ -389,6 +447,7 @@ class _Statement:
     def __init__(self, st, env):
         self.st, self.env = st, env
         self.sizes = {}
+        self.index_names = set(st.indices) | _index_names(st.expr)
         self._collect_sizes(st.expr)
         for l in st.indices:
             if l not in self.sizes:
@@ -403,7 +462,7 @@ class _Statement:
         self.sizes[idx] = n
 
     def _collect_sizes(self, expr):
-        deltas = []
+        deltas, windows, stated = [], [], dict(self.st.sizes)
 
         def walk(node):
             kind = node[0]
@@ -412,18 +471,26 @@ class _Statement:
                 if arr.ndim != len(node[2]):
                     raise OracleError(f"{node[1]} has {arr.ndim} axes, used with {len(node[2])}")
                 for idx, n in zip(node[2], arr.shape):
-                    self._tie(idx, n, node[1])
+                    if isinstance(idx, str):
+                        self._tie(idx, n, node[1])
+                    else:
+                        windows.append((_affine(idx[1]), n))
+            elif kind == "reduce":
+                stated.update(node[4])
             elif kind == "inv":
                 arr = self._array(node[1])
                 if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or len(node[2]) != 2:
                     raise OracleError("inv needs a square matrix and two indices")
                 for idx, n in zip(node[2], arr.shape):
                     self._tie(idx, n, "inv")
-            elif kind == "delta":
+            elif kind == "delta" and isinstance(node[1], str) and isinstance(node[2], str):
                 deltas.append((node[1], node[2]))
             for child in children(node):
                 walk(child)
         walk(expr)
+        for idx, size in stated.items():  # SPEC section 6: "Stating a size"
+            self._tie(idx, int(self._size_value(size)), "a stated size")
+        self._valid_sizes(windows)
         changed = True
         while changed:
             changed = False
@@ -436,6 +503,75 @@ class _Statement:
                     changed = True
                 elif i in self.sizes and j in self.sizes and self.sizes[i] != self.sizes[j]:
                     raise OracleError(f"delta({i},{j}) ties sizes {self.sizes[i]} and {self.sizes[j]}")
+
+    def _valid_sizes(self, windows):
+        """SPEC section 6, "Sizes": an index standing only inside axis expressions takes the
+        largest n for which every read it is in stays inside its axis for all values of
+        the other indices; an error where no n >= 1 exists or other sizes are unknown."""
+        pending = [i for i in sorted(self.index_names) if i not in self.sizes
+                   and any(i in coeffs for (_, coeffs), _ in windows)]
+        while pending:
+            for u in pending:
+                reads = [(c, co, S) for (c, co), S in windows if u in co]
+                if any(j not in self.sizes for _, co, _ in reads for j in co if j != u):
+                    continue
+                n = None
+                for const, co, S in reads:
+                    s = co[u]
+                    lo = const + sum(min(0, c * (self.sizes[j] - 1)) for j, c in co.items() if j != u)
+                    hi = const + sum(max(0, c * (self.sizes[j] - 1)) for j, c in co.items() if j != u)
+                    if s <= 0 or lo < 0:
+                        raise OracleError(f"no valid size for index {u}")
+                    m = (S - 1 - hi) // s + 1
+                    n = m if n is None else min(n, m)
+                if n < 1:
+                    raise OracleError(f"no valid size for index {u}")
+                self.sizes[u] = n
+                pending.remove(u)
+                break
+            else:
+                raise OracleError(f"sizes of {pending} are unknown")
+
+    def _size_value(self, node):
+        kind = node[0]
+        if kind == "num":
+            return node[1]
+        if kind == "size":
+            return self._array(node[1]).shape[node[2]]
+        if kind == "len":
+            return self._size(node[1])
+        if kind == "paren":
+            return self._size_value(node[1])
+        a, b = self._size_value(node[1]), self._size_value(node[2])
+        return {"add": a + b, "sub": a - b, "mul": a * b, "floordiv": a // b}[kind]
+
+    def _positions(self, node, labels):
+        """An affine expression of indices as an integer array over ``labels``."""
+        const, coeffs = _affine(node)
+        out = np.full((1,) * len(labels), const, dtype=np.int64)
+        for j, c in coeffs.items():
+            shape = [1] * len(labels)
+            shape[labels.index(j)] = self._size(j)
+            out = out + c * np.arange(self._size(j)).reshape(shape)
+        return out
+
+    def _gather(self, name, slots):
+        """A read whose axes hold affine expressions: 0 outside the axes (SPEC section 6)."""
+        arr = self._array(name)
+        labels, counts = [], {}
+        for sl in slots:
+            names = [sl] if isinstance(sl, str) else list(_affine(sl[1])[1])
+            for j in names:
+                if j not in labels:
+                    labels.append(j)
+                counts[j] = counts.get(j, 0) + 1
+        pos = [self._positions(("name", sl) if isinstance(sl, str) else sl[1], labels) for sl in slots]
+        pos = np.broadcast_arrays(*pos, np.zeros(tuple(self._size(j) for j in labels), dtype=np.int64))[:-1]
+        inside = np.ones(pos[0].shape if pos else (), dtype=bool)
+        for p, n in zip(pos, arr.shape):
+            inside &= (p >= 0) & (p < n)
+        clipped = tuple(np.clip(p, 0, max(n - 1, 0)) for p, n in zip(pos, arr.shape))
+        return _Val(np.where(inside, arr[clipped] if arr.size else 0.0, 0.0), labels, counts, single=True)
 
     def _array(self, name):
         if name not in self.env:
@@ -477,6 +613,17 @@ class _Statement:
         kind = node[0]
         if kind == "num":
             return _Val(_DT[0](node[1]), ())
+        if kind == "name" and node[1] in self.index_names:  # a position (SPEC section 6)
+            return _Val(np.arange(self._size(node[1])), (node[1],))
+        if kind == "cmp":
+            a, b = node[2], node[3]
+            labels = list(dict.fromkeys(list(_affine(a)[1]) + list(_affine(b)[1])))
+            full = tuple(self._size(j) for j in labels)
+            r = _CMP[node[1]](np.broadcast_to(self._positions(a, labels), full),
+                              np.broadcast_to(self._positions(b, labels), full))
+            return _Val(r.astype(np.float64), labels)
+        if kind == "tensor" and any(not isinstance(sl, str) for sl in node[2]):
+            return self._gather(node[1], node[2])
         if kind == "name":
             arr = self._array(node[1])
             if arr.ndim != 0:
@@ -526,6 +673,12 @@ class _Statement:
             labels = _union([a, b])
             f = np.maximum if node[1] == "max" else np.minimum
             return _Val(f(_align(a, labels, self.sizes), _align(b, labels, self.sizes)), labels)
+        if kind == "delta" and not (isinstance(node[1], str) and isinstance(node[2], str)):
+            a, b = (("name", x) if isinstance(x, str) else x[1] for x in node[1:3])
+            labels = list(dict.fromkeys(list(_affine(a)[1]) + list(_affine(b)[1])))
+            full = tuple(self._size(j) for j in labels)
+            r = np.broadcast_to(self._positions(a, labels), full) == np.broadcast_to(self._positions(b, labels), full)
+            return _Val(r.astype(np.float64), labels, {j: 1 for j in labels}, single=True)
         if kind == "delta":
             i, j = node[1], node[2]
             if i == j:
@@ -603,6 +756,72 @@ class _Statement:
         with np.errstate(all="ignore"):
             arr = _einsum([(v.arr, v.labels) for v in factors], labels)
         return _Val(arr, labels)
+
+
+def _affine(node):
+    """``(constant, {index: coefficient})`` of an axis expression: integer literals,
+    index names, ``+ - *`` with a literal (SPEC section 6); anything else is an error."""
+    kind = node[0]
+    if kind == "num":
+        if node[1] != int(node[1]):
+            raise OracleError("an axis holds whole numbers")
+        return int(node[1]), {}
+    if kind == "name":
+        return 0, {node[1]: 1}
+    if kind == "paren":
+        return _affine(node[1])
+    if kind == "neg":
+        c, co = _affine(node[1])
+        return -c, {j: -v for j, v in co.items()}
+    if kind in ("add", "sub"):
+        (c1, a), (c2, b) = _affine(node[1]), _affine(node[2])
+        sign = 1 if kind == "add" else -1
+        if set(a) & set(b):
+            raise OracleError("an index occurs twice in an axis expression")
+        return c1 + sign * c2, {**a, **{j: sign * v for j, v in b.items()}}
+    if kind == "mul":
+        (c1, a), (c2, b) = _affine(node[1]), _affine(node[2])
+        if a and b:
+            raise OracleError("not affine")
+        k, (c, co) = (c1, (c2, b)) if not a else (c2, (c1, a))
+        return k * c, {j: k * v for j, v in co.items()}
+    raise OracleError(f"not an axis expression: {kind}")
+
+
+def _index_names(expr) -> set:
+    """Names that are indices of a statement: at an axis (inside axis expressions too),
+    listed by a reduction, in delta/len, or compared (SPEC section 6)."""
+    out = set()
+
+    def axis_names(node):
+        if node[0] == "name":
+            out.add(node[1])
+        for c in children(node):
+            axis_names(c)
+
+    def walk(node):
+        kind = node[0]
+        if kind in ("tensor", "inv"):
+            for sl in node[2]:
+                if isinstance(sl, str):
+                    out.add(sl)
+                else:
+                    axis_names(sl[1])
+        elif kind == "reduce":
+            out.update(node[2])
+        elif kind == "delta":
+            for x in node[1:3]:
+                out.add(x) if isinstance(x, str) else axis_names(x[1])
+        elif kind == "len":
+            out.add(node[1])
+        elif kind == "cmp":
+            axis_names(node[2])
+            axis_names(node[3])
+        for c in children(node):
+            walk(c)
+
+    walk(expr)
+    return out
 
 
 _DT = [np.float64]  # the dtype of every value while evaluate() runs

@@ -37,16 +37,16 @@ def prove(statements, before: str = "", skip: int = 0):
     return lines, None
 
 
-def reparse(text: str, warn: bool = True):
+def reparse(text: str, warn: bool = True, derived_from=None):
     """The checked program of ``text`` (raises the user's error if it is not one); with
     ``warn``, its probable mistakes are warnings (IndexCalcWarning)."""
-    return check(parse_tree(text), text, warn)
+    return check(parse_tree(text), text, warn, derived_from)
 
 
 def _reparse(statements, lines, before, skip):
     """The re-parsed program and which printed ``lines`` do not mean their statement."""
     try:
-        program = reparse(before + "\n" + "\n".join(lines), warn=False)  # our own text: no warnings
+        program = reparse(before + "\n" + "\n".join(lines), warn=False, derived_from=skip)  # ours: no warnings
     except IndexCalcError:
         return None, list(range(len(lines)))
     back = program.statements[skip:]

@@ -55,13 +55,13 @@ class Backward:
     def __init__(self, forward, statements, returns, comments=(), axes=None):
         self.forward, self.returns, self.comments = forward, returns, list(comments)
         n0 = len(forward.statements)
-        statements = state_left_sizes(statements, axes or {})  # dx[j:size(x,0)] = dy[j-k]*w[k]
+        statements = state_left_sizes(statements, axes or {}, forward)  # dx[j:size(x,0)] = dy[j-k]*w[k]
         with written(*[st.expr for st in forward.statements]):
             lines, program = prove(statements, self._forward_text(), n0)
         self.text = self._text(lines)
         if program is None:
             try:
-                reparse(self._forward_text() + "\n" + self.text, warn=False)
+                reparse(self._forward_text() + "\n" + self.text, warn=False, derived_from=n0)
             except ProgramError as e:
                 if "size of index" not in str(e):
                     raise
@@ -380,6 +380,7 @@ class Jacobian(Backward):
             # is self-contained after ``base``; so is ``dx`` where the right side of
             # ``ddx_dx`` lacks a left index (a zero or broadcast one), which ``dx`` sizes
             extra = forward.statements[len(base.statements):]
+            statements = state_left_sizes(statements, sized, forward)  # size(x,0), not size(dx,0)
             unsized = {of_name[s.name] for s in statements
                        if s.name in of_name and not set(s.indices) <= _at_axes(s.expr)}
             statements = list(extra) + statements

@@ -46,10 +46,12 @@ _REDUCTIONS = ["sum", "mean", *REDUCTIONS]
 CONSTANTS = {"pi": sp.pi}
 
 
-def check(tree, text: str, warn: bool = True) -> CheckedProgram:
+def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgram:
     """Check every statement of ``tree`` (parsed from ``text``) and build the Program.
     With ``warn``, a probable mistake in a valid program is an
-    :class:`~indexcalc.errors.IndexCalcWarning` (issued once the whole program checks)."""
+    :class:`~indexcalc.errors.IndexCalcWarning` (issued once the whole program checks).
+    Statements from number ``derived_from`` on are indexcalc's own printout (see
+    :meth:`~indexcalc.language.windows.WindowChecks.resolve_sizes`)."""
     lines = text.splitlines()
     ranks: dict[str, int] = {}
     assigned: dict[str, int] = {}
@@ -60,7 +62,7 @@ def check(tree, text: str, warn: bool = True) -> CheckedProgram:
     for n, node in enumerate(tree.children):
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
         builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first, text)
-        builder.own_text = not warn  # indexcalc's own printout (see windows.resolve_sizes)
+        builder.own_text = derived_from is not None and n >= derived_from
         st = builder.statement()
         notes += [(n, message) for message in builder.contractions.messages() + builder.notes]
         for name in builder.reads:

@@ -21,7 +21,7 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from indexcalc.language.algebra import Binder, Index, Inv, Len, Size, size_of
+from indexcalc.language.algebra import Binder, Index, Inv, Len, Size, size_node, size_of
 from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, valid_size
 
 
@@ -40,20 +40,34 @@ def windowed(e) -> bool:
     return any(windowed(a) for a in e.args)
 
 
-def state_left_sizes(statements, axes) -> list:
-    """``statements`` with a stated size for each left index that stands at no axis by
-    itself in a statement with axis expressions (``dx[j:size(x,0)] = dy[j-k]*w[k]``: the
-    valid rule would not give ``j`` the size of ``x``). ``axes`` maps a statement's name to
-    the ``(tensor, axis)`` its axes are as large as (a gradient ``dx``: those of ``x``)."""
+def state_left_sizes(statements, axes, prog=None) -> list:
+    """``statements`` with a stated size for each left index of a statement with axis
+    expressions that stands at no axis of its own size by itself (``dx[j:size(x,0)] =
+    dy[j-k]*w[k]``: the valid rule would not give ``j`` the size of ``x``). ``axes`` maps a
+    name to the ``(tensor, axis)`` its axes are as large as (a gradient ``dx``: those of
+    ``x``); the forward program ``prog`` says whether a bare axis (``w[i]`` in a gradient
+    of ``x``) is as large, and which axis of its own states the size (an input's)."""
+    sizes = prog.sizes if prog is not None else None
+    def same(read, k, want):
+        key = axes[read][k] if read in axes and k < len(axes[read]) else (read, k)
+        return key == want or (sizes is not None and key in sizes.parent and want in sizes.parent
+                               and sizes.find(key) == sizes.find(want))
+
     out = []
     for st in statements:
         want = axes.get(st.name, ())
-        if not st.indices or len(want) != len(st.indices) or not windowed(st.expr):
+        if not st.indices or len(want) != len(st.indices) or not windowed(st.expr) or any(st.sizes):
             out.append(st)
             continue
-        bare = {x for r in st.expr.atoms(sp.Indexed) for x in r.indices if isinstance(x, Index)}
-        sizes = tuple(None if i in bare else size_of(*want[k]) for k, i in enumerate(st.indices))
-        out.append(dataclasses.replace(st, sizes=sizes) if any(sizes) else st)
+        stated = []
+        for k, i in enumerate(st.indices):
+            bare = any(x == i and same(str(r.base.label), a, want[k])
+                       for r in st.expr.atoms(sp.Indexed) for a, x in enumerate(r.indices))
+            node = size_node(prog, want[k]) if prog is not None else size_of(*want[k])
+            if node is None and want[k][0] in prog.ranks:
+                node = size_of(*want[k])
+            stated.append(None if bare else node)  # (None: no axis of prog states it)
+        out.append(dataclasses.replace(st, sizes=tuple(stated)) if any(stated) else st)
     return out
 
 
