@@ -226,3 +226,9 @@ def test_pooling_forward_reads_its_windows(name, forward, shapes):
     first = x[..., 0:k, 0:k].max(axis=(-2, -1)) if "max" in forward else x[..., 0:k, 0:k].mean(axis=(-2, -1))
     assert out.shape[-2] == a and np.allclose(out[..., 0, 0], first)
     assert ic.parse(forward).inputs == ["x"]
+
+
+def test_latex_of_comparisons_and_positions():
+    text = ic.derive("c[i:size(x,0)] = sum[j](x[j]*(j <= i))").latex()
+    assert r"\left[j \le i\right]" in text
+    assert "Compare" not in text

@@ -59,7 +59,7 @@ class Compare(sp.Function):
         a, b = (printer._print(x) for x in self.args[:2])
         return f"({a} {self.op} {b})"
 
-    def _latex(self, printer):
+    def _indexcalc_latex(self, printer):
         sign = {"<": "<", "<=": r"\le", ">": ">", ">=": r"\ge", "==": "=", "!=": r"\ne"}[self.op]
         a, b = (printer._print(x) for x in self.args[:2])
         return rf"\left[{a} {sign} {b}\right]"
