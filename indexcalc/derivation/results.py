@@ -17,8 +17,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from indexcalc.derivation.assemble import check_sizes, check_wrt, free_name, gradient_name, inline_aliases, inline_cheap, \
-    tidy, with_temporaries
+from indexcalc.derivation.assemble import check_sizes, check_wrt, inline_aliases, inline_cheap, tidy, with_temporaries
 from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep
 from indexcalc.calculus.names import NameSupply, stem
 from indexcalc.backends.jax import compile_jax, jax_source
@@ -28,6 +27,7 @@ from indexcalc.backends.torch import compile_torch, torch_source
 from indexcalc.errors import InternalError, ProgramError
 from indexcalc.language.algebra import Index, Inv
 from indexcalc.language.memo import deep_recursion
+from indexcalc.language.naming import gradient_name, jacobian_name
 from indexcalc.language.program import Statement, needed_names
 from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.derivation.program import Program
@@ -348,9 +348,7 @@ class Jacobian(Backward):
         for x in self.wrt:
             names = {}
             for st in forward.statements:
-                names[st.name] = free_name(f"d{st.name}_d{x}", supply, of=(st.name, x),
-                                           ranks=forward.ranks)
-                supply.add(names[st.name])
+                names[st.name] = jacobian_name(st.name, x, supply, forward.ranks)
             tensors |= set(names.values())
             final = _targets(forward, x)
             supply.add(*final)
