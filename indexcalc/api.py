@@ -209,7 +209,7 @@ def hessian(source: Source, wrt: Names = None) -> Jacobian:
     if len(prog.outputs) != 1 or prog.rank(prog.outputs[0]) != 0:
         raise ProgramError("hessian() needs a program whose only output is a scalar")
     d = Derivative(prog, wrt)
-    return Jacobian(d.program, d.wrt, of=list(d.names.values()), base=prog)
+    return Jacobian(d.program, d.wrt, of=list(d.names.values()), base=prog, gradients=d.gradients)
 
 
 @_guarded

@@ -149,8 +149,7 @@ class Backward:
         from indexcalc.notation.latex import naming_of
         from indexcalc.notation.latex_names import using
         from indexcalc.notation.matrix import jacobian_splits, matrix_form
-        kron = jacobian_splits(self.statements, self.program.ranks, self.wrt, self.names) \
-            if isinstance(self, Jacobian) else None
+        kron = jacobian_splits(self.jacobians, self.program.ranks) if isinstance(self, Jacobian) else None
         lines = [line for line in self.text.splitlines() if not line.startswith("#")]
         with written(*[st.expr for st in self.forward.statements]), using(naming_of(self)):
             return matrix_form(self.statements, self.program, lines, form, self.comments, kron)
@@ -324,7 +323,9 @@ class Jacobian(Backward):
     :func:`indexcalc.jacobian` and :func:`indexcalc.hessian`).
 
     Attributes: ``forward``, ``wrt``, ``program`` as for :class:`Derivative`; ``names``
-    maps ``(Y, X)`` to the name of ``∂Y/∂X``.
+    maps ``(Y, X)`` to the name of ``∂Y/∂X``; ``jacobians`` each ``dY_dX`` name to ``(Y, X)``;
+    for a Hessian, ``gradients`` each gradient name of the program it differentiates to
+    its ``X`` (``Derivative.gradients``).
 
     >>> import numpy as np, indexcalc as ic
     >>> j = ic.jacobian("y[i] = exp(x[i])")
@@ -337,8 +338,10 @@ class Jacobian(Backward):
 
     @_deep
     def __init__(self, forward: Program, wrt: list[str] | str | None = None,
-                 of: list[str] | str | None = None, base: Program | None = None):
+                 of: list[str] | str | None = None, base: Program | None = None,
+                 gradients: dict | None = None):
         ensure_outputs(forward)
+        self.gradients = dict(gradients or {})  # {dX: X} of a Hessian's gradient program
         self.wrt = check_wrt(forward, wrt)
         of = [of] if isinstance(of, str) else list(of or forward.outputs)
         supply = NameSupply.of_program(forward)

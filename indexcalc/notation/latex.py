@@ -317,18 +317,11 @@ def naming_of(backward) -> Naming:
     scalar = len(forward.outputs) == 1 and forward.rank(forward.outputs[0]) == 0
     loss = forward.outputs[0] if scalar else None  # (derivation.loss_of: emit reads no later stage)
     names = set(backward.program.ranks)
+    # {dX: X} as the derivation named them (a Hessian's: those of the gradient program
+    # whose statements it prints first), never read off the names
     gradients = dict(getattr(backward, "gradients", {}))
     given = {u: y for y, u in getattr(backward, "upstream", {}).items() if isinstance(u, str)}
     jacobians = dict(getattr(backward, "jacobians", {}))
-    if not gradients and loss is not None:
-        # a Hessian prints first the gradient statements its Jacobians read: dX is the
-        # gradient of X (dL_dX or d_X where dX was a name of the program)
-        ours = {st.name for st in backward.statements} | {y for y, _ in jacobians.values()}
-        for y in forward.ranks:
-            for g in (f"d{y}", f"d{loss}_d{y}", f"d_{y}"):
-                if g in ours and g not in forward.ranks and g not in jacobians:
-                    gradients[g] = y
-                    break
     ranks = {**backward.program.ranks, **{g: forward.ranks.get(x, 0) for g, x in gradients.items()}}
     return Naming(names, gradients, jacobians, ranks, loss, forward.inputs, given)
 
