@@ -100,10 +100,10 @@ def upstream_comments(prog, upstream: dict) -> list:
     return []
 
 
-def renamed_comments(names: dict, program_names) -> list:
+def renamed_comments(names: dict, program_names, every: dict | None = None) -> list:
     """A line for each gradient ``names[x]`` that is not ``dX``, saying why: ``dX`` is a
     name of the program (in ``program_names``: a tensor, a scalar or an index), or the
-    derivation gave it to another name.
+    derivation gave it to another name (of ``every``, all it named; default ``names``).
 
         >>> renamed_comments({"x": "dL_dx", "W": "dW"}, {"x", "dx", "W"})
         ['dx is a name of the program: the gradient of x is named dL_dx']
@@ -116,7 +116,7 @@ def renamed_comments(names: dict, program_names) -> list:
         if plain in program_names:
             out.append(f"{plain} is a name of the program: the gradient of {x} is named {g}")
         else:
-            owner = next((y for y, h in names.items() if h == plain), None)
+            owner = next((y for y, h in (every or names).items() if h == plain), None)
             why = f"the name of the gradient of {owner}" if owner else "taken"
             out.append(f"{plain} is {why}: the gradient of {x} is named {g}")
     return out
@@ -143,8 +143,8 @@ def printout_comments(prog, upstream: dict, names: dict, wrt_names: dict, printe
     renamed = {**{y: u for y, u in upstream.items() if isinstance(u, str)},
                **{x: g for x, g in names.items() if g in printed and x not in upstream},
                **wrt_names}
-    return upstream_comments(prog, upstream) + renamed_comments(renamed, NameSupply.of_program(prog)) + \
-        total_comments(prog, upstream, names, printed)
+    because = renamed_comments(renamed, NameSupply.of_program(prog), {**names, **upstream})
+    return upstream_comments(prog, upstream) + because + total_comments(prog, upstream, names, printed)
 
 
 def ensure_outputs(prog):
