@@ -29,6 +29,7 @@ from indexcalc.calculus.names import stem
 from indexcalc.language.algebra import Binder, Index, ISum, Inv, tensor_names  # noqa: F401 (ISum: doctest)
 from indexcalc.language.naming import gradient_of
 
+
 def pretty_indices(e, keep, taken=(), prog=None):
     """Rename generated indices (``j_17``) to short names unused among ``keep`` (the
     left indices), the tensors of ``e`` and ``taken`` (the program's names); with
