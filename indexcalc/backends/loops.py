@@ -124,27 +124,28 @@ class Kernels:
 
     def combine(self, k, depth):
         """The partials of cross accumulation ``k``, combined after its loop."""
-        p, op = f"_p{self.n[k]}", self.s.kind[k]
+        p, kind = f"_p{self.n[k]}", self.s.kind[k]
         if self.scalar(k):
             self.emit(depth, f"{self.acc(k)} = {p}[0]")
-            self.accumulate(depth, self.acc(k), f"{p}[_cq]", op, loop="for _cq in range(1, _nc):")
+            self.accumulate(depth, self.acc(k), f"{p}[_cq]", kind, loop="for _cq in range(1, _nc):")
             return
         target = self.names[k]
         self.used.add(target)
         self.emit(depth, f"_src, _dst = {p}.reshape(_nc, -1), {target}.reshape(-1)")
         self.emit(depth, "for _cj in range(_dst.size):")
         self.emit(depth + 1, "_cv = _src[0, _cj]")
-        self.accumulate(depth + 1, "_cv", "_src[_cq, _cj]", op, loop="for _cq in range(1, _nc):")
+        self.accumulate(depth + 1, "_cv", "_src[_cq, _cj]", kind, loop="for _cq in range(1, _nc):")
         self.emit(depth + 1, "_dst[_cj] = _cv")
 
-    def accumulate(self, depth, target, term, op, loop=None):
+    def accumulate(self, depth, target, term, kind, loop=None):
+        """``target`` accumulates ``term`` (``kind``: the schedule's sum, max or min)."""
         if loop:
             self.emit(depth, loop)
             depth += 1
-        if op == "sum":
+        if kind == "sum":
             self.emit(depth, f"{target} += {term}")
         else:
-            self.emit(depth, f"{target} = {EXTREMUM[op]}({target}, {term})")
+            self.emit(depth, f"{target} = {EXTREMUM[kind]}({target}, {term})")
 
     def step(self, step, depth):
         k = step.node

@@ -50,7 +50,10 @@ statement or across statements and up to the names of its indices, is one node:
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
+
+import sympy as sp
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class Reduction(Op):
     """The operands, einsum-style labels, reduced over the labels not in ``output`` (the
     labels of the result's axes, in order). ``word``: its name in the dialects' reduction
     tables and the loop schedules (sum, max, min, logsumexp)."""
-    output: tuple
+    output: tuple[int, ...]
     word = ""
 
 
@@ -89,13 +92,13 @@ class Input(Leaf):
 @dataclass(frozen=True)
 class Const(Leaf):
     """A number (a SymPy number: ``Integer``, ``Rational``, ``Float``, ``E``, ``pi``)."""
-    value: object
+    value: sp.Expr
 
 
 @dataclass(frozen=True)
 class Size(Leaf):
     """The length of the axes of a size class."""
-    size_class: object
+    size_class: Hashable
 
 
 @dataclass(frozen=True)
