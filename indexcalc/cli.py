@@ -137,8 +137,8 @@ def cmd_derive(args) -> int:
     code = _code()
     fmt = next((f for f in (*code, "matrix", "steps") if getattr(args, f, False)), None)
     kind = "jacobian" if args.jacobian else "hessian" if args.hessian else None
-    if kind and (fmt == "steps" or (fmt in code and "jacobian" not in code[fmt].compiles)):
-        able = [f"--{n}" for n, b in code.items() if "jacobian" in b.compiles] + ["--matrix"]
+    if kind and (fmt == "steps" or (fmt in code and "jacobian" not in code[fmt].cli_kinds)):
+        able = [f"--{n}" for n, b in code.items() if "jacobian" in b.cli_kinds] + ["--matrix"]
         raise _Usage(f"--{fmt} prints a gradient; it cannot be combined with --{kind} "
                      f"(which combines with --latex, {', '.join(able[:-1])} or {able[-1]})")
     if args.latex and fmt in code:  # (argparse's words, as for the other exclusive flags)
@@ -245,7 +245,7 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--matrix", action="store_true", help="print matrix notation (where it exists)")
     out.add_argument("--steps", action="store_true", help="show the derivation step by step")
     what = d.add_mutually_exclusive_group()
-    with_jacobian = "/".join(["--latex"] + [f"--{n}" for n, b in code.items() if "jacobian" in b.compiles]
+    with_jacobian = "/".join(["--latex"] + [f"--{n}" for n, b in code.items() if "jacobian" in b.cli_kinds]
                              + ["--matrix"])
     what.add_argument("--jacobian", action="store_true",
                       help=f"the generalized Jacobian instead of the gradient (with {with_jacobian})")

@@ -40,14 +40,14 @@ class MissingDependencyError(ProgramError):
     it had a class of its own, so ``except ProgramError`` still catches it.
 
         >>> e = MissingDependencyError("torch", "PyTorch", "torch")
-        >>> e.extra, str(e).startswith("the torch backend needs PyTorch, which is not installed: pip install")
+        >>> e.extra, str(e).startswith("the torch backend needs PyTorch: pip install")
         ('torch', True)
     """
 
     def __init__(self, backend: str, package: str, extra: str):
         self.backend, self.package, self.extra = backend, package, extra
         self.command = install_hint(extra)
-        super().__init__(f"the {backend} backend needs {package}, which is not installed: {self.command}")
+        super().__init__(f"the {backend} backend needs {package}: {self.command}")
 
 
 class CacheError(ProgramError):

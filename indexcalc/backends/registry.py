@@ -50,7 +50,8 @@ class Backend:
     package it imports (None: NumPy only), ``package`` its name in messages, ``extra``
     the extra that installs it; ``compiles``: the kinds of result it takes
     (:data:`KINDS`); ``cli``: the help of its flag ``indexcalc derive --NAME`` (None: no
-    flag)."""
+    flag), and ``cli_kinds`` what that flag prints (``--numpy`` combines with
+    ``--jacobian`` and ``--hessian``; the others print gradients, README "Command line")."""
 
     name: str
     module: str
@@ -62,6 +63,7 @@ class Backend:
     package: str | None = None
     extra: str | None = None
     cli: str | None = None
+    cli_kinds: tuple = ("gradient",)
 
     def _load(self, what):
         value = getattr(self, what)
@@ -106,7 +108,7 @@ def register_backend(backend: Backend, replace: bool = False) -> Backend:
                             f"indexcalc derive, not {backend.name!r}")
     if backend.name in _REGISTRY and not replace:
         raise ArgumentError(f"a backend named {backend.name!r} is registered already (replace=True replaces it)")
-    if not set(backend.compiles) <= set(KINDS):
+    if not set(backend.compiles) | set(backend.cli_kinds) <= set(KINDS):
         raise ArgumentError(f"a backend compiles some of {', '.join(KINDS)}, not {backend.compiles!r}")
     _REGISTRY[backend.name] = backend
     return backend
@@ -161,7 +163,7 @@ def compile_with(name: str, result, forward: bool = False):
 
 for _row in [
     Backend("numpy", "indexcalc.backends.numpy", "backward_source", "compile_backward", "NUMPY",
-            compiles=KINDS, cli="print NumPy source"),
+            compiles=KINDS, cli="print NumPy source", cli_kinds=KINDS),
     Backend("torch", "indexcalc.backends.torch", "backward_source", "compile_torch", "TORCH",
             requires="torch", package="PyTorch", extra="torch", cli="print a torch.autograd.Function"),
     Backend("jax", "indexcalc.backends.jax", "backward_source", "compile_jax", "JAX",
