@@ -32,23 +32,11 @@ import re
 import sympy as sp
 
 from indexcalc.backends.dialect import factor, literal, paren
+from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
 from indexcalc.lower.fuse import Loop, letter
 from indexcalc.lower.ir import ACCUMULATED, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
     Size
 
-#: element-wise functions of scalars of the data's dtype (``_F``), as the NumPy backend
-#: computes them (sigmoid and softplus through logaddexp, stable at both ends); ``_exp``,
-#: ``_tanh`` and ``_erf`` are the vectorizable ones of :mod:`indexcalc.backends.vecmath`
-NUMBA = {
-    "exp": "_exp({})", "log": "np.log({})", "sqrt": "np.sqrt({})", "tanh": "_tanh({})",
-    "sin": "np.sin({})", "cos": "np.cos({})", "abs": "np.abs({})", "sign": "np.sign({})",
-    "relu": "np.maximum({}, _F(0))", "step": "(_F(1) if {} > 0 else _F(0))",
-    "sigmoid": "np.exp(-np.logaddexp(_F(0), -({})))", "softplus": "np.logaddexp(_F(0), {})",
-    "log1p": "np.log1p({})", "expm1": "np.expm1({})", "erf": "_erf({})",
-    "tan": "np.tan({})", "atan": "np.arctan({})", "sinh": "np.sinh({})", "cosh": "np.cosh({})",
-    "max": "np.maximum({}, {})", "min": "np.minimum({}, {})", "powv": "np.power({}, {})",
-    "finite": "({0} if np.isfinite({0}) else _F(0))",
-}
 START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
 

@@ -20,10 +20,9 @@ import sympy as sp
 from indexcalc.derivation.assemble import check_sizes, check_wrt, inline_aliases, inline_cheap, tidy, with_temporaries
 from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep
 from indexcalc.calculus.names import NameSupply, stem
-from indexcalc.backends.jax import compile_jax, jax_source
+from indexcalc.backends import registry
 from indexcalc.derivation.proof import prove, reparse
 from indexcalc.notation.text import written
-from indexcalc.backends.torch import compile_torch, torch_source
 from indexcalc.errors import InternalError, ProgramError
 from indexcalc.language.algebra import Index, Inv
 from indexcalc.language.memo import deep_recursion
@@ -168,7 +167,7 @@ class Backward:
         >>> "def backward(x, dy):" in src
         True
         """
-        return self.program.numpy_source(name, self._returns(forward))
+        return registry.source("numpy", self, name, forward)
 
     @_deep
     def numba_source(self, name: str = "backward", forward: bool = False) -> str:
@@ -180,11 +179,27 @@ class Backward:
         >>> "def backward(x, dy" in ic.derive("y[i] = exp(x[i])").numba_source()
         True
         """
-        from indexcalc.backends.numba import numba_source
-        return numba_source(self.program, name, self._returns(forward))
+        return registry.source("numba", self, name, forward)
 
-    def _returns(self, forward):
+    def returns_for(self, forward: bool = False) -> dict:
+        """``{key: name}``: what a compiled function returns (``forward``: the forward
+        outputs too, then the results); the backends read it.
+
+        >>> import indexcalc as ic
+        >>> ic.derive("y[i] = exp(x[i])").returns_for(forward=True)
+        {'y': 'y', 'x': 'dx'}
+        """
         return {**({o: o for o in self.forward.outputs} if forward else {}), **self.returns}
+
+    def optional_upstream(self) -> set:
+        """Upstream gradients a compiled function takes although the backward reads none.
+
+        >>> import indexcalc as ic
+        >>> ic.derive("y[i] = 2*x[i]; z = sum[i](x[i])", wrt="x").optional_upstream()
+        set()
+        """
+        upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
+        return upstream - set(self.program.inputs)
 
     @_deep
     def compile(self, forward: bool = False, backend: str = "numpy") -> Callable[..., dict]:
@@ -193,10 +208,14 @@ class Backward:
         Parameters:
             forward: the result also holds the forward outputs, from one call that
                 computes every forward value once (a training step).
-            backend: "numpy"; "numba" (the fused loop nests of :meth:`numba_source`,
-                needs Numba); or for a derivative "torch" or "jax" (the code of
+            backend: a registered backend (:mod:`indexcalc.backends.registry`): "numpy";
+                "numba" (the fused loop nests of :meth:`numba_source`, needs Numba); or
+                for a derivative "torch" or "jax" (the code of
                 :meth:`Derivative.torch_source` / :meth:`Derivative.jax_source`, run
-                through the framework's autograd).
+                through the framework's autograd). An unknown name is an
+                :class:`~indexcalc.errors.ArgumentError` listing the registered ones; a
+                missing package a :class:`~indexcalc.errors.MissingDependencyError`
+                naming the command that installs it.
 
         Shapes are checked first (:class:`~indexcalc.errors.ShapeError`). The keys of a
         derivative's result are the ``wrt`` names, those of a Jacobian its ``dY_dX`` names.
@@ -206,14 +225,7 @@ class Backward:
         >>> step(x=np.zeros(2), dy=np.ones(2))
         {'y': array([1., 1.]), 'x': array([1., 1.])}
         """
-        if backend not in ("numpy", "numba"):
-            raise ProgramError(f"backend {backend!r}: this object compiles with NumPy or Numba only")
-        upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
-        optional = upstream - set(self.program.inputs)
-        if backend == "numba":
-            from indexcalc.backends.numba import compile_numba
-            return compile_numba(self.program, self._returns(forward), optional=optional)
-        return self.program.compile(self._returns(forward), optional=optional)
+        return registry.compile_with(backend, self, forward)
 
 
 class Derivative(Backward):
@@ -233,6 +245,8 @@ class Derivative(Backward):
     >>> d.wrt, d.names, d.upstream
     (['x'], {'x': 'dx'}, {'L': 'dL', 'acc': 'dacc'})
     """
+
+    kind = "gradient"  # what it is to the backends (registry.KINDS)
 
     @_deep
     def __init__(self, forward: Program, wrt: list[str] | str | None = None):
@@ -290,7 +304,7 @@ class Derivative(Backward):
         >>> "torch.autograd.Function" in ic.derive("y[i] = tanh(x[i])").torch_source()
         True
         """
-        return torch_source(self, name)
+        return registry.source("torch", self, name)
 
     @_deep
     def jax_source(self, name: str | None = None) -> str:
@@ -303,19 +317,7 @@ class Derivative(Backward):
         >>> "custom_vjp" in ic.derive("y[i] = tanh(x[i])").jax_source()
         True
         """
-        return jax_source(self, name)
-
-    @_deep
-    def compile(self, forward: bool = False, backend: str = "numpy") -> Callable[..., dict]:
-        if backend == "torch":
-            return compile_torch(self, forward)
-        if backend == "jax":
-            return compile_jax(self, forward)
-        if backend not in ("numpy", "numba"):
-            raise ProgramError(f"unknown backend {backend!r}: choose numpy, numba, torch or jax")
-        return super().compile(forward, backend)
-
-    compile.__doc__ = Backward.compile.__doc__
+        return registry.source("jax", self, name)
 
 
 class Jacobian(Backward):
@@ -335,6 +337,8 @@ class Jacobian(Backward):
     {'dy_dx': array([[1., 0.],
            [0., 1.]])}
     """
+
+    kind = "jacobian"  # also a Hessian: what it is to the backends (registry.KINDS)
 
     @_deep
     def __init__(self, forward: Program, wrt: list[str] | str | None = None,

@@ -24,14 +24,11 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from indexcalc.notation.latex_names import Naming, index_latex, subscript
+from indexcalc.language.functions import BY_CLASS
+from indexcalc.notation.latex_names import Naming, function_latex, index_latex, subscript
 from indexcalc.notation.text import _coefficient, chain_order, is_negative, written
 from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names
 
-_OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": "softplus",
-              "tanh": "\\tanh", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan", "atan": "\\arctan",
-              "sinh": "\\sinh", "cosh": "\\cosh", "erf": "erf", "log1p": "log1p", "expm1": "expm1",
-              "sign": "sign"}
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
 _REDUCTIONS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
 _SCIENTIFIC = re.compile(r"(\d+(?:\.\d+)?)e([+-]?)0*(\d+)")
@@ -230,12 +227,11 @@ class IndexLatexPrinter(LatexPrinter):
     _print_MaxOver = _print_MinOver = _print_LogSumExp = _reduction
 
     def _print_Function(self, e, exp=None):
-        name = type(e).__name__
-        if name in _OPERATORS:
-            op = _OPERATORS[name]
+        row = BY_CLASS.get(type(e))
+        if row is not None and row.kind == "elementwise":  # one operator table (latex_names)
+            op = function_latex(row.name)
             if op == "\\sigma" and self.naming.sigma_taken:
-                op = "sigmoid"  # a name of the printout is sigma
-            op = op if op.startswith("\\") else f"\\operatorname{{{op}}}"
+                op = "\\operatorname{sigmoid}"  # a name of the printout is sigma
             out = op + _parens(self._print(e.args[0]))
             return f"{out}^{{{exp}}}" if exp else out
         return super()._print_Function(e, exp)
