@@ -17,10 +17,11 @@ of what it did, which :class:`~indexcalc.derivation.results.Derivative` and
 A user's mistake passes :func:`guard`; anything else raised inside is indexcalc's fault and
 comes out as an :class:`~indexcalc.errors.InternalError`:
 
-    >>> guard(lambda: {}["k"])()
-    Traceback (most recent call last):
-    ...
-    indexcalc.errors.InternalError: internal error (KeyError: 'k'); please report it as a bug
+    >>> try:
+    ...     guard(lambda: {}["k"])()
+    ... except InternalError as e:
+    ...     print(str(e).split(";")[0], "caused by", type(e.__cause__).__name__)
+    internal error (KeyError: 'k') caused by KeyError
 """
 
 from __future__ import annotations
