@@ -33,12 +33,13 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.core.parameters import distribute
 
-from indexcalc.calculus.differentiate import SWEEP, reverse_sweep
+from indexcalc.calculus.differentiate import SWEEP, reverse_sweep, state_sizes
 from indexcalc.calculus.names import NameSupply
-from indexcalc.derivation.assemble import check_wrt, gradient_name, inline_cheap, tidy, with_temporaries
+from indexcalc.derivation.assemble import check_wrt, gradient_name, inline_cheap, with_temporaries
 from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError
 from indexcalc.language.algebra import tensor_names
+from indexcalc.simplify.tidy import factor, pretty_indices, reuse_forward
 from indexcalc.language.memo import deep_recursion
 from indexcalc.language.program import Statement
 
@@ -151,12 +152,12 @@ def backward(forward, wrt=None) -> Run:
                                                                   if isinstance(u, str)}
             tidied = []
             for g, idx, e in raw:
-                out = tidy(e, forward, idx, tensors, _axes(of.get(g), idx))
+                back = reuse_forward(e, forward)  # (assemble.tidy's first step, kept)
+                out = tidy_reused(back, forward, idx, tensors, _axes(of.get(g), idx))
                 tidied.append(Statement(g, idx, out))
                 record = gradients[of[g]]
                 record.before, record.tidied = e, out
-                fresh = tensor_names(out) - tensor_names(e)
-                record.reused = [st.name for st in forward.statements if st.name in fresh]
+                record.reused = [st.name for st in forward.statements if _reused(st, e, back)]
                 record.inlined = [x for x, r in gradients.items() if r.gradient not in kept
                                   and r.gradient in tensor_names(gradients[of[g]].total)]
             statements = with_temporaries(tidied, supply, set(asked.values()), tensors, forward)
@@ -168,6 +169,27 @@ def backward(forward, wrt=None) -> Run:
         axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *ups]}
         trace = Trace(sent, gradients, dict(names))
         return Run(wrt, asked, upstream, shown, statements, comments, axes, trace)
+
+
+def tidy_reused(e, prog, keep, taken, axes):
+    """:func:`~indexcalc.derivation.assemble.tidy` after its first step (the forward
+    values put back, which the trace records)."""
+    return pretty_indices(state_sizes(factor(e), keep, prog, left_keys=axes), keep, taken, prog)
+
+
+def _reused(st, before, after) -> bool:
+    """Did putting the forward values back into ``before`` (giving ``after``) put back
+    ``st``'s: ``after`` reads its name more often, or reads it while reading less often
+    a name that ``st`` reads (``exp(z)/Σ exp(z)`` became ``p``)?"""
+    if _count(after, st.name) > _count(before, st.name):
+        return True
+    return _count(after, st.name) > 0 and any(_count(after, m) < _count(before, m) for m in tensor_names(st.expr))
+
+
+def _count(e, name) -> int:
+    """How many times ``e`` reads the tensor ``name``."""
+    return sum(1 for x in sp.preorder_traversal(e) if (isinstance(x, sp.Indexed) and str(x.base.label) == name)
+               or (type(x) is sp.Symbol and x.name == name))
 
 
 def _seed(up, indices):

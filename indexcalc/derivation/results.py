@@ -242,17 +242,19 @@ class Derivative(Backward):
 
     @_deep
     def steps(self):
-        """The derivation as a person writes it, read off a trace of this derivation:
-        for each statement, last first, the chain rule, the partial derivative with its
-        deltas, each contraction, each forward value put back; the backward program last.
-        ``str()`` is text, ``.latex()`` LaTeX; Jupyter displays it. See :mod:`indexcalc.explain.steps`.
+        """The derivation as a person writes it, formatted from the trace of this run
+        (:attr:`trace`; nothing is derived again): for each statement, last first, the
+        partial derivative with its deltas, then the chain rule and each contraction, each
+        forward value put back, every line an equation that holds; the backward program
+        last. ``str()`` is text, ``.latex()`` LaTeX; Jupyter displays it. See
+        :mod:`indexcalc.explain.steps`.
 
         >>> import indexcalc as ic
-        >>> print(str(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="X").steps()).splitlines()[2])
-          dX[i,k] += Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]    chain rule
+        >>> print(str(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="X").steps()).splitlines()[3])
+          dX[i,k] = Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]    chain rule
         """
         from indexcalc.explain.steps import steps_of
-        return steps_of(self)
+        return steps_of(self, guard)
 
     @_deep
     def torch_source(self, name: str | None = None) -> str:
