@@ -246,9 +246,9 @@ def steps_of(derivation, guard=None) -> Steps:
             lines = _block(sent, prog, grads, whole(sent.name), avoid)
             if sent.name in records and whole(sent.name):
                 lines += _tidied(records[sent.name], avoid, grads, values[sent.name])
-            sec.blocks.append(lines)
             if sent.name not in statement_of and sent is every[sent.name][-1] and not whole(sent.name):
-                sec.blocks.append(total_lines(sent.name))  # an input: its gradient is complete
+                lines += total_lines(sent.name)  # an input: its gradient is complete
+            sec.blocks.append(lines)
         sections.append(sec)
     printed = [st.name for st in derivation.statements]
     notes = []
