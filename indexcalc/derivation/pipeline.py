@@ -102,10 +102,11 @@ class Trace:
     the order it formed them (:class:`~indexcalc.calculus.differentiate.Sent`: the
     partial derivative with its deltas, the contraction's rewrites, the result);
     ``gradients``, ``{name: Gradient}`` for every gradient it formed; ``names``, every
-    name's gradient name as the run chose it."""
+    name's gradient name as the run chose it; ``supply``, the names it invented."""
     sent: list
     gradients: dict
     names: dict
+    supply: object = None  # the run's NameSupply (it knows each invented index's size)
 
 
 @dataclass
@@ -167,7 +168,7 @@ def backward(forward, wrt=None) -> Run:
         comments = printout_comments(forward, upstream, names, asked, printed)
         ups = [(y, u) for y, u in upstream.items() if isinstance(u, str)]
         axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *ups]}
-        trace = Trace(sent, gradients, dict(names))
+        trace = Trace(sent, gradients, dict(names), supply)
         return Run(wrt, asked, upstream, shown, statements, comments, axes, trace)
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy import KroneckerDelta
 
-from indexcalc.calculus.differentiate import Sent
+from indexcalc.calculus.differentiate import Sent, state_sizes
 from indexcalc.calculus.names import stem
 from indexcalc.language.algebra import Index, ISum, free_indices
 from indexcalc.simplify.tidy import alpha, letters_from
@@ -114,7 +114,7 @@ def _replay(start, rewrites):
     return out
 
 
-def _block(sent: Sent, prog, grads, whole: bool, avoid) -> list:
+def _block(sent: Sent, prog, grads, whole: bool, avoid, supply=None) -> list:
     """The lines of one contribution: the partial derivative with its deltas, then the
     chain rule and each contraction, one equality after another. Its left side is the
     gradient itself when this is its only part (``whole``), else the part that this
@@ -126,8 +126,8 @@ def _block(sent: Sent, prog, grads, whole: bool, avoid) -> list:
     grad = element(grads[sent.name], sent.canon)
     lhs = grad if whole else Part(grad, st.line)
     start = sp.sympify(_isum(sent.dy * sent.partial, sent.left))
-    lines = [Line(names(sent.partial), part_sym, "=", "partial derivative"),
-             Line(names(_isum(sent.dy * part_sym, sent.left)), lhs, "=", "chain rule"),
+    lines = [Line(sent.partial, part_sym, "=", "partial derivative"),
+             Line(_isum(sent.dy * part_sym, sent.left), lhs, "=", "chain rule"),
              Line(start, None, "=")]
     steps = _replay(start, sent.rewrites)
     final = steps[-1][3] if steps else start
@@ -160,34 +160,47 @@ def _block(sent: Sent, prog, grads, whole: bool, avoid) -> list:
     elif text_of(names(final)) != text_of(names(start)):
         shown.append(Line(final, None, "="))
     lines += shown
+    around = tuple(sent.targets) + tuple(sent.left)
+    keys = [supply.size_key(i) for i in around] if supply is not None else []
     for line in lines:
+        if supply is not None:  # len() of an index no sum binds: of a left index, or size(A, k)
+            line.rhs = state_sizes(line.rhs, around, prog, supply, left_keys=keys)
         line.rhs = names(line.rhs)
         if line.lhs is not None and not isinstance(line.lhs, (Part, Partial)) and line.lhs is not grad:
             line.lhs = names(line.lhs)
     return lines
 
 
-def _total(g, parts, prog, grads, avoid) -> list:
+def _sized(e, g, prog, supply):
+    """``e`` (a gradient of ``g.name``) with each ``len()`` of an index no sum binds
+    written as the printout writes it (``len`` of a left index, or ``size(A, k)``)."""
+    if supply is None or not isinstance(e, sp.Basic):
+        return e
+    keys = [(g.name, a) for a in range(len(g.indices))]
+    return state_sizes(e, g.indices, prog, supply, left_keys=keys)
+
+
+def _total(g, parts, prog, grads, avoid, supply=None) -> list:
     """The lines of a gradient with several parts (or a seed): their sum."""
     lhs = element(g.gradient, g.indices)
     terms = ([g.seed] if g.seed is not None else []) + \
         [Part(lhs, prog.statements[s.statement].line) for s in parts]
     lines = [Line(sp.Add(*terms, evaluate=False) if len(terms) > 1 else (terms[0] if terms else sp.Integer(0)),
                   lhs, "=", "the sum of its parts" if len(terms) > 1 else "")]
-    total = _Names({i: i for i in g.indices}, avoid)(g.total)
+    total = _Names({i: i for i in g.indices}, avoid)(_sized(g.total, g, prog, supply))
     if text_of(total) != text_of(lines[0].rhs):
         lines.append(Line(total, None, "="))
     return lines
 
 
-def _tidied(g, avoid, grads, values) -> list:
+def _tidied(g, avoid, grads, values, prog=None, supply=None) -> list:
     """What the printout did to a complete gradient: the gradients substituted into it,
     the forward values put back (each a step), factors out."""
     lines = []
     shown = _Names({i: i for i in g.indices}, avoid)
-    last = text_of(shown(g.total))
+    last = text_of(shown(_sized(g.total, g, prog, supply)))
     if g.inlined:
-        before = shown(g.before)
+        before = shown(_sized(g.before, g, prog, supply))
         if text_of(before) != last:
             which = ", ".join(grads[x] for x in g.inlined)
             lines.append(Line(before, None, "=", f"{which} substituted (element-wise and read once)"))
@@ -226,8 +239,8 @@ def steps_of(derivation, guard=None) -> Steps:
     def total_lines(name):
         g = records[name]
         lines = [] if whole(name) else _total(g, [s for s in every.get(name, []) if s.contribution != 0],
-                                               prog, grads, avoid)
-        return lines + _tidied(g, avoid, grads, values[name])
+                                               prog, grads, avoid, trace.supply)
+        return lines + _tidied(g, avoid, grads, values[name], prog, trace.supply)
 
     sections = []
     for n in reversed(range(len(prog.statements))):
@@ -243,9 +256,9 @@ def steps_of(derivation, guard=None) -> Steps:
         if not sents and not sec.seed and not sec.total:
             continue
         for sent in sents:
-            lines = _block(sent, prog, grads, whole(sent.name), avoid)
+            lines = _block(sent, prog, grads, whole(sent.name), avoid, trace.supply)
             if sent.name in records and whole(sent.name):
-                lines += _tidied(records[sent.name], avoid, grads, values[sent.name])
+                lines += _tidied(records[sent.name], avoid, grads, values[sent.name], prog, trace.supply)
             if sent.name not in statement_of and sent is every[sent.name][-1] and not whole(sent.name):
                 lines += total_lines(sent.name)  # an input: its gradient is complete
             sec.blocks.append(lines)
