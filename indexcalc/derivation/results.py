@@ -251,7 +251,7 @@ class Derivative(Backward):
 
         >>> import indexcalc as ic
         >>> print(str(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="X").steps()).splitlines()[3])
-          dX[i,k] = Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]    chain rule
+          dX[i,k] = Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]     chain rule
         """
         from indexcalc.explain.steps import steps_of
         return steps_of(self, guard)

@@ -1,29 +1,33 @@
 """``d.steps()`` and ``indexcalc derive --steps``: the derivation as a person writes it.
 
-The steps are read off a trace of the real derivation, not derived a second time: the
-derivation runs again with :data:`~indexcalc.calculus.differentiate.SWEEP` set, so the
-reverse sweep records what each statement sends each name it reads (the partial
-derivative, and every rewrite that :func:`~indexcalc.calculus.contract.contract` applied,
-through :data:`~indexcalc.calculus.contract.TRACE`). For each statement, last first:
+The steps are formatted from the trace of the derivation's own run
+(:class:`indexcalc.derivation.pipeline.Trace`, read off ``d.trace``): nothing is derived
+again. Every line is an equation that holds. For each statement, last first, and each
+name it reads:
 
-* the chain rule, ``dX[a] += Σ_free dY[free] ∂Y[free]/∂X[a]``;
-* the partial derivative, with its Kronecker deltas;
+* the partial derivative, with its Kronecker deltas, on its own line;
+* the chain rule, ``dX[a] = Σ_free dY[free] ∂Y[free]/∂X[a]`` (where ``X`` receives
+  several parts, its left side is the part this statement sends, ``(dX[a] from line 3)``),
+  then the same with the partial derivative written out;
 * each contraction of a delta, ``Σ_j δ(i,j) f(j) = f(i)``, and each sum over an index
   its body lacks (``Σ_j c = len(j) c``); the other rewrites (a factor moved out of a sum,
   sums merged or split) are folded into the next line shown;
-* each forward value put back (``1 - tanh(x[i])^2`` becomes ``1 - y[i]^2``);
-* when a gradient has received every contribution, its total.
+* a gradient of several parts, once complete, as their sum; then what the printout did:
+  the gradients substituted into it, each forward value put back (``1 - tanh(x[i])^2``
+  becomes ``1 - y[i]^2``), factors out.
 
 The backward program as printed (``str(d)``) ends the steps. Indices are named as a
 person would: a gradient's own with its final names (those of ``str(d)``), the others
-after the letters the program wrote, never a name of the program's tensors.
+after the letters the program wrote, never a name of the program's tensors; the gradient
+names are the ones the run chose.
 
     >>> import indexcalc as ic
     >>> print(ic.derive("y[i] = tanh(x[i])").steps())
     line 1: y[i] = tanh(x[i])
       dy[i] is the upstream gradient
-      dx[i] += Σ_j dy[j]*∂y[j]/∂x[i]             chain rule
       ∂y[j]/∂x[i] = δ(i,j)*(1 - tanh(x[j])^2)    partial derivative
+      dx[i] = Σ_j dy[j]*∂y[j]/∂x[i]              chain rule
+        = Σ_j δ(i,j)*dy[j]*(1 - tanh(x[j])^2)
         = dy[i]*(1 - tanh(x[i])^2)               contract: Σ_j δ(i,j) φ(j) = φ(i)
         = dy[i]*(1 - y[i]^2)                     forward value y[i] = tanh(x[i])
     <BLANKLINE>
