@@ -11,36 +11,32 @@ printed text means what was derived by re-parsing it after the forward program.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable
 
 import sympy as sp
 
-from indexcalc.derivation.assemble import check_sizes, check_wrt, inline_aliases, inline_cheap, tidy, with_temporaries
-from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep
+from indexcalc.derivation.assemble import check_sizes, check_wrt, inline_aliases, tidy
+from indexcalc.derivation.pipeline import backward, guard
+from indexcalc.calculus.differentiate import canonical_indices, forward_sweep
 from indexcalc.calculus.names import NameSupply, stem
 from indexcalc.backends import registry
 from indexcalc.derivation.proof import prove, reparse
 from indexcalc.notation.text import written
 from indexcalc.errors import InternalError, ProgramError
 from indexcalc.language.algebra import Index, Inv
-from indexcalc.language.memo import deep_recursion
-from indexcalc.language.naming import gradient_name, jacobian_name
+from indexcalc.language.naming import jacobian_name
 from indexcalc.language.program import Statement, needed_names
-from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
+from indexcalc.derivation.outputs import ensure_outputs, loss_of
 from indexcalc.derivation.program import Program
 from indexcalc.simplify.tidy import letters_from
 
 
 def _deep(method):
-    """``method`` with room for SymPy's recursion (see :func:`deep_recursion`): a statement
-    of 300 nested calls derives, prints and compiles."""
-    @functools.wraps(method)
-    def run(*args, **kwargs):
-        with deep_recursion():
-            return method(*args, **kwargs)
-    return run
+    """``method`` under the derivation's settings (room for SymPy's recursion: a statement
+    of 300 nested calls derives, prints and compiles), guarded: a user error passes, any
+    other failure inside is an :class:`InternalError` (see :func:`guard`)."""
+    return guard(method)
 
 
 class Backward:
@@ -250,47 +246,29 @@ class Derivative(Backward):
 
     @_deep
     def __init__(self, forward: Program, wrt: list[str] | str | None = None):
-        ensure_outputs(forward)
-        self.wrt = check_wrt(forward, wrt)
-        supply = NameSupply.of_program(forward)  # every name this derivation invents
-        self.upstream = seeds(forward, supply)
-        loss = loss_of(forward)
-        names = {}
-        for st in forward.statements:
-            names[st.name] = gradient_name(st.name, loss, supply, forward.ranks)
-        for x in self.wrt:
-            names[x] = gradient_name(x, loss, supply, forward.ranks)
-        self.names = {x: names[x] for x in self.wrt}
-        with supply.active():
-            raw = inline_cheap(reverse_sweep(forward, self.wrt, self.upstream, names, supply),
-                               set(self.names.values()))
-            tensors = set(forward.ranks) | set(names.values()) | {u for u in self.upstream.values()
-                                                                  if isinstance(u, str)}
-            of = {g: x for x, g in names.items()}
-            tidied = [Statement(g, idx, tidy(e, forward, idx, tensors, _axes(of.get(g), idx)))
-                      for g, idx, e in raw]
-            statements = with_temporaries(tidied, supply, set(self.names.values()), tensors, forward)
-        printed = {st.name for st in statements}
+        run = backward(forward, wrt)  # the one run that the printout, exports and steps read
+        self.wrt, self.names, self.upstream = run.wrt, run.names, run.upstream
         #: ``{name: X}``: the printed gradients (LaTeX writes them as a bar over ``X``)
-        self.gradients = {g: x for x, g in names.items() if g in printed and x not in self.upstream}
-        comments = printout_comments(forward, self.upstream, names, self.names, printed)
-        upstream = [(y, u) for y, u in self.upstream.items() if isinstance(u, str)]
-        axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *upstream]}
-        super().__init__(forward, statements, dict(self.names), comments, axes)
+        self.gradients = run.gradients
+        #: what the run did (:class:`indexcalc.derivation.pipeline.Trace`): the steps read it
+        self.trace = run.trace
+        super().__init__(forward, run.statements, dict(self.names), run.comments, run.axes)
 
     @_deep
     def steps(self):
-        """The derivation as a person writes it, read off a trace of this derivation:
-        for each statement, last first, the chain rule, the partial derivative with its
-        deltas, each contraction, each forward value put back; the backward program last.
-        ``str()`` is text, ``.latex()`` LaTeX; Jupyter displays it. See :mod:`indexcalc.explain.steps`.
+        """The derivation as a person writes it, formatted from the trace of this run
+        (:attr:`trace`; nothing is derived again): for each statement, last first, the
+        partial derivative with its deltas, then the chain rule and each contraction, each
+        forward value put back, every line an equation that holds; the backward program
+        last. ``str()`` is text, ``.latex()`` LaTeX; Jupyter displays it. See
+        :mod:`indexcalc.explain.steps`.
 
         >>> import indexcalc as ic
-        >>> print(str(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="X").steps()).splitlines()[2])
-          dX[i,k] += Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]    chain rule
+        >>> print(str(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="X").steps()).splitlines()[3])
+          dX[i,k] = Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]     chain rule
         """
         from indexcalc.explain.steps import steps_of
-        return steps_of(self)
+        return steps_of(self, guard)
 
     @_deep
     def torch_source(self, name: str | None = None) -> str:
