@@ -417,7 +417,11 @@ def test_methods_wrap_internal_failures(monkeypatch, method):
     import indexcalc.explain.steps as steps_module
     import indexcalc.notation.latex as latex_module
     import indexcalc.notation.matrix as matrix_module
+    import indexcalc.backends.numpy as numpy_backend
     monkeypatch.setattr(numba_backend, "numba_source", broken)
+    monkeypatch.setattr(numba_backend, "backward_source", broken)
+    monkeypatch.setattr(numpy_backend, "backward_source", broken)
+    monkeypatch.setattr(numpy_backend, "compile_backward", broken)
     monkeypatch.setattr(steps_module, "steps_of", broken)
     monkeypatch.setattr(latex_module, "backward_latex", broken)
     monkeypatch.setattr(matrix_module, "matrix_form", broken)
