@@ -25,18 +25,20 @@ _WHERE = {
     "IndexCalcError": "indexcalc.errors", "ParseError": "indexcalc.errors",
     "ProgramError": "indexcalc.errors", "ShapeError": "indexcalc.errors",
     "WrtError": "indexcalc.errors", "InternalError": "indexcalc.errors", "ArgumentError": "indexcalc.errors",
+    "MissingDependencyError": "indexcalc.errors", "CacheError": "indexcalc.errors",
     "IndexCalcWarning": "indexcalc.errors",
 }
 
 __all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients", "Program", "Derivative",
            "Jacobian", "CheckResult", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
-           "WrtError", "ArgumentError", "InternalError", "IndexCalcWarning", "__version__"]
+           "WrtError", "ArgumentError", "MissingDependencyError", "CacheError", "InternalError",
+           "IndexCalcWarning", "__version__"]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
     from indexcalc.api import check_gradients, derive, hessian, jacobian, parse
     from indexcalc.derivation.results import Derivative, Jacobian
-    from indexcalc.errors import (ArgumentError, IndexCalcError, IndexCalcWarning, InternalError, ParseError,
-                                  ProgramError, ShapeError, WrtError)
+    from indexcalc.errors import (ArgumentError, CacheError, IndexCalcError, IndexCalcWarning, InternalError,
+                                  MissingDependencyError, ParseError, ProgramError, ShapeError, WrtError)
     from indexcalc.gradcheck import CheckResult
     from indexcalc.derivation.program import Program
 

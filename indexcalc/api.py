@@ -17,10 +17,9 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Union
 
-from sympy.core.parameters import distribute
-
+from indexcalc.derivation.pipeline import guard
 from indexcalc.derivation.results import Derivative, Jacobian
-from indexcalc.errors import IndexCalcError, InternalError, ProgramError, WrtError
+from indexcalc.errors import ProgramError, WrtError
 from indexcalc.gradcheck import CheckResult
 from indexcalc.derivation.outputs import name_list, with_outputs
 from indexcalc.derivation.program import Program
@@ -36,12 +35,13 @@ BOM = "\ufeff"
 
 
 def _guarded(fn):
-    """User errors pass through; any other exception becomes an InternalError. Inside,
-    SymPy does not distribute a number over a sum (``0.79*(h + 0.04*h^3)`` stays so, and
-    its constants as written). A call that does not fit the signature (``derive(src,
+    """``fn`` guarded as every public method of a result is (:func:`guard`: user errors
+    pass through, any other exception becomes an InternalError, SymPy does not distribute
+    a number over a sum). A call that does not fit the signature (``derive(src,
     outputz=...)``, a misspelt keyword) is Python's TypeError, raised before the guard,
     as for any function."""
     signature = inspect.signature(fn)
+    inner = guard(fn)
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
@@ -49,16 +49,7 @@ def _guarded(fn):
             signature.bind(*args, **kwargs)
         except TypeError as e:
             raise TypeError(f"{fn.__name__}() {e}") from None
-        try:
-            with distribute(False):
-                return fn(*args, **kwargs)
-        except (IndexCalcError, InternalError, Warning):  # a warning the caller made an error
-            raise
-        except RecursionError:
-            raise ProgramError("the program is nested too deeply for indexcalc (an expression "
-                               "of thousands of terms?); split it into statements") from None
-        except Exception as e:  # noqa: BLE001 - a bug of ours, reported as one
-            raise InternalError.wrapping(e) from e
+        return inner(*args, **kwargs)
 
     return run
 
@@ -209,7 +200,7 @@ def hessian(source: Source, wrt: Names = None) -> Jacobian:
     if len(prog.outputs) != 1 or prog.rank(prog.outputs[0]) != 0:
         raise ProgramError("hessian() needs a program whose only output is a scalar")
     d = Derivative(prog, wrt)
-    return Jacobian(d.program, d.wrt, of=list(d.names.values()), base=prog)
+    return Jacobian(d.program, d.wrt, of=list(d.names.values()), base=prog, gradients=d.gradients)
 
 
 @_guarded

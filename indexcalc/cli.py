@@ -125,20 +125,26 @@ def _is_name(text: str) -> bool:
     return _NAME.fullmatch(text) is not None
 
 
-_CODE = ("numpy", "torch", "jax", "numba")
+def _code() -> dict:
+    """The backends with a flag of their own (``--numpy``, ``--torch``, ...): the registry's
+    rows (:mod:`indexcalc.backends.registry`) that print source for the command line."""
+    from indexcalc.backends.registry import backends
+    return {name: b for name, b in backends().items() if b.cli}
 
 
 def cmd_derive(args) -> int:
     import indexcalc as ic
-    fmt = next((f for f in ("numpy", "matrix", "torch", "jax", "numba", "steps") if getattr(args, f)), None)
+    code = _code()
+    fmt = next((f for f in (*code, "matrix", "steps") if getattr(args, f, False)), None)
     kind = "jacobian" if args.jacobian else "hessian" if args.hessian else None
-    if kind and fmt in ("torch", "jax", "numba", "steps"):
+    if kind and (fmt == "steps" or (fmt in code and "jacobian" not in code[fmt].cli_kinds)):
+        able = [f"--{n}" for n, b in code.items() if "jacobian" in b.cli_kinds] + ["--matrix"]
         raise _Usage(f"--{fmt} prints a gradient; it cannot be combined with --{kind} "
-                     "(which combines with --latex, --numpy or --matrix)")
-    if args.latex and fmt in _CODE:  # (argparse's words, as for the other exclusive flags)
+                     f"(which combines with --latex, {', '.join(able[:-1])} or {able[-1]})")
+    if args.latex and fmt in code:  # (argparse's words, as for the other exclusive flags)
         raise _Usage(f"argument --{fmt}: not allowed with argument --latex "
                      "(--latex combines with --matrix and --steps)")
-    if args.show_forward and fmt in _CODE + ("steps",):
+    if args.show_forward and fmt in (*code, "steps"):
         raise _Usage(f"--show-forward does not combine with --{fmt}, which "
                      + ("shows each forward statement itself" if fmt == "steps" else
                         "prints code that computes the forward program itself"))
@@ -164,9 +170,8 @@ def cmd_derive(args) -> int:
                                  "use --latex, --numpy or the index form")
         text = matrix("latex") if args.latex else matrix()
     else:
-        text = (result.latex() if args.latex else result.numpy_source() if fmt == "numpy"
-                else result.torch_source() if fmt == "torch" else result.jax_source() if fmt == "jax"
-                else result.numba_source() if fmt == "numba" else str(result))
+        from indexcalc.backends import registry
+        text = (result.latex() if args.latex else registry.source(fmt, result) if fmt in code else str(result))
     what = "Hessian" if kind == "hessian" else "Jacobian" if kind else "backward program"
     if args.latex:
         text = _document(text, what if show else "")
@@ -234,17 +239,18 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--show-forward", action=argparse.BooleanOptionalAction, default=None,
                    help="print the forward program first (default: with --example)")
     out = d.add_mutually_exclusive_group()
-    out.add_argument("--numpy", action="store_true", help="print NumPy source")
+    code = _code()  # --numpy, --torch, --jax, --numba: one flag per registered backend
+    for name, backend in code.items():
+        out.add_argument(f"--{name}", action="store_true", help=backend.cli)
     out.add_argument("--matrix", action="store_true", help="print matrix notation (where it exists)")
-    out.add_argument("--torch", action="store_true", help="print a torch.autograd.Function")
-    out.add_argument("--jax", action="store_true", help="print a jax.custom_vjp function")
-    out.add_argument("--numba", action="store_true", help="print Numba fused loop nests computing the gradients")
     out.add_argument("--steps", action="store_true", help="show the derivation step by step")
     what = d.add_mutually_exclusive_group()
+    with_jacobian = "/".join(["--latex"] + [f"--{n}" for n, b in code.items() if "jacobian" in b.cli_kinds]
+                             + ["--matrix"])
     what.add_argument("--jacobian", action="store_true",
-                      help="the generalized Jacobian instead of the gradient (with --latex/--numpy/--matrix)")
+                      help=f"the generalized Jacobian instead of the gradient (with {with_jacobian})")
     what.add_argument("--hessian", action="store_true",
-                      help="second derivatives of a scalar program (with --latex/--numpy/--matrix)")
+                      help=f"second derivatives of a scalar program (with {with_jacobian})")
     d.set_defaults(run=cmd_derive)
     c = sub.add_parser("check", help="check derived gradients against finite differences", epilog=EPILOG,
                        description="Check the derived gradients against central finite differences "

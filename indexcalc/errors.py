@@ -26,9 +26,34 @@ class ProgramError(IndexCalcError):
 
 
 class ArgumentError(ProgramError):
-    """An argument names something the program does not have: an index in ``sizes=``
-    (``--sizes``) that no statement uses. A ProgramError, so ``except ProgramError``
+    """An argument names something the program (or indexcalc) does not have: an index in
+    ``sizes=`` (``--sizes``) that no statement uses, a backend no one registered
+    (``compile(backend="tourch")``; the message lists the registered ones). A ProgramError, so ``except ProgramError``
     still catches it; the command line exits 2 on it (bad usage, README "Command line")."""
+
+
+class MissingDependencyError(ProgramError):
+    """A backend needs an optional package that is not installed (PyTorch, JAX, Numba).
+    The message names the command that installs it (:func:`install_hint`: ``pip install
+    -e ".[torch]"`` in a source checkout); ``package`` is the package, ``extra`` the
+    extra of pyproject.toml, ``command`` that command. A ProgramError, as it was before
+    it had a class of its own, so ``except ProgramError`` still catches it.
+
+        >>> e = MissingDependencyError("torch", "PyTorch", "torch")
+        >>> e.extra, str(e).startswith("the torch backend needs PyTorch: pip install")
+        ('torch', True)
+    """
+
+    def __init__(self, backend: str, package: str, extra: str):
+        self.backend, self.package, self.extra = backend, package, extra
+        self.command = install_hint(extra)
+        super().__init__(f"the {backend} backend needs {package}: {self.command}")
+
+
+class CacheError(ProgramError):
+    """The Numba backend's cache folder (``$INDEXCALC_CACHE/numba``, else
+    ``~/.cache/indexcalc/numba``, else one in the temporary folder) cannot be created or
+    written; the message names the folders tried and the variable that picks another."""
 
 
 class ShapeError(IndexCalcError):
@@ -65,6 +90,15 @@ class InternalError(Exception):
         detail = str(error).strip().splitlines()
         detail = f": {detail[0][:300]}" if detail else ""
         return cls(f"internal error ({type(error).__name__}{detail})")
+
+
+class MissingSpelling(InternalError, KeyError):
+    """A backend's spelling table has no spelling of a function of the registry (a row
+    whose spelling neither its rule nor the backend's exceptions give). A KeyError too,
+    so ``name in table`` and ``table.get(name)`` read it as absent; raised from printing
+    code, it is an :class:`InternalError` naming the backend and the function."""
+
+    __str__ = Exception.__str__
 
 
 # --- hints in messages (README "Command line": hints that say what to write) ---------------------

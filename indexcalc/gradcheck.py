@@ -20,6 +20,7 @@ import sympy as sp
 
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.errors import ArgumentError, ProgramError
+from indexcalc.language.naming import plain_gradient_name
 
 
 @dataclass
@@ -29,13 +30,15 @@ class CheckResult:
     ``errors``: wrt name -> max relative error (NaN where a value or a gradient was
     NaN or infinite); ``tolerance``: the largest error that passes; ``problems``: such
     non-finite findings, in words. A check with any of them FAILS (README "Command line"): it
-    never passes by default.
+    never passes by default. ``names``: wrt name -> the name the derivation gave its
+    gradient (``Derivative.names``); the report names each gradient so, and says whose
+    gradient a renamed one is (``dy_dx (gradient of x)``, where ``dx`` is a program name).
 
-    >>> r = CheckResult({"x": 2e-9, "w": float("nan")}, 1e-5)
+    >>> r = CheckResult({"x": 2e-9, "w": float("nan")}, 1e-5, names={"x": "dL_dx", "w": "dw"})
     >>> r.ok, bool(r), r.failed
     (False, False, ['w'])
     >>> print(r)
-    dx: max relative error 2.0e-09 PASS
+    dL_dx (gradient of x): max relative error 2.0e-09 PASS
     dw: not finite (NaN or infinite) FAIL
     FAIL
     """
@@ -43,6 +46,7 @@ class CheckResult:
     errors: dict[str, float]
     tolerance: float
     problems: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -62,10 +66,27 @@ class CheckResult:
 
     def report(self) -> str:
         """One line per input (its max relative error, PASS or FAIL), then PASS or FAIL."""
-        lines = [f"d{x}: " + (f"max relative error {e:.1e} {'PASS' if _passes(e, self.tolerance) else 'FAIL'}"
-                              if math.isfinite(e) else "not finite (NaN or infinite) FAIL")
-                 for x, e in self.errors.items()]
+        def verdict(e):
+            if not math.isfinite(e):
+                return "not finite (NaN or infinite) FAIL"
+            return f"max relative error {e:.1e} {'PASS' if _passes(e, self.tolerance) else 'FAIL'}"
+        lines = [f"{self.label(x)}: {verdict(e)}" for x, e in self.errors.items()]
         return "\n".join(self.problems + lines + ["PASS" if self.ok else "FAIL"])
+
+    def label(self, x) -> str:
+        """The gradient of input ``x`` as the report names it (see :func:`label`; ``dX``
+        where ``names`` is silent)."""
+        return label(x, self.names.get(x, plain_gradient_name(x)))
+
+
+def label(x, g) -> str:
+    """The gradient ``g`` of ``x`` in a report: its name in the derivation, with ``(gradient
+    of x)`` where that is not ``dX``.
+
+    >>> label("x", "dx"), label("x", "dy_dx")
+    ('dx', 'dy_dx (gradient of x)')
+    """
+    return g if g == plain_gradient_name(x) else f"{g} (gradient of {x})"
 
 
 def _passes(error, tolerance) -> bool:
@@ -162,7 +183,8 @@ def check_gradients(source, wrt=None, sizes=None, seed=0, directions=3, h=1e-6,
     errors = {}
     for x in d.wrt:
         if not np.all(np.isfinite(grads[x])):
-            problems.append(f"d{x} has NaN or infinite entries on the random data (seed {seed})")
+            problems.append(f"{label(x, d.names[x])} has NaN or infinite entries on the random data "
+                            f"(seed {seed})")
         worst = 0.0
         for _ in range(directions):
             v = rng.standard_normal(np.shape(inputs[x]))
@@ -176,4 +198,4 @@ def check_gradients(source, wrt=None, sizes=None, seed=0, directions=3, h=1e-6,
                 break
             worst = max(worst, error)
         errors[x] = worst
-    return CheckResult(errors, tolerance, problems)
+    return CheckResult(errors, tolerance, problems, {x: d.names[x] for x in d.wrt})

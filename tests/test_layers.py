@@ -34,13 +34,8 @@ MODULES = {".".join(("indexcalc",) + p.relative_to(ROOT).with_suffix("").parts):
            for p in ROOT.rglob("*.py") if p.name != "__init__.py"}
 
 
-PENDING = {"indexcalc.explain.steps"}
-
-
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if stage(m) < len(STAGES)))
 def test_stage_imports_only_earlier_stages(module):
-    if module in PENDING:
-        pytest.xfail("the steps re-run the derivation (issue 18: formatted from its trace)")
     later = [m for m in imports(MODULES[module]) if stage(m) > stage(module)]
     assert not later, f"{module} imports {later}"
 

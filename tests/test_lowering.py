@@ -10,12 +10,18 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import re
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
 
 import indexcalc as ic
+from indexcalc.lower import ir
 from indexcalc.backends.numpy import HEADER
 from indexcalc.gallery import examples
 from indexcalc.gradcheck import random_inputs, sizes_for
@@ -325,3 +331,125 @@ def test_forward_true_computes_each_forward_value_once():
     assert sorted(out) == sorted(separate)
     for k in out:
         np.testing.assert_allclose(out[k], separate[k], rtol=1e-12)
+
+
+# -- the IR's ops are typed (issue 18) ------------------------------------------------------
+
+PACKAGE = Path(ic.__file__).resolve().parent
+
+
+def _reads_op(e) -> bool:
+    """``node.op`` or a variable named ``op``."""
+    return (isinstance(e, ast.Attribute) and e.attr == "op") or (isinstance(e, ast.Name) and e.id == "op")
+
+
+def _has_strings(e, named=frozenset()) -> bool:
+    """A string, a collection written with strings (or a dict with string keys), or a name
+    the module binds to one of those."""
+    if isinstance(e, ast.Constant):
+        return isinstance(e.value, str)
+    if isinstance(e, (ast.Tuple, ast.List, ast.Set)):
+        return any(_has_strings(x) for x in e.elts)
+    if isinstance(e, ast.Dict):
+        return any(k is not None and _has_strings(k) for k in e.keys)
+    return isinstance(e, ast.Name) and e.id in named
+
+
+def string_ops(source) -> list:
+    """``(line, what)`` where ``source`` compares an IR op with a string (``node.op ==
+    "map"``, ``op in ("max", "min")``, ``op in NAMES`` with ``NAMES`` a set of strings),
+    looks one up in a table keyed by strings, or reads a node's positional ``attr``."""
+    tree = ast.parse(source)
+    named = {t.id for st in ast.walk(tree) if isinstance(st, ast.Assign) and _has_strings(st.value)
+             for t in st.targets if isinstance(t, ast.Name)}
+    found = []
+    for e in ast.walk(tree):
+        if isinstance(e, ast.Compare):
+            sides = [e.left, *e.comparators]
+            if any(map(_reads_op, sides)) and any(_has_strings(s, named) for s in sides):
+                found.append((e.lineno, "compares an op with strings"))
+        elif isinstance(e, ast.Subscript) and _reads_op(e.slice) and _has_strings(e.value, named):
+            found.append((e.lineno, "looks an op up among strings"))
+        elif isinstance(e, ast.Attribute) and e.attr == "attr":
+            found.append((e.lineno, "reads a positional attr"))
+    return found
+
+
+def ir_readers() -> dict:
+    """``{module path: source}`` of every module of the package that reads the lowering IR
+    (its own, and those that import from ``indexcalc.lower``)."""
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        if path.parent.name == "lower" or re.search(r"^\s*from indexcalc\.lower[. ]", text, re.M):
+            out[str(path.relative_to(PACKAGE.parent))] = text
+    return out
+
+
+def test_no_module_compares_an_op_with_a_string():
+    readers = ir_readers()
+    assert {"indexcalc/lower/build.py", "indexcalc/lower/fuse.py", "indexcalc/lower/rewrite.py",
+            "indexcalc/lower/compare.py", "indexcalc/backends/printer.py", "indexcalc/backends/loops.py",
+            "indexcalc/backends/autograd.py", "indexcalc/backends/numba.py"} <= set(readers)
+    found = [f"{path}:{line}: {what}" for path, text in readers.items() for line, what in string_ops(text)]
+    assert not found, "dispatch on the op's class (indexcalc.lower.ir), not on strings:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("snippet", [
+    'if node.op == "map" and x: pass',
+    'ok = g[k].op in ("max", "min")',
+    '_ALWAYS_VAR = {"contract", *REDUCTIONS, "eye"}\nif node.op in _ALWAYS_VAR: pass',
+    'ACCUMULATE = {"contract": "sum", "max": "max"}\nkind = ACCUMULATE[node.op]',
+    'def f(op):\n    return op != "contract"',
+    'fn = node.attr[0]',
+])
+def test_the_string_check_can_fail(snippet):
+    assert string_ops(snippet)
+
+
+def test_the_string_check_passes_typed_dispatch():
+    assert not string_ops('if isinstance(node.op, Map) and node.op.function == "mul": pass\n'
+                          'x = node.op == Map("add") or BUILD[type(node.op)]\nNAMES = {"a"}\ny = fn in NAMES')
+
+
+def test_ops_lists_every_op_class_in_one_category():
+    categories = (ir.Leaf, ir.Elementwise, ir.Reduction)
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+    defined = {c for c in subclasses(ir.Op) if c.__module__ == ir.__name__} - set(categories)
+    assert defined == set(ir.OPS) and len(ir.OPS) == len(defined)
+    for op in ir.OPS:
+        assert dataclasses.is_dataclass(op) and op.__dataclass_params__.frozen, op
+        assert sum(issubclass(op, c) for c in categories + (ir.MatFunc,)) == 1, op
+    assert set(ir.NUMBERS) <= set(ir.OPS) and set(ir.ACCUMULATED) | set(ir.FOLDS) <= set(ir.OPS)
+
+
+def test_every_printer_handles_every_op():
+    from indexcalc.backends.loops import DEFINE, START
+    from indexcalc.backends.printer import BUILD
+    from indexcalc.backends.spelling import JAX_REDUCE, NUMPY_REDUCE, TORCH_REDUCE
+    ops = set(ir.OPS)
+    assert set(BUILD) == ops, "the array printer (NumPy, PyTorch, JAX): ArrayPrinter.build"
+    assert set(DEFINE) == ops, "the loop kernels (Numba): Kernels.define"
+    for op in ops:
+        if issubclass(op, ir.Reduction):
+            assert all(op.word in table for table in (NUMPY_REDUCE, TORCH_REDUCE, JAX_REDUCE)), op
+        if issubclass(op, ir.ACCUMULATED):
+            assert op.word in START, op
+
+
+def test_ops_are_values():
+    """Equal ops are one node (hash-consing); ops of two kinds with equal fields are two."""
+    g = ir.Graph()
+    x = g.add(ir.Node(ir.Input("x"), axes=("n",)))
+    s = g.add(ir.Node(ir.Contract(()), ((x, (0,)),)))
+    assert g.add(ir.Node(ir.Contract(()), ((x, (0,)),))) == s
+    assert g.add(ir.Node(ir.Max(()), ((x, (0,)),))) != s
+    assert g.add(ir.Node(ir.Map("pow", (sp.Integer(2),)), ((x, (0,)),), ("n",))) != \
+        g.add(ir.Node(ir.Map("pow", (sp.Integer(3),)), ((x, (0,)),), ("n",)))
+    assert len(g.nodes) == 5 and g.static() == set()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g[s].op.output = (0,)

@@ -213,12 +213,13 @@ def test_sums_are_opened_where_that_saves_a_pass(src, passes, opened, serial):
     gradient."""
     from indexcalc.lower.build import lower
     from indexcalc.lower.fuse import schedule
+    from indexcalc.lower.ir import Contract
     from indexcalc.lower.rewrite import prepare
     prog = ic.parse(src)
     low = prepare(lower(prog))
     outline = schedule(low, [low.values["s"][0]]).outline()
     assert outline.count("loop i_1") == passes, outline
-    assert sum(n.op == "contract" for n in low.graph.nodes) == 1 + opened
+    assert sum(isinstance(n.op, Contract) for n in low.graph.nodes) == 1 + opened
     d = ic.derive(src, wrt=[n for n in ("x_1", "dx", "t1", "v") if n + "[" in src])
     agree(d, data(src, d))
 

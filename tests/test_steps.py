@@ -19,7 +19,6 @@ import pytest
 import indexcalc as ic
 from indexcalc.calculus.contract import TRACE
 from indexcalc.calculus.differentiate import SWEEP
-from indexcalc.derivation.results import Derivative
 from indexcalc.gallery import examples
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -56,14 +55,8 @@ def real(rec):
 
 
 def trace(d):
-    """What the sweep of ``d`` sent, as :mod:`indexcalc.explain.steps` reads it."""
-    log = []
-    token = SWEEP.set(log)
-    try:
-        Derivative(d.forward, d.wrt)
-    finally:
-        SWEEP.reset(token)
-    return log
+    """What the sweep of ``d`` sent, as its run recorded it (the steps read it)."""
+    return d.trace.sent
 
 
 def index_names(text):
@@ -105,8 +98,9 @@ def test_matmul_steps_read_as_a_person_writes_them():
     assert text == """\
 line 1: Y[i,j] = X[i,k]*W[k,j]
   dY[i,j] is the upstream gradient
-  dX[i,k] += Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]    chain rule
   ∂Y[j,l]/∂X[i,k] = Σ_m δ(i,j)*δ(k,m)*W[m,l]    partial derivative
+  dX[i,k] = Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]     chain rule
+    = Σ_{j,l} (Σ_m(δ(i,j)*δ(k,m)*W[m,l]))*dY[j,l]
     = Σ_{j,l} δ(i,j)*dY[j,l]*W[k,l]             contract: Σ_m δ(k,m) φ(m) = φ(k)
     = Σ_l dY[i,l]*W[k,l]                        contract: Σ_j δ(i,j) φ(j) = φ(i)
 
@@ -120,8 +114,12 @@ def test_layernorm_steps():
     # every statement, last first; each gradient once complete; the forward values reused
     heads = [line for line in text.splitlines() if line.startswith("line ")]
     assert [h.split(":")[0] for h in heads] == ["line 6", "line 5", "line 4", "line 3"]
-    assert "dvar[b] = -Σ_i(dy[b,i]*gamma[i]*xc[b,i])/(2*(var[b] + eps)^(3/2))    from line 6" in text
-    assert "dxc[b,i] = 2*dvar[b]*xc[b,i]/len(i) + dy[b,i]*gamma[i]/sqrt(var[b] + eps)    from lines 6, 5" in text
+    assert "  dvar[b] = Σ_{c,i} dy[c,i]*∂y[c,i]/∂var[b]" in text
+    assert "    = -Σ_i(dy[b,i]*gamma[i]*xc[b,i])/(2*(var[b] + eps)^(3/2))" in text
+    assert "  dxc[b,i] = (dxc[b,i] from line 6) + (dxc[b,i] from line 5)    the sum of its parts\n" \
+           "    = 2*dvar[b]*xc[b,i]/len(i) + dy[b,i]*gamma[i]/sqrt(var[b] + eps)\n" in text
+    assert "  dx[b,i] = (dx[b,i] from line 4) + (dx[b,i] from line 3)    the sum of its parts\n" \
+           "    = dxc[b,i] + dmu[b]/len(i)\n" in text
     assert "t1, t2: subexpressions the backward program computes once" in text
 
 

@@ -28,8 +28,9 @@ from indexcalc.backends.arrays import check_shapes
 from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.errors import ShapeError
 from indexcalc.lower.build import lower
+from indexcalc.lower.ir import Elementwise, Input, Leaf
 
-_RECOMPUTED = {"map", "broadcast", "eye", "const", "size", "input"}
+_RECOMPUTED = (Elementwise, Leaf)  # ops recomputed from what they read rather than saved
 
 
 @dataclass
@@ -143,9 +144,10 @@ def _saved(g, forward, backward, roots) -> list:
         if k in seen:
             continue
         seen.add(k)
-        if g[k].op in _RECOMPUTED and not any(Counter(g[s].axes) == Counter(g[k].axes) for s in _sources(g, k)):
+        if isinstance(g[k].op, _RECOMPUTED) and not any(Counter(g[s].axes) == Counter(g[k].axes)
+                                                         for s in _sources(g, k)):
             need.extend(a for a, _ in g[k].args)
-        elif g[k].op != "input":
+        elif not isinstance(g[k].op, Input):
             saved.append(k)
     return sorted(saved)
 
@@ -155,9 +157,9 @@ def _sources(g, k) -> set:
     out, stack = set(), [a for a, _ in g[k].args]
     while stack:
         a = stack.pop()
-        if g[a].op not in _RECOMPUTED:
+        if not isinstance(g[a].op, _RECOMPUTED):
             out.add(a)
-        elif g[a].op != "input":
+        elif not isinstance(g[a].op, Input):
             stack.extend(b for b, _ in g[a].args)
     return out
 

@@ -32,7 +32,7 @@ from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, f
 from indexcalc.backends.dialect import Dialect, paren, reads_module
 from indexcalc.backends.torch import SAVED, snake
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
-from indexcalc.errors import IndexCalcWarning, ProgramError, ShapeError, install_hint
+from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
 
 
 class JaxDialect(Dialect):
@@ -125,6 +125,12 @@ def jax_source(d, name=None) -> str:
     return head + check_source(d.forward) + X64 + "\n\n" + code
 
 
+def backward_source(d, name=None, forward=False) -> str:
+    """The registry's source function (:mod:`indexcalc.backends.registry`): :func:`jax_source`
+    (its function computes the forward outputs anyway)."""
+    return jax_source(d, name)
+
+
 def compile_jax(d, forward=False):
     """``f(**arrays) -> {name: array}`` as ``d.compile()`` but running the emitted
     ``custom_vjp`` through ``jax.vjp`` (``f.apply`` is the function itself)."""
@@ -132,7 +138,7 @@ def compile_jax(d, forward=False):
         import jax
         import jax.numpy as jnp
     except ImportError:
-        raise ProgramError(f"the jax backend needs JAX: {install_hint('jax')}") from None
+        raise MissingDependencyError("jax", "JAX", "jax") from None
     p = autograd_parts(d, JAX_DIALECT)
     fn = fresh(snake(p.name), p.taken)
     src = jax_source(d, fn)

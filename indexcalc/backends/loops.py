@@ -32,21 +32,11 @@ import re
 import sympy as sp
 
 from indexcalc.backends.dialect import factor, literal, paren
+from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
 from indexcalc.lower.fuse import Loop, letter
+from indexcalc.lower.ir import ACCUMULATED, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
+    Size
 
-#: element-wise functions of scalars of the data's dtype (``_F``), as the NumPy backend
-#: computes them (sigmoid and softplus through logaddexp, stable at both ends); ``_exp``,
-#: ``_tanh`` and ``_erf`` are the vectorizable ones of :mod:`indexcalc.backends.vecmath`
-NUMBA = {
-    "exp": "_exp({})", "log": "np.log({})", "sqrt": "np.sqrt({})", "tanh": "_tanh({})",
-    "sin": "np.sin({})", "cos": "np.cos({})", "abs": "np.abs({})", "sign": "np.sign({})",
-    "relu": "np.maximum({}, _F(0))", "step": "(_F(1) if {} > 0 else _F(0))",
-    "sigmoid": "np.exp(-np.logaddexp(_F(0), -({})))", "softplus": "np.logaddexp(_F(0), {})",
-    "log1p": "np.log1p({})", "expm1": "np.expm1({})", "erf": "_erf({})",
-    "tan": "np.tan({})", "atan": "np.arctan({})", "sinh": "np.sinh({})", "cosh": "np.cosh({})",
-    "max": "np.maximum({}, {})", "min": "np.minimum({}, {})", "powv": "np.power({}, {})",
-    "finite": "({0} if np.isfinite({0}) else _F(0))",
-}
 START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
 
@@ -122,27 +112,28 @@ class Kernels:
 
     def combine(self, k, depth):
         """The partials of cross accumulation ``k``, combined after its loop."""
-        p, op = f"_p{self.n[k]}", self.s.kind[k]
+        p, kind = f"_p{self.n[k]}", self.s.kind[k]
         if self.scalar(k):
             self.emit(depth, f"{self.acc(k)} = {p}[0]")
-            self.accumulate(depth, self.acc(k), f"{p}[_cq]", op, loop="for _cq in range(1, _nc):")
+            self.accumulate(depth, self.acc(k), f"{p}[_cq]", kind, loop="for _cq in range(1, _nc):")
             return
         target = self.names[k]
         self.used.add(target)
         self.emit(depth, f"_src, _dst = {p}.reshape(_nc, -1), {target}.reshape(-1)")
         self.emit(depth, "for _cj in range(_dst.size):")
         self.emit(depth + 1, "_cv = _src[0, _cj]")
-        self.accumulate(depth + 1, "_cv", "_src[_cq, _cj]", op, loop="for _cq in range(1, _nc):")
+        self.accumulate(depth + 1, "_cv", "_src[_cq, _cj]", kind, loop="for _cq in range(1, _nc):")
         self.emit(depth + 1, "_dst[_cj] = _cv")
 
-    def accumulate(self, depth, target, term, op, loop=None):
+    def accumulate(self, depth, target, term, kind, loop=None):
+        """``target`` accumulates ``term`` (``kind``: the schedule's sum, max or min)."""
         if loop:
             self.emit(depth, loop)
             depth += 1
-        if op == "sum":
+        if kind == "sum":
             self.emit(depth, f"{target} += {term}")
         else:
-            self.emit(depth, f"{target} = {EXTREMUM[op]}({target}, {term})")
+            self.emit(depth, f"{target} = {EXTREMUM[kind]}({target}, {term})")
 
     def step(self, step, depth):
         k = step.node
@@ -204,7 +195,7 @@ class Kernels:
     def term(self, k) -> str:
         """The value a store writes, or the term a reduction accumulates."""
         node, v = self.g[k], self.vars(k)
-        if node.op in ("contract", "max", "min"):
+        if isinstance(node.op, ACCUMULATED):
             return self.mul([(a, tuple(v[i] for i in ls)) for a, ls in node.args])
         return self.define(k, tuple(v[i] for i in range(node.rank)))
 
@@ -212,8 +203,8 @@ class Kernels:
         """Node ``a`` at indices ``ax`` (one variable per axis)."""
         node, s = self.g[a], self.s
         if a in s.static:
-            return _number(node.attr[0]) if node.op == "const" else self.use(self.statics[a])
-        if node.op == "input" or a in s.numpy:
+            return _number(node.op.value) if isinstance(node.op, Const) else self.use(self.statics[a])
+        if isinstance(node.op, Input) or a in s.numpy:
             name = self.use(self.names[a])
             return f"{name}[{', '.join(ax)}]" if ax else name
         if a in s.computed:
@@ -230,14 +221,22 @@ class Kernels:
         return name
 
     def define(self, a, ax) -> str:
-        """Node ``a`` (element-wise, broadcast or identity) computed at ``ax``."""
+        """Node ``a`` (element-wise, broadcast or identity) computed at ``ax`` (by its op's
+        case in :data:`DEFINE`)."""
         node = self.g[a]
-        if node.op == "eye":
-            return f"(_F(1) if {ax[0]} == {ax[1]} else _F(0))"
+        return DEFINE[type(node.op)](self, node, ax)
+
+    # --- one case per op of the IR (DEFINE) ------------------------------------------
+    def _eye(self, node, ax) -> str:
+        return f"(_F(1) if {ax[0]} == {ax[1]} else _F(0))"
+
+    def _broadcast(self, node, ax) -> str:
+        (b, pos), = node.args
+        return self.read(b, tuple(ax[p] for p in pos))
+
+    def _map(self, node, ax) -> str:
         kids = [(b, tuple(ax[p] for p in pos)) for b, pos in node.args]
-        if node.op == "broadcast":
-            return self.read(*kids[0])
-        fn = node.attr[0]
+        fn = node.op.function
         if fn == "add":
             terms = sorted((self.signed(*kid) for kid in kids), key=lambda t: t[0] == "-")
             out = "".join(f" {sign} {code}" for sign, code in terms)
@@ -245,19 +244,19 @@ class Kernels:
         if fn == "mul":
             return self.mul(kids)
         if fn == "pow":
-            return _power(self.read(*kids[0]), node.attr[1])
+            return _power(self.read(*kids[0]), node.op.parameters[0])
         return NUMBA[fn].format(*(self.read(*kid) for kid in kids))
 
     def inline(self, a) -> bool:
-        return a not in self.s.static and a not in self.s.computed and self.g[a].op == "map"
+        return a not in self.s.static and a not in self.s.computed and isinstance(self.g[a].op, Map)
 
     def signed(self, a, ax):
         """``(sign, code)`` of a term of a sum."""
         node = self.g[a]
-        if node.op == "const" and node.attr[0] < 0:
-            return "-", _number(-node.attr[0])
-        if self.inline(a) and node.attr[0] == "mul":
-            consts = [self.g[b].attr[0] for b, _ in node.args if self.g[b].op == "const"]
+        if isinstance(node.op, Const) and node.op.value < 0:
+            return "-", _number(-node.op.value)
+        if self.inline(a) and node.op == Map("mul"):
+            consts = [self.g[b].op.value for b, _ in node.args if isinstance(self.g[b].op, Const)]
             if consts and sp.Mul(*consts) < 0:
                 return "-", _summand(self.mul([(b, tuple(ax[p] for p in pos)) for b, pos in node.args], negate=True))
         return "+", self.read(a, ax)
@@ -266,11 +265,11 @@ class Kernels:
         coeff, up, down = sp.Integer(-1 if negate else 1), [], []
         for b, bax in kids:
             node = self.g[b]
-            if node.op == "const":
-                coeff *= node.attr[0]
-            elif self.inline(b) and node.attr[0] == "pow" and node.attr[1] < 0:
+            if isinstance(node.op, Const):
+                coeff *= node.op.value
+            elif self.inline(b) and node.op.function == "pow" and node.op.parameters[0] < 0:
                 (c, pos), = node.args
-                down.append(_power(self.read(c, tuple(bax[p] for p in pos)), -node.attr[1]))
+                down.append(_power(self.read(c, tuple(bax[p] for p in pos)), -node.op.parameters[0]))
             else:
                 up.append(self.read(b, bax))
         if coeff not in (1, -1):
@@ -288,6 +287,27 @@ class Kernels:
 
     def cls(self, k, label):
         return self.s.labels(k)[2][label]
+
+
+def _never(why):
+    """The case of an op that no loop computes element by element: ``why``."""
+    def case(self, node, ax):
+        raise AssertionError(f"{type(node.op).__name__} computed in a loop: {why}")
+    return case
+
+
+#: how :meth:`Kernels.define` computes each op of the IR (:data:`indexcalc.lower.ir.OPS`) at
+#: given indices; the others reach the kernels otherwise
+DEFINE = {
+    Eye: Kernels._eye, Broadcast: Kernels._broadcast, Map: Kernels._map,
+    Input: _never("read from its array (Kernels.read)"),
+    Const: _never("a number: an argument of the kernel (Kernels.read)"),
+    Size: _never("a number: an argument of the kernel (Kernels.read)"),
+    Contract: _never("accumulated (Kernels.term)"), Max: _never("accumulated (Kernels.term)"),
+    Min: _never("accumulated (Kernels.term)"),
+    LogSumExp: _never("rewritten into a max and a sum first (indexcalc.lower.rewrite)"),
+    MatFunc: _never("a library call between the kernels"),
+}
 
 
 def _number(x) -> str:

@@ -74,7 +74,8 @@ from indexcalc.backends.vecmath import HELPERS as VECTOR_HELPERS
 from indexcalc.backends.vecmath import TEXTS as VECTOR_TEXTS
 from indexcalc.backends.vecmath import helpers as vector_math
 from indexcalc.backends.numba_cache import load, publish
-from indexcalc.errors import ProgramError, ShapeError, install_hint
+from indexcalc.backends.spelling import NUMBA  # noqa: F401 - its spelling table (the registry's row)
+from indexcalc.errors import MissingDependencyError, ShapeError
 from indexcalc.lower.build import lower
 from indexcalc.lower.fuse import Loop, schedule
 from indexcalc.lower.rewrite import prepare
@@ -294,7 +295,7 @@ def compile_numba(prog, returns=None, optional=(), fname="backward"):
     try:
         import numba  # noqa: F401
     except ImportError:
-        raise ProgramError(f"the numba backend needs Numba: {install_hint('numba')}") from None
+        raise MissingDependencyError("numba", "Numba", "numba") from None
     src = numba_source(prog, fname, returns)
     module = load(src)
     inner, pool, name = getattr(module, fname), module._Pool(), module.__name__
@@ -314,3 +315,14 @@ def compile_numba(prog, returns=None, optional=(), fname="backward"):
     run = runner(prog, call, optional, " (Numba)")
     run.source, run.module = src, module
     return run
+
+
+def backward_source(result, name=None, forward=False) -> str:
+    """The registry's source function (:mod:`indexcalc.backends.registry`): the module that
+    ``compile(backend="numba")`` imports, for a derivation's ``result``."""
+    return numba_source(result.program, name or "backward", result.returns_for(forward))
+
+
+def compile_backward(result, forward=False):
+    """The registry's compile function: :func:`compile_numba` of a derivation's ``result``."""
+    return compile_numba(result.program, result.returns_for(forward), optional=result.optional_upstream())

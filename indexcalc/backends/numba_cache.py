@@ -24,21 +24,24 @@ from collections import OrderedDict
 from pathlib import Path
 from types import ModuleType
 
-from indexcalc.errors import IndexCalcWarning, ProgramError
+from indexcalc.errors import CacheError, IndexCalcWarning
 
 
 def cache_dir() -> Path:
     """Where generated modules (and Numba's compiled kernels, beside them) are kept."""
     base = os.environ.get("INDEXCALC_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "indexcalc")
-    for folder in (Path(base) / "numba", Path(tempfile.gettempdir()) / f"indexcalc-{os.getuid()}" / "numba"):
+    tried = (Path(base) / "numba", Path(tempfile.gettempdir()) / f"indexcalc-{os.getuid()}" / "numba")
+    for folder in tried:
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             if os.access(folder, os.W_OK):
                 return folder
         except OSError:
             continue
-    raise ProgramError("the numba backend needs a writable cache folder: set INDEXCALC_CACHE")
+    raise CacheError(f"the numba backend keeps its compiled modules in a folder it can write, and "
+                     f"neither {tried[0]} nor {tried[1]} can be created or written: set INDEXCALC_CACHE "
+                     "to a folder you can write (or use the numpy backend)")
 
 
 def load(src: str):

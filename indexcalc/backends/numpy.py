@@ -136,6 +136,19 @@ def compile_program(prog, returns=None, optional=()):
     return run
 
 
+def backward_source(result, name=None, forward=False) -> str:
+    """The registry's source function (:mod:`indexcalc.backends.registry`): the module
+    :func:`compile_backward` runs, of a derivation's ``result`` (``forward``: the forward
+    outputs too)."""
+    return numpy_source(result.program, name or "backward", result.returns_for(forward))
+
+
+def compile_backward(result, forward=False):
+    """The registry's compile function: :func:`compile_program` of a derivation's
+    ``result`` (an upstream gradient its backward does not read may still be passed)."""
+    return compile_program(result.program, result.returns_for(forward), optional=result.optional_upstream())
+
+
 def runner(prog, inner, optional=(), kind=""):
     """``run(**arrays)``: checks the arrays against ``prog`` (caching per shape and dtype)
     and calls ``inner(*arrays)``; a failed solve on the data is a ShapeError."""

@@ -20,9 +20,11 @@ import sympy as sp
 
 from indexcalc.backends.dialect import Dialect, factor, literal, paren
 from indexcalc.lower.build import lower
-from indexcalc.lower.plan import REDUCTIONS, pairwise, plan
+from indexcalc.lower.ir import Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
+    Reduction, Size
+from indexcalc.lower.plan import pairwise, plan
 
-_ALWAYS_VAR = {"contract", *REDUCTIONS, "matfunc", "eye", "broadcast"}
+_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
@@ -70,7 +72,7 @@ class ArrayPrinter:
             node = self.g[k]
             if k in self.var or k in self.static:
                 continue
-            if self.uses[k] > 1 or node.op in _ALWAYS_VAR or k in keep:
+            if self.uses[k] > 1 or isinstance(node.op, _ALWAYS_VAR) or k in keep:
                 count += 1
                 self.var[k] = f"_t{count}"
         # an expression nested deeper than _DEEP is split into temporaries: Python's parser
@@ -101,7 +103,7 @@ class ArrayPrinter:
         body = self.d.dtype(tensors)
         used = {c for k in self.ids for c in _sizes_read(self.g[k])}
         body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in self.sizes.items() if c in used]
-        self.emitted = set(k for k in self.var if self.g[k].op == "input") | self.given
+        self.emitted = set(k for k in self.var if isinstance(self.g[k].op, Input)) | self.given
         for k in self.ids:
             if k in self.var and k not in self.emitted:
                 code, self.layout[k] = self.expr(k)
@@ -115,7 +117,7 @@ class ArrayPrinter:
         perm = sorted(range(len(layout)), key=lambda j: positions[layout[j]])
         if perm != list(range(len(perm))):
             code = self.d.transpose(code, perm)
-        return self.d.result(code, len(layout), copy=self.g[k].op == "input" or k in self.given)
+        return self.d.result(code, len(layout), copy=isinstance(self.g[k].op, Input) or k in self.given)
 
     # --- expressions ---------------------------------------------------------------
     def expr(self, k, boolean=False):
@@ -123,33 +125,47 @@ class ArrayPrinter:
         if k in self.var and k in self.emitted:
             return self.var[k], self.layout[k]
         code, layout = self.build(k)
-        if not boolean and self.g[k].attr[:1] and self.g[k].attr[0] in self.d.boolean and self.g[k].op == "map" \
-                and k not in self.static:
+        op = self.g[k].op
+        if not boolean and isinstance(op, Map) and op.function in self.d.boolean and k not in self.static:
             code = self.d.cast(code)
         return code, layout
 
     def build(self, k):
+        """``(code, layout)`` of node ``k`` computed (by its op's case in :data:`BUILD`)."""
         node = self.g[k]
-        if node.op == "const":
-            return literal(node.attr[0]), ()
-        if node.op == "size":
-            if node.attr[0] not in self.sizes:
-                raise AssertionError("a size that no input carries")
-            return self.sizes[node.attr[0]][0], ()
-        if node.op == "eye":
-            return self.d.eye(self.sizes[node.axes[0]][0]), (0, 1)
-        if node.op == "matfunc":
-            (a, _), = node.args
-            code, layout = self.expr(a)
-            return self.d.spelling[node.attr[0]].format(code), (layout if node.attr[0] == "inv" else ())
-        if node.op == "broadcast":
-            (a, pos), = node.args
-            code = self.aligned(a, pos, node.rank)
-            shape = ", ".join(self.sizes[c][0] for c in node.axes)
-            return self.d.broadcast(code, shape), tuple(range(node.rank))
-        if node.op == "contract" or node.op in REDUCTIONS:
-            return self.contraction(node)
+        return BUILD[type(node.op)](self, k, node)
+
+    # --- one case per op of the IR (BUILD) -------------------------------------------
+    def _input(self, k, node):
+        return self.var[k], self.layout[k]
+
+    def _const(self, k, node):
+        return literal(node.op.value), ()
+
+    def _size(self, k, node):
+        if node.op.size_class not in self.sizes:
+            raise AssertionError("a size that no input carries")
+        return self.sizes[node.op.size_class][0], ()
+
+    def _eye(self, k, node):
+        return self.d.eye(self.sizes[node.axes[0]][0]), (0, 1)
+
+    def _matfunc(self, k, node):
+        (a, _), = node.args
+        code, layout = self.expr(a)
+        return self.d.spelling[node.op.function].format(code), (layout if node.rank else ())
+
+    def _broadcast(self, k, node):
+        (a, pos), = node.args
+        code = self.aligned(a, pos, node.rank)
+        shape = ", ".join(self.sizes[c][0] for c in node.axes)
+        return self.d.broadcast(code, shape), tuple(range(node.rank))
+
+    def _map(self, k, node):
         return self.map(k, node), tuple(range(node.rank))
+
+    def _reduction(self, k, node):
+        return self.contraction(node)
 
     def aligned(self, a, pos, rank, boolean=False) -> str:
         """Operand ``a`` (node axis ``i`` at output axis ``pos[i]``) transposed and expanded
@@ -158,7 +174,7 @@ class ArrayPrinter:
         return self.align(code, [pos[i] for i in layout], rank)
 
     def map(self, k, node) -> str:
-        fn, params = node.attr[0], node.attr[1:]
+        fn, params = node.op.function, node.op.parameters
         static = k in self.static
         if fn == "add":
             return self.add(node)
@@ -183,11 +199,11 @@ class ArrayPrinter:
         node = self.g[a]
         if a in self.var:
             return "+", self.aligned(a, pos, rank)
-        if node.op == "const" and node.attr[0] < 0:
-            return "-", literal(-node.attr[0])
-        if node.op == "map" and node.attr[0] == "mul":
-            coeff = [b for b, _ in node.args if self.g[b].op == "const"]
-            if coeff and self.g[coeff[0]].attr[0] < 0:
+        if isinstance(node.op, Const) and node.op.value < 0:
+            return "-", literal(-node.op.value)
+        if node.op == Map("mul"):
+            coeff = [b for b, _ in node.args if isinstance(self.g[b].op, Const)]
+            if coeff and self.g[coeff[0]].op.value < 0:
                 code = self.mul(node, negate=True)
                 return "-", self.align(code, [pos[i] for i in range(node.rank)], rank)
         return "+", self.aligned(a, pos, rank)
@@ -199,17 +215,18 @@ class ArrayPrinter:
         coeff = sp.Integer(-1 if negate else 1)
         items = []  # (rank, boolean, divide, code)
         for a, pos in node.args:
-            child = self.g[a]
-            if child.op == "const":
-                coeff *= child.attr[0]
+            child, op = self.g[a], self.g[a].op
+            if isinstance(op, Const):
+                coeff *= op.value
                 continue
-            divide = a not in self.var and child.op == "map" and child.attr[0] == "pow" and child.attr[1] < 0
+            divide = a not in self.var and isinstance(op, Map) and op.function == "pow" and op.parameters[0] < 0
             if divide:
                 (b, bpos), = child.args
-                code = self.power(self.aligned(b, [pos[i] for i in bpos], node.rank), -child.attr[1], a in self.static)
+                code = self.power(self.aligned(b, [pos[i] for i in bpos], node.rank), -op.parameters[0],
+                                  a in self.static)
             else:
                 code = self.aligned(a, pos, node.rank, boolean=True)
-            boolean = child.op == "map" and child.attr[0] in self.d.boolean and a not in self.static and not divide
+            boolean = isinstance(op, Map) and op.function in self.d.boolean and a not in self.static and not divide
             items.append((child.rank, boolean, divide, code, a, pos))
         items.sort(key=lambda t: (t[0], t[1]))
         # a boolean factor stays a comparison only after an array of the data's dtype: a
@@ -229,7 +246,7 @@ class ArrayPrinter:
 
     def contraction(self, node):
         """``(code, layout)`` of a contract or reduction node, as :func:`~indexcalc.lower.plan.plan` says."""
-        out = node.attr[0]
+        out = node.op.output
         codes, labels = [], []
         for a, ls in node.args:
             code, layout = self.expr(a)
@@ -242,15 +259,16 @@ class ArrayPrinter:
                 ops = [o for k, o in enumerate(ops) if k not in (i, j)] + [(code, tuple(kept[x] for x in layout))]
             (code, ls), = ops
             return code, tuple(out.index(i) for i in ls)
-        return self.binary(*zip(codes, labels), out=out, op=node.op)
+        return self.binary(*zip(codes, labels), out=out, op=type(node.op))
 
-    def binary(self, *operands, out, op="contract"):
-        """``(code, layout)`` of one or two operands ``(code, labels)`` contracted to ``out``."""
+    def binary(self, *operands, out, op=Contract):
+        """``(code, layout)`` of one or two operands ``(code, labels)`` contracted (or reduced
+        by ``op``, a class of :class:`~indexcalc.lower.ir.Reduction`) to ``out``."""
         codes, labels = [c for c, _ in operands], [ls for _, ls in operands]
         p = plan(op, labels, out)
         codes = [self.d.reduce("sum", c, axes) if axes else c for c, axes in zip(codes, p.presum)]
         if p.kind == "reduce":
-            code = self.d.reduce("sum" if op == "contract" else op, codes[0], p.axes) if p.axes else codes[0]
+            code = self.d.reduce(op.word, codes[0], p.axes) if p.axes else codes[0]
         elif p.kind == "product":
             code = "*".join(paren(self.align(c, [p.result.index(i) for i in ls], len(p.result)))
                             for c, ls in zip(codes, p.labels))
@@ -321,4 +339,13 @@ def _nested(a, b) -> bool:
 
 def _sizes_read(node) -> tuple:
     """The size classes whose value the code for ``node`` reads."""
-    return node.attr if node.op == "size" else node.axes if node.op in ("eye", "broadcast") else ()
+    if isinstance(node.op, Size):
+        return (node.op.size_class,)
+    return node.axes if isinstance(node.op, (Eye, Broadcast)) else ()
+
+
+#: how :meth:`ArrayPrinter.build` computes each op of the IR (:data:`indexcalc.lower.ir.OPS`)
+BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrinter._size, Eye: ArrayPrinter._eye,
+         Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Contract: ArrayPrinter._reduction,
+         Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
+         MatFunc: ArrayPrinter._matfunc}

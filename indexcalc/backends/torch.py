@@ -37,7 +37,7 @@ from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, fresh
 from indexcalc.backends.dialect import Dialect, paren, reads_module
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, MATH, TORCH, TORCH_REDUCE, axis
-from indexcalc.errors import ProgramError, ShapeError, install_hint
+from indexcalc.errors import MissingDependencyError, ShapeError
 
 
 SAVED = """saved: the inputs the backward reads, the contractions it reads, and element-wise
@@ -155,13 +155,19 @@ def _as_tensors(p) -> list:
     return [f"    {n} = torch.as_tensor({n}, {like})" for n in p.scalars]
 
 
+def backward_source(d, name=None, forward=False) -> str:
+    """The registry's source function (:mod:`indexcalc.backends.registry`): :func:`torch_source`
+    (its ``forward`` computes the forward outputs anyway)."""
+    return torch_source(d, name)
+
+
 def compile_torch(d, forward=False):
     """``f(**arrays) -> {name: tensor}`` as ``d.compile()`` but running the emitted
     ``torch.autograd.Function`` through torch's autograd (``f.apply`` is its ``apply``)."""
     try:
         import torch
     except ImportError:
-        raise ProgramError(f"the torch backend needs PyTorch: {install_hint('torch')}") from None
+        raise MissingDependencyError("torch", "PyTorch", "torch") from None
     p = autograd_parts(d, TORCH_DIALECT)
     src = torch_source(d)
     namespace = exec_source(src, "torch")

@@ -20,11 +20,37 @@ from __future__ import annotations
 
 import sympy as sp
 
+from collections.abc import Mapping
+
 from indexcalc.language.functions import of_kind
 
+
+class _Rules(Mapping):
+    """``{class: rule}`` of one kind, read from the registry at each look-up (a row added
+    later has its rule here at once)."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def _rows(self):
+        return {f.cls: f.rule for f in of_kind(self.kind).values()}
+
+    def __getitem__(self, cls):
+        return self._rows()[cls]
+
+    def __contains__(self, cls):
+        return any(f.cls is cls for f in of_kind(self.kind).values())
+
+    def __iter__(self):
+        return iter(self._rows())
+
+    def __len__(self):
+        return len(self._rows())
+
+
 # -- element-wise: f'(x) given x and y = f(x); binary: (d/da, d/db); from the registry ---
-ELEMENTWISE = {f.cls: f.rule for f in of_kind("elementwise").values()}
-BINARY = {f.cls: f.rule for f in of_kind("binary").values()}
+ELEMENTWISE = _Rules("elementwise")
+BINARY = _Rules("binary")
 
 
 # -- powers: d(b^e) = e b^(e-1) db + b^e log(b) de ---------------------------------------
@@ -34,7 +60,7 @@ def power(base, exp, dbase, dexp):
 
 
 # -- matrix functions: dF = sum_pq (dF/dA[p,q]) dA[p,q], with p, q fresh -------------------
-MATRIX = {f.cls: f.rule for f in of_kind("matrix").values()}
+MATRIX = _Rules("matrix")
 
 # -- reductions: dy = sum_i w(x, y) dx, with the body's indices renamed apart ---------------
-REDUCTION = {f.cls: f.rule for f in of_kind("reduction").values()}
+REDUCTION = _Rules("reduction")

@@ -4,16 +4,11 @@ subexpressions as temporaries ``t1, t2, ...``, and the size check of the printou
 
     >>> import indexcalc as ic
     >>> prog = ic.parse("y = sum[i](dx[i]*x[i])")
-    >>> taken = set(prog.ranks)  # the gradient of x cannot be dx: dy_dx says what it is
-    >>> gradient_name("x", "y", taken, prog.ranks), gradient_name("dx", "y", taken, prog.ranks)
-    ('dy_dx', 'ddx')
-    >>> check_wrt(prog, "dx, x")
+    >>> check_wrt(prog, "dx, x, dx")   # the gradients' names: language/naming.py
     ['dx', 'x']
 """
 
 from __future__ import annotations
-
-import itertools
 
 import sympy as sp
 
@@ -22,43 +17,14 @@ from indexcalc.calculus.differentiate import state_sizes
 from indexcalc.calculus.names import NameSupply
 from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
-from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import Statement
 from indexcalc.simplify.cse import eliminate
 from indexcalc.simplify.tidy import factor, pretty_indices, reuse_forward
 
 
-def free_name(wanted: str, taken, alternatives=(), of=(), ranks=None) -> str:
-    """``wanted`` if free, else the first free of ``alternatives``, else ``d_X``-style
-    variants: never shadow a program name. ``taken``: a set or a NameSupply. With
-    ``of`` (the names whose axes the named tensor has: ``(X,)`` for a gradient, ``(Y, X)``
-    for a Jacobian) and the program's ``ranks``, only a name that the re-parse reads as
-    having those axes (README "The language"'s convention, which sizes ``d_x[i] = 0``) is given:
-    ``d_x`` is not, where the program has a tensor ``_x`` of ``x``'s rank."""
-    base = "d_" + wanted[1:]
-    numbered = (f"{base}{k}" for k in itertools.count(2))
-    candidates = itertools.chain((wanted, *alternatives, base), numbered)
-    axes = [(p, a) for p in of for a in range(ranks[p])] if of else None
-    for tries, name in enumerate(candidates):
-        if name in taken:
-            continue
-        if axes is None or tries > 1000 or twin_axes(name, len(axes), ranks) == axes:
-            return name
-
-
-def gradient_name(x: str, loss, taken, ranks=None) -> str:
-    """The name of the gradient of ``x``: ``dX``; if that is a program name and the
-    program has a scalar loss ``L``, ``dL_dX`` (which says what it is, and whose axes a
-    re-parse knows to be those of ``X``, README "The language"); else ``d_X``, ``d_X2``, ...
-    (with ``ranks``, the program's, one the re-parse reads as having ``X``'s axes)."""
-    alternatives = (f"d{loss}_d{x}",) if loss is not None and f"{loss}_d{x}" not in taken else ()
-    name = free_name("d" + x, taken, alternatives, (x,) if ranks is not None else (), ranks)
-    taken.add(name)
-    return name
-
-
 def check_wrt(prog, wrt) -> list:
-    """``wrt`` as a list of input names (default: all inputs), or a WrtError."""
+    """``wrt`` as a list of input names (default: all inputs), each once (a name given
+    twice is differentiated once, as a dict of gradients holds it once), or a WrtError."""
     if wrt is None and not prog.inputs:
         raise WrtError("the program reads no input, so there is nothing to differentiate")
     if wrt is None:
@@ -71,7 +37,7 @@ def check_wrt(prog, wrt) -> list:
                            f"the inputs are {', '.join(prog.inputs)}")
     if not wrt:
         raise WrtError("wrt names no input")
-    return wrt
+    return list(dict.fromkeys(wrt))
 
 
 def tidy(expr, prog, keep, taken=(), axes=()):

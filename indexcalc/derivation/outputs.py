@@ -21,9 +21,10 @@ import dataclasses
 
 import sympy as sp
 
-from indexcalc.derivation.assemble import gradient_name
+from indexcalc.calculus.names import NameSupply
 from indexcalc.errors import ArgumentError, ProgramError, did_you_mean
 from indexcalc.language.algebra import tensor_names
+from indexcalc.language.naming import plain_gradient_name, upstream_name
 
 
 def name_list(value, what: str, error) -> list:
@@ -79,7 +80,7 @@ def seeds(prog, taken):
     """Upstream gradients: ``{output: 1}`` for a scalar loss, else ``{Y: "dY"}``."""
     if loss_of(prog) is not None:
         return {prog.outputs[0]: sp.Integer(1)}
-    return {y: gradient_name(y, None, taken, prog.ranks) for y in prog.outputs}
+    return {y: upstream_name(y, taken, prog.ranks) for y in prog.outputs}
 
 
 def loss_of(prog):
@@ -99,9 +100,26 @@ def upstream_comments(prog, upstream: dict) -> list:
     return []
 
 
-def renamed_comments(names: dict) -> list:
-    return [f"d{x} is a name of the program: the gradient of {x} is named {g}"
-            for x, g in names.items() if g != "d" + x]
+def renamed_comments(names: dict, program_names, every: dict | None = None) -> list:
+    """A line for each gradient ``names[x]`` that is not ``dX``, saying why: ``dX`` is a
+    name of the program (in ``program_names``: a tensor, a scalar or an index), or the
+    derivation gave it to another name (of ``every``, all it named; default ``names``).
+
+        >>> renamed_comments({"x": "dL_dx", "W": "dW"}, {"x", "dx", "W"})
+        ['dx is a name of the program: the gradient of x is named dL_dx']
+    """
+    out = []
+    for x, g in names.items():
+        plain = plain_gradient_name(x)
+        if g == plain:
+            continue
+        if plain in program_names:
+            out.append(f"{plain} is a name of the program: the gradient of {x} is named {g}")
+        else:
+            owner = next((y for y, h in (every or names).items() if h == plain), None)
+            why = f"the name of the gradient of {owner}" if owner else "taken"
+            out.append(f"{plain} is {why}: the gradient of {x} is named {g}")
+    return out
 
 
 def total_comments(prog, upstream: dict, names: dict, printed) -> list:
@@ -125,8 +143,8 @@ def printout_comments(prog, upstream: dict, names: dict, wrt_names: dict, printe
     renamed = {**{y: u for y, u in upstream.items() if isinstance(u, str)},
                **{x: g for x, g in names.items() if g in printed and x not in upstream},
                **wrt_names}
-    return upstream_comments(prog, upstream) + renamed_comments(renamed) + \
-        total_comments(prog, upstream, names, printed)
+    because = renamed_comments(renamed, NameSupply.of_program(prog), {**names, **upstream})
+    return upstream_comments(prog, upstream) + because + total_comments(prog, upstream, names, printed)
 
 
 def ensure_outputs(prog):

@@ -11,38 +11,33 @@ printed text means what was derived by re-parsing it after the forward program.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable
 
 import sympy as sp
 
-from indexcalc.derivation.assemble import check_sizes, check_wrt, free_name, gradient_name, inline_aliases, inline_cheap, \
-    tidy, with_temporaries
-from indexcalc.calculus.differentiate import canonical_indices, forward_sweep, reverse_sweep
+from indexcalc.derivation.assemble import check_sizes, check_wrt, inline_aliases, tidy
+from indexcalc.derivation.pipeline import backward, guard
+from indexcalc.calculus.differentiate import canonical_indices, forward_sweep
 from indexcalc.calculus.names import NameSupply, stem
-from indexcalc.backends.jax import compile_jax, jax_source
+from indexcalc.backends import registry
 from indexcalc.language.windows import state_left_sizes
 from indexcalc.derivation.proof import prove, reparse
 from indexcalc.notation.text import written
-from indexcalc.backends.torch import compile_torch, torch_source
 from indexcalc.errors import InternalError, ProgramError
 from indexcalc.language.algebra import Index, Inv
-from indexcalc.language.memo import deep_recursion
+from indexcalc.language.naming import jacobian_name
 from indexcalc.language.program import Statement, needed_names
-from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
+from indexcalc.derivation.outputs import ensure_outputs, loss_of
 from indexcalc.derivation.program import Program
 from indexcalc.simplify.tidy import letters_from
 
 
 def _deep(method):
-    """``method`` with room for SymPy's recursion (see :func:`deep_recursion`): a statement
-    of 300 nested calls derives, prints and compiles."""
-    @functools.wraps(method)
-    def run(*args, **kwargs):
-        with deep_recursion():
-            return method(*args, **kwargs)
-    return run
+    """``method`` under the derivation's settings (room for SymPy's recursion: a statement
+    of 300 nested calls derives, prints and compiles), guarded: a user error passes, any
+    other failure inside is an :class:`InternalError` (see :func:`guard`)."""
+    return guard(method)
 
 
 class Backward:
@@ -151,8 +146,7 @@ class Backward:
         from indexcalc.notation.latex import naming_of
         from indexcalc.notation.latex_names import using
         from indexcalc.notation.matrix import jacobian_splits, matrix_form
-        kron = jacobian_splits(self.statements, self.program.ranks, self.wrt, self.names) \
-            if isinstance(self, Jacobian) else None
+        kron = jacobian_splits(self.jacobians, self.program.ranks) if isinstance(self, Jacobian) else None
         lines = [line for line in self.text.splitlines() if not line.startswith("#")]
         with written(*[st.expr for st in self.forward.statements]), using(naming_of(self)):
             return matrix_form(self.statements, self.program, lines, form, self.comments, kron)
@@ -171,7 +165,7 @@ class Backward:
         >>> "def backward(x, dy):" in src
         True
         """
-        return self.program.numpy_source(name, self._returns(forward))
+        return registry.source("numpy", self, name, forward)
 
     @_deep
     def numba_source(self, name: str = "backward", forward: bool = False) -> str:
@@ -183,11 +177,27 @@ class Backward:
         >>> "def backward(x, dy" in ic.derive("y[i] = exp(x[i])").numba_source()
         True
         """
-        from indexcalc.backends.numba import numba_source
-        return numba_source(self.program, name, self._returns(forward))
+        return registry.source("numba", self, name, forward)
 
-    def _returns(self, forward):
+    def returns_for(self, forward: bool = False) -> dict:
+        """``{key: name}``: what a compiled function returns (``forward``: the forward
+        outputs too, then the results); the backends read it.
+
+        >>> import indexcalc as ic
+        >>> ic.derive("y[i] = exp(x[i])").returns_for(forward=True)
+        {'y': 'y', 'x': 'dx'}
+        """
         return {**({o: o for o in self.forward.outputs} if forward else {}), **self.returns}
+
+    def optional_upstream(self) -> set:
+        """Upstream gradients a compiled function takes although the backward reads none.
+
+        >>> import indexcalc as ic
+        >>> ic.derive("y[i] = 2*x[i]; z = sum[i](x[i])", wrt="x").optional_upstream()
+        set()
+        """
+        upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
+        return upstream - set(self.program.inputs)
 
     @_deep
     def compile(self, forward: bool = False, backend: str = "numpy") -> Callable[..., dict]:
@@ -196,10 +206,14 @@ class Backward:
         Parameters:
             forward: the result also holds the forward outputs, from one call that
                 computes every forward value once (a training step).
-            backend: "numpy"; "numba" (the fused loop nests of :meth:`numba_source`,
-                needs Numba); or for a derivative "torch" or "jax" (the code of
+            backend: a registered backend (:mod:`indexcalc.backends.registry`): "numpy";
+                "numba" (the fused loop nests of :meth:`numba_source`, needs Numba); or
+                for a derivative "torch" or "jax" (the code of
                 :meth:`Derivative.torch_source` / :meth:`Derivative.jax_source`, run
-                through the framework's autograd).
+                through the framework's autograd). An unknown name is an
+                :class:`~indexcalc.errors.ArgumentError` listing the registered ones; a
+                missing package a :class:`~indexcalc.errors.MissingDependencyError`
+                naming the command that installs it.
 
         Shapes are checked first (:class:`~indexcalc.errors.ShapeError`). The keys of a
         derivative's result are the ``wrt`` names, those of a Jacobian its ``dY_dX`` names.
@@ -209,14 +223,7 @@ class Backward:
         >>> step(x=np.zeros(2), dy=np.ones(2))
         {'y': array([1., 1.]), 'x': array([1., 1.])}
         """
-        if backend not in ("numpy", "numba"):
-            raise ProgramError(f"backend {backend!r}: this object compiles with NumPy or Numba only")
-        upstream = {u for u in getattr(self, "upstream", {}).values() if isinstance(u, str)}
-        optional = upstream - set(self.program.inputs)
-        if backend == "numba":
-            from indexcalc.backends.numba import compile_numba
-            return compile_numba(self.program, self._returns(forward), optional=optional)
-        return self.program.compile(self._returns(forward), optional=optional)
+        return registry.compile_with(backend, self, forward)
 
 
 class Derivative(Backward):
@@ -237,49 +244,33 @@ class Derivative(Backward):
     (['x'], {'x': 'dx'}, {'L': 'dL', 'acc': 'dacc'})
     """
 
+    kind = "gradient"  # what it is to the backends (registry.KINDS)
+
     @_deep
     def __init__(self, forward: Program, wrt: list[str] | str | None = None):
-        ensure_outputs(forward)
-        self.wrt = check_wrt(forward, wrt)
-        supply = NameSupply.of_program(forward)  # every name this derivation invents
-        self.upstream = seeds(forward, supply)
-        loss = loss_of(forward)
-        names = {}
-        for st in forward.statements:
-            names[st.name] = gradient_name(st.name, loss, supply, forward.ranks)
-        for x in self.wrt:
-            names[x] = gradient_name(x, loss, supply, forward.ranks)
-        self.names = {x: names[x] for x in self.wrt}
-        with supply.active():
-            raw = inline_cheap(reverse_sweep(forward, self.wrt, self.upstream, names, supply),
-                               set(self.names.values()))
-            tensors = set(forward.ranks) | set(names.values()) | {u for u in self.upstream.values()
-                                                                  if isinstance(u, str)}
-            of = {g: x for x, g in names.items()}
-            tidied = [Statement(g, idx, tidy(e, forward, idx, tensors, _axes(of.get(g), idx)))
-                      for g, idx, e in raw]
-            statements = with_temporaries(tidied, supply, set(self.names.values()), tensors, forward)
-        printed = {st.name for st in statements}
+        run = backward(forward, wrt)  # the one run that the printout, exports and steps read
+        self.wrt, self.names, self.upstream = run.wrt, run.names, run.upstream
         #: ``{name: X}``: the printed gradients (LaTeX writes them as a bar over ``X``)
-        self.gradients = {g: x for x, g in names.items() if g in printed and x not in self.upstream}
-        comments = printout_comments(forward, self.upstream, names, self.names, printed)
-        upstream = [(y, u) for y, u in self.upstream.items() if isinstance(u, str)]
-        axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *upstream]}
-        super().__init__(forward, statements, dict(self.names), comments, axes)
+        self.gradients = run.gradients
+        #: what the run did (:class:`indexcalc.derivation.pipeline.Trace`): the steps read it
+        self.trace = run.trace
+        super().__init__(forward, run.statements, dict(self.names), run.comments, run.axes)
 
     @_deep
     def steps(self):
-        """The derivation as a person writes it, read off a trace of this derivation:
-        for each statement, last first, the chain rule, the partial derivative with its
-        deltas, each contraction, each forward value put back; the backward program last.
-        ``str()`` is text, ``.latex()`` LaTeX; Jupyter displays it. See :mod:`indexcalc.explain.steps`.
+        """The derivation as a person writes it, formatted from the trace of this run
+        (:attr:`trace`; nothing is derived again): for each statement, last first, the
+        partial derivative with its deltas, then the chain rule and each contraction, each
+        forward value put back, every line an equation that holds; the backward program
+        last. ``str()`` is text, ``.latex()`` LaTeX; Jupyter displays it. See
+        :mod:`indexcalc.explain.steps`.
 
         >>> import indexcalc as ic
-        >>> print(str(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="X").steps()).splitlines()[2])
-          dX[i,k] += Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]    chain rule
+        >>> print(str(ic.derive("Y[i,j] = X[i,k]*W[k,j]", wrt="X").steps()).splitlines()[3])
+          dX[i,k] = Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]     chain rule
         """
         from indexcalc.explain.steps import steps_of
-        return steps_of(self)
+        return steps_of(self, guard)
 
     @_deep
     def torch_source(self, name: str | None = None) -> str:
@@ -293,7 +284,7 @@ class Derivative(Backward):
         >>> "torch.autograd.Function" in ic.derive("y[i] = tanh(x[i])").torch_source()
         True
         """
-        return torch_source(self, name)
+        return registry.source("torch", self, name)
 
     @_deep
     def jax_source(self, name: str | None = None) -> str:
@@ -306,19 +297,7 @@ class Derivative(Backward):
         >>> "custom_vjp" in ic.derive("y[i] = tanh(x[i])").jax_source()
         True
         """
-        return jax_source(self, name)
-
-    @_deep
-    def compile(self, forward: bool = False, backend: str = "numpy") -> Callable[..., dict]:
-        if backend == "torch":
-            return compile_torch(self, forward)
-        if backend == "jax":
-            return compile_jax(self, forward)
-        if backend not in ("numpy", "numba"):
-            raise ProgramError(f"unknown backend {backend!r}: choose numpy, numba, torch or jax")
-        return super().compile(forward, backend)
-
-    compile.__doc__ = Backward.compile.__doc__
+        return registry.source("jax", self, name)
 
 
 class Jacobian(Backward):
@@ -326,7 +305,9 @@ class Jacobian(Backward):
     :func:`indexcalc.jacobian` and :func:`indexcalc.hessian`).
 
     Attributes: ``forward``, ``wrt``, ``program`` as for :class:`Derivative`; ``names``
-    maps ``(Y, X)`` to the name of ``∂Y/∂X``.
+    maps ``(Y, X)`` to the name of ``∂Y/∂X``; ``jacobians`` each ``dY_dX`` name to ``(Y, X)``;
+    for a Hessian, ``gradients`` each gradient name of the program it differentiates to
+    its ``X`` (``Derivative.gradients``).
 
     >>> import numpy as np, indexcalc as ic
     >>> j = ic.jacobian("y[i] = exp(x[i])")
@@ -337,10 +318,14 @@ class Jacobian(Backward):
            [0., 1.]])}
     """
 
+    kind = "jacobian"  # also a Hessian: what it is to the backends (registry.KINDS)
+
     @_deep
     def __init__(self, forward: Program, wrt: list[str] | str | None = None,
-                 of: list[str] | str | None = None, base: Program | None = None):
+                 of: list[str] | str | None = None, base: Program | None = None,
+                 gradients: dict | None = None):
         ensure_outputs(forward)
+        self.gradients = dict(gradients or {})  # {dX: X} of a Hessian's gradient program
         self.wrt = check_wrt(forward, wrt)
         of = [of] if isinstance(of, str) else list(of or forward.outputs)
         supply = NameSupply.of_program(forward)
@@ -350,9 +335,7 @@ class Jacobian(Backward):
         for x in self.wrt:
             names = {}
             for st in forward.statements:
-                names[st.name] = free_name(f"d{st.name}_d{x}", supply, of=(st.name, x),
-                                           ranks=forward.ranks)
-                supply.add(names[st.name])
+                names[st.name] = jacobian_name(st.name, x, supply, forward.ranks)
             tensors |= set(names.values())
             final = _targets(forward, x)
             supply.add(*final)

@@ -28,10 +28,20 @@ class Partial(sp.Expr):
         return sp.Expr.__new__(cls, of, by)
 
 
+class Part(sp.Expr):
+    """``(dX[i] from line 3)``: the part of a gradient that one statement sends it (the
+    gradient is the sum of its parts)."""
+
+    def __new__(cls, of, line):
+        return sp.Expr.__new__(cls, of, sp.Integer(line))
+
+
 @dataclass
 class Line:
-    """One line of a block: ``lhs op rhs`` (``lhs`` None: ``= rhs``, continuing the
-    block), with a note in words or a formula (``note_expr``, for the LaTeX)."""
+    """One line of a block: the equation ``lhs = rhs`` (``lhs`` None: ``= rhs``, the
+    right side equal to that of the line before), with a note in words or a formula
+    (``note_latex``, for the LaTeX). Both sides are SymPy expressions, which a test
+    evaluates."""
     rhs: sp.Expr
     lhs: sp.Expr | None = None
     op: str = "="
@@ -60,13 +70,18 @@ class Steps:
     what the printout does beyond the sweep (a gradient substituted into its reader,
     temporaries); ``final``, the backward program's text (``str(d)``); ``derivation``."""
 
-    def __init__(self, derivation, sections, names, notes=()):
+    def __init__(self, derivation, sections, names, notes=(), guard=None):
         self.derivation, self.sections, self.names = derivation, sections, names
         self.notes = list(notes)
         self.final = str(derivation)
+        # the derivation's guard (a user error passes, any other failure is an InternalError)
+        self._guard = guard or (lambda method: method)
 
     # -- text
     def __str__(self) -> str:
+        return self._guard(self._text)()
+
+    def _text(self) -> str:
         out = []
         with written(*self._numbers()):
             for sec in self.sections:
@@ -86,6 +101,9 @@ class Steps:
     def latex(self) -> str:
         """One ``aligned`` block: for each statement a line naming it, then its steps
         (notes in a third column); the backward program (``d.latex()``) last."""
+        return self._guard(self._latex)()
+
+    def _latex(self) -> str:
         naming = self._naming()
         rows = []
         with written(*self._numbers()):
@@ -99,6 +117,9 @@ class Steps:
 
     def _repr_markdown_(self):
         """A heading line per statement, its steps as display math, the program last."""
+        return self._guard(self._markdown)()
+
+    def _markdown(self):
         naming = self._naming()
         parts = []
         with written(*self._numbers()):
@@ -168,7 +189,7 @@ class Steps:
                 left = list(getattr(line.lhs, "indices", ()) or ())
                 p = self._printer(naming, left)
                 lhs = p.doprint(line.lhs) if line.lhs is not None else ""
-                op = {"+=": "\\mathrel{+}=", "→": "\\to"}.get(line.op, "=")
+                op = "="
                 note = line.note_latex or (f"\\text{{{_tex_escape(line.note)}}}" if line.note else "")
                 if line.note and not line.note_latex and line.note.startswith("forward value"):
                     note = "\\text{forward value } " + ",\\ ".join(
@@ -224,6 +245,9 @@ class _TextPrinter(TextPrinter):
     def _print_Partial(self, e):
         return f"∂{self._print(e.args[0])}/∂{self._print(e.args[1])}"
 
+    def _print_Part(self, e):
+        return f"({self._print(e.args[0])} from line {e.args[1]})"
+
     def _print_Mul(self, e):
         return _with_partials(self, e, "*", super()._print_Mul)
 
@@ -239,6 +263,9 @@ class _LatexPrinter(IndexLatexPrinter):
 
     def _print_Partial(self, e, exp=None):
         return f"\\frac{{\\partial {self._print(e.args[0])}}}{{\\partial {self._print(e.args[1])}}}"
+
+    def _print_Part(self, e, exp=None):
+        return f"\\left.{self._print(e.args[0])}\\right|_{{\\text{{line {e.args[1]}}}}}"
 
     def _print_Mul(self, e):
         return _with_partials(self, e, " ", super()._print_Mul)
@@ -290,4 +317,4 @@ def _text_block(block) -> list:
     return [f"{h.ljust(width)}    {n}".rstrip() if n else h for h, n in rows]
 
 # keep PRECEDENCE referenced for printers that parenthesize a Partial like an atom
-Partial.precedence = PRECEDENCE["Atom"]
+Partial.precedence = Part.precedence = PRECEDENCE["Atom"]

@@ -1,29 +1,33 @@
 """``d.steps()`` and ``indexcalc derive --steps``: the derivation as a person writes it.
 
-The steps are read off a trace of the real derivation, not derived a second time: the
-derivation runs again with :data:`~indexcalc.calculus.differentiate.SWEEP` set, so the
-reverse sweep records what each statement sends each name it reads (the partial
-derivative, and every rewrite that :func:`~indexcalc.calculus.contract.contract` applied,
-through :data:`~indexcalc.calculus.contract.TRACE`). For each statement, last first:
+The steps are formatted from the trace of the derivation's own run
+(:class:`indexcalc.derivation.pipeline.Trace`, read off ``d.trace``): nothing is derived
+again. Every line is an equation that holds. For each statement, last first, and each
+name it reads:
 
-* the chain rule, ``dX[a] += Σ_free dY[free] ∂Y[free]/∂X[a]``;
-* the partial derivative, with its Kronecker deltas;
+* the partial derivative, with its Kronecker deltas, on its own line;
+* the chain rule, ``dX[a] = Σ_free dY[free] ∂Y[free]/∂X[a]`` (where ``X`` receives
+  several parts, its left side is the part this statement sends, ``(dX[a] from line 3)``),
+  then the same with the partial derivative written out;
 * each contraction of a delta, ``Σ_j δ(i,j) f(j) = f(i)``, and each sum over an index
   its body lacks (``Σ_j c = len(j) c``); the other rewrites (a factor moved out of a sum,
   sums merged or split) are folded into the next line shown;
-* each forward value put back (``1 - tanh(x[i])^2`` becomes ``1 - y[i]^2``);
-* when a gradient has received every contribution, its total.
+* a gradient of several parts, once complete, as their sum; then what the printout did:
+  the gradients substituted into it, each forward value put back (``1 - tanh(x[i])^2``
+  becomes ``1 - y[i]^2``), factors out.
 
 The backward program as printed (``str(d)``) ends the steps. Indices are named as a
 person would: a gradient's own with its final names (those of ``str(d)``), the others
-after the letters the program wrote, never a name of the program's tensors.
+after the letters the program wrote, never a name of the program's tensors; the gradient
+names are the ones the run chose.
 
     >>> import indexcalc as ic
     >>> print(ic.derive("y[i] = tanh(x[i])").steps())
     line 1: y[i] = tanh(x[i])
       dy[i] is the upstream gradient
-      dx[i] += Σ_j dy[j]*∂y[j]/∂x[i]             chain rule
       ∂y[j]/∂x[i] = δ(i,j)*(1 - tanh(x[j])^2)    partial derivative
+      dx[i] = Σ_j dy[j]*∂y[j]/∂x[i]              chain rule
+        = Σ_j δ(i,j)*dy[j]*(1 - tanh(x[j])^2)
         = dy[i]*(1 - tanh(x[i])^2)               contract: Σ_j δ(i,j) φ(j) = φ(i)
         = dy[i]*(1 - y[i]^2)                     forward value y[i] = tanh(x[i])
     <BLANKLINE>
@@ -36,11 +40,11 @@ from __future__ import annotations
 import sympy as sp
 from sympy import KroneckerDelta
 
-from indexcalc.calculus.differentiate import SWEEP, Sent
-from indexcalc.calculus.names import NameSupply, stem
-from indexcalc.language.algebra import Index, ISum, free_indices, tensor_names
-from indexcalc.simplify.tidy import alpha, letters_from, reuse_forward
-from indexcalc.explain.show import Line, Partial, Section, Steps, element, one_line, text_of
+from indexcalc.calculus.differentiate import Sent, state_sizes
+from indexcalc.calculus.names import stem
+from indexcalc.language.algebra import Index, ISum, free_indices
+from indexcalc.simplify.tidy import alpha, letters_from
+from indexcalc.explain.show import Line, Part, Partial, Section, Steps, element, one_line, text_of
 
 __all__ = ["Steps", "steps_of"]
 
@@ -114,25 +118,27 @@ def _replay(start, rewrites):
     return out
 
 
-def _block(sent: Sent, prog, gradient: str, up_name, avoid) -> list:
-    """The lines of one contribution: chain rule, partial, contractions, reuse."""
+def _block(sent: Sent, prog, grads, whole: bool, avoid, supply=None) -> list:
+    """The lines of one contribution: the partial derivative with its deltas, then the
+    chain rule and each contraction, one equality after another. Its left side is the
+    gradient itself when this is its only part (``whole``), else the part that this
+    statement sends (``(dx[i] from line 3)``)."""
     st = prog.statements[sent.statement]
     names = _Names(dict(zip(sent.targets, sent.canon)), avoid)
     names.take(sent.left)
-    name_el = element(sent.name, sent.targets)
-    y_el = element(st.name, sent.left)
-    grad = names(element(gradient, sent.targets))
-    dy = sent.dy
-    part_sym = Partial(names(y_el), names(name_el))
-    lines = [Line(names(_isum(dy * part_sym, sent.left)), grad, "+=", "chain rule"),
-             Line(names(sent.partial), part_sym, "=", "partial derivative")]
-    start = sp.sympify(_isum(dy * sent.partial, sent.left))
+    part_sym = Partial(names(element(st.name, sent.left)), names(element(sent.name, sent.targets)))
+    grad = element(grads[sent.name], sent.canon)
+    lhs = grad if whole else Part(grad, st.line)
+    start = sp.sympify(_isum(sent.dy * sent.partial, sent.left))
+    lines = [Line(sent.partial, part_sym, "=", "partial derivative"),
+             Line(_isum(sent.dy * part_sym, sent.left), lhs, "=", "chain rule"),
+             Line(start, None, "=")]
     steps = _replay(start, sent.rewrites)
     final = steps[-1][3] if steps else start
     if final is None or alpha(final) != alpha(sent.contribution):
         final = sent.contribution
-    shown, short = [], []
-    for rule, before, after, whole in steps:
+    shown, short, broken = [], [], False
+    for rule, before, after, whole_after in steps:
         if rule == "contract_delta":
             note, tex, brief, brief_tex = _delta_note(before, names)
             note, tex = "contract: " + note, "\\text{contract: } " + tex
@@ -141,10 +147,11 @@ def _block(sent: Sent, prog, gradient: str, up_name, avoid) -> list:
         else:
             continue
         short.append((brief, brief_tex))
-        if whole is None:  # the part alone: Σ_j δ(i,j) x[j] -> x[i]
-            shown.append(Line(names(after), names(before), "→", note, tex))
+        if whole_after is None:  # the part alone, an equation of its own: Σ_j δ(i,j) x[j] = x[i]
+            shown.append(Line(after, before, "=", note, tex))
+            broken = True
         else:
-            shown.append(Line(whole, None, "=", note, tex))
+            shown.append(Line(whole_after, None, "=", note, tex))
     if len(shown) > 2 and all(line.lhs is None for line in shown):
         # many contractions: one line, naming each contraction once
         short = list(dict.fromkeys(short))
@@ -152,17 +159,62 @@ def _block(sent: Sent, prog, gradient: str, up_name, avoid) -> list:
                       "\\text{contract: } " + ",\\ ".join(t for _, t in short))]
     if shown and shown[-1].lhs is None:
         shown[-1].rhs = final  # the rewrites after the last contraction only move factors
+    elif broken:  # the chain again, its left side restated after the parts' equations
+        shown.append(Line(final, lhs, "="))
     elif text_of(names(final)) != text_of(names(start)):
         shown.append(Line(final, None, "="))
-    for line in shown:
-        line.rhs = names(line.rhs)
     lines += shown
-    reused = reuse_forward(final, prog)
-    values = [s for s in prog.statements if s.name in tensor_names(reused) - tensor_names(final)]
-    if values:
-        note = "forward value" + ("s " if len(values) > 1 else " ") + "; ".join(one_line(s) for s in values)
-        lines.append(Line(_Names(dict(zip(sent.targets, sent.canon)), avoid)(reused), None, "=", note,
-                          values=values))
+    around = tuple(sent.targets) + tuple(sent.left)
+    keys = [supply.size_key(i) for i in around] if supply is not None else []
+    for line in lines:
+        if supply is not None:  # len() of an index no sum binds: of a left index, or size(A, k)
+            line.rhs = state_sizes(line.rhs, around, prog, supply, left_keys=keys)
+        line.rhs = names(line.rhs)
+        if line.lhs is not None and not isinstance(line.lhs, (Part, Partial)) and line.lhs is not grad:
+            line.lhs = names(line.lhs)
+    return lines
+
+
+def _sized(e, g, prog, supply):
+    """``e`` (a gradient of ``g.name``) with each ``len()`` of an index no sum binds
+    written as the printout writes it (``len`` of a left index, or ``size(A, k)``)."""
+    if supply is None or not isinstance(e, sp.Basic):
+        return e
+    keys = [(g.name, a) for a in range(len(g.indices))]
+    return state_sizes(e, g.indices, prog, supply, left_keys=keys)
+
+
+def _total(g, parts, prog, grads, avoid, supply=None) -> list:
+    """The lines of a gradient with several parts (or a seed): their sum."""
+    lhs = element(g.gradient, g.indices)
+    terms = ([g.seed] if g.seed is not None else []) + \
+        [Part(lhs, prog.statements[s.statement].line) for s in parts]
+    lines = [Line(sp.Add(*terms, evaluate=False) if len(terms) > 1 else (terms[0] if terms else sp.Integer(0)),
+                  lhs, "=", "the sum of its parts" if len(terms) > 1 else "")]
+    total = _Names({i: i for i in g.indices}, avoid)(_sized(g.total, g, prog, supply))
+    if text_of(total) != text_of(lines[0].rhs):
+        lines.append(Line(total, None, "="))
+    return lines
+
+
+def _tidied(g, avoid, grads, values, prog=None, supply=None) -> list:
+    """What the printout did to a complete gradient: the gradients substituted into it,
+    the forward values put back (each a step), factors out."""
+    lines = []
+    shown = _Names({i: i for i in g.indices}, avoid)
+    last = text_of(shown(_sized(g.total, g, prog, supply)))
+    if g.inlined:
+        before = shown(_sized(g.before, g, prog, supply))
+        if text_of(before) != last:
+            which = ", ".join(grads[x] for x in g.inlined)
+            lines.append(Line(before, None, "=", f"{which} substituted (element-wise and read once)"))
+            last = text_of(before)
+    if g.tidied is not None and text_of(g.tidied) != last:
+        if values:
+            note = "forward value" + ("s " if len(values) > 1 else " ") + "; ".join(one_line(s) for s in values)
+        else:
+            note = "factors out" if g.tidied.has(ISum) or g.total.has(ISum) else "tidied"
+        lines.append(Line(g.tidied, None, "=", note, values=values))
     return lines
 
 
@@ -170,85 +222,59 @@ def _isum(body, indices):
     return ISum(body, tuple(indices)) if indices else body
 
 
-def steps_of(derivation) -> Steps:
-    """Run ``derivation`` again with the sweep traced, and read its steps off the trace."""
-    from indexcalc.derivation.assemble import tidy
-    from indexcalc.derivation.results import Derivative  # (the public surface: no cycle)
-    log: list = []
-    token = SWEEP.set(log)
-    try:
-        again = Derivative(derivation.forward, derivation.wrt)
-    finally:
-        SWEEP.reset(token)
-    prog = derivation.forward
-    # gradient names as the derivation gave them (the re-run gives the same)
-    grads = _gradient_names(again, log, prog)
-    avoid = set(prog.ranks) | set(grads.values()) | {u for u in again.upstream.values() if isinstance(u, str)}
-    supply = NameSupply.of_program(prog)
-    supply.add(*avoid)
-    by_statement: dict = {}
-    for sent in log:
-        by_statement.setdefault(sent.statement, []).append(sent)
-    totals: dict = {}
+def steps_of(derivation, guard=None) -> Steps:
+    """The steps of ``derivation`` (a Derivative), read off the trace of its run
+    (``derivation.trace``, :class:`indexcalc.derivation.pipeline.Trace`): nothing is
+    derived again. ``guard`` wraps the methods of the result (see :class:`Steps`)."""
+    trace, prog = derivation.trace, derivation.forward
+    grads = trace.names
+    avoid = set(prog.ranks) | set(grads.values()) | {u for u in derivation.upstream.values() if isinstance(u, str)}
+    statement_of = {st.name: n for n, st in enumerate(prog.statements)}
+    every: dict = {}
+    for sent in trace.sent:
+        every.setdefault(sent.name, []).append(sent)
+    records = trace.gradients
+    values = {name: [prog.statements[statement_of[v]] for v in g.reused]  # what each printout
+              for name, g in records.items()}                             # reads again
+
+    def whole(name):
+        return len(every.get(name, [])) == 1 and (name not in records or records[name].seed is None)
+
+    def total_lines(name):
+        g = records[name]
+        lines = [] if whole(name) else _total(g, [s for s in every.get(name, []) if s.contribution != 0],
+                                               prog, grads, avoid, trace.supply)
+        return lines + _tidied(g, avoid, grads, values[name], prog, trace.supply)
+
     sections = []
     for n in reversed(range(len(prog.statements))):
         st = prog.statements[n]
         sec = Section(st)
-        if st.name in again.upstream:
-            up = again.upstream[st.name]
+        if st.name in derivation.upstream:
+            up = derivation.upstream[st.name]
             sec.seed = (f"{st.name} is the loss: ∂{st.name}/∂{st.name} = 1" if up == 1 else
                         f"{text_of(element(up, st.indices))} is the upstream gradient")
-        elif st.name in totals:
-            total = totals.pop(st.name)
-            idx = _canon(prog, st.name)
-            with supply.active():
-                try:
-                    tidied = tidy(total, prog, idx, avoid, [(st.name, a) for a in range(len(idx))])
-                except Exception:  # (a total the printer would refuse: shown contracted)
-                    tidied = total
-            lines = sorted({prog.statements[s.statement].line for s in log if s.name == st.name
-                            and s.contribution != 0}, reverse=True)
-            sec.total = [Line(tidied, element(grads[st.name], idx), "=",
-                              "from line" + ("s " if len(lines) > 1 else " ") + ", ".join(map(str, lines)))]
-        elif n not in by_statement:
+        if st.name in records and not whole(st.name):
+            sec.total = total_lines(st.name)
+        sents = [s for s in trace.sent if s.statement == n]
+        if not sents and not sec.seed and not sec.total:
             continue
-        for sent in by_statement.get(n, []):
-            lines = _block(sent, prog, grads[sent.name], None, avoid)
+        for sent in sents:
+            lines = _block(sent, prog, grads, whole(sent.name), avoid, trace.supply)
+            if sent.name in records and whole(sent.name):
+                lines += _tidied(records[sent.name], avoid, grads, values[sent.name], prog, trace.supply)
+            if sent.name not in statement_of and sent is every[sent.name][-1] and not whole(sent.name):
+                lines += total_lines(sent.name)  # an input: its gradient is complete
             sec.blocks.append(lines)
-            if sent.contribution != 0:
-                totals[sent.name] = totals.get(sent.name, 0) + \
-                    sent.contribution.xreplace(dict(zip(sent.targets, sent.canon)))
         sections.append(sec)
     printed = [st.name for st in derivation.statements]
     notes = []
-    for sec in sections:
-        name = _name(sec.total[0].lhs) if sec.total else None
-        if name is not None and name not in printed:
-            readers = sorted({_name(block[0].lhs) for block in sec.blocks})
-            notes.append(f"{name} is element-wise and read once: the backward program substitutes it "
+    for name, g in records.items():
+        if g.tidied is None:
+            readers = sorted({grads[x] for x, r in records.items() if name in r.inlined})
+            notes.append(f"{g.gradient} is element-wise and read once: the backward program substitutes it "
                          f"into {' and '.join(readers) or 'its reader'} and simplifies")
     temporaries = [n for n in printed if n not in set(grads.values())]
     if temporaries:
         notes.append(f"{', '.join(temporaries)}: subexpressions the backward program computes once")
-    return Steps(derivation, sections, grads, notes)
-
-
-def _name(e) -> str:
-    return str(e.base.label) if isinstance(e, sp.Indexed) else str(e)
-
-
-def _canon(prog, name):
-    from indexcalc.calculus.differentiate import canonical_indices
-    return canonical_indices(prog, name)
-
-
-def _gradient_names(d, log, prog) -> dict:
-    """``{name: gradient name}`` as the derivation named them (``dX``, ``dL_dX``, ...):
-    the inputs' from ``d.names``, an intermediate's from the upstream gradient its
-    statement was swept with."""
-    names = {}
-    for sent in log:
-        if isinstance(sent.dy, (sp.Indexed, sp.Symbol)):
-            label = sent.dy.base.label if isinstance(sent.dy, sp.Indexed) else sent.dy
-            names[prog.statements[sent.statement].name] = str(label)
-    return names | dict(d.names)
+    return Steps(derivation, sections, grads, notes, guard)

@@ -40,7 +40,13 @@ from indexcalc.language.windows import WindowChecks
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
 # so the generated NumPy code could not hold them
 _RESERVED = {"__debug__"}
-_FUNCTIONS = sorted([*FUNCTIONS, "delta", "len", "size"])
+
+
+def _functions() -> list:
+    """The names a call may take, read from the registry at each use (a row added later counts)."""
+    return sorted([*FUNCTIONS, "delta", "len", "size"])
+
+
 _REDUCTIONS = ["sum", "mean", *REDUCTIONS]
 #: names that are constants of the language, not tensors or scalars
 CONSTANTS = {"pi": sp.pi}
@@ -355,9 +361,10 @@ class _StatementChecker(WindowChecks):
         args = node.children[1].children
         what = {"max": "maximum", "min": "minimum", "logsumexp": "log-sum-exp"}.get(name, name)
         reduction = f"; for the {what} over indices write {name}[i](...)" if name in _REDUCTIONS else ""
-        if name not in _FUNCTIONS:
+        known = _functions()
+        if name not in known:
             hint = reduction[2:] if reduction else \
-                f"{did_you_mean(name, _FUNCTIONS, suffix='()')}known functions: {', '.join(_FUNCTIONS)}"
+                f"{did_you_mean(name, known, suffix='()')}known functions: {', '.join(known)}"
             self.fail(f"unknown function {name}(); {hint}", node)
         arity = {"delta": 2, "len": 1, "size": 2}.get(name) or FUNCTIONS[name].arity
         if len(args) != arity:

@@ -1,11 +1,15 @@
 """Every function of the language, one row each: its name, arity, SymPy constructor,
-derivative rule, the data its random checks draw, and its NumPy spelling (and PyTorch,
-JAX and ``math`` spellings). The reductions other than ``sum``/``mean``
-(``max[..]``, ``min[..]``, ``logsumexp[..]``) are rows of :data:`REDUCTIONS`. The stages read
-their own column (the checker the names, :mod:`~indexcalc.calculus.rules` the rules, the
-lowering the classes, :mod:`~indexcalc.backends.spelling` the spellings), and
-``tests/test_functions.py`` proves every row complete in every stage and backend. Adding a
-function is a class in ``algebra.py`` (where SymPy has none) and a row here.
+derivative rule, the data its random checks draw, and its NumPy spelling. The reductions
+other than ``sum``/``mean`` (``max[..]``, ``min[..]``, ``logsumexp[..]``) are rows of
+:data:`REDUCTIONS`. The stages read their own column, at each use (the checker the names,
+:mod:`~indexcalc.calculus.rules` the rules, the lowering the classes); every backend's
+spelling (PyTorch, JAX, Numba, ``math``) and the LaTeX follow from the row by a rule,
+with an exception table per backend where the rule does not hold
+(:mod:`~indexcalc.backends.spelling`, :func:`~indexcalc.notation.latex_names.function_latex`).
+``tests/test_functions.py`` proves every row complete in every stage, and
+``tests/test_backend_registry.py`` that every registered backend spells it. Adding an
+element-wise function is a class in ``algebra.py`` (where SymPy has none) and a row
+here: an entry of :data:`FUNCTIONS` and, for its class, of :data:`BY_CLASS`.
 
 A rule of an element-wise function takes ``x`` and ``y = f(x)`` and returns ``f'(x)``,
 reusing ``y`` where that is cheaper; a binary one is a pair ``(d/da, d/db)``; a matrix one
@@ -42,9 +46,6 @@ class Function:
     numpy: str = ""            # NumPy spelling, "{}" per argument
     kind: str = "elementwise"  # "elementwise" | "binary" | "matrix" | "power" | "reduction"
     domain: str = "real"       # where random checks draw data: "real", "positive" or "small" (|x| < 1)
-    torch: str = ""            # PyTorch spelling
-    jax: str = ""              # JAX spelling (jnp, jax.nn)
-    math: str = ""             # of Python numbers (constants and sizes)
 
     @property
     def arity(self) -> int:
@@ -57,33 +58,33 @@ class Function:
 
 
 _ROWS = [
-    Function("exp", sp.exp, lambda x, y: y, "np.exp({})", torch='torch.exp({})', jax='jnp.exp({})', math='math.exp({})'),
-    Function("log", sp.log, lambda x, y: 1 / x, "np.log({})", domain="positive", torch='torch.log({})', jax='jnp.log({})', math='math.log({})'),
-    Function("sqrt", sp.sqrt, None, "np.sqrt({})", kind="power", domain="positive", torch='torch.sqrt({})', jax='jnp.sqrt({})', math='math.sqrt({})'),
-    Function("tanh", tanh, lambda x, y: 1 - y**2, "np.tanh({})", torch='torch.tanh({})', jax='jnp.tanh({})', math='math.tanh({})'),
-    Function("sin", sin, lambda x, y: cos(x), "np.sin({})", torch='torch.sin({})', jax='jnp.sin({})', math='math.sin({})'),
-    Function("cos", cos, lambda x, y: -sin(x), "np.cos({})", torch='torch.cos({})', jax='jnp.cos({})', math='math.cos({})'),
-    Function("abs", Abs, lambda x, y: sign(x), "np.abs({})", torch='torch.abs({})', jax='jnp.abs({})', math='abs({})'),
-    Function("sign", sign, lambda x, y: 0, "np.sign({})", torch='torch.sign({})', jax='jnp.sign({})', math='math.copysign(1.0, {0})*({0} != 0)'),
-    Function("relu", relu, lambda x, y: step(y), "np.maximum({}, 0)", torch='torch.relu({})', jax='jax.nn.relu({})', math='max({}, 0.0)'),  # y > 0 where x > 0
-    Function("step", step, lambda x, y: 0, "({} > 0)", torch='({} > 0)', jax='({} > 0)', math='float({} > 0)'),  # boolean: multiplies as 0/1
-    Function("sigmoid", sigmoid, lambda x, y: y * (1 - y), "np.exp(-np.logaddexp(0, -({})))", torch='torch.sigmoid({})', jax='jax.nn.sigmoid({})', math='(0.5 + 0.5*math.tanh(0.5*{}))'),
-    Function("softplus", softplus, lambda x, y: sigmoid(x), "np.logaddexp(0, {})", torch='torch.nn.functional.softplus({})', jax='jax.nn.softplus({})', math='(max({0}, 0.0) + math.log1p(math.exp(-abs({0}))))'),
-    Function("log1p", log1p, lambda x, y: 1 / (1 + x), "np.log1p({})", domain="positive", torch='torch.log1p({})', jax='jnp.log1p({})', math='math.log1p({})'),
-    Function("expm1", expm1, lambda x, y: y + 1, "np.expm1({})", torch='torch.expm1({})', jax='jnp.expm1({})', math='math.expm1({})'),
+    Function("exp", sp.exp, lambda x, y: y, "np.exp({})"),
+    Function("log", sp.log, lambda x, y: 1 / x, "np.log({})", domain="positive"),
+    Function("sqrt", sp.sqrt, None, "np.sqrt({})", kind="power", domain="positive"),
+    Function("tanh", tanh, lambda x, y: 1 - y**2, "np.tanh({})"),
+    Function("sin", sin, lambda x, y: cos(x), "np.sin({})"),
+    Function("cos", cos, lambda x, y: -sin(x), "np.cos({})"),
+    Function("abs", Abs, lambda x, y: sign(x), "np.abs({})"),
+    Function("sign", sign, lambda x, y: 0, "np.sign({})"),
+    Function("relu", relu, lambda x, y: step(y), "np.maximum({}, 0)"),  # y > 0 where x > 0
+    Function("step", step, lambda x, y: 0, "({} > 0)"),  # boolean: multiplies as 0/1
+    Function("sigmoid", sigmoid, lambda x, y: y * (1 - y), "np.exp(-np.logaddexp(0, -({})))"),
+    Function("softplus", softplus, lambda x, y: sigmoid(x), "np.logaddexp(0, {})"),
+    Function("log1p", log1p, lambda x, y: 1 / (1 + x), "np.log1p({})", domain="positive"),
+    Function("expm1", expm1, lambda x, y: y + 1, "np.expm1({})"),
     # NumPy has no erf: the generated code's header takes SciPy's, else math.erf element by element
-    Function("erf", erf, lambda x, y: 2 / sp.sqrt(sp.pi) * sp.exp(-x**2), "_erf({})", torch='torch.erf({})', jax='jax.scipy.special.erf({})', math='math.erf({})'),
-    Function("tan", tan, lambda x, y: 1 + y**2, "np.tan({})", domain="small", torch='torch.tan({})', jax='jnp.tan({})', math='math.tan({})'),
-    Function("atan", atan, lambda x, y: 1 / (1 + x**2), "np.arctan({})", torch='torch.atan({})', jax='jnp.arctan({})', math='math.atan({})'),
-    Function("sinh", sinh, lambda x, y: cosh(x), "np.sinh({})", torch='torch.sinh({})', jax='jnp.sinh({})', math='math.sinh({})'),
-    Function("cosh", cosh, lambda x, y: sinh(x), "np.cosh({})", torch='torch.cosh({})', jax='jnp.cosh({})', math='math.cosh({})'),
+    Function("erf", erf, lambda x, y: 2 / sp.sqrt(sp.pi) * sp.exp(-x**2), "_erf({})"),
+    Function("tan", tan, lambda x, y: 1 + y**2, "np.tan({})", domain="small"),
+    Function("atan", atan, lambda x, y: 1 / (1 + x**2), "np.arctan({})"),
+    Function("sinh", sinh, lambda x, y: cosh(x), "np.sinh({})"),
+    Function("cosh", cosh, lambda x, y: sinh(x), "np.cosh({})"),
     # at a tie the whole derivative goes to the second argument
-    Function("max", Max2, (lambda a, b: step(a - b), lambda a, b: 1 - step(a - b)), "np.maximum({}, {})", "binary", torch='torch.maximum({}, {})', jax='jnp.maximum({}, {})', math='max({}, {})'),
-    Function("min", Min2, (lambda a, b: step(b - a), lambda a, b: 1 - step(b - a)), "np.minimum({}, {})", "binary", torch='torch.minimum({}, {})', jax='jnp.minimum({}, {})', math='min({}, {})'),
+    Function("max", Max2, (lambda a, b: step(a - b), lambda a, b: 1 - step(a - b)), "np.maximum({}, {})", "binary"),
+    Function("min", Min2, (lambda a, b: step(b - a), lambda a, b: 1 - step(b - a)), "np.minimum({}, {})", "binary"),
     Function("inv", Inv, lambda f, p, q: -Inv(f.args[0], f.args[1], p) * Inv(f.args[0], q, f.args[2]),
-             "np.linalg.inv({})", "matrix", torch='torch.linalg.inv({})', jax='jnp.linalg.inv({})'),
-    Function("det", Det, lambda f, p, q: f * Inv(f.args[0], q, p), "np.linalg.det({})", "matrix", torch='torch.linalg.det({})', jax='jnp.linalg.det({})'),
-    Function("logdet", LogDet, lambda f, p, q: Inv(f.args[0], q, p), "np.linalg.slogdet({})[1]", "matrix", torch='torch.linalg.slogdet({})[1]', jax='jnp.linalg.slogdet({})[1]'),
+             "np.linalg.inv({})", "matrix"),
+    Function("det", Det, lambda f, p, q: f * Inv(f.args[0], q, p), "np.linalg.det({})", "matrix"),
+    Function("logdet", LogDet, lambda f, p, q: Inv(f.args[0], q, p), "np.linalg.slogdet({})[1]", "matrix"),
 ]
 
 
@@ -103,13 +104,11 @@ def _is_min(x, y, again):
 #: ``max[..]``, ``min[..]``, ``logsumexp[..]``: reductions over the listed indices; the
 #: spellings take the array and ``{axis}`` (an int or a tuple)
 _REDUCTION_ROWS = [
-    Function("max", MaxOver, _is_max, "np.max({}, axis={axis})", "reduction",
-             torch="torch.amax({}, dim={axis})", jax="jnp.max({}, axis={axis})"),
-    Function("min", MinOver, _is_min, "np.min({}, axis={axis})", "reduction",
-             torch="torch.amin({}, dim={axis})", jax="jnp.min({}, axis={axis})"),
+    Function("max", MaxOver, _is_max, "np.max({}, axis={axis})", "reduction"),
+    Function("min", MinOver, _is_min, "np.min({}, axis={axis})", "reduction"),
     # the softmax, reusing the forward value; NumPy's is the header's _logsumexp (shifted by the max)
     Function("logsumexp", LogSumExp, lambda x, y, again: sp.exp(x - y), "_logsumexp({}, axis={axis})",
-             "reduction", torch="torch.logsumexp({}, dim={axis})", jax="jax.nn.logsumexp({}, axis={axis})"),
+             "reduction"),
 ]
 
 #: language name -> :class:`Function`

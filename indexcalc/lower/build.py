@@ -14,8 +14,8 @@ derived backward) only stored values are computed. ``log`` of a scaled value is
 
     >>> import indexcalc as ic
     >>> low = lower(ic.parse("p[b,i] = exp(x[b,i]) / sum[j](exp(x[b,j]))"))
-    >>> sorted({n.op for n in low.graph.nodes})
-    ['const', 'contract', 'input', 'map', 'max']
+    >>> sorted({type(n.op).__name__ for n in low.graph.nodes})
+    ['Const', 'Contract', 'Input', 'Map', 'Max']
 """
 
 from __future__ import annotations
@@ -30,10 +30,14 @@ from indexcalc.language.functions import BY_CLASS
 from indexcalc.errors import ProgramError
 from indexcalc.language.windows import windowed
 from indexcalc.lower.compare import compared
-from indexcalc.lower.ir import Graph, Node
+from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
+    Max, Min, Node
+from indexcalc.lower.ir import Size as SizeOf
 from indexcalc.lower.ref import Ref
 
 COMMUTATIVE = {"add", "mul", "max", "min"}
+#: the reductions of the language (:mod:`indexcalc.language.functions`) as IR ops
+REDUCERS = {"max": Max, "min": Min, "logsumexp": LogSumExp}
 
 
 @dataclass
@@ -75,7 +79,7 @@ class _Builder:
             missing = [i for i in target if i not in ref.labels]
             if missing:  # a statement that broadcasts its value along indices of the left
                 pos = tuple(target.index(i) for i in ref.labels)
-                node = Node("broadcast", ((ref.node, pos),), (), tuple(self.cls(i) for i in target))
+                node = Node(Broadcast(), ((ref.node, pos),), tuple(self.cls(i) for i in target))
                 ref = Ref(self.g.add(node), target)
             self.values[st.name] = (ref.node, tuple(target.index(i) for i in ref.labels))
             self.named.add(ref.node)
@@ -86,11 +90,11 @@ class _Builder:
         """The size class of an index of the statement being lowered."""
         return self.prog.sizes.find((self.n, index))
 
-    def add(self, op, args=(), attr=(), axes=()) -> int:
-        return self.g.add(Node(op, tuple(args), tuple(attr), tuple(axes)))
+    def add(self, op, args=(), axes=()) -> int:
+        return self.g.add(Node(op, tuple(args), tuple(axes)))
 
     def const(self, value) -> Ref:
-        return Ref(self.add("const", attr=(sp.sympify(value),)), ())
+        return Ref(self.add(Const(sp.sympify(value))), ())
 
     def axes_of(self, refs) -> dict:
         return {i: self.g[r.node].axes[a] for r in refs for a, i in enumerate(r.labels)}
@@ -113,13 +117,13 @@ class _Builder:
             # exactly symmetric where it is symmetric in n and p (max[n,p](f[n]*f[p]*g[t])),
             # and a tie that exact arithmetic has stays a tie for the arg-max
             refs.sort(key=lambda r: (not (fn == "mul" and r.labels and set(r.labels) <= self.reducing), r.node))
-        key, first = self.unordered(("map", fn, *params), refs, commutative=fn in COMMUTATIVE)
+        key, first = self.unordered((Map(fn, params),), refs, commutative=fn in COMMUTATIVE)
         if key in self.layouts:
             return self.relabel(key, first)
         out = self.ordered(i for r in refs for i in r.labels)
         axes = self.axes_of(refs)
         args = [(r.node, tuple(out.index(i) for i in r.labels)) for r in refs]
-        return self.laid_out(key, first, Ref(self.add("map", args, (fn, *params), (axes[i] for i in out)), out))
+        return self.laid_out(key, first, Ref(self.add(Map(fn, params), args, (axes[i] for i in out)), out))
 
     # A value is computed once, in the layout its first use wants: an equal map or
     # contraction wanted in another axis order (another statement's left indices first)
@@ -161,12 +165,13 @@ class _Builder:
     def operands(self, r: Ref, fn, split_named=False) -> list:
         """The operands of ``r`` when it is itself a ``fn`` (add or mul), else ``[r]``."""
         node = self.g[r.node]
-        if node.op != "map" or node.attr != (fn,) or (r.node in self.named and not split_named):
+        if node.op != Map(fn) or (r.node in self.named and not split_named):
             return [r]
         return [Ref(a, tuple(r.labels[p] for p in pos)) for a, pos in node.args]
 
-    def contract(self, refs, keep, op="contract") -> Ref:
-        """The product of ``refs`` summed (or maximized) over every label not in ``keep``."""
+    def contract(self, refs, keep, op=Contract) -> Ref:
+        """The product of ``refs`` summed (or reduced by ``op``, a class of
+        :class:`~indexcalc.lower.ir.Reduction`) over every label not in ``keep``."""
         refs = sorted(refs, key=lambda r: r.node)
         key, first = self.unordered((op,), refs, keep)
         if key in self.layouts:
@@ -175,7 +180,7 @@ class _Builder:
         names = {i: k for k, i in enumerate(out)}
         args = [(r.node, tuple(names.setdefault(i, len(names)) for i in r.labels)) for r in refs]
         axes = self.axes_of(refs)
-        node = self.add(op, args, (tuple(names[i] for i in out),), (axes[i] for i in out))
+        node = self.add(op(tuple(names[i] for i in out)), args, (axes[i] for i in out))
         return self.laid_out(key, first, Ref(node, out))
 
     def read(self, node, positions, indices) -> Ref:
@@ -190,7 +195,7 @@ class _Builder:
             return self.read(*self.values[name], indices)
         if name not in self.inputs:
             axes = [self.prog.sizes.find((name, a)) for a in range(len(indices))]
-            self.inputs[name] = self.add("input", attr=(name,), axes=axes)
+            self.inputs[name] = self.add(Input(name), axes=axes)
         return self.read(self.inputs[name], range(len(indices)), indices)
 
     # --- expressions -------------------------------------------------------------
@@ -204,21 +209,21 @@ class _Builder:
         if isinstance(e, sp.Indexed):
             return self.name(str(e.base.label), tuple(e.indices))
         if isinstance(e, Len):
-            return Ref(self.add("size", attr=(self.cls(e.args[0]),)), ())
+            return Ref(self.add(SizeOf(self.cls(e.args[0]))), ())
         if isinstance(e, Size):  # size(A, k): the size of an axis of a tensor
-            return Ref(self.add("size", attr=(self.prog.sizes.find((e.tensor, e.axis)),)), ())
+            return Ref(self.add(SizeOf(self.prog.sizes.find((e.tensor, e.axis)))), ())
         if isinstance(e, sp.KroneckerDelta):
             i, j = e.args
-            return Ref(self.add("eye", axes=(self.cls(i), self.cls(j))), (i, j))
+            return Ref(self.add(Eye(), axes=(self.cls(i), self.cls(j))), (i, j))
         fn = BY_CLASS.get(type(e))
         if fn and fn.kind == "matrix":
             a = self.name(str(e.args[0].label), (Index("_r"), Index("_c")))
-            node = self.add("matfunc", [(a.node, (0, 1))], (fn.name,), self.g[a.node].axes if type(e) is Inv else ())
+            node = self.add(MatFunc(fn.name), [(a.node, (0, 1))], self.g[a.node].axes if type(e) is Inv else ())
             return self.read(node, range(len(e.args) - 1), tuple(e.args[1:]))
         if isinstance(e, ISum):
             return self.isum(e)
         if fn and fn.kind == "reduction":
-            return self.reduction(fn.name, e)
+            return self.reduction(REDUCERS[fn.name], e)
         if isinstance(e, sp.Add):
             terms = [self.expr(a) for a in e.args]
             return self.combined(terms, "add") or self.map("add", terms)
@@ -241,13 +246,13 @@ class _Builder:
         scalars = [r for r in refs if not r.labels]
         tensors = [r for r in refs if r.labels]
         present = {i for r in tensors for i in r.labels}
-        scalars += [Ref(self.add("size", attr=(self.cls(i),)), ()) for i in e.indices if i not in present]
+        scalars += [Ref(self.add(SizeOf(self.cls(i))), ()) for i in e.indices if i not in present]
         keep = present - set(e.indices)
         if not tensors:
             total = None
         elif len(tensors) == 1 and len(set(tensors[0].labels)) == len(tensors[0].labels) and keep == present:
             total = tensors[0]
-        elif len(tensors) == 1 and self.g[tensors[0].node].op == "map" and self.g[tensors[0].node].attr[:1] == ("exp",):
+        elif len(tensors) == 1 and self.g[tensors[0].node].op == Map("exp"):
             total = self.sum_exp(tensors[0], keep)
         else:
             total = self.combined(tensors, "contract", keep) or self.contract(tensors, keep)
@@ -255,19 +260,19 @@ class _Builder:
         return self.mul(factors) if len(factors) > 1 else factors[0] if factors else self.const(1)
 
     def reduction(self, op, e) -> Ref:
-        """``max[i](..)``, ``min[i](..)``, ``logsumexp[i](..)``: a reduction node over the
+        """``max[i](..)``, ``min[i](..)``, ``logsumexp[i](..)``: an ``op`` node over the
         body's axes ``i`` (each backend computes logsumexp shifted by the maximum). Along a
         listed index the body does not depend on (SymPy folded it away) the maximum is the
         body itself, and logsumexp adds ``log(len(i))``."""
-        saved, self.reducing = self.reducing, frozenset(e.indices) if op in ("max", "min") else frozenset()
+        saved, self.reducing = self.reducing, frozenset(e.indices) if issubclass(op, EXTREMA) else frozenset()
         try:
             body = self.expr(e.body)
         finally:
             self.reducing = saved
         present = [i for i in e.indices if i in body.labels]
         out = self.contract([body], set(body.labels) - set(present), op=op) if present else body
-        absent = [Ref(self.add("size", attr=(self.cls(i),)), ()) for i in e.indices if i not in body.labels]
-        if op == "logsumexp" and absent:
+        absent = [Ref(self.add(SizeOf(self.cls(i))), ()) for i in e.indices if i not in body.labels]
+        if op is LogSumExp and absent:
             out = self.map("add", [out, self.map("log", [self.mul(absent) if len(absent) > 1 else absent[0]])])
         return out
 
@@ -279,7 +284,7 @@ class _Builder:
         e = Ref(arg, tuple(ex.labels[p] for p in pos))
         if len(set(ex.labels)) < len(ex.labels):
             return self.contract([ex], keep)
-        m = self.contract([e], keep, op="max")
+        m = self.contract([e], keep, op=Max)
         form = self.scaled(ex)
         if form and form[1] != m:  # already scaled along other axes
             return self.contract([ex], keep)
@@ -342,15 +347,15 @@ class _Builder:
         parts, rest = [], []
         for r in self.operands(x, "mul", split_named=True):
             node = self.g[r.node]
-            if node.op != "map" or len(node.args) != 1:
+            if not isinstance(node.op, Map) or len(node.args) != 1:
                 rest.append(r)
                 continue
             (a, pos), = node.args
             inner = Ref(a, tuple(r.labels[p] for p in pos))
-            if node.attr == ("exp",):
+            if node.op == Map("exp"):
                 parts.append(inner)
-            elif node.attr[:1] == ("pow",) and a in self.positive:
-                parts.append(self.map("mul", [self.const(node.attr[1]), self.map("log", [inner])]))
+            elif node.op.function == "pow" and a in self.positive:
+                parts.append(self.map("mul", [self.const(node.op.parameters[0]), self.map("log", [inner])]))
             else:
                 rest.append(r)
         if not parts:

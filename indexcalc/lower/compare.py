@@ -16,6 +16,7 @@ import itertools
 
 import sympy as sp
 
+from indexcalc.lower.ir import EXTREMA, FOLDS, Broadcast, Const, Contract, Input, Map
 from indexcalc.lower.ref import Ref
 
 
@@ -32,7 +33,7 @@ def compared(b, e) -> Ref:
         if c not in (1, -1) or isinstance(r, (sp.Add, sp.Number)):
             continue
         m = b.expr(r)
-        if b.g[m.node].op not in ("max", "min"):
+        if not isinstance(b.g[m.node].op, EXTREMA):
             continue
         x = b.expr(sp.Add(*[-c * o for o in terms[:k] + terms[k + 1:]]))
         read = aligned(b, x, m)
@@ -58,7 +59,7 @@ def aligned(b, x: Ref, m: Ref):
     (body, pos), = node.args
     if len(set(pos)) != len(pos):
         return None
-    out = node.attr[0]
+    out = node.op.output
     kept = {a: m.labels[out.index(n)] for a, n in enumerate(pos) if n in out}
     if x.node == body and all(x.labels[a] == label for a, label in kept.items()):
         return x
@@ -102,31 +103,32 @@ def _form(b, r: Ref, fresh):
 def _poly(b, r: Ref, fresh) -> dict:
     """``r`` as ``{monomial: coefficient}``, a monomial a sorted tuple of ``(atom, power)``."""
     node = b.g[r.node]
-    if node.op == "const":
-        return {(): float(node.attr[0])}
-    if node.op == "map" and node.attr == ("add",):
+    op = node.op
+    if isinstance(op, Const):
+        return {(): float(op.value)}
+    if op == Map("add"):
         out: dict = {}
         for q in b.operands(r, "add", split_named=True):
             for mono, c in _poly(b, q, fresh).items():
                 out[mono] = out.get(mono, 0.0) + c
         return {m: c for m, c in out.items() if c != 0.0}
-    if node.op == "map" and node.attr == ("mul",):
+    if op == Map("mul"):
         out = {(): 1.0}
         for q in b.operands(r, "mul", split_named=True):
             out = _times(out, _poly(b, q, fresh))
             if out is None:
                 return _atom(_product_atom(b, r, fresh))
         return out
-    if node.op == "map" and node.attr[0] == "pow" and len(node.attr) == 2 and node.attr[1].is_Number:
+    if isinstance(op, Map) and op.function == "pow" and op.parameters[0].is_Number:
         (a, pos), = node.args
         base = _poly(b, Ref(a, tuple(r.labels[p] for p in pos)), fresh)
-        e = float(node.attr[1])
+        e = float(op.parameters[0])
         if len(base) == 1:
             (mono, c), = base.items()
             if c > 0 or e.is_integer():
                 return {tuple(sorted(((f, p * e) for f, p in mono), key=repr)): c ** e}
         return {((("poly",) + tuple(sorted(base.items(), key=repr)), e),): 1.0}
-    if node.op == "contract":
+    if isinstance(op, Contract):
         factors, bound = [], set()
         _factors(b, r, fresh, factors, bound)
         # factors that read no summed index multiply the sum (Σ_f U·X_f·h_f = U·Σ_f X_f·h_f),
@@ -171,21 +173,22 @@ def _product_atom(b, r, fresh):
 def _leaf(b, r: Ref, fresh):
     """The form of a node that is neither a sum, a product nor a power of a number."""
     node = b.g[r.node]
-    if node.op in ("max", "min", "logsumexp"):
+    op = node.op
+    if isinstance(op, FOLDS):
         (a, pos), = node.args
-        out = node.attr[0]
+        out = op.output
         labels = {k: r.labels[out.index(k)] for k in out}
         bound = {k: f"~{next(fresh)}" for k in pos if k not in labels}
         body = _form(b, Ref(a, tuple(labels.get(k) or bound[k] for k in pos)), fresh)
-        return (node.op,) + _renamed_bound([body], set(bound.values()))
-    if node.op == "map":
-        return ("map",) + tuple(map(str, node.attr)) + tuple(
+        return (op.word,) + _renamed_bound([body], set(bound.values()))
+    if isinstance(op, Map):
+        return ("map", op.function) + tuple(map(str, op.parameters)) + tuple(
             _form(b, Ref(a, tuple(r.labels[p] for p in pos)), fresh) for a, pos in node.args)
-    if node.op == "broadcast":  # the operand's values, read at the axes it has
+    if isinstance(op, Broadcast):  # the operand's values, read at the axes it has
         (a, pos), = node.args
         return _form(b, Ref(a, tuple(r.labels[p] for p in pos)), fresh)
-    if node.op == "input":
-        return ("input",) + node.attr + tuple(("@", i) for i in r.labels)
+    if isinstance(op, Input):
+        return ("input", op.name) + tuple(("@", i) for i in r.labels)
     return (r.node,) + tuple(("@", i) for i in r.labels)
 
 
@@ -193,11 +196,11 @@ def _factors(b, r: Ref, fresh, out: list, bound: set):
     """The factors of a product or contraction ``r`` (through nested ones and named
     statements), summed labels renamed apart into ``bound``."""
     node = b.g[r.node]
-    if node.op == "map" and node.attr == ("mul",):
+    if node.op == Map("mul"):
         for q in b.operands(r, "mul", split_named=True):
             _factors(b, q, fresh, out, bound)
-    elif node.op == "contract":
-        names = dict(zip(node.attr[0], r.labels))
+    elif isinstance(node.op, Contract):
+        names = dict(zip(node.op.output, r.labels))
         for a, labels in node.args:
             for k in labels:
                 if k not in names:

@@ -42,11 +42,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from indexcalc.lower.ir import ACCUMULATED, EXTREMA, Contract, Elementwise, Eye, Input, Map, MatFunc
+
 
 #: element-wise functions as cheap as an addition; the rest count as :data:`DEAR`
 CHEAP = {"add", "mul", "max", "min", "relu", "step", "abs", "sign", "finite"}
 DEAR, INLINE = 13, 12  # an exp costs 13 additions; values costlier than 12 read twice are kept
-ACCUMULATE = {"contract": "sum", "max": "max", "min": "min"}
 
 
 @dataclass(eq=False)
@@ -80,14 +81,15 @@ class Schedule:
         self.low, self.g = low, low.graph
         g = self.g
         self.static = g.static()
-        self.roots = [k for k in roots if k not in self.static and g[k].op != "input"]
-        self.ids = [k for k in g.reachable(roots) if k not in self.static and g[k].op != "input"]
+        self.roots = [k for k in roots if k not in self.static and not isinstance(g[k].op, Input)]
+        self.ids = [k for k in g.reachable(roots) if k not in self.static and not isinstance(g[k].op, Input)]
         self.users = {k: [] for k in self.ids}
         for k in self.ids:
             for a, _ in g[k].args:
                 if a in self.users:
                     self.users[a].append(k)
-        self.numpy = {k for k in self.ids if g[k].op == "matfunc" or (g[k].op == "contract" and not self._loopable(k))}
+        self.numpy = {k for k in self.ids if isinstance(g[k].op, MatFunc)
+                      or (isinstance(g[k].op, Contract) and not self._loopable(k))}
         self.computed, self.cost = set(self.numpy), {}
         for k in self.ids:
             if self._computes(k):
@@ -106,16 +108,16 @@ class Schedule:
         pass over that operand (a matrix product is not: BLAS does it)."""
         node = self.g[k]
         every = {i for _, ls in node.args for i in ls}
-        return any(set(ls) == every for _, ls in node.args) or set(node.attr[0]) == every
+        return any(set(ls) == every for _, ls in node.args) or set(node.op.output) == every
 
     def _computes(self, k) -> bool:
         node, users = self.g[k], self.users[k]
-        if k in self.numpy or node.op in ACCUMULATE or k in self.roots or \
-                (any(u in self.numpy for u in users) and node.op != "eye"):
+        if k in self.numpy or isinstance(node.op, ACCUMULATED) or k in self.roots or \
+                (any(u in self.numpy for u in users) and not isinstance(node.op, Eye)):
             return True
-        if len(users) > 1 and any(self.g[u].op in ("max", "min") for u in users):
+        if len(users) > 1 and any(isinstance(self.g[u].op, EXTREMA) for u in users):
             return True  # the gradient of max compares it with the maximum: the same bits
-        own = 0 if node.op != "map" else 1 if node.attr[0] in CHEAP or _whole(node) else DEAR
+        own = 0 if not isinstance(node.op, Map) else 1 if node.op.function in CHEAP or _whole(node.op) else DEAR
         cost = own + sum(self.cost.get(a, 0) for a, _ in node.args)
         bigger = any(len(self.labels(u)[1]) > node.rank for u in users)
         if cost > INLINE and (len(users) > 1 or bigger):
@@ -126,7 +128,7 @@ class Schedule:
     def labels(self, k):
         """(output labels, every label, label -> size class) of node ``k``'s nest."""
         node, cls = self.g[k], {}
-        if node.op in ACCUMULATE:
+        if isinstance(node.op, ACCUMULATED):
             for a, ls in node.args:
                 cls.update(zip(ls, self.g[a].axes))
         cls.update(enumerate(node.axes))
@@ -135,7 +137,7 @@ class Schedule:
     def _operands(self, k):
         """``(operand, labels of k for each operand axis)`` of node ``k``."""
         node = self.g[k]
-        if node.op in ("map", "broadcast") or node.op in ACCUMULATE:
+        if isinstance(node.op, (Elementwise, *ACCUMULATED)):
             return [(a, tuple(ls)) for a, ls in node.args]
         return []
 
@@ -146,7 +148,7 @@ class Schedule:
         def visit(a, ls):
             if a in self.static:
                 return
-            if self.g[a].op == "input" or a in self.computed:
+            if isinstance(self.g[a].op, Input) or a in self.computed:
                 out.append((a, ls))
                 return
             for b, pos in self._operands(a):
@@ -162,7 +164,7 @@ class Schedule:
         out, every, _ = self.labels(k)
         arrays = [(ls, _identity(len(ls)) if a not in self.layout else self.layout[a])
                   for a, ls in self.reads[k] if self.g[a].rank]
-        stores = self.g[k].op not in ACCUMULATE or set(out) == set(every)
+        stores = not isinstance(self.g[k].op, ACCUMULATED) or set(out) == set(every)
         if stores:
             arrays.insert(0, (out, self.layout[k]))
         if not arrays:
@@ -181,7 +183,7 @@ class Schedule:
         order = self.order[k] = self._nest_order(k)
         node = self.g[k]
         p = next((d for d, i in enumerate(order) if i not in out), len(order))
-        self.kind[k] = ACCUMULATE[node.op] if p < len(order) else None
+        self.kind[k] = node.op.word if p < len(order) else None
         scalar = all(i not in out for i in order[p:])
         deps = {}
         for a, ls in self.reads[k]:
@@ -289,9 +291,9 @@ def letter(cls) -> str:
     return name if name.isidentifier() else "i"
 
 
-def _whole(node) -> bool:
+def _whole(op) -> bool:
     """A power by a small whole number (a few multiplications)."""
-    return node.attr[0] == "pow" and node.attr[1].is_Integer and abs(node.attr[1]) <= 4
+    return op.function == "pow" and op.parameters[0].is_Integer and abs(op.parameters[0]) <= 4
 
 
 def _identity(n):

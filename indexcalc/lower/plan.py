@@ -14,10 +14,11 @@ carries), then one of
 
 ``result`` is the labels of the array the plan produces, in its axis order.
 
-    >>> p = plan("contract", [("i", "k"), ("k", "j")], ("i", "j"))
+    >>> from indexcalc.lower.ir import Contract
+    >>> p = plan(Contract, [("i", "k"), ("k", "j")], ("i", "j"))
     >>> p.kind, p.a, p.b, p.result
     ('matmul', (0, 1), (0, 1), ('i', 'j'))
-    >>> plan("contract", [("b", "i"), ("b",)], ("b",)).presum
+    >>> plan(Contract, [("b", "i"), ("b",)], ("b",)).presum
     ((1,), ())
 """
 
@@ -25,9 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-#: node kinds that reduce one operand over some of its axes (other than a sum)
-REDUCTIONS = ("max", "min", "logsumexp")
+from indexcalc.lower.ir import FOLDS
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,10 @@ class Plan:
 
 
 def plan(op, operands, out) -> Plan:
-    """The plan for ``op`` ("contract", or a reduction of :data:`REDUCTIONS`) over
-    ``operands`` (labels per operand)."""
+    """The plan for ``op`` (a class of :class:`~indexcalc.lower.ir.Reduction`: ``Contract``,
+    or one of :data:`~indexcalc.lower.ir.FOLDS`) over ``operands`` (labels per operand)."""
     operands = [tuple(ls) for ls in operands]
-    if op in REDUCTIONS or (len(operands) == 1 and len(set(operands[0])) == len(operands[0])):
+    if issubclass(op, FOLDS) or (len(operands) == 1 and len(set(operands[0])) == len(operands[0])):
         (ls,) = operands
         axes = tuple(j for j, i in enumerate(ls) if i not in out)
         return Plan("reduce", ((),), (ls,), tuple(i for i in ls if i in out), axes=axes)

@@ -24,8 +24,8 @@ schedules it: each keeps the values, and changes only how a loop computes them.
     >>> import indexcalc as ic
     >>> from indexcalc.lower.build import lower
     >>> low = prepare(lower(ic.parse("s[b] = sum[i](x[b,i]*w[b]*2)")))
-    >>> [n.op for n in low.graph.nodes]
-    ['const', 'input', 'input', 'contract', 'map', 'map']
+    >>> [type(n.op).__name__ for n in low.graph.nodes]
+    ['Const', 'Input', 'Input', 'Contract', 'Map', 'Map']
     >>> low.graph.nodes[3].args  # the sum reads x alone; w[b] multiplies it afterwards
     ((2, (0, 1)),)
 """
@@ -37,7 +37,7 @@ from collections import Counter
 import sympy as sp
 
 from indexcalc.lower.build import Lowered
-from indexcalc.lower.ir import Graph, Node
+from indexcalc.lower.ir import Const, Contract, Graph, LogSumExp, Map, Max, Node, Reduction
 
 
 def prepare(low) -> Lowered:
@@ -46,33 +46,33 @@ def prepare(low) -> Lowered:
     g, new, reduced = Graph(), {}, {}
     for k, node in enumerate(low.graph.nodes):
         args = tuple((new[a], ls) for a, ls in node.args)
-        if node.op == "logsumexp":
+        if isinstance(node.op, LogSumExp):
             new[k] = _logsumexp(g, node, args)
-        elif node.op == "contract":
+        elif isinstance(node.op, Contract):
             new[k] = _opened(g, node, args, reduced) or _hoisted(g, node, args)
         else:
-            new[k] = g.add(Node(node.op, args, node.attr, node.axes))
+            new[k] = g.add(Node(node.op, args, node.axes))
     values = {n: (new[k], pos) for n, (k, pos) in low.values.items()}
     return Lowered(g, values, {n: new[k] for n, k in low.inputs.items()})
 
 
 def _logsumexp(g, node, args) -> int:
-    ((a, ls),), out, r = args, node.attr[0], len(node.axes)
+    ((a, ls),), out, r = args, node.op.output, len(node.axes)
     ident, body = tuple(range(r)), tuple(range(len(ls)))
-    m = g.add(Node("map", ((g.add(Node("max", args, node.attr, node.axes)), ident),), ("finite",), node.axes))
-    neg = g.add(Node("map", ((g.add(Node("const", attr=(sp.Integer(-1),))), ()), (m, ident)), ("mul",), node.axes))
+    m = g.add(Node(Map("finite"), ((g.add(Node(Max(out), args, node.axes)), ident),), node.axes))
+    neg = g.add(Node(Map("mul"), ((g.add(Node(Const(sp.Integer(-1)))), ()), (m, ident)), node.axes))
     pos = tuple(ls.index(t) for t in out)
-    shifted = g.add(Node("map", ((a, body), (neg, pos)), ("add",), g[a].axes))
-    e = g.add(Node("map", ((shifted, body),), ("exp",), g[a].axes))
-    s = g.add(Node("contract", ((e, ls),), node.attr, node.axes))
-    log = g.add(Node("map", ((s, ident),), ("log",), node.axes))
-    return g.add(Node("map", ((log, ident), (m, ident)), ("add",), node.axes))
+    shifted = g.add(Node(Map("add"), ((a, body), (neg, pos)), g[a].axes))
+    e = g.add(Node(Map("exp"), ((shifted, body),), g[a].axes))
+    s = g.add(Node(Contract(out), ((e, ls),), node.axes))
+    log = g.add(Node(Map("log"), ((s, ident),), node.axes))
+    return g.add(Node(Map("add"), ((log, ident), (m, ident)), node.axes))
 
 
 def _factors(g, a, ls) -> list:
     """``(node, labels)`` factors of node ``a`` read with labels ``ls``: products opened."""
     node = g[a]
-    if node.op == "map" and node.attr == ("mul",) and all(len(set(p)) == len(p) for _, p in node.args):
+    if node.op == Map("mul") and all(len(set(p)) == len(p) for _, p in node.args):
         return [f for b, pos in node.args for f in _factors(g, b, tuple(ls[p] for p in pos))]
     return [(a, ls)]
 
@@ -96,9 +96,9 @@ def _split(g, args, out):
 def _hoisted(g, node, args) -> int:
     """A sum of a product with the factors that carry no summed label moved out, where
     a loop computes it: a matrix product stays one call of BLAS."""
-    out, split = node.attr[0], _split(g, args, node.attr[0])
+    out, split = node.op.output, _split(g, args, node.op.output)
     if split is None:
-        return g.add(Node("contract", args, node.attr, node.axes))
+        return g.add(Node(node.op, args, node.axes))
     outside, inside = split
     keep = tuple(i for i in out if any(i in ls for _, ls in inside))
     label = {i: n for n, i in enumerate(keep)}
@@ -106,16 +106,16 @@ def _hoisted(g, node, args) -> int:
         for i in ls:
             label.setdefault(i, len(label))
     axes = tuple(node.axes[out.index(i)] for i in keep)
-    total = g.add(Node("contract", tuple((a, tuple(label[i] for i in ls)) for a, ls in inside),
-                       (tuple(range(len(keep))),), axes))
+    total = g.add(Node(Contract(tuple(range(len(keep)))), tuple((a, tuple(label[i] for i in ls)) for a, ls in inside),
+                       axes))
     kept = [(a, tuple(out.index(i) for i in ls)) for a, ls in outside]
-    return g.add(Node("map", (*kept, (total, tuple(out.index(i) for i in keep))), ("mul",), node.axes))
+    return g.add(Node(Map("mul"), (*kept, (total, tuple(out.index(i) for i in keep))), node.axes))
 
 
 def _reads_reduction(g, a, memo) -> bool:
     """Whether node ``a`` is or reads a reduction."""
     if a not in memo:
-        memo[a] = g[a].op in ("contract", "max", "min", "logsumexp") or \
+        memo[a] = isinstance(g[a].op, Reduction) or \
             any(_reads_reduction(g, b, memo) for b, _ in g[a].args)
     return memo[a]
 
@@ -124,8 +124,8 @@ def _opened(g, node, args, reduced):
     """``Σ (a + b + ...)`` as ``Σ a + Σ b + ...``, each hoisted, when a factor that reads a
     reduction moves out of a term's sum and at most one term has no such factor of its own
     (one no other term shares); None where the sum is not opened."""
-    out = node.attr[0]
-    if len(args) != 1 or g[args[0][0]].op != "map" or g[args[0][0]].attr != ("add",):
+    out = node.op.output
+    if len(args) != 1 or g[args[0][0]].op != Map("add"):
         return None
     (a, ls), every = args[0], set(args[0][1])
     terms = [(b, tuple(ls[p] for p in pos)) for b, pos in g[a].args]
@@ -142,6 +142,6 @@ def _opened(g, node, args, reduced):
         for i in t:
             label.setdefault(i, len(label))
         term = ((b, tuple(label[i] for i in t)),)
-        sums.append((_hoisted(g, Node("contract", term, (tuple(range(len(out))),), node.axes), term),
+        sums.append((_hoisted(g, Node(Contract(tuple(range(len(out)))), term, node.axes), term),
                      tuple(range(len(out)))))
-    return g.add(Node("map", tuple(sums), ("add",), node.axes))
+    return g.add(Node(Map("add"), tuple(sums), node.axes))

@@ -24,14 +24,11 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from indexcalc.notation.latex_names import Naming, index_latex, subscript
+from indexcalc.language.functions import BY_CLASS
+from indexcalc.notation.latex_names import Naming, function_latex, index_latex, subscript
 from indexcalc.notation.text import _coefficient, chain_order, is_negative, written
 from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names
 
-_OPERATORS = {"relu": "relu", "step": "step", "sigmoid": "\\sigma", "softplus": "softplus",
-              "tanh": "\\tanh", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan", "atan": "\\arctan",
-              "sinh": "\\sinh", "cosh": "\\cosh", "erf": "erf", "log1p": "log1p", "expm1": "expm1",
-              "sign": "sign"}
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
 _REDUCTIONS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
 _SCIENTIFIC = re.compile(r"(\d+(?:\.\d+)?)e([+-]?)0*(\d+)")
@@ -230,12 +227,11 @@ class IndexLatexPrinter(LatexPrinter):
     _print_MaxOver = _print_MinOver = _print_LogSumExp = _reduction
 
     def _print_Function(self, e, exp=None):
-        name = type(e).__name__
-        if name in _OPERATORS:
-            op = _OPERATORS[name]
+        row = BY_CLASS.get(type(e))
+        if row is not None and row.kind == "elementwise":  # one operator table (latex_names)
+            op = function_latex(row.name)
             if op == "\\sigma" and self.naming.sigma_taken:
-                op = "sigmoid"  # a name of the printout is sigma
-            op = op if op.startswith("\\") else f"\\operatorname{{{op}}}"
+                op = "\\operatorname{sigmoid}"  # a name of the printout is sigma
             out = op + _parens(self._print(e.args[0]))
             return f"{out}^{{{exp}}}" if exp else out
         return super()._print_Function(e, exp)
@@ -317,18 +313,11 @@ def naming_of(backward) -> Naming:
     scalar = len(forward.outputs) == 1 and forward.rank(forward.outputs[0]) == 0
     loss = forward.outputs[0] if scalar else None  # (derivation.loss_of: emit reads no later stage)
     names = set(backward.program.ranks)
+    # {dX: X} as the derivation named them (a Hessian's: those of the gradient program
+    # whose statements it prints first), never read off the names
     gradients = dict(getattr(backward, "gradients", {}))
     given = {u: y for y, u in getattr(backward, "upstream", {}).items() if isinstance(u, str)}
     jacobians = dict(getattr(backward, "jacobians", {}))
-    if not gradients and loss is not None:
-        # a Hessian prints first the gradient statements its Jacobians read: dX is the
-        # gradient of X (dL_dX or d_X where dX was a name of the program)
-        ours = {st.name for st in backward.statements} | {y for y, _ in jacobians.values()}
-        for y in forward.ranks:
-            for g in (f"d{y}", f"d{loss}_d{y}", f"d_{y}"):
-                if g in ours and g not in forward.ranks and g not in jacobians:
-                    gradients[g] = y
-                    break
     ranks = {**backward.program.ranks, **{g: forward.ranks.get(x, 0) for g, x in gradients.items()}}
     return Naming(names, gradients, jacobians, ranks, loss, forward.inputs, given)
 

@@ -36,6 +36,23 @@ import contextvars
 import re
 from dataclasses import dataclass
 
+#: the functions LaTeX has an operator of its own for (``\tanh``, ``\arctan``), and the
+#: sigmoid's ``\sigma``: the exceptions to :func:`function_latex`'s rule
+FUNCTION_LATEX = {"exp": "\\exp", "log": "\\log", "tanh": "\\tanh", "sin": "\\sin", "cos": "\\cos",
+                  "tan": "\\tan", "atan": "\\arctan", "sinh": "\\sinh", "cosh": "\\cosh",
+                  "sigmoid": "\\sigma", "max": "\\max", "min": "\\min"}
+
+
+def function_latex(name: str) -> str:
+    r"""A function of the language as a LaTeX operator: ``\operatorname{name}`` (the rule,
+    so a function added to the registry prints at once), or LaTeX's own where it has one.
+
+    >>> function_latex("tanh"), function_latex("softplus")
+    ('\\tanh', '\\operatorname{softplus}')
+    """
+    return FUNCTION_LATEX.get(name) or f"\\operatorname{{{name}}}"
+
+
 GREEK = {"alpha", "beta", "gamma", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta",
          "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "varrho", "sigma", "varsigma", "tau",
          "upsilon", "phi", "varphi", "chi", "psi", "omega",

@@ -87,17 +87,15 @@ class Sizes:
 
 
 # --- the printout -----------------------------------------------------------------------------
-def jacobian_splits(statements, ranks, wrt, names=None) -> dict:
-    """``{name: (Y, X)}`` for the statements of a Jacobian printout that are ``dY_dX`` with
-    ``Y`` and ``X`` matrices: ``names`` (``{(Y, X): name}``, a Jacobian's own) and the
-    intermediate ones named ``dY_dX``."""
-    out = {n: yx for yx, n in (names or {}).items()}
-    for st in statements:
-        for x in wrt:
-            y = st.name[1:-len(f"_d{x}")] if st.name.startswith("d") and st.name.endswith(f"_d{x}") else None
-            if y in ranks and st.name not in out:
-                out[st.name] = (y, x)
-    return {n: (y, x) for n, (y, x) in out.items() if ranks.get(y) == 2 and ranks.get(x) == 2}
+def jacobian_splits(jacobians, ranks) -> dict:
+    """``{name: (Y, X)}`` for the Jacobians ``dY_dX`` of a printout with ``Y`` and ``X``
+    matrices; ``jacobians``: ``{name: (Y, X)}`` as the derivation named them
+    (``Jacobian.jacobians``), never read off the names.
+
+    >>> jacobian_splits({"dY_dX": ("Y", "X"), "dy_dX": ("y", "X")}, {"Y": 2, "X": 2, "y": 1})
+    {'dY_dX': ('Y', 'X')}
+    """
+    return {n: (y, x) for n, (y, x) in jacobians.items() if ranks.get(y) == 2 and ranks.get(x) == 2}
 
 
 def index_latex(st) -> str:

@@ -22,15 +22,11 @@ import re
 
 import sympy as sp
 
-from indexcalc.notation.latex_names import latex_name
+from indexcalc.notation.latex_names import function_latex, latex_name
 from indexcalc.notation.matrix_nodes import M, is_num, is_ones, negated, negative
 from indexcalc.notation.text import expr_text
 
 ADD, HAD, MUL, POST, ATOM = 1, 2, 3, 4, 5
-
-_LATEX_FN = {"exp": "\\exp", "log": "\\log", "tanh": "\\tanh", "sin": "\\sin", "cos": "\\cos", "tan": "\\tan",
-             "atan": "\\arctan", "sinh": "\\sinh", "cosh": "\\cosh", "sigmoid": "\\sigma", "max": "\\max",
-             "min": "\\min"}
 
 
 def render(m: M, form: str, safe=str) -> str:
@@ -212,7 +208,7 @@ class _Math:
         if name == "abs":
             return (f"\\left|{args[0]}\\right|" if self.latex else f"|{args[0]}|"), ATOM
         if self.latex:
-            word = _LATEX_FN.get(name) or self.op(name)
+            word = function_latex(name)
             return self.call(word, *args), ATOM
         return self.call(name, *args), ATOM
 

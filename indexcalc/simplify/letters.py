@@ -27,6 +27,8 @@ import sympy as sp
 from indexcalc.calculus.contract import freshen
 from indexcalc.calculus.names import stem
 from indexcalc.language.algebra import Binder, Index, ISum, Inv, tensor_names  # noqa: F401 (ISum: doctest)
+from indexcalc.language.naming import gradient_of
+
 
 def pretty_indices(e, keep, taken=(), prog=None):
     """Rename generated indices (``j_17``) to short names unused among ``keep`` (the
@@ -164,7 +166,7 @@ def _places(e, ranks) -> dict:
     (a gradient ``dX`` stands for ``X``'s axes)."""
     out: dict = {}
     for el in _ordered_indexed(e):
-        name = _forward_name(str(el.base.label), len(el.indices), ranks)
+        name = gradient_of(str(el.base.label), len(el.indices), ranks)
         for k, i in enumerate(el.indices):
             if name is not None:
                 out.setdefault(i, []).append((name, k))
@@ -174,15 +176,6 @@ def _places(e, ranks) -> dict:
     return out
 
 
-def _forward_name(name, rank, ranks):
-    """The program tensor whose axes ``name`` has: itself, or ``X`` for a gradient
-    ``dX`` or ``dL_dX`` of ``X``'s rank (the names :func:`gradient_name` gives)."""
-    if name in ranks:
-        return name if ranks[name] == rank else None
-    for x in (name[1:] if name.startswith("d") else None, name.rpartition("_d")[2] or None):
-        if x and ranks.get(x) == rank:
-            return x
-    return None
 
 
 def _ordered_indexed(e) -> list:

@@ -1,0 +1,437 @@
+"""The steps are the derivation, and every line of them is an equation that holds (issue 18).
+
+* For every gradient program of ``tests/real_programs.py`` and of the gallery, the steps
+  end in exactly the printed backward program (``str(d)``), and every forward value that
+  the printout puts back (``1 - y[i]^2`` for ``1 - tanh(x[i])^2``) appears as a step.
+* Both sides of every equation the steps display are evaluated on random data by a small
+  NumPy evaluator of the SymPy expressions the steps hold: a partial derivative against
+  central differences of its forward statement (in random directions), each line of a
+  chain against the line before, a gradient's parts summed into it, and each complete
+  gradient of an input against ``d.compile()``.
+* Every public method of a result turns a failure inside into ``ic.InternalError``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import indexcalc as ic
+from indexcalc.explain.show import Part, Partial
+from indexcalc.gallery import examples
+from indexcalc.gradcheck import random_inputs, sizes_for
+from indexcalc.language.algebra import (Abs, Det, Index, Inv, ISum, Len, LogDet, LogSumExp, Max2, MaxOver, Min2,
+                                        MinOver, Size)
+from indexcalc.language.functions import BY_CLASS
+
+sys.path.insert(0, os.path.dirname(__file__))
+from real_programs import PROGRAMS, make_domain  # noqa: E402
+
+
+def _derivable(rec):
+    try:
+        ic.parse(rec.source)
+        return True
+    except ic.IndexCalcError:
+        return False
+
+
+REAL = [r for r in PROGRAMS if r.kind == "gradient" and _derivable(r)]
+GALLERY = sorted(examples())
+NUMERIC_REAL = REAL  # (all of them take some 20 s)
+
+
+def derive_real(rec):
+    return ic.derive(rec.source, list(rec.wrt) if rec.wrt else None)
+
+
+def derive_gallery(name):
+    ex = examples()[name]
+    return ic.derive(ex.source, ex.wrt)
+
+
+# -- the steps end in the printout; the forward values it reuses are steps -----------------
+def check_ends_and_reuse(d):
+    steps = d.steps()
+    text = str(steps)
+    assert text.endswith("backward program:\n" + str(d))
+    assert text.splitlines()[-1] == str(d).splitlines()[-1]
+    shown = {st.name for sec in steps.sections for block in sec.blocks + [sec.total] for line in block
+             for st in line.values}
+    reused = {x for g in d.trace.gradients.values() if g.tidied is not None for x in g.reused}
+    assert reused <= shown, (reused - shown, text)
+    # what the printout reads of the forward program beyond what the sweep formed is a step
+    swept = set()
+    for g in d.trace.gradients.values():
+        swept |= {str(n) for n in _names(g.before if g.before is not None else g.total)}
+    printed = set()
+    for st in d.statements:
+        printed |= _names(st.expr)
+    forward = {st.name for st in d.forward.statements}
+    assert (printed & forward) - swept <= shown, ((printed & forward) - swept, text)
+
+
+def _names(e) -> set:
+    out = {str(x.base.label) for x in e.atoms(sp.Indexed)}
+    return out | {s.name for s in e.atoms(sp.Symbol) if not isinstance(s, Index)}
+
+
+@pytest.mark.parametrize("name", GALLERY)
+def test_gallery_steps_end_in_the_printout(name):
+    check_ends_and_reuse(derive_gallery(name))
+
+
+@pytest.mark.parametrize("rec", REAL, ids=lambda r: r.name)
+def test_real_steps_end_in_the_printout(rec):
+    check_ends_and_reuse(derive_real(rec))
+
+
+def test_gelu_shows_the_forward_value_it_reuses():
+    d = ic.derive("y[i] = tanh(0.7978845608*(x[i] + 0.044715*x[i]^3))")
+    text = str(d.steps())
+    assert "forward value y[i] = tanh(0.7978845608*(x[i] + 0.044715*x[i]^3))" in text
+    assert str(d) == "dx[i] = dy[i]*(1 - y[i]^2)*(3*0.044715*0.7978845608*x[i]^2 + 0.7978845608)"
+
+
+def test_tanh_steps_are_true_equations():
+    text = str(ic.derive("y[i] = tanh(x[i])").steps())
+    assert text.splitlines()[2:7] == [
+        "  ∂y[j]/∂x[i] = δ(i,j)*(1 - tanh(x[j])^2)    partial derivative",
+        "  dx[i] = Σ_j dy[j]*∂y[j]/∂x[i]              chain rule",
+        "    = Σ_j δ(i,j)*dy[j]*(1 - tanh(x[j])^2)",
+        "    = dy[i]*(1 - tanh(x[i])^2)               contract: Σ_j δ(i,j) φ(j) = φ(i)",
+        "    = dy[i]*(1 - y[i]^2)                     forward value y[i] = tanh(x[i])"]
+    # the false form, a Jacobian entry equated with the contracted gradient, is gone
+    assert "∂y[j]/∂x[i] = δ(i,j)*(1 - tanh(x[j])^2)\n    = dy" not in text
+
+
+def test_steps_come_from_the_run_not_a_rerun(monkeypatch):
+    d = ic.derive("y[i] = tanh(x[i])")
+    import indexcalc.calculus.differentiate as diff
+
+    def boom(*a, **k):
+        raise AssertionError("the steps derived again")
+    monkeypatch.setattr(diff, "reverse_sweep", boom)
+    monkeypatch.setattr("indexcalc.derivation.pipeline.reverse_sweep", boom)
+    assert str(d.steps()).endswith(str(d))
+
+
+# -- a NumPy evaluator of the steps' expressions -----------------------------------------
+class Val:
+    """An array whose axes are named by indices."""
+
+    def __init__(self, array, labels=()):
+        self.a, self.labels = np.asarray(array, dtype=float), tuple(labels)
+
+    def to(self, labels, sizes):
+        """The array over ``labels`` (broadcast where an index is missing)."""
+        extra = [i for i in self.labels if i not in labels]
+        assert not extra, f"index {extra} is free on one side only"
+        a = self.a
+        order = [self.labels.index(i) for i in labels if i in self.labels]
+        a = np.transpose(a, order) if order else a
+        present = [i for i in labels if i in self.labels]
+        shape = [sizes[i] if i in present else 1 for i in labels]
+        a = a.reshape(shape) if shape else a.reshape(())
+        return np.broadcast_to(a, [sizes[i] for i in labels])
+
+
+def combine(vals, op, sizes):
+    labels = tuple(dict.fromkeys(i for v in vals for i in v.labels))
+    arrays = [v.to(labels, sizes) for v in vals]
+    out = arrays[0]
+    for a in arrays[1:]:
+        out = op(out, a)
+    return Val(out, labels)
+
+
+NUMPY = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "sin": np.sin, "cos": np.cos, "tan": np.tan,
+         "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "sign": np.sign, "Abs": np.abs,
+         "relu": lambda x: np.maximum(x, 0), "step": lambda x: (x > 0).astype(float),
+         "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "softplus": lambda x: np.logaddexp(0, x),
+         "log1p": np.log1p, "expm1": np.expm1, "erf": np.vectorize(math.erf)}
+
+
+class Evaluator:
+    def __init__(self, env, sizes):
+        self.env, self.sizes, self.known = env, sizes, {}
+
+    def __call__(self, e) -> Val:
+        if isinstance(e, (Partial, Part)):
+            return self.known[e]
+        if isinstance(e, sp.Indexed):
+            return self._element(str(e.base.label), e.indices)
+        if isinstance(e, Index):
+            raise AssertionError(f"a bare index {e}")
+        if isinstance(e, sp.Symbol):
+            return Val(self.env[e.name])
+        if e.is_Number or isinstance(e, sp.NumberSymbol):
+            return Val(float(e))
+        if isinstance(e, sp.KroneckerDelta):
+            a, b = e.args
+            return Val(1.0) if a == b else Val(np.eye(self.sizes[a]), (a, b))
+        if isinstance(e, Len):
+            return Val(float(self.sizes[e.args[0]]))
+        if isinstance(e, Size):
+            return Val(float(np.shape(self.env[str(e.args[0])])[int(e.args[1])]))
+        if isinstance(e, sp.Add):
+            return combine([self(a) for a in e.args], np.add, self.sizes)
+        if isinstance(e, sp.Mul):
+            return combine([self(a) for a in e.args], np.multiply, self.sizes)
+        if isinstance(e, sp.Pow):
+            return combine([self(e.base), self(e.exp)], np.power, self.sizes)
+        if isinstance(e, ISum):
+            return self._reduce(e, np.sum)
+        if isinstance(e, (MaxOver, MinOver, LogSumExp)):
+            f = {MaxOver: np.max, MinOver: np.min,
+                 LogSumExp: lambda a, axis: np.log(np.sum(np.exp(a), axis=axis))}[type(e)]
+            return self._reduce(e, f)
+        if isinstance(e, (Max2, Min2)):
+            return combine([self(a) for a in e.args], np.maximum if isinstance(e, Max2) else np.minimum, self.sizes)
+        if isinstance(e, Inv):
+            return self._labeled(np.linalg.inv(self.env[_matrix(e.args[0])]), e.args[1:])
+        if isinstance(e, Det):
+            return Val(np.linalg.det(self.env[_matrix(e.args[0])]))
+        if isinstance(e, LogDet):
+            return Val(np.linalg.slogdet(self.env[_matrix(e.args[0])])[1])
+        name = type(e).__name__
+        if name in NUMPY:
+            v = self(e.args[0])
+            return Val(NUMPY[name](v.a), v.labels)
+        raise AssertionError(f"no evaluator for {name} ({BY_CLASS.get(type(e))})")
+
+    def _element(self, name, indices):
+        return self._labeled(np.asarray(self.env[name], dtype=float), indices)
+
+    def _labeled(self, a, indices):
+        labels = []
+        for axis, i in enumerate(indices):
+            if i in labels:  # a diagonal: A[i,i]
+                k = labels.index(i)
+                a = np.diagonal(a, axis1=k, axis2=len(labels)).copy()
+                a = np.moveaxis(a, -1, k)
+            else:
+                labels.append(i)
+                self.sizes.setdefault(i, a.shape[len(labels) - 1])
+        return Val(a, labels)
+
+    def _reduce(self, e, f):
+        body = self(e.body)
+        a, labels = body.a, list(body.labels)
+        for i in e.indices:
+            if i in labels:
+                k = labels.index(i)
+                a = f(a, axis=k)
+                labels.pop(k)
+            elif f is np.sum:
+                a = a * self.sizes[i]
+        return Val(a, labels)
+
+
+def _matrix(a):
+    return str(a.label) if isinstance(a, sp.IndexedBase) else str(a)
+
+
+def learn_sizes(sizes, exprs, shapes):
+    """Each index's size: from the axes of the tensors it stands at, then through deltas."""
+    deltas = []
+    for e in exprs:
+        for el in e.atoms(sp.Indexed):
+            shape = shapes.get(str(el.base.label))
+            if shape is not None:
+                for i, n in zip(el.indices, shape):
+                    sizes.setdefault(i, n)
+        for f in e.atoms(Inv):
+            n = shapes[_matrix(f.args[0])][0]
+            for i in f.args[1:]:
+                sizes.setdefault(i, n)
+        deltas += [d.args for d in e.atoms(sp.KroneckerDelta)]
+    for _ in range(len(deltas) + 1):
+        for a, b in deltas:
+            if a in sizes and b not in sizes:
+                sizes[b] = sizes[a]
+            elif b in sizes and a not in sizes:
+                sizes[a] = sizes[b]
+
+
+def close(x, y, what, rtol=1e-7):
+    scale = max(1.0, float(np.max(np.abs(y), initial=0)))
+    assert np.allclose(x, y, rtol=rtol, atol=rtol * scale, equal_nan=True), (what, x, y)
+
+
+def check_equations(d, inputs, upstream, seed=0):
+    """Evaluate both sides of every equation of ``d.steps()`` (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    prog = d.forward
+    values = prog.compile(returns={st.name: st.name for st in prog.statements})(**inputs)
+    env = {**inputs, **values, **upstream}
+    grad_of = {g: x for x, g in d.trace.names.items()}
+    shapes = {k: np.shape(v) for k, v in env.items()}
+    shapes.update({g: shapes[x] for g, x in grad_of.items() if x in shapes})
+    steps = d.steps()
+    checked, known = 0, {}
+    for sec in steps.sections:
+        st = sec.statement
+        for block in ([sec.total] if sec.total else []) + sec.blocks:
+            current, labels, holder = None, None, None
+            free: dict = {}  # the sizes of the indices free in the chain
+            prev: dict = {}
+            for line in block:
+                # each line's sizes (a summed letter may stand for another size on another line)
+                sizes = {i: n for i, n in free.items() if line.lhs is None}
+                learn_sizes(sizes, [x for x in (line.lhs, line.rhs) if isinstance(x, sp.Basic)]
+                            + list(line.lhs.args[:1] if isinstance(line.lhs, Part) else ()), shapes)
+                for i, n in prev.items():  # (an index only a sum names: as on the line before)
+                    sizes.setdefault(i, n)
+                prev = sizes
+                ev = Evaluator(env, sizes)
+                ev.known = known
+                rhs = ev(line.rhs)
+                if line.lhs is None:  # = rhs: equal to the line before
+                    close(rhs.to(labels, sizes), current, (sec.statement.line, str(line.rhs)))
+                elif isinstance(line.lhs, Partial):
+                    labels = tuple(line.lhs.args[0].indices if isinstance(line.lhs.args[0], sp.Indexed) else ()) + \
+                        tuple(line.lhs.args[1].indices if isinstance(line.lhs.args[1], sp.Indexed) else ())
+                    current = rhs.to(labels, sizes)
+                    fd_check(st, line.lhs, current, env, sizes, rng)
+                    known[line.lhs] = Val(current, labels)
+                    holder = None
+                else:
+                    target = line.lhs.args[0] if isinstance(line.lhs, Part) else line.lhs
+                    labels = tuple(target.indices) if isinstance(target, sp.Indexed) else ()
+                    if isinstance(line.lhs, (Part, sp.Indexed, sp.Symbol)) and not _is_value(line.lhs, env):
+                        current = rhs.to(labels, sizes)
+                    else:  # an equation of a part of an expression: Σ_j δ(i,j) x[j] = x[i]
+                        labels = tuple(sorted(set(ev(line.lhs).labels) | set(rhs.labels), key=str))
+                        current = ev(line.lhs).to(labels, sizes)
+                        close(rhs.to(labels, sizes), current, str(line.lhs))
+                checked += 1
+                free = {i: sizes[i] for i in labels or ()}
+                # a gradient or a part, once its value is known
+                if line.lhs is not None and not isinstance(line.lhs, Partial):
+                    holder = line.lhs
+                if line is block[-1] or block[block.index(line) + 1].lhs is not None:
+                    if isinstance(holder, Part):
+                        known[holder] = Val(current, labels)
+                    elif isinstance(holder, (sp.Indexed, sp.Symbol)) and _gradient(holder) in grad_of:
+                        env[_gradient(holder)] = np.array(current)
+    got = d.compile()(**inputs, **upstream)
+    for x, g in d.names.items():
+        if g in env:
+            close(env[g], got[x], f"the steps' {g} against d.compile()", rtol=1e-6)
+    return checked
+
+
+def _gradient(e):
+    return str(e.base.label) if isinstance(e, sp.Indexed) else e.name
+
+
+def _is_value(e, env):
+    return isinstance(e, (sp.Indexed, sp.Symbol)) and _gradient(e) in env
+
+
+def fd_check(st, partial_sym, value, env, sizes, rng, h=1e-6):
+    """``∂Y[left]/∂X[targets]`` against central differences of ``st`` in X, in a random
+    direction (the other names it reads held fixed)."""
+    y, x = partial_sym.args
+    left = tuple(y.indices) if isinstance(y, sp.Indexed) else ()
+    targets = tuple(x.indices) if isinstance(x, sp.Indexed) else ()
+    xname = _gradient(x)
+    base = np.asarray(env[xname], dtype=float)
+    v = rng.standard_normal(base.shape)
+
+    def f(arr):
+        inner = dict(env)
+        inner[xname] = arr
+        own: dict = {}
+        learn_sizes(own, [st.expr], {k: np.shape(a) for k, a in inner.items()})
+        for i, n in zip(st.indices, np.shape(env[st.name])):
+            own.setdefault(i, n)
+        out = Evaluator(inner, own)(st.expr)
+        extra = [k for k, i in enumerate(out.labels) if i not in st.indices]  # summed, as written
+        kept = tuple(i for i in out.labels if i in st.indices)
+        return Val(np.sum(out.a, axis=tuple(extra)) if extra else out.a, kept).to(tuple(st.indices), own)
+
+    fd = (f(base + h * v) - f(base - h * v)) / (2 * h)
+    # Σ_targets partial[left, targets] v[targets]
+    n = len(left)
+    contracted = np.tensordot(value, v, axes=(list(range(n, n + len(targets))), list(range(len(targets))))) \
+        if targets else value * v
+    scale = max(1.0, float(np.max(np.abs(fd), initial=0)))
+    assert np.allclose(contracted, fd, rtol=1e-5, atol=1e-5 * scale), (str(partial_sym), contracted, fd)
+
+
+def data_for(d, rec=None, seed=0):
+    prog = d.forward
+    size = sizes_for(prog, rec.sizes if rec else None)
+    rng = np.random.default_rng(seed)
+    inputs = random_inputs(prog, size, rng)
+    for name, hint in (rec.domains.items() if rec else ()):
+        # (an additive mask of -1e9 leaves no digits to finite differences: the
+        # equations are identities, true on any data)
+        inputs[name] = make_domain("small" if hint == "causal" else hint, np.shape(inputs[name]), rng)
+    out = prog.compile(returns={st.name: st.name for st in prog.statements})(**inputs)
+    upstream = {u: rng.standard_normal(np.shape(out[y])) for y, u in d.upstream.items() if isinstance(u, str)}
+    return inputs, upstream
+
+
+@pytest.mark.parametrize("name", GALLERY)
+def test_gallery_equations_hold(name):
+    d = derive_gallery(name)
+    inputs, upstream = data_for(d)
+    assert check_equations(d, inputs, upstream) > 0
+
+
+@pytest.mark.parametrize("rec", NUMERIC_REAL, ids=lambda r: r.name)
+def test_real_equations_hold(rec):
+    d = derive_real(rec)
+    inputs, upstream = data_for(d, rec)
+    assert check_equations(d, inputs, upstream) > 0
+
+
+def test_the_equation_check_can_fail():
+    d = ic.derive("y[i] = tanh(x[i])")
+    inputs, upstream = data_for(d)
+    line = d.steps  # a wrong partial derivative is caught by the finite differences
+    steps = line()
+    wrong = steps.sections[0].blocks[0][0]
+    wrong.rhs = wrong.rhs * 2
+    d.steps = lambda: steps
+    with pytest.raises(AssertionError):
+        check_equations(d, inputs, upstream)
+
+
+# -- the guard covers every method of a result ---------------------------------------------
+@pytest.mark.parametrize("method", ["numba_source", "numpy_source", "latex", "matrix", "steps", "compile"])
+def test_methods_wrap_internal_failures(monkeypatch, method):
+    d = ic.derive("y[i] = tanh(x[i])")
+
+    def broken(*a, **k):
+        raise KeyError("tanh")
+    import indexcalc.backends.numba as numba_backend
+    import indexcalc.explain.steps as steps_module
+    import indexcalc.notation.latex as latex_module
+    import indexcalc.notation.matrix as matrix_module
+    import indexcalc.backends.numpy as numpy_backend
+    monkeypatch.setattr(numba_backend, "numba_source", broken)
+    monkeypatch.setattr(numba_backend, "backward_source", broken)
+    monkeypatch.setattr(numpy_backend, "backward_source", broken)
+    monkeypatch.setattr(numpy_backend, "compile_backward", broken)
+    monkeypatch.setattr(steps_module, "steps_of", broken)
+    monkeypatch.setattr(latex_module, "backward_latex", broken)
+    monkeypatch.setattr(matrix_module, "matrix_form", broken)
+    monkeypatch.setattr(type(d.program), "numpy_source", broken)
+    monkeypatch.setattr(type(d.program), "compile", broken)
+    with pytest.raises(ic.InternalError) as info:
+        getattr(d, method)()
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_a_user_error_passes_the_method_guard():
+    with pytest.raises(ic.IndexCalcError):
+        ic.derive("y[i] = tanh(x[i])").compile(backend="fortran")
