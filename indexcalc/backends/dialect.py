@@ -12,6 +12,8 @@ import re
 
 import sympy as sp
 
+from indexcalc.backends.spelling import MATH, axis
+
 
 class Dialect:
     """How one backend writes array code. Subclasses set ``spelling`` (function -> template,
@@ -19,6 +21,8 @@ class Dialect:
     (names the generated code uses), and override what their library writes differently."""
 
     spelling: dict = {}
+    #: reduction -> template (``{}`` the operand, ``{axis}`` the axes)
+    reductions: dict = {}
     boolean: set = set()
     reserved: set = set()
     #: whether einsum is the fast way to write a product summed over some axes
@@ -35,7 +39,7 @@ class Dialect:
         return f"{paren(code)}.transpose({', '.join(map(str, perm))})"
 
     def reduce(self, fn, code, axes) -> str:
-        raise NotImplementedError
+        return self.reductions[fn].format(code, axis=axis(axes))
 
     def eye(self, n) -> str:
         raise NotImplementedError
@@ -80,6 +84,39 @@ class Dialect:
         generated code's own), get a ``v_`` prefix."""
         taken = keyword.iskeyword(name) or name in self.reserved or name.startswith(("_", "n_", "v_"))
         return "v_" + name if taken else name
+
+
+class PythonNumbers:
+    """A mixin for a :class:`Dialect` whose arrays do not promote Python floats (torch, JAX):
+    a function of numbers is computed by ``math``, a power's base is a ``float``."""
+
+    def number(self, fn, codes):  # an argument is one operand (sigmoid's template reads 0.5*{})
+        return MATH[fn].format(*map(paren, codes))
+
+    def number_base(self, base):
+        return f"float({base})"
+
+
+def power(base: str, exp, sqrt, one: str = "1", real=None) -> str:
+    """``base**exp`` (``exp`` a SymPy number): ``sqrt`` spells a square root, ``one`` the
+    number 1, ``real`` an exponent that is not a whole number below 64 (default: the float,
+    in parentheses where negative).
+
+    >>> power("x", sp.Rational(-1, 2), lambda c: f"np.sqrt({c})"), power("x + 1", sp.Integer(-2), None)
+    ('1/np.sqrt(x)', '(x + 1)**(-2)')
+    """
+    if exp == sp.Rational(1, 2):
+        return sqrt(base)
+    if exp == sp.Rational(-1, 2):
+        return f"{one}/{sqrt(base)}"
+    if exp == 1:
+        return base
+    if exp == -1:
+        return f"{one}/{paren(base)}"
+    if real is not None and not (exp.is_Integer and abs(exp) < 64):
+        return f"{paren(base)}**{real(float(exp))}"
+    e = str(int(exp)) if exp.is_Integer and abs(exp) < 64 else repr(float(exp))
+    return f"{paren(base)}**{e if exp > 0 else '(' + e + ')'}"
 
 
 def literal(x) -> str:

@@ -29,14 +29,14 @@ import numpy as np
 
 from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, fresh
-from indexcalc.backends.dialect import Dialect, paren, reads_module
+from indexcalc.backends.dialect import Dialect, PythonNumbers, reads_module
 from indexcalc.backends.torch import SAVED, snake
-from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE, MATH, axis
+from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE
 from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
 
 
-class JaxDialect(Dialect):
-    spelling, boolean = JAX, BOOLEAN
+class JaxDialect(PythonNumbers, Dialect):
+    spelling, reductions, boolean = JAX, JAX_REDUCE, BOOLEAN
     # every name the module defines or reads that is not ``_``-prefixed (the function's
     # name is chosen apart from the user's names)
     reserved = {"jax", "jnp", "math", "apply", "warnings", "ShapeError"} | BUILTINS
@@ -44,8 +44,6 @@ class JaxDialect(Dialect):
     def dtype(self, tensors):
         return [f"_dtype = jnp.result_type({', '.join(tensors)})" if tensors else "_dtype = jnp.float32"]
 
-    def reduce(self, fn, code, axes):
-        return JAX_REDUCE[fn].format(code, axis=axis(axes))
 
     def eye(self, n):
         return f"jnp.eye({n}, dtype=_dtype)"
@@ -58,12 +56,6 @@ class JaxDialect(Dialect):
 
     def cast(self, code):
         return f"({code}).astype(_dtype)"
-
-    def number(self, fn, codes):  # an argument is one operand (sigmoid's template reads 0.5*{})
-        return MATH[fn].format(*map(paren, codes))
-
-    def number_base(self, base):
-        return f"float({base})"
 
     def result(self, code, rank, copy=False):  # JAX arrays are immutable: aliasing is harmless
         return code if rank else f"jnp.asarray({code}, dtype=_dtype)"

@@ -31,7 +31,7 @@ import re
 
 import sympy as sp
 
-from indexcalc.backends.dialect import factor, literal, paren
+from indexcalc.backends.dialect import factor, literal, power
 from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
 from indexcalc.lower.fuse import Loop, letter
 from indexcalc.lower.ir import ACCUMULATED, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
@@ -315,17 +315,7 @@ def _number(x) -> str:
 
 
 def _power(base, exp) -> str:
-    if exp == sp.Rational(1, 2):
-        return f"np.sqrt({base})"
-    if exp == sp.Rational(-1, 2):
-        return f"_F(1)/np.sqrt({base})"
-    if exp == 1:
-        return base
-    if exp == -1:
-        return f"_F(1)/{paren(base)}"
-    if exp.is_Integer and abs(exp) < 64:
-        return f"{paren(base)}**{int(exp)}" if exp > 0 else f"{paren(base)}**({int(exp)})"
-    return f"{paren(base)}**_F({float(exp)!r})"
+    return power(base, exp, lambda c: f"np.sqrt({c})", one="_F(1)", real=lambda x: f"_F({x!r})")
 
 
 def _summand(code) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import opt_einsum
 import sympy as sp
 
-from indexcalc.backends.dialect import Dialect, factor, literal, paren
+from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
     Reduction, Size
@@ -319,17 +319,7 @@ class ArrayPrinter:
         """``base**exp``; a power of numbers goes through :meth:`Dialect.number_base`."""
         if static and not (exp.is_Integer and 0 < exp < 64):
             base = self.d.number_base(base)
-        sqrt = (lambda c: self.d.number("sqrt", [c])) if static else self.d.sqrt
-        if exp == sp.Rational(1, 2):
-            return sqrt(base)
-        if exp == sp.Rational(-1, 2):
-            return f"1/{sqrt(base)}"
-        if exp == 1:
-            return base
-        if exp == -1:
-            return f"1/{paren(base)}"
-        e = str(int(exp)) if exp.is_Integer and abs(exp) < 64 else repr(float(exp))
-        return f"{paren(base)}**{e if exp > 0 else '(' + e + ')'}"
+        return power(base, exp, (lambda c: self.d.number("sqrt", [c])) if static else self.d.sqrt)
 
 
 def _nested(a, b) -> bool:

@@ -35,8 +35,8 @@ import numpy as np
 
 from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, fresh
-from indexcalc.backends.dialect import Dialect, paren, reads_module
-from indexcalc.backends.spelling import BOOLEAN, BUILTINS, MATH, TORCH, TORCH_REDUCE, axis
+from indexcalc.backends.dialect import Dialect, PythonNumbers, paren, reads_module
+from indexcalc.backends.spelling import BOOLEAN, BUILTINS, TORCH, TORCH_REDUCE
 from indexcalc.errors import MissingDependencyError, ShapeError
 
 
@@ -45,8 +45,8 @@ values as large as the contraction they come from; other element-wise values are
 recomputed from what is saved (one pass each, less memory)"""
 
 
-class TorchDialect(Dialect):
-    spelling, boolean = TORCH, BOOLEAN
+class TorchDialect(PythonNumbers, Dialect):
+    spelling, reductions, boolean = TORCH, TORCH_REDUCE, BOOLEAN
     # every name the module defines or reads that is not ``_``-prefixed (the class's name
     # is chosen apart from the user's names)
     reserved = {"torch", "math", "ctx", "apply", "staticmethod", "forward", "backward", "ShapeError"} | BUILTINS
@@ -59,8 +59,6 @@ class TorchDialect(Dialect):
     def transpose(self, code, perm):
         return f"{paren(code)}.T" if len(perm) == 2 else f"{paren(code)}.permute({', '.join(map(str, perm))})"
 
-    def reduce(self, fn, code, axes):
-        return TORCH_REDUCE[fn].format(code, axis=axis(axes))
 
     def eye(self, n):
         return f"torch.eye({n}, dtype=_dtype, device=_device)"
@@ -73,12 +71,6 @@ class TorchDialect(Dialect):
 
     def cast(self, code):
         return f"({code}).to(_dtype)"
-
-    def number(self, fn, codes):  # an argument is one operand (sigmoid's template reads 0.5*{})
-        return MATH[fn].format(*map(paren, codes))
-
-    def number_base(self, base):
-        return f"float({base})"
 
     def function(self, fn, codes, numbers):
         if fn in ("max", "min") and any(numbers):  # torch.maximum takes no Python number:

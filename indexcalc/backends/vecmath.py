@@ -23,6 +23,21 @@ on a million points): ``exp`` within 1 ulp, ``tanh`` within 2 ulp, ``erf`` withi
 
 from __future__ import annotations
 
+
+def _numpy_else(name: str) -> str:
+    """``_name``: ``_name32`` for a float32, NumPy's ``name`` otherwise."""
+    return f'''
+
+def _{name}(x):
+    return np.{name}(x)
+
+
+@overload(_{name}, inline="always")
+def _{name}_typed(x):
+    return _{name}32 if x == types.float32 else (lambda x: np.{name}(x))
+'''
+
+
 PRELUDE = '''_EXACT = dict(fastmath=False, error_model="numpy")
 
 
@@ -57,16 +72,7 @@ def _exp32(x):
     h = k >> 1
     y = p * _float_bits((h + 127) << 23) * _float_bits((k - h + 127) << 23)
     return np.maximum(y, x)  # exp(x) > x: y, or x where x is NaN
-
-
-def _exp(x):
-    return np.exp(x)
-
-
-@overload(_exp, inline="always")
-def _exp_typed(x):
-    return _exp32 if x == types.float32 else (lambda x: np.exp(x))
-'''
+''' + _numpy_else('exp')
 
 TANH = '''
 
@@ -87,16 +93,7 @@ def _tanh32(x):
     big = math.copysign(np.float32(1.0) - np.float32(2.0) / (e + np.float32(1.0)), x)
     w = np.float32(a < np.float32(0.625))
     return w * small + (np.float32(1.0) - w) * big - np.float32(0.0) * np.minimum(a, np.float32(1.0))
-
-
-def _tanh(x):
-    return np.tanh(x)
-
-
-@overload(_tanh, inline="always")
-def _tanh_typed(x):
-    return _tanh32 if x == types.float32 else (lambda x: np.tanh(x))
-'''
+''' + _numpy_else('tanh')
 
 ERF = '''
 

@@ -14,14 +14,7 @@ process that derives many programs keeps a bounded memory).
     >>> len(cache), recall(cache, e), recall(cache, a)
     (2, 'value', None)
 
-:func:`bottom_up` computes a value of every node of a tree from its children's values
-without recursion, so that a program nested 300 deep costs no Python stack:
-
-    >>> import sympy as sp
-    >>> depth = lambda e: bottom_up(Memo(), e, lambda x: x.args, lambda x, vs: 1 + max(vs, default=0))
-    >>> x = sp.Symbol("x")
-    >>> depth(sp.tanh(sp.tanh(x) + 1))
-    4
+The walks that use these caches are in :mod:`indexcalc.language.walk`.
 """
 
 from __future__ import annotations
@@ -61,49 +54,6 @@ def recall(cache: Memo, e):
         return None
     cache.move_to_end(id(e))
     return hit[1]
-
-
-def bottom_up(cache: Memo, e, children, combine):
-    """``value(e)`` where ``value(x) = combine(x, [value(c) for c in children(x)])``,
-    remembered in ``cache`` by identity; an explicit stack, never recursion (the depth
-    of a program's nesting is not bounded by Python's). ``combine`` never returns None."""
-    hit = recall(cache, e)
-    if hit is not None:
-        return hit
-    done: dict = {}  # id -> value, for this call (the cache may evict while we work)
-    stack = [(e, False)]
-    while stack:
-        x, ready = stack.pop()
-        if id(x) in done:
-            continue
-        if ready:
-            done[id(x)] = value = combine(x, [done[id(c)] for c in children(x)])
-            remember(cache, x, value)
-            continue
-        hit = recall(cache, x)
-        if hit is not None:
-            done[id(x)] = hit
-            continue
-        stack.append((x, True))
-        stack.extend((c, False) for c in children(x) if id(c) not in done)
-    return done[id(e)]
-
-
-def postorder(roots, children) -> list:
-    """The distinct nodes under ``roots`` (by identity), each after all of its children;
-    an explicit stack, never recursion."""
-    out, seen, stack = [], set(), [(r, False) for r in reversed(list(roots))]
-    while stack:
-        x, ready = stack.pop()
-        if ready:
-            out.append(x)
-            continue
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        stack.append((x, True))
-        stack.extend((c, False) for c in reversed(list(children(x))) if id(c) not in seen)
-    return out
 
 
 _DEPTH = {"users": 0, "before": 0}

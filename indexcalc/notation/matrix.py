@@ -44,7 +44,7 @@ from indexcalc.language.algebra import size_node
 FORMS = ("text", "latex", "numpy")
 
 
-class Sizes:
+class SizeNames:
     """Display names of the sizes a printout uses: ``N_i`` after the first statement's
     index that has that size, ``N_i2`` where another size took ``N_i`` already. A size is
     named only after an index the printout shows: a left index of the statement that
@@ -118,7 +118,7 @@ def matrix_form(statements, program, index_lines, form="text", comments=(), kron
         raise ProgramError(f"unknown matrix form {form!r}: choose 'text', 'latex' or 'numpy'")
     kron = kron or {}
     n0 = len(program.statements) - len(statements)
-    sizes = Sizes(program, statements, n0)
+    sizes = SizeNames(program, statements, n0)
     rec = Recognizer(program, sizes)
     safe = NUMPY_DIALECT.safe
     lines = []

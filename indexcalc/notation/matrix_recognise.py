@@ -11,10 +11,10 @@ alone carries is summed there (``1ᵀ A``, ``A 1``). What none of these combines
 above 2, an index three factors share while a fourth is summed, ...) has no matrix form.
 
     >>> import indexcalc as ic
-    >>> from indexcalc.notation.matrix import Sizes
+    >>> from indexcalc.notation.matrix import SizeNames
     >>> from indexcalc.notation.matrix_print import render
     >>> d = ic.derive("L = A[i,j]*X[j,k]*B[k,i]", wrt="X")
-    >>> rec = Recognizer(d.program, Sizes(d.program))
+    >>> rec = Recognizer(d.program, SizeNames(d.program))
     >>> render(rec.statement(d.statements[0], len(d.program.statements) - 1), "text")
     'Aᵀ Bᵀ'
 """
@@ -32,6 +32,7 @@ from indexcalc.backends.numpy import NUMPY_DIALECT
 from indexcalc.notation.text import chain_order, is_negative
 from indexcalc.language.algebra import Det, Index, Inv, ISum, Len, LogDet, Size, free_indices
 from indexcalc.language.functions import BY_CLASS
+from indexcalc.language.walk import preorder
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,7 @@ def kronecker(rec: Recognizer, st, n) -> M:
         scalars = []
         for f in sp.Mul.make_args(term):
             idx = free_indices(f)
-            if isinstance(f, ISum) or any(isinstance(a, ISum) for a in sp.preorder_traversal(f)):
+            if isinstance(f, ISum) or any(isinstance(a, ISum) for a in preorder(f)):
                 raise NotMatrix("a sum inside a Kronecker factor")
             if not idx:
                 scalars.append(f)

@@ -14,6 +14,7 @@ import sympy as sp
 
 from indexcalc.language.algebra import ISum
 from indexcalc.language.functions import FUNCTIONS
+from indexcalc.language.walk import preorder, rebuild
 from indexcalc.simplify.keys import blind
 
 _ABS, _SIGN = FUNCTIONS["abs"].cls, FUNCTIONS["sign"].cls
@@ -23,11 +24,10 @@ def collect_equal(e, canonical):
     """``e`` with the terms of every sum that are equal up to the names of their summed
     indices (``canonical``: a function that renames them canonically) added up:
     ``Σ_k A[i,k]B[k] + Σ_m A[i,m]B[m]`` is ``2 Σ_k A[i,k]B[k]``."""
-    if not e.args or isinstance(e, (sp.Indexed, sp.Symbol)):
-        return e
-    args = [collect_equal(a, canonical) if isinstance(a, sp.Expr) else a for a in e.args]
-    if any(a is not b for a, b in zip(args, e.args)):
-        e = ISum(args[0], e.indices) if isinstance(e, ISum) else e.func(*args)
+    return rebuild(e, lambda x: _collect_equal_at(x, canonical))
+
+
+def _collect_equal_at(e, canonical):
     if not isinstance(e, sp.Add):
         return e
     groups: dict = {}
@@ -71,16 +71,10 @@ def _may_cancel(e) -> bool:
     """Can anything cancel? Only if a sum that divides occurs twice (``(1 - t)/u - t/u``,
     ``u*(a/u + b)``), up to sign; one lone denominator never cancels."""
     seen: dict = {}
-
-    def walk(x):
+    for x in preorder(e, stop=(sp.Function,)):
         if isinstance(x, sp.Add):
             key = min(x, -x, key=sp.default_sort_key)
             seen[key] = seen.get(key, 0) + 1
-        for a in x.args:
-            if not isinstance(a, sp.Function):
-                walk(a)
-
-    walk(e)
     return any(seen.get(min(p.base, -p.base, key=sp.default_sort_key), 0) >= 2
                for p in e.atoms(sp.Pow) if p.exp.is_negative and isinstance(p.base, sp.Add))
 
@@ -88,11 +82,10 @@ def _may_cancel(e) -> bool:
 def sign_abs(e):
     """``u*sign(u)`` is ``abs(u)`` and ``sign(u)/abs(u)`` is ``1/u`` (where u is not 0,
     the only place the printed formula is used)."""
-    if not e.args or isinstance(e, (sp.Indexed, sp.Symbol)):
-        return e
-    args = [sign_abs(a) if isinstance(a, sp.Expr) else a for a in e.args]
-    if any(a is not b for a, b in zip(args, e.args)):
-        e = ISum(args[0], e.indices) if isinstance(e, ISum) else e.func(*args)
+    return rebuild(e, _sign_abs_at)
+
+
+def _sign_abs_at(e):
     if not isinstance(e, sp.Mul):
         return e
     factors = list(e.args)

@@ -20,15 +20,13 @@ import itertools
 from collections import Counter
 
 import sympy as sp
-from sympy import KroneckerDelta
 
-from indexcalc.language.algebra import Index, ISum, Len, Size, free_indices
+from indexcalc.language.algebra import Index, ISum, free_indices
 from indexcalc.calculus.names import NameSupply, slot
-from indexcalc.language.memo import Memo, bottom_up, postorder, recall, remember
-from indexcalc.simplify.keys import blind, blind_of
-from indexcalc.simplify.tidy import alpha
+from indexcalc.language.memo import Memo, recall, remember
+from indexcalc.language.walk import bottom_up, is_leaf, postorder
+from indexcalc.simplify.keys import alpha, blind, blind_of
 
-_ATOMS = (sp.Indexed, sp.Symbol, sp.Number, Len, Size, KroneckerDelta, sp.IndexedBase, Index)
 
 
 def shape_key(e):
@@ -104,14 +102,14 @@ _EXPR_IS_NUMBER = sp.Expr.__dict__["is_number"]
 
 def _worth(e, keys) -> bool:
     """Is ``e`` worth a name? Not an atom, nor a number times an atom, nor ``1/atom``."""
-    if isinstance(e, _ATOMS) or keys.number(e):  # (sqrt(2) is as short as its name)
+    if is_leaf(e) or keys.number(e):  # (sqrt(2) is as short as its name)
         return False
     if isinstance(e, sp.Mul):
-        return sum(not a.is_Number for a in e.args) >= 2 or any(not isinstance(a, _ATOMS) for a in e.args)
+        return sum(not a.is_Number for a in e.args) >= 2 or any(not is_leaf(a) for a in e.args)
     if isinstance(e, sp.Pow):
-        return not ((isinstance(e.base, (*_ATOMS, _Held))) and e.exp.is_Integer)
+        return not ((is_leaf(e.base) or isinstance(e.base, _Held)) and e.exp.is_Integer)
     if isinstance(e, sp.Function) and len(e.args) == 1:
-        return not isinstance(e.args[0], _ATOMS)  # step(h[i]) costs less than a name
+        return not is_leaf(e.args[0])  # step(h[i]) costs less than a name
     return True
 
 
@@ -130,7 +128,7 @@ def _entries(e, keys) -> list:
 
 def _inside(e) -> list:
     """The subexpressions a search for shared ones looks into."""
-    return [] if isinstance(e, _ATOMS) else [a for a in e.args if not isinstance(a, (sp.Tuple, *_ATOMS))]
+    return [] if is_leaf(e) else [a for a in e.args if not (isinstance(a, sp.Tuple) or is_leaf(a))]
 
 
 def _occurrences(roots) -> list:
@@ -138,7 +136,7 @@ def _occurrences(roots) -> list:
     atoms) with the number of times it occurs in them written out as trees, in the
     order of first occurrence. Linear in the number of distinct subexpressions, however
     often they repeat (``tanh(tanh(...))`` and its derivative)."""
-    roots = [r for r in roots if not isinstance(r, _ATOMS)]
+    roots = [r for r in roots if not is_leaf(r)]
     below = postorder(roots, _inside)  # children before parents
     count = dict.fromkeys(map(id, below), 0)
     for r in roots:
@@ -258,7 +256,7 @@ def _substitute(e, key, name, idx, value, keys, done=None):
 
 
 def _substitute_at(e, key, name, idx, value, keys, done):
-    if isinstance(e, _ATOMS):
+    if is_leaf(e):
         return e
     target = keys.blind(value)
     if keys.blind(e) == target and keys.exact(e) == key and (call := _call(name, idx, value, e)) is not None:
@@ -308,7 +306,7 @@ def _group_powers(exprs):
     groups: dict = {}
     for e in exprs:
         for p in e.atoms(sp.Pow):
-            if not isinstance(p.base, _ATOMS) and p.exp.is_Rational:
+            if not is_leaf(p.base) and p.exp.is_Rational:
                 groups.setdefault(alpha(p.base), []).append(p)
     held = {}
     for pows in groups.values():

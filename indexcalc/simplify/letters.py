@@ -28,6 +28,7 @@ from indexcalc.calculus.contract import freshen
 from indexcalc.calculus.names import stem
 from indexcalc.language.algebra import Binder, Index, ISum, Inv, tensor_names  # noqa: F401 (ISum: doctest)
 from indexcalc.language.naming import gradient_of
+from indexcalc.language.walk import preorder
 
 
 def pretty_indices(e, keep, taken=(), prog=None):
@@ -181,13 +182,10 @@ def _places(e, ranks) -> dict:
 def _ordered_indexed(e) -> list:
     """The tensor elements of ``e`` in the order SymPy's tree holds them (not a set:
     the letters are tried in a fixed order)."""
-    out, stack = [], [e]
-    while stack:
-        x = stack.pop()
+    out: list = []
+    for x in preorder(e):
         if isinstance(x, sp.Indexed):
             _append(out, x)
-        elif isinstance(x, sp.Basic):
-            stack.extend(reversed(x.args))
     return out
 
 

@@ -19,61 +19,16 @@ from __future__ import annotations
 import itertools
 
 import sympy as sp
-from sympy import KroneckerDelta
 
-from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Reduction, Size, free_indices, tensor_names
+from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
                                          split_every_sum)
-from indexcalc.calculus.names import Bound, bound, scope
+from indexcalc.calculus.names import Bound, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
-from indexcalc.language.memo import Memo, bottom_up, recall, remember
-from indexcalc.simplify.keys import blind
+from indexcalc.language.memo import Memo
+from indexcalc.language.walk import bottom_up, is_leaf, rebuild
+from indexcalc.simplify.keys import alpha, blind, signature  # noqa: F401 (alpha re-exported)
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
-
-
-def alpha(e):
-    """``e`` with every summed index renamed by its depth and its place in its sum, so
-    that sums equal up to the names of their indices compare equal (the new name of a
-    summed index depends only on its own sum, not on the order SymPy lists terms in)."""
-    out = recall(_ALPHA, e)
-    if out is None:
-        out = _alpha(e, 0)
-        remember(_ALPHA, e, out)
-    return out
-
-
-_ALPHA = Memo()  # alpha(e) by the identity of e (see keys.remember)
-
-
-def _alpha(e, depth):
-    if isinstance(e, Binder):  # a sum, or a reduction such as max[i](..)
-        order = sorted(e.indices, key=lambda i: _signature(e.body, i, e.indices))
-        # of their own class: equal to no index of the program, whatever its name
-        ren = {i: bound(k, depth) for k, i in enumerate(order)}
-        return type(e)(_alpha(e.body.xreplace(ren), depth + 1), [ren[i] for i in order])
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)):
-        return e
-    args = [_alpha(a, depth) for a in e.args]
-    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
-
-
-def _signature(e, i, summed=()):
-    """Where index ``i`` stands in ``e``: the tensors (and inverses, deltas) and axes,
-    independent of its name; with ``summed`` (the indices of its sum), also the other
-    indices of each tensor it stands at (those of ``summed`` as ``?``), so that in
-    ``X[l,i]*X[n,l]*X[j,n]`` the summed ``l`` (beside ``i``) and ``n`` (beside ``j``)
-    differ."""
-    def around(el):
-        return tuple("*" if j == i else "?" if j in summed else _name(j) for j in el.indices) if summed else ()
-    where = [(el.base.label.name, k, around(el)) for el in e.atoms(sp.Indexed)
-             for k, j in enumerate(el.indices) if j == i]
-    where += [("inv " + f.args[0].label.name, k, ()) for f in e.atoms(Inv) for k, j in enumerate(f.args[1:]) if j == i]
-    where += [("delta", 0, ()) for d in e.atoms(KroneckerDelta) for j in d.args if j == i]
-    return sorted(where)
-
-
-def _name(j) -> str:
-    return j.name if isinstance(j, sp.Symbol) else str(j)
 
 
 def _powers(e) -> dict:
@@ -199,14 +154,11 @@ def _own_keys(x, below) -> frozenset:
 
 
 def _parts(x):
-    return x.args if x.args and not isinstance(x, _OPAQUE) else ()
-
-
-_OPAQUE = (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase)
+    return () if is_leaf(x) else x.args
 
 
 def _reuse(e, pattern, st, shape=None, present=None):
-    if not e.args or isinstance(e, _OPAQUE) or (present is not None and not present.may_hold(shape, e)):
+    if is_leaf(e) or (present is not None and not present.may_hold(shape, e)):
         return e
     shape = shape or _Shape(pattern)
     out = _replace_once(e, pattern, st) if shape.may_be_in(e) else None
@@ -255,12 +207,14 @@ def factor(e):
 def _expand(e):
     """``e`` multiplied out, but not inside the arguments of functions: ``step(m - x)``
     must compare ``x`` as its forward value computes it (the gradient of ``max[..]``
-    finds the arg-max by exact equality), and ``tanh(a*(b + c))`` reads as written."""
-    if isinstance(e, (sp.Function, Reduction)) or not e.args or isinstance(e, (sp.Indexed, Index)):
-        return e  # (a max[..] too: its body is compared with as computed)
-    if isinstance(e, ISum):
-        return ISum(_expand(e.body), e.indices)
-    e = e.func(*[_expand(a) for a in e.args])
+    finds the arg-max by exact equality), and ``tanh(a*(b + c))`` reads as written.
+    (A max[..] too: its body is compared with as computed.)"""
+    return rebuild(e, _expand_at, stop=(sp.Function, Reduction))
+
+
+def _expand_at(e):
+    if isinstance(e, ISum) or not isinstance(e, sp.Expr):
+        return e
     return sp.expand(e, deep=False, mul=True, multinomial=False, power_exp=False, power_base=False, log=False)
 
 
@@ -293,11 +247,12 @@ def _terms(e, cap=10**6) -> int:
 def common_factors(e):
     """Pull out of each sum the factors all its terms share, and a common whole number:
     ``2*a*x/n - 2*a*y/n`` becomes ``2*a*(x - y)/n``. Unlike SymPy's ``factor_terms`` it
-    never clears denominators into large integers (``0.7978845608*x`` stays as it is)."""
-    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size, sp.IndexedBase, sp.Function)):
-        return e  # (function arguments stay as computed: see _expand)
-    args = [common_factors(a) for a in e.args]
-    e = ISum(args[0], e.indices) if isinstance(e, ISum) else e.func(*args)
+    never clears denominators into large integers (``0.7978845608*x`` stays as it is).
+    Function arguments stay as computed (see :func:`_expand`)."""
+    return rebuild(e, _common_factors_at, stop=(sp.Function,))
+
+
+def _common_factors_at(e):
     if not isinstance(e, sp.Add):
         return e
     coeffs, powers = zip(*[(c, _powers(rest)) for c, rest in (t.as_coeff_Mul() for t in e.args)])
@@ -346,7 +301,7 @@ def _sizes_of_summed(e) -> dict:
     out = {}
     for s in e.atoms(ISum):
         for i in s.indices:
-            sig = _signature(s.body, i)
+            sig = signature(s.body, i)
             if sig:
                 out[i] = Bound(f"_len_{sig[0][0]}_{sig[0][1]}")
     return out
