@@ -17,7 +17,8 @@ from indexcalc.errors import IndexCalcError
 from indexcalc.language.check import check
 from indexcalc.language.parser import parse_tree
 from indexcalc.calculus.contract import constant_out, merge_sums, rewrite
-from indexcalc.simplify.tidy import alpha, normal
+from indexcalc.simplify.keys import alpha
+from indexcalc.simplify.tidy import normal
 
 
 def prove(statements, before: str = "", skip: int = 0):

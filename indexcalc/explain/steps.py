@@ -43,7 +43,8 @@ from sympy import KroneckerDelta
 from indexcalc.calculus.differentiate import Sent, state_sizes
 from indexcalc.calculus.names import stem
 from indexcalc.language.algebra import Index, ISum, free_indices
-from indexcalc.simplify.tidy import alpha, letters_from
+from indexcalc.simplify.keys import alpha
+from indexcalc.simplify.tidy import letters_from
 from indexcalc.explain.show import Line, Part, Partial, Section, Steps, element, one_line, text_of
 
 __all__ = ["Steps", "steps_of"]

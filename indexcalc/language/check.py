@@ -47,7 +47,7 @@ def _functions() -> list:
     return sorted([*FUNCTIONS, "delta", "len", "size"])
 
 
-_REDUCTIONS = ["sum", "mean", *REDUCTIONS]
+_REDUCTION_WORDS = ["sum", "mean", *REDUCTIONS]
 #: names that are constants of the language, not tensors or scalars
 CONSTANTS = {"pi": sp.pi}
 
@@ -325,9 +325,9 @@ class _StatementChecker(WindowChecks):
 
     def _reduce(self, node, protected):
         kind = str(node.children[0])
-        if kind not in _REDUCTIONS:
-            self.fail(f"unknown reduction {kind}[..](..); {did_you_mean(kind, _REDUCTIONS, suffix='[..](..)')}"
-                      f"the reductions are {', '.join(k + '[..](..)' for k in _REDUCTIONS)}", node)
+        if kind not in _REDUCTION_WORDS:
+            self.fail(f"unknown reduction {kind}[..](..); {did_you_mean(kind, _REDUCTION_WORDS, suffix='[..](..)')}"
+                      f"the reductions are {', '.join(k + '[..](..)' for k in _REDUCTION_WORDS)}", node)
         idx = []
         for c in node.children[1].children:
             idx.append(self.index(c.children[0] if c.data == "sized" else c))
@@ -360,7 +360,7 @@ class _StatementChecker(WindowChecks):
         name = str(node.children[0])
         args = node.children[1].children
         what = {"max": "maximum", "min": "minimum", "logsumexp": "log-sum-exp"}.get(name, name)
-        reduction = f"; for the {what} over indices write {name}[i](...)" if name in _REDUCTIONS else ""
+        reduction = f"; for the {what} over indices write {name}[i](...)" if name in _REDUCTION_WORDS else ""
         known = _functions()
         if name not in known:
             hint = reduction[2:] if reduction else \

@@ -30,7 +30,7 @@ from indexcalc.notation.text import _coefficient, chain_order, is_negative, writ
 from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names
 
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
-_REDUCTIONS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
+_REDUCTION_COMMANDS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
 _SCIENTIFIC = re.compile(r"(\d+(?:\.\d+)?)e([+-]?)0*(\d+)")
 
 
@@ -90,7 +90,7 @@ class IndexLatexPrinter(LatexPrinter):
         return self.naming.symbol(str(getattr(base, "label", base)))
 
     def _print_Pow(self, e):
-        if (isinstance(e.base, ISum) or type(e.base).__name__ in _REDUCTIONS) \
+        if (isinstance(e.base, ISum) or type(e.base).__name__ in _REDUCTION_COMMANDS) \
                 and not (e.exp.is_negative or e.exp == sp.Rational(1, 2)):
             return f"\\left({self._print(e.base)}\\right)^{{{self._print(e.exp)}}}"  # (Σ_i x_i)^2
         if isinstance(e.base, (sp.Indexed, sp.Symbol)) and not isinstance(e.base, Index):
@@ -221,7 +221,7 @@ class IndexLatexPrinter(LatexPrinter):
         return f"{out}^{{{exp}}}" if exp else out
 
     def _reduction(self, e, exp=None):
-        out = f"{_REDUCTIONS[type(e).__name__]}_{self._subscript(e.indices)} {_parens(self._print(e.body))}"
+        out = f"{_REDUCTION_COMMANDS[type(e).__name__]}_{self._subscript(e.indices)} {_parens(self._print(e.body))}"
         return f"\\left({out}\\right)^{{{exp}}}" if exp else out
 
     _print_MaxOver = _print_MinOver = _print_LogSumExp = _reduction
@@ -264,7 +264,7 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
         naming = current() or Naming({st.name for st in statements}
                                      | set().union(*[tensor_names(st.expr) for st in statements]))
     printer = IndexLatexPrinter(naming)
-    sizes = _Sizes(program, len(program.statements) - len(statements)) if program is not None else None
+    sizes = _SizeNumbers(program, len(program.statements) - len(statements)) if program is not None else None
     lines = []
     for k, st in enumerate(statements):
         printer.left = list(st.indices)
@@ -291,7 +291,7 @@ def _notes(naming, sized) -> list:
     return ["&\\text{where } " + out[0]] + [f"&\\phantom{{\\text{{where }}}} {o}" for o in out[1:]]
 
 
-class _Sizes:
+class _SizeNumbers:
     """``len(i)`` of the statement ``k`` → ``k``-th distinct size named after ``i``."""
 
     def __init__(self, program, n0):

@@ -27,7 +27,7 @@ from indexcalc.calculus.names import Bound, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up, is_leaf, rebuild
-from indexcalc.simplify.keys import alpha, blind, signature  # noqa: F401 (alpha re-exported)
+from indexcalc.simplify.keys import alpha, blind, signature
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
 
