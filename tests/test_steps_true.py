@@ -435,3 +435,18 @@ def test_methods_wrap_internal_failures(monkeypatch, method):
 def test_a_user_error_passes_the_method_guard():
     with pytest.raises(ic.IndexCalcError):
         ic.derive("y[i] = tanh(x[i])").compile(backend="fortran")
+
+
+@pytest.mark.parametrize("method", ["latex", "numpy_source", "compile"])
+def test_program_methods_wrap_internal_failures(monkeypatch, method):
+    """What ``ic.parse`` returns is guarded like a derivation's result."""
+    import indexcalc.derivation.program as program_module
+    prog = ic.parse("y[i] = exp(x[i])")
+
+    def broken(*a, **k):
+        raise KeyError("exp")
+    for name in ("program_latex", "numpy_source", "compile_program"):
+        monkeypatch.setattr(program_module, name, broken)
+    with pytest.raises(ic.InternalError) as info:
+        getattr(prog, method)()
+    assert isinstance(info.value.__cause__, KeyError)

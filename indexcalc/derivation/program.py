@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from indexcalc.notation.latex import program_latex
 from indexcalc.backends.numpy import compile_program, numpy_source
+from indexcalc.derivation.pipeline import guard
 from indexcalc.derivation.proof import program_text, reparse
 from indexcalc.language.program import CheckedProgram
 
@@ -51,6 +52,7 @@ class Program(CheckedProgram):
         """
         return cls(**{f.name: getattr(checked, f.name) for f in dataclasses.fields(checked)})
 
+    @guard
     def with_outputs(self, outputs) -> "Program":
         """This program with ``outputs`` as its outputs (a name, comma-separated names or
         a list; None: the default, the names no later statement reads). Each must be a
@@ -63,6 +65,7 @@ class Program(CheckedProgram):
         from indexcalc.derivation.outputs import with_outputs
         return with_outputs(self, outputs)
 
+    @guard
     def __str__(self) -> str:
         """The program as text in the language (it parses back to the same program)."""
         return program_text(self)
@@ -73,6 +76,7 @@ class Program(CheckedProgram):
         return (f"<Program: inputs {', '.join(self.inputs) or '(none)'}; outputs {', '.join(self.outputs)}; "
                 f"{n} statement{'s' * (n != 1)}\n{self}\n>")
 
+    @guard
     def latex(self) -> str:
         """The program as LaTeX (an ``aligned`` block; Jupyter shows it via ``_repr_latex_``).
 
@@ -87,6 +91,7 @@ class Program(CheckedProgram):
     def _repr_latex_(self) -> str:
         return "$\\displaystyle " + self.latex() + "$"
 
+    @guard
     def numpy_source(self, name: str = "forward", returns: Mapping[str, str] | None = None) -> str:
         """Self-contained Python source of a NumPy function computing the outputs.
 
@@ -102,6 +107,7 @@ class Program(CheckedProgram):
         """
         return numpy_source(self, name, returns or {o: o for o in self.outputs})
 
+    @guard
     def compile(self, returns: Mapping[str, str] | None = None,
                 optional: Iterable[str] = (), outputs=None) -> Callable[..., dict]:
         """``fwd(**arrays) -> {output: ndarray}``; shapes are checked first (ShapeError).
