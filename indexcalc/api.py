@@ -20,7 +20,7 @@ from typing import Union
 from indexcalc.derivation.pipeline import guard
 from indexcalc.derivation.results import Derivative, Jacobian
 from indexcalc.errors import ProgramError, WrtError
-from indexcalc.gradcheck import CheckResult
+from indexcalc.gradcheck import CheckResult, check_gradients as check
 from indexcalc.derivation.outputs import name_list, with_outputs
 from indexcalc.derivation.program import Program
 
@@ -236,6 +236,6 @@ def check_gradients(source: Source, wrt: Names = None, sizes: Mapping[str, int] 
     >>> ic.check_gradients("y[i] = sqrt(x[i] - 2)").ok   # NaN on positive data
     False
     """
-    from indexcalc.gradcheck import check_gradients as check
-    return check(with_outputs(parse(source), outputs), _names(wrt, "wrt"), sizes=sizes, seed=seed,
-                 directions=directions, h=h, tolerance=tolerance)
+    prog = with_outputs(parse(source), outputs)
+    return check(prog, Derivative(prog, _names(wrt, "wrt")), sizes=sizes, seed=seed, directions=directions,
+                 h=h, tolerance=tolerance)

@@ -3,7 +3,9 @@ autograd's ``check_grads``): for each ``X`` in ``wrt`` and random ``v``,
 ``<dX, v>`` must match ``(f(X + h v) - f(X - h v)) / 2h``, where ``f`` is the loss or
 ``Σ_Y <dY, Y>`` for random upstream gradients ``dY``.
 
-    >>> result = check_gradients("Y[i,j] = X[i,k]*W[k,j]", ["X", "W"])
+    >>> import indexcalc as ic
+    >>> prog = ic.parse("Y[i,j] = X[i,k]*W[k,j]")
+    >>> result = check_gradients(prog, ic.derive(prog, wrt=["X", "W"]))
     >>> result.ok, bool(result)
     (True, True)
 
@@ -152,13 +154,10 @@ def _names(e) -> set:
     return tensor_names(e)
 
 
-def check_gradients(source, wrt=None, sizes=None, seed=0, directions=3, h=1e-6,
-                    tolerance=1e-5) -> CheckResult:
-    """Derive, then compare with central differences in float64 on random data (see
-    :func:`indexcalc.check_gradients` for the parameters)."""
-    from indexcalc.api import derive, parse
-    prog = parse(source)
-    d = derive(prog, wrt)
+def check_gradients(prog, d, sizes=None, seed=0, directions=3, h=1e-6, tolerance=1e-5) -> CheckResult:
+    """Compare the derivation ``d`` of the program ``prog`` with central differences in
+    float64 on random data (:func:`indexcalc.check_gradients` parses and derives, then
+    calls this; see it for the parameters)."""
     rng = np.random.default_rng(seed)
     size = sizes_for(prog, sizes)
     inputs = random_inputs(prog, size, rng)

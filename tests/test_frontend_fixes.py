@@ -13,7 +13,7 @@ from indexcalc.language.algebra import Index, ISum, Len, Size, occurrences, prod
 from indexcalc.cli import main
 from indexcalc.notation.text import statement_text
 from indexcalc.errors import BUG, InternalError
-from indexcalc.gradcheck import check_gradients
+from indexcalc.api import check_gradients
 
 A = np.array([[1.0, 2.0], [3.0, 4.0]])
 X = np.array([1.0, 10.0])

@@ -17,7 +17,7 @@ import pytest
 
 import indexcalc as ic
 from indexcalc.backends.spelling import JAX, JAX_REDUCE, MATH, NUMPY, NUMPY_REDUCE, TORCH, TORCH_REDUCE
-from indexcalc.gradcheck import check_gradients
+from indexcalc.api import check_gradients
 from indexcalc.language.functions import BY_CLASS, FUNCTIONS, REDUCTIONS
 
 REFERENCE = {  # written from the definitions, not from the registry's spellings

@@ -43,3 +43,30 @@ def test_stage_imports_only_earlier_stages(module):
 def test_the_check_can_fail():
     assert stage("indexcalc.backends.numpy") > stage("indexcalc.language.check")
     assert stage("indexcalc.api") == len(STAGES)
+
+
+def cycles(graph: dict) -> list:
+    """The import cycles of ``graph`` ({module: modules it imports}), as lists of modules."""
+    found, state = [], {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == "open":
+                found.append(path[path.index(n):] + [n])
+            elif n not in state:
+                visit(n, path + [n])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    return found
+
+
+def test_no_import_cycle():
+    """Imports inside functions count too: api <-> gradcheck and derivation <-> steps were
+    cycles once."""
+    graph = {m: {i for i in imports(p) if i in MODULES} for m, p in MODULES.items()}
+    assert not cycles(graph)
+    assert cycles({"a": {"b"}, "b": {"a"}}) == [["a", "b", "a"]]  # the check can fail
