@@ -1,1 +1,1 @@
-
+"""The tensor chain rule with Kronecker deltas, and their contraction."""

@@ -1,5 +1,7 @@
-"""Assemble a derivation: name the gradients, tidy each formula, print it, and prove the
-printed text means what was derived by re-parsing it after the forward program.
+"""What a derivation returns: :class:`Derivative` (read from the one run of
+:mod:`indexcalc.derivation.pipeline`) and :class:`Jacobian`, both a :class:`Backward` that
+prints itself, proves its text by re-parsing it after the forward program, and exports
+through the backend registry.
 
     >>> import indexcalc as ic
     >>> d = ic.derive("y[i] = tanh(x[i])")
