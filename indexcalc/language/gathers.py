@@ -18,8 +18,8 @@ backend calls before any work.
     >>> prog = ic.parse("y[n,d] = E[tok[n],d]")
     >>> prog.inputs, prog.integers
     (['E', 'tok'], ('tok',))
-    >>> print(prog.statements[0].expr), gathered(prog.statements[0].expr)
-    E[tok[n], d] True
+    >>> str(prog.statements[0].expr), gathered(prog.statements[0].expr)
+    ('E[tok[n], d]', True)
     >>> targets(prog)
     {'tok': [('E', 0)]}
 """
