@@ -45,6 +45,18 @@ PROGRAMS = [
      {"g": (4,), "x": (4, 3), "W": (3, 3, 2), "ex": np.array([2, 0, 2, 2])}),
     ("odd names", "L_1 = -mean[i_1](logp[i_1, t1[i_1]]*_s0[t1[i_1]])",
      {"logp": (3, 4), "t1": np.array([3, 3, 0]), "_s0": (4,)}),
+    ("the letter v taken", "y[v,d] = E[tok[v],d]", {"E": (5, 3), "tok": TOK}),
+    ("nested gather", "y[n] = x[p[q[n]]]", {"x": (5,), "p": np.array([4, 4, 0, 2, 1]), "q": np.array([0, 1, 4, 4])}),
+    ("two integer inputs", "y[n,d] = E[tok[n],d] + E[tok2[n],d]", {"E": (5, 3), "tok": TOK, "tok2": np.array([0, 0, 4, 3])}),
+    ("gathered and bare reads of one tensor", "y[n] = x[tok[n]]*x[n]", {"x": (4,), "tok": TOK}),
+    ("a chain", "y[n,d] = E[tok[n],d]\nz[n] = y[n,d]*y[n,d]", {"E": (5, 3), "tok": TOK}),
+    ("a permutation twice", "y[i] = x[perm[i]]\nz[i] = y[perm[i]]", {"x": (4,), "perm": np.array([2, 0, 3, 1])}),
+    ("an offset past the end", "y[n] = x[tok[n]+1]", {"x": (4,), "tok": TOK}),
+    ("stride 2", "y[n] = x[2*tok[n]]*w[n]", {"x": (8,), "w": (4,), "tok": TOK}),
+    ("max of a gathered row", "y[n] = max[d](E[tok[n],d])", {"E": (5, 3), "tok": TOK}),
+    ("pairwise", "s[n,m] = E[tok[n],d]*E[tok[m],d]", {"E": (5, 3), "tok": TOK}),
+    ("centred", "y[n,d] = E[tok[n],d] - mean[m](E[tok[m],d])", {"E": (5, 3), "tok": TOK}),
+    ("embedding bag, mean", "y[b,d] = mean[t](E[tok[b,t],d])", {"E": (5, 3), "tok": np.array([[0, 4, 4], [1, 1, 2]])}),
 ]
 
 
@@ -209,6 +221,15 @@ def test_sizes_set_the_range():
     assert len(set(arrays["tok"].tolist())) == 7
     with pytest.raises(ic.ArgumentError, match="no statement uses as an index"):
         sizes_for(prog, {"E": 3})
+
+
+def test_value_check_of_nested_gathers():
+    prog = ic.parse("y[n] = x[p[q[n]]]")
+    assert targets(prog) == {"p": [("x", 0)], "q": [("p", 0)]}
+    arrays = {"x": np.zeros(3), "p": np.array([0, 2]), "q": np.array([1, 1, 0])}
+    check_values(prog, arrays)
+    with pytest.raises(ic.ShapeError, match="q holds the value 2 .*axis 0 of p, of size 2"):
+        check_values(prog, {**arrays, "q": np.array([2])})
 
 
 def test_value_check():
