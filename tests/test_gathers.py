@@ -264,3 +264,21 @@ def test_contraction_never_solves_for_data():
     j = ic.jacobian("h[v] = x[v]^2\ny[n] = h[tok[n]]", "x")
     assert str(j).splitlines()[-1] == "dy_dx[n,w] = dh_dx[tok[n],w]"
     assert "delta(v,idx[i]+k)" in str(ic.derive("y[i] = x[idx[i] + k]*w[k]"))
+
+
+@pytest.mark.parametrize("forward,arrays", [
+    ("L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])", {"z": (3, 4), "y": np.array([2, 2, 0])}),
+    ("y[n,e] = E[tok[n],d]*W[d,e]\nL = logsumexp[e](y[n,e])", {"E": (4, 2), "W": (2, 3), "tok": np.array([3, 0, 3])}),
+], ids=["cross-entropy", "embedding then logsumexp"])
+def test_hessian_matches_finite_differences_of_the_gradient(forward, arrays):
+    x = next(iter(arrays))
+    inputs = _data(arrays)
+    h, d = ic.hessian(forward, x), ic.derive(forward, x)
+    H = evaluate(forward + "\n" + str(h), inputs)[str(h).splitlines()[-1].split("[")[0]]
+    grad = lambda X: evaluate(forward + "\n" + str(d), {**inputs, x: X})[d.names[x]]  # noqa: E731
+    shape, eps = inputs[x].shape, 1e-6
+    for at in np.ndindex(shape):
+        step = np.zeros(shape)
+        step[at] = eps
+        column = (grad(inputs[x] + step) - grad(inputs[x] - step)) / (2 * eps)
+        assert np.allclose(H[(slice(None),) * len(shape) + at], column, atol=1e-6), (at, str(h))
