@@ -32,7 +32,7 @@ import numpy as np
 import sympy as sp
 
 from indexcalc.errors import ArgumentError, ShapeError
-from indexcalc.language.algebra import Index, size_node
+from indexcalc.language.algebra import Binder, Det, Index, Inv, LogDet, Size, size_node
 from indexcalc.language.axes import affine
 
 
@@ -67,7 +67,6 @@ def integer_names(e) -> set:
 def value_names(e) -> set:
     """The names ``e`` reads as values: tensors and scalars, not those in index positions
     and not a tensor of which only a size is read."""
-    from indexcalc.language.algebra import Binder, Det, Inv, LogDet, Size
     out = set()
     stack = [e]
     while stack:
