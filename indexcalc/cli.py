@@ -172,7 +172,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--example", metavar="NAME", help="a program from the gallery")
     c.add_argument("--outputs", type=outputs_value, metavar="Y,MU", help=outputs_help)
     c.add_argument("--sizes", type=sizes_value, metavar="i=3,k=4",
-                   help="index sizes (default: small distinct sizes)")
+                   help="index sizes (default: small distinct sizes); an integer input's name, tok=7, "
+                        "sets the size of the axes its values index (values 0 to 6)")
     c.add_argument("--seed", type=seed_value, default=0, help="seed of the random data (0 or more)")
     c.set_defaults(run=cmd_check)
     e = sub.add_parser("examples", help="list the built-in gallery, or print one example",

@@ -21,6 +21,7 @@ import numpy as np
 import sympy as sp
 
 from indexcalc.language.functions import BY_CLASS
+from indexcalc.language.gathers import targets
 from indexcalc.errors import ArgumentError, ProgramError
 from indexcalc.language.naming import plain_gradient_name
 
@@ -97,20 +98,33 @@ def _passes(error, tolerance) -> bool:
 
 def sizes_for(prog, named=None, start=2) -> dict:
     """A size for every input axis: distinct small sizes per class, or ``named`` ones
-    (``{"i": 3}``: every axis index ``i`` stands at in some statement)."""
+    (``{"i": 3}``: every axis index ``i`` stands at in some statement; ``{"tok": 7}`` for
+    an integer input ``tok``: every axis its values index, so its values are drawn from
+    0 to 6, README "Gathers").
+
+        >>> import indexcalc as ic
+        >>> prog = ic.parse("y[n,d] = E[tok[n],d]")
+        >>> sorted(sizes_for(prog, {"tok": 7, "n": 3}).values())
+        [2, 3, 7]
+    """
     named = dict(named or {})
+    integers = targets(prog)
     classes = {}
     for name in prog.inputs:
         for axis in range(prog.rank(name)):
             classes.setdefault(prog.sizes.find((name, axis)), [])
+    for name, keys in integers.items():
+        for key in keys if name in named else ():
+            classes.setdefault(prog.sizes.find(key), []).append(named[name])
     for (n, idx), _ in [(k, None) for k in list(prog.sizes.parent) if isinstance(k[0], int)]:
         if str(idx) in named:
             root = prog.sizes.find((n, idx))
             if root in classes:
                 classes[root].append(named[str(idx)])
-    unknown = set(named) - {str(k[1]) for k in prog.sizes.parent if isinstance(k[0], int)}
+    unknown = set(named) - {str(k[1]) for k in prog.sizes.parent if isinstance(k[0], int)} - set(integers)
     if unknown:
-        raise ArgumentError(f"--sizes names {', '.join(sorted(unknown))}, which no statement uses as an index")
+        raise ArgumentError(f"--sizes names {', '.join(sorted(unknown))}, which no statement uses as an index "
+                            "(or as an integer input: tok=7 draws tok's values from 0 to 6)")
     out, k = {}, 0
     for root, wanted in classes.items():
         out[root] = wanted[0] if wanted else start + k % 4  # 2, 3, 4, 5, 2, ...
@@ -127,7 +141,16 @@ def sizes_for(prog, named=None, start=2) -> dict:
 def random_inputs(prog, sizes, rng, dtype=np.float64) -> dict:
     """Random data: positive where a name feeds a function whose registry domain is
     positive (log) or a power/division/sqrt, well conditioned where it is a matrix of a
-    matrix function, else in [-1.5, 1.5]."""
+    matrix function, else in [-1.5, 1.5]; integers inside every axis they index for an
+    integer input (README "Gathers").
+
+        >>> import indexcalc as ic
+        >>> prog = ic.parse("y[n,d] = E[tok[n],d]")
+        >>> size = sizes_for(prog, {"tok": 3, "n": 50})
+        >>> tok = random_inputs(prog, size, np.random.default_rng(0))["tok"]
+        >>> tok.dtype, tok.shape, sorted(set(tok.tolist()))
+        (dtype('int64'), (50,), [0, 1, 2])
+    """
     positive, matrices = set(), set()
     for st in prog.statements:
         for f in st.expr.atoms(sp.Pow, sp.Function):
@@ -137,8 +160,12 @@ def random_inputs(prog, sizes, rng, dtype=np.float64) -> dict:
             elif (row and row.domain == "positive") or (isinstance(f, sp.Pow) and not (f.exp.is_Integer and f.exp > 0)):
                 positive |= _names(f.args[0])
     arrays = {}
+    integers = targets(prog)
     for name in prog.inputs:
         shape = tuple(sizes[prog.sizes.find((name, a))] for a in range(prog.rank(name)))
+        if name in integers:
+            arrays[name] = rng.integers(0, _range(prog, sizes, integers[name]), shape, dtype=np.int64)
+            continue
         if name in matrices:
             a = np.eye(shape[0]) * shape[0] + rng.uniform(-0.5, 0.5, shape)
         elif name in positive:
@@ -147,6 +174,15 @@ def random_inputs(prog, sizes, rng, dtype=np.float64) -> dict:
             a = rng.uniform(-1.5, 1.5, shape)
         arrays[name] = np.asarray(a, dtype=dtype)
     return arrays
+
+
+def _range(prog, sizes, keys) -> int:
+    """How many values an integer input may take: the smallest axis its values index."""
+    known = [sizes[prog.sizes.find(k)] for k in keys if prog.sizes.find(k) in sizes]
+    if not known:
+        raise ProgramError(f"the axes {', '.join(f'{t}[{a}]' for t, a in keys)} that integer data index "
+                           "have no size that the check can choose")
+    return max(1, min(known))
 
 
 def _names(e) -> set:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["evaluate", "program_info", "numeric_grad", "numeric_vjp_directions",
-           "OracleError", "Ambiguous", "parse_program"]
+           "OracleError", "Ambiguous", "OracleShapeError", "parse_program"]
 
 
 class OracleError(Exception):
@@ -51,6 +51,11 @@ class OracleError(Exception):
 
 class Ambiguous(OracleError):
     """The README does not say what this program means; the oracle refuses to guess."""
+
+
+class OracleShapeError(OracleError):
+    """Integer data outside the axis it indexes (SPEC section 6, "Gathers": indexcalc's
+    ``ShapeError``)."""
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -334,7 +339,45 @@ def _is_read(expr, name) -> bool:
     """Is ``name`` read as a tensor (with brackets) or a matrix somewhere in ``expr``?"""
     if expr[0] in ("tensor", "det", "logdet", "inv", "size") and expr[1] == name:
         return True
-    return any(_is_read(c, name) for c in children(expr))
+    return any(_is_read(c, name) for c in children(expr) + _axis_nodes(expr))
+
+
+def _axis_nodes(node) -> list:
+    """The axis expressions of a read or a delta (where gathers stand, SPEC section 6)."""
+    if node[0] in ("tensor", "inv"):
+        return [sl[1] for sl in node[2] if not isinstance(sl, str)]
+    if node[0] == "delta":
+        return [x[1] for x in node[1:3] if not isinstance(x, str)]
+    return []
+
+
+def _has_gather(node) -> bool:
+    """Does an axis expression read a tensor (a gather: SPEC section 6, "Gathers")?"""
+    return node[0] == "tensor" or any(_has_gather(c) for c in children(node))
+
+
+def _axis_labels(node) -> list:
+    """The index names of an axis expression, inside its gathers too, in order."""
+    out = []
+
+    def walk(n):
+        if n[0] == "name":
+            if n[1] not in out:
+                out.append(n[1])
+        elif n[0] == "tensor":
+            for sl in n[2]:
+                walk(("name", sl) if isinstance(sl, str) else sl[1])
+        for c in children(n):
+            walk(c)
+    walk(node)
+    return out
+
+
+def _gather_nodes(node) -> list:
+    """The outermost reads of tensors in an axis expression."""
+    if node[0] == "tensor":
+        return [node]
+    return [g for c in children(node) for g in _gather_nodes(c)]
 
 
 def _names_read(node, out):
@@ -345,7 +388,7 @@ def _names_read(node, out):
         out.append(node[1])
     elif kind == "size":
         out.append(node[1])
-    for child in children(node):
+    for child in children(node) + _axis_nodes(node):
         _names_read(child, out)
     return out
 
@@ -473,6 +516,9 @@ class _Statement:
                 for idx, n in zip(node[2], arr.shape):
                     if isinstance(idx, str):
                         self._tie(idx, n, node[1])
+                    elif _has_gather(idx[1]):  # its indices are sized by the integer tensors
+                        for g in _gather_nodes(idx[1]):
+                            walk(g)
                     else:
                         windows.append((_affine(idx[1]), n))
             elif kind == "reduce":
@@ -485,6 +531,10 @@ class _Statement:
                     self._tie(idx, n, "inv")
             elif kind == "delta" and isinstance(node[1], str) and isinstance(node[2], str):
                 deltas.append((node[1], node[2]))
+            elif kind == "delta":
+                for x in node[1:3]:
+                    for g in _gather_nodes(x[1]) if not isinstance(x, str) else ():
+                        walk(g)
             for child in children(node):
                 walk(child)
         walk(expr)
@@ -545,8 +595,11 @@ class _Statement:
         a, b = self._size_value(node[1]), self._size_value(node[2])
         return {"add": a + b, "sub": a - b, "mul": a * b, "floordiv": a // b}[kind]
 
-    def _positions(self, node, labels):
-        """An affine expression of indices as an integer array over ``labels``."""
+    def _positions(self, node, labels, bound=None):
+        """An affine expression of indices as an integer array over ``labels``; with
+        gathers, their values, each checked against the axis it indexes (of size ``bound``)."""
+        if _has_gather(node):
+            return self._axis_value(node, labels, bound)
         const, coeffs = _affine(node)
         out = np.full((1,) * len(labels), const, dtype=np.int64)
         for j, c in coeffs.items():
@@ -555,17 +608,54 @@ class _Statement:
             out = out + c * np.arange(self._size(j)).reshape(shape)
         return out
 
+    def _axis_value(self, node, labels, bound):
+        """An axis expression with reads of integer tensors (SPEC section 6, "Gathers")."""
+        kind = node[0]
+        if kind == "tensor":
+            arr = np.asarray(self.env[node[1]] if node[1] in self.env else self._array(node[1]))
+            if arr.ndim != len(node[2]):
+                raise OracleError(f"{node[1]} has {arr.ndim} axes, used with {len(node[2])}")
+            if arr.size and not np.all(arr == np.round(arr)):
+                raise OracleError(f"{node[1]} is read in an index position but holds non-integers")
+            arr = arr.astype(np.int64)
+            pos = [self._positions(("name", sl) if isinstance(sl, str) else sl[1], labels, n)
+                   for sl, n in zip(node[2], arr.shape)]
+            full = np.broadcast_arrays(*pos, np.zeros(tuple(self._size(j) for j in labels), dtype=np.int64))[:-1]
+            for p, n in zip(full, arr.shape):
+                if p.size and (p.min() < 0 or p.max() >= n):
+                    raise OracleError(f"a read of {node[1]} outside its axes")
+            vals = arr[tuple(full)] if arr.size else np.zeros(full[0].shape if full else (), np.int64)
+            if bound is not None and vals.size and (vals.min() < 0 or vals.max() >= bound):
+                bad = vals[(vals < 0) | (vals >= bound)].flat[0]
+                raise OracleShapeError(f"{node[1]} holds the value {bad}, outside an axis of size {bound}")
+            return vals
+        if kind == "paren":
+            return self._axis_value(node[1], labels, bound)
+        if kind == "neg":
+            return -self._axis_value(node[1], labels, bound)
+        if kind in ("add", "sub"):
+            a, b = (self._axis_value(c, labels, bound) for c in node[1:3])
+            return a + b if kind == "add" else a - b
+        if kind == "mul":
+            if _has_gather(node[1]) and _has_gather(node[2]) or \
+                    not all(_has_gather(c) or c[0] == "num" for c in node[1:3]):
+                raise OracleError("not affine")
+            a, b = (self._axis_value(c, labels, bound) for c in node[1:3])
+            return a * b
+        return self._positions(node, labels)
+
     def _gather(self, name, slots):
         """A read whose axes hold affine expressions: 0 outside the axes (SPEC section 6)."""
         arr = self._array(name)
         labels, counts = [], {}
         for sl in slots:
-            names = [sl] if isinstance(sl, str) else list(_affine(sl[1])[1])
+            names = [sl] if isinstance(sl, str) else _axis_labels(sl[1])
             for j in names:
                 if j not in labels:
                     labels.append(j)
                 counts[j] = counts.get(j, 0) + 1
-        pos = [self._positions(("name", sl) if isinstance(sl, str) else sl[1], labels) for sl in slots]
+        pos = [self._positions(("name", sl) if isinstance(sl, str) else sl[1], labels, n)
+               for sl, n in zip(slots, arr.shape)]
         pos = np.broadcast_arrays(*pos, np.zeros(tuple(self._size(j) for j in labels), dtype=np.int64))[:-1]
         inside = np.ones(pos[0].shape if pos else (), dtype=bool)
         for p, n in zip(pos, arr.shape):
@@ -675,7 +765,7 @@ class _Statement:
             return _Val(f(_align(a, labels, self.sizes), _align(b, labels, self.sizes)), labels)
         if kind == "delta" and not (isinstance(node[1], str) and isinstance(node[2], str)):
             a, b = (("name", x) if isinstance(x, str) else x[1] for x in node[1:3])
-            labels = list(dict.fromkeys(list(_affine(a)[1]) + list(_affine(b)[1])))
+            labels = list(dict.fromkeys(_axis_labels(a) + _axis_labels(b)))
             full = tuple(self._size(j) for j in labels)
             r = np.broadcast_to(self._positions(a, labels), full) == np.broadcast_to(self._positions(b, labels), full)
             return _Val(r.astype(np.float64), labels, {j: 1 for j in labels}, single=True)
@@ -794,10 +884,7 @@ def _index_names(expr) -> set:
     out = set()
 
     def axis_names(node):
-        if node[0] == "name":
-            out.add(node[1])
-        for c in children(node):
-            axis_names(c)
+        out.update(_axis_labels(node))
 
     def walk(node):
         kind = node[0]

@@ -81,6 +81,10 @@ def contract_axis_delta(e):
             if not any(_reads_bare(g, s) for g in rest):
                 continue
             value = sp.expand(-(diff - c * s) / c)
+            if value.has(sp.Indexed) and s not in f.args:
+                # README "Gathers": integer data (tok[n]) moves only into a read of the axis
+                # it indexes, delta(v, tok[n]) solved for v; never w[j - idx[i]]
+                continue
             body = sp.Mul(*rest).xreplace({s: value})
             left = [i for i in e.indices if i != s]
             return ISum(body, left) if left else body

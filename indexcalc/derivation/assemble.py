@@ -27,10 +27,17 @@ def check_wrt(prog, wrt) -> list:
     twice is differentiated once, as a dict of gradients holds it once), or a WrtError."""
     if wrt is None and not prog.inputs:
         raise WrtError("the program reads no input, so there is nothing to differentiate")
+    integers = getattr(prog, "integers", ())  # README "Gathers": integer data, never differentiated
+    if wrt is None and not set(prog.inputs) - set(integers):
+        raise WrtError("the program reads only integer inputs (read in index positions), so there is "
+                       "nothing to differentiate")
     if wrt is None:
-        return list(prog.inputs)
+        return [x for x in prog.inputs if x not in integers]
     wrt = [w.strip() for w in wrt.split(",")] if isinstance(wrt, str) else list(wrt)
     for w in wrt:
+        if w in integers:
+            raise WrtError(f"cannot differentiate with respect to {w!r}: it is an integer input (read in "
+                           "an index position), which has no derivative")
         if w not in prog.inputs:
             kind = "an assigned name" if w in prog.ranks else "not a name of the program"
             raise WrtError(f"cannot differentiate with respect to {w!r}: it is {kind}; "

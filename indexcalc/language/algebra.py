@@ -396,7 +396,8 @@ def slot_indices(x) -> tuple:
     a literal position (README "Windows and positions")."""
     if isinstance(x, sp.Symbol):  # (an Index; a plain Symbol where a caller built one)
         return (x,)
-    return tuple(sorted(x.atoms(sp.Symbol), key=str))
+    names = {b.label for b in x.atoms(sp.IndexedBase)}  # a gather's tensor (tok in E[tok[n],d])
+    return tuple(sorted(x.atoms(sp.Symbol) - names, key=str))
 
 
 def tensor_names(e) -> frozenset:

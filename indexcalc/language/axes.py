@@ -85,6 +85,8 @@ def axis_text(e) -> str:
     """
     if isinstance(e, Index) or e.is_Integer:
         return str(e)
+    if e.has(sp.Indexed):  # README "Gathers": tok[n], idx[i]+k
+        return _gather_text(e)
     const, coeffs = coefficients(e)
     out = ""
     for i, c in coeffs.items():
@@ -92,6 +94,23 @@ def axis_text(e) -> str:
         out += sign + (str(i) if abs(c) == 1 else f"{abs(c)}*{i}")
     # as written: bare or stride terms in the order of their names, positive first
     return (_order(out) if out else "") + (f"{const:+d}" if const else "") if out else str(const)
+
+
+def _gather_text(e) -> str:
+    """An axis expression holding reads of integer tensors: ``tok[b,t]``, ``i-idx[j]``."""
+    if isinstance(e, sp.Indexed):
+        return f"{e.base.label}[{','.join(map(axis_text, e.indices))}]"
+    terms, const = [], 0
+    for t in sp.Add.make_args(sp.expand(e)):
+        c, g = t.as_coeff_Mul()
+        if g == 1:
+            const += int(c)
+            continue
+        body = _gather_text(g) if g.has(sp.Indexed) else str(g)
+        terms.append((bool(c < 0), (f"{abs(c)}*" if abs(c) != 1 else "") + body))
+    terms.sort(key=lambda t: (t[0], "[" not in t[1]))  # positive terms first, reads first, as written
+    out = "".join(("-" if neg else "+" if n else "") + text for n, (neg, text) in enumerate(terms))
+    return out + (f"{const:+d}" if const else "")
 
 
 def _order(text: str) -> str:
@@ -109,10 +128,11 @@ def is_affine(e) -> bool:
     return not isinstance(e, Index)
 
 
-def affine(node, index, fail):
+def affine(node, index, fail, gather=None):
     """The SymPy expression of the axis expression ``node`` (a lark tree), built with
     ``index(name node) -> Index``; ``fail(message)`` raises. Integer literals, indices,
-    ``+``, ``-``, and products with a literal; each index at most once."""
+    ``+``, ``-``, and products with a literal; each index at most once. With ``gather``,
+    a read of a tensor is ``gather(tensor node)`` (README "Gathers": ``x[idx[i] + k]``)."""
     seen: list = []
 
     def walk(n):
@@ -122,6 +142,8 @@ def affine(node, index, fail):
             if not text.isdigit():
                 fail(f"an axis holds whole numbers, and {text} is not one")
             return sp.Integer(int(text))
+        if kind == "tensor" and gather is not None:
+            return gather(n)
         if kind == "name":
             idx = index(n)
             if idx in seen:

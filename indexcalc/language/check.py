@@ -33,6 +33,7 @@ from indexcalc.language.algebra import Delta, Det, Index, Inv, ISum, Len, LogDet
 from indexcalc.errors import ProgramError, did_you_mean
 from indexcalc.language.contractions import Contractions, issue, lonely
 from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
+from indexcalc.language.gathers import GatherChecks, Integers
 from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
 from indexcalc.language.windows import WindowChecks
@@ -65,12 +66,14 @@ def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgr
     sizes = Sizes()
     first: dict[str, tuple] = {}
     statements, notes = [], []
+    integers = Integers()  # README "Gathers"
     for n, node in enumerate(tree.children):
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
         builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first, text)
         builder.own_text = derived_from is not None and n >= derived_from
         st = builder.statement()
         notes += [(n, message) for message in builder.contractions.messages() + builder.notes]
+        integers.statement(st, builder.fail, assigned)
         for name in builder.reads:
             if name == st.name:
                 builder.fail(f"{name} is read on the right of its own assignment")
@@ -88,7 +91,8 @@ def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgr
     if warn:
         for _, note in notes:
             issue(note)
-    return CheckedProgram(statements, inputs, outputs, ranks, sizes, text, first, notes)
+    return CheckedProgram(statements, inputs, outputs, ranks, sizes, text, first, notes,
+                          tuple(name for name in inputs if name in integers.names))
 
 
 def _check_constants(expr, fail):
@@ -115,7 +119,7 @@ def _once(*passing) -> Counter:
     return Counter({i: 1 for p in passing for i in p})
 
 
-class _StatementChecker(WindowChecks):
+class _StatementChecker(GatherChecks, WindowChecks):
     """Checks one statement; ``statement()`` returns it with explicit sums."""
 
     def __init__(self, n, node, text, ranks, sizes, first, source=""):

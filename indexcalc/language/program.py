@@ -85,6 +85,8 @@ class CheckedProgram:
     #: ``(statement number, message)`` of every probable mistake the checker noted
     #: (issued as IndexCalcWarnings unless the text was indexcalc's own)
     notes: list = field(default_factory=list, repr=False)
+    #: the inputs read in index positions (README "Gathers"): integer data, never differentiated
+    integers: tuple = ()
 
     def statement(self, name: str) -> Statement:
         return next(st for st in self.statements if st.name == name)

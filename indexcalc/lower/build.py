@@ -28,6 +28,7 @@ import sympy as sp
 from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.errors import ProgramError
+from indexcalc.language.gathers import gathered
 from indexcalc.language.windows import windowed
 from indexcalc.lower.compare import compared
 from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
@@ -53,6 +54,11 @@ class Lowered:
 def lower(prog) -> Lowered:
     """The IR of every statement of ``prog``."""
     for st in prog.statements:
+        if gathered(st.expr):  # README "Gathers": derived and printed, not compiled yet
+            raise ProgramError(
+                f"line {st.line}, in '{st.text or st.name}': gathers (reads of an integer tensor in an "
+                "index position, E[tok[n],d], and their accumulations delta(v,tok[n])) are not compiled "
+                "yet by the array backends (NumPy, torch, JAX, Numba); ic.derive derives and prints such programs")
         if windowed(st.expr):  # README "Windows and positions": derived and printed, not compiled yet
             raise ProgramError(
                 f"line {st.line}, in '{st.text or st.name}': index expressions (x[i+k], h[0,i]), positions "

@@ -165,7 +165,8 @@ class IndexLatexPrinter(LatexPrinter):
         return "".join(out)
 
     def _subscript(self, indices) -> str:
-        return "{" + subscript(index_latex(str(i)) for i in indices) + "}"
+        # a gather's read (delta(v, tok[n])) prints as a read: \mathrm{tok}_{n}
+        return "{" + subscript(self._print(i) if i.has(sp.Indexed) else index_latex(str(i)) for i in indices) + "}"
 
     def _print_ISum(self, e):
         if is_negative(e.body) and not is_negative(-e.body):
