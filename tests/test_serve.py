@@ -12,6 +12,7 @@ import time
 import urllib.parse
 from contextlib import redirect_stderr
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -254,3 +255,11 @@ def test_a_taken_port_is_a_clear_error():
             make_server(server.server_address[1], count=1)
     finally:
         server.server_close()
+
+
+def test_the_readme_opens_the_page_on_its_first_screen():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    assert "pip install -e . && indexcalc serve" in readme.splitlines()[:30]
+    assert "](docs/playground.png)" in readme
+    assert (root / "docs" / "playground.png").read_bytes().startswith(b"\x89PNG")

@@ -32,8 +32,10 @@ def _pre(text: str, id_: str = "", cls: str = "") -> str:
     return f"<pre{attrs}>{escape(text)}</pre>"
 
 
-def _copy(id_: str) -> str:
-    return f'<button type="button" class="copy" data-copy="{id_}">Copy</button>'
+def _copyable(text: str, id_: str, cls: str) -> str:
+    """``text`` with a button that copies it."""
+    return (f'<div class="copyable"><button type="button" class="copy" data-copy="{id_}">Copy</button>'
+            f'{_pre(text, id_, cls)}</div>')
 
 
 def _failed(part: dict | None) -> str:
@@ -53,7 +55,7 @@ def _code(code: dict) -> str:
     for name, title in CODE.items():
         part = code.get(name) or {"error": "not available"}
         id_ = f"code-{name}"
-        body = _failed(part) or (_copy(id_) + _pre(part["source"], id_, "code"))
+        body = _failed(part) or _copyable(part["source"], id_, "code")
         blocks.append(f'<details id="{id_}-box"{" open" if name == "numpy" else ""}>'
                       f'<summary>{escape(title)}</summary>{body}</details>')
     return _section("code", "Code", "".join(blocks))
@@ -66,7 +68,7 @@ def _second(kind: str, part: dict) -> str:
     body = (_pre(part["index"], f"{kind}-index", "index") + math(part["latex"])
             + '<h3>Matrix notation</h3>' + _matrix(part["matrix"], f"{kind}-matrix")
             + '<details><summary>NumPy</summary>'
-            + (_failed(part["numpy"]) or _copy(f"{kind}-numpy") + _pre(part["numpy"]["source"], f"{kind}-numpy", "code"))
+            + (_failed(part["numpy"]) or _copyable(part["numpy"]["source"], f"{kind}-numpy", "code"))
             + "</details>")
     return _section(kind, title, body)
 
@@ -102,8 +104,8 @@ def results(out: dict) -> str:
     if not out.get("ok"):
         return "".join(parts)
     forward = out.get("forward") or {}
-    parts.append(_section("backward", "Backward program", _pre(out["index"], "index", "index")
-                          + _copy("index") + math(out["latex"])))
+    parts.append(_section("backward", "Backward program", _copyable(out["index"], "index", "index")
+                          + math(out["latex"])))
     parts.append(_section("matrix-form", "Matrix notation", _matrix(out["matrix"], "matrix")))
     if "check" in out:
         parts.append(_check(out["check"]))

@@ -179,10 +179,17 @@ def make_server(port: int = 0, count: int = 2, timeout: float = TIMEOUT,
                              "pick another port with --port") from None
 
 
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(port: int = 8765, browser: bool = True) -> None:
     """Serve the playground until interrupted, opening it in the browser unless told not to."""
+    import signal
     import webbrowser
     server = make_server(port)
+    if threading.current_thread() is threading.main_thread():  # `kill` stops it as Ctrl-C does
+        signal.signal(signal.SIGTERM, _interrupt)
     url = f"http://{HOST}:{server.server_address[1]}/"
     print(f"indexcalc playground: {url}  (Ctrl-C stops it)", flush=True)
     if browser:

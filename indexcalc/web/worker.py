@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import queue
+import signal
 import threading
 
 DEFAULT = "indexcalc.web.render:derivation"
@@ -36,6 +37,7 @@ def _serve(conn, name: str) -> None:
     """A worker's loop: a request in, its answer out, until the pipe closes. It first says
     that it is ready (loaded and warmed up: SymPy's caches), so that the time limit counts
     the derivation only."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which ends its workers
     failure = None
     try:
         function = _load(name)

@@ -62,7 +62,7 @@
       const data = await response.json();
       if (mine !== seq) return;
       show(data.html || "");
-      status.textContent = data.ok ? "" : (data.error ? "error" : "");
+      status.textContent = "";
       results.dataset.src = s.src;
       delete document.body.dataset.pending;
     } catch (e) {
@@ -79,6 +79,10 @@
   }
 
   fields.forEach((f) => $(f).addEventListener("input", later));
+  $("src").addEventListener("input", () => {  // edited: no longer the example picked
+    const ex = gallery[$("example").value];
+    if (ex && ex.src !== $("src").value) $("example").value = "";
+  });
   flags.forEach((f) => $(f).addEventListener("change", derive));
   form.addEventListener("submit", (e) => { e.preventDefault(); derive(); });
 
