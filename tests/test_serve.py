@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import os
 import threading
 import time
 import urllib.parse
@@ -20,6 +21,7 @@ import indexcalc as ic
 from indexcalc import api
 from indexcalc.cli import main
 from indexcalc.web import server as web_server
+from indexcalc.web.page import results as page_results
 from indexcalc.web.render import MAX_SOURCE
 from indexcalc.web.server import MAX_BODY, make_server
 
@@ -32,6 +34,8 @@ def _slow(request):
         time.sleep(60)
     if request.get("src") == "boom":
         raise RuntimeError("a bug")
+    if request.get("src") == "die":
+        os._exit(3)
     from indexcalc.web.render import derivation
     return derivation(request)
 
@@ -182,6 +186,19 @@ def test_matrix_input_and_answer_hooks(port):
                                  "error": "checking an answer is not available in this version of indexcalc"}
 
 
+def test_an_internal_failure_is_one_short_line(monkeypatch):
+    from indexcalc.web import render
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(ic, "derive", broken)
+    out = render.derivation({"src": MATMUL})
+    assert not out["ok"] and "\n" not in out["error"] and "Traceback" not in out["error"]
+    assert "ZeroDivisionError" in out["error"] and "this is a bug in indexcalc" in out["error"]
+    assert 'class="message">error: ' in page_results(out)
+
+
 def test_bad_requests_get_a_clear_answer(port):
     assert request(port, "POST", "/api/derive", "{not json", {"Content-Type": "application/json"})[0] == 400
     assert request(port, "POST", "/api/derive", "[1]", {"Content-Type": "application/json"})[0] == 400
@@ -214,6 +231,8 @@ def test_a_derivation_that_runs_long_is_cut_off():
         assert 'class="error timeout"' in html
         out = api_post(port, src="boom")
         assert out["error"] == "internal error: RuntimeError: a bug"
+        out = api_post(port, src="die")
+        assert out["error"] == "the derivation failed: its worker process ended"
         # the replaced worker answers the next request
         for _ in range(40):
             out = api_post(port, src="y[i] = 2*x[i]", check=0)

@@ -76,7 +76,9 @@ def _static(path: str) -> bytes | None:
     parts = path.split("/")
     if not parts or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
         return None
-    f = resources.files("indexcalc.web").joinpath("static", *parts)
+    f = resources.files("indexcalc.web") / "static"
+    for part in parts:  # one at a time: Python 3.10's Traversable.joinpath takes one name
+        f = f / part
     return f.read_bytes() if f.is_file() else None
 
 
