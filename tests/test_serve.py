@@ -113,6 +113,9 @@ def test_the_json_endpoint_derives_like_the_api(port):
     assert str(d.steps()) == out["steps"]["text"]
     assert "dX[i,k] = dY[i,j]*W[k,j]" in out["html"] and 'id="check-report" class="pass"' in out["html"]
     assert "jacobian" not in out and "hessian" not in out  # only on request
+    status, headers, body = request(port, "GET", "/api/derive" + link(src=MATMUL, wrt="X", check=0)[1:])
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)["index"] == str(ic.derive(MATMUL, wrt="X")) and "check" not in json.loads(body)
 
 
 def test_a_get_of_a_link_renders_the_derivation_into_the_page(port):
