@@ -1,4 +1,4 @@
-"""The command line: ``indexcalc derive | check | examples`` (README "Command line").
+"""The command line: ``indexcalc derive | check | examples | serve`` (README "Command line").
 
     $ indexcalc derive 'Y[i,j] = X[i,k]*W[k,j]' --wrt X,W
     dX[i,k] = dY[i,j]*W[k,j]
@@ -126,6 +126,17 @@ def cmd_examples(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    if not 0 <= args.port <= 65535:
+        raise Usage(f"argument --port: {args.port} is not a port (0 to 65535; 0: any free port)")
+    from indexcalc.web.server import serve  # README "Playground"
+    try:
+        serve(args.port, browser=not args.no_browser)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 EPILOG = ("exit status: 0 success, 1 an error in the program or a failed check, "
           "2 bad usage. Quote the program: indexcalc derive 'Y[i] = x[i]'")
 
@@ -135,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="indexcalc", epilog=EPILOG, description="Derive backward "
                                 "passes of tensor programs written in index notation.")
     p.add_argument("--version", action="version", version=f"indexcalc {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{derive,check,examples}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{derive,check,examples,serve}")
     wrt_help = "inputs to differentiate with respect to, comma separated: X,W (default: all)"
     outputs_help = ("the program's outputs, comma separated: y,mu,rstd (default: the names no later "
                     "statement reads); an output a later statement reads gets its own upstream gradient")
@@ -180,7 +191,12 @@ def parser() -> argparse.ArgumentParser:
                        description="Without NAME, list the gallery; with NAME, print its source.")
     e.add_argument("name", nargs="?", metavar="NAME", help="an example to print")
     e.set_defaults(run=cmd_examples)
-    p.commands = {"derive": d, "check": c, "examples": e}
+    s = sub.add_parser("serve", help="open the playground page (on 127.0.0.1 only)",
+                       description="Serve the playground page on 127.0.0.1 and open it in the browser.")
+    s.add_argument("--port", type=int, default=8765, help="the port (default 8765; 0: any free port)")
+    s.add_argument("--no-browser", action="store_true", help="do not open the browser")
+    s.set_defaults(run=cmd_serve)
+    p.commands = {"derive": d, "check": c, "examples": e, "serve": s}
     return p
 
 
@@ -215,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     if argv and not argv[0].startswith("-") and argv[0] not in p.commands:
         hint = (f"to derive it: indexcalc derive '{argv[0]}'" if "=" in argv[0] else
-                did_you_mean(argv[0], p.commands) or "the commands are derive, check and examples")
+                did_you_mean(argv[0], p.commands) or "the commands are derive, check, examples and serve")
         print(p.format_usage().rstrip(), file=sys.stderr)
         print(f"indexcalc: error: no command {argv[0]!r}; {hint.strip()}", file=sys.stderr)
         return 2

@@ -232,7 +232,7 @@ def test_the_readme_math_table_programs_are_right():
 @pytest.mark.parametrize("argv, hint", [
     (["derivee", "y[i] = x[i]"], "no command 'derivee'; did you mean derive?"),
     (["y[i] = x[i]"], "to derive it: indexcalc derive 'y[i] = x[i]'"),
-    (["frobnicate"], "the commands are derive, check and examples"),
+    (["frobnicate"], "the commands are derive, check, examples and serve"),
 ])
 def test_an_unknown_command(capsys, argv, hint):
     code, out, err = run(capsys, *argv)

@@ -1,5 +1,5 @@
 """Packaging: the sdist carries what its own tests need, the wheel carries the grammar, the
-gallery and ``py.typed``, and the wheel installed into a fresh venv runs from another folder.
+gallery, ``py.typed`` and the playground's static files (its bundled KaTeX), and the wheel installed into a fresh venv runs from another folder.
 
 Both are built with setuptools' PEP 517 backend (``setuptools>=77``, a test extra) from a
 copy of the tree in a temporary folder, so the tests need neither ``wheel`` nor ``build``
@@ -55,8 +55,12 @@ def test_wheel_carries_grammar_gallery_and_py_typed(built):
     _, wheel, _ = built
     names = zipfile.ZipFile(wheel).namelist()
     for f in ("indexcalc/grammar/indexcalc.lark", "indexcalc/gallery/layernorm.ic", "indexcalc/cli.py",
-              "indexcalc/py.typed"):
+              "indexcalc/py.typed", "indexcalc/web/static/app.js", "indexcalc/web/static/app.css",
+              "indexcalc/web/static/katex/katex.min.js", "indexcalc/web/static/katex/katex.min.css",
+              "indexcalc/web/static/katex/LICENSE", "indexcalc/web/static/katex/fonts/KaTeX_Main-Regular.woff2"):
         assert f in names, f
+    fonts = [n for n in names if n.startswith("indexcalc/web/static/katex/fonts/")]
+    assert len(fonts) == 20 and all(n.endswith(".woff2") for n in fonts), fonts  # the playground's KaTeX
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not [n for n in names if n.startswith(("tests/", "notebooks/")) or "__pycache__" in n]
     import indexcalc

@@ -1,0 +1,1 @@
+"""The playground page (``indexcalc serve``, README "Playground")."""
