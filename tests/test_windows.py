@@ -95,11 +95,11 @@ def test_the_check_can_fail():
 
 
 GOLDEN = {
-    "y[i] = x[i+k]*w[k]": "dx[i:size(x,0)] = dy[i-k]*w[k]\ndw[k:size(w,0)] = x[i+k]*dy[i]",
-    "y[i] = x[2*i+k]*w[k]": "dx[i:size(x,0)] = w[i-2*j]*dy[j]\ndw[k:size(w,0)] = x[2*i+k]*dy[i]",
+    "y[i] = x[i+k]*w[k]": "dx[i] = dy[i-k]*w[k]\ndw[k] = x[i+k]*dy[i]",
+    "y[i] = x[2*i+k]*w[k]": "dx[i] = w[i-2*j]*dy[j]\ndw[k] = x[2*i+k]*dy[i]",
     "y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]":
-        "dx[i,j,k:size(x,2),l:size(x,3)] = dy[i,o,k-m,l-p]*w[o,j,m,p]\n"
-        "dw[o,c,k:size(w,2),l:size(w,3)] = dy[n,o,a,e]*x[n,c,a+k,e+l]",
+        "dx[i,j,k,l] = dy[i,o,k-m,l-p]*w[o,j,m,p]\n"
+        "dw[o,c,k,l] = dy[n,o,a,e]*x[n,c,a+k,e+l]",
 }
 
 

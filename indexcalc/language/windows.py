@@ -23,6 +23,7 @@ import sympy as sp
 
 from indexcalc.language.algebra import Binder, Index, Inv, Len, Size, size_node, size_of
 from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, valid_size
+from indexcalc.language.naming import twin_axes
 
 
 def windowed(e) -> bool:
@@ -42,8 +43,9 @@ def windowed(e) -> bool:
 
 def state_left_sizes(statements, axes, prog=None) -> list:
     """``statements`` with a stated size for each left index of a statement with axis
-    expressions that stands at no axis of its own size by itself (``dx[j:size(x,0)] =
-    dy[j-k]*w[k]``: the valid rule would not give ``j`` the size of ``x``). ``axes`` maps a
+    expressions that stands at no axis of its own size by itself and whose name does not
+    size it (a gradient ``dx`` of ``x`` needs none: the checker gives ``j`` of
+    ``dx[j] = dy[j-k]*w[k]`` the size of ``x`` before the valid rule; a temporary does). ``axes`` maps a
     name to the ``(tensor, axis)`` its axes are as large as (a gradient ``dx``: those of
     ``x``); the forward program ``prog`` says whether a bare axis (``w[i]`` in a gradient
     of ``x``) is as large, and which axis of its own states the size (an input's)."""
@@ -54,9 +56,13 @@ def state_left_sizes(statements, axes, prog=None) -> list:
                                and sizes.find(key) == sizes.find(want))
 
     out = []
+    ranks = dict(prog.ranks) if prog is not None else {}
     for st in statements:
         want = axes.get(st.name, ())
-        if not st.indices or len(want) != len(st.indices) or not windowed(st.expr) or any(st.sizes):
+        twins = twin_axes(st.name, len(st.indices), ranks) if st.name not in ranks else None
+        ranks.setdefault(st.name, len(st.indices))
+        if not st.indices or len(want) != len(st.indices) or not windowed(st.expr) or any(st.sizes) \
+                or (twins is not None and list(twins) == list(want)):  # its name sizes it
             out.append(st)
             continue
         stated = []
