@@ -25,6 +25,7 @@ from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, si
 from indexcalc.calculus.contract import contract, freshen, isum, traced
 from indexcalc.calculus.names import NameSupply, current
 from indexcalc.language.memo import Memo, recall, remember
+from indexcalc.language.windows import read_letters
 
 
 def partial(e, name: str, targets: tuple):
@@ -262,12 +263,17 @@ def _seed(up, indices):
 
 def canonical_indices(prog, name: str) -> tuple:
     """The index names a gradient of ``name`` is printed with: its own left indices if it
-    is assigned, else those it is first read with (``dW[k,j]`` for ``X[i,k]*W[k,j]``)."""
+    is assigned, else those it is first read with (``dW[k,j]`` for ``X[i,k]*W[k,j]``; where
+    that read holds axis expressions, fresh letters for those axes: ``dx[n,c,s,r]`` for
+    ``x[n,c,a+k,e+l]``, see :func:`~indexcalc.language.windows.read_letters`)."""
     for st in prog.statements:
         if st.name == name:
             return st.indices
     if name in prog.first_indices:
         return prog.first_indices[name]
+    letters = read_letters(prog, name)  # read through axis expressions: dx[n,c,s,r]
+    if letters is not None:
+        return letters
     return tuple(Index(c) for c in "ijklmnpqrs"[:prog.rank(name)])
 
 

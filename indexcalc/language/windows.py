@@ -41,6 +41,36 @@ def windowed(e) -> bool:
     return any(windowed(a) for a in e.args)
 
 
+#: fresh letters for the axes of a gradient that its tensor is read at only through axis
+#: expressions, in the order tried (one such axis: ``j`` first, as in ``dx[j] = dy[j-k]*w[k]``)
+FRESH_LETTERS = "srpqtuvhgfb"
+
+
+def read_letters(prog, name):
+    """The letters a gradient of ``name`` is printed with where ``name`` is first read
+    through axis expressions (None where its first read is plain, or it is not read): the
+    read's own letter at each axis it reads at an index by itself, and a letter the
+    program writes nowhere at each other axis, so every letter keeps its meaning.
+
+        >>> import indexcalc as ic
+        >>> read_letters(ic.parse("y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]"), "x")
+        (n, c, s, r)
+        >>> read_letters(ic.parse("y[i] = x[i+k]*w[k]"), "x")
+        (j,)
+    """
+    read = next((r for st in prog.statements for r in sp.preorder_traversal(st.expr)
+                 if isinstance(r, sp.Indexed) and str(r.base.label) == name), None)
+    if read is None or all(isinstance(x, Index) for x in read.indices):
+        return None
+    written = {str(i) for st in prog.statements for i in (*st.indices, *st.expr.atoms(Index))}
+    plain = Counter(x for x in read.indices if isinstance(x, Index))
+    fresh = [x for x in read.indices if not (isinstance(x, Index) and plain[x] == 1)]
+    order = ("j" if len(fresh) == 1 else "") + FRESH_LETTERS
+    spare = iter([c for c in order if c not in written] +
+                 [f"{c}{n}" for n in range(2, 99) for c in order if f"{c}{n}" not in written])
+    return tuple(x if isinstance(x, Index) and plain[x] == 1 else Index(next(spare)) for x in read.indices)
+
+
 def state_left_sizes(statements, axes, prog=None) -> list:
     """``statements`` with a stated size for each left index of a statement with axis
     expressions that stands at no axis of its own size by itself and whose name does not

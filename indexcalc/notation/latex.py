@@ -28,6 +28,7 @@ from indexcalc.language.functions import BY_CLASS
 from indexcalc.notation.latex_names import Naming, function_latex, index_latex, subscript
 from indexcalc.notation.text import _coefficient, chain_order, is_negative, written
 from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names
+from indexcalc.language.axes import coefficients
 
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
 _REDUCTIONS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
@@ -84,7 +85,20 @@ class IndexLatexPrinter(LatexPrinter):
         return self.naming.symbol(e.name)
 
     def _print_Indexed(self, e):
-        return self.naming.indexed(str(e.base.label), [self._print(i) for i in e.indices])
+        return self.naming.indexed(str(e.base.label), [self._slot(i) for i in e.indices])
+
+    def _slot(self, i) -> str:
+        """One index slot: an index, or an axis expression written without spaces and
+        without ``*``, as subscripts are (``x_{i+k}``, ``x_{2i+k-1}``)."""
+        if isinstance(i, Index) or not i.free_symbols:
+            return self._print(i)
+        const, coeffs = coefficients(i)
+        terms = [(c, index_latex(str(j))) for j, c in coeffs.items()]
+        terms.sort(key=lambda t: t[0] < 0)  # positive first, as the language writes it
+        out = ""
+        for c, name in terms:
+            out += ("-" if c < 0 else "+" if out else "") + (name if abs(c) == 1 else f"{abs(c)}{name}")
+        return out + (f"{const:+d}" if const else "")
 
     def _name(self, base) -> str:
         return self.naming.symbol(str(getattr(base, "label", base)))
@@ -165,7 +179,8 @@ class IndexLatexPrinter(LatexPrinter):
         return "".join(out)
 
     def _subscript(self, indices) -> str:
-        return "{" + subscript(index_latex(str(i)) for i in indices) + "}"
+        return "{" + subscript(index_latex(str(i)) if isinstance(i, Index) else self._slot(i)
+                               for i in indices) + "}"
 
     def _print_ISum(self, e):
         if is_negative(e.body) and not is_negative(-e.body):
