@@ -203,7 +203,7 @@ class _StatementChecker(WindowChecks):
         for idx in left:
             if idx not in passing and not twins and idx not in self.stated:
                 self.fail(f"index {idx} is on the left but nowhere on the right, so its size is unknown")
-        if twins and (self.windows or self.positions):
+        if twins and (self.windows or self.stated or self.positions):
             # a gradient's name sizes a left index that no axis of its own size reads bare
             # before the valid rule does (README: ``dx[j] = dy[j-k]*w[k]`` has x's size)
             for axis, idx in enumerate(left):

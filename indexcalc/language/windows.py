@@ -21,7 +21,7 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from indexcalc.language.algebra import Binder, Index, Inv, Len, Size, size_node, size_of
+from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Size, size_node, size_of
 from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, valid_size
 from indexcalc.language.naming import twin_axes
 
@@ -69,6 +69,50 @@ def read_letters(prog, name):
     spare = iter([c for c in order if c not in written] +
                  [f"{c}{n}" for n in range(2, 99) for c in order if f"{c}{n}" not in written])
     return tuple(x if isinstance(x, Index) and plain[x] == 1 else Index(next(spare)) for x in read.indices)
+
+
+def stated_size(prog, key):
+    """The size of ``key`` (a key of ``prog.sizes``) as a stated size: ``size(A,k)`` of an
+    axis of that size, else the number or expression a statement stated or the valid
+    rule gave (``2`` for ``max[k:2]``); None where ``prog`` does not know it."""
+    node = size_node(prog, key)
+    if node is not None or key not in prog.sizes.parent:
+        return node
+    root = prog.sizes.find(key)
+    values = [k[1] for k in list(prog.sizes.parent) if k[0] == "=" and prog.sizes.find(k) == root]
+    return values[0] if values else None
+
+
+def state_sum_sizes(e, size):
+    """``e`` with the size of every summed index that stands at no axis by itself (only
+    inside axis expressions, comparisons or positions) stated in its sum, as ``size(i)``
+    gives it (None: not known, left unstated), so the text says how large it is:
+    ``sum[k:3](dy[j-k])``. The checker sizes no such index of a derivative by the valid
+    rule (see :meth:`WindowChecks.resolve_sizes`).
+
+        >>> k, j = Index("k"), Index("j")
+        >>> dy, w = sp.IndexedBase("dy"), sp.IndexedBase("w")
+        >>> state_sum_sizes(ISum(dy[j - k], (k,)), lambda i: 3).sizes
+        (3,)
+        >>> state_sum_sizes(ISum(dy[j - k]*w[k], (k,)), lambda i: 3).sizes
+        (None,)
+    """
+    if not isinstance(e, sp.Basic) or not windowed(e):
+        return e
+
+    def walk(x):
+        if isinstance(x, ISum):
+            body = walk(x.body)
+            bare = {i for r in body.atoms(sp.Indexed) for i in r.indices if isinstance(i, Index)}
+            sizes = [n if n is not None else None if i in bare else size(i)
+                     for i, n in zip(x.indices, x.sizes)]
+            return ISum(body, x.indices, [0 if n is None else n for n in sizes])
+        if not x.args or isinstance(x, (sp.Indexed, Index, Len, Size)):
+            return x
+        args = [walk(a) for a in x.args]
+        return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
+
+    return walk(e)
 
 
 def state_left_sizes(statements, axes, prog=None) -> list:
