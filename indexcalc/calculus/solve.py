@@ -60,10 +60,16 @@ def _reads_bare(factor, s) -> bool:
     return isinstance(factor, sp.Indexed) and s in factor.indices
 
 
-def contract_axis_delta(e):
-    """Σ_s δ(p, q) f = f with s solved from p = q, for a delta one of whose sides is an
-    axis expression or a literal position; None where no summed index can be solved for
-    with its range enforced (see the module's note)."""
+def axis_solution(e):
+    """``(delta, s, value, reader)``: how :func:`contract_axis_delta` contracts the sum
+    ``e``: the delta of an axis expression it removes, the summed index ``s`` it solves
+    for, ``s``'s value, and the tensor read at ``s`` by itself whose zero padding keeps
+    the solution in ``s``'s range; None where there is no such solution.
+
+        >>> i, j, k = Index("i"), Index("j"), Index("k")
+        >>> axis_solution(ISum(Delta(j, i + k) * sp.IndexedBase("dy")[i], (i, k)))
+        (KroneckerDelta(j, i + k), i, j - k, 'dy')
+    """
     if not isinstance(e, ISum):
         return None
     factors = sp.Mul.make_args(e.body)
@@ -78,10 +84,24 @@ def contract_axis_delta(e):
             c = diff.coeff(s)
             if c not in (1, -1) or (diff - c * s).has(s):
                 continue
-            if not any(_reads_bare(g, s) for g in rest):
+            readers = [g for g in rest if _reads_bare(g, s)]
+            if not readers:
                 continue
-            value = sp.expand(-(diff - c * s) / c)
-            body = sp.Mul(*rest).xreplace({s: value})
-            left = [i for i in e.indices if i != s]
-            return ISum(body, left) if left else body
+            reader = readers[0].base if isinstance(readers[0], sp.Pow) else readers[0]
+            return f, s, sp.expand(-(diff - c * s) / c), str(reader.base.label)
     return None
+
+
+def contract_axis_delta(e):
+    """Σ_s δ(p, q) f = f with s solved from p = q, for a delta one of whose sides is an
+    axis expression or a literal position; None where no summed index can be solved for
+    with its range enforced (see the module's note and :func:`axis_solution`)."""
+    found = axis_solution(e)
+    if found is None:
+        return None
+    delta, s, value, _ = found
+    factors = list(sp.Mul.make_args(e.body))
+    n = next(k for k, f in enumerate(factors) if f == delta or (isinstance(f, sp.Pow) and f.base == delta))
+    body = sp.Mul(*(factors[:n] + factors[n + 1:])).xreplace({s: value})
+    left = [i for i in e.indices if i != s]
+    return ISum(body, left) if left else body

@@ -42,7 +42,9 @@ from sympy import KroneckerDelta
 
 from indexcalc.calculus.differentiate import Sent, state_sizes
 from indexcalc.calculus.names import stem
+from indexcalc.calculus.solve import axis_solution
 from indexcalc.language.algebra import Index, ISum, free_indices
+from indexcalc.language.axes import axis_text
 from indexcalc.simplify.tidy import alpha, letters_from
 from indexcalc.explain.show import Line, Part, Partial, Section, Steps, element, one_line, text_of
 
@@ -96,6 +98,19 @@ def _delta_note(before, names):
     return "a delta", "\\text{a delta}", "a delta", "\\text{a delta}"
 
 
+def _axis_note(before, names):
+    """The notes for a delta of an axis expression that ``contract_axis_delta`` solved:
+    ``solve δ(j, i+k) for i = j-k; dy is 0 outside its axis`` (README "Windows and
+    positions": the zero padding of the tensor read at ``i`` keeps the solution in range)."""
+    delta, s, value, reader = axis_solution(before)
+    p, q = (axis_text(names(a)) for a in delta.args)
+    v, s = axis_text(names(value)), names(s)
+    note = f"solve δ({p}, {q}) for {s} = {v}; {reader} is 0 outside its axis"
+    tex = (f"\\text{{solve }} \\delta_{{{p},{q}}} \\text{{ for }} {s} = {v}"
+           f"\\text{{; {reader} is 0 outside its axis}}")
+    return note, tex, f"solve δ({p}, {q}) for {s}", f"\\text{{solve }} \\delta_{{{p},{q}}}"
+
+
 def _absent_note(before, after, names):
     gone = [i for i in before.indices if i not in free_indices(before.body)]
     gone = [str(names(i)) for i in gone] or ["the index"]
@@ -144,6 +159,8 @@ def _block(sent: Sent, prog, grads, whole: bool, avoid, supply=None) -> list:
             note, tex = "contract: " + note, "\\text{contract: } " + tex
         elif rule == "absent_index":
             note, tex, brief, brief_tex = _absent_note(before, after, names)
+        elif rule == "contract_axis_delta":
+            note, tex, brief, brief_tex = _axis_note(before, names)
         else:
             continue
         short.append((brief, brief_tex))
