@@ -102,6 +102,17 @@ def contract_axis_delta(e):
     delta, s, value, _ = found
     factors = list(sp.Mul.make_args(e.body))
     n = next(k for k, f in enumerate(factors) if f == delta or (isinstance(f, sp.Pow) and f.base == delta))
-    body = sp.Mul(*(factors[:n] + factors[n + 1:])).xreplace({s: value})
+    body = _expand_slots(sp.Mul(*(factors[:n] + factors[n + 1:])).xreplace({s: value}))
     left = [i for i in e.indices if i != s]
     return ISum(body, left) if left else body
+
+
+def _expand_slots(e):
+    """``e`` with every axis expression expanded (``x[i - (i-j+1) + 1]`` is ``x[j]``; the
+    derivation does not distribute a sign over a sum by itself)."""
+    def slot(x):
+        return sp.expand(x) if isinstance(x, sp.Basic) and not isinstance(x, Index) else x
+
+    return e.replace(lambda x: isinstance(x, (sp.Indexed, KroneckerDelta)),
+                     lambda x: x.func(*([x.args[0]] + [slot(a) for a in x.args[1:]]))
+                     if isinstance(x, sp.Indexed) else x.func(*[slot(a) for a in x.args]))
