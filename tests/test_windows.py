@@ -111,6 +111,17 @@ GOLDEN = {
 }
 
 
+POOLING_GOLDEN = {
+    "m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])":
+        "dx[n,c,s,r] = sum[a,e,k:2,l:2](dm[n,c,a,e]*delta(r,2*e+l)*delta(s,2*a+k)*"
+        "(1 - step(m[n,c,a,e] - x[n,c,s,r]))/(sum[o:2,p:2](1 - step(m[n,c,a,e] - x[n,c,2*a+o,2*e+p]))))",
+    "m[c,a,e] = mean[k:2,l:2](x[c,2*a+k,2*e+l])":
+        "dx[c,s,r] = sum[a,e,k:2,l:2](0.25*dm[c,a,e]*delta(r,2*e+l)*delta(s,2*a+k))",
+    "y[i] = sum[k:3](x[i+k])": "dx[j] = sum[k:3](dy[j-k])",
+}
+GOLDEN.update(POOLING_GOLDEN)
+
+
 @pytest.mark.parametrize("forward", list(GOLDEN))
 def test_golden_printouts(forward):
     lines = [line for line in str(ic.derive(forward)).splitlines() if not line.startswith("#")]
@@ -276,6 +287,18 @@ def test_pooling_forward_reads_its_windows(name, forward, shapes):
     first = x[..., 0:k, 0:k].max(axis=(-2, -1)) if "max" in forward else x[..., 0:k, 0:k].mean(axis=(-2, -1))
     assert out.shape[-2] == a and np.allclose(out[..., 0, 0], first)
     assert ic.parse(forward).inputs == ["x"]
+
+
+def test_a_stated_size_of_a_sum_is_kept_in_text_and_latex():
+    """sum[k:3](x[i+k]): k stands only in an axis expression, so its stated size stays
+    with the sum: printed again as written, in LaTeX as a bound."""
+    prog = ic.parse("y[i] = sum[k:3](x[i+k])")
+    assert str(prog) == "y[i] = sum[k:3](x[i+k])"
+    assert r"\sum_{k < 3} x_{i+k}" in prog.latex()
+    assert r"\sum_{k < 3} \bar{y}_{j-k}" in ic.derive("y[i] = sum[k:3](x[i+k])").latex()
+    pool = ic.derive("m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])").latex()
+    assert r"\sum_{a, e, k < 2, l < 2}" in pool and r"\sum_{o < 2, p < 2}" in pool
+    assert "x_{n,c,2a+o,2e+p}" in pool
 
 
 def test_latex_of_comparisons_and_positions():

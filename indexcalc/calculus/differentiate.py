@@ -25,7 +25,7 @@ from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, si
 from indexcalc.calculus.contract import contract, freshen, isum, traced
 from indexcalc.calculus.names import NameSupply, current
 from indexcalc.language.memo import Memo, recall, remember
-from indexcalc.language.windows import read_letters
+from indexcalc.language.windows import read_letters, stated_size, state_sum_sizes
 
 
 def partial(e, name: str, targets: tuple):
@@ -148,7 +148,9 @@ def state_sizes(e, left, prog, supply=None, left_keys=()):
     axis of ``prog`` of the same size (an input's where there is one). The size of ``k``
     is what the supply recorded for it (see :func:`own_indices`); a ``len()`` whose size
     is unknown stays. ``left_keys``: the size keys of ``left``; a ``len(k)`` as large as
-    a left index ``i`` is written ``len(i)``, which reads more easily."""
+    a left index ``i`` is written ``len(i)``, which reads more easily. A summed index that
+    stands only inside axis expressions has its size stated in its sum (``sum[k:2](..)``,
+    :func:`~indexcalc.language.windows.state_sum_sizes`)."""
     supply = supply or current()
     roots = {prog.sizes.find(key): i for i, key in reversed(list(zip(left, left_keys)))
              if key in prog.sizes.parent}
@@ -172,7 +174,9 @@ def state_sizes(e, left, prog, supply=None, left_keys=()):
         args = [walk(a, bound) for a in x.args]
         return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
 
-    return walk(sp.sympify(e), frozenset(left))
+    out = walk(sp.sympify(e), frozenset(left))
+    # a summed index that stands only inside axis expressions: sum[k:2](..) (pooling)
+    return state_sum_sizes(out, lambda i: stated_size(prog, supply.size_key(i)) if supply.size_key(i) else None)
 
 
 def _supply(prog, supply, *more) -> NameSupply:

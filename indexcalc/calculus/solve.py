@@ -116,3 +116,52 @@ def _expand_slots(e):
     return e.replace(lambda x: isinstance(x, (sp.Indexed, KroneckerDelta)),
                      lambda x: x.func(*([x.args[0]] + [slot(a) for a in x.args[1:]]))
                      if isinstance(x, sp.Indexed) else x.func(*[slot(a) for a in x.args]))
+
+
+def use_axis_deltas(e):
+    """In a product with ``δ(p, q)`` (``p`` an index, ``q`` an axis expression), every
+    other read at ``q`` reads at ``p`` (the product is 0 unless ``p = q``), which reads
+    more easily: the gradient of max pooling compares ``x[n,c,s,r]``, the element it
+    is the gradient of, not ``x[n,c,2*a+k,2*e+l]``. Only in a factor that is finite for
+    every finite input (sums, products and ``step`` of reads: :func:`_bounded`): where
+    the delta is 0, ``1/x[p]`` might be infinite where ``1/x[q]`` was not, and 0 times
+    infinity is no number.
+
+        >>> i, j, k = Index("i"), Index("j"), Index("k")
+        >>> x = sp.IndexedBase("x")
+        >>> from indexcalc.language.algebra import step
+        >>> use_axis_deltas(Delta(j, 2*i + k) * step(x[2*i + k]) * sp.exp(x[2*i + k]))
+        exp(x[2*i + k])*KroneckerDelta(j, 2*i + k)*step(x[j])
+    """
+    if not isinstance(e, sp.Basic) or not has_axis_delta(e):
+        return e
+    if isinstance(e, sp.Mul):
+        ren = {}
+        for f in e.args:
+            if isinstance(f, KroneckerDelta):
+                p, q = f.args if _plain(f.args[0]) else (f.args[1], f.args[0])
+                if _plain(p) and not _plain(q) and q.free_symbols:
+                    ren[q] = p
+        if ren:
+            def read(x):
+                return x.func(x.base, *[ren.get(a, a) for a in x.indices])
+            args = [f if isinstance(f, KroneckerDelta) or not _bounded(f) else
+                    f.replace(lambda x: isinstance(x, sp.Indexed) and any(a in ren for a in x.indices), read)
+                    for f in e.args]
+            return sp.Mul(*[use_axis_deltas(a) for a in args])
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta)):
+        return e
+    args = [use_axis_deltas(a) for a in e.args]
+    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+
+
+def _bounded(f) -> bool:
+    """Is ``f`` finite wherever the tensors it reads are (reads, numbers, indices,
+    sums and products of them, ``step``; no division or other function)?"""
+    if isinstance(f, (sp.Indexed, Index, sp.Number, sp.Symbol)):
+        return True
+    if isinstance(f, sp.Pow):
+        return f.exp.is_Integer and f.exp > 0 and _bounded(f.base)
+    if isinstance(f, (sp.Add, sp.Mul)) or type(f).__name__ == "step":
+        return all(_bounded(a) for a in f.args)
+    return False

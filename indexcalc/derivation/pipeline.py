@@ -34,7 +34,8 @@ import sympy as sp
 from sympy.core.parameters import distribute
 
 from indexcalc.calculus.differentiate import SWEEP, reverse_sweep, state_sizes
-from indexcalc.calculus.names import NameSupply, current
+from indexcalc.calculus.names import NameSupply
+from indexcalc.calculus.solve import use_axis_deltas
 from indexcalc.derivation.assemble import check_wrt, inline_cheap, with_temporaries
 from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError
@@ -43,7 +44,6 @@ from indexcalc.simplify.tidy import factor, pretty_indices, reuse_forward
 from indexcalc.language.memo import deep_recursion
 from indexcalc.language.naming import gradient_name
 from indexcalc.language.program import Statement
-from indexcalc.language.windows import stated_size, state_sum_sizes
 
 __all__ = ["settings", "guard", "backward", "Run", "Trace", "Gradient"]
 
@@ -177,9 +177,7 @@ def backward(forward, wrt=None) -> Run:
 def tidy_reused(e, prog, keep, taken, axes):
     """:func:`~indexcalc.derivation.assemble.tidy` after its first step (the forward
     values put back, which the trace records)."""
-    e = state_sizes(factor(e), keep, prog, left_keys=axes)
-    supply = current()
-    e = state_sum_sizes(e, lambda i: stated_size(prog, supply.size_key(i)) if supply.size_key(i) else None)
+    e = state_sizes(factor(use_axis_deltas(e)), keep, prog, left_keys=axes)
     return pretty_indices(e, keep, taken, prog)
 
 

@@ -35,7 +35,7 @@ from indexcalc.language.contractions import Contractions, issue, lonely
 from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
 from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
-from indexcalc.language.windows import WindowChecks
+from indexcalc.language.windows import WindowChecks, state_sum_sizes
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
 # so the generated NumPy code could not hold them
@@ -360,7 +360,9 @@ class _StatementChecker(WindowChecks):
             return REDUCTIONS[kind].build(body, idx), passing
         if kind == "mean":  # len(i) inside the sum, where i is bound
             body = body / sp.Mul(*[Len(i) for i in idx])
-        return ISum(body, idx), passing
+        # a stated size of an index that stands only in axis expressions stays with the sum
+        # (sum[k:3](x[i+k]): printed again as written, in LaTeX as a bound)
+        return state_sum_sizes(ISum(body, idx), self.stated.get), passing
 
     def _call(self, node, protected, indices=None):
         name = str(node.children[0])

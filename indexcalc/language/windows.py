@@ -106,6 +106,8 @@ def state_sum_sizes(e, size):
             bare = {i for r in body.atoms(sp.Indexed) for i in r.indices if isinstance(i, Index)}
             sizes = [n if n is not None else None if i in bare else size(i)
                      for i, n in zip(x.indices, x.sizes)]
+            stated = {Len(i): n for i, n in zip(x.indices, sizes) if n is not None and sp.sympify(n).is_Integer}
+            body = body.xreplace(stated) if stated else body  # mean[k:2]: 1/2, not 1/len(k)
             return ISum(body, x.indices, [0 if n is None else n for n in sizes])
         if not x.args or isinstance(x, (sp.Indexed, Index, Len, Size)):
             return x

@@ -184,13 +184,13 @@ class IndexLatexPrinter(LatexPrinter):
 
     def _print_ISum(self, e):
         if is_negative(e.body) and not is_negative(-e.body):
-            return "-" + self._print_ISum(ISum(-e.body, e.indices))
+            return "-" + self._print_ISum(ISum(-e.body, e.indices, *e.args[2:]))
         summed = set(e.indices)
         factors = sp.Mul.make_args(e.body)
         outside = [f for f in factors if not free_indices(f) & summed or _is_size(f, summed)]
         if outside and len(outside) < len(factors):
             # what does not change with the summed indices goes in front: 1/N_i Σ_i x_bi
-            inside = ISum(sp.Mul(*[f for f in factors if f not in outside]), e.indices)
+            inside = ISum(sp.Mul(*[f for f in factors if f not in outside]), e.indices, *e.args[2:])
             front = sp.Mul(*outside)
             tex = self._print(front)
             return f"\\left({tex}\\right) {self._print(inside)}" if isinstance(front, sp.Add) else \
@@ -198,6 +198,10 @@ class IndexLatexPrinter(LatexPrinter):
         body = self._print(e.body)
         if isinstance(e.body, sp.Add):
             body = f"\\left({body}\\right)"
+        if any(n is not None for n in e.sizes):  # a stated size as a bound: \sum_{k<2}
+            bounds = [index_latex(str(i)) + (f" < {self._print(n)}" if n is not None else "")
+                      for i, n in zip(e.indices, e.sizes)]
+            return f"\\sum_{{{', '.join(bounds)}}} {body}"
         return f"\\sum_{self._subscript(e.indices)} {body}"
 
     def _print_KroneckerDelta(self, e, exp=None):
