@@ -141,7 +141,8 @@ def test_the_solver_never_drops_a_range():
 
 ERRORS = [
     ("y[i] = x[i+k-1]*w[k]", ["size of index i", "y[i:size(x,0)]"]),
-    ("pos[i] = i", ["size of index i", "pos[i:size(x,0)]"]),
+    ("pos[i] = i", ["size of index i", "pos[i:8]"]),  # (no tensor is read: no size(x,0) to suggest)
+    ("c[i] = sum[j](x[j]*(j <= i))", ["size of index i", "c[i:size(x,0)]"]),  # SPEC section 6 as written
     ("y[i] = x[i*j]", ["i*j", "affine"]),
     ("y[i] = x[i/2]", ["x[i/2]", "divide"]),
     ("y[i] = x[i+i]", ["index i occurs twice"]),

@@ -321,8 +321,10 @@ class WindowChecks:
         else:
             why = "it stands at no tensor axis"
         if u in left:
-            name, axis = (reads[0][0], reads[0][1]) if reads else ("x", 0)
-            hint = f"state it, as in {self.node.children[0]}[{u}:size({name},{axis})]" + \
+            tensors = [n for n in dict.fromkeys(getattr(self, "reads", ())) if self.ranks.get(n)]
+            name, axis = (reads[0][0], reads[0][1]) if reads else (tensors[0], 0) if tensors else (None, 0)
+            size = f"size({name},{axis})" if name is not None else "8"  # (no tensor read here)
+            hint = f"state it, as in {self.node.children[0]}[{u}:{size}]" + \
                 (' ("same" size)' if reads else "")
         else:
             hint = f"state it where it is summed, as in sum[{u}:3](..) or max[{u}:2](..)"
