@@ -120,6 +120,7 @@ POOLING_GOLDEN = {
     "y[i] = sum[k:3](x[i+k])": "dx[j] = sum[k:3](dy[j-k])",
 }
 GOLDEN.update(POOLING_GOLDEN)
+GOLDEN["L = (x[i+1,j] - x[i,j])^2"] = "dx[i,j] = 2*((i >= 1)*(x[i,j] - x[i-1,j]) - (x[i+1,j] - x[i,j]))"
 
 
 @pytest.mark.parametrize("forward", list(GOLDEN))

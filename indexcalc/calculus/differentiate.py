@@ -23,6 +23,7 @@ from sympy import KroneckerDelta
 from indexcalc.calculus import rules
 from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, size_node, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum, traced
+from indexcalc.calculus.solve import guard_deltas
 from indexcalc.calculus.names import NameSupply, current
 from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.language.windows import read_letters, stated_size, state_sum_sizes
@@ -175,6 +176,13 @@ def state_sizes(e, left, prog, supply=None, left_keys=()):
         return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
 
     out = walk(sp.sympify(e), frozenset(left))
+    known = dict(zip(left, left_keys))
+
+    def same_size(a, b):  # (of one size class of prog)
+        ka, kb = known.get(a) or supply.size_key(a), known.get(b) or supply.size_key(b)
+        return ka in prog.sizes.parent and kb in prog.sizes.parent and prog.sizes.find(ka) == prog.sizes.find(kb)
+
+    out = guard_deltas(out, same_size)  # (i >= 1)*x[i-1], not delta(i,k+1)*x[k]
     # a summed index that stands only inside axis expressions: sum[k:2](..) (pooling)
     return state_sum_sizes(out, lambda i: stated_size(prog, supply.size_key(i)) if supply.size_key(i) else None)
 

@@ -27,6 +27,7 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Delta, Index, ISum  # noqa: F401 - Delta: the doctest's
+from indexcalc.language.axes import Compare
 
 
 def has_axis_delta(e) -> bool:
@@ -165,3 +166,42 @@ def _bounded(f) -> bool:
     if isinstance(f, (sp.Add, sp.Mul)) or type(f).__name__ == "step":
         return all(_bounded(a) for a in f.args)
     return False
+
+
+def guard_deltas(e, same_size):
+    """``Σ_s δ(p, s+c) f(s) = (p >= c)·f(p-c)`` for a whole number ``c > 0`` and an index
+    ``p`` not summed here that ``same_size(p, s)`` says is as large as ``s``: ``s = p-c``
+    lies in ``s``'s range exactly where ``p >= c`` (it is below the size, as ``p`` is).
+    No factor need read ``s`` by itself (as :func:`contract_axis_delta` needs): the
+    comparison keeps the range. The gradient of total variation reads so:
+    ``(i >= 1)*(x[i,j] - x[i-1,j])`` rather than ``delta(i,k+1)*(x[i,j] - x[k,j])``.
+
+        >>> i, k = Index("i"), Index("k")
+        >>> x = sp.IndexedBase("x")
+        >>> print(guard_deltas(ISum(Delta(i, k + 1) * (x[i] - x[k]), (k,)), lambda a, b: True))
+        (-x[i - 1] + x[i])*Compare(i, 1, >=)
+    """
+    if not isinstance(e, sp.Basic) or not has_axis_delta(e):
+        return e
+    if isinstance(e, ISum):
+        body = guard_deltas(e.body, same_size)
+        factors = list(sp.Mul.make_args(body))
+        for n, f in enumerate(factors):
+            if not isinstance(f, KroneckerDelta):
+                continue
+            for p, q in (f.args, f.args[::-1]):
+                if not _plain(p) or p in e.indices or _plain(q):
+                    continue
+                const, s = q - sum(q.atoms(Index)), list(q.atoms(Index))
+                if len(s) != 1 or q != s[0] + const or not const.is_Integer or const <= 0 \
+                        or s[0] not in e.indices or not same_size(p, s[0]):
+                    continue
+                rest = sp.Mul(*(factors[:n] + factors[n + 1:])).xreplace({s[0]: p - const})
+                left = [i for i in e.indices if i != s[0]]
+                guard = Compare(p, const, ">=")
+                return guard * (ISum(_expand_slots(rest), left) if left else _expand_slots(rest))
+        return ISum(body, e.indices, *e.args[2:]) if body is not e.body else e
+    if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta)):
+        return e
+    args = [guard_deltas(a, same_size) for a in e.args]
+    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
