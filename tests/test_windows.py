@@ -234,11 +234,14 @@ def test_steps_show_the_axis_delta_and_its_contraction():
     assert "solve δ(j, i+k) for i = j-k; dy is 0 outside its axis" in steps
     stride = str(ic.derive("y[i] = x[2*i+k]*w[k]").steps())
     assert "solve δ(j, 2*i+k) for k = j-2*i; w is 0 outside its axis" in stride
+    tv = str(ic.derive("L = (x[i+1,j] - x[i,j])^2").steps())
+    assert "δ(i, k+1)*δ(j,l)" in tv and "solve δ(i, k+1) for k = i-1, in range where (i >= 1)" in tv
 
 
 @pytest.mark.parametrize("forward,shapes", [("y[i] = x[i+k]*w[k]", {"x": (9,), "w": (3,)}),
                                             ("y[i] = x[2*i+k]*w[k]", {"x": (9,), "w": (3,)}),
-                                            ("y[i:size(x,0)] = x[i+k-1]*w[k]", {"x": (8,), "w": (3,)})])
+                                            ("y[i:size(x,0)] = x[i+k-1]*w[k]", {"x": (8,), "w": (3,)}),
+                                            ("L = (x[i+1,j] - x[i,j])^2", {"x": (5, 4)})])
 def test_steps_of_a_convolution_are_true_equations(forward, shapes):
     """Every line of the chain of dx (its sums and deltas of axis expressions, then the
     solved form), written in the language and evaluated by the oracle after the forward,
@@ -248,20 +251,27 @@ def test_steps_of_a_convolution_are_true_equations(forward, shapes):
     from indexcalc.notation.text import expr_text
     d = ic.derive(forward)
     inputs = _data(shapes)
-    inputs["dy"] = np.random.default_rng(5).normal(size=evaluate(forward, inputs)["y"].shape)
-    want = _backward(forward, d, inputs, {"dy": inputs["dy"]})["x"]
+    seeds = {}
+    if "y[" in forward:
+        seeds["dy"] = np.random.default_rng(5).normal(size=evaluate(forward, inputs)["y"].shape)
+    inputs.update(seeds)
+    want = _backward(forward, d, inputs, seeds)["x"]
+    left = next(st.indices for st in d.statements if st.name == d.names["x"])
+    names = ",".join(map(str, left))
     checked = 0
     for section in d.steps().sections:
-        for block in section.blocks:
-            for line in block:
-                if line.lhs is not None or line.rhs.has(Partial) or "j" not in map(str, line.rhs.free_symbols):
-                    continue
-                text = f"dx[j] = {expr_text(line.rhs, protected=('j',), explicit=True)}"
+        lines = [line for block in section.blocks for line in block] + list(section.total)
+        for line in lines:
+            if line.lhs is not None or line.rhs.has(Partial) or \
+                    {str(i) for i in left} - {str(s) for s in line.rhs.free_symbols}:
+                continue
+            if True:
+                text = f"dx[{names}] = {expr_text(line.rhs, protected=left, explicit=True)}"
                 got = evaluate(forward + "\n" + text, inputs)["dx"]
                 assert np.allclose(got, want), (text, line.note)
                 checked += 1
     assert checked >= 2
-    assert not np.allclose(evaluate(forward + "\ndx[j] = dy[j+k]*w[k]", inputs)["dx"], want)
+    assert not np.allclose(evaluate(forward + f"\ndx[{names}] = 0*x[{names}] + 1", inputs)["dx"], want)
 
 
 POOLING = [

@@ -143,7 +143,7 @@ def own_indices(st, n: int, supply, rename_left=True):
     return left, rhs.xreplace(dict(zip(st.indices, left)))
 
 
-def state_sizes(e, left, prog, supply=None, left_keys=()):
+def state_sizes(e, left, prog, supply=None, left_keys=(), guards=True):
     """``e`` with every ``len(k)`` whose ``k`` neither is in ``left`` nor is summed around
     it (so the text would not say how large ``k`` is) written as ``size(A, axis)`` of an
     axis of ``prog`` of the same size (an input's where there is one). The size of ``k``
@@ -182,7 +182,8 @@ def state_sizes(e, left, prog, supply=None, left_keys=()):
         ka, kb = known.get(a) or supply.size_key(a), known.get(b) or supply.size_key(b)
         return ka in prog.sizes.parent and kb in prog.sizes.parent and prog.sizes.find(ka) == prog.sizes.find(kb)
 
-    out = guard_deltas(out, same_size)  # (i >= 1)*x[i-1], not delta(i,k+1)*x[k]
+    if guards:  # (i >= 1)*x[i-1], not delta(i,k+1)*x[k] (the steps show the delta first)
+        out = guard_deltas(out, same_size)
     # a summed index that stands only inside axis expressions: sum[k:2](..) (pooling)
     return state_sum_sizes(out, lambda i: stated_size(prog, supply.size_key(i)) if supply.size_key(i) else None)
 

@@ -44,7 +44,7 @@ from indexcalc.calculus.differentiate import Sent, state_sizes
 from indexcalc.calculus.names import stem
 from indexcalc.calculus.solve import axis_solution
 from indexcalc.language.algebra import Index, ISum, free_indices
-from indexcalc.language.axes import axis_text
+from indexcalc.language.axes import Compare, axis_text
 from indexcalc.simplify.tidy import alpha, letters_from
 from indexcalc.explain.show import Line, Part, Partial, Section, Steps, element, one_line, text_of
 
@@ -185,7 +185,7 @@ def _block(sent: Sent, prog, grads, whole: bool, avoid, supply=None) -> list:
     keys = [supply.size_key(i) for i in around] if supply is not None else []
     for line in lines:
         if supply is not None:  # len() of an index no sum binds: of a left index, or size(A, k)
-            line.rhs = state_sizes(line.rhs, around, prog, supply, left_keys=keys)
+            line.rhs = state_sizes(line.rhs, around, prog, supply, left_keys=keys, guards=False)
         line.rhs = names(line.rhs)
         if line.lhs is not None and not isinstance(line.lhs, (Part, Partial)) and line.lhs is not grad:
             line.lhs = names(line.lhs)
@@ -198,7 +198,7 @@ def _sized(e, g, prog, supply):
     if supply is None or not isinstance(e, sp.Basic):
         return e
     keys = [(g.name, a) for a in range(len(g.indices))]
-    return state_sizes(e, g.indices, prog, supply, left_keys=keys)
+    return state_sizes(e, g.indices, prog, supply, left_keys=keys, guards=False)
 
 
 def _total(g, parts, prog, grads, avoid, supply=None) -> list:
@@ -231,6 +231,16 @@ def _tidied(g, avoid, grads, values, prog=None, supply=None) -> list:
             note = "forward value" + ("s " if len(values) > 1 else " ") + "; ".join(one_line(s) for s in values)
         else:
             note = "factors out" if g.tidied.has(ISum) or g.total.has(ISum) else "tidied"
+        guards = sorted(g.tidied.atoms(Compare) - g.total.atoms(Compare), key=str)
+        if guards:  # calculus.solve.guard_deltas: Σ_j δ(i, j+1) φ(j) = (i >= 1) φ(i-1)
+            solved = []
+            for d in sorted(shown(_sized(g.total, g, prog, supply)).atoms(KroneckerDelta), key=str):
+                p, q = d.args if isinstance(d.args[0], Index) else d.args[::-1]
+                s_ = sorted(q.atoms(Index), key=str)
+                if isinstance(p, Index) and len(s_) == 1 and not isinstance(q, Index):
+                    solved.append(f"δ({p}, {axis_text(q)}) for {s_[0]} = {axis_text(sp.expand(s_[0] - q + p))}")
+            note = (f"solve {', '.join(solved) or 'a delta'}, in range where " +
+                    " and ".join(text_of(c) for c in guards) + "; " + note)
         lines.append(Line(g.tidied, None, "=", note, values=values))
     return lines
 
