@@ -83,6 +83,22 @@ def test_backward_matches_finite_differences(name, forward, shapes):
             assert np.isclose(float(np.sum(g * v)), numeric, rtol=1e-5, atol=1e-7), (name, x, str(d))
 
 
+def test_a_gradient_name_sizes_its_left_index_before_the_valid_rule():
+    """README: dx[j] = dy[j-k]*w[k] after y[i] = x[i+k]*w[k] has j of x's size (the name
+    dx says so; the valid rule would give none); any other name must state it."""
+    src = "y[i] = x[i+k]*w[k]\ndx[j] = dy[j-k]*w[k]"
+    prog = ic.parse(src)
+    n = prog.sizes.find((1, prog.statements[1].indices[0]))
+    assert n == prog.sizes.find(("x", 0))
+    out = evaluate(src, {"x": np.ones(9), "w": np.ones(3), "dy": np.ones(7)})["dx"]
+    assert out.tolist() == [1, 2, 3, 3, 3, 3, 3, 2, 1]
+    with pytest.raises(ic.ProgramError, match="size of index j"):
+        ic.parse("y[i] = x[i+k]*w[k]\nt[j] = dy[j-k]*w[k]")
+    # a read at an axis of its own still sizes the index first, as in any statement
+    prog = ic.parse("y[i] = x[i+k]*w[k]\ndx[j] = z[j]*w[k]")
+    assert prog.sizes.find((1, prog.statements[1].indices[0])) == prog.sizes.find(("z", 0))
+
+
 def test_the_check_can_fail():
     """A wrong backward (the valid rule reading dx where a stated size is needed) fails."""
     forward = "y[i] = x[i+k]*w[k]"
