@@ -540,6 +540,11 @@ class _Statement:
         walk(expr)
         for idx, size in stated.items():  # SPEC section 6: "Stating a size"
             self._tie(idx, int(self._size_value(size)), "a stated size")
+        # README: a gradient's name sizes the left indices no bare read sizes, before the
+        # valid rule (``dx[j] = dy[j-k]*w[k]``: j has x's size)
+        for idx, n in zip(self.st.indices, self._twin_shape()):
+            if idx not in self.sizes:
+                self.sizes[idx] = n
         self._valid_sizes(windows)
         changed = True
         while changed:
@@ -553,6 +558,21 @@ class _Statement:
                     changed = True
                 elif i in self.sizes and j in self.sizes and self.sizes[i] != self.sizes[j]:
                     raise OracleError(f"delta({i},{j}) ties sizes {self.sizes[i]} and {self.sizes[j]}")
+
+    def _twin_shape(self) -> tuple:
+        """The shape a derived name has by the naming convention (README "The language"):
+        ``dX`` that of ``X``, ``dY_dX`` that of ``Y`` then ``X`` (the oracle's own reading
+        of the plain forms; () where the name is no such name)."""
+        name, rank = self.st.name, len(self.st.indices)
+        if not name.startswith("d") or name in self.env:
+            return ()
+        rest = name[1:]
+        readings = [(rest,)] + [(rest[:k], rest[k + 2:]) for k in range(1, len(rest) - 2)
+                                if rest[k:k + 2] == "_d"]
+        for parts in readings:
+            if all(p in self.env for p in parts) and sum(np.ndim(self.env[p]) for p in parts) == rank:
+                return tuple(n for p in parts for n in np.shape(self.env[p]))
+        return ()
 
     def _valid_sizes(self, windows):
         """SPEC section 6, "Sizes": an index standing only inside axis expressions takes the

@@ -49,7 +49,7 @@ def _freshen(e, names, ren=None):
         return ren.get(e, e) if ren else e
     if isinstance(e, Binder):  # a sum, or a reduction such as max[i](..)
         ren = {**(ren or {}), **{i: names.index(i) for i in e.indices}}
-        return type(e)(_freshen(e.body, names, ren), [ren[i] for i in e.indices])
+        return type(e)(_freshen(e.body, names, ren), [ren[i] for i in e.indices], *e.args[2:])
     if not e.args or not ren and isinstance(e, (sp.Indexed, KroneckerDelta, Len, Size)):
         return e
     args = [_freshen(a, names, ren) for a in e.args]

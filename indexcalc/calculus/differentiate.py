@@ -23,8 +23,10 @@ from sympy import KroneckerDelta
 from indexcalc.calculus import rules
 from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, size_node, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum, traced
+from indexcalc.calculus.solve import guard_deltas
 from indexcalc.calculus.names import NameSupply, current
 from indexcalc.language.memo import Memo, recall, remember
+from indexcalc.language.windows import read_letters, stated_size, state_sum_sizes
 
 
 def partial(e, name: str, targets: tuple):
@@ -141,13 +143,15 @@ def own_indices(st, n: int, supply, rename_left=True):
     return left, rhs.xreplace(dict(zip(st.indices, left)))
 
 
-def state_sizes(e, left, prog, supply=None, left_keys=()):
+def state_sizes(e, left, prog, supply=None, left_keys=(), guards=True):
     """``e`` with every ``len(k)`` whose ``k`` neither is in ``left`` nor is summed around
     it (so the text would not say how large ``k`` is) written as ``size(A, axis)`` of an
     axis of ``prog`` of the same size (an input's where there is one). The size of ``k``
     is what the supply recorded for it (see :func:`own_indices`); a ``len()`` whose size
     is unknown stays. ``left_keys``: the size keys of ``left``; a ``len(k)`` as large as
-    a left index ``i`` is written ``len(i)``, which reads more easily."""
+    a left index ``i`` is written ``len(i)``, which reads more easily. A summed index that
+    stands only inside axis expressions has its size stated in its sum (``sum[k:2](..)``,
+    :func:`~indexcalc.language.windows.state_sum_sizes`)."""
     supply = supply or current()
     roots = {prog.sizes.find(key): i for i, key in reversed(list(zip(left, left_keys)))
              if key in prog.sizes.parent}
@@ -171,7 +175,17 @@ def state_sizes(e, left, prog, supply=None, left_keys=()):
         args = [walk(a, bound) for a in x.args]
         return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
 
-    return walk(sp.sympify(e), frozenset(left))
+    out = walk(sp.sympify(e), frozenset(left))
+    known = dict(zip(left, left_keys))
+
+    def same_size(a, b):  # (of one size class of prog)
+        ka, kb = known.get(a) or supply.size_key(a), known.get(b) or supply.size_key(b)
+        return ka in prog.sizes.parent and kb in prog.sizes.parent and prog.sizes.find(ka) == prog.sizes.find(kb)
+
+    if guards:  # (i >= 1)*x[i-1], not delta(i,k+1)*x[k] (the steps show the delta first)
+        out = guard_deltas(out, same_size)
+    # a summed index that stands only inside axis expressions: sum[k:2](..) (pooling)
+    return state_sum_sizes(out, lambda i: stated_size(prog, supply.size_key(i)) if supply.size_key(i) else None)
 
 
 def _supply(prog, supply, *more) -> NameSupply:
@@ -262,12 +276,17 @@ def _seed(up, indices):
 
 def canonical_indices(prog, name: str) -> tuple:
     """The index names a gradient of ``name`` is printed with: its own left indices if it
-    is assigned, else those it is first read with (``dW[k,j]`` for ``X[i,k]*W[k,j]``)."""
+    is assigned, else those it is first read with (``dW[k,j]`` for ``X[i,k]*W[k,j]``; where
+    that read holds axis expressions, fresh letters for those axes: ``dx[n,c,s,r]`` for
+    ``x[n,c,a+k,e+l]``, see :func:`~indexcalc.language.windows.read_letters`)."""
     for st in prog.statements:
         if st.name == name:
             return st.indices
     if name in prog.first_indices:
         return prog.first_indices[name]
+    letters = read_letters(prog, name)  # read through axis expressions: dx[n,c,s,r]
+    if letters is not None:
+        return letters
     return tuple(Index(c) for c in "ijklmnpqrs"[:prog.rank(name)])
 
 

@@ -35,6 +35,7 @@ from sympy.core.parameters import distribute
 
 from indexcalc.calculus.differentiate import SWEEP, reverse_sweep, state_sizes
 from indexcalc.calculus.names import NameSupply
+from indexcalc.calculus.solve import use_axis_deltas
 from indexcalc.derivation.assemble import check_wrt, inline_cheap, with_temporaries
 from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError
@@ -176,7 +177,8 @@ def backward(forward, wrt=None) -> Run:
 def tidy_reused(e, prog, keep, taken, axes):
     """:func:`~indexcalc.derivation.assemble.tidy` after its first step (the forward
     values put back, which the trace records)."""
-    return pretty_indices(state_sizes(factor(e), keep, prog, left_keys=axes), keep, taken, prog)
+    e = state_sizes(factor(use_axis_deltas(e)), keep, prog, left_keys=axes)
+    return pretty_indices(e, keep, taken, prog)
 
 
 def _reused(st, before, after) -> bool:

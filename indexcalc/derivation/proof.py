@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from indexcalc.notation.text import statement_text
 from indexcalc.errors import IndexCalcError
+from indexcalc.language.algebra import unstated
 from indexcalc.language.check import check
 from indexcalc.language.parser import parse_tree
 from indexcalc.calculus.contract import constant_out, merge_sums, rewrite
@@ -59,6 +60,7 @@ def _reparse(statements, lines, before, skip):
 def _same(a, b) -> bool:
     """Do ``a`` and ``b`` mean the same? Equal up to the names of summed indices, perhaps
     once factors are moved out of sums (cheap, the usual cases), or in :func:`normal` form."""
+    a, b = unstated(a), unstated(b)  # sum[k:2](..) is the sum over k
     if alpha(a) == alpha(b):
         return True
     out = [rewrite(x, [constant_out, merge_sums]) for x in (a, b)]  # factors before sums

@@ -17,7 +17,8 @@ from sympy.printing.precedence import PRECEDENCE
 
 from indexcalc.notation.latex import IndexLatexPrinter
 from indexcalc.notation.text import TextPrinter, statement_text, written
-from indexcalc.language.algebra import ISum
+from indexcalc.language.algebra import Index, ISum
+from indexcalc.language.axes import axis_text
 
 
 # -- what the steps hold --------------------------------------------------------------
@@ -240,7 +241,9 @@ class _TextPrinter(TextPrinter):
         return f"Σ_{sub}{body}"
 
     def _print_KroneckerDelta(self, e):
-        return f"δ({e.args[0]},{e.args[1]})"
+        if all(isinstance(a, Index) for a in e.args):
+            return f"δ({e.args[0]},{e.args[1]})"
+        return f"δ({axis_text(e.args[0])}, {axis_text(e.args[1])})"  # δ(j, i+k)
 
     def _print_Partial(self, e):
         return f"∂{self._print(e.args[0])}/∂{self._print(e.args[1])}"

@@ -42,7 +42,9 @@ from sympy import KroneckerDelta
 
 from indexcalc.calculus.differentiate import Sent, state_sizes
 from indexcalc.calculus.names import stem
+from indexcalc.calculus.solve import axis_solution
 from indexcalc.language.algebra import Index, ISum, free_indices
+from indexcalc.language.axes import Compare, axis_text
 from indexcalc.simplify.keys import alpha
 from indexcalc.simplify.tidy import letters_from
 from indexcalc.explain.show import Line, Part, Partial, Section, Steps, element, one_line, text_of
@@ -97,6 +99,19 @@ def _delta_note(before, names):
     return "a delta", "\\text{a delta}", "a delta", "\\text{a delta}"
 
 
+def _axis_note(before, names):
+    """The notes for a delta of an axis expression that ``contract_axis_delta`` solved:
+    ``solve δ(j, i+k) for i = j-k; dy is 0 outside its axis`` (README "Windows and
+    positions": the zero padding of the tensor read at ``i`` keeps the solution in range)."""
+    delta, s, value, reader = axis_solution(before)
+    p, q = (axis_text(names(a)) for a in delta.args)
+    v, s = axis_text(names(value)), names(s)
+    note = f"solve δ({p}, {q}) for {s} = {v}; {reader} is 0 outside its axis"
+    tex = (f"\\text{{solve }} \\delta_{{{p},{q}}} \\text{{ for }} {s} = {v}"
+           f"\\text{{; {reader} is 0 outside its axis}}")
+    return note, tex, f"solve δ({p}, {q}) for {s}", f"\\text{{solve }} \\delta_{{{p},{q}}}"
+
+
 def _absent_note(before, after, names):
     gone = [i for i in before.indices if i not in free_indices(before.body)]
     gone = [str(names(i)) for i in gone] or ["the index"]
@@ -145,6 +160,8 @@ def _block(sent: Sent, prog, grads, whole: bool, avoid, supply=None) -> list:
             note, tex = "contract: " + note, "\\text{contract: } " + tex
         elif rule == "absent_index":
             note, tex, brief, brief_tex = _absent_note(before, after, names)
+        elif rule == "contract_axis_delta":
+            note, tex, brief, brief_tex = _axis_note(before, names)
         else:
             continue
         short.append((brief, brief_tex))
@@ -169,7 +186,7 @@ def _block(sent: Sent, prog, grads, whole: bool, avoid, supply=None) -> list:
     keys = [supply.size_key(i) for i in around] if supply is not None else []
     for line in lines:
         if supply is not None:  # len() of an index no sum binds: of a left index, or size(A, k)
-            line.rhs = state_sizes(line.rhs, around, prog, supply, left_keys=keys)
+            line.rhs = state_sizes(line.rhs, around, prog, supply, left_keys=keys, guards=False)
         line.rhs = names(line.rhs)
         if line.lhs is not None and not isinstance(line.lhs, (Part, Partial)) and line.lhs is not grad:
             line.lhs = names(line.lhs)
@@ -182,7 +199,7 @@ def _sized(e, g, prog, supply):
     if supply is None or not isinstance(e, sp.Basic):
         return e
     keys = [(g.name, a) for a in range(len(g.indices))]
-    return state_sizes(e, g.indices, prog, supply, left_keys=keys)
+    return state_sizes(e, g.indices, prog, supply, left_keys=keys, guards=False)
 
 
 def _total(g, parts, prog, grads, avoid, supply=None) -> list:
@@ -215,6 +232,16 @@ def _tidied(g, avoid, grads, values, prog=None, supply=None) -> list:
             note = "forward value" + ("s " if len(values) > 1 else " ") + "; ".join(one_line(s) for s in values)
         else:
             note = "factors out" if g.tidied.has(ISum) or g.total.has(ISum) else "tidied"
+        guards = sorted(g.tidied.atoms(Compare) - g.total.atoms(Compare), key=str)
+        if guards:  # calculus.solve.guard_deltas: Σ_j δ(i, j+1) φ(j) = (i >= 1) φ(i-1)
+            solved = []
+            for d in sorted(shown(_sized(g.total, g, prog, supply)).atoms(KroneckerDelta), key=str):
+                p, q = d.args if isinstance(d.args[0], Index) else d.args[::-1]
+                s_ = sorted(q.atoms(Index), key=str)
+                if isinstance(p, Index) and len(s_) == 1 and not isinstance(q, Index):
+                    solved.append(f"δ({p}, {axis_text(q)}) for {s_[0]} = {axis_text(sp.expand(s_[0] - q + p))}")
+            note = (f"solve {', '.join(solved) or 'a delta'}, in range where " +
+                    " and ".join(text_of(c) for c in guards) + "; " + note)
         lines.append(Line(g.tidied, None, "=", note, values=values))
     return lines
 

@@ -175,12 +175,41 @@ class ISum(Binder):
     """``ISum(body, (i, j))``: the sum of ``body`` over every value of ``i`` and ``j``.
 
     Unlike SymPy's ``Sum`` it carries no limits: an index always ranges over its axis.
+    A derivative whose summed index stands only inside axis expressions (the gradient
+    of pooling reads ``x[2*a+k]``) states its size, which the text prints as
+    ``sum[k:2](..)``: ``ISum(body, (k,), (2,))``, one size per index (0: not stated).
+    The sizes are what the printer writes; they do not change what the sum is, and
+    :func:`unstated` drops them.
+
+        >>> k = Index("k")
+        >>> ISum(sp.IndexedBase("x")[k], (k,), (2,)).sizes
+        (2,)
     """
+
+    def __new__(cls, body, indices, sizes=None):
+        if sizes is None or not any(sp.sympify(n) != 0 for n in sizes):
+            return Binder.__new__(cls, body, indices)
+        out = sp.Expr.__new__(cls, sp.sympify(body), sp.Tuple(*indices), sp.Tuple(*sizes))
+        return out
+
+    @property
+    def sizes(self) -> tuple:
+        """The stated size of each index (None where none is stated)."""
+        if len(self.args) < 3:
+            return (None,) * len(self.args[1])
+        return tuple(None if n == 0 else n for n in self.args[2])
 
     @property
     def precedence(self):
         """Binds as its body does (SymPy's printers ask for this)."""
         return precedence(self.body)
+
+
+def unstated(e):
+    """``e`` with the stated sizes of its sums dropped (what the sums are)."""
+    if not isinstance(e, sp.Basic) or not e.has(ISum):
+        return e
+    return e.replace(lambda x: isinstance(x, ISum) and len(x.args) > 2, lambda x: ISum(x.body, x.indices))
 
 
 class Reduction(Binder):

@@ -198,7 +198,18 @@ def valid_size(u, reads, size_of, axis_sizes):
             return None
         top = const + sum(c * (size_of(j) - 1) for j, c in coeffs.items())
         sizes.append(FloorDiv(S - 1 - top, s) + 1 if s != 1 else S - top)
-    return sp.Min(*sizes) if sizes else None
+    return _smallest(sizes) if sizes else None
+
+
+def _smallest(sizes):
+    """The least of ``sizes``: one that is known to be no larger than every other, else
+    ``Min`` unevaluated (SymPy's own ``Min`` of two sizes of axes may recurse without end
+    comparing them, ``x[i+k]*w[k]*x[i+1]``)."""
+    sizes = list(dict.fromkeys(sizes))
+    for a in sizes:
+        if all(b is a or sp.expand(b - a).is_nonnegative for b in sizes):
+            return a
+    return sp.Min(*sizes, evaluate=False)
 
 
 def size_text(e) -> str:

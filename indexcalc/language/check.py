@@ -36,7 +36,7 @@ from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
 from indexcalc.language.gathers import GatherChecks, Integers
 from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
-from indexcalc.language.windows import WindowChecks
+from indexcalc.language.windows import WindowChecks, state_sum_sizes
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
 # so the generated NumPy code could not hold them
@@ -207,6 +207,12 @@ class _StatementChecker(GatherChecks, WindowChecks):
         for idx in left:
             if idx not in passing and not twins and idx not in self.stated:
                 self.fail(f"index {idx} is on the left but nowhere on the right, so its size is unknown")
+        if twins and (self.windows or self.stated or self.positions):
+            # a gradient's name sizes a left index that no axis of its own size reads bare
+            # before the valid rule does (README: ``dx[j] = dy[j-k]*w[k]`` has x's size)
+            for axis, idx in enumerate(left):
+                if idx not in self.stated and not self.sizes.has_axis((self.n, idx)):
+                    self.sizes.join((self.n, idx), twins[axis], None)
         if self.windows or self.stated or self.positions:
             self.resolve_sizes([i for i in left if not twins])
         unsized = [axis for axis, idx in enumerate(left) if not self.sizes.has_axis((self.n, idx))]
@@ -358,7 +364,9 @@ class _StatementChecker(GatherChecks, WindowChecks):
             return REDUCTIONS[kind].build(body, idx), passing
         if kind == "mean":  # len(i) inside the sum, where i is bound
             body = body / sp.Mul(*[Len(i) for i in idx])
-        return ISum(body, idx), passing
+        # a stated size of an index that stands only in axis expressions stays with the sum
+        # (sum[k:3](x[i+k]): printed again as written, in LaTeX as a bound)
+        return state_sum_sizes(ISum(body, idx), self.stated.get), passing
 
     def _call(self, node, protected, indices=None):
         name = str(node.children[0])

@@ -21,8 +21,9 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from indexcalc.language.algebra import Binder, Index, Inv, Len, Size, size_node, size_of
+from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Size, size_node, size_of
 from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, valid_size
+from indexcalc.language.naming import twin_axes
 
 
 def windowed(e) -> bool:
@@ -40,10 +41,87 @@ def windowed(e) -> bool:
     return any(windowed(a) for a in e.args)
 
 
+#: fresh letters for the axes of a gradient that its tensor is read at only through axis
+#: expressions, in the order tried (one such axis: ``j`` first, as in ``dx[j] = dy[j-k]*w[k]``)
+FRESH_LETTERS = "srpqtuvhgfb"
+
+
+def read_letters(prog, name):
+    """The letters a gradient of ``name`` is printed with where ``name`` is first read
+    through axis expressions (None where its first read is plain, or it is not read): the
+    read's own letter at each axis it reads at an index by itself, and a letter the
+    program writes nowhere at each other axis, so every letter keeps its meaning.
+
+        >>> import indexcalc as ic
+        >>> read_letters(ic.parse("y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]"), "x")
+        (n, c, s, r)
+        >>> read_letters(ic.parse("y[i] = x[i+k]*w[k]"), "x")
+        (j,)
+    """
+    read = next((r for st in prog.statements for r in sp.preorder_traversal(st.expr)
+                 if isinstance(r, sp.Indexed) and str(r.base.label) == name), None)
+    if read is None or all(isinstance(x, Index) for x in read.indices):
+        return None
+    written = {str(i) for st in prog.statements for i in (*st.indices, *st.expr.atoms(Index))}
+    plain = Counter(x for x in read.indices if isinstance(x, Index))
+    fresh = [x for x in read.indices if not (isinstance(x, Index) and plain[x] == 1)]
+    order = ("j" if len(fresh) == 1 else "") + FRESH_LETTERS
+    spare = iter([c for c in order if c not in written] +
+                 [f"{c}{n}" for n in range(2, 99) for c in order if f"{c}{n}" not in written])
+    return tuple(x if isinstance(x, Index) and plain[x] == 1 else Index(next(spare)) for x in read.indices)
+
+
+def stated_size(prog, key):
+    """The size of ``key`` (a key of ``prog.sizes``) as a stated size: ``size(A,k)`` of an
+    axis of that size, else the number or expression a statement stated or the valid
+    rule gave (``2`` for ``max[k:2]``); None where ``prog`` does not know it."""
+    node = size_node(prog, key)
+    if node is not None or key not in prog.sizes.parent:
+        return node
+    root = prog.sizes.find(key)
+    values = [k[1] for k in list(prog.sizes.parent) if k[0] == "=" and prog.sizes.find(k) == root]
+    return values[0] if values else None
+
+
+def state_sum_sizes(e, size):
+    """``e`` with the size of every summed index that stands at no axis by itself (only
+    inside axis expressions, comparisons or positions) stated in its sum, as ``size(i)``
+    gives it (None: not known, left unstated), so the text says how large it is:
+    ``sum[k:3](dy[j-k])``. The checker sizes no such index of a derivative by the valid
+    rule (see :meth:`WindowChecks.resolve_sizes`).
+
+        >>> k, j = Index("k"), Index("j")
+        >>> dy, w = sp.IndexedBase("dy"), sp.IndexedBase("w")
+        >>> state_sum_sizes(ISum(dy[j - k], (k,)), lambda i: 3).sizes
+        (3,)
+        >>> state_sum_sizes(ISum(dy[j - k]*w[k], (k,)), lambda i: 3).sizes
+        (None,)
+    """
+    if not isinstance(e, sp.Basic) or not windowed(e):
+        return e
+
+    def walk(x):
+        if isinstance(x, ISum):
+            body = walk(x.body)
+            bare = {i for r in body.atoms(sp.Indexed) for i in r.indices if isinstance(i, Index)}
+            sizes = [n if n is not None else None if i in bare else size(i)
+                     for i, n in zip(x.indices, x.sizes)]
+            stated = {Len(i): n for i, n in zip(x.indices, sizes) if n is not None and sp.sympify(n).is_Integer}
+            body = body.xreplace(stated) if stated else body  # mean[k:2]: 1/2, not 1/len(k)
+            return ISum(body, x.indices, [0 if n is None else n for n in sizes])
+        if not x.args or isinstance(x, (sp.Indexed, Index, Len, Size)):
+            return x
+        args = [walk(a) for a in x.args]
+        return x if all(a is b for a, b in zip(args, x.args)) else x.func(*args)
+
+    return walk(e)
+
+
 def state_left_sizes(statements, axes, prog=None) -> list:
     """``statements`` with a stated size for each left index of a statement with axis
-    expressions that stands at no axis of its own size by itself (``dx[j:size(x,0)] =
-    dy[j-k]*w[k]``: the valid rule would not give ``j`` the size of ``x``). ``axes`` maps a
+    expressions that stands at no axis of its own size by itself and whose name does not
+    size it (a gradient ``dx`` of ``x`` needs none: the checker gives ``j`` of
+    ``dx[j] = dy[j-k]*w[k]`` the size of ``x`` before the valid rule; a temporary does). ``axes`` maps a
     name to the ``(tensor, axis)`` its axes are as large as (a gradient ``dx``: those of
     ``x``); the forward program ``prog`` says whether a bare axis (``w[i]`` in a gradient
     of ``x``) is as large, and which axis of its own states the size (an input's)."""
@@ -54,9 +132,13 @@ def state_left_sizes(statements, axes, prog=None) -> list:
                                and sizes.find(key) == sizes.find(want))
 
     out = []
+    ranks = dict(prog.ranks) if prog is not None else {}
     for st in statements:
         want = axes.get(st.name, ())
-        if not st.indices or len(want) != len(st.indices) or not windowed(st.expr) or any(st.sizes):
+        twins = twin_axes(st.name, len(st.indices), ranks) if st.name not in ranks else None
+        ranks.setdefault(st.name, len(st.indices))
+        if not st.indices or len(want) != len(st.indices) or not windowed(st.expr) or any(st.sizes) \
+                or (twins is not None and list(twins) == list(want)):  # its name sizes it
             out.append(st)
             continue
         stated = []
@@ -239,8 +321,10 @@ class WindowChecks:
         else:
             why = "it stands at no tensor axis"
         if u in left:
-            name, axis = (reads[0][0], reads[0][1]) if reads else ("x", 0)
-            hint = f"state it, as in {self.node.children[0]}[{u}:size({name},{axis})]" + \
+            tensors = [n for n in dict.fromkeys(getattr(self, "reads", ())) if self.ranks.get(n)]
+            name, axis = (reads[0][0], reads[0][1]) if reads else (tensors[0], 0) if tensors else (None, 0)
+            size = f"size({name},{axis})" if name is not None else "8"  # (no tensor read here)
+            hint = f"state it, as in {self.node.children[0]}[{u}:{size}]" + \
                 (' ("same" size)' if reads else "")
         else:
             hint = f"state it where it is summed, as in sum[{u}:3](..) or max[{u}:2](..)"

@@ -28,6 +28,7 @@ from indexcalc.language.functions import BY_CLASS
 from indexcalc.notation.latex_names import Naming, function_latex, index_latex, subscript
 from indexcalc.notation.text import _coefficient, chain_order, is_negative, written
 from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names
+from indexcalc.language.axes import coefficients
 
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
 _REDUCTION_COMMANDS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
@@ -84,7 +85,20 @@ class IndexLatexPrinter(LatexPrinter):
         return self.naming.symbol(e.name)
 
     def _print_Indexed(self, e):
-        return self.naming.indexed(str(e.base.label), [self._print(i) for i in e.indices])
+        return self.naming.indexed(str(e.base.label), [self._slot(i) for i in e.indices])
+
+    def _slot(self, i) -> str:
+        """One index slot: an index, or an axis expression written without spaces and
+        without ``*``, as subscripts are (``x_{i+k}``, ``x_{2i+k-1}``)."""
+        if isinstance(i, Index) or not i.free_symbols or i.has(sp.Indexed):
+            return self._print(i)  # an index, a number, a gather (\mathrm{tok}_{n})
+        const, coeffs = coefficients(i)
+        terms = [(c, index_latex(str(j))) for j, c in coeffs.items()]
+        terms.sort(key=lambda t: t[0] < 0)  # positive first, as the language writes it
+        out = ""
+        for c, name in terms:
+            out += ("-" if c < 0 else "+" if out else "") + (name if abs(c) == 1 else f"{abs(c)}{name}")
+        return out + (f"{const:+d}" if const else "")
 
     def _name(self, base) -> str:
         return self.naming.symbol(str(getattr(base, "label", base)))
@@ -166,17 +180,19 @@ class IndexLatexPrinter(LatexPrinter):
 
     def _subscript(self, indices) -> str:
         # a gather's read (delta(v, tok[n])) prints as a read: \mathrm{tok}_{n}
-        return "{" + subscript(self._print(i) if i.has(sp.Indexed) else index_latex(str(i)) for i in indices) + "}"
+        return "{" + subscript(index_latex(str(i)) if isinstance(i, Index)
+                               else self._print(i) if i.has(sp.Indexed) else self._slot(i)
+                               for i in indices) + "}"
 
     def _print_ISum(self, e):
         if is_negative(e.body) and not is_negative(-e.body):
-            return "-" + self._print_ISum(ISum(-e.body, e.indices))
+            return "-" + self._print_ISum(ISum(-e.body, e.indices, *e.args[2:]))
         summed = set(e.indices)
         factors = sp.Mul.make_args(e.body)
         outside = [f for f in factors if not free_indices(f) & summed or _is_size(f, summed)]
         if outside and len(outside) < len(factors):
             # what does not change with the summed indices goes in front: 1/N_i Σ_i x_bi
-            inside = ISum(sp.Mul(*[f for f in factors if f not in outside]), e.indices)
+            inside = ISum(sp.Mul(*[f for f in factors if f not in outside]), e.indices, *e.args[2:])
             front = sp.Mul(*outside)
             tex = self._print(front)
             return f"\\left({tex}\\right) {self._print(inside)}" if isinstance(front, sp.Add) else \
@@ -184,6 +200,10 @@ class IndexLatexPrinter(LatexPrinter):
         body = self._print(e.body)
         if isinstance(e.body, sp.Add):
             body = f"\\left({body}\\right)"
+        if any(n is not None for n in e.sizes):  # a stated size as a bound: \sum_{k<2}
+            bounds = [index_latex(str(i)) + (f" < {self._print(n)}" if n is not None else "")
+                      for i, n in zip(e.indices, e.sizes)]
+            return f"\\sum_{{{', '.join(bounds)}}} {body}"
         return f"\\sum_{self._subscript(e.indices)} {body}"
 
     def _print_KroneckerDelta(self, e, exp=None):

@@ -146,6 +146,8 @@ class TextPrinter(StrPrinter):
             product = top = False
         if top and not product and self.left and any(self.uses[i] == 1 for i in e.indices):
             top = False  # an index written once and summed by rule 3 warns as a likely typo
+        if any(n is not None for n in e.sizes):
+            product = top = False  # a stated size is written in sum[k:2](..)
         if not self.explicit and (product or top):
             out = self._implicit(e, product, top)
             if out is not None:
@@ -173,7 +175,8 @@ class TextPrinter(StrPrinter):
         mean = isinstance(e.body, sp.Mul) and not (e.body * lens).has(*[Len(i) for i in e.indices])
         kind, body = ("mean", e.body * lens) if mean else ("sum", e.body)
         self.allowed = None
-        out = f"{kind}[{','.join(map(str, e.indices))}]({self._print(body)})"
+        slots = [str(i) if n is None else f"{i}:{size_text(n)}" for i, n in zip(e.indices, e.sizes)]
+        out = f"{kind}[{','.join(slots)}]({self._print(body)})"
         self.protected = saved
         return out
 
@@ -259,7 +262,7 @@ def _sum_outside(term):
     rest = [f for f in term.args if f is not sums[0]]
     if any(f.has(*sums[0].indices) for f in rest):
         return term
-    return ISum(sp.Mul(*rest) * sums[0].body, sums[0].indices)
+    return ISum(sp.Mul(*rest) * sums[0].body, sums[0].indices, *sums[0].args[2:])
 
 
 def chain_order(factors, left):

@@ -43,7 +43,10 @@ def pretty_indices(e, keep, taken=(), prog=None):
     ren = {}
     order = sorted(_all_indices(e) - set(keep), key=str)
     if letters is not None:  # first those with a letter written at their very axes
-        order.sort(key=lambda i: not set(letters.written_at(i)) - used)
+        # (then, among those with none, an outer sum's before an inner one's: the window
+        # indices of pooling's gradient sum[a,e,k:2,l:2](../sum[p:2,q:2](..)) keep k, l)
+        order.sort(key=lambda i: (not set(letters.written_at(i)) - used,
+                                  len(scopes.get(i, ())) if not letters.written_at(i) else 0))
     for i in order:
         options = letters.options(i) if letters is not None else ()
         name = next(n for n in itertools.chain(options, letters_from(stem(i)))
