@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
-from indexcalc.gradcheck import check_gradients, random_inputs, sizes_for
+from indexcalc.api import check_gradients
+from indexcalc.gradcheck import random_inputs, sizes_for
 
 # -- bugs found while writing these tests (see the reasons; each marks a strict xfail) --
 

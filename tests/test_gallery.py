@@ -8,7 +8,8 @@ import pytest
 
 import indexcalc as ic
 from indexcalc.gallery import examples
-from indexcalc.gradcheck import check_gradients, random_inputs, sizes_for
+from indexcalc.api import check_gradients
+from indexcalc.gradcheck import random_inputs, sizes_for
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = sorted(examples())
