@@ -1,0 +1,407 @@
+"""Matrix notation in (README "Matrix notation in"): a MatrixCalculus.org-style expression
+translated into a program of the index language, which then derives as usual.
+
+    >>> print(from_matrix("x'*A*x"))
+    f = x[i]*A[i,j]*x[j]
+    >>> print(from_matrix("L = log(det(X)) + tr(A*X*B)"))
+    L = logdet(X) + A[i,j]*X[j,k]*B[k,i]
+    >>> print(from_matrix("y = exp(X*w) ./ (1 + exp(X*w))"))
+    y[i] = exp(sum[j](X[i,j]*w[j]))/(1 + exp(sum[k](X[i,k]*w[k])))
+    >>> print(from_matrix("inv(A*X)", kinds={"A": "symmetric"}))
+    t1[i,j] = A[i,k]*X[k,j]
+    f[l,m] = inv(t1)[l,m]
+
+Kinds (``kinds=``: name -> ``"scalar"``, ``"vector"``, ``"matrix"`` or ``"symmetric"``);
+a name not listed is a **matrix** when it starts with an upper-case letter, a **scalar**
+when it is the name of a Greek letter (``alpha``, ``lambda``, ...) and a (column)
+**vector** otherwise. A symmetric matrix is a square matrix whose transpose ``A'`` is read
+as ``A`` itself; its derivative is the one for a general matrix (each entry independent),
+as MatrixCalculus.org gives it. A scalar added to a vector or matrix is added to every
+entry. Dimension mismatches name both operands::
+
+    >>> from_matrix("A*x'")
+    Traceback (most recent call last):
+    ...
+    indexcalc.errors.ProgramError: matrix notation, column 2: A*x': the columns of A (a matrix) do not match the rows of x' (a row vector, 1 row)
+      A*x'
+       ^
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from indexcalc.errors import ArgumentError, ParseError, ProgramError, did_you_mean
+from indexcalc.language.matrix_parse import Node, caret, parse_matrix, split_name
+
+KINDS = ("scalar", "vector", "matrix", "symmetric")
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "eps", "zeta", "eta", "theta", "iota", "kappa", "lambda",
+         "lam", "mu", "nu", "xi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"}
+#: MatrixCalculus.org's functions beyond the element-wise ones of the language
+SPECIAL = ("inv", "det", "logdet", "tr", "sum", "norm1", "norm2")
+_RESERVED = {"sum", "mean", "delta", "len", "size", "pi", "max", "min", "logsumexp"}
+_LETTERS = "ijklmnpqrsuvwabcdegh"
+ONE = 0  # the dimension 1; other dimensions are numbered from 1
+ATOM, POWER, PRODUCT, NEGATIVE, SUM = 5, 4, 3, 2, 1
+
+
+def _elementwise() -> set:
+    from indexcalc.language.functions import FUNCTIONS
+    return {n for n, f in FUNCTIONS.items() if f.kind in ("elementwise", "power") and f.arity == 1}
+
+
+def kind_of(name: str, kinds: dict) -> str:
+    """The kind of ``name``: ``kinds[name]``, else the rule of the module docstring.
+
+    >>> kind_of("A", {}), kind_of("x", {}), kind_of("lambda", {}), kind_of("x", {"x": "scalar"})
+    ('matrix', 'vector', 'scalar', 'scalar')
+    """
+    if name in kinds:
+        return kinds[name]
+    if name[0].isupper():
+        return "matrix"
+    return "scalar" if name in GREEK else "vector"
+
+
+def from_matrix(text: str, kinds: dict | None = None) -> str:
+    """The program (index notation) that computes matrix expression ``text`` (optionally
+    ``name = expression``; the name defaults to ``f``). See the module docstring."""
+    return translate(text, kinds)[0]
+
+
+def translate(text: str, kinds: dict | None = None, name: str | None = None, strict: bool = True,
+              shapes: dict | None = None, avoid=()) -> tuple:
+    """``(program text, output name, rank)``. ``strict``: every name of ``kinds`` must
+    occur in ``text``; ``shapes``: name -> known rank (0, 1, 2), before ``kinds``;
+    ``avoid``: names the temporaries must not take."""
+    kinds = dict(kinds or {})
+    for k, v in kinds.items():
+        if v not in KINDS:
+            raise ArgumentError(f"kinds[{k!r}] is {v!r}; a kind is one of {', '.join(KINDS)}")
+    given, body, offset = split_name(text)
+    tree = parse_matrix(text)
+    t = _Translator(text, kinds, shapes or {})
+    t.shape(tree)
+    if strict:
+        unused = sorted(set(kinds) - t.names)
+        if unused:
+            raise ArgumentError(f"kinds names {', '.join(unused)}, which the expression does not use")
+    out = name or given or next(n for n in itertools.chain(["f"], (f"f{k}" for k in itertools.count(1)))
+                                   if n not in t.names)
+    if out in t.names:
+        raise ProgramError(f"the result's name {out} is also a name in the expression; choose another")
+    t.taken |= {out, *avoid}
+    return t.program(tree, out), out, t.rank(tree)
+
+
+class _Translator:
+    def __init__(self, text, kinds, ranks):
+        self.text, self.kinds, self.ranks = text, kinds, ranks
+        self.parent, self.shapes, self.names, self.temps = [ONE], {}, set(), []
+        self.elementwise = _elementwise()
+        self.taken = set()
+        self.letters, self.used = None, []
+
+    # ------------------------------------------------------------------ shapes
+    def dim(self) -> int:
+        self.parent.append(len(self.parent))
+        return len(self.parent) - 1
+
+    def find(self, d):
+        while self.parent[d] != d:
+            d = self.parent[d]
+        return d
+
+    def unify(self, a, b):
+        """Make dimensions ``a`` and ``b`` one (the callers have ruled out 1 against another)."""
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+    def fail(self, node, message, cls=ProgramError):
+        raise cls(caret(self.text, node.start, message))
+
+    def var_shape(self, node):
+        name = node.value
+        if name in _RESERVED or name in SPECIAL or name in self.elementwise:
+            self.fail(node, f"{name} is a function of the language, not a name for a variable")
+        self.names.add(name)
+        if name not in self.shapes:
+            rank = self.ranks.get(name)
+            kind = {0: "scalar", 1: "vector", 2: "matrix"}.get(rank) or kind_of(name, self.kinds)
+            if kind == "scalar":
+                self.shapes[name] = (ONE, ONE)
+            elif kind == "vector":
+                self.shapes[name] = (self.dim(), ONE)
+            elif kind == "symmetric":
+                d = self.dim()
+                self.shapes[name] = (d, d)
+            else:
+                self.shapes[name] = (self.dim(), self.dim())
+        return self.shapes[name]
+
+    def describe(self, node) -> str:
+        r, c = (self.find(d) for d in node.shape)
+        if r == ONE and c == ONE:
+            return "a scalar"
+        if c == ONE:
+            return "a vector, 1 column"
+        if r == ONE:
+            return "a row vector, 1 row"
+        return "a square matrix" if r == c and node.kind == "var" and self.kinds.get(node.value) == "symmetric" \
+            else "a matrix"
+
+    def piece(self, node) -> str:
+        return self.text[node.start:node.end].strip()
+
+    def is_scalar(self, node) -> bool:
+        return all(self.find(d) == ONE for d in node.shape)
+
+    def shape(self, node):
+        """Give ``node`` and its descendants ``.shape`` (rows, columns); check the dimensions."""
+        for arg in node.args:
+            self.shape(arg)
+        a = node.args[0] if node.args else None
+        b = node.args[1] if len(node.args) > 1 else None
+        if node.kind == "num":
+            node.shape = (ONE, ONE)
+        elif node.kind == "var":
+            node.shape = self.var_shape(node)
+        elif node.kind == "neg":
+            node.shape = a.shape
+        elif node.kind == "T":
+            node.shape = (a.shape[1], a.shape[0])
+        elif node.kind == "bin":
+            node.shape = self.binary(node, a, b)
+        else:
+            node.shape = self.call(node)
+
+    def same(self, node, a, b, what):
+        if self.is_scalar(a) or self.is_scalar(b):
+            return b.shape if self.is_scalar(a) else a.shape
+        for x, y in zip(a.shape, b.shape):
+            if ONE in (self.find(x), self.find(y)) and self.find(x) != self.find(y):
+                self.fail(node, f"{self.piece(node)}: {what} needs operands of one shape; {self.piece(a)} is "
+                          f"{self.describe(a)}, {self.piece(b)} is {self.describe(b)}")
+            self.unify(x, y)
+        return a.shape
+
+    def binary(self, node, a, b):
+        op = node.value
+        if op in ("+", "-"):
+            return self.same(node, a, b, "a sum" if op == "+" else "a difference")
+        if op in (".*", "./"):
+            return self.same(node, a, b, "an element-wise product" if op == ".*" else "an element-wise division")
+        if op == "*":
+            if self.is_scalar(a) or self.is_scalar(b):
+                return b.shape if self.is_scalar(a) else a.shape
+            if ONE in (self.find(a.shape[1]), self.find(b.shape[0])) and \
+                    self.find(a.shape[1]) != self.find(b.shape[0]):
+                node.start = a.end
+                self.fail(node, f"{self.piece_of(a, b)}: the columns of {self.piece(a)} ({self.describe(a)}) do not "
+                          f"match the rows of {self.piece(b)} ({self.describe(b)})")
+            self.unify(a.shape[1], b.shape[0])
+            return (a.shape[0], b.shape[1])
+        if op == "/":
+            if not self.is_scalar(b):
+                self.fail(b, f"{self.piece(b)} is {self.describe(b)}: '/' divides by a scalar only; write ./ "
+                          f"to divide element by element, or inv({self.piece(b)}) for the inverse")
+            return a.shape
+        if not self.is_scalar(b):
+            self.fail(b, f"the exponent {self.piece(b)} is {self.describe(b)}; an exponent is a scalar")
+        if op == "^" and not self.is_scalar(a):
+            self.fail(node, f"{self.piece(a)}^{self.piece(b)}: {self.piece(a)} is {self.describe(a)}; "
+                      "write .^ for an element-wise power (or A*A for a matrix product)")
+        return a.shape
+
+    def piece_of(self, a, b) -> str:
+        return self.text[a.start:b.end].strip()
+
+    def call(self, node):
+        f, args = node.value, node.args
+        if f not in SPECIAL and f not in self.elementwise:
+            hint = did_you_mean(f, [*SPECIAL, *self.elementwise], suffix="()")
+            self.fail(node, f"unknown function {f}(); {hint}the functions are {', '.join(SPECIAL)} and the "
+                      f"element-wise {', '.join(sorted(self.elementwise))}")
+        if len(args) != 1:
+            self.fail(node, f"{f}() takes one argument, not {len(args)}")
+        a = args[0]
+        if f in ("inv", "det", "logdet", "tr"):
+            r, c = (self.find(d) for d in a.shape)
+            if r == ONE or c == ONE:
+                self.fail(node, f"{f}({self.piece(a)}): {self.piece(a)} is {self.describe(a)}, not a square matrix")
+            self.unify(r, c)
+            return a.shape if f == "inv" else (ONE, ONE)
+        if f in ("norm1", "norm2"):
+            if ONE not in (self.find(a.shape[0]), self.find(a.shape[1])):
+                self.fail(node, f"{f}({self.piece(a)}): {self.piece(a)} is {self.describe(a)}; {f} is the norm of "
+                          "a vector here (for the Frobenius norm write sqrt(sum(M.*M)))")
+            return (ONE, ONE)
+        return (ONE, ONE) if f == "sum" else a.shape
+
+    def rank(self, node) -> int:
+        return sum(self.find(d) != ONE for d in node.shape)
+
+    # ------------------------------------------------------------------ index notation
+    def fresh(self) -> str:
+        if self.letters is None:
+            taken = self.names | self.taken
+            self.letters = (c for c in itertools.chain(_LETTERS, (f"i{k}" for k in itertools.count(1)))
+                            if c not in taken)
+        letter = next(self.letters)
+        self.used.append(letter)
+        return letter
+
+    def program(self, tree, out) -> str:
+        r, c = (self.fresh() if self.find(d) != ONE else None for d in tree.shape)
+        text, _, _ = self.emit(tree, r, c)
+        left = out + (f"[{','.join(i for i in (r, c) if i)}]" if r or c else "")
+        return "\n".join(self.tidy(line) for line in self.temps + [f"{left} = {text}"])
+
+    def tidy(self, line: str) -> str:
+        """``line`` with its index letters renamed in order of appearance (i, j, k, ...)."""
+        mine = set(self.used)
+        found = [w for w in dict.fromkeys(re.findall(r"\b[a-z][0-9]*\b", line)) if w in mine]
+        fresh = (c for c in itertools.chain(_LETTERS, (f"i{k}" for k in itertools.count(1)))
+                 if c not in self.names | self.taken)
+        rename = dict(zip(found, fresh))
+        return re.sub(r"\b[a-z][0-9]*\b", lambda m: rename.get(m.group(), m.group()), line)
+
+    def temp(self, node) -> str:
+        """A statement naming the square matrix ``node``; its name."""
+        name = next(n for n in (f"t{k}" for k in itertools.count(1)) if n not in self.names | self.taken)
+        self.taken.add(name)
+        a, b = self.fresh(), self.fresh()
+        text, _, _ = self.emit(node, a, b)
+        self.temps.append(f"{name}[{a},{b}] = {text}")
+        return name
+
+    def square(self, node, r, c, f):
+        """``f(M)[r,c]`` (or ``f(M)``) for a name, a transposed name or a temporary."""
+        arg = node.args[0]
+        swap = arg.kind == "T" and arg.args[0].kind == "var"
+        base = arg.args[0] if swap else arg
+        name = base.value if base.kind == "var" else self.temp(arg)
+        if swap and f == "inv" and not self.symmetric(base):
+            r, c = c, r  # inv(X') = inv(X)'; det(X') = det(X)
+        return f"{f}({name})" + (f"[{r},{c}]" if f == "inv" else "")
+
+    def symmetric(self, node) -> bool:
+        return node.kind == "var" and kind_of(node.value, self.kinds) == "symmetric"
+
+    def wrap(self, node, r, c, need=ATOM) -> str:
+        """Text of a function argument, base, exponent or divisor: its contractions summed
+        explicitly (nothing is contracted implicitly inside a non-linear function)."""
+        text, _, prec = self.emit(node, r, c, explicit=True)
+        return text if prec >= need else f"({text})"
+
+    def emit(self, node, r, c, explicit=False) -> tuple:
+        """``(text, pending, precedence)``: ``node``'s entry ``[r, c]`` (an index of a
+        dimension 1 is dropped); ``pending``: indices the text leaves to the Einstein rules
+        (each in two factors of a product); with ``explicit`` none: products say sum[..]."""
+        r, c = (None if self.find(d) == ONE else i for d, i in zip(node.shape, (r, c)))
+        kind, args = node.kind, node.args
+        if kind == "num":
+            return node.value, set(), ATOM
+        if kind == "var":
+            idx = [i for i in (r, c) if i]
+            return node.value + (f"[{','.join(idx)}]" if idx else ""), set(), ATOM
+        if kind == "T":
+            if self.symmetric(args[0]):
+                return self.emit(args[0], r, c, explicit)  # A' is A
+            return self.emit(args[0], c, r, explicit)
+        if kind == "neg":
+            text, pending, prec = self.emit(args[0], r, c, explicit)
+            return "-" + (text if prec >= PRODUCT else f"({text})"), pending, NEGATIVE
+        if kind == "call":
+            return self.emit_call(node, r, c, explicit)
+        if node.value in ("+", "-"):
+            (x, p, _), (y, q, prec) = (self.emit(arg, r, c, explicit) for arg in args)
+            if prec == NEGATIVE:  # a + -b is a - b, a - -b is a - (-b)
+                return (f"{x} - {y[1:]}" if node.value == "+" else f"{x} - ({y})"), p | q, SUM
+            return f"{x} {node.value} {y if node.value == '+' or prec > SUM else f'({y})'}", p | q, SUM
+        if node.value in ("^", ".^"):
+            a, b = args
+            if a.kind == "call" and a.value == "norm2" and b.kind == "num" and b.value == "2":
+                return self.norm(a.args[0], squared=True), set(), ATOM
+            return f"{self.wrap(a, r, c)}^{self.wrap(b, None, None)}", set(), POWER
+        return self.product(node, r, c, explicit)
+
+    def is_product(self, node) -> bool:
+        return node.kind == "bin" and node.value in ("*", ".*", "./", "/")
+
+    def contracts(self, node) -> bool:
+        """Is ``node`` a matrix product (not a scaling)?"""
+        return node.kind == "bin" and node.value == "*" and not any(map(self.is_scalar, node.args))
+
+    def product(self, node, r, c, explicit, extra=()):
+        """A product flattened into its factors; its contractions pending (or, with
+        ``explicit``, summed by one sum[..] around it); ``extra``: more such indices."""
+        parts, pending = [], set(extra)
+        self.factors(node, r, c, explicit, parts, pending)
+        def factor(k, text, prec):
+            plain = (prec >= PRODUCT and prec != NEGATIVE) or (k == 0 and prec == NEGATIVE and not text.startswith("-("))
+            return text if plain else f"({text})"
+        text = "".join(("" if k == 0 else op) + (t if op == "/" else factor(k, t, prec))
+                       for k, (op, t, prec) in enumerate(parts))
+        if explicit and pending:
+            return f"sum[{','.join(sorted(pending))}]({text})", set(), ATOM
+        return text, pending, PRODUCT
+
+    def factors(self, node, r, c, explicit, parts, pending):
+        r, c = (None if self.find(d) == ONE else i for d, i in zip(node.shape, (r, c)))
+        if not self.is_product(node):
+            text, p, prec = self.emit(node, r, c, explicit)
+            pending |= p
+            parts.append(("*", text, prec))
+            return
+        (a, b), op = node.args, node.value
+        if self.contracts(node):
+            k = None if self.find(a.shape[1]) == ONE else self.fresh()
+            pending.add(k) if k else None
+            self.factors(a, r, k, explicit, parts, pending)
+            self.factors(b, k, c, explicit, parts, pending)
+        elif op in ("/", "./"):
+            self.factors(a, r, c, explicit, parts, pending)
+            parts.append(("/", self.wrap(b, r, c, POWER), ATOM))
+        else:
+            self.factors(a, r, c, explicit, parts, pending)
+            self.factors(b, r, c, explicit, parts, pending)
+
+    def norm(self, v, squared=False) -> str:
+        i = self.fresh()
+        entry = self.wrap(v, i, i)
+        return f"sum[{i}]({entry}^2)" if squared else f"sqrt(sum[{i}]({entry}^2))"
+
+    def emit_call(self, node, r, c, explicit):
+        f, a = node.value, node.args[0]
+        if f == "log" and a.kind == "call" and a.value == "det":
+            return self.square(a, r, c, "logdet"), set(), ATOM  # log(det(X)) = logdet(X) where det(X) > 0
+        if f in ("inv", "det", "logdet"):
+            return self.square(node, r, c, f), set(), ATOM
+        if f == "tr" and self.contracts(a):  # t sits in two factors: an implicit sum reads as the trace
+            t = self.fresh()
+            return self.product(a, t, t, explicit, extra={t})
+        if f in ("tr", "sum"):
+            idx = [self.fresh()] * 2 if f == "tr" else [self.fresh() if self.find(d) != ONE else None for d in a.shape]
+            inner = self.emit(a, *idx)[0]  # inside sum[..] an implicit contraction is summed there
+            return f"sum[{','.join(sorted(set(i for i in idx if i), key=idx.index))}]({inner})", set(), ATOM
+        if f == "norm2":
+            return self.norm(a), set(), ATOM
+        if f == "norm1":
+            i = self.fresh()
+            return f"sum[{i}](abs({self.wrap(a, i, i, 0)}))", set(), ATOM
+        return f"{f}({self.wrap(a, r, c, 0)})", set(), ATOM
+
+
+def looks_like_matrix(text: str) -> bool:
+    """Does ``text`` look like matrix notation rather than index notation (no ``[``)?
+
+    >>> looks_like_matrix("dA = x*x'"), looks_like_matrix("dA[i,j] = x[i]*x[j]")
+    (True, False)
+    """
+    return "[" not in text and bool(re.search(r"\S", text))
+
+
+__all__ = ["from_matrix", "translate", "kind_of", "looks_like_matrix", "Node", "ParseError"]
