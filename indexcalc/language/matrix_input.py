@@ -337,37 +337,48 @@ class _Translator:
 
     def product(self, node, r, c, explicit, extra=()):
         """A product flattened into its factors; its contractions pending (or, with
-        ``explicit``, summed by one sum[..] around it); ``extra``: more such indices."""
-        parts, pending = [], set(extra)
-        self.factors(node, r, c, explicit, parts, pending)
+        ``explicit``, summed by one sum[..] around it); ``extra``: more such indices. A
+        contraction index that reaches into a sum, a function or a power is summed
+        explicitly (inside, an implicit product would sum it there: ``A*(x + y.*y)``)."""
+        parts, pending, own = [], set(extra), set(extra)
+        deep = self.factors(node, r, c, explicit, parts, pending, own)
         def factor(k, text, prec):
             plain = (prec >= PRODUCT and prec != NEGATIVE) or (k == 0 and prec == NEGATIVE and not text.startswith("-("))
             return text if plain else f"({text})"
         text = "".join(("" if k == 0 else op) + (t if op == "/" else factor(k, t, prec))
                        for k, (op, t, prec) in enumerate(parts))
-        if explicit and pending:
-            return f"sum[{','.join(sorted(pending))}]({text})", set(), ATOM
+        if (explicit or deep) and own:  # (a factor's own contractions are summed inside it)
+            return f"sum[{','.join(sorted(own, key=self.used.index))}]({text})", pending - own, ATOM
         return text, pending, PRODUCT
 
-    def factors(self, node, r, c, explicit, parts, pending):
+    def simple(self, node) -> bool:
+        """Is ``node`` read without a product inside (a name, a number, inv/det of one)?"""
+        while node.kind in ("T", "neg"):
+            node = node.args[0]
+        return node.kind in ("var", "num") or (node.kind == "call" and node.value in ("inv", "det", "logdet"))
+
+    def factors(self, node, r, c, explicit, parts, pending, own) -> bool:
+        """Append ``node``'s factors to ``parts``; is a contraction index of ``own`` read
+        inside a factor that is not :meth:`simple`?"""
         r, c = (None if self.find(d) == ONE else i for d, i in zip(node.shape, (r, c)))
         if not self.is_product(node):
             text, p, prec = self.emit(node, r, c, explicit)
             pending |= p
             parts.append(("*", text, prec))
-            return
+            return bool({r, c} & own) and not self.simple(node)
         (a, b), op = node.args, node.value
         if self.contracts(node):
             k = None if self.find(a.shape[1]) == ONE else self.fresh()
-            pending.add(k) if k else None
-            self.factors(a, r, k, explicit, parts, pending)
-            self.factors(b, k, c, explicit, parts, pending)
-        elif op in ("/", "./"):
-            self.factors(a, r, c, explicit, parts, pending)
+            if k:
+                pending.add(k)
+                own.add(k)
+            deep = self.factors(a, r, k, explicit, parts, pending, own)
+            return self.factors(b, k, c, explicit, parts, pending, own) or deep
+        deep = self.factors(a, r, c, explicit, parts, pending, own)
+        if op in ("/", "./"):
             parts.append(("/", self.wrap(b, r, c, POWER), ATOM))
-        else:
-            self.factors(a, r, c, explicit, parts, pending)
-            self.factors(b, r, c, explicit, parts, pending)
+            return deep or (bool({r, c} & own) and not self.simple(b))
+        return self.factors(b, r, c, explicit, parts, pending, own) or deep
 
     def norm(self, v, squared=False) -> str:
         i = self.fresh()
