@@ -144,7 +144,7 @@ def compare(prog, d, text: str, wrt=None, sizes=None, seed: int = 0) -> AnswerRe
     given = [allowed[n] for n in assigned if allowed[n] is not None]
     if not given:
         raise WrtError(f"the answer gives no gradient of an input; the gradients are {', '.join(gradients)}")
-    combined = Program.parse("\n".join([str(prog), *_ties(prog, d, set(assigned)), *lines]))
+    combined = Program.parse("\n".join([str(prog), *lines, *_ties(prog, d, set(assigned))]))
     extra = [n for n in combined.inputs if n not in prog.inputs and n not in d.upstream.values()]
     if extra:
         reads = ", ".join(prog.inputs + [u for u in d.upstream.values() if isinstance(u, str)])

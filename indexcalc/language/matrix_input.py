@@ -9,7 +9,7 @@ translated into a program of the index language, which then derives as usual.
     y[i] = exp(sum[j](X[i,j]*w[j]))/(1 + exp(sum[k](X[i,k]*w[k])))
     >>> print(from_matrix("inv(A*X)", kinds={"A": "symmetric"}))
     t1[i,j] = A[i,k]*X[k,j]
-    f[l,m] = inv(t1)[l,m]
+    f[i,j] = inv(t1)[i,j]
 
 Kinds (``kinds=``: name -> ``"scalar"``, ``"vector"``, ``"matrix"`` or ``"symmetric"``);
 a name not listed is a **matrix** when it starts with an upper-case letter, a **scalar**
