@@ -122,9 +122,8 @@ def expected(prog, d) -> dict:
     """name the answer may assign -> the input it is the gradient of (None: a step)."""
     from indexcalc.language.naming import plain_gradient_name
     upstream = set(d.upstream.values())
-    names = {plain_gradient_name(n): None for n in prog.ranks
-             if n not in prog.inputs and plain_gradient_name(n) not in upstream}
-    names.update({st.name: None for st in d.statements if st.name not in d.names.values()})
+    names = {plain_gradient_name(n): None for n in prog.ranks  # steps: the intermediate values' gradients
+             if n not in prog.inputs and n not in d.upstream and plain_gradient_name(n) not in upstream}
     names.update({g: x for x, g in d.names.items()})
     return names
 

@@ -246,3 +246,63 @@ def test_the_derivative_of_a_symmetric_matrix_is_the_general_one():
     symmetrized; on symmetric data (A + Aᵀ) x is 2 A x."""
     d = ic.derive(ic.from_matrix("x'*A*x", kinds={"A": "symmetric"}))
     assert str(d) == "dx[i] = A[i,j]*x[j] + A[j,i]*x[j]\ndA[i,j] = x[i]*x[j]"
+
+
+def random_expression(rng, kind, depth):
+    """A random well-typed matrix expression of ``kind`` (S scalar, V vector, R row, M
+    matrix) over x, y (vectors), A, B (matrices) and lambda."""
+    leaf = {"S": ["lambda", "2", "0.5"], "V": ["x", "y"], "R": ["x'", "y'"], "M": ["A", "B", "A'"]}
+    if depth == 0:
+        return rng.choice(leaf[kind])
+    sub = lambda k: f"({random_expression(rng, k, depth - 1)})"  # noqa: E731
+    rules = {
+        "S": [lambda: f"{sub('R')}*{sub('V')}", lambda: f"tr({sub('M')})", lambda: f"sum({sub('V')})",
+              lambda: f"sum({sub('M')})", lambda: f"norm2({sub('V')})^2", lambda: "det(A)", lambda: "log(det(B))",
+              lambda: f"({sub('S')} + {sub('S')})", lambda: f"{sub('S')}*{sub('S')}", lambda: f"{sub('S')}^2"],
+        "V": [lambda: f"{sub('M')}*{sub('V')}", lambda: f"({sub('V')} + {sub('V')})", lambda: f"{sub('V')}.*{sub('V')}",
+              lambda: f"({sub('R')})'", lambda: f"{sub('S')}*{sub('V')}", lambda: f"exp(-{sub('V')})",
+              lambda: f"tanh({sub('V')})", lambda: f"({sub('V')} - {sub('V')}.*{sub('V')})", lambda: f"{sub('V')}./x",
+              lambda: f"inv(A)*{sub('V')}"],
+        "R": [lambda: f"({sub('V')})'", lambda: f"{sub('R')}*{sub('M')}"],
+        "M": [lambda: f"{sub('M')}*{sub('M')}", lambda: f"({sub('M')} + {sub('M')})", lambda: f"{sub('M')}.*{sub('M')}",
+              lambda: f"{sub('V')}*{sub('R')}", lambda: f"({sub('M')})'", lambda: f"tanh({sub('M')})",
+              lambda: f"({sub('M')} - {sub('M')}.*{sub('M')})", lambda: f"{sub('S')}*{sub('M')}", lambda: f"{sub('M')}./B"],
+    }
+    return rng.choice(rules[kind])()
+
+
+def test_random_expressions_equal_a_numpy_evaluation():
+    """Random nestings of products, sums, element-wise products and functions: the place
+    where an index summed too early (inside a sum or a function) would show."""
+    import random
+    rng = random.Random(24)
+    n, data = 3, np.random.default_rng(2)
+    env = {"x": data.uniform(0.5, 1.5, (n, 1)), "y": data.uniform(-1, 1, (n, 1)), "lambda": np.array([[0.7]]),
+           "A": np.eye(n) * n + data.uniform(-0.5, 0.5, (n, n)), "B": np.eye(n) * n + data.uniform(0.1, 0.5, (n, n))}
+    args = {k: (v[0, 0] if v.shape == (1, 1) else v[:, 0] if v.shape[1] == 1 else v) for k, v in env.items()}
+    for _ in range(200):
+        text = random_expression(rng, rng.choice("SVM"), 3)
+        program = ic.from_matrix(text)
+        prog = ic.parse(program)
+        got = prog.compile()(**{k: args[k] for k in prog.inputs})[prog.outputs[0]]
+        want = evaluate(parse_matrix(text), env)
+        np.testing.assert_allclose(np.ravel(got), np.ravel(want), rtol=1e-9, atol=1e-12, err_msg=f"{text}\n{program}")
+
+
+def test_token_soup_is_a_user_error_or_a_program():
+    """Whatever is typed, from_matrix returns a program that parses or raises an
+    IndexCalcError (never another exception)."""
+    import random
+    rng = random.Random(0)
+    tokens = ["x", "y", "A", "X", "'", "*", ".*", "./", "/", "+", "-", "^", ".^", "(", ")", "2", "0.5", "inv(",
+              "det(", "tr(", "sum(", "norm2(", "exp(", "log(", ",", "=", "f", "lambda", "ᵀ", " ", "$", "[", "1e-3"]
+    translated = 0
+    for _ in range(1500):
+        text = "".join(rng.choice(tokens) for _ in range(rng.randint(1, 12)))
+        try:
+            program = ic.from_matrix(text)
+        except ic.IndexCalcError:
+            continue
+        ic.parse(program)
+        translated += 1
+    assert translated > 20
