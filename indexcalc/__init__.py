@@ -20,6 +20,7 @@ __version__ = "0.2.0"
 _WHERE = {
     "parse": "indexcalc.api", "derive": "indexcalc.api", "jacobian": "indexcalc.api",
     "hessian": "indexcalc.api", "check_gradients": "indexcalc.api",
+    "from_matrix": "indexcalc.api", "check_answer": "indexcalc.api", "AnswerResult": "indexcalc.answer",
     "Derivative": "indexcalc.derivation.results", "Jacobian": "indexcalc.derivation.results",
     "Program": "indexcalc.derivation.program", "CheckResult": "indexcalc.gradcheck",
     "IndexCalcError": "indexcalc.errors", "ParseError": "indexcalc.errors",
@@ -29,13 +30,14 @@ _WHERE = {
     "IndexCalcWarning": "indexcalc.errors",
 }
 
-__all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients", "Program", "Derivative",
-           "Jacobian", "CheckResult", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
+__all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients", "from_matrix", "check_answer",
+           "Program", "Derivative", "Jacobian", "CheckResult", "AnswerResult", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
            "WrtError", "ArgumentError", "MissingDependencyError", "CacheError", "InternalError",
            "IndexCalcWarning", "__version__"]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
-    from indexcalc.api import check_gradients, derive, hessian, jacobian, parse
+    from indexcalc.answer import AnswerResult
+    from indexcalc.api import check_answer, check_gradients, derive, from_matrix, hessian, jacobian, parse
     from indexcalc.derivation.results import Derivative, Jacobian
     from indexcalc.errors import (ArgumentError, CacheError, IndexCalcError, IndexCalcWarning, InternalError,
                                   MissingDependencyError, ParseError, ProgramError, ShapeError, WrtError)

@@ -17,14 +17,15 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Union
 
+from indexcalc.answer import AnswerResult, compare
 from indexcalc.derivation.pipeline import guard
 from indexcalc.derivation.results import Derivative, Jacobian
-from indexcalc.errors import ProgramError, WrtError
+from indexcalc.errors import ArgumentError, ProgramError, WrtError
 from indexcalc.gradcheck import CheckResult, check_gradients as check
 from indexcalc.derivation.outputs import name_list, with_outputs
 from indexcalc.derivation.program import Program
 
-__all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients"]
+__all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients", "from_matrix", "check_answer"]
 
 #: what ``source`` may be: program text or an already parsed :class:`Program`
 Source = Union[str, Program]
@@ -239,3 +240,67 @@ def check_gradients(source: Source, wrt: Names = None, sizes: Mapping[str, int] 
     prog = with_outputs(parse(source), outputs)
     return check(prog, Derivative(prog, _names(wrt, "wrt")), sizes=sizes, seed=seed, directions=directions,
                  h=h, tolerance=tolerance)
+
+
+@_guarded
+def from_matrix(text: str, kinds: Mapping[str, str] | None = None) -> str:
+    """Matrix notation (MatrixCalculus.org's: ``x'*A*x``, ``A*X*B``, ``inv(X)``,
+    ``log(det(X))``, ``tr(..)``, ``.*``, ``./``, ``exp(X*w)``, ``sum(..)``,
+    ``norm2(..)^2``) translated into a program of the index language (README "Matrix
+    notation in"); ``text`` may start with ``name =`` (else the result is ``f``).
+
+    Parameters:
+        text: one matrix expression.
+        kinds: name -> ``"scalar"``, ``"vector"``, ``"matrix"`` or ``"symmetric"``; a name
+            not listed is a matrix when it starts with an upper-case letter, a scalar when
+            it is a Greek letter's name (``alpha``, ``lambda``), else a column vector.
+
+    Raises:
+        ParseError: bad syntax (with a caret); ProgramError: a dimension mismatch (naming
+        both operands) or an unknown function; ArgumentError: a bad ``kinds``.
+
+    >>> import indexcalc as ic
+    >>> print(ic.from_matrix("x'*A*x"))
+    f = x[i]*A[i,j]*x[j]
+    >>> print(ic.derive(ic.from_matrix("x'*A*x"), wrt="x"))
+    dx[i] = A[i,j]*x[j] + A[j,i]*x[j]
+    """
+    from indexcalc.language.matrix_input import from_matrix as translate
+    if kinds is not None and not isinstance(kinds, Mapping):
+        raise ArgumentError(f"kinds must map names to kinds, not {type(kinds).__name__}")
+    return translate(text, dict(kinds or {}))
+
+
+@_guarded
+def check_answer(forward: Source, answer: str, wrt: Names = None, sizes: Mapping[str, int] | None = None,
+                 seed: int = 0, outputs: Names = None) -> AnswerResult:
+    """Compare a hand-derived backward with the derived one (README "Check my answer").
+
+    Parameters:
+        forward: the forward program (text or a :class:`Program`).
+        answer: gradients in index notation (``dW[k,j] = X[i,k]*dY[i,j]``) or matrix
+            notation (``dW = X'*dY``), one per line or separated by ``;``; steps may be
+            named as the derivation names them (``dh`` for ``h``).
+        wrt: inputs whose gradient the answer must give (default: it gives some).
+        sizes, seed: the random data of the numerical comparison, as for
+            :func:`check_gradients`.
+        outputs: the program's outputs, as for :func:`derive`.
+
+    Returns:
+        an :class:`~indexcalc.answer.AnswerResult`, true when right: ``verdicts``,
+        ``report()`` (each wrong gradient with a small counterexample),
+        ``report(derived=True)`` (and the derived formulas).
+
+    Raises:
+        WrtError: the answer assigns a name that is not a gradient of the program (the
+        message lists them); ParseError, ProgramError: the answer is not a program.
+
+    >>> import indexcalc as ic
+    >>> bool(ic.check_answer("Y[i,j] = X[i,k]*W[k,j]", "dW[k,j] = X[i,k]*dY[i,j]"))
+    True
+    >>> ic.check_answer("Y[i,j] = X[i,k]*W[k,j]", "dW = X*dY").wrong
+    ['W']
+    """
+    prog = with_outputs(parse(source=forward), outputs)
+    names = _names(wrt, "wrt")
+    return compare(prog, Derivative(prog, names), answer, wrt=names, sizes=sizes, seed=seed)

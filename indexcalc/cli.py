@@ -31,8 +31,8 @@ import warnings
 from collections.abc import Sequence
 
 from indexcalc import __version__
-from indexcalc.cli_input import (OutputFailed, Usage, gallery_example, leftover_message, outputs_value, read_program,
-                                 seed_value, sizes_value, write_out, wrt_value)
+from indexcalc.cli_input import (OutputFailed, Usage, gallery_example, kinds_value, leftover_message, matrix_text,
+                                 outputs_value, read_program, seed_value, sizes_value, write_out, wrt_value)
 from indexcalc.errors import (ArgumentError, IndexCalcError, IndexCalcWarning, InternalError, WrtError,
                               did_you_mean)
 
@@ -61,13 +61,17 @@ def cmd_derive(args) -> int:
                      + ("shows each forward statement itself" if fmt == "steps" else
                         "prints code that computes the forward program itself"))
     source, wrt = read_program(args)
+    source = _matrix_input(args, source)
     # README "Command line": the forward program comes first for an --example (the user has
-    # not seen it) and with --show-forward, in index form, matrix form and LaTeX
-    show = args.show_forward if args.show_forward is not None else bool(args.example) and fmt in (None, "matrix")
+    # not seen it), from --matrix-input (its translation) and with --show-forward
+    show = (args.show_forward if args.show_forward is not None else
+            bool(args.example or args.matrix_input) and fmt in (None, "matrix"))
     outputs = args.outputs  # README "Outputs and upstream gradients"
     if outputs and kind == "hessian":
         raise Usage("--outputs does not combine with --hessian (a Hessian is of a scalar program's "
                      "only output)")
+    if args.matrix_input and not show and not args.latex:  # the translation, as comments
+        write_out("\n".join("# " + line for line in ["forward program (from matrix notation)", *source.splitlines()]))
     if fmt == "steps":
         steps = ic.derive(source, wrt=wrt, outputs=outputs).steps()
         write_out(_document(steps.latex()) if args.latex else str(steps))
@@ -91,10 +95,23 @@ def cmd_derive(args) -> int:
         if args.latex:
             forward = _document(ic.parse(source).latex(), "forward program")
         else:  # the program as given, then the printout: one program that parses
-            forward, text = "# forward program\n" + source.lstrip("\ufeff").strip("\n"), f"# {what}\n{text}"
+            head = "# forward program" + (" (from matrix notation)" if args.matrix_input else "")
+            forward, text = f"{head}\n" + source.lstrip("\ufeff").strip("\n"), f"# {what}\n{text}"
         text = f"{forward}\n\n{text}"
     write_out(text)
     return 0
+
+
+def _matrix_input(args, source: str) -> str:
+    """SOURCE itself, or with --matrix-input its translation (README "Matrix notation in")."""
+    if not getattr(args, "matrix_input", False):
+        if getattr(args, "kinds", None):
+            raise Usage("--kinds declares the kinds of matrix notation; give --matrix-input too")
+        return source
+    if args.example:
+        raise Usage("--matrix-input reads SOURCE as matrix notation; it does not combine with --example")
+    import indexcalc as ic
+    return ic.from_matrix(matrix_text(source), kinds=args.kinds)
 
 
 def _document(block: str, comment: str = "") -> str:
@@ -105,6 +122,13 @@ def _document(block: str, comment: str = "") -> str:
 def cmd_check(args) -> int:
     import indexcalc as ic
     source, wrt = read_program(args)
+    source = _matrix_input(args, source)
+    if args.show_derived and args.answer is None:
+        raise Usage("--show-derived shows the derived formulas next to an --answer; give --answer too")
+    if args.answer is not None:  # README "Check my answer": exit 1 on a wrong answer, as on a FAIL
+        answer = ic.check_answer(source, args.answer, wrt, sizes=args.sizes, seed=args.seed, outputs=args.outputs)
+        write_out(answer.report(derived=args.show_derived))
+        return 0 if answer.ok else 1
     result = ic.check_gradients(source, wrt, sizes=args.sizes, seed=args.seed, outputs=args.outputs)
     write_out(result.report())
     return 0 if result.ok else 1
@@ -160,7 +184,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--latex", action="store_true", help="print LaTeX: an align* environment "
                    "(needs amsmath); combines with --matrix and --steps")
     d.add_argument("--show-forward", action=argparse.BooleanOptionalAction, default=None,
-                   help="print the forward program first (default: with --example)")
+                   help="print the forward program first (default: with --example and --matrix-input)")
+    _matrix_flags(d)
     out = d.add_mutually_exclusive_group()
     code = _code()  # --numpy, --torch, --jax, --numba: one flag per registered backend
     for name, backend in code.items():
@@ -186,6 +211,10 @@ def parser() -> argparse.ArgumentParser:
                    help="index sizes (default: small distinct sizes); an integer input's name, tok=7, "
                         "sets the size of the axes its values index (values 0 to 6)")
     c.add_argument("--seed", type=seed_value, default=0, help="seed of the random data (0 or more)")
+    c.add_argument("--answer", metavar="'dW[k,j] = ...'", help="check a hand-derived backward (index or matrix "
+                   "notation, lines or ;) against the derived one; exit 1 when wrong")
+    c.add_argument("--show-derived", action="store_true", help="with --answer, print the derived backward too")
+    _matrix_flags(c)
     c.set_defaults(run=cmd_check)
     e = sub.add_parser("examples", help="list the built-in gallery, or print one example",
                        description="Without NAME, list the gallery; with NAME, print its source.")
@@ -198,6 +227,13 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(run=cmd_serve)
     p.commands = {"derive": d, "check": c, "examples": e, "serve": s}
     return p
+
+
+def _matrix_flags(p) -> None:
+    p.add_argument("--matrix-input", action="store_true", help="read SOURCE as matrix notation (x'*A*x, "
+                   "inv(X), tr(..), .*); the translation is printed first")
+    p.add_argument("--kinds", type=kinds_value, metavar="x:vector,A:symmetric", help="with --matrix-input, "
+                   "the kind of each name (default: upper-case initial a matrix, Greek a scalar, else a vector)")
 
 
 def _run(args) -> tuple[int, str | None]:

@@ -139,6 +139,24 @@ def sizes_value(text: str) -> dict:
     return sizes
 
 
+def kinds_value(text: str) -> dict:
+    """``--kinds x:vector,A:symmetric`` (README "Matrix notation in")."""
+    kinds = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, kind = (s.strip() for s in part.partition(":"))
+        if not (_is_name(name) and kind in ("scalar", "vector", "matrix", "symmetric")):
+            raise argparse.ArgumentTypeError(f"name:kind pairs such as x:vector,A:symmetric (kinds: scalar, "
+                                             f"vector, matrix, symmetric), not {part!r}")
+        kinds[name] = kind
+    return kinds
+
+
+def matrix_text(source: str) -> str:
+    """Matrix notation from SOURCE: ``#`` comments dropped, lines joined."""
+    lines = (line.split("#", 1)[0].strip() for line in source.lstrip("\ufeff").splitlines())
+    return " ".join(line for line in lines if line)
+
+
 def leftover_message(args, extra: list, argv: list, known: list) -> str:
     """What to say about arguments nothing took: most often a program the shell split
     (``indexcalc derive Y[i] = x[i]``), names after ``--wrt X`` (``--wrt X W``), or a
