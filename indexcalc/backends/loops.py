@@ -34,8 +34,9 @@ import sympy as sp
 from indexcalc.backends.dialect import factor, literal, paren
 from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
 from indexcalc.lower.fuse import Loop, letter
+from indexcalc.errors import ProgramError
 from indexcalc.lower.ir import ACCUMULATED, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
-    Size
+    Position, Size, Window
 
 START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
@@ -296,6 +297,12 @@ def _never(why):
     return case
 
 
+def _not_yet(self, node, ax):
+    """Windows and positions (README "Windows and positions") in the loop kernels: not yet."""
+    raise ProgramError(f"the Numba backend does not compile {type(node.op).__name__} yet (index expressions "
+                       "x[i+k], positions and comparisons): use the NumPy, torch or JAX backend")
+
+
 #: how :meth:`Kernels.define` computes each op of the IR (:data:`indexcalc.lower.ir.OPS`) at
 #: given indices; the others reach the kernels otherwise
 DEFINE = {
@@ -307,6 +314,7 @@ DEFINE = {
     Min: _never("accumulated (Kernels.term)"),
     LogSumExp: _never("rewritten into a max and a sum first (indexcalc.lower.rewrite)"),
     MatFunc: _never("a library call between the kernels"),
+    Position: _not_yet, Window: _not_yet,
 }
 
 

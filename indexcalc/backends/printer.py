@@ -21,7 +21,7 @@ import sympy as sp
 from indexcalc.backends.dialect import Dialect, factor, literal, paren
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
-    Reduction, Size
+    Position, Reduction, Size, Window
 from indexcalc.lower.plan import pairwise, plan
 
 _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast)  # ops printed as an assignment of their own
@@ -166,6 +166,12 @@ class ArrayPrinter:
 
     def _reduction(self, k, node):
         return self.contraction(node)
+
+    def _position(self, k, node):
+        return self.d.arange(self.sizes[node.axes[0]][0]), (0,)
+
+    def _window(self, k, node):
+        raise AssertionError("windows are not printed yet")
 
     def aligned(self, a, pos, rank, boolean=False) -> str:
         """Operand ``a`` (node axis ``i`` at output axis ``pos[i]``) transposed and expanded
@@ -348,4 +354,4 @@ def _sizes_read(node) -> tuple:
 BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrinter._size, Eye: ArrayPrinter._eye,
          Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Contract: ArrayPrinter._reduction,
          Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
-         MatFunc: ArrayPrinter._matfunc}
+         MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window}
