@@ -115,3 +115,33 @@ def test_the_transposed_convolution_is_a_parallel_gather():
     dx = kernel[kernel.index("dx[_i] =") - 400:kernel.index("dx[_i] =")]
     assert "numba.prange" in dx and "_p" not in dx.split("numba.prange")[-1].split("\n")[0]
     assert "dy[np.uint64(np.int64(_i) - " in kernel
+
+
+@pytest.mark.parametrize("name,forward,shapes", CASES, ids=[c[0] for c in CASES])
+def test_numba_matches_the_numpy_backend(name, forward, shapes, monkeypatch):
+    """The NumPy backend's windows (strided views) and the loops agree, float64."""
+    monkeypatch.setenv("INDEXCALC_NUMBA_PARALLEL", "0")
+    d, arrays, _ = _expected(forward, shapes, seed=5)
+    want = d.compile(forward=True)(**arrays)
+    got = d.compile(forward=True, backend="numba")(**arrays)
+    assert set(got) == set(want)
+    for k, w in want.items():
+        np.testing.assert_allclose(got[k], w, rtol=1e-9, atol=1e-10 * (1 + np.max(np.abs(w))), err_msg=k)
+
+
+POOLING = [("max", "m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])", (2, 3, 7, 6)),
+           ("max 3x3 stride 2", "m[n,c,a,e] = max[k:3,l:3](x[n,c,2*a+k,2*e+l])", (1, 2, 7, 9)),
+           ("average", "m[c,a,e] = mean[k:2,l:2](x[c,2*a+k,2*e+l])", (2, 6, 7)),
+           ("max, same size", "m[c,a:size(x,1),e:size(x,2)] = max[k:3,l:3](x[c,a+k-1,e+l-1])", (2, 5, 4))]
+
+
+@pytest.mark.parametrize("name,forward,shape", POOLING, ids=[p[0] for p in POOLING])
+def test_pooling_forward(name, forward, shape):
+    """Pooling forward (its derivative is refused for now: tests/test_windows.py): a max over
+    a window is not narrowed (a 0 outside the axis takes part in the max, as the language says)."""
+    from indexcalc.backends.numba import compile_numba
+    x = np.random.default_rng(2).normal(size=shape)
+    want = evaluate(forward, {"x": x})["m"]
+    for dtype in (np.float64, np.float32):
+        got = compile_numba(ic.parse(forward))(x=x.astype(dtype))["m"]
+        np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float64 else 1e-5, atol=1e-6)
