@@ -30,6 +30,13 @@ EXTRA = [
     ("conv1d reversed", "y[i:size(x,0)] = x[i-k+1]*w[k]", {"x": (9,), "w": (3,)}),
     ("causal mask, both sides", "L = exp(s[i,j])*(j <= i)*(i < j + 3)", {"s": (6, 5)}),
     ("shifted positions", "y[t] = x[t]*(2*t + 1 != 5)", {"x": (7,)}),
+    # windows of computed values: a row buffer, an inlined map, a gradient, a chain of windows
+    ("window of a kept value", "t[b,i] = exp(x[b,i])\ny[b,i] = t[b,i+1] - t[b,i]", {"x": (3, 7)}),
+    ("window of an inlined map", "u[i] = x[i]*2 + 1\ny[i] = u[i+1]*u[i]", {"x": (6,)}),
+    ("two windows in a chain", "h[b,i] = x[b,i+k]*w[k]\ng[b,i] = tanh(h[b,i])\ny[b,i] = g[b,i+k]*w[k]",
+     {"x": (4, 12), "w": (3,)}),
+    ("window after a row max", "m[b] = max[i](x[b,i])\ny[b,i] = exp(x[b,i+1] - m[b])", {"x": (3, 8)}),
+    ("shifted row product", "s[b] = sum[i](x[b,i]*x[b,i+2])", {"x": (5, 9)}),
 ]
 
 
