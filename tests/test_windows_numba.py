@@ -27,6 +27,9 @@ EXTRA = [
      {"x": (2, 3, 7, 5), "w_0": (4, 3, 3, 3)}),
     ("conv2d stride 2 dilation 2", "y[n,o,a,e] = x[n,c,2*a+2*k,2*e+l]*w[o,c,k,l]",
      {"x": (1, 2, 11, 8), "w": (3, 2, 2, 3)}),
+    ("conv2d stride 2, padding 1", "y[n,o,a:(size(x,2) - 1)//2 + 1,e:(size(x,3) - 1)//2 + 1] = "
+     "x[n,c,2*a+k-1,2*e+l-1]*w[o,c,k,l]", {"x": (2, 2, 7, 8), "w": (3, 2, 3, 3)}),
+    ("rows, stride 3, offset -2", "y[b,i:size(x,1)//3] = x[b,3*i+k-2]*w[k]", {"x": (3, 13), "w": (4,)}),
     ("conv1d reversed", "y[i:size(x,0)] = x[i-k+1]*w[k]", {"x": (9,), "w": (3,)}),
     ("causal mask, both sides", "L = exp(s[i,j])*(j <= i)*(i < j + 3)", {"s": (6, 5)}),
     ("shifted positions", "y[t] = x[t]*(2*t + 1 != 5)", {"x": (7,)}),

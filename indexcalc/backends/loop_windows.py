@@ -56,7 +56,7 @@ class WindowLoops:
                 c = sum(mine)
                 rest = self.form_code(offset, tuple((o, d) for o, d in terms if ls[o] != label), ax)
                 if c > 0:  # 0 <= c*x + rest < n
-                    low.append(f"-({rest})//{c}" if c != 1 else f"-({rest})")
+                    low.append(f"-(({rest})//{c})" if c != 1 else f"-({rest})")  # ceil(-rest/c)
                     high.append(f"({n} - 1 - ({rest}))//{c} + 1" if c != 1 else f"{n} - ({rest})")
                 elif c < 0:
                     low.append(f"-(({n} - 1 - ({rest}))//{-c})" if c != -1 else f"{rest} - {n} + 1")
