@@ -46,6 +46,11 @@ class Dialect:
     def einsum(self, eq, codes) -> str:
         raise NotImplementedError
 
+    def dot(self, codes, labels, out):
+        """``(code, result labels)`` of two operands (distinct ``labels`` each) multiplied and
+        summed to ``out`` as one BLAS product, or None where the dialect leaves it to einsum."""
+        return None
+
     def arange(self, n) -> str:
         """The positions ``0 .. n-1`` (integers)."""
         raise NotImplementedError

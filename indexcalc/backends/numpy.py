@@ -65,6 +65,14 @@ try:
 except ImportError:  # NumPy has no erf: math.erf element by element
     def _erf(x):
         return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=np.result_type(x, 0.5))
+""", "_dot(": """
+
+def _dot(a, b, ia, ib, nb, ns):  # a BLAS product: a as (batch, free, summed), b as (batch, summed, free)
+    a, b = np.transpose(a, ia), np.transpose(b, ib)
+    batch, free_a, free_b = a.shape[:nb], a.shape[nb:a.ndim - ns], b.shape[nb + ns:]
+    nbatch, nsum = math.prod(batch), math.prod(a.shape[a.ndim - ns:])
+    out = np.matmul(a.reshape(nbatch, math.prod(free_a), nsum), b.reshape(nbatch, nsum, math.prod(free_b)))
+    return out.reshape(batch + free_a + free_b)
 """, "_window(": WINDOW}
 
 
@@ -83,6 +91,21 @@ class NumpyDialect(Dialect):
 
     def arange(self, n):
         return f"np.arange({n})"
+
+    def dot(self, codes, labels, out):
+        """``_dot``: both operands transposed to (batch, free, summed) and reshaped, one
+        ``np.matmul`` (a window view is copied once, as im2col)."""
+        (la, lb), ((a, b)) = labels, codes
+        if len(set(la)) < len(la) or len(set(lb)) < len(lb):
+            return None
+        batch = [i for i in la if i in lb and i in out]
+        summed = [i for i in la if i in lb and i not in out]
+        fa, fb = [i for i in la if i not in lb], [i for i in lb if i not in la]
+        if not summed or any(i not in out for i in fa + fb):
+            return None
+        ia = tuple(la.index(i) for i in batch + fa + summed)
+        ib = tuple(lb.index(i) for i in batch + summed + fb)
+        return f"_dot({a}, {b}, {ia}, {ib}, {len(batch)}, {len(summed)})", tuple(batch + fa + fb)
 
     def broadcast(self, code, shape):
         return f"np.broadcast_to({code}, ({shape},))"

@@ -329,6 +329,9 @@ class ArrayPrinter:
             code, layout = self.expr(a)
             codes.append(code)
             labels.append(tuple(ls[i] for i in layout))
+        # a product with a window (README "Windows and positions") is BLAS-shaped where the
+        # dialect says how (NumPy: the view reshaped, i.e. im2col, and one matmul)
+        self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
         if len(codes) > 2:  # two at a time, in the order the lowering stage decides
             ops = list(zip(codes, labels))
             for i, j, kept in pairwise(labels, out):
@@ -357,6 +360,9 @@ class ArrayPrinter:
                             for c, ls in zip(codes, p.labels))
             axes = tuple(k for k, i in enumerate(big) if i not in out)
             return self.d.reduce("sum", code, axes), tuple(out.index(i) for i in big if i in out)
+        elif len(codes) == 2 and getattr(self, "blas", False) and self.d.dot(codes, p.labels, out):
+            code, result = self.d.dot(codes, p.labels, out)
+            return code, tuple(out.index(i) for i in result)
         else:
             letters = {i: opt_einsum.get_symbol(i) for ls in p.labels for i in ls}
             eq = ",".join("".join(letters[i] for i in ls) for ls in p.labels) + "->" + \

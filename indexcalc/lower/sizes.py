@@ -73,6 +73,34 @@ def stated(prog, cls):
     return out
 
 
+def computed(prog) -> list:
+    """``[(expression, where, axes)]`` for each size class the checker gave an expression
+    (valid and stated sizes, README "Windows and positions") that the inputs' shapes
+    determine: its length as an expression of input axes, a text naming an index of it
+    (``index i on line 1: 'y[i] = ..'``) and the input axes of the class, which must have
+    that length.
+
+        >>> import indexcalc as ic
+        >>> [(e, w) for e, w, _ in computed(ic.parse("y[i] = x[i+k]*w[k]"))]
+        [(-Size(w, 0) + Size(x, 0) + 1, "index i on line 1: 'y[i] = x[i+k]*w[k]'")]
+    """
+    out, seen = [], set()
+    for key in list(prog.sizes.parent):
+        cls = prog.sizes.find(key)
+        if key[0] != "=" or cls in seen:
+            continue
+        seen.add(cls)
+        for e in stated(prog, cls):
+            where = next((f"index {k[1]} on line {prog.statements[k[0]].line}: "
+                          f"'{prog.statements[k[0]].text or prog.statements[k[0]].name}'"
+                          for k in list(prog.sizes.parent) if isinstance(k[0], int) and prog.sizes.find(k) == cls),
+                         "an axis")
+            axes = [(n, a) for n in prog.inputs for a in range(prog.rank(n)) if prog.sizes.find((n, a)) == cls]
+            if not (isinstance(e, Size) and (e.tensor, int(e.axis)) in axes):
+                out.append((e, where, axes))
+    return out
+
+
 def size_code(e, var) -> str:
     """Python code of a size expression; ``var((name, axis))`` names an input axis's length."""
     if isinstance(e, Size):
