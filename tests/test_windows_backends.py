@@ -221,8 +221,12 @@ def test_the_emitted_check_raises_the_same():
         namespace["backward"](x=[1.0] * 9, w=[1.0] * 3, dy=[1.0] * 6)
 
 
-def test_numba_refuses_windows_clearly():
+def test_numba_compiles_windows_as_the_numpy_backend_does():
+    """The Numba backend's loops (tests/test_windows_numba.py checks every program)."""
     if importlib.util.find_spec("numba") is None:
         pytest.skip("numba is not installed")
-    with pytest.raises(ic.ProgramError, match="Numba backend does not compile"):
-        ic.derive("y[i] = x[i+k]*w[k]").compile(backend="numba")
+    d = ic.derive("y[i] = x[i+k]*w[k]")
+    arrays = dict(x=np.arange(9.0), w=np.array([1.0, -2.0, 0.5]), dy=np.linspace(-1, 1, 7))
+    want, got = d.compile(forward=True)(**arrays), d.compile(forward=True, backend="numba")(**arrays)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12)
