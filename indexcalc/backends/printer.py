@@ -20,9 +20,12 @@ import sympy as sp
 
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.lower.build import lower
-from indexcalc.lower.ir import Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
-    Reduction, Size
+from indexcalc.errors import ProgramError
+from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
+    Position, Reduction, Size, Window
 from indexcalc.lower.plan import pairwise, plan
+from indexcalc.language.algebra import Size as SizeOf
+from indexcalc.lower.sizes import formula, size_code
 
 _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
@@ -54,10 +57,41 @@ class ArrayPrinter:
         for r in roots:
             self.uses[r] += 1
         self.static = self.g.static()
-        self.sizes = {}
-        for name in prog.inputs:
+        self.sizes = {}  # size class -> (variable, input, axis) of the input axes whose length it reads
+        present = [n for n in prog.inputs if n in self.params or low.inputs.get(n) in self.ids]
+        for name in present + [n for n in prog.inputs if n not in present]:
             for axis in range(prog.rank(name)):
-                self.sizes.setdefault(prog.sizes.find((name, axis)), (f"n_{safe(name)}_{axis}", safe(name), axis))
+                self.shape_size(name, axis)
+        # an index that stands only inside axis expressions has a size computed from the inputs'
+        # (README "Windows and positions"); so has a class whose only input axis is not at hand
+        # (an upstream gradient's, in a forward function)
+        self.computed, self.size_deps = {}, set()  # those classes (-> variable, code), the classes they read
+
+        def var(key):
+            c = self.shape_size(*key)
+            self.size_deps.add(c)
+            return self.size_var(c)
+
+        for c in dict.fromkeys(c for k in self.ids for c in _sizes_read(self.g[k])):
+            if self.sizes[c][1] not in map(self.d.safe, present) if c in self.sizes else True:
+                f = formula(prog, c, present) or formula(prog, c)
+                if f is None:
+                    raise ProgramError("an index's size is not determined by the shapes of the inputs; "
+                                       "state it (y[i:size(x,0)])")
+                if isinstance(f, SizeOf):  # an input's axis of the class (saved for a backward)
+                    t = self.d.safe(f.tensor)
+                    self.sizes[c] = (f"n_{t}_{f.axis}", t, int(f.axis))
+                    continue
+                self.computed[c] = (f"n_s{len(self.computed)}", size_code(f, var))
+        self.integral = set()  # positions and whole-number arithmetic of them
+        for k in self.ids:
+            node = self.g[k]
+            if isinstance(node.op, Position) or (
+                    isinstance(node.op, Map) and node.op.function in ("add", "mul") and
+                    any(a in self.integral for a, _ in node.args) and
+                    all(a in self.integral or (a in self.static and _whole(self.g[a])) for a, _ in node.args)):
+                self.integral.add(k)
+        self.raw = False  # building an integral node or a comparison: its operands stay integers
         self.var, self.layout = {}, {}
         for name, k in low.inputs.items():
             self.var[k], self.layout[k] = safe(name), tuple(range(self.g[k].rank))
@@ -88,6 +122,18 @@ class ArrayPrinter:
                 count += 1
                 self.var[k], depth[k] = f"_t{count}", 0
 
+    def shape_size(self, name, axis):
+        """The size class of axis ``axis`` of input ``name``, its length named after it unless
+        the class has a name already."""
+        c = self.prog.sizes.find((name, axis))
+        safe = self.d.safe(name)
+        self.sizes.setdefault(c, (f"n_{safe}_{axis}", safe, axis))
+        return c
+
+    def size_var(self, c) -> str:
+        """The variable holding the length of size class ``c``."""
+        return self.computed[c][0] if c in self.computed else self.sizes[c][0]
+
     def function(self, fname) -> str:
         params = [self.d.safe(n) for n in self.prog.inputs]
         body = self.body()
@@ -102,14 +148,24 @@ class ArrayPrinter:
             [self.var[k] for k in sorted(self.given) if self.g[k].rank] or [self.d.safe(n) for n in read]
         body = self.d.dtype(tensors)
         used = {c for k in self.ids for c in _sizes_read(self.g[k])}
-        body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in self.sizes.items() if c in used]
+        used |= self.size_deps
+        body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in self.sizes.items()
+                 if c in used and c not in self.computed]
+        body += [f"{var} = {code}" for var, code in self.computed.values()]
         self.emitted = set(k for k in self.var if isinstance(self.g[k].op, Input)) | self.given
         for k in self.ids:
             if k in self.var and k not in self.emitted:
+                self.raw = self.keeps_integers(k)  # stored as integers, cast where read as values
                 code, self.layout[k] = self.expr(k)
+                self.raw = False
                 body.append(f"{self.var[k]} = {code}")
                 self.emitted.add(k)
         return body
+
+    def keeps_integers(self, k) -> bool:
+        """Whether node ``k`` is computed from integers (positions, comparisons of them)."""
+        op = self.g[k].op
+        return k in self.integral or (isinstance(op, Map) and op.function in COMPARISONS)
 
     def result(self, name) -> str:
         k, positions = self.values[name]
@@ -122,18 +178,29 @@ class ArrayPrinter:
     # --- expressions ---------------------------------------------------------------
     def expr(self, k, boolean=False):
         """``(code, layout)``: code for node ``k``; physical axis ``j`` is node axis ``layout[j]``."""
-        if k in self.var and k in self.emitted:
-            return self.var[k], self.layout[k]
-        code, layout = self.build(k)
         op = self.g[k].op
-        if not boolean and isinstance(op, Map) and op.function in self.d.boolean and k not in self.static:
+        if k in self.var and k in self.emitted:
+            code, layout = self.var[k], self.layout[k]
+            if not self.raw and (k in self.integral or (
+                    not boolean and isinstance(op, Map) and op.function in COMPARISONS)):
+                code = self.d.cast(code)
+            return code, layout
+        code, layout = self.build(k)
+        if self.raw:
+            return code, layout
+        if k in self.integral or (not boolean and isinstance(op, Map) and op.function in self.d.boolean
+                                  and k not in self.static):
             code = self.d.cast(code)
         return code, layout
 
     def build(self, k):
         """``(code, layout)`` of node ``k`` computed (by its op's case in :data:`BUILD`)."""
         node = self.g[k]
-        return BUILD[type(node.op)](self, k, node)
+        saved, self.raw = self.raw, self.keeps_integers(k)
+        try:
+            return BUILD[type(node.op)](self, k, node)
+        finally:
+            self.raw = saved
 
     # --- one case per op of the IR (BUILD) -------------------------------------------
     def _input(self, k, node):
@@ -143,12 +210,12 @@ class ArrayPrinter:
         return literal(node.op.value), ()
 
     def _size(self, k, node):
-        if node.op.size_class not in self.sizes:
+        if node.op.size_class not in self.sizes and node.op.size_class not in self.computed:
             raise AssertionError("a size that no input carries")
-        return self.sizes[node.op.size_class][0], ()
+        return self.size_var(node.op.size_class), ()
 
     def _eye(self, k, node):
-        return self.d.eye(self.sizes[node.axes[0]][0]), (0, 1)
+        return self.d.eye(self.size_var(node.axes[0])), (0, 1)
 
     def _matfunc(self, k, node):
         (a, _), = node.args
@@ -158,7 +225,7 @@ class ArrayPrinter:
     def _broadcast(self, k, node):
         (a, pos), = node.args
         code = self.aligned(a, pos, node.rank)
-        shape = ", ".join(self.sizes[c][0] for c in node.axes)
+        shape = ", ".join(self.size_var(c) for c in node.axes)
         return self.d.broadcast(code, shape), tuple(range(node.rank))
 
     def _map(self, k, node):
@@ -166,6 +233,16 @@ class ArrayPrinter:
 
     def _reduction(self, k, node):
         return self.contraction(node)
+
+    def _position(self, k, node):
+        return self.d.arange(self.size_var(node.axes[0])), (0,)
+
+    def _window(self, k, node):
+        (a, _), = node.args
+        code, layout = self.expr(a)
+        forms = tuple(node.op.forms[j] for j in layout)  # physical axis j holds node axis layout[j]
+        shape = ", ".join(self.size_var(c) for c in node.axes)
+        return self.d.window(code, forms, shape + "," * (node.rank == 1)), tuple(range(node.rank))
 
     def aligned(self, a, pos, rank, boolean=False) -> str:
         """Operand ``a`` (node axis ``i`` at output axis ``pos[i]``) transposed and expanded
@@ -252,6 +329,9 @@ class ArrayPrinter:
             code, layout = self.expr(a)
             codes.append(code)
             labels.append(tuple(ls[i] for i in layout))
+        # a product with a window (README "Windows and positions") is BLAS-shaped where the
+        # dialect says how (NumPy: the view reshaped, i.e. im2col, and one matmul)
+        self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
         if len(codes) > 2:  # two at a time, in the order the lowering stage decides
             ops = list(zip(codes, labels))
             for i, j, kept in pairwise(labels, out):
@@ -280,6 +360,9 @@ class ArrayPrinter:
                             for c, ls in zip(codes, p.labels))
             axes = tuple(k for k, i in enumerate(big) if i not in out)
             return self.d.reduce("sum", code, axes), tuple(out.index(i) for i in big if i in out)
+        elif len(codes) == 2 and getattr(self, "blas", False) and self.d.dot(codes, p.labels, out):
+            code, result = self.d.dot(codes, p.labels, out)
+            return code, tuple(out.index(i) for i in result)
         else:
             letters = {i: opt_einsum.get_symbol(i) for ls in p.labels for i in ls}
             eq = ",".join("".join(letters[i] for i in ls) for ls in p.labels) + "->" + \
@@ -331,11 +414,16 @@ def _sizes_read(node) -> tuple:
     """The size classes whose value the code for ``node`` reads."""
     if isinstance(node.op, Size):
         return (node.op.size_class,)
-    return node.axes if isinstance(node.op, (Eye, Broadcast)) else ()
+    return node.axes if isinstance(node.op, (Eye, Broadcast, Position, Window)) else ()
+
+
+def _whole(node) -> bool:
+    """A whole number (a size, or an integer constant)."""
+    return isinstance(node.op, Size) or (isinstance(node.op, Const) and node.op.value.is_Integer)
 
 
 #: how :meth:`ArrayPrinter.build` computes each op of the IR (:data:`indexcalc.lower.ir.OPS`)
 BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrinter._size, Eye: ArrayPrinter._eye,
          Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Contract: ArrayPrinter._reduction,
          Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
-         MatFunc: ArrayPrinter._matfunc}
+         MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window}

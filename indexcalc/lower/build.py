@@ -29,10 +29,10 @@ from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.errors import ProgramError
 from indexcalc.language.gathers import gathered
-from indexcalc.language.windows import windowed
+from indexcalc.language.axes import Compare, coefficients
 from indexcalc.lower.compare import compared
-from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
-    Max, Min, Node
+from indexcalc.lower.ir import COMPARISONS, EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, \
+    MatFunc, Max, Min, Node, Position, Window
 from indexcalc.lower.ir import Size as SizeOf
 from indexcalc.lower.ref import Ref
 
@@ -52,18 +52,24 @@ class Lowered:
 
 
 def lower(prog) -> Lowered:
-    """The IR of every statement of ``prog``."""
+    """The IR of every statement of ``prog``: a read with axis expressions is a
+    :class:`~indexcalc.lower.ir.Window`, an index outside brackets a
+    :class:`~indexcalc.lower.ir.Position`, a comparison a ``Map`` of
+    :data:`~indexcalc.lower.ir.COMPARISONS` (README "Windows and positions").
+
+        >>> import indexcalc as ic
+        >>> low = lower(ic.parse("y[i] = x[i+k]*w[k]*(k <= i)"))
+        >>> [type(n.op).__name__ for n in low.graph.nodes]
+        ['Position', 'Position', 'Map', 'Input', 'Input', 'Window', 'Contract']
+        >>> low.graph.nodes[5].op
+        Window(forms=((0, ((0, 1), (1, 1))),))
+    """
     for st in prog.statements:
         if gathered(st.expr):  # README "Gathers": derived and printed, not compiled yet
             raise ProgramError(
                 f"line {st.line}, in '{st.text or st.name}': gathers (reads of an integer tensor in an "
                 "index position, E[tok[n],d], and their accumulations delta(v,tok[n])) are not compiled "
                 "yet by the array backends (NumPy, torch, JAX, Numba); ic.derive derives and prints such programs")
-        if windowed(st.expr):  # README "Windows and positions": derived and printed, not compiled yet
-            raise ProgramError(
-                f"line {st.line}, in '{st.text or st.name}': index expressions (x[i+k], h[0,i]), positions "
-                "and comparisons ((j <= i)) are not compiled yet by the array backends (NumPy, torch, "
-                "JAX, Numba); ic.derive derives and prints such programs")
     return _Builder(prog).run()
 
 
@@ -197,19 +203,57 @@ class _Builder:
         return Ref(node, labels)
 
     def name(self, name, indices) -> Ref:
+        node, positions = self.stored(name, len(indices))
+        if any(not isinstance(x, Index) for x in indices):
+            return self.window(node, positions, indices)
+        return self.read(node, positions, indices)
+
+    def stored(self, name, rank):
+        """``(node, positions)`` holding ``name`` (an input's node, created at its first read)."""
         if name in self.values:
-            return self.read(*self.values[name], indices)
+            return self.values[name]
         if name not in self.inputs:
-            axes = [self.prog.sizes.find((name, a)) for a in range(len(indices))]
+            axes = [self.prog.sizes.find((name, a)) for a in range(rank)]
             self.inputs[name] = self.add(Input(name), axes=axes)
-        return self.read(self.inputs[name], range(len(indices)), indices)
+        return self.inputs[name], tuple(range(rank))
+
+    def window(self, node, positions, indices) -> Ref:
+        """``name[indices]`` with axis expressions (``x[i+k]``, ``h[0,i]``): a window of the
+        node holding it, whose axes are the indices the read holds (first appearance)."""
+        out = tuple(dict.fromkeys(i for x in indices for i in sorted(x.atoms(Index), key=str)))
+        forms = []
+        for p in positions:  # node axis a is axis positions[a] of the name
+            const, coeffs = coefficients(indices[p])
+            forms.append((const, tuple((out.index(i), c) for i, c in coeffs.items() if c)))
+        op = Window(tuple(forms))
+        return Ref(self.add(op, [(node, tuple(range(len(positions))))], (self.cls(i) for i in out)), out)
+
+    def position(self, index) -> Ref:
+        """An index outside brackets: its positions ``0, 1, ..``."""
+        return Ref(self.add(Position(), axes=(self.cls(index),)), (index,))
+
+    def index_value(self, e) -> Ref:
+        """An affine expression of indices (a side of a comparison) as positions."""
+        const, coeffs = coefficients(e)
+        terms = [self.position(i) if c == 1 else self.map("mul", [self.const(c), self.position(i)])
+                 for i, c in coeffs.items() if c]
+        if const or not terms:
+            terms.append(self.const(const))
+        return self.map("add", terms) if len(terms) > 1 else terms[0]
+
+    def compare(self, a, b, op) -> Ref:
+        """``(a op b)`` of index expressions: 1 or 0 (a boolean ``Map`` the printers cast)."""
+        fn = next(f for f, sign in COMPARISONS.items() if sign == op)
+        return self.map(fn, [self.index_value(a), self.index_value(b)])
 
     # --- expressions -------------------------------------------------------------
     def expr(self, e) -> Ref:
         if e.is_Number or e in (sp.E, sp.pi):
             return self.const(e)
         if isinstance(e, Index):
-            raise AssertionError(f"bare index {e}")
+            return self.position(e)
+        if isinstance(e, Compare):
+            return self.compare(e.args[0], e.args[1], e.op)
         if isinstance(e, sp.Symbol):
             return self.name(e.name, ())
         if isinstance(e, sp.Indexed):
@@ -218,6 +262,8 @@ class _Builder:
             return Ref(self.add(SizeOf(self.cls(e.args[0]))), ())
         if isinstance(e, Size):  # size(A, k): the size of an axis of a tensor
             return Ref(self.add(SizeOf(self.prog.sizes.find((e.tensor, e.axis)))), ())
+        if isinstance(e, sp.KroneckerDelta) and not all(isinstance(x, Index) for x in e.args):
+            return self.compare(*e.args, "==")  # a delta that no index could be solved for
         if isinstance(e, sp.KroneckerDelta):
             i, j = e.args
             return Ref(self.add(Eye(), axes=(self.cls(i), self.cls(j))), (i, j))
