@@ -114,8 +114,9 @@ def compiled(src, wrt, arrays):
     try:
         return ic.derive(src, wrt=wrt).compile(forward=True), wrt
     except ic.IndexCalcError:
-        prog = ic.parse(src).compile()
-        return (lambda **a: prog(**{k: v for k, v in a.items() if k in ic.parse(src).inputs})), []
+        parsed = ic.parse(src)
+        prog, inputs = parsed.compile(), set(parsed.inputs)
+        return (lambda **a: prog(**{k: v for k, v in a.items() if k in inputs})), []
 
 
 def run(repeat):

@@ -230,3 +230,13 @@ def test_numba_compiles_windows_as_the_numpy_backend_does():
     want, got = d.compile(forward=True)(**arrays), d.compile(forward=True, backend="numba")(**arrays)
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12)
+
+
+def test_jacobian_and_hessian_of_windows_compile():
+    x, w = np.arange(5.0), np.array([1.0, 2.0, 3.0])
+    J = ic.jacobian("y[i] = x[i+k]*w[k]").compile()(x=x, w=w)["dy_dx"]
+    assert np.array_equal(J, [[1, 2, 3, 0, 0], [0, 1, 2, 3, 0], [0, 0, 1, 2, 3]])
+    H = ic.hessian("L = (x[i+1,j] - x[i,j])^2").compile()(x=np.ones((3, 2)))["ddx_dx"].reshape(6, 6)
+    # i takes x's size (it stands bare in x[i,j]): x[i+1,j] reads 0 at the last i
+    D = np.array([[-1, 1, 0], [0, -1, 1], [0, 0, -1]])
+    assert np.allclose(H, 2 * np.kron(D.T @ D, np.eye(2)))

@@ -55,6 +55,11 @@ class Dialect:
         summed to ``out`` as one BLAS product, or None where the dialect leaves it to einsum."""
         return None
 
+    def fold(self, fn, code, axes):
+        """A reduction ``fn`` (sum, max, min) of a window over ``axes``, where the dialect has a
+        faster way than its reduction over the strided view; else None."""
+        return None
+
     def arange(self, n) -> str:
         """The positions ``0 .. n-1`` (integers)."""
         raise NotImplementedError

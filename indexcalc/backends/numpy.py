@@ -73,6 +73,17 @@ def _dot(a, b, ia, ib, nb, ns):  # a BLAS product: a as (batch, free, summed), b
     nbatch, nsum = math.prod(batch), math.prod(a.shape[a.ndim - ns:])
     out = np.matmul(a.reshape(nbatch, math.prod(free_a), nsum), b.reshape(nbatch, nsum, math.prod(free_b)))
     return out.reshape(batch + free_a + free_b)
+""", "_fold(": """
+
+def _fold(x, axes, f):  # f.reduce of a window over a few axes: one pass per window position
+    count = math.prod(x.shape[a] for a in axes)
+    if count > 64:
+        return f.reduce(x, axis=axes)
+    x = np.moveaxis(x, axes, tuple(range(len(axes))))
+    out = None
+    for at in np.ndindex(x.shape[:len(axes)]):
+        out = x[at].copy() if out is None else f(out, x[at], out=out)
+    return out
 """, "_window(": WINDOW}
 
 
@@ -89,6 +100,10 @@ class NumpyDialect(Dialect):
 
     def arange(self, n):
         return f"np.arange({n})"
+
+    def fold(self, fn, code, axes):
+        ufunc = {"sum": "np.add", "max": "np.maximum", "min": "np.minimum"}.get(fn)
+        return ufunc and f"_fold({code}, {tuple(axes)}, {ufunc})"
 
     def dot(self, codes, labels, out):
         """``_dot``: both operands transposed to (batch, free, summed) and reshaped, one

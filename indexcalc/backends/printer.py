@@ -19,19 +19,17 @@ import opt_einsum
 import sympy as sp
 
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
+from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
-from indexcalc.errors import ProgramError
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
     Position, Reduction, Size, Window
 from indexcalc.lower.plan import pairwise, plan
-from indexcalc.language.algebra import Size as SizeOf
-from indexcalc.lower.sizes import formula, size_code
 
 _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter:
+class ArrayPrinter(SizeTable):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -57,40 +55,8 @@ class ArrayPrinter:
         for r in roots:
             self.uses[r] += 1
         self.static = self.g.static()
-        self.sizes = {}  # size class -> (variable, input, axis) of the input axes whose length it reads
-        present = [n for n in prog.inputs if n in self.params or low.inputs.get(n) in self.ids]
-        for name in present + [n for n in prog.inputs if n not in present]:
-            for axis in range(prog.rank(name)):
-                self.shape_size(name, axis)
-        # an index that stands only inside axis expressions has a size computed from the inputs'
-        # (README "Windows and positions"); so has a class whose only input axis is not at hand
-        # (an upstream gradient's, in a forward function)
-        self.computed, self.size_deps = {}, set()  # those classes (-> variable, code), the classes they read
-
-        def var(key):
-            c = self.shape_size(*key)
-            self.size_deps.add(c)
-            return self.size_var(c)
-
-        for c in dict.fromkeys(c for k in self.ids for c in _sizes_read(self.g[k])):
-            if self.sizes[c][1] not in map(self.d.safe, present) if c in self.sizes else True:
-                f = formula(prog, c, present) or formula(prog, c)
-                if f is None:
-                    raise ProgramError("an index's size is not determined by the shapes of the inputs; "
-                                       "state it (y[i:size(x,0)])")
-                if isinstance(f, SizeOf):  # an input's axis of the class (saved for a backward)
-                    t = self.d.safe(f.tensor)
-                    self.sizes[c] = (f"n_{t}_{f.axis}", t, int(f.axis))
-                    continue
-                self.computed[c] = (f"n_s{len(self.computed)}", size_code(f, var))
-        self.integral = set()  # positions and whole-number arithmetic of them
-        for k in self.ids:
-            node = self.g[k]
-            if isinstance(node.op, Position) or (
-                    isinstance(node.op, Map) and node.op.function in ("add", "mul") and
-                    any(a in self.integral for a, _ in node.args) and
-                    all(a in self.integral or (a in self.static and _whole(self.g[a])) for a, _ in node.args)):
-                self.integral.add(k)
+        self.size_table(prog, [n for n in prog.inputs if n in self.params or low.inputs.get(n) in self.ids])
+        self.integral = self.integers()  # positions and whole-number arithmetic of them
         self.raw = False  # building an integral node or a comparison: its operands stay integers
         self.var, self.layout = {}, {}
         for name, k in low.inputs.items():
@@ -122,18 +88,6 @@ class ArrayPrinter:
                 count += 1
                 self.var[k], depth[k] = f"_t{count}", 0
 
-    def shape_size(self, name, axis):
-        """The size class of axis ``axis`` of input ``name``, its length named after it unless
-        the class has a name already."""
-        c = self.prog.sizes.find((name, axis))
-        safe = self.d.safe(name)
-        self.sizes.setdefault(c, (f"n_{safe}_{axis}", safe, axis))
-        return c
-
-    def size_var(self, c) -> str:
-        """The variable holding the length of size class ``c``."""
-        return self.computed[c][0] if c in self.computed else self.sizes[c][0]
-
     def function(self, fname) -> str:
         params = [self.d.safe(n) for n in self.prog.inputs]
         body = self.body()
@@ -147,7 +101,7 @@ class ArrayPrinter:
         tensors = [self.d.safe(n) for n in read if self.prog.rank(n)] + \
             [self.var[k] for k in sorted(self.given) if self.g[k].rank] or [self.d.safe(n) for n in read]
         body = self.d.dtype(tensors)
-        used = {c for k in self.ids for c in _sizes_read(self.g[k])}
+        used = {c for k in self.ids for c in sizes_read(self.g[k])}
         used |= self.size_deps
         body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in self.sizes.items()
                  if c in used and c not in self.computed]
@@ -161,11 +115,6 @@ class ArrayPrinter:
                 body.append(f"{self.var[k]} = {code}")
                 self.emitted.add(k)
         return body
-
-    def keeps_integers(self, k) -> bool:
-        """Whether node ``k`` is computed from integers (positions, comparisons of them)."""
-        op = self.g[k].op
-        return k in self.integral or (isinstance(op, Map) and op.function in COMPARISONS)
 
     def result(self, name) -> str:
         k, positions = self.values[name]
@@ -347,7 +296,9 @@ class ArrayPrinter:
         codes, labels = [c for c, _ in operands], [ls for _, ls in operands]
         p = plan(op, labels, out)
         codes = [self.d.reduce("sum", c, axes) if axes else c for c, axes in zip(codes, p.presum)]
-        if p.kind == "reduce":
+        if p.kind == "reduce" and p.axes and getattr(self, "blas", False) and self.d.fold(op.word, codes[0], p.axes):
+            code = self.d.fold(op.word, codes[0], p.axes)  # a window reduced (pooling)
+        elif p.kind == "reduce":
             code = self.d.reduce(op.word, codes[0], p.axes) if p.axes else codes[0]
         elif p.kind == "product":
             code = "*".join(paren(self.align(c, [p.result.index(i) for i in ls], len(p.result)))
@@ -408,18 +359,6 @@ class ArrayPrinter:
 def _nested(a, b) -> bool:
     """Two operands whose labels are distinct and one's are among the other's."""
     return len(set(a)) == len(a) and len(set(b)) == len(b) and (set(a) <= set(b) or set(b) <= set(a))
-
-
-def _sizes_read(node) -> tuple:
-    """The size classes whose value the code for ``node`` reads."""
-    if isinstance(node.op, Size):
-        return (node.op.size_class,)
-    return node.axes if isinstance(node.op, (Eye, Broadcast, Position, Window)) else ()
-
-
-def _whole(node) -> bool:
-    """A whole number (a size, or an integer constant)."""
-    return isinstance(node.op, Size) or (isinstance(node.op, Const) and node.op.value.is_Integer)
 
 
 #: how :meth:`ArrayPrinter.build` computes each op of the IR (:data:`indexcalc.lower.ir.OPS`)

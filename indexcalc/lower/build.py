@@ -29,10 +29,11 @@ from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.errors import ProgramError
 from indexcalc.language.gathers import gathered
-from indexcalc.language.axes import Compare, coefficients
+from indexcalc.language.axes import Compare
+from indexcalc.lower.access import Access
 from indexcalc.lower.compare import compared
-from indexcalc.lower.ir import COMPARISONS, EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, \
-    MatFunc, Max, Min, Node, Position, Window
+from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
+    Max, Min, Node
 from indexcalc.lower.ir import Size as SizeOf
 from indexcalc.lower.ref import Ref
 
@@ -73,7 +74,7 @@ def lower(prog) -> Lowered:
     return _Builder(prog).run()
 
 
-class _Builder:
+class _Builder(Access):
     def __init__(self, prog):
         self.prog = prog
         self.g = Graph()
@@ -216,35 +217,6 @@ class _Builder:
             axes = [self.prog.sizes.find((name, a)) for a in range(rank)]
             self.inputs[name] = self.add(Input(name), axes=axes)
         return self.inputs[name], tuple(range(rank))
-
-    def window(self, node, positions, indices) -> Ref:
-        """``name[indices]`` with axis expressions (``x[i+k]``, ``h[0,i]``): a window of the
-        node holding it, whose axes are the indices the read holds (first appearance)."""
-        out = tuple(dict.fromkeys(i for x in indices for i in sorted(x.atoms(Index), key=str)))
-        forms = []
-        for p in positions:  # node axis a is axis positions[a] of the name
-            const, coeffs = coefficients(indices[p])
-            forms.append((const, tuple((out.index(i), c) for i, c in coeffs.items() if c)))
-        op = Window(tuple(forms))
-        return Ref(self.add(op, [(node, tuple(range(len(positions))))], (self.cls(i) for i in out)), out)
-
-    def position(self, index) -> Ref:
-        """An index outside brackets: its positions ``0, 1, ..``."""
-        return Ref(self.add(Position(), axes=(self.cls(index),)), (index,))
-
-    def index_value(self, e) -> Ref:
-        """An affine expression of indices (a side of a comparison) as positions."""
-        const, coeffs = coefficients(e)
-        terms = [self.position(i) if c == 1 else self.map("mul", [self.const(c), self.position(i)])
-                 for i, c in coeffs.items() if c]
-        if const or not terms:
-            terms.append(self.const(const))
-        return self.map("add", terms) if len(terms) > 1 else terms[0]
-
-    def compare(self, a, b, op) -> Ref:
-        """``(a op b)`` of index expressions: 1 or 0 (a boolean ``Map`` the printers cast)."""
-        fn = next(f for f, sign in COMPARISONS.items() if sign == op)
-        return self.map(fn, [self.index_value(a), self.index_value(b)])
 
     # --- expressions -------------------------------------------------------------
     def expr(self, e) -> Ref:
