@@ -19,7 +19,8 @@ from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
 from indexcalc.simplify.cse import eliminate
-from indexcalc.simplify.tidy import factor, pretty_indices, reuse_forward
+from indexcalc.language.memo import Memo, bottom_up
+from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
 
 
 def check_wrt(prog, wrt) -> list:
@@ -62,13 +63,36 @@ def inline_cheap(raw, keep):
         if len(readers) != 1:
             continue
         m = readers[0]
-        uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in raw[m][2].atoms(sp.Indexed)
+        reader = raw[m][2]
+        if reads_of(reader, name) > 1:
+            # the sweep sums a gradient's contributions (``a*dh + dh/2``): as one product
+            # (``(a + 1/2)*dh``) the reader reads ``dh`` once, and a chain of N residual
+            # statements inlines into N factors, not 2^N copies of the first statement
+            reader = common_factors(reader)
+            if reads_of(reader, name) > 1:
+                continue
+        uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in reader.atoms(sp.Indexed)
                 if _is(el, name)} if idx else {sp.Symbol(name): value}
-        expr = raw[m][2].xreplace(uses)
+        expr = reader.xreplace(uses)
         raw[m] = (raw[m][0], raw[m][1], contract(expr))
         reads[m] = tensor_names(raw[m][2])
         del raw[k], reads[k]
     return raw
+
+
+def reads_of(e, name) -> int:
+    """How many times ``e``, read as a tree, reads the tensor ``name`` (an element
+    ``x[..]``, or the scalar ``x``). Counted once per distinct node, so a subexpression
+    shared many times costs one visit, not one per copy:
+
+        >>> x = sp.IndexedBase("x")[Index("i")]
+        >>> e = sp.tanh(x) + x
+        >>> reads_of(e * sp.exp(e), "x"), reads_of(e, "i")
+        (4, 0)
+    """
+    def own(x, below):
+        return int(_is(x, name)) + sum(below)
+    return bottom_up(Memo(1 << 20), e, lambda x: () if isinstance(x, sp.Indexed) else x.args, own)
 
 
 def inline_aliases(raw, keep):

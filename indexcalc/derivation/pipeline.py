@@ -35,7 +35,7 @@ from sympy.core.parameters import distribute
 
 from indexcalc.calculus.differentiate import SWEEP, reverse_sweep, state_sizes
 from indexcalc.calculus.names import NameSupply
-from indexcalc.derivation.assemble import check_wrt, inline_cheap, with_temporaries
+from indexcalc.derivation.assemble import check_wrt, inline_cheap, reads_of, with_temporaries
 from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError
 from indexcalc.language.algebra import tensor_names
@@ -189,9 +189,8 @@ def _reused(st, before, after) -> bool:
 
 
 def _count(e, name) -> int:
-    """How many times ``e`` reads the tensor ``name``."""
-    return sum(1 for x in sp.preorder_traversal(e) if (isinstance(x, sp.Indexed) and str(x.base.label) == name)
-               or (type(x) is sp.Symbol and x.name == name))
+    """How many times ``e`` reads the tensor ``name`` (:func:`~indexcalc.derivation.assemble.reads_of`)."""
+    return reads_of(e, name)
 
 
 def _seed(up, indices):
