@@ -52,7 +52,10 @@ def tidy(expr, prog, keep, taken=(), axes=()):
 
 def inline_cheap(raw, keep):
     """Substitute an intermediate gradient into its reader when it is element-wise (no
-    sum) and read once: ``dp = -t/(p N)`` disappears into ``dz``, which then simplifies."""
+    sum) and read by one statement: ``dp = -t/(p N)`` disappears into ``dz``, which then
+    simplifies. Where the reader reads it more than once and the result would have more
+    than :data:`INLINE_COPIED` nodes, it is inlined only if the reader reads it once after
+    the reader's common factors are pulled out."""
     raw = list(raw)
     reads = [tensor_names(e) for _, _, e in raw]
     for k in range(len(raw) - 1, -1, -1):
@@ -64,10 +67,13 @@ def inline_cheap(raw, keep):
             continue
         m = readers[0]
         reader = raw[m][2]
-        if reads_of(reader, name) > 1:
-            # the sweep sums a gradient's contributions (``a*dh + dh/2``): as one product
-            # (``(a + 1/2)*dh``) the reader reads ``dh`` once, and a chain of N residual
-            # statements inlines into N factors, not 2^N copies of the first statement
+        copies = reads_of(reader, name)
+        if copies > 1 and _nodes(reader) + copies * _nodes(value) > INLINE_COPIED:
+            # copies of copies: a chain of N residual statements would inline into 2^N
+            # copies of its first one. The sweep sums a gradient's contributions
+            # (``a*dh + dh/2``); as one product (``(a + 1/2)*dh``) it reads ``dh`` once.
+            # (Only for a large gradient: a small one is copied, and the printout's
+            # tidying multiplies out and factors what it can, ``1 - 2*t[n]``.)
             reader = common_factors(reader)
             if reads_of(reader, name) > 1:
                 continue
@@ -78,6 +84,16 @@ def inline_cheap(raw, keep):
         reads[m] = tensor_names(raw[m][2])
         del raw[k], reads[k]
     return raw
+
+
+#: the most nodes (read as a tree) of a reader with an intermediate gradient it reads
+#: more than once copied in as it stands (``dX = X[k,j]*dG[i,j] + X[k,j]*dG[j,i]``)
+INLINE_COPIED = 400
+
+
+def _nodes(e) -> int:
+    """The number of nodes of ``e`` read as a tree, each distinct node visited once."""
+    return bottom_up(Memo(1 << 20), e, lambda x: x.args, lambda x, below: 1 + sum(below))
 
 
 def reads_of(e, name) -> int:
