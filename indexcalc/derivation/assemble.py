@@ -10,6 +10,8 @@ subexpressions as temporaries ``t1, t2, ...``, and the size check of the printou
 
 from __future__ import annotations
 
+from collections import Counter
+
 import sympy as sp
 
 from indexcalc.calculus.contract import contract
@@ -19,7 +21,7 @@ from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
 from indexcalc.simplify.cse import eliminate
-from indexcalc.language.memo import Memo, bottom_up
+from indexcalc.language.memo import postorder
 from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
 
 
@@ -92,23 +94,50 @@ INLINE_COPIED = 400
 
 
 def _nodes(e) -> int:
-    """The number of nodes of ``e`` read as a tree, each distinct node visited once."""
-    return bottom_up(Memo(1 << 20), e, lambda x: x.args, lambda x, below: 1 + sum(below))
+    """The number of nodes of ``e`` read as a tree (each distinct node visited once)."""
+    return sum(_tree_copies(e).values())
+
+
+def _tree_copies(e) -> dict:
+    """``{node: how many times it occurs in e read as a tree}`` for the distinct nodes
+    of ``e`` (by identity), from one walk: each node passes its count to its children,
+    parents before children (an element ``x[..]`` is a leaf)."""
+    order = postorder([e], _below)
+    copies = dict.fromkeys(map(id, order), 0)
+    copies[id(e)] = 1
+    for x in reversed(order):  # every parent before its children
+        for c in _below(x):
+            copies[id(c)] += copies[id(x)]
+    return {x: copies[id(x)] for x in order}
+
+
+def _below(x):
+    return () if isinstance(x, sp.Indexed) else x.args
+
+
+def read_counts(e) -> Counter:
+    """``{name: how many times e, read as a tree, reads it}`` (an element ``x[..]``, or
+    the scalar ``x``), from one walk over the distinct nodes: a subexpression shared many
+    times costs one visit, not one per copy.
+
+        >>> x = sp.IndexedBase("x")[Index("i")]
+        >>> e = sp.tanh(x) + x*sp.Symbol("s")
+        >>> sorted(read_counts(e * sp.exp(e)).items())  # (an index is no read)
+        [('s', 2), ('x', 4)]
+    """
+    out = Counter()
+    for x, n in _tree_copies(e).items():
+        if isinstance(x, sp.Indexed):
+            out[str(x.base.label)] += n
+        elif type(x) is sp.Symbol:
+            out[x.name] += n
+    return out
 
 
 def reads_of(e, name) -> int:
-    """How many times ``e``, read as a tree, reads the tensor ``name`` (an element
-    ``x[..]``, or the scalar ``x``). Counted once per distinct node, so a subexpression
-    shared many times costs one visit, not one per copy:
-
-        >>> x = sp.IndexedBase("x")[Index("i")]
-        >>> e = sp.tanh(x) + x
-        >>> reads_of(e * sp.exp(e), "x"), reads_of(e, "i")
-        (4, 0)
-    """
-    def own(x, below):
-        return int(_is(x, name)) + sum(below)
-    return bottom_up(Memo(1 << 20), e, lambda x: () if isinstance(x, sp.Indexed) else x.args, own)
+    """How many times ``e``, read as a tree, reads the tensor ``name``
+    (:func:`read_counts`)."""
+    return read_counts(e)[name]
 
 
 def inline_aliases(raw, keep):

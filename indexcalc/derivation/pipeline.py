@@ -35,7 +35,7 @@ from sympy.core.parameters import distribute
 
 from indexcalc.calculus.differentiate import SWEEP, reverse_sweep, state_sizes
 from indexcalc.calculus.names import NameSupply
-from indexcalc.derivation.assemble import check_wrt, inline_cheap, reads_of, with_temporaries
+from indexcalc.derivation.assemble import check_wrt, inline_cheap, read_counts, with_temporaries
 from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError
 from indexcalc.language.algebra import tensor_names
@@ -159,7 +159,8 @@ def backward(forward, wrt=None) -> Run:
                 tidied.append(Statement(g, idx, out))
                 record = gradients[of[g]]
                 record.before, record.tidied = e, out
-                record.reused = [st.name for st in forward.statements if _reused(st, e, back)]
+                counts = read_counts(e), read_counts(back)
+                record.reused = [st.name for st in forward.statements if _reused(st, *counts)]
                 record.inlined = [x for x, r in gradients.items() if r.gradient not in kept
                                   and r.gradient in tensor_names(gradients[of[g]].total)]
             statements = with_temporaries(tidied, supply, set(asked.values()), tensors, forward)
@@ -182,15 +183,11 @@ def tidy_reused(e, prog, keep, taken, axes):
 def _reused(st, before, after) -> bool:
     """Did putting the forward values back into ``before`` (giving ``after``) put back
     ``st``'s: ``after`` reads its name more often, or reads it while reading less often
-    a name that ``st`` reads (``exp(z)/Σ exp(z)`` became ``p``)?"""
-    if _count(after, st.name) > _count(before, st.name):
+    a name that ``st`` reads (``exp(z)/Σ exp(z)`` became ``p``)? ``before`` and ``after``:
+    their :func:`~indexcalc.derivation.assemble.read_counts`."""
+    if after[st.name] > before[st.name]:
         return True
-    return _count(after, st.name) > 0 and any(_count(after, m) < _count(before, m) for m in tensor_names(st.expr))
-
-
-def _count(e, name) -> int:
-    """How many times ``e`` reads the tensor ``name`` (:func:`~indexcalc.derivation.assemble.reads_of`)."""
-    return reads_of(e, name)
+    return after[st.name] > 0 and any(after[m] < before[m] for m in tensor_names(st.expr))
 
 
 def _seed(up, indices):
