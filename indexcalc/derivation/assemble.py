@@ -60,7 +60,8 @@ def inline_cheap(raw, keep):
     the reader's common factors are pulled out."""
     raw = list(raw)
     reads = [tensor_names(e) for _, _, e in raw]
-    for k in range(len(raw) - 1, -1, -1):
+    counts = [read_counts(e) for _, _, e in raw]  # (kept up to date: a long chain inlined
+    for k in range(len(raw) - 1, -1, -1):          # one by one walks no product N times)
         name, idx, value = raw[k]
         if name in keep or value.has(ISum):
             continue
@@ -69,7 +70,7 @@ def inline_cheap(raw, keep):
             continue
         m = readers[0]
         reader = raw[m][2]
-        copies = reads_of(reader, name)
+        copies = counts[m][name]
         if copies > 1 and _nodes(reader) + copies * _nodes(value) > INLINE_COPIED:
             # copies of copies: a chain of N residual statements would inline into 2^N
             # copies of its first one. The sweep sums a gradient's contributions
@@ -83,8 +84,13 @@ def inline_cheap(raw, keep):
                 if _is(el, name)} if idx else {sp.Symbol(name): value}
         expr = reader.xreplace(uses)
         raw[m] = (raw[m][0], raw[m][1], contract(expr))
-        reads[m] = tensor_names(raw[m][2])
-        del raw[k], reads[k]
+        read_before, reads[m] = reads[m], tensor_names(raw[m][2])
+        if copies == 1 and reads[m] == (read_before - {name}) | reads[k]:
+            counts[m] = counts[m] + counts[k]  # (Counter: what the reader read, and the value's)
+            del counts[m][name]
+        else:
+            counts[m] = read_counts(raw[m][2])
+        del raw[k], reads[k], counts[k]
     return raw
 
 
@@ -95,20 +101,20 @@ INLINE_COPIED = 400
 
 def _nodes(e) -> int:
     """The number of nodes of ``e`` read as a tree (each distinct node visited once)."""
-    return sum(_tree_copies(e).values())
+    return sum(n for _, n in _tree_copies(e))
 
 
-def _tree_copies(e) -> dict:
-    """``{node: how many times it occurs in e read as a tree}`` for the distinct nodes
-    of ``e`` (by identity), from one walk: each node passes its count to its children,
-    parents before children (an element ``x[..]`` is a leaf)."""
+def _tree_copies(e) -> list:
+    """``(node, how many times it occurs in e read as a tree)`` for the distinct nodes
+    of ``e`` (by identity: equal copies are listed apart), from one walk: each node passes
+    its count to its children, parents before children (an element ``x[..]`` is a leaf)."""
     order = postorder([e], _below)
     copies = dict.fromkeys(map(id, order), 0)
     copies[id(e)] = 1
     for x in reversed(order):  # every parent before its children
         for c in _below(x):
             copies[id(c)] += copies[id(x)]
-    return {x: copies[id(x)] for x in order}
+    return [(x, copies[id(x)]) for x in order]
 
 
 def _below(x):
@@ -124,9 +130,12 @@ def read_counts(e) -> Counter:
         >>> e = sp.tanh(x) + x*sp.Symbol("s")
         >>> sorted(read_counts(e * sp.exp(e)).items())  # (an index is no read)
         [('s', 2), ('x', 4)]
+        >>> y = sp.IndexedBase("y")
+        >>> read_counts(sp.Add(y[Index("i")] * 3, y[Index("i")] / 2, evaluate=False))["y"]  # equal copies
+        2
     """
     out = Counter()
-    for x, n in _tree_copies(e).items():
+    for x, n in _tree_copies(e):
         if isinstance(x, sp.Indexed):
             out[str(x.base.label)] += n
         elif type(x) is sp.Symbol:
