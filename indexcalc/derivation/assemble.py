@@ -10,6 +10,8 @@ subexpressions as temporaries ``t1, t2, ...``, and the size check of the printou
 
 from __future__ import annotations
 
+from collections import Counter
+
 import sympy as sp
 
 from indexcalc.calculus.contract import contract
@@ -19,7 +21,8 @@ from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
 from indexcalc.simplify.cse import eliminate
-from indexcalc.simplify.tidy import factor, pretty_indices, reuse_forward
+from indexcalc.language.memo import postorder
+from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
 
 
 def check_wrt(prog, wrt) -> list:
@@ -58,10 +61,14 @@ def tidy(expr, prog, keep, taken=(), axes=()):
 
 def inline_cheap(raw, keep):
     """Substitute an intermediate gradient into its reader when it is element-wise (no
-    sum) and read once: ``dp = -t/(p N)`` disappears into ``dz``, which then simplifies."""
+    sum) and read by one statement: ``dp = -t/(p N)`` disappears into ``dz``, which then
+    simplifies. Where the reader reads it more than once and the result would have more
+    than :data:`INLINE_COPIED` nodes, it is inlined only if the reader reads it once after
+    the reader's common factors are pulled out."""
     raw = list(raw)
     reads = [tensor_names(e) for _, _, e in raw]
-    for k in range(len(raw) - 1, -1, -1):
+    counts = [read_counts(e) for _, _, e in raw]  # (kept up to date: a long chain inlined
+    for k in range(len(raw) - 1, -1, -1):          # one by one walks no product N times)
         name, idx, value = raw[k]
         if name in keep or value.has(ISum):
             continue
@@ -69,13 +76,84 @@ def inline_cheap(raw, keep):
         if len(readers) != 1:
             continue
         m = readers[0]
-        uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in raw[m][2].atoms(sp.Indexed)
+        reader = raw[m][2]
+        copies = counts[m][name]
+        if copies > 1 and _nodes(reader) + copies * _nodes(value) > INLINE_COPIED:
+            # copies of copies: a chain of N residual statements would inline into 2^N
+            # copies of its first one. The sweep sums a gradient's contributions
+            # (``a*dh + dh/2``); as one product (``(a + 1/2)*dh``) it reads ``dh`` once.
+            # (Only for a large gradient: a small one is copied, and the printout's
+            # tidying multiplies out and factors what it can, ``1 - 2*t[n]``.)
+            reader = common_factors(reader)
+            if reads_of(reader, name) > 1:
+                continue
+        uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in reader.atoms(sp.Indexed)
                 if _is(el, name)} if idx else {sp.Symbol(name): value}
-        expr = raw[m][2].xreplace(uses)
+        expr = reader.xreplace(uses)
         raw[m] = (raw[m][0], raw[m][1], contract(expr))
-        reads[m] = tensor_names(raw[m][2])
-        del raw[k], reads[k]
+        read_before, reads[m] = reads[m], tensor_names(raw[m][2])
+        if copies == 1 and reads[m] == (read_before - {name}) | reads[k]:
+            counts[m] = counts[m] + counts[k]  # (Counter: what the reader read, and the value's)
+            del counts[m][name]
+        else:
+            counts[m] = read_counts(raw[m][2])
+        del raw[k], reads[k], counts[k]
     return raw
+
+
+#: the most nodes (read as a tree) of a reader with an intermediate gradient it reads
+#: more than once copied in as it stands (``dX = X[k,j]*dG[i,j] + X[k,j]*dG[j,i]``)
+INLINE_COPIED = 400
+
+
+def _nodes(e) -> int:
+    """The number of nodes of ``e`` read as a tree (each distinct node visited once)."""
+    return sum(n for _, n in _tree_copies(e))
+
+
+def _tree_copies(e) -> list:
+    """``(node, how many times it occurs in e read as a tree)`` for the distinct nodes
+    of ``e`` (by identity: equal copies are listed apart), from one walk: each node passes
+    its count to its children, parents before children (an element ``x[..]`` is a leaf)."""
+    order = postorder([e], _below)
+    copies = dict.fromkeys(map(id, order), 0)
+    copies[id(e)] = 1
+    for x in reversed(order):  # every parent before its children
+        for c in _below(x):
+            copies[id(c)] += copies[id(x)]
+    return [(x, copies[id(x)]) for x in order]
+
+
+def _below(x):
+    return () if isinstance(x, sp.Indexed) else x.args
+
+
+def read_counts(e) -> Counter:
+    """``{name: how many times e, read as a tree, reads it}`` (an element ``x[..]``, or
+    the scalar ``x``), from one walk over the distinct nodes: a subexpression shared many
+    times costs one visit, not one per copy.
+
+        >>> x = sp.IndexedBase("x")[Index("i")]
+        >>> e = sp.tanh(x) + x*sp.Symbol("s")
+        >>> sorted(read_counts(e * sp.exp(e)).items())  # (an index is no read)
+        [('s', 2), ('x', 4)]
+        >>> y = sp.IndexedBase("y")
+        >>> read_counts(sp.Add(y[Index("i")] * 3, y[Index("i")] / 2, evaluate=False))["y"]  # equal copies
+        2
+    """
+    out = Counter()
+    for x, n in _tree_copies(e):
+        if isinstance(x, sp.Indexed):
+            out[str(x.base.label)] += n
+        elif type(x) is sp.Symbol:
+            out[x.name] += n
+    return out
+
+
+def reads_of(e, name) -> int:
+    """How many times ``e``, read as a tree, reads the tensor ``name``
+    (:func:`read_counts`)."""
+    return read_counts(e)[name]
 
 
 def inline_aliases(raw, keep):

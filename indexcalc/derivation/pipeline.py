@@ -36,7 +36,7 @@ from sympy.core.parameters import distribute
 from indexcalc.calculus.differentiate import SWEEP, reverse_sweep, state_sizes
 from indexcalc.calculus.names import NameSupply
 from indexcalc.calculus.solve import use_axis_deltas
-from indexcalc.derivation.assemble import check_wrt, inline_cheap, with_temporaries
+from indexcalc.derivation.assemble import check_wrt, inline_cheap, read_counts, with_temporaries
 from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError
 from indexcalc.language.algebra import tensor_names
@@ -160,7 +160,8 @@ def backward(forward, wrt=None) -> Run:
                 tidied.append(Statement(g, idx, out))
                 record = gradients[of[g]]
                 record.before, record.tidied = e, out
-                record.reused = [st.name for st in forward.statements if _reused(st, e, back)]
+                counts = read_counts(e), read_counts(back)
+                record.reused = [st.name for st in forward.statements if _reused(st, *counts)]
                 record.inlined = [x for x, r in gradients.items() if r.gradient not in kept
                                   and r.gradient in tensor_names(gradients[of[g]].total)]
             statements = with_temporaries(tidied, supply, set(asked.values()), tensors, forward)
@@ -184,16 +185,11 @@ def tidy_reused(e, prog, keep, taken, axes):
 def _reused(st, before, after) -> bool:
     """Did putting the forward values back into ``before`` (giving ``after``) put back
     ``st``'s: ``after`` reads its name more often, or reads it while reading less often
-    a name that ``st`` reads (``exp(z)/Σ exp(z)`` became ``p``)?"""
-    if _count(after, st.name) > _count(before, st.name):
+    a name that ``st`` reads (``exp(z)/Σ exp(z)`` became ``p``)? ``before`` and ``after``:
+    their :func:`~indexcalc.derivation.assemble.read_counts`."""
+    if after[st.name] > before[st.name]:
         return True
-    return _count(after, st.name) > 0 and any(_count(after, m) < _count(before, m) for m in tensor_names(st.expr))
-
-
-def _count(e, name) -> int:
-    """How many times ``e`` reads the tensor ``name``."""
-    return sum(1 for x in sp.preorder_traversal(e) if (isinstance(x, sp.Indexed) and str(x.base.label) == name)
-               or (type(x) is sp.Symbol and x.name == name))
+    return after[st.name] > 0 and any(after[m] < before[m] for m in tensor_names(st.expr))
 
 
 def _seed(up, indices):
