@@ -21,7 +21,7 @@ from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
 from indexcalc.simplify.cse import eliminate
-from indexcalc.language.memo import postorder
+from indexcalc.language.walk import postorder
 from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
 
 
