@@ -87,6 +87,8 @@ class CheckedProgram:
     notes: list = field(default_factory=list, repr=False)
     #: the inputs read in index positions (README "Gathers"): integer data, never differentiated
     integers: tuple = ()
+    #: README "Recurrences": the :class:`~indexcalc.language.recurrences.Recurrence` groups
+    recurrences: tuple = ()
 
     def statement(self, name: str) -> Statement:
         return next(st for st in self.statements if st.name == name)
