@@ -15,6 +15,7 @@ import sympy as sp
 from indexcalc.calculus.contract import contract
 from indexcalc.calculus.differentiate import state_sizes
 from indexcalc.calculus.names import NameSupply
+from indexcalc.calculus.recurrent import self_reading
 from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
@@ -63,7 +64,7 @@ def inline_cheap(raw, keep):
     reads = [tensor_names(e) for _, _, e in raw]
     for k in range(len(raw) - 1, -1, -1):
         name, idx, value = raw[k]
-        if name in keep or value.has(ISum):
+        if name in keep or value.has(ISum) or self_reading(name, value):  # (a recurrence stays)
             continue
         readers = [m for m in range(k + 1, len(raw)) if name in reads[m]]
         if len(readers) != 1:

@@ -147,6 +147,7 @@ def backward(forward, wrt=None) -> Run:
             finally:
                 SWEEP.reset(token)
             of = {g: x for x, g in names.items()}
+            of.update({g: g for g, _, _ in swept if g not in of})  # dz of a recurrence (calculus/recurrent.py)
             gradients = {of[g]: Gradient(of[g], g, tuple(idx), _seed(upstream.get(of[g]), idx), e)
                          for g, idx, e in swept}
             raw = inline_cheap(swept, set(asked.values()))
