@@ -132,17 +132,19 @@ def with_temporaries(statements, taken, outputs=(), tensors=(), prog=None):
             temps = {n: Statement(n, s.indices, s.expr.xreplace(ren)) for n, s in temps.items()}
     out, placed = [], set()
     statement_of = {**temps, **{b.name: b for b in body}}
+    order = {b.name: k for k, b in enumerate(body)}
 
-    def place(st):
+    def place(st, at):
         placed.add(st.name)
         for dep in sorted(tensor_names(st.expr) & set(statement_of), key=list(statement_of).index):
-            if dep not in placed:
-                place(statement_of[dep])
+            # (a statement later in the body is read at a later step of a recurrence: it stays there)
+            if dep not in placed and order.get(dep, -1) <= at:
+                place(statement_of[dep], at)
         out.append(st)
 
-    for st in body:
+    for k, st in enumerate(body):
         if st.name not in placed:
-            place(st)
+            place(st, k)
     return _renumber(out, [st.name for st in out if st.name in temps], supply)
 
 

@@ -29,6 +29,7 @@ from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.errors import ProgramError
 from indexcalc.language.gathers import gathered
+from indexcalc.language.recurrences import refuse_compiling
 from indexcalc.language.windows import windowed
 from indexcalc.lower.compare import compared
 from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
@@ -53,6 +54,7 @@ class Lowered:
 
 def lower(prog) -> Lowered:
     """The IR of every statement of ``prog``."""
+    refuse_compiling(prog)  # README "Recurrences": derived and printed, not compiled yet
     for st in prog.statements:
         if gathered(st.expr):  # README "Gathers": derived and printed, not compiled yet
             raise ProgramError(
