@@ -535,7 +535,7 @@ def _run_group(group, statements, env):
     steps = list(np.ndindex(*shapes[names[0]][:depth]))
     for step in (steps if direction > 0 else steps[::-1]):
         for st in statements:
-            val = _Statement(st, env).run()
+            val = _Statement(st, env, shape=shapes[st.name]).run()
             env[st.name] = env[st.name].copy()
             env[st.name][step] = val[step]
     return {n: env[n] for n in names}
@@ -597,10 +597,12 @@ def _union(vals):
 
 
 class _Statement:
-    def __init__(self, st, env, skip=()):
+    def __init__(self, st, env, skip=(), shape=None):
         self.st, self.env = st, env
         self.skip = skip  # names whose shapes are not known yet (a recurrence's)
         self.sizes = {}
+        if shape is not None:  # a step of a recurrence: the shape its first step found
+            self.sizes.update(zip(st.indices, shape))
         self.index_names = set(st.indices) | _index_names(st.expr)
         self._collect_sizes(st.expr)
         for l in st.indices:

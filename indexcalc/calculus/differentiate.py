@@ -214,6 +214,9 @@ class Sent(NamedTuple):
     rewrites: list
     contribution: sp.Expr
     canon: tuple
+    #: the name of what ``rhs`` computes where it is not the statement's own value: ``z``,
+    #: the argument of ``tanh`` in ``h = tanh(z)`` (README "Recurrences"); else ""
+    of: str = ""
 
 
 #: None, or a list to which :func:`reverse_sweep` appends a :class:`Sent` for each
@@ -237,8 +240,8 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
     groups = {rec.names[-1]: rec for rec in getattr(prog, "recurrences", ())}
     members = {name for rec in groups.values() for name in rec.names}
 
-    def send(n, st, up):
-        _send(prog, n, st, up, needs, supply, grads)
+    def send(n, st, up, of=""):
+        _send(prog, n, st, up, needs, supply, grads, of)
 
     for n in reversed(range(len(prog.statements))):
         st = prog.statements[n]
@@ -271,9 +274,9 @@ def _fresh(supply, wanted, fallback):
     return supply.name(wanted if wanted[1:] not in supply else fallback)
 
 
-def _send(prog, n, st, up, needs, supply, grads):
+def _send(prog, n, st, up, needs, supply, grads, of=""):
     """Add to ``grads`` what statement ``n`` (``st``, its upstream gradient named ``up``)
-    sends each name it reads on a path to ``wrt`` (``needs``)."""
+    sends each name it reads on a path to ``wrt`` (``needs``); ``of``: see :class:`Sent`."""
     # every index renamed apart (no summed index may shadow another: delta rules
     # rename freely), each knowing its size
     left, rhs = own_indices(st, n, supply)
@@ -288,7 +291,7 @@ def _send(prog, n, st, up, needs, supply, grads):
         contribution = freshen(contribution, supply)
         if sent is not None:
             sent.append(Sent(n, left, rhs, dy, name, targets, part, rewrites, contribution,
-                             canonical_indices(prog, name)))
+                             canonical_indices(prog, name), of))
         if contribution != 0:
             canon = canonical_indices(prog, name)
             grads[name] = grads.get(name, 0) + contribution.xreplace(dict(zip(targets, canon)))

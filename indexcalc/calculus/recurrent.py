@@ -49,7 +49,7 @@ def sweep_group(prog, rec, upstream, names, grads, needs, send, canonical, seed,
     pre = {name: fresh("dz" if len(split) == 1 else f"dz_{name}", f"dz_{name}") for name in split}
     for n, st in members:
         if st.name in split:  # h = tanh(z): z's statement sends with its own gradient dz
-            send(n, Statement(st.name, st.indices, split[st.name][0]), pre[st.name])
+            send(n, Statement(st.name, st.indices, split[st.name][0]), pre[st.name], pre[st.name][1:])
         elif st.name in live:
             send(n, st, names[st.name])
     out = []
@@ -106,3 +106,17 @@ def self_reading(name, e) -> bool:
     """Does ``e`` (the value of statement ``name``) read ``name``: a recurrence, which is
     never substituted into its reader."""
     return _reads(e, name)
+
+
+def preactivation_comments(sent, prog, printed) -> list:
+    """A printout's comment for each gradient of a pre-activation it prints (``sent``: the
+    run's :class:`~indexcalc.calculus.differentiate.Sent` records): what ``dz`` is."""
+    out = {}
+    for s in sent:
+        dz = str(s.dy.base.label) if getattr(s, "of", "") and isinstance(s.dy, sp.Indexed) else None
+        if dz in printed and dz not in out:
+            st = prog.statements[s.statement]
+            idx = ",".join(map(str, st.indices))
+            out[dz] = (f"{dz} is the gradient of {s.of}, the argument of {type(st.expr).__name__} on line "
+                       f"{st.line}: {st.name}[{idx}] = {type(st.expr).__name__}({s.of}[{idx}])")
+    return list(out.values())

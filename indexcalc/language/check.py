@@ -215,7 +215,7 @@ class _StatementChecker(GatherChecks, WindowChecks):
             # a gradient's name sizes a left index that no axis of its own size reads bare
             # before the valid rule does (README: ``dx[j] = dy[j-k]*w[k]`` has x's size)
             for axis, idx in enumerate(left):
-                if idx not in self.stated and not self.sizes.has_axis((self.n, idx)):
+                if idx not in self.stated and not self.sizes.has_axis((self.n, idx), besides=name):
                     self.sizes.join((self.n, idx), twins[axis], None)
         if self.windows or self.stated or self.positions:
             self.resolve_sizes([i for i in left if not twins])
