@@ -465,6 +465,8 @@ def _shift(left, slot):
     """``slot - left`` for a slot that is ``left`` plus a constant; else None."""
     if isinstance(slot, str):
         return 0 if slot == left else None
+    if _has_gather(slot[1]):
+        return None
     const, co = _affine(slot[1])
     return const if co == {left: 1} else None
 

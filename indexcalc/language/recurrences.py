@@ -74,8 +74,8 @@ def _self_shift(st, r):
                       f"statement may read its own name only at positions all earlier, or all later, "
                       f"than the one it assigns")
         return axis, d
-    _fail(st, f"{_read_text(r)} reads {st.name} at the position it assigns (a cycle within one step); read "
-              f"it at an earlier position ({st.name}[{','.join(map(str, st.indices[:1]))}-1{',...' * (len(st.indices) > 1)}])"
+    _fail(st, f"{_read_text(r)} reads {st.name} on the right of its own assignment at the position it assigns "
+              f"(a cycle within one step); a recurrence reads it at an earlier position ({st.name}[{','.join(map(str, st.indices[:1]))}-1{',...' * (len(st.indices) > 1)}])"
               if st.indices else f"{st.name} is read on the right of its own assignment")
 
 
@@ -106,16 +106,16 @@ def recurrences(statements, forward: dict) -> tuple:
             spans.append([n, n, max(a for (a, _), _ in shifts) + 1, signs.pop()])
         for name in forward.get(n, ()):
             m = where[name]
+            before = f"{name} is read before it is assigned on line {statements[m].line}"
             if not _reads(st, name):
-                _fail(st, f"{name} is read before it is assigned on line {statements[m].line}")
+                _fail(statements[m], f"{before} (by line {st.line})")
             for r in _reads(st, name):
                 d = offset(st.indices[0], r.indices[0]) if st.indices and r.indices else None
-                if d is None or d == 0:
-                    _fail(st, f"{_read_text(r)} reads {name} before it is assigned on line "
-                              f"{statements[m].line}, " + ("at the step it assigns (a cycle within one step); "
-                                                           if d == 0 else "") +
-                              "a name may be read before its statement only at an earlier step of a common "
-                              f"first axis (as in {name}[{st.indices[0] if st.indices else 't'}-1,...])")
+                if d is None or d == 0:  # (said at the assignment, as for any name read too early)
+                    _fail(statements[m], f"{before}: {_read_text(r)} on line {st.line}" +
+                          (" reads it at the step it assigns (a cycle within one step)" if d == 0 else "") +
+                          "; a name may be read before its statement only at an earlier step of a common "
+                          f"first axis (README \"Recurrences\": {name}[{st.indices[0] if st.indices else 't'}-1,...])")
                 spans.append([n, m, 1, 1 if d < 0 else -1])
     groups = _merge(spans)
     for first, last, depth, direction in groups:
