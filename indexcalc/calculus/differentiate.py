@@ -27,6 +27,7 @@ from indexcalc.calculus.recurrent import rename_copies, sweep_group
 from indexcalc.calculus.solve import guard_deltas
 from indexcalc.calculus.names import NameSupply, current
 from indexcalc.language.memo import Memo, recall, remember
+from indexcalc.language.naming import preactivation_names
 from indexcalc.language.windows import read_letters, stated_size, state_sum_sizes
 
 
@@ -249,7 +250,7 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
             if st.name in groups:
                 out += sweep_group(prog, groups[st.name], upstream, names, grads, needs, send,
                                    lambda name: canonical_indices(prog, name), _seed,
-                                   lambda *wanted: _fresh(supply, *wanted))
+                                   lambda h, alone: preactivation_names(h, alone, supply))
             continue
         if st.name in upstream and st.name in grads:
             # an output that later statements read too (README "Outputs and upstream
@@ -267,11 +268,6 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
         send(n, st, up)
     out += [(names[x], canonical_indices(prog, x), grads.get(x, sp.Integer(0))) for x in wrt]
     return rename_copies(out, {names[x] for x in wrt}) if groups else out
-
-
-def _fresh(supply, wanted, fallback):
-    """A new name: ``wanted`` where it and what it would be the gradient of are free."""
-    return supply.name(wanted if wanted[1:] not in supply else fallback)
 
 
 def _send(prog, n, st, up, needs, supply, grads, of=""):

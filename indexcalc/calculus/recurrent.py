@@ -29,7 +29,8 @@ def sweep_group(prog, rec, upstream, names, grads, needs, send, canonical, seed,
     of ``prog``, in the order they run; ``grads`` holds what flowed to its members from the
     statements after it (taken out) and receives what the group sends to its inputs.
     ``send(n, st, up)`` forms statement ``n``'s contributions with upstream named ``up``;
-    ``fresh(wanted, fallback)`` names the gradient of a pre-activation (``dz``)."""
+    ``fresh(h, alone)`` names a pre-activation and its gradient (``z``, ``dz``: see
+    :func:`~indexcalc.language.naming.preactivation_names`)."""
     members = [(n, st) for n, st in enumerate(prog.statements) if st.name in rec]
     # a member's gradient is not zero where it has an upstream gradient, something flowed
     # to it from after the group, or a live member reads it (on a path to wrt)
@@ -46,10 +47,11 @@ def sweep_group(prog, rec, upstream, names, grads, needs, send, canonical, seed,
     outside = {st.name: grads.pop(st.name, sp.Integer(0)) for _, st in members}
     split = {st.name: _split(st, rec) for _, st in members if st.name in live}
     split = {name: s for name, s in split.items() if s is not None}
-    pre = {name: fresh("dz" if len(split) == 1 else f"dz_{name}", f"dz_{name}") for name in split}
+    pre = {name: fresh(name, len(split) == 1) for name in split}  # (z, dz)
     for n, st in members:
         if st.name in split:  # h = tanh(z): z's statement sends with its own gradient dz
-            send(n, Statement(st.name, st.indices, split[st.name][0]), pre[st.name], pre[st.name][1:])
+            z, dz = pre[st.name]
+            send(n, Statement(st.name, st.indices, split[st.name][0]), dz, z)
         elif st.name in live:
             send(n, st, names[st.name])
     out = []
@@ -63,7 +65,7 @@ def sweep_group(prog, rec, upstream, names, grads, needs, send, canonical, seed,
             total = seed(upstream[st.name], idx) + total
         if st.name in split:  # dz = (the whole gradient of h)*tanh'(z), as a textbook writes BPTT
             arg, factor = split[st.name]
-            out.append((pre[st.name], tuple(st.indices), total * factor))
+            out.append((pre[st.name][1], tuple(st.indices), total * factor))
         else:
             out.append((names[st.name], idx, total))
     return out
