@@ -59,6 +59,9 @@ PROGRAMS = [
     ("soft-DTW", _SOFT_DTW, {"p": (4, 2), "q": (3, 2)}),
     ("a recurrence read by a later statement", "s[t] = s[t-1]*0.5 + x[t]\ny = s[t]*w[t]",
      {"x": (5,), "w": (5,)}),
+    ("two recurrences in a chain", "s[t] = 0.5*s[t-1] + x[t]\nq[t] = s[t]*s[t]\nr[t] = r[t-1] + q[t]*w[t]",
+     {"x": (5,), "w": (5,)}),
+    ("hard-min dynamic program", "R[i,j] = D[i,j] + min(R[i-1,j-1], min(R[i-1,j], R[i,j-1]))", {"D": (3, 4)}),
 ]
 
 
@@ -225,3 +228,16 @@ def test_jacobian_of_a_cumulative_sum():
     j = ic.jacobian("c[t] = c[t-1] + x[t]", wrt="x")
     jac = evaluate("c[t] = c[t-1] + x[t]\n" + str(j), {"x": np.ones(4)})[next(iter(j.names.values()))]
     assert jac.tolist() == np.tril(np.ones((4, 4))).tolist()
+
+
+@pytest.mark.parametrize("wrt", ["x", "w"])
+def test_a_part_of_the_inputs(wrt):
+    """Only what depends on ``wrt`` flows back; the recurrence stays one where it must."""
+    forward = "c[t] = c[t-1]*w[t] + x[t]\ny = c[t]*w[t]"
+    d = ic.derive(forward, wrt=wrt)
+    inputs = _data({"x": (5,), "w": (5,)}, seed=2)
+    g = _backward(forward, d, inputs, {})[wrt]
+    v = np.random.default_rng(5).normal(size=5)
+    up = _objective(forward, d, {**inputs, wrt: inputs[wrt] + 1e-6 * v}, {})
+    down = _objective(forward, d, {**inputs, wrt: inputs[wrt] - 1e-6 * v}, {})
+    assert np.isclose(float(np.sum(g * v)), (up - down) / 2e-6, rtol=1e-6), str(d)
