@@ -10,6 +10,8 @@ along random directions (float64)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -205,6 +207,7 @@ def test_compiling_a_recurrence_is_a_clear_error_not_a_wrong_answer():
 @pytest.mark.parametrize("forward,shapes", [
     ("c[t] = c[t-1]*w[t] + x[t]\nL = c[t]*c[t]", {"w": (4,), "x": (4,)}),
     ("h[t,i] = tanh(W[i,j]*h[t-1,j] + x[t,i])\nL = h[t,i]*h[t,i]", {"W": (2, 2), "x": (3, 2)}),
+    ("a[t] = b[t-1]*w[t] + x[t]\nb[t] = tanh(a[t])\nL = b[t]*b[t]", {"w": (4,), "x": (4,)}),
 ])
 def test_hessian_matches_finite_differences_of_the_gradient(forward, shapes):
     """The Hessian printout (Jacobians of the gradient, recurrences themselves), evaluated by
@@ -241,3 +244,11 @@ def test_a_part_of_the_inputs(wrt):
     up = _objective(forward, d, {**inputs, wrt: inputs[wrt] + 1e-6 * v}, {})
     down = _objective(forward, d, {**inputs, wrt: inputs[wrt] - 1e-6 * v}, {})
     assert np.isclose(float(np.sum(g * v)), (up - down) / 2e-6, rtol=1e-6), str(d)
+
+
+def test_steps_show_the_self_read_solved_and_name_the_pre_activation():
+    steps = str(ic.derive("h[t,i] = tanh(W[i,j]*h[t-1,j] + U[i,k]*x[t,k])").steps())
+    assert "∂z[u,j]/∂h[t,i] = Σ_k δ(t, u-1)*δ(i,k)*W[j,k]" in steps
+    assert "solve δ(t, u-1) for u = t+1; dz is 0 outside its axis" in steps
+    assert "dz is the gradient of z, the argument of the function on line 1" in steps
+    assert not re.search(r"∂h\[[^\]]*\]/∂", steps)  # z's partials, never called h's
