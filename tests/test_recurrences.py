@@ -176,6 +176,8 @@ def test_a_recurrence_group_and_its_outputs():
     assert prog.outputs == ["L"]
     rnn = ic.parse("h[t,i] = tanh(W[i,j]*h[t-1,j] + x[t,i])")
     assert rnn.outputs == ["h"] and rnn.inputs == ["W", "x"]  # the states are the output
+    two = ic.parse("a[t] = b[t-1] + x[t]\nb[s] = y[s] + a[s-1]")  # one axis, one size
+    assert two.sizes.find(("x", 0)) == two.sizes.find(("y", 0))
     dtw = ic.parse(_SOFT_DTW)
     assert [(rec.names, rec.depth) for rec in dtw.recurrences] == [(("R",), 2)]
 

@@ -87,7 +87,7 @@ def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgr
                     forward.setdefault(k, []).append(st.name)
         assigned[st.name] = st.line
         statements.append(st)
-    groups = recurrences(statements, forward)
+    groups = recurrences(statements, forward, sizes)
     inputs = [name for name in read_order if name not in assigned]
     shifted = shifted_reads(CheckedProgram(statements, [], [], ranks, sizes, recurrences=groups))
     later_reads = {name for st in statements for name in st.reads if (st.name, name) not in shifted}

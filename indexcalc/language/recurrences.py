@@ -84,10 +84,11 @@ def _reads(st, name):
             if isinstance(r, sp.Indexed) and str(r.base.label) == name]
 
 
-def recurrences(statements, forward: dict) -> tuple:
+def recurrences(statements, forward: dict, sizes=None) -> tuple:
     """The program's :class:`Recurrence` groups (in program order), or a ProgramError
     naming the statement, the name and the read. ``forward``: ``{statement number:
-    names it reads before they are assigned}`` (legal only at an earlier step)."""
+    names it reads before they are assigned}`` (legal only at an earlier step). The
+    statements of one group step along one axis: their first axes are tied in ``sizes``."""
     where = {st.name: n for n, st in enumerate(statements)}
     spans = []  # (first, last, depth, direction, statement of the first read seen)
     for n, st in enumerate(statements):
@@ -120,6 +121,8 @@ def recurrences(statements, forward: dict) -> tuple:
     groups = _merge(spans)
     for first, last, depth, direction in groups:
         _check_group(statements[first:last + 1], depth, direction)
+        for st in statements[first + 1:last + 1] if sizes is not None else ():
+            sizes.join((st.name, 0), (statements[first].name, 0), None)
     return tuple(Recurrence(tuple(st.name for st in statements[first:last + 1]), depth, direction)
                  for first, last, depth, direction in groups)
 
