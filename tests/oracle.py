@@ -327,6 +327,8 @@ class ProgramInfo:
     outputs: list
     assigned: list
     statements: list = field(default_factory=list)
+    #: SPEC section 6, "Recurrences": (first, last, depth, direction) of each recurrence
+    groups: list = field(default_factory=list)
 
 
 def _reads(st) -> list:
@@ -415,21 +417,131 @@ def children(node):
 def program_info(source: str) -> ProgramInfo:
     stmts = parse_program(source)
     assigned, inputs, reads_after = [], [], {}
+    spans = []  # SPEC section 6, "Recurrences": [first, last, depth, direction]
     for k, st in enumerate(stmts):
         if st.name in assigned:
             raise OracleError(f"{st.name} assigned twice")
         for n in _reads(st):
             if n == st.name:
-                raise OracleError(f"{n} read by its own statement")
-            if n not in assigned and n not in inputs:
-                if any(n == s.name for s in stmts[k + 1:]):
-                    raise OracleError(f"{n} read before it is assigned")
+                spans.append([k, k, *_self_order(st)])
+            elif n not in assigned and n not in inputs:
+                later = [m for m, s in enumerate(stmts) if s.name == n and m > k]
+                if later:
+                    spans.append([k, later[0], 1, _step_direction(st, n)])
+                    continue
                 inputs.append(n)
             reads_after.setdefault(n, k)
         assigned.append(st.name)
+    groups = []
+    for sp_ in sorted(spans):
+        if groups and sp_[0] <= groups[-1][1]:
+            if sp_[3] != groups[-1][3]:
+                raise OracleError("a recurrence runs in one direction")
+            groups[-1] = [groups[-1][0], max(groups[-1][1], sp_[1]),
+                          1 if groups[-1][0] != sp_[1] else max(groups[-1][2], sp_[2]), sp_[3]]
+        else:
+            groups.append(list(sp_))
     outputs = [n for n in assigned
-               if not any(n in _reads(s) for s in stmts[assigned.index(n) + 1:])]
-    return ProgramInfo(inputs, outputs, assigned, stmts)
+               if not any(_counts_as_read(s, n, stmts.index(s) < assigned.index(n)) for s in stmts
+                          if s.name != n and stmts.index(s) != assigned.index(n))]
+    return ProgramInfo(inputs, outputs, assigned, stmts, [tuple(g) for g in groups])
+
+
+# ----------------------------------------------------------------------------- recurrences
+# SPEC section 6, "Recurrences": a statement reads its own name at positions all earlier
+# (or all later) than the one it assigns; statements that read one another at earlier
+# steps of a common first axis form one recurrence, evaluated step by step.
+
+def _tensor_reads(node, name, out=None):
+    out = [] if out is None else out
+    if node[0] == "tensor" and node[1] == name:
+        out.append(node[2])
+    for child in children(node) + _axis_nodes(node):
+        _tensor_reads(child, name, out)
+    return out
+
+
+def _shift(left, slot):
+    """``slot - left`` for a slot that is ``left`` plus a constant; else None."""
+    if isinstance(slot, str):
+        return 0 if slot == left else None
+    if _has_gather(slot[1]):
+        return None
+    const, co = _affine(slot[1])
+    return const if co == {left: 1} else None
+
+
+def _self_order(st):
+    """``(depth, direction)`` of a statement reading its own name."""
+    depth, signs = 0, set()
+    for slots in _tensor_reads(st.expr, st.name):
+        for axis, (left, slot) in enumerate(zip(st.indices, slots)):
+            d = _shift(left, slot)
+            if d == 0:
+                continue
+            if d is None:
+                raise OracleError(f"{st.name} read at neither an earlier nor a later position")
+            signs.add(1 if d < 0 else -1)
+            depth = max(depth, axis + 1)
+            break
+        else:
+            raise OracleError(f"{st.name} read at the position it assigns")
+    if len(signs) != 1:
+        raise OracleError(f"{st.name} read at earlier and later positions")
+    return depth, signs.pop()
+
+
+def _step_direction(st, name):
+    """The direction of a read of ``name`` (assigned later) at another step of the first axis."""
+    signs = set()
+    for slots in _tensor_reads(st.expr, name):
+        d = _shift(st.indices[0], slots[0]) if st.indices and slots else None
+        if not d:
+            raise OracleError(f"{name} read before it is assigned, not at an earlier step")
+        signs.add(1 if d < 0 else -1)
+    if len(signs) != 1:
+        raise OracleError(f"{name} read at earlier and later steps")
+    return signs.pop()
+
+
+def _counts_as_read(reader, name, before) -> bool:
+    """Does ``reader`` read ``name`` so that it is no output? Not at another step of a recurrence."""
+    if name not in _reads(reader):
+        return False
+    if before:  # read before it is assigned: at an earlier step
+        return False
+    reads = _tensor_reads(reader.expr, name)
+    if not reads or not reader.indices:
+        return True
+    return any(not slots or _shift(reader.indices[0], slots[0]) in (0, None) for slots in reads)
+
+
+def _run_group(group, statements, env):
+    """Evaluate ``statements``, one recurrence, step by step (SPEC section 6): the
+    positions of its first ``depth`` axes in increasing (``direction`` 1) or decreasing
+    order, its statements in program order within a step."""
+    first, last, depth, direction = group
+    names = [st.name for st in statements]
+    shapes, pending = {}, list(statements)
+    while pending:
+        for st in pending:
+            try:
+                shapes[st.name] = _Statement(st, env, skip=set(names) - set(shapes)).shape()
+            except OracleError:
+                continue
+            env[st.name] = np.zeros(shapes[st.name], dtype=_DT[0])
+            pending.remove(st)
+            break
+        else:
+            raise OracleError(f"the sizes of the recurrence {names} are unknown")
+    steps = list(np.ndindex(*shapes[names[0]][:depth]))
+    for step in (steps if direction > 0 else steps[::-1]):
+        for st in statements:
+            val = _Statement(st, env, shape=shapes[st.name]).run()
+            env[st.name] = env[st.name].copy()
+            env[st.name][step] = val[step]
+    return {n: env[n] for n in names}
+
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -487,9 +599,12 @@ def _union(vals):
 
 
 class _Statement:
-    def __init__(self, st, env):
+    def __init__(self, st, env, skip=(), shape=None):
         self.st, self.env = st, env
+        self.skip = skip  # names whose shapes are not known yet (a recurrence's)
         self.sizes = {}
+        if shape is not None:  # a step of a recurrence: the shape its first step found
+            self.sizes.update(zip(st.indices, shape))
         self.index_names = set(st.indices) | _index_names(st.expr)
         self._collect_sizes(st.expr)
         for l in st.indices:
@@ -509,6 +624,8 @@ class _Statement:
 
         def walk(node):
             kind = node[0]
+            if kind == "tensor" and node[1] in self.skip:
+                return
             if kind == "tensor":
                 arr = self._array(node[1])
                 if arr.ndim != len(node[2]):
@@ -692,6 +809,9 @@ class _Statement:
         if idx not in self.sizes:
             raise OracleError(f"size of index {idx} is unknown")
         return self.sizes[idx]
+
+    def shape(self) -> tuple:
+        return tuple(self._size(i) for i in self.st.indices)
 
     # evaluation -------------------------------------------------------------
     def run(self):
@@ -945,11 +1065,20 @@ def evaluate(source: str, inputs: dict, dtype=np.float64) -> dict:
             if n not in env and n != "pi":
                 raise OracleError(f"input {n} not given")
         out = {}
-        for st in info.statements:
+        starts = {g[0]: g for g in info.groups}
+        k = 0
+        while k < len(info.statements):
+            st = info.statements[k]
             with np.errstate(all="ignore"):
+                if k in starts:  # SPEC section 6, "Recurrences"
+                    g = starts[k]
+                    out.update(_run_group(g, info.statements[g[0]:g[1] + 1], env))
+                    k = g[1] + 1
+                    continue
                 val = _Statement(st, env).run()
             env[st.name] = val
             out[st.name] = val
+            k += 1
         return out
     finally:
         _DT[0] = old

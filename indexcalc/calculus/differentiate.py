@@ -23,9 +23,11 @@ from sympy import KroneckerDelta
 from indexcalc.calculus import rules
 from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, size_node, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum, traced
+from indexcalc.calculus.recurrent import rename_copies, sweep_group
 from indexcalc.calculus.solve import guard_deltas
 from indexcalc.calculus.names import NameSupply, current
 from indexcalc.language.memo import Memo, recall, remember
+from indexcalc.language.naming import preactivation_names
 from indexcalc.language.windows import read_letters, stated_size, state_sum_sizes
 
 
@@ -108,10 +110,12 @@ _VALUES = Memo()  # by identity (indexcalc.language.memo)
 
 def needs_gradient(prog, wrt) -> set:
     """Names whose gradient the sweep must form: ``wrt`` and what depends on them."""
-    needs = set(wrt)
-    for st in prog.statements:
-        if value_reads(st.expr) & needs:
-            needs.add(st.name)
+    needs, before = set(wrt), -1
+    while len(needs) != before:  # (a recurrence reads names assigned after it: README "Recurrences")
+        before = len(needs)
+        for st in prog.statements:
+            if value_reads(st.expr) & needs:
+                needs.add(st.name)
     return needs
 
 
@@ -211,6 +215,9 @@ class Sent(NamedTuple):
     rewrites: list
     contribution: sp.Expr
     canon: tuple
+    #: the name of what ``rhs`` computes where it is not the statement's own value: ``z``,
+    #: the argument of ``tanh`` in ``h = tanh(z)`` (README "Recurrences"); else ""
+    of: str = ""
 
 
 #: None, or a list to which :func:`reverse_sweep` appends a :class:`Sent` for each
@@ -231,8 +238,20 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
     needs = needs_gradient(prog, wrt)
     grads: dict = {}
     out = []
+    groups = {rec.names[-1]: rec for rec in getattr(prog, "recurrences", ())}
+    members = {name for rec in groups.values() for name in rec.names}
+
+    def send(n, st, up, of=""):
+        _send(prog, n, st, up, needs, supply, grads, of)
+
     for n in reversed(range(len(prog.statements))):
         st = prog.statements[n]
+        if st.name in members:  # README "Recurrences": the whole group at its last statement
+            if st.name in groups:
+                out += sweep_group(prog, groups[st.name], upstream, names, grads, needs, send,
+                                   lambda name: canonical_indices(prog, name), _seed,
+                                   lambda h, alone: preactivation_names(h, alone, supply))
+            continue
         if st.name in upstream and st.name in grads:
             # an output that later statements read too (README "Outputs and upstream
             # gradients"): its gradient is its upstream one plus what flowed back to it
@@ -246,25 +265,32 @@ def reverse_sweep(prog, wrt, upstream: dict, names: dict, supply=None) -> list:
             up = names[st.name]
         else:
             continue
-        # every index renamed apart (no summed index may shadow another: delta rules
-        # rename freely), each knowing its size
-        left, rhs = own_indices(st, n, supply)
-        dy = _seed(up, left)
-        for name in sorted(value_reads(rhs) & needs, key=str):
-            targets = tuple(supply.sized_index("a", (name, k)) for k in range(prog.rank(name)))
-            sent = SWEEP.get()
-            with supply.active():
-                part = partial(rhs, name, targets)
-                with traced() if sent is not None else contextlib.nullcontext() as rewrites:
-                    contribution = contract(isum(dy * part, left))
-            contribution = freshen(contribution, supply)
-            if sent is not None:
-                sent.append(Sent(n, left, rhs, dy, name, targets, part, rewrites, contribution,
-                                 canonical_indices(prog, name)))
-            if contribution != 0:
-                canon = canonical_indices(prog, name)
-                grads[name] = grads.get(name, 0) + contribution.xreplace(dict(zip(targets, canon)))
-    return out + [(names[x], canonical_indices(prog, x), grads.get(x, sp.Integer(0))) for x in wrt]
+        send(n, st, up)
+    out += [(names[x], canonical_indices(prog, x), grads.get(x, sp.Integer(0))) for x in wrt]
+    return rename_copies(out, {names[x] for x in wrt}) if groups else out
+
+
+def _send(prog, n, st, up, needs, supply, grads, of=""):
+    """Add to ``grads`` what statement ``n`` (``st``, its upstream gradient named ``up``)
+    sends each name it reads on a path to ``wrt`` (``needs``); ``of``: see :class:`Sent`."""
+    # every index renamed apart (no summed index may shadow another: delta rules
+    # rename freely), each knowing its size
+    left, rhs = own_indices(st, n, supply)
+    dy = _seed(up, left)
+    for name in sorted(value_reads(rhs) & needs, key=str):
+        targets = tuple(supply.sized_index("a", (name, k)) for k in range(prog.rank(name)))
+        sent = SWEEP.get()
+        with supply.active():
+            part = partial(rhs, name, targets)
+            with traced() if sent is not None else contextlib.nullcontext() as rewrites:
+                contribution = contract(isum(dy * part, left))
+        contribution = freshen(contribution, supply)
+        if sent is not None:
+            sent.append(Sent(n, left, rhs, dy, name, targets, part, rewrites, contribution,
+                             canonical_indices(prog, name), of))
+        if contribution != 0:
+            canon = canonical_indices(prog, name)
+            grads[name] = grads.get(name, 0) + contribution.xreplace(dict(zip(targets, canon)))
 
 
 def _seed(up, indices):

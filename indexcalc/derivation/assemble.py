@@ -17,6 +17,7 @@ import sympy as sp
 from indexcalc.calculus.contract import contract
 from indexcalc.calculus.differentiate import state_sizes
 from indexcalc.calculus.names import NameSupply
+from indexcalc.calculus.recurrent import self_reading
 from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
@@ -70,7 +71,7 @@ def inline_cheap(raw, keep):
     counts = [read_counts(e) for _, _, e in raw]  # (kept up to date: a long chain inlined
     for k in range(len(raw) - 1, -1, -1):          # one by one walks no product N times)
         name, idx, value = raw[k]
-        if name in keep or value.has(ISum):
+        if name in keep or value.has(ISum) or self_reading(name, value):  # (a recurrence stays)
             continue
         readers = [m for m in range(k + 1, len(raw)) if name in reads[m]]
         if len(readers) != 1:
@@ -209,17 +210,19 @@ def with_temporaries(statements, taken, outputs=(), tensors=(), prog=None):
             temps = {n: Statement(n, s.indices, s.expr.xreplace(ren)) for n, s in temps.items()}
     out, placed = [], set()
     statement_of = {**temps, **{b.name: b for b in body}}
+    order = {b.name: k for k, b in enumerate(body)}
 
-    def place(st):
+    def place(st, at):
         placed.add(st.name)
         for dep in sorted(tensor_names(st.expr) & set(statement_of), key=list(statement_of).index):
-            if dep not in placed:
-                place(statement_of[dep])
+            # (a statement later in the body is read at a later step of a recurrence: it stays there)
+            if dep not in placed and order.get(dep, -1) <= at:
+                place(statement_of[dep], at)
         out.append(st)
 
-    for st in body:
+    for k, st in enumerate(body):
         if st.name not in placed:
-            place(st)
+            place(st, k)
     return _renumber(out, [st.name for st in out if st.name in temps], supply)
 
 

@@ -35,6 +35,7 @@ from sympy.core.parameters import distribute
 
 from indexcalc.calculus.differentiate import SWEEP, reverse_sweep, state_sizes
 from indexcalc.calculus.names import NameSupply
+from indexcalc.calculus.recurrent import preactivation_comments
 from indexcalc.calculus.solve import use_axis_deltas
 from indexcalc.derivation.assemble import check_wrt, inline_cheap, read_counts, with_temporaries
 from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
@@ -147,6 +148,7 @@ def backward(forward, wrt=None) -> Run:
             finally:
                 SWEEP.reset(token)
             of = {g: x for x, g in names.items()}
+            of.update({g: g for g, _, _ in swept if g not in of})  # dz of a recurrence (calculus/recurrent.py)
             gradients = {of[g]: Gradient(of[g], g, tuple(idx), _seed(upstream.get(of[g]), idx), e)
                          for g, idx, e in swept}
             raw = inline_cheap(swept, set(asked.values()))
@@ -168,7 +170,8 @@ def backward(forward, wrt=None) -> Run:
         printed = {st.name for st in statements}
         #: ``{name: X}``: the printed gradients (LaTeX writes them as a bar over ``X``)
         shown = {g: x for x, g in names.items() if g in printed and x not in upstream}
-        comments = printout_comments(forward, upstream, names, asked, printed)
+        comments = printout_comments(forward, upstream, names, asked, printed) + \
+            preactivation_comments(sent, forward, printed)  # README "Recurrences": dz
         ups = [(y, u) for y, u in upstream.items() if isinstance(u, str)]
         axes = {g: _axes(n, range(forward.rank(n))) for n, g in [*names.items(), *ups]}
         trace = Trace(sent, gradients, dict(names), supply)

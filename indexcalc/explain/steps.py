@@ -142,7 +142,8 @@ def _block(sent: Sent, prog, grads, whole: bool, avoid, supply=None) -> list:
     st = prog.statements[sent.statement]
     names = _Names(dict(zip(sent.targets, sent.canon)), avoid)
     names.take(sent.left)
-    part_sym = Partial(names(element(st.name, sent.left)), names(element(sent.name, sent.targets)))
+    of = getattr(sent, "of", "") or st.name  # (z of h = tanh(z): README "Recurrences")
+    part_sym = Partial(names(element(of, sent.left)), names(element(sent.name, sent.targets)))
     grad = element(grads[sent.name], sent.canon)
     lhs = grad if whole else Part(grad, st.line)
     start = sp.sympify(_isum(sent.dy * sent.partial, sent.left))
@@ -302,7 +303,14 @@ def steps_of(derivation, guard=None) -> Steps:
             readers = sorted({grads[x] for x, r in records.items() if name in r.inlined})
             notes.append(f"{g.gradient} is element-wise and read once: the backward program substitutes it "
                          f"into {' and '.join(readers) or 'its reader'} and simplifies")
-    temporaries = [n for n in printed if n not in set(grads.values())]
+    pre = {}  # README "Recurrences": dz, the gradient of z in h = tanh(z)
+    for sent in trace.sent:
+        if getattr(sent, "of", ""):
+            pre.setdefault(str(sent.dy.base.label), (sent.of, prog.statements[sent.statement]))
+    for dz, (z, st) in pre.items():
+        notes.append(f"{dz} is the gradient of {z}, the argument of the function on line {st.line} "
+                     f"({st.name} = f({z})): the whole gradient of {st.name} times f'({z})")
+    temporaries = [n for n in printed if n not in set(grads.values()) and n not in pre]
     if temporaries:
         notes.append(f"{', '.join(temporaries)}: subexpressions the backward program computes once")
     return Steps(derivation, sections, grads, notes, guard)

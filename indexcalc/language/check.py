@@ -37,6 +37,7 @@ from indexcalc.language.functions import REDUCTIONS
 from indexcalc.language.gathers import GatherChecks, Integers
 from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
+from indexcalc.language.recurrences import recurrences, shifted_reads
 from indexcalc.language.windows import WindowChecks, state_sum_sizes
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
@@ -62,6 +63,7 @@ def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgr
     first: dict[str, tuple] = {}
     statements, notes = [], []
     integers = Integers()  # README "Gathers"
+    forward: dict = {}  # README "Recurrences": names read before they are assigned, by statement
     for n, node in enumerate(tree.children):
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
         builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first, text)
@@ -70,24 +72,26 @@ def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgr
         notes += [(n, message) for message in builder.contractions.messages() + builder.notes]
         integers.statement(st, builder.fail, assigned)
         for name in builder.reads:
-            if name == st.name:
-                builder.fail(f"{name} is read on the right of its own assignment")
-            if name not in read_order:
+            if name not in read_order and name != st.name:  # (its own name: README "Recurrences")
                 read_order.append(name)
         if st.name in assigned:
             builder.fail(f"{st.name} is assigned twice (lines {assigned[st.name]} and {st.line})")
-        if st.name in read_order:
-            builder.fail(f"{st.name} is read before it is assigned on line {st.line}")
+        if st.name in read_order:  # legal only at an earlier step of a recurrence
+            for k, other in enumerate(statements):
+                if st.name in other.reads:
+                    forward.setdefault(k, []).append(st.name)
         assigned[st.name] = st.line
         statements.append(st)
+    groups = recurrences(statements, forward, sizes)
     inputs = [name for name in read_order if name not in assigned]
-    later_reads = set(read_order)
+    shifted = shifted_reads(CheckedProgram(statements, [], [], ranks, sizes, recurrences=groups))
+    later_reads = {name for st in statements for name in st.reads if (st.name, name) not in shifted}
     outputs = [st.name for st in statements if st.name not in later_reads]
     if warn:
         for _, note in notes:
             issue(note)
     return CheckedProgram(statements, inputs, outputs, ranks, sizes, text, first, notes,
-                          tuple(name for name in inputs if name in integers.names))
+                          tuple(name for name in inputs if name in integers.names), groups)
 
 
 def _check_constants(expr, fail):
@@ -201,7 +205,7 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
             # a gradient's name sizes a left index that no axis of its own size reads bare
             # before the valid rule does (README: ``dx[j] = dy[j-k]*w[k]`` has x's size)
             for axis, idx in enumerate(left):
-                if idx not in self.stated and not self.sizes.has_axis((self.n, idx)):
+                if idx not in self.stated and not self.sizes.has_axis((self.n, idx), besides=name):
                     self.sizes.join((self.n, idx), twins[axis], None)
         if self.windows or self.stated or self.positions:
             self.resolve_sizes([i for i in left if not twins])

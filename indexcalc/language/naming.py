@@ -155,6 +155,28 @@ def tangent_name(x: str, taken) -> str:
     return name
 
 
+def preactivation_names(h: str, alone: bool, taken) -> tuple:
+    """``(z, dz)``: the names of the argument of ``f`` in a recurrent statement ``h = f(z)``
+    and of its gradient (README "Recurrences"), both added to ``taken``: ``z`` and ``dz``
+    where one statement of the recurrence is split so (``alone``), else ``z_h`` and
+    ``dz_h``; numbered (``z2``, ``dz2``) where taken.
+
+        >>> taken = {"h", "c"}
+        >>> preactivation_names("h", True, taken), preactivation_names("c", False, taken)
+        (('z', 'dz'), ('z_c', 'dz_c'))
+        >>> preactivation_names("g", True, taken)
+        ('z2', 'dz2')
+    """
+    stem = "z" if alone else f"z_{h}"
+    for k in itertools.count(1):
+        z = stem + (str(k) if k > 1 else "")
+        if z not in taken and GRADIENT + z not in taken:
+            taken.add(z)
+            taken.add(GRADIENT + z)
+            return z, GRADIENT + z
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 # --- reading names back -------------------------------------------------------------------------
 def twin_axes(name, rank, ranks):
     """The axes a gradient name's axes stand for, by the naming convention of the README

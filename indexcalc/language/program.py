@@ -66,9 +66,11 @@ class Sizes:
             self.where.setdefault(axis, (other[1], *where))
         self.parent[self.find(axis)] = self.find(other)
 
-    def has_axis(self, key) -> bool:
+    def has_axis(self, key, besides=None) -> bool:
+        """Is ``key`` as large as an axis of a tensor (other than ``besides``: a recurrence's
+        own name, read at its own axes, sizes nothing)?"""
         root = self.find(key)
-        return any(isinstance(k[0], str) and self.find(k) == root for k in self.parent)
+        return any(isinstance(k[0], str) and k[0] != besides and self.find(k) == root for k in self.parent)
 
 
 @dataclass
@@ -87,6 +89,8 @@ class CheckedProgram:
     notes: list = field(default_factory=list, repr=False)
     #: the inputs read in index positions (README "Gathers"): integer data, never differentiated
     integers: tuple = ()
+    #: README "Recurrences": the :class:`~indexcalc.language.recurrences.Recurrence` groups
+    recurrences: tuple = ()
 
     def statement(self, name: str) -> Statement:
         return next(st for st in self.statements if st.name == name)

@@ -290,7 +290,8 @@ class WindowChecks:
         while pending and progress:
             progress = False
             for u in pending:
-                reads = [(name, axis, e) for name, axis, e in self.windows if u in e.atoms(Index)]
+                reads = [(name, axis, e) for name, axis, e in self.windows if u in e.atoms(Index)
+                         and name != str(self.node.children[0])]  # (its own name sizes nothing)
                 others = {j for _, _, e in reads for j in e.atoms(Index)} - {u}
                 if not reads or others & set(pending):
                     continue
@@ -313,6 +314,13 @@ class WindowChecks:
 
     def unsized(self, u, reads, left, pending=()):
         where = ", ".join(f"{name}[{axis_text(e)}]" for name, _, e in reads)
+        own = str(self.node.children[0])
+        if any(name == own for name, _, _ in reads) and u in left:  # README "Recurrences"
+            self.fail(f"the size of the recurrence axis {u} is unknown: {own} reads itself ({where}), which "
+                      f"does not size it; state it, as in {own}[{u}:8] or {own}[{u}:size(x,0)]")
+        if any(name == own for name, _, _ in reads):
+            self.fail(f"the size of index {u} is unknown: it stands only in reads of {own} itself ({where}), "
+                      f"which do not size it; state it where it is summed, as in sum[{u}:3](..)")
         if where:
             why = f"it stands only in axis expressions ({where}), where no size keeps every read inside its axis"
             if len(pending) > 1:

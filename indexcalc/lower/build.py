@@ -31,6 +31,7 @@ from indexcalc.errors import ProgramError
 from indexcalc.language.gathers import gathered
 from indexcalc.language.axes import Compare
 from indexcalc.lower.access import Access
+from indexcalc.language.recurrences import refuse_compiling
 from indexcalc.lower.compare import compared
 from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
     Max, Min, Node
@@ -65,6 +66,7 @@ def lower(prog) -> Lowered:
         >>> low.graph.nodes[5].op
         Window(forms=((0, ((0, 1), (1, 1))),))
     """
+    refuse_compiling(prog)  # README "Recurrences": derived and printed, not compiled yet
     for st in prog.statements:
         if gathered(st.expr):  # README "Gathers": derived and printed, not compiled yet
             raise ProgramError(
