@@ -24,13 +24,15 @@ def tangent_sweep(prog, wrt, tangents: dict, supply=None) -> list:
     """``(tangent name, indices, expr)`` for every statement of ``prog`` that depends on
     ``wrt``, in program order. ``tangents`` names the tangent of each input of ``wrt``
     and of each statement (``tX``); a statement that does not depend on ``wrt`` has no
-    tangent statement (its tangent is zero and nothing reads it)."""
+    tangent statement (its tangent is zero and nothing reads it), nor has one whose
+    tangent contracts to zero (its readers read none)."""
     supply = _supply(prog, supply, tangents.values())
     needs = needs_gradient(prog, wrt)
+    live = set(wrt)  # the names with a tangent that is not identically zero
     out = []
     for n, st in enumerate(prog.statements):
         _, rhs = own_indices(st, n, supply, rename_left=False)
-        reads = value_reads(rhs) & needs
+        reads = value_reads(rhs) & needs & live
         if not reads:
             continue
         with supply.active():
@@ -40,5 +42,8 @@ def tangent_sweep(prog, wrt, tangents: dict, supply=None) -> list:
                 tm = sp.IndexedBase(tangents[m])[idx] if idx else sp.Symbol(tangents[m])
                 total += isum(partial(rhs, m, idx) * tm, idx) if idx else partial(rhs, m, idx) * tm
             total = contract(total)
+        if total == 0:
+            continue
+        live.add(st.name)
         out.append((tangents[st.name], tuple(st.indices), freshen(total, supply)))
     return out

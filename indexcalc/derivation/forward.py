@@ -15,6 +15,8 @@ every backend (README "Forward mode and Hessian-vector products").
 
 from __future__ import annotations
 
+import dataclasses
+
 import sympy as sp
 
 from indexcalc.calculus.forward import tangent_sweep
@@ -24,7 +26,7 @@ from indexcalc.derivation.pipeline import tidy_reused
 from indexcalc.derivation.outputs import ensure_outputs
 from indexcalc.derivation.results import Backward, Derivative, _deep
 from indexcalc.errors import ProgramError
-from indexcalc.language.algebra import Index
+from indexcalc.language.algebra import Index, size_of
 from indexcalc.language.naming import hvp_name, tangent_name, vector_name
 from indexcalc.language.program import Statement, needed_names
 from indexcalc.simplify.tidy import reuse_forward
@@ -98,6 +100,7 @@ class JVP(Backward):
         needed = needed_names(statements, set(keep))
         axes = {self.tangents[y]: _axes(y, range(forward.rank(y))) for y in forward.outputs}
         axes.update({self.tangents[x]: _axes(x, range(forward.rank(x))) for x in self.wrt})
+        statements = _sized_zeros(statements, axes)
         comment = f"tangents (inputs of this program): {', '.join(self.tangents[x] for x in self.wrt)}"
         super().__init__(forward, [s for s in statements if s.name in needed],
                          {t: t for t in keep}, [comment], axes)
@@ -163,8 +166,10 @@ class HVP(Backward):
         needed = needed_names(statements, set(keep))
         statements = [s for s in statements if s.name in needed]
         axes = {self.names[x]: _axes(x, range(forward.rank(x))) for x in self.wrt}
+        statements = _sized_zeros(statements, axes)
+        axes.update({self.vectors[x]: _axes(x, range(forward.rank(x))) for x in self.wrt})
         if batch:
-            statements, axes = _batched(statements, set(self.vectors.values()), supply), {}
+            statements, axes = _batched(statements, set(self.vectors.values()), set(keep)), {}
         comment = f"vectors (inputs of this program): {', '.join(self.vectors[x] for x in self.wrt)}"
         if batch:
             comment += " (each with a leading batch axis b)"
@@ -197,15 +202,38 @@ class HVP(Backward):
         return f"HVP of {self.forward.outputs[0]} wrt {', '.join(self.wrt)}"
 
 
-def _batched(statements, vectors: set, supply) -> list:
+def _sized_zeros(statements, axes) -> list:
+    """A tangent that is identically zero states the sizes of its left indices, which
+    nothing on its right gives: ``hx[i:size(x,0)] = 0``."""
+    out = []
+    for st in statements:
+        if st.expr == 0 and st.indices and st.name in axes and not any(st.sizes):
+            st = dataclasses.replace(st, sizes=tuple(size_of(*key) for key in axes[st.name]))
+        out.append(st)
+    return out
+
+
+def _batched(statements, vectors: set, keep: set) -> list:
     """``statements`` with a leading batch index ``b`` on every vector and on every
-    statement that depends on one (read and written): ``hx[b,i] = 6*x[i]*vx[b,i]``."""
+    statement that depends on one (read and written): ``hx[b,i] = 6*x[i]*vx[b,i]``; a
+    block in ``keep`` that is zero gets ``b`` sized by a vector the program reads."""
     taken = {str(i) for st in statements for i in (*st.indices, *st.expr.atoms(Index))}
     name = next(n for n in ("b", "bb", "b_", *(f"b{k}" for k in range(2, 99))) if n not in taken)
     b = Index(name)
     batched, out = set(vectors), []
     for st in statements:
         reads = {str(x.base.label) for x in st.expr.atoms(sp.Indexed)} | {s.name for s in st.expr.atoms(sp.Symbol)}
+        if not reads & batched and st.name in keep:  # a zero block: sized by a vector read
+            read = sorted(v for v in vectors if any(v in {str(x.base.label) for x in s.expr.atoms(sp.Indexed)}
+                                                    for s in statements))
+            if not read:
+                raise ProgramError("the Hessian-vector product is identically zero (the loss is linear in "
+                                   "every input differentiated); a batch of zeros has no size to read: "
+                                   "call hvp() without batch")
+            out.append(dataclasses.replace(st, indices=(b, *st.indices),
+                                           sizes=(size_of(read[0], 0), *(st.sizes or (None,) * len(st.indices)))))
+            batched.add(st.name)
+            continue
         if not reads & batched:
             out.append(st)
             continue
@@ -216,6 +244,7 @@ def _batched(statements, vectors: set, supply) -> list:
         for s in st.expr.atoms(sp.Symbol):
             if type(s) is sp.Symbol and s.name in batched:
                 ren[s] = sp.IndexedBase(s.name)[b]
-        out.append(Statement(st.name, (b, *st.indices), st.expr.xreplace(ren)))
+        out.append(dataclasses.replace(st, indices=(b, *st.indices), expr=st.expr.xreplace(ren),
+                                       sizes=(None, *st.sizes) if any(st.sizes) else ()))
         batched.add(st.name)
     return out
