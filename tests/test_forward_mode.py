@@ -260,6 +260,8 @@ def test_names_in_the_way():
     assert j.tangents["x"] == "t_x" and j.tangents["tx"] == "ttx"
     h = ic.hvp("L = sum[i](vx[i]*x[i]^3 + hx[i]*x[i])", wrt="x")
     assert h.vectors["x"] not in ("vx", "hx") and h.names["x"] not in ("vx", "hx")
+    b = ic.hvp("P[n,o] = X[n,d]*W[d,o] + b[o]; L = sum[n,o]((P[n,o] - T[n,o])^2)", wrt="W,b", batch=True)
+    assert b.batch_index == "bb" and "hb[bb,o] = " in str(b)  # the bias b is not the batch index
 
 
 @pytest.mark.parametrize("make", [lambda: ic.jvp("y[i] = tanh(W[i,j]*x[j]); z = sum[i](y[i])", wrt="x"),
@@ -289,3 +291,19 @@ def test_errors():
         ic.jvp("y[i] = exp(x[i])", wrt="q")
     with pytest.raises(ic.ShapeError):
         ic.jvp("y[i] = W[i,j]*x[j]").compile()(W=np.ones((2, 3)), x=np.ones(3), tW=np.ones((2, 3)), tx=np.ones(4))
+
+
+@pytest.mark.parametrize("device", ["meta"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_torch_results_stay_on_the_inputs_device(device):
+    """Every tensor the plain torch code makes is on its inputs' device and in their dtype:
+    on the ``meta`` device (no data; any CPU) a stray CPU tensor or ``.cpu()`` would raise
+    or move the result, and so on CUDA where a GPU is present."""
+    cases = [(ic.hessian(*TRIO["quadratic"]), {"x": (3,), "A": (3, 3)}),
+             (ic.jacobian("y[i] = exp(x[i])"), {"x": (4,)}),
+             (ic.jvp("y[i] = tanh(W[i,j]*x[j])"), {"W": (2, 3), "x": (3,), "tW": (2, 3), "tx": (3,)}),
+             (ic.hvp(*TRIO["logistic"]), {"X": (5, 3), "y": (5,), "w": (3,), "vw": (3,)})]
+    for obj, shapes in cases:
+        out = obj.compile(backend="torch")(**{k: torch.ones(s, dtype=torch.float32, device=device)
+                                              for k, s in shapes.items()})
+        for k, v in out.items():
+            assert v.device.type == device and v.dtype == torch.float32, (k, v.device, v.dtype)

@@ -142,7 +142,7 @@ class HVP(Backward):
         if len(forward.outputs) != 1 or forward.rank(forward.outputs[0]) != 0:
             raise ProgramError("hvp() needs a program whose only output is a scalar")
         d = Derivative(forward, wrt)
-        self.wrt, self.batch, self._source = d.wrt, batch, (forward, wrt)
+        self.wrt, self.batch, self._source, self.batch_index = d.wrt, batch, (forward, wrt), None
         grad = d.program  # the forward, then the gradients
         supply = NameSupply.of_program(grad)
         self.vectors = {x: vector_name(x, supply) for x in self.wrt}
@@ -169,10 +169,12 @@ class HVP(Backward):
         statements = _sized_zeros(statements, axes)
         axes.update({self.vectors[x]: _axes(x, range(forward.rank(x))) for x in self.wrt})
         if batch:
-            statements, axes = _batched(statements, set(self.vectors.values()), set(keep)), {}
+            vectors = set(self.vectors.values())
+            statements, self.batch_index = _batched(statements, vectors, set(keep), set(grad.ranks))
+            axes = {}
         comment = f"vectors (inputs of this program): {', '.join(self.vectors[x] for x in self.wrt)}"
         if batch:
-            comment += " (each with a leading batch axis b)"
+            comment += f" (each with a leading batch axis {self.batch_index})"
         super().__init__(forward, statements, {x: self.names[x] for x in self.wrt}, [comment], axes)
 
     def optional_upstream(self) -> set:
@@ -213,11 +215,14 @@ def _sized_zeros(statements, axes) -> list:
     return out
 
 
-def _batched(statements, vectors: set, keep: set) -> list:
-    """``statements`` with a leading batch index ``b`` on every vector and on every
+def _batched(statements, vectors: set, keep: set, names=frozenset()) -> tuple:
+    """``(statements, b)``: ``statements`` with a leading batch index ``b`` on every vector and on every
     statement that depends on one (read and written): ``hx[b,i] = 6*x[i]*vx[b,i]``; a
-    block in ``keep`` that is zero gets ``b`` sized by a vector the program reads."""
+    block in ``keep`` that is zero gets ``b`` sized by a vector the program reads. The
+    batch index is named apart from every index and every name (``names``: the program's)."""
     taken = {str(i) for st in statements for i in (*st.indices, *st.expr.atoms(Index))}
+    taken |= set(names) | {st.name for st in statements} | {str(x.base.label) for st in statements
+                                               for x in st.expr.atoms(sp.Indexed)}
     name = next(n for n in ("b", "bb", "b_", *(f"b{k}" for k in range(2, 99))) if n not in taken)
     b = Index(name)
     batched, out = set(vectors), []
@@ -247,4 +252,4 @@ def _batched(statements, vectors: set, keep: set) -> list:
         out.append(dataclasses.replace(st, indices=(b, *st.indices), expr=st.expr.xreplace(ren),
                                        sizes=(None, *st.sizes) if any(st.sizes) else ()))
         batched.add(st.name)
-    return out
+    return out, name
