@@ -11,7 +11,9 @@ spellings from the test file alone). Importing this module imports nothing heavy
 command line builds its flags from it before it loads SymPy.
 
 The functions a row names take a derivation ``result`` (a
-:class:`~indexcalc.derivation.results.Derivative` or ``Jacobian``):
+:class:`~indexcalc.derivation.results.Derivative` or ``Jacobian``, or a
+:class:`~indexcalc.derivation.forward.JVP` or ``HVP``; torch and JAX print the latter
+three as plain functions, :mod:`indexcalc.backends.plain`):
 ``source(result, name=None, forward=False) -> str`` (``name``: the function's or class's
 name, None for the backend's default; ``forward``: also return the forward outputs) and
 ``compile(result, forward=False) -> f(**arrays) -> dict``.

@@ -143,6 +143,8 @@ class HVP(Backward):
             raise ProgramError("hvp() needs a program whose only output is a scalar")
         d = Derivative(forward, wrt)
         self.wrt, self.batch, self._source, self.batch_index = d.wrt, batch, (forward, wrt), None
+        #: ``{dX: X}``: the gradients it prints first (LaTeX writes them with a bar)
+        self.gradients = d.gradients
         grad = d.program  # the forward, then the gradients
         supply = NameSupply.of_program(grad)
         self.vectors = {x: vector_name(x, supply) for x in self.wrt}
