@@ -19,9 +19,10 @@ __version__ = "0.2.0"
 # public name -> the module that defines it
 _WHERE = {
     "parse": "indexcalc.api", "derive": "indexcalc.api", "jacobian": "indexcalc.api",
-    "hessian": "indexcalc.api", "check_gradients": "indexcalc.api",
+    "hessian": "indexcalc.api", "jvp": "indexcalc.api", "hvp": "indexcalc.api", "check_gradients": "indexcalc.api",
     "from_matrix": "indexcalc.api", "check_answer": "indexcalc.api", "AnswerResult": "indexcalc.answer",
     "Derivative": "indexcalc.derivation.results", "Jacobian": "indexcalc.derivation.results",
+    "JVP": "indexcalc.derivation.forward", "HVP": "indexcalc.derivation.forward",
     "Program": "indexcalc.derivation.program", "CheckResult": "indexcalc.gradcheck",
     "IndexCalcError": "indexcalc.errors", "ParseError": "indexcalc.errors",
     "ProgramError": "indexcalc.errors", "ShapeError": "indexcalc.errors",
@@ -30,14 +31,16 @@ _WHERE = {
     "IndexCalcWarning": "indexcalc.errors",
 }
 
-__all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients", "from_matrix", "check_answer",
+__all__ = ["parse", "derive", "jacobian", "hessian", "jvp", "hvp", "JVP", "HVP", "check_gradients", "from_matrix", "check_answer",
            "Program", "Derivative", "Jacobian", "CheckResult", "AnswerResult", "IndexCalcError", "ParseError", "ProgramError", "ShapeError",
            "WrtError", "ArgumentError", "MissingDependencyError", "CacheError", "InternalError",
            "IndexCalcWarning", "__version__"]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads these
     from indexcalc.answer import AnswerResult
-    from indexcalc.api import check_answer, check_gradients, derive, from_matrix, hessian, jacobian, parse
+    from indexcalc.api import (check_answer, check_gradients, derive, from_matrix, hessian, hvp, jacobian,
+                               jvp, parse)
+    from indexcalc.derivation.forward import HVP, JVP
     from indexcalc.derivation.results import Derivative, Jacobian
     from indexcalc.errors import (ArgumentError, CacheError, IndexCalcError, IndexCalcWarning, InternalError,
                                   MissingDependencyError, ParseError, ProgramError, ShapeError, WrtError)

@@ -19,13 +19,15 @@ from typing import Union
 
 from indexcalc.answer import AnswerResult, compare
 from indexcalc.derivation.pipeline import guard
+from indexcalc.derivation.forward import HVP, JVP
 from indexcalc.derivation.results import Derivative, Jacobian
 from indexcalc.errors import ArgumentError, ProgramError, WrtError
 from indexcalc.gradcheck import CheckResult, check_gradients as check
 from indexcalc.derivation.outputs import name_list, with_outputs
 from indexcalc.derivation.program import Program
 
-__all__ = ["parse", "derive", "jacobian", "hessian", "check_gradients", "from_matrix", "check_answer"]
+__all__ = ["parse", "derive", "jacobian", "hessian", "jvp", "hvp", "check_gradients", "from_matrix",
+           "check_answer"]
 
 #: what ``source`` may be: program text or an already parsed :class:`Program`
 Source = Union[str, Program]
@@ -202,6 +204,42 @@ def hessian(source: Source, wrt: Names = None) -> Jacobian:
         raise ProgramError("hessian() needs a program whose only output is a scalar")
     d = Derivative(prog, wrt)
     return Jacobian(d.program, d.wrt, of=list(d.names.values()), base=prog, gradients=d.gradients)
+
+
+@_guarded
+def jvp(source: Source, wrt: Names = None, outputs: Names = None) -> JVP:
+    """Forward mode: the tangent program, ``tY`` of every output from tangents ``tX`` of
+    the inputs ``wrt`` (README "Forward mode and Hessian-vector products").
+
+    Parameters:
+        source: program text or a :class:`Program`.
+        wrt: the inputs whose tangents the program reads (default: all).
+        outputs: the program's outputs, as for :func:`derive`.
+
+    >>> import indexcalc as ic
+    >>> print(ic.jvp("y[i] = tanh(W[i,j]*x[j])"))
+    # tangents (inputs of this program): tW, tx
+    ty[i] = (1 - y[i]^2)*(W[i,j]*tx[j] + tW[i,j]*x[j])
+    """
+    return JVP(with_outputs(parse(source), outputs), _names(wrt, "wrt"))
+
+
+@_guarded
+def hvp(source: Source, wrt: Names = None, batch: bool = False) -> HVP:
+    """The Hessian-vector product of a scalar program, forward over reverse: a program
+    reading a vector ``vX`` per input and computing ``hX``, the block of ``H·v`` for
+    ``X``; ``batch=True`` gives every ``vX`` and ``hX`` a leading batch axis
+    (``compile(batch=True)`` compiles that program from an unbatched result).
+
+    Raises:
+        ProgramError: the program's only output is not a scalar.
+
+    >>> import indexcalc as ic
+    >>> print(ic.hvp("L = sum[i](exp(x[i]))"))
+    # vectors (inputs of this program): vx
+    hx[i] = vx[i]*exp(x[i])
+    """
+    return HVP(parse(source), _names(wrt, "wrt"), batch=bool(batch))
 
 
 @_guarded

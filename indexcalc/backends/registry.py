@@ -11,7 +11,9 @@ spellings from the test file alone). Importing this module imports nothing heavy
 command line builds its flags from it before it loads SymPy.
 
 The functions a row names take a derivation ``result`` (a
-:class:`~indexcalc.derivation.results.Derivative` or ``Jacobian``):
+:class:`~indexcalc.derivation.results.Derivative` or ``Jacobian``, or a
+:class:`~indexcalc.derivation.forward.JVP` or ``HVP``; torch and JAX print the latter
+three as plain functions, :mod:`indexcalc.backends.plain`):
 ``source(result, name=None, forward=False) -> str`` (``name``: the function's or class's
 name, None for the backend's default; ``forward``: also return the forward outputs) and
 ``compile(result, forward=False) -> f(**arrays) -> dict``.
@@ -19,7 +21,7 @@ name, None for the backend's default; ``forward``: also return the forward outpu
     >>> list(backends())
     ['numpy', 'torch', 'jax', 'numba']
     >>> get("numba").extra, get("torch").compiles
-    ('numba', ('gradient',))
+    ('numba', ('gradient', 'jacobian', 'jvp', 'hvp'))
     >>> get("tourch")
     Traceback (most recent call last):
     ...
@@ -36,8 +38,9 @@ from dataclasses import dataclass
 
 from indexcalc.errors import ArgumentError, MissingDependencyError, did_you_mean
 
-#: what a result is: the gradients of a derivative, or the blocks of a Jacobian (and Hessian)
-KINDS = ("gradient", "jacobian")
+#: what a result is: the gradients of a derivative, the blocks of a Jacobian (and Hessian),
+#: the tangent program of a JVP, the program of a Hessian-vector product
+KINDS = ("gradient", "jacobian", "jvp", "hvp")
 #: names the command line's ``derive`` already takes as flags (or argparse as attributes)
 _TAKEN = {"source", "wrt", "example", "outputs", "latex", "show_forward", "matrix", "steps",
           "jacobian", "hessian", "command", "run", "sizes", "seed", "name", "help", "version"}
@@ -161,13 +164,28 @@ def compile_with(name: str, result, forward: bool = False):
     return backend._load("compile")(result, forward)
 
 
+def _by_kind(module: str, gradient: str, plain: str) -> Callable:
+    """A row's function that runs ``module.gradient`` for a derivative's gradients (an
+    autograd wrapper) and ``indexcalc.backends.plain``'s ``plain`` for the other kinds (a
+    plain function: the result is a derivative already); both imported when first called."""
+    def run(result, *args):
+        where, fn = (module, gradient) if _kind(result) == "gradient" else ("indexcalc.backends.plain", plain)
+        return getattr(importlib.import_module(where), fn)(result, *args)
+    run.__name__ = f"{gradient}_or_{plain}"
+    return run
+
+
 for _row in [
     Backend("numpy", "indexcalc.backends.numpy", "backward_source", "compile_backward", "NUMPY",
             compiles=KINDS, cli="print NumPy source", cli_kinds=KINDS),
-    Backend("torch", "indexcalc.backends.torch", "backward_source", "compile_torch", "TORCH",
-            requires="torch", package="PyTorch", extra="torch", cli="print a torch.autograd.Function"),
-    Backend("jax", "indexcalc.backends.jax", "backward_source", "compile_jax", "JAX",
-            requires="jax.numpy", package="JAX", extra="jax", cli="print a jax.custom_vjp function"),
+    Backend("torch", "indexcalc.backends.torch",
+            _by_kind("indexcalc.backends.torch", "backward_source", "torch_function_source"),
+            _by_kind("indexcalc.backends.torch", "compile_torch", "compile_torch_function"), "TORCH",
+            compiles=KINDS, requires="torch", package="PyTorch", extra="torch", cli="print a torch.autograd.Function"),
+    Backend("jax", "indexcalc.backends.jax",
+            _by_kind("indexcalc.backends.jax", "backward_source", "jax_function_source"),
+            _by_kind("indexcalc.backends.jax", "compile_jax", "compile_jax_function"), "JAX",
+            compiles=KINDS, requires="jax.numpy", package="JAX", extra="jax", cli="print a jax.custom_vjp function"),
     Backend("numba", "indexcalc.backends.numba", "backward_source", "compile_backward", "NUMBA",
             compiles=KINDS, requires="numba", package="Numba", extra="numba",
             cli="print Numba fused loop nests computing the gradients"),

@@ -181,6 +181,30 @@ class Backward:
         """
         return registry.source("numba", self, name, forward)
 
+    @_deep
+    def torch_source(self, name: str | None = None, forward: bool = False) -> str:
+        """A module defining one plain torch function ``name`` (default: ``jacobian``,
+        ``jvp``, ``hvp``) that computes this result from the program's inputs, on their
+        device and in their dtype (see :mod:`indexcalc.backends.plain`); a
+        :class:`Derivative` gives a ``torch.autograd.Function`` instead.
+
+        >>> import indexcalc as ic
+        >>> "def jacobian(x):" in ic.jacobian("y[i] = exp(x[i])").torch_source()
+        True
+        """
+        return registry.source("torch", self, name, forward)
+
+    @_deep
+    def jax_source(self, name: str | None = None, forward: bool = False) -> str:
+        """A module defining one plain JAX function ``name`` that computes this result (a
+        :class:`Derivative` gives a ``jax.custom_vjp`` function instead).
+
+        >>> import indexcalc as ic
+        >>> "def jacobian(x):" in ic.jacobian("y[i] = exp(x[i])").jax_source()
+        True
+        """
+        return registry.source("jax", self, name, forward)
+
     def returns_for(self, forward: bool = False) -> dict:
         """``{key: name}``: what a compiled function returns (``forward``: the forward
         outputs too, then the results); the backends read it.

@@ -40,6 +40,9 @@ import itertools
 GRADIENT = "d"
 #: the prefix of a tangent (forward mode: ``tX`` in, ``tY`` out; README "Python API")
 TANGENT = "t"
+#: the prefix of the vector a Hessian-vector product reads (``vX``) and of its result (``hX``,
+#: the block ``H·v`` for ``X``; README "Forward mode and Hessian-vector products")
+VECTOR, HVP = "v", "h"
 
 
 # --- making names ------------------------------------------------------------------------------
@@ -175,6 +178,30 @@ def preactivation_names(h: str, alone: bool, taken) -> tuple:
             taken.add(GRADIENT + z)
             return z, GRADIENT + z
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def vector_name(x: str, taken) -> str:
+    """The name of the vector ``v`` a Hessian-vector product reads for ``x``, added to
+    ``taken``: ``vX``, else ``v_X``, ``v_X2``, ...
+
+        >>> vector_name("x", {"x", "vx"})
+        'v_x'
+    """
+    name = free_name(VECTOR + x, taken, prefix=VECTOR)
+    taken.add(name)
+    return name
+
+
+def hvp_name(x: str, taken) -> str:
+    """The name of the block of ``H·v`` for ``x``, added to ``taken``: ``hX``, else
+    ``h_X``, ``h_X2``, ...
+
+        >>> hvp_name("x", {"x"})
+        'hx'
+    """
+    name = free_name(HVP + x, taken, prefix=HVP)
+    taken.add(name)
+    return name
 
 
 # --- reading names back -------------------------------------------------------------------------
