@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from indexcalc.errors import ProgramError, WrtError
+from indexcalc.language.naming import plain_gradient_name
 
 RTOL, ATOL = 1e-7, 1e-9
 
@@ -71,7 +72,7 @@ class AnswerResult:
         """One line per gradient, those not given, RIGHT or WRONG; with ``derived``, the
         derived backward program after them."""
         lines = [self.messages[x] for x in self.verdicts]
-        lines += [f"{self.names.get(x, 'd' + x)}: missing (the answer does not give it)" for x in self.missing]
+        lines += [f"{self.names.get(x, plain_gradient_name(x))}: missing (the answer does not give it)" for x in self.missing]
         lines.append("RIGHT" if self.ok else "WRONG")
         if derived:
             lines += ["", "# the derived backward program", self.derived]

@@ -35,6 +35,7 @@ import re
 from indexcalc.errors import ArgumentError, ProgramError
 from indexcalc.language.matrix_parse import parse_matrix, split_name
 from indexcalc.language.matrix_shapes import KINDS, ONE, Shapes, kind_of
+from indexcalc.language.naming import temporary_name
 
 _LETTERS = "ijklmnpqrsuvwabcdegh"
 ATOM, POWER, PRODUCT, NEGATIVE, SUM = 5, 4, 3, 2, 1  # precedences of the printed text
@@ -104,8 +105,8 @@ class _Translator(Shapes):
 
     def temp(self, node) -> str:
         """A statement naming the square matrix ``node``; its name."""
-        name = next(n for n in (f"t{k}" for k in itertools.count(1)) if n not in self.names | self.taken)
-        self.taken.add(name)
+        self.taken |= self.names
+        name = temporary_name(self.taken)
         a, b = self.fresh(), self.fresh()
         text, _, _ = self.emit(node, a, b)
         self.temps.append(f"{name}[{a},{b}] = {text}")

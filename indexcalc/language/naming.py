@@ -204,6 +204,19 @@ def hvp_name(x: str, taken) -> str:
     return name
 
 
+
+def temporary_name(taken) -> str:
+    """The first of ``t1``, ``t2``, ... not in ``taken``, added to it: a statement that
+    names an intermediate value (matrix-notation input names ``inv(A*B)``'s argument so).
+
+        >>> taken = {"t1", "x"}
+        >>> temporary_name(taken), temporary_name(taken)
+        ('t2', 't3')
+    """
+    name = next(n for n in (f"{TANGENT}{k}" for k in itertools.count(1)) if n not in taken)
+    taken.add(name)
+    return name
+
 # --- reading names back -------------------------------------------------------------------------
 def twin_axes(name, rank, ranks):
     """The axes a gradient name's axes stand for, by the naming convention of the README
