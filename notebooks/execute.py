@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 FOLDER = Path(__file__).resolve().parent
 COMMAND = "python notebooks/execute.py"
@@ -117,11 +118,11 @@ def main(argv: list[str]) -> int:
         return 2
     for name in names:
         path = FOLDER / name
-        nb = execute(path)
-        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                  if o.output_type == "error"]
-        if errors:
-            print(f"{name}: {errors[0].ename}: {errors[0].evalue} (not written)", file=sys.stderr)
+        try:
+            nb = execute(path)
+        except CellExecutionError as error:
+            print(f"{name}: a cell failed, not written: {error.ename}: {error.evalue}",
+                  file=sys.stderr)
             return 1
         nbformat.validate(nb)
         nbformat.write(nb, path)
