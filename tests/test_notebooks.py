@@ -113,3 +113,25 @@ def test_notebook_runs_and_its_outputs_are_current(path):
                        + f". Refresh it: {execute.COMMAND} {path.name}")
     # a few seconds each (a kernel start included; importing torch takes most of 05's)
     assert took < 60, f"{path.name} took {took:.0f} s"
+
+
+def test_readme_links_every_notebook_and_pyproject_installs_jupyter():
+    """README "Notebooks": a relative link to each notebook followed by what it teaches, and a
+    picture of rendered output; the `notebooks` extra installs Jupyter and its Python kernel."""
+    root = FOLDER.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Notebooks\n"):]
+    section = section[:section.index("\n## ", 1)]
+    for path in NOTEBOOKS:
+        link = f"](notebooks/{path.name}):"
+        assert link in section, f"README's Notebooks section does not link {path.name}"
+        assert len(section.split(link, 1)[1].split("\n- ")[0].split()) >= 5, path.name
+    pictures = re.findall(r"!\[[^\]]+\]\((docs/[\w.]+\.png)\)", section)
+    assert pictures
+    for picture in pictures:
+        data = (root / picture).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) < 100_000, picture
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    extra = re.search(r"^notebooks = \[(.*)\]$", pyproject, re.M)
+    assert extra and "jupyterlab" in extra.group(1) and "ipykernel" in extra.group(1)
+    assert 'pip install -e ".[notebooks]"' in section
