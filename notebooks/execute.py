@@ -15,7 +15,7 @@ extra); the tests skip that cell's comparison where PyTorch is absent.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import re
 import sys
@@ -34,6 +34,21 @@ OPTIONAL = {"needs-torch": "torch"}
 #: a number in scientific notation with a negative exponent (a rounding error, a finite
 #: difference's relative error) differs between machines: compared as "<small>"
 SMALL = re.compile(r"(?<![\w.])-?\d(?:\.\d+)?e-\d+\b")
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` imports (not merely whether it is found: a broken install counts as
+    absent, as it does in the notebook's ``try: import``)."""
+    if module not in _INSTALLED:
+        try:
+            importlib.import_module(module)
+            _INSTALLED[module] = True
+        except ImportError:
+            _INSTALLED[module] = False
+    return _INSTALLED[module]
+
+
+_INSTALLED: dict[str, bool] = {}
 
 
 def execute(path: Path, timeout: int = 120) -> nbformat.NotebookNode:
@@ -100,8 +115,7 @@ def stale_cells(stored, fresh) -> list[str]:
     messages = []
     for number, (old, new) in enumerate(zip(stored_code, fresh_code), start=1):
         tags = old.metadata.get("tags", [])
-        if any(tag in tags and importlib.util.find_spec(module) is None
-               for tag, module in OPTIONAL.items()):
+        if any(tag in tags and not installed(module) for tag, module in OPTIONAL.items()):
             continue
         if shown(old) != shown(new):
             first = old.source.strip().splitlines()[0] if old.source.strip() else ""
@@ -111,7 +125,7 @@ def stale_cells(stored, fresh) -> list[str]:
 
 def main(argv: list[str]) -> int:
     names = argv or sorted(p.name for p in FOLDER.glob("*.ipynb"))
-    missing = [m for m in OPTIONAL.values() if importlib.util.find_spec(m) is None]
+    missing = [m for m in OPTIONAL.values() if not installed(m)]
     if missing:
         print(f"execute.py: {', '.join(missing)} not installed: the cells that need it would store "
               "a skip message; install the extras first", file=sys.stderr)
