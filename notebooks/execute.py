@@ -1,6 +1,6 @@
 """Execute the notebooks in place and store them WITH their outputs (so that GitHub renders
-the derivations), deterministically: each notebook in a fresh kernel from this folder, with
-a fixed hash seed, no timing metadata, no interpreter version, execution counts 1, 2, ...
+the derivations), deterministically: each notebook in a fresh kernel from this folder, importing this
+checkout's indexcalc, with a fixed hash seed, no timing metadata, no interpreter version, execution counts 1, 2, ...
 
     python notebooks/execute.py                  # every notebook
     python notebooks/execute.py 02_tensor_calculus.ipynb
@@ -54,22 +54,26 @@ _INSTALLED: dict[str, bool] = {}
 def execute(path: Path, timeout: int = 120) -> nbformat.NotebookNode:
     """The notebook at ``path`` executed top to bottom in a fresh kernel, normalized."""
     nb = nbformat.read(path, as_version=4)
-    old = os.environ.get("PYTHONHASHSEED")
-    os.environ["PYTHONHASHSEED"] = "0"          # the kernel inherits it: set orders are fixed
+    # the kernel inherits the environment: a fixed hash seed (set orders), and this checkout's
+    # indexcalc first on the path (not another copy installed elsewhere)
+    pythonpath = os.pathsep.join(p for p in (str(FOLDER.parent), os.environ.get("PYTHONPATH")) if p)
+    saved = {k: os.environ.get(k) for k in ("PYTHONHASHSEED", "PYTHONPATH")}
+    os.environ.update(PYTHONHASHSEED="0", PYTHONPATH=pythonpath)
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     finally:
-        if old is None:
-            del os.environ["PYTHONHASHSEED"]
-        else:
-            os.environ["PYTHONHASHSEED"] = old
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return normalize(nb)
 
 
 def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Drop what changes from run to run or machine to machine: the kernel's version
-    details and per-cell timing metadata."""
+    details, per-cell timing metadata, how printed text was split into messages."""
     nb.metadata = nbformat.from_dict({
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}})
@@ -77,6 +81,15 @@ def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.metadata.pop("collapsed", None)
+            # printed text arrives in chunks that differ from run to run: one output per run of them
+            outputs = []
+            for out in cell.outputs:
+                if (out.output_type == "stream" and outputs and outputs[-1].output_type == "stream"
+                        and outputs[-1].name == out.name):
+                    outputs[-1].text = "".join(outputs[-1].text) + "".join(out.text)
+                else:
+                    outputs.append(out)
+            cell.outputs = outputs
     return nb
 
 
