@@ -1,6 +1,7 @@
 """Execute the notebooks in place and store them WITH their outputs (so that GitHub renders
-the derivations), deterministically: each notebook in a fresh kernel from this folder, importing this
-checkout's indexcalc, with a fixed hash seed, no timing metadata, no interpreter version, execution counts 1, 2, ...
+the derivations), deterministically: each notebook in a fresh kernel started in this folder,
+importing this checkout's indexcalc, with a fixed hash seed; no timing metadata, no
+interpreter version, execution counts 1, 2, ... (README "Notebooks").
 
     python notebooks/execute.py                  # every notebook
     python notebooks/execute.py 02_tensor_calculus.ipynb
