@@ -99,11 +99,9 @@ def test_a_stale_output_is_reported():
 def test_notebook_runs_and_its_outputs_are_current(path):
     stored = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    nb = execute.execute(path)
+    nb = execute.execute(path)            # a cell that raises fails here (CellExecutionError)
     took = time.perf_counter() - start
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
-    errors = [f"{o.ename}: {o.evalue}" for o in outputs if o.output_type == "error"]
-    assert not errors, errors
     # derivations render as LaTeX (Jupyter's _repr_latex_), steps as Markdown with math
     assert any("text/latex" in o.get("data", {}) for o in outputs)
     steps = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
