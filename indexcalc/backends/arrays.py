@@ -20,6 +20,7 @@ import linecache
 import numpy as np
 
 from indexcalc.errors import ShapeError
+from indexcalc.lower.sizes import computed, evaluate, size_code
 
 
 def check_arrays(prog, arrays, checked=None):
@@ -72,9 +73,24 @@ def check_shapes(prog, args):
                                  f"{other} axis {oaxis}{_via(prog, other, oaxis)} has size {osize}; "
                                  "they must agree")
             seen.setdefault(root, (name, axis, size))
+    shapes = {(name, axis): size for name, a in zip(prog.inputs, args) for axis, size in enumerate(a.shape)}
+    for e, where, axes in computed(prog):  # README "Windows and positions": valid and stated sizes
+        n = evaluate(e, shapes.__getitem__)
+        if n < 1:
+            raise ShapeError(f"{where}: its size {_text(e)} is {n} with these arguments; every axis needs "
+                             "at least one element (a window larger than the axis it reads?)")
+        for name, axis in axes:
+            if shapes[(name, axis)] != n:
+                raise ShapeError(f"{name} axis {axis} has size {shapes[(name, axis)]}, but {where} has size "
+                                 f"{_text(e)} = {n}; they must agree")
     tensors = [a.dtype for a, n in zip(args, prog.inputs) if prog.rank(n)]
     dtype = np.result_type(*(tensors or [a.dtype for a in args] or [np.float64]))
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _text(e) -> str:
+    """A computed size as the language writes it: ``size(x,0) - size(w,0) + 1``."""
+    return size_code(e, lambda key: f"size({key[0]},{key[1]})")
 
 
 def _via(prog, name, axis):
@@ -103,7 +119,7 @@ def _check(args):
     """Raise ShapeError unless the arguments ``args`` (a tuple, in the order of ``_AXES``)
     have the program's ranks, no empty axis, and one size per size class."""
     try:  # arrays of the right shapes: one test (ranks; the axes of each size class)
-        if ({fast}):
+        if ({fast}):{sized_fast}
             return
     except AttributeError:  # a list, say: the thorough check below
         pass
@@ -120,7 +136,7 @@ def _check(args):
             if osize != size:
                 raise ShapeError(f"{{name}} axis {{axis}}{{_via(where)}} has size {{size}}, but {{other}} "
                                  f"axis {{oaxis}}{{_via(owhere)}} has size {{osize}}; they must agree")
-
+{sized_slow}
 
 def _via(where):
     return "" if where is None else f" ({{_WHERE[where]}})"
@@ -130,7 +146,8 @@ def _via(where):
 #: the names the check binds at the top level of a module (generated names avoid them)
 CHECK_NAMES = frozenset(
     n.name if isinstance(n, (ast.FunctionDef, ast.ClassDef)) else n.targets[0].id
-    for n in ast.parse(CHECK.format(axes="{}", where="()", shape="a", fast="True")).body if not isinstance(n, ast.Expr))
+    for n in ast.parse(CHECK.format(axes="{}", where="()", shape="a", fast="True", sized_fast="", sized_slow="")).body
+    if not isinstance(n, ast.Expr)) | {"_sized"}
 
 
 def check_source(prog, shape="getattr(a, 'shape', ())") -> str:
@@ -156,7 +173,34 @@ def check_source(prog, shape="getattr(a, 'shape', ())") -> str:
         axes[name] = tuple(row)
     table = "{" + "".join(f"\n    {n!r}: {a!r}," for n, a in axes.items()) + "\n}" if axes else "{}"
     texts = "(" + "".join(f"\n    {w!r}," for w in where) + "\n)" if where else "()"
-    return CHECK.format(axes=table, where=texts, shape=shape, fast=_fast(prog, groups))
+    sized = _sized(prog)
+    fast = "\n            _sized(tuple(a.shape for a in args))" if sized else ""
+    slow = f"    _sized(tuple(tuple({shape}) for a in args))\n" if sized else ""
+    return CHECK.format(axes=table, where=texts, shape=shape, fast=_fast(prog, groups), sized_fast=fast,
+                        sized_slow=slow) + sized
+
+
+def _sized(prog) -> str:
+    """``_sized(shapes)``, raising ShapeError as :func:`check_shapes` does where a size that
+    the program computes from the arguments' (a window's valid size, a stated one) is not
+    at least 1 or disagrees with an argument's axis; "" where the program has none."""
+    sizes = computed(prog)
+    if not sizes:
+        return ""
+    lines = ["", "", "def _sized(s):",
+             '    """The sizes the program computes from the arguments\' shapes ``s`` (README, "Windows and',
+             '    positions"): at least 1, and those of the arguments\' axes of the same index."""']
+    for e, where, axes in sizes:
+        code = size_code(e, lambda key: f"s[{prog.inputs.index(key[0])}][{key[1]}]")
+        text = _text(e)
+        where = where.replace("{", "{{").replace("}", "}}")
+        lines += [f"    n = {code}", "    if n < 1:",
+                  f"        raise ShapeError(f{where + ': its size ' + text + ' is {n} with these arguments; every axis needs at least one element (a window larger than the axis it reads?)'!r})"]
+        for name, axis in axes:
+            k = prog.inputs.index(name)
+            msg = f"{name} axis {axis} has size {{s[{k}][{axis}]}}, but {where} has size {text} = {{n}}; they must agree"
+            lines += [f"    if s[{k}][{axis}] != n:", f"        raise ShapeError(f{msg!r})"]
+    return "\n".join(lines) + "\n"
 
 
 def _fast(prog, groups) -> str:

@@ -50,6 +50,25 @@ class Dialect:
     def einsum(self, eq, codes) -> str:
         raise NotImplementedError
 
+    def dot(self, codes, labels, out):
+        """``(code, result labels)`` of two operands (distinct ``labels`` each) multiplied and
+        summed to ``out`` as one BLAS product, or None where the dialect leaves it to einsum."""
+        return None
+
+    def fold(self, fn, code, axes):
+        """A reduction ``fn`` (sum, max, min) of a window over ``axes``, where the dialect has a
+        faster way than its reduction over the strided view; else None."""
+        return None
+
+    def arange(self, n) -> str:
+        """The positions ``0 .. n-1`` (integers)."""
+        raise NotImplementedError
+
+    def window(self, code, forms, shape) -> str:
+        """``code`` read through a window (:class:`~indexcalc.lower.ir.Window`): the module's
+        ``_window`` helper (:mod:`indexcalc.backends.windows`)."""
+        return f"_window({code}, {forms!r}, ({shape}))"
+
     def cast(self, code) -> str:
         """A boolean array as the data's dtype."""
         raise NotImplementedError

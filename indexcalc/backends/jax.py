@@ -32,6 +32,7 @@ from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, f
 from indexcalc.backends.dialect import Dialect, PythonNumbers, reads_module
 from indexcalc.backends.torch import SAVED, snake
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE
+from indexcalc.backends.windows import JAX as WINDOW
 from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
 
 
@@ -47,6 +48,9 @@ class JaxDialect(PythonNumbers, Dialect):
 
     def eye(self, n):
         return f"jnp.eye({n}, dtype=_dtype)"
+
+    def arange(self, n):
+        return f"jnp.arange({n})"
 
     def broadcast(self, code, shape):  # the operand may be a Python number: an int array else
         return f"jnp.broadcast_to(jnp.asarray({code}, dtype=_dtype), ({shape},))"
@@ -114,7 +118,7 @@ def jax_source(d, name=None) -> str:
              *by_name(fn, p)]
     code = "\n".join(lines)
     head = "import math\n" * reads_module(code, "math") + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
-    return head + check_source(d.forward) + X64 + "\n\n" + code
+    return head + check_source(d.forward) + X64 + (WINDOW if "_window(" in code else "") + "\n\n" + code
 
 
 def backward_source(d, name=None, forward=False) -> str:

@@ -33,15 +33,16 @@ import sympy as sp
 
 from indexcalc.backends.dialect import factor, literal, power
 from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
+from indexcalc.backends.loop_windows import WindowLoops
 from indexcalc.lower.fuse import Loop, letter
-from indexcalc.lower.ir import ACCUMULATED, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
-    Size
+from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, \
+    MatFunc, Max, Min, Position, Size, Window
 
 START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
 
 
-class Kernels:
+class Kernels(WindowLoops):
     """Prints the kernels of schedule ``s``; ``names``: node -> variable name (inputs and
     computed nodes), ``statics``: node -> argument name, ``sizes``: size class -> size
     variable. ``prange``: what the chunks of an outermost loop run over (``numba.prange``,
@@ -58,6 +59,7 @@ class Kernels:
         """``def fname(...)`` running ``items``; ``order``: every name a kernel may take,
         in the order the parameters are listed."""
         self.used, self.lines, self.var, self.inner = set(), [], {}, None
+        self.unsigned, self.safe, self.hoisted = set(), set(), {}
         self.block(items, 1, [])
         params = [n for n in order if n in self.used] + (["_nt"] if "_nt" in self.used else []) + ["_F"]
         self.params = params
@@ -84,9 +86,22 @@ class Kernels:
         self.var[id(loop)] = var
         size = self.size(loop.cls)
         if depth > 1:
-            self.emit(depth, f"for {var} in range({size}):")
+            self.unsigned.add(var)  # if narrowed: unsigned, no test of a negative index (LLVM vectorizes)
+            low, high, safe = self.narrowed(loop, var, size)
+            if not safe:
+                self.unsigned.discard(var)
+            hoisted = self.hoist(loop, depth, scope + [var])
+            if safe:
+                self.emit(depth, f"for {var} in range(np.uint64({low or 0}), np.uint64({high})):")
+            else:
+                self.emit(depth, f"for {var} in range({size}):")
+            self.safe |= safe
             self.block(loop.items, depth + 1, scope + [var])
+            self.safe -= safe
+            for key in hoisted:
+                del self.hoisted[key]
             return
+        self.unsigned.add(var)
         self.used.add("_nt")
         self.emit(depth, f"_nc = min(_nt, {size})")
         for k in self.buffers(loop):
@@ -202,6 +217,8 @@ class Kernels:
     def read(self, a, ax) -> str:
         """Node ``a`` at indices ``ax`` (one variable per axis)."""
         node, s = self.g[a], self.s
+        if (a, tuple(ax)) in self.hoisted:
+            return self.hoisted[a, tuple(ax)]
         if a in s.static:
             return _number(node.op.value) if isinstance(node.op, Const) else self.use(self.statics[a])
         if isinstance(node.op, Input) or a in s.numpy:
@@ -245,6 +262,9 @@ class Kernels:
             return self.mul(kids)
         if fn == "pow":
             return _power(self.read(*kids[0]), node.op.parameters[0])
+        if fn in COMPARISONS:  # an integer test of positions: never a mask
+            a, b = (self.integer(*kid) for kid in kids)
+            return f"(_F(1) if {a} {COMPARISONS[fn]} {b} else _F(0))"
         return NUMBA[fn].format(*(self.read(*kid) for kid in kids))
 
     def inline(self, a) -> bool:
@@ -307,6 +327,7 @@ DEFINE = {
     Min: _never("accumulated (Kernels.term)"),
     LogSumExp: _never("rewritten into a max and a sum first (indexcalc.lower.rewrite)"),
     MatFunc: _never("a library call between the kernels"),
+    Position: Kernels._position, Window: Kernels._window,
 }
 
 

@@ -193,6 +193,7 @@ class _Module:
         names.update({k: named.get(k, f"_t{number[k]}") for k in s.computed})
         statics = {k: f"_s{i}" for i, k in enumerate(sorted(s.static), 1)}
         sizes = {c: var for c, (var, _, _) in ap.sizes.items()}
+        sizes.update({c: var for c, (var, _) in ap.computed.items()})  # valid and stated sizes (lower/sizes.py)
         fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_src", "_dst", "_F", "_nt", "_dtype"} | GLOBALS
         taken = fixed | set(names.values()) | set(statics.values()) | {
             f"{p}{i}" for i in number.values() for p in ("_a", "_p", "_r", "_k")} | {f"_k{i}s" for i in number.values()}
@@ -272,7 +273,8 @@ class _Module:
         # the dtype of the tensors, else of the scalars (as check_arrays decides it)
         body = ap.d.dtype(tensors or [safe(n) for n in prog.inputs])
         body += ["_F, _nt = _dtype.type, numba.get_num_threads()"]
-        body += [f"{var} = {name}.shape[{axis}]" for var, name, axis in dict.fromkeys(ap.sizes.values())]
+        body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in ap.sizes.items() if c not in ap.computed]
+        body += [f"{var} = {code}" for var, code in ap.computed.values()]
         if tensors:
             body.append(f"{', '.join(tensors)} = {', '.join(f'np.ascontiguousarray({t})' for t in tensors)}")
         body += [f"{safe(n)} = _F({safe(n)})" for n in prog.inputs if not prog.rank(n) and safe(n) in used]

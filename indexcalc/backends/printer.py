@@ -19,16 +19,17 @@ import opt_einsum
 import sympy as sp
 
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
+from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
-from indexcalc.lower.ir import Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
-    Reduction, Size
+from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
+    Position, Reduction, Size, Window
 from indexcalc.lower.plan import pairwise, plan
 
 _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter:
+class ArrayPrinter(SizeTable):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -54,10 +55,9 @@ class ArrayPrinter:
         for r in roots:
             self.uses[r] += 1
         self.static = self.g.static()
-        self.sizes = {}
-        for name in prog.inputs:
-            for axis in range(prog.rank(name)):
-                self.sizes.setdefault(prog.sizes.find((name, axis)), (f"n_{safe(name)}_{axis}", safe(name), axis))
+        self.size_table(prog, [n for n in prog.inputs if n in self.params or low.inputs.get(n) in self.ids])
+        self.integral = self.integers()  # positions and whole-number arithmetic of them
+        self.raw = False  # building an integral node or a comparison: its operands stay integers
         self.var, self.layout = {}, {}
         for name, k in low.inputs.items():
             self.var[k], self.layout[k] = safe(name), tuple(range(self.g[k].rank))
@@ -101,12 +101,17 @@ class ArrayPrinter:
         tensors = [self.d.safe(n) for n in read if self.prog.rank(n)] + \
             [self.var[k] for k in sorted(self.given) if self.g[k].rank] or [self.d.safe(n) for n in read]
         body = self.d.dtype(tensors)
-        used = {c for k in self.ids for c in _sizes_read(self.g[k])}
-        body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in self.sizes.items() if c in used]
+        used = {c for k in self.ids for c in sizes_read(self.g[k])}
+        used |= self.size_deps
+        body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in self.sizes.items()
+                 if c in used and c not in self.computed]
+        body += [f"{var} = {code}" for var, code in self.computed.values()]
         self.emitted = set(k for k in self.var if isinstance(self.g[k].op, Input)) | self.given
         for k in self.ids:
             if k in self.var and k not in self.emitted:
+                self.raw = self.keeps_integers(k)  # stored as integers, cast where read as values
                 code, self.layout[k] = self.expr(k)
+                self.raw = False
                 body.append(f"{self.var[k]} = {code}")
                 self.emitted.add(k)
         return body
@@ -122,18 +127,29 @@ class ArrayPrinter:
     # --- expressions ---------------------------------------------------------------
     def expr(self, k, boolean=False):
         """``(code, layout)``: code for node ``k``; physical axis ``j`` is node axis ``layout[j]``."""
-        if k in self.var and k in self.emitted:
-            return self.var[k], self.layout[k]
-        code, layout = self.build(k)
         op = self.g[k].op
-        if not boolean and isinstance(op, Map) and op.function in self.d.boolean and k not in self.static:
+        if k in self.var and k in self.emitted:
+            code, layout = self.var[k], self.layout[k]
+            if not self.raw and (k in self.integral or (
+                    not boolean and isinstance(op, Map) and op.function in COMPARISONS)):
+                code = self.d.cast(code)
+            return code, layout
+        code, layout = self.build(k)
+        if self.raw:
+            return code, layout
+        if k in self.integral or (not boolean and isinstance(op, Map) and op.function in self.d.boolean
+                                  and k not in self.static):
             code = self.d.cast(code)
         return code, layout
 
     def build(self, k):
         """``(code, layout)`` of node ``k`` computed (by its op's case in :data:`BUILD`)."""
         node = self.g[k]
-        return BUILD[type(node.op)](self, k, node)
+        saved, self.raw = self.raw, self.keeps_integers(k)
+        try:
+            return BUILD[type(node.op)](self, k, node)
+        finally:
+            self.raw = saved
 
     # --- one case per op of the IR (BUILD) -------------------------------------------
     def _input(self, k, node):
@@ -143,12 +159,12 @@ class ArrayPrinter:
         return literal(node.op.value), ()
 
     def _size(self, k, node):
-        if node.op.size_class not in self.sizes:
+        if node.op.size_class not in self.sizes and node.op.size_class not in self.computed:
             raise AssertionError("a size that no input carries")
-        return self.sizes[node.op.size_class][0], ()
+        return self.size_var(node.op.size_class), ()
 
     def _eye(self, k, node):
-        return self.d.eye(self.sizes[node.axes[0]][0]), (0, 1)
+        return self.d.eye(self.size_var(node.axes[0])), (0, 1)
 
     def _matfunc(self, k, node):
         (a, _), = node.args
@@ -158,7 +174,7 @@ class ArrayPrinter:
     def _broadcast(self, k, node):
         (a, pos), = node.args
         code = self.aligned(a, pos, node.rank)
-        shape = ", ".join(self.sizes[c][0] for c in node.axes)
+        shape = ", ".join(self.size_var(c) for c in node.axes)
         return self.d.broadcast(code, shape), tuple(range(node.rank))
 
     def _map(self, k, node):
@@ -166,6 +182,16 @@ class ArrayPrinter:
 
     def _reduction(self, k, node):
         return self.contraction(node)
+
+    def _position(self, k, node):
+        return self.d.arange(self.size_var(node.axes[0])), (0,)
+
+    def _window(self, k, node):
+        (a, _), = node.args
+        code, layout = self.expr(a)
+        forms = tuple(node.op.forms[j] for j in layout)  # physical axis j holds node axis layout[j]
+        shape = ", ".join(self.size_var(c) for c in node.axes)
+        return self.d.window(code, forms, shape + "," * (node.rank == 1)), tuple(range(node.rank))
 
     def aligned(self, a, pos, rank, boolean=False) -> str:
         """Operand ``a`` (node axis ``i`` at output axis ``pos[i]``) transposed and expanded
@@ -252,6 +278,9 @@ class ArrayPrinter:
             code, layout = self.expr(a)
             codes.append(code)
             labels.append(tuple(ls[i] for i in layout))
+        # a product with a window (README "Windows and positions") is BLAS-shaped where the
+        # dialect says how (NumPy: the view reshaped, i.e. im2col, and one matmul)
+        self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
         if len(codes) > 2:  # two at a time, in the order the lowering stage decides
             ops = list(zip(codes, labels))
             for i, j, kept in pairwise(labels, out):
@@ -267,7 +296,9 @@ class ArrayPrinter:
         codes, labels = [c for c, _ in operands], [ls for _, ls in operands]
         p = plan(op, labels, out)
         codes = [self.d.reduce("sum", c, axes) if axes else c for c, axes in zip(codes, p.presum)]
-        if p.kind == "reduce":
+        if p.kind == "reduce" and p.axes and getattr(self, "blas", False) and self.d.fold(op.word, codes[0], p.axes):
+            code = self.d.fold(op.word, codes[0], p.axes)  # a window reduced (pooling)
+        elif p.kind == "reduce":
             code = self.d.reduce(op.word, codes[0], p.axes) if p.axes else codes[0]
         elif p.kind == "product":
             code = "*".join(paren(self.align(c, [p.result.index(i) for i in ls], len(p.result)))
@@ -280,6 +311,9 @@ class ArrayPrinter:
                             for c, ls in zip(codes, p.labels))
             axes = tuple(k for k, i in enumerate(big) if i not in out)
             return self.d.reduce("sum", code, axes), tuple(out.index(i) for i in big if i in out)
+        elif len(codes) == 2 and getattr(self, "blas", False) and self.d.dot(codes, p.labels, out):
+            code, result = self.d.dot(codes, p.labels, out)
+            return code, tuple(out.index(i) for i in result)
         else:
             letters = {i: opt_einsum.get_symbol(i) for ls in p.labels for i in ls}
             eq = ",".join("".join(letters[i] for i in ls) for ls in p.labels) + "->" + \
@@ -327,15 +361,8 @@ def _nested(a, b) -> bool:
     return len(set(a)) == len(a) and len(set(b)) == len(b) and (set(a) <= set(b) or set(b) <= set(a))
 
 
-def _sizes_read(node) -> tuple:
-    """The size classes whose value the code for ``node`` reads."""
-    if isinstance(node.op, Size):
-        return (node.op.size_class,)
-    return node.axes if isinstance(node.op, (Eye, Broadcast)) else ()
-
-
 #: how :meth:`ArrayPrinter.build` computes each op of the IR (:data:`indexcalc.lower.ir.OPS`)
 BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrinter._size, Eye: ArrayPrinter._eye,
          Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Contract: ArrayPrinter._reduction,
          Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
-         MatFunc: ArrayPrinter._matfunc}
+         MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window}

@@ -89,17 +89,21 @@ class Spelling(Mapping):
         return [n for n in names if n not in self]
 
 
-NUMPY = Spelling("numpy", lambda f: f.numpy, extra={"powv": "np.power({}, {})"})
+#: comparisons of positions (:data:`indexcalc.lower.ir.COMPARISONS`): an operator in every backend
+COMPARE = {"lt": "({} < {})", "le": "({} <= {})", "gt": "({} > {})", "ge": "({} >= {})", "eq": "({} == {})",
+           "ne": "({} != {})"}
+
+NUMPY = Spelling("numpy", lambda f: f.numpy, extra={"powv": "np.power({}, {})", **COMPARE})
 
 TORCH = Spelling("torch", lambda f: swap(f.numpy, "torch"), {
     "relu": "torch.relu({})", "sigmoid": "torch.sigmoid({})", "atan": "torch.atan({})",
     "softplus": "torch.nn.functional.softplus({})", "erf": "torch.erf({})",
-}, extra={"powv": "torch.pow({}, {})"})
+}, extra={"powv": "torch.pow({}, {})", **COMPARE})
 
 JAX = Spelling("jax", lambda f: swap(f.numpy, "jnp"), {
     "relu": "jax.nn.relu({})", "sigmoid": "jax.nn.sigmoid({})", "softplus": "jax.nn.softplus({})",
     "erf": "jax.scipy.special.erf({})",
-}, extra={"powv": "jnp.power({}, {})"})
+}, extra={"powv": "jnp.power({}, {})", **COMPARE})
 
 #: of Python numbers: ``math``'s function where it has one, a builtin for NumPy's
 #: ``abs``/``maximum``/``minimum``; matrix functions have none
@@ -109,7 +113,7 @@ MATH = Spelling("math", lambda f: f.kind != "matrix" and swap(
     "sign": "math.copysign(1.0, {0})*({0} != 0)", "relu": "max({}, 0.0)", "step": "float({} > 0)",
     "sigmoid": "(0.5 + 0.5*math.tanh(0.5*{}))", "softplus": "(max({0}, 0.0) + math.log1p(math.exp(-abs({0}))))",
     "erf": "math.erf({})",
-}, extra={"powv": "math.pow({}, {})"})
+}, extra={"powv": "math.pow({}, {})", **COMPARE})
 
 
 def _numba(f) -> str | None:
@@ -126,14 +130,14 @@ def _numba(f) -> str | None:
 #: vectorizable ones of :mod:`indexcalc.backends.vecmath`
 NUMBA = Spelling("numba", _numba, {
     "exp": "_exp({})", "tanh": "_tanh({})", "erf": "_erf({})", "step": "(_F(1) if {} > 0 else _F(0))",
-}, extra={"powv": "np.power({}, {})", "finite": "({0} if np.isfinite({0}) else _F(0))"})
+}, extra={"powv": "np.power({}, {})", "finite": "({0} if np.isfinite({0}) else _F(0))", **COMPARE})
 
 #: Python builtins that generated code calls (the ``math`` spellings' ``max``, ``abs``, ...,
 #: and ``float`` for the base of a power): no user name may shadow them.
 BUILTINS = {n for t in MATH.values() for n in _CALL.findall(t) if hasattr(builtins, n)} | {"float", "abs", "max", "min"}
 
 #: Functions whose spelling gives a boolean array (cast where it must be a number).
-BOOLEAN = {"step"}
+BOOLEAN = {"step", *COMPARE}
 
 #: Reductions (the registry's and the IR's sum): ``{}`` the array, ``{axis}`` an int or tuple.
 NUMPY_REDUCE = {"sum": "np.sum({}, axis={axis})", **{f.name: f.numpy for f in REDUCTIONS.values()}}

@@ -37,6 +37,7 @@ from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, fresh
 from indexcalc.backends.dialect import Dialect, PythonNumbers, paren, reads_module
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, TORCH, TORCH_REDUCE
+from indexcalc.backends.windows import TORCH as WINDOW
 from indexcalc.errors import MissingDependencyError, ShapeError
 
 
@@ -62,6 +63,9 @@ class TorchDialect(PythonNumbers, Dialect):
 
     def eye(self, n):
         return f"torch.eye({n}, dtype=_dtype, device=_device)"
+
+    def arange(self, n):
+        return f"torch.arange({n}, device=_device)"
 
     def broadcast(self, code, shape):  # the operand may be a Python number
         return f"torch.broadcast_to(torch.as_tensor({code}, dtype=_dtype, device=_device), ({shape},))"
@@ -128,7 +132,7 @@ def torch_source(d, name=None) -> str:
              *by_name(fn, p)]
     code = "\n".join(lines)
     head = "import math\n\n" * reads_module(code, "math") + "import torch\n"
-    return head + check_source(d.forward) + "\n\n" + code
+    return head + check_source(d.forward) + (WINDOW if "_window(" in code else "") + "\n\n" + code
 
 
 def snake(name: str) -> str:

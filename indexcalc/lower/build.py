@@ -29,7 +29,8 @@ from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.errors import ProgramError
 from indexcalc.language.gathers import gathered
-from indexcalc.language.windows import windowed
+from indexcalc.language.axes import Compare
+from indexcalc.lower.access import Access
 from indexcalc.lower.compare import compared
 from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
     Max, Min, Node
@@ -52,22 +53,28 @@ class Lowered:
 
 
 def lower(prog) -> Lowered:
-    """The IR of every statement of ``prog``."""
+    """The IR of every statement of ``prog``: a read with axis expressions is a
+    :class:`~indexcalc.lower.ir.Window`, an index outside brackets a
+    :class:`~indexcalc.lower.ir.Position`, a comparison a ``Map`` of
+    :data:`~indexcalc.lower.ir.COMPARISONS` (README "Windows and positions").
+
+        >>> import indexcalc as ic
+        >>> low = lower(ic.parse("y[i] = x[i+k]*w[k]*(k <= i)"))
+        >>> [type(n.op).__name__ for n in low.graph.nodes]
+        ['Position', 'Position', 'Map', 'Input', 'Input', 'Window', 'Contract']
+        >>> low.graph.nodes[5].op
+        Window(forms=((0, ((0, 1), (1, 1))),))
+    """
     for st in prog.statements:
         if gathered(st.expr):  # README "Gathers": derived and printed, not compiled yet
             raise ProgramError(
                 f"line {st.line}, in '{st.text or st.name}': gathers (reads of an integer tensor in an "
                 "index position, E[tok[n],d], and their accumulations delta(v,tok[n])) are not compiled "
                 "yet by the array backends (NumPy, torch, JAX, Numba); ic.derive derives and prints such programs")
-        if windowed(st.expr):  # README "Windows and positions": derived and printed, not compiled yet
-            raise ProgramError(
-                f"line {st.line}, in '{st.text or st.name}': index expressions (x[i+k], h[0,i]), positions "
-                "and comparisons ((j <= i)) are not compiled yet by the array backends (NumPy, torch, "
-                "JAX, Numba); ic.derive derives and prints such programs")
     return _Builder(prog).run()
 
 
-class _Builder:
+class _Builder(Access):
     def __init__(self, prog):
         self.prog = prog
         self.g = Graph()
@@ -197,19 +204,28 @@ class _Builder:
         return Ref(node, labels)
 
     def name(self, name, indices) -> Ref:
+        node, positions = self.stored(name, len(indices))
+        if any(not isinstance(x, Index) for x in indices):
+            return self.window(node, positions, indices)
+        return self.read(node, positions, indices)
+
+    def stored(self, name, rank):
+        """``(node, positions)`` holding ``name`` (an input's node, created at its first read)."""
         if name in self.values:
-            return self.read(*self.values[name], indices)
+            return self.values[name]
         if name not in self.inputs:
-            axes = [self.prog.sizes.find((name, a)) for a in range(len(indices))]
+            axes = [self.prog.sizes.find((name, a)) for a in range(rank)]
             self.inputs[name] = self.add(Input(name), axes=axes)
-        return self.read(self.inputs[name], range(len(indices)), indices)
+        return self.inputs[name], tuple(range(rank))
 
     # --- expressions -------------------------------------------------------------
     def expr(self, e) -> Ref:
         if e.is_Number or e in (sp.E, sp.pi):
             return self.const(e)
         if isinstance(e, Index):
-            raise AssertionError(f"bare index {e}")
+            return self.position(e)
+        if isinstance(e, Compare):
+            return self.compare(e.args[0], e.args[1], e.op)
         if isinstance(e, sp.Symbol):
             return self.name(e.name, ())
         if isinstance(e, sp.Indexed):
@@ -218,6 +234,8 @@ class _Builder:
             return Ref(self.add(SizeOf(self.cls(e.args[0]))), ())
         if isinstance(e, Size):  # size(A, k): the size of an axis of a tensor
             return Ref(self.add(SizeOf(self.prog.sizes.find((e.tensor, e.axis)))), ())
+        if isinstance(e, sp.KroneckerDelta) and not all(isinstance(x, Index) for x in e.args):
+            return self.compare(*e.args, "==")  # a delta that no index could be solved for
         if isinstance(e, sp.KroneckerDelta):
             i, j = e.args
             return Ref(self.add(Eye(), axes=(self.cls(i), self.cls(j))), (i, j))

@@ -23,12 +23,30 @@ op            operands                                     attributes
 ``LogSumExp``
 ``MatFunc``   one square operand, labels ``(0, 1)``        ``function`` (inv, det,
                                                            logdet)
+``Position``  none (axes: one)                             (its value at ``i`` is ``i``)
+``Window``    one operand of rank r; labels ``(0..r-1)``   ``forms``: one affine form
+              (its own axes, in order)                     per operand axis
 ============= ============================================ ==========================
+
+Windows and positions (README "Windows and positions"): a read ``x[i+k]``, ``x[2*a+l]``,
+``h[0,i]`` is a :class:`Window` of ``x`` whose axes are the indices the read holds (in
+order of first appearance) and whose ``forms`` give, for each axis of ``x``, the affine
+form ``(offset, ((output axis, coefficient), ...))`` that says where it is read: the
+value at output position ``o`` is ``x[form_0(o), ..., form_{r-1}(o)]`` where every form is
+inside its axis (``0 <= form < size``), else 0 (zero padding). A literal position is a
+form with no terms; a plain read ``x[i,j]`` stays the operand itself, never a Window. An
+index outside brackets is a :class:`Position` (``arange`` over its size class); index
+arithmetic (``i - j``, ``2*i + 1``) is ordinary ``Map`` ``add``/``mul`` of positions and
+integer constants, and a comparison is a ``Map`` of two such operands with one of
+:data:`COMPARISONS` (``lt le gt ge eq ne``), a boolean the printers cast to the data's
+dtype where it is a value (as ``step``).
 
 The categories are base classes: a :class:`Leaf` reads no operand, an
 :class:`Elementwise` op computes each element from its operands' elements at the indices
-its labels say, a :class:`Reduction` reduces its operands over the labels not in its
-``output``, and :class:`MatFunc` is a library call on a whole matrix. The tuples
+its labels say, an :class:`Access` op reads each element from one element of its
+operand at positions computed from its own indices (a window: zero outside the operand),
+a :class:`Reduction` reduces its operands over the labels not in its ``output``, and
+:class:`MatFunc` is a library call on a whole matrix. The tuples
 :data:`NUMBERS`, :data:`FOLDS`, :data:`EXTREMA` and :data:`ACCUMULATED` name the finer
 groups the passes need. A new kind of node is one class here (listed in :data:`OPS`)
 plus its case in each printer's table (``tests/test_lowering.py`` checks that every
@@ -46,6 +64,12 @@ statement or across statements and up to the names of its indices, is one node:
     (2, Map(function='exp', parameters=()))
     >>> isinstance(g[a].op, Elementwise), Max((0,)) == Min((0,)), Max.word
     (True, False, 'max')
+
+``y[i] = x[i+k]*w[k]`` reads ``x`` through a window with axes ``(i, k)``:
+
+    >>> w = g.add(Node(Window(((0, ((0, 1), (1, 1))),)), ((x, (0,)),), ("m", "k")))
+    >>> g[w].op.forms, isinstance(g[w].op, Access)
+    (((0, ((0, 1), (1, 1))),), True)
 """
 
 from __future__ import annotations
@@ -71,6 +95,12 @@ class Leaf(Op):
 class Elementwise(Op):
     """Each element from the operands' elements at the indices the labels say: operand
     ``(a, pos)`` has its axis ``j`` at output axis ``pos[j]``."""
+
+
+@dataclass(frozen=True)
+class Access(Op):
+    """Each element read from one element of the one operand, at positions that are
+    affine forms of the output's indices (zero where a position leaves the operand)."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +137,40 @@ class Eye(Leaf):
 
 
 @dataclass(frozen=True)
+class Position(Leaf):
+    """The positions ``0, 1, ..., n-1`` along its one axis (``arange`` of its size class):
+    an index of the statement outside brackets (``pos[i] = i``, ``(j <= i)``)."""
+
+
+@dataclass(frozen=True)
+class Window(Access):
+    """Operand ``x`` (labels: its axes in order) read at affine positions: ``forms[a]`` is
+    ``(offset, ((output axis, coefficient), ...))``, axis ``a`` of ``x`` is read at
+    ``offset + sum(coefficient * o[output axis])``; the element is 0 where any such
+    position is outside its axis. An output axis may occur in several forms (``x[i, i+k]``)
+    and a form may hold several output axes (``x[i+k]``) or none (``h[0, i]``)."""
+    forms: tuple
+
+    def bounds(self, sizes) -> list:
+        """``[(low, high)]`` of each form over output axes of lengths ``sizes``: the least
+        and the greatest position it reads (an affine form is extreme at a corner).
+
+            >>> Window(((1, ((0, 2), (1, -1))),)).bounds([4, 3])
+            [(-1, 7)]
+        """
+        out = []
+        for offset, terms in self.forms:
+            low = offset + sum(min(0, c * (sizes[o] - 1)) for o, c in terms)
+            high = offset + sum(max(0, c * (sizes[o] - 1)) for o, c in terms)
+            out.append((low, high))
+        return out
+
+
+@dataclass(frozen=True)
 class Map(Elementwise):
     """An element-wise function (``add``, ``mul``, ``pow`` with the exponent as its one
-    parameter, ``step``, ``finite`` or a function of :mod:`indexcalc.language.functions`)."""
+    parameter, ``step``, ``finite``, a comparison of :data:`COMPARISONS` (of positions) or a
+    function of :mod:`indexcalc.language.functions`)."""
     function: str
     parameters: tuple = ()
 
@@ -151,7 +212,9 @@ class MatFunc(Op):
 
 
 #: every op a graph may hold (each printer handles each of them)
-OPS = (Input, Const, Size, Eye, Map, Broadcast, Contract, Max, Min, LogSumExp, MatFunc)
+OPS = (Input, Const, Size, Eye, Position, Map, Broadcast, Window, Contract, Max, Min, LogSumExp, MatFunc)
+#: the ``Map`` functions comparing two operands (positions and index arithmetic): 1 or 0
+COMPARISONS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 #: leaves that are numbers: they read no input (with maps of them, :meth:`Graph.static`)
 NUMBERS = (Const, Size)
 #: reductions of one operand other than a sum

@@ -1,0 +1,177 @@
+"""Time the emitted training step of windowed programs (README "Windows and positions")
+against torch eager autograd, in one process, float32, best of several runs after a
+warm-up: conv2d (N=8, C=16, O=32, 32×32, 3×3) through a window, the same conv2d written
+with shift tensors (the form before windows: ``Ua[a,k,s]``, ``Ub[e,l,r]`` one-hot inputs),
+causal attention 1024×1024×64 with ``(j <= i)`` and 2×2 max pooling (forward only where
+``derive`` refuses its backward). Ratios are emitted / torch: below 1 means the emitted
+code is faster.
+
+    python benchmarks/bench_conv.py --threads 1 [--repeat 5] [--write]
+
+``--threads`` sets OPENBLAS/OMP/MKL threads before NumPy loads and ``torch.set_num_threads``;
+``--write`` replaces that thread count's table in ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _threads() -> int:
+    args = sys.argv[1:]
+    return int(args[args.index("--threads") + 1]) if "--threads" in args else 1
+
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(_threads())
+
+import numpy as np  # noqa: E402  (after the thread settings)
+
+import indexcalc as ic  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # optional: pip install torch==2.13.0 (the CPU build)
+    torch = None
+
+F = np.float32
+CONV = "y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]"
+SHIFT = "y[n,o,a,e] = w[o,c,k,l]*Ua[a,k,s]*Ub[e,l,r]*x[n,c,s,r]"
+CAUSAL = ("s[i,j] = q[i,d]*kk[j,d]/sqrt(len(d))\nm[i] = max[j](s[i,j])\ne[i,j] = exp(s[i,j] - m[i])*(j <= i)\n"
+          "z[i] = sum[j](e[i,j])\no[i,f] = e[i,j]*v[j,f]/z[i]")
+POOL = "m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])"
+
+
+def rand(rng, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(F)
+
+
+def shift(n_out, n_k, n_in):
+    """The one-hot shift tensor U[a,k,s] = (s == a + k)."""
+    u = np.zeros((n_out, n_k, n_in), F)
+    for a in range(n_out):
+        for k in range(n_k):
+            u[a, k, a + k] = 1
+    return u
+
+
+# -- torch eager autograd through the same forward ---------------------------------------
+def torch_step(name, arrays, wrt):
+    t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    for k in wrt:
+        t[k].requires_grad_(True)
+    fn = torch.nn.functional
+
+    def forward():
+        if name.startswith("conv2d"):
+            return fn.conv2d(t["x"], t["w"]), t["dy"]
+        if name.startswith("causal"):
+            n = t["q"].shape[0]
+            mask = torch.arange(n)[None, :] <= torch.arange(n)[:, None]
+            s = (t["q"] @ t["kk"].T / t["q"].shape[1] ** 0.5).masked_fill(~mask, float("-inf"))
+            return torch.softmax(s, 1) @ t["v"], t["do"]
+        return fn.max_pool2d(t["x"], 2), t["dm"]
+
+    def step():
+        for k in wrt:
+            t[k].grad = None
+        out, up = forward()
+        if wrt:
+            out.backward(up)
+        return out
+    return step
+
+
+def cases(rng):
+    x, w, dy = rand(rng, 8, 16, 32, 32), rand(rng, 32, 16, 3, 3, scale=0.1), rand(rng, 8, 32, 30, 30)
+    n = 1024
+    causal = dict(q=rand(rng, n, 64), kk=rand(rng, n, 64), v=rand(rng, n, 64), do=rand(rng, n, 64))
+    px = rand(rng, 8, 16, 32, 32)
+    return [
+        ("conv2d 8x16x32x32, 32x3x3", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
+        ("conv2d as shift tensors", SHIFT, ["x", "w"], dict(x=x, w=w, dy=dy, Ua=shift(30, 3, 32), Ub=shift(30, 3, 32))),
+        ("causal attention 1024x1024x64", CAUSAL, ["q", "kk", "v"], causal),
+        ("max pool 2x2, 8x16x32x32", POOL, ["x"], dict(x=px, dm=rand(rng, 8, 16, 16, 16))),
+    ]
+
+
+def best(fn, repeat):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def compiled(src, wrt, arrays):
+    """The emitted step (forward and gradients), or the forward alone where derive refuses."""
+    try:
+        return ic.derive(src, wrt=wrt).compile(forward=True), wrt
+    except ic.IndexCalcError:
+        parsed = ic.parse(src)
+        prog, inputs = parsed.compile(), set(parsed.inputs)
+        return (lambda **a: prog(**{k: v for k, v in a.items() if k in inputs})), []
+
+
+def run(repeat):
+    if torch is not None:
+        torch.set_num_threads(_threads())
+    rows = []
+    for name, src, wrt, arrays in cases(np.random.default_rng(0)):
+        step, done = compiled(src, wrt, arrays)
+        got = step(**arrays)
+        if torch is not None:  # the emitted step and torch compute the same numbers
+            ref = torch_step(name.replace("as shift tensors", ""), arrays, done)
+            out = ref().detach().numpy()
+            key = next(k for k in got if k not in arrays)
+            np.testing.assert_allclose(got[key], out, rtol=2e-3, atol=2e-3 * (1 + np.abs(out).max()), err_msg=name)
+        t_ic = best(lambda: step(**arrays), repeat)
+        t_torch = best(torch_step(name.replace("as shift tensors", ""), arrays, done), repeat) \
+            if torch is not None else float("nan")
+        what = "forward+backward" if done else "forward only"
+        rows.append((name, what, t_ic * 1e3, t_torch * 1e3, t_ic / t_torch))
+        print(f"{name:30s} {what:17s} {t_ic * 1e3:9.2f} ms   torch {t_torch * 1e3:9.2f} ms   {t_ic / t_torch:5.2f}x",
+              flush=True)
+    return rows
+
+
+def table(rows, repeat) -> str:
+    head = (f"### windows (conv2d, causal attention, pooling), float32, {_threads()} "
+            f"thread{'s' if _threads() > 1 else ''}\n\n"
+            f"`python benchmarks/bench_conv.py --threads {_threads()} --repeat {repeat} --write` "
+            f"(NumPy {np.__version__}{', torch ' + torch.__version__ if torch else ''}; best of {repeat} after a "
+            "warm-up; the NumPy backend's step vs torch eager autograd with F.conv2d, a masked softmax, "
+            "F.max_pool2d)\n\n"
+            "| case | step | emitted ms | torch eager ms | / torch eager |\n| --- | --- | ---: | ---: | ---: |\n")
+    return head + "".join(f"| {n} | {w} | {a:.2f} | {b:.2f} | {r:.2f}x |\n" for n, w, a, b, r in rows)
+
+
+def write(section: str):
+    path = Path(__file__).with_name("RESULTS.md")
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    title = section.splitlines()[0]
+    parts = text.split("\n### ")
+    kept = [p for p in parts[1:] if not ("### " + p).startswith(title)]
+    path.write_text(parts[0].rstrip() + "\n\n" + "".join("### " + p.rstrip() + "\n\n" for p in kept) + section)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    out = table(run(args.repeat), args.repeat)
+    print(out)
+    if args.write:
+        write(out)
+
+
+if __name__ == "__main__":
+    main()
