@@ -225,16 +225,15 @@ def _symbolically_same(prog, d, combined, g) -> bool:
 def _numerically(prog, d, combined, x, g, sizes, seed) -> str:
     """"" when the answer's ``g`` equals the derived gradient on random data, else a
     counterexample in words."""
-    from indexcalc.gradcheck import random_inputs, sizes_for
+    from indexcalc.gradcheck import random_inputs, sizes_for, upstream_data
     bwd = d.compile()
     run = combined.compile(returns={g: g})
+    fwd = prog.compile()
     for trial, start in enumerate((2, 3)):
         rng = np.random.default_rng(seed + trial)
         size = sizes_for(prog, sizes, start=start)
         data = random_inputs(prog, size, rng)
-        for y, u in d.upstream.items():
-            if isinstance(u, str):
-                data[u] = rng.standard_normal(tuple(size[prog.sizes.find((y, a))] for a in range(prog.rank(y))))
+        data.update(upstream_data(fwd, d, data, rng))
         want = np.asarray(bwd(**data)[x], dtype=float)
         got = np.asarray(run(**data)[g], dtype=float)
         close = np.isclose(got, want, rtol=RTOL, atol=ATOL * max(1.0, float(np.max(np.abs(want), initial=0))))

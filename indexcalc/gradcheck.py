@@ -21,7 +21,9 @@ import numpy as np
 import sympy as sp
 
 from indexcalc.language.functions import BY_CLASS
+from indexcalc.language.algebra import Index
 from indexcalc.language.gathers import targets
+from indexcalc.language.walk import preorder
 from indexcalc.errors import ArgumentError, ProgramError
 from indexcalc.language.naming import plain_gradient_name
 
@@ -125,10 +127,17 @@ def sizes_for(prog, named=None, start=2) -> dict:
     if unknown:
         raise ArgumentError(f"--sizes names {', '.join(sorted(unknown))}, which no statement uses as an index "
                             "(or as an integer input: tok=7 draws tok's values from 0 to 6)")
-    out, k = {}, 0
+    windowed = {prog.sizes.find(key) for key in _window_axes(prog)}
+    out, k, w = {}, 0, 0
     for root, wanted in classes.items():
-        out[root] = wanted[0] if wanted else start + k % 4  # 2, 3, 4, 5, 2, ...
-        k += 0 if wanted else 1
+        if wanted:
+            out[root] = wanted[0]
+        elif root in windowed:  # read through a window (x[i+k], x[2*i+k]): large enough that
+            out[root] = 10 + w % 4  # the valid size stays at least 1 for kernels of 2 to 5
+            w += 1
+        else:
+            out[root] = start + k % 4  # 2, 3, 4, 5, 2, ...
+            k += 1
     for name in prog.inputs:
         cells = 1
         for axis in range(prog.rank(name)):
@@ -190,6 +199,25 @@ def _names(e) -> set:
     return tensor_names(e)
 
 
+def upstream_data(fwd, d, inputs, rng) -> dict:
+    """Random upstream gradients ``dY`` for the derivation ``d``, each of its output's shape,
+    read from the compiled forward ``fwd`` on ``inputs`` (an output's size may be computed:
+    the valid size of a window)."""
+    wanted = {y: u for y, u in d.upstream.items() if isinstance(u, str)}
+    values = fwd(**inputs) if wanted else {}
+    return {u: rng.standard_normal(np.shape(values[y])) for y, u in wanted.items()}
+
+
+def _window_axes(prog) -> set:
+    """``(name, axis)`` of every axis some statement reads through an axis expression."""
+    out = set()
+    for st in prog.statements:
+        for e in preorder(st.expr):
+            if isinstance(e, sp.Indexed):
+                out |= {(str(e.base.label), a) for a, x in enumerate(e.indices) if not isinstance(x, Index)}
+    return out
+
+
 def check_gradients(prog, d, sizes=None, seed=0, directions=3, h=1e-6, tolerance=1e-5) -> CheckResult:
     """Compare the derivation ``d`` of the program ``prog`` with central differences in
     float64 on random data (:func:`indexcalc.check_gradients` parses and derives, then
@@ -197,12 +225,8 @@ def check_gradients(prog, d, sizes=None, seed=0, directions=3, h=1e-6, tolerance
     rng = np.random.default_rng(seed)
     size = sizes_for(prog, sizes)
     inputs = random_inputs(prog, size, rng)
-    upstream = {}
-    for y, u in d.upstream.items():
-        if isinstance(u, str):
-            shape = tuple(size[prog.sizes.find((y, a))] for a in range(prog.rank(y)))
-            upstream[u] = rng.standard_normal(shape)
     fwd = prog.compile()
+    upstream = upstream_data(fwd, d, inputs, rng)
 
     def objective(arrays):
         out = fwd(**arrays)

@@ -141,3 +141,15 @@ def test_cli_matrix_input(capsys):
     assert code == 2 and "--matrix-input" in err
     code, _, err = run(capsys, "derive", "x'*x", "--matrix-input", "--kinds", "x:tensor")
     assert code == 2 and "name:kind pairs" in err
+
+
+@pytest.mark.parametrize("forward, answer, right", [
+    ("y[i] = x[2*i+k]*w[k]", "dw[k] = x[i+k]*dy[i]", False),   # the stride forgotten
+    ("y[i] = sum[k:3](x[i+k])", "dx[j] = sum[k:3](dy[j+k])", False),  # the window not flipped
+    ("y[i] = sum[k:3](x[i+k])", "dx[j] = sum[k:3](dy[j-k])", True),
+])
+def test_answers_about_windows(forward, answer, right):
+    """A wrong answer to a window program is reported WRONG with a counterexample (an
+    InternalError once: the upstream gradient's computed size)."""
+    result = ic.check_answer(forward, answer)
+    assert bool(result) is right, result.report()

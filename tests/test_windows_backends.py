@@ -240,3 +240,13 @@ def test_jacobian_and_hessian_of_windows_compile():
     # i takes x's size (it stands bare in x[i,j]): x[i+1,j] reads 0 at the last i
     D = np.array([[-1, 1, 0], [0, -1, 1], [0, 0, -1]])
     assert np.allclose(H, 2 * np.kron(D.T @ D, np.eye(2)))
+
+
+@pytest.mark.parametrize("src", ["y[i] = x[i+k]*w[k]", "y[i] = x[i+2*k]*w[k]",
+                                 "y[n,o,a,e] = x[n,c,2*a+k,2*e+l]*w[o,c,k,l]",
+                                 "y[i] = sum[k:3](x[i+k])"])
+def test_check_gradients_on_windows(src):
+    """The random sizes keep every valid size at least 1, and the upstream gradient takes
+    the output's computed shape (an InternalError once: its size class is no input's)."""
+    result = ic.check_gradients(src)
+    assert result.ok, result.report()
