@@ -250,3 +250,27 @@ def test_check_gradients_on_windows(src):
     the output's computed shape (an InternalError once: its size class is no input's)."""
     result = ic.check_gradients(src)
     assert result.ok, result.report()
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["numba"])
+@pytest.mark.parametrize("src, pool", [
+    ("m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])", ("max", 2, 2)),
+    ("m[n,c,a,e] = max[k:3,l:3](x[n,c,2*a+k,2*e+l])", ("max", 3, 2)),   # overlapping windows
+    ("m[n,c,a,e] = mean[k:2,l:2](x[n,c,2*a+k,2*e+l])", ("avg", 2, 2)),
+])
+def test_pooling_backward_matches_torch(backend, src, pool):
+    """Pooling's derived backward, compiled, against torch's max_pool2d/avg_pool2d autograd
+    (distinct values: the maximum of each window is unique)."""
+    torch = pytest.importorskip("torch")
+    _backend(backend)
+    kind, size, stride = pool
+    rng = np.random.default_rng(3)
+    x = rng.permutation(2 * 3 * 7 * 9).reshape(2, 3, 7, 9) / 10.0
+    xt = torch.tensor(x, requires_grad=True)
+    F = torch.nn.functional
+    m = (F.max_pool2d if kind == "max" else F.avg_pool2d)(xt, size, stride)
+    dm = rng.standard_normal(tuple(m.shape))
+    m.backward(torch.tensor(dm))
+    out = ic.derive(src).compile(forward=True, backend=backend)(x=x, dm=dm)
+    np.testing.assert_allclose(np.asarray(out["m"]), m.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(out["x"]), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
