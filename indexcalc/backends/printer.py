@@ -21,11 +21,11 @@ import sympy as sp
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
-from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
-    Position, Reduction, Size, Window
+from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Gather, Input, LogSumExp, Map, MatFunc, \
+    Max, Min, Position, Reduction, ScatterAdd, Size, Window
 from indexcalc.lower.plan import pairwise, plan
 
-_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast)  # ops printed as an assignment of their own
+_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, ScatterAdd)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
@@ -98,7 +98,8 @@ class ArrayPrinter(SizeTable):
     def body(self) -> list:
         """The lines of the function before its return: sizes, one assignment per variable."""
         read = [n for n in self.prog.inputs if n in self.params or self.low.inputs.get(n) in self.ids]
-        tensors = [self.d.safe(n) for n in read if self.prog.rank(n)] + \
+        ints = set(getattr(self.prog, "integers", ()))  # README "Gathers": not of the data's dtype
+        tensors = [self.d.safe(n) for n in read if self.prog.rank(n) and n not in ints] + \
             [self.var[k] for k in sorted(self.given) if self.g[k].rank] or [self.d.safe(n) for n in read]
         body = self.d.dtype(tensors)
         used = {c for k in self.ids for c in sizes_read(self.g[k])}
@@ -192,6 +193,38 @@ class ArrayPrinter(SizeTable):
         forms = tuple(node.op.forms[j] for j in layout)  # physical axis j holds node axis layout[j]
         shape = ", ".join(self.size_var(c) for c in node.axes)
         return self.d.window(code, forms, shape + "," * (node.rank == 1)), tuple(range(node.rank))
+
+    def _gather(self, k, node):
+        """A read at integer data (README "Gathers"): the module's ``_gather`` helper
+        (:mod:`indexcalc.backends.gathers`), the data read as integers."""
+        (a, _), *data = node.args
+        code, layout = self.expr(a)
+        forms = tuple(node.op.forms[j] for j in layout)  # physical axis j holds node axis layout[j]
+        idx = [f"({c}, {axes!r})" for c, axes in self.integer_operands(data)]
+        shape = ", ".join(self.size_var(c) for c in node.axes)
+        return (f"_gather({code}, {forms!r}, ({', '.join(idx)}{',' * (len(idx) == 1)}), "
+                f"({shape}{',' * (node.rank == 1)}))"), tuple(range(node.rank))
+
+    def _scatter(self, k, node):
+        """A gather's accumulation (README "Gathers"): the module's ``_scatter`` helper."""
+        (v, vl), data = node.args[0], node.args[1:]
+        code, layout = self.expr(v)
+        (pos, paxes), = self.integer_operands(data)
+        shape = ", ".join(self.size_var(c) for c in node.axes)
+        return (f"_scatter({code}, {tuple(vl[i] for i in layout)!r}, {pos}, {paxes!r}, {node.op.output!r}, "
+                f"{node.op.target}, ({shape}{',' * (node.rank == 1)}))"), tuple(range(node.rank))
+
+    def integer_operands(self, args) -> list:
+        """``[(code, labels of its physical axes)]`` of operands read as integers."""
+        saved, self.raw = self.raw, True
+        try:
+            out = []
+            for a, labels in args:
+                code, layout = self.expr(a)
+                out.append((code, tuple(labels[i] for i in layout)))
+            return out
+        finally:
+            self.raw = saved
 
     def aligned(self, a, pos, rank, boolean=False) -> str:
         """Operand ``a`` (node axis ``i`` at output axis ``pos[i]``) transposed and expanded
@@ -365,4 +398,5 @@ def _nested(a, b) -> bool:
 BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrinter._size, Eye: ArrayPrinter._eye,
          Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Contract: ArrayPrinter._reduction,
          Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
-         MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window}
+         MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window,
+         Gather: ArrayPrinter._gather, ScatterAdd: ArrayPrinter._scatter}

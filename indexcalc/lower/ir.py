@@ -167,6 +167,30 @@ class Window(Access):
 
 
 @dataclass(frozen=True)
+class Gather(Access):
+    """Operand 0 ``x`` (labels: its axes in order) read at positions that may hold integer
+    data (README "Gathers": ``E[tok[n], d]``, ``x[idx[i] + k]``): ``forms[a]`` is
+    ``(offset, ((output axis, coefficient), ...), source)``, axis ``a`` of ``x`` is read at
+    ``offset + sum(coefficient * o[output axis])`` plus, where ``source`` is not 0, the
+    value of operand ``source`` (an integer array whose labels are output axes). The
+    element is 0 where a position is outside its axis (the integer data themselves are
+    checked before any work, so a plain gather never is)."""
+    forms: tuple
+
+
+@dataclass(frozen=True)
+class ScatterAdd(Op):
+    """The accumulation of a gather's gradient, ``sum[n](delta(v, tok[n]) * g[n, d])``
+    (README "Gathers"), never a one-hot: operand 0 the values ``g`` and operand 1 the
+    integer positions ``tok``, both with einsum-style labels. The result's axes are
+    ``output`` (labels); its label ``target`` (not an operand's) is the axis the positions
+    index (of size class ``axes[output.index(target)]``); every operand label not in
+    ``output`` is summed. A position outside ``0 .. size-1`` adds nothing."""
+    output: tuple
+    target: int
+
+
+@dataclass(frozen=True)
 class Map(Elementwise):
     """An element-wise function (``add``, ``mul``, ``pow`` with the exponent as its one
     parameter, ``step``, ``finite``, a comparison of :data:`COMPARISONS` (of positions) or a
@@ -212,7 +236,8 @@ class MatFunc(Op):
 
 
 #: every op a graph may hold (each printer handles each of them)
-OPS = (Input, Const, Size, Eye, Position, Map, Broadcast, Window, Contract, Max, Min, LogSumExp, MatFunc)
+OPS = (Input, Const, Size, Eye, Position, Map, Broadcast, Window, Gather, Contract, Max, Min, LogSumExp, MatFunc,
+       ScatterAdd)
 #: the ``Map`` functions comparing two operands (positions and index arithmetic): 1 or 0
 COMPARISONS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 #: leaves that are numbers: they read no input (with maps of them, :meth:`Graph.static`)
