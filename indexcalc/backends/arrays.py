@@ -204,7 +204,10 @@ def _ints(args):
                              f"array given has dtype {{getattr(a, 'dtype', type(a).__name__)}}; pass integers")
         if not getattr(a, "size", 1) or getattr(a, "ndim", 0) != len(getattr(args[axes[0][2]], "shape", ())) * 0 + a.ndim:
             continue
-        low, high = int(a.min()), int(a.max())
+        try:
+            low, high = int(a.min()), int(a.max())
+        except TypeError:  # traced (jax.jit): no values to check here; apply() checked them
+            continue
         for tensor, axis, j, b in axes:
             n = args[j].shape[b]
             if low < 0 or high >= n:

@@ -83,6 +83,14 @@ def _order(axes, full):
 #: with ``np.add.reduceat``: benchmarks/RESULTS.md)
 NUMPY = _PLAN + '''
 
+def _index(a, rank):
+    """Integer positions of ``rank`` axes (a float array of whole numbers, as a Numba kernel
+    computes them, rounded; its numbers are buffers of shape (1,))."""
+    a = np.asarray(a)
+    a = a.reshape(()) if not rank and a.ndim else a
+    return a if a.dtype.kind in "iu" else np.rint(a).astype(np.intp)
+
+
 def _spread(a, axes, full):
     perm, ordered = _order(axes, full)
     a = np.asarray(a).transpose(perm) if perm != sorted(perm) else np.asarray(a)
@@ -97,7 +105,7 @@ def _gather(x, forms, idx, shape):
     plain = _take_axis(forms, idx)
     if plain is not None:
         a, src, labels = plain
-        out = np.take(x, idx[src - 1][0], axis=a)
+        out = np.take(x, _index(idx[src - 1][0], len(idx[src - 1][1])), axis=a)
         perm = sorted(range(rank), key=lambda j: labels[j])
         return out.transpose(perm) if perm != sorted(perm) else out
     full = list(range(rank))
@@ -105,7 +113,7 @@ def _gather(x, forms, idx, shape):
     for a, (off, terms, src) in enumerate(forms):
         at = np.full((1,)*rank, off, dtype=np.intp)
         if src:
-            at = at + _spread(idx[src - 1][0], idx[src - 1][1], full)
+            at = at + _spread(_index(idx[src - 1][0], len(idx[src - 1][1])), idx[src - 1][1], full)
         for o, c in terms:
             at = at + c*np.arange(shape[o]).reshape([-1 if j == o else 1 for j in full])
         if off or terms:
@@ -120,7 +128,7 @@ def _gather(x, forms, idx, shape):
 def _scatter(vals, vaxes, pos, paxes, out, target, shape):
     """vals (labels vaxes) added at the integer positions pos (labels paxes) along the
     output axis labelled target; labels not in out are summed (README "Gathers")."""
-    vals = np.asarray(vals)
+    vals, pos = np.asarray(vals), _index(pos, len(paxes))
     n = shape[out.index(target)]
     rows = _rows(vaxes, paxes, out, target)
     size = _labels_shape(((vals, vaxes), (pos, paxes)), out, shape)

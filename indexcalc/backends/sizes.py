@@ -80,6 +80,7 @@ class SizeTable:
         for k in self.ids:
             node = self.g[k]
             if isinstance(node.op, Position) or (isinstance(node.op, Input) and node.op.name in ints) or (
+                    isinstance(node.op, (Window, Gather)) and node.args[0][0] in out) or (
                     isinstance(node.op, Map) and node.op.function in ("add", "mul") and
                     any(a in out for a, _ in node.args) and
                     all(a in out or (a in self.static and _whole(self.g[a])) for a, _ in node.args)):
