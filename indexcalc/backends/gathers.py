@@ -17,7 +17,7 @@ einsum-style): an embedding's gradient is one ``np.add.at`` / ``index_add_`` /
     array([[4., 5.],
            [0., 1.],
            [4., 5.]])
-    >>> namespace["_scatter"](np.ones((3, 2)), (2, 1), np.array([2, 0, 2]), (2,), (0, 1), 0, (4, 2))
+    >>> namespace["_scatter"](np.ones((3, 2)), (2, 1), np.array([2, 0, 2]), (2,), (0, 1), 0, (4, 2), np.float64)
     array([[1., 1.],
            [0., 0.],
            [2., 2.],
@@ -125,10 +125,10 @@ def _gather(x, forms, idx, shape):
     return out if ok is None else np.where(np.broadcast_to(ok, shape), out, x.dtype.type(0))
 
 
-def _scatter(vals, vaxes, pos, paxes, out, target, shape):
+def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
     """vals (labels vaxes) added at the integer positions pos (labels paxes) along the
     output axis labelled target; labels not in out are summed (README "Gathers")."""
-    vals, pos = np.asarray(vals), _index(pos, len(paxes))
+    vals, pos = np.asarray(vals, dtype=dtype), _index(pos, len(paxes))
     n = shape[out.index(target)]
     rows = _rows(vaxes, paxes, out, target)
     size = _labels_shape(((vals, vaxes), (pos, paxes)), out, shape)
@@ -202,11 +202,13 @@ def _gather(x, forms, idx, shape):
     return out if ok is None else torch.where(ok.broadcast_to(shape), out, out.new_zeros(()))
 
 
-def _scatter(vals, vaxes, pos, paxes, out, target, shape):
+def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
     """vals added at the integer positions pos along the output axis labelled target
     (README "Gathers")."""
     n = shape[out.index(target)]
     pos = _long(pos)
+    if not isinstance(vals, torch.Tensor):  # a number
+        vals = torch.full((), vals, dtype=dtype, device=pos.device)
     rows = _rows(vaxes, paxes, out, target)
     size = _labels_shape(((vals, vaxes), (pos, paxes)), out, shape)
     if rows is not None:
@@ -271,9 +273,10 @@ def _gather(x, forms, idx, shape):
     return out if ok is None else jnp.where(jnp.broadcast_to(ok, shape), out, 0).astype(x.dtype)
 
 
-def _scatter(vals, vaxes, pos, paxes, out, target, shape):
+def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
     """vals added at the integer positions pos along the output axis labelled target
     (README "Gathers")."""
+    vals = jnp.asarray(vals, dtype)
     size = _labels_shape(((vals, vaxes), (pos, paxes)), out, shape)
     full = list(dict.fromkeys(tuple(out) + tuple(vaxes) + tuple(paxes)))
     full.remove(target)

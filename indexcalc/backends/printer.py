@@ -212,7 +212,7 @@ class ArrayPrinter(SizeTable):
         (pos, paxes), = self.integer_operands(data)
         shape = ", ".join(self.size_var(c) for c in node.axes)
         return (f"_scatter({code}, {tuple(vl[i] for i in layout)!r}, {pos}, {paxes!r}, {node.op.output!r}, "
-                f"{node.op.target}, ({shape}{',' * (node.rank == 1)}))"), tuple(range(node.rank))
+                f"{node.op.target}, ({shape}{',' * (node.rank == 1)}), _dtype)"), tuple(range(node.rank))
 
     def integer_operands(self, args) -> list:
         """``[(code, labels of its physical axes)]`` of operands read as integers."""
