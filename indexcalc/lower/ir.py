@@ -45,7 +45,8 @@ The categories are base classes: a :class:`Leaf` reads no operand, an
 :class:`Elementwise` op computes each element from its operands' elements at the indices
 its labels say, an :class:`Access` op reads each element from one element of its
 operand at positions computed from its own indices (a window: zero outside the operand),
-a :class:`Reduction` reduces its operands over the labels not in its ``output``, and
+a :class:`Reduction` reduces its operands over the labels not in its ``output``, a
+:class:`Scatter` adds values at positions given by integer data (README "Gathers"), and
 :class:`MatFunc` is a library call on a whole matrix. The tuples
 :data:`NUMBERS`, :data:`FOLDS`, :data:`EXTREMA` and :data:`ACCUMULATED` name the finer
 groups the passes need. A new kind of node is one class here (listed in :data:`OPS`)
@@ -110,6 +111,12 @@ class Reduction(Op):
     tables and the loop schedules (sum, max, min, logsumexp)."""
     output: tuple[int, ...]
     word = ""
+
+
+@dataclass(frozen=True)
+class Scatter(Op):
+    """Adds operand values into a result at positions given by integer data (README
+    "Gathers"): the accumulation of a gather's gradient, a library call in every backend."""
 
 
 # --- the ops ---------------------------------------------------------------------------------
@@ -179,7 +186,7 @@ class Gather(Access):
 
 
 @dataclass(frozen=True)
-class ScatterAdd(Op):
+class ScatterAdd(Scatter):
     """The accumulation of a gather's gradient, ``sum[n](delta(v, tok[n]) * g[n, d])``
     (README "Gathers"), never a one-hot: operand 0 the values ``g`` and operand 1 the
     integer positions ``tok``, both with einsum-style labels. The result's axes are
