@@ -67,7 +67,7 @@ import numpy as np
 
 from indexcalc.backends.arrays import CHECK_NAMES, check_call, check_source
 from indexcalc.backends.loops import Kernels
-from indexcalc.backends.gathers import NUMPY as GATHERS
+from indexcalc.backends.gathers import NUMBA as GATHERS
 from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.backends.numpy import NumpyDialect, runner
