@@ -26,6 +26,8 @@ einsum-style): an embedding's gradient is one ``np.add.at`` / ``index_add_`` /
 
 from __future__ import annotations
 
+import ast
+
 # shared by every dialect: the plan of a gather or a scatter, from labels and shapes alone
 _PLAN = '''
 
@@ -294,8 +296,26 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
 
 
 def gather_helpers(code: str, text: str) -> str:
-    """``text`` (a dialect's helpers) where ``code`` calls ``_gather`` or ``_scatter``, else ""."""
-    return text if "_gather(" in code or "_scatter(" in code else ""
+    """The functions of ``text`` (a dialect's helpers) that ``code`` needs: ``_gather`` where
+    it calls ``_gather``, ``_scatter`` where it calls ``_scatter``, and what they call; ""
+    where it calls neither (a module carries no helper it does not use).
+
+        >>> "_scatter" in gather_helpers("y = _gather(x, f, i, s)", NUMPY), gather_helpers("y = x", NUMPY)
+        (False, '')
+    """
+    tree = ast.parse(text)
+    defs = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    need = [name for name in ("_gather", "_scatter") if name + "(" in code]
+    keep = set()
+    while need:
+        name = need.pop()
+        if name not in keep:
+            keep.add(name)
+            need += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name) and n.id in defs]
+    lines = text.splitlines()
+    parts = ["\n".join(lines[min([f.lineno] + [d.lineno for d in f.decorator_list]) - 1:f.end_lineno])
+             for f in tree.body if isinstance(f, ast.FunctionDef) and f.name in keep]
+    return "".join(f"\n\n{part}\n" for part in parts)
 
 
 #: Numba: the NumPy helpers with the rows of a scatter added by a compiled loop over the
