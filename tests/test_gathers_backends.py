@@ -185,3 +185,21 @@ def test_against_torch_autograd(backend):
         assert np.allclose(got[y], out.detach().numpy(), rtol=1e-9, atol=1e-12), (name, backend)
         for x in d.wrt:
             assert np.allclose(got[x], t[x].grad.numpy(), rtol=1e-9, atol=1e-12), (name, backend, x)
+
+
+def test_hessian_of_cross_entropy_compiles():
+    """The Hessian of a cross-entropy with integer targets compiles and equals central
+    differences of its compiled gradient."""
+    forward = "L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])"
+    r = np.random.default_rng(0)
+    z, y = r.normal(size=(3, 4)), np.array([1, 1, 3])
+    H = np.asarray(next(iter(ic.hessian(forward).compile()(z=z, y=y).values())))
+    grad = ic.derive(forward).compile()
+    eps, numeric = 1e-6, np.zeros((3, 4, 3, 4))
+    for at in np.ndindex(3, 4):
+        up, down = z.copy(), z.copy()
+        up[at] += eps
+        down[at] -= eps
+        numeric[(...,) + at] = (grad(z=up, y=y)["z"] - grad(z=down, y=y)["z"]) / (2 * eps)
+    assert np.allclose(H.reshape(numeric.shape), numeric, atol=1e-7)
+    assert np.abs(numeric).max() > 1e-3  # not trivially zero
