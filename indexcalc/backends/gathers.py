@@ -329,3 +329,41 @@ def _add_rows(res, p, v):
         for j in range(v.shape[1]):
             res[row, j] += v[i, j]
 '''
+
+
+class GatherPrinting:
+    """The array printer's cases (:mod:`indexcalc.backends.printer`) for
+    :class:`~indexcalc.lower.ir.Gather` and :class:`~indexcalc.lower.ir.ScatterAdd`: calls
+    of the module's helpers above."""
+
+    def _gather(self, k, node):
+        """A read at integer data (README "Gathers"): the module's ``_gather`` helper
+        (:mod:`indexcalc.backends.gathers`), the data read as integers."""
+        (a, _), *data = node.args
+        code, layout = self.expr(a)
+        forms = tuple(node.op.forms[j] for j in layout)  # physical axis j holds node axis layout[j]
+        idx = [f"({c}, {axes!r})" for c, axes in self.integer_operands(data)]
+        shape = ", ".join(self.size_var(c) for c in node.axes)
+        return (f"_gather({code}, {forms!r}, ({', '.join(idx)}{',' * (len(idx) == 1)}), "
+                f"({shape}{',' * (node.rank == 1)}))"), tuple(range(node.rank))
+
+    def _scatter(self, k, node):
+        """A gather's accumulation (README "Gathers"): the module's ``_scatter`` helper."""
+        (v, vl), data = node.args[0], node.args[1:]
+        code, layout = self.expr(v)
+        (pos, paxes), = self.integer_operands(data)
+        shape = ", ".join(self.size_var(c) for c in node.axes)
+        return (f"_scatter({code}, {tuple(vl[i] for i in layout)!r}, {pos}, {paxes!r}, {node.op.output!r}, "
+                f"{node.op.target}, ({shape}{',' * (node.rank == 1)}), _dtype)"), tuple(range(node.rank))
+
+    def integer_operands(self, args) -> list:
+        """``[(code, labels of its physical axes)]`` of operands read as integers."""
+        saved, self.raw = self.raw, True
+        try:
+            out = []
+            for a, labels in args:
+                code, layout = self.expr(a)
+                out.append((code, tuple(labels[i] for i in layout)))
+            return out
+        finally:
+            self.raw = saved

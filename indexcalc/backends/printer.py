@@ -19,6 +19,7 @@ import opt_einsum
 import sympy as sp
 
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
+from indexcalc.backends.gathers import GatherPrinting
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Gather, Input, LogSumExp, Map, MatFunc, \
@@ -29,7 +30,7 @@ _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, ScatterAdd)  # ops printed as
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter(SizeTable):
+class ArrayPrinter(SizeTable, GatherPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -193,38 +194,6 @@ class ArrayPrinter(SizeTable):
         forms = tuple(node.op.forms[j] for j in layout)  # physical axis j holds node axis layout[j]
         shape = ", ".join(self.size_var(c) for c in node.axes)
         return self.d.window(code, forms, shape + "," * (node.rank == 1)), tuple(range(node.rank))
-
-    def _gather(self, k, node):
-        """A read at integer data (README "Gathers"): the module's ``_gather`` helper
-        (:mod:`indexcalc.backends.gathers`), the data read as integers."""
-        (a, _), *data = node.args
-        code, layout = self.expr(a)
-        forms = tuple(node.op.forms[j] for j in layout)  # physical axis j holds node axis layout[j]
-        idx = [f"({c}, {axes!r})" for c, axes in self.integer_operands(data)]
-        shape = ", ".join(self.size_var(c) for c in node.axes)
-        return (f"_gather({code}, {forms!r}, ({', '.join(idx)}{',' * (len(idx) == 1)}), "
-                f"({shape}{',' * (node.rank == 1)}))"), tuple(range(node.rank))
-
-    def _scatter(self, k, node):
-        """A gather's accumulation (README "Gathers"): the module's ``_scatter`` helper."""
-        (v, vl), data = node.args[0], node.args[1:]
-        code, layout = self.expr(v)
-        (pos, paxes), = self.integer_operands(data)
-        shape = ", ".join(self.size_var(c) for c in node.axes)
-        return (f"_scatter({code}, {tuple(vl[i] for i in layout)!r}, {pos}, {paxes!r}, {node.op.output!r}, "
-                f"{node.op.target}, ({shape}{',' * (node.rank == 1)}), _dtype)"), tuple(range(node.rank))
-
-    def integer_operands(self, args) -> list:
-        """``[(code, labels of its physical axes)]`` of operands read as integers."""
-        saved, self.raw = self.raw, True
-        try:
-            out = []
-            for a, labels in args:
-                code, layout = self.expr(a)
-                out.append((code, tuple(labels[i] for i in layout)))
-            return out
-        finally:
-            self.raw = saved
 
     def aligned(self, a, pos, rank, boolean=False) -> str:
         """Operand ``a`` (node axis ``i`` at output axis ``pos[i]``) transposed and expanded
