@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
+from indexcalc.backends.gathers import JAX as GATHERS_JAX
+from indexcalc.backends.gathers import TORCH as GATHERS_TORCH
 from indexcalc.backends.jax import JAX_DIALECT
 from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.backends.torch import TORCH_DIALECT
@@ -61,6 +63,8 @@ def of_wrt(fn, d, fixed):
 def plain_forward(d, dialect, namespace):
     """The forward program printed in ``dialect`` without a custom gradient."""
     src = ArrayPrinter(d.forward, {o: o for o in d.forward.outputs}, dialect).function("forward")
+    if "_gather(" in src:  # README "Gathers": the module's helpers
+        exec({TORCH_DIALECT: GATHERS_TORCH, JAX_DIALECT: GATHERS_JAX}[dialect], namespace)
     exec(src, namespace)
     return namespace["forward"]
 

@@ -1,5 +1,5 @@
 """Gathers (README "Gathers", issue 22): integer tensors read in index positions,
-``E[tok[n],d]``, derived and printed (the backends do not compile them yet).
+``E[tok[n],d]``, derived and printed (compiled by every backend: tests/test_gathers_backends.py).
 
 Each derived backward is checked numerically without any backend: the forward program
 and the printed backward program (text in the same language) are both evaluated by
@@ -190,14 +190,13 @@ def test_errors(text, message):
         ic.parse(text)
 
 
-def test_not_compiled_yet():
-    """Until the backends compile gathers, every compile is a clear refusal, never a wrong answer."""
-    for call in (lambda: ic.parse("y[n,d] = E[tok[n],d]").compile(),
-                 lambda: ic.derive("y[n,d] = E[tok[n],d]").compile(),
-                 lambda: ic.derive("y[n,d] = E[tok[n],d]").numpy_source(),
-                 lambda: ic.check_gradients("L = -mean[n](logp[n, y[n]])")):
-        with pytest.raises(ic.ProgramError, match="gathers .* are not compiled yet"):
-            call()
+def test_check_gradients_compiles_gathers():
+    """The backends compile gathers (tests/test_gathers_backends.py), so ic.check_gradients
+    checks a gather program numerically, drawing integer data inside the axes it indexes."""
+    for forward in ("y[n,d] = E[tok[n],d]", "L = -mean[n](logp[n, y[n]])",
+                    "L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])", "y[i] = x[idx[i] + k]*w[k]"):
+        report = ic.check_gradients(forward)
+        assert report.ok, (forward, str(report))
 
 
 def test_random_integer_data_in_range():

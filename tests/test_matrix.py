@@ -201,6 +201,8 @@ def test_numpy_form_cookbook(name):
 def test_numpy_form_gallery(name):
     ex = examples()[name]
     d = derive(ex.source, ex.wrt)
+    if d.forward.integers:
+        pytest.skip("the matrix notation's NumPy form does not write gathers yet (issue 22)")
     assert evaluate(d, random_data(d)) == len(d.statements)
 
 

@@ -20,6 +20,7 @@ import linecache
 import numpy as np
 
 from indexcalc.errors import ShapeError
+from indexcalc.language.gathers import check_values, targets
 from indexcalc.lower.sizes import computed, evaluate, size_code
 
 
@@ -48,7 +49,10 @@ def check_arrays(prog, arrays, checked=None):
             if len(checked) >= 64:  # bounded: a caller that varies its shapes forever
                 checked.pop(next(iter(checked)))
             checked[key] = dtype
-    return [a if a.dtype == dtype else a.astype(dtype) for a in args]
+    ints = set(getattr(prog, "integers", ()))  # README "Gathers": integer data, checked every call
+    if ints:
+        check_values(prog, dict(zip(prog.inputs, args)))
+    return [a if a.dtype == dtype or name in ints else a.astype(dtype) for a, name in zip(args, prog.inputs)]
 
 
 def check_shapes(prog, args):
@@ -83,7 +87,8 @@ def check_shapes(prog, args):
             if shapes[(name, axis)] != n:
                 raise ShapeError(f"{name} axis {axis} has size {shapes[(name, axis)]}, but {where} has size "
                                  f"{_text(e)} = {n}; they must agree")
-    tensors = [a.dtype for a, n in zip(args, prog.inputs) if prog.rank(n)]
+    ints = set(getattr(prog, "integers", ()))
+    tensors = [a.dtype for a, n in zip(args, prog.inputs) if prog.rank(n) and n not in ints]
     dtype = np.result_type(*(tensors or [a.dtype for a in args] or [np.float64]))
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
@@ -147,7 +152,7 @@ def _via(where):
 CHECK_NAMES = frozenset(
     n.name if isinstance(n, (ast.FunctionDef, ast.ClassDef)) else n.targets[0].id
     for n in ast.parse(CHECK.format(axes="{}", where="()", shape="a", fast="True", sized_fast="", sized_slow="")).body
-    if not isinstance(n, ast.Expr)) | {"_sized"}
+    if not isinstance(n, ast.Expr)) | {"_sized", "_ints", "_INTS", "_bad"}
 
 
 def check_source(prog, shape="getattr(a, 'shape', ())") -> str:
@@ -176,8 +181,75 @@ def check_source(prog, shape="getattr(a, 'shape', ())") -> str:
     sized = _sized(prog)
     fast = "\n            _sized(tuple(a.shape for a in args))" if sized else ""
     slow = f"    _sized(tuple(tuple({shape}) for a in args))\n" if sized else ""
+    ints = _ints(prog)
+    if ints:  # README "Gathers": the integer data too, once the shapes are right
+        fast, slow = fast + "\n            _ints(args)", slow + "    _ints(args)\n"
     return CHECK.format(axes=table, where=texts, shape=shape, fast=_fast(prog, groups), sized_fast=fast,
-                        sized_slow=slow) + sized
+                        sized_slow=slow) + sized + ints
+
+
+INTS = '''
+
+#: README "Gathers": each integer input (its position among the arguments) and the axes its
+#: values index: (tensor, axis, the argument and axis that carry that axis's size)
+_INTS = {table}
+
+
+def _ints(args):
+    """Raise ShapeError unless every integer input holds integers inside the axes it indexes."""
+    for k, (name, axes) in _INTS.items():
+        a = args[k]
+        if "int" not in str(getattr(a, "dtype", type(a).__name__)):
+            raise ShapeError(f"{{name}} is an integer input (it is read in an index position), but the "
+                             f"array given has dtype {{getattr(a, 'dtype', type(a).__name__)}}; pass integers")
+        if not getattr(a, "size", 1) or getattr(a, "ndim", 0) != len(getattr(args[axes[0][2]], "shape", ())) * 0 + a.ndim:
+            continue
+        try:
+            low, high = int(a.min()), int(a.max())
+        except TypeError:  # traced (jax.jit): no values to check here; apply() checked them
+            continue
+        for tensor, axis, j, b in axes:
+            n = args[j].shape[b]
+            if low < 0 or high >= n:
+                value, at = _bad(a.tolist(), n)
+                raise ShapeError(f"{{name}} holds the value {{value}} (at {{at}}), outside axis {{axis}} of "
+                                 f"{{tensor}}, of size {{n}}: the values of an integer input index that axis, "
+                                 f"from 0 to {{n - 1}}")
+
+
+def _bad(values, n, at=()):
+    """The first value outside 0 .. n-1 of nested lists, and its position."""
+    if not isinstance(values, list):
+        return (values, list(at)) if not 0 <= values < n else None
+    for i, v in enumerate(values):
+        found = _bad(v, n, at + (i,))
+        if found:
+            return found
+    return None
+'''
+
+
+def _ints(prog) -> str:
+    """The emitted check of integer inputs (README "Gathers"): dtype, and values inside the
+    axes they index (sizes read from an argument of the same size class); "" if none."""
+    ints = getattr(prog, "integers", ())
+    if not ints:
+        return ""
+    carriers = {}
+    for j, name in enumerate(prog.inputs):
+        for b in range(prog.rank(name)):
+            carriers.setdefault(prog.sizes.find((name, b)), (j, b))
+    table = {}
+    for name in ints:
+        if name not in prog.inputs:
+            continue
+        axes = []
+        for tensor, axis in targets(prog).get(name, ()):
+            where = carriers.get(prog.sizes.find((tensor, axis)))
+            if where:
+                axes.append((tensor, axis) + where)
+        table[prog.inputs.index(name)] = (name, tuple(axes))
+    return INTS.format(table="{" + "".join(f"\n    {k!r}: {v!r}," for k, v in table.items()) + "\n}")
 
 
 def _sized(prog) -> str:

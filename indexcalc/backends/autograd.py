@@ -27,6 +27,7 @@ import numpy as np
 from indexcalc.backends.arrays import check_shapes
 from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.errors import ShapeError
+from indexcalc.language.gathers import check_values
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import Elementwise, Input, Leaf
 
@@ -132,6 +133,16 @@ def check_inputs(d, specs):
     stand_ins = [np.broadcast_to(np.zeros((), specs[n][1] or np.float32), specs[n][0]) for n in prog.inputs]
     dtype = check_shapes(prog, stand_ins)
     return None if unknown else dtype
+
+
+def check_integers(prog, arrays) -> None:
+    """The integer inputs of ``arrays`` (name -> array, NumPy-readable) checked before any
+    work (README "Gathers": integer dtype, values inside the axes they index), the other
+    arrays read for their shapes only."""
+    ints = set(getattr(prog, "integers", ()))
+    if ints:
+        check_values(prog, {n: (a if n in ints else np.broadcast_to(np.zeros((), np.float32), np.shape(a)))
+                            for n, a in arrays.items()})
 
 
 def _saved(g, forward, backward, roots) -> list:

@@ -28,10 +28,12 @@ import warnings
 import numpy as np
 
 from indexcalc.backends.arrays import check_call, check_source, exec_source
-from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, fresh
+from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, check_integers, fresh
 from indexcalc.backends.dialect import Dialect, PythonNumbers, reads_module
 from indexcalc.backends.torch import SAVED, snake
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE
+from indexcalc.backends.gathers import JAX as GATHERS
+from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.windows import JAX as WINDOW
 from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
 
@@ -118,7 +120,8 @@ def jax_source(d, name=None) -> str:
              *by_name(fn, p)]
     code = "\n".join(lines)
     head = "import math\n" * reads_module(code, "math") + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
-    return head + check_source(d.forward) + X64 + (WINDOW if "_window(" in code else "") + "\n\n" + code
+    return head + check_source(d.forward) + X64 + (WINDOW if "_window(" in code else "") + \
+        gather_helpers(code, GATHERS) + "\n\n" + code
 
 
 def backward_source(d, name=None, forward=False) -> str:
@@ -158,7 +161,10 @@ def compile_jax(d, forward=False):
             warnings.warn(f"the jax backend computes these {np.dtype(want)} arrays in {np.dtype(dtype)}: "
                           "jax_enable_x64 is off (jax.config.update('jax_enable_x64', True) computes them "
                           "in float64)", IndexCalcWarning, stacklevel=2)
-        ins = [jnp.asarray(vals[n], dtype=dtype) for n in fwd.inputs]
+        ints = set(fwd.integers)  # README "Gathers": integer data stay integers, checked first
+        check_integers(fwd, {n: (np.asarray(v) if n in ints else np.empty(np.shape(v), np.bool_))
+                             for n, v in vals.items() if n in fwd.inputs})
+        ins = [jnp.asarray(vals[n]) if n in ints else jnp.asarray(vals[n], dtype=dtype) for n in fwd.inputs]
 
         def f(*diff):
             args = list(ins)

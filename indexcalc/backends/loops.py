@@ -35,8 +35,8 @@ from indexcalc.backends.dialect import factor, literal, power
 from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
 from indexcalc.backends.loop_windows import WindowLoops
 from indexcalc.lower.fuse import Loop, letter
-from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, \
-    MatFunc, Max, Min, Position, Size, Window
+from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, Broadcast, Const, Contract, Eye, Gather, Input, LogSumExp, \
+    Map, MatFunc, Max, Min, Position, ScatterAdd, Size, Window
 
 START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
@@ -328,6 +328,8 @@ DEFINE = {
     LogSumExp: _never("rewritten into a max and a sum first (indexcalc.lower.rewrite)"),
     MatFunc: _never("a library call between the kernels"),
     Position: Kernels._position, Window: Kernels._window,
+    Gather: _never("a library call between the kernels (README \"Gathers\")"),
+    ScatterAdd: _never("a library call between the kernels (README \"Gathers\")"),
 }
 
 

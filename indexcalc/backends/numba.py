@@ -67,6 +67,8 @@ import numpy as np
 
 from indexcalc.backends.arrays import CHECK_NAMES, check_call, check_source
 from indexcalc.backends.loops import Kernels
+from indexcalc.backends.gathers import NUMBA as GATHERS
+from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.backends.numpy import NumpyDialect, runner
 from indexcalc.backends.printer import ArrayPrinter
@@ -247,6 +249,7 @@ class _Module:
         helpers = (EINSUM if "_einsum(" in driver else "") + vector_math(code) + "".join(
             text for call, text in NUMPY_HELPERS.items()
             if call in driver and call not in VECTOR_HELPERS and call != "_einsum(")  # EINSUM defines it
+        helpers += gather_helpers(driver, GATHERS)
         helpers = helpers and "\n\n" + helpers.strip("\n") + "\n"
         self.text = HEADER + helpers + check_source(prog, "np.shape(a)") + "".join(f"\n\n{k}" for k in kernels) + \
             "\n\n" + driver
@@ -270,8 +273,9 @@ class _Module:
         """The lines before the first call: dtype, sizes, inputs, numbers, arrays."""
         safe = ap.d.safe
         tensors = [safe(n) for n in prog.inputs if prog.rank(n)]
+        ints = {safe(n) for n in getattr(prog, "integers", ())}  # README "Gathers": not the data's dtype
         # the dtype of the tensors, else of the scalars (as check_arrays decides it)
-        body = ap.d.dtype(tensors or [safe(n) for n in prog.inputs])
+        body = ap.d.dtype([t for t in tensors if t not in ints] or [safe(n) for n in prog.inputs])
         body += ["_F, _nt = _dtype.type, numba.get_num_threads()"]
         body += [f"{var} = {name}.shape[{axis}]" for c, (var, name, axis) in ap.sizes.items() if c not in ap.computed]
         body += [f"{var} = {code}" for var, code in ap.computed.values()]
@@ -305,13 +309,15 @@ def compile_numba(prog, returns=None, optional=(), fname="backward"):
     def call(*args):
         if sys.modules.get(name) is not module:
             publish(name, module)
-        dtype = args[0].dtype if args else np.dtype(np.float64)  # one dtype (check_arrays)
+        floats = [a for a, n in zip(args, prog.inputs) if n not in prog.integers]  # README "Gathers"
+        dtype = floats[0].dtype if floats else np.dtype(np.float64)  # one dtype (check_arrays)
         if dtype in (np.float32, np.float64):
             return inner(*args, _buffer=pool)
         if dtype != np.float16:
             raise ShapeError(f"the numba backend computes in float32 and float64, not {dtype}: "
                              "convert the arrays, or use the numpy backend")
-        out = inner(*(a.astype(np.float32) for a in args), _buffer=pool)
+        out = inner(*(a if n in prog.integers else a.astype(np.float32) for a, n in zip(args, prog.inputs)),
+                    _buffer=pool)
         return {k: v.astype(np.float16) for k, v in out.items()}
 
     run = runner(prog, call, optional, " (Numba)")

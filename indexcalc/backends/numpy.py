@@ -28,6 +28,8 @@ from indexcalc.backends.arrays import check_arrays, check_call, check_source, ex
 from indexcalc.backends.dialect import Dialect, reads_module
 from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.backends.spelling import BOOLEAN, NUMPY, NUMPY_REDUCE
+from indexcalc.backends.gathers import NUMPY as GATHERS
+from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.windows import NUMPY as WINDOW
 from indexcalc.errors import ShapeError
 
@@ -159,7 +161,7 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
     src = f"{head}\n    {check_call(NUMPY_DIALECT.safe(n) for n in prog.inputs)}\n{body}"
     if not header:
         return src
-    helpers = "".join(code for call, code in HELPERS.items() if call in src)
+    helpers = "".join(code for call, code in HELPERS.items() if call in src) + gather_helpers(src, GATHERS)
     imports = "import math\n\n" * reads_module(helpers + src, "math") + "import numpy as np\n"
     return HEADER + imports + helpers + check_source(prog, "np.shape(a)") + "\n\n" + src
 

@@ -19,17 +19,18 @@ import opt_einsum
 import sympy as sp
 
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
+from indexcalc.backends.gathers import GatherPrinting
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
-from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
-    Position, Reduction, Size, Window
+from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Gather, Input, LogSumExp, Map, MatFunc, \
+    Max, Min, Position, Reduction, ScatterAdd, Size, Window
 from indexcalc.lower.plan import pairwise, plan
 
-_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast)  # ops printed as an assignment of their own
+_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, ScatterAdd)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter(SizeTable):
+class ArrayPrinter(SizeTable, GatherPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -98,7 +99,8 @@ class ArrayPrinter(SizeTable):
     def body(self) -> list:
         """The lines of the function before its return: sizes, one assignment per variable."""
         read = [n for n in self.prog.inputs if n in self.params or self.low.inputs.get(n) in self.ids]
-        tensors = [self.d.safe(n) for n in read if self.prog.rank(n)] + \
+        ints = set(getattr(self.prog, "integers", ()))  # README "Gathers": not of the data's dtype
+        tensors = [self.d.safe(n) for n in read if self.prog.rank(n) and n not in ints] + \
             [self.var[k] for k in sorted(self.given) if self.g[k].rank] or [self.d.safe(n) for n in read]
         body = self.d.dtype(tensors)
         used = {c for k in self.ids for c in sizes_read(self.g[k])}
@@ -365,4 +367,5 @@ def _nested(a, b) -> bool:
 BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrinter._size, Eye: ArrayPrinter._eye,
          Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Contract: ArrayPrinter._reduction,
          Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
-         MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window}
+         MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window,
+         Gather: ArrayPrinter._gather, ScatterAdd: ArrayPrinter._scatter}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from indexcalc.errors import ProgramError
 from indexcalc.language.algebra import Size as SizeOf
-from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Eye, Map, Position, Size, Window
+from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Eye, Gather, Input, Map, Position, ScatterAdd, Size, Window
 from indexcalc.lower.sizes import formula, size_code
 
 
@@ -76,10 +76,11 @@ class SizeTable:
 
     def integers(self) -> set:
         """The nodes holding positions and whole-number arithmetic of them."""
-        out = set()
+        out, ints = set(), set(getattr(self.prog, "integers", ()))  # README "Gathers": integer data
         for k in self.ids:
             node = self.g[k]
-            if isinstance(node.op, Position) or (
+            if isinstance(node.op, Position) or (isinstance(node.op, Input) and node.op.name in ints) or (
+                    isinstance(node.op, (Window, Gather)) and node.args[0][0] in out) or (
                     isinstance(node.op, Map) and node.op.function in ("add", "mul") and
                     any(a in out for a, _ in node.args) and
                     all(a in out or (a in self.static and _whole(self.g[a])) for a, _ in node.args)):
@@ -91,7 +92,7 @@ def sizes_read(node) -> tuple:
     """The size classes whose value the code for ``node`` reads."""
     if isinstance(node.op, Size):
         return (node.op.size_class,)
-    return node.axes if isinstance(node.op, (Eye, Broadcast, Position, Window)) else ()
+    return node.axes if isinstance(node.op, (Eye, Broadcast, Position, Window, Gather, ScatterAdd)) else ()
 
 
 def _whole(node) -> bool:

@@ -34,9 +34,11 @@ from __future__ import annotations
 import numpy as np
 
 from indexcalc.backends.arrays import check_call, check_source, exec_source
-from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, fresh
+from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, check_integers, fresh
 from indexcalc.backends.dialect import Dialect, PythonNumbers, paren, reads_module
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, TORCH, TORCH_REDUCE
+from indexcalc.backends.gathers import TORCH as GATHERS
+from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.windows import TORCH as WINDOW
 from indexcalc.errors import MissingDependencyError, ShapeError
 
@@ -132,7 +134,8 @@ def torch_source(d, name=None) -> str:
              *by_name(fn, p)]
     code = "\n".join(lines)
     head = "import math\n\n" * reads_module(code, "math") + "import torch\n"
-    return head + check_source(d.forward) + (WINDOW if "_window(" in code else "") + "\n\n" + code
+    return head + check_source(d.forward) + (WINDOW if "_window(" in code else "") + \
+        gather_helpers(code, GATHERS) + "\n\n" + code
 
 
 def snake(name: str) -> str:
@@ -175,7 +178,11 @@ def compile_torch(d, forward=False):
         ins = {n: _tensor(torch, n, v) for n, v in arrays.items()}
         dtype = _dtype(torch, d, ins)
         device = next((v.device for v in arrays.values() if isinstance(v, torch.Tensor)), None)
-        ins = {n: t.to(dtype=dtype, device=device) for n, t in ins.items()}  # as NumPy: one float dtype
+        ints = set(fwd.integers)  # README "Gathers": integer data stay integers, checked first
+        check_integers(fwd, {n: (t.detach().cpu().numpy() if n in ints else np.empty(tuple(t.shape), np.bool_))
+                             for n, t in ins.items() if n in fwd.inputs})
+        ins = {n: t.to(device=device) if n in ints else t.to(dtype=dtype, device=device)
+               for n, t in ins.items()}  # as NumPy: one float dtype
         for x in d.wrt:
             ins[x] = ins[x].detach().requires_grad_(True)
         try:

@@ -27,12 +27,11 @@ import sympy as sp
 
 from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
-from indexcalc.errors import ProgramError
-from indexcalc.language.gathers import gathered
 from indexcalc.language.axes import Compare
 from indexcalc.lower.access import Access
 from indexcalc.language.recurrences import refuse_compiling
 from indexcalc.lower.compare import compared
+from indexcalc.lower.gather import Gathers
 from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
     Max, Min, Node
 from indexcalc.lower.ir import Size as SizeOf
@@ -67,16 +66,10 @@ def lower(prog) -> Lowered:
         Window(forms=((0, ((0, 1), (1, 1))),))
     """
     refuse_compiling(prog)  # README "Recurrences": derived and printed, not compiled yet
-    for st in prog.statements:
-        if gathered(st.expr):  # README "Gathers": derived and printed, not compiled yet
-            raise ProgramError(
-                f"line {st.line}, in '{st.text or st.name}': gathers (reads of an integer tensor in an "
-                "index position, E[tok[n],d], and their accumulations delta(v,tok[n])) are not compiled "
-                "yet by the array backends (NumPy, torch, JAX, Numba); ic.derive derives and prints such programs")
     return _Builder(prog).run()
 
 
-class _Builder(Access):
+class _Builder(Access, Gathers):
     def __init__(self, prog):
         self.prog = prog
         self.g = Graph()
@@ -207,6 +200,8 @@ class _Builder(Access):
 
     def name(self, name, indices) -> Ref:
         node, positions = self.stored(name, len(indices))
+        if any(isinstance(x, sp.Basic) and x.has(sp.Indexed) for x in indices):
+            return self.gather(node, positions, indices)  # README "Gathers"
         if any(not isinstance(x, Index) for x in indices):
             return self.window(node, positions, indices)
         return self.read(node, positions, indices)
@@ -236,6 +231,8 @@ class _Builder(Access):
             return Ref(self.add(SizeOf(self.cls(e.args[0]))), ())
         if isinstance(e, Size):  # size(A, k): the size of an axis of a tensor
             return Ref(self.add(SizeOf(self.prog.sizes.find((e.tensor, e.axis)))), ())
+        if isinstance(e, sp.KroneckerDelta) and e.has(sp.Indexed):  # delta(c, y[n]): c == y[n]
+            return self.map("eq", [self.integer_value(x) for x in e.args])
         if isinstance(e, sp.KroneckerDelta) and not all(isinstance(x, Index) for x in e.args):
             return self.compare(*e.args, "==")  # a delta that no index could be solved for
         if isinstance(e, sp.KroneckerDelta):
@@ -268,6 +265,10 @@ class _Builder(Access):
         raise AssertionError(f"no lowering for {type(e).__name__}")
 
     def isum(self, e) -> Ref:
+        if e.body.has(sp.KroneckerDelta) and e.body.has(sp.Indexed):
+            acc = self.accumulation(e)  # README "Gathers": delta(v, tok[n])*dy[n,d] summed over n
+            if acc is not None:
+                return acc
         refs = [self.expr(f) for f in sp.Mul.make_args(e.body)]
         scalars = [r for r in refs if not r.labels]
         tensors = [r for r in refs if r.labels]

@@ -44,8 +44,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, EXTREMA, Contract, Elementwise, Eye, Input, Map, MatFunc, \
-    Window
+from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, EXTREMA, Contract, Elementwise, Eye, Gather, Input, Map, \
+    MatFunc, ScatterAdd, Window
 
 
 #: element-wise functions as cheap as an addition; the rest count as :data:`DEAR` (a
@@ -131,7 +131,7 @@ class Schedule:
             for a, _ in g[k].args:
                 if a in self.users:
                     self.users[a].append(k)
-        self.numpy = {k for k in self.ids if isinstance(g[k].op, MatFunc)
+        self.numpy = {k for k in self.ids if isinstance(g[k].op, (MatFunc, Gather, ScatterAdd))
                       or (isinstance(g[k].op, Contract) and not self._loopable(k))}
         self.computed, self.cost = set(self.numpy), {}
         for k in self.ids:
@@ -184,6 +184,8 @@ class Schedule:
         node = self.g[k]
         if isinstance(node.op, (Elementwise, *ACCUMULATED)):
             return [(a, tuple(ls)) for a, ls in node.args]
+        if isinstance(node.op, (Gather, ScatterAdd)):  # library calls reading whole arrays
+            return [(a, tuple(range(self.g[a].rank))) for a, _ in node.args]
         return []
 
     def _reads(self, k) -> list:

@@ -45,7 +45,8 @@ The categories are base classes: a :class:`Leaf` reads no operand, an
 :class:`Elementwise` op computes each element from its operands' elements at the indices
 its labels say, an :class:`Access` op reads each element from one element of its
 operand at positions computed from its own indices (a window: zero outside the operand),
-a :class:`Reduction` reduces its operands over the labels not in its ``output``, and
+a :class:`Reduction` reduces its operands over the labels not in its ``output``, a
+:class:`Scatter` adds values at positions given by integer data (README "Gathers"), and
 :class:`MatFunc` is a library call on a whole matrix. The tuples
 :data:`NUMBERS`, :data:`FOLDS`, :data:`EXTREMA` and :data:`ACCUMULATED` name the finer
 groups the passes need. A new kind of node is one class here (listed in :data:`OPS`)
@@ -112,6 +113,12 @@ class Reduction(Op):
     word = ""
 
 
+@dataclass(frozen=True)
+class Scatter(Op):
+    """Adds operand values into a result at positions given by integer data (README
+    "Gathers"): the accumulation of a gather's gradient, a library call in every backend."""
+
+
 # --- the ops ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Input(Leaf):
@@ -167,6 +174,30 @@ class Window(Access):
 
 
 @dataclass(frozen=True)
+class Gather(Access):
+    """Operand 0 ``x`` (labels: its axes in order) read at positions that may hold integer
+    data (README "Gathers": ``E[tok[n], d]``, ``x[idx[i] + k]``): ``forms[a]`` is
+    ``(offset, ((output axis, coefficient), ...), source)``, axis ``a`` of ``x`` is read at
+    ``offset + sum(coefficient * o[output axis])`` plus, where ``source`` is not 0, the
+    value of operand ``source`` (an integer array whose labels are output axes). The
+    element is 0 where a position is outside its axis (the integer data themselves are
+    checked before any work, so a plain gather never is)."""
+    forms: tuple
+
+
+@dataclass(frozen=True)
+class ScatterAdd(Scatter):
+    """The accumulation of a gather's gradient, ``sum[n](delta(v, tok[n]) * g[n, d])``
+    (README "Gathers"), never a one-hot: operand 0 the values ``g`` and operand 1 the
+    integer positions ``tok``, both with einsum-style labels. The result's axes are
+    ``output`` (labels); its label ``target`` (not an operand's) is the axis the positions
+    index (of size class ``axes[output.index(target)]``); every operand label not in
+    ``output`` is summed. A position outside ``0 .. size-1`` adds nothing."""
+    output: tuple
+    target: int
+
+
+@dataclass(frozen=True)
 class Map(Elementwise):
     """An element-wise function (``add``, ``mul``, ``pow`` with the exponent as its one
     parameter, ``step``, ``finite``, a comparison of :data:`COMPARISONS` (of positions) or a
@@ -212,7 +243,8 @@ class MatFunc(Op):
 
 
 #: every op a graph may hold (each printer handles each of them)
-OPS = (Input, Const, Size, Eye, Position, Map, Broadcast, Window, Contract, Max, Min, LogSumExp, MatFunc)
+OPS = (Input, Const, Size, Eye, Position, Map, Broadcast, Window, Gather, Contract, Max, Min, LogSumExp, MatFunc,
+       ScatterAdd)
 #: the ``Map`` functions comparing two operands (positions and index arithmetic): 1 or 0
 COMPARISONS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 #: leaves that are numbers: they read no input (with maps of them, :meth:`Graph.static`)

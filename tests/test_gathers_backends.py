@@ -1,0 +1,207 @@
+"""Gathers in every backend (README "Gathers", issue 22): every program of
+``tests/test_gathers.py`` compiled by NumPy, Numba, PyTorch and JAX (those installed),
+forward and backward, against the oracle's reading of the forward and of the printed
+backward (itself checked against finite differences in ``test_gathers.py``), and the
+common layers against torch autograd (``F.embedding``, ``F.cross_entropy``,
+``F.nll_loss``, ``torch.gather``); out-of-range and float integer data refused in every
+backend and in every exported source; no one-hot in any generated source."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import indexcalc as ic
+from oracle import evaluate
+from test_gathers import PROGRAMS, _data
+
+BACKENDS = ["numpy", "numba", "torch", "jax"]
+_MODULE = {"numba": "numba", "torch": "torch", "jax": "jax"}
+
+
+def _need(backend):
+    if backend in _MODULE:
+        module = pytest.importorskip(_MODULE[backend])
+        if backend == "jax":
+            module.config.update("jax_enable_x64", True)  # float64, as tests/test_backends.py
+
+
+def _run(d, backend, arrays):
+    f = d.compile(forward=True, backend=backend)
+    out = f(**arrays)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _case(forward, arrays, seed=0):
+    d = ic.derive(forward)
+    inputs = _data(arrays, seed)
+    values = evaluate(forward, inputs)
+    r = np.random.default_rng(seed + 1)
+    seeds = {u: r.normal(size=values[y].shape) for y, u in d.upstream.items() if isinstance(u, str)}
+    expected = evaluate(forward + "\n" + str(d), {**inputs, **seeds})
+    return d, inputs, seeds, expected
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,forward,arrays", PROGRAMS, ids=[p[0] for p in PROGRAMS])
+def test_every_program_in_every_backend(name, forward, arrays, backend):
+    """Forward outputs and gradients (float64) equal the oracle's, repeated tokens adding up
+    and missing ones zero."""
+    _need(backend)
+    d, inputs, seeds, expected = _case(forward, arrays)
+    got = _run(d, backend, {**inputs, **seeds})
+    for y in d.forward.outputs:
+        assert np.allclose(got[y], expected[y], rtol=1e-9, atol=1e-12), (name, y)
+    for x in d.wrt:
+        assert got[x].shape == np.shape(inputs[x])
+        assert np.allclose(got[x], expected[d.names[x]], rtol=1e-9, atol=1e-12), (name, x, got[x], expected[d.names[x]])
+
+
+BAD = [("out of range", np.array([3, 0, 5, 1]), r"tok holds the value 5 \(at \[2\]\), outside axis 0 of E, of size 5"),
+       ("negative", np.array([3, -1, 0, 1]), r"tok holds the value -1 \(at \[1\]\), outside axis 0 of E, of size 5")]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("what,tok,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_values_are_a_shape_error(backend, what, tok, message):
+    """Every backend checks integer data before any work: the tensor, the value, its
+    position and the axis size; a float array for an integer input is refused too."""
+    _need(backend)
+    d = ic.derive("y[n,d] = E[tok[n],d]")
+    f = d.compile(forward=True, backend=backend)
+    E, dy = np.ones((5, 3)), np.ones((4, 3))
+    with pytest.raises(ic.ShapeError, match=message):
+        f(E=E, tok=tok, dy=dy)
+    with pytest.raises((ic.ShapeError, ic.ArgumentError), match="tok is an integer input"):
+        f(E=E, tok=np.array([0.0, 1.0, 1.0, 2.0]), dy=dy)
+    assert np.allclose(f(E=E, tok=np.array([3, 0, 3, 1]), dy=dy)["E"].sum(axis=1), [3, 3, 0, 6, 0])
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch", "jax"])
+def test_exported_sources_check_values(kind):
+    """The stand-alone modules (NumPy, the torch autograd.Function, the JAX custom_vjp)
+    carry the value check: their own ShapeError, with the same message."""
+    _need(kind)
+    d = ic.derive("y[n,d] = E[tok[n],d]")
+    src = getattr(d, f"{kind}_source")()
+    namespace = {}
+    exec(compile(src, f"<{kind}>", "exec"), namespace)
+    E, tok, dy = np.ones((5, 3)), np.array([3, 0, 7, 1]), np.ones((4, 3))
+    if kind == "numpy":
+        call = lambda t: namespace["backward"](E, t, dy)  # noqa: E731
+    elif kind == "torch":
+        import torch
+        call = lambda t: namespace["apply"](torch.tensor(E), torch.tensor(t))  # noqa: E731
+    else:
+        import jax.numpy as jnp
+        call = lambda t: namespace["apply"](jnp.asarray(E), jnp.asarray(t))  # noqa: E731
+    with pytest.raises(ValueError, match=r"tok holds the value 7 \(at \[2\]\), outside axis 0 of E, of size 5"):
+        call(tok)
+    with pytest.raises(ValueError, match="tok is an integer input"):
+        call(np.array([0.0, 1.0, 1.0, 2.0]))
+    call(np.array([3, 0, 4, 1]))  # in range: runs
+
+
+@pytest.mark.parametrize("kind", ["numpy", "numba", "torch", "jax"])
+def test_no_one_hot_in_any_source(kind):
+    """The embedding's gradient is a scatter-add of rows, never a vocabulary-sized one-hot
+    (np.eye, a comparison with an arange, a dense delta)."""
+    d = ic.derive("y[n,d] = E[tok[n],d]")
+    src = getattr(d, f"{kind}_source")()
+    body = src[src.index("_check(("):]  # the generated functions, after the helpers
+    assert "_scatter(" in body
+    # the NumPy and Numba modules of the backward alone need no gather, and carry no helper for it
+    assert ("_gather(" in src) == (kind in ("torch", "jax"))
+    for pattern in (r"\beye\(", r"== *\w+\.arange\(", r"arange\([^)]*\) *==", r"one_hot"):
+        assert not re.search(pattern, body), (kind, pattern)
+    assert any(add in src for add in ("np.add.at", "index_add_", ".at[", "_add_rows"))
+
+
+def test_float32_stays_float32():
+    """float32 data, integer tokens: the results are float32 in every backend, the
+    tokens never cast to the data's dtype."""
+    d = ic.derive("y[n,d] = E[tok[n],d]\nL = sum[n,d](y[n,d]*y[n,d])")
+    r = np.random.default_rng(3)
+    E, tok = r.normal(size=(6, 4)).astype(np.float32), np.array([5, 5, 0, 2, 5])
+    want = np.zeros((6, 4))
+    np.add.at(want, tok, 2 * E[tok].astype(np.float64))
+    for backend in BACKENDS:
+        if backend in _MODULE:
+            pytest.importorskip(_MODULE[backend])
+        out = d.compile(backend=backend)(E=E, tok=tok)
+        got = np.asarray(out["E"])
+        assert got.dtype == np.float32, backend
+        assert np.allclose(got, want, rtol=1e-5), backend
+
+
+def _torch_layers():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    tok = np.array([3, 0, 3, 1, 3])  # 3 three times, 2 and 4 never
+    y = np.array([2, 2, 0, 4])
+    ix = np.array([[0, 3], [1, 1], [2, 0]])
+    bag = np.array([[0, 4, 4], [1, 1, 2]])
+    return torch, [
+        ("F.embedding", "y[n,d] = E[tok[n],d]", {"E": (5, 3), "tok": tok},
+         lambda t: F.embedding(t["tok"], t["E"])),
+        ("F.embedding_bag sum", "y[b,d] = sum[t](E[tok[b,t],d])", {"E": (5, 3), "tok": bag},
+         lambda t: F.embedding_bag(t["tok"], t["E"], mode="sum")),
+        ("F.embedding_bag mean", "y[b,d] = mean[t](E[tok[b,t],d])", {"E": (5, 3), "tok": bag},
+         lambda t: F.embedding_bag(t["tok"], t["E"], mode="mean")),
+        ("F.cross_entropy", "L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])", {"z": (4, 5), "y": y},
+         lambda t: F.cross_entropy(t["z"], t["y"])),
+        ("F.cross_entropy, label smoothing 0.1",
+         "L = mean[n](logsumexp[c](z[n,c]) - 0.9*z[n, y[n]] - 0.1*mean[c](z[n,c]))", {"z": (4, 5), "y": y},
+         lambda t: F.cross_entropy(t["z"], t["y"], label_smoothing=0.1)),
+        ("F.nll_loss", "L = -mean[n](logp[n, y[n]])", {"logp": (4, 5), "y": y},
+         lambda t: F.nll_loss(t["logp"], t["y"])),
+        ("torch.gather dim 1", "y[i,j] = x[i, ix[i,j]]", {"x": (3, 4), "ix": ix},
+         lambda t: torch.gather(t["x"], 1, t["ix"])),
+        ("torch.gather dim 0", "y[i,j] = x[ix[i,j], j]", {"x": (4, 2), "ix": ix},
+         lambda t: torch.gather(t["x"], 0, t["ix"])),
+        ("index_select", "y[i,d] = x[perm[i],d]", {"x": (4, 3), "perm": np.array([2, 0, 3, 1, 2])},
+         lambda t: torch.index_select(t["x"], 0, t["perm"])),
+    ]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_against_torch_autograd(backend):
+    """float64, every backend: the layers as torch writes them, outputs and gradients."""
+    _need(backend)
+    torch, layers = _torch_layers()
+    r = np.random.default_rng(7)
+    for name, forward, arrays, layer in layers:
+        d = ic.derive(forward)
+        inputs = _data(arrays, 5)
+        t = {n: torch.tensor(a, requires_grad=not np.issubdtype(np.asarray(a).dtype, np.integer))
+             for n, a in inputs.items()}
+        out = layer(t)
+        y, = d.forward.outputs
+        seeded = isinstance(d.upstream[y], str)  # a scalar's gradient is that of the scalar itself
+        seed = r.normal(size=tuple(out.shape)) if seeded else np.ones(tuple(out.shape))
+        out.backward(torch.tensor(seed))
+        up = {d.upstream[y]: seed} if seeded else {}
+        got = _run(d, backend, {**inputs, **up})
+        assert np.allclose(got[y], out.detach().numpy(), rtol=1e-9, atol=1e-12), (name, backend)
+        for x in d.wrt:
+            assert np.allclose(got[x], t[x].grad.numpy(), rtol=1e-9, atol=1e-12), (name, backend, x)
+
+
+def test_hessian_of_cross_entropy_compiles():
+    """The Hessian of a cross-entropy with integer targets compiles and equals central
+    differences of its compiled gradient."""
+    forward = "L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])"
+    r = np.random.default_rng(0)
+    z, y = r.normal(size=(3, 4)), np.array([1, 1, 3])
+    H = np.asarray(next(iter(ic.hessian(forward).compile()(z=z, y=y).values())))
+    grad = ic.derive(forward).compile()
+    eps, numeric = 1e-6, np.zeros((3, 4, 3, 4))
+    for at in np.ndindex(3, 4):
+        up, down = z.copy(), z.copy()
+        up[at] += eps
+        down[at] -= eps
+        numeric[(...,) + at] = (grad(z=up, y=y)["z"] - grad(z=down, y=y)["z"]) / (2 * eps)
+    assert np.allclose(H.reshape(numeric.shape), numeric, atol=1e-7)
+    assert np.abs(numeric).max() > 1e-3  # not trivially zero
