@@ -21,11 +21,11 @@ import sympy as sp
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
-from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
+from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Input, LogSumExp, Map, MatFunc, Max, Min, \
     Position, Reduction, Size, Window
 from indexcalc.lower.plan import pairwise, plan
 
-_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast)  # ops printed as an assignment of their own
+_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
@@ -179,6 +179,27 @@ class ArrayPrinter(SizeTable):
 
     def _map(self, k, node):
         return self.map(k, node), tuple(range(node.rank))
+
+    def _diagonal(self, k, node):
+        """The operand written on a diagonal of zeros (:class:`~indexcalc.lower.ir.Diagonal`):
+        where the dialect has a writable diagonal view (NumPy's ``np.einsum('abab->ab', out)``),
+        that; else the operand times an identity per tie."""
+        (a, pos), = node.args
+        root = list(range(node.rank))
+        for x, y in node.op.ties:
+            root[y] = root[x]
+        for _ in node.op.ties:  # chains (a twin of a twin): every axis to its representative
+            root = [root[r] for r in root]
+        reps = sorted(set(root))
+        shape = ", ".join(self.size_var(c) for c in node.axes)
+        letters = [opt_einsum.get_symbol(reps.index(r)) for r in root]
+        eq = "".join(letters) + "->" + "".join(opt_einsum.get_symbol(n) for n in range(len(reps)))
+        code = self.d.embed(self.aligned(a, [reps.index(p) for p in pos], len(reps)), shape + ",", eq)
+        if code is None:
+            factors = [self.aligned(a, pos, node.rank)] + [
+                self.align(self.d.eye(self.size_var(node.axes[x])), [x, y], node.rank) for x, y in node.op.ties]
+            code = self.d.broadcast("*".join(paren(f) for f in factors), shape)
+        return code, tuple(range(node.rank))
 
     def _reduction(self, k, node):
         return self.contraction(node)
@@ -363,6 +384,6 @@ def _nested(a, b) -> bool:
 
 #: how :meth:`ArrayPrinter.build` computes each op of the IR (:data:`indexcalc.lower.ir.OPS`)
 BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrinter._size, Eye: ArrayPrinter._eye,
-         Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Contract: ArrayPrinter._reduction,
+         Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Diagonal: ArrayPrinter._diagonal, Contract: ArrayPrinter._reduction,
          Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
          MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window}

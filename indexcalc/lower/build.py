@@ -32,6 +32,7 @@ from indexcalc.language.gathers import gathered
 from indexcalc.language.axes import Compare
 from indexcalc.lower.access import Access
 from indexcalc.lower.compare import compared
+from indexcalc.lower.diagonal import embedded, is_delta
 from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
     Max, Min, Node
 from indexcalc.lower.ir import Size as SizeOf
@@ -348,6 +349,9 @@ class _Builder(Access):
         return true
 
     def mul(self, refs) -> Ref:
+        refs = [q for r in refs for q in self.operands(r, "mul")]
+        if any(is_delta(self, r) for r in refs):  # a diagonal write (indexcalc.lower.diagonal)
+            return embedded(self, refs)
         return self.combined(refs, "mul") or self.map("mul", refs)
 
     def power(self, base: Ref, exp) -> Ref:
