@@ -78,6 +78,30 @@ def inline_cheap(raw, keep):
     return raw
 
 
+def inline_deltas(raw, keep):
+    """Substitute an intermediate Jacobian that holds a delta and no sum
+    (``dE_dU[i,j,l,m] = -delta(i,l)*M[i,j]*V[j,m]``) into every reader, which then sums the
+    delta away where it sums its index: Jacobians of multi-statement programs are
+    contracted symbolically before anything is materialized (the matrix-factorization
+    Hessian's ``ddU_dU`` reads ``M[i,j]^2*V[j,k]*V[j,m]`` on the diagonal ``i = l``, not an
+    N³k array). Statements in ``keep`` stay; the order is the program's, so a reader that
+    keeps a delta is substituted in its turn."""
+    raw = list(raw)
+    k = 0
+    while k < len(raw):
+        name, idx, value = raw[k]
+        if name in keep or not value.has(sp.KroneckerDelta) or value.has(ISum) or not idx:
+            k += 1
+            continue
+        for m in range(k + 1, len(raw)):
+            uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in raw[m][2].atoms(sp.Indexed)
+                    if _is(el, name)}
+            if uses:
+                raw[m] = (raw[m][0], raw[m][1], contract(raw[m][2].xreplace(uses)))
+        del raw[k]
+    return raw
+
+
 def inline_aliases(raw, keep):
     """Drop a statement that only renames another up to a number (``dy_dx = -dt1_dx``),
     or is zero, its readers reading ``-dt1_dx`` (or 0) instead; statements in ``keep`` stay."""

@@ -270,6 +270,10 @@ class _Builder(Access):
         refs = [self.expr(f) for f in sp.Mul.make_args(e.body)]
         scalars = [r for r in refs if not r.labels]
         tensors = [r for r in refs if r.labels]
+        # a delta over indices the sum keeps multiplies the sum: a diagonal write after it
+        outside = [r for r in tensors if is_delta(self, r) and not set(r.labels) & set(e.indices)]
+        tensors = [r for r in tensors if r not in outside]
+        scalars += outside
         present = {i for r in tensors for i in r.labels}
         scalars += [Ref(self.add(SizeOf(self.cls(i))), ()) for i in e.indices if i not in present]
         keep = present - set(e.indices)
