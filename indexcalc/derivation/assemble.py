@@ -79,7 +79,7 @@ def inline_cheap(raw, keep):
 
 
 def inline_deltas(raw, keep):
-    """Substitute an intermediate Jacobian that holds a delta and no sum
+    """Substitute an intermediate Jacobian that is one product holding a delta, no sum
     (``dE_dU[i,j,l,m] = -delta(i,l)*M[i,j]*V[j,m]``) into every reader, which then sums the
     delta away where it sums its index: Jacobians of multi-statement programs are
     contracted symbolically before anything is materialized (the matrix-factorization
@@ -90,7 +90,8 @@ def inline_deltas(raw, keep):
     k = 0
     while k < len(raw):
         name, idx, value = raw[k]
-        if name in keep or not value.has(sp.KroneckerDelta) or value.has(ISum) or not idx:
+        if name in keep or not value.has(sp.KroneckerDelta) or value.has(ISum) or not idx or \
+                not isinstance(value, (sp.Mul, sp.KroneckerDelta)):  # a sum of terms stays one statement
             k += 1
             continue
         for m in range(k + 1, len(raw)):
