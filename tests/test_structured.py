@@ -107,3 +107,27 @@ def test_diagonal_op_in_every_printer():
     src = d.numpy_source(forward=True)
     assert "_embed(" in src and "np.eye" not in src
     np.testing.assert_array_equal(d.compile(forward=True)(M=M, dh=np.zeros((2, 3, 2, 3)))["h"], want)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "numba"])
+def test_diagonal_in_other_backends(backend):
+    pytest.importorskip(backend)
+    d = ic.derive("y[i,j] = delta(i,j)*x[i]*x[j] + x[i]")
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal(4), rng.standard_normal((4, 4))
+    want = {"y": np.diag(x * x) + x[:, None], "x": 2 * x * np.diag(dy) + dy.sum(axis=1)}
+    with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")
+        got = d.compile(forward=True, backend=backend)(x=x, dy=dy)
+    for k, v in want.items():
+        np.testing.assert_allclose(np.asarray(got[k]), v, rtol=1e-5, atol=1e-5)
+
+
+def test_numba_hessian_with_diagonal():
+    pytest.importorskip("numba")
+    src = "E[i,j] = M[i,j]*(T[i,j] - U[i,k]*V[j,k]); f = E[i,j]^2"
+    h = ic.hessian(src)
+    args = _args(TRIO["matrix_factorization"][2])
+    want, got = h.compile()(**args), h.compile(backend="numba")(**args)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12)

@@ -30,13 +30,13 @@ def embedded(b, refs) -> Ref:
     first (``P[i,j]*delta(i,j)`` is ``P[i,i]`` placed at ``(i,i)``)."""
     k = next(n for n, r in enumerate(refs) if is_delta(b, r))
     eye, rest = refs[k], refs[:k] + refs[k + 1:]
-    value = b.mul(rest) if len(rest) > 1 else rest[0] if rest else b.const(1)
     i, j = eye.labels
-    if j in value.labels and i not in value.labels:
+    carried = {x for r in rest for x in r.labels}
+    if j in carried and i not in carried:
         i, j = j, i
-    if j in value.labels:  # both carried: the product's diagonal
-        diag = tuple(i if x == j else x for x in value.labels)
-        value = b.contract([Ref(value.node, diag)], set(diag))
+    if j in carried:  # both carried: each factor read on the diagonal (x[i]*x[j] is x[i]^2)
+        rest = [_diagonal_of(b, Ref(r.node, tuple(i if x == j else x for x in r.labels))) for r in rest]
+    value = b.mul(rest) if len(rest) > 1 else rest[0] if rest else b.const(1)
     ties, inner = [(i, j)], value
     node = b.g[value.node]
     if is_delta(b, value):  # delta(i,j)*delta(j,k): two ties on the number 1
@@ -51,3 +51,10 @@ def embedded(b, refs) -> Ref:
     op = Diagonal(tuple((out.index(x), out.index(y)) for x, y in ties))
     node = b.add(op, [(inner.node, tuple(out.index(x) for x in inner.labels))], (axes[x] for x in out))
     return Ref(node, out)
+
+
+def _diagonal_of(b, r: Ref) -> Ref:
+    """``r`` itself, or its diagonal where a label repeats (a delta itself stays one)."""
+    if len(set(r.labels)) == len(r.labels) or isinstance(b.g[r.node].op, Eye):
+        return r
+    return b.contract([r], set(r.labels))
