@@ -302,6 +302,9 @@ class ArrayPrinter(SizeTable):
         # a product with a window (README "Windows and positions") is BLAS-shaped where the
         # dialect says how (NumPy: the view reshaped, i.e. im2col, and one matmul)
         self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
+        # each step of a product of three or more is one BLAS product where the dialect has one
+        # (opt_einsum's way: tensordot), not einsum's loops
+        self.steps_blas = len(codes) > 2
         if len(codes) > 2:  # two at a time, in the order the lowering stage decides
             ops = list(zip(codes, labels))
             for i, j, kept in pairwise(labels, out):
@@ -332,7 +335,8 @@ class ArrayPrinter(SizeTable):
                             for c, ls in zip(codes, p.labels))
             axes = tuple(k for k, i in enumerate(big) if i not in out)
             return self.d.reduce("sum", code, axes), tuple(out.index(i) for i in big if i in out)
-        elif len(codes) == 2 and getattr(self, "blas", False) and self.d.dot(codes, p.labels, out):
+        elif len(codes) == 2 and (getattr(self, "blas", False) or getattr(self, "steps_blas", False)) \
+                and self.d.dot(codes, p.labels, out):
             code, result = self.d.dot(codes, p.labels, out)
             return code, tuple(out.index(i) for i in result)
         else:
