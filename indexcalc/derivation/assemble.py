@@ -84,16 +84,17 @@ def inline_deltas(raw, keep):
     delta away where it sums its index: Jacobians of multi-statement programs are
     contracted symbolically before anything is materialized (the matrix-factorization
     Hessian's ``ddU_dU`` reads ``M[i,j]^2*V[j,k]*V[j,m]`` on the diagonal ``i = l``, not an
-    N³k array). Statements in ``keep`` stay, and so does one that a reader reads at other
-    than bare indices (a gather's ``dh_dx[tok[n],w]``, a window's); the order is the
-    program's, so a reader that keeps a delta is substituted in its turn."""
+    N³k array). Statements in ``keep`` stay; so does one of rank 2 (a vector's Jacobian is
+    no larger than the Hessian that reads it, and reads better named) and one that a
+    reader reads at other than bare indices (a gather's ``dh_dx[tok[n],w]``, a window's).
+    The order is the program's, so a reader that keeps a delta is substituted in its turn."""
     raw = list(raw)
     k = 0
     while k < len(raw):
         name, idx, value = raw[k]
         bare = all(isinstance(i, Index) for _, _, e in raw[k + 1:] for el in e.atoms(sp.Indexed) if _is(el, name)
                    for i in el.indices)
-        if name in keep or not value.has(sp.KroneckerDelta) or value.has(ISum) or not idx or not bare or \
+        if name in keep or not value.has(sp.KroneckerDelta) or value.has(ISum) or len(idx) < 3 or not bare or \
                 not isinstance(value, (sp.Mul, sp.KroneckerDelta)):  # a sum of terms stays one statement
             k += 1
             continue
