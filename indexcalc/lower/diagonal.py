@@ -1,7 +1,7 @@
 """Deltas that survive in a product (a Jacobian's or a Hessian's ``dx[i]*delta(i,j)``,
 ``-delta(i,l)*M[i,j]*V[j,m]``), lowered as a :class:`~indexcalc.lower.ir.Diagonal` write:
 the product of the other factors placed on the diagonal of a zero array of the result's
-size, never a product with a materialized identity (README "Jacobians and Hessians"). The
+size, never a product with a materialized identity (README "Python"). The
 deltas of one product become one node with several ``ties`` (``b`` is the lowering's
 builder, :class:`indexcalc.lower.build._Builder`).
 

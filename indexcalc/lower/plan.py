@@ -93,7 +93,7 @@ def pairwise(operands, out, sizes=None) -> list:
         >>> pairwise([("b", "a"), ("b",), ("b", "a")], ("a",))
         [(0, 1, ('b', 'a')), (0, 1, ('a',))]
 
-    The five-tensor example of README "Contraction order" (a change of basis of a
+    The five-tensor example of README "Python" (a change of basis of a
     four-index tensor) goes one factor at a time, O(N⁵), never through ``C⊗C``:
 
         >>> steps = pairwise([("p", "i"), ("q", "j"), ("i", "j", "k", "l"), ("r", "k"), ("s", "l")],
