@@ -133,6 +133,9 @@ def probed_names():
 
 # probed_names() on 2026-12-07 (main after merging the exports: the argument checks' names)
 BACKEND_NAMES = [
+    # issue 23: the BLAS steps of a product of three or more (_dot), diagonal writes (_embed)
+    '_dot', 'batch', 'free_a', 'free_b', 'ia', 'ib', 'matmul', 'nbatch', 'ns', 'nsum', 'out', 'prod',
+    'transpose', '_embed', 'zeros',
     'AttributeError', 'Float', 'Function', 'FunctionType', 'H1Function', 'ImportError',
     'Integer', 'LFunction', 'Lock', 'None', 'ShapeError', 'T', 'True', 'ValueError',
     'YFunction', 'ZFunction', '_ALONE', '_AXES', '_EXACT', '_F', '_OPTIONS', '_Pool',

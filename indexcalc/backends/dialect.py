@@ -47,6 +47,12 @@ class Dialect:
     def broadcast(self, code, shape) -> str:
         raise NotImplementedError
 
+    def embed(self, code, shape, eq):
+        """``code`` written on the diagonal ``eq`` (einsum-style: ``'abab->ab'``) of a zero
+        array of ``shape``, where the dialect has writable diagonal views; else None (the
+        printer multiplies by identities)."""
+        return None
+
     def einsum(self, eq, codes) -> str:
         raise NotImplementedError
 

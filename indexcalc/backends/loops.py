@@ -35,8 +35,8 @@ from indexcalc.backends.dialect import factor, literal, power
 from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
 from indexcalc.backends.loop_windows import WindowLoops
 from indexcalc.lower.fuse import Loop, letter
-from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, Broadcast, Const, Contract, Eye, Gather, Input, LogSumExp, \
-    Map, MatFunc, Max, Min, Position, ScatterAdd, Size, Window
+from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, \
+    LogSumExp, Map, MatFunc, Max, Min, Position, ScatterAdd, Size, Window
 
 START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
@@ -251,6 +251,11 @@ class Kernels(WindowLoops):
         (b, pos), = node.args
         return self.read(b, tuple(ax[p] for p in pos))
 
+    def _diagonal(self, node, ax) -> str:
+        (b, pos), = node.args
+        on = " and ".join(f"{ax[x]} == {ax[y]}" for x, y in node.op.ties)
+        return f"({self.read(b, tuple(ax[p] for p in pos))} if {on} else _F(0))"
+
     def _map(self, node, ax) -> str:
         kids = [(b, tuple(ax[p] for p in pos)) for b, pos in node.args]
         fn = node.op.function
@@ -319,7 +324,7 @@ def _never(why):
 #: how :meth:`Kernels.define` computes each op of the IR (:data:`indexcalc.lower.ir.OPS`) at
 #: given indices; the others reach the kernels otherwise
 DEFINE = {
-    Eye: Kernels._eye, Broadcast: Kernels._broadcast, Map: Kernels._map,
+    Eye: Kernels._eye, Broadcast: Kernels._broadcast, Diagonal: Kernels._diagonal, Map: Kernels._map,
     Input: _never("read from its array (Kernels.read)"),
     Const: _never("a number: an argument of the kernel (Kernels.read)"),
     Size: _never("a number: an argument of the kernel (Kernels.read)"),

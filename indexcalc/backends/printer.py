@@ -22,11 +22,11 @@ from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.backends.gathers import GatherPrinting
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
-from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Eye, Gather, Input, LogSumExp, Map, MatFunc, \
-    Max, Min, Position, Reduction, ScatterAdd, Size, Window
+from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, LogSumExp, Map, \
+    MatFunc, Max, Min, Position, Reduction, ScatterAdd, Size, Window
 from indexcalc.lower.plan import pairwise, plan
 
-_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, ScatterAdd)  # ops printed as an assignment of their own
+_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
@@ -182,6 +182,27 @@ class ArrayPrinter(SizeTable, GatherPrinting):
     def _map(self, k, node):
         return self.map(k, node), tuple(range(node.rank))
 
+    def _diagonal(self, k, node):
+        """The operand written on a diagonal of zeros (:class:`~indexcalc.lower.ir.Diagonal`):
+        where the dialect has a writable diagonal view (NumPy's ``np.einsum('abab->ab', out)``),
+        that; else the operand times an identity per tie."""
+        (a, pos), = node.args
+        root = list(range(node.rank))
+        for x, y in node.op.ties:
+            root[y] = root[x]
+        for _ in node.op.ties:  # chains (a twin of a twin): every axis to its representative
+            root = [root[r] for r in root]
+        reps = sorted(set(root))
+        shape = ", ".join(self.size_var(c) for c in node.axes)
+        letters = [opt_einsum.get_symbol(reps.index(r)) for r in root]
+        eq = "".join(letters) + "->" + "".join(opt_einsum.get_symbol(n) for n in range(len(reps)))
+        code = self.d.embed(self.aligned(a, [reps.index(p) for p in pos], len(reps)), shape + ",", eq)
+        if code is None:
+            factors = [self.aligned(a, pos, node.rank)] + [
+                self.align(self.d.eye(self.size_var(node.axes[x])), [x, y], node.rank) for x, y in node.op.ties]
+            code = self.d.broadcast("*".join(paren(f) for f in factors), shape)
+        return code, tuple(range(node.rank))
+
     def _reduction(self, k, node):
         return self.contraction(node)
 
@@ -283,6 +304,9 @@ class ArrayPrinter(SizeTable, GatherPrinting):
         # a product with a window (README "Windows and positions") is BLAS-shaped where the
         # dialect says how (NumPy: the view reshaped, i.e. im2col, and one matmul)
         self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
+        # each step of a product of three or more is one BLAS product where the dialect has one
+        # (opt_einsum's way: tensordot), not einsum's loops
+        self.steps_blas = len(codes) > 2
         if len(codes) > 2:  # two at a time, in the order the lowering stage decides
             ops = list(zip(codes, labels))
             for i, j, kept in pairwise(labels, out):
@@ -313,7 +337,8 @@ class ArrayPrinter(SizeTable, GatherPrinting):
                             for c, ls in zip(codes, p.labels))
             axes = tuple(k for k, i in enumerate(big) if i not in out)
             return self.d.reduce("sum", code, axes), tuple(out.index(i) for i in big if i in out)
-        elif len(codes) == 2 and getattr(self, "blas", False) and self.d.dot(codes, p.labels, out):
+        elif len(codes) == 2 and (getattr(self, "blas", False) or getattr(self, "steps_blas", False)) \
+                and self.d.dot(codes, p.labels, out):
             code, result = self.d.dot(codes, p.labels, out)
             return code, tuple(out.index(i) for i in result)
         else:
@@ -365,7 +390,7 @@ def _nested(a, b) -> bool:
 
 #: how :meth:`ArrayPrinter.build` computes each op of the IR (:data:`indexcalc.lower.ir.OPS`)
 BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrinter._size, Eye: ArrayPrinter._eye,
-         Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Contract: ArrayPrinter._reduction,
+         Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Diagonal: ArrayPrinter._diagonal, Contract: ArrayPrinter._reduction,
          Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
          MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window,
          Gather: ArrayPrinter._gather, ScatterAdd: ArrayPrinter._scatter}

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from indexcalc.errors import ProgramError
 from indexcalc.language.algebra import Size as SizeOf
-from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Eye, Gather, Input, Map, Position, ScatterAdd, Size, Window
+from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Diagonal, Eye, Gather, Input, Map, Position, \
+    ScatterAdd, Size, Window
 from indexcalc.lower.sizes import formula, size_code
 
 
@@ -92,7 +93,7 @@ def sizes_read(node) -> tuple:
     """The size classes whose value the code for ``node`` reads."""
     if isinstance(node.op, Size):
         return (node.op.size_class,)
-    return node.axes if isinstance(node.op, (Eye, Broadcast, Position, Window, Gather, ScatterAdd)) else ()
+    return node.axes if isinstance(node.op, (Eye, Broadcast, Diagonal, Position, Window, Gather, ScatterAdd)) else ()
 
 
 def _whole(node) -> bool:

@@ -157,6 +157,35 @@ def reads_of(e, name) -> int:
     return read_counts(e)[name]
 
 
+def inline_deltas(raw, keep):
+    """Substitute an intermediate Jacobian that is one product holding a delta, no sum
+    (``dE_dU[i,j,l,m] = -delta(i,l)*M[i,j]*V[j,m]``) into every reader, which then sums the
+    delta away where it sums its index: Jacobians of multi-statement programs are
+    contracted symbolically before anything is materialized (the matrix-factorization
+    Hessian's ``ddU_dU`` reads ``M[i,j]^2*V[j,k]*V[j,m]`` on the diagonal ``i = l``, not an
+    N³k array). Statements in ``keep`` stay; so does one of rank 2 (a vector's Jacobian is
+    no larger than the Hessian that reads it, and reads better named) and one that a
+    reader reads at other than bare indices (a gather's ``dh_dx[tok[n],w]``, a window's).
+    The order is the program's, so a reader that keeps a delta is substituted in its turn."""
+    raw = list(raw)
+    k = 0
+    while k < len(raw):
+        name, idx, value = raw[k]
+        bare = all(isinstance(i, Index) for _, _, e in raw[k + 1:] for el in e.atoms(sp.Indexed) if _is(el, name)
+                   for i in el.indices)
+        if name in keep or not value.has(sp.KroneckerDelta) or value.has(ISum) or len(idx) < 3 or not bare or \
+                not isinstance(value, (sp.Mul, sp.KroneckerDelta)):  # a sum of terms stays one statement
+            k += 1
+            continue
+        for m in range(k + 1, len(raw)):
+            uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in raw[m][2].atoms(sp.Indexed)
+                    if _is(el, name)}
+            if uses:
+                raw[m] = (raw[m][0], raw[m][1], contract(raw[m][2].xreplace(uses)))
+        del raw[k]
+    return raw
+
+
 def inline_aliases(raw, keep):
     """Drop a statement that only renames another up to a number (``dy_dx = -dt1_dx``),
     or is zero, its readers reading ``-dt1_dx`` (or 0) instead; statements in ``keep`` stay."""

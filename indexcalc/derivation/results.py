@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from indexcalc.derivation.assemble import check_sizes, check_wrt, inline_aliases, tidy
+from indexcalc.derivation.assemble import check_sizes, check_wrt, inline_aliases, inline_deltas, tidy
 from indexcalc.derivation.pipeline import backward, guard
 from indexcalc.calculus.differentiate import canonical_indices, forward_sweep
 from indexcalc.calculus.names import NameSupply, stem
@@ -371,8 +371,8 @@ class Jacobian(Backward):
                 of_name.update(jacobian_of)
                 sized.update({g: _axes(y, range(forward.rank(y))) + _axes(x, final)
                               for y, g in names.items()})
-                raw = inline_aliases(forward_sweep(forward, x, names, final, supply),
-                                     {names[y] for y in of})
+                keep = {names[y] for y in of}
+                raw = inline_deltas(inline_aliases(forward_sweep(forward, x, names, final, supply), keep), keep)
                 for name, idx, e in raw:
                     axes = _axes(jacobian_of[name], idx[:len(idx) - len(final)]) + _axes(x, final)
                     statements.append(Statement(name, idx, tidy(e, forward, idx, tensors, axes)))

@@ -32,6 +32,7 @@ from indexcalc.lower.access import Access
 from indexcalc.language.recurrences import refuse_compiling
 from indexcalc.lower.compare import compared
 from indexcalc.lower.gather import Gathers
+from indexcalc.lower.diagonal import embedded, is_delta
 from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
     Max, Min, Node
 from indexcalc.lower.ir import Size as SizeOf
@@ -272,6 +273,10 @@ class _Builder(Access, Gathers):
         refs = [self.expr(f) for f in sp.Mul.make_args(e.body)]
         scalars = [r for r in refs if not r.labels]
         tensors = [r for r in refs if r.labels]
+        # a delta over indices the sum keeps multiplies the sum: a diagonal write after it
+        outside = [r for r in tensors if is_delta(self, r) and not set(r.labels) & set(e.indices)]
+        tensors = [r for r in tensors if r not in outside]
+        scalars += outside
         present = {i for r in tensors for i in r.labels}
         scalars += [Ref(self.add(SizeOf(self.cls(i))), ()) for i in e.indices if i not in present]
         keep = present - set(e.indices)
@@ -351,6 +356,9 @@ class _Builder(Access, Gathers):
         return true
 
     def mul(self, refs) -> Ref:
+        refs = [q for r in refs for q in self.operands(r, "mul")]
+        if any(is_delta(self, r) for r in refs):  # a diagonal write (indexcalc.lower.diagonal)
+            return embedded(self, refs)
         return self.combined(refs, "mul") or self.map("mul", refs)
 
     def power(self, base: Ref, exp) -> Ref:

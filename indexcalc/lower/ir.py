@@ -15,6 +15,8 @@ op            operands                                     attributes
 ``Eye``       none (axes: the same class twice)
 ``Map``       labels = output axis of each operand axis    ``function``, ``parameters``
 ``Broadcast`` one operand; labels = output axis positions
+``Diagonal``  one operand; labels = output axis positions    ``ties``: ``(axis, twin)``
+                                                           pairs of output axes
 ``Contract``  labels = einsum labels (ints); the product   ``output`` (labels)
               of the operands, summed over the labels
               not in the output
@@ -212,6 +214,20 @@ class Broadcast(Elementwise):
 
 
 @dataclass(frozen=True)
+class Diagonal(Elementwise):
+    """One operand placed on a diagonal of a zero array: the value at output index ``o`` is
+    the operand's (read at the output axes its labels say, repeated along those it lacks)
+    where ``o[axis] == o[twin]`` for every pair of ``ties``, else 0. A delta that survives
+    in a Jacobian or Hessian (``dx[i]*delta(i,j)``, ``-delta(i,l)*M[i,j]*V[j,m]``) is this
+    write, never a product with a materialized identity; a twin axis is never an operand's.
+
+        >>> Diagonal(((0, 1),)) == Diagonal(((0, 1),)), isinstance(Diagonal(()), Elementwise)
+        (True, True)
+    """
+    ties: tuple
+
+
+@dataclass(frozen=True)
 class Contract(Reduction):
     """The product of the operands, summed."""
     word = "sum"
@@ -243,8 +259,8 @@ class MatFunc(Op):
 
 
 #: every op a graph may hold (each printer handles each of them)
-OPS = (Input, Const, Size, Eye, Position, Map, Broadcast, Window, Gather, Contract, Max, Min, LogSumExp, MatFunc,
-       ScatterAdd)
+OPS = (Input, Const, Size, Eye, Position, Map, Broadcast, Diagonal, Window, Gather, Contract, Max, Min, LogSumExp,
+       MatFunc, ScatterAdd)
 #: the ``Map`` functions comparing two operands (positions and index arithmetic): 1 or 0
 COMPARISONS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 #: leaves that are numbers: they read no input (with maps of them, :meth:`Graph.static`)

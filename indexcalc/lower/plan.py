@@ -73,31 +73,95 @@ def plan(op, operands, out) -> Plan:
     return Plan("einsum", result=tuple(out), **base)
 
 
-def pairwise(operands, out) -> list:
-    """The order in which to contract three or more operands two at a time, decided without
-    sizes: each step takes the pair whose result keeps the fewest labels (the labels the
-    rest or the output still need), so Hadamard products and summed axes go first. Returns
-    ``[(i, j, labels)]``: operands ``i`` and ``j`` (positions in the shrinking list) become
-    one with ``labels``, appended last.
+#: the size an axis is planned for where its length is not known before the call (every
+#: axis alike: the order is then the one that is best as all sizes grow together)
+NOMINAL = 64
+#: up to this many operands the order is opt_einsum's exhaustive ``optimal`` one; beyond,
+#: its dynamic program ``dp`` (both plan once, when the code is printed)
+OPTIMAL_UP_TO = 6
+
+
+def pairwise(operands, out, sizes=None) -> list:
+    """The order in which to contract three or more operands two at a time: the cheapest
+    in floating-point operations by opt_einsum's path search (``optimal`` up to
+    :data:`OPTIMAL_UP_TO` operands, ``dp`` beyond), on ``sizes`` (label -> length; a label
+    without one counts :data:`NOMINAL`), so a product never goes through an outer product
+    that a cheaper order avoids. Returns ``[(i, j, labels)]``: operands ``i`` and ``j``
+    (positions in the shrinking list) become one with ``labels`` (those the rest or the
+    output still need), appended last; the last step gives the output's labels.
 
         >>> pairwise([("b", "a"), ("b",), ("b", "a")], ("a",))
         [(0, 1, ('b', 'a')), (0, 1, ('a',))]
+
+    The five-tensor example of README "Python" (a change of basis of a
+    four-index tensor) goes one factor at a time, O(N⁵), never through ``C⊗C``:
+
+        >>> steps = pairwise([("p", "i"), ("q", "j"), ("i", "j", "k", "l"), ("r", "k"), ("s", "l")],
+        ...                  ("p", "q", "r", "s"))
+        >>> [len(kept) for _, _, kept in steps]
+        [4, 4, 4, 4]
     """
-    ops, steps = [tuple(ls) for ls in operands], []
-    while len(ops) > 2:
-        best = None
-        for i in range(len(ops)):
-            for j in range(i + 1, len(ops)):
-                need = set(out).union(*(ops[k] for k in range(len(ops)) if k not in (i, j)))
-                union = tuple(dict.fromkeys(ops[i] + ops[j]))
-                kept = tuple(x for x in union if x in need)
-                key = (len(kept), len(union))
-                if best is None or key < best[0]:
-                    best = (key, i, j, kept)
-        _, i, j, kept = best
+    ops = [tuple(ls) for ls in operands]
+    if len(ops) < 2:
+        return []
+    if len(ops) == 2:
+        return [(0, 1, tuple(out))]
+    steps = []
+    for i, j in _path(ops, out, sizes or {}):
+        need = set(out).union(*(ops[k] for k in range(len(ops)) if k not in (i, j)))
+        kept = tuple(x for x in dict.fromkeys(ops[i] + ops[j]) if x in need)
         steps.append((i, j, kept))
         ops = [o for k, o in enumerate(ops) if k not in (i, j)] + [kept]
-    return steps + [(0, 1, tuple(out))] if len(ops) == 2 else steps
+    i, j, _ = steps[-1]
+    steps[-1] = (i, j, tuple(out))
+    return steps
+
+
+def cost(operands, out, steps, sizes=None) -> int:
+    """The floating-point operations of contracting ``operands`` to ``out`` in the order
+    ``steps`` (as :func:`pairwise` returns them), counted as opt_einsum counts them
+    (``PathInfo.opt_cost``): each step costs the product of the lengths of every label it
+    touches, twice where it sums one (a multiply and an add).
+
+        >>> ops = [("i", "k"), ("k", "l"), ("l", "j")]
+        >>> cost(ops, ("i", "j"), pairwise(ops, ("i", "j")), {"i": 10, "k": 10, "l": 10, "j": 10})
+        4000
+    """
+    ops, total = [tuple(ls) for ls in operands], 0
+    for i, j, kept in steps:
+        touched = set(ops[i]) | set(ops[j])
+        n = 1
+        for x in touched:
+            n *= (sizes or {}).get(x, NOMINAL)
+        total += n * (2 if touched - set(kept) else 1)
+        ops = [o for k, o in enumerate(ops) if k not in (i, j)] + [kept]
+    return total
+
+
+def _path(ops, out, sizes) -> list:
+    """opt_einsum's pairwise path over ``ops`` (labels of any hashable kind)."""
+    import opt_einsum  # only where a product of three or more is printed
+
+    letters = {}
+    for ls in list(ops) + [tuple(out)]:
+        for x in ls:
+            letters.setdefault(x, opt_einsum.get_symbol(len(letters)))
+    eq = ",".join("".join(letters[x] for x in ls) for ls in ops) + "->" + "".join(letters[x] for x in out)
+    shapes = [tuple(sizes.get(x, NOMINAL) for x in ls) for ls in ops]
+    how = "optimal" if len(ops) <= OPTIMAL_UP_TO else "dp"
+    path, _ = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize=how)
+    # the path's steps as pairs of positions in a list that only pairs shrink (a step of one
+    # operand, a sum over labels only it carries, is left to the pair that later reads it)
+    ids, slots, pairs = list(range(len(ops))), list(range(len(ops))), []
+    for fresh, step in enumerate(path, start=len(ops)):
+        taken = [ids[k] for k in step]
+        assert len(taken) <= 2, "opt_einsum's paths contract two operands at a time"
+        ids = [x for k, x in enumerate(ids) if k not in step] + [taken[0] if len(taken) == 1 else fresh]
+        if len(taken) == 2:
+            i, j = sorted(slots.index(x) for x in taken)
+            pairs.append((i, j))
+            slots = [x for k, x in enumerate(slots) if k not in (i, j)] + [ids[-1]]
+    return pairs
 
 
 def _matmul(la, lb, out):

@@ -1,0 +1,60 @@
+"""Deltas that survive in a product (a Jacobian's or a Hessian's ``dx[i]*delta(i,j)``,
+``-delta(i,l)*M[i,j]*V[j,m]``), lowered as a :class:`~indexcalc.lower.ir.Diagonal` write:
+the product of the other factors placed on the diagonal of a zero array of the result's
+size, never a product with a materialized identity (README "Python"). The
+deltas of one product become one node with several ``ties`` (``b`` is the lowering's
+builder, :class:`indexcalc.lower.build._Builder`).
+
+    >>> import indexcalc as ic
+    >>> from indexcalc.lower.build import lower
+    >>> low = lower(ic.parse("h[i,j,l,m] = delta(i,l)*delta(j,m)*M[i,j]"))
+    >>> node, _ = low.values["h"]
+    >>> low.graph[node].op.ties, low.graph[node].args
+    (((0, 2), (1, 3)), ((0, (0, 1)),))
+"""
+
+from __future__ import annotations
+
+from indexcalc.lower.ir import Diagonal, Eye
+from indexcalc.lower.ref import Ref
+
+
+def is_delta(b, r: Ref) -> bool:
+    """Whether ``r`` is ``delta(i,j)`` over two distinct indices."""
+    return isinstance(b.g[r.node].op, Eye) and r.labels[0] != r.labels[1]
+
+
+def embedded(b, refs) -> Ref:
+    """The product of ``refs``, one of which is a delta: the other factors' product on its
+    diagonal. A product that carries both indices of the delta is read on the diagonal
+    first (``P[i,j]*delta(i,j)`` is ``P[i,i]`` placed at ``(i,i)``)."""
+    k = next(n for n, r in enumerate(refs) if is_delta(b, r))
+    eye, rest = refs[k], refs[:k] + refs[k + 1:]
+    i, j = eye.labels
+    carried = {x for r in rest for x in r.labels}
+    if j in carried and i not in carried:
+        i, j = j, i
+    if j in carried:  # both carried: each factor read on the diagonal (x[i]*x[j] is x[i]^2)
+        rest = [_diagonal_of(b, Ref(r.node, tuple(i if x == j else x for x in r.labels))) for r in rest]
+    value = b.mul(rest) if len(rest) > 1 else rest[0] if rest else b.const(1)
+    ties, inner = [(i, j)], value
+    node = b.g[value.node]
+    if is_delta(b, value):  # delta(i,j)*delta(j,k): two ties on the number 1
+        ties.append(value.labels)
+        inner = b.const(1)
+    elif isinstance(node.op, Diagonal) and value.node not in b.named:  # one write for all the deltas
+        (a, pos), = node.args
+        ties += [(value.labels[x], value.labels[y]) for x, y in node.op.ties]
+        inner = Ref(a, tuple(value.labels[p] for p in pos))
+    out = b.ordered(list(value.labels) + [i, j])
+    axes = b.axes_of([value, eye])
+    op = Diagonal(tuple((out.index(x), out.index(y)) for x, y in ties))
+    node = b.add(op, [(inner.node, tuple(out.index(x) for x in inner.labels))], (axes[x] for x in out))
+    return Ref(node, out)
+
+
+def _diagonal_of(b, r: Ref) -> Ref:
+    """``r`` itself, or its diagonal where a label repeats (a delta itself stays one)."""
+    if len(set(r.labels)) == len(r.labels) or isinstance(b.g[r.node].op, Eye):
+        return r
+    return b.contract([r], set(r.labels))

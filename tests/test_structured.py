@@ -1,0 +1,134 @@
+"""Structured second order (issue 23): a delta that survives in a Jacobian or a Hessian is
+a diagonal write (the ``Diagonal`` op of the lowering IR), never a product with a
+materialized identity; an intermediate Jacobian holding a delta is contracted
+symbolically into its readers; the compiled code allocates no more than its results."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import indexcalc as ic
+
+TRIO = {
+    "quadratic_form": ("f = x[i]*A[i,j]*x[j]", None, {"x": (5,), "A": (5, 5)}),
+    "logistic_regression": ("L = sum[n](log(1 + exp(-y[n]*sum[d](X[n,d]*w[d]))))", "w",
+                            {"y": (6,), "X": (6, 4), "w": (4,)}),
+    "matrix_factorization": ("E[i,j] = M[i,j]*(T[i,j] - U[i,k]*V[j,k]); f = E[i,j]^2", None,
+                             {"M": (4, 5), "T": (4, 5), "U": (4, 2), "V": (5, 2)}),
+    "matrix_factorization_wrt_U": ("E[i,j] = M[i,j]*(T[i,j] - U[i,k]*V[j,k]); f = E[i,j]^2", "U",
+                                   {"M": (4, 5), "T": (4, 5), "U": (4, 2), "V": (5, 2)}),
+    "sum_exp": ("L = sum[i](exp(x[i]))", None, {"x": (6,)}),
+    "logsumexp": ("L = log(sum[i](exp(x[i])))", None, {"x": (6,)}),
+}
+
+
+def _args(shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(s) for k, s in shapes.items()}
+
+
+def _numeric_hessian(src, wrt, args, eps=1e-6):
+    """Central differences of the compiled gradient: H[dX_dY] of shape X.shape + Y.shape."""
+    names = [wrt] if isinstance(wrt, str) else wrt
+    grad = ic.derive(src, wrt=names).compile()
+    out = {}
+    for y in names:
+        for x in names:
+            h = np.zeros(args[x].shape + args[y].shape)
+            for pos in np.ndindex(args[y].shape):
+                plus, minus = dict(args), dict(args)
+                plus[y], minus[y] = args[y].copy(), args[y].copy()
+                plus[y][pos] += eps
+                minus[y][pos] -= eps
+                h[(...,) + pos] = (grad(**plus)[x] - grad(**minus)[x]) / (2 * eps)
+            out[(x, y)] = h
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(TRIO))
+def test_hessian_has_no_identity_and_is_right(name):
+    src, wrt, shapes = TRIO[name]
+    h = ic.hessian(src, wrt=wrt)
+    if name != "logsumexp":  # dx[i]*(delta(i,j) - dx[j]): dense, an identity in a sum (left as is)
+        assert "np.eye" not in h.numpy_source()
+    args = _args(shapes)
+    got = h.compile()(**args)
+    names = h.wrt
+    want = _numeric_hessian(src, names, args)
+    for (x, y), value in want.items():
+        # the Hessian's names: d(dX)/dY is h.names[(dX, Y)]
+        dx = next(g for g, v in h.gradients.items() if v == x)
+        np.testing.assert_allclose(got[h.names[(dx, y)]], value, rtol=1e-5, atol=1e-6)
+
+
+def _peak(fn, args):
+    fn(**args)  # warm: imports, caches
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = fn(**args)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, sum(np.asarray(v).nbytes for v in result.values()), sum(v.nbytes for v in args.values())
+
+
+@pytest.mark.parametrize("src, wrt, shapes", [
+    ("L = sum[i](exp(x[i]))", None, {"x": (300,)}),
+    ("f = x[i]*A[i,j]*x[j]", "x", {"x": (300,), "A": (300, 300)}),
+    ("E[i,j] = M[i,j]*(T[i,j] - U[i,k]*V[j,k]); f = E[i,j]^2", "U",
+     {"M": (60, 60), "T": (60, 60), "U": (60, 4), "V": (60, 4)}),
+    ("y[i] = exp(x[i])", None, {"x": (300,)}),  # a Jacobian
+])
+def test_memory_is_the_results_and_the_inputs(src, wrt, shapes):
+    h = ic.jacobian(src, wrt=wrt) if src.startswith("y[") else ic.hessian(src, wrt=wrt)
+    peak, results, inputs = _peak(h.compile(), _args(shapes))
+    # an identity times the diagonal (or the N³k Jacobian dE_dU) would double it or more
+    assert peak <= 1.1 * (results + inputs) + 64 * 1024, (peak, results, inputs)
+
+
+def test_intermediate_jacobian_contracted_symbolically():
+    h = ic.hessian("E[i,j] = M[i,j]*(T[i,j] - U[i,k]*V[j,k]); f = E[i,j]^2", wrt="U")
+    assert "dE_dU" not in str(h)  # read into ddU_dU, its delta summed away there
+    assert str(h).count("\n") == 0
+
+
+def test_diagonal_op_in_every_printer():
+    from indexcalc.lower.build import lower
+    from indexcalc.lower.ir import Diagonal
+
+    low = lower(ic.parse("h[i,j,l,m] = delta(i,l)*delta(j,m)*M[i,j]"))
+    node, _ = low.values["h"]
+    assert isinstance(low.graph[node].op, Diagonal)
+    M = np.arange(6.0).reshape(2, 3)
+    want = np.einsum("il,jm,ij->ijlm", np.eye(2), np.eye(3), M)
+    d = ic.derive("h[i,j,l,m] = delta(i,l)*delta(j,m)*M[i,j]")
+    src = d.numpy_source(forward=True)
+    assert "_embed(" in src and "np.eye" not in src
+    np.testing.assert_array_equal(d.compile(forward=True)(M=M, dh=np.zeros((2, 3, 2, 3)))["h"], want)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax", "numba"])
+def test_diagonal_in_other_backends(backend):
+    pytest.importorskip(backend)
+    d = ic.derive("y[i,j] = delta(i,j)*x[i]*x[j] + x[i]")
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal(4), rng.standard_normal((4, 4))
+    want = {"y": np.diag(x * x) + x[:, None], "x": 2 * x * np.diag(dy) + dy.sum(axis=1)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # JAX without x64 computes float64 in float32 (it says so)
+        got = d.compile(forward=True, backend=backend)(x=x, dy=dy)
+    for k, v in want.items():
+        np.testing.assert_allclose(np.asarray(got[k]), v, rtol=1e-5, atol=1e-5)
+
+
+def test_numba_hessian_with_diagonal():
+    pytest.importorskip("numba")
+    src = "E[i,j] = M[i,j]*(T[i,j] - U[i,k]*V[j,k]); f = E[i,j]^2"
+    h = ic.hessian(src)
+    args = _args(TRIO["matrix_factorization"][2])
+    want, got = h.compile()(**args), h.compile(backend="numba")(**args)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12)
