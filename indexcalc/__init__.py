@@ -21,7 +21,7 @@ _WHERE = {
     "parse": "indexcalc.api", "derive": "indexcalc.api", "jacobian": "indexcalc.api",
     "hessian": "indexcalc.api", "jvp": "indexcalc.api", "hvp": "indexcalc.api", "check_gradients": "indexcalc.api",
     "from_matrix": "indexcalc.api", "check_answer": "indexcalc.api", "AnswerResult": "indexcalc.answer",
-    "Derivative": "indexcalc.derivation.results", "Jacobian": "indexcalc.derivation.results",
+    "Derivative": "indexcalc.derivation.results", "Jacobian": "indexcalc.derivation.jacobian",
     "JVP": "indexcalc.derivation.forward", "HVP": "indexcalc.derivation.forward",
     "Program": "indexcalc.derivation.program", "CheckResult": "indexcalc.gradcheck",
     "IndexCalcError": "indexcalc.errors", "ParseError": "indexcalc.errors",
@@ -41,7 +41,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from indexcalc.api import (check_answer, check_gradients, derive, from_matrix, hessian, hvp, jacobian,
                                jvp, parse)
     from indexcalc.derivation.forward import HVP, JVP
-    from indexcalc.derivation.results import Derivative, Jacobian
+    from indexcalc.derivation.jacobian import Jacobian
+    from indexcalc.derivation.results import Derivative
     from indexcalc.errors import (ArgumentError, CacheError, IndexCalcError, IndexCalcWarning, InternalError,
                                   MissingDependencyError, ParseError, ProgramError, ShapeError, WrtError)
     from indexcalc.gradcheck import CheckResult

@@ -20,7 +20,8 @@ from typing import Union
 from indexcalc.answer import AnswerResult, compare
 from indexcalc.derivation.pipeline import guard
 from indexcalc.derivation.forward import HVP, JVP
-from indexcalc.derivation.results import Derivative, Jacobian
+from indexcalc.derivation.jacobian import Jacobian
+from indexcalc.derivation.results import Derivative
 from indexcalc.errors import ArgumentError, ProgramError, WrtError
 from indexcalc.gradcheck import CheckResult, check_gradients as check
 from indexcalc.derivation.outputs import name_list, with_outputs

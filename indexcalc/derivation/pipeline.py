@@ -1,7 +1,7 @@
 """One derivation run: the settings it runs under (SymPy does not distribute a number over
 a sum, room for SymPy's recursion), the supply of every name it invents, and the *trace*
 of what it did, which :class:`~indexcalc.derivation.results.Derivative` and
-:class:`~indexcalc.derivation.results.Jacobian` (their printouts, exports, Hessians) and
+:class:`~indexcalc.derivation.jacobian.Jacobian` (their printouts, exports, Hessians) and
 ``d.steps()`` all read. The steps are formatted from the trace, never from a second run.
 
     >>> import indexcalc as ic
