@@ -29,7 +29,7 @@ text quad qquad phantom partial delta ell odot oslash otimes circ top cdot log e
 sin cos tan tanh sinh cosh arctan mathrel textstyle displaystyle varphi infty pm times mid
 alpha beta gamma epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi varpi
 rho varrho sigma varsigma tau upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma
-Upsilon Phi Psi Omega tfrac dfrac lvert rvert vert prime ldots cdots dots
+Upsilon Phi Psi Omega tfrac dfrac lvert rvert vert prime ldots cdots dots le ge ne leq geq neq
 """.split())
 
 
