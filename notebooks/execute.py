@@ -69,7 +69,7 @@ def execute(path: Path, timeout: int = 120) -> nbformat.NotebookNode:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return normalize(nb)
+    return normalize(nb, printed_with())
 
 
 def printed_with() -> dict:
@@ -81,13 +81,15 @@ def printed_with() -> dict:
     return {"numpy": ".".join(numpy.__version__.split(".")[:2]), "sympy": sympy.__version__}
 
 
-def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def normalize(nb: nbformat.NotebookNode, printed: dict | None = None) -> nbformat.NotebookNode:
     """Drop what changes from run to run or machine to machine: the kernel's version
     details, per-cell timing metadata, how printed text was split into messages."""
+    # the versions a fresh run printed with (printed), else those the notebook records
+    printed = printed or nb.metadata.get("indexcalc", {}).get("printed_with") or printed_with()
     nb.metadata = nbformat.from_dict({
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
-        "indexcalc": {"printed_with": printed_with()}})
+        "indexcalc": {"printed_with": printed}})
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
