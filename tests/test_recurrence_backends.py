@@ -55,3 +55,108 @@ def test_forward_and_backward_agree_with_the_oracle(name, forward, shapes, backe
     want = _backward(forward, d, inputs, seeds)
     got = d.compile(forward=True, backend=backend)(**inputs, **seeds)
     _compare(name, d, got, values, want, inputs, 1e-10, 1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,forward,shapes", PROGRAMS, ids=[p[0] for p in PROGRAMS])
+def test_float32_stays_float32(name, forward, shapes, backend):
+    _backend(backend)
+    d, inputs, values, seeds = _case(forward, shapes, np.float32)
+    want = _backward(forward, d, {k: v.astype(np.float64) for k, v in inputs.items()},
+                     {k: v.astype(np.float64) for k, v in seeds.items()})
+    got = d.compile(forward=True, backend=backend)(**inputs, **seeds)
+    assert all(np.asarray(v).dtype == np.float32 for v in got.values()), {k: np.asarray(v).dtype for k, v in got.items()}
+    _compare(name, d, got, values, want, inputs, 1e-3, 1e-3)
+
+
+def _module(src):
+    namespace = {}
+    exec(compile(src, "<exported>", "exec"), namespace)  # the text alone, as a user saves it
+    return namespace
+
+
+@pytest.mark.parametrize("name,forward,shapes", PROGRAMS, ids=[p[0] for p in PROGRAMS])
+def test_the_exported_torch_module_runs(name, forward, shapes):
+    torch = pytest.importorskip("torch")
+    d, inputs, values, seeds = _case(forward, shapes)
+    want = _backward(forward, d, inputs, seeds)
+    ns = _module(d.torch_source())
+    args = {n: torch.tensor(v, requires_grad=n in d.wrt) for n, v in inputs.items()}
+    outs = ns["apply"](*(args[n] for n in d.forward.inputs))
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    ups = [torch.tensor(seeds[d.upstream[y]]) if isinstance(d.upstream[y], str) else torch.ones_like(o)
+           for o, y in zip(outs, d.forward.outputs)]
+    for o, y in zip(outs, d.forward.outputs):
+        np.testing.assert_allclose(o.detach().numpy(), values[y], rtol=1e-10, atol=1e-10)
+    torch.autograd.backward(outs, ups)
+    for x, g in want.items():
+        np.testing.assert_allclose(args[x].grad.numpy(), g, rtol=1e-10, atol=1e-10, err_msg=f"{name}: d{x}")
+
+
+@pytest.mark.parametrize("name,forward,shapes", PROGRAMS, ids=[p[0] for p in PROGRAMS])
+def test_the_exported_jax_module_runs_under_jit(name, forward, shapes):
+    _backend("jax")
+    import jax
+    d, inputs, values, seeds = _case(forward, shapes)
+    want = _backward(forward, d, inputs, seeds)
+    ns = _module(d.jax_source())
+    wrt = [d.forward.inputs.index(x) for x in d.wrt]
+    args = [inputs[n] for n in d.forward.inputs]
+    outs, vjp = jax.vjp(jax.jit(ns["apply"]), *args)
+    many = isinstance(outs, tuple)
+    ups = tuple(seeds[d.upstream[y]] if isinstance(d.upstream[y], str) else np.ones_like(values[y])
+                for y in d.forward.outputs)
+    grads = vjp(ups if many else ups[0])
+    for o, y in zip(outs if many else (outs,), d.forward.outputs):
+        np.testing.assert_allclose(np.asarray(o), values[y], rtol=1e-10, atol=1e-10)
+    for k in wrt:
+        x = d.forward.inputs[k]
+        np.testing.assert_allclose(np.asarray(grads[k]), want[x], rtol=1e-10, atol=1e-10, err_msg=f"{name}: d{x}")
+
+
+def test_a_recurrence_is_one_loop_and_what_reads_no_state_comes_before_it():
+    """README "Recurrences": never unrolled; the input projection of an RNN is one matrix
+    product for every step, outside the loop; the backward runs the other way."""
+    d = ic.derive("h[t,i] = tanh(W[i,j]*h[t-1,j] + U[i,k]*x[t,k])")
+    src = d.numpy_source()
+    lines = src[src.index("def backward"):].splitlines()
+    loops = [k for k, line in enumerate(lines) if line.startswith("    for ")]
+    assert [lines[k] for k in loops] == ["    for _i0 in range(n_x_0):", "    for _i0 in range(n_x_0 - 1, -1, -1):"]
+    steps = [lines[k + 1:k + 1 + next(n for n, line in enumerate(lines[k + 1:]) if not line.startswith("        "))]
+             for k in loops]
+    assert "x @ U.T" in "\n".join(lines[:loops[0]])  # every step's input projection, one matmul
+    assert not any("U" in line or "x" in line.replace("_step", "") for line in steps[0]), steps[0]
+    assert steps[0][-1] == "        h[_i0] = np.tanh(_t1[_i0] + _b1_1)" and "_step(h, (_i0 - 1, None))" in steps[0][0]
+    assert "_step(dz, (_i0 + 1, None))" in steps[1][0], steps[1]
+    assert "jax.lax.fori_loop(" in d.jax_source()
+    torch_code = d.torch_source().split("(torch.autograd.Function)")[1]
+    assert "for _i0 in range(n_x_0):" in torch_code and "np." not in torch_code and "cuda" not in torch_code
+
+
+def test_the_first_step_reads_zeros_and_the_initial_state_is_added():
+    x, h0 = np.array([1.0, 2.0, 3.0]), np.array([5.0])
+    run = ic.parse("h[t,i] = 0.5*h[t-1,i] + x[t]*(i >= 0) + h0[i]*(t == 0)").compile()
+    assert run(x=x, h0=h0)["h"][:, 0].tolist() == [6.0, 5.0, 5.5]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("forward,shapes", [
+    ("c[t] = c[t-1]*w[t] + x[t]\nL = c[t]*c[t]", {"w": (4,), "x": (4,)}),
+    ("h[t,i] = tanh(W[i,j]*h[t-1,j] + x[t,i])\nL = h[t,i]*h[t,i]", {"W": (2, 2), "x": (3, 2)}),
+    ("a[t] = b[t-1]*w[t] + x[t]\nb[t] = tanh(a[t])\nL = b[t]*b[t]", {"w": (4,), "x": (4,)}),
+])
+def test_hessians_and_jacobians_compile(forward, shapes, backend):
+    """The Hessian of a scalar recurrent program (its Jacobians of the gradient are
+    recurrences too, with deltas) compiles and agrees with the oracle's evaluation of its
+    printout (``tests/test_recurrences.py`` checks that against differences)."""
+    _backend(backend)
+    h = ic.hessian(forward)
+    inputs = _data(shapes, seed=4)
+    want = evaluate(forward + "\n" + str(h), inputs)
+    got = h.compile(backend=backend)(**inputs)
+    assert set(got) == set(h.names.values())
+    for name, value in got.items():
+        np.testing.assert_allclose(np.asarray(value), want[name], rtol=1e-10, atol=1e-10, err_msg=name)
+    j = ic.jacobian("c[t] = c[t-1] + x[t]", wrt="x")
+    (name, value), = j.compile(backend=backend)(x=np.ones(4)).items()
+    assert np.asarray(value).tolist() == np.tril(np.ones((4, 4))).tolist()

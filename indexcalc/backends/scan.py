@@ -201,5 +201,5 @@ class ScanPrinting:
                 at.append(step_var(r) + (f" + {shift}" if shift > 0 else f" - {-shift}" if shift else ""))
             else:
                 at.append("None")
-        code = f"_step({self.arrays[node.op.name]}, ({', '.join(at)},))"
+        code = f"_step({self.arrays[node.op.name]}, ({', '.join(at)}{',' * (len(at) == 1)}))"
         return code, tuple(range(node.rank))
