@@ -99,7 +99,7 @@ def _fold(x, axes, f):  # f.reduce of a window over a few axes: one pass per win
 
 class NumpyDialect(PythonLoops, Dialect):
     spelling, reductions, boolean = NUMPY, NUMPY_REDUCE, BOOLEAN
-    reserved = {"np", "math", "ShapeError"}
+    reserved = {"np", "math", "ShapeError", "range"}  # range: the loop of a recurrence
 
     def dtype(self, tensors):
         return [f"_dtype = np.result_type({', '.join(tensors)})" if tensors else "_dtype = np.dtype(np.float64)"]

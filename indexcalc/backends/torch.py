@@ -54,7 +54,8 @@ class TorchDialect(PythonLoops, PythonNumbers, Dialect):
     spelling, reductions, boolean = TORCH, TORCH_REDUCE, BOOLEAN
     # every name the module defines or reads that is not ``_``-prefixed (the class's name
     # is chosen apart from the user's names)
-    reserved = {"torch", "math", "ctx", "apply", "staticmethod", "forward", "backward", "ShapeError"} | BUILTINS
+    reserved = {"torch", "math", "ctx", "apply", "staticmethod", "forward", "backward", "ShapeError",
+                "range"} | BUILTINS
     einsum_sums = False  # torch.einsum('ba,ba->a') goes through bmm: many times slower
 
     def dtype(self, tensors):
