@@ -14,10 +14,20 @@ import pytest
 
 import indexcalc as ic
 from oracle import evaluate
-from test_recurrences import PROGRAMS, _backward, _data
+from test_recurrences import PROGRAMS as RECURRENCES
+from test_recurrences import _backward, _data, _objective
 
 #: every backend that compiles recurrences (one list: a backend is added here)
 BACKENDS = ["numpy", "torch", "jax"]
+
+#: besides tests/test_recurrences.py's: reads two steps back (JAX: fori_loop, not lax.scan),
+#: a state read at another axis than the first, a recurrence over a middle axis
+EXTRA = [
+    ("second order", "f[t] = 0.5*f[t-1] - 0.3*f[t-2] + x[t]\nL = f[t]*f[t]", {"x": (6,)}),
+    ("time on the second axis", "h[b,t,i] = tanh(h[b,t-1,i]*w[i] + x[b,t,i])", {"w": (3,), "x": (2, 5, 3)}),
+    ("state read transposed", "h[t,i] = tanh(W[j,i]*h[t-1,j] + x[i,t])", {"W": (3, 3), "x": (3, 4)}),
+]
+PROGRAMS = RECURRENCES + EXTRA
 
 
 def _backend(name):
@@ -128,9 +138,25 @@ def test_a_recurrence_is_one_loop_and_what_reads_no_state_comes_before_it():
     assert not any("U" in line or "x" in line.replace("_step", "") for line in steps[0]), steps[0]
     assert steps[0][-1] == "        h[_i0] = np.tanh(_t1[_i0] + _b1_1)" and "_step(h, (_i0 - 1, None))" in steps[0][0]
     assert "_step(dz, (_i0 + 1, None))" in steps[1][0], steps[1]
-    assert "jax.lax.fori_loop(" in d.jax_source()
+    assert "jax.lax.scan(" in d.jax_source() and "fori_loop" not in d.jax_source()  # one step back: carried
+    assert "jax.lax.fori_loop(" in ic.derive(EXTRA[0][1]).jax_source()  # two steps back
+    dtw = ic.derive(RECURRENCES[10][1]).jax_source()
+    assert RECURRENCES[10][0] == "soft-DTW" and dtw.count("jax.lax.fori_loop(") == 6  # two nested, in the function, its fwd and its bwd
     torch_code = d.torch_source().split("(torch.autograd.Function)")[1]
     assert "for _i0 in range(n_x_0):" in torch_code and "np." not in torch_code and "cuda" not in torch_code
+
+
+@pytest.mark.parametrize("name,forward,shapes", EXTRA, ids=[p[0] for p in EXTRA])
+def test_the_extra_programs_backwards_match_finite_differences(name, forward, shapes):
+    """(tests/test_recurrences.py checks its own programs' printed backwards so.)"""
+    d, inputs, values, seeds = _case(forward, shapes)
+    grads = _backward(forward, d, inputs, seeds)
+    r = np.random.default_rng(3)
+    for x, g in grads.items():
+        v = r.normal(size=np.shape(inputs[x]))
+        up = _objective(forward, d, {**inputs, x: inputs[x] + 1e-6 * v}, seeds)
+        down = _objective(forward, d, {**inputs, x: inputs[x] - 1e-6 * v}, seeds)
+        assert np.isclose(float(np.sum(g * v)), (up - down) / 2e-6, rtol=1e-5, atol=1e-7), (name, x, str(d))
 
 
 def test_the_first_step_reads_zeros_and_the_initial_state_is_added():

@@ -123,11 +123,13 @@ class StepReads:
     def expr(self, e) -> Ref:
         if e.free_symbols and not self._reads_member(e):
             return self.outer(e)
-        if isinstance(e, sp.Add):  # the terms that read no member: one sum before the loop
+        if isinstance(e, (sp.Add, sp.Mul)):  # the terms (factors) that read no member: one before the loop
             free = [a for a in e.args if a.free_symbols and not self._reads_member(a)]
             if len(free) > 1:
-                terms = [self.outer(sp.Add(*free))] + [self.expr(a) for a in e.args if a not in free]
-                return self.combined(terms, "add") or self.map("add", terms)
+                refs = [self.outer(type(e)(*free))] + [self.expr(a) for a in e.args if a not in free]
+                if isinstance(e, sp.Mul):
+                    return self.mul(refs)
+                return self.combined(refs, "add") or self.map("add", refs)
         return super().expr(e)
 
     def outer(self, e) -> Ref:
