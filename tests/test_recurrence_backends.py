@@ -142,6 +142,8 @@ def test_a_recurrence_is_one_loop_and_what_reads_no_state_comes_before_it():
     assert "jax.lax.fori_loop(" in ic.derive(EXTRA[0][1]).jax_source()  # two steps back
     dtw = ic.derive(RECURRENCES[10][1]).jax_source()
     assert RECURRENCES[10][0] == "soft-DTW" and dtw.count("jax.lax.fori_loop(") == 6  # two nested, in the function, its fwd and its bwd
+    batched = ic.derive(EXTRA[1][1]).numpy_source()  # h[b,t,i]: vectorized over b, one loop over t
+    assert batched.count("for _i0 in range(n_x_1") == 2 and "_i1" not in batched and "h[:, _i0] = " in batched
     torch_code = d.torch_source().split("(torch.autograd.Function)")[1]
     assert "for _i0 in range(n_x_0):" in torch_code and "np." not in torch_code and "cuda" not in torch_code
 

@@ -2,7 +2,7 @@
 :class:`~indexcalc.lower.ir.Scan` (a mixin of :class:`~indexcalc.backends.printer.ArrayPrinter`).
 
 Before the loop, each array the recurrence writes is zeros; the loop runs over the
-recurrence axes (``depth`` nested loops, in increasing or decreasing order); each step is
+recurrence axes (nested loops over ``Scan.loops``, in increasing or decreasing order); each step is
 the scan's body, printed by a printer of its own over the body's graph (the same cases
 as any statement, vectorized over the other axes) and written at the step's position.
 A read of a value computed before the loop (:class:`~indexcalc.lower.ir.Outer`) is that
@@ -82,8 +82,8 @@ def step_var(r) -> str:
 def carried_scan(op) -> bool:
     """Whether Scan ``op`` reads only the step just before (after, for direction -1) of its
     one recurrence axis: a ``lax.scan`` carrying those values fits it."""
-    return op.depth == 1 and all(n.op.steps == ((0, 0, -op.direction),)
-                                 for n in op.body.graph.nodes if isinstance(n.op, Prior))
+    return len(op.loops) == 1 and all(n.op.steps == ((op.loops[0], 0, -op.direction),)
+                                      for n in op.body.graph.nodes if isinstance(n.op, Prior))
 
 
 class PythonLoops:
@@ -151,12 +151,12 @@ class ScanPrinting:
             lines.append(f"{self.var[m]} = {self.d.zeros(shape + ',' * (self.g[m].rank == 1))}")
         sub = self.step_printer(k, arrays)
         first = self.g[members[op.names[0]]]
-        levels = [(step_var(r), self.size_var(first.axes[r]), op.direction) for r in range(op.depth)]
+        levels = [(step_var(r), self.size_var(first.axes[a]), op.direction) for r, a in enumerate(op.loops)]
         if self.d.carries and carried_scan(op):  # JAX: lax.scan, the previous step carried
             lines = self.carried_lines(k, sub, members, levels[0])
         else:
             step = sub.assignments()
-            at = ", ".join(step_var(r) for r in range(op.depth))
+            at = ", ".join(step_var(op.loops.index(a)) if a in op.loops else ":" for a in range(op.loops[-1] + 1))
             for name, m in members.items():
                 step.append(self.d.write(arrays[name], at, self.step_value(sub, op, name, m)))
             lines += self.d.loop(levels, step, list(arrays.values()), self.scans)
@@ -169,7 +169,7 @@ class ScanPrinting:
         """The code of statement ``name``'s value at one step, in the order of its axes."""
         value, positions = op.body.values[name]
         code, layout = sub.expr(value)
-        return sub.align(code, [positions[a] for a in layout], self.g[m].rank - op.depth)
+        return sub.align(code, [positions[a] for a in layout], self.g[m].rank - len(op.loops))
 
     def carried_lines(self, k, sub, members, level) -> list:
         """``jax.lax.scan`` of a step function: the values of the previous step that the step
@@ -195,13 +195,15 @@ class ScanPrinting:
         tup = lambda names: "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"  # noqa: E731
         head = [f"def _scan{tag}(_carry, _xs):", f"    {tup(sub.carried.values())} = _carry"] + \
             ([f"    {tup(sub.sliced.values())} = _xs"] if xs else [])
-        init = [self.d.zeros(", ".join(self.size_var(c) for c in self.g[members[name]].axes[1:]) +
-                             "," * (self.g[members[name]].rank == 2)) for name in prior]
+        axis = op.loops[0]  # stacked first by lax.scan, moved back to its place
+        init = [self.d.zeros(", ".join(self.size_var(c) for a, c in enumerate(self.g[members[name]].axes) if a != axis)
+                             + "," * (self.g[members[name]].rank == 2)) for name in prior]
         call = f"jax.lax.scan(_scan{tag}, {tup(init)}, {tup([x for _, x in xs.values()]) if xs else 'None'}, " \
                f"length={n}{', reverse=True' if direction < 0 else ''})"
         return head + [f"    {line}" for line in step] + \
             [f"    return {tup([ys[name] for name in prior])}, {tup(ys.values())}",
-             f"_, {tup([self.var[m] for m in members.values()])} = {call}"]
+             f"_, {tup([self.var[m] for m in members.values()])} = {call}"] + \
+            [f"{self.var[m]} = jnp.moveaxis({self.var[m]}, 0, {axis})" for m in members.values() if axis]
 
     def step_printer(self, k, arrays):
         """A printer of the body of Scan node ``k`` (sharing this one's dialect and sizes)."""
