@@ -188,3 +188,13 @@ def test_hessians_and_jacobians_compile(forward, shapes, backend):
     j = ic.jacobian("c[t] = c[t-1] + x[t]", wrt="x")
     (name, value), = j.compile(backend=backend)(x=np.ones(4)).items()
     assert np.asarray(value).tolist() == np.tril(np.ones((4, 4))).tolist()
+
+
+@pytest.mark.parametrize("name,forward,shapes", [p for p in PROGRAMS if p[0] in ("soft-DTW", "LSTM over time")],
+                         ids=["soft-DTW", "LSTM over time"])
+def test_check_gradients_runs_the_compiled_loops(name, forward, shapes):
+    """``ic.check_gradients`` (the compiled backward against central differences of the
+    compiled forward) passes; ``ic.check_answer`` tells a backward sweep run the wrong way."""
+    assert ic.check_gradients(forward).ok
+    assert not ic.check_answer("c[t] = c[t-1] + x[t]", "dx[t] = dc[t] + dx[t-1]").ok
+    assert ic.check_answer("c[t] = c[t-1] + x[t]", "dx[t] = dc[t] + dx[t+1]").ok
