@@ -190,8 +190,10 @@ class ScanPrinting:
         step = sub.assignments()
         ys = {}
         for i, (name, m) in enumerate(members.items()):
-            ys[name] = f"_y{tag}_{i}"
-            step.append(f"{ys[name]} = {self.step_value(sub, op, name, m)}")
+            code = self.step_value(sub, op, name, m)
+            ys[name] = code if code.isidentifier() else f"_y{tag}_{i}"
+            if ys[name] != code:
+                step.append(f"{ys[name]} = {code}")
         tup = lambda names: "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"  # noqa: E731
         head = [f"def _scan{tag}(_carry, _xs):", f"    {tup(sub.carried.values())} = _carry"] + \
             ([f"    {tup(sub.sliced.values())} = _xs"] if xs else [])
