@@ -75,7 +75,8 @@ def test_float32_stays_float32(name, forward, shapes, backend):
     want = _backward(forward, d, {k: v.astype(np.float64) for k, v in inputs.items()},
                      {k: v.astype(np.float64) for k, v in seeds.items()})
     got = d.compile(forward=True, backend=backend)(**inputs, **seeds)
-    assert all(np.asarray(v).dtype == np.float32 for v in got.values()), {k: np.asarray(v).dtype for k, v in got.items()}
+    dtypes = {k: np.asarray(v).dtype for k, v in got.items()}
+    assert set(dtypes.values()) == {np.dtype(np.float32)}, dtypes
     _compare(name, d, got, values, want, inputs, 1e-3, 1e-3)
 
 
@@ -141,7 +142,8 @@ def test_a_recurrence_is_one_loop_and_what_reads_no_state_comes_before_it():
     assert "jax.lax.scan(" in d.jax_source() and "fori_loop" not in d.jax_source()  # one step back: carried
     assert "jax.lax.fori_loop(" in ic.derive(EXTRA[0][1]).jax_source()  # two steps back
     dtw = ic.derive(RECURRENCES[10][1]).jax_source()
-    assert RECURRENCES[10][0] == "soft-DTW" and dtw.count("jax.lax.fori_loop(") == 6  # two nested, in the function, its fwd and its bwd
+    # two nested loops, in the function, its fwd and its bwd
+    assert RECURRENCES[10][0] == "soft-DTW" and dtw.count("jax.lax.fori_loop(") == 6
     batched = ic.derive(EXTRA[1][1]).numpy_source()  # h[b,t,i]: vectorized over b, one loop over t
     assert batched.count("for _i0 in range(n_x_1") == 2 and "_i1" not in batched and "h[:, _i0] = " in batched
     torch_code = d.torch_source().split("(torch.autograd.Function)")[1]

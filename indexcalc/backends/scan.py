@@ -71,7 +71,8 @@ def with_members(g, ids) -> list:
     scans = {k for k in ids if isinstance(g[k].op, Scan)}
     if not scans:
         return ids
-    return sorted(set(ids) | {m for m in range(len(g.nodes)) if isinstance(g[m].op, Scanned) and g[m].args[0][0] in scans})
+    written = {m for m in range(len(g.nodes)) if isinstance(g[m].op, Scanned) and g[m].args[0][0] in scans}
+    return sorted(set(ids) | written)
 
 
 def step_var(r) -> str:
