@@ -26,6 +26,8 @@ EXTRA = [
     ("second order", "f[t] = 0.5*f[t-1] - 0.3*f[t-2] + x[t]\nL = f[t]*f[t]", {"x": (6,)}),
     ("time on the second axis", "h[b,t,i] = tanh(h[b,t-1,i]*w[i] + x[b,t,i])", {"w": (3,), "x": (2, 5, 3)}),
     ("state read transposed", "h[t,i] = tanh(W[j,i]*h[t-1,j] + x[i,t])", {"W": (3, 3), "x": (3, 4)}),
+    ("state inside a product", "h[t,i] = tanh(sum[j](h[t-1,j]*A[i,j]*x[t,j]) + b[i]*x[t,i] + c[i])",
+     {"A": (3, 3), "x": (4, 3), "b": (3,), "c": (3,)}),
 ]
 PROGRAMS = RECURRENCES + EXTRA
 

@@ -137,7 +137,8 @@ class StepReads:
             return self.outer(e)
         if isinstance(e, (sp.Add, sp.Mul)):  # the terms (factors) that read no member: one before the loop
             free = [a for a in e.args if a.free_symbols and not self._reads_member(a)]
-            if len(free) > 1:
+            # (never larger than one of them: A[i,j]*x[t,j] in a sum over j stays two reads)
+            if len(free) > 1 and set().union(*(a.atoms(Index) for a in free)) in [a.atoms(Index) for a in free]:
                 refs = [self.outer(type(e)(*free))] + [self.expr(a) for a in e.args if a not in free]
                 if isinstance(e, sp.Mul):
                     return self.mul(refs)
