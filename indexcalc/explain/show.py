@@ -199,7 +199,17 @@ class Steps:
         return rows
 
     def _latex_final(self) -> list:
-        inner = self.derivation.latex()
+        """The backward program's LaTeX (``d.latex()``), its note's placeholder none of
+        the indices the steps print."""
+        from indexcalc.notation.latex import backward_latex
+        from indexcalc.notation.latex_names import index_latex
+        taken = set()
+        for sec in self.sections:
+            for e in [sec.statement.expr, *sec.statement.indices] + [x for block in self._blocks(sec)
+                                                                    for line in block for x in (line.lhs, line.rhs)]:
+                if isinstance(e, sp.Basic):
+                    taken |= {index_latex(str(i)) for i in e.atoms(Index)}
+        inner = backward_latex(self.derivation, taken)
         body = inner.split("\\begin{aligned}\n", 1)[-1].rsplit("\n\\end{aligned}", 1)[0]
         return [row.rstrip().removesuffix("\\\\").rstrip() for row in body.split("\n")]
 

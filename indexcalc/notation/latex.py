@@ -268,7 +268,7 @@ def expr_latex(expr, naming: Naming | None = None, left=()) -> str:
 
 
 def statements_latex(statements, naming: Naming | None = None, display=False, program=None,
-                     notes=False) -> str:
+                     notes=False, taken=()) -> str:
     """An ``aligned`` block, one statement a line.
 
     Parameters:
@@ -278,6 +278,8 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
         program: the checked program whose last statements these are (``len(i)`` of
             different sizes then print apart: ``N_{i}``, ``N'_{i}``).
         notes: end with a line saying what a bar and ``N_{i}`` stand for.
+        taken: more indices (their LaTeX) that the note's placeholder must not be (those
+            of steps printed above).
     """
     from indexcalc.notation.latex_names import current
     statements = list(statements)
@@ -295,13 +297,16 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
         lhs = (naming.display if display else naming.indexed)(st.name, indices)
         lines.append(f"{lhs} &= {printer.doprint(st.expr)}")
     if notes:
-        lines += _notes(naming, printer.sized)
+        taken = set(taken) | {index_latex(str(i)) for st in statements for i in (*st.indices, *st.expr.atoms(Index))}
+        lines += _notes(naming, printer.sized, taken)
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
-def _notes(naming, sized) -> list:
+def _notes(naming, sized, taken=()) -> list:
+    """The "where" lines: what a bar stands for (its placeholder none of ``taken``, the
+    indices printed, nor a name), and each ``N_{i}``."""
     out = []
-    bar = naming.bar_note()
+    bar = naming.bar_note(taken)
     if bar:
         out.append(bar)
     if sized and naming.sizes_as_n:
@@ -343,12 +348,13 @@ def naming_of(backward) -> Naming:
     return Naming(names, gradients, jacobians, ranks, loss, forward.inputs, given)
 
 
-def backward_latex(backward) -> str:
+def backward_latex(backward, taken=()) -> str:
     """``d.latex()``: the backward statements, gradients of the loss in display form on
-    the left, and what the bars and sizes stand for."""
+    the left, and what the bars and sizes stand for (``taken``: as for
+    :func:`statements_latex`)."""
     with written(*[st.expr for st in backward.forward.statements]):
         return statements_latex(backward.statements, naming_of(backward), display=True,
-                                program=backward.program, notes=True)
+                                program=backward.program, notes=True, taken=taken)
 
 
 def program_latex(prog) -> str:
