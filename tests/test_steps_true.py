@@ -188,8 +188,9 @@ class Evaluator:
         if isinstance(e, ISum):
             return self._reduce(e, np.sum)
         if isinstance(e, (MaxOver, MinOver, LogSumExp)):
-            f = {MaxOver: np.max, MinOver: np.min,
-                 LogSumExp: lambda a, axis: np.log(np.sum(np.exp(a), axis=axis))}[type(e)]
+            f = {MaxOver: np.max, MinOver: np.min,  # (a window's stated size: a subclass)
+                 LogSumExp: lambda a, axis: np.log(np.sum(np.exp(a), axis=axis))}[
+                next(c for c in (MaxOver, MinOver, LogSumExp) if isinstance(e, c))]
             return self._reduce(e, f)
         if isinstance(e, (Max2, Min2)):
             return combine([self(a) for a in e.args], np.maximum if isinstance(e, Max2) else np.minimum, self.sizes)

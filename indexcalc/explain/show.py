@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from indexcalc.notation.latex import IndexLatexPrinter
+from indexcalc.notation.latex import IndexLatexPrinter, window_size
+from indexcalc.notation.sized import sized
 from indexcalc.notation.text import TextPrinter, statement_text, written
 from indexcalc.language.algebra import Index, ISum
-from indexcalc.language.axes import axis_text
+from indexcalc.language.axes import axis_text, size_text
 
 
 # -- what the steps hold --------------------------------------------------------------
@@ -175,7 +176,10 @@ class Steps:
     def _latex_statement(self, sec, naming) -> str:
         st = sec.statement
         p = self._printer(naming, st.indices)
-        out = f"{p.doprint(st.lhs)} = {p.doprint(st.expr)}"
+        prog = self.derivation.forward
+        n = next((k for k, s in enumerate(prog.statements) if s is st), None)
+        expr = st.expr if n is None else sized(st.expr, lambda i: window_size(prog, n, i))  # \max_{k < 2}
+        out = f"{p.doprint(st.lhs)} = {p.doprint(expr)}"
         up = self.derivation.upstream.get(st.name)
         if sec.seed and isinstance(up, str):
             out += f"\\qquad \\text{{(given: }} {p.doprint(element(up, st.indices))}\\text{{)}}"
@@ -240,8 +244,9 @@ class _TextPrinter(TextPrinter):
         super().__init__(protected, explicit=True)
 
     def _print_ISum(self, e):
-        idx = ",".join(map(str, e.indices))
-        sub = idx if len(e.indices) == 1 else "{" + idx + "}"
+        # a window's stated size as a bound, as LaTeX writes it: Σ_{k<3} (k is 0, 1 or 2)
+        idx = ",".join(str(i) + (f"<{size_text(n)}" if n is not None else "") for i, n in zip(e.indices, e.sizes))
+        sub = idx if len(idx) == 1 else "{" + idx + "}"
         top = self.depth == 1
         body = self._print(e.body)
         if isinstance(e.body, sp.Add) or (isinstance(e.body, sp.Mul) and not top):

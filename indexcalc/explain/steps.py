@@ -45,6 +45,8 @@ from indexcalc.calculus.names import stem
 from indexcalc.calculus.solve import axis_solution
 from indexcalc.language.algebra import Index, ISum, free_indices
 from indexcalc.language.axes import Compare, axis_text
+from indexcalc.language.windows import stated_size
+from indexcalc.notation.sized import sized
 from indexcalc.simplify.keys import alpha
 from indexcalc.simplify.tidy import letters_from
 from indexcalc.explain.show import Line, Part, Partial, Section, Steps, element, one_line, text_of
@@ -188,19 +190,29 @@ def _block(sent: Sent, prog, grads, whole: bool, avoid, supply=None) -> list:
     for line in lines:
         if supply is not None:  # len() of an index no sum binds: of a left index, or size(A, k)
             line.rhs = state_sizes(line.rhs, around, prog, supply, left_keys=keys, guards=False)
+            line.rhs = sized(line.rhs, _window(prog, supply))  # max[k:2](..): a window's size
         line.rhs = names(line.rhs)
         if line.lhs is not None and not isinstance(line.lhs, (Part, Partial)) and line.lhs is not grad:
             line.lhs = names(line.lhs)
     return lines
 
 
+def _window(prog, supply):
+    """The size of an index the run invented, as a stated size (None: unknown)."""
+    def size(i):
+        key = supply.size_key(i)
+        return stated_size(prog, key) if key is not None and key in prog.sizes.parent else None
+    return size
+
+
 def _sized(e, g, prog, supply):
     """``e`` (a gradient of ``g.name``) with each ``len()`` of an index no sum binds
-    written as the printout writes it (``len`` of a left index, or ``size(A, k)``)."""
+    written as the printout writes it (``len`` of a left index, or ``size(A, k)``), and
+    each window's size stated."""
     if supply is None or not isinstance(e, sp.Basic):
         return e
     keys = [(g.name, a) for a in range(len(g.indices))]
-    return state_sizes(e, g.indices, prog, supply, left_keys=keys, guards=False)
+    return sized(state_sizes(e, g.indices, prog, supply, left_keys=keys, guards=False), _window(prog, supply))
 
 
 def _total(g, parts, prog, grads, avoid, supply=None) -> list:

@@ -19,6 +19,7 @@ The printer is built on SymPy's ``LatexPrinter``; the names reach it through its
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy as sp
@@ -27,8 +28,10 @@ from sympy.printing.latex import LatexPrinter
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.notation.latex_names import Naming, function_latex, index_latex, subscript
 from indexcalc.notation.text import _coefficient, chain_order, is_negative, written
-from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names
+from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.language.axes import coefficients
+from indexcalc.language.windows import stated_size
+from indexcalc.notation.sized import sized
 
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
 _REDUCTION_COMMANDS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
@@ -104,7 +107,7 @@ class IndexLatexPrinter(LatexPrinter):
         return self.naming.symbol(str(getattr(base, "label", base)))
 
     def _print_Pow(self, e):
-        if (isinstance(e.base, ISum) or type(e.base).__name__ in _REDUCTION_COMMANDS) \
+        if isinstance(e.base, (ISum, Reduction)) \
                 and not (e.exp.is_negative or e.exp == sp.Rational(1, 2)):
             return f"\\left({self._print(e.base)}\\right)^{{{self._print(e.exp)}}}"  # (Σ_i x_i)^2
         if isinstance(e.base, (sp.Indexed, sp.Symbol)) and not isinstance(e.base, Index):
@@ -242,7 +245,14 @@ class IndexLatexPrinter(LatexPrinter):
         return f"{out}^{{{exp}}}" if exp else out
 
     def _reduction(self, e, exp=None):
-        out = f"{_REDUCTION_COMMANDS[type(e).__name__]}_{self._subscript(e.indices)} {_parens(self._print(e.body))}"
+        command = next(_REDUCTION_COMMANDS[c.__name__] for c in type(e).__mro__ if c.__name__ in _REDUCTION_COMMANDS)
+        sizes = getattr(e, "sizes", ())  # a window's size (notation.sized): \max_{k < 2}
+        if any(n is not None for n in sizes):
+            sub = "{" + ", ".join(index_latex(str(i)) + (f" < {self._print(n)}" if n is not None else "")
+                                  for i, n in zip(e.indices, sizes)) + "}"
+        else:
+            sub = self._subscript(e.indices)
+        out = f"{command}_{sub} {_parens(self._print(e.body))}"
         return f"\\left({out}\\right)^{{{exp}}}" if exp else out
 
     _print_MaxOver = _print_MinOver = _print_LogSumExp = _reduction
@@ -295,7 +305,10 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
             printer.size_of = sizes.at(k, st.name)
         indices = [index_latex(str(i)) for i in st.indices]
         lhs = (naming.display if display else naming.indexed)(st.name, indices)
-        lines.append(f"{lhs} &= {printer.doprint(st.expr)}")
+        expr = st.expr
+        if program is not None:  # a window's size in its max: \max_{k < 2}
+            expr = sized(expr, functools.partial(window_size, program, len(program.statements) - len(statements) + k))
+        lines.append(f"{lhs} &= {printer.doprint(expr)}")
     if notes:
         taken = set(taken) | {index_latex(str(i)) for st in statements for i in (*st.indices, *st.expr.atoms(Index))}
         lines += _notes(naming, printer.sized, taken)
@@ -315,6 +328,13 @@ def _notes(naming, sized, taken=()) -> list:
     if not out:
         return []
     return ["&\\text{where } " + out[0]] + [f"&\\phantom{{\\text{{where }}}} {o}" for o in out[1:]]
+
+
+def window_size(program, n, i):
+    """The size of index ``i`` of statement ``n`` of ``program`` as a stated size (the
+    ``2`` of ``max[k:2]``; None where the program does not know it)."""
+    key = (n, i)
+    return stated_size(program, key) if key in program.sizes.parent else None
 
 
 class _SizeNumbers:
