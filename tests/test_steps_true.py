@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -27,7 +28,10 @@ from indexcalc.gallery import examples
 from indexcalc.gradcheck import random_inputs, sizes_for
 from indexcalc.language.algebra import (Abs, Det, Index, Inv, ISum, Len, LogDet, LogSumExp, Max2, MaxOver, Min2,
                                         MinOver, Size)
+from indexcalc.language.axes import Compare
 from indexcalc.language.functions import BY_CLASS
+from indexcalc.notation.latex import window_size
+from indexcalc.notation.sized import sized
 
 sys.path.insert(0, os.path.dirname(__file__))
 from real_programs import PROGRAMS, make_domain  # noqa: E402
@@ -174,7 +178,15 @@ class Evaluator:
             return Val(float(e))
         if isinstance(e, sp.KroneckerDelta):
             a, b = e.args
-            return Val(1.0) if a == b else Val(np.eye(self.sizes[a]), (a, b))
+            if isinstance(a, Index) and isinstance(b, Index):
+                return Val(1.0) if a == b else Val(np.eye(self.sizes[a]), (a, b))
+            # of positions: δ(j, i+k) (a window), δ(v, tok[n]) (a gather)
+            return combine([self.position(a), self.position(b)], lambda x, y: (x == y).astype(float), self.sizes)
+        if isinstance(e, Compare):
+            test = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+                    "==": np.equal, "!=": np.not_equal}[e.op]
+            return combine([self.position(e.args[0]), self.position(e.args[1])],
+                           lambda x, y: test(x, y).astype(float), self.sizes)
         if isinstance(e, Len):
             return Val(float(self.sizes[e.args[0]]))
         if isinstance(e, Size):
@@ -206,8 +218,38 @@ class Evaluator:
             return Val(NUMPY[name](v.a), v.labels)
         raise AssertionError(f"no evaluator for {name} ({BY_CLASS.get(type(e))})")
 
+    def position(self, e) -> Val:
+        """An integer expression of indices (an axis of a read): an index is its position,
+        a read of an integer tensor its values (a gather)."""
+        if isinstance(e, Index):
+            return Val(np.arange(self.sizes[e]), (e,))
+        if isinstance(e, sp.Indexed):
+            v = self._element(str(e.base.label), e.indices)
+            return Val(np.asarray(self.env[str(e.base.label)])[()] if not v.labels else v.a, v.labels)
+        if e.is_Integer:
+            return Val(float(e))
+        if isinstance(e, sp.Add):
+            return combine([self.position(a) for a in e.args], np.add, self.sizes)
+        if isinstance(e, sp.Mul):
+            return combine([self.position(a) for a in e.args], np.multiply, self.sizes)
+        raise AssertionError(f"no position evaluator for {e}")
+
     def _element(self, name, indices):
-        return self._labeled(np.asarray(self.env[name], dtype=float), indices)
+        array = np.asarray(self.env[name], dtype=float)
+        if all(isinstance(i, Index) for i in indices):
+            return self._labeled(array, indices)
+        # an axis expression (x[i+k]: 0 outside the axis) or a gather (E[tok[n],d])
+        for axis, i in enumerate(indices):
+            if isinstance(i, Index):
+                self.sizes.setdefault(i, array.shape[axis])
+        axes = [self.position(i) for i in indices]
+        labels = tuple(dict.fromkeys(x for v in axes for x in v.labels))
+        at = [np.rint(v.to(labels, self.sizes)).astype(int) for v in axes]
+        inside = np.ones(at[0].shape if at else (), dtype=bool)
+        for axis, a in enumerate(at):
+            inside &= (a >= 0) & (a < array.shape[axis])
+        clipped = [np.clip(a, 0, array.shape[axis] - 1) for axis, a in enumerate(at)]
+        return Val(np.where(inside, array[tuple(clipped)], 0.0), labels)
 
     def _labeled(self, a, indices):
         labels = []
@@ -251,7 +293,11 @@ def learn_sizes(sizes, exprs, shapes):
             n = shapes[_matrix(f.args[0])][0]
             for i in f.args[1:]:
                 sizes.setdefault(i, n)
-        deltas += [d.args for d in e.atoms(sp.KroneckerDelta)]
+        deltas += [d.args for d in e.atoms(sp.KroneckerDelta) if all(isinstance(a, Index) for a in d.args)]
+        for r in e.atoms(ISum, MaxOver, MinOver, LogSumExp):  # a window's stated size: sum[k:2]
+            for i, n in zip(r.indices, getattr(r, "sizes", ())):
+                if n is not None and sp.sympify(n).is_Integer:
+                    sizes.setdefault(i, int(n))
     for _ in range(len(deltas) + 1):
         for a, b in deltas:
             if a in sizes and b not in sizes:
@@ -299,7 +345,9 @@ def check_equations(d, inputs, upstream, seed=0):
                     labels = tuple(line.lhs.args[0].indices if isinstance(line.lhs.args[0], sp.Indexed) else ()) + \
                         tuple(line.lhs.args[1].indices if isinstance(line.lhs.args[1], sp.Indexed) else ())
                     current = rhs.to(labels, sizes)
-                    fd_check(st, line.lhs, current, env, sizes, rng)
+                    n = next(k for k, x in enumerate(prog.statements) if x is st)
+                    expr = sized(st.expr, functools.partial(window_size, prog, n))  # max[k:2]
+                    fd_check(st, line.lhs, current, env, sizes, rng, expr=expr)
                     known[line.lhs] = Val(current, labels)
                     holder = None
                 else:
@@ -336,7 +384,7 @@ def _is_value(e, env):
     return isinstance(e, (sp.Indexed, sp.Symbol)) and _gradient(e) in env
 
 
-def fd_check(st, partial_sym, value, env, sizes, rng, h=1e-6):
+def fd_check(st, partial_sym, value, env, sizes, rng, h=1e-6, expr=None):
     """``∂Y[left]/∂X[targets]`` against central differences of ``st`` in X, in a random
     direction (the other names it reads held fixed)."""
     y, x = partial_sym.args
@@ -350,10 +398,10 @@ def fd_check(st, partial_sym, value, env, sizes, rng, h=1e-6):
         inner = dict(env)
         inner[xname] = arr
         own: dict = {}
-        learn_sizes(own, [st.expr], {k: np.shape(a) for k, a in inner.items()})
+        learn_sizes(own, [expr if expr is not None else st.expr], {k: np.shape(a) for k, a in inner.items()})
         for i, n in zip(st.indices, np.shape(env[st.name])):
             own.setdefault(i, n)
-        out = Evaluator(inner, own)(st.expr)
+        out = Evaluator(inner, own)(expr if expr is not None else st.expr)
         extra = [k for k, i in enumerate(out.labels) if i not in st.indices]  # summed, as written
         kept = tuple(i for i in out.labels if i in st.indices)
         return Val(np.sum(out.a, axis=tuple(extra)) if extra else out.a, kept).to(tuple(st.indices), own)
@@ -384,8 +432,6 @@ def data_for(d, rec=None, seed=0):
 @pytest.mark.parametrize("name", GALLERY)
 def test_gallery_equations_hold(name):
     d = derive_gallery(name)
-    if d.forward.integers:
-        pytest.skip("this evaluator of the steps reads no gathers yet (issue 22)")
     inputs, upstream = data_for(d)
     assert check_equations(d, inputs, upstream) > 0
 
@@ -395,6 +441,46 @@ def test_real_equations_hold(rec):
     d = derive_real(rec)
     inputs, upstream = data_for(d, rec)
     assert check_equations(d, inputs, upstream) > 0
+
+
+# gathers (README "Gathers") and windows (README "Windows and positions"): integer data in range
+GATHERS = [
+    ("embedding", "x[n,d] = E[tok[n],d]\nL = sum[n,d](x[n,d]*w[d])^2", ["E", "w"]),
+    ("embedding then a layer", "x[n,d] = E[tok[n],d]\nh[n,e] = tanh(x[n,d]*W[d,e])\nL = sum[n,e](h[n,e]^2)", None),
+    ("cross-entropy, integer labels", "L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])", None),
+    ("cross-entropy, softmax and labels", "p[n,c] = exp(z[n,c])/sum[k](exp(z[n,k]))\nL = -mean[n](log(p[n, y[n]]))",
+     None),
+    ("a gather of a gather's row", "y[n] = E[tok[n], pos[n]]*x[n]", None),
+]
+WINDOWS = [
+    ("conv1d", "y[i] = x[i+k]*w[k]", None),
+    ("conv1d, stride 2", "y[i] = x[2*i+k]*w[k]", None),
+    ("conv1d, same", "y[i:size(x,0)] = x[i+k-1]*w[k]", None),
+    ("max pooling", "m[c,a,e] = max[k:2,l:2](x[c,2*a+k,2*e+l])", None),
+    ("average pooling", "m[c,a] = mean[k:3](x[c,2*a+k])", None),
+    ("total variation", "L = (x[i+1,j] - x[i,j])^2", None),
+    ("causal mask", "e[i,j] = exp(s[i,j])*(j <= i)\nL = sum[i,j](e[i,j]*v[i,j])", None),
+]
+
+
+@pytest.mark.parametrize("name,source,wrt", GATHERS + WINDOWS, ids=[g[0] for g in GATHERS + WINDOWS])
+def test_gather_and_window_equations_hold(name, source, wrt):
+    d = ic.derive(source, wrt)
+    inputs, upstream = data_for(d, seed=1)
+    assert check_equations(d, inputs, upstream) > 0
+
+
+def test_a_wrong_gather_step_is_caught():
+    """The evaluator reads a gather: a step that reads the wrong integer tensor fails."""
+    d = ic.derive("x[n,d] = E[tok[n],d]\nL = sum[n,d](x[n,d]*w[d])^2", ["E"])
+    inputs, upstream = data_for(d, seed=1)
+    steps = d.steps()
+    block = next(b for sec in steps.sections for b in sec.blocks if b[0].rhs.has(sp.IndexedBase("tok")))
+    tok = next(x for x in block[0].rhs.atoms(sp.Indexed) if str(x.base) == "tok")
+    block[0].rhs = block[0].rhs.xreplace({tok: tok + 1})  # δ(v, tok[n] + 1): the next row
+    d.steps = lambda: steps
+    with pytest.raises(AssertionError):
+        check_equations(d, inputs, upstream)
 
 
 def test_the_equation_check_can_fail():
