@@ -35,6 +35,7 @@ from indexcalc.notation.sized import sized
 
 sys.path.insert(0, os.path.dirname(__file__))
 from real_programs import PROGRAMS, make_domain  # noqa: E402
+from oracle import evaluate  # noqa: E402
 
 
 def _derivable(rec):
@@ -294,10 +295,24 @@ def learn_sizes(sizes, exprs, shapes):
             for i in f.args[1:]:
                 sizes.setdefault(i, n)
         deltas += [d.args for d in e.atoms(sp.KroneckerDelta) if all(isinstance(a, Index) for a in d.args)]
+    for e in exprs:  # an index only ever read shifted (h[t-1,j] of a recurrence): its axis's size
+        for el in e.atoms(sp.Indexed):
+            shape = shapes.get(str(el.base.label))
+            for i, n in zip(el.indices, shape or ()):
+                free = [x for x in i.atoms(Index)] if not isinstance(i, Index) and not i.has(sp.Indexed) else []
+                if len(free) == 1 and abs(i.coeff(free[0])) == 1:
+                    sizes.setdefault(free[0], n)
         for r in e.atoms(ISum, MaxOver, MinOver, LogSumExp):  # a window's stated size: sum[k:2]
             for i, n in zip(r.indices, getattr(r, "sizes", ())):
                 if n is not None and sp.sympify(n).is_Integer:
                     sizes.setdefault(i, int(n))
+    for e in exprs:  # δ(t, u-1): u as large as t
+        for a, b in (x.args for x in e.atoms(sp.KroneckerDelta)):
+            for p, q in ((a, b), (b, a)):
+                free = list(q.atoms(Index)) if not q.has(sp.Indexed) else []
+                if isinstance(p, Index) and not isinstance(q, Index) and len(free) == 1 \
+                        and abs(q.coeff(free[0])) == 1:
+                    deltas.append((p, free[0]))
     for _ in range(len(deltas) + 1):
         for a, b in deltas:
             if a in sizes and b not in sizes:
@@ -311,69 +326,128 @@ def close(x, y, what, rtol=1e-7):
     assert np.allclose(x, y, rtol=rtol, atol=rtol * scale, equal_nan=True), (what, x, y)
 
 
-def check_equations(d, inputs, upstream, seed=0):
-    """Evaluate both sides of every equation of ``d.steps()`` (see the module docstring)."""
+def check_equations(d, inputs, upstream, seed=0, oracle=False):
+    """Evaluate both sides of every equation of ``d.steps()`` (see the module docstring).
+    ``oracle``: the forward values and the gradients compared with come from
+    ``tests/oracle.py`` (a recurrence, which does not compile), not ``compile()``."""
     rng = np.random.default_rng(seed)
     prog = d.forward
-    values = prog.compile(returns={st.name: st.name for st in prog.statements})(**inputs)
+    if oracle:
+        values = {k: v for k, v in evaluate(str(prog), inputs).items() if k in {st.name for st in prog.statements}}
+    else:
+        values = prog.compile(returns={st.name: st.name for st in prog.statements})(**inputs)
     env = {**inputs, **values, **upstream}
     grad_of = {g: x for x, g in d.trace.names.items()}
     shapes = {k: np.shape(v) for k, v in env.items()}
     shapes.update({g: shapes[x] for g, x in grad_of.items() if x in shapes})
+    for sent in d.trace.sent:  # z of h = tanh(z) (README "Recurrences"): as large as h
+        if getattr(sent, "of", ""):
+            shapes.setdefault(sent.of, shapes[prog.statements[sent.statement].name])
     steps = d.steps()
+    if oracle:  # a recurrence's gradients read themselves at later steps: their values first
+        printed = evaluate(str(prog) + "\n" + str(d), {**inputs, **upstream})
+        env.update({g: v for g, v in printed.items() if g not in env})  # (dz of h = tanh(z) too)
+        env.update(_recurrent_gradients(d, steps, env, grad_of))
     checked, known = 0, {}
-    for sec in steps.sections:
-        st = sec.statement
-        for block in ([sec.total] if sec.total else []) + sec.blocks:
-            current, labels, holder = None, None, None
-            free: dict = {}  # the sizes of the indices free in the chain
-            prev: dict = {}
-            for line in block:
-                # each line's sizes (a summed letter may stand for another size on another line)
-                sizes = {i: n for i, n in free.items() if line.lhs is None}
-                learn_sizes(sizes, [x for x in (line.lhs, line.rhs) if isinstance(x, sp.Basic)]
-                            + list(line.lhs.args[:1] if isinstance(line.lhs, Part) else ()), shapes)
-                for i, n in prev.items():  # (an index only a sum names: as on the line before)
-                    sizes.setdefault(i, n)
-                prev = sizes
-                ev = Evaluator(env, sizes)
-                ev.known = known
-                rhs = ev(line.rhs)
-                if line.lhs is None:  # = rhs: equal to the line before
-                    close(rhs.to(labels, sizes), current, (sec.statement.line, str(line.rhs)))
-                elif isinstance(line.lhs, Partial):
-                    labels = tuple(line.lhs.args[0].indices if isinstance(line.lhs.args[0], sp.Indexed) else ()) + \
-                        tuple(line.lhs.args[1].indices if isinstance(line.lhs.args[1], sp.Indexed) else ())
+
+    def run(st, block):
+        nonlocal checked
+        current, labels, holder = None, None, None
+        free: dict = {}  # the sizes of the indices free in the chain
+        prev: dict = {}
+        for line in block:
+            # each line's sizes (a summed letter may stand for another size on another line)
+            sizes = {i: n for i, n in free.items() if line.lhs is None}
+            learn_sizes(sizes, [x for x in (line.lhs, line.rhs) if isinstance(x, sp.Basic)]
+                        + list(line.lhs.args[:1] if isinstance(line.lhs, Part) else ()), shapes)
+            for i, n in prev.items():  # (an index only a sum names: as on the line before)
+                sizes.setdefault(i, n)
+            prev = sizes
+            ev = Evaluator(env, sizes)
+            ev.known = known
+            rhs = ev(line.rhs)
+            if line.lhs is None:  # = rhs: equal to the line before
+                close(rhs.to(labels, sizes), current, (st.line, str(line.rhs)))
+            elif isinstance(line.lhs, Partial):
+                labels = tuple(line.lhs.args[0].indices if isinstance(line.lhs.args[0], sp.Indexed) else ()) + \
+                    tuple(line.lhs.args[1].indices if isinstance(line.lhs.args[1], sp.Indexed) else ())
+                current = rhs.to(labels, sizes)
+                n = next(k for k, x in enumerate(prog.statements) if x is st)
+                expr = sized(st.expr, functools.partial(window_size, prog, n))  # max[k:2]
+                if _gradient(line.lhs.args[0]) != st.name:  # ∂z/∂W of h = tanh(z) (README "Recurrences")
+                    expr = expr.args[0]
+                fd_check(st, line.lhs, current, env, sizes, rng, expr=expr)
+                known[line.lhs] = Val(current, labels)
+                holder = None
+            else:
+                target = line.lhs.args[0] if isinstance(line.lhs, Part) else line.lhs
+                labels = tuple(target.indices) if isinstance(target, sp.Indexed) else ()
+                if isinstance(line.lhs, (Part, sp.Indexed, sp.Symbol)) and not _is_value(line.lhs, env):
                     current = rhs.to(labels, sizes)
-                    n = next(k for k, x in enumerate(prog.statements) if x is st)
-                    expr = sized(st.expr, functools.partial(window_size, prog, n))  # max[k:2]
-                    fd_check(st, line.lhs, current, env, sizes, rng, expr=expr)
-                    known[line.lhs] = Val(current, labels)
-                    holder = None
-                else:
-                    target = line.lhs.args[0] if isinstance(line.lhs, Part) else line.lhs
-                    labels = tuple(target.indices) if isinstance(target, sp.Indexed) else ()
-                    if isinstance(line.lhs, (Part, sp.Indexed, sp.Symbol)) and not _is_value(line.lhs, env):
-                        current = rhs.to(labels, sizes)
-                    else:  # an equation of a part of an expression: Σ_j δ(i,j) x[j] = x[i]
-                        labels = tuple(sorted(set(ev(line.lhs).labels) | set(rhs.labels), key=str))
-                        current = ev(line.lhs).to(labels, sizes)
-                        close(rhs.to(labels, sizes), current, str(line.lhs))
-                checked += 1
-                free = {i: sizes[i] for i in labels or ()}
-                # a gradient or a part, once its value is known
-                if line.lhs is not None and not isinstance(line.lhs, Partial):
-                    holder = line.lhs
-                if line is block[-1] or block[block.index(line) + 1].lhs is not None:
-                    if isinstance(holder, Part):
-                        known[holder] = Val(current, labels)
-                    elif isinstance(holder, (sp.Indexed, sp.Symbol)) and _gradient(holder) in grad_of:
-                        env[_gradient(holder)] = np.array(current)
-    got = d.compile()(**inputs, **upstream)
+                else:  # an equation of a part of an expression: Σ_j δ(i,j) x[j] = x[i]
+                    own = tuple(ev(line.lhs).labels)
+                    labels = own + tuple(sorted(set(rhs.labels) - set(own), key=str))
+                    current = ev(line.lhs).to(labels, sizes)
+                    close(rhs.to(labels, sizes), current, str(line.lhs))
+            checked += 1
+            free = {i: sizes[i] for i in labels or ()}
+            # a gradient or a part, once its value is known
+            if line.lhs is not None and not isinstance(line.lhs, Partial):
+                holder = line.lhs
+            if line is block[-1] or block[block.index(line) + 1].lhs is not None:
+                if isinstance(holder, Part):
+                    known[holder] = Val(current, labels)
+                elif isinstance(holder, (sp.Indexed, sp.Symbol)) and _gradient(holder) in grad_of:
+                    env[_gradient(holder)] = np.array(current)
+
+    # a block whose parts come later (a recurrence: the whole gradient reads the parts
+    # of the statements before it, which read it at later steps) runs once they are known
+    pending = [(sec.statement, block) for sec in steps.sections
+               for block in ([sec.total] if sec.total else []) + sec.blocks]
+    while pending:
+        waiting = []
+        for st, block in pending:
+            try:
+                run(st, block)
+            except KeyError as e:
+                if not isinstance(e.args[0], (Part, Partial)):
+                    raise
+                waiting.append((st, block))
+        assert len(waiting) < len(pending), [str(b[0].lhs) for _, b in waiting]
+        pending = waiting
+
+    if oracle:
+        got = {x: printed[g] for x, g in d.names.items()}
+    else:
+        got = d.compile()(**inputs, **upstream)
     for x, g in d.names.items():
         if g in env:
-            close(env[g], got[x], f"the steps' {g} against d.compile()", rtol=1e-6)
+            close(env[g], got[x], f"the steps' {g} against the printed backward", rtol=1e-6)
     return checked
+
+
+def _recurrent_gradients(d, steps, env, grad_of) -> dict:
+    """The values of the gradients the steps name but the printout does not (the whole
+    gradient ``d_c`` of a recurrence whose copy ``dx`` the printout computes): the last
+    line of the steps' sum of its parts, a recurrence, evaluated by the oracle."""
+    from indexcalc.notation.text import expr_text
+    texts, made = [], []
+    for sec in steps.sections:
+        for block in ([sec.total] if sec.total else []) + sec.blocks:
+            head = next((line.lhs for line in block if isinstance(line.lhs, sp.Indexed)
+                         and _gradient(line.lhs) in grad_of and _gradient(line.lhs) not in env), None)
+            if head is None or block[-1].lhs is not None and block[-1].lhs != head:
+                continue
+            idx = ",".join(map(str, head.indices))
+            texts.append(f"{_gradient(head)}[{idx}] = "
+                         f"{expr_text(block[-1].rhs, protected=head.indices, explicit=True)}")
+            made.append(_gradient(head))
+    if not texts:
+        return {}
+    # in the steps' order (a gradient before the gradients that read it), as one program
+    values = evaluate(str(d.forward) + "\n" + "\n".join(texts),
+                      {k: v for k, v in env.items() if k not in {st.name for st in d.forward.statements}})
+    return {g: values[g] for g in made}
 
 
 def _gradient(e):
@@ -468,6 +542,38 @@ def test_gather_and_window_equations_hold(name, source, wrt):
     d = ic.derive(source, wrt)
     inputs, upstream = data_for(d, seed=1)
     assert check_equations(d, inputs, upstream) > 0
+
+
+from test_recurrences import PROGRAMS as RECURRENCES, _data as recurrence_data  # noqa: E402
+
+
+@pytest.mark.parametrize("name,source,shapes", RECURRENCES, ids=[r[0] for r in RECURRENCES])
+def test_recurrence_equations_hold(name, source, shapes):
+    """Every equation of a recurrence's steps, evaluated through the oracle (a recurrence
+    does not compile yet): forward values, the gradients read at later steps."""
+    d = ic.derive(source)
+    inputs = recurrence_data(shapes)
+    out = evaluate(source, inputs)
+    rng = np.random.default_rng(3)
+    upstream = {u: rng.standard_normal(np.shape(out[y])) for y, u in d.upstream.items() if isinstance(u, str)}
+    assert check_equations(d, inputs, upstream, oracle=True) > 0
+    check_ends_and_reuse(d)
+
+
+def test_a_recurrence_step_without_its_seed_is_caught():
+    """The old false form ``d_c[t] = Σ_u d_c[u] ∂c[u]/∂c[t]`` (the whole gradient equated
+    with one of its parts, the upstream gradient left out) fails the check."""
+    d = ic.derive("c[t] = c[t-1] + x[t]")
+    inputs = {"x": np.random.default_rng(0).normal(size=6)}
+    upstream = {"dc": np.random.default_rng(1).normal(size=6)}
+    assert check_equations(d, inputs, upstream, oracle=True) > 0
+    steps = d.steps()
+    total = steps.sections[0].total
+    assert str(total[0].lhs) == "d_c[t]" and isinstance(total[0].rhs, sp.Add)
+    total[0].rhs = next(a for a in total[0].rhs.args if isinstance(a, Part))
+    d.steps = lambda: steps
+    with pytest.raises(AssertionError):
+        check_equations(d, inputs, upstream, oracle=True)
 
 
 def test_a_wrong_gather_step_is_caught():
