@@ -45,13 +45,13 @@ from sympy import KroneckerDelta
 from indexcalc.calculus import rules
 from indexcalc.calculus.differentiate import Sent, state_sizes
 from indexcalc.calculus.names import stem
-from indexcalc.calculus.solve import axis_solution
-from indexcalc.language.algebra import Index, ISum, free_indices
+from indexcalc.language.algebra import Index, ISum
 from indexcalc.language.axes import Compare, axis_text
 from indexcalc.language.windows import stated_size
 from indexcalc.notation.sized import sized
 from indexcalc.simplify.keys import alpha
 from indexcalc.simplify.tidy import letters_from
+from indexcalc.explain.notes import absent_note as _absent_note, axis_note as _axis_note, delta_note as _delta_note
 from indexcalc.explain.show import Line, Part, Partial, Section, Steps, element, one_line, text_of
 
 __all__ = ["Steps", "steps_of"]
@@ -85,45 +85,6 @@ class _Names:
         for i in indices:
             if i not in self.map:
                 self(sp.Tuple(i))
-
-
-def _delta_note(before, names):
-    """``(note, LaTeX, short note, short LaTeX)`` for the delta that ``contract_delta``
-    removed: ``Σ_j δ(i,j) φ(j) = φ(i)``, short ``Σ_j δ(i,j)``."""
-    for f in sp.Mul.make_args(before.body):
-        if isinstance(f, sp.Pow) and isinstance(f.base, KroneckerDelta):
-            f = f.base
-        if isinstance(f, KroneckerDelta):
-            a, b = f.args
-            gone, keep = (a, b) if a in before.indices else (b, a) if b in before.indices else (None, None)
-            if gone is not None:
-                g, k = names(gone), names(keep)
-                return (f"Σ_{g} δ({k},{g}) φ({g}) = φ({k})",
-                        f"\\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}\\, \\varphi({g}) = \\varphi({k})",
-                        f"Σ_{g} δ({k},{g})", f"\\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}")
-    return "a delta", "\\text{a delta}", "a delta", "\\text{a delta}"
-
-
-def _axis_note(before, names):
-    """The notes for a delta of an axis expression that ``contract_axis_delta`` solved:
-    ``solve δ(j, i+k) for i = j-k; dy is 0 outside its axis`` (README "Windows and
-    positions": the zero padding of the tensor read at ``i`` keeps the solution in range)."""
-    delta, s, value, reader = axis_solution(before)
-    p, q = (axis_text(names(a)) for a in delta.args)
-    v, s = axis_text(names(value)), names(s)
-    note = f"solve δ({p}, {q}) for {s} = {v}; {reader} is 0 outside its axis"
-    tex = (f"\\text{{solve }} \\delta_{{{p},{q}}} \\text{{ for }} {s} = {v}"
-           f"\\text{{; {reader} is 0 outside its axis}}")
-    return note, tex, f"solve δ({p}, {q}) for {s}", f"\\text{{solve }} \\delta_{{{p},{q}}}"
-
-
-def _absent_note(before, after, names):
-    gone = [i for i in before.indices if i not in free_indices(before.body)]
-    gone = [str(names(i)) for i in gone] or ["the index"]
-    g = ",".join(gone)
-    text = f"Σ_{g} c = len({g}) c" if len(gone) == 1 else f"Σ_{{{g}}} c = len {g} c"
-    tex = f"\\textstyle\\sum_{{{g}}} c = " + "".join(f"N_{{{x}}}" for x in gone) + " c"
-    return text, tex, text, tex
 
 
 def _replay(start, rewrites):
