@@ -15,8 +15,10 @@ from sympy import KroneckerDelta
 import sympy as sp
 
 from indexcalc.calculus.solve import axis_solution
-from indexcalc.language.algebra import free_indices
+from indexcalc.language.algebra import Index, free_indices
 from indexcalc.language.axes import axis_text
+from indexcalc.notation.latex import expr_latex
+from indexcalc.notation.latex_names import index_latex, latex_name, subscript
 
 __all__ = ["delta_note", "axis_note", "absent_note"]
 
@@ -32,9 +34,11 @@ def delta_note(before, names):
             gone, keep = (a, b) if a in before.indices else (b, a) if b in before.indices else (None, None)
             if gone is not None:
                 g, k = names(gone), names(keep)
+                tg, tk = _tex(g), _tex(k)
+                pair = subscript([tk, tg])
                 return (f"Σ_{g} δ({k},{g}) φ({g}) = φ({k})",
-                        f"\\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}\\, \\varphi({g}) = \\varphi({k})",
-                        f"Σ_{g} δ({k},{g})", f"\\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}")
+                        f"\\textstyle\\sum_{{{tg}}} \\delta_{{{pair}}}\\, \\varphi({tg}) = \\varphi({tk})",
+                        f"Σ_{g} δ({k},{g})", f"\\textstyle\\sum_{{{tg}}} \\delta_{{{pair}}}")
     return "a delta", "\\text{a delta}", "a delta", "\\text{a delta}"
 
 
@@ -46,15 +50,28 @@ def axis_note(before, names):
     p, q = (axis_text(names(a)) for a in delta.args)
     v, s = axis_text(names(value)), names(s)
     note = f"solve δ({p}, {q}) for {s} = {v}; {reader} is 0 outside its axis"
-    tex = (f"\\text{{solve }} \\delta_{{{p},{q}}} \\text{{ for }} {s} = {v}"
-           f"\\text{{; {reader} is 0 outside its axis}}")
-    return note, tex, f"solve δ({p}, {q}) for {s}", f"\\text{{solve }} \\delta_{{{p},{q}}}"
+    tp, tq = (_tex(names(a)) for a in delta.args)
+    tv, ts = _tex(names(value)), _tex(s)
+    tex = (f"\\text{{solve }} \\delta_{{{tp},{tq}}} \\text{{ for }} {ts} = {tv}"
+           f"\\text{{; }} {latex_name(reader)} \\text{{ is 0 outside its axis}}")
+    return note, tex, f"solve δ({p}, {q}) for {s}", f"\\text{{solve }} \\delta_{{{tp},{tq}}}"
 
 
 def absent_note(before, after, names):
     gone = [i for i in before.indices if i not in free_indices(before.body)]
-    gone = [str(names(i)) for i in gone] or ["the index"]
+    shown = [names(i) for i in gone]
+    gone = [str(i) for i in shown] or ["the index"]
     g = ",".join(gone)
     text = f"Σ_{g} c = len({g}) c" if len(gone) == 1 else f"Σ_{{{g}}} c = len {g} c"
-    tex = f"\\textstyle\\sum_{{{g}}} c = " + "".join(f"N_{{{x}}}" for x in gone) + " c"
+    if not shown:
+        return text, "\\text{a sum of a constant}", text, "\\text{a sum of a constant}"
+    tg = subscript(_tex(i) for i in shown)
+    tex = f"\\textstyle\\sum_{{{tg}}} c = " + "".join(f"N_{{{_tex(x)}}}" for x in shown) + " c"
     return text, tex, text, tex
+
+
+def _tex(e) -> str:
+    """An index or an axis expression (``j - k``) in LaTeX (``_s0`` → ``\\mathrm{\\_s0}``)."""
+    if isinstance(e, Index):
+        return index_latex(str(e))
+    return expr_latex(e)

@@ -308,7 +308,11 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
         expr = st.expr
         if program is not None:  # a window's size in its max: \max_{k < 2}
             expr = sized(expr, functools.partial(window_size, program, len(program.statements) - len(statements) + k))
-        lines.append(f"{lhs} &= {printer.doprint(expr)}")
+        stated = [(i, n) for i, n in zip(st.indices, getattr(st, "sizes", ()) or ()) if n is not None]
+        where = ""
+        if stated:  # y[i:size(x,0)] = x[i+k-1]*w[k]: the range of i, which nothing else gives
+            where = "\\qquad " + ",\\ ".join(f"{index_latex(str(i))} < {printer.doprint(n)}" for i, n in stated)
+        lines.append(f"{lhs} &= {printer.doprint(expr)}{where}")
     if notes:
         taken = set(taken) | {index_latex(str(i)) for st in statements for i in (*st.indices, *st.expr.atoms(Index))}
         lines += _notes(naming, printer.sized, taken)
