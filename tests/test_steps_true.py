@@ -331,7 +331,7 @@ def check_equations(d, inputs, upstream, seed=0, oracle=False):
     ``oracle``: the forward values and the gradients compared with come from
     ``tests/oracle.py`` (a recurrence, which does not compile), not ``compile()``."""
     rng = np.random.default_rng(seed)
-    prog = d.forward
+    prog = getattr(d.trace, "program", None) or d.forward  # (an HVP's: the forward and its gradient)
     if oracle:
         values = {k: v for k, v in evaluate(str(prog), inputs).items() if k in {st.name for st in prog.statements}}
     else:
@@ -340,7 +340,7 @@ def check_equations(d, inputs, upstream, seed=0, oracle=False):
     grad_of = {g: x for x, g in d.trace.names.items()}
     shapes = {k: np.shape(v) for k, v in env.items()}
     shapes.update({g: shapes[x] for g, x in grad_of.items() if x in shapes})
-    for sent in d.trace.sent:  # z of h = tanh(z) (README "Recurrences"): as large as h
+    for sent in getattr(d.trace, "sent", ()):  # z of h = tanh(z) (README "Recurrences"): as large as h
         if getattr(sent, "of", ""):
             shapes.setdefault(sent.of, shapes[prog.statements[sent.statement].name])
     steps = d.steps()
@@ -416,11 +416,12 @@ def check_equations(d, inputs, upstream, seed=0, oracle=False):
         assert len(waiting) < len(pending), [str(b[0].lhs) for _, b in waiting]
         pending = waiting
 
+    results = getattr(d, "names", None) or d.returns  # (a JVP returns its tangents by name)
     if oracle:
-        got = {x: printed[g] for x, g in d.names.items()}
+        got = {x: printed[g] for x, g in results.items()}
     else:
         got = d.compile()(**inputs, **upstream)
-    for x, g in d.names.items():
+    for x, g in results.items():
         if g in env:
             close(env[g], got[x], f"the steps' {g} against the printed backward", rtol=1e-6)
     return checked
@@ -574,6 +575,97 @@ def test_a_recurrence_step_without_its_seed_is_caught():
     d.steps = lambda: steps
     with pytest.raises(AssertionError):
         check_equations(d, inputs, upstream, oracle=True)
+
+
+# forward mode (README "Forward mode and Hessian-vector products"): jvp().steps()
+JVPS = [("y[i] = tanh(x[i])", None), ("y[i] = W[i,j]*x[j]", "x"),
+        ("h[n,j] = tanh(x[n,i]*W[i,j])\nL = sum[n,j](h[n,j]^2)", None),
+        ("p[n,c] = exp(z[n,c])/sum[k](exp(z[n,k]))\nL = -mean[n](t[n,c]*log(p[n,c]))", "z"),
+        ("mu[b] = mean[i](x[b,i])\nxc[b,i] = x[b,i] - mu[b]\nvar[b] = mean[i](xc[b,i]^2)\n"
+         "y[b,i] = xc[b,i]/sqrt(var[b] + eps)", "x"),
+        ("y[i] = x[i+k]*w[k]", None), ("x[n,d] = E[tok[n],d]\nL = sum[n,d](x[n,d]*w[d])^2", None)]
+
+
+def jvp_data(j, seed=0):
+    prog = j.forward
+    rng = np.random.default_rng(seed)
+    inputs = random_inputs(prog, sizes_for(prog), rng)
+    tangents = {j.tangents[x]: rng.standard_normal(np.shape(inputs[x])) for x in j.wrt}
+    return inputs, tangents
+
+
+@pytest.mark.parametrize("source,wrt", JVPS, ids=[s.split("\n")[-1][:30] for s, _ in JVPS])
+def test_jvp_equations_hold(source, wrt):
+    """Every equation of a JVP's steps: each partial derivative against finite differences,
+    each line against the one before, each tangent against ``j.compile()``."""
+    j = ic.jvp(source, wrt=wrt)
+    inputs, tangents = jvp_data(j)
+    assert check_equations(j, inputs, tangents) > 0
+    text = str(j.steps())
+    assert text.endswith("tangent program:\n" + str(j)) and "chain rule (forward)" in text
+
+
+def test_jvp_steps_come_from_the_run_not_a_rerun(monkeypatch):
+    j = ic.jvp("y[i] = tanh(x[i])")
+
+    def boom(*a, **k):
+        raise AssertionError("the steps derived again")
+    monkeypatch.setattr("indexcalc.calculus.forward.tangent_sweep", boom)
+    monkeypatch.setattr("indexcalc.derivation.forward.tangent_sweep", boom)
+    monkeypatch.setattr("indexcalc.calculus.forward.partial", boom)
+    assert str(j.steps()).endswith(str(j))
+    assert "\\text{tangent program:}" in j.steps().latex()
+
+
+def test_hvp_steps_come_from_the_run_not_a_rerun(monkeypatch):
+    h = ic.hvp("L = sum[i](x[i]^3)")
+
+    def boom(*a, **k):
+        raise AssertionError("the steps derived again")
+    for target in ("indexcalc.calculus.forward.tangent_sweep", "indexcalc.derivation.forward.tangent_sweep",
+                   "indexcalc.calculus.forward.partial", "indexcalc.derivation.pipeline.reverse_sweep"):
+        monkeypatch.setattr(target, boom)
+    assert str(h.steps()).endswith(str(h))
+
+
+@pytest.mark.parametrize("make", [lambda: ic.jvp("y[i] = tanh(x[i])"), lambda: ic.hvp("L = sum[i](x[i]^3)")])
+def test_forward_mode_steps_wrap_internal_failures(monkeypatch, make):
+    r = make()
+    import indexcalc.explain.tangents as tangents_module
+
+    def broken(*a, **k):
+        raise KeyError("tangent")
+    monkeypatch.setattr(tangents_module, "tangent_steps_of", broken)
+    with pytest.raises(ic.InternalError) as info:
+        r.steps()
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+HVPS = [("L = sum[i](x[i]^3)", None), ("L = x[i]*A[i,j]*x[j]", "x"),
+        ("h[n,j] = tanh(x[n,i]*W[i,j])\nL = sum[n,j](h[n,j]^2)", "W"),
+        ("p[n,c] = exp(z[n,c])/sum[k](exp(z[n,k]))\nL = -mean[n](t[n,c]*log(p[n,c]))", "z")]
+
+
+@pytest.mark.parametrize("source,wrt", HVPS, ids=[s.split("\n")[-1][:30] for s, _ in HVPS])
+def test_hvp_equations_hold(source, wrt):
+    """An HVP's steps (the tangents of the gradient program): every equation holds, and
+    each block of H·v equals ``h.compile()``'s."""
+    h = ic.hvp(source, wrt=wrt)
+    rng = np.random.default_rng(0)
+    inputs = random_inputs(h.forward, sizes_for(h.forward), rng)
+    vectors = {h.vectors[x]: rng.standard_normal(np.shape(inputs[x])) for x in h.wrt}
+    assert check_equations(h, inputs, vectors) > 0
+    assert str(h.steps()).endswith("HVP program:\n" + str(h))
+
+
+def test_a_wrong_jvp_step_is_caught():
+    j = ic.jvp("y[i] = W[i,j]*x[j]", wrt="x")
+    inputs, tangents = jvp_data(j)
+    steps = j.steps()
+    steps.sections[0].blocks[0][-1].rhs *= 2
+    j.steps = lambda: steps
+    with pytest.raises(AssertionError):
+        check_equations(j, inputs, tangents)
 
 
 def test_a_wrong_gather_step_is_caught():

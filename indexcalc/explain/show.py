@@ -72,9 +72,9 @@ class Steps:
     what the printout does beyond the sweep (a gradient substituted into its reader,
     temporaries); ``final``, the backward program's text (``str(d)``); ``derivation``."""
 
-    def __init__(self, derivation, sections, names, notes=(), guard=None):
+    def __init__(self, derivation, sections, names, notes=(), guard=None, title="backward program"):
         self.derivation, self.sections, self.names = derivation, sections, names
-        self.notes = list(notes)
+        self.notes, self.title = list(notes), title  # (a JVP's: "tangent program")
         self.final = str(derivation)
         # the derivation's guard (a user error passes, any other failure is an InternalError)
         self._guard = guard or (lambda method: method)
@@ -94,7 +94,7 @@ class Steps:
                     out += _text_block(block)
                 out.append("")
         out += self.notes + ([""] if self.notes else [])
-        return "\n".join(out + ["backward program:", self.final])
+        return "\n".join(out + [f"{self.title}:", self.final])
 
     def __repr__(self) -> str:
         return f"<Steps\n{self}\n>"
@@ -113,7 +113,7 @@ class Steps:
                 rows.append(f"&\\text{{line {sec.statement.line}:}}\\quad {self._latex_statement(sec, naming)}")
                 rows += self._latex_rows(sec, naming)
         rows += [f"&\\text{{{_tex_escape(note)}}}" for note in self.notes]
-        rows.append("&\\text{backward program:}")
+        rows.append(f"&\\text{{{self.title}:}}")
         rows += self._latex_final()
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
@@ -131,7 +131,7 @@ class Steps:
                 if rows:
                     parts.append(_display(rows))
         parts += [self._md_note(note) for note in self.notes]
-        parts += ["**backward program**", _display(self._latex_final())]
+        parts += [f"**{self.title}**", _display(self._latex_final())]
         return "\n\n".join(parts)
 
     # -- helpers
@@ -158,8 +158,9 @@ class Steps:
         except ImportError:
             return None
         d = self.derivation
-        loss = next((y for y, u in d.upstream.items() if not isinstance(u, str)), None)
-        given = {u: y for y, u in d.upstream.items() if isinstance(u, str)}
+        upstream = getattr(d, "upstream", {})  # (a JVP has none)
+        loss = next((y for y, u in upstream.items() if not isinstance(u, str)), None)
+        given = {u: y for y, u in upstream.items() if isinstance(u, str)}
         gradients = {g: x for x, g in self.names.items()}
         names = set(d.program.ranks) | set(d.forward.ranks)
         ranks = {**d.program.ranks, **{g: d.forward.ranks.get(x, 0) for g, x in gradients.items()}}
@@ -180,7 +181,7 @@ class Steps:
         n = next((k for k, s in enumerate(prog.statements) if s is st), None)
         expr = st.expr if n is None else sized(st.expr, lambda i: window_size(prog, n, i))  # \max_{k < 2}
         out = f"{p.doprint(st.lhs)} = {p.doprint(expr)}"
-        up = self.derivation.upstream.get(st.name)
+        up = getattr(self.derivation, "upstream", {}).get(st.name)
         if sec.seed and isinstance(up, str):
             out += f"\\qquad \\text{{(given: }} {p.doprint(element(up, st.indices))}\\text{{)}}"
         elif sec.seed:
