@@ -15,31 +15,13 @@ the reverse sweep contracts them.
 from __future__ import annotations
 
 import contextlib
-import contextvars
-from typing import NamedTuple
 
 import sympy as sp
 
 from indexcalc.calculus.contract import contract, freshen, isum, traced
-from indexcalc.calculus.differentiate import _supply, needs_gradient, own_indices, partial, value_reads
 
-
-class Tangent(NamedTuple):
-    """What :func:`tangent_sweep` did for statement ``statement`` (its tangent ``name`` at
-    ``indices``): ``reads``, one ``(M, idx, ∂rhs/∂M[idx], tM[idx])`` per name it reads
-    with a tangent; ``rewrites``, the contraction's (see
-    :data:`~indexcalc.calculus.contract.TRACE`); ``total``, the contracted tangent."""
-    statement: int
-    name: str
-    indices: tuple
-    reads: list
-    rewrites: list
-    total: sp.Expr
-
-
-#: None, or a list to which :func:`tangent_sweep` appends a :class:`Tangent` per tangent
-#: statement it forms (the steps of a JVP or an HVP read them; nothing is derived again)
-TANGENTS: contextvars.ContextVar = contextvars.ContextVar("indexcalc_tangents", default=None)
+__all__ = ["tangent_sweep", "Tangent", "TANGENTS"]
+from indexcalc.calculus.differentiate import TANGENTS, Tangent, _supply, needs_gradient, own_indices, partial, value_reads
 
 
 def tangent_sweep(prog, wrt, tangents: dict, supply=None) -> list:

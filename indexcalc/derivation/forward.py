@@ -49,6 +49,7 @@ class TangentTrace:
     inlined: dict = dataclasses.field(default_factory=dict)
     tidied: dict = dataclasses.field(default_factory=dict)
     supply: object = None
+    jacobian: bool = False  # (a Jacobian's: its chain rule multiplies Jacobians, not tangents)
 
 
 def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None, trace=None):

@@ -32,16 +32,21 @@ _NOTES = {"contract_delta": delta_note, "contract_axis_delta": axis_note}
 def _block(rec, st, trace, avoid) -> list:
     """The lines of one tangent statement: its partial derivatives, the chain rule, the
     contraction, then what the printout did."""
-    names = _Names({i: i for i in st.indices}, avoid)
-    lhs = element(rec.name, st.indices)
+    names = _Names({i: i for i in rec.indices}, avoid)
+    lhs = element(rec.name, rec.indices)
     lines, chain, start = [], [], []
     for m, idx, p, tm in rec.reads:
         names.take(idx)
         sym = Partial(element(st.name, st.indices), element(m, idx))
         lines.append(Line(p, sym, "=", "partial derivative"))
-        chain.append(_isum(sym * tm, idx))
-        start.append(_isum(p * tm, idx))
-    lines.append(Line(sp.Add(*chain), lhs, "=", "chain rule (forward)"))
+        if tm is None:  # a Jacobian's own input: ∂N/∂X itself
+            chain.append(sym)
+            start.append(p)
+        else:  # tM (forward mode) or ∂M/∂X by its Jacobian's name
+            chain.append(_isum(sym * tm, idx))
+            start.append(_isum(p * tm, idx))
+    jacobian = any(tm is None for *_, tm in rec.reads) or trace.jacobian
+    lines.append(Line(sp.Add(*chain), lhs, "=", "chain rule" if jacobian else "chain rule (forward)"))
     first = sp.Add(*start)
     lines.append(Line(first, None, "="))
     notes = []  # (long, short) for each contraction: one named at length, several briefly
@@ -94,7 +99,7 @@ def tangent_steps_of(result, guard=None, title="tangent program") -> Steps:
     for rec in trace.tangents:
         st = prog.statements[rec.statement]
         sec = Section(st)
-        fresh = [m for m, *_ in rec.reads if m in inputs and m not in seeded]
+        fresh = [m for m, *_, tm in rec.reads if m in inputs and m not in seeded and tm is not None]
         seeded |= set(fresh)
         sec.seed = "; ".join(f"{text_of(element(trace.names[m], _axes(prog, m)))} is the tangent of {m}"
                              for m in fresh)
