@@ -18,7 +18,7 @@ from indexcalc.calculus.solve import axis_solution
 from indexcalc.language.algebra import Index, free_indices
 from indexcalc.language.axes import axis_text
 from indexcalc.notation.latex import expr_latex
-from indexcalc.notation.latex_names import index_latex, latex_name, subscript
+from indexcalc.notation.latex_names import index_latex, subscript
 
 __all__ = ["delta_note", "axis_note", "absent_note"]
 
@@ -50,11 +50,11 @@ def axis_note(before, names):
     p, q = (axis_text(names(a)) for a in delta.args)
     v, s = axis_text(names(value)), names(s)
     note = f"solve δ({p}, {q}) for {s} = {v}; {reader} is 0 outside its axis"
-    tp, tq = (_tex(names(a)) for a in delta.args)
+    td = expr_latex(KroneckerDelta(*[names(a) for a in delta.args], evaluate=False))  # \\delta_{j,i+k}
     tv, ts = _tex(names(value)), _tex(s)
-    tex = (f"\\text{{solve }} \\delta_{{{tp},{tq}}} \\text{{ for }} {ts} = {tv}"
-           f"\\text{{; }} {latex_name(reader)} \\text{{ is 0 outside its axis}}")
-    return note, tex, f"solve δ({p}, {q}) for {s}", f"\\text{{solve }} \\delta_{{{tp},{tq}}}"
+    tex = (f"\\text{{solve }} {td} \\text{{ for }} {ts} = {tv}"
+           f"\\text{{; {reader.replace('_', chr(92) + '_')} is 0 outside its axis}}")  # d\\_c
+    return note, tex, f"solve δ({p}, {q}) for {s}", f"\\text{{solve }} {td}"
 
 
 def absent_note(before, after, names):

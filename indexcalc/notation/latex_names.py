@@ -180,10 +180,12 @@ class Naming:
             plain.add(loss)
         parsed = _distinct({n: parse_name(n) for n in plain}, literal)
         # two gradients of one name (a recurrence's upstream dc and its whole gradient
-        # d_c, in the steps) print as themselves, upright: no bar may stand for both
+        # d_c, in the steps): the given one keeps the bar, the other prints as itself,
+        # upright; no bar may stand for both
         twice = {x for x in self.gradients.values() if list(self.gradients.values()).count(x) > 1}
         bars = _distinct({g: parsed[x].bar() for g, x in self.gradients.items()},
-                         lambda g: literal(g) if self.gradients[g] in twice else literal(self.gradients[g]).bar())
+                         lambda g: literal(g) if self.gradients[g] in twice and g not in self.given
+                         else literal(self.gradients[g]).bar())
         parsed.update(bars)
         self.parsed = parsed
         stems = {p.stem for p in parsed.values()}
