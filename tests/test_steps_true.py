@@ -30,8 +30,7 @@ from indexcalc.language.algebra import (Abs, Det, Index, Inv, ISum, Len, LogDet,
                                         MinOver, Size)
 from indexcalc.language.axes import Compare
 from indexcalc.language.functions import BY_CLASS
-from indexcalc.notation.latex import window_size
-from indexcalc.notation.sized import sized
+from indexcalc.notation.sized import sized, window_size
 
 sys.path.insert(0, os.path.dirname(__file__))
 from real_programs import PROGRAMS, make_domain  # noqa: E402

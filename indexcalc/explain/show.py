@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from indexcalc.notation.latex import IndexLatexPrinter, window_size
-from indexcalc.notation.sized import sized
+from indexcalc.notation.latex import IndexLatexPrinter
+from indexcalc.notation.sized import sized, window_size
 from indexcalc.notation.text import TextPrinter, statement_text, written
 from indexcalc.language.algebra import Index, ISum
 from indexcalc.language.axes import axis_text, size_text

@@ -30,8 +30,7 @@ from indexcalc.notation.latex_names import Naming, function_latex, index_latex, 
 from indexcalc.notation.text import _coefficient, chain_order, is_negative, written
 from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.language.axes import coefficients
-from indexcalc.language.windows import stated_size
-from indexcalc.notation.sized import sized
+from indexcalc.notation.sized import sized, window_size
 
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
 _REDUCTION_COMMANDS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
@@ -332,13 +331,6 @@ def _notes(naming, sized, taken=()) -> list:
     if not out:
         return []
     return ["&\\text{where } " + out[0]] + [f"&\\phantom{{\\text{{where }}}} {o}" for o in out[1:]]
-
-
-def window_size(program, n, i):
-    """The size of index ``i`` of statement ``n`` of ``program`` as a stated size (the
-    ``2`` of ``max[k:2]``; None where the program does not know it)."""
-    key = (n, i)
-    return stated_size(program, key) if key in program.sizes.parent else None
 
 
 class _SizeNumbers:

@@ -23,8 +23,9 @@ import sympy as sp
 
 from indexcalc.language.algebra import Index, Len, LogSumExp, MaxOver, MinOver, Reduction, Size
 from indexcalc.language.axes import size_text
+from indexcalc.language.windows import stated_size
 
-__all__ = ["sized", "reduction_sizes"]
+__all__ = ["sized", "window_size"]
 
 
 class _Sized:
@@ -49,11 +50,6 @@ class _Sized:
 _SIZED = {cls: type(f"Sized{cls.__name__}", (_Sized, cls), {}) for cls in (MaxOver, MinOver, LogSumExp)}
 
 
-def reduction_sizes(e) -> tuple:
-    """The stated sizes of a reduction (None for each index where none is stated)."""
-    return getattr(e, "sizes", None) or (None,) * len(e.indices)
-
-
 def sized(e, size):
     """``e`` with every ``max``, ``min`` and ``logsumexp`` whose listed index stands at no
     axis by itself (only inside axis expressions) given that index's size, as ``size(i)``
@@ -74,3 +70,10 @@ def sized(e, size):
         return _SIZED[cls](x.body, x.indices, sizes)
 
     return walk(e)
+
+
+def window_size(program, n, i):
+    """The size of index ``i`` of statement ``n`` of ``program`` as a stated size (the
+    ``2`` of ``max[k:2]``; None where the program does not know it)."""
+    key = (n, i)
+    return stated_size(program, key) if key in program.sizes.parent else None
