@@ -50,6 +50,7 @@ class TangentTrace:
     tidied: dict = dataclasses.field(default_factory=dict)
     supply: object = None
     jacobian: bool = False  # (a Jacobian's: its chain rule multiplies Jacobians, not tangents)
+    unread: set = dataclasses.field(default_factory=set)  # tangents no printed one reads
 
 
 def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None, trace=None):
@@ -79,7 +80,8 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None,
                   for t, idx, e in raw if t in needed]
         if trace is not None:
             trace.program, trace.supply = prog, supply
-            trace.inlined = {t: e for t, _, e in raw}
+            trace.inlined = {t: e for t, _, e in raw if t in needed}
+            trace.unread = {t for t, _, _ in raw if t not in needed}  # (an HVP's tL)
             trace.tidied = {st.name: st.expr for st in tidied}
         return with_temporaries(tidied, supply, set(keep), tensors, prog)
 

@@ -96,7 +96,8 @@ def tangent_steps_of(result, guard=None, title="tangent program") -> Steps:
     avoid = set(prog.ranks) | set(trace.names.values())
     seeded, sections = set(), []
     inputs = {x for x in trace.names if x not in {s.name for s in prog.statements}}
-    for rec in trace.tangents:
+    swept = [rec for rec in trace.tangents if rec.name not in trace.unread]  # (an HVP's tL: read by none)
+    for rec in swept:
         st = prog.statements[rec.statement]
         sec = Section(st)
         fresh = [m for m, *_, tm in rec.reads if m in inputs and m not in seeded and tm is not None]
@@ -107,7 +108,7 @@ def tangent_steps_of(result, guard=None, title="tangent program") -> Steps:
         sections.append(sec)
     printed = {st.name for st in result.statements}
     notes = []
-    gone = [rec.name for rec in trace.tangents if rec.name not in trace.inlined and rec.name not in printed]
+    gone = [rec.name for rec in swept if rec.name not in trace.inlined and rec.name not in printed]
     if gone:
         notes.append(f"{', '.join(gone)}: element-wise and read once, substituted into {'its' if len(gone) == 1 else 'their'} "
                      "reader")
