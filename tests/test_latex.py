@@ -14,6 +14,7 @@ at ``$INDEXCALC_KATEX`` (the ``katex`` package folder), else by ``require('katex
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -308,3 +309,25 @@ if __name__ == "__main__" and sys.argv[1:] == ["--update"]:
     for name in NAMES:
         (GOLDEN / f"{name}.tex").write_text(golden_text(name))
         print("wrote", GOLDEN / f"{name}.tex")
+
+
+def test_the_bar_note_never_names_a_program_letter():
+    """The note's placeholder ("where v̄ = ∂ℓ/∂v") is no tensor or index of the printout:
+    a program that writes ``v`` (an embedding's feature index, a tensor) gets another."""
+    note = lambda tex: tex.splitlines()[-2]  # noqa: E731
+    assert "\\bar{v} = \\partial \\ell / \\partial v" in note(ic.derive("y[i] = exp(x[i])").latex())
+    for src in ("y[v] = exp(x[v])", "y[i] = v[i]*x[i]"):
+        line = note(ic.derive(src).latex())
+        assert line.startswith("&\\text{where } \\bar{u} = \\partial"), (src, line)
+        assert "\\partial u" in line and "\\partial v" not in line, (src, line)
+    line = note(ic.derive("y[v,u] = exp(x[v,u])*w[u]", wrt="x").latex())
+    assert "\\bar{z}" in line and "\\partial z" in line, line  # (w is a tensor)
+    # a scalar loss, the index v of an embedding's features and u of its sum
+    tex = ic.derive("h[n,v] = W[v,d]*x[n,d]; L = sum[n,v](log(sum[u](exp(h[n,u])))*h[n,v])", wrt="W").latex()
+    assert note(tex) == "&\\text{where } \\bar{w} = \\partial L / \\partial w", tex
+    # the steps' LaTeX: its note avoids the indices the steps print, too
+    d = ic.derive("m[a] = max[k:2](x[2*a+k])")
+    steps = d.steps().latex()
+    shown = set(re.findall(r"_\{?([a-z])", steps.rsplit("backward program", 1)[0]))
+    placeholder = re.search(r"\\bar\{(\w)\} = \\partial \\ell", steps).group(1)
+    assert placeholder not in shown, (placeholder, shown)

@@ -33,6 +33,19 @@ Upsilon Phi Psi Omega tfrac dfrac lvert rvert vert prime ldots cdots dots le ge 
 """.split())
 
 
+# one of each (issues 21, 22, 25): a window x_{i+k}, a stated size, max pooling, a gather
+# E_{\mathrm{tok}_t,d} and integer labels z_{n,y_n}, recurrences read at t-1
+WINDOWS_GATHERS_RECURRENCES = [
+    "y[i] = x[i+k]*w[k]",
+    "y[i:size(x,0)] = x[i+k-1]*w[k]",
+    "m[c,a,e] = max[k:2,l:2](x[c,2*a+k,2*e+l])",
+    "x[t,d] = E[tok[t],d]\nh[t,e] = tanh(x[t,d]*W[d,e])\nL = sum[t,e](h[t,e]^2)",
+    "L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])",
+    "c[t] = c[t-1] + x[t]",
+    "h[t,i] = tanh(W[i,j]*h[t-1,j] + U[i,k]*x[t,k])\nL = h[t,i]*h[t,i]",
+]
+
+
 def latex_of(capsys, name, form):
     code = main(["derive", "--example", name, "--latex", *form])
     out, err = capsys.readouterr()
@@ -47,7 +60,9 @@ def outputs(capsys):
             found[(name, " ".join(form))] = latex_of(capsys, name, form)
     for argv in (["Y[i,j] = X[i,k]*W[k,j]", "--wrt", "W", "--jacobian"],
                  ["Y[i,j] = X[i,k]*W[k,j]", "--wrt", "W", "--jacobian", "--matrix"],
-                 ["L = log(sum[i](exp(x[i])))", "--hessian"]):
+                 ["L = log(sum[i](exp(x[i])))", "--hessian"],
+                 *[[src, *form] for src in WINDOWS_GATHERS_RECURRENCES
+                   for form in ([], ["--steps"], ["--show-forward"])]):
         assert main(["derive", *argv, "--latex"]) == 0
         found[("", " ".join(argv))] = capsys.readouterr()[0]
     return found
@@ -91,6 +106,29 @@ def problems(tex: str) -> list:
 def test_every_form_is_a_display_environment(capsys):
     bad = {k: problems(t) for k, t in outputs(capsys).items() if problems(t)}
     assert not bad, bad
+
+
+def test_windows_gathers_and_recurrences_render_as_read(capsys):
+    """The subscripts of issues 21, 22 and 25 as a reader expects them, each window's size
+    stated (a pooling's max, a stated left size), and their steps in the document form."""
+    def latex(*argv):
+        assert main(["derive", *argv, "--latex"]) == 0
+        return capsys.readouterr()[0]
+    conv = latex("y[i] = x[i+k]*w[k]", "--show-forward")
+    assert "y_{i} &= \\sum_{k} x_{i+k} w_{k}" in conv and "\\bar{x}_{j} &= \\sum_{k} \\bar{y}_{j-k} w_{k}" in conv
+    same = latex("y[i:size(x,0)] = x[i+k-1]*w[k]", "--show-forward")
+    assert "y_{i} &= \\sum_{k} x_{i+k-1} w_{k}\\qquad i < \\operatorname{size}\\left(x, 0\\right)" in same
+    pool = latex("m[c,a,e] = max[k:2,l:2](x[c,2*a+k,2*e+l])", "--show-forward")
+    assert "m_{cae} &= \\max_{k < 2, l < 2} (x_{c,2a+k,2e+l})" in pool
+    assert "\\max_{k < 2, l < 2}" in latex("m[c,a,e] = max[k:2,l:2](x[c,2*a+k,2*e+l])", "--steps")
+    gather = latex(WINDOWS_GATHERS_RECURRENCES[3], "--show-forward", "--wrt", "E")
+    assert "x_{td} &= E_{\\mathrm{tok}_{t},d}" in gather and "\\delta_{v,\\mathrm{tok}_{t}}" in gather
+    labels = latex(WINDOWS_GATHERS_RECURRENCES[4], "--show-forward")
+    assert "z_{n,y_{n}}" in labels and "\\delta_{c,y_{n}}" in labels
+    cumsum = latex("c[t] = c[t-1] + x[t]", "--show-forward")
+    assert "c_{t} &= c_{t-1} + x_{t}" in cumsum and "\\bar{x}_{t} &= \\bar{c}_{t} + \\bar{x}_{t+1}" in cumsum
+    rnn = latex(WINDOWS_GATHERS_RECURRENCES[6], "--steps")
+    assert "h_{t-1,j}" in rnn and "\\mathrm{dz}_{t+1,j}" in rnn and not problems(rnn)
 
 
 def test_forms_combine(capsys):

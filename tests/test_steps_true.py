@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -27,10 +28,13 @@ from indexcalc.gallery import examples
 from indexcalc.gradcheck import random_inputs, sizes_for
 from indexcalc.language.algebra import (Abs, Det, Index, Inv, ISum, Len, LogDet, LogSumExp, Max2, MaxOver, Min2,
                                         MinOver, Size)
+from indexcalc.language.axes import Compare
 from indexcalc.language.functions import BY_CLASS
+from indexcalc.notation.sized import sized, window_size
 
 sys.path.insert(0, os.path.dirname(__file__))
 from real_programs import PROGRAMS, make_domain  # noqa: E402
+from oracle import evaluate  # noqa: E402
 
 
 def _derivable(rec):
@@ -174,7 +178,15 @@ class Evaluator:
             return Val(float(e))
         if isinstance(e, sp.KroneckerDelta):
             a, b = e.args
-            return Val(1.0) if a == b else Val(np.eye(self.sizes[a]), (a, b))
+            if isinstance(a, Index) and isinstance(b, Index):
+                return Val(1.0) if a == b else Val(np.eye(self.sizes[a]), (a, b))
+            # of positions: δ(j, i+k) (a window), δ(v, tok[n]) (a gather)
+            return combine([self.position(a), self.position(b)], lambda x, y: (x == y).astype(float), self.sizes)
+        if isinstance(e, Compare):
+            test = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+                    "==": np.equal, "!=": np.not_equal}[e.op]
+            return combine([self.position(e.args[0]), self.position(e.args[1])],
+                           lambda x, y: test(x, y).astype(float), self.sizes)
         if isinstance(e, Len):
             return Val(float(self.sizes[e.args[0]]))
         if isinstance(e, Size):
@@ -188,8 +200,9 @@ class Evaluator:
         if isinstance(e, ISum):
             return self._reduce(e, np.sum)
         if isinstance(e, (MaxOver, MinOver, LogSumExp)):
-            f = {MaxOver: np.max, MinOver: np.min,
-                 LogSumExp: lambda a, axis: np.log(np.sum(np.exp(a), axis=axis))}[type(e)]
+            f = {MaxOver: np.max, MinOver: np.min,  # (a window's stated size: a subclass)
+                 LogSumExp: lambda a, axis: np.log(np.sum(np.exp(a), axis=axis))}[
+                next(c for c in (MaxOver, MinOver, LogSumExp) if isinstance(e, c))]
             return self._reduce(e, f)
         if isinstance(e, (Max2, Min2)):
             return combine([self(a) for a in e.args], np.maximum if isinstance(e, Max2) else np.minimum, self.sizes)
@@ -205,8 +218,38 @@ class Evaluator:
             return Val(NUMPY[name](v.a), v.labels)
         raise AssertionError(f"no evaluator for {name} ({BY_CLASS.get(type(e))})")
 
+    def position(self, e) -> Val:
+        """An integer expression of indices (an axis of a read): an index is its position,
+        a read of an integer tensor its values (a gather)."""
+        if isinstance(e, Index):
+            return Val(np.arange(self.sizes[e]), (e,))
+        if isinstance(e, sp.Indexed):
+            v = self._element(str(e.base.label), e.indices)
+            return Val(np.asarray(self.env[str(e.base.label)])[()] if not v.labels else v.a, v.labels)
+        if e.is_Integer:
+            return Val(float(e))
+        if isinstance(e, sp.Add):
+            return combine([self.position(a) for a in e.args], np.add, self.sizes)
+        if isinstance(e, sp.Mul):
+            return combine([self.position(a) for a in e.args], np.multiply, self.sizes)
+        raise AssertionError(f"no position evaluator for {e}")
+
     def _element(self, name, indices):
-        return self._labeled(np.asarray(self.env[name], dtype=float), indices)
+        array = np.asarray(self.env[name], dtype=float)
+        if all(isinstance(i, Index) for i in indices):
+            return self._labeled(array, indices)
+        # an axis expression (x[i+k]: 0 outside the axis) or a gather (E[tok[n],d])
+        for axis, i in enumerate(indices):
+            if isinstance(i, Index):
+                self.sizes.setdefault(i, array.shape[axis])
+        axes = [self.position(i) for i in indices]
+        labels = tuple(dict.fromkeys(x for v in axes for x in v.labels))
+        at = [np.rint(v.to(labels, self.sizes)).astype(int) for v in axes]
+        inside = np.ones(at[0].shape if at else (), dtype=bool)
+        for axis, a in enumerate(at):
+            inside &= (a >= 0) & (a < array.shape[axis])
+        clipped = [np.clip(a, 0, array.shape[axis] - 1) for axis, a in enumerate(at)]
+        return Val(np.where(inside, array[tuple(clipped)], 0.0), labels)
 
     def _labeled(self, a, indices):
         labels = []
@@ -250,7 +293,25 @@ def learn_sizes(sizes, exprs, shapes):
             n = shapes[_matrix(f.args[0])][0]
             for i in f.args[1:]:
                 sizes.setdefault(i, n)
-        deltas += [d.args for d in e.atoms(sp.KroneckerDelta)]
+        deltas += [d.args for d in e.atoms(sp.KroneckerDelta) if all(isinstance(a, Index) for a in d.args)]
+    for e in exprs:  # an index only ever read shifted (h[t-1,j] of a recurrence): its axis's size
+        for el in e.atoms(sp.Indexed):
+            shape = shapes.get(str(el.base.label))
+            for i, n in zip(el.indices, shape or ()):
+                free = [x for x in i.atoms(Index)] if not isinstance(i, Index) and not i.has(sp.Indexed) else []
+                if len(free) == 1 and abs(i.coeff(free[0])) == 1:
+                    sizes.setdefault(free[0], n)
+        for r in e.atoms(ISum, MaxOver, MinOver, LogSumExp):  # a window's stated size: sum[k:2]
+            for i, n in zip(r.indices, getattr(r, "sizes", ())):
+                if n is not None and sp.sympify(n).is_Integer:
+                    sizes.setdefault(i, int(n))
+    for e in exprs:  # δ(t, u-1): u as large as t
+        for a, b in (x.args for x in e.atoms(sp.KroneckerDelta)):
+            for p, q in ((a, b), (b, a)):
+                free = list(q.atoms(Index)) if not q.has(sp.Indexed) else []
+                if isinstance(p, Index) and not isinstance(q, Index) and len(free) == 1 \
+                        and abs(q.coeff(free[0])) == 1:
+                    deltas.append((p, free[0]))
     for _ in range(len(deltas) + 1):
         for a, b in deltas:
             if a in sizes and b not in sizes:
@@ -264,67 +325,131 @@ def close(x, y, what, rtol=1e-7):
     assert np.allclose(x, y, rtol=rtol, atol=rtol * scale, equal_nan=True), (what, x, y)
 
 
-def check_equations(d, inputs, upstream, seed=0):
-    """Evaluate both sides of every equation of ``d.steps()`` (see the module docstring)."""
+def check_equations(d, inputs, upstream, seed=0, oracle=False):
+    """Evaluate both sides of every equation of ``d.steps()`` (see the module docstring).
+    ``oracle``: the forward values and the gradients compared with come from
+    ``tests/oracle.py`` (a recurrence, which does not compile), not ``compile()``."""
     rng = np.random.default_rng(seed)
-    prog = d.forward
-    values = prog.compile(returns={st.name: st.name for st in prog.statements})(**inputs)
+    prog = getattr(d.trace, "program", None) or d.forward  # (an HVP's: the forward and its gradient)
+    if oracle:
+        values = {k: v for k, v in evaluate(str(prog), inputs).items() if k in {st.name for st in prog.statements}}
+    else:
+        values = prog.compile(returns={st.name: st.name for st in prog.statements})(**inputs)
     env = {**inputs, **values, **upstream}
     grad_of = {g: x for x, g in d.trace.names.items()}
     shapes = {k: np.shape(v) for k, v in env.items()}
     shapes.update({g: shapes[x] for g, x in grad_of.items() if x in shapes})
+    for sent in getattr(d.trace, "sent", ()):  # z of h = tanh(z) (README "Recurrences"): as large as h
+        if getattr(sent, "of", ""):
+            shapes.setdefault(sent.of, shapes[prog.statements[sent.statement].name])
     steps = d.steps()
+    if oracle:  # a recurrence's gradients read themselves at later steps: their values first
+        printed = evaluate(str(prog) + "\n" + str(d), {**inputs, **upstream})
+        env.update({g: v for g, v in printed.items() if g not in env})  # (dz of h = tanh(z) too)
+        env.update(_recurrent_gradients(d, steps, env, grad_of))
     checked, known = 0, {}
-    for sec in steps.sections:
-        st = sec.statement
-        for block in ([sec.total] if sec.total else []) + sec.blocks:
-            current, labels, holder = None, None, None
-            free: dict = {}  # the sizes of the indices free in the chain
-            prev: dict = {}
-            for line in block:
-                # each line's sizes (a summed letter may stand for another size on another line)
-                sizes = {i: n for i, n in free.items() if line.lhs is None}
-                learn_sizes(sizes, [x for x in (line.lhs, line.rhs) if isinstance(x, sp.Basic)]
-                            + list(line.lhs.args[:1] if isinstance(line.lhs, Part) else ()), shapes)
-                for i, n in prev.items():  # (an index only a sum names: as on the line before)
-                    sizes.setdefault(i, n)
-                prev = sizes
-                ev = Evaluator(env, sizes)
-                ev.known = known
-                rhs = ev(line.rhs)
-                if line.lhs is None:  # = rhs: equal to the line before
-                    close(rhs.to(labels, sizes), current, (sec.statement.line, str(line.rhs)))
-                elif isinstance(line.lhs, Partial):
-                    labels = tuple(line.lhs.args[0].indices if isinstance(line.lhs.args[0], sp.Indexed) else ()) + \
-                        tuple(line.lhs.args[1].indices if isinstance(line.lhs.args[1], sp.Indexed) else ())
+
+    def run(st, block):
+        nonlocal checked
+        current, labels, holder = None, None, None
+        free: dict = {}  # the sizes of the indices free in the chain
+        prev: dict = {}
+        for line in block:
+            # each line's sizes (a summed letter may stand for another size on another line)
+            sizes = {i: n for i, n in free.items() if line.lhs is None}
+            learn_sizes(sizes, [x for x in (line.lhs, line.rhs) if isinstance(x, sp.Basic)]
+                        + list(line.lhs.args[:1] if isinstance(line.lhs, Part) else ()), shapes)
+            for i, n in prev.items():  # (an index only a sum names: as on the line before)
+                sizes.setdefault(i, n)
+            prev = sizes
+            ev = Evaluator(env, sizes)
+            ev.known = known
+            rhs = ev(line.rhs)
+            if line.lhs is None:  # = rhs: equal to the line before
+                close(rhs.to(labels, sizes), current, (st.line, str(line.rhs)))
+            elif isinstance(line.lhs, Partial):
+                labels = tuple(line.lhs.args[0].indices if isinstance(line.lhs.args[0], sp.Indexed) else ()) + \
+                    tuple(line.lhs.args[1].indices if isinstance(line.lhs.args[1], sp.Indexed) else ())
+                current = rhs.to(labels, sizes)
+                n = next(k for k, x in enumerate(prog.statements) if x is st)
+                expr = sized(st.expr, functools.partial(window_size, prog, n))  # max[k:2]
+                if _gradient(line.lhs.args[0]) != st.name:  # ∂z/∂W of h = tanh(z) (README "Recurrences")
+                    expr = expr.args[0]
+                fd_check(st, line.lhs, current, env, sizes, rng, expr=expr)
+                known[line.lhs] = Val(current, labels)
+                holder = None
+            else:
+                target = line.lhs.args[0] if isinstance(line.lhs, Part) else line.lhs
+                labels = tuple(target.indices) if isinstance(target, sp.Indexed) else ()
+                if isinstance(line.lhs, (Part, sp.Indexed, sp.Symbol)) and not _is_value(line.lhs, env):
                     current = rhs.to(labels, sizes)
-                    fd_check(st, line.lhs, current, env, sizes, rng)
-                    known[line.lhs] = Val(current, labels)
-                    holder = None
-                else:
-                    target = line.lhs.args[0] if isinstance(line.lhs, Part) else line.lhs
-                    labels = tuple(target.indices) if isinstance(target, sp.Indexed) else ()
-                    if isinstance(line.lhs, (Part, sp.Indexed, sp.Symbol)) and not _is_value(line.lhs, env):
-                        current = rhs.to(labels, sizes)
-                    else:  # an equation of a part of an expression: Σ_j δ(i,j) x[j] = x[i]
-                        labels = tuple(sorted(set(ev(line.lhs).labels) | set(rhs.labels), key=str))
-                        current = ev(line.lhs).to(labels, sizes)
-                        close(rhs.to(labels, sizes), current, str(line.lhs))
-                checked += 1
-                free = {i: sizes[i] for i in labels or ()}
-                # a gradient or a part, once its value is known
-                if line.lhs is not None and not isinstance(line.lhs, Partial):
-                    holder = line.lhs
-                if line is block[-1] or block[block.index(line) + 1].lhs is not None:
-                    if isinstance(holder, Part):
-                        known[holder] = Val(current, labels)
-                    elif isinstance(holder, (sp.Indexed, sp.Symbol)) and _gradient(holder) in grad_of:
-                        env[_gradient(holder)] = np.array(current)
-    got = d.compile()(**inputs, **upstream)
-    for x, g in d.names.items():
+                else:  # an equation of a part of an expression: Σ_j δ(i,j) x[j] = x[i]
+                    own = tuple(ev(line.lhs).labels)
+                    labels = own + tuple(sorted(set(rhs.labels) - set(own), key=str))
+                    current = ev(line.lhs).to(labels, sizes)
+                    close(rhs.to(labels, sizes), current, str(line.lhs))
+            checked += 1
+            free = {i: sizes[i] for i in labels or ()}
+            # a gradient or a part, once its value is known
+            if line.lhs is not None and not isinstance(line.lhs, Partial):
+                holder = line.lhs
+            if line is block[-1] or block[block.index(line) + 1].lhs is not None:
+                if isinstance(holder, Part):
+                    known[holder] = Val(current, labels)
+                elif isinstance(holder, (sp.Indexed, sp.Symbol)) and _gradient(holder) in grad_of:
+                    env[_gradient(holder)] = np.array(current)
+
+    # a block whose parts come later (a recurrence: the whole gradient reads the parts
+    # of the statements before it, which read it at later steps) runs once they are known
+    pending = [(sec.statement, block) for sec in steps.sections
+               for block in ([sec.total] if sec.total else []) + sec.blocks]
+    while pending:
+        waiting = []
+        for st, block in pending:
+            try:
+                run(st, block)
+            except KeyError as e:
+                if not isinstance(e.args[0], (Part, Partial)):
+                    raise
+                waiting.append((st, block))
+        assert len(waiting) < len(pending), [str(b[0].lhs) for _, b in waiting]
+        pending = waiting
+
+    results = getattr(d, "names", None) or d.returns  # (a JVP returns its tangents by name)
+    if any(isinstance(k, tuple) for k in results):  # a Jacobian's names: {(Y, X): dY_dX}
+        results = d.returns
+    if oracle:
+        got = {x: printed[g] for x, g in results.items()}
+    else:
+        got = d.compile()(**inputs, **upstream)
+    for x, g in results.items():
         if g in env:
-            close(env[g], got[x], f"the steps' {g} against d.compile()", rtol=1e-6)
+            close(env[g], got[x], f"the steps' {g} against the printed backward", rtol=1e-6)
     return checked
+
+
+def _recurrent_gradients(d, steps, env, grad_of) -> dict:
+    """The values of the gradients the steps name but the printout does not (the whole
+    gradient ``d_c`` of a recurrence whose copy ``dx`` the printout computes): the last
+    line of the steps' sum of its parts, a recurrence, evaluated by the oracle."""
+    from indexcalc.notation.text import expr_text
+    texts, made = [], []
+    for sec in steps.sections:
+        for block in ([sec.total] if sec.total else []) + sec.blocks:
+            head = next((line.lhs for line in block if isinstance(line.lhs, sp.Indexed)
+                         and _gradient(line.lhs) in grad_of and _gradient(line.lhs) not in env), None)
+            if head is None or block[-1].lhs is not None and block[-1].lhs != head:
+                continue
+            idx = ",".join(map(str, head.indices))
+            texts.append(f"{_gradient(head)}[{idx}] = "
+                         f"{expr_text(block[-1].rhs, protected=head.indices, explicit=True)}")
+            made.append(_gradient(head))
+    if not texts:
+        return {}
+    # in the steps' order (a gradient before the gradients that read it), as one program
+    values = evaluate(str(d.forward) + "\n" + "\n".join(texts),
+                      {k: v for k, v in env.items() if k not in {st.name for st in d.forward.statements}})
+    return {g: values[g] for g in made}
 
 
 def _gradient(e):
@@ -335,7 +460,7 @@ def _is_value(e, env):
     return isinstance(e, (sp.Indexed, sp.Symbol)) and _gradient(e) in env
 
 
-def fd_check(st, partial_sym, value, env, sizes, rng, h=1e-6):
+def fd_check(st, partial_sym, value, env, sizes, rng, h=1e-6, expr=None):
     """``∂Y[left]/∂X[targets]`` against central differences of ``st`` in X, in a random
     direction (the other names it reads held fixed)."""
     y, x = partial_sym.args
@@ -349,10 +474,10 @@ def fd_check(st, partial_sym, value, env, sizes, rng, h=1e-6):
         inner = dict(env)
         inner[xname] = arr
         own: dict = {}
-        learn_sizes(own, [st.expr], {k: np.shape(a) for k, a in inner.items()})
+        learn_sizes(own, [expr if expr is not None else st.expr], {k: np.shape(a) for k, a in inner.items()})
         for i, n in zip(st.indices, np.shape(env[st.name])):
             own.setdefault(i, n)
-        out = Evaluator(inner, own)(st.expr)
+        out = Evaluator(inner, own)(expr if expr is not None else st.expr)
         extra = [k for k, i in enumerate(out.labels) if i not in st.indices]  # summed, as written
         kept = tuple(i for i in out.labels if i in st.indices)
         return Val(np.sum(out.a, axis=tuple(extra)) if extra else out.a, kept).to(tuple(st.indices), own)
@@ -383,8 +508,6 @@ def data_for(d, rec=None, seed=0):
 @pytest.mark.parametrize("name", GALLERY)
 def test_gallery_equations_hold(name):
     d = derive_gallery(name)
-    if d.forward.integers:
-        pytest.skip("this evaluator of the steps reads no gathers yet (issue 22)")
     inputs, upstream = data_for(d)
     assert check_equations(d, inputs, upstream) > 0
 
@@ -394,6 +517,198 @@ def test_real_equations_hold(rec):
     d = derive_real(rec)
     inputs, upstream = data_for(d, rec)
     assert check_equations(d, inputs, upstream) > 0
+
+
+# gathers (README "Gathers") and windows (README "Windows and positions"): integer data in range
+GATHERS = [
+    ("embedding", "x[n,d] = E[tok[n],d]\nL = sum[n,d](x[n,d]*w[d])^2", ["E", "w"]),
+    ("embedding then a layer", "x[n,d] = E[tok[n],d]\nh[n,e] = tanh(x[n,d]*W[d,e])\nL = sum[n,e](h[n,e]^2)", None),
+    ("cross-entropy, integer labels", "L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])", None),
+    ("cross-entropy, softmax and labels", "p[n,c] = exp(z[n,c])/sum[k](exp(z[n,k]))\nL = -mean[n](log(p[n, y[n]]))",
+     None),
+    ("a gather of a gather's row", "y[n] = E[tok[n], pos[n]]*x[n]", None),
+]
+WINDOWS = [
+    ("conv1d", "y[i] = x[i+k]*w[k]", None),
+    ("conv1d, stride 2", "y[i] = x[2*i+k]*w[k]", None),
+    ("conv1d, same", "y[i:size(x,0)] = x[i+k-1]*w[k]", None),
+    ("max pooling", "m[c,a,e] = max[k:2,l:2](x[c,2*a+k,2*e+l])", None),
+    ("average pooling", "m[c,a] = mean[k:3](x[c,2*a+k])", None),
+    ("total variation", "L = (x[i+1,j] - x[i,j])^2", None),
+    ("causal mask", "e[i,j] = exp(s[i,j])*(j <= i)\nL = sum[i,j](e[i,j]*v[i,j])", None),
+]
+
+
+@pytest.mark.parametrize("name,source,wrt", GATHERS + WINDOWS, ids=[g[0] for g in GATHERS + WINDOWS])
+def test_gather_and_window_equations_hold(name, source, wrt):
+    d = ic.derive(source, wrt)
+    inputs, upstream = data_for(d, seed=1)
+    assert check_equations(d, inputs, upstream) > 0
+
+
+from test_recurrences import PROGRAMS as RECURRENCES, _data as recurrence_data  # noqa: E402
+
+
+@pytest.mark.parametrize("name,source,shapes", RECURRENCES, ids=[r[0] for r in RECURRENCES])
+def test_recurrence_equations_hold(name, source, shapes):
+    """Every equation of a recurrence's steps, evaluated through the oracle (a recurrence
+    does not compile yet): forward values, the gradients read at later steps."""
+    d = ic.derive(source)
+    inputs = recurrence_data(shapes)
+    out = evaluate(source, inputs)
+    rng = np.random.default_rng(3)
+    upstream = {u: rng.standard_normal(np.shape(out[y])) for y, u in d.upstream.items() if isinstance(u, str)}
+    assert check_equations(d, inputs, upstream, oracle=True) > 0
+    check_ends_and_reuse(d)
+
+
+def test_a_recurrence_step_without_its_seed_is_caught():
+    """The old false form ``d_c[t] = Σ_u d_c[u] ∂c[u]/∂c[t]`` (the whole gradient equated
+    with one of its parts, the upstream gradient left out) fails the check."""
+    d = ic.derive("c[t] = c[t-1] + x[t]")
+    inputs = {"x": np.random.default_rng(0).normal(size=6)}
+    upstream = {"dc": np.random.default_rng(1).normal(size=6)}
+    assert check_equations(d, inputs, upstream, oracle=True) > 0
+    steps = d.steps()
+    total = steps.sections[0].total
+    assert str(total[0].lhs) == "d_c[t]" and isinstance(total[0].rhs, sp.Add)
+    total[0].rhs = next(a for a in total[0].rhs.args if isinstance(a, Part))
+    d.steps = lambda: steps
+    with pytest.raises(AssertionError):
+        check_equations(d, inputs, upstream, oracle=True)
+
+
+# forward mode (README "Forward mode and Hessian-vector products"): jvp().steps()
+JVPS = [("y[i] = tanh(x[i])", None), ("y[i] = W[i,j]*x[j]", "x"),
+        ("h[n,j] = tanh(x[n,i]*W[i,j])\nL = sum[n,j](h[n,j]^2)", None),
+        ("p[n,c] = exp(z[n,c])/sum[k](exp(z[n,k]))\nL = -mean[n](t[n,c]*log(p[n,c]))", "z"),
+        ("mu[b] = mean[i](x[b,i])\nxc[b,i] = x[b,i] - mu[b]\nvar[b] = mean[i](xc[b,i]^2)\n"
+         "y[b,i] = xc[b,i]/sqrt(var[b] + eps)", "x"),
+        ("y[i] = x[i+k]*w[k]", None), ("x[n,d] = E[tok[n],d]\nL = sum[n,d](x[n,d]*w[d])^2", None)]
+
+
+def jvp_data(j, seed=0):
+    prog = j.forward
+    rng = np.random.default_rng(seed)
+    inputs = random_inputs(prog, sizes_for(prog), rng)
+    tangents = {j.tangents[x]: rng.standard_normal(np.shape(inputs[x])) for x in j.wrt}
+    return inputs, tangents
+
+
+@pytest.mark.parametrize("source,wrt", JVPS, ids=[s.split("\n")[-1][:30] for s, _ in JVPS])
+def test_jvp_equations_hold(source, wrt):
+    """Every equation of a JVP's steps: each partial derivative against finite differences,
+    each line against the one before, each tangent against ``j.compile()``."""
+    j = ic.jvp(source, wrt=wrt)
+    inputs, tangents = jvp_data(j)
+    assert check_equations(j, inputs, tangents) > 0
+    text = str(j.steps())
+    assert text.endswith("tangent program:\n" + str(j)) and "chain rule (forward)" in text
+
+
+def test_jvp_steps_come_from_the_run_not_a_rerun(monkeypatch):
+    j = ic.jvp("y[i] = tanh(x[i])")
+
+    def boom(*a, **k):
+        raise AssertionError("the steps derived again")
+    monkeypatch.setattr("indexcalc.calculus.forward.tangent_sweep", boom)
+    monkeypatch.setattr("indexcalc.derivation.forward.tangent_sweep", boom)
+    monkeypatch.setattr("indexcalc.calculus.forward.partial", boom)
+    assert str(j.steps()).endswith(str(j))
+    assert "\\text{tangent program:}" in j.steps().latex()
+
+
+def test_hvp_steps_come_from_the_run_not_a_rerun(monkeypatch):
+    h = ic.hvp("L = sum[i](x[i]^3)")
+
+    def boom(*a, **k):
+        raise AssertionError("the steps derived again")
+    for target in ("indexcalc.calculus.forward.tangent_sweep", "indexcalc.derivation.forward.tangent_sweep",
+                   "indexcalc.calculus.forward.partial", "indexcalc.derivation.pipeline.reverse_sweep"):
+        monkeypatch.setattr(target, boom)
+    assert str(h.steps()).endswith(str(h))
+
+
+@pytest.mark.parametrize("make", [lambda: ic.jvp("y[i] = tanh(x[i])"), lambda: ic.hvp("L = sum[i](x[i]^3)")])
+def test_forward_mode_steps_wrap_internal_failures(monkeypatch, make):
+    r = make()
+    import indexcalc.explain.tangents as tangents_module
+
+    def broken(*a, **k):
+        raise KeyError("tangent")
+    monkeypatch.setattr(tangents_module, "tangent_steps_of", broken)
+    with pytest.raises(ic.InternalError) as info:
+        r.steps()
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+HVPS = [("L = sum[i](x[i]^3)", None), ("L = x[i]*A[i,j]*x[j]", "x"),
+        ("h[n,j] = tanh(x[n,i]*W[i,j])\nL = sum[n,j](h[n,j]^2)", "W"),
+        ("p[n,c] = exp(z[n,c])/sum[k](exp(z[n,k]))\nL = -mean[n](t[n,c]*log(p[n,c]))", "z")]
+
+
+@pytest.mark.parametrize("source,wrt", HVPS, ids=[s.split("\n")[-1][:30] for s, _ in HVPS])
+def test_hvp_equations_hold(source, wrt):
+    """An HVP's steps (the tangents of the gradient program): every equation holds, and
+    each block of H·v equals ``h.compile()``'s."""
+    h = ic.hvp(source, wrt=wrt)
+    rng = np.random.default_rng(0)
+    inputs = random_inputs(h.forward, sizes_for(h.forward), rng)
+    vectors = {h.vectors[x]: rng.standard_normal(np.shape(inputs[x])) for x in h.wrt}
+    assert check_equations(h, inputs, vectors) > 0
+    assert str(h.steps()).endswith("HVP program:\n" + str(h))
+
+
+JACOBIANS = [("y[i] = exp(x[i])", None, False), ("h[i] = tanh(W[i,j]*x[j])\ny[k] = V[k,i]*h[i]", "x", False),
+             ("Y[i,j] = X[i,k]*W[k,j]", "W", False), ("y[i] = x[i+k]*w[k]", None, False),
+             ("L = log(sum[i](exp(x[i])))", None, True),
+             ("h[n,j] = tanh(x[n,i]*W1[i,j])\nL = sum[n,j](h[n,j]^2)", "W1", True)]
+
+
+@pytest.mark.parametrize("source,wrt,hessian", JACOBIANS, ids=[s.split("\n")[-1][:30] for s, *_ in JACOBIANS])
+def test_jacobian_and_hessian_equations_hold(source, wrt, hessian):
+    """A Jacobian's (a Hessian's) steps: each partial derivative against finite differences,
+    each line against the one before, each Jacobian against ``compile()``."""
+    j = (ic.hessian if hessian else ic.jacobian)(source, wrt=wrt)
+    rng = np.random.default_rng(0)
+    inputs = random_inputs(j.forward, sizes_for(j.forward), rng)
+    assert check_equations(j, inputs, {}) > 0
+    title = "Hessian program:\n" if hessian else "Jacobian program:\n"
+    assert str(j.steps()).endswith(title + str(j))
+
+
+def test_jacobian_steps_come_from_the_run_not_a_rerun(monkeypatch):
+    j, h = ic.jacobian("y[i] = exp(x[i])"), ic.hessian("L = log(sum[i](exp(x[i])))")
+
+    def boom(*a, **k):
+        raise AssertionError("the steps derived again")
+    for target in ("indexcalc.calculus.differentiate.forward_sweep", "indexcalc.derivation.jacobian.forward_sweep",
+                   "indexcalc.calculus.differentiate.partial", "indexcalc.derivation.pipeline.reverse_sweep"):
+        monkeypatch.setattr(target, boom)
+    assert str(j.steps()).endswith(str(j)) and str(h.steps()).endswith(str(h))
+
+
+def test_a_wrong_jvp_step_is_caught():
+    j = ic.jvp("y[i] = W[i,j]*x[j]", wrt="x")
+    inputs, tangents = jvp_data(j)
+    steps = j.steps()
+    steps.sections[0].blocks[0][-1].rhs *= 2
+    j.steps = lambda: steps
+    with pytest.raises(AssertionError):
+        check_equations(j, inputs, tangents)
+
+
+def test_a_wrong_gather_step_is_caught():
+    """The evaluator reads a gather: a step that reads the wrong integer tensor fails."""
+    d = ic.derive("x[n,d] = E[tok[n],d]\nL = sum[n,d](x[n,d]*w[d])^2", ["E"])
+    inputs, upstream = data_for(d, seed=1)
+    steps = d.steps()
+    block = next(b for sec in steps.sections for b in sec.blocks if b[0].rhs.has(sp.IndexedBase("tok")))
+    tok = next(x for x in block[0].rhs.atoms(sp.Indexed) if str(x.base) == "tok")
+    block[0].rhs = block[0].rhs.xreplace({tok: tok + 1})  # δ(v, tok[n] + 1): the next row
+    d.steps = lambda: steps
+    with pytest.raises(AssertionError):
+        check_equations(d, inputs, upstream)
 
 
 def test_the_equation_check_can_fail():

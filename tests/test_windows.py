@@ -9,6 +9,7 @@ is compared with central differences of the forward along random directions (flo
 from __future__ import annotations
 
 import numpy as np
+import sympy as sp
 import pytest
 
 import indexcalc as ic
@@ -336,3 +337,29 @@ def test_latex_of_comparisons_and_positions():
     text = ic.derive("c[i:size(x,0)] = sum[j](x[j]*(j <= i))").latex()
     assert r"\left[j \le i\right]" in text
     assert "Compare" not in text
+
+
+@pytest.mark.parametrize("forward,sizes", [
+    ("m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])", ["<2"]),
+    ("m[c,a,e] = mean[k:3,l:3](x[c,2*a+k,2*e+l])", ["<3"]),
+    ("y[i] = sum[k:3](x[i+k])", ["<3"]),
+    ("m[a] = logsumexp[k:2](x[2*a+k])", ["<2"])])
+def test_pooling_steps_state_the_window(forward, sizes):
+    """Every sum and reduction of the steps over a window index states the window's size
+    (an index that stands only inside axis expressions has no other size to read): the
+    text ``Σ_{k<2}`` and ``max[k:2]``, the LaTeX ``\\sum_{k < 2}`` and ``\\max_{k < 2}``."""
+    from indexcalc.language.algebra import ISum, Reduction
+    d = ic.derive(forward)
+    steps = d.steps()
+    unstated = []
+    for sec in steps.sections:
+        for line in [x for block in sec.blocks + [sec.total] for x in block]:
+            for r in line.rhs.atoms(ISum, Reduction) if isinstance(line.rhs, sp.Basic) else ():
+                bare = {i for x in r.body.atoms(sp.Indexed) for i in x.indices}
+                sizes_ = getattr(r, "sizes", (None,) * len(r.indices))
+                unstated += [(str(r), i) for i, n in zip(r.indices, sizes_) if i not in bare and n is None]
+    assert not unstated, unstated
+    text, tex = str(steps), steps.latex()
+    assert all(s in text for s in sizes) and "Σ_k" not in text and "[k," not in text and "[k]" not in text, text
+    assert "_{k}" not in tex and "_{k, " not in tex, tex
+    assert "max[k:2,q:2](" in text or "max" not in forward

@@ -316,6 +316,25 @@ def canonical_indices(prog, name: str) -> tuple:
     return tuple(Index(c) for c in "ijklmnpqrs"[:prog.rank(name)])
 
 
+class Tangent(NamedTuple):
+    """What :func:`~indexcalc.calculus.forward.tangent_sweep` (or :func:`forward_sweep`) did for statement ``statement`` (its tangent ``name`` at
+    ``indices``): ``reads``, one ``(M, idx, ∂rhs/∂M[idx], tM[idx])`` per name it reads
+    with a tangent (``forward_sweep``: ``∂M/∂X`` by its Jacobian's name, ``None`` for
+    ``X`` itself); ``rewrites``, the contraction's (see
+    :data:`~indexcalc.calculus.contract.TRACE`); ``total``, the contracted tangent."""
+    statement: int
+    name: str
+    indices: tuple
+    reads: list
+    rewrites: list
+    total: sp.Expr
+
+
+#: None, or a list to which ``tangent_sweep`` and :func:`forward_sweep` append a :class:`Tangent` per tangent
+#: statement it forms (the steps of a JVP or an HVP read them; nothing is derived again)
+TANGENTS: contextvars.ContextVar = contextvars.ContextVar("indexcalc_tangents", default=None)
+
+
 def forward_sweep(prog, x: str, names: dict, final: tuple, supply=None) -> list:
     """Generalized Jacobians ``(name, indices, expr)`` of every statement depending on
     ``x``: ``∂N[free]/∂x[targets] = ∂rhs/∂x + Σ_m ∂rhs/∂M[m] · ∂M[m]/∂x[targets]``,
@@ -329,13 +348,25 @@ def forward_sweep(prog, x: str, names: dict, final: tuple, supply=None) -> list:
         reads = value_reads(rhs) & needs
         if not reads:
             continue
+        record = TANGENTS.get()
         with supply.active():  # (a reduction's rule renames its indices apart from the supply)
             total = partial(rhs, x, targets) if x in reads else sp.Integer(0)
+            terms = [(x, targets, total, None)] if x in reads else []
             for m in sorted(reads - {x}, key=str):
                 idx = tuple(supply.sized_index("m", (m, k)) for k in range(prog.rank(m)))
                 jac = sp.IndexedBase(names[m])[idx + targets] if idx + targets else sp.Symbol(names[m])
-                total += isum(partial(rhs, m, idx) * jac, idx)
-            total = contract(total)
+                p = partial(rhs, m, idx)
+                terms.append((m, idx, p, jac))
+                total += isum(p * jac, idx)
+            with traced() if record is not None else contextlib.nullcontext() as rewrites:
+                total = contract(total)
         total = freshen(total, supply).xreplace(dict(zip(targets, final)))
         out.append((names[st.name], tuple(st.indices) + final, total))
+        if record is not None:
+            ren = dict(zip(targets, final))
+            terms = [(m, tuple(i.xreplace(ren) for i in idx), p.xreplace(ren), j if j is None else j.xreplace(ren))
+                     for m, idx, p, j in terms]
+            record.append(Tangent(n, names[st.name], tuple(st.indices) + final,
+                                  [(m, idx, p, j) for m, idx, p, j in terms],
+                                  [(r, b.xreplace(ren), a.xreplace(ren)) for r, b, a in rewrites], total))
     return out

@@ -14,10 +14,14 @@ the reverse sweep contracts them.
 
 from __future__ import annotations
 
+import contextlib
+
 import sympy as sp
 
-from indexcalc.calculus.contract import contract, freshen, isum
-from indexcalc.calculus.differentiate import _supply, needs_gradient, own_indices, partial, value_reads
+from indexcalc.calculus.contract import contract, freshen, isum, traced
+
+__all__ = ["tangent_sweep", "Tangent", "TANGENTS"]
+from indexcalc.calculus.differentiate import TANGENTS, Tangent, _supply, needs_gradient, own_indices, partial, value_reads
 
 
 def tangent_sweep(prog, wrt, tangents: dict, supply=None) -> list:
@@ -35,15 +39,21 @@ def tangent_sweep(prog, wrt, tangents: dict, supply=None) -> list:
         reads = value_reads(rhs) & needs & live
         if not reads:
             continue
+        record = TANGENTS.get()
         with supply.active():
-            total = sp.Integer(0)
+            total, terms = sp.Integer(0), []
             for m in sorted(reads, key=str):
                 idx = tuple(supply.sized_index("m", (m, k)) for k in range(prog.rank(m)))
                 tm = sp.IndexedBase(tangents[m])[idx] if idx else sp.Symbol(tangents[m])
-                total += isum(partial(rhs, m, idx) * tm, idx) if idx else partial(rhs, m, idx) * tm
-            total = contract(total)
+                p = partial(rhs, m, idx)
+                terms.append((m, idx, p, tm))
+                total += isum(p * tm, idx) if idx else p * tm
+            with traced() if record is not None else contextlib.nullcontext() as rewrites:
+                total = contract(total)
         if total == 0:
             continue
         live.add(st.name)
         out.append((tangents[st.name], tuple(st.indices), freshen(total, supply)))
+        if record is not None:
+            record.append(Tangent(n, tangents[st.name], tuple(st.indices), terms, rewrites, out[-1][2]))
     return out

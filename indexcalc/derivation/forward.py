@@ -19,11 +19,11 @@ import dataclasses
 
 import sympy as sp
 
-from indexcalc.calculus.forward import tangent_sweep
+from indexcalc.calculus.forward import TANGENTS, tangent_sweep
 from indexcalc.calculus.names import NameSupply
 from indexcalc.derivation.assemble import check_wrt, inline_cheap, with_temporaries
-from indexcalc.derivation.pipeline import tidy_reused
-from indexcalc.derivation.outputs import ensure_outputs
+from indexcalc.derivation.pipeline import guard, tidy_reused
+from indexcalc.derivation.outputs import ensure_outputs, loss_of
 from indexcalc.derivation.results import Backward, Derivative, _deep
 from indexcalc.errors import ProgramError
 from indexcalc.language.algebra import Index, size_of
@@ -34,7 +34,26 @@ from indexcalc.simplify.tidy import reuse_forward
 __all__ = ["JVP", "HVP"]
 
 
-def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None):
+@dataclasses.dataclass
+class TangentTrace:
+    """What a forward-mode run did (the steps of a JVP or an HVP read it; nothing is
+    derived again): ``tangents``, a :class:`~indexcalc.calculus.forward.Tangent` per
+    tangent statement the sweep formed, in program order; ``names``, each name's tangent
+    name; ``inlined``, each kept tangent after the element-wise tangents read once were
+    substituted into it; ``tidied``, each printed tangent before shared subexpressions
+    became temporaries; ``program``, the program swept (an HVP's: the forward and its
+    gradient)."""
+    names: dict
+    program: object = None
+    tangents: list = dataclasses.field(default_factory=list)
+    inlined: dict = dataclasses.field(default_factory=dict)
+    tidied: dict = dataclasses.field(default_factory=dict)
+    supply: object = None
+    jacobian: bool = False  # (a Jacobian's: its chain rule multiplies Jacobians, not tangents)
+    unread: set = dataclasses.field(default_factory=set)  # tangents no printed one reads
+
+
+def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None, trace=None):
     """The tangent statements of ``prog`` (:func:`~indexcalc.calculus.forward.tangent_sweep`),
     tidied like gradients: element-wise tangents read once inlined, forward values put
     back, shared subexpressions as temporaries; ``keep``: the tangent names asked for
@@ -42,7 +61,11 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None)
     program whose values are put back (default ``prog``; an HVP puts back the forward
     values only, ``exp(x[i])`` rather than the gradient ``dx[i]`` that equals it)."""
     with supply.active():
-        raw = tangent_sweep(prog, wrt, tangents, supply)
+        token = TANGENTS.set(trace.tangents if trace is not None else None)
+        try:
+            raw = tangent_sweep(prog, wrt, tangents, supply)
+        finally:
+            TANGENTS.reset(token)
         made = {name for name, _, _ in raw}
         for name in keep:
             if name not in made:  # an output that does not depend on wrt: its tangent is 0
@@ -55,6 +78,11 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None)
         tidied = [Statement(t, idx, tidy_reused(reuse_forward(e, values or prog), prog, idx, tensors,
                                                 axes_of(of[t], idx)))
                   for t, idx, e in raw if t in needed]
+        if trace is not None:
+            trace.program, trace.supply = prog, supply
+            trace.inlined = {t: e for t, _, e in raw if t in needed}
+            trace.unread = {t for t, _, _ in raw if t not in needed}  # (an HVP's tL)
+            trace.tidied = {st.name: st.expr for st in tidied}
         return with_temporaries(tidied, supply, set(keep), tensors, prog)
 
 
@@ -96,7 +124,10 @@ class JVP(Backward):
         for st in forward.statements:
             self.tangents[st.name] = tangent_name(st.name, supply)
         keep = [self.tangents[y] for y in forward.outputs]
-        statements = _tangent_statements(forward, self.wrt, self.tangents, keep, supply, _axes)
+        #: what the run did, which :meth:`steps` reads
+        self.trace = TangentTrace(dict(self.tangents))
+        statements = _tangent_statements(forward, self.wrt, self.tangents, keep, supply, _axes,
+                                         trace=self.trace)
         needed = needed_names(statements, set(keep))
         axes = {self.tangents[y]: _axes(y, range(forward.rank(y))) for y in forward.outputs}
         axes.update({self.tangents[x]: _axes(x, range(forward.rank(x))) for x in self.wrt})
@@ -104,6 +135,30 @@ class JVP(Backward):
         comment = f"tangents (inputs of this program): {', '.join(self.tangents[x] for x in self.wrt)}"
         super().__init__(forward, [s for s in statements if s.name in needed],
                          {t: t for t in keep}, [comment], axes)
+
+    @_deep
+    def steps(self):
+        """The forward-mode derivation as a person writes it, from the trace of this run
+        (nothing is derived again): for each statement, in program order, each partial
+        derivative, the chain rule ``tY = Σ ∂Y/∂X tX`` and its contraction, what the
+        printout did; the tangent program last (:mod:`indexcalc.explain.tangents`).
+
+        >>> import indexcalc as ic
+        >>> print(ic.jvp("y[i] = tanh(x[i])").steps())
+        line 1: y[i] = tanh(x[i])
+          tx[i] is the tangent of x
+          ∂y[i]/∂x[m] = δ(i,m)*(1 - tanh(x[i])^2)    partial derivative
+          ty[i] = Σ_m tx[m]*∂y[i]/∂x[m]              chain rule (forward)
+            = Σ_m δ(i,m)*tx[m]*(1 - tanh(x[i])^2)
+            = tx[i]*(1 - tanh(x[i])^2)               contract: Σ_m δ(i,m) φ(m) = φ(i)
+            = tx[i]*(1 - y[i]^2)                     forward value y[i] = tanh(x[i])
+        <BLANKLINE>
+        tangent program:
+        # tangents (inputs of this program): tx
+        ty[i] = tx[i]*(1 - y[i]^2)
+        """
+        from indexcalc.explain.tangents import tangent_steps_of
+        return tangent_steps_of(self, guard)
 
     def optional_upstream(self) -> set:
         """Tangents a compiled function takes although the program reads none of them
@@ -162,7 +217,11 @@ class HVP(Backward):
         def axes_of(name, idx):
             return _axes(of.get(name, name), idx)
 
-        statements = _tangent_statements(grad, self.wrt, tangents, keep, supply, axes_of, forward)
+        #: what the run did, which :meth:`steps` reads (its program: the forward and the gradient)
+        self.trace = TangentTrace(dict(tangents))
+        self._gradient = d  # (its steps are the first part of this one's)
+        statements = _tangent_statements(grad, self.wrt, tangents, keep, supply, axes_of, forward,
+                                         trace=self.trace)
         extra = grad.statements[len(forward.statements):]
         statements = list(extra) + statements
         needed = needed_names(statements, set(keep))
@@ -178,6 +237,25 @@ class HVP(Backward):
         if batch:
             comment += f" (each with a leading batch axis {self.batch_index})"
         super().__init__(forward, statements, {x: self.names[x] for x in self.wrt}, [comment], axes)
+
+    @_deep
+    def steps(self):
+        """The derivation as a person writes it, from the trace of this run (nothing is
+        derived again): the tangent of every statement of the gradient program (the
+        forward, then the gradient, whose own steps are ``ic.derive(...).steps()``) in
+        the direction ``v``, as :meth:`JVP.steps`; the HVP program last.
+
+        >>> import indexcalc as ic
+        >>> print(str(ic.hvp("L = sum[i](x[i]^3)").steps()).splitlines()[-3:])
+        ['HVP program:', '# vectors (inputs of this program): vx', 'hx[i] = 6*vx[i]*x[i]']
+        """
+        from indexcalc.explain.tangents import tangent_steps_of
+        steps = tangent_steps_of(self, guard, title="HVP program")
+        grads = ", ".join(f"{g} = ∂{loss_of(self.forward)}/∂{x}" for g, x in self.gradients.items())
+        steps.notes.insert(0, f"the gradient ({grads}) is derived as in derive(..).steps(); "
+                              f"each {', '.join(self.names.values())} is the tangent of a gradient "
+                              f"in the direction {', '.join(self.vectors.values())}")
+        return steps
 
     def optional_upstream(self) -> set:
         """Vectors a compiled function takes although the program reads none of them

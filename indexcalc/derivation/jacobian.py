@@ -14,7 +14,7 @@ import itertools
 import sympy as sp
 
 from indexcalc.derivation.assemble import check_wrt, inline_aliases, inline_deltas, tidy
-from indexcalc.calculus.differentiate import canonical_indices, forward_sweep
+from indexcalc.calculus.differentiate import TANGENTS, canonical_indices, forward_sweep
 from indexcalc.calculus.names import NameSupply, stem
 from indexcalc.language.windows import state_left_sizes
 from indexcalc.language.algebra import Index, Inv
@@ -23,6 +23,8 @@ from indexcalc.language.program import Statement, needed_names
 from indexcalc.derivation.outputs import ensure_outputs
 from indexcalc.derivation.program import Program
 from indexcalc.simplify.tidy import letters_from
+from indexcalc.derivation.forward import TangentTrace
+from indexcalc.derivation.pipeline import guard
 from indexcalc.derivation.results import Backward, _deep
 
 
@@ -55,6 +57,8 @@ class Jacobian(Backward):
         self.wrt = check_wrt(forward, wrt)
         of = [of] if isinstance(of, str) else list(of or forward.outputs)
         supply = NameSupply.of_program(forward)
+        #: what the run did, which :meth:`steps` reads (nothing is derived again)
+        self.trace = TangentTrace({}, forward, supply=supply, jacobian=True)
         tensors = set(forward.ranks)
         statements, self.names, sized, of_name = [], {}, {}, {}
         self.jacobians = {}  # {name: (Y, X)}: every dY_dX of the printout (LaTeX: ∂Y/∂X)
@@ -72,10 +76,17 @@ class Jacobian(Backward):
                 sized.update({g: _axes(y, range(forward.rank(y))) + _axes(x, final)
                               for y, g in names.items()})
                 keep = {names[y] for y in of}
-                raw = inline_deltas(inline_aliases(forward_sweep(forward, x, names, final, supply), keep), keep)
+                token = TANGENTS.set(self.trace.tangents)  # what steps() reads
+                try:
+                    swept = forward_sweep(forward, x, names, final, supply)
+                finally:
+                    TANGENTS.reset(token)
+                raw = inline_deltas(inline_aliases(swept, keep), keep)
                 for name, idx, e in raw:
                     axes = _axes(jacobian_of[name], idx[:len(idx) - len(final)]) + _axes(x, final)
                     statements.append(Statement(name, idx, tidy(e, forward, idx, tensors, axes)))
+                    self.trace.inlined[name], self.trace.tidied[name] = e, statements[-1].expr
+                self.trace.names.update({g: g for g in names.values()})
             for y in of:
                 if not any(s.name == names[y] for s in statements):
                     # y does not depend on x: its Jacobian is identically zero, and says
@@ -99,6 +110,23 @@ class Jacobian(Backward):
             needed = needed_names(statements, set(self.names.values()))
         super().__init__(forward, [s for s in statements if s.name in needed],
                          {n: n for n in self.names.values()}, axes=sized)
+
+
+    @_deep
+    def steps(self):
+        """The derivation as a person writes it, from the trace of this run (nothing is
+        derived again): for each statement on a path from ``wrt``, in program order, its
+        partial derivatives and the chain rule ``∂N/∂X = ∂N/∂X (direct) + Σ ∂N/∂M ∂M/∂X``
+        with each ``∂M/∂X`` by its Jacobian's name, contracted, then what the printout
+        did; the Jacobian program last (:mod:`indexcalc.explain.tangents`).
+
+        >>> import indexcalc as ic
+        >>> print(str(ic.jacobian("y[i] = exp(x[i])").steps()).splitlines()[2])
+          dy_dx[i,j] = ∂y[i]/∂x[j]          chain rule
+        """
+        from indexcalc.explain.tangents import tangent_steps_of
+        title = "Hessian program" if self.gradients else "Jacobian program"
+        return tangent_steps_of(self, guard, title=title)
 
 
 def _at_axes(e) -> set:

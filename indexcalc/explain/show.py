@@ -16,9 +16,10 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from indexcalc.notation.latex import IndexLatexPrinter
+from indexcalc.notation.sized import sized, window_size
 from indexcalc.notation.text import TextPrinter, statement_text, written
 from indexcalc.language.algebra import Index, ISum
-from indexcalc.language.axes import axis_text
+from indexcalc.language.axes import axis_text, size_text
 
 
 # -- what the steps hold --------------------------------------------------------------
@@ -71,9 +72,9 @@ class Steps:
     what the printout does beyond the sweep (a gradient substituted into its reader,
     temporaries); ``final``, the backward program's text (``str(d)``); ``derivation``."""
 
-    def __init__(self, derivation, sections, names, notes=(), guard=None):
+    def __init__(self, derivation, sections, names, notes=(), guard=None, title="backward program"):
         self.derivation, self.sections, self.names = derivation, sections, names
-        self.notes = list(notes)
+        self.notes, self.title = list(notes), title  # (a JVP's: "tangent program")
         self.final = str(derivation)
         # the derivation's guard (a user error passes, any other failure is an InternalError)
         self._guard = guard or (lambda method: method)
@@ -93,7 +94,7 @@ class Steps:
                     out += _text_block(block)
                 out.append("")
         out += self.notes + ([""] if self.notes else [])
-        return "\n".join(out + ["backward program:", self.final])
+        return "\n".join(out + [f"{self.title}:", self.final])
 
     def __repr__(self) -> str:
         return f"<Steps\n{self}\n>"
@@ -112,7 +113,7 @@ class Steps:
                 rows.append(f"&\\text{{line {sec.statement.line}:}}\\quad {self._latex_statement(sec, naming)}")
                 rows += self._latex_rows(sec, naming)
         rows += [f"&\\text{{{_tex_escape(note)}}}" for note in self.notes]
-        rows.append("&\\text{backward program:}")
+        rows.append(f"&\\text{{{self.title}:}}")
         rows += self._latex_final()
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
@@ -130,7 +131,7 @@ class Steps:
                 if rows:
                     parts.append(_display(rows))
         parts += [self._md_note(note) for note in self.notes]
-        parts += ["**backward program**", _display(self._latex_final())]
+        parts += [f"**{self.title}**", _display(self._latex_final())]
         return "\n\n".join(parts)
 
     # -- helpers
@@ -157,8 +158,9 @@ class Steps:
         except ImportError:
             return None
         d = self.derivation
-        loss = next((y for y, u in d.upstream.items() if not isinstance(u, str)), None)
-        given = {u: y for y, u in d.upstream.items() if isinstance(u, str)}
+        upstream = getattr(d, "upstream", {})  # (a JVP has none)
+        loss = next((y for y, u in upstream.items() if not isinstance(u, str)), None)
+        given = {u: y for y, u in upstream.items() if isinstance(u, str)}
         gradients = {g: x for x, g in self.names.items()}
         names = set(d.program.ranks) | set(d.forward.ranks)
         ranks = {**d.program.ranks, **{g: d.forward.ranks.get(x, 0) for g, x in gradients.items()}}
@@ -175,8 +177,11 @@ class Steps:
     def _latex_statement(self, sec, naming) -> str:
         st = sec.statement
         p = self._printer(naming, st.indices)
-        out = f"{p.doprint(st.lhs)} = {p.doprint(st.expr)}"
-        up = self.derivation.upstream.get(st.name)
+        prog = self.derivation.forward
+        n = next((k for k, s in enumerate(prog.statements) if s is st), None)
+        expr = st.expr if n is None else sized(st.expr, lambda i: window_size(prog, n, i))  # \max_{k < 2}
+        out = f"{p.doprint(st.lhs)} = {p.doprint(expr)}"
+        up = getattr(self.derivation, "upstream", {}).get(st.name)
         if sec.seed and isinstance(up, str):
             out += f"\\qquad \\text{{(given: }} {p.doprint(element(up, st.indices))}\\text{{)}}"
         elif sec.seed:
@@ -199,7 +204,17 @@ class Steps:
         return rows
 
     def _latex_final(self) -> list:
-        inner = self.derivation.latex()
+        """The backward program's LaTeX (``d.latex()``), its note's placeholder none of
+        the indices the steps print."""
+        from indexcalc.notation.latex import backward_latex
+        from indexcalc.notation.latex_names import index_latex
+        taken = set()
+        for sec in self.sections:
+            for e in [sec.statement.expr, *sec.statement.indices] + [x for block in self._blocks(sec)
+                                                                    for line in block for x in (line.lhs, line.rhs)]:
+                if isinstance(e, sp.Basic):
+                    taken |= {index_latex(str(i)) for i in e.atoms(Index)}
+        inner = backward_latex(self.derivation, taken)
         body = inner.split("\\begin{aligned}\n", 1)[-1].rsplit("\n\\end{aligned}", 1)[0]
         return [row.rstrip().removesuffix("\\\\").rstrip() for row in body.split("\n")]
 
@@ -230,8 +245,9 @@ class _TextPrinter(TextPrinter):
         super().__init__(protected, explicit=True)
 
     def _print_ISum(self, e):
-        idx = ",".join(map(str, e.indices))
-        sub = idx if len(e.indices) == 1 else "{" + idx + "}"
+        # a window's stated size as a bound, as LaTeX writes it: Σ_{k<3} (k is 0, 1 or 2)
+        idx = ",".join(str(i) + (f"<{size_text(n)}" if n is not None else "") for i, n in zip(e.indices, e.sizes))
+        sub = idx if len(idx) == 1 else "{" + idx + "}"
         top = self.depth == 1
         body = self._print(e.body)
         if isinstance(e.body, sp.Add) or (isinstance(e.body, sp.Mul) and not top):

@@ -37,16 +37,21 @@ names are the ones the run chose.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import sympy as sp
 from sympy import KroneckerDelta
 
+from indexcalc.calculus import rules
 from indexcalc.calculus.differentiate import Sent, state_sizes
 from indexcalc.calculus.names import stem
-from indexcalc.calculus.solve import axis_solution
-from indexcalc.language.algebra import Index, ISum, free_indices
+from indexcalc.language.algebra import Index, ISum
 from indexcalc.language.axes import Compare, axis_text
+from indexcalc.language.windows import stated_size
+from indexcalc.notation.sized import sized
 from indexcalc.simplify.keys import alpha
 from indexcalc.simplify.tidy import letters_from
+from indexcalc.explain.notes import absent_note as _absent_note, axis_note as _axis_note, delta_note as _delta_note
 from indexcalc.explain.show import Line, Part, Partial, Section, Steps, element, one_line, text_of
 
 __all__ = ["Steps", "steps_of"]
@@ -80,45 +85,6 @@ class _Names:
         for i in indices:
             if i not in self.map:
                 self(sp.Tuple(i))
-
-
-def _delta_note(before, names):
-    """``(note, LaTeX, short note, short LaTeX)`` for the delta that ``contract_delta``
-    removed: ``Σ_j δ(i,j) φ(j) = φ(i)``, short ``Σ_j δ(i,j)``."""
-    for f in sp.Mul.make_args(before.body):
-        if isinstance(f, sp.Pow) and isinstance(f.base, KroneckerDelta):
-            f = f.base
-        if isinstance(f, KroneckerDelta):
-            a, b = f.args
-            gone, keep = (a, b) if a in before.indices else (b, a) if b in before.indices else (None, None)
-            if gone is not None:
-                g, k = names(gone), names(keep)
-                return (f"Σ_{g} δ({k},{g}) φ({g}) = φ({k})",
-                        f"\\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}\\, \\varphi({g}) = \\varphi({k})",
-                        f"Σ_{g} δ({k},{g})", f"\\textstyle\\sum_{{{g}}} \\delta_{{{k}{g}}}")
-    return "a delta", "\\text{a delta}", "a delta", "\\text{a delta}"
-
-
-def _axis_note(before, names):
-    """The notes for a delta of an axis expression that ``contract_axis_delta`` solved:
-    ``solve δ(j, i+k) for i = j-k; dy is 0 outside its axis`` (README "Windows and
-    positions": the zero padding of the tensor read at ``i`` keeps the solution in range)."""
-    delta, s, value, reader = axis_solution(before)
-    p, q = (axis_text(names(a)) for a in delta.args)
-    v, s = axis_text(names(value)), names(s)
-    note = f"solve δ({p}, {q}) for {s} = {v}; {reader} is 0 outside its axis"
-    tex = (f"\\text{{solve }} \\delta_{{{p},{q}}} \\text{{ for }} {s} = {v}"
-           f"\\text{{; {reader} is 0 outside its axis}}")
-    return note, tex, f"solve δ({p}, {q}) for {s}", f"\\text{{solve }} \\delta_{{{p},{q}}}"
-
-
-def _absent_note(before, after, names):
-    gone = [i for i in before.indices if i not in free_indices(before.body)]
-    gone = [str(names(i)) for i in gone] or ["the index"]
-    g = ",".join(gone)
-    text = f"Σ_{g} c = len({g}) c" if len(gone) == 1 else f"Σ_{{{g}}} c = len {g} c"
-    tex = f"\\textstyle\\sum_{{{g}}} c = " + "".join(f"N_{{{x}}}" for x in gone) + " c"
-    return text, tex, text, tex
 
 
 def _replay(start, rewrites):
@@ -188,19 +154,29 @@ def _block(sent: Sent, prog, grads, whole: bool, avoid, supply=None) -> list:
     for line in lines:
         if supply is not None:  # len() of an index no sum binds: of a left index, or size(A, k)
             line.rhs = state_sizes(line.rhs, around, prog, supply, left_keys=keys, guards=False)
+            line.rhs = sized(line.rhs, _window(prog, supply))  # max[k:2](..): a window's size
         line.rhs = names(line.rhs)
         if line.lhs is not None and not isinstance(line.lhs, (Part, Partial)) and line.lhs is not grad:
             line.lhs = names(line.lhs)
     return lines
 
 
+def _window(prog, supply):
+    """The size of an index the run invented, as a stated size (None: unknown)."""
+    def size(i):
+        key = supply.size_key(i)
+        return stated_size(prog, key) if key is not None and key in prog.sizes.parent else None
+    return size
+
+
 def _sized(e, g, prog, supply):
     """``e`` (a gradient of ``g.name``) with each ``len()`` of an index no sum binds
-    written as the printout writes it (``len`` of a left index, or ``size(A, k)``)."""
+    written as the printout writes it (``len`` of a left index, or ``size(A, k)``), and
+    each window's size stated."""
     if supply is None or not isinstance(e, sp.Basic):
         return e
     keys = [(g.name, a) for a in range(len(g.indices))]
-    return state_sizes(e, g.indices, prog, supply, left_keys=keys, guards=False)
+    return sized(state_sizes(e, g.indices, prog, supply, left_keys=keys, guards=False), _window(prog, supply))
 
 
 def _total(g, parts, prog, grads, avoid, supply=None) -> list:
@@ -219,6 +195,8 @@ def _total(g, parts, prog, grads, avoid, supply=None) -> list:
 def _tidied(g, avoid, grads, values, prog=None, supply=None) -> list:
     """What the printout did to a complete gradient: the gradients substituted into it,
     the forward values put back (each a step), factors out."""
+    if getattr(g, "unprinted", False):
+        return []  # (a recurrence's whole gradient: printed as another, or inside dz)
     lines = []
     shown = _Names({i: i for i in g.indices}, avoid)
     last = text_of(shown(_sized(g.total, g, prog, supply)))
@@ -247,6 +225,74 @@ def _tidied(g, avoid, grads, values, prog=None, supply=None) -> list:
     return lines
 
 
+@dataclass
+class _Whole:
+    """The record of a recurrence's whole gradient that the printout computes under
+    another name, or only inside the gradient ``dz`` of a pre-activation (the fields of :class:`indexcalc.derivation.pipeline.Gradient` that the
+    steps read): ``d_c`` of ``c[t] = c[t-1] + x[t]``, printed as ``dx``."""
+    name: str
+    gradient: str
+    indices: tuple
+    seed: object = None
+    total: object = sp.Integer(0)
+    before: object = None
+    tidied: object = None
+    reused: list = field(default_factory=list)
+    inlined: list = field(default_factory=list)
+    unprinted: bool = True  # (the printout computes it as another gradient, or inside dz)
+
+
+def _renamed_records(trace, prog, upstream, statement_of, records, every) -> dict:
+    """A record for each gradient of a statement that the sweep formed but the run has
+    none of (README "Recurrences": the whole gradient ``d_c`` of a recurrence, which the
+    printout computes as ``dx`` where ``dx[t] = d_c[t]``): its seed plus its parts."""
+    out = {}
+    for name, sents in every.items():
+        if name in records or name not in statement_of:
+            continue
+        canon = tuple(sents[0].canon)
+        up = upstream.get(name)
+        seed = element(up, canon) if isinstance(up, str) else None
+        parts = [s.contribution.xreplace(dict(zip(s.targets, s.canon))) for s in sents]
+        total = sp.Add(*([seed] if seed is not None else []), *parts)
+        if seed is None and len(sents) == 1:
+            continue  # one part and no seed: the chain rule's line is the whole gradient
+        out[name] = _Whole(name, trace.names[name], canon, seed, total, total, total)
+    return out
+
+
+def _copied(last, g, records, avoid, prog, supply) -> list:
+    """Where the printout computes a recurrence's whole gradient ``d_c`` as the gradient
+    ``dx`` that equals it (``dx[t] = d_c[t]``): the line that says so, ``= dc[t] + dx[t+1]``
+    (README "Recurrences")."""
+    copies = [r for r in records.values() if getattr(r, "unprinted", False)]
+    if not copies or not isinstance(last, sp.Indexed):
+        return []
+    source = next((r for r in copies if r.gradient == str(last.base.label)), None)
+    if source is None:
+        return []
+    shown = _Names({i: i for i in g.indices}, avoid)(_sized(g.total, g, prog, supply))
+    note = (f"{source.gradient} is {g.gradient} at every position, so "
+            f"{source.gradient}'s parts read {g.gradient}")
+    return [Line(shown, None, "=", note)]
+
+
+def _preactivation(st, z, dz, g, grads, avoid, values, prog, supply) -> list:
+    """The lines of ``dz``, the gradient of the argument ``z`` of ``h = f(z)`` in a
+    recurrence (README "Recurrences"): the whole gradient of ``h`` times ``f'(z)``, the
+    gradient of ``h`` written out, then what the printout did to it."""
+    idx = tuple(g.indices)
+    arg = st.expr.args[0]
+    factor = rules.ELEMENTWISE[type(st.expr)](arg, st.expr)
+    name = type(st.expr).__name__
+    lines = [Line(element(grads[st.name], idx) * factor, element(dz, idx), "=",
+                  f"chain rule through {st.name} = {name}({z}): the whole gradient of {st.name} times {name}'({z})")]
+    shown = _Names({i: i for i in idx}, avoid)(_sized(g.total, g, prog, supply))
+    if text_of(shown) != text_of(lines[0].rhs):
+        lines.append(Line(shown, None, "=", f"{grads[st.name]} written out"))
+    return lines + _tidied(g, avoid, grads, values, prog, supply)
+
+
 def _isum(body, indices):
     return ISum(body, tuple(indices)) if indices else body
 
@@ -262,7 +308,8 @@ def steps_of(derivation, guard=None) -> Steps:
     every: dict = {}
     for sent in trace.sent:
         every.setdefault(sent.name, []).append(sent)
-    records = trace.gradients
+    records = dict(trace.gradients)
+    records.update(_renamed_records(trace, prog, derivation.upstream, statement_of, records, every))
     values = {name: [prog.statements[statement_of[v]] for v in g.reused]  # what each printout
               for name, g in records.items()}                             # reads again
 
@@ -275,6 +322,10 @@ def steps_of(derivation, guard=None) -> Steps:
                                                prog, grads, avoid, trace.supply)
         return lines + _tidied(g, avoid, grads, values[name], prog, trace.supply)
 
+    pre = {}  # README "Recurrences": dz, the gradient of z in h = tanh(z)
+    for sent in trace.sent:
+        if getattr(sent, "of", ""):
+            pre.setdefault(str(sent.dy.base.label), (sent.of, prog.statements[sent.statement]))
     sections = []
     for n in reversed(range(len(prog.statements))):
         st = prog.statements[n]
@@ -285,12 +336,17 @@ def steps_of(derivation, guard=None) -> Steps:
                         f"{text_of(element(up, st.indices))} is the upstream gradient")
         if st.name in records and not whole(st.name):
             sec.total = total_lines(st.name)
+        for dz, (z, at) in pre.items():  # dz = (the whole gradient of h)*f'(z), then tidied
+            if at is st and dz in records:
+                sec.blocks.append(_preactivation(st, z, dz, records[dz], grads, avoid, values.get(dz, []),
+                                                 prog, trace.supply))
         sents = [s for s in trace.sent if s.statement == n]
-        if not sents and not sec.seed and not sec.total:
+        if not sents and not sec.seed and not sec.total and not sec.blocks:
             continue
         for sent in sents:
             lines = _block(sent, prog, grads, whole(sent.name), avoid, trace.supply)
             if sent.name in records and whole(sent.name):
+                lines += _copied(lines[-1].rhs, records[sent.name], records, avoid, prog, trace.supply)
                 lines += _tidied(records[sent.name], avoid, grads, values[sent.name], prog, trace.supply)
             if sent.name not in statement_of and sent is every[sent.name][-1] and not whole(sent.name):
                 lines += total_lines(sent.name)  # an input: its gradient is complete
@@ -303,10 +359,6 @@ def steps_of(derivation, guard=None) -> Steps:
             readers = sorted({grads[x] for x, r in records.items() if name in r.inlined})
             notes.append(f"{g.gradient} is element-wise and read once: the backward program substitutes it "
                          f"into {' and '.join(readers) or 'its reader'} and simplifies")
-    pre = {}  # README "Recurrences": dz, the gradient of z in h = tanh(z)
-    for sent in trace.sent:
-        if getattr(sent, "of", ""):
-            pre.setdefault(str(sent.dy.base.label), (sent.of, prog.statements[sent.statement]))
     for dz, (z, st) in pre.items():
         notes.append(f"{dz} is the gradient of {z}, the argument of the function on line {st.line} "
                      f"({st.name} = f({z})): the whole gradient of {st.name} times f'({z})")

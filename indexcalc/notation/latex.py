@@ -19,6 +19,7 @@ The printer is built on SymPy's ``LatexPrinter``; the names reach it through its
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy as sp
@@ -27,8 +28,9 @@ from sympy.printing.latex import LatexPrinter
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.notation.latex_names import Naming, function_latex, index_latex, subscript
 from indexcalc.notation.text import _coefficient, chain_order, is_negative, written
-from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names
+from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.language.axes import coefficients
+from indexcalc.notation.sized import sized, window_size
 
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
 _REDUCTION_COMMANDS = {"MaxOver": "\\max", "MinOver": "\\min", "LogSumExp": "\\operatorname{logsumexp}"}
@@ -104,7 +106,7 @@ class IndexLatexPrinter(LatexPrinter):
         return self.naming.symbol(str(getattr(base, "label", base)))
 
     def _print_Pow(self, e):
-        if (isinstance(e.base, ISum) or type(e.base).__name__ in _REDUCTION_COMMANDS) \
+        if isinstance(e.base, (ISum, Reduction)) \
                 and not (e.exp.is_negative or e.exp == sp.Rational(1, 2)):
             return f"\\left({self._print(e.base)}\\right)^{{{self._print(e.exp)}}}"  # (Σ_i x_i)^2
         if isinstance(e.base, (sp.Indexed, sp.Symbol)) and not isinstance(e.base, Index):
@@ -242,7 +244,14 @@ class IndexLatexPrinter(LatexPrinter):
         return f"{out}^{{{exp}}}" if exp else out
 
     def _reduction(self, e, exp=None):
-        out = f"{_REDUCTION_COMMANDS[type(e).__name__]}_{self._subscript(e.indices)} {_parens(self._print(e.body))}"
+        command = next(_REDUCTION_COMMANDS[c.__name__] for c in type(e).__mro__ if c.__name__ in _REDUCTION_COMMANDS)
+        sizes = getattr(e, "sizes", ())  # a window's size (notation.sized): \max_{k < 2}
+        if any(n is not None for n in sizes):
+            sub = "{" + ", ".join(index_latex(str(i)) + (f" < {self._print(n)}" if n is not None else "")
+                                  for i, n in zip(e.indices, sizes)) + "}"
+        else:
+            sub = self._subscript(e.indices)
+        out = f"{command}_{sub} {_parens(self._print(e.body))}"
         return f"\\left({out}\\right)^{{{exp}}}" if exp else out
 
     _print_MaxOver = _print_MinOver = _print_LogSumExp = _reduction
@@ -268,7 +277,7 @@ def expr_latex(expr, naming: Naming | None = None, left=()) -> str:
 
 
 def statements_latex(statements, naming: Naming | None = None, display=False, program=None,
-                     notes=False) -> str:
+                     notes=False, taken=()) -> str:
     """An ``aligned`` block, one statement a line.
 
     Parameters:
@@ -278,6 +287,8 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
         program: the checked program whose last statements these are (``len(i)`` of
             different sizes then print apart: ``N_{i}``, ``N'_{i}``).
         notes: end with a line saying what a bar and ``N_{i}`` stand for.
+        taken: more indices (their LaTeX) that the note's placeholder must not be (those
+            of steps printed above).
     """
     from indexcalc.notation.latex_names import current
     statements = list(statements)
@@ -293,15 +304,25 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
             printer.size_of = sizes.at(k, st.name)
         indices = [index_latex(str(i)) for i in st.indices]
         lhs = (naming.display if display else naming.indexed)(st.name, indices)
-        lines.append(f"{lhs} &= {printer.doprint(st.expr)}")
+        expr = st.expr
+        if program is not None:  # a window's size in its max: \max_{k < 2}
+            expr = sized(expr, functools.partial(window_size, program, len(program.statements) - len(statements) + k))
+        stated = [(i, n) for i, n in zip(st.indices, getattr(st, "sizes", ()) or ()) if n is not None]
+        where = ""
+        if stated:  # y[i:size(x,0)] = x[i+k-1]*w[k]: the range of i, which nothing else gives
+            where = "\\qquad " + ",\\ ".join(f"{index_latex(str(i))} < {printer.doprint(n)}" for i, n in stated)
+        lines.append(f"{lhs} &= {printer.doprint(expr)}{where}")
     if notes:
-        lines += _notes(naming, printer.sized)
+        taken = set(taken) | {index_latex(str(i)) for st in statements for i in (*st.indices, *st.expr.atoms(Index))}
+        lines += _notes(naming, printer.sized, taken)
     return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
-def _notes(naming, sized) -> list:
+def _notes(naming, sized, taken=()) -> list:
+    """The "where" lines: what a bar stands for (its placeholder none of ``taken``, the
+    indices printed, nor a name), and each ``N_{i}``."""
     out = []
-    bar = naming.bar_note()
+    bar = naming.bar_note(taken)
     if bar:
         out.append(bar)
     if sized and naming.sizes_as_n:
@@ -343,12 +364,13 @@ def naming_of(backward) -> Naming:
     return Naming(names, gradients, jacobians, ranks, loss, forward.inputs, given)
 
 
-def backward_latex(backward) -> str:
+def backward_latex(backward, taken=()) -> str:
     """``d.latex()``: the backward statements, gradients of the loss in display form on
-    the left, and what the bars and sizes stand for."""
+    the left, and what the bars and sizes stand for (``taken``: as for
+    :func:`statements_latex`)."""
     with written(*[st.expr for st in backward.forward.statements]):
         return statements_latex(backward.statements, naming_of(backward), display=True,
-                                program=backward.program, notes=True)
+                                program=backward.program, notes=True, taken=taken)
 
 
 def program_latex(prog) -> str:

@@ -179,8 +179,13 @@ class Naming:
         if loss is not None:
             plain.add(loss)
         parsed = _distinct({n: parse_name(n) for n in plain}, literal)
+        # two gradients of one name (a recurrence's upstream dc and its whole gradient
+        # d_c, in the steps): the given one keeps the bar, the other prints as itself,
+        # upright; no bar may stand for both
+        twice = {x for x in self.gradients.values() if list(self.gradients.values()).count(x) > 1}
         bars = _distinct({g: parsed[x].bar() for g, x in self.gradients.items()},
-                         lambda g: literal(self.gradients[g]).bar())
+                         lambda g: literal(g) if self.gradients[g] in twice and g not in self.given
+                         else literal(self.gradients[g]).bar())
         parsed.update(bars)
         self.parsed = parsed
         stems = {p.stem for p in parsed.values()}
@@ -236,18 +241,35 @@ class Naming:
             return f"\\operatorname{{len}}({index_latex(index)})"
         return "N" + "'" * (k - 1) + f"_{{{index_latex(index)}}}"
 
-    def bar_note(self) -> str | None:
-        """What a bar means, once one was printed."""
+    def bar_note(self, taken=()) -> str | None:
+        """What a bar means, once one was printed. Its placeholder for "a name" is a
+        letter that no name of the printout nor any of ``taken`` (the LaTeX of the
+        indices it prints) prints as: ``v``, else ``u``, ``w``, ..., so the note never
+        reads as a statement about a tensor or index of the program.
+
+            >>> n = Naming(["x", "dx"], gradients={"dx": "x"}, loss="L")
+            >>> n.bars = True
+            >>> n.bar_note(), n.bar_note(taken={"v"})
+            ('\\\\bar{v} = \\\\partial L / \\\\partial v', '\\\\bar{u} = \\\\partial L / \\\\partial u')
+        """
         if not self.bars:
             return None
+        shown = set(taken) | {p.tex() for p in self.parsed.values()} | {p.stem for p in self.parsed.values()}
+        v = next(c for c in PLACEHOLDERS if c not in shown and f"\\bar{{{c}}}" not in shown)
         if self.loss is not None and not self.given:
-            return f"\\bar{{v}} = \\partial {self.symbol(self.loss)} / \\partial v"
+            return f"\\bar{{{v}}} = \\partial {self.symbol(self.loss)} / \\partial {v}"
         given = ", ".join(self.symbol(g) for g in self.given)
         outputs = ", ".join(self.symbol(y) for y in self.given.values())
-        note = "\\bar{v} = \\partial \\ell / \\partial v \\text{ for a scalar } \\ell"
+        ell = next(c for c in ("\\ell", "\\mathcal{L}") if c not in shown)
+        note = f"\\bar{{{v}}} = \\partial {ell} / \\partial {v} \\text{{ for a scalar }} {ell}"
         if given:
             note += f" \\text{{ of }} {outputs} \\text{{ (}}{given}\\text{{ given)}}"
         return note
+
+
+#: the letters the bar note may say "a name" with (the first that no name prints as)
+PLACEHOLDERS = ("v", "u", "w", "z", "\\xi", "\\zeta", "\\eta", "\\theta", "\\chi", "\\psi",
+                "\\mathsf{v}", "\\mathsf{u}", "\\mathsf{w}", "\\mathsf{z}", "\\mathsf{a}")
 
 
 _CURRENT: contextvars.ContextVar = contextvars.ContextVar("indexcalc_latex_naming", default=None)
