@@ -285,20 +285,16 @@ def chain_order(factors, left):
     for f in rest:
         for i in free(f):
             holders.setdefault(i, set()).add(id(f))
-    names = {id(f): min(map(str, free(f))) for f in rest}  # (printing an index is not cheap)
-    first = {id(f): min(pos.get(i, len(pos)) for i in free(f)) for f in rest}
+    first = {id(f): (min(pos.get(i, len(pos)) for i in free(f)), min(map(str, free(f)))) for f in rest}
 
     def shared(f):  # how many other factors of ``rest`` share an index with f
-        ids = free(f)
-        if len(ids) == 1:
-            return len(holders[next(iter(ids))]) - 1
-        return len(set().union(*(holders[i] for i in ids)) - {id(f)})
-
+        one = len(free(f)) == 1  # (then: the others holding that index)
+        return len(holders[next(iter(free(f)))]) - 1 if one else len(set().union(*map(holders.get, free(f))) - {id(f)})
     ordered = []
     while rest:
         last = free(ordered[-1]) - set(left) if ordered else set()
         linked = [f for f in rest if free(f) & last] if last else []
-        pick = linked[0] if linked else min(rest, key=lambda f: (first[id(f)], shared(f), names[id(f)]))
+        pick = linked[0] if linked else min(rest, key=lambda f: (first[id(f)][0], shared(f), first[id(f)][1]))
         ordered.append(pick)
         del rest[next(k for k, f in enumerate(rest) if f is pick)]  # (by identity: == is slow)
         for i in free(pick):
