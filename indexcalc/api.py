@@ -15,17 +15,19 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Iterable, Mapping
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-from indexcalc.answer import AnswerResult, compare
 from indexcalc.derivation.pipeline import guard
-from indexcalc.derivation.forward import HVP, JVP
-from indexcalc.derivation.jacobian import Jacobian
 from indexcalc.derivation.results import Derivative
 from indexcalc.errors import ArgumentError, ProgramError, WrtError
-from indexcalc.gradcheck import CheckResult, check_gradients as check
 from indexcalc.derivation.outputs import name_list, with_outputs
 from indexcalc.derivation.program import Program
+
+if TYPE_CHECKING:  # loaded where first used: the command line's derive needs none of them (nor NumPy)
+    from indexcalc.answer import AnswerResult
+    from indexcalc.derivation.forward import HVP, JVP
+    from indexcalc.derivation.jacobian import Jacobian
+    from indexcalc.gradcheck import CheckResult
 
 __all__ = ["parse", "derive", "jacobian", "hessian", "jvp", "hvp", "check_gradients", "from_matrix",
            "check_answer"]
@@ -167,6 +169,7 @@ def jacobian(source: Source, wrt: Names = None, of: Names = None, outputs: Names
     >>> j.names
     {('Y', 'W'): 'dY_dW'}
     """
+    from indexcalc.derivation.jacobian import Jacobian
     wrt = _names(wrt, "wrt")
     of = _names(of, "of")
     prog = with_outputs(parse(source), outputs)
@@ -199,6 +202,7 @@ def hessian(source: Source, wrt: Names = None) -> Jacobian:
     >>> print(ic.hessian("L = sum[i](x[i]^3)", wrt="x"))
     ddx_dx[i,j] = 6*x[i]*delta(i,j)
     """
+    from indexcalc.derivation.jacobian import Jacobian
     wrt = _names(wrt, "wrt")
     prog = parse(source)
     if len(prog.outputs) != 1 or prog.rank(prog.outputs[0]) != 0:
@@ -222,6 +226,7 @@ def jvp(source: Source, wrt: Names = None, outputs: Names = None) -> JVP:
     # tangents (inputs of this program): tW, tx
     ty[i] = (1 - y[i]^2)*(W[i,j]*tx[j] + tW[i,j]*x[j])
     """
+    from indexcalc.derivation.forward import JVP
     return JVP(with_outputs(parse(source), outputs), _names(wrt, "wrt"))
 
 
@@ -240,6 +245,7 @@ def hvp(source: Source, wrt: Names = None, batch: bool = False) -> HVP:
     # vectors (inputs of this program): vx
     hx[i] = vx[i]*exp(x[i])
     """
+    from indexcalc.derivation.forward import HVP
     return HVP(parse(source), _names(wrt, "wrt"), batch=bool(batch))
 
 
@@ -276,6 +282,7 @@ def check_gradients(source: Source, wrt: Names = None, sizes: Mapping[str, int] 
     >>> ic.check_gradients("y[i] = sqrt(x[i] - 2)").ok   # NaN on positive data
     False
     """
+    from indexcalc.gradcheck import check_gradients as check
     prog = with_outputs(parse(source), outputs)
     return check(prog, Derivative(prog, _names(wrt, "wrt")), sizes=sizes, seed=seed, directions=directions,
                  h=h, tolerance=tolerance)
@@ -340,6 +347,7 @@ def check_answer(forward: Source, answer: str, wrt: Names = None, sizes: Mapping
     >>> ic.check_answer("Y[i,j] = X[i,k]*W[k,j]", "dW = X*dY").wrong
     ['W']
     """
+    from indexcalc.answer import compare
     prog = with_outputs(parse(source=forward), outputs)
     names = _names(wrt, "wrt")
     return compare(prog, Derivative(prog, names), answer, wrt=names, sizes=sizes, seed=seed)

@@ -65,6 +65,26 @@ def test_import_does_not_import_sympy():
     assert out.strip() == "False"
 
 
+#: what the command line's main job (derive, printed in the index form) must not load
+#: (README "Command line"): the emitters, NumPy, opt_einsum, LaTeX and matrix notation, steps
+HEAVY = ("numpy", "opt_einsum", "torch", "jax", "numba", "indexcalc.lower", "indexcalc.notation.latex",
+         "indexcalc.notation.matrix", "indexcalc.explain", "indexcalc.web", "indexcalc.gradcheck",
+         "indexcalc.answer", "indexcalc.derivation.forward", "indexcalc.derivation.jacobian")
+
+
+def test_the_command_lines_derive_loads_no_emitter_nor_numpy():
+    code = ("import contextlib, io, sys\n"
+            "from indexcalc.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    assert main(['derive', '--example', 'layernorm']) == 0\n"
+            "assert 'dgamma[i] =' in out.getvalue()\n"
+            "print(sorted(m for m in sys.modules if m.startswith(%r) or (m.startswith('indexcalc.backends.') "
+            "and m != 'indexcalc.backends.registry')))" % (HEAVY,))
+    root = Path(__file__).resolve().parents[1]  # this checkout's indexcalc
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root).stdout
+    assert out.strip() == "[]"
+
+
 def test_from_import_and_dir():
     from indexcalc import Derivative, check_gradients, derive  # noqa: F401
     assert {"derive", "check_gradients", "__version__"} <= set(dir(ic))

@@ -202,3 +202,43 @@ def test_residual_chain_of_30_statements_derives_in_linear_work(monkeypatch):
     want = np.outer(dh * np.prod([1.5 - np.tanh(h)**2 for h in hs[:-1]], axis=0) * (1 - hs[0]**2), x)
     got = d.compile()(W=W, x=x, **{f"dh{n}": dh})["W"]
     np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def _shared_dag(levels):
+    """``e_{k+1} = tanh(e_k) + e_k*e_k`` unevaluated: ``levels`` distinct nodes deep, 2^levels
+    read as a tree (a derivative's repeated subexpressions, at their worst)."""
+    from indexcalc.language.algebra import Index
+    e = sp.IndexedBase("x")[Index("i")]
+    for _ in range(levels):
+        e = sp.Add(sp.tanh(e, evaluate=False), sp.Mul(e, e, evaluate=False), evaluate=False)
+    return e
+
+
+def test_the_axis_delta_search_visits_each_distinct_subexpression_once(monkeypatch):
+    """``has_axis_delta`` asks every contraction whether a delta of an axis expression is
+    present; ``e.atoms`` walked the expression as a tree (2^200 nodes here). Counted, not
+    timed: each distinct node is looked at once."""
+    from indexcalc.calculus import solve
+    from indexcalc.language.algebra import Delta, Index
+    seen = []
+    real = solve._axis_delta_here
+    monkeypatch.setattr(solve, "_axis_delta_here", lambda x, below: seen.append(x) or real(x, below))
+    e, i, j = _shared_dag(200), Index("i"), Index("j")
+    assert solve.has_axis_delta(sp.Mul(e, Delta(j, i + 1), evaluate=False))
+    assert len(seen) < 1000
+    assert not solve.has_axis_delta(e) and not solve.has_axis_delta(sp.Mul(e, Delta(j, i), evaluate=False))
+
+
+def test_the_axis_delta_search_answers_as_atoms_did():
+    from sympy import KroneckerDelta
+
+    from indexcalc.calculus.solve import _plain, has_axis_delta
+    from indexcalc.language.algebra import Delta, Index, ISum
+    i, j, k = Index("i"), Index("j"), Index("k")
+    dy, x, w = sp.IndexedBase("dy"), sp.IndexedBase("x"), sp.IndexedBase("w")
+    cases = [dy[i]*Delta(j, i + k), dy[i]*Delta(j, i), sp.tanh(x[j]*Delta(j, 2)),
+             ISum(x[k]*Delta(j, i), [k]), ISum(x[k]*Delta(j, 2*k + 1), [k]), x[i]*w[k], sp.Integer(3)]
+    for e in cases:
+        old = any(not all(_plain(a) for a in d.args) for d in e.atoms(KroneckerDelta))
+        assert has_axis_delta(e) == old, e
+    assert [has_axis_delta(e) for e in cases] == [True, False, True, False, True, False, False]

@@ -375,3 +375,49 @@ def test_parentheses_group(src, arrays, want):
     got = run(src, arrays)
     name = ic.parse(src).outputs[0]
     np.testing.assert_allclose(got[name], want, rtol=1e-12)
+
+
+# -- the parser kept between processes (README "Command line": time to first answer) ------
+
+_PARSE_IN_A_FRESH_PROCESS = ("import os, sys\n"
+                             "from indexcalc.language import parser\n"
+                             "tree = parser.parse_tree('y[i] = tanh(x[i])')\n"
+                             "print(tree.children[0].data, parser._cache_file(parser._grammar_text()))")
+
+
+def _fresh_parse(cache, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    env = {**os.environ, "INDEXCALC_CACHE": str(cache), "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", _PARSE_IN_A_FRESH_PROCESS], capture_output=True, text=True,
+                          env=env, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    rule, where = done.stdout.split()
+    assert rule == "stmt"
+    return where
+
+
+def test_the_built_parser_is_kept_in_the_cache_folder_and_read_back(tmp_path):
+    where = _fresh_parse(tmp_path / "cache", tmp_path)
+    kept = tmp_path / "cache" / "grammar"
+    assert where.startswith(str(kept)) and len(list(kept.iterdir())) == 1
+    written = (kept / where.rsplit("/", 1)[1]).read_bytes()
+    assert _fresh_parse(tmp_path / "cache", tmp_path) == where  # read back, not written again
+    assert (kept / where.rsplit("/", 1)[1]).read_bytes() == written
+
+
+def test_a_damaged_cached_parser_is_rebuilt(tmp_path):
+    from pathlib import Path
+    where = Path(_fresh_parse(tmp_path / "cache", tmp_path))
+    where.write_bytes(b"not a parser\n\x00\x01")
+    assert _fresh_parse(tmp_path / "cache", tmp_path) == str(where)
+    head = where.read_bytes().split(b"\n")[0]  # written again: lark's hash of the grammar, then the tables
+    assert len(head) == 64 and all(c in b"0123456789abcdef" for c in head) and len(where.read_bytes()) > 1000
+
+
+def test_an_unwritable_cache_folder_means_no_cache(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    assert _fresh_parse(blocker / "cache", tmp_path) == "None"

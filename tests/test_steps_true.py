@@ -757,13 +757,16 @@ def test_a_user_error_passes_the_method_guard():
 @pytest.mark.parametrize("method", ["latex", "numpy_source", "compile"])
 def test_program_methods_wrap_internal_failures(monkeypatch, method):
     """What ``ic.parse`` returns is guarded like a derivation's result."""
-    import indexcalc.derivation.program as program_module
+    import indexcalc.backends.numpy as numpy_module
+    import indexcalc.notation.latex as latex_module
     prog = ic.parse("y[i] = exp(x[i])")
 
     def broken(*a, **k):
         raise KeyError("exp")
-    for name in ("program_latex", "numpy_source", "compile_program"):
-        monkeypatch.setattr(program_module, name, broken)
+    # (Program loads these where first used, from their own modules)
+    for module, name in ((latex_module, "program_latex"), (numpy_module, "numpy_source"),
+                         (numpy_module, "compile_program")):
+        monkeypatch.setattr(module, name, broken)
     with pytest.raises(ic.InternalError) as info:
         getattr(prog, method)()
     assert isinstance(info.value.__cause__, KeyError)

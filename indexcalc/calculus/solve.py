@@ -28,11 +28,28 @@ from sympy import KroneckerDelta
 
 from indexcalc.language.algebra import Delta, Index, ISum  # noqa: F401 - Delta: the doctest's
 from indexcalc.language.axes import Compare
+from indexcalc.language.memo import Memo
+from indexcalc.language.walk import bottom_up
 
 
 def has_axis_delta(e) -> bool:
-    """Does ``e`` hold a delta of an axis expression or a literal position?"""
-    return any(not all(_plain(a) for a in d.args) for d in e.atoms(KroneckerDelta))
+    """Does ``e`` hold a delta of an axis expression or a literal position? (Each distinct
+    subexpression asked once, remembered by identity: ``e.atoms`` walks a subexpression
+    again wherever it is repeated, and the whole expression at every call.)"""
+    return bottom_up(_AXIS_DELTA, e, _inside_delta_search, _axis_delta_here)
+
+
+_AXIS_DELTA = Memo()  # by identity (indexcalc.language.memo)
+
+
+def _inside_delta_search(x):
+    return () if isinstance(x, KroneckerDelta) else x.args
+
+
+def _axis_delta_here(x, below) -> bool:
+    if isinstance(x, KroneckerDelta):
+        return not all(_plain(a) for a in x.args)
+    return any(below)
 
 
 def lift_sums(e):

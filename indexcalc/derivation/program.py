@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 
-from indexcalc.notation.latex import program_latex
-from indexcalc.backends.numpy import compile_program, numpy_source
 from indexcalc.derivation.pipeline import guard
 from indexcalc.derivation.proof import program_text, reparse
 from indexcalc.language.program import CheckedProgram
@@ -86,6 +84,7 @@ class Program(CheckedProgram):
         y_{i} &= e^{x_{i}}
         \\end{aligned}
         """
+        from indexcalc.notation.latex import program_latex  # loaded when first asked for
         return program_latex(self)
 
     def _repr_latex_(self) -> str:
@@ -105,6 +104,7 @@ class Program(CheckedProgram):
         >>> "def forward(x):" in src
         True
         """
+        from indexcalc.backends.numpy import numpy_source  # the emitters load when first used
         return numpy_source(self, name, returns or {o: o for o in self.outputs})
 
     @guard
@@ -128,4 +128,5 @@ class Program(CheckedProgram):
         """
         if outputs is not None:
             return self.with_outputs(outputs).compile(returns, optional)
+        from indexcalc.backends.numpy import compile_program
         return compile_program(self, returns or {o: o for o in self.outputs}, optional)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
 import sympy as sp
 
 from indexcalc.errors import ArgumentError, ShapeError
@@ -109,6 +108,7 @@ def _outermost(x, g) -> bool:
 def axis_size(prog, key, arrays):
     """The size of axis ``key`` = ``(tensor, axis)`` from the shapes of ``arrays`` (the
     tensor's own, or an input's axis of the same size), None where none is at hand."""
+    import numpy as np  # only where data is checked: deriving never loads NumPy
     name, axis = key
     if name in arrays and np.ndim(arrays[name]) > axis:
         return np.shape(arrays[name])[axis]
@@ -124,7 +124,7 @@ def check_values(prog, arrays) -> None:
     axis it indexes (else a :class:`~indexcalc.errors.ShapeError` naming the tensor, the
     bad value and the axis size).
 
-        >>> import indexcalc as ic
+        >>> import numpy as np, indexcalc as ic
         >>> prog = ic.parse("y[n,d] = E[tok[n],d]")
         >>> check_values(prog, {"E": np.zeros((4, 2)), "tok": np.array([0, 3, 1])})
         >>> check_values(prog, {"E": np.zeros((4, 2)), "tok": np.array([0, 4, 1])})
@@ -132,6 +132,7 @@ def check_values(prog, arrays) -> None:
         ...
         indexcalc.errors.ShapeError: tok holds the value 4 (at [1]), outside axis 0 of E, of size 4: the values of an integer input index that axis, from 0 to 3
     """
+    import numpy as np
     for name in getattr(prog, "integers", ()):
         if name not in arrays:
             continue

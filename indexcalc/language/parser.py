@@ -1,8 +1,15 @@
 """Text to syntax tree: the grammar is loaded once; syntax errors get a caret.
 
+Building the parser tables from the grammar is most of the first parse's time, so the
+built parser is kept in the user's cache folder (``$INDEXCALC_CACHE/grammar``, default
+``~/.cache/indexcalc/grammar``) under a hash of the grammar, lark's version and Python's:
+a second process loads it instead (lark's ``cache=``; lark checks the hash again and
+rebuilds from the grammar when the file is damaged). A folder that cannot be written
+only means no cache.
+
     >>> tree = parse_tree("Y[i,j] = X[i,k]*W[k,j]")
-    >>> tree.children[0].data
-    Token('RULE', 'stmt')
+    >>> str(tree.children[0].data)
+    'stmt'
     >>> parse_tree("Y[i,] = X[i]")
     Traceback (most recent call last):
     ...
@@ -14,7 +21,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -34,7 +44,25 @@ _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "CIRCUMFLEX", "__ANON_0", "FLOOR
 
 @functools.lru_cache(maxsize=None)
 def _lark() -> lark.Lark:
-    return lark.Lark(_grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    grammar = _grammar_text()
+    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False,
+                     cache=_cache_file(grammar) or False)
+
+
+def _cache_file(grammar: str) -> str | None:
+    """Where the parser built from ``grammar`` is kept between processes (see the module's
+    docstring), or None where no folder for it can be made or written."""
+    base = os.environ.get("INDEXCALC_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "indexcalc")
+    folder = os.path.join(base, "grammar")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return None
+    key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}".encode()
+    return os.path.join(folder, f"lalr_{hashlib.sha256(key).hexdigest()[:24]}.pickle")
 
 
 def _grammar_text() -> str:

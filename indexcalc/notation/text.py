@@ -269,7 +269,7 @@ def chain_order(factors, left):
     """Order the factors of a product as a person would: numbers, then scalars, then
     tensors along their contraction chain starting at the first left index
     (``dX[i,k] = dY[i,j]*W[k,j]``, ``q = x[i]*A[i,j]*x[j]``)."""
-    known = {}  # id(factor) -> its free indices, found once (a product of n factors
+    known = {}  # id(factor) -> (factor, its free indices), found once (a product of n factors
     #             asked them n^3 times while ordering: 60 factors, 60 gradients, 28 s)
 
     def free(f):
@@ -281,16 +281,24 @@ def chain_order(factors, left):
     sums = [f for f in factors if free(f) and isinstance(f, sp.Add)]
     rest = [f for f in factors if free(f) and not isinstance(f, sp.Add)]
     pos = {i: n for n, i in enumerate(left)}
-    shared = lambda f: sum(bool(free(f) & free(g)) for g in rest if g is not f)  # noqa: E731
+    holders: dict = {}  # index -> ids of the factors of ``rest`` that have it free
+    for f in rest:
+        for i in free(f):
+            holders.setdefault(i, set()).add(id(f))
+    first = {id(f): (min(pos.get(i, len(pos)) for i in free(f)), min(map(str, free(f)))) for f in rest}
+
+    def shared(f):  # how many other factors of ``rest`` share an index with f
+        one = len(free(f)) == 1  # (then: the others holding that index)
+        return len(holders[next(iter(free(f)))]) - 1 if one else len(set().union(*map(holders.get, free(f))) - {id(f)})
     ordered = []
     while rest:
         last = free(ordered[-1]) - set(left) if ordered else set()
-        linked = [f for f in rest if free(f) & last]
-        pick = linked[0] if linked else min(
-            rest, key=lambda f: (min(pos.get(i, len(pos)) for i in free(f)), shared(f),
-                                 min(map(str, free(f)))))
+        linked = [f for f in rest if free(f) & last] if last else []
+        pick = linked[0] if linked else min(rest, key=lambda f: (first[id(f)][0], shared(f), first[id(f)][1]))
         ordered.append(pick)
-        rest.remove(pick)
+        del rest[next(k for k, f in enumerate(rest) if f is pick)]  # (by identity: == is slow)
+        for i in free(pick):
+            holders[i].discard(id(pick))
     return sorted(consts, key=lambda f: not f.is_Number) + ordered + sums
 
 

@@ -28,7 +28,11 @@ from indexcalc.calculus.contract import freshen
 from indexcalc.calculus.names import stem
 from indexcalc.language.algebra import Binder, Index, ISum, Inv, tensor_names  # noqa: F401 (ISum: doctest)
 from indexcalc.language.naming import gradient_of
+from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.language.walk import preorder
+
+#: program -> its letters (``_Letters``' classes, at, others), by identity
+_PROGRAMS = Memo(16)
 
 
 def pretty_indices(e, keep, taken=(), prog=None):
@@ -112,6 +116,14 @@ class _Letters:
 
     def __init__(self, prog, e):
         self.prog, self.sizes = prog, prog.sizes
+        known = recall(_PROGRAMS, prog)  # the program's letters, found once per program (not
+        if known is None:                # once per printed statement: a long chain's cost)
+            known = self._program(prog)
+            remember(_PROGRAMS, prog, known)
+        self.classes, self.at, self.others = known
+        self.axes = _places(e, prog.ranks)
+
+    def _program(self, prog):
         self.classes: dict = {}
         self.at: dict = {}
         for n, st in enumerate(prog.statements):
@@ -119,11 +131,11 @@ class _Letters:
                 self._note(n, el)
             for el in _ordered_indexed(st.expr):
                 self._note(n, el)
-        self.others = {}  # letter -> the roots it is written for
+        others: dict = {}  # letter -> the roots it is written for
         for root, names in self.classes.items():
             for name in names:
-                self.others.setdefault(name, set()).add(root)
-        self.axes = _places(e, prog.ranks)
+                others.setdefault(name, set()).add(root)
+        return self.classes, self.at, others
 
     def _note(self, n, el):
         for k, i in enumerate(el.indices):
@@ -184,12 +196,8 @@ def _places(e, ranks) -> dict:
 
 def _ordered_indexed(e) -> list:
     """The tensor elements of ``e`` in the order SymPy's tree holds them (not a set:
-    the letters are tried in a fixed order)."""
-    out: list = []
-    for x in preorder(e):
-        if isinstance(x, sp.Indexed):
-            _append(out, x)
-    return out
+    the letters are tried in a fixed order), each once."""
+    return list(dict.fromkeys(x for x in preorder(e) if isinstance(x, sp.Indexed)))
 
 
 def _append(xs: list, x) -> None:
