@@ -29,12 +29,14 @@ import numpy as np
 
 from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, check_integers, fresh
-from indexcalc.backends.dialect import Dialect, PythonNumbers, reads_module
+from indexcalc.backends.dialect import Dialect, PythonNumbers
 from indexcalc.backends.torch import SAVED, snake
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE
 from indexcalc.backends.gathers import JAX as GATHERS
 from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.windows import JAX as WINDOW
+from indexcalc.backends.windows import JAX_CONV as CONV
+from indexcalc.backends.windows import helpers
 from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
 
 
@@ -50,6 +52,9 @@ class JaxDialect(PythonNumbers, Dialect):
 
     def eye(self, n):
         return f"jnp.eye({n}, dtype=_dtype)"
+
+    def conv(self, x, kernel, spec, sizes):  # README "Windows and positions"
+        return f"_conv({x}, {kernel}, {spec!r}, {sizes})"
 
     def arange(self, n):
         return f"jnp.arange({n})"
@@ -119,8 +124,9 @@ def jax_source(d, name=None) -> str:
              f"    return {vjp}({ins})", "", "",
              *by_name(fn, p)]
     code = "\n".join(lines)
-    head = "import math\n" * reads_module(code, "math") + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
-    return head + check_source(d.forward) + X64 + (WINDOW if "_window(" in code else "") + \
+    std, windows = helpers(code, WINDOW, CONV)  # README "Windows and positions"
+    head = "".join(f"import {m}\n" for m in std) + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
+    return head + check_source(d.forward) + X64 + windows + \
         gather_helpers(code, GATHERS) + "\n\n" + code
 
 
