@@ -105,3 +105,14 @@ def _conv(forms, wl, kl, out):
     if any(i not in output and i not in set(seen) for i in kl):
         return None  # a label of the kernel alone, summed: the plan sums it first
     return tuple(read), tuple(kl), tuple(out), tuple(spatial)
+
+
+def matrix_product(node) -> bool:
+    """A product of two operands, each with an output label the other lacks, summed over a
+    label both carry: a matrix product (a convolution's channels in and out), which loop
+    backends leave to BLAS on the window's copy (im2col) where one operand is a window."""
+    if not isinstance(node.op, Contract) or len(node.args) != 2:
+        return False
+    (_, a), (_, b) = node.args
+    out = set(node.op.output)
+    return bool((set(a) - set(b)) & out and (set(b) - set(a)) & out and (set(a) & set(b)) - out)
