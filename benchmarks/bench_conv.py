@@ -113,10 +113,10 @@ def cases(rng):
     px = rand(rng, 8, 16, 32, 32)
     return [
         ("conv2d 8x16x32x32, 32x3x3", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
+        ("conv2d 8x16x32x32, 32x3x3, torch backend", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
         ("conv2d as shift tensors", SHIFT, ["x", "w"], dict(x=x, w=w, dy=dy, Ua=shift(30, 3, 32), Ub=shift(30, 3, 32))),
         ("causal attention 1024x1024x64", CAUSAL, ["q", "kk", "v"], causal),
         ("max pool 2x2, 8x16x32x32", POOL, ["x"], dict(x=px, dm=rand(rng, 8, 16, 16, 16))),
-        ("conv2d 8x16x32x32, 32x3x3, torch backend", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
     ]
 
 

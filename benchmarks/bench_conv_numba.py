@@ -78,7 +78,9 @@ def causal_attention():
 
 
 def max_pooling():
-    """Forward only: the derivative of pooling is refused for now (README "Windows and positions")."""
+    """Forward only: the printed backward of stride-2 pooling keeps two deltas
+    (``delta(s,2*a+k)``: no index of coefficient ±1 to solve for), and the loops then hold an
+    array over x's axes and m's spatial axes together (N·C·56·56·28·28 here): not run."""
     N, C, H = 32, 64, 56
     x = rand(N, C, H, H)
     src = "m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])"
