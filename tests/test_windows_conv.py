@@ -96,3 +96,20 @@ def test_the_comparison_can_fail():
     name, src, shapes, _ = CASES[1]
     with pytest.raises(AssertionError):
         test_agrees_with_torch_autograd(name, src, shapes, lambda F, t: F.conv2d(t["x"], t["w"], padding=1), "torch")
+
+
+def test_torch_takes_a_strided_gradient_as_a_transposed_convolution():
+    """dx of a stride-2 conv2d reads the small kernel w at s-2a: PyTorch computes it as
+    ``conv_transpose2d`` of dy by w (not a convolution of w zero-padded to x's size by a
+    dilated dy: 100 times the work), equal to torch's own gradient of the input."""
+    torch = pytest.importorskip("torch")
+    src = ic.derive("y[n,o,a,e] = x[n,c,2*a+k,2*e+l]*w[o,c,k,l]").torch_source()
+    namespace = {}
+    exec(src, namespace)
+    spec = re.search(r"dx = _conv\(w, dy, '([^']*)'", src).group(1)
+    g = torch.Generator().manual_seed(0)
+    w, dy = (torch.randn(*s, generator=g, dtype=torch.float64) for s in ((4, 3, 3, 2), (2, 4, 4, 5)))
+    got = namespace["_transposed"](w, dy, spec, (9, 10))
+    assert got is not None
+    want = torch.nn.grad.conv2d_input((2, 3, 9, 10), w, dy, stride=2)
+    assert torch.allclose(got, want, rtol=1e-12, atol=1e-12)

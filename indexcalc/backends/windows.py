@@ -179,9 +179,49 @@ def _by_tap(x, w, stride, dilation, groups, sizes, einsum):
     return y.reshape((b, -1) + tuple(sizes))
 """
 
-#: PyTorch: ``conv1d/2d/3d`` after ``F.pad`` (negative padding cuts)
+#: PyTorch: ``conv1d/2d/3d`` after ``F.pad`` (negative padding cuts); the gradient of a
+#: strided convolution's input as ``conv_transpose1d/2d/3d``
 TORCH_CONV = _CONV.replace("_T(", "_t(").replace("_FLIP(", "torch.flip(") \
-    .replace("_CONVOLVE(x, w, pads, ", "_convolve(x, w, pads, ") + """
+    .replace("_CONVOLVE(x, w, pads, ", "_convolve(x, w, pads, ") \
+    .replace("    (xs, ws), out = spec.split", "    y = _transposed(x, w, spec, sizes)\n    if y is not None:\n"
+             "        return y\n    (xs, ws), out = spec.split", 1) + """
+
+def _transposed(x, w, spec, sizes):
+    \"\"\"The product as a transposed convolution of w by x, where x is the smaller and is
+    read at offset + s - dilation*k, stride 1, no groups (the gradient of a strided
+    convolution's input): conv_transpose1d/2d/3d with stride = dilation; else None.\"\"\"
+    (xs, ws), out = spec.split("->")[0].split(","), spec.split("->")[1]
+    axes = re.findall(r"\\(([^)]*)\\)|(.)", xs)
+    plain, forms = [(a, i) for a, (f, i) in enumerate(axes) if i], []
+    for a, (form, _) in enumerate(axes):
+        if form:
+            terms, offset = {}, 0
+            for t in re.findall(r"[+-]?[^+-]+", form):
+                if t[-1].isdigit():
+                    offset += int(t)
+                else:
+                    terms[t[-1]] = int(t[:-1] + "1") if t[:-1] in ("", "+", "-") else int(t[:-1])
+            (s, stride), (k, step) = sorted(terms.items(), key=lambda t: t[0] in ws)
+            forms.append((a, offset, s, stride, ws.index(k), step))
+    if any(f[3] != 1 or f[5] >= 0 for f in forms) or any(i in out and i in ws for a, i in plain) or \
+            math.prod(x.shape[f[0]] for f in forms) >= math.prod(w.shape[f[4]] for f in forms):
+        return None
+    batch = [a for a, i in plain if i in out]  # its output channels
+    chans = [a for a, i in plain if i not in out]  # its input channels (summed)
+    ow = [j for j, i in enumerate(ws) if i in out]  # its batch
+    nb, no, r = [x.shape[a] for a in batch], [w.shape[j] for j in ow], len(forms)
+    inp = _t(w, ow + [ws.index(axes[a][1]) for a in chans] + [f[4] for f in forms])
+    inp = inp.reshape((math.prod(no), -1) + tuple(inp.shape[len(inp.shape) - r:]))
+    ker = _t(x, chans + batch + [f[0] for f in forms])
+    ker = ker.reshape((inp.shape[1], math.prod(nb)) + tuple(ker.shape[len(ker.shape) - r:]))
+    conv = (torch.nn.functional.conv_transpose1d, torch.nn.functional.conv_transpose2d,
+            torch.nn.functional.conv_transpose3d)[r - 1]
+    y = conv(inp, ker, stride=[-f[5] for f in forms])  # y[u], u = dilation*k + t = s + offset
+    pads = [(-f[1], f[1] + n - y.shape[2 + j]) for j, (f, n) in enumerate(zip(forms, sizes))]
+    y = torch.nn.functional.pad(y, [p for pad in reversed(pads) for p in pad])
+    y = y.reshape(tuple(no + nb) + tuple(sizes))
+    have = [ws[j] for j in ow] + [axes[a][1] for a in batch] + [f[2] for f in forms]
+    return _t(y, [have.index(i) for i in out])
 
 def _t(a, perm):
     return a.permute(perm) if list(perm) != sorted(perm) else a
