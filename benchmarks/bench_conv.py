@@ -86,6 +86,26 @@ def torch_step(name, arrays, wrt):
     return step
 
 
+def exported_step(src, arrays, wrt):
+    """The torch backend's ``autograd.Function`` (``d.torch_source()``), forward and backward:
+    a convolution through ``F.conv2d`` (README "Windows and positions")."""
+    d = ic.derive(src, wrt=wrt)
+    namespace = {}
+    exec(d.torch_source(), namespace)
+    t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    for k in wrt:
+        t[k].requires_grad_(True)
+    up = t[d.upstream[d.forward.outputs[0]]]
+
+    def step():
+        for k in wrt:
+            t[k].grad = None
+        out = namespace["apply"](*[t[k] for k in d.forward.inputs])
+        out.backward(up)
+        return out
+    return step
+
+
 def cases(rng):
     x, w, dy = rand(rng, 8, 16, 32, 32), rand(rng, 32, 16, 3, 3, scale=0.1), rand(rng, 8, 32, 30, 30)
     n = 1024
@@ -93,6 +113,7 @@ def cases(rng):
     px = rand(rng, 8, 16, 32, 32)
     return [
         ("conv2d 8x16x32x32, 32x3x3", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
+        ("conv2d 8x16x32x32, 32x3x3, torch backend", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
         ("conv2d as shift tensors", SHIFT, ["x", "w"], dict(x=x, w=w, dy=dy, Ua=shift(30, 3, 32), Ub=shift(30, 3, 32))),
         ("causal attention 1024x1024x64", CAUSAL, ["q", "kk", "v"], causal),
         ("max pool 2x2, 8x16x32x32", POOL, ["x"], dict(x=px, dm=rand(rng, 8, 16, 16, 16))),
@@ -124,9 +145,18 @@ def run(repeat):
         torch.set_num_threads(_threads())
     rows = []
     for name, src, wrt, arrays in cases(np.random.default_rng(0)):
+        exported = name.endswith("torch backend")
+        if exported and torch is None:
+            continue
         step, done = compiled(src, wrt, arrays)
         got = step(**arrays)
-        if torch is not None:  # the emitted step and torch compute the same numbers
+        if exported:  # the exported torch Function, checked against the NumPy step
+            call = exported_step(src, arrays, wrt)
+            out = call()
+            np.testing.assert_allclose(out.detach().numpy(), got["y"], rtol=2e-3, atol=2e-3 * (1 + np.abs(got["y"]).max()))
+            step = lambda **a: call()  # noqa: E731  (timed below as the emitted step)
+            name = name.replace(", torch backend", "")
+        elif torch is not None:  # the emitted step and torch compute the same numbers
             ref = torch_step(name.replace("as shift tensors", ""), arrays, done)
             out = ref().detach().numpy()
             key = next(k for k in got if k not in arrays)
@@ -134,7 +164,7 @@ def run(repeat):
         t_ic = best(lambda: step(**arrays), repeat)
         t_torch = best(torch_step(name.replace("as shift tensors", ""), arrays, done), repeat) \
             if torch is not None else float("nan")
-        what = "forward+backward" if done else "forward only"
+        what = ("forward+backward" if done else "forward only") + (" (torch backend)" if exported else "")
         rows.append((name, what, t_ic * 1e3, t_torch * 1e3, t_ic / t_torch))
         print(f"{name:30s} {what:17s} {t_ic * 1e3:9.2f} ms   torch {t_torch * 1e3:9.2f} ms   {t_ic / t_torch:5.2f}x",
               flush=True)
@@ -146,8 +176,8 @@ def table(rows, repeat) -> str:
             f"thread{'s' if _threads() > 1 else ''}\n\n"
             f"`python benchmarks/bench_conv.py --threads {_threads()} --repeat {repeat} --write` "
             f"(NumPy {np.__version__}{', torch ' + torch.__version__ if torch else ''}; best of {repeat} after a "
-            "warm-up; the NumPy backend's step vs torch eager autograd with F.conv2d, a masked softmax, "
-            "F.max_pool2d)\n\n"
+            "warm-up; the NumPy backend's step (or the torch backend's exported autograd.Function, where said) "
+            "vs torch eager autograd with F.conv2d, a masked softmax, F.max_pool2d)\n\n"
             "| case | step | emitted ms | torch eager ms | / torch eager |\n| --- | --- | ---: | ---: | ---: |\n")
     return head + "".join(f"| {n} | {w} | {a:.2f} | {b:.2f} | {r:.2f}x |\n" for n, w, a, b, r in rows)
 

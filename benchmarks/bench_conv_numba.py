@@ -3,10 +3,11 @@ from one call, ``d.compile(forward=True, backend="numba")``) against torch eager
 (oneDNN ``conv2d``; attention with an explicit mask), float32, best of several rounds
 after a warm-up (and after compiling), the two taking turns.
 
-    python benchmarks/bench_conv_numba.py --threads 1 [--repeat 7]
+    python benchmarks/bench_conv_numba.py --threads 1 [--repeat 7] [--write]
 
 ``--threads`` sets NUMBA_NUM_THREADS and OPENBLAS/OMP/MKL threads before anything loads,
-and ``torch.set_num_threads``.
+and ``torch.set_num_threads``; ``--write`` replaces that thread count's table in
+``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def causal_attention():
 
 
 def max_pooling():
-    """Forward only: the derivative of pooling is refused for now (README "Windows and positions")."""
+    """Forward only: the printed backward of stride-2 pooling keeps two deltas
+    (``delta(s,2*a+k)``: no index of coefficient ±1 to solve for), and the loops then hold an
+    array over x's axes and m's spatial axes together (N·C·56·56·28·28 here): not run."""
     N, C, H = 32, 64, 56
     x = rand(N, C, H, H)
     src = "m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])"
@@ -123,9 +126,24 @@ def main():
         ms = best_of([lambda: f(**arrays), lambda: torch_step(*tensors)], REPEAT)
         rows.append((name, *ms))
         print(f"| {name} | {ms[0]:.2f} | {ms[1]:.2f} | {ms[0] / ms[1]:.2f}x |", flush=True)
+    return rows
+
+
+def table(rows) -> str:
+    return (f"### Windows in the Numba backend (issue 21), float32, {THREADS} thread{'s' * (THREADS > 1)}\n\n"
+            f"`python benchmarks/bench_conv_numba.py --threads {THREADS} --repeat {REPEAT} --write` (Numba "
+            f"{numba.__version__}, NumPy {np.__version__}, torch {torch.__version__}; best of {REPEAT} rounds after a "
+            "warm-up, the two steps taking turns; torch eager: `F.conv2d` (oneDNN), a grouped `F.conv2d` for the "
+            "depthwise case, for attention `masked_fill` with an explicit 1024x1024 mask, softmax and matmuls, and "
+            "`F.max_pool2d` under `no_grad`)\n\n"
+            "| case | Numba step ms | torch eager ms | Numba / torch eager |\n| --- | ---: | ---: | ---: |\n"
+            + "".join(f"| {n} | {a:.2f} | {b:.2f} | {a / b:.2f}x |\n" for n, a, b in rows))
 
 
 if __name__ == "__main__":
     print(f"threads {THREADS}, best of {REPEAT}; Numba {numba.__version__}, NumPy {np.__version__}, torch {torch.__version__}")
     print("| case | Numba step ms | torch eager ms | Numba / torch eager |\n| --- | ---: | ---: | ---: |")
-    main()
+    out = table(main())
+    if "--write" in sys.argv:
+        from bench_conv import write  # the same RESULTS.md section replacement
+        write(out)

@@ -192,8 +192,12 @@ def test_standalone_numpy_source(name, forward, shapes):
         np.testing.assert_allclose(got[k], v, rtol=1e-12, atol=1e-12, err_msg=k)
 
 
-def test_numpy_conv2d_is_matmuls_of_strided_views():
-    src = ic.derive("y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]").numpy_source(forward=True)
+@pytest.mark.parametrize("program", ["y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]",
+                                     "y[n,c,a,e] = x[n,c,a+k,e+l]*w[c,k,l]",  # depthwise: batch label c
+                                     "y[n,g,o,a] = x[n,g*4+c,a+k]*w[g,o,c,k]",  # grouped: batch label g
+                                     "y[n,o,a,b,e] = x[n,c,2*a+k,2*b+l,2*e+m]*w[o,c,k,l,m]"])
+def test_numpy_conv2d_is_matmuls_of_strided_views(program):
+    src = ic.derive(program).numpy_source(forward=True)
     body = src[src.index("def backward"):]
     assert body.count("_dot(") == 3 and "einsum" not in body
     assert "as_strided" in src and "np.eye" not in src and "np.zeros((" not in body

@@ -109,13 +109,23 @@ def test_no_mask_is_materialized():
 
 
 def test_convolution_loops_are_narrowed_not_tested():
-    """conv2d forward and its gradients: the spatial loops run only where the window is
-    inside its axis (no bounds test left in them), the kernel's weight read once outside."""
-    src = _source("y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]")
+    """A depthwise conv2d forward and its gradients: the spatial loops run only where the
+    window is inside its axis (no bounds test left in them), the kernel's weight read once
+    outside."""
+    src = _source("y[n,c,a,e] = x[n,c,a+k,e+l]*w[c,k,l]")
     kernel = src[src.index("@numba.njit(parallel=True"):src.index("def backward")]
     assert " if 0 <= " not in kernel
     assert kernel.count("range(np.uint64(max(0, ") >= 6
     assert kernel.count("_h") >= 2
+
+
+def test_a_convolution_over_channels_is_blas_on_strided_views():
+    """conv2d (channels in and out: matrix products) is three BLAS products of strided views
+    (im2col), as in the NumPy backend, with no loop kernel copying a window first."""
+    src = _source("y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]")
+    body = src[src.index("def backward"):]
+    assert body.count("_dot(") == 3 and body.count("_window(") == 3
+    assert "@numba.njit" not in src and "_buffer('_t" not in body
 
 
 def test_the_transposed_convolution_is_a_parallel_gather():

@@ -29,9 +29,11 @@ from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.errors import ShapeError
 from indexcalc.language.gathers import check_values
 from indexcalc.lower.build import lower
-from indexcalc.lower.ir import Elementwise, Input, Leaf
+from indexcalc.lower.ir import Elementwise, Input, Leaf, Window
 
-_RECOMPUTED = (Elementwise, Leaf)  # ops recomputed from what they read rather than saved
+# ops recomputed from what they read rather than saved (a window is a view of its operand,
+# and a convolution reads the operand: README "Windows and positions")
+_RECOMPUTED = (Elementwise, Leaf, Window)
 
 
 @dataclass

@@ -66,6 +66,13 @@ class Dialect:
         faster way than its reduction over the strided view; else None."""
         return None
 
+    def conv(self, x, kernel, spec, sizes):
+        """A product of ``x`` read through a window and ``kernel`` that is a convolution
+        (:mod:`indexcalc.lower.conv`; ``spec`` as its ``Conv.spec`` writes it, ``sizes`` the
+        output's spatial lengths), where the dialect calls a library convolution; else None
+        (the window is read as a strided view)."""
+        return None
+
     def arange(self, n) -> str:
         """The positions ``0 .. n-1`` (integers)."""
         raise NotImplementedError

@@ -29,7 +29,7 @@ import numpy as np
 
 from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, check_integers, fresh
-from indexcalc.backends.dialect import Dialect, PythonNumbers, reads_module
+from indexcalc.backends.dialect import Dialect, PythonNumbers
 from indexcalc.backends.torch import SAVED, snake
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE
 from indexcalc.backends.gathers import JAX as GATHERS
@@ -37,6 +37,8 @@ from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.windows import JAX as WINDOW
 from indexcalc.backends.scan import JAX as STEP
 from indexcalc.backends.scan import LaxLoops
+from indexcalc.backends.windows import JAX_CONV as CONV
+from indexcalc.backends.windows import helpers
 from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
 
 
@@ -55,6 +57,9 @@ class JaxDialect(LaxLoops, PythonNumbers, Dialect):
 
     def zeros(self, shape):
         return f"jnp.zeros(({shape}), dtype=_dtype)"
+
+    def conv(self, x, kernel, spec, sizes):  # README "Windows and positions"
+        return f"_conv({x}, {kernel}, {spec!r}, {sizes})"
 
     def arange(self, n):
         return f"jnp.arange({n})"
@@ -124,9 +129,10 @@ def jax_source(d, name=None) -> str:
              f"    return {vjp}({ins})", "", "",
              *by_name(fn, p)]
     code = "\n".join(lines)
-    head = "import math\n" * reads_module(code, "math") + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
-    return head + check_source(d.forward) + X64 + (WINDOW if "_window(" in code else "") + \
-        (STEP if "_step(" in code else "") + gather_helpers(code, GATHERS) + "\n\n" + code
+    std, windows = helpers(code, WINDOW, CONV, STEP)  # README "Windows and positions"
+    head = "".join(f"import {m}\n" for m in std) + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
+    return head + check_source(d.forward) + X64 + windows + \
+        gather_helpers(code, GATHERS) + "\n\n" + code
 
 
 def backward_source(d, name=None, forward=False) -> str:

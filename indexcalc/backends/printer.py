@@ -18,6 +18,7 @@ from __future__ import annotations
 import opt_einsum
 import sympy as sp
 
+from indexcalc.backends.convs import ConvPrinting
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.backends.gathers import GatherPrinting
 from indexcalc.backends.scan import ScanPrinting, scan_operands, with_members
@@ -31,7 +32,7 @@ _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd)  # ops 
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting):
+class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -50,9 +51,10 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting):
         given = given or {}
         roots = [self.values[name][0] for name in returns.values()] + list(keep)
         self.ids = with_members(self.g, self.g.reachable(roots, stop=set(given)))
+        self.convs = self.convolutions(given)
         self.uses = dict.fromkeys(self.ids, 0)
         for k in self.ids:
-            for a, _ in () if k in given else self.g[k].args:
+            for a, _ in () if k in given else self.reads(k):
                 self.uses[a] += 1
         for r in roots:
             self.uses[r] += 1
@@ -309,6 +311,8 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting):
     def contraction(self, node):
         """``(code, layout)`` of a contract or reduction node, as :func:`~indexcalc.lower.plan.plan` says."""
         out = node.op.output
+        if self.g.ids[node] in self.convs:
+            return self.convolution(node)
         codes, labels = [], []
         for a, ls in node.args:
             code, layout = self.expr(a)

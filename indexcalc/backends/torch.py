@@ -35,13 +35,15 @@ import numpy as np
 
 from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, check_integers, fresh
-from indexcalc.backends.dialect import Dialect, PythonNumbers, paren, reads_module
+from indexcalc.backends.dialect import Dialect, PythonNumbers, paren
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, TORCH, TORCH_REDUCE
 from indexcalc.backends.gathers import TORCH as GATHERS
 from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.windows import TORCH as WINDOW
 from indexcalc.backends.scan import TORCH as STEP
 from indexcalc.backends.scan import PythonLoops
+from indexcalc.backends.windows import TORCH_CONV as CONV
+from indexcalc.backends.windows import helpers
 from indexcalc.errors import MissingDependencyError, ShapeError
 
 
@@ -71,6 +73,9 @@ class TorchDialect(PythonLoops, PythonNumbers, Dialect):
 
     def zeros(self, shape):
         return f"torch.zeros(({shape}), dtype=_dtype, device=_device)"
+
+    def conv(self, x, kernel, spec, sizes):  # README "Windows and positions"
+        return f"_conv({x}, {kernel}, {spec!r}, {sizes})"
 
     def arange(self, n):
         return f"torch.arange({n}, device=_device)"
@@ -139,9 +144,10 @@ def torch_source(d, name=None) -> str:
              f"    return {cls}.apply({ins})", "", "",
              *by_name(fn, p)]
     code = "\n".join(lines)
-    head = "import math\n\n" * reads_module(code, "math") + "import torch\n"
-    return head + check_source(d.forward) + (WINDOW if "_window(" in code else "") + \
-        (STEP if "_step(" in code else "") + gather_helpers(code, GATHERS) + "\n\n" + code
+    std, windows = helpers(code, WINDOW, CONV, STEP)  # README "Windows and positions"
+    head = "".join(f"import {m}\n" for m in std) + "\n" * bool(std) + "import torch\n"
+    return head + check_source(d.forward) + windows + \
+        gather_helpers(code, GATHERS) + "\n\n" + code
 
 
 def snake(name: str) -> str:

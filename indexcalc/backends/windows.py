@@ -21,6 +21,8 @@ axis), JAX by broadcast ``arange`` index arrays (static shapes: it jit-compiles)
 
 from __future__ import annotations
 
+from indexcalc.backends.dialect import reads_module
+
 _BOUNDS = '''
     pads, start = [], []
     for (offset, terms), n in zip(forms, x.shape):
@@ -92,6 +94,194 @@ def _window(x, forms, shape):
 '''
 
 
+# The convolution helper (README "Windows and positions"; :mod:`indexcalc.lower.conv` says
+# which products are one): the spec parsed, x and the kernel arranged as the library's
+# convolution takes them ((batch, groups*channels, spatial), (groups*outputs, channels,
+# kernel)), and the result put back in the output's order. ``_T`` is the backend's
+# transpose, ``_FLIP`` its flip of one axis.
+_CONV = """
+
+def _conv(x, w, spec, sizes):
+    \"\"\"The product of x read through a window and the kernel w, as ``spec`` says
+    (``'nc(2a+k)(e+l),ockl->noae'``: x's axes, a form in parentheses where x is read at
+    stride*s + dilation*k + offset, 0 outside x; the kernel's axes; the output's), one
+    convolution of the library; ``sizes``: the lengths of the output's spatial axes s
+    (README "Windows and positions").\"\"\"
+    (xs, ws), out = spec.split("->")[0].split(","), spec.split("->")[1]
+    axes = re.findall(r"\\(([^)]*)\\)|(.)", xs)  # per axis of x: a form, or a letter
+    plain = [(a, i) for a, (form, i) in enumerate(axes) if i]
+    spatial, flips = [], []  # per form: x's axis, offset, s, stride, kernel axis, dilation, output length
+    for (a, (form, _)), n in zip([(a, f) for a, f in enumerate(axes) if f[0]], sizes):
+        terms, offset = {}, 0
+        for t in re.findall(r"[+-]?[^+-]+", form):
+            if t[-1].isdigit():
+                offset += int(t)
+            else:
+                terms[t[-1]] = int(t[:-1] + "1") if t[:-1] in ("", "+", "-") else int(t[:-1])
+        (s, stride), (k, step) = sorted(terms.items(), key=lambda t: t[0] in ws)
+        kw = ws.index(k)
+        if step < 0:  # x[s - k]: the kernel read flipped
+            w, offset, step = _FLIP(w, (kw,)), offset + step*(w.shape[kw] - 1), -step
+        if stride < 0:  # x[k - s]: the output written flipped
+            offset, stride = offset + stride*(n - 1), -stride
+            flips.append(s)
+        spatial.append((a, offset, s, stride, kw, step, n))
+    batch = [a for a, i in plain if i in out and i not in ws]
+    groups = [a for a, i in plain if i in out and i in ws]
+    chans = [a for a, i in plain if i not in out]
+    gw, cw = [ws.index(axes[a][1]) for a in groups], [ws.index(axes[a][1]) for a in chans]
+    ow = [j for j, i in enumerate(ws) if i in out and j not in gw]
+    # the part of each spatial axis of x the output reads: offset .. offset + its extent
+    # (negative padding cuts)
+    pads = [(-offset, offset + stride*(n - 1) + step*(w.shape[kw] - 1) + 1 - x.shape[a])
+            for a, offset, s, stride, kw, step, n in spatial]
+    nb, ng = [x.shape[a] for a in batch], [x.shape[a] for a in groups]
+    no = [w.shape[j] for j in ow]
+    x = _T(x, batch + groups + chans + [f[0] for f in spatial])
+    x = x.reshape((math.prod(nb), -1) + tuple(x.shape[len(x.shape) - len(spatial):]))
+    w = _T(w, gw + ow + cw + [f[4] for f in spatial])
+    w = w.reshape((math.prod(ng)*math.prod(no), -1) + tuple(w.shape[len(w.shape) - len(spatial):]))
+    y = _CONVOLVE(x, w, pads, [f[3] for f in spatial], [f[5] for f in spatial], math.prod(ng), sizes)
+    y = y.reshape(tuple(nb + ng + no) + tuple(sizes))
+    have = [axes[a][1] for a in batch + groups] + [ws[j] for j in ow] + [f[2] for f in spatial]
+    if flips:
+        y = _FLIP(y, tuple(have.index(s) for s in flips))
+    return _T(y, [have.index(i) for i in out])
+"""
+
+#: JAX's grouped convolutions as products per output position or per kernel position
+_BY = """
+
+def _by_output(x, w, stride, dilation, groups, sizes, einsum, stack):
+    \"\"\"x (zero-padded) convolved with w one output position at a time, each a product over
+    the channels and the kernel (BLAS): where the output is small and the kernel large (the
+    gradient of a convolution's kernel).\"\"\"
+    b, k, xyz = x.shape[0], tuple(w.shape[2:]), "xyz"[:len(sizes)]
+    x = x.reshape((b, groups, -1) + tuple(x.shape[2:]))
+    w = w.reshape((groups, -1) + tuple(w.shape[1:]))
+    ys = [einsum(f"bgc{xyz},goc{xyz}->bgo", x[(slice(None),)*3 + tuple(
+        slice(t*i, t*i + d*(n - 1) + 1, d) for i, t, d, n in zip(at, stride, dilation, k))], w)
+        for at in itertools.product(*map(range, sizes))]
+    return stack(ys, -1).reshape((b, -1) + tuple(sizes))
+
+
+def _by_tap(x, w, stride, dilation, groups, sizes, einsum):
+    \"\"\"x (zero-padded) convolved with w one kernel position at a time, each a product over
+    the channels, summed: where the library's grouped convolution is slow.\"\"\"
+    b, k, xyz = x.shape[0], tuple(w.shape[2:]), "xyz"[:len(sizes)]
+    x = x.reshape((b, groups, -1) + tuple(x.shape[2:]))
+    w = w.reshape((groups, -1) + tuple(w.shape[1:]))
+    y = 0
+    for at in itertools.product(*map(range, k)):
+        y = y + einsum(f"bgc{xyz},goc->bgo{xyz}", x[(slice(None),)*3 + tuple(
+            slice(d*j, d*j + t*(n - 1) + 1, t) for j, t, d, n in zip(at, stride, dilation, sizes))],
+            w[(slice(None),)*3 + at])
+    return y.reshape((b, -1) + tuple(sizes))
+"""
+
+#: PyTorch: ``conv1d/2d/3d`` after ``F.pad`` (negative padding cuts); the gradient of a
+#: strided convolution's input as ``conv_transpose1d/2d/3d``
+TORCH_CONV = _CONV.replace("_T(", "_t(").replace("_FLIP(", "torch.flip(") \
+    .replace("_CONVOLVE(x, w, pads, ", "_convolve(x, w, pads, ") \
+    .replace("    (xs, ws), out = spec.split", "    y = _transposed(x, w, spec, sizes)\n    if y is not None:\n"
+             "        return y\n    (xs, ws), out = spec.split", 1) + """
+
+def _transposed(x, w, spec, sizes):
+    \"\"\"The product as a transposed convolution of w by x, where x is the smaller and is
+    read at offset + s - dilation*k, stride 1, no groups (the gradient of a strided
+    convolution's input): conv_transpose1d/2d/3d with stride = dilation; else None.\"\"\"
+    (xs, ws), out = spec.split("->")[0].split(","), spec.split("->")[1]
+    axes = re.findall(r"\\(([^)]*)\\)|(.)", xs)
+    plain, forms = [(a, i) for a, (f, i) in enumerate(axes) if i], []
+    for a, (form, _) in enumerate(axes):
+        if form:
+            terms, offset = {}, 0
+            for t in re.findall(r"[+-]?[^+-]+", form):
+                if t[-1].isdigit():
+                    offset += int(t)
+                else:
+                    terms[t[-1]] = int(t[:-1] + "1") if t[:-1] in ("", "+", "-") else int(t[:-1])
+            (s, stride), (k, step) = sorted(terms.items(), key=lambda t: t[0] in ws)
+            forms.append((a, offset, s, stride, ws.index(k), step))
+    if any(f[3] != 1 or f[5] >= 0 for f in forms) or any(i in out and i in ws for a, i in plain) or \
+            math.prod(x.shape[f[0]] for f in forms) >= math.prod(w.shape[f[4]] for f in forms):
+        return None
+    batch = [a for a, i in plain if i in out]  # its output channels
+    chans = [a for a, i in plain if i not in out]  # its input channels (summed)
+    ow = [j for j, i in enumerate(ws) if i in out]  # its batch
+    nb, no, r = [x.shape[a] for a in batch], [w.shape[j] for j in ow], len(forms)
+    inp = _t(w, ow + [ws.index(axes[a][1]) for a in chans] + [f[4] for f in forms])
+    inp = inp.reshape((math.prod(no), -1) + tuple(inp.shape[len(inp.shape) - r:]))
+    ker = _t(x, chans + batch + [f[0] for f in forms])
+    ker = ker.reshape((inp.shape[1], math.prod(nb)) + tuple(ker.shape[len(ker.shape) - r:]))
+    conv = (torch.nn.functional.conv_transpose1d, torch.nn.functional.conv_transpose2d,
+            torch.nn.functional.conv_transpose3d)[r - 1]
+    y = conv(inp, ker, stride=[-f[5] for f in forms])  # y[u], u = dilation*k + t = s + offset
+    pads = [(-f[1], f[1] + n - y.shape[2 + j]) for j, (f, n) in enumerate(zip(forms, sizes))]
+    y = torch.nn.functional.pad(y, [p for pad in reversed(pads) for p in pad])
+    y = y.reshape(tuple(no + nb) + tuple(sizes))
+    have = [ws[j] for j in ow] + [axes[a][1] for a in batch] + [f[2] for f in forms]
+    return _t(y, [have.index(i) for i in out])
+
+def _t(a, perm):
+    return a.permute(perm) if list(perm) != sorted(perm) else a
+
+
+def _convolve(x, w, pads, stride, dilation, groups, sizes):
+    if any(p for pad in pads for p in pad):
+        x = torch.nn.functional.pad(x, [p for pad in reversed(pads) for p in pad])
+    if 4*math.prod(sizes) <= math.prod(w.shape[2:]):  # a small output of a large kernel:
+        return _as_kernel_gradient(x, w, stride, dilation, groups, sizes)  # torch's own kind
+    conv = (torch.nn.functional.conv1d, torch.nn.functional.conv2d, torch.nn.functional.conv3d)[len(pads) - 1]
+    return conv(x, w, stride=stride, dilation=dilation, groups=groups)
+
+
+def _as_kernel_gradient(x, w, stride, dilation, groups, sizes):
+    \"\"\"The convolution of x (batch, groups*channels, spatial) with w (groups*outputs,
+    channels, kernel) computed as torch computes the gradient of a kernel: x's channels
+    are its batch, x's batch its input channels, w its upstream gradient, the output its
+    kernel (stride and dilation trade places).\"\"\"
+    b, r = x.shape[0], len(sizes)
+    x = x.reshape((b, groups, -1) + tuple(x.shape[2:])).transpose(0, 2).reshape((-1, groups*b) + tuple(x.shape[2:]))
+    c = x.shape[0]
+    w = w.reshape((groups, -1, c) + tuple(w.shape[2:])).permute(2, 0, 1, *range(3, 3 + r))
+    w = w.reshape((c, -1) + tuple(w.shape[3:]))
+    grad = (torch.nn.grad.conv1d_weight, torch.nn.grad.conv2d_weight, torch.nn.grad.conv3d_weight)[r - 1]
+    y = grad(x, (w.shape[1], b) + tuple(sizes), w, stride=dilation, dilation=stride, groups=groups)
+    y = y.reshape((groups, -1, b) + tuple(sizes)).permute(2, 0, 1, *range(3, 3 + r))
+    return y.reshape((b, -1) + tuple(sizes))
+"""
+
+#: JAX: ``lax.conv_general_dilated`` (its padding takes negative amounts: a cut)
+JAX_CONV = (_CONV + _BY).replace("_T(", "_t(").replace("_FLIP(", "jnp.flip(") \
+    .replace("_CONVOLVE(x, w, pads, ", "_convolve(x, w, pads, ") + """
+
+def _t(a, perm):
+    return jnp.transpose(a, perm) if list(perm) != sorted(perm) else a
+
+
+def _convolve(x, w, pads, stride, dilation, groups, sizes):
+    if groups == 1:
+        return jax.lax.conv_general_dilated(x, w, stride, pads, rhs_dilation=dilation,
+                                            precision=jax.lax.Precision.HIGHEST)
+    # XLA's grouped convolution is slow on a CPU (3x3 depthwise: 10 to 100 times)
+    x = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0)]*2 + [(a, b, 0) for a, b in pads])
+    if 4*math.prod(sizes) <= math.prod(w.shape[2:]):  # a small output of a large kernel
+        return _by_output(x, w, stride, dilation, groups, sizes, jnp.einsum, jnp.stack)
+    return _by_tap(x, w, stride, dilation, groups, sizes, jnp.einsum)
+"""
+
+
 def window_call(code, forms, shape) -> str:
     """The call of ``_window`` reading ``code`` at ``forms`` with output ``shape`` (code)."""
     return f"_window({code}, {forms!r}, ({shape}))"
+
+
+def helpers(code, window, conv, step="") -> tuple:
+    """``(standard modules, helper text)`` a module of ``code`` needs for its windows: the
+    ``window`` helper where it calls ``_window``, the ``conv`` helper where it calls
+    ``_conv``, the recurrences' ``step`` helper where it calls ``_step``, and the standard
+    modules (``itertools``, ``math``, ``re``) they or the code read."""
+    text = (window if "_window(" in code else "") + (conv if "_conv(" in code else "") + \
+        (step if "_step(" in code else "")
+    return [m for m in ("itertools", "math", "re") if reads_module(code + text, m)], text

@@ -11,11 +11,11 @@ existing loop over the same axis size when everything it reads from that loop is
 for the same iteration (a value over that axis, read at that index), so element-wise
 chains and reductions over one iteration space become one pass, and a reduction and its
 broadcast consumer become two passes inside one loop over the rows. A reduction over the
-outermost (parallel) loop itself is a *cross* accumulation (per-chunk partial sums).
-Contractions no operand of which carries every index (matrix products) are left to a
-library call (``numpy`` steps) between the loop kernels. Then each value is kept as a
-full array (results, values read by a library call or by another kernel), a buffer over
-the axes it is read along inside one parallel loop, or a scalar.
+outermost (parallel) loop itself is a *cross* accumulation (per-chunk partial sums). Matrix
+products (of windows too: im2col) are left to a library call (``numpy`` steps) between the
+loop kernels. Then each value is kept as a full array (results, values read by a library
+call or by another kernel), a buffer over the axes it is read along inside one parallel
+loop, or a scalar.
 
     >>> import indexcalc as ic
     >>> from indexcalc.lower.build import lower
@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from indexcalc.lower.conv import matrix_product
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, EXTREMA, Contract, Elementwise, Eye, Gather, Input, Map, \
     MatFunc, ScatterAdd, Window
 
@@ -121,8 +122,7 @@ class Schedule:
     "local" or a tuple of the labels a buffer is indexed by)."""
 
     def __init__(self, low, roots, layouts):
-        self.low, self.g = low, low.graph
-        g = self.g
+        self.low, self.g, g = low, low.graph, low.graph
         self.static = g.static()
         self.roots = [k for k in roots if k not in self.static and not isinstance(g[k].op, Input)]
         self.ids = [k for k in g.reachable(roots) if k not in self.static and not isinstance(g[k].op, Input)]
@@ -133,6 +133,8 @@ class Schedule:
                     self.users[a].append(k)
         self.numpy = {k for k in self.ids if isinstance(g[k].op, (MatFunc, Gather, ScatterAdd))
                       or (isinstance(g[k].op, Contract) and not self._loopable(k))}
+        self.views = {k for k in self.ids if isinstance(g[k].op, Window) and k not in self.roots and self.users[k]
+                      and all(u in self.numpy for u in self.users[k])}  # strided views in BLAS calls
         self.computed, self.cost = set(self.numpy), {}
         for k in self.ids:
             if self._computes(k):
@@ -147,18 +149,20 @@ class Schedule:
 
     # --- what is computed --------------------------------------------------------------
     def _loopable(self, k) -> bool:
-        """A contraction one of whose operands (or its result) carries every index: one
-        pass over that operand (a matrix product is not: BLAS does it)."""
+        """A contraction one of whose operands (or its result) carries every index (one pass
+        over it; not a matrix product: BLAS does it), or a window's that is no matrix product."""
         node = self.g[k]
         every = {i for _, ls in node.args for i in ls}
         if any(isinstance(self.g[a].op, Window) for a, _ in node.args):
-            return True  # a window is read by loops (BLAS would need its copy, im2col)
+            return not matrix_product(node)  # BLAS on the window's copy (im2col), else loops
         return any(set(ls) == every for _, ls in node.args) or set(node.op.output) == every
 
     def _computes(self, k) -> bool:
         node, users = self.g[k], self.users[k]
+        if k in self.views:
+            return False
         if k in self.numpy or isinstance(node.op, ACCUMULATED) or k in self.roots or \
-                (any(u in self.numpy for u in users) and not isinstance(node.op, Eye)):
+                (any(u in self.numpy or u in self.views for u in users) and not isinstance(node.op, Eye)):
             return True
         if len(users) > 1 and any(isinstance(self.g[u].op, EXTREMA) for u in users):
             return True  # the gradient of max compares it with the maximum: the same bits
@@ -390,8 +394,7 @@ def _identity(n):
     return tuple(range(n))
 
 
-def _common(a, b) -> int:
-    n = 0
+def _common(a, b, n=0) -> int:
     while n < min(len(a), len(b)) and a[n] is b[n]:
         n += 1
     return n
