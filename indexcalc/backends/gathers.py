@@ -107,9 +107,11 @@ def _gather(x, forms, idx, shape):
     plain = _take_axis(forms, idx)
     if plain is not None:
         a, src, labels = plain
-        out = np.take(x, _index(idx[src - 1][0], len(idx[src - 1][1])), axis=a)
-        perm = sorted(range(rank), key=lambda j: labels[j])
-        return out.transpose(perm) if perm != sorted(perm) else out
+        at = _index(idx[src - 1][0], len(idx[src - 1][1]))
+        if not at.size or (at.min() >= 0 and at.max() < x.shape[a]):  # a sum of data may leave the axis
+            out = np.take(x, at, axis=a)
+            perm = sorted(range(rank), key=lambda j: labels[j])
+            return out.transpose(perm) if perm != sorted(perm) else out
     full = list(range(rank))
     index, ok = [], None
     for a, (off, terms, src) in enumerate(forms):
@@ -118,7 +120,7 @@ def _gather(x, forms, idx, shape):
             at = at + _spread(_index(idx[src - 1][0], len(idx[src - 1][1])), idx[src - 1][1], full)
         for o, c in terms:
             at = at + c*np.arange(shape[o]).reshape([-1 if j == o else 1 for j in full])
-        if off or terms:
+        if off or terms or src:
             inside = (at >= 0) & (at < x.shape[a])
             ok = inside if ok is None else ok & inside
             at = np.clip(at, 0, x.shape[a] - 1)
@@ -184,9 +186,10 @@ def _gather(x, forms, idx, shape):
     if plain is not None:
         a, src, labels = plain
         i = _long(idx[src - 1][0])
-        out = x.index_select(a, i.reshape(-1)).reshape(x.shape[:a] + i.shape + x.shape[a + 1:])
-        perm = sorted(range(rank), key=lambda j: labels[j])
-        return out.permute(perm) if perm != sorted(perm) else out
+        if not i.numel() or bool((i.min() >= 0) & (i.max() < x.shape[a])):  # a sum of data may leave the axis
+            out = x.index_select(a, i.reshape(-1)).reshape(x.shape[:a] + i.shape + x.shape[a + 1:])
+            perm = sorted(range(rank), key=lambda j: labels[j])
+            return out.permute(perm) if perm != sorted(perm) else out
     full = list(range(rank))
     index, ok = [], None
     for a, (off, terms, src) in enumerate(forms):
@@ -195,7 +198,7 @@ def _gather(x, forms, idx, shape):
             at = at + _spread(_long(idx[src - 1][0]), idx[src - 1][1], full)
         for o, c in terms:
             at = at + c*torch.arange(shape[o], device=x.device).reshape([-1 if j == o else 1 for j in full])
-        if off or terms:
+        if off or terms or src:
             inside = (at >= 0) & (at < x.shape[a])
             ok = inside if ok is None else ok & inside
             at = at.clamp(0, x.shape[a] - 1)
@@ -255,7 +258,7 @@ def _gather(x, forms, idx, shape):
     plain = _take_axis(forms, idx)
     if plain is not None:
         a, src, labels = plain
-        out = jnp.take(x, idx[src - 1][0], axis=a)
+        out = jnp.take(x, idx[src - 1][0], axis=a, mode="fill", fill_value=0)  # 0 outside (a sum of data)
         perm = sorted(range(rank), key=lambda j: labels[j])
         return jnp.transpose(out, perm) if perm != sorted(perm) else out
     full = list(range(rank))
@@ -266,7 +269,7 @@ def _gather(x, forms, idx, shape):
             at = at + _spread(idx[src - 1][0], idx[src - 1][1], full)
         for o, c in terms:
             at = at + c*jnp.arange(shape[o]).reshape([-1 if j == o else 1 for j in full])
-        if off or terms:
+        if off or terms or src:
             inside = (at >= 0) & (at < x.shape[a])
             ok = inside if ok is None else ok & inside
             at = jnp.clip(at, 0, x.shape[a] - 1)
@@ -316,19 +319,6 @@ def gather_helpers(code: str, text: str) -> str:
     parts = ["\n".join(lines[min([f.lineno] + [d.lineno for d in f.decorator_list]) - 1:f.end_lineno])
              for f in tree.body if isinstance(f, ast.FunctionDef) and f.name in keep]
     return "".join(f"\n\n{part}\n" for part in parts)
-
-
-#: Numba: the NumPy helpers with the rows of a scatter added by a compiled loop over the
-#: tokens (serial: no two threads write one row; np.add.at is about 30 times slower)
-NUMBA = NUMPY.replace("np.add.at(res, p, v)", "_add_rows(res, p, np.ascontiguousarray(v, dtype=res.dtype))") + '''
-
-@numba.njit(cache=True)
-def _add_rows(res, p, v):
-    for i in range(p.shape[0]):
-        row = p[i]
-        for j in range(v.shape[1]):
-            res[row, j] += v[i, j]
-'''
 
 
 class GatherPrinting:
