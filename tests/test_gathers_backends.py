@@ -209,3 +209,62 @@ def test_hessian_of_cross_entropy_compiles():
         numeric[(...,) + at] = (grad(z=up, y=y)["z"] - grad(z=down, y=y)["z"]) / (2 * eps)
     assert np.allclose(H.reshape(numeric.shape), numeric, atol=1e-7)
     assert np.abs(numeric).max() > 1e-3  # not trivially zero
+
+
+def test_numpy_rows_added_in_rounds_equal_add_at():
+    """The NumPy scatter's rows (a stable sort, then rounds of distinct positions) are
+    np.add.at's, bit for bit, with no, few and many repeats (README "Gathers")."""
+    from indexcalc.backends.gathers import NUMPY
+    namespace = {"np": np}
+    exec(NUMPY, namespace)
+    r = np.random.default_rng(3)
+    for p in (r.permutation(300)[:200], r.integers(0, 300, 500), np.minimum(r.zipf(1.3, 2000) - 1, 299),
+              np.zeros(100, int), r.integers(0, 300, 40)):
+        v = r.normal(size=(len(p), 7)).astype(np.float32)
+        want, got = np.zeros((300, 7), np.float32), np.zeros((300, 7), np.float32)
+        np.add.at(want, p, v)
+        namespace["_add_rows"](got, p, v)
+        assert np.array_equal(got, want)
+
+
+def test_numba_positions_are_integers_above_2_to_24():
+    """A float32 Numba kernel computes positions from integer data as integers: the sum
+    tok[n] + jdx[n] above 2^24 (where float32 skips odd numbers) reads and adds at the
+    exact element, as NumPy does."""
+    pytest.importorskip("numba")
+    n = 2**24 + 8
+    x = np.zeros(n, np.float32)
+    x[-8:] = np.arange(1, 9, dtype=np.float32)
+    tok, jdx = np.array([2**24 - 1, 2**24, 5]), np.array([2, 5, 2**24 + 2])  # 2^24 + 1, + 5, + 7
+    dy = np.array([1.0, 2.0, 4.0], np.float32)
+    d = ic.derive("y[n] = x[tok[n] + jdx[n]]")
+    for backend in ("numba", "numpy"):
+        out = d.compile(forward=True, backend=backend)(x=x, tok=tok, jdx=jdx, dy=dy)
+        assert out["y"].tolist() == [2.0, 6.0, 8.0], backend  # x[2^24 + k] = k + 1
+        dx = out["x"]
+        assert dx.dtype == np.float32 and dx[2**24 + 1] == 1 and dx[2**24 + 5] == 2 and dx[2**24 + 7] == 4
+        assert dx.sum() == 7, backend
+
+
+def test_numba_scatter_is_the_same_on_one_and_two_threads():
+    """The Numba scatter-add splits the result's rows among threads, each adding its rows
+    in the order of the positions: one thread and two give the same bits."""
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread")
+    r = np.random.default_rng(0)
+    E = r.normal(size=(50, 300)).astype(np.float32)
+    tok = np.minimum(r.zipf(1.3, 2000) - 1, 49)
+    dy = r.normal(size=(2000, 300)).astype(np.float32)
+    f = ic.derive("y[n,d] = E[tok[n],d]").compile(backend="numba")
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = f(E=E, tok=tok, dy=dy)["E"].copy()
+        numba.set_num_threads(2)
+        two = f(E=E, tok=tok, dy=dy)["E"]
+    finally:
+        numba.set_num_threads(before)
+    want = np.zeros_like(E)
+    np.add.at(want, tok, dy)
+    assert np.array_equal(one, two) and np.array_equal(one, want)
