@@ -3,11 +3,14 @@
 ``_gather(x, forms, idx, shape)`` reads ``x`` at positions that may hold integer data (a
 :class:`~indexcalc.lower.ir.Gather`: ``forms[a] = (offset, terms, source)``, ``idx[source-1]
 = (array, its output axes)``): a plain gather is one ``take`` / ``index_select`` along the
-gathered axis, anything else advanced indexing by broadcast index arrays, 0 where an
-offset leaves the axis. ``_scatter(vals, vaxes, pos, paxes, out, target, shape)`` adds
+gathered axis, anything else advanced indexing by broadcast index arrays, 0 where a
+position leaves the axis (an offset, or a sum of integer data). ``_scatter(vals, vaxes, pos, paxes, out, target, shape)`` adds
 ``vals`` at the integer positions ``pos`` (a :class:`~indexcalc.lower.ir.ScatterAdd`, labels
 einsum-style): an embedding's gradient is one ``np.add.at`` / ``index_add_`` /
-``.at[].add`` of rows, never a one-hot. Positions outside the axis add nothing.
+``.at[].add`` of rows (NumPy's computed as rows added in rounds of distinct positions,
+``_add_rows``), never a one-hot. Positions outside the axis add nothing. The Numba backend
+carries none of these: its gathers and scatter-adds are loops
+(:mod:`indexcalc.backends.loop_gathers`).
 
     >>> import numpy as np
     >>> namespace = {"np": np}
