@@ -268,3 +268,26 @@ def test_numba_scatter_is_the_same_on_one_and_two_threads():
     want = np.zeros_like(E)
     np.add.at(want, tok, dy)
     assert np.array_equal(one, two) and np.array_equal(one, want)
+
+
+def test_numpy_cross_entropy_gradient_builds_no_comparison_array():
+    """NumPy: the cross-entropy's ``exp(z - lse) - delta(c, y[n])`` subtracts 1 at each row's
+    target in the new array of the exp (``_add_at``), never building ``arange == y``; the
+    helper adds along any axis, and where a position leaves the axis it adds nothing."""
+    src = ic.derive("L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])").numpy_source()
+    body = src[src.index("def backward"):]
+    assert "_add_at(np.exp(" in body and "arange" not in body
+    from indexcalc.backends.numpy import HELPERS
+    namespace = {"np": np}
+    exec(HELPERS["_add_at("], namespace)
+    add_at = namespace["_add_at"]
+    r = np.random.default_rng(0)
+    a = r.normal(size=(4, 5, 3))
+    at = r.integers(0, 5, (4, 1, 3))
+    want = a - 2.0*(np.arange(5).reshape(1, 5, 1) == at)
+    assert np.array_equal(add_at(a.copy(), -2.0, 1, at), want)
+    at = np.array([[0], [2]])  # along axis 1 of a 2 x 3, one position per row, broadcast
+    b = r.normal(size=(2, 3))
+    assert np.array_equal(add_at(b.copy(), 1, 1, at), b + (np.arange(3) == at))
+    at = np.array([[0], [3]])  # 3 is outside: that row gets nothing
+    assert np.array_equal(add_at(b.copy(), 1, 1, at), b + (np.arange(3) == at))

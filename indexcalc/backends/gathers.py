@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import ast
 
+from indexcalc.backends.dialect import literal
+from indexcalc.lower.ir import Const, Input, Map, Position
+
 # shared by every dialect: the plan of a gather or a scatter, from labels and shapes alone
 _PLAN = '''
 
@@ -378,6 +381,45 @@ class GatherPrinting:
         shape = ", ".join(self.size_var(c) for c in node.axes)
         return (f"_scatter({code}, {tuple(vl[i] for i in layout)!r}, {pos}, {paxes!r}, {node.op.output!r}, "
                 f"{node.op.target}, ({shape}{',' * (node.rank == 1)}), _dtype)"), tuple(range(node.rank))
+
+    def delta_sum(self, node):
+        """Code for a sum of two terms, a new array ``rest`` of the sum's shape and
+        ``c*(p == y)``, ``p`` the position along one axis of the sum and ``y`` an integer
+        input over others (a cross-entropy's ``exp(z[n,c] - lse[n]) - delta(c, y[n])``):
+        ``rest`` with ``c`` added at ``y`` along that axis, where the dialect can
+        (``add_at``); else None."""
+        if getattr(self.d, "add_at", None) is None or len(node.args) != 2:
+            return None
+        for j, (a, pos) in enumerate(node.args):
+            coeff, e, epos = 1, a, tuple(range(self.g[a].rank))
+            if self.g[a].op == Map("mul") and len(self.g[a].args) == 2 and a not in self.var:
+                (b0, p0), (b1, p1) = self.g[a].args
+                if isinstance(self.g[b0].op, Const):
+                    coeff, e, epos = self.g[b0].op.value, b1, p1
+            if e in self.var or self.g[e].op not in (Map("eq"),):
+                continue
+            (u, up), (w, wp) = self.g[e].args
+            if isinstance(self.g[w].op, Position):
+                (u, up), (w, wp) = (w, wp), (u, up)
+            if not isinstance(self.g[u].op, Position) or not isinstance(self.g[w].op, Input) or \
+                    self.g[w].op.name not in getattr(self.prog, "integers", ()):
+                continue
+            axis = pos[epos[up[0]]]
+            labels = [pos[epos[i]] for i in wp]
+            rest, rpos = node.args[1 - j]
+            if axis in labels or self.g[rest].rank != node.rank or rest in self.var or \
+                    not isinstance(self.g[rest].op, Map) or self.g[rest].op.function in self.d.boolean:
+                return None
+            code, layout = self.expr(rest)
+            if [rpos[i] for i in layout] != list(range(node.rank)):
+                return None
+            saved, self.raw = self.raw, True
+            try:
+                at = self.aligned(w, labels, node.rank)
+            finally:
+                self.raw = saved
+            return self.d.add_at(code, literal(coeff), axis, at)
+        return None
 
     def integer_operands(self, args) -> list:
         """``[(code, labels of its physical axes)]`` of operands read as integers."""

@@ -238,6 +238,9 @@ class ArrayPrinter(SizeTable, GatherPrinting):
         return self.d.function(fn, codes, [a in self.static for a, _ in node.args])
 
     def add(self, node) -> str:
+        code = self.delta_sum(node)  # README "Gathers": rest + c*delta(c, y[n]), no comparison array
+        if code is not None:
+            return code
         terms = [self.term(a, pos, node.rank) for a, pos in node.args]
         terms.sort(key=lambda t: t[0] == "-")
         out = "".join(f" {s} {c}" for s, c in terms)
