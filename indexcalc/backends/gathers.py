@@ -319,6 +319,19 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
     (README "Gathers")."""
     vals = jnp.asarray(vals, dtype)
     size = _labels_shape(((vals, vaxes), (pos, paxes)), out, shape)
+    n = shape[out.index(target)]
+    rows = _rows(vaxes, paxes, out, target)
+    if rows is not None:  # rows added at positions: one scatter along the first axis
+        summed, kept = rows
+        full = summed + kept
+        p = jnp.broadcast_to(_spread(pos, paxes, full[:len(summed)]), [size[l] for l in summed]).reshape(-1)
+        v = jnp.broadcast_to(_spread(vals, vaxes, full), [size[l] for l in full]).reshape(p.shape[0], -1)
+        p = jnp.where((p >= 0) & (p < n), p, n)  # out of range: dropped
+        res = jnp.zeros((n, v.shape[1]), vals.dtype).at[p].add(v, mode="drop")
+        res = res.reshape([n] + [size[l] for l in kept])
+        have = [target] + kept
+        perm = [have.index(l) for l in out]
+        return jnp.transpose(res, perm) if perm != sorted(perm) else res
     full = list(dict.fromkeys(tuple(out) + tuple(vaxes) + tuple(paxes)))
     full.remove(target)
     fshape = [size[l] for l in full]
@@ -327,7 +340,6 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
     index = tuple(p if l == target else
                   jnp.broadcast_to(jnp.arange(size[l]).reshape([-1 if m == l else 1 for m in full]), fshape)
                   for l in out)
-    n = shape[out.index(target)]
     p = jnp.where((p >= 0) & (p < n), p, n)  # out of range: dropped
     index = tuple(p if l == target else i for l, i in zip(out, index))
     return jnp.zeros(shape, vals.dtype).at[index].add(v, mode="drop")
