@@ -291,3 +291,16 @@ def test_numpy_cross_entropy_gradient_builds_no_comparison_array():
     assert np.array_equal(add_at(b.copy(), 1, 1, at), b + (np.arange(3) == at))
     at = np.array([[0], [3]])  # 3 is outside: that row gets nothing
     assert np.array_equal(add_at(b.copy(), 1, 1, at), b + (np.arange(3) == at))
+
+
+def test_numba_scatter_names_leave_user_indices_alone():
+    """Indices named lo, hi and at (loop variables _lo, _hi, _at) do not clobber the
+    scatter-add kernel's own row range and position."""
+    pytest.importorskip("numba")
+    d = ic.derive("y[at,lo,hi] = E[tok[at],lo,hi]")
+    r = np.random.default_rng(0)
+    E, tok, dy = r.normal(size=(6, 3, 2)), np.array([1, 4, 1, 5]), r.normal(size=(4, 3, 2))
+    want = np.zeros_like(E)
+    np.add.at(want, tok, dy)
+    got = d.compile(forward=True, backend="numba")(E=E, tok=tok, dy=dy)
+    assert np.allclose(got["E"], want) and np.allclose(got["y"], E[tok])

@@ -195,7 +195,8 @@ class _Module:
         statics = {k: f"_s{i}" for i, k in enumerate(sorted(s.static), 1)}
         sizes = {c: var for c, (var, _, _) in ap.sizes.items()}
         sizes.update({c: var for c, (var, _) in ap.computed.items()})  # valid and stated sizes (lower/sizes.py)
-        fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_src", "_dst", "_F", "_nt", "_dtype"} | GLOBALS
+        fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_src", "_dst", "_F", "_nt", "_dtype",
+                 "_lo", "_hi", "_at"} | GLOBALS  # the last three: a scatter-add's (loop_gathers.py)
         taken = fixed | set(names.values()) | set(statics.values()) | {
             f"{p}{i}" for i in number.values() for p in ("_a", "_p", "_r", "_k")} | {f"_k{i}s" for i in number.values()}
         full = [k for k in sorted(s.computed) if k in s.numpy or s.storage[k] == "full"]
