@@ -17,7 +17,8 @@ Ratios are indexcalc / torch eager (below 1: indexcalc is faster) and one-hot / 
     python benchmarks/bench_gather.py --threads 1 [--repeat 5] [--write]
 
 ``--threads`` sets OPENBLAS/OMP/MKL/NUMBA threads before NumPy loads, and
-``torch.set_num_threads``; ``--write`` replaces that thread count's tables in
+``torch.set_num_threads``; ``--clock cpu`` (with ``--threads 1``) times the process's CPU
+time instead of the wall clock, for a machine shared with other jobs; ``--write`` replaces that thread count's tables in
 ``benchmarks/RESULTS.md`` (appended the first time); ``--no-onehot`` leaves out the
 one-hot form (1 GB, seconds).
 """
@@ -45,13 +46,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import indexcalc as ic  # noqa: E402
 
 
+#: ``--clock cpu``: the process's CPU time (one thread only: on a machine shared with other
+#: jobs, time spent waiting for a core does not count), else wall-clock time
+CLOCK = time.process_time if _arg("--clock", "wall") == "cpu" else time.perf_counter
+
+
 def best(f, repeat):
     f()  # warm-up (compiles)
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = CLOCK()
         f()
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return min(times) * 1e3
 
 
@@ -174,7 +180,9 @@ def table(rows, a) -> str:
     except ImportError:
         versions = f"NumPy {np.__version__}"
     head = (f"### gathers (embedding, cross-entropy with integer targets), float32, {t} thread{'s' * (t > 1)}\n\n"
-            f"`python benchmarks/bench_gather.py --threads {t} --repeat {a.repeat} --write` ({versions}; "
+            f"`python benchmarks/bench_gather.py --threads {t} --repeat {a.repeat}"
+            f"{' --clock cpu' * (a.clock == 'cpu')} --write` ({versions}; "
+            f"{'process CPU time' if a.clock == 'cpu' else 'wall-clock time'}, "
             f"best of {a.repeat} after a warm-up, the one-hot form best of 2; forward+backward of each, the "
             "backends' `compile(forward=True)` vs torch eager autograd; the scatter-add rows: the gradient "
             "alone, ratio to `np.add.at`)\n\n"
@@ -212,7 +220,10 @@ def main():
     p.add_argument("--backends", default="numpy,numba,torch,jax")
     p.add_argument("--no-onehot", dest="onehot", action="store_false")
     p.add_argument("--write", action="store_true")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     a = p.parse_args()
+    if a.clock == "cpu" and a.threads > 1:
+        p.error("--clock cpu counts the CPU time of every thread: use it with --threads 1")
     a.backends = [b for b in a.backends.split(",") if _installed(b)]
     import torch
     torch.set_num_threads(a.threads)
