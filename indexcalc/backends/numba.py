@@ -212,8 +212,8 @@ class _Module:
             {names[k] for k in full if low.graph[k].rank}
         ap.emitted = set(low.inputs.values())
         for k in full:  # what the library calls read
-            if k not in s.numpy or k in s.scatters:
-                ap.var[k], ap.layout[k] = names[k], s.layout[k]
+            if k not in s.numpy or k in s.scatters:  # a scatter-add's array: its own axis order
+                ap.var[k], ap.layout[k] = names[k], tuple(range(low.graph[k].rank)) if k in s.scatters else s.layout[k]
                 ap.emitted.add(k)
         kernels, calls, used, n = [], [], set(), 0
         for kind, part in s.segments:
