@@ -30,6 +30,7 @@ carries none of these: its gathers and scatter-adds are loops
 from __future__ import annotations
 
 import ast
+import re
 
 from indexcalc.backends.dialect import literal
 from indexcalc.lower.ir import Const, Input, Map, Position
@@ -423,8 +424,8 @@ class GatherPrinting:
                     not isinstance(self.g[rest].op, Map) or self.g[rest].op.function in self.d.boolean:
                 return None
             code, layout = self.expr(rest)
-            if [rpos[i] for i in layout] != list(range(node.rank)):
-                return None
+            if [rpos[i] for i in layout] != list(range(node.rank)) or re.fullmatch(r"[\w.]+(\[[^\]]*\])?", code):
+                return None  # a name or a view of one (not a new array: written in place)
             saved, self.raw = self.raw, True
             try:
                 at = self.aligned(w, labels, node.rank)
