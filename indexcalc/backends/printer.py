@@ -19,7 +19,7 @@ import opt_einsum
 import sympy as sp
 
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
-from indexcalc.backends.gathers import GatherPrinting
+from indexcalc.backends.gather_printing import GatherPrinting
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, LogSumExp, Map, \
