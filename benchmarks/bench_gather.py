@@ -1,14 +1,26 @@
-"""Time gathers (README "Gathers") against torch eager, in one process, float32, best of
-several runs after a warm-up: an embedding's forward and backward (vocabulary 32,000 × 256,
-2,048 tokens) in each backend, against ``F.embedding`` and against the one-hot form
-``y[n,d] = O[n,v]*E[v,d]`` (a 2,048 × 32,000 one-hot input, the only way before gathers);
-softmax cross-entropy with integer targets (4,096 × 1,000) against ``F.cross_entropy``.
-Ratios are indexcalc / torch eager: below 1 means indexcalc is faster.
+"""Time gathers (README "Gathers", issue 22) against torch eager, in one process, float32,
+best of several runs after a warm-up (the one-hot form: best of 2):
 
-    python benchmarks/bench_gather.py --threads 1 [--repeat 5] [--tokens 2048]
+* an embedding's forward and backward (vocabulary 32,000 x 256, ``--tokens`` 8,192) in
+  each backend, against ``F.embedding`` and against the one-hot form
+  ``y[n,d] = O[n,v]*E[v,d]`` (an 8,192 x 32,000 one-hot input, 1 GB in float32, the only
+  way before gathers; NumPy backend, BLAS);
+* softmax cross-entropy with integer targets (4,096 x ``--classes`` 32,000) against
+  ``F.cross_entropy``;
+* the embedding's gradient alone, a scatter-add of 8,192 rows of 256 into 32,000, each
+  way it can be done in NumPy (``np.add.at``, ``np.bincount``, a sort with
+  ``np.add.reduceat``, the rounds of the NumPy backend), torch's ``index_add_`` and the
+  Numba backend's kernel: how the backends' ways were chosen.
+
+Ratios are indexcalc / torch eager (below 1: indexcalc is faster) and one-hot / indexcalc.
+
+    python benchmarks/bench_gather.py --threads 1 [--repeat 5] [--write]
 
 ``--threads`` sets OPENBLAS/OMP/MKL/NUMBA threads before NumPy loads, and
-``torch.set_num_threads``.
+``torch.set_num_threads``; ``--clock cpu`` (with ``--threads 1``) times the process's CPU
+time instead of the wall clock, for a machine shared with other jobs; ``--write`` replaces that thread count's tables in
+``benchmarks/RESULTS.md`` (appended the first time); ``--no-onehot`` leaves out the
+one-hot form (1 GB, seconds).
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def _arg(name, default):
@@ -33,72 +46,195 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import indexcalc as ic  # noqa: E402
 
 
+#: ``--clock cpu``: the process's CPU time (one thread only: on a machine shared with other
+#: jobs, time spent waiting for a core does not count), else wall-clock time
+CLOCK = time.process_time if _arg("--clock", "wall") == "cpu" else time.perf_counter
+
+
 def best(f, repeat):
     f()  # warm-up (compiles)
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = CLOCK()
         f()
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return min(times) * 1e3
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--tokens", type=int, default=2048)
-    p.add_argument("--backends", default="numpy,numba,torch")
-    a = p.parse_args()
-    import torch
-    torch.set_num_threads(a.threads)
+def _installed(backend):
+    try:
+        __import__({"numpy": "numpy", "numba": "numba", "torch": "torch", "jax": "jax"}[backend])
+        return True
+    except ImportError:
+        return False
+
+
+def embedding(a, torch, rows):
     F = torch.nn.functional
     r = np.random.default_rng(0)
     V, D, N = 32000, 256, a.tokens
     E = r.normal(size=(V, D)).astype(np.float32)
     tok = r.integers(0, V, N)
     dy = r.normal(size=(N, D)).astype(np.float32)
-    rows = []
-
+    what = f"embedding {V:,} x {D}, {N:,} tokens"
     te, tt, tdy = torch.tensor(E, requires_grad=True), torch.tensor(tok), torch.tensor(dy)
 
     def torch_embedding():
         te.grad = None
         F.embedding(tt, te).backward(tdy)
     t_emb = best(torch_embedding, a.repeat)
-    rows.append(("embedding fwd+bwd", "torch eager F.embedding", t_emb, 1.0))
+    found = [(what, "torch eager `F.embedding`", t_emb)]
     d = ic.derive("y[n,d] = E[tok[n],d]")
-    for backend in a.backends.split(","):
+    for backend in a.backends:
         f = d.compile(forward=True, backend=backend)
-        t = best(lambda: f(E=E, tok=tok, dy=dy), a.repeat)
-        rows.append(("embedding fwd+bwd", f"indexcalc {backend}", t, t / t_emb))
-    onehot = np.zeros((N, V), np.float32)
-    onehot[np.arange(N), tok] = 1
-    f = ic.derive("y[n,d] = O[n,v]*E[v,d]", wrt=["E"]).compile(forward=True)
-    t = best(lambda: f(O=onehot, E=E, dy=dy), max(2, a.repeat // 2))
-    rows.append(("embedding fwd+bwd", "one-hot form (numpy)", t, t / t_emb))
+        found.append((what, f"indexcalc {backend}", best(lambda: f(E=E, tok=tok, dy=dy), a.repeat)))
+    onehot = None
+    if a.onehot:
+        O = np.zeros((N, V), np.float32)
+        O[np.arange(N), tok] = 1
+        f = ic.derive("y[n,d] = O[n,v]*E[v,d]", wrt=["E"]).compile(forward=True)
+        onehot = best(lambda: f(O=O, E=E, dy=dy), 2)
+        del O
+        found.append((what, "one-hot form `y[n,d] = O[n,v]*E[v,d]` (numpy, BLAS)", onehot))
+    for w, code, t in found:
+        rows.append((w, code, t, t / t_emb, onehot / t if onehot else None))
 
-    B, C = 4096, 1000
+
+def cross_entropy(a, torch, rows):
+    F = torch.nn.functional
+    r = np.random.default_rng(1)
+    B, C = 4096, a.classes
     z = r.normal(size=(B, C)).astype(np.float32)
     y = r.integers(0, C, B)
+    what = f"cross-entropy {B:,} x {C:,}, integer targets"
     tz, ty = torch.tensor(z, requires_grad=True), torch.tensor(y)
 
     def torch_ce():
         tz.grad = None
         F.cross_entropy(tz, ty).backward()
     t_ce = best(torch_ce, a.repeat)
-    rows.append(("cross-entropy fwd+bwd", "torch eager F.cross_entropy", t_ce, 1.0))
+    rows.append((what, "torch eager `F.cross_entropy`", t_ce, 1.0, None))
     d = ic.derive("L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])")
-    for backend in a.backends.split(","):
+    for backend in a.backends:
         f = d.compile(forward=True, backend=backend)
         t = best(lambda: f(z=z, y=y), a.repeat)
-        rows.append(("cross-entropy fwd+bwd", f"indexcalc {backend}", t, t / t_ce))
+        rows.append((what, f"indexcalc {backend}", t, t / t_ce, None))
 
-    print(f"threads {a.threads}, {N} tokens, float32, best of {a.repeat}")
-    print("| program | code | ms | ratio to torch eager |")
-    print("|---|---|---:|---:|")
-    for what, code, t, ratio in rows:
-        print(f"| {what} | {code} | {t:.2f} | {ratio:.2f} |")
+
+def scatter(a, torch, rows):
+    """The embedding's gradient alone, each way."""
+    from indexcalc.backends.gathers import NUMPY
+    namespace = {"np": np}
+    exec(NUMPY, namespace)
+    add_rows = namespace["_add_rows"]
+    r = np.random.default_rng(2)
+    V, D, N = 32000, 256, a.tokens
+    what = f"scatter-add {N:,} rows of {D} into {V:,}"
+    found = []
+    for dist, tok in (("uniform", r.integers(0, V, N)), ("Zipf 1.2", np.minimum(r.zipf(1.2, N) - 1, V - 1))):
+        dy = r.normal(size=(N, D)).astype(np.float32)
+
+        def add_at():
+            res = np.zeros((V, D), np.float32)
+            np.add.at(res, tok, dy)
+            return res
+
+        def bincount():
+            flat = (tok[:, None] * D + np.arange(D)).ravel()
+            return np.bincount(flat, weights=dy.ravel(), minlength=V * D).astype(np.float32).reshape(V, D)
+
+        def reduceat():
+            o = np.argsort(tok, kind="stable")
+            t = tok[o]
+            start = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+            res = np.zeros((V, D), np.float32)
+            res[t[start]] = np.add.reduceat(dy[o], start, axis=0)
+            return res
+
+        def rounds():
+            res = np.zeros((V, D), np.float32)
+            add_rows(res, tok, dy)
+            return res
+        want = add_at()
+        assert np.array_equal(rounds(), want)
+        ways = [("`np.add.at`", add_at), ("`np.bincount` (float64, cast)", bincount),
+                ("stable sort + `np.add.reduceat`", reduceat), ("rounds of distinct rows (the NumPy backend)", rounds)]
+        tt, tdy = torch.tensor(tok), torch.tensor(dy)
+        ways.append(("torch `index_add_` (the torch backend)", lambda: torch.zeros(V, D).index_add_(0, tt, tdy)))
+        if "numba" in a.backends:
+            f = ic.derive("y[n,d] = E[tok[n],d]").compile(backend="numba")
+            E = np.zeros((V, D), np.float32)
+            assert np.allclose(f(E=E, tok=tok, dy=dy)["E"], want, atol=1e-4)
+            ways.append(("Numba kernel (the Numba backend)", lambda: f(E=E, tok=tok, dy=dy)))
+        times = [(name, best(g, a.repeat)) for name, g in ways]
+        base = times[0][1]
+        found += [(f"{what}, tokens {dist}", name, t, t / base, None) for name, t in times]
+    rows += found
+
+
+def table(rows, a) -> str:
+    t = a.threads
+    try:
+        import torch
+        versions = f"NumPy {np.__version__}, torch {torch.__version__}"
+    except ImportError:
+        versions = f"NumPy {np.__version__}"
+    head = (f"### gathers (embedding, cross-entropy with integer targets), float32, {t} thread{'s' * (t > 1)}\n\n"
+            f"`python benchmarks/bench_gather.py --threads {t} --repeat {a.repeat}"
+            f"{' --clock cpu' * (a.clock == 'cpu')} --write` ({versions}; "
+            f"{'process CPU time' if a.clock == 'cpu' else 'wall-clock time'}, "
+            f"best of {a.repeat} after a warm-up, the one-hot form best of 2; forward+backward of each, the "
+            "backends' `compile(forward=True)` vs torch eager autograd; the scatter-add rows: the gradient "
+            "alone, ratio to `np.add.at`)\n\n"
+            "| program | code | ms | / torch eager | one-hot / this |\n| --- | --- | ---: | ---: | ---: |\n")
+    body = "".join(f"| {w} | {c} | {ms:.2f} | {r:.2f}x | {'' if h is None else f'{h:,.0f}x'} |\n"
+                   for w, c, ms, r, h in rows if not w.startswith("scatter"))
+    scat = [row for row in rows if row[0].startswith("scatter")]
+    if scat:
+        body += "\n| scatter-add | code | ms | / `np.add.at` |\n| --- | --- | ---: | ---: |\n"
+        body += "".join(f"| {w} | {c} | {ms:.2f} | {r:.2f}x |\n" for w, c, ms, r, _ in scat)
+    return head + body
+
+
+def write(section: str):
+    """Replace the section of the same title in RESULTS.md where it stands (else append)."""
+    path = Path(__file__).with_name("RESULTS.md")
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    title = section.splitlines()[0]
+    parts = text.split("\n### ")
+    for j, p in enumerate(parts[1:], 1):
+        if ("### " + p).startswith(title):
+            parts[j] = section[4:].rstrip() + "\n"
+            break
+    else:
+        parts.append(section[4:].rstrip() + "\n")
+    path.write_text("\n### ".join(parts))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--tokens", type=int, default=8192)
+    p.add_argument("--classes", type=int, default=32000)
+    p.add_argument("--backends", default="numpy,numba,torch,jax")
+    p.add_argument("--no-onehot", dest="onehot", action="store_false")
+    p.add_argument("--write", action="store_true")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    a = p.parse_args()
+    if a.clock == "cpu" and a.threads > 1:
+        p.error("--clock cpu counts the CPU time of every thread: use it with --threads 1")
+    a.backends = [b for b in a.backends.split(",") if _installed(b)]
+    import torch
+    torch.set_num_threads(a.threads)
+    rows = []
+    embedding(a, torch, rows)
+    cross_entropy(a, torch, rows)
+    scatter(a, torch, rows)
+    out = table(rows, a)
+    print(out)
+    if a.write:
+        write(out)
 
 
 if __name__ == "__main__":

@@ -111,12 +111,16 @@ def test_no_one_hot_in_any_source(kind):
     d = ic.derive("y[n,d] = E[tok[n],d]")
     src = getattr(d, f"{kind}_source")()
     body = src[src.index("_check(("):]  # the generated functions, after the helpers
-    assert "_scatter(" in body
-    # the NumPy and Numba modules of the backward alone need no gather, and carry no helper for it
-    assert ("_gather(" in src) == (kind in ("torch", "jax"))
+    if kind == "numba":  # loops (README "Gathers"): a kernel adding each row at its token
+        assert "_scatter(" not in src and "_gather(" not in src
+        assert "dE[_at, _d] += dy[_n, _d]" in src and "if _lo <= _at < _hi:" in src  # the kernels precede _check
+    else:
+        assert "_scatter(" in body
+        # the NumPy module of the backward alone needs no gather, and carries no helper for it
+        assert ("_gather(" in src) == (kind in ("torch", "jax"))
+        assert any(add in src for add in ("np.add.at", "index_add_", ".at["))
     for pattern in (r"\beye\(", r"== *\w+\.arange\(", r"arange\([^)]*\) *==", r"one_hot"):
         assert not re.search(pattern, body), (kind, pattern)
-    assert any(add in src for add in ("np.add.at", "index_add_", ".at[", "_add_rows"))
 
 
 def test_float32_stays_float32():
@@ -205,3 +209,98 @@ def test_hessian_of_cross_entropy_compiles():
         numeric[(...,) + at] = (grad(z=up, y=y)["z"] - grad(z=down, y=y)["z"]) / (2 * eps)
     assert np.allclose(H.reshape(numeric.shape), numeric, atol=1e-7)
     assert np.abs(numeric).max() > 1e-3  # not trivially zero
+
+
+def test_numpy_rows_added_in_rounds_equal_add_at():
+    """The NumPy scatter's rows (a stable sort, then rounds of distinct positions) are
+    np.add.at's, bit for bit, with no, few and many repeats (README "Gathers")."""
+    from indexcalc.backends.gathers import NUMPY
+    namespace = {"np": np}
+    exec(NUMPY, namespace)
+    r = np.random.default_rng(3)
+    for p in (r.permutation(300)[:200], r.integers(0, 300, 500), np.minimum(r.zipf(1.3, 2000) - 1, 299),
+              np.zeros(100, int), r.integers(0, 300, 40)):
+        v = r.normal(size=(len(p), 7)).astype(np.float32)
+        want, got = np.zeros((300, 7), np.float32), np.zeros((300, 7), np.float32)
+        np.add.at(want, p, v)
+        namespace["_add_rows"](got, p, v)
+        assert np.array_equal(got, want)
+
+
+def test_numba_positions_are_integers_above_2_to_24():
+    """A float32 Numba kernel computes positions from integer data as integers: the sum
+    tok[n] + jdx[n] above 2^24 (where float32 skips odd numbers) reads and adds at the
+    exact element, as NumPy does."""
+    pytest.importorskip("numba")
+    n = 2**24 + 8
+    x = np.zeros(n, np.float32)
+    x[-8:] = np.arange(1, 9, dtype=np.float32)
+    tok, jdx = np.array([2**24 - 1, 2**24, 5]), np.array([2, 5, 2**24 + 2])  # 2^24 + 1, + 5, + 7
+    dy = np.array([1.0, 2.0, 4.0], np.float32)
+    d = ic.derive("y[n] = x[tok[n] + jdx[n]]")
+    for backend in ("numba", "numpy"):
+        out = d.compile(forward=True, backend=backend)(x=x, tok=tok, jdx=jdx, dy=dy)
+        assert out["y"].tolist() == [2.0, 6.0, 8.0], backend  # x[2^24 + k] = k + 1
+        dx = out["x"]
+        assert dx.dtype == np.float32 and dx[2**24 + 1] == 1 and dx[2**24 + 5] == 2 and dx[2**24 + 7] == 4
+        assert dx.sum() == 7, backend
+
+
+def test_numba_scatter_is_the_same_on_one_and_two_threads():
+    """The Numba scatter-add splits the result's rows among threads, each adding its rows
+    in the order of the positions: one thread and two give the same bits."""
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one thread")
+    r = np.random.default_rng(0)
+    E = r.normal(size=(50, 300)).astype(np.float32)
+    tok = np.minimum(r.zipf(1.3, 2000) - 1, 49)
+    dy = r.normal(size=(2000, 300)).astype(np.float32)
+    f = ic.derive("y[n,d] = E[tok[n],d]").compile(backend="numba")
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = f(E=E, tok=tok, dy=dy)["E"].copy()
+        numba.set_num_threads(2)
+        two = f(E=E, tok=tok, dy=dy)["E"]
+    finally:
+        numba.set_num_threads(before)
+    want = np.zeros_like(E)
+    np.add.at(want, tok, dy)
+    assert np.array_equal(one, two) and np.array_equal(one, want)
+
+
+def test_numpy_cross_entropy_gradient_builds_no_comparison_array():
+    """NumPy: the cross-entropy's ``exp(z - lse) - delta(c, y[n])`` subtracts 1 at each row's
+    target in the new array of the exp (``_add_at``), never building ``arange == y``; the
+    helper adds along any axis, and where a position leaves the axis it adds nothing."""
+    src = ic.derive("L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])").numpy_source()
+    body = src[src.index("def backward"):]
+    assert "_add_at(np.exp(" in body and "arange" not in body
+    from indexcalc.backends.numpy import HELPERS
+    namespace = {"np": np}
+    exec(HELPERS["_add_at("], namespace)
+    add_at = namespace["_add_at"]
+    r = np.random.default_rng(0)
+    a = r.normal(size=(4, 5, 3))
+    at = r.integers(0, 5, (4, 1, 3))
+    want = a - 2.0*(np.arange(5).reshape(1, 5, 1) == at)
+    assert np.array_equal(add_at(a.copy(), -2.0, 1, at), want)
+    at = np.array([[0], [2]])  # along axis 1 of a 2 x 3, one position per row, broadcast
+    b = r.normal(size=(2, 3))
+    assert np.array_equal(add_at(b.copy(), 1, 1, at), b + (np.arange(3) == at))
+    at = np.array([[0], [3]])  # 3 is outside: that row gets nothing
+    assert np.array_equal(add_at(b.copy(), 1, 1, at), b + (np.arange(3) == at))
+
+
+def test_numba_scatter_names_leave_user_indices_alone():
+    """Indices named lo, hi and at (loop variables _lo, _hi, _at) do not clobber the
+    scatter-add kernel's own row range and position."""
+    pytest.importorskip("numba")
+    d = ic.derive("y[at,lo,hi] = E[tok[at],lo,hi]")
+    r = np.random.default_rng(0)
+    E, tok, dy = r.normal(size=(6, 3, 2)), np.array([1, 4, 1, 5]), r.normal(size=(4, 3, 2))
+    want = np.zeros_like(E)
+    np.add.at(want, tok, dy)
+    got = d.compile(forward=True, backend="numba")(E=E, tok=tok, dy=dy)
+    assert np.allclose(got["E"], want) and np.allclose(got["y"], E[tok])

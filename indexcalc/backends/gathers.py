@@ -3,11 +3,14 @@
 ``_gather(x, forms, idx, shape)`` reads ``x`` at positions that may hold integer data (a
 :class:`~indexcalc.lower.ir.Gather`: ``forms[a] = (offset, terms, source)``, ``idx[source-1]
 = (array, its output axes)``): a plain gather is one ``take`` / ``index_select`` along the
-gathered axis, anything else advanced indexing by broadcast index arrays, 0 where an
-offset leaves the axis. ``_scatter(vals, vaxes, pos, paxes, out, target, shape)`` adds
+gathered axis, anything else advanced indexing by broadcast index arrays, 0 where a
+position leaves the axis (an offset, or a sum of integer data). ``_scatter(vals, vaxes, pos, paxes, out, target, shape)`` adds
 ``vals`` at the integer positions ``pos`` (a :class:`~indexcalc.lower.ir.ScatterAdd`, labels
 einsum-style): an embedding's gradient is one ``np.add.at`` / ``index_add_`` /
-``.at[].add`` of rows, never a one-hot. Positions outside the axis add nothing.
+``.at[].add`` of rows (NumPy's computed as rows added in rounds of distinct positions,
+``_add_rows``), never a one-hot. Positions outside the axis add nothing. The Numba backend
+carries none of these: its gathers and scatter-adds are loops
+(:mod:`indexcalc.backends.loop_gathers`).
 
     >>> import numpy as np
     >>> namespace = {"np": np}
@@ -81,8 +84,9 @@ def _order(axes, full):
     return perm, [axes[j] for j in perm]
 '''
 
-#: NumPy: ``np.take`` and ``np.add.at`` of rows (measured against ``np.bincount`` and a sort
-#: with ``np.add.reduceat``: benchmarks/RESULTS.md)
+#: NumPy: ``np.take``, and rows added in rounds of distinct positions after a stable sort
+#: (as ``np.add.at``, bit for bit; measured against it, ``np.bincount`` and a sort with
+#: ``np.add.reduceat``: benchmarks/RESULTS.md)
 NUMPY = _PLAN + '''
 
 def _index(a, rank):
@@ -107,9 +111,11 @@ def _gather(x, forms, idx, shape):
     plain = _take_axis(forms, idx)
     if plain is not None:
         a, src, labels = plain
-        out = np.take(x, _index(idx[src - 1][0], len(idx[src - 1][1])), axis=a)
-        perm = sorted(range(rank), key=lambda j: labels[j])
-        return out.transpose(perm) if perm != sorted(perm) else out
+        at = _index(idx[src - 1][0], len(idx[src - 1][1]))
+        if not at.size or (at.min() >= 0 and at.max() < x.shape[a]):  # a sum of data may leave the axis
+            out = np.take(x, at, axis=a)
+            perm = sorted(range(rank), key=lambda j: labels[j])
+            return out.transpose(perm) if perm != sorted(perm) else out
     full = list(range(rank))
     index, ok = [], None
     for a, (off, terms, src) in enumerate(forms):
@@ -118,13 +124,42 @@ def _gather(x, forms, idx, shape):
             at = at + _spread(_index(idx[src - 1][0], len(idx[src - 1][1])), idx[src - 1][1], full)
         for o, c in terms:
             at = at + c*np.arange(shape[o]).reshape([-1 if j == o else 1 for j in full])
-        if off or terms:
+        if off or terms or src:
             inside = (at >= 0) & (at < x.shape[a])
             ok = inside if ok is None else ok & inside
             at = np.clip(at, 0, x.shape[a] - 1)
         index.append(at)
     out = np.broadcast_to(x[tuple(index)], shape)
     return out if ok is None else np.where(np.broadcast_to(ok, shape), out, x.dtype.type(0))
+
+
+def _add_rows(res, p, v, least=64):
+    """res[p[i]] += v[i] for every i, in the order of i, as np.add.at, which adds one element
+    at a time: rows sorted by position (stable), then added in rounds, the first of each
+    position, then the second, ..., each round one fancy-indexed add of distinct rows;
+    the last small rounds by np.add.at (benchmarks/RESULTS.md, gathers)."""
+    n = len(p)
+    if n < least:
+        np.add.at(res, p, v)
+        return
+    o = np.argsort(p, kind="stable")
+    t = p[o]
+    new = np.empty(n, bool)
+    new[0] = True
+    np.not_equal(t[1:], t[:-1], out=new[1:])
+    if new.all():
+        res[t] += v[o]
+        return
+    at = np.arange(n)
+    k = at - np.maximum.accumulate(np.where(new, at, 0))  # which of its equals each row is
+    o2 = np.argsort(k, kind="stable")
+    o, t, s = o[o2], t[o2], 0
+    for c in np.bincount(k):
+        if c < least:
+            np.add.at(res, t[s:], v[o[s:]])
+            return
+        res[t[s:s + c]] += v[o[s:s + c]]
+        s += c
 
 
 def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
@@ -144,7 +179,7 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
             keep = (p >= 0) & (p < n)
             p, v = p[keep], v[keep]
         res = np.zeros((n, v.shape[1]), dtype=vals.dtype)
-        np.add.at(res, p, v)
+        _add_rows(res, p, v)
         res = res.reshape([n] + [size[l] for l in kept])
         have = [target] + kept
         perm = [have.index(l) for l in out]
@@ -184,9 +219,10 @@ def _gather(x, forms, idx, shape):
     if plain is not None:
         a, src, labels = plain
         i = _long(idx[src - 1][0])
-        out = x.index_select(a, i.reshape(-1)).reshape(x.shape[:a] + i.shape + x.shape[a + 1:])
-        perm = sorted(range(rank), key=lambda j: labels[j])
-        return out.permute(perm) if perm != sorted(perm) else out
+        if not i.numel() or bool((i.min() >= 0) & (i.max() < x.shape[a])):  # a sum of data may leave the axis
+            out = x.index_select(a, i.reshape(-1)).reshape(x.shape[:a] + i.shape + x.shape[a + 1:])
+            perm = sorted(range(rank), key=lambda j: labels[j])
+            return out.permute(perm) if perm != sorted(perm) else out
     full = list(range(rank))
     index, ok = [], None
     for a, (off, terms, src) in enumerate(forms):
@@ -195,7 +231,7 @@ def _gather(x, forms, idx, shape):
             at = at + _spread(_long(idx[src - 1][0]), idx[src - 1][1], full)
         for o, c in terms:
             at = at + c*torch.arange(shape[o], device=x.device).reshape([-1 if j == o else 1 for j in full])
-        if off or terms:
+        if off or terms or src:
             inside = (at >= 0) & (at < x.shape[a])
             ok = inside if ok is None else ok & inside
             at = at.clamp(0, x.shape[a] - 1)
@@ -255,7 +291,7 @@ def _gather(x, forms, idx, shape):
     plain = _take_axis(forms, idx)
     if plain is not None:
         a, src, labels = plain
-        out = jnp.take(x, idx[src - 1][0], axis=a)
+        out = jnp.take(x, idx[src - 1][0], axis=a, mode="fill", fill_value=0)  # 0 outside (a sum of data)
         perm = sorted(range(rank), key=lambda j: labels[j])
         return jnp.transpose(out, perm) if perm != sorted(perm) else out
     full = list(range(rank))
@@ -266,7 +302,7 @@ def _gather(x, forms, idx, shape):
             at = at + _spread(idx[src - 1][0], idx[src - 1][1], full)
         for o, c in terms:
             at = at + c*jnp.arange(shape[o]).reshape([-1 if j == o else 1 for j in full])
-        if off or terms:
+        if off or terms or src:
             inside = (at >= 0) & (at < x.shape[a])
             ok = inside if ok is None else ok & inside
             at = jnp.clip(at, 0, x.shape[a] - 1)
@@ -280,6 +316,19 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
     (README "Gathers")."""
     vals = jnp.asarray(vals, dtype)
     size = _labels_shape(((vals, vaxes), (pos, paxes)), out, shape)
+    n = shape[out.index(target)]
+    rows = _rows(vaxes, paxes, out, target)
+    if rows is not None:  # rows added at positions: one scatter along the first axis
+        summed, kept = rows
+        full = summed + kept
+        p = jnp.broadcast_to(_spread(pos, paxes, full[:len(summed)]), [size[l] for l in summed]).reshape(-1)
+        v = jnp.broadcast_to(_spread(vals, vaxes, full), [size[l] for l in full]).reshape(p.shape[0], -1)
+        p = jnp.where((p >= 0) & (p < n), p, n)  # out of range: dropped
+        res = jnp.zeros((n, v.shape[1]), vals.dtype).at[p].add(v, mode="drop")
+        res = res.reshape([n] + [size[l] for l in kept])
+        have = [target] + kept
+        perm = [have.index(l) for l in out]
+        return jnp.transpose(res, perm) if perm != sorted(perm) else res
     full = list(dict.fromkeys(tuple(out) + tuple(vaxes) + tuple(paxes)))
     full.remove(target)
     fshape = [size[l] for l in full]
@@ -288,7 +337,6 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
     index = tuple(p if l == target else
                   jnp.broadcast_to(jnp.arange(size[l]).reshape([-1 if m == l else 1 for m in full]), fshape)
                   for l in out)
-    n = shape[out.index(target)]
     p = jnp.where((p >= 0) & (p < n), p, n)  # out of range: dropped
     index = tuple(p if l == target else i for l, i in zip(out, index))
     return jnp.zeros(shape, vals.dtype).at[index].add(v, mode="drop")
@@ -316,54 +364,3 @@ def gather_helpers(code: str, text: str) -> str:
     parts = ["\n".join(lines[min([f.lineno] + [d.lineno for d in f.decorator_list]) - 1:f.end_lineno])
              for f in tree.body if isinstance(f, ast.FunctionDef) and f.name in keep]
     return "".join(f"\n\n{part}\n" for part in parts)
-
-
-#: Numba: the NumPy helpers with the rows of a scatter added by a compiled loop over the
-#: tokens (serial: no two threads write one row; np.add.at is about 30 times slower)
-NUMBA = NUMPY.replace("np.add.at(res, p, v)", "_add_rows(res, p, np.ascontiguousarray(v, dtype=res.dtype))") + '''
-
-@numba.njit(cache=True)
-def _add_rows(res, p, v):
-    for i in range(p.shape[0]):
-        row = p[i]
-        for j in range(v.shape[1]):
-            res[row, j] += v[i, j]
-'''
-
-
-class GatherPrinting:
-    """The array printer's cases (:mod:`indexcalc.backends.printer`) for
-    :class:`~indexcalc.lower.ir.Gather` and :class:`~indexcalc.lower.ir.ScatterAdd`: calls
-    of the module's helpers above."""
-
-    def _gather(self, k, node):
-        """A read at integer data (README "Gathers"): the module's ``_gather`` helper
-        (:mod:`indexcalc.backends.gathers`), the data read as integers."""
-        (a, _), *data = node.args
-        code, layout = self.expr(a)
-        forms = tuple(node.op.forms[j] for j in layout)  # physical axis j holds node axis layout[j]
-        idx = [f"({c}, {axes!r})" for c, axes in self.integer_operands(data)]
-        shape = ", ".join(self.size_var(c) for c in node.axes)
-        return (f"_gather({code}, {forms!r}, ({', '.join(idx)}{',' * (len(idx) == 1)}), "
-                f"({shape}{',' * (node.rank == 1)}))"), tuple(range(node.rank))
-
-    def _scatter(self, k, node):
-        """A gather's accumulation (README "Gathers"): the module's ``_scatter`` helper."""
-        (v, vl), data = node.args[0], node.args[1:]
-        code, layout = self.expr(v)
-        (pos, paxes), = self.integer_operands(data)
-        shape = ", ".join(self.size_var(c) for c in node.axes)
-        return (f"_scatter({code}, {tuple(vl[i] for i in layout)!r}, {pos}, {paxes!r}, {node.op.output!r}, "
-                f"{node.op.target}, ({shape}{',' * (node.rank == 1)}), _dtype)"), tuple(range(node.rank))
-
-    def integer_operands(self, args) -> list:
-        """``[(code, labels of its physical axes)]`` of operands read as integers."""
-        saved, self.raw = self.raw, True
-        try:
-            out = []
-            for a, labels in args:
-                code, layout = self.expr(a)
-                out.append((code, tuple(labels[i] for i in layout)))
-            return out
-        finally:
-            self.raw = saved

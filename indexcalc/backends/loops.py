@@ -33,6 +33,7 @@ import sympy as sp
 
 from indexcalc.backends.dialect import factor, literal, power
 from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
+from indexcalc.backends.loop_gathers import GatherLoops
 from indexcalc.backends.loop_windows import WindowLoops
 from indexcalc.lower.fuse import Loop, letter
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, \
@@ -42,7 +43,7 @@ START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
 
 
-class Kernels(WindowLoops):
+class Kernels(GatherLoops, WindowLoops):
     """Prints the kernels of schedule ``s``; ``names``: node -> variable name (inputs and
     computed nodes), ``statics``: node -> argument name, ``sizes``: size class -> size
     variable. ``prange``: what the chunks of an outermost loop run over (``numba.prange``,
@@ -106,7 +107,7 @@ class Kernels(WindowLoops):
         self.emit(depth, f"_nc = min(_nt, {size})")
         for k in self.buffers(loop):
             shape = ", ".join(["_nc"] + [self.size(self.cls(k, i)) for i in self.s.storage[k]])
-            self.emit(depth, f"{self.names[k]} = np.empty(({shape}), _F)")
+            self.emit(depth, f"{self.names[k]} = np.empty(({shape}), {'np.int64' if k in self.integral else '_F'})")
         for k in loop.crosses:
             shape = ", ".join(["_nc"] + [self.size(self.cls(k, self.s.layout[k][j])) for j in range(self.g[k].rank)
                                          if not self.scalar(k)])
@@ -333,8 +334,8 @@ DEFINE = {
     LogSumExp: _never("rewritten into a max and a sum first (indexcalc.lower.rewrite)"),
     MatFunc: _never("a library call between the kernels"),
     Position: Kernels._position, Window: Kernels._window,
-    Gather: _never("a library call between the kernels (README \"Gathers\")"),
-    ScatterAdd: _never("a library call between the kernels (README \"Gathers\")"),
+    Gather: Kernels._gather,  # README "Gathers": read in the loops (loop_gathers.py)
+    ScatterAdd: _never("a kernel of its own (GatherLoops.scatter)"),
     Scan: _never("recurrences are refused first (numba.refuse_recurrences)"), Scanned: _never("(Scan)"),
     Outer: _never("(Scan)"), Prior: _never("(Scan)"),
 }

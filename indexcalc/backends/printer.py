@@ -20,7 +20,7 @@ import sympy as sp
 
 from indexcalc.backends.convs import ConvPrinting
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
-from indexcalc.backends.gathers import GatherPrinting
+from indexcalc.backends.gather_printing import GatherPrinting
 from indexcalc.backends.scan import ScanPrinting, scan_operands, with_members
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
@@ -253,6 +253,9 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting):
         return self.d.function(fn, codes, [a in self.static for a, _ in node.args])
 
     def add(self, node) -> str:
+        code = self.delta_sum(node)  # README "Gathers": rest + c*delta(c, y[n]), no comparison array
+        if code is not None:
+            return code
         terms = [self.term(a, pos, node.rank) for a, pos in node.args]
         terms.sort(key=lambda t: t[0] == "-")
         out = "".join(f" {s} {c}" for s, c in terms)

@@ -131,10 +131,13 @@ class Schedule:
             for a, _ in g[k].args:
                 if a in self.users:
                     self.users[a].append(k)
-        self.numpy = {k for k in self.ids if isinstance(g[k].op, (MatFunc, Gather, ScatterAdd))
-                      or (isinstance(g[k].op, Contract) and not self._loopable(k))}
+        # a gather is read in the loops (README "Gathers"); a scatter-add is a kernel of its
+        # own between the others (its operands inlined into it where they are element-wise)
+        self.scatters = {k for k in self.ids if isinstance(g[k].op, ScatterAdd)}
+        self.numpy = self.scatters | {k for k in self.ids if isinstance(g[k].op, MatFunc)
+                                      or (isinstance(g[k].op, Contract) and not self._loopable(k))}
         self.views = {k for k in self.ids if isinstance(g[k].op, Window) and k not in self.roots and self.users[k]
-                      and all(u in self.numpy for u in self.users[k])}  # strided views in BLAS calls
+                      and all(u in self.numpy and u not in self.scatters for u in self.users[k])}  # strided views in BLAS calls
         self.computed, self.cost = set(self.numpy), {}
         for k in self.ids:
             if self._computes(k):
@@ -162,7 +165,8 @@ class Schedule:
         if k in self.views:
             return False
         if k in self.numpy or isinstance(node.op, ACCUMULATED) or k in self.roots or \
-                (any(u in self.numpy or u in self.views for u in users) and not isinstance(node.op, Eye)):
+                (any((u in self.numpy and u not in self.scatters) or u in self.views for u in users)
+                 and not isinstance(node.op, Eye)):
             return True
         if len(users) > 1 and any(isinstance(self.g[u].op, EXTREMA) for u in users):
             return True  # the gradient of max compares it with the maximum: the same bits
@@ -188,8 +192,10 @@ class Schedule:
         node = self.g[k]
         if isinstance(node.op, (Elementwise, *ACCUMULATED)):
             return [(a, tuple(ls)) for a, ls in node.args]
-        if isinstance(node.op, (Gather, ScatterAdd)):  # library calls reading whole arrays
+        if isinstance(node.op, ScatterAdd):  # a kernel of its own, reading whole arrays
             return [(a, tuple(range(self.g[a].rank))) for a, _ in node.args]
+        if isinstance(node.op, Gather):
+            return gathered(node, tuple(range(node.rank)))
         return []
 
     def _reads(self, k) -> list:
@@ -206,6 +212,10 @@ class Schedule:
             if isinstance(self.g[a].op, Window):
                 (b, _), = self.g[a].args
                 visit(b, tuple(form(c, tuple((ls[o], d) for o, d in terms)) for c, terms in self.g[a].op.forms))
+                return
+            if isinstance(self.g[a].op, Gather):
+                for b, bl in gathered(self.g[a], ls):
+                    visit(b, bl)
                 return
             for b, pos in self._operands(a):
                 visit(b, tuple(ls[p] for p in pos))
@@ -372,6 +382,23 @@ class Schedule:
                     lines.append(pad + what + "; ".join(text))
         show(self.top, 0)
         return "\n".join(lines)
+
+
+def gathered(node, ls) -> list:
+    """``(operand, labels)`` that a :class:`~indexcalc.lower.ir.Gather` read at labels ``ls``
+    reads: its integer operands at their labels, and the gathered tensor with a label-free
+    :class:`Form` on each axis that integer data choose (read at no loop's index: whatever
+    computes it is complete before the gather runs).
+
+        >>> from indexcalc.lower.ir import Gather, Node
+        >>> gathered(Node(Gather(((0, (), 1), (0, ((1, 1),), 0))), ((0, (0, 1)), (1, (0,))), ("n", "d")), (5, 6))
+        [(1, (5,)), (0, (Form(offset=0, terms=()), 6))]
+    """
+    (b, _), *data = node.args
+    out = [(d, tuple(ls[p] for p in pos)) for d, pos in data]
+    out.append((b, tuple(Form(0, ()) if src else form(c, tuple((ls[o], d) for o, d in terms))
+                         for c, terms, src in node.op.forms)))
+    return out
 
 
 def letter(cls) -> str:
