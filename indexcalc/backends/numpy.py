@@ -45,6 +45,14 @@ def _embed(v, shape, eq, dtype):  # v on a diagonal of zeros, a writable view: n
     out = np.zeros(shape, dtype)
     np.einsum(eq, out)[...] = v
     return out
+""", "_onto(": """
+
+def _onto(dense, v, shape, eq, dtype, fresh):  # dense + v on a diagonal, in place on a temporary
+    if not (fresh and isinstance(dense, np.ndarray) and dense.base is None and dense.shape == shape
+            and dense.dtype == dtype and dense.flags.c_contiguous and dense.flags.writeable):
+        dense = np.array(np.broadcast_to(dense, shape), dtype=dtype, order="C")
+    np.einsum(eq, dense)[...] += v
+    return dense
 """, "_einsum(": """
 
 def _einsum(eq, *ops):  # np.einsum's 52 letters are too few: broadcast, multiply, sum
@@ -133,6 +141,9 @@ class NumpyDialect(Dialect):
 
     def embed(self, code, shape, eq):
         return f"_embed({code}, ({shape}), {eq!r}, _dtype)"
+
+    def onto(self, dense, code, shape, eq, fresh):
+        return f"_onto({dense}, {code}, ({shape}), {eq!r}, _dtype, {fresh})"
 
     def einsum(self, eq, codes):
         # one or two operands (the printer contracts more two at a time, in the order the

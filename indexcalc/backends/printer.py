@@ -19,6 +19,7 @@ import opt_einsum
 import sympy as sp
 
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
+from indexcalc.backends.diagonals import DiagonalPrinting
 from indexcalc.backends.gathers import GatherPrinting
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
@@ -30,7 +31,7 @@ _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd)  # ops 
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter(SizeTable, GatherPrinting):
+class ArrayPrinter(SizeTable, GatherPrinting, DiagonalPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -68,10 +69,11 @@ class ArrayPrinter(SizeTable, GatherPrinting):
         for name, (k, _) in low.values.items():
             if k in self.uses and k not in self.var and k not in self.static:
                 self.var[k] = safe(name)
+        self.onto = self.absorbed(given)  # sums holding a diagonal write (backends/diagonals.py)
         count = 0
         for k in self.ids:
             node = self.g[k]
-            if k in self.var or k in self.static:
+            if k in self.var or k in self.static or k in self.onto.values():
                 continue
             if self.uses[k] > 1 or isinstance(node.op, _ALWAYS_VAR) or k in keep:
                 count += 1
@@ -182,27 +184,6 @@ class ArrayPrinter(SizeTable, GatherPrinting):
     def _map(self, k, node):
         return self.map(k, node), tuple(range(node.rank))
 
-    def _diagonal(self, k, node):
-        """The operand written on a diagonal of zeros (:class:`~indexcalc.lower.ir.Diagonal`):
-        where the dialect has a writable diagonal view (NumPy's ``np.einsum('abab->ab', out)``),
-        that; else the operand times an identity per tie."""
-        (a, pos), = node.args
-        root = list(range(node.rank))
-        for x, y in node.op.ties:
-            root[y] = root[x]
-        for _ in node.op.ties:  # chains (a twin of a twin): every axis to its representative
-            root = [root[r] for r in root]
-        reps = sorted(set(root))
-        shape = ", ".join(self.size_var(c) for c in node.axes)
-        letters = [opt_einsum.get_symbol(reps.index(r)) for r in root]
-        eq = "".join(letters) + "->" + "".join(opt_einsum.get_symbol(n) for n in range(len(reps)))
-        code = self.d.embed(self.aligned(a, [reps.index(p) for p in pos], len(reps)), shape + ",", eq)
-        if code is None:
-            factors = [self.aligned(a, pos, node.rank)] + [
-                self.align(self.d.eye(self.size_var(node.axes[x])), [x, y], node.rank) for x, y in node.op.ties]
-            code = self.d.broadcast("*".join(paren(f) for f in factors), shape)
-        return code, tuple(range(node.rank))
-
     def _reduction(self, k, node):
         return self.contraction(node)
 
@@ -226,7 +207,7 @@ class ArrayPrinter(SizeTable, GatherPrinting):
         fn, params = node.op.function, node.op.parameters
         static = k in self.static
         if fn == "add":
-            return self.add(node)
+            return self.onto_sum(k, node) if k in self.onto else self.add(node)
         if fn == "mul":
             return self.mul(node)
         if fn == "pow":

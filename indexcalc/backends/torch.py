@@ -39,6 +39,8 @@ from indexcalc.backends.dialect import Dialect, PythonNumbers, paren, reads_modu
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, TORCH, TORCH_REDUCE
 from indexcalc.backends.gathers import TORCH as GATHERS
 from indexcalc.backends.gathers import gather_helpers
+from indexcalc.backends.diagonals import TORCH as DIAGONALS
+from indexcalc.backends.diagonals import diagonal_helpers
 from indexcalc.backends.windows import TORCH as WINDOW
 from indexcalc.errors import MissingDependencyError, ShapeError
 
@@ -68,6 +70,12 @@ class TorchDialect(PythonNumbers, Dialect):
 
     def arange(self, n):
         return f"torch.arange({n}, device=_device)"
+
+    def embed(self, code, shape, eq):  # backends/diagonals.py
+        return f"_embed({code}, ({shape}), {eq!r}, _dtype, _device)"
+
+    def onto(self, dense, code, shape, eq, fresh):
+        return f"_onto({dense}, {code}, ({shape}), {eq!r}, _dtype, _device, {fresh})"
 
     def broadcast(self, code, shape):  # the operand may be a Python number
         return f"torch.broadcast_to(torch.as_tensor({code}, dtype=_dtype, device=_device), ({shape},))"
@@ -135,7 +143,7 @@ def torch_source(d, name=None) -> str:
     code = "\n".join(lines)
     head = "import math\n\n" * reads_module(code, "math") + "import torch\n"
     return head + check_source(d.forward) + (WINDOW if "_window(" in code else "") + \
-        gather_helpers(code, GATHERS) + "\n\n" + code
+        gather_helpers(code, GATHERS) + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
 
 
 def snake(name: str) -> str:

@@ -357,6 +357,11 @@ class _Builder(Access, Gathers):
 
     def mul(self, refs) -> Ref:
         refs = [q for r in refs for q in self.operands(r, "mul")]
+        k = next((n for n, r in enumerate(refs) if any(is_delta(self, t) for t in self.operands(r, "add"))
+                  and len(self.operands(r, "add")) > 1), None)
+        if k is not None and len(refs) > 1:  # x*(delta(i,j) - y): x*delta(i,j) - x*y, a diagonal
+            rest = refs[:k] + refs[k + 1:]  # written onto the dense part, no identity
+            return self.map("add", [self.mul(rest + [t]) for t in self.operands(refs[k], "add")])
         if any(is_delta(self, r) for r in refs):  # a diagonal write (indexcalc.lower.diagonal)
             return embedded(self, refs)
         return self.combined(refs, "mul") or self.map("mul", refs)
