@@ -32,7 +32,7 @@ from indexcalc.lower.access import Access
 from indexcalc.language.recurrences import refuse_compiling
 from indexcalc.lower.compare import compared
 from indexcalc.lower.gather import Gathers
-from indexcalc.lower.diagonal import embedded, is_delta
+from indexcalc.lower.diagonal import embedded, holds_delta, is_delta
 from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
     Max, Min, Node
 from indexcalc.lower.ir import Size as SizeOf
@@ -357,12 +357,7 @@ class _Builder(Access, Gathers):
 
     def mul(self, refs) -> Ref:
         refs = [q for r in refs for q in self.operands(r, "mul")]
-        k = next((n for n, r in enumerate(refs) if any(is_delta(self, t) for t in self.operands(r, "add"))
-                  and len(self.operands(r, "add")) > 1), None)
-        if k is not None and len(refs) > 1:  # x*(delta(i,j) - y): x*delta(i,j) - x*y, a diagonal
-            rest = refs[:k] + refs[k + 1:]  # written onto the dense part, no identity
-            return self.map("add", [self.mul(rest + [t]) for t in self.operands(refs[k], "add")])
-        if any(is_delta(self, r) for r in refs):  # a diagonal write (indexcalc.lower.diagonal)
+        if any(is_delta(self, r) or holds_delta(self, r) for r in refs):  # diagonal writes (lower/diagonal.py)
             return embedded(self, refs)
         return self.combined(refs, "mul") or self.map("mul", refs)
 
