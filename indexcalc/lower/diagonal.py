@@ -37,7 +37,7 @@ def distributed(b, refs) -> Ref:
     add onto the dense part in place (the logsumexp Hessian), never an identity."""
     k = next(n for n, r in enumerate(refs) if holds_delta(b, r))
     rest = refs[:k] + refs[k + 1:]
-    return b.map("add", [b.mul(rest + [t]) for t in b.operands(refs[k], "add")])
+    return b.map("add", [b.mul(rest + [t]) if rest or is_delta(b, t) else t for t in b.operands(refs[k], "add")])
 
 
 def embedded(b, refs) -> Ref:
@@ -55,7 +55,7 @@ def embedded(b, refs) -> Ref:
         i, j = j, i
     if j in carried:  # both carried: each factor read on the diagonal (x[i]*x[j] is x[i]^2)
         rest = [_diagonal_of(b, Ref(r.node, tuple(i if x == j else x for x in r.labels))) for r in rest]
-    value = b.mul(rest) if len(rest) > 1 else rest[0] if rest else b.const(1)
+    value = b.mul(rest) if len(rest) > 1 or (rest and holds_delta(b, rest[0])) else rest[0] if rest else b.const(1)
     ties, inner = [(i, j)], value
     node = b.g[value.node]
     if is_delta(b, value):  # delta(i,j)*delta(j,k): two ties on the number 1
