@@ -10,6 +10,10 @@ that the three answers agree before it times them.
     PYTHONPATH=. python benchmarks/bench_hessian.py --quick         # small sizes only
     PYTHONPATH=. python benchmarks/bench_hessian.py --write         # and benchmarks/RESULTS.md
 
+The HVP rows take 64 vectors in one call (``ic.hvp(...).compile(batch=True)``) against
+``torch.func.vmap`` of ``jvp(grad(f))`` and ``jax.jit(jax.vmap(jvp(grad(f))))`` (in the
+JAX column).
+
 The bandwidth bound of xᵀAx at n = 2048 is the bytes its Hessian ``A + Aᵀ`` must move
 (read A, write H) over the memory bandwidth ``np.copyto`` reaches on a 256 MB array.
 """
@@ -115,6 +119,64 @@ def hessian_row(row, dtype, threads, repeat, torch, jax):
     return out
 
 
+def hvp_rows(quick):
+    """(name, source, wrt, inputs(dtype, rng), torch loss(t, args) -> f(x))."""
+    out = []
+    n = 256 if quick else 1024
+    out.append((f"HVP x64: xᵀAx n={n}", "f = x[i]*A[i,j]*x[j]", "x",
+                lambda dt, rng, n=n: {"x": rng.standard_normal(n).astype(dt),
+                                      "A": rng.standard_normal((n, n)).astype(dt)},
+                lambda t, a: (lambda x: x @ a["A"] @ x)))
+    n, d = (256, 32) if quick else (2048, 256)
+    out.append((f"HVP x64: logistic regression {n}x{d}", LOGREG, "w",
+                lambda dt, rng, n=n, d=d: {"y": np.sign(rng.standard_normal(n)).astype(dt),
+                                           "X": (rng.standard_normal((n, d)) / np.sqrt(d)).astype(dt),
+                                           "w": rng.standard_normal(d).astype(dt)},
+                lambda t, a: (lambda w: t.log(1 + t.exp(-a["y"] * (a["X"] @ w))).sum())))
+    n, k = (32, 4) if quick else (128, 8)
+    out.append((f"HVP x64: matrix factorization {n}x{n}, k={k}", MF, "U",
+                lambda dt, rng, n=n, k=k: {"M": (rng.random((n, n)) < 0.5).astype(dt),
+                                           "T": rng.standard_normal((n, n)).astype(dt),
+                                           "U": rng.standard_normal((n, k)).astype(dt),
+                                           "V": rng.standard_normal((n, k)).astype(dt)},
+                lambda t, a: (lambda U: ((a["M"] * (a["T"] - U @ a["V"].T)) ** 2).sum())))
+    return out
+
+
+def hvp_row(row, dtype, threads, repeat, torch, jax, batch=64):
+    """A batch of ``batch`` Hessian-vector products in one call (``ic.hvp(...).compile(batch=True)``)
+    against ``torch.func.vmap`` of ``jvp(grad(f))`` and JAX's jitted ``vmap(jvp(grad(f)))``."""
+    name, src, wrt, make, ref = row
+    rng = np.random.default_rng(0)
+    args = make(dtype, rng)
+    h = ic.hvp(src, wrt=wrt)
+    fn = h.compile(batch=True)
+    vs = rng.standard_normal((batch, *args[wrt].shape)).astype(dtype)
+    call = {**args, h.vectors[wrt]: vs}
+    ours = fn(**call)[wrt]
+    out = {"case": name, "indexcalc": best(lambda: fn(**call), repeat)}
+    tol = 1e-3 if dtype == np.float32 else 1e-8
+    if torch is not None:
+        torch.set_num_threads(threads)
+        targs = {k: torch.from_numpy(v) for k, v in args.items()}
+        f, x0, tv = ref(torch, targs), targs[wrt], torch.from_numpy(vs)
+        grad = torch.func.grad(f)
+        hv = torch.func.vmap(lambda v: torch.func.jvp(grad, (x0,), (v,))[1])
+        want = hv(tv).numpy()
+        assert np.abs(want - ours).max() <= tol * max(1.0, float(np.abs(want).max())), (name, "torch disagrees")
+        out["torch.func"] = best(lambda: hv(tv), repeat)
+    if jax is not None and (dtype == np.float32 or jax.config.jax_enable_x64):
+        jnp = jax.numpy
+        jargs = {k: jnp.asarray(v) for k, v in args.items()}
+        f, x0 = ref(jnp, jargs), jargs[wrt]
+        hj = jax.jit(jax.vmap(lambda v: jax.jvp(jax.grad(f), (x0,), (v,))[1]))
+        jv = jnp.asarray(vs)
+        want = np.asarray(hj(jv))
+        assert np.abs(want - ours).max() <= tol * max(1.0, float(np.abs(want).max())), (name, "jax disagrees")
+        out["jax.jit(jax.hessian)"] = best(lambda: hj(jv).block_until_ready(), repeat)
+    return out
+
+
 def five_row(dtype, repeat, n=24):
     import opt_einsum
     rng = np.random.default_rng(0)
@@ -161,6 +223,7 @@ def main():
         for dtype in (np.float32, np.float64):
             results = [hessian_row(r, dtype, threads, args.repeat, torch, jax) for r in rows(args.quick)]
             results.append(five_row(dtype, args.repeat))
+            results += [hvp_row(r, dtype, threads, args.repeat, torch, jax) for r in hvp_rows(args.quick)]
             cols = ["indexcalc", "torch.func", "jax.jit(jax.hessian)", "opt_einsum"]
             lines.append(f"\n#### {np.dtype(dtype).name}, {threads} thread{'s' * (threads > 1)}\n")
             lines.append("| case | " + " | ".join(cols) + " | torch / ic | jax / ic | opt_einsum / ic |")

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
+from indexcalc.backends.diagonals import JAX as DIAGONALS_JAX
+from indexcalc.backends.diagonals import TORCH as DIAGONALS_TORCH
 from indexcalc.backends.gathers import JAX as GATHERS_JAX
 from indexcalc.backends.gathers import TORCH as GATHERS_TORCH
 from indexcalc.backends.jax import JAX_DIALECT
@@ -65,6 +67,8 @@ def plain_forward(d, dialect, namespace):
     src = ArrayPrinter(d.forward, {o: o for o in d.forward.outputs}, dialect).function("forward")
     if "_gather(" in src:  # README "Gathers": the module's helpers
         exec({TORCH_DIALECT: GATHERS_TORCH, JAX_DIALECT: GATHERS_JAX}[dialect], namespace)
+    if "_embed(" in src or "_onto(" in src:  # diagonal writes (indexcalc.backends.diagonals)
+        exec({TORCH_DIALECT: DIAGONALS_TORCH, JAX_DIALECT: DIAGONALS_JAX}[dialect], namespace)
     exec(src, namespace)
     return namespace["forward"]
 

@@ -59,3 +59,25 @@ def test_five_tensor_values_and_no_outer_product():
     dC = sum(np.einsum(eq, dM, C, C, C, I) for eq in
              ("pqrs,qj,rk,sl,ijkl->pi", "pqrs,pi,rk,sl,ijkl->qj", "pqrs,pi,qj,sl,ijkl->rk", "pqrs,pi,qj,rk,ijkl->sl"))
     np.testing.assert_allclose(got["C"], dC, rtol=1e-10, atol=1e-10)
+
+
+def test_five_tensor_steps_copy_no_intermediate():
+    """Each of the four BLAS steps only reshapes its N⁴ operand (the larger operand's free
+    axes lead, so the next summed axis is at the front: opt_einsum's rotating layouts);
+    the old order copied a transposed N⁴ intermediate at every step and at the end."""
+    import tracemalloc
+    fn = ic.parse(FIVE).compile()
+    n = 16
+    rng = np.random.default_rng(0)
+    C, I = rng.standard_normal((n, n)), rng.standard_normal((n,) * 4)
+    want = np.einsum("pi,qj,ijkl,rk,sl->pqrs", C, C, I, C, C)
+    np.testing.assert_allclose(fn(C=C, I=I)["M"], want, rtol=1e-10, atol=1e-10)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        fn(C=C, I=I)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= 2.1 * I.nbytes, peak / I.nbytes  # one step's operand and its result; copies: 3x
+    assert ".transpose(" not in ic.parse(FIVE).numpy_source().split("def forward")[1]

@@ -114,13 +114,27 @@ def scalar_fn(prog, arrays, wrt):
     return g, tuple(ins[x] for x in wrt)
 
 
+BACKENDS = ["numpy", "numba", "torch", "jax"]
+
+
+def _backend(name):
+    if name == "numba":
+        pytest.importorskip("numba")
+    if name == "jax":
+        jax = pytest.importorskip("jax")
+        jax.config.update("jax_enable_x64", True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name,src,wrt", PROGRAMS, ids=[p[0] for p in PROGRAMS])
-def test_jvp_agrees_with_torch_func_jvp(name, src, wrt):
+def test_jvp_agrees_with_torch_func_jvp(name, src, wrt, backend):
+    _backend(backend)
     prog, arrays = data(src)
     j = ic.jvp(src, wrt=wrt)
     rng = np.random.default_rng(1)
     tangents = {x: rng.standard_normal(np.shape(arrays[x])) for x in j.wrt}
-    got = j.compile()(**arrays, **{j.tangents[x]: t for x, t in tangents.items()})
+    got = j.compile(backend=backend)(**arrays, **{j.tangents[x]: t for x, t in tangents.items()})
+    got = {k: np.asarray(v) for k, v in got.items()}
     want = torch_jvp(prog, arrays, j.wrt, tangents)
     assert set(got) == {j.tangents[y] for y in prog.outputs}
     for y in prog.outputs:
@@ -140,13 +154,16 @@ def test_thirty_programs():
     assert len(PROGRAMS) >= 30 and len(SCALAR) >= 30
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name,src,wrt", SCALAR, ids=[p[0] for p in SCALAR])
-def test_hvp_agrees_with_jvp_of_grad(name, src, wrt):
+def test_hvp_agrees_with_jvp_of_grad(name, src, wrt, backend):
+    _backend(backend)
     prog, arrays = data(src)
     h = ic.hvp(src, wrt=wrt)
     rng = np.random.default_rng(2)
     v = {x: rng.standard_normal(np.shape(arrays[x])) for x in h.wrt}
-    got = h.compile()(**arrays, **{h.vectors[x]: a for x, a in v.items()})
+    got = h.compile(backend=backend)(**arrays, **{h.vectors[x]: a for x, a in v.items()})
+    got = {k: np.asarray(v) for k, v in got.items()}
     g, primals = scalar_fn(prog, arrays, h.wrt)
     grad = torch.func.grad(g, argnums=tuple(range(len(primals))))
     _, hv = torch.func.jvp(grad, primals, tuple(torch.tensor(v[x]) for x in h.wrt))
@@ -178,17 +195,8 @@ def test_batched_hvp_agrees_with_vmap(name, src, wrt):
         close(got[x][2], one[x], f"{name}: batch entry against one vector")
 
 
-BACKENDS = ["numpy", "numba", "torch", "jax"]
 SECOND = [(r.name, r.source, list(r.wrt) if r.wrt else None, r.kind) for r in R.PROGRAMS
           if r.kind in ("hessian", "jacobian")] + [(k, s, w, "hessian") for k, (s, w) in TRIO.items()]
-
-
-def _backend(name):
-    if name == "numba":
-        pytest.importorskip("numba")
-    if name == "jax":
-        jax = pytest.importorskip("jax")
-        jax.config.update("jax_enable_x64", True)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

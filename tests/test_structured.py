@@ -51,8 +51,7 @@ def _numeric_hessian(src, wrt, args, eps=1e-6):
 def test_hessian_has_no_identity_and_is_right(name):
     src, wrt, shapes = TRIO[name]
     h = ic.hessian(src, wrt=wrt)
-    if name != "logsumexp":  # dx[i]*(delta(i,j) - dx[j]): dense, an identity in a sum (left as is)
-        assert "np.eye" not in h.numpy_source()
+    assert "np.eye" not in h.numpy_source()  # logsumexp's dx[i]*(delta(i,j) - dx[j]) too
     args = _args(shapes)
     got = h.compile()(**args)
     names = h.wrt
@@ -75,18 +74,85 @@ def _peak(fn, args):
     return peak, sum(np.asarray(v).nbytes for v in result.values()), sum(v.nbytes for v in args.values())
 
 
-@pytest.mark.parametrize("src, wrt, shapes", [
+MEMORY = [
     ("L = sum[i](exp(x[i]))", None, {"x": (300,)}),
+    ("L = log(sum[i](exp(x[i])))", None, {"x": (300,)}),  # the diagonal added onto the dense part
     ("f = x[i]*A[i,j]*x[j]", "x", {"x": (300,), "A": (300, 300)}),
     ("E[i,j] = M[i,j]*(T[i,j] - U[i,k]*V[j,k]); f = E[i,j]^2", "U",
      {"M": (60, 60), "T": (60, 60), "U": (60, 4), "V": (60, 4)}),
     ("y[i] = exp(x[i])", None, {"x": (300,)}),  # a Jacobian
-])
+    ("y[i] = exp(x[i]) - sum[j](exp(x[j]))", None, {"x": (300,)}),  # a Jacobian: delta - dense
+]
+IDS = ["sum_exp", "logsumexp", "quadratic", "factorization_U", "jacobian_exp", "jacobian_dense"]
+
+
+def _result(src, wrt):
+    return ic.jacobian(src, wrt=wrt) if src.startswith("y[") else ic.hessian(src, wrt=wrt)
+
+
+@pytest.mark.parametrize("src, wrt, shapes", MEMORY, ids=IDS)
 def test_memory_is_the_results_and_the_inputs(src, wrt, shapes):
-    h = ic.jacobian(src, wrt=wrt) if src.startswith("y[") else ic.hessian(src, wrt=wrt)
-    peak, results, inputs = _peak(h.compile(), _args(shapes))
+    peak, results, inputs = _peak(_result(src, wrt).compile(), _args(shapes))
     # an identity times the diagonal (or the N³k Jacobian dE_dU) would double it or more
     assert peak <= 1.1 * (results + inputs) + 64 * 1024, (peak, results, inputs)
+
+
+def _torch_peak(fn, args):
+    """The peak of the bytes torch's CPU allocator holds during one call, from the memory
+    events of torch's profiler (each op's own allocations, each free)."""
+    torch = pytest.importorskip("torch")
+    from torch.profiler import ProfilerActivity, profile
+    tensors = {k: torch.tensor(v) for k, v in args.items()}
+    fn(**tensors)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = fn(**tensors)
+    held = peak = 0
+    for e in sorted(prof.events(), key=lambda e: e.time_range.start):
+        held += e.self_cpu_memory_usage
+        peak = max(peak, held)
+    return peak, sum(v.numel() * v.element_size() for v in result.values())
+
+
+@pytest.mark.parametrize("src, wrt, shapes", MEMORY, ids=IDS)
+def test_memory_torch(src, wrt, shapes):
+    """The emitted torch code allocates its results and temporaries of the inputs' size at
+    most (the profiler sees the allocations; the inputs themselves are the caller's)."""
+    args = _args(shapes)
+    peak, results = _torch_peak(_result(src, wrt).compile(backend="torch"), args)
+    inputs = sum(v.nbytes for v in args.values())
+    assert 0 < results <= peak <= 1.1 * (results + inputs) + 64 * 1024, (peak, results, inputs)
+
+
+@pytest.mark.parametrize("src, wrt, shapes", MEMORY, ids=IDS)
+def test_memory_jax(src, wrt, shapes):
+    """XLA's own account of the jitted function: its temporaries beyond arguments and
+    outputs are within the inputs' size (an identity would be a result's size more)."""
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    args = _args(shapes)
+    fn = _result(src, wrt).compile(backend="jax")
+    stats = jax.jit(fn.apply).lower(*(jax.numpy.asarray(args[n]) for n in fn_inputs(src, wrt))).compile() \
+        .memory_analysis()
+    if stats is None:
+        pytest.skip("this JAX reports no memory analysis")
+    inputs = sum(v.nbytes for v in args.values())
+    assert stats.output_size_in_bytes > 0
+    assert stats.temp_size_in_bytes <= 0.1 * (stats.output_size_in_bytes + inputs) + 64 * 1024, stats
+
+
+def fn_inputs(src, wrt):
+    return _result(src, wrt).program.inputs
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax", "numba"])
+@pytest.mark.parametrize("name", sorted(TRIO))
+def test_no_identity_on_any_backend(name, backend):
+    pytest.importorskip({"numpy": "numpy"}.get(backend, backend))
+    src, wrt, shapes = TRIO[name]
+    h = ic.hessian(src, wrt=wrt)
+    code = {"numpy": h.numpy_source, "torch": h.torch_source, "jax": h.jax_source}.get(backend)
+    code = code() if code else h.compile(backend=backend).source
+    assert "eye(" not in code and "_eye" not in code, code
 
 
 def test_intermediate_jacobian_contracted_symbolically():
@@ -132,3 +198,22 @@ def test_numba_hessian_with_diagonal():
     want, got = h.compile()(**args), h.compile(backend="numba")(**args)
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12)
+
+
+def _second_order_programs():
+    import real_programs as R
+    return [(r.name, r.source, list(r.wrt) if r.wrt else None, r.kind) for r in R.PROGRAMS
+            if r.kind in ("hessian", "jacobian")]
+
+
+@pytest.mark.parametrize("name, src, wrt, kind", _second_order_programs(), ids=lambda v: v if isinstance(v, str) else "")
+def test_real_programs_build_no_identity(name, src, wrt, kind):
+    """Every Jacobian and Hessian of the real-program suite, printed for NumPy, torch and JAX,
+    writes its deltas as diagonals: the layernorm Jacobian's ``delta(b,c)*(delta(i,j) - 1/len(j))``
+    and the softmax's ``p[n,c]*delta(n,o)*(delta(c,d) - p[n,d])`` included."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        obj = ic.hessian(src, wrt=wrt) if kind == "hessian" else ic.jacobian(src, wrt=wrt)
+    for code in (obj.numpy_source(), obj.torch_source(), obj.jax_source()):
+        assert "eye(" not in code, (name, code)
+

@@ -53,6 +53,11 @@ class Dialect:
         printer multiplies by identities)."""
         return None
 
+    def onto(self, dense, code, shape, eq, fresh):
+        """``dense`` (broadcast to ``shape``) with ``code`` added onto its diagonal ``eq``, in
+        place where ``fresh`` says ``dense`` is a temporary; dialects with ``embed`` only."""
+        return None
+
     def einsum(self, eq, codes) -> str:
         raise NotImplementedError
 

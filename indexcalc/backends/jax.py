@@ -34,6 +34,8 @@ from indexcalc.backends.torch import SAVED, snake
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE
 from indexcalc.backends.gathers import JAX as GATHERS
 from indexcalc.backends.gathers import gather_helpers
+from indexcalc.backends.diagonals import JAX as DIAGONALS
+from indexcalc.backends.diagonals import diagonal_helpers
 from indexcalc.backends.windows import JAX as WINDOW
 from indexcalc.backends.scan import JAX as STEP
 from indexcalc.backends.scan import LaxLoops
@@ -63,6 +65,12 @@ class JaxDialect(LaxLoops, PythonNumbers, Dialect):
 
     def arange(self, n):
         return f"jnp.arange({n})"
+
+    def embed(self, code, shape, eq):  # backends/diagonals.py
+        return f"_embed({code}, ({shape}), {eq!r}, _dtype)"
+
+    def onto(self, dense, code, shape, eq, fresh):
+        return f"_onto({dense}, {code}, ({shape}), {eq!r}, _dtype, {fresh})"
 
     def broadcast(self, code, shape):  # the operand may be a Python number: an int array else
         return f"jnp.broadcast_to(jnp.asarray({code}, dtype=_dtype), ({shape},))"
@@ -132,7 +140,7 @@ def jax_source(d, name=None) -> str:
     std, windows = helpers(code, WINDOW, CONV, STEP)  # README "Windows and positions"
     head = "".join(f"import {m}\n" for m in std) + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
     return head + check_source(d.forward) + X64 + windows + \
-        gather_helpers(code, GATHERS) + "\n\n" + code
+        gather_helpers(code, GATHERS) + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
 
 
 def backward_source(d, name=None, forward=False) -> str:

@@ -59,6 +59,14 @@ def _embed(v, shape, eq, dtype):  # v on a diagonal of zeros, a writable view: n
     out = np.zeros(shape, dtype)
     np.einsum(eq, out)[...] = v
     return out
+""", "_onto(": """
+
+def _onto(dense, v, shape, eq, dtype, fresh):  # dense + v on a diagonal, in place on a temporary
+    if not (fresh and isinstance(dense, np.ndarray) and dense.base is None and dense.shape == shape
+            and dense.dtype == dtype and dense.flags.c_contiguous and dense.flags.writeable):
+        dense = np.array(np.broadcast_to(dense, shape), dtype=dtype, order="C")
+    np.einsum(eq, dense)[...] += v
+    return dense
 """, "_einsum(": """
 
 def _einsum(eq, *ops):  # np.einsum's 52 letters are too few: broadcast, multiply, sum
@@ -109,6 +117,27 @@ def _fold(x, axes, f):  # f.reduce of a window over a few axes: one pass per win
 """, "_window(": WINDOW, "_step(": STEP}
 
 
+def runs(labels, groups) -> bool:
+    """Whether ``labels`` (a C-ordered array's axes) arranged as ``groups`` (each in order)
+    reshape without a copy: each group is a run of consecutive axes.
+
+    >>> runs("ijkl", ["jkl", "i"]), runs("pjkl", ["j", "pkl"])
+    (True, False)
+    """
+    for g in groups:
+        if g and tuple(labels[labels.index(g[0]):labels.index(g[0]) + len(g)]) != tuple(g):
+            return False
+    return True
+
+
+def copied(a, b, batch, summed) -> int:
+    """The axes ``_dot`` copies for operands ``a``, ``b`` (``(labels, code)``) with
+    ``summed`` in that order."""
+    (la, _), (lb, _) = a, b
+    fa, fb = [i for i in la if i not in lb], [i for i in lb if i not in la]
+    return len(la) * (not runs(la, [batch, fa, summed])) + len(lb) * (not runs(lb, [batch, summed, fb]))
+
+
 class NumpyDialect(PythonLoops, Dialect):
     spelling, reductions, boolean = NUMPY, NUMPY_REDUCE, BOOLEAN
     reserved = {"np", "math", "ShapeError", "range"}  # range: the loop of a recurrence
@@ -144,9 +173,19 @@ class NumpyDialect(PythonLoops, Dialect):
             return None
         batch = [i for i in la if i in lb and i in out]
         summed = [i for i in la if i in lb and i not in out]
-        fa, fb = [i for i in la if i not in lb], [i for i in lb if i not in la]
-        if not summed or any(i not in out for i in fa + fb):
+        if not summed or any(i not in out for i in la + lb if i not in batch + summed):
             return None
+        # of the two operand orders and the two orders of the summed labels, the one whose
+        # reshapes copy the fewest axes (an operand whose groups are runs of its axes is only
+        # reshaped), then the larger operand first (its free axes lead the result, as in
+        # opt_einsum's rotating layouts, 'ijkl,pi->jklp': the next step's reshape is free too)
+        best = min(((copied(x, y, batch, order), len(y[0]) > len(x[0]), k, x, y, order)
+                    for k, (x, y, order) in enumerate(
+            [((la, a), (lb, b), summed), ((lb, b), (la, a), summed),
+             ((la, a), (lb, b), [i for i in lb if i in summed]), ((lb, b), (la, a), [i for i in lb if i in summed])])),
+            key=lambda t: t[:3])
+        *_, (la, a), (lb, b), summed = best
+        fa, fb = [i for i in la if i not in lb], [i for i in lb if i not in la]
         ia = tuple(la.index(i) for i in batch + fa + summed)
         ib = tuple(lb.index(i) for i in batch + summed + fb)
         return f"_dot({a}, {b}, {ia}, {ib}, {len(batch)}, {len(summed)})", tuple(batch + fa + fb)
@@ -156,6 +195,9 @@ class NumpyDialect(PythonLoops, Dialect):
 
     def embed(self, code, shape, eq):
         return f"_embed({code}, ({shape}), {eq!r}, _dtype)"
+
+    def onto(self, dense, code, shape, eq, fresh):
+        return f"_onto({dense}, {code}, ({shape}), {eq!r}, _dtype, {fresh})"
 
     def einsum(self, eq, codes):
         # one or two operands (the printer contracts more two at a time, in the order the

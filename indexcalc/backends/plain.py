@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexcalc.backends.arrays import check_call, check_shapes, check_source, exec_source
+from indexcalc.backends.diagonals import diagonal_helpers
 from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.errors import MissingDependencyError, ShapeError
 
@@ -41,10 +42,11 @@ def torch_function_source(result, name=None, forward=False) -> str:
     from indexcalc.backends.torch import TORCH_DIALECT
     from indexcalc.backends.windows import TORCH, TORCH_CONV, helpers
     from indexcalc.backends.scan import TORCH as STEP
+    from indexcalc.backends.diagonals import TORCH as DIAGONALS
     code = _function(result, TORCH_DIALECT, name, forward)
     std, text = helpers(code, TORCH, TORCH_CONV, STEP)
     head = "".join(f"import {m}\n" for m in std) + "\n" * bool(std) + "import torch\n"
-    return head + check_source(result.program) + text + "\n\n" + code
+    return head + check_source(result.program) + text + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
 
 
 def jax_function_source(result, name=None, forward=False) -> str:
@@ -52,10 +54,11 @@ def jax_function_source(result, name=None, forward=False) -> str:
     from indexcalc.backends.jax import JAX_DIALECT
     from indexcalc.backends.windows import JAX, JAX_CONV, helpers
     from indexcalc.backends.scan import JAX as STEP
+    from indexcalc.backends.diagonals import JAX as DIAGONALS
     code = _function(result, JAX_DIALECT, name, forward)
     std, text = helpers(code, JAX, JAX_CONV, STEP)
     head = "".join(f"import {m}\n" for m in std) + "\n" * bool(std) + "import jax\nimport jax.numpy as jnp\n"
-    return head + check_source(result.program) + text + "\n\n" + code
+    return head + check_source(result.program) + text + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
 
 
 def _specs(result, arrays, shape_dtype):

@@ -22,6 +22,7 @@ from indexcalc.backends.convs import ConvPrinting
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.backends.gather_printing import GatherPrinting
 from indexcalc.backends.scan import ScanPrinting, scan_operands, with_members
+from indexcalc.backends.diagonals import DiagonalPrinting
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, LogSumExp, Map, \
@@ -32,7 +33,7 @@ _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd)  # ops 
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting):
+class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, DiagonalPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -71,6 +72,7 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting):
         for name, (k, _) in low.values.items():
             if k in self.uses and k not in self.var and k not in self.static:
                 self.var[k] = safe(name)
+        self.onto = self.absorbed(given)  # sums holding a diagonal write (backends/diagonals.py)
         self.name_nodes(set(keep) | scan_operands(self.g, self.ids), "_t")
 
     def name_nodes(self, keep, prefix):
@@ -80,7 +82,8 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting):
         count = 0
         for k in self.ids:
             node = self.g[k]
-            if k in self.var or k in self.static or isinstance(node.op, Scan):  # (a loop: scan_lines)
+            # (a Scan is a loop: scan_lines; a diagonal written in place: backends/diagonals.py)
+            if k in self.var or k in self.static or isinstance(node.op, Scan) or k in self.onto.values():
                 continue
             if self.uses[k] > 1 or isinstance(node.op, _ALWAYS_VAR) or k in keep:
                 count += 1
@@ -197,27 +200,6 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting):
     def _map(self, k, node):
         return self.map(k, node), tuple(range(node.rank))
 
-    def _diagonal(self, k, node):
-        """The operand written on a diagonal of zeros (:class:`~indexcalc.lower.ir.Diagonal`):
-        where the dialect has a writable diagonal view (NumPy's ``np.einsum('abab->ab', out)``),
-        that; else the operand times an identity per tie."""
-        (a, pos), = node.args
-        root = list(range(node.rank))
-        for x, y in node.op.ties:
-            root[y] = root[x]
-        for _ in node.op.ties:  # chains (a twin of a twin): every axis to its representative
-            root = [root[r] for r in root]
-        reps = sorted(set(root))
-        shape = ", ".join(self.size_var(c) for c in node.axes)
-        letters = [opt_einsum.get_symbol(reps.index(r)) for r in root]
-        eq = "".join(letters) + "->" + "".join(opt_einsum.get_symbol(n) for n in range(len(reps)))
-        code = self.d.embed(self.aligned(a, [reps.index(p) for p in pos], len(reps)), shape + ",", eq)
-        if code is None:
-            factors = [self.aligned(a, pos, node.rank)] + [
-                self.align(self.d.eye(self.size_var(node.axes[x])), [x, y], node.rank) for x, y in node.op.ties]
-            code = self.d.broadcast("*".join(paren(f) for f in factors), shape)
-        return code, tuple(range(node.rank))
-
     def _reduction(self, k, node):
         return self.contraction(node)
 
@@ -241,7 +223,7 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting):
         fn, params = node.op.function, node.op.parameters
         static = k in self.static
         if fn == "add":
-            return self.add(node)
+            return self.onto_sum(k, node) if k in self.onto else self.add(node)
         if fn == "mul":
             return self.mul(node)
         if fn == "pow":

@@ -226,6 +226,7 @@ class ScanPrinting:
                 self.keeps_integers(self.g[k].args[sub.g[j].op.operand][0])}
         sub.integral = sub.integers(seed)
         sub.var, sub.layout, sub.given, sub.emitted, sub.raw = {}, {}, set(), set(), False
+        sub.onto = {}  # (no diagonal written in place inside a step: its node numbers are the body's)
         sub.name_nodes((), f"_b{self.scans}_")
         return sub
 

@@ -39,6 +39,8 @@ from indexcalc.backends.dialect import Dialect, PythonNumbers, paren
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, TORCH, TORCH_REDUCE
 from indexcalc.backends.gathers import TORCH as GATHERS
 from indexcalc.backends.gathers import gather_helpers
+from indexcalc.backends.diagonals import TORCH as DIAGONALS
+from indexcalc.backends.diagonals import diagonal_helpers
 from indexcalc.backends.windows import TORCH as WINDOW
 from indexcalc.backends.scan import TORCH as STEP
 from indexcalc.backends.scan import PythonLoops
@@ -79,6 +81,12 @@ class TorchDialect(PythonLoops, PythonNumbers, Dialect):
 
     def arange(self, n):
         return f"torch.arange({n}, device=_device)"
+
+    def embed(self, code, shape, eq):  # backends/diagonals.py
+        return f"_embed({code}, ({shape}), {eq!r}, _dtype, _device)"
+
+    def onto(self, dense, code, shape, eq, fresh):
+        return f"_onto({dense}, {code}, ({shape}), {eq!r}, _dtype, _device, {fresh})"
 
     def broadcast(self, code, shape):  # the operand may be a Python number
         return f"torch.broadcast_to(torch.as_tensor({code}, dtype=_dtype, device=_device), ({shape},))"
@@ -147,7 +155,7 @@ def torch_source(d, name=None) -> str:
     std, windows = helpers(code, WINDOW, CONV, STEP)  # README "Windows and positions"
     head = "".join(f"import {m}\n" for m in std) + "\n" * bool(std) + "import torch\n"
     return head + check_source(d.forward) + windows + \
-        gather_helpers(code, GATHERS) + "\n\n" + code
+        gather_helpers(code, GATHERS) + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
 
 
 def snake(name: str) -> str:

@@ -1,7 +1,8 @@
 """Deltas that survive in a product (a Jacobian's or a Hessian's ``dx[i]*delta(i,j)``,
 ``-delta(i,l)*M[i,j]*V[j,m]``), lowered as a :class:`~indexcalc.lower.ir.Diagonal` write:
 the product of the other factors placed on the diagonal of a zero array of the result's
-size, never a product with a materialized identity (README "Python"). The
+size, never a product with a materialized identity (README "Python"); a product with a
+sum that holds a delta is multiplied out first (:func:`distributed`). The
 deltas of one product become one node with several ``ties`` (``b`` is the lowering's
 builder, :class:`indexcalc.lower.build._Builder`).
 
@@ -24,10 +25,28 @@ def is_delta(b, r: Ref) -> bool:
     return isinstance(b.g[r.node].op, Eye) and r.labels[0] != r.labels[1]
 
 
+def holds_delta(b, r: Ref) -> bool:
+    """Whether ``r`` is a sum with a delta among its terms (``delta(i,j) - dx[j]``)."""
+    terms = b.operands(r, "add")
+    return len(terms) > 1 and any(is_delta(b, t) for t in terms)
+
+
+def distributed(b, refs) -> Ref:
+    """A product with a factor that is a sum holding a delta, multiplied out:
+    ``x*(delta(i,j) - y)`` is ``x*delta(i,j) - x*y``, a diagonal write that the printers
+    add onto the dense part in place (the logsumexp Hessian), never an identity."""
+    k = next(n for n, r in enumerate(refs) if holds_delta(b, r))
+    rest = refs[:k] + refs[k + 1:]
+    return b.map("add", [b.mul(rest + [t]) if rest or is_delta(b, t) else t for t in b.operands(refs[k], "add")])
+
+
 def embedded(b, refs) -> Ref:
     """The product of ``refs``, one of which is a delta: the other factors' product on its
     diagonal. A product that carries both indices of the delta is read on the diagonal
-    first (``P[i,j]*delta(i,j)`` is ``P[i,i]`` placed at ``(i,i)``)."""
+    first (``P[i,j]*delta(i,j)`` is ``P[i,i]`` placed at ``(i,i)``). A product with a sum
+    that holds a delta instead is :func:`distributed`."""
+    if not any(is_delta(b, r) for r in refs):
+        return distributed(b, refs)
     k = next(n for n, r in enumerate(refs) if is_delta(b, r))
     eye, rest = refs[k], refs[:k] + refs[k + 1:]
     i, j = eye.labels
@@ -36,7 +55,7 @@ def embedded(b, refs) -> Ref:
         i, j = j, i
     if j in carried:  # both carried: each factor read on the diagonal (x[i]*x[j] is x[i]^2)
         rest = [_diagonal_of(b, Ref(r.node, tuple(i if x == j else x for x in r.labels))) for r in rest]
-    value = b.mul(rest) if len(rest) > 1 else rest[0] if rest else b.const(1)
+    value = b.mul(rest) if len(rest) > 1 or (rest and holds_delta(b, rest[0])) else rest[0] if rest else b.const(1)
     ties, inner = [(i, j)], value
     node = b.g[value.node]
     if is_delta(b, value):  # delta(i,j)*delta(j,k): two ties on the number 1
