@@ -522,3 +522,11 @@ def test_other_spellings_of_ctc(step, given):
     loss.backward()
     close(got["L"], loss.detach().numpy(), "ctc_loss")
     close(got["u"], u.grad.numpy(), "ctc_loss: gradient of u")
+
+
+@pytest.mark.parametrize("step,given", [p.values for p in CTC_SPELLINGS], ids=[p.id for p in CTC_SPELLINGS])
+def test_the_other_spellings_compute_the_ctc_loss(step, given):
+    """(What the two xfails above would compare: their forward is right.)"""
+    forward = CTC.replace(CTC.split("\n")[2].split(" + ", 1)[1].rsplit(" - ", 1)[0], step)
+    inputs = _data({"u": (CTC_T, 2, 4), "ext": _ctc_integers()[0], **given()}, seed=3)
+    close(evaluate(forward, inputs)["L"], _ctc_loss({"u": torch.tensor(inputs["u"])})["L"].numpy(), step)
