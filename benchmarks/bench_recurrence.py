@@ -188,7 +188,7 @@ def jax_scan_rows(arrays, reference, repeat):
              "gradients only")]
 
 
-def table(sections, repeat, steps) -> str:
+def table(sections, repeat) -> str:
     import torch
     plural = "s" if THREADS > 1 else ""
     head = (f"### recurrences (state-space scan, Elman RNN), float32, {THREADS} thread{plural}\n\n"
@@ -236,7 +236,7 @@ def main():
                  ssm_case(a.steps, a.channels, a.repeat, backends, a.compile_loop)),
                 (f"Elman RNN T={a.rnn_steps}, batch {a.batch}, hidden {a.hidden}",
                  elman_case(a.rnn_steps, a.batch, a.hidden, a.repeat, backends))]
-    out = table(sections, a.repeat, a.steps)
+    out = table(sections, a.repeat)
     print(out)
     if a.write:
         write(out)

@@ -427,6 +427,17 @@ def test_against_torch_layers(name, module, output, layer, backend):
         close(got[x], g.numpy(), f"{module} {backend}: gradient of {x}")
 
 
+def test_the_gate_order_matters():
+    """With the GRU's r and z gates swapped in the copied weights, nn.GRU disagrees: the
+    comparison above checks torch's gate order, not only shapes."""
+    _, forward, arrays, _ = _BY_NAME["GRU over time"]
+    d, inputs, seeds = _case(forward, arrays, seed=7)
+    got = run(forward, "oracle", inputs, seeds)
+    swapped = {n: (v[[1, 0, 2]] if n in ("A", "a", "B", "c") else v) for n, v in inputs.items()}
+    out, _ = _nn_gated("GRU", {n: torch.tensor(v) for n, v in swapped.items()})
+    assert not np.allclose(got["h"], out.detach().numpy(), rtol=1e-3)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_ctc_against_torch_ctc_loss(backend):
     """The CTC program's loss and the gradient of the logits u against ``F.ctc_loss``
