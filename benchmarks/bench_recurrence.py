@@ -17,8 +17,10 @@ reference's numbers. Ratios are time / the reference's: below 1 means faster.
 
 ``--threads`` sets OPENBLAS/OMP/MKL/NUMBA threads and XLA's before the libraries load, and
 ``torch.set_num_threads``; ``--write`` replaces that thread count's table in
-``benchmarks/RESULTS.md``. ``--compile-loop T`` also times ``torch.compile`` of the whole
-loop at T steps, with its compile time.
+``benchmarks/RESULTS.md``. Compiling the step with ``torch.compile`` takes about a minute on
+a loaded 2-core machine (``--no-compile`` skips it); ``--compile-loop T`` also times
+``torch.compile`` of the whole loop at T steps, with its compile time (which grows faster
+than T: 33 s at T = 64, 201 s at T = 256 on that machine).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def indexcalc_rows(src, arrays, reference, repeat, backends):
     return rows
 
 
-def ssm_case(steps, channels, repeat, backends, compile_loop):
+def ssm_case(steps, channels, repeat, backends, compile_step, compile_loop):
     import torch
     r = np.random.default_rng(0)
     arrays = {"a": r.uniform(0.8, 1.0, (steps, channels)).astype(np.float32),
@@ -102,9 +104,11 @@ def ssm_case(steps, channels, repeat, backends, compile_loop):
     t = {k: torch.tensor(v, requires_grad=k != "dh") for k, v in arrays.items()}
 
     def loop(a, b, x, step=None):
+        """The scan as a Python loop over the steps; unbind, not a[s] (whose backward
+        writes a whole T x C gradient at every step: quadratic in T)."""
         h, out = torch.zeros_like(b), []
-        for s in range(a.shape[0]):
-            h = step(a[s], b, x[s], h) if step else a[s] * h + b * x[s]
+        for a_s, x_s in zip(a.unbind(0), x.unbind(0)):
+            h = step(a_s, b, x_s, h) if step else a_s * h + b * x_s
             out.append(h)
         return torch.stack(out)
 
@@ -118,12 +122,13 @@ def ssm_case(steps, channels, repeat, backends, compile_loop):
     reference = {"h": loop(t["a"], t["b"], t["x"]).detach().numpy(),
                  **{k: t[k].grad.numpy() for k in ("a", "b", "x")}}
     rows = [("torch eager loop", best(run(loop), repeat), "")]
-    t0 = time.perf_counter()
-    compiled_step = torch.compile(lambda a, b, x, h: a * h + b * x)
-    stepped = run(lambda a, b, x: loop(a, b, x, compiled_step))
-    stepped()
-    rows.append(("torch.compile of the step, Python loop", best(stepped, repeat),
-                 f"compiled in {time.perf_counter() - t0:.1f} s"))
+    if compile_step:
+        t0 = time.perf_counter()
+        compiled_step = torch.compile(lambda a, b, x, h: a * h + b * x)
+        stepped = run(lambda a, b, x: loop(a, b, x, compiled_step))
+        stepped()
+        rows.append(("torch.compile of the step, Python loop", best(stepped, repeat),
+                     f"compiled in {time.perf_counter() - t0:.0f} s"))
     if compile_loop:
         short = {k: v[:compile_loop] if v.ndim == 2 else v for k, v in t.items()}
         whole = torch.compile(loop)
@@ -132,7 +137,7 @@ def ssm_case(steps, channels, repeat, backends, compile_loop):
         took = time.perf_counter() - t0
         rows.append((f"torch.compile of the whole loop, T = {compile_loop}",
                      best(lambda: whole(short["a"], short["b"], short["x"]).backward(short["dh"]), repeat),
-                     f"compiled in {took:.1f} s (not comparable: T = {compile_loop})"))
+                     f"compiled in {took:.0f} s (not comparable: T = {compile_loop})"))
     return rows + indexcalc_rows(SSM, arrays, reference, repeat, backends)
 
 
@@ -226,14 +231,15 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--backends", default=",".join(BACKENDS))
+    p.add_argument("--no-compile", action="store_true", help="skip torch.compile (about a minute)")
     p.add_argument("--compile-loop", type=int, default=0, metavar="T")
     p.add_argument("--write", action="store_true")
     a = p.parse_args()
     import torch
     torch.set_num_threads(a.threads)
-    backends = a.backends.split(",")
+    backends = [b for b in a.backends.split(",") if b]
     sections = [(f"state-space scan T={a.steps}, {a.channels} channels",
-                 ssm_case(a.steps, a.channels, a.repeat, backends, a.compile_loop)),
+                 ssm_case(a.steps, a.channels, a.repeat, backends, not a.no_compile, a.compile_loop)),
                 (f"Elman RNN T={a.rnn_steps}, batch {a.batch}, hidden {a.hidden}",
                  elman_case(a.rnn_steps, a.batch, a.hidden, a.repeat, backends))]
     out = table(sections, a.repeat)
