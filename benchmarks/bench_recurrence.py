@@ -86,9 +86,14 @@ def indexcalc_rows(src, arrays, reference, repeat, backends):
             continue
         for name, want in reference.items():
             check(got[name], want, f"{src} {backend}: {name}")
-        if backend == "jax":
+        if backend == "jax":  # as compiled, and under jax.jit (as one would call it)
             import jax
             rows.append((f"indexcalc {backend}", best(lambda: jax.block_until_ready(f(**arrays)), repeat), ""))
+            jitted = jax.jit(lambda kw: f(**kw))
+            for name, want in reference.items():
+                check(jitted(arrays)[name], want, f"{src} jax.jit: {name}")
+            rows.append(("indexcalc jax, under jax.jit", best(lambda: jax.block_until_ready(jitted(arrays)), repeat),
+                         "lax.scan"))
         else:
             rows.append((f"indexcalc {backend}", best(lambda: f(**arrays), repeat), ""))
     return rows
