@@ -541,3 +541,15 @@ def test_the_other_spellings_compute_the_ctc_loss(step, given):
     forward = CTC.replace(CTC.split("\n")[2].split(" + ", 1)[1].rsplit(" - ", 1)[0], step)
     inputs = _data({"u": (CTC_T, 2, 4), "ext": _ctc_integers()[0], **given()}, seed=3)
     close(evaluate(forward, inputs)["L"], _ctc_loss({"u": torch.tensor(inputs["u"])})["L"].numpy(), step)
+
+
+@pytest.mark.parametrize("name,forward,arrays,loop", CASES, ids=[c[0] for c in CASES])
+def test_round_trip(name, forward, arrays, loop):
+    """The printed backward re-parses after its forward, and each forward recurrence has one
+    running the other way in it (none unrolled)."""
+    prog, d = ic.parse(forward), _derive(forward)
+    both = ic.parse(forward + "\n" + str(d))
+    names = {n for rec in prog.recurrences for n in rec.names}
+    backward = [rec for rec in both.recurrences if not set(rec.names) & names]
+    assert sorted(rec.direction for rec in backward) == sorted(-rec.direction for rec in prog.recurrences), str(d)
+    assert len(both.statements) == len(prog.statements) + len(d.statements)
