@@ -194,11 +194,17 @@ def _bidirectional(t):
 # before the first position costs B (k > s), at the first step only s < 2 may start, and
 # the loss reads the last step at the last two positions.
 CTC_T, CTC_S = 6, 5
-CTC = ("lp[t,n,c] = u[t,n,c] - logsumexp[q](u[t,n,q])\n"
-       "e[t,n,s] = lp[t,n,ext[n,s]]\n"
-       f"al[t,n,s] = e[t,n,s] + (t > 0)*logsumexp[k:3](al[t-1,n,s-k] + tr[n,s-k,k] - {B}*(k > s))"
-       f" - {B}*(t == 0)*(s > 1)\n"
-       f"L = -sum[n](logsumexp[s](al[{CTC_T - 1},n,s] - {B}*(s < {CTC_S - 2})))")
+
+
+def ctc_program(steps):
+    return ("lp[t,n,c] = u[t,n,c] - logsumexp[q](u[t,n,q])\n"
+            "e[t,n,s] = lp[t,n,ext[n,s]]\n"
+            f"al[t,n,s] = e[t,n,s] + (t > 0)*logsumexp[k:3](al[t-1,n,s-k] + tr[n,s-k,k] - {B}*(k > s))"
+            f" - {B}*(t == 0)*(s > 1)\n"
+            f"L = -sum[n](logsumexp[s](al[{steps - 1},n,s] - {B}*(s < {CTC_S - 2})))")
+
+
+CTC = ctc_program(CTC_T)
 CTC_LABELS = np.array([[1, 3], [2, 2]])
 
 
@@ -475,11 +481,25 @@ def _wcumsum(t):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name,forward,arrays,loop", HESSIANS, ids=[h[0] for h in HESSIANS])
 def test_hessian_against_torch(name, forward, arrays, loop, backend):
+    _hessian_against_torch(name, forward, arrays, loop, backend)
+
+
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=pytest.mark.xfail(strict=True, raises=Ambiguous, reason=(
+    "the printed Hessian reads tr[n,s-k,k] inside exp(..) of a product summed over k (dal_du[t,n,s,..] = "
+    "de_du + dal_du[t-1,n,s-k,..]*exp(tr[n,s-k,k] + ..)): a repeated index on a lone tensor inside a "
+    "function, where the README is silent (the oracle raises Ambiguous)"))) if b == "oracle" else b
+    for b in BACKENDS])
+def test_ctc_hessian_against_torch(backend):
+    arrays = {"u": (4, 2, 4), "ext": _ctc_integers()[0], "tr": _ctc_integers()[1]}
+    _hessian_against_torch("CTC", ctc_program(4), arrays, _ctc_alpha_loop, backend)
+
+
+def _hessian_against_torch(name, forward, arrays, loop, backend):
     inputs = _data(arrays, seed=5)
     got = run_hessian(forward, backend, inputs)
-    xs = list(inputs)
+    xs = _floats(inputs)
     H = torch.autograd.functional.hessian(
-        lambda *v: loop(dict(zip(xs, v)))["L"], tuple(torch.tensor(inputs[x]) for x in xs))
+        lambda *v: loop({**inputs, **dict(zip(xs, v))})["L"], tuple(torch.tensor(inputs[x]) for x in xs))
     assert {a for a, _ in got} == set(xs)
     for (a, b), block in got.items():
         close(block, H[xs.index(a)][xs.index(b)].numpy(), f"{name} {backend}: d2L/d{a}d{b}")
