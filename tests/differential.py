@@ -82,6 +82,7 @@ PROBE_PROGRAMS = [
     ("y[b,i] = (x[b,i] - mean[j](x[b,j]))/sqrt(mean[j]((x[b,j] - mean[k](x[b,k]))^2) + 1e-5)*g[i]",
      "x,g"),
     ("L = a[i]*inv(X)[i,j]*b[j] + logdet(X) + sum[i](relu(a[i]) + sigmoid(b[i]))", "X,a"),
+    ("h[t,i] = tanh(W[i,j]*h[t-1,j] + x[t,i])\nR[i,j] = D[i,j] + min(R[i-1,j], R[i,j-1])", "W,x,D"),
 ]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -107,8 +108,10 @@ def identifiers(source):
 
 def generated_sources(d):
     """``{backend: source}`` of the code each backend runs for derivation ``d``."""
-    return {"numpy": d.numpy_source(forward=True), "torch": d.torch_source(),
-            "jax": d.jax_source(), "numba": d.numba_source(forward=True)}
+    out = {"numpy": d.numpy_source(forward=True), "torch": d.torch_source(), "jax": d.jax_source()}
+    if not d.program.recurrences:  # README "Recurrences": not compiled to Numba yet
+        out["numba"] = d.numba_source(forward=True)
+    return out
 
 
 @functools.lru_cache(maxsize=None)
@@ -133,6 +136,24 @@ def probed_names():
 
 # probed_names() on 2026-12-07 (main after merging the exports: the argument checks' names)
 BACKEND_NAMES = [
+    # issue 25: the loops of recurrences (and the window helper their backwards read)
+    'HRFunction', '_b1_0', '_b1_1', '_b1_2', '_b1_3', '_b1_4', '_b1_5', '_b2_0', '_b2_1',
+    '_b2_2', '_b2_3', '_b2_4', '_b2_5', '_b4_0', '_b4_1', '_b4_2', '_b4_3', '_b4_4', '_b4_5',
+    '_carry', '_cot', '_h_r_function', '_h_r_function_bwd', '_h_r_function_fwd', '_i0', '_i1',
+    '_i2', '_i3', '_i4', '_i5', '_scan1_0', '_scan1_1', '_scan1_2', '_scan1_3', '_scan1_4',
+    '_scan1_5', '_scan2_0', '_scan2_1', '_scan2_2', '_scan2_3', '_scan2_4', '_scan2_5', '_step',
+    '_window', 'arange', 'as_strided', 'at', 'broadcast_to', 'clip', 'first', 'flip',
+    'fori_loop', 'forms', 'full', 'functional', 'h_r_function', 'high', 'index', 'inside', 'j',
+    'lax', 'lib', 'n_D_0', 'n_D_1', 'n_D_2', 'n_D_3', 'n_D_4', 'n_D_5', 'n_dR_0', 'n_dR_1',
+    'n_dR_2', 'n_dR_3', 'n_dR_4', 'n_dR_5', 'n_dh_0', 'n_dh_1', 'n_dh_2', 'n_dh_3', 'n_dh_4',
+    'n_dh_5', 'new_zeros', 'offset', 'pad', 'pads', 'reversed', 'set', 'slice', 'st', 'start',
+    'storage_offset', 'stride', 'stride_tricks', 'strides', 'terms', 'view',
+    # (JAX's lax.scan of a recurrence)
+    '_', '_h1_0', '_h1_1', '_h1_2', '_h1_3', '_h1_4', '_h1_5', '_h2_0', '_h2_1', '_h2_2',
+    '_h2_3', '_h2_4', '_h2_5', '_scan0', '_scan1', '_scan2', '_scan3', '_scan4', '_scan5',
+    '_x1_0', '_x1_1', '_x1_2', '_x1_3', '_x1_4', '_x1_5', '_x2_0', '_x2_1', '_x2_2', '_x2_3',
+    '_x2_4', '_x2_5', '_xs', '_y1_0', '_y1_1', '_y1_2', '_y1_3', '_y1_4', '_y1_5', '_y2_0',
+    '_y2_1', '_y2_2', '_y2_3', '_y2_4', '_y2_5', 'scan',
     # issue 23: the BLAS steps of a product of three or more (_dot), diagonal writes (_embed)
     '_dot', 'batch', 'free_a', 'free_b', 'ia', 'ib', 'matmul', 'nbatch', 'ns', 'nsum', 'out', 'prod',
     'transpose', '_embed', 'zeros',

@@ -420,7 +420,7 @@ def test_the_string_check_passes_typed_dispatch():
 
 
 def test_ops_lists_every_op_class_in_one_category():
-    categories = (ir.Leaf, ir.Elementwise, ir.Access, ir.Reduction, ir.Scatter)
+    categories = (ir.Leaf, ir.Elementwise, ir.Access, ir.Reduction, ir.Scatter, ir.Recurrent)
 
     def subclasses(cls):
         for sub in cls.__subclasses__():

@@ -198,11 +198,12 @@ def test_the_oracle_runs_recurrences_in_the_stated_order():
     assert np.allclose(R, expected[1:, 1:])
 
 
-def test_compiling_a_recurrence_is_a_clear_error_not_a_wrong_answer():
-    with pytest.raises(ic.ProgramError, match="recurrences .* are not compiled yet"):
-        ic.parse("c[t] = c[t-1] + x[t]").compile()
-    with pytest.raises(ic.ProgramError, match="not compiled yet"):
-        ic.derive("h[t,i] = tanh(W[i,j]*h[t-1,j] + x[t,i])").compile()
+def test_compiling_a_recurrence_runs_the_loop():
+    """README "Recurrences": NumPy, torch and JAX compile a recurrence as a loop
+    (``tests/test_recurrence_backends.py``); Numba refuses it with a clear error."""
+    assert ic.parse("c[t] = c[t-1] + x[t]").compile()(x=np.arange(1.0, 5.0))["c"].tolist() == [1, 3, 6, 10]
+    with pytest.raises(ic.ProgramError, match="not compiled to Numba yet"):
+        ic.derive("h[t,i] = tanh(W[i,j]*h[t-1,j] + x[t,i])").numba_source()
 
 
 @pytest.mark.parametrize("forward,shapes", [

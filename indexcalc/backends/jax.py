@@ -35,10 +35,12 @@ from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE
 from indexcalc.backends.gathers import JAX as GATHERS
 from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.windows import JAX as WINDOW
+from indexcalc.backends.scan import JAX as STEP
+from indexcalc.backends.scan import LaxLoops
 from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
 
 
-class JaxDialect(PythonNumbers, Dialect):
+class JaxDialect(LaxLoops, PythonNumbers, Dialect):
     spelling, reductions, boolean = JAX, JAX_REDUCE, BOOLEAN
     # every name the module defines or reads that is not ``_``-prefixed (the function's
     # name is chosen apart from the user's names)
@@ -50,6 +52,9 @@ class JaxDialect(PythonNumbers, Dialect):
 
     def eye(self, n):
         return f"jnp.eye({n}, dtype=_dtype)"
+
+    def zeros(self, shape):
+        return f"jnp.zeros(({shape}), dtype=_dtype)"
 
     def arange(self, n):
         return f"jnp.arange({n})"
@@ -121,7 +126,7 @@ def jax_source(d, name=None) -> str:
     code = "\n".join(lines)
     head = "import math\n" * reads_module(code, "math") + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
     return head + check_source(d.forward) + X64 + (WINDOW if "_window(" in code else "") + \
-        gather_helpers(code, GATHERS) + "\n\n" + code
+        (STEP if "_step(" in code else "") + gather_helpers(code, GATHERS) + "\n\n" + code
 
 
 def backward_source(d, name=None, forward=False) -> str:

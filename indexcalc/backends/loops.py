@@ -36,7 +36,7 @@ from indexcalc.backends.spelling import NUMBA  # element-wise functions of scala
 from indexcalc.backends.loop_windows import WindowLoops
 from indexcalc.lower.fuse import Loop, letter
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, \
-    LogSumExp, Map, MatFunc, Max, Min, Position, ScatterAdd, Size, Window
+    LogSumExp, Map, MatFunc, Max, Min, Outer, Position, Prior, Scan, Scanned, ScatterAdd, Size, Window
 
 START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
@@ -335,6 +335,8 @@ DEFINE = {
     Position: Kernels._position, Window: Kernels._window,
     Gather: _never("a library call between the kernels (README \"Gathers\")"),
     ScatterAdd: _never("a library call between the kernels (README \"Gathers\")"),
+    Scan: _never("recurrences are refused first (numba.refuse_recurrences)"), Scanned: _never("(Scan)"),
+    Outer: _never("(Scan)"), Prior: _never("(Scan)"),
 }
 
 

@@ -77,7 +77,7 @@ from indexcalc.backends.vecmath import TEXTS as VECTOR_TEXTS
 from indexcalc.backends.vecmath import helpers as vector_math
 from indexcalc.backends.numba_cache import load, publish
 from indexcalc.backends.spelling import NUMBA  # noqa: F401 - its spelling table (the registry's row)
-from indexcalc.errors import MissingDependencyError, ShapeError
+from indexcalc.errors import MissingDependencyError, ProgramError, ShapeError
 from indexcalc.lower.build import lower
 from indexcalc.lower.fuse import Loop, schedule
 from indexcalc.lower.rewrite import prepare
@@ -177,8 +177,17 @@ def numba_source(prog, fname: str = "backward", returns=None) -> str:
     return _Module(prog, fname, returns or {o: o for o in prog.outputs}).text
 
 
+def refuse_recurrences(prog):
+    """README "Recurrences": not compiled to Numba yet (NumPy, torch and JAX compile them)."""
+    for rec in getattr(prog, "recurrences", ()):
+        st = next(s for s in prog.statements if s.name == rec.names[0])
+        raise ProgramError(f"line {st.line}, in '{st.text or st.name}': recurrences ({', '.join(rec.names)}) are "
+                           "not compiled to Numba yet; compile them with backend='numpy', 'torch' or 'jax'")
+
+
 class _Module:
     def __init__(self, prog, fname, returns):
+        refuse_recurrences(prog)
         dialect = NumbaDialect(fname)
         safe = dialect.safe
         low = prepare(lower(prog))

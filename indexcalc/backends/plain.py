@@ -40,19 +40,23 @@ def torch_function_source(result, name=None, forward=False) -> str:
     """A module that imports torch and defines the function ``name`` computing ``result``
     (arguments: ``result.program.inputs``, positionally or by name)."""
     from indexcalc.backends.torch import TORCH_DIALECT
+    from indexcalc.backends.scan import TORCH as STEP
     from indexcalc.backends.windows import TORCH as WINDOW
     code = _function(result, TORCH_DIALECT, name, forward)
     head = "import math\n\n" * reads_module(code, "math") + "import torch\n"
-    return head + check_source(result.program) + (WINDOW if "_window(" in code else "") + "\n\n" + code
+    return head + check_source(result.program) + (WINDOW if "_window(" in code else "") + \
+        (STEP if "_step(" in code else "") + "\n\n" + code
 
 
 def jax_function_source(result, name=None, forward=False) -> str:
     """A module that imports JAX and defines the function ``name`` computing ``result``."""
     from indexcalc.backends.jax import JAX_DIALECT
+    from indexcalc.backends.scan import JAX as STEP
     from indexcalc.backends.windows import JAX as WINDOW
     code = _function(result, JAX_DIALECT, name, forward)
     head = ("import math\n\n" * reads_module(code, "math") + "import jax\nimport jax.numpy as jnp\n")
-    return head + check_source(result.program) + (WINDOW if "_window(" in code else "") + "\n\n" + code
+    return head + check_source(result.program) + (WINDOW if "_window(" in code else "") + \
+        (STEP if "_step(" in code else "") + "\n\n" + code
 
 
 def _specs(result, arrays, shape_dtype):

@@ -20,17 +20,18 @@ import sympy as sp
 
 from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.backends.gathers import GatherPrinting
+from indexcalc.backends.scan import ScanPrinting, scan_operands, with_members
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, LogSumExp, Map, \
-    MatFunc, Max, Min, Position, Reduction, ScatterAdd, Size, Window
+    MatFunc, Max, Min, Outer, Position, Prior, Reduction, Scan, Scanned, ScatterAdd, Size, Window
 from indexcalc.lower.plan import pairwise, plan
 
 _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter(SizeTable, GatherPrinting):
+class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -48,7 +49,7 @@ class ArrayPrinter(SizeTable, GatherPrinting):
             self.values.setdefault(name, (node, tuple(range(self.g[node].rank))))
         given = given or {}
         roots = [self.values[name][0] for name in returns.values()] + list(keep)
-        self.ids = self.g.reachable(roots, stop=set(given))
+        self.ids = with_members(self.g, self.g.reachable(roots, stop=set(given)))
         self.uses = dict.fromkeys(self.ids, 0)
         for k in self.ids:
             for a, _ in () if k in given else self.g[k].args:
@@ -68,6 +69,12 @@ class ArrayPrinter(SizeTable, GatherPrinting):
         for name, (k, _) in low.values.items():
             if k in self.uses and k not in self.var and k not in self.static:
                 self.var[k] = safe(name)
+        self.name_nodes(set(keep) | scan_operands(self.g, self.ids), "_t")
+
+    def name_nodes(self, keep, prefix):
+        """A variable (``prefix`` and a number) for each node read twice, printed as an
+        assignment of its own, in ``keep``, or nested deeper than ``_DEEP`` (Python's parser
+        refuses 200 nested parentheses; the printer's recursion follows the nesting)."""
         count = 0
         for k in self.ids:
             node = self.g[k]
@@ -75,19 +82,16 @@ class ArrayPrinter(SizeTable, GatherPrinting):
                 continue
             if self.uses[k] > 1 or isinstance(node.op, _ALWAYS_VAR) or k in keep:
                 count += 1
-                self.var[k] = f"_t{count}"
-        # an expression nested deeper than _DEEP is split into temporaries: Python's parser
-        # refuses 200 nested parentheses, and the printer's own recursion follows the nesting
+                self.var[k] = f"{prefix}{count}"
         depth = {}
         for k in self.ids:  # in order: a node's operands come before it
             if k in self.var or k in self.given:
                 depth[k] = 0
                 continue
-            args = () if k in given else self.g[k].args
-            depth[k] = 1 + max((depth[a] for a, _ in args), default=0)
+            depth[k] = 1 + max((depth[a] for a, _ in self.g[k].args), default=0)
             if depth[k] > _DEEP:
                 count += 1
-                self.var[k], depth[k] = f"_t{count}", 0
+                self.var[k], depth[k] = f"{prefix}{count}", 0
 
     def function(self, fname) -> str:
         params = [self.d.safe(n) for n in self.prog.inputs]
@@ -109,14 +113,23 @@ class ArrayPrinter(SizeTable, GatherPrinting):
                  if c in used and c not in self.computed]
         body += [f"{var} = {code}" for var, code in self.computed.values()]
         self.emitted = set(k for k in self.var if isinstance(self.g[k].op, Input)) | self.given
+        return body + self.assignments()
+
+    def assignments(self) -> list:
+        """One assignment per variable not yet emitted, in order; a recurrence's loop is a
+        block of lines (:mod:`indexcalc.backends.scan`)."""
+        lines = []
         for k in self.ids:
-            if k in self.var and k not in self.emitted:
+            if isinstance(self.g[k].op, Scan) and k not in self.emitted:
+                lines += self.scan_lines(k)
+                self.emitted.add(k)
+            elif k in self.var and k not in self.emitted:
                 self.raw = self.keeps_integers(k)  # stored as integers, cast where read as values
                 code, self.layout[k] = self.expr(k)
                 self.raw = False
-                body.append(f"{self.var[k]} = {code}")
+                lines.append(f"{self.var[k]} = {code}")
                 self.emitted.add(k)
-        return body
+        return lines
 
     def result(self, name) -> str:
         k, positions = self.values[name]
@@ -393,4 +406,5 @@ BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrin
          Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Diagonal: ArrayPrinter._diagonal, Contract: ArrayPrinter._reduction,
          Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
          MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window,
-         Gather: ArrayPrinter._gather, ScatterAdd: ArrayPrinter._scatter}
+         Gather: ArrayPrinter._gather, ScatterAdd: ArrayPrinter._scatter, Scan: ArrayPrinter._scan,
+         Scanned: ArrayPrinter._scan, Outer: ArrayPrinter._outer, Prior: ArrayPrinter._prior}

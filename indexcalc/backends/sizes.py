@@ -19,7 +19,7 @@ from __future__ import annotations
 from indexcalc.errors import ProgramError
 from indexcalc.language.algebra import Size as SizeOf
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Diagonal, Eye, Gather, Input, Map, Position, \
-    ScatterAdd, Size, Window
+    Scan, Scanned, ScatterAdd, Size, Window
 from indexcalc.lower.sizes import formula, size_code
 
 
@@ -75,9 +75,10 @@ class SizeTable:
         op = self.g[k].op
         return k in self.integral or (isinstance(op, Map) and op.function in COMPARISONS)
 
-    def integers(self) -> set:
-        """The nodes holding positions and whole-number arithmetic of them."""
-        out, ints = set(), set(getattr(self.prog, "integers", ()))  # README "Gathers": integer data
+    def integers(self, seed=()) -> set:
+        """The nodes holding positions and whole-number arithmetic of them (and of the
+        nodes ``seed``: a scan's body reads integers computed before its loop)."""
+        out, ints = set(seed), set(getattr(self.prog, "integers", ()))  # README "Gathers": integer data
         for k in self.ids:
             node = self.g[k]
             if isinstance(node.op, Position) or (isinstance(node.op, Input) and node.op.name in ints) or (
@@ -93,7 +94,10 @@ def sizes_read(node) -> tuple:
     """The size classes whose value the code for ``node`` reads."""
     if isinstance(node.op, Size):
         return (node.op.size_class,)
-    return node.axes if isinstance(node.op, (Eye, Broadcast, Diagonal, Position, Window, Gather, ScatterAdd)) else ()
+    if isinstance(node.op, Scan):  # what its body reads (README "Recurrences")
+        return tuple(c for n in node.op.body.graph.nodes for c in sizes_read(n))
+    return node.axes if isinstance(node.op, (Eye, Broadcast, Diagonal, Position, Window, Gather, ScatterAdd,
+                                            Scanned)) else ()
 
 
 def _whole(node) -> bool:

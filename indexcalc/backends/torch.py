@@ -40,6 +40,8 @@ from indexcalc.backends.spelling import BOOLEAN, BUILTINS, TORCH, TORCH_REDUCE
 from indexcalc.backends.gathers import TORCH as GATHERS
 from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.windows import TORCH as WINDOW
+from indexcalc.backends.scan import TORCH as STEP
+from indexcalc.backends.scan import PythonLoops
 from indexcalc.errors import MissingDependencyError, ShapeError
 
 
@@ -48,11 +50,12 @@ values as large as the contraction they come from; other element-wise values are
 recomputed from what is saved (one pass each, less memory)"""
 
 
-class TorchDialect(PythonNumbers, Dialect):
+class TorchDialect(PythonLoops, PythonNumbers, Dialect):
     spelling, reductions, boolean = TORCH, TORCH_REDUCE, BOOLEAN
     # every name the module defines or reads that is not ``_``-prefixed (the class's name
     # is chosen apart from the user's names)
-    reserved = {"torch", "math", "ctx", "apply", "staticmethod", "forward", "backward", "ShapeError"} | BUILTINS
+    reserved = {"torch", "math", "ctx", "apply", "staticmethod", "forward", "backward", "ShapeError",
+                "range"} | BUILTINS
     einsum_sums = False  # torch.einsum('ba,ba->a') goes through bmm: many times slower
 
     def dtype(self, tensors):
@@ -65,6 +68,9 @@ class TorchDialect(PythonNumbers, Dialect):
 
     def eye(self, n):
         return f"torch.eye({n}, dtype=_dtype, device=_device)"
+
+    def zeros(self, shape):
+        return f"torch.zeros(({shape}), dtype=_dtype, device=_device)"
 
     def arange(self, n):
         return f"torch.arange({n}, device=_device)"
@@ -135,7 +141,7 @@ def torch_source(d, name=None) -> str:
     code = "\n".join(lines)
     head = "import math\n\n" * reads_module(code, "math") + "import torch\n"
     return head + check_source(d.forward) + (WINDOW if "_window(" in code else "") + \
-        gather_helpers(code, GATHERS) + "\n\n" + code
+        (STEP if "_step(" in code else "") + gather_helpers(code, GATHERS) + "\n\n" + code
 
 
 def snake(name: str) -> str:

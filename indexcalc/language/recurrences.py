@@ -177,11 +177,3 @@ def shifted_reads(prog) -> set:
                     out.add((st.name, name))
     return out
 
-
-def refuse_compiling(prog):
-    """README "Recurrences": derived and printed, not compiled yet."""
-    for rec in getattr(prog, "recurrences", ()):
-        st = next(s for s in prog.statements if s.name == rec.names[0])
-        _fail(st, f"recurrences ({', '.join(rec.names)}) are not compiled yet by the backends "
-                  "(NumPy, torch, JAX, Numba); derive and print them, and check them with the "
-                  "reference evaluator")

@@ -29,7 +29,6 @@ from indexcalc.language.algebra import Index, Inv, ISum, Len, Size, step
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.language.axes import Compare
 from indexcalc.lower.access import Access
-from indexcalc.language.recurrences import refuse_compiling
 from indexcalc.lower.compare import compared
 from indexcalc.lower.gather import Gathers
 from indexcalc.lower.diagonal import embedded, is_delta
@@ -37,6 +36,7 @@ from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, 
     Max, Min, Node
 from indexcalc.lower.ir import Size as SizeOf
 from indexcalc.lower.ref import Ref
+from indexcalc.lower.scan import Scans
 
 COMMUTATIVE = {"add", "mul", "max", "min"}
 #: the reductions of the language (:mod:`indexcalc.language.functions`) as IR ops
@@ -66,11 +66,10 @@ def lower(prog) -> Lowered:
         >>> low.graph.nodes[5].op
         Window(forms=((0, ((0, 1), (1, 1))),))
     """
-    refuse_compiling(prog)  # README "Recurrences": derived and printed, not compiled yet
     return _Builder(prog).run()
 
 
-class _Builder(Access, Gathers):
+class _Builder(Access, Gathers, Scans):
     def __init__(self, prog):
         self.prog = prog
         self.g = Graph()
@@ -83,6 +82,8 @@ class _Builder(Access, Gathers):
     def run(self) -> Lowered:
         for n, st in enumerate(self.prog.statements):
             self.n, self.order = n, tuple(st.indices)
+            if self.scanned(n):  # README "Recurrences": a group is one loop (lower/scan.py)
+                continue
             ref = self.expr(st.expr)
             target = tuple(st.indices)
             missing = [i for i in target if i not in ref.labels]

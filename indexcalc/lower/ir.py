@@ -28,7 +28,24 @@ op            operands                                     attributes
 ``Position``  none (axes: one)                             (its value at ``i`` is ``i``)
 ``Window``    one operand of rank r; labels ``(0..r-1)``   ``forms``: one affine form
               (its own axes, in order)                     per operand axis
+``Scan``      the arrays its steps read (labels: their     ``names``, ``loops``,
+              own axes); its value is no array             ``direction``, ``body``
+``Scanned``   the ``Scan`` (labels ``()``)                 ``name``: the array of one
+                                                           statement it writes
+``Outer``     none (in a ``Scan``'s body only)             ``operand``, ``steps``
+``Prior``     none (in a ``Scan``'s body only)             ``name``, ``steps``
 ============= ============================================ ==========================
+
+Recurrences (README "Recurrences"; lowered by :mod:`indexcalc.lower.scan`): the statements
+of one recurrence group are one :class:`Scan`, a loop over the recurrence axes of
+its statements in the ``direction`` of the group, and one :class:`Scanned` node per
+statement, the array the loop writes. The ``body`` (a ``Body``) is a graph of its own:
+one step, the recurrence positions fixed, vectorized over the other axes. Its leaves
+other than numbers are an :class:`Outer`, an operand of the Scan (a value computed before
+the loop, with the recurrence axes as axes of its own: every part of a step that reads no
+statement of the group is computed for all steps at once) read at the current step, and a
+:class:`Prior`, the array of a statement of the group read at another step (0 outside
+its axes).
 
 Windows and positions (README "Windows and positions"): a read ``x[i+k]``, ``x[2*a+l]``,
 ``h[0,i]`` is a :class:`Window` of ``x`` whose axes are the indices the read holds (in
@@ -48,8 +65,9 @@ The categories are base classes: a :class:`Leaf` reads no operand, an
 its labels say, an :class:`Access` op reads each element from one element of its
 operand at positions computed from its own indices (a window: zero outside the operand),
 a :class:`Reduction` reduces its operands over the labels not in its ``output``, a
-:class:`Scatter` adds values at positions given by integer data (README "Gathers"), and
-:class:`MatFunc` is a library call on a whole matrix. The tuples
+:class:`Scatter` adds values at positions given by integer data (README "Gathers"),
+:class:`MatFunc` is a library call on a whole matrix, and a :class:`Recurrent` op is a loop
+over the steps of a recurrence or an array it writes. The tuples
 :data:`NUMBERS`, :data:`FOLDS`, :data:`EXTREMA` and :data:`ACCUMULATED` name the finer
 groups the passes need. A new kind of node is one class here (listed in :data:`OPS`)
 plus its case in each printer's table (``tests/test_lowering.py`` checks that every
@@ -119,6 +137,11 @@ class Reduction(Op):
 class Scatter(Op):
     """Adds operand values into a result at positions given by integer data (README
     "Gathers"): the accumulation of a gather's gradient, a library call in every backend."""
+
+
+@dataclass(frozen=True)
+class Recurrent(Op):
+    """A loop over the steps of a recurrence (README "Recurrences"), or an array it writes."""
 
 
 # --- the ops ---------------------------------------------------------------------------------
@@ -258,9 +281,59 @@ class MatFunc(Op):
     function: str
 
 
+@dataclass(frozen=True)
+class Scan(Recurrent):
+    """The loop of one recurrence group (README "Recurrences"): the statements ``names`` (in
+    program order), evaluated step by step over their axes ``loops`` (positions among
+    their leading axes, outermost first: ``(0,)`` over time, ``(0, 1)`` for ``R[i,j]``
+    reading ``R[i-1,j]`` and ``R[i,j-1]``, ``(1,)`` for ``h[b,t,i]`` reading ``h[b,t-1,i]``,
+    vectorized over ``b``), in increasing order of those positions (``direction`` 1) or
+    decreasing (-1); one step is ``body`` (:class:`indexcalc.lower.scan.Body`). Its operands
+    are the arrays the body's :class:`Outer` leaves read, each with labels
+    ``(0..rank-1)``. It is printed as a loop that writes one array per statement, each a
+    :class:`Scanned` node; zeros before the loop, so a :class:`Prior` read of a position
+    not yet written is never made (the language reads earlier positions only, or later
+    ones for direction -1)."""
+    names: tuple
+    loops: tuple
+    direction: int
+    body: object  # a Body (indexcalc.lower.scan), compared by identity
+
+
+@dataclass(frozen=True)
+class Scanned(Recurrent):
+    """The array that the :class:`Scan` operand (labels ``()``) writes for statement ``name``;
+    its axes are the statement's, in the order of its left indices."""
+    name: str
+
+
+@dataclass(frozen=True)
+class Outer(Leaf):
+    """In a Scan's body: operand ``operand`` (a position in the Scan's operands) read at
+    the current step: ``steps`` is ``((axis, r), ...)``, the operand's axis ``axis`` read at
+    the current position of recurrence axis ``r``; the node's axes are the operand's other
+    axes, in order. With no steps, the whole operand (the same at every step)."""
+    operand: int
+    steps: tuple
+
+
+@dataclass(frozen=True)
+class Prior(Leaf):
+    """In a Scan's body: the array of statement ``name`` of the group read at another step:
+    ``steps`` is ``((axis, r, shift), ...)``, its axis ``axis`` read at the current position
+    of recurrence axis ``r`` plus ``shift``; 0 where that is outside the axis. The node's
+    axes are the array's other axes, in order.
+
+        >>> Prior("h", ((0, 0, -1),)), isinstance(Prior("h", ()), Leaf)
+        (Prior(name='h', steps=((0, 0, -1),)), True)
+    """
+    name: str
+    steps: tuple
+
+
 #: every op a graph may hold (each printer handles each of them)
 OPS = (Input, Const, Size, Eye, Position, Map, Broadcast, Diagonal, Window, Gather, Contract, Max, Min, LogSumExp,
-       MatFunc, ScatterAdd)
+       MatFunc, ScatterAdd, Scan, Scanned, Outer, Prior)
 #: the ``Map`` functions comparing two operands (positions and index arithmetic): 1 or 0
 COMPARISONS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 #: leaves that are numbers: they read no input (with maps of them, :meth:`Graph.static`)
