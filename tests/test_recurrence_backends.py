@@ -17,7 +17,7 @@ from oracle import evaluate
 from test_recurrences import PROGRAMS, _backward, _data
 
 #: every backend that compiles recurrences (one list: a backend is added here)
-BACKENDS = ["numpy", "torch", "jax"]
+BACKENDS = ["numpy", "torch", "jax", "numba"]
 
 
 def _backend(name):

@@ -335,7 +335,7 @@ DEFINE = {
     Position: Kernels._position, Window: Kernels._window,
     Gather: _never("a library call between the kernels (README \"Gathers\")"),
     ScatterAdd: _never("a library call between the kernels (README \"Gathers\")"),
-    Scan: _never("recurrences are refused first (numba.refuse_recurrences)"), Scanned: _never("(Scan)"),
+    Scan: _never("a loop of its own (backends/loop_scan.py)"), Scanned: _never("written by its Scan's loop"),
     Outer: _never("(Scan)"), Prior: _never("(Scan)"),
 }
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, EXTREMA, Contract, Elementwise, Eye, Gather, Input, Map, \
-    MatFunc, ScatterAdd, Window
+    MatFunc, Recurrent, Scan, ScatterAdd, Window
 
 
 #: element-wise functions as cheap as an addition; the rest count as :data:`DEAR` (a
@@ -131,7 +131,8 @@ class Schedule:
             for a, _ in g[k].args:
                 if a in self.users:
                     self.users[a].append(k)
-        self.numpy = {k for k in self.ids if isinstance(g[k].op, (MatFunc, Gather, ScatterAdd))
+        # library calls, and recurrences (a loop of their own: backends/loop_scan.py)
+        self.numpy = {k for k in self.ids if isinstance(g[k].op, (MatFunc, Gather, ScatterAdd, Recurrent))
                       or (isinstance(g[k].op, Contract) and not self._loopable(k))}
         self.computed, self.cost = set(self.numpy), {}
         for k in self.ids:
@@ -158,7 +159,7 @@ class Schedule:
     def _computes(self, k) -> bool:
         node, users = self.g[k], self.users[k]
         if k in self.numpy or isinstance(node.op, ACCUMULATED) or k in self.roots or \
-                (any(u in self.numpy for u in users) and not isinstance(node.op, Eye)):
+                any(u in self.numpy and (isinstance(self.g[u].op, Scan) or not isinstance(node.op, Eye)) for u in users):
             return True
         if len(users) > 1 and any(isinstance(self.g[u].op, EXTREMA) for u in users):
             return True  # the gradient of max compares it with the maximum: the same bits
@@ -184,7 +185,7 @@ class Schedule:
         node = self.g[k]
         if isinstance(node.op, (Elementwise, *ACCUMULATED)):
             return [(a, tuple(ls)) for a, ls in node.args]
-        if isinstance(node.op, (Gather, ScatterAdd)):  # library calls reading whole arrays
+        if isinstance(node.op, (Gather, ScatterAdd, Scan)):  # library calls (and loops) reading whole arrays
             return [(a, tuple(range(self.g[a].rank))) for a, _ in node.args]
         return []
 
@@ -205,6 +206,10 @@ class Schedule:
                 return
             for b, pos in self._operands(a):
                 visit(b, tuple(ls[p] for p in pos))
+        node = self.g[k]
+        if isinstance(node.op, Window):  # a window kept as an array (a recurrence's operand)
+            (b, _), = node.args
+            visit(b, tuple(form(c, tuple((o, d) for o, d in terms)) for c, terms in node.op.forms))
         for a, ls in self._operands(k):
             visit(a, ls)
         return out
