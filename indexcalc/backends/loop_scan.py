@@ -86,8 +86,11 @@ class ScanKernel(Kernels):
                      or (uses[j] > 1 and not isinstance(self.g[j].op, leaf))
                      or (isinstance(self.g[j].op, Map) and any(isinstance(self.g[u].op, ACCUMULATED)
                                                                for u in self.ids if any(a == j for a, _ in self.g[u].args)))]
-        self.s = SimpleNamespace(static=set(), computed=set(self.kept))
         self.frame = self.elementwise()
+        if not self.frame:  # a read at another step copied once a step: the sums' loops test nothing
+            self.kept = sorted(set(self.kept) | {j for j in self.ids if isinstance(self.g[j].op, Prior)
+                                                 and self.g[j].rank and any(u for _, _, u in self.g[j].op.steps)})
+        self.s = SimpleNamespace(static=set(), computed=set(self.kept))
         self.parallel = bool(self.frame) and self.prange != "range"
 
     # --- the shape of the loop -------------------------------------------------------------
@@ -177,34 +180,91 @@ class ScanKernel(Kernels):
             self.nest(d, j)
 
     def nest(self, d, j):
-        """The loop nest of kept body node ``j`` at one step."""
+        """The loop nest of kept body node ``j`` at one step. A sum's innermost loop runs
+        along the last axis of most of the arrays it reads (:meth:`innermost`): a summed
+        label (a dot product into a scalar), or an output label (the sum accumulated in
+        place, ``v[b,i] += W[j,i]*s``: the backward of ``W[i,j]*h[t-1,j]``)."""
         node = self.g[j]
         out = [f"_x{a}" for a in range(node.rank)]
-        for a, c in enumerate(node.axes):
-            self.emit(d, f"for {out[a]} in range({self.size(c)}):")
-            d += 1
         ax = tuple(out)
-        if isinstance(node.op, ACCUMULATED):
-            cls = {}
-            for a, ls in node.args:
-                cls.update(zip(ls, self.g[a].axes))
-            summed = sorted(i for i in cls if i >= node.rank)
-            v = dict(enumerate(out)) | {i: f"_y{i}" for i in summed}
-            kind = node.op.word
-            acc = f"_a{j}"
-            self.emit(d, f"{acc} = {START[kind]}")
-            dd = d
-            for i in summed:
-                self.emit(dd, f"for {v[i]} in range({self.size(cls[i])}):")
-                dd += 1
-            self.accumulate(dd, acc, self.mul([(a, tuple(v[i] for i in ls)) for a, ls in node.args]), kind)
-            code = acc
-        else:
+        self.unsigned |= set(out) | {f"_y{i}" for _, ls in node.args for i in ls}  # indices (forms cast them)
+        if not isinstance(node.op, ACCUMULATED):
+            for a, c in enumerate(node.axes):
+                self.emit(d, f"for {out[a]} in range(np.uint64({self.size(c)})):")
+                d += 1
             code = self.value(j, ax)
+            if j in self.roots:
+                self.store_root(d, j, ax, code)
+            else:
+                self.emit(d, f"{self.temp(j, ax)} = {code}")
+            return
+        cls = {}
+        for a, ls in node.args:
+            cls.update(zip(ls, self.g[a].axes))
+        cls.update(enumerate(node.axes))
+        summed = [i for i in sorted(cls) if i >= node.rank]
+        v = dict(enumerate(out)) | {i: f"_y{i}" for i in summed}
+        kind, inner = node.op.word, self.innermost(j, summed)
+        term = self.mul([(a, tuple(v[i] for i in ls)) for a, ls in node.args])
+        names = [n for n, (w, _) in self.values.items() if w == j]
+        if inner < node.rank and len(names) <= 1:  # accumulated in place, an output label innermost
+            target = self.member_at(names[0], self.values[names[0]][1], ax) if names else self.temp(j, ax)
+            dd = d
+            for a, c in enumerate(node.axes):
+                self.emit(dd, f"for {out[a]} in range(np.uint64({self.size(c)})):")
+                dd += 1
+            self.emit(dd, f"{target} = {START[kind]}")
+            for i in [a for a in range(node.rank) if a != inner] + summed + [inner]:
+                self.emit(d, f"for {v[i]} in range(np.uint64({self.size(cls[i])})):")
+                d += 1
+            self.accumulate(d, target, term, kind)
+            return
+        summed = [i for i in summed if i != inner] + [inner]
+        for a, c in enumerate(node.axes):
+            self.emit(d, f"for {out[a]} in range(np.uint64({self.size(c)})):")
+            d += 1
+        acc = f"_a{j}"
+        self.emit(d, f"{acc} = {START[kind]}")
+        dd = d
+        for i in summed:
+            self.emit(dd, f"for {v[i]} in range(np.uint64({self.size(cls[i])})):")
+            dd += 1
+        self.accumulate(dd, acc, term, kind)
         if j in self.roots:
-            self.store_root(d, j, ax, code)
+            self.store_root(d, j, ax, acc)
         else:
-            self.emit(d, f"{self.temp(j, ax)} = {code}")
+            self.emit(d, f"{self.temp(j, ax)} = {acc}")
+
+    def innermost(self, j, summed):
+        """The label of sum ``j`` that is the last axis of most of the arrays it reads and
+        writes (ties: a summed one)."""
+        node = self.g[j]
+        score = dict.fromkeys(list(range(node.rank)) + summed, 0)
+        if node.rank:
+            score[node.rank - 1] += 1
+        for a, ls in node.args:
+            last = self.last_axis(a)
+            if last is not None and ls:
+                score[ls[last]] += 1
+        return max(score, key=lambda i: (score[i], i >= node.rank, i))
+
+    def last_axis(self, a):
+        """The axis of body node ``a`` that is innermost in memory where it is an array
+        (an operand read at the step, a kept value, a member read at another step)."""
+        node = self.g[a]
+        if not node.rank:
+            return None
+        if isinstance(node.op, Outer):
+            b = self.G[self.k].args[node.op.operand][0]
+            steps = dict(node.op.steps)
+            layout = self.main.layout.get(b, range(self.G[b].rank)) if b in self.main.computed and \
+                b not in self.main.numpy else range(self.G[b].rank)
+            mine = [q for q in range(self.G[b].rank) if q not in steps]
+            last = [q for q in layout if q not in steps][-1]
+            return mine.index(last)
+        if a in self.kept or isinstance(node.op, Prior):
+            return node.rank - 1
+        return None
 
     # --- places and values -----------------------------------------------------------------
     def store_root(self, d, j, ax, code):

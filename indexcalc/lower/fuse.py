@@ -152,8 +152,10 @@ class Schedule:
         pass over that operand (a matrix product is not: BLAS does it)."""
         node = self.g[k]
         every = {i for _, ls in node.args for i in ls}
-        if any(isinstance(self.g[a].op, Window) for a, _ in node.args):
-            return True  # a window is read by loops (BLAS would need its copy, im2col)
+        if any(isinstance(self.g[a].op, Window) and any(len(terms) > 1 for _, terms in self.g[a].op.forms)
+               for a, _ in node.args):
+            return True  # a window is read by loops (BLAS would need its copy, im2col); a shift
+            # (h[t-1,j] of an RNN's weight gradient) is a shifted copy for BLAS
         return any(set(ls) == every for _, ls in node.args) or set(node.op.output) == every
 
     def _computes(self, k) -> bool:
