@@ -44,8 +44,8 @@ ALLOWED = (Const, Size, Outer, Prior, Map, Broadcast, Diagonal, Eye, Position, W
 
 
 def refusal(prog, low) -> None:
-    """README "Recurrences": a step holding an op the Numba loop does not print (a
-    log-sum-exp, a gather, a matrix function inside the step) raises a ProgramError."""
+    """README "Recurrences": a step holding an op the Numba loop does not print (a gather,
+    a matrix function inside the step) raises a ProgramError."""
     for node in low.graph.nodes:
         if not isinstance(node.op, Scan):
             continue
@@ -104,7 +104,7 @@ class ScanKernel(Kernels):
             return None
         rank = len(next(iter(rest)))
         frame = {}
-        todo = [(v, tuple(p)) for v, (_, p) in self.roots.items()]
+        todo = [(v, tuple(p)) for v, p in self.values.values()]
         while todo:
             j, f = todo.pop()
             if frame.setdefault(j, f) != f:
