@@ -141,7 +141,7 @@ BACKEND_NAMES = [
     '_scan2', '_scan3', '_scan4', '_scan5', '_t', '_t9', '_v0', '_v1', '_v2', '_v3', '_v4', '_v5',
     '_x0', '_x1', '_x2', '_x3', '_x4', '_x5', '_y0', '_y1', '_y2', '_y3', '_y4', '_y5', 'int64',
     '_e0', '_e1', '_e2', '_e3', '_e4', '_e5', '_p14', '_scan1s', '_scan2s', '_scan3s', '_scan4s', '_t11',
-    '_m0', '_m1', '_m2', '_m3', '_m4', '_m5',
+    '_m0', '_m1', '_m2', '_m3', '_m4', '_m5', '_p13', '_t10', '_t12',
     # issue 25: the loops of recurrences (and the window helper their backwards read)
     'HRFunction', '_b1_0', '_b1_1', '_b1_2', '_b1_3', '_b1_4', '_b1_5', '_b2_0', '_b2_1',
     '_b2_2', '_b2_3', '_b2_4', '_b2_5', '_b4_0', '_b4_1', '_b4_2', '_b4_3', '_b4_4', '_b4_5',
@@ -154,6 +154,12 @@ BACKEND_NAMES = [
     'n_dR_2', 'n_dR_3', 'n_dR_4', 'n_dR_5', 'n_dh_0', 'n_dh_1', 'n_dh_2', 'n_dh_3', 'n_dh_4',
     'n_dh_5', 'new_zeros', 'offset', 'pad', 'pads', 'reversed', 'set', 'slice', 'st', 'start',
     'storage_offset', 'stride', 'stride_tricks', 'strides', 'terms', 'view',
+    # (JAX's lax.scan of a recurrence)
+    '_', '_h1_0', '_h1_1', '_h1_2', '_h1_3', '_h1_4', '_h1_5', '_h2_0', '_h2_1', '_h2_2',
+    '_h2_3', '_h2_4', '_h2_5', '_scan0', '_scan1', '_scan2', '_scan3', '_scan4', '_scan5',
+    '_x1_0', '_x1_1', '_x1_2', '_x1_3', '_x1_4', '_x1_5', '_x2_0', '_x2_1', '_x2_2', '_x2_3',
+    '_x2_4', '_x2_5', '_xs', '_y1_0', '_y1_1', '_y1_2', '_y1_3', '_y1_4', '_y1_5', '_y2_0',
+    '_y2_1', '_y2_2', '_y2_3', '_y2_4', '_y2_5', 'scan',
     # issue 23: the BLAS steps of a product of three or more (_dot), diagonal writes (_embed)
     '_dot', 'batch', 'free_a', 'free_b', 'ia', 'ib', 'matmul', 'nbatch', 'ns', 'nsum', 'out', 'prod',
     'transpose', '_embed', 'zeros',

@@ -14,10 +14,22 @@ import pytest
 
 import indexcalc as ic
 from oracle import evaluate
-from test_recurrences import PROGRAMS, _backward, _data
+from test_recurrences import PROGRAMS as RECURRENCES
+from test_recurrences import _backward, _data, _objective
 
 #: every backend that compiles recurrences (one list: a backend is added here)
 BACKENDS = ["numpy", "torch", "jax", "numba"]
+
+#: besides tests/test_recurrences.py's: reads two steps back (JAX: fori_loop, not lax.scan),
+#: a state read at another axis than the first, a recurrence over a middle axis
+EXTRA = [
+    ("second order", "f[t] = 0.5*f[t-1] - 0.3*f[t-2] + x[t]\nL = f[t]*f[t]", {"x": (6,)}),
+    ("time on the second axis", "h[b,t,i] = tanh(h[b,t-1,i]*w[i] + x[b,t,i])", {"w": (3,), "x": (2, 5, 3)}),
+    ("state read transposed", "h[t,i] = tanh(W[j,i]*h[t-1,j] + x[i,t])", {"W": (3, 3), "x": (3, 4)}),
+    ("state inside a product", "h[t,i] = tanh(sum[j](h[t-1,j]*A[i,j]*x[t,j]) + b[i]*x[t,i] + c[i])",
+     {"A": (3, 3), "x": (4, 3), "b": (3,), "c": (3,)}),
+]
+PROGRAMS = RECURRENCES + EXTRA
 
 
 def _backend(name):
@@ -65,7 +77,8 @@ def test_float32_stays_float32(name, forward, shapes, backend):
     want = _backward(forward, d, {k: v.astype(np.float64) for k, v in inputs.items()},
                      {k: v.astype(np.float64) for k, v in seeds.items()})
     got = d.compile(forward=True, backend=backend)(**inputs, **seeds)
-    assert all(np.asarray(v).dtype == np.float32 for v in got.values()), {k: np.asarray(v).dtype for k, v in got.items()}
+    dtypes = {k: np.asarray(v).dtype for k, v in got.items()}
+    assert set(dtypes.values()) == {np.dtype(np.float32)}, dtypes
     _compare(name, d, got, values, want, inputs, 1e-3, 1e-3)
 
 
@@ -128,9 +141,28 @@ def test_a_recurrence_is_one_loop_and_what_reads_no_state_comes_before_it():
     assert not any("U" in line or "x" in line.replace("_step", "") for line in steps[0]), steps[0]
     assert steps[0][-1] == "        h[_i0] = np.tanh(_t1[_i0] + _b1_1)" and "_step(h, (_i0 - 1, None))" in steps[0][0]
     assert "_step(dz, (_i0 + 1, None))" in steps[1][0], steps[1]
-    assert "jax.lax.fori_loop(" in d.jax_source()
+    assert "jax.lax.scan(" in d.jax_source() and "fori_loop" not in d.jax_source()  # one step back: carried
+    assert "jax.lax.fori_loop(" in ic.derive(EXTRA[0][1]).jax_source()  # two steps back
+    dtw = ic.derive(RECURRENCES[10][1]).jax_source()
+    # two nested loops, in the function, its fwd and its bwd
+    assert RECURRENCES[10][0] == "soft-DTW" and dtw.count("jax.lax.fori_loop(") == 6
+    batched = ic.derive(EXTRA[1][1]).numpy_source()  # h[b,t,i]: vectorized over b, one loop over t
+    assert batched.count("for _i0 in range(n_x_1") == 2 and "_i1" not in batched and "h[:, _i0] = " in batched
     torch_code = d.torch_source().split("(torch.autograd.Function)")[1]
     assert "for _i0 in range(n_x_0):" in torch_code and "np." not in torch_code and "cuda" not in torch_code
+
+
+@pytest.mark.parametrize("name,forward,shapes", EXTRA, ids=[p[0] for p in EXTRA])
+def test_the_extra_programs_backwards_match_finite_differences(name, forward, shapes):
+    """(tests/test_recurrences.py checks its own programs' printed backwards so.)"""
+    d, inputs, values, seeds = _case(forward, shapes)
+    grads = _backward(forward, d, inputs, seeds)
+    r = np.random.default_rng(3)
+    for x, g in grads.items():
+        v = r.normal(size=np.shape(inputs[x]))
+        up = _objective(forward, d, {**inputs, x: inputs[x] + 1e-6 * v}, seeds)
+        down = _objective(forward, d, {**inputs, x: inputs[x] - 1e-6 * v}, seeds)
+        assert np.isclose(float(np.sum(g * v)), (up - down) / 2e-6, rtol=1e-5, atol=1e-7), (name, x, str(d))
 
 
 def test_the_first_step_reads_zeros_and_the_initial_state_is_added():
@@ -160,3 +192,13 @@ def test_hessians_and_jacobians_compile(forward, shapes, backend):
     j = ic.jacobian("c[t] = c[t-1] + x[t]", wrt="x")
     (name, value), = j.compile(backend=backend)(x=np.ones(4)).items()
     assert np.asarray(value).tolist() == np.tril(np.ones((4, 4))).tolist()
+
+
+@pytest.mark.parametrize("name,forward,shapes", [p for p in PROGRAMS if p[0] in ("soft-DTW", "LSTM over time")],
+                         ids=["soft-DTW", "LSTM over time"])
+def test_check_gradients_runs_the_compiled_loops(name, forward, shapes):
+    """``ic.check_gradients`` (the compiled backward against central differences of the
+    compiled forward) passes; ``ic.check_answer`` tells a backward sweep run the wrong way."""
+    assert ic.check_gradients(forward).ok
+    assert not ic.check_answer("c[t] = c[t-1] + x[t]", "dx[t] = dc[t] + dx[t-1]").ok
+    assert ic.check_answer("c[t] = c[t-1] + x[t]", "dx[t] = dc[t] + dx[t+1]").ok

@@ -97,9 +97,9 @@ class ScanKernel(Kernels):
     def elementwise(self):
         """``{node: frame axis per axis}`` where each step is element-wise over the axes after
         the recurrence axes (every member has the same ones, of rank at least 1), else None."""
-        op, depth = self.op, self.op.depth
+        op, loops = self.op, self.op.loops
         ms = [self.G[m] for m in self.members.values()]
-        rest = {tuple(m.axes[depth:]) for m in ms}
+        rest = {tuple(c for a, c in enumerate(m.axes) if a not in loops) for m in ms}
         if len(rest) != 1 or not next(iter(rest)):
             return None
         rank = len(next(iter(rest)))
@@ -111,7 +111,8 @@ class ScanKernel(Kernels):
                 return None
             node = self.g[j]
             if isinstance(node.op, Prior):
-                if [a for a, _, _ in node.op.steps] != list(range(depth)) or f != tuple(range(rank)):
+                if [(a, r) for a, r, _ in node.op.steps] != [(a, r) for r, a in enumerate(loops)] or \
+                        f != tuple(range(rank)):
                     return None
             elif isinstance(node.op, (Map, Broadcast)):
                 todo += [(a, tuple(f[p] for p in pos)) for a, pos in node.args]
@@ -122,11 +123,11 @@ class ScanKernel(Kernels):
     def kernel(self, fname, items=None, order=()) -> str:
         self.used, self.lines, self.var, self.hoisted = set(), [], {}, {}
         self.unsigned, self.safe = set(), set()
-        depth = self.op.depth
+        loops = self.op.loops
         first = self.G[self.members[self.op.names[0]]]
-        lengths = [self.size(first.axes[r]) for r in range(depth)]
+        lengths = [self.size(first.axes[a]) for a in loops]
         self.lengths = lengths
-        levels = [(f"_i{r}", lengths[r]) for r in range(depth)]
+        levels = [(f"_i{r}", lengths[r]) for r in range(len(loops))]
         if self.frame:
             self.elementwise_loop(levels, first)
         else:
@@ -140,9 +141,10 @@ class ScanKernel(Kernels):
         return f"range({n})" if self.op.direction > 0 else f"range({n} - 1, -1, -1)"
 
     def elementwise_loop(self, levels, first):
-        depth, rank = self.op.depth, first.rank - self.op.depth
+        others = [c for a, c in enumerate(first.axes) if a not in self.op.loops]
+        rank = len(others)
         evars = [f"_e{a}" for a in range(rank)]
-        n0 = self.size(first.axes[depth])
+        n0 = self.size(others[0])
         self.used.add("_nt")
         self.emit(1, f"_nc = min(_nt, {n0})")
         self.emit(1, f"for _ch in {self.prange}(_nc):")
@@ -154,7 +156,7 @@ class ScanKernel(Kernels):
         self.emit(d, f"for _e0 in range(np.uint64(_ch*{n0}//_nc), np.uint64((_ch + 1)*{n0}//_nc)):")
         d += 1
         for a in range(1, rank):
-            self.emit(d, f"for {evars[a]} in range(np.uint64({self.size(first.axes[depth + a])})):")
+            self.emit(d, f"for {evars[a]} in range(np.uint64({self.size(others[a])})):")
             d += 1
         for j in self.kept:
             ax = tuple(evars[f] for f in self.frame[j])
@@ -274,8 +276,13 @@ class ScanKernel(Kernels):
 
     def member_at(self, name, positions, ax) -> str:
         m = self.members[name]
-        rank = self.G[m].rank - self.op.depth
-        idx = [f"_i{r}" for r in range(self.op.depth)] + [ax[positions.index(a)] for a in range(rank)]
+        loops, idx, k = self.op.loops, [], 0
+        for a in range(self.G[m].rank):  # the steps' positions on the loops' axes, the others in order
+            if a in loops:
+                idx.append(f"_i{loops.index(a)}")
+            else:
+                idx.append(ax[positions.index(k)])
+                k += 1
         return f"{self.use(self.names[m])}[{', '.join(idx)}]"
 
     def temp(self, j, ax) -> str:

@@ -78,7 +78,7 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting):
         count = 0
         for k in self.ids:
             node = self.g[k]
-            if k in self.var or k in self.static:
+            if k in self.var or k in self.static or isinstance(node.op, Scan):  # (a loop: scan_lines)
                 continue
             if self.uses[k] > 1 or isinstance(node.op, _ALWAYS_VAR) or k in keep:
                 count += 1

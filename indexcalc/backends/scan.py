@@ -2,7 +2,7 @@
 :class:`~indexcalc.lower.ir.Scan` (a mixin of :class:`~indexcalc.backends.printer.ArrayPrinter`).
 
 Before the loop, each array the recurrence writes is zeros; the loop runs over the
-recurrence axes (``depth`` nested loops, in increasing or decreasing order); each step is
+recurrence axes (nested loops over ``Scan.loops``, in increasing or decreasing order); each step is
 the scan's body, printed by a printer of its own over the body's graph (the same cases
 as any statement, vectorized over the other axes) and written at the step's position.
 A read of a value computed before the loop (:class:`~indexcalc.lower.ir.Outer`) is that
@@ -71,7 +71,8 @@ def with_members(g, ids) -> list:
     scans = {k for k in ids if isinstance(g[k].op, Scan)}
     if not scans:
         return ids
-    return sorted(set(ids) | {m for m in range(len(g.nodes)) if isinstance(g[m].op, Scanned) and g[m].args[0][0] in scans})
+    written = {m for m in range(len(g.nodes)) if isinstance(g[m].op, Scanned) and g[m].args[0][0] in scans}
+    return sorted(set(ids) | written)
 
 
 def step_var(r) -> str:
@@ -79,8 +80,17 @@ def step_var(r) -> str:
     return f"_i{r}"
 
 
+def carried_scan(op) -> bool:
+    """Whether Scan ``op`` reads only the step just before (after, for direction -1) of its
+    one recurrence axis: a ``lax.scan`` carrying those values fits it."""
+    return len(op.loops) == 1 and all(n.op.steps == ((op.loops[0], 0, -op.direction),)
+                                      for n in op.body.graph.nodes if isinstance(n.op, Prior))
+
+
 class PythonLoops:
     """A dialect mixin: the loop of a Scan as Python ``for`` loops, writing in place."""
+
+    carries = False  # (a loop that carries values from step to step: LaxLoops)
 
     def loop(self, levels, lines, arrays, tag) -> list:
         """The lines of the loop: ``levels`` ``[(variable, length, direction)]`` outermost
@@ -97,8 +107,12 @@ class PythonLoops:
 
 
 class LaxLoops:
-    """A dialect mixin (JAX): the loop of a Scan as ``jax.lax.fori_loop`` over a function of
-    the step carrying the arrays it writes (``.at[...].set``): it traces under ``jax.jit``."""
+    """A dialect mixin (JAX): the loop of a Scan that reads only the step just before as
+    ``jax.lax.scan`` carrying those values (:meth:`ScanPrinting.carried_lines`); any other
+    as ``jax.lax.fori_loop`` over a function of the step carrying the arrays it writes
+    (``.at[...].set``). Both trace under ``jax.jit``."""
+
+    carries = True
 
     def loop(self, levels, lines, arrays, tag) -> list:
         carry = ", ".join(arrays) + ("," if len(arrays) == 1 else "")
@@ -137,20 +151,62 @@ class ScanPrinting:
             shape = ", ".join(self.size_var(c) for c in self.g[m].axes)
             lines.append(f"{self.var[m]} = {self.d.zeros(shape + ',' * (self.g[m].rank == 1))}")
         sub = self.step_printer(k, arrays)
-        step = sub.assignments()
-        at = ", ".join(step_var(r) for r in range(op.depth))
-        for name, m in members.items():
-            value, positions = op.body.values[name]
-            code, layout = sub.expr(value)
-            code = sub.align(code, [positions[a] for a in layout], self.g[m].rank - op.depth)
-            step.append(self.d.write(arrays[name], at, code))
         first = self.g[members[op.names[0]]]
-        levels = [(step_var(r), self.size_var(first.axes[r]), op.direction) for r in range(op.depth)]
-        lines += self.d.loop(levels, step, list(arrays.values()), self.scans)
+        levels = [(step_var(r), self.size_var(first.axes[a]), op.direction) for r, a in enumerate(op.loops)]
+        if self.d.carries and carried_scan(op):  # JAX: lax.scan, the previous step carried
+            lines = self.carried_lines(k, sub, members, levels[0])
+        else:
+            step = sub.assignments()
+            at = ", ".join(step_var(op.loops.index(a)) if a in op.loops else ":" for a in range(op.loops[-1] + 1))
+            for name, m in members.items():
+                step.append(self.d.write(arrays[name], at, self.step_value(sub, op, name, m)))
+            lines += self.d.loop(levels, step, list(arrays.values()), self.scans)
         for m in members.values():
             self.layout[m] = tuple(range(self.g[m].rank))
             self.emitted.add(m)
         return lines
+
+    def step_value(self, sub, op, name, m) -> str:
+        """The code of statement ``name``'s value at one step, in the order of its axes."""
+        value, positions = op.body.values[name]
+        code, layout = sub.expr(value)
+        return sub.align(code, [positions[a] for a in layout], self.g[m].rank - len(op.loops))
+
+    def carried_lines(self, k, sub, members, level) -> list:
+        """``jax.lax.scan`` of a step function: the values of the previous step that the step
+        reads are its carry (zeros before the first), the operands read at the step are
+        its ``xs`` (the step's axis moved first), and every statement's value is stacked."""
+        op, tag, (_, n, direction) = self.g[k].op, self.scans, level
+        prior = sorted({sub.g[j].op.name for j in sub.ids if isinstance(sub.g[j].op, Prior)}, key=op.names.index)
+        sub.carried = {name: f"_h{tag}_{i}" for i, name in enumerate(prior)}
+        xs = {}
+        for j in sub.ids:
+            leaf = sub.g[j].op
+            if isinstance(leaf, Outer) and leaf.steps and leaf.operand not in xs:
+                a = self.g[k].args[leaf.operand][0]
+                axis = self.layout[a].index(leaf.steps[0][0])
+                xs[leaf.operand] = (f"_x{tag}_{len(xs)}", self.var[a] if not axis else
+                                    f"jnp.moveaxis({self.var[a]}, {axis}, 0)")
+        sub.sliced = {o: var for o, (var, _) in xs.items()}
+        step = sub.assignments()
+        ys = {}
+        for i, (name, m) in enumerate(members.items()):
+            code = self.step_value(sub, op, name, m)
+            ys[name] = code if code.isidentifier() else f"_y{tag}_{i}"
+            if ys[name] != code:
+                step.append(f"{ys[name]} = {code}")
+        tup = lambda names: "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"  # noqa: E731
+        head = [f"def _scan{tag}(_carry, _xs):", f"    {tup(sub.carried.values())} = _carry"] + \
+            ([f"    {tup(sub.sliced.values())} = _xs"] if xs else [])
+        axis = op.loops[0]  # stacked first by lax.scan, moved back to its place
+        init = [self.d.zeros(", ".join(self.size_var(c) for a, c in enumerate(self.g[members[name]].axes) if a != axis)
+                             + "," * (self.g[members[name]].rank == 2)) for name in prior]
+        call = f"jax.lax.scan(_scan{tag}, {tup(init)}, {tup([x for _, x in xs.values()]) if xs else 'None'}, " \
+               f"length={n}{', reverse=True' if direction < 0 else ''})"
+        return head + [f"    {line}" for line in step] + \
+            [f"    return {tup([ys[name] for name in prior])}, {tup(ys.values())}",
+             f"_, {tup([self.var[m] for m in members.values()])} = {call}"] + \
+            [f"{self.var[m]} = jnp.moveaxis({self.var[m]}, 0, {axis})" for m in members.values() if axis]
 
     def step_printer(self, k, arrays):
         """A printer of the body of Scan node ``k`` (sharing this one's dialect and sizes)."""
@@ -177,21 +233,26 @@ class ScanPrinting:
         """An operand of the scan read at the current step: ``x[_i0]``, ``x[:, _i0]``."""
         p = self.parent
         a = p.g[self.scan_node].args[node.op.operand][0]
+        steps = dict(node.op.steps)
+        kept = [a for a in range(p.g[a].rank) if a not in steps]
+        if node.op.operand in getattr(self, "sliced", {}):  # a slice of lax.scan's xs
+            return self.sliced[node.op.operand], tuple(kept.index(b) for b in p.layout[a] if b not in steps)
         if a in p.var and a in p.emitted:
             code, layout = p.var[a], p.layout[a]
         else:  # a number (constants and sizes)
             code, layout = p.expr(a)
-        steps = dict(node.op.steps)
         if steps:
             index = [step_var(steps[a]) if a in steps else ":" for a in layout]
             while index[-1] == ":":
                 index.pop()
             code = f"{paren(code)}[{', '.join(index)}]"
-        kept = [a for a in range(p.g[a].rank) if a not in steps]
         return code, tuple(kept.index(a) for a in layout if a not in steps)
 
     def _prior(self, j, node):
-        """An array of the recurrence read at another step: 0 outside it (``_step``)."""
+        """An array of the recurrence read at another step: 0 outside it (``_step``), or
+        the previous step's value that lax.scan carries."""
+        if node.op.name in getattr(self, "carried", {}):
+            return self.carried[node.op.name], tuple(range(node.rank))
         steps = {a: (r, shift) for a, r, shift in node.op.steps}
         member = next(m for m in self.parent.g.nodes if isinstance(m.op, Scanned) and m.op.name == node.op.name)
         at = []

@@ -28,7 +28,7 @@ op            operands                                     attributes
 ``Position``  none (axes: one)                             (its value at ``i`` is ``i``)
 ``Window``    one operand of rank r; labels ``(0..r-1)``   ``forms``: one affine form
               (its own axes, in order)                     per operand axis
-``Scan``      the arrays its steps read (labels: their     ``names``, ``depth``,
+``Scan``      the arrays its steps read (labels: their     ``names``, ``loops``,
               own axes); its value is no array             ``direction``, ``body``
 ``Scanned``   the ``Scan`` (labels ``()``)                 ``name``: the array of one
                                                            statement it writes
@@ -37,7 +37,7 @@ op            operands                                     attributes
 ============= ============================================ ==========================
 
 Recurrences (README "Recurrences"; lowered by :mod:`indexcalc.lower.scan`): the statements
-of one recurrence group are one :class:`Scan`, a loop over the ``depth`` leading axes of
+of one recurrence group are one :class:`Scan`, a loop over the recurrence axes of
 its statements in the ``direction`` of the group, and one :class:`Scanned` node per
 statement, the array the loop writes. The ``body`` (a ``Body``) is a graph of its own:
 one step, the recurrence positions fixed, vectorized over the other axes. Its leaves
@@ -284,16 +284,18 @@ class MatFunc(Op):
 @dataclass(frozen=True)
 class Scan(Recurrent):
     """The loop of one recurrence group (README "Recurrences"): the statements ``names`` (in
-    program order), evaluated step by step over their ``depth`` leading axes, in increasing
-    order of those positions (``direction`` 1) or decreasing (-1); one step is ``body``
-    (:class:`indexcalc.lower.scan.Body`).
-    Its operands are the arrays the body's :class:`Outer` leaves read, each with labels
+    program order), evaluated step by step over their axes ``loops`` (positions among
+    their leading axes, outermost first: ``(0,)`` over time, ``(0, 1)`` for ``R[i,j]``
+    reading ``R[i-1,j]`` and ``R[i,j-1]``, ``(1,)`` for ``h[b,t,i]`` reading ``h[b,t-1,i]``,
+    vectorized over ``b``), in increasing order of those positions (``direction`` 1) or
+    decreasing (-1); one step is ``body`` (:class:`indexcalc.lower.scan.Body`). Its operands
+    are the arrays the body's :class:`Outer` leaves read, each with labels
     ``(0..rank-1)``. It is printed as a loop that writes one array per statement, each a
     :class:`Scanned` node; zeros before the loop, so a :class:`Prior` read of a position
     not yet written is never made (the language reads earlier positions only, or later
     ones for direction -1)."""
     names: tuple
-    depth: int
+    loops: tuple
     direction: int
     body: object  # a Body (indexcalc.lower.scan), compared by identity
 

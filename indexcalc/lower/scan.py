@@ -4,7 +4,7 @@
 The statements of one recurrence group become one :class:`~indexcalc.lower.ir.Scan` node
 (the loop) and one :class:`~indexcalc.lower.ir.Scanned` node per statement (the array the
 loop writes). The scan's :class:`Body` is one step: each statement lowered with its
-recurrence positions (its ``depth`` leading left indices) fixed, vectorized over its other
+recurrence positions (the leading left indices that its reads shift) fixed, vectorized over its other
 axes, by a builder of its own (:class:`StepBuilder`) whose reads are
 
 - a read of a statement of the group at the step being computed (``c[t,i]`` in the LSTM's
@@ -20,7 +20,8 @@ axes, by a builder of its own (:class:`StepBuilder`) whose reads are
 
 A depth-2 recurrence (a 2-D dynamic program, ``R[i,j]`` reading ``R[i-1,j]`` and
 ``R[i,j-1]``) is two nested loops; its body is vectorized over what remains (nothing, for
-soft-DTW: one element per step).
+soft-DTW: one element per step). A leading axis that every read keeps (``b`` in
+``h[b,t,i]`` reading ``h[b,t-1,i]``) is no loop: the body is vectorized over it.
 
     >>> import indexcalc as ic
     >>> from indexcalc.lower.build import lower
@@ -29,8 +30,8 @@ soft-DTW: one element per step).
     >>> scan = node.op
     >>> [low.graph[a].op for a, _ in node.args]  # U[i,k]*x[t,k] summed for every t at once; W
     [Contract(output=(0, 1)), Input(name='W')]
-    >>> scan.names, scan.depth, scan.direction
-    (('h',), 1, 1)
+    >>> scan.names, scan.loops, scan.direction
+    (('h',), (0,), 1)
     >>> sorted(type(n.op).__name__ for n in scan.body.graph.nodes)
     ['Contract', 'Map', 'Map', 'Outer', 'Outer', 'Prior']
     >>> [n.op for n in scan.body.graph.nodes if type(n.op).__name__ in ("Outer", "Prior")]
@@ -52,8 +53,8 @@ class Body:
     """One step of a :class:`~indexcalc.lower.ir.Scan`: ``graph`` (a graph whose leaves are
     numbers, sizes, :class:`~indexcalc.lower.ir.Outer` and :class:`~indexcalc.lower.ir.Prior`
     nodes) and ``values``: statement name -> ``(node, positions)``, its value at one step,
-    where axis ``a`` of the node is the statement's axis ``depth + positions[a]`` (the axes
-    after the recurrence axes). Compared by identity: a body is one loop's."""
+    where axis ``a`` of the node is axis ``positions[a]`` of the statement's axes other than
+    the loop's (``Scan.loops``), in order. Compared by identity: a body is one loop's."""
 
     def __init__(self, graph, values):
         self.graph, self.values = graph, values
@@ -84,16 +85,28 @@ class Scans:
     def scan(self, rec) -> None:
         members = [(m, st) for m, st in enumerate(self.prog.statements) if st.name in rec]
         body = StepBuilder.make(type(self), self.prog, self, rec)
+        body.loops = loop_axes(rec, members)
         for m, st in members:
             body.step(m, st)
         values = {st.name: body.values[st.name] for _, st in members}
-        op = Scan(rec.names, rec.depth, rec.direction, Body(body.g, values))
+        op = Scan(rec.names, body.loops, rec.direction, Body(body.g, values))
         k = self.add(op, [(a, tuple(range(self.g[a].rank))) for a in body.outer_nodes])
         for m, st in members:
             axes = tuple(self.prog.sizes.find((m, i)) for i in st.indices)
             node = self.add(Scanned(st.name), [(k, ())], axes)
             self.values[st.name] = (node, tuple(range(len(axes))))
             self.named.add(node)
+
+
+def loop_axes(rec, members) -> tuple:
+    """The recurrence axes that the loop runs over: of the ``depth`` leading axes, those that
+    some read of the group at another step shifts (``h[b,t,i]`` reading ``h[b,t-1,i]``:
+    only ``t``; the body is vectorized over ``b``, which every read keeps)."""
+    if rec.depth == 1:
+        return (0,)
+    (_, st), = members  # (a group of several statements steps along its first axis)
+    reads = [r for r in sp.preorder_traversal(st.expr) if isinstance(r, sp.Indexed) and str(r.base.label) == st.name]
+    return tuple(a for a in range(rec.depth) if any(offset(st.indices[a], r.indices[a]) != 0 for r in reads))
 
 
 class StepReads:
@@ -104,11 +117,10 @@ class StepReads:
 
     def step(self, m, st) -> None:
         """Lower statement ``m`` (``st``) of the group as one step of it."""
-        depth = self.rec.depth
-        self.n, self.order, self.st = m, tuple(st.indices[depth:]), st
-        self.steps = {st.indices[r]: r for r in range(depth)}
+        self.steps = {st.indices[a]: r for r, a in enumerate(self.loops)}
+        target = tuple(i for i in st.indices if i not in self.steps)
+        self.n, self.order, self.st = m, target, st
         ref = self.expr(st.expr)
-        target = tuple(st.indices[depth:])
         if any(i not in target for i in ref.labels):
             _refuse(st, "a step reads an index that is not one of the statement's")
         if any(i not in ref.labels for i in target):  # broadcast along the indices it lacks
@@ -123,11 +135,14 @@ class StepReads:
     def expr(self, e) -> Ref:
         if e.free_symbols and not self._reads_member(e):
             return self.outer(e)
-        if isinstance(e, sp.Add):  # the terms that read no member: one sum before the loop
+        if isinstance(e, (sp.Add, sp.Mul)):  # the terms (factors) that read no member: one before the loop
             free = [a for a in e.args if a.free_symbols and not self._reads_member(a)]
-            if len(free) > 1:
-                terms = [self.outer(sp.Add(*free))] + [self.expr(a) for a in e.args if a not in free]
-                return self.combined(terms, "add") or self.map("add", terms)
+            # (never larger than one of them: A[i,j]*x[t,j] in a sum over j stays two reads)
+            if len(free) > 1 and set().union(*(a.atoms(Index) for a in free)) in [a.atoms(Index) for a in free]:
+                refs = [self.outer(type(e)(*free))] + [self.expr(a) for a in e.args if a not in free]
+                if isinstance(e, sp.Mul):
+                    return self.mul(refs)
+                return self.combined(refs, "add") or self.map("add", refs)
         return super().expr(e)
 
     def outer(self, e) -> Ref:
@@ -152,7 +167,7 @@ class StepReads:
     def name(self, name, indices) -> Ref:
         if name not in self.rec:  # (reached only through a part that reads a member)
             return self.outer(sp.IndexedBase(name)[indices] if indices else sp.Symbol(name))
-        st, depth = self.st, self.rec.depth
+        st, loops = self.st, self.loops
         steps, rest = [], []
         for a, x in enumerate(indices):
             hit = x.atoms(Index) & set(self.steps) if isinstance(x, sp.Basic) else set()
@@ -165,7 +180,7 @@ class StepReads:
             steps.append((a, self.steps[next(iter(hit))], d))
         rest = tuple(rest)
         if all(d == 0 for _, _, d in steps):
-            if [(a, r) for a, r, _ in steps] != [(r, r) for r in range(depth)] or name not in self.values:
+            if [(a, r) for a, r, _ in steps] != [(a, r) for r, a in enumerate(loops)] or name not in self.values:
                 _refuse(st, f"{name} is read at the step it is computed in, at other axes than its own "
                             "recurrence axes")
             node, positions = self.values[name]
