@@ -83,6 +83,7 @@ PROBE_PROGRAMS = [
      "x,g"),
     ("L = a[i]*inv(X)[i,j]*b[j] + logdet(X) + sum[i](relu(a[i]) + sigmoid(b[i]))", "X,a"),
     ("h[t,i] = tanh(W[i,j]*h[t-1,j] + x[t,i])\nR[i,j] = D[i,j] + min(R[i-1,j], R[i,j-1])", "W,x,D"),
+    ("m[t,i] = a[i]*m[t-1,i] + x[t,i]\nu[t,i] = tanh(u[t-1,i])*m[t,i]\nL = u[t,i]*u[t,i]", "a,x"),
 ]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -108,10 +109,8 @@ def identifiers(source):
 
 def generated_sources(d):
     """``{backend: source}`` of the code each backend runs for derivation ``d``."""
-    out = {"numpy": d.numpy_source(forward=True), "torch": d.torch_source(), "jax": d.jax_source()}
-    if not d.program.recurrences:  # README "Recurrences": not compiled to Numba yet
-        out["numba"] = d.numba_source(forward=True)
-    return out
+    return {"numpy": d.numpy_source(forward=True), "torch": d.torch_source(), "jax": d.jax_source(),
+            "numba": d.numba_source(forward=True)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -136,6 +135,13 @@ def probed_names():
 
 # probed_names() on 2026-12-07 (main after merging the exports: the argument checks' names)
 BACKEND_NAMES = [
+    # issue 25: Numba's recurrence loops (backends/loop_scan.py: _scan1, its buffers _v, loops _x/_y/_e) and
+    # the kernels of the backward around them
+    '_h0', '_h1', '_h129', '_h130', '_h2', '_h3', '_h4', '_h5', '_k2s', '_k3s', '_scan0', '_scan1',
+    '_scan2', '_scan3', '_scan4', '_scan5', '_t', '_t9', '_v0', '_v1', '_v2', '_v3', '_v4', '_v5',
+    '_x0', '_x1', '_x2', '_x3', '_x4', '_x5', '_y0', '_y1', '_y2', '_y3', '_y4', '_y5', 'int64',
+    '_e0', '_e1', '_e2', '_e3', '_e4', '_e5', '_p14', '_scan1s', '_scan2s', '_scan3s', '_scan4s', '_t11',
+    '_m0', '_m1', '_m2', '_m3', '_m4', '_m5', '_p13', '_t10', '_t12',
     # issue 25: the loops of recurrences (and the window helper their backwards read)
     'HRFunction', '_b1_0', '_b1_1', '_b1_2', '_b1_3', '_b1_4', '_b1_5', '_b2_0', '_b2_1',
     '_b2_2', '_b2_3', '_b2_4', '_b2_5', '_b4_0', '_b4_1', '_b4_2', '_b4_3', '_b4_4', '_b4_5',

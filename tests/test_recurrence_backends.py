@@ -18,7 +18,7 @@ from test_recurrences import PROGRAMS as RECURRENCES
 from test_recurrences import _backward, _data, _objective
 
 #: every backend that compiles recurrences (one list: a backend is added here)
-BACKENDS = ["numpy", "torch", "jax"]
+BACKENDS = ["numpy", "torch", "jax", "numba"]
 
 #: besides tests/test_recurrences.py's: reads two steps back (JAX: fori_loop, not lax.scan),
 #: a state read at another axis than the first, a recurrence over a middle axis

@@ -336,7 +336,7 @@ DEFINE = {
     Position: Kernels._position, Window: Kernels._window,
     Gather: Kernels._gather,  # README "Gathers": read in the loops (loop_gathers.py)
     ScatterAdd: _never("a kernel of its own (GatherLoops.scatter)"),
-    Scan: _never("recurrences are refused first (numba.refuse_recurrences)"), Scanned: _never("(Scan)"),
+    Scan: _never("a loop of its own (backends/loop_scan.py)"), Scanned: _never("written by its Scan's loop"),
     Outer: _never("(Scan)"), Prior: _never("(Scan)"),
 }
 

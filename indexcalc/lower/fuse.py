@@ -46,7 +46,7 @@ import sympy as sp
 
 from indexcalc.lower.conv import matrix_product
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, EXTREMA, Contract, Elementwise, Eye, Gather, Input, Map, \
-    MatFunc, ScatterAdd, Window
+    MatFunc, Recurrent, Scan, ScatterAdd, Window
 
 
 #: element-wise functions as cheap as an addition; the rest count as :data:`DEAR` (a
@@ -131,10 +131,10 @@ class Schedule:
             for a, _ in g[k].args:
                 if a in self.users:
                     self.users[a].append(k)
-        # a gather is read in the loops (README "Gathers"); a scatter-add is a kernel of its
+        # recurrences are a loop of their own (backends/loop_scan.py); a gather is read in the loops (README "Gathers"); a scatter-add is a kernel of its
         # own between the others (its operands inlined into it where they are element-wise)
         self.scatters = {k for k in self.ids if isinstance(g[k].op, ScatterAdd)}
-        self.numpy = self.scatters | {k for k in self.ids if isinstance(g[k].op, MatFunc)
+        self.numpy = self.scatters | {k for k in self.ids if isinstance(g[k].op, (MatFunc, Recurrent))
                                       or (isinstance(g[k].op, Contract) and not self._loopable(k))}
         self.views = {k for k in self.ids if isinstance(g[k].op, Window) and k not in self.roots and self.users[k]
                       and all(u in self.numpy and u not in self.scatters for u in self.users[k])}  # strided views in BLAS calls
@@ -165,8 +165,8 @@ class Schedule:
         if k in self.views:
             return False
         if k in self.numpy or isinstance(node.op, ACCUMULATED) or k in self.roots or \
-                (any((u in self.numpy and u not in self.scatters) or u in self.views for u in users)
-                 and not isinstance(node.op, Eye)):
+                any(((u in self.numpy and u not in self.scatters) or u in self.views)
+                    and (isinstance(self.g[u].op, Scan) or not isinstance(node.op, Eye)) for u in users):
             return True
         if len(users) > 1 and any(isinstance(self.g[u].op, EXTREMA) for u in users):
             return True  # the gradient of max compares it with the maximum: the same bits
@@ -192,7 +192,7 @@ class Schedule:
         node = self.g[k]
         if isinstance(node.op, (Elementwise, *ACCUMULATED)):
             return [(a, tuple(ls)) for a, ls in node.args]
-        if isinstance(node.op, ScatterAdd):  # a kernel of its own, reading whole arrays
+        if isinstance(node.op, (ScatterAdd, Scan)):  # a kernel (a loop) of its own, reading whole arrays
             return [(a, tuple(range(self.g[a].rank))) for a, _ in node.args]
         if isinstance(node.op, Gather):
             return gathered(node, tuple(range(node.rank)))
@@ -219,6 +219,10 @@ class Schedule:
                 return
             for b, pos in self._operands(a):
                 visit(b, tuple(ls[p] for p in pos))
+        node = self.g[k]
+        if isinstance(node.op, Window):  # a window kept as an array (a recurrence's operand)
+            (b, _), = node.args
+            visit(b, tuple(form(c, tuple((o, d) for o, d in terms)) for c, terms in node.op.forms))
         for a, ls in self._operands(k):
             visit(a, ls)
         return out
