@@ -137,7 +137,7 @@ class Schedule:
         self.numpy = self.scatters | {k for k in self.ids if isinstance(g[k].op, (MatFunc, Recurrent))
                                       or (isinstance(g[k].op, Contract) and not self._loopable(k))}
         self.views = {k for k in self.ids if isinstance(g[k].op, Window) and k not in self.roots and self.users[k]
-                      and all(u in self.numpy and u not in self.scatters for u in self.users[k])}  # strided views in BLAS calls
+                      and all(u in self.numpy and isinstance(g[u].op, Contract) for u in self.users[k])}  # views in BLAS calls
         self.computed, self.cost = set(self.numpy), {}
         for k in self.ids:
             if self._computes(k):
