@@ -489,11 +489,6 @@ _CTC_HESSIAN_FAILS = {
         "the printed Hessian reads tr[n,s-k,k] inside exp(..) of a product summed over k (dal_du[t,n,s,..] = "
         "de_du + dal_du[t-1,n,s-k,..]*exp(tr[n,s-k,k] + ..)): a repeated index on a lone tensor inside a "
         "function, where the README is silent (the oracle raises Ambiguous)")),
-    **{b: pytest.mark.xfail(strict=True, raises=ic.ShapeError, reason=(
-        "Jacobians and Hessians of a program with an integer (gather) input do not run in torch or JAX, "
-        "recurrence or not (ic.hessian('L = sum[n](logsumexp[c](z[n,c]) - z[n,y[n]])')): backends/plain.py "
-        "casts every input to the float dtype ('ext is an integer input ... pass integers'), and its "
-        "source has no _gather helper")) for b in ("torch", "jax")},
 }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from indexcalc.backends.arrays import check_call, check_shapes, check_source, exec_source
 from indexcalc.backends.diagonals import diagonal_helpers
+from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.errors import MissingDependencyError, ShapeError
 
@@ -43,10 +44,12 @@ def torch_function_source(result, name=None, forward=False) -> str:
     from indexcalc.backends.windows import TORCH, TORCH_CONV, helpers
     from indexcalc.backends.scan import TORCH as STEP
     from indexcalc.backends.diagonals import TORCH as DIAGONALS
+    from indexcalc.backends.gathers import TORCH as GATHERS
     code = _function(result, TORCH_DIALECT, name, forward)
     std, text = helpers(code, TORCH, TORCH_CONV, STEP)
     head = "".join(f"import {m}\n" for m in std) + "\n" * bool(std) + "import torch\n"
-    return head + check_source(result.program) + text + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
+    return head + check_source(result.program) + text + diagonal_helpers(code, DIAGONALS) + \
+        gather_helpers(code, GATHERS) + "\n\n" + code
 
 
 def jax_function_source(result, name=None, forward=False) -> str:
@@ -55,10 +58,12 @@ def jax_function_source(result, name=None, forward=False) -> str:
     from indexcalc.backends.windows import JAX, JAX_CONV, helpers
     from indexcalc.backends.scan import JAX as STEP
     from indexcalc.backends.diagonals import JAX as DIAGONALS
+    from indexcalc.backends.gathers import JAX as GATHERS
     code = _function(result, JAX_DIALECT, name, forward)
     std, text = helpers(code, JAX, JAX_CONV, STEP)
     head = "".join(f"import {m}\n" for m in std) + "\n" * bool(std) + "import jax\nimport jax.numpy as jnp\n"
-    return head + check_source(result.program) + text + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
+    return head + check_source(result.program) + text + diagonal_helpers(code, DIAGONALS) + \
+        gather_helpers(code, GATHERS) + "\n\n" + code
 
 
 def _specs(result, arrays, shape_dtype):
@@ -103,8 +108,10 @@ def compile_torch_function(result, forward=False):
         dtype = torch.from_numpy(np.zeros((), dtype)).dtype if dtype is not None else next(
             (t.dtype for t in ins.values() if t.is_floating_point()), torch.get_default_dtype())
         device = next((v.device for v in arrays.values() if isinstance(v, torch.Tensor)), None)
+        ints = set(prog.integers)  # README "Gathers": integer data stay integers
         try:
-            return inner(*(ins[n].to(dtype=dtype, device=device) for n in prog.inputs))
+            return inner(*(ins[n].to(device=device) if n in ints else ins[n].to(dtype=dtype, device=device)
+                           for n in prog.inputs))
         except torch.linalg.LinAlgError as e:
             raise ShapeError(f"linear algebra on the data failed: {e}") from None
         except emitted as e:
@@ -122,6 +129,7 @@ def compile_jax_function(result, forward=False):
         import jax.numpy as jnp
     except ImportError:
         raise MissingDependencyError("jax", "JAX", "jax") from None
+    from indexcalc.backends.autograd import check_integers
     from indexcalc.backends.jax import _array, _np_dtype
     src = jax_function_source(result, "_f", forward)
     namespace = exec_source(src, "jax")
@@ -134,8 +142,12 @@ def compile_jax_function(result, forward=False):
         want = _specs(result, vals, lambda v: (np.shape(v), _np_dtype(v)))
         want = want if want is not None else jnp.result_type(*vals.values())
         dtype = jax.dtypes.canonicalize_dtype(want)
+        ints = set(prog.integers)  # README "Gathers": integer data stay integers, checked first
+        check_integers(prog, {n: (np.asarray(v) if n in ints else np.empty(np.shape(v), np.bool_))
+                              for n, v in vals.items() if n in prog.inputs})
         try:
-            return jitted(*(jnp.asarray(vals[n], dtype=dtype) for n in prog.inputs))
+            return jitted(*(jnp.asarray(vals[n]) if n in ints else jnp.asarray(vals[n], dtype=dtype)
+                            for n in prog.inputs))
         except emitted as e:
             raise ShapeError(str(e)) from None
 
