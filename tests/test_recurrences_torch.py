@@ -30,7 +30,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 # The one list of backends every case runs through.
-BACKENDS = ["oracle", "numpy", "torch", "jax"]  # numba: once it compiles recurrences
+BACKENDS = ["oracle", "numpy", "torch", "jax", "numba"]
 
 
 @functools.lru_cache(maxsize=None)
