@@ -323,8 +323,8 @@ class ScanKernel(Kernels):
             return _number(node.op.value) if isinstance(node.op, Const) else self.use(self.statics[a])
         steps, rest = dict(op.steps), iter(ax)
         idx = [f"_i{steps[q]}" if q in steps else next(rest) for q in range(node.rank)]
-        if a in s.computed and a not in s.numpy:
-            idx = [idx[q] for q in s.layout[a]]
+        if a in s.computed and a not in s.numpy:  # stored by a kernel: a number is stored as [0]
+            idx = [idx[q] for q in s.layout[a]] or ["0"]
         name = self.use(self.names[a])
         return f"{name}[{', '.join(idx)}]" if idx else name
 
