@@ -307,3 +307,32 @@ def test_forward_values_go_back_into_a_products_factors_as_into_the_product():
     with unittest.mock.patch.object(tidy, "_product", spy):
         assert tidy.reuse_forward(merged, prog) == (1 - y[i]**2)**2
     assert any(calls)  # the factor-by-factor attempt was made, and fell back
+
+
+def test_a_gradient_read_as_factors_is_inlined_among_the_factors(monkeypatch):
+    """inline_cheap puts a gradient read as factors of a product in among the factors (a
+    chain of 1,000 statements inlines into a product of 1,000), which is what xreplace
+    gives; the chain's gradient goes that way at every step, and its numbers are right."""
+    from indexcalc.derivation import assemble
+    i = ic.parse("y[i] = tanh(x[i])").statements[0].expr.args[0].indices[0]
+    dt, a, j = sp.IndexedBase("dt"), sp.IndexedBase("a"), sp.Symbol("j")
+    reader = sp.Symbol("c") * dt[i] * (1 - a[i]**2)
+    value = dt[j] * sp.exp(a[j])
+    got = assemble._in_factors(reader, "dt", (j,), value, 1)
+    assert got == reader.xreplace({dt[i]: value.xreplace({j: i})})
+    assert assemble._in_factors(dt[i]**2 * a[i], "dt", (j,), value, 2) is None  # not a factor
+    used = []
+    real = assemble._in_factors
+
+    def spy(*args):
+        used.append(real(*args))
+        return used[-1]
+    monkeypatch.setattr(assemble, "_in_factors", spy)
+    n = 40
+    d = ic.derive("\n".join(["t1[i] = tanh(x[i])"] + [f"t{k + 1}[i] = tanh(t{k}[i])" for k in range(1, n)]),
+                  wrt="x")
+    assert len(used) == n - 1 and all(u is not None for u in used)
+    x, dtn = np.linspace(-1, 1, 5), np.linspace(0.5, 1.5, 5)
+    ts = _tanh_chain(x, n)
+    want = dtn * np.prod([1 - t**2 for t in ts[1:]], axis=0)
+    np.testing.assert_allclose(d.compile()(x=x, **{f"dt{n}": dtn})["x"], want, rtol=1e-10)
