@@ -27,7 +27,7 @@ from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, LogSumExp, Map, \
     MatFunc, Max, Min, Outer, Position, Prior, Reduction, Scan, Scanned, ScatterAdd, Size, Window
-from indexcalc.lower.plan import pairwise, plan
+from indexcalc.lower.plan import gemm_shaped, pairwise, plan
 
 _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
@@ -339,8 +339,8 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
                             for c, ls in zip(codes, p.labels))
             axes = tuple(k for k, i in enumerate(big) if i not in out)
             return self.d.reduce("sum", code, axes), tuple(out.index(i) for i in big if i in out)
-        elif len(codes) == 2 and (getattr(self, "blas", False) or getattr(self, "steps_blas", False)) \
-                and self.d.dot(codes, p.labels, out):
+        elif len(codes) == 2 and (getattr(self, "blas", False) or getattr(self, "steps_blas", False)
+                                  or gemm_shaped(*p.labels, out)) and self.d.dot(codes, p.labels, out):
             code, result = self.d.dot(codes, p.labels, out)
             return code, tuple(out.index(i) for i in result)
         else:
