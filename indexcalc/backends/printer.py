@@ -23,6 +23,7 @@ from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.backends.gather_printing import GatherPrinting
 from indexcalc.backends.scan import ScanPrinting, scan_operands, with_members
 from indexcalc.backends.diagonals import DiagonalPrinting
+from indexcalc.backends.sums import SumPrinting
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, LogSumExp, Map, \
@@ -33,7 +34,7 @@ _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd)  # ops 
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, DiagonalPrinting):
+class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, DiagonalPrinting, SumPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -298,13 +299,14 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
         out = node.op.output
         if self.g.ids[node] in self.convs:
             return self.convolution(node)
+        if summed := self.distributed(node):  # (A + A.T)·v as A·v + A.T·v (backends/sums.py)
+            return summed
         codes, labels = [], []
         for a, ls in node.args:
             code, layout = self.expr(a)
             codes.append(code)
             labels.append(tuple(ls[i] for i in layout))
-        # a product with a window (README "Windows and positions") is BLAS-shaped where the
-        # dialect says how (NumPy: the view reshaped, i.e. im2col, and one matmul)
+        # a product with a window (README "Windows and positions") is BLAS-shaped where the dialect says how
         self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
         # each step of a product of three or more is one BLAS product where the dialect has one
         # (opt_einsum's way: tensordot), not einsum's loops

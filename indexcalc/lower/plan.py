@@ -95,6 +95,38 @@ NOMINAL = 64
 OPTIMAL_UP_TO = 6
 
 
+#: the elementwise operations one BLAS product's floating-point operation is worth in
+#: time (float32, one thread: a 64x1024 by 1024x1024 product, 134 MFLOP, in 1.1 ms; an
+#: elementwise add of 1M floats in ~1 ms), and the cost of an element of a sum whose terms
+#: are laid out differently (``A + A.T``: a strided pass, 16-40 ms per 1M floats)
+BLAS_SPEEDUP, STRIDED = 128, 16
+
+
+def distributes(terms, other, out, sizes=None) -> bool:
+    """Whether ``(t1 + t2 + ...)·other`` summed to ``out`` is cheaper as one product per term,
+    added (``vx @ A.T + vx @ A``), than through the sum built first (``vx @ (A + A.T).T``):
+    ``terms`` are the dense terms' labels in their arrays' axis order (all the same labels),
+    ``other`` the other factor's; ``sizes`` as :func:`pairwise` (else :data:`NOMINAL`). The
+    sum costs an elementwise pass over the terms (:data:`STRIDED` times dearer where their
+    layouts differ), each further product a BLAS product (:data:`BLAS_SPEEDUP`) and the
+    addition of its result.
+
+        >>> distributes([("i", "j"), ("j", "i")], ("b", "j"), ("b", "i"))  # the batched HVP of xᵀAx
+        True
+        >>> distributes([("i", "j"), ("i", "j")], ("b", "j"), ("b", "i"))  # A + B: one pass, in order
+        False
+    """
+    def size(labels):
+        n = 1
+        for x in set(labels):
+            n *= (sizes or {}).get(x, NOMINAL)
+        return n
+    strided = any(tuple(t) != tuple(terms[0]) for t in terms)
+    add = size(terms[0]) * (len(terms) - 1) * (STRIDED if strided else 1)
+    product = 2 * size(tuple(terms[0]) + tuple(other)) / BLAS_SPEEDUP + size(out)
+    return (len(terms) - 1) * product < add
+
+
 def pairwise(operands, out, sizes=None) -> list:
     """The order in which to contract three or more operands two at a time: the cheapest
     in floating-point operations by opt_einsum's path search (``optimal`` up to
