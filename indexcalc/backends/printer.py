@@ -15,6 +15,8 @@ spellings, reductions, transposes, dtypes of numbers) is a :class:`Dialect`.
 
 from __future__ import annotations
 
+import re
+
 import opt_einsum
 import sympy as sp
 
@@ -104,7 +106,7 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
         body = self.body()
         out = [f"{key!r}: {self.result(name)}" for key, name in self.returns.items()]
         body.append("return {" + ", ".join(out) + "}")
-        return f"def {fname}({', '.join(params)}):\n" + "".join(f"    {b}\n" for b in body)
+        return f"def {fname}({', '.join(params)}):\n" + "".join(f"    {b}\n" for b in read_sizes(body))
 
     def body(self) -> list:
         """The lines of the function before its return: sizes, one assignment per variable."""
@@ -399,3 +401,16 @@ BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrin
          MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window,
          Gather: ArrayPrinter._gather, ScatterAdd: ArrayPrinter._scatter, Scan: ArrayPrinter._scan,
          Scanned: ArrayPrinter._scan, Outer: ArrayPrinter._outer, Prior: ArrayPrinter._prior}
+
+
+def read_sizes(lines) -> list:
+    """``lines`` without the size lines (``n_x_0 = x.shape[0]``) no other line reads (a
+    shortcut such as NumPy's ``_add_at`` may skip the node whose size was counted).
+
+        >>> read_sizes(["n_x_0 = x.shape[0]", "n_x_1 = x.shape[1]", "return x/n_x_1"])
+        ['n_x_1 = x.shape[1]', 'return x/n_x_1']
+    """
+    size = re.compile(r"(\w+) = \w+\.shape\[\d+\]$")
+    text = "\n".join(lines)
+    return [line for line in lines if not (m := size.match(line)) or
+            len(re.findall(rf"\b{m.group(1)}\b", text)) > 1]
