@@ -242,3 +242,97 @@ def test_the_axis_delta_search_answers_as_atoms_did():
         old = any(not all(_plain(a) for a in d.args) for d in e.atoms(KroneckerDelta))
         assert has_axis_delta(e) == old, e
     assert [has_axis_delta(e) for e in cases] == [True, False, True, False, True, False, False]
+
+
+def test_sums_of_a_product_move_in_at_once_as_one_at_a_time():
+    """reuse_forward's ``sum_in`` moves every sum of a product in at once (one product of
+    n factors, not n of them: 40 distinct indices took 7 s); the result is what moving
+    them one at a time and merging the sums gives (same index order, same body)."""
+    from indexcalc.calculus.contract import freshen, merge_sums, rewrite
+    from indexcalc.calculus.names import scope
+    from indexcalc.language.algebra import Index, ISum
+    from indexcalc.simplify import tidy
+
+    def one_at_a_time(e):
+        if isinstance(e, sp.Mul):
+            for k, f in enumerate(e.args):
+                if isinstance(f, ISum):
+                    f = freshen(f)
+                    return ISum(sp.Mul(*(e.args[:k] + e.args[k + 1:])) * f.body, f.indices)
+
+    idx = [Index(f"i{k}") for k in range(8)]
+    sums = [ISum(sp.IndexedBase(f"x{k}")[i] * sp.exp(sp.IndexedBase("z")[i]), (i,)) for k, i in enumerate(idx)]
+    e = sp.Symbol("c") * sp.IndexedBase("w")[Index("j")] * sp.Mul(*sums)
+    with scope(e):
+        old = rewrite(e, [merge_sums, one_at_a_time])
+    moved = []
+    real = tidy.sum_in
+
+    def counted(x):
+        out = real(x)
+        moved.append(out is not None)
+        return out
+    with scope(e):
+        new = rewrite(e, [merge_sums, counted])
+    assert new == old and isinstance(new, ISum) and len(new.indices) == 8
+    assert sum(moved) == 1  # one rule application moved all eight
+    # a body that would cancel another sum of the product: one at a time, as before
+    s = ISum(sp.IndexedBase("a")[idx[0]], (idx[0],))
+    e = sp.Symbol("c") * s * ISum(sp.IndexedBase("b")[idx[1]] / s, (idx[1],))
+    with scope(e):
+        old = rewrite(e, [merge_sums, one_at_a_time])
+    with scope(e):
+        assert rewrite(e, [merge_sums, tidy.sum_in]) == old
+
+
+def test_forward_values_go_back_into_a_products_factors_as_into_the_product():
+    """reuse_forward puts a value back in each factor of a product and rebuilds the
+    product once (a chain of 1,000 statements has a gradient of 1,000 factors); where
+    the factors become equal and the product would merge them, the whole is worked on."""
+    from indexcalc.simplify import tidy
+    prog = ic.parse("y[i] = tanh(x[i])\nz[i] = exp(y[i])")
+    t, ey = prog.statements[0].expr, prog.statements[1].expr  # tanh(x[i]), exp(y[i])
+    y, z, i = sp.IndexedBase("y"), sp.IndexedBase("z"), ey.args[0].indices[0]
+    e = sp.Symbol("c") * (1 - t**2) * (2 + ey)
+    assert tidy.reuse_forward(e, prog) == sp.Symbol("c") * (1 - y[i]**2) * (2 + z[i])
+    merged = (1 - t**2) * (1 - y[i]**2)  # the two factors become equal
+    assert tidy.reuse_forward(merged, prog) == (1 - y[i]**2)**2
+    calls = []
+    real = tidy._product
+
+    def spy(e, factors):
+        calls.append(factors is not None)
+        return real(e, factors)
+    import unittest.mock
+    with unittest.mock.patch.object(tidy, "_product", spy):
+        assert tidy.reuse_forward(merged, prog) == (1 - y[i]**2)**2
+    assert any(calls)  # the factor-by-factor attempt was made, and fell back
+
+
+def test_a_gradient_read_as_factors_is_inlined_among_the_factors(monkeypatch):
+    """inline_cheap puts a gradient read as factors of a product in among the factors (a
+    chain of 1,000 statements inlines into a product of 1,000), which is what xreplace
+    gives; the chain's gradient goes that way at every step, and its numbers are right."""
+    from indexcalc.derivation import assemble
+    i = ic.parse("y[i] = tanh(x[i])").statements[0].expr.args[0].indices[0]
+    dt, a, j = sp.IndexedBase("dt"), sp.IndexedBase("a"), sp.Symbol("j")
+    reader = sp.Symbol("c") * dt[i] * (1 - a[i]**2)
+    value = dt[j] * sp.exp(a[j])
+    got = assemble._in_factors(reader, "dt", (j,), value, 1)
+    assert got == reader.xreplace({dt[i]: value.xreplace({j: i})})
+    assert assemble._in_factors(dt[i]**2 * a[i], "dt", (j,), value, 2) is None  # not a factor
+    used = []
+    real = assemble._in_factors
+
+    def spy(*args):
+        used.append(real(*args))
+        return used[-1]
+    monkeypatch.setattr(assemble, "_in_factors", spy)
+    n = 40
+    d = ic.derive("\n".join(["t1[i] = tanh(x[i])"] + [f"t{k + 1}[i] = tanh(t{k}[i])" for k in range(1, n)]),
+                  wrt="x")
+    assert len(used) == n - 1 and all(u is not None for u in used)
+    x, dtn = np.linspace(-1, 1, 5), np.linspace(0.5, 1.5, 5)
+    ts = _tanh_chain(x, n)
+    want = dtn * np.prod([1 - t**2 for t in ts[1:]], axis=0)
+    np.testing.assert_allclose(d.compile()(x=x, **{f"dt{n}": dtn})["x"], want, rtol=1e-10)

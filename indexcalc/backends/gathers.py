@@ -272,6 +272,16 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
                   torch.arange(size[l], device=vals.device).reshape([-1 if m == l else 1 for m in full]).broadcast_to(fshape)
                   for l in out)
     return vals.new_zeros(shape).index_put_(index, torch.where(keep, v, v.new_zeros(())), accumulate=True)
+
+
+def _add_at(a, value, axis, at):
+    """a (a fresh tensor) plus value where its position along axis equals the integer data
+    at (README "Gathers": a cross-entropy's exp(z - lse) - delta(c, y[n])), in place, one
+    scatter_add_: no comparison array; a position outside the axis adds nowhere (no sync)."""
+    at = _long(at).broadcast_to(a.shape[:axis] + (1,) + a.shape[axis + 1:])
+    n = a.shape[axis]
+    inside = (at >= 0) & (at < n)
+    return a.scatter_add_(axis, at.clamp(0, n - 1), inside.to(a.dtype)*value)
 '''
 
 #: JAX: ``jnp.take`` and ``.at[].add`` (static shapes: it jit-compiles; out-of-range
@@ -345,7 +355,8 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
 
 def gather_helpers(code: str, text: str) -> str:
     """The functions of ``text`` (a dialect's helpers) that ``code`` needs: ``_gather`` where
-    it calls ``_gather``, ``_scatter`` where it calls ``_scatter``, and what they call; ""
+    it calls ``_gather``, ``_scatter`` where it calls ``_scatter`` (``_add_at`` where the
+    dialect's text has it), and what they call; ""
     where it calls neither (a module carries no helper it does not use).
 
         >>> "_scatter" in gather_helpers("y = _gather(x, f, i, s)", NUMPY), gather_helpers("y = x", NUMPY)
@@ -353,7 +364,7 @@ def gather_helpers(code: str, text: str) -> str:
     """
     tree = ast.parse(text)
     defs = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
-    need = [name for name in ("_gather", "_scatter") if name + "(" in code]
+    need = [name for name in ("_gather", "_scatter", "_add_at") if name + "(" in code and name in defs]
     keep = set()
     while need:
         name = need.pop()

@@ -15,6 +15,8 @@ spellings, reductions, transposes, dtypes of numbers) is a :class:`Dialect`.
 
 from __future__ import annotations
 
+import re
+
 import opt_einsum
 import sympy as sp
 
@@ -23,17 +25,18 @@ from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
 from indexcalc.backends.gather_printing import GatherPrinting
 from indexcalc.backends.scan import ScanPrinting, scan_operands, with_members
 from indexcalc.backends.diagonals import DiagonalPrinting
+from indexcalc.backends.sums import SumPrinting
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, LogSumExp, Map, \
     MatFunc, Max, Min, Outer, Position, Prior, Reduction, Scan, Scanned, ScatterAdd, Size, Window
-from indexcalc.lower.plan import pairwise, plan
+from indexcalc.lower.plan import gemm_shaped, pairwise, plan
 
 _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, DiagonalPrinting):
+class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, DiagonalPrinting, SumPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -103,7 +106,7 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
         body = self.body()
         out = [f"{key!r}: {self.result(name)}" for key, name in self.returns.items()]
         body.append("return {" + ", ".join(out) + "}")
-        return f"def {fname}({', '.join(params)}):\n" + "".join(f"    {b}\n" for b in body)
+        return f"def {fname}({', '.join(params)}):\n" + "".join(f"    {b}\n" for b in read_sizes(body))
 
     def body(self) -> list:
         """The lines of the function before its return: sizes, one assignment per variable."""
@@ -298,13 +301,14 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
         out = node.op.output
         if self.g.ids[node] in self.convs:
             return self.convolution(node)
+        if summed := self.distributed(node):  # (A + A.T)·v as A·v + A.T·v (backends/sums.py)
+            return summed
         codes, labels = [], []
         for a, ls in node.args:
             code, layout = self.expr(a)
             codes.append(code)
             labels.append(tuple(ls[i] for i in layout))
-        # a product with a window (README "Windows and positions") is BLAS-shaped where the
-        # dialect says how (NumPy: the view reshaped, i.e. im2col, and one matmul)
+        # a product with a window (README "Windows and positions") is BLAS-shaped where the dialect says how
         self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
         # each step of a product of three or more is one BLAS product where the dialect has one
         # (opt_einsum's way: tensordot), not einsum's loops
@@ -339,8 +343,8 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
                             for c, ls in zip(codes, p.labels))
             axes = tuple(k for k, i in enumerate(big) if i not in out)
             return self.d.reduce("sum", code, axes), tuple(out.index(i) for i in big if i in out)
-        elif len(codes) == 2 and (getattr(self, "blas", False) or getattr(self, "steps_blas", False)) \
-                and self.d.dot(codes, p.labels, out):
+        elif len(codes) == 2 and (getattr(self, "blas", False) or getattr(self, "steps_blas", False)
+                                  or gemm_shaped(*p.labels, out)) and self.d.dot(codes, p.labels, out):
             code, result = self.d.dot(codes, p.labels, out)
             return code, tuple(out.index(i) for i in result)
         else:
@@ -397,3 +401,16 @@ BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrin
          MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window,
          Gather: ArrayPrinter._gather, ScatterAdd: ArrayPrinter._scatter, Scan: ArrayPrinter._scan,
          Scanned: ArrayPrinter._scan, Outer: ArrayPrinter._outer, Prior: ArrayPrinter._prior}
+
+
+def read_sizes(lines) -> list:
+    """``lines`` without the size lines (``n_x_0 = x.shape[0]``) no other line reads (a
+    shortcut such as NumPy's ``_add_at`` may skip the node whose size was counted).
+
+        >>> read_sizes(["n_x_0 = x.shape[0]", "n_x_1 = x.shape[1]", "return x/n_x_1"])
+        ['n_x_1 = x.shape[1]', 'return x/n_x_1']
+    """
+    size = re.compile(r"(\w+) = \w+\.shape\[\d+\]$")
+    text = "\n".join(lines)
+    return [line for line in lines if not (m := size.match(line)) or
+            len(re.findall(rf"\b{m.group(1)}\b", text)) > 1]

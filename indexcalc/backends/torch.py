@@ -62,6 +62,9 @@ class TorchDialect(PythonLoops, PythonNumbers, Dialect):
                 "range"} | BUILTINS
     einsum_sums = False  # torch.einsum('ba,ba->a') goes through bmm: many times slower
 
+    def add_at(self, code, value, axis, at):  # README "Gathers": scatter_add_, no comparison array
+        return f"_add_at({code}, {value}, {axis}, {at})"
+
     def dtype(self, tensors):
         return [f"_dtype, _device = {tensors[0]}.dtype, {tensors[0]}.device"] if tensors else \
             ["_dtype, _device = torch.get_default_dtype(), None"]

@@ -110,20 +110,57 @@ def reuse_forward(e, prog):
     factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``). The forward
     values are put in the same form, with summed indices that cannot capture others."""
     with scope(e, *[st.expr for st in prog.statements]) as supply:
-        for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
-            e = form(e)
-            present = _Present()
-            for st in reversed(prog.statements):
-                key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
-                if key not in supply.forms:                   # in all of its derivation
-                    pattern = form(freshen(st.expr))
-                    supply.forms[key] = (pattern, tensor_names(pattern), _Shape(pattern))
-                pattern, reads, shape = supply.forms[key]
-                # (else the value cannot be in e: a look-up, not a walk over e for each
-                # statement, so that a chain of 1,500 statements costs 1,500 look-ups)
-                if reads <= tensor_names(e) and present.may_hold(shape, e):
-                    e = _reuse(e, pattern, st, shape, present)
+        try:
+            return _put_back(e, prog, supply, True)
+        except _Merged:  # (rare: two factors that become equal)
+            return _put_back(e, prog, supply, False)
+
+
+def _put_back(e, prog, supply, by_factors):
+    """:func:`reuse_forward` (``by_factors``: a product's factors one by one, where that
+    gives the same)."""
+    for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
+        e = form(e)
+        present = _Present()
+        factors = None  # a product's factors, each worked on by itself (see below)
+        for st in reversed(prog.statements):
+            key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
+            if key not in supply.forms:                   # in all of its derivation
+                pattern = form(freshen(st.expr))
+                supply.forms[key] = (pattern, tensor_names(pattern), _Shape(pattern))
+            pattern, reads, shape = supply.forms[key]
+            if by_factors and isinstance(e, sp.Mul) and shape.base is None and shape.factors is None:
+                # a value that is no product nor power is put back in each factor of
+                # a product, which is rebuilt once (not once per statement: a chain
+                # of 1,000 statements has a gradient of 1,000 factors)
+                factors = list(e.args) if factors is None else factors
+                factors = [_reuse(f, pattern, st, shape, present)
+                           if present.may_hold(shape, f) else f for f in factors]
+                continue
+            e, factors = _product(e, factors), None
+            # (else the value cannot be in e: a look-up, not a walk over e for each
+            # statement, so that a chain of 1,500 statements costs 1,500 look-ups)
+            if reads <= tensor_names(e) and present.may_hold(shape, e):
+                e = _reuse(e, pattern, st, shape, present)
+        e = _product(e, factors)
     return e
+
+
+class _Merged(Exception):
+    """Factors worked on one by one that the product's rebuilding merges (``g*g``)."""
+
+
+def _product(e, factors):
+    """The product of ``factors`` (``e``'s, each with forward values put back), or ``e``
+    when there are none. Putting a value back factor by factor gives what rebuilding the
+    product after each value gives, unless the rebuilding merges factors (``g*g`` is
+    ``g^2``): then :class:`_Merged`, and :func:`reuse_forward` works on the whole."""
+    if factors is None:
+        return e
+    out = sp.Mul(*factors)
+    if not isinstance(out, sp.Mul) or len(out.args) != len(factors) or set(out.args) != set(factors):
+        raise _Merged
+    return out
 
 
 class _Present:
@@ -274,13 +311,32 @@ def _common_factors_at(e):
 
 def sum_in(e):
     """c Σ_j f = Σ_j c f (renaming j if c uses it), so a forward value split between
-    the two, like ``exp(x[j]) / Σ_k exp(x[k])``, is seen whole."""
-    if isinstance(e, sp.Mul):
-        for k, f in enumerate(e.args):
-            if isinstance(f, ISum):
-                rest = sp.Mul(*(e.args[:k] + e.args[k + 1:]))
-                f = freshen(f)
-                return ISum(rest * f.body, f.indices)
+    the two, like ``exp(x[j]) / Σ_k exp(x[k])``, is seen whole. Every sum of a product
+    moves in at once, in the order of its factors: ``c Σ_j f Σ_k g = Σ_{j,k} c f g``, what
+    moving them one at a time and merging the sums gives, in one product (not one per
+    sum: 40 sums cost 40 products of 40 factors each)."""
+    if not isinstance(e, sp.Mul):
+        return None
+    sums = [f for f in e.args if isinstance(f, ISum)]
+    if not sums:
+        return None
+    if len(sums) > 1 and all(_plain_factors(f.body) for f in sums):
+        rest, bodies, indices = [f for f in e.args if not isinstance(f, ISum)], [], ()
+        for f in sums:
+            f = freshen(f)
+            bodies.append(f.body)
+            indices += tuple(f.indices)
+        return ISum(sp.Mul(*rest, *bodies), indices)
+    k = e.args.index(sums[0])
+    f = freshen(sums[0])  # (a body that could cancel a sum of the product: one at a time)
+    return ISum(sp.Mul(*(e.args[:k] + e.args[k + 1:])) * f.body, f.indices)
+
+
+def _plain_factors(body) -> bool:
+    """Does no factor of ``body`` hold a sum as a factor or a power's base (which could
+    merge with, or cancel, another sum of the product)?"""
+    return not any(isinstance(f, ISum) or isinstance(f, sp.Pow) and isinstance(f.base, ISum)
+                   for f in sp.Mul.make_args(body))
 
 
 def normal(e):
