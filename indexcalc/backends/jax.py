@@ -169,6 +169,20 @@ def compile_jax(d, forward=False):
     singular = "jnp.linalg.inv(" in src
     numpy_run = []
 
+    def _both(ins, given):
+        """The outputs and the gradients (jitted: traced once per shapes and dtypes)."""
+        def f(*diff):
+            args = list(ins)
+            for k, a in zip(wrt, diff):
+                args[k] = a
+            return apply(*args)
+        outs, vjp = jax.vjp(f, *(ins[k] for k in wrt))
+        many = isinstance(outs, tuple)
+        tup = outs if many else (outs,)
+        ups = tuple(jnp.ones_like(o) if u is None else u for o, u in zip(tup, given))
+        return tup, vjp(ups if many else ups[0])
+    both = jax.jit(_both)
+
     def run(**arrays):
         vals = {n: v if isinstance(v, jax.Array) else _array(n, v) for n, v in arrays.items()}
         dtype = check_inputs(d, {n: (np.shape(v), _np_dtype(v)) for n, v in vals.items()})
@@ -185,20 +199,12 @@ def compile_jax(d, forward=False):
                              for n, v in vals.items() if n in fwd.inputs})
         ins = [jnp.asarray(vals[n]) if n in ints else jnp.asarray(vals[n], dtype=dtype) for n in fwd.inputs]
 
-        def f(*diff):
-            args = list(ins)
-            for k, a in zip(wrt, diff):
-                args[k] = a
-            return apply(*args)
+        given = tuple(jnp.asarray(vals[u], dtype=dtype) if isinstance(u, str) and u in vals else None
+                      for u in (d.upstream[y] for y in fwd.outputs))
         try:
-            outs, vjp = jax.vjp(f, *(ins[k] for k in wrt))
+            tup, grads = both(tuple(ins), given)
         except emitted as e:  # checked above already: the emitted check agrees (README, "Argument order")
             raise ShapeError(str(e)) from None
-        many = isinstance(outs, tuple)
-        tup = outs if many else (outs,)
-        ups = tuple(jnp.asarray(vals[u], dtype=dtype) if isinstance(u, str) and u in vals else jnp.ones_like(o)
-                    for o, u in zip(tup, (d.upstream[y] for y in fwd.outputs)))
-        grads = vjp(ups if many else ups[0])
         result = {**(dict(zip(fwd.outputs, tup)) if forward else {}), **dict(zip(d.wrt, grads))}
         if singular and not all(bool(jnp.all(jnp.isfinite(v))) for v in result.values()):
             _as_numpy(d, forward, numpy_run, arrays)  # a singular inv: NumPy raises the ShapeError
