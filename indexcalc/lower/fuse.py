@@ -46,7 +46,7 @@ import sympy as sp
 
 from indexcalc.lower.conv import matrix_product
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, EXTREMA, Contract, Elementwise, Eye, Gather, Input, Map, \
-    MatFunc, ScatterAdd, Window
+    MatFunc, ScatterAdd, Window, WindowAdd
 
 
 #: element-wise functions as cheap as an addition; the rest count as :data:`DEAR` (a
@@ -134,7 +134,7 @@ class Schedule:
         # a gather is read in the loops (README "Gathers"); a scatter-add is a kernel of its
         # own between the others (its operands inlined into it where they are element-wise)
         self.scatters = {k for k in self.ids if isinstance(g[k].op, ScatterAdd)}
-        self.numpy = self.scatters | {k for k in self.ids if isinstance(g[k].op, MatFunc)
+        self.numpy = self.scatters | {k for k in self.ids if isinstance(g[k].op, (MatFunc, WindowAdd))
                                       or (isinstance(g[k].op, Contract) and not self._loopable(k))}
         self.views = {k for k in self.ids if isinstance(g[k].op, Window) and k not in self.roots and self.users[k]
                       and all(u in self.numpy and u not in self.scatters for u in self.users[k])}  # strided views in BLAS calls
