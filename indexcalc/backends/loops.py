@@ -336,7 +336,7 @@ DEFINE = {
     Position: Kernels._position, Window: Kernels._window,
     Gather: Kernels._gather,  # README "Gathers": read in the loops (loop_gathers.py)
     ScatterAdd: _never("a kernel of its own (GatherLoops.scatter)"),
-    WindowAdd: _never("a library call (NumPy's _window_add)"),
+    WindowAdd: _never("a kernel of its own (GatherLoops.window_add)"),
     Scan: _never("recurrences are refused first (numba.refuse_recurrences)"), Scanned: _never("(Scan)"),
     Outer: _never("(Scan)"), Prior: _never("(Scan)"),
 }

@@ -133,8 +133,8 @@ class Schedule:
                     self.users[a].append(k)
         # a gather is read in the loops (README "Gathers"); a scatter-add is a kernel of its
         # own between the others (its operands inlined into it where they are element-wise)
-        self.scatters = {k for k in self.ids if isinstance(g[k].op, ScatterAdd)}
-        self.numpy = self.scatters | {k for k in self.ids if isinstance(g[k].op, (MatFunc, WindowAdd))
+        self.scatters = {k for k in self.ids if isinstance(g[k].op, (ScatterAdd, WindowAdd))}
+        self.numpy = self.scatters | {k for k in self.ids if isinstance(g[k].op, MatFunc)
                                       or (isinstance(g[k].op, Contract) and not self._loopable(k))}
         self.views = {k for k in self.ids if isinstance(g[k].op, Window) and k not in self.roots and self.users[k]
                       and all(u in self.numpy and u not in self.scatters for u in self.users[k])}  # strided views in BLAS calls
@@ -192,7 +192,7 @@ class Schedule:
         node = self.g[k]
         if isinstance(node.op, (Elementwise, *ACCUMULATED)):
             return [(a, tuple(ls)) for a, ls in node.args]
-        if isinstance(node.op, ScatterAdd):  # a kernel of its own, reading whole arrays
+        if isinstance(node.op, (ScatterAdd, WindowAdd)):  # a kernel of its own, reading whole arrays
             return [(a, tuple(range(self.g[a].rank))) for a, _ in node.args]
         if isinstance(node.op, Gather):
             return gathered(node, tuple(range(node.rank)))
