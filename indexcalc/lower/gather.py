@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, ISum
+from indexcalc.language.algebra import Binder, Index, ISum
 from indexcalc.language.axes import coefficients
 from indexcalc.lower.ir import Broadcast, Gather, ScatterAdd, WindowAdd
 from indexcalc.lower.ref import Ref
@@ -134,7 +134,8 @@ class Gathers:
                     others.append(f)
                 continue
             others.append(f)
-        if not targets:
+        bound = {i for x in sp.preorder_traversal(e.body) if isinstance(x, Binder) for i in x.args[1]}
+        if not targets or bound & set(targets):  # an inner sum naming v itself: not replaced
             return None
         body = sp.Mul(*others).xreplace(targets)
         inner = {i for G in targets.values() for i in _indices(G)}
