@@ -2,11 +2,11 @@
 against torch eager autograd, in one process, float32, best of several runs after a
 warm-up: conv2d (N=8, C=16, O=32, 32×32, 3×3) through a window, the same conv2d written
 with shift tensors (the form before windows: ``Ua[a,k,s]``, ``Ub[e,l,r]`` one-hot inputs),
-causal attention 1024×1024×64 with ``(j <= i)`` and 2×2 max pooling (forward only where
-``derive`` refuses its backward). Ratios are emitted / torch: below 1 means the emitted
+causal attention 1024×1024×64 with ``(j <= i)`` and 2×2 max pooling (N=32, C=64, 56×56;
+forward only where ``derive`` refuses a backward). Ratios are emitted / torch: below 1 means the emitted
 code is faster.
 
-    python benchmarks/bench_conv.py --threads 1 [--repeat 5] [--write]
+    python benchmarks/bench_conv.py --threads 1 [--repeat 5] [--write] [--only NAME]
 
 ``--threads`` sets OPENBLAS/OMP/MKL threads before NumPy loads and ``torch.set_num_threads``;
 ``--write`` replaces that thread count's table in ``benchmarks/RESULTS.md``.
@@ -110,13 +110,13 @@ def cases(rng):
     x, w, dy = rand(rng, 8, 16, 32, 32), rand(rng, 32, 16, 3, 3, scale=0.1), rand(rng, 8, 32, 30, 30)
     n = 1024
     causal = dict(q=rand(rng, n, 64), kk=rand(rng, n, 64), v=rand(rng, n, 64), do=rand(rng, n, 64))
-    px = rand(rng, 8, 16, 32, 32)
+    px = rand(rng, 32, 64, 56, 56)
     return [
         ("conv2d 8x16x32x32, 32x3x3", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
         ("conv2d 8x16x32x32, 32x3x3, torch backend", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
         ("conv2d as shift tensors", SHIFT, ["x", "w"], dict(x=x, w=w, dy=dy, Ua=shift(30, 3, 32), Ub=shift(30, 3, 32))),
         ("causal attention 1024x1024x64", CAUSAL, ["q", "kk", "v"], causal),
-        ("max pool 2x2, 8x16x32x32", POOL, ["x"], dict(x=px, dm=rand(rng, 8, 16, 16, 16))),
+        ("max pool 2x2, 32x64x56x56", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
     ]
 
 
@@ -140,11 +140,13 @@ def compiled(src, wrt, arrays):
         return (lambda **a: prog(**{k: v for k, v in a.items() if k in inputs})), []
 
 
-def run(repeat):
+def run(repeat, only=""):
     if torch is not None:
         torch.set_num_threads(_threads())
     rows = []
     for name, src, wrt, arrays in cases(np.random.default_rng(0)):
+        if only not in name:
+            continue
         exported = name.endswith("torch backend")
         if exported and torch is None:
             continue
@@ -196,10 +198,11 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--only", default="", help="the cases whose name holds this (print only: no --write)")
     args = parser.parse_args()
-    out = table(run(args.repeat), args.repeat)
+    out = table(run(args.repeat, args.only), args.repeat)
     print(out)
-    if args.write:
+    if args.write and not args.only:
         write(out)
 
 

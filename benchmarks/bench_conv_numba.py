@@ -3,11 +3,12 @@ from one call, ``d.compile(forward=True, backend="numba")``) against torch eager
 (oneDNN ``conv2d``; attention with an explicit mask), float32, best of several rounds
 after a warm-up (and after compiling), the two taking turns.
 
-    python benchmarks/bench_conv_numba.py --threads 1 [--repeat 7] [--write]
+    python benchmarks/bench_conv_numba.py --threads 1 [--repeat 7] [--write] [--only NAME]
 
 ``--threads`` sets NUMBA_NUM_THREADS and OPENBLAS/OMP/MKL threads before anything loads,
 and ``torch.set_num_threads``; ``--write`` replaces that thread count's table in
-``benchmarks/RESULTS.md``.
+``benchmarks/RESULTS.md``; ``--only`` runs the cases whose name holds NAME (print only: a
+table written from it would lose the other rows).
 """
 
 from __future__ import annotations
@@ -78,17 +79,16 @@ def causal_attention():
 
 
 def max_pooling():
-    """Forward only: the printed backward of stride-2 pooling keeps two deltas
-    (``delta(s,2*a+k)``: no index of coefficient ±1 to solve for), and the loops then hold an
-    array over x's axes and m's spatial axes together (N·C·56·56·28·28 here): not run."""
+    """Forward and backward: the gradient's ``delta(s,2*a+k)`` (no index of coefficient ±1 to
+    solve for) is a kernel adding each value at ``2*a+k`` (a WindowAdd), never an array over
+    x's axes and m's spatial axes together."""
     N, C, H = 32, 64, 56
-    x = rand(N, C, H, H)
+    x, dm = rand(N, C, H, H), rand(N, C, H // 2, H // 2)
     src = "m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])"
 
-    def torch_step(xt):
-        with torch.no_grad():
-            return F.max_pool2d(xt, 2)
-    return "max pooling 32x64x56x56, 2x2 (forward only)", src, dict(x=x), torch_step
+    def torch_step(xt, dmt):
+        return torch.autograd.grad(F.max_pool2d(xt, 2), (xt,), dmt)
+    return "max pooling 32x64x56x56, 2x2", src, dict(x=x, dm=dm), torch_step
 
 
 def best_of(steps, repeat):
@@ -106,23 +106,19 @@ def best_of(steps, repeat):
 
 def main():
     rows = []
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else ""
     for case in (conv2d, depthwise, causal_attention, max_pooling):
         name, src, arrays, torch_step = case()
-        if case is max_pooling:
-            from indexcalc.backends.numba import compile_numba
-            f = compile_numba(ic.parse(src))
-            ours, want = f(**arrays)["m"], torch_step(torch.tensor(arrays["x"])).numpy()
-            assert np.array_equal(ours, want), name
-            tensors = [torch.tensor(arrays["x"])]
-        else:
-            d = ic.derive(src)
-            f = d.compile(forward=True, backend="numba")
-            ours = f(**arrays)  # compiles
-            tensors = [torch.tensor(a, requires_grad=n in d.names) for n, a in arrays.items()]
-            grads = torch_step(*tensors)
-            for (n, g) in zip([n for n in arrays if n in d.names], grads):  # same answers first
-                scale = 1 + np.abs(g.numpy()).max()
-                assert np.allclose(ours[n], g.numpy(), rtol=1e-2, atol=1e-2 * scale), (name, n)
+        if only not in name:
+            continue
+        d = ic.derive(src)
+        f = d.compile(forward=True, backend="numba")
+        ours = f(**arrays)  # compiles
+        tensors = [torch.tensor(a, requires_grad=n in d.names) for n, a in arrays.items()]
+        grads = torch_step(*tensors)
+        for (n, g) in zip([n for n in arrays if n in d.names], grads):  # same answers first
+            scale = 1 + np.abs(g.numpy()).max()
+            assert np.allclose(ours[n], g.numpy(), rtol=1e-2, atol=1e-2 * scale), (name, n)
         ms = best_of([lambda: f(**arrays), lambda: torch_step(*tensors)], REPEAT)
         rows.append((name, *ms))
         print(f"| {name} | {ms[0]:.2f} | {ms[1]:.2f} | {ms[0] / ms[1]:.2f}x |", flush=True)
@@ -135,7 +131,7 @@ def table(rows) -> str:
             f"{numba.__version__}, NumPy {np.__version__}, torch {torch.__version__}; best of {REPEAT} rounds after a "
             "warm-up, the two steps taking turns; torch eager: `F.conv2d` (oneDNN), a grouped `F.conv2d` for the "
             "depthwise case, for attention `masked_fill` with an explicit 1024x1024 mask, softmax and matmuls, and "
-            "`F.max_pool2d` under `no_grad`)\n\n"
+            "`F.max_pool2d` with autograd)\n\n"
             "| case | Numba step ms | torch eager ms | Numba / torch eager |\n| --- | ---: | ---: | ---: |\n"
             + "".join(f"| {n} | {a:.2f} | {b:.2f} | {a / b:.2f}x |\n" for n, a, b in rows))
 
@@ -144,6 +140,6 @@ if __name__ == "__main__":
     print(f"threads {THREADS}, best of {REPEAT}; Numba {numba.__version__}, NumPy {np.__version__}, torch {torch.__version__}")
     print("| case | Numba step ms | torch eager ms | Numba / torch eager |\n| --- | ---: | ---: | ---: |")
     out = table(main())
-    if "--write" in sys.argv:
+    if "--write" in sys.argv and "--only" not in sys.argv:
         from bench_conv import write  # the same RESULTS.md section replacement
         write(out)

@@ -43,6 +43,16 @@ class GatherPrinting:
         return (f"_scatter({code}, {tuple(vl[i] for i in layout)!r}, {pos}, {paxes!r}, {node.op.output!r}, "
                 f"{node.op.target}, ({shape}{',' * (node.rank == 1)}), _dtype)"), tuple(range(node.rank))
 
+    def _window_add(self, k, node):
+        """The adjoint of a window (README "Windows and positions"): the ``_window_add`` helper
+        of :mod:`indexcalc.backends.windows`."""
+        (v, _), = node.args
+        code, layout = self.expr(v)
+        where = {axis: j for j, axis in enumerate(layout)}  # operand axis -> physical axis
+        forms = tuple((c, tuple((where[o], m) for o, m in terms)) for c, terms in node.op.forms)
+        shape = ", ".join(self.size_var(c) for c in node.axes)
+        return f"_window_add({code}, {forms!r}, ({shape}{',' * (node.rank == 1)}))", tuple(range(node.rank))
+
     def delta_sum(self, node):
         """Code for a sum of two terms, a new array ``rest`` of the sum's shape and
         ``c*(p == y)``, ``p`` the position along one axis of the sum and ``y`` an integer

@@ -16,7 +16,11 @@ before it is added). It is parallel-safe without atomics: each chunk of the para
 loop owns a range of the result's rows (``_lo <= tok[n] < _hi``), zeroes them, and scans
 all the positions, adding the rows that fall in its range. The order in which a row's
 terms are added is the order of the positions whatever the number of threads, so the
-result is the same, bit for bit, on one thread or several.
+result is the same, bit for bit, on one thread or several. The adjoint of a window
+(a :class:`~indexcalc.lower.ir.WindowAdd`, README "Windows and positions": stride-2
+pooling's ``dx[n,c,2*a+k,2*e+l] += v[n,c,a,e,k,l]``) is such a kernel too: one loop over the
+values, each added at its affine position (tested against the result's axes), the chunks
+owning ranges of the result's first axis where that is an axis of the values.
 
     >>> import indexcalc as ic
     >>> from indexcalc.backends.numba import numba_source
@@ -44,6 +48,7 @@ result is the same, bit for bit, on one thread or several.
 from __future__ import annotations
 
 from indexcalc.lower.fuse import letter
+from indexcalc.lower.ir import WindowAdd
 
 
 class GatherLoops:
@@ -84,6 +89,8 @@ class GatherLoops:
         axes) computed into its result: zeroed, then each value added at its position;
         ``parallel``: chunks of the result's rows over ``numba.prange`` (each chunk adds the
         positions inside its rows), else one serial pass."""
+        if isinstance(self.g[k].op, WindowAdd):
+            return self.window_add(fname, k, order, parallel)
         self.used, self.lines, self.var, self.inner = set(), [], {}, None
         self.unsigned, self.safe, self.hoisted = set(), set(), {}
         node, op = self.g[k], self.g[k].op
@@ -131,3 +138,61 @@ class GatherLoops:
         params = [x for x in order if x in self.used] + (["_nt"] if "_nt" in self.used else []) + ["_F"]
         self.params = params
         return f"def {fname}({', '.join(params)}):\n" + "".join(f"{line}\n" for line in self.lines)
+
+    def window_add(self, fname, k, order, parallel) -> str:
+        """``def fname(...)``: the WindowAdd node ``k`` (a full array, C order of its own axes)
+        computed into its result: zeroed, then each value added at its affine position
+        where that is inside the result; ``parallel`` where the result's first axis is an
+        axis of the values (chunks of it over ``numba.prange``), else one serial pass."""
+        self.used, self.lines, self.var, self.inner = set(), [], {}, None
+        self.unsigned, self.safe, self.hoisted = set(), set(), {}
+        node, op = self.g[k], self.g[k].op
+        (v, vl), = node.args
+        vaxes = self.g[v].axes
+        var, seen = {}, set()
+        for lab in range(len(vaxes)):
+            base = f"_{letter(vaxes[lab])}"
+            name, n = base, 1
+            while name in self.taken or name in seen:
+                n += 1
+                name = f"{base}{n}"
+            var[lab] = name
+            seen.add(name)
+        res, rank = self.use(self.names[k]), node.rank
+        self.used.add("_nt")  # in both twins: one call for either
+        off0, terms0 = op.forms[0]
+        first = terms0[0][0] if off0 == 0 and len(terms0) == 1 and terms0[0][1] == 1 and \
+            vaxes[terms0[0][0]] == node.axes[0] and parallel else None
+        depth = 1
+        if first is not None:
+            n = self.size(node.axes[0])
+            self.emit(1, f"_nc = min(_nt, {n})")
+            self.emit(1, "for _ch in numba.prange(_nc):")
+            self.emit(2, f"_lo, _hi = _ch*{n}//_nc, (_ch + 1)*{n}//_nc")
+            self.emit(2, f"{res}[{', '.join(['_lo:_hi'] + [':'] * (rank - 1))}] = _F(0)")
+            self.emit(2, f"for {var[first]} in range(_lo, _hi):")
+            self.unsigned.add(var[first])
+            depth = 3
+        else:
+            self.emit(1, f"{res}[{', '.join([':'] * rank)}] = _F(0)")
+        loops = [lab for lab in range(len(vaxes)) if lab != first]
+        for lab in loops:
+            self.emit(depth, f"for {var[lab]} in range({self.size(vaxes[lab])}):")
+            depth += 1
+        self.inner = var[loops[-1]] if loops else var[first]
+        ax = [var[lab] for lab in range(len(vaxes))]
+        at, tests = [], []
+        for (offset, terms), c in zip(op.forms, node.axes):
+            if offset == 0 and len(terms) == 1 and terms[0][1] == 1 and vaxes[terms[0][0]] == c:
+                at.append(ax[terms[0][0]])  # an axis of the values: inside by its size
+                continue
+            code = self.form_code(offset, terms, ax)
+            at.append(code)
+            tests.append(f"0 <= {code} < {self.size(c)}")
+        if tests:
+            self.emit(depth, f"if {' and '.join(tests)}:")
+            depth += 1
+        value = self.read(v, tuple(var[x] for x in vl))
+        self.emit(depth, f"{res}[{', '.join(at)}] += {value}")
+        self.params = [x for x in order if x in self.used] + (["_nt"] if "_nt" in self.used else []) + ["_F"]
+        return f"def {fname}({', '.join(self.params)}):\n" + "".join(f"{line}\n" for line in self.lines)

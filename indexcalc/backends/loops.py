@@ -37,7 +37,7 @@ from indexcalc.backends.loop_gathers import GatherLoops
 from indexcalc.backends.loop_windows import WindowLoops
 from indexcalc.lower.fuse import Loop, letter
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, \
-    LogSumExp, Map, MatFunc, Max, Min, Outer, Position, Prior, Scan, Scanned, ScatterAdd, Size, Window
+    LogSumExp, Map, MatFunc, Max, Min, Outer, Position, Prior, Scan, Scanned, ScatterAdd, Size, Window, WindowAdd
 
 START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
@@ -336,6 +336,7 @@ DEFINE = {
     Position: Kernels._position, Window: Kernels._window,
     Gather: Kernels._gather,  # README "Gathers": read in the loops (loop_gathers.py)
     ScatterAdd: _never("a kernel of its own (GatherLoops.scatter)"),
+    WindowAdd: _never("a kernel of its own (GatherLoops.window_add)"),
     Scan: _never("a loop of its own (backends/loop_scan.py)"), Scanned: _never("written by its Scan's loop"),
     Outer: _never("(Scan)"), Prior: _never("(Scan)"),
 }

@@ -30,7 +30,7 @@ from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.backends.spelling import BOOLEAN, NUMPY, NUMPY_REDUCE
 from indexcalc.backends.gathers import NUMPY as GATHERS
 from indexcalc.backends.gathers import gather_helpers
-from indexcalc.backends.windows import NUMPY as WINDOW
+from indexcalc.backends.windows import NUMPY as WINDOW, WINDOW_ADD
 from indexcalc.backends.scan import NUMPY as STEP
 from indexcalc.backends.scan import PythonLoops
 from indexcalc.errors import ShapeError
@@ -114,7 +114,7 @@ def _fold(x, axes, f):  # f.reduce of a window over a few axes: one pass per win
     for at in np.ndindex(x.shape[:len(axes)]):
         out = x[at].copy() if out is None else f(out, x[at], out=out)
     return out
-""", "_window(": WINDOW, "_step(": STEP}
+""", "_window(": WINDOW, "_window_add(": WINDOW_ADD["numpy"], "_step(": STEP}
 
 
 def runs(labels, groups) -> bool:

@@ -29,10 +29,10 @@ from indexcalc.backends.sums import SumPrinting
 from indexcalc.backends.sizes import SizeTable, sizes_read
 from indexcalc.lower.build import lower
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, LogSumExp, Map, \
-    MatFunc, Max, Min, Outer, Position, Prior, Reduction, Scan, Scanned, ScatterAdd, Size, Window
+    MatFunc, Max, Min, Outer, Position, Prior, Reduction, Scan, Scanned, ScatterAdd, Size, Window, WindowAdd
 from indexcalc.lower.plan import gemm_shaped, pairwise, plan
 
-_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd)  # ops printed as an assignment of their own
+_ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd, WindowAdd)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
@@ -399,7 +399,7 @@ BUILD = {Input: ArrayPrinter._input, Const: ArrayPrinter._const, Size: ArrayPrin
          Map: ArrayPrinter._map, Broadcast: ArrayPrinter._broadcast, Diagonal: ArrayPrinter._diagonal, Contract: ArrayPrinter._reduction,
          Max: ArrayPrinter._reduction, Min: ArrayPrinter._reduction, LogSumExp: ArrayPrinter._reduction,
          MatFunc: ArrayPrinter._matfunc, Position: ArrayPrinter._position, Window: ArrayPrinter._window,
-         Gather: ArrayPrinter._gather, ScatterAdd: ArrayPrinter._scatter, Scan: ArrayPrinter._scan,
+         Gather: ArrayPrinter._gather, ScatterAdd: ArrayPrinter._scatter, WindowAdd: ArrayPrinter._window_add, Scan: ArrayPrinter._scan,
          Scanned: ArrayPrinter._scan, Outer: ArrayPrinter._outer, Prior: ArrayPrinter._prior}
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from indexcalc.errors import ProgramError
 from indexcalc.language.algebra import Size as SizeOf
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Diagonal, Eye, Gather, Input, Map, Position, \
-    Scan, Scanned, ScatterAdd, Size, Window
+    Scan, Scanned, ScatterAdd, Size, Window, WindowAdd
 from indexcalc.lower.sizes import formula, size_code
 
 
@@ -96,7 +96,7 @@ def sizes_read(node) -> tuple:
         return (node.op.size_class,)
     if isinstance(node.op, Scan):  # what its body reads (README "Recurrences")
         return tuple(c for n in node.op.body.graph.nodes for c in sizes_read(n))
-    return node.axes if isinstance(node.op, (Eye, Broadcast, Diagonal, Position, Window, Gather, ScatterAdd,
+    return node.axes if isinstance(node.op, (Eye, Broadcast, Diagonal, Position, Window, Gather, ScatterAdd, WindowAdd,
                                             Scanned)) else ()
 
 

@@ -94,6 +94,102 @@ def _window(x, forms, shape):
 '''
 
 
+#: the adjoint of a window (a :class:`~indexcalc.lower.ir.WindowAdd`) in each backend: NumPy and
+#: PyTorch one strided add per tap, JAX one scatter-add
+WINDOW_ADD = {}
+WINDOW_ADD['numpy'] = '''
+
+def _window_add(v, forms, shape):
+    """The adjoint of _window: zeros of shape ``shape`` with v[o] added at the affine forms
+    of o (forms[a] = (offset, ((axis of v, coefficient), ...)) for axis a of the result),
+    nothing where a position is outside (README "Windows and positions"). One strided add per tap:
+    never a dense delta."""
+    pads, start = [], []
+    for (offset, terms), n in zip(forms, shape):
+        low = offset + sum(min(0, c*(v.shape[o] - 1)) for o, c in terms)
+        high = offset + sum(max(0, c*(v.shape[o] - 1)) for o, c in terms)
+        pads.append((max(0, -low), max(0, high - n + 1)))
+        start.append(offset + max(0, -low))
+    out = np.zeros(tuple(n + a + b for n, (a, b) in zip(shape, pads)), v.dtype)
+    # the axes of v a form shares with a longer one (a window's taps) are looped over: each
+    # add is then through a view that meets no element twice
+    taps = sorted({o for _, terms in forms if len(terms) > 1
+                   for o, _ in sorted(terms, key=lambda t: -v.shape[t[0]])[1:]})
+    rest = [o for o in range(v.ndim) if o not in taps]
+    strides = [0]*v.ndim
+    for a, (offset, terms) in enumerate(forms):
+        for o, c in terms:
+            strides[o] += c*out.strides[a]
+    inner = tuple(slice(a, a + n) for (a, _), n in zip(pads, shape))
+    for at in np.ndindex(*[v.shape[o] for o in taps]):
+        tap = dict(zip(taps, at))
+        first = tuple(slice(p, p + 1) for p in (
+            s + sum(c*tap[o] for o, c in terms if o in tap) for s, (_, terms) in zip(start, forms)))
+        view = np.lib.stride_tricks.as_strided(out[first], [v.shape[o] for o in rest], [strides[o] for o in rest])
+        view += v[tuple(tap.get(o, slice(None)) for o in range(v.ndim))]
+    return out[inner]
+'''
+WINDOW_ADD['torch'] = '''
+
+def _window_add(v, forms, shape):
+    """The adjoint of _window: zeros of shape ``shape`` with v[o] added at the affine forms
+    of o (forms[a] = (offset, ((axis of v, coefficient), ...)) for axis a of the result),
+    nothing where a position is outside (README "Windows and positions"). One strided add per tap:
+    never a dense delta."""
+    pads, start = [], []
+    for (offset, terms), n in zip(forms, shape):
+        low = offset + sum(min(0, c*(v.shape[o] - 1)) for o, c in terms)
+        high = offset + sum(max(0, c*(v.shape[o] - 1)) for o, c in terms)
+        pads.append((max(0, -low), max(0, high - n + 1)))
+        start.append(offset + max(0, -low))
+    out = v.new_zeros(tuple(n + a + b for n, (a, b) in zip(shape, pads)))
+    # the axes of v a form shares with a longer one (a window's taps) are looped over: each
+    # add is then through a view that meets no element twice
+    taps = sorted({o for _, terms in forms if len(terms) > 1
+                   for o, _ in sorted(terms, key=lambda t: -v.shape[t[0]])[1:]})
+    rest = [o for o in range(v.ndim) if o not in taps]
+    strides = [0]*v.ndim
+    for a, (offset, terms) in enumerate(forms):
+        for o, c in terms:
+            strides[o] += c*out.stride(a)
+    inner = tuple(slice(a, a + n) for (a, _), n in zip(pads, shape))
+    for at in itertools.product(*[range(v.shape[o]) for o in taps]):
+        tap = dict(zip(taps, at))
+        first = sum(st*(s + sum(c*tap[o] for o, c in terms if o in tap))
+                    for st, s, (_, terms) in zip(out.stride(), start, forms))
+        part = v[tuple(tap.get(o, slice(None)) for o in range(v.ndim))]
+        size, step, flip = [v.shape[o] for o in rest], [strides[o] for o in rest], []
+        for j, st in enumerate(step):
+            if st < 0:  # as_strided takes no negative stride: read that axis forwards
+                first, step[j] = first + st*(size[j] - 1), -st
+                flip.append(j)
+        out.as_strided(size, step, first).add_(part.flip(flip) if flip else part)
+    return out[inner]
+'''
+WINDOW_ADD['jax'] = '''
+
+def _window_add(v, forms, shape):
+    """The adjoint of _window: zeros of shape ``shape`` with v[o] added at the affine forms
+    of o (forms[a] = (offset, ((axis of v, coefficient), ...)) for axis a of the result),
+    nothing where a position is outside (README "Windows and positions"). One scatter-add at broadcast
+    arange index arrays: never a dense delta."""
+    pads, start = [], []
+    for (offset, terms), n in zip(forms, shape):
+        low = offset + sum(min(0, c*(v.shape[o] - 1)) for o, c in terms)
+        high = offset + sum(max(0, c*(v.shape[o] - 1)) for o, c in terms)
+        pads.append((max(0, -low), max(0, high - n + 1)))
+        start.append(offset + max(0, -low))
+    out = jnp.zeros(tuple(n + a + b for n, (a, b) in zip(shape, pads)), v.dtype)
+    index = []
+    for a, (offset, terms) in enumerate(forms):
+        at = jnp.full((1,)*v.ndim, start[a])
+        for o, c in terms:
+            at = at + c*jnp.arange(v.shape[o]).reshape([-1 if j == o else 1 for j in range(v.ndim)])
+        index.append(at)
+    out = out.at[tuple(index)].add(v)
+    return out[tuple(slice(a, a + n) for (a, _), n in zip(pads, shape))]
+'''
+
 # The convolution helper (README "Windows and positions"; :mod:`indexcalc.lower.conv` says
 # which products are one): the spec parsed, x and the kernel arranged as the library's
 # convolution takes them ((batch, groups*channels, spatial), (groups*outputs, channels,
@@ -280,8 +376,9 @@ def window_call(code, forms, shape) -> str:
 def helpers(code, window, conv, step="") -> tuple:
     """``(standard modules, helper text)`` a module of ``code`` needs for its windows: the
     ``window`` helper where it calls ``_window``, the ``conv`` helper where it calls
-    ``_conv``, the recurrences' ``step`` helper where it calls ``_step``, and the standard
+    ``_conv``, its adjoint where it calls ``_window_add``, the recurrences' ``step`` helper where it calls ``_step``, and the standard
     modules (``itertools``, ``math``, ``re``) they or the code read."""
-    text = (window if "_window(" in code else "") + (conv if "_conv(" in code else "") + \
-        (step if "_step(" in code else "")
+    adjoint = WINDOW_ADD.get({NUMPY: "numpy", TORCH: "torch", JAX: "jax"}.get(window), "")
+    text = (window if "_window(" in code else "") + (adjoint if "_window_add(" in code else "") + \
+        (conv if "_conv(" in code else "") + (step if "_step(" in code else "")
     return [m for m in ("itertools", "math", "re") if reads_module(code + text, m)], text

@@ -267,8 +267,9 @@ class _Builder(Access, Gathers, Scans):
         raise AssertionError(f"no lowering for {type(e).__name__}")
 
     def isum(self, e) -> Ref:
-        if e.body.has(sp.KroneckerDelta) and e.body.has(sp.Indexed):
-            acc = self.accumulation(e)  # README "Gathers": delta(v, tok[n])*dy[n,d] summed over n
+        if e.body.has(sp.KroneckerDelta):  # README "Gathers": delta(v, tok[n])*dy[n,d] summed over n;
+            acc = self.accumulation(e) if e.body.has(sp.Indexed) else None  # "Windows": delta(s, 2*a+k)
+            acc = self.window_accumulation(e) if acc is None else acc
             if acc is not None:
                 return acc
         refs = [self.expr(f) for f in sp.Mul.make_args(e.body)]

@@ -46,7 +46,7 @@ import sympy as sp
 
 from indexcalc.lower.conv import matrix_product
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, EXTREMA, Contract, Elementwise, Eye, Gather, Input, Map, \
-    MatFunc, Recurrent, Scan, ScatterAdd, Window
+    MatFunc, Recurrent, Scan, ScatterAdd, Window, WindowAdd
 
 
 #: element-wise functions as cheap as an addition; the rest count as :data:`DEAR` (a
@@ -133,7 +133,7 @@ class Schedule:
                     self.users[a].append(k)
         # recurrences are a loop of their own (backends/loop_scan.py); a gather is read in the loops (README "Gathers"); a scatter-add is a kernel of its
         # own between the others (its operands inlined into it where they are element-wise)
-        self.scatters = {k for k in self.ids if isinstance(g[k].op, ScatterAdd)}
+        self.scatters = {k for k in self.ids if isinstance(g[k].op, (ScatterAdd, WindowAdd))}
         self.numpy = self.scatters | {k for k in self.ids if isinstance(g[k].op, (MatFunc, Recurrent))
                                       or (isinstance(g[k].op, Contract) and not self._loopable(k))}
         self.views = {k for k in self.ids if isinstance(g[k].op, Window) and k not in self.roots and self.users[k]
@@ -192,7 +192,7 @@ class Schedule:
         node = self.g[k]
         if isinstance(node.op, (Elementwise, *ACCUMULATED)):
             return [(a, tuple(ls)) for a, ls in node.args]
-        if isinstance(node.op, (ScatterAdd, Scan)):  # a kernel (a loop) of its own, reading whole arrays
+        if isinstance(node.op, (ScatterAdd, WindowAdd, Scan)):  # a kernel (a loop) of its own, reading whole arrays
             return [(a, tuple(range(self.g[a].rank))) for a, _ in node.args]
         if isinstance(node.op, Gather):
             return gathered(node, tuple(range(node.rank)))

@@ -8,7 +8,10 @@ a sum whose body holds ``delta(v, tok[n])`` over summed indices of the data
 (``dE[v,d] = delta(v, tok[n])*dy[n,d]``), is a :class:`~indexcalc.lower.ir.ScatterAdd`
 of the other factors' product: never a one-hot. Any other delta over data (``delta(c,
 y[n])`` in a cross-entropy's ``dz[n,c]``, element-wise) is the comparison ``c == y[n]``
-of a position and the data, of the result's own shape.
+of a position and the data, of the result's own shape. A delta of a result index and an
+affine form of summed ones that no index could be solved for (``delta(s, 2*a+k)`` in
+stride-2 pooling's gradient) is a :class:`~indexcalc.lower.ir.WindowAdd`: the other
+factors read at ``s = 2*a+k`` and added there, never a dense delta.
 
     >>> import indexcalc as ic
     >>> from indexcalc.lower.build import lower
@@ -20,15 +23,20 @@ of a position and the data, of the result's own shape.
     dE[v,d] = delta(v,tok[n])*dy[n,d]
     >>> lower(d.program).graph.nodes[-1].op
     ScatterAdd(output=(0, 1), target=0)
+    >>> d = ic.derive("y[a] = sum[k:2](x[2*a+k])")
+    >>> print(str(d.program).splitlines()[-1])
+    dx[j] = sum[a,k:2](delta(j,2*a+k)*dy[a])
+    >>> lower(d.program).graph.nodes[-1].op
+    WindowAdd(forms=((0, ((0, 2), (1, 1))),))
 """
 
 from __future__ import annotations
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, ISum
+from indexcalc.language.algebra import Binder, Index, ISum
 from indexcalc.language.axes import coefficients
-from indexcalc.lower.ir import Gather, ScatterAdd
+from indexcalc.lower.ir import Broadcast, Gather, ScatterAdd, WindowAdd
 from indexcalc.lower.ref import Ref
 
 
@@ -102,3 +110,47 @@ class Gathers:
                 op = ScatterAdd(tuple(names[i] for i in out), names[v])
                 return Ref(self.add(op, args, (self.cls(i) for i in out)), out)
         return None
+
+    def window_accumulation(self, e):
+        """A sum ``e`` whose body holds deltas ``delta(v, G)``, ``v`` an index the sum keeps
+        and ``G`` an affine form (integer coefficients) of indices, some of them summed, that
+        reads no data: a WindowAdd of the other factors with every ``v`` replaced by its
+        ``G`` (summed first over the indices no ``G`` holds); else None."""
+        summed, targets, others = set(e.indices), {}, []
+        for f in sp.Mul.make_args(e.body):
+            if isinstance(f, sp.KroneckerDelta) and not f.has(sp.Indexed):
+                for v, G in (f.args, f.args[::-1]):
+                    inner = set(_indices(G))
+                    if isinstance(v, Index) and v not in summed and v not in targets and v not in inner \
+                            and inner & summed and not G.has(*targets) and not any(g.has(v) for g in targets.values()):
+                        try:
+                            const, coeffs = coefficients(G)
+                        except (TypeError, ValueError):
+                            continue
+                        if sp.expand(const + sum(c * i for i, c in coeffs.items()) - G) == 0:
+                            targets[v] = G
+                            break
+                else:
+                    others.append(f)
+                continue
+            others.append(f)
+        bound = {i for x in sp.preorder_traversal(e.body) if isinstance(x, Binder) for i in x.args[1]}
+        if not targets or bound & set(targets):  # an inner sum naming v itself: not replaced
+            return None
+        body = sp.Mul(*others).xreplace(targets)
+        inner = {i for G in targets.values() for i in _indices(G)}
+        rest = [(i, n or 0) for i, n in zip(e.indices, e.sizes) if i not in inner]  # summed before the adds
+        values = self.expr(ISum(body, *zip(*rest)) if rest else body)
+        labels = list(values.labels) + [i for i in dict.fromkeys(j for G in targets.values() for j in _indices(G))
+                                        if i not in values.labels]
+        if len(labels) > len(values.labels):  # a factor that reads no summed index (average pooling)
+            node = self.add(Broadcast(), [(values.node, tuple(range(len(values.labels))))],
+                            (self.cls(i) for i in labels))
+            values = Ref(node, tuple(labels))
+        out = self.ordered([i for i in values.labels if i not in summed] + list(targets))
+        forms = []
+        for v in out:
+            const, coeffs = coefficients(targets.get(v, v))
+            forms.append((const, tuple((values.labels.index(i), c) for i, c in coeffs.items() if c)))
+        op = WindowAdd(tuple(forms))
+        return Ref(self.add(op, [(values.node, tuple(range(len(values.labels))))], (self.cls(i) for i in out)), out)

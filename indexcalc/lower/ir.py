@@ -65,7 +65,8 @@ The categories are base classes: a :class:`Leaf` reads no operand, an
 its labels say, an :class:`Access` op reads each element from one element of its
 operand at positions computed from its own indices (a window: zero outside the operand),
 a :class:`Reduction` reduces its operands over the labels not in its ``output``, a
-:class:`Scatter` adds values at positions given by integer data (README "Gathers"),
+:class:`Scatter` adds values at positions given by integer data (README "Gathers") or
+affine forms (:class:`WindowAdd`),
 :class:`MatFunc` is a library call on a whole matrix, and a :class:`Recurrent` op is a loop
 over the steps of a recurrence or an array it writes. The tuples
 :data:`NUMBERS`, :data:`FOLDS`, :data:`EXTREMA` and :data:`ACCUMULATED` name the finer
@@ -223,6 +224,21 @@ class ScatterAdd(Scatter):
 
 
 @dataclass(frozen=True)
+class WindowAdd(Scatter):
+    """The adjoint of a :class:`Window` (README "Windows and positions"): a zero array with
+    the one operand ``v`` (labels: its axes in order) added at affine positions,
+    ``forms[a] = (offset, ((operand axis, coefficient), ...))`` for axis ``a`` of the result:
+    ``v[o]`` goes to ``[form_0(o), ..., form_{R-1}(o)]``, nowhere where a position is
+    outside its axis. A delta of a result index and summed ones that no index could be
+    solved for (stride-2 pooling's ``delta(s, 2*a+k)``) is this write, never a dense delta.
+
+        >>> WindowAdd(((0, ((0, 2), (1, 1))),)).forms
+        ((0, ((0, 2), (1, 1))),)
+    """
+    forms: tuple
+
+
+@dataclass(frozen=True)
 class Map(Elementwise):
     """An element-wise function (``add``, ``mul``, ``pow`` with the exponent as its one
     parameter, ``step``, ``finite``, a comparison of :data:`COMPARISONS` (of positions) or a
@@ -333,7 +349,7 @@ class Prior(Leaf):
 
 #: every op a graph may hold (each printer handles each of them)
 OPS = (Input, Const, Size, Eye, Position, Map, Broadcast, Diagonal, Window, Gather, Contract, Max, Min, LogSumExp,
-       MatFunc, ScatterAdd, Scan, Scanned, Outer, Prior)
+       MatFunc, ScatterAdd, WindowAdd, Scan, Scanned, Outer, Prior)
 #: the ``Map`` functions comparing two operands (positions and index arithmetic): 1 or 0
 COMPARISONS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
 #: leaves that are numbers: they read no input (with maps of them, :meth:`Graph.static`)
