@@ -84,6 +84,19 @@ class GatherLoops:
         zero = "0" if self.g.ids.get(node) in self.integral else "_F(0)"  # a position: an integer
         return f"({value} if {' and '.join(tests)} else {zero})"
 
+    def loop_names(self, classes) -> dict:
+        """A loop variable for each key of ``classes`` (key -> size class): ``_`` and the
+        class's letter, numbered past the names taken and those given before."""
+        var = {}
+        for lab, c in classes.items():
+            base = f"_{letter(c)}"
+            name, n = base, 1
+            while name in self.taken or name in var.values():
+                n += 1
+                name = f"{base}{n}"
+            var[lab] = name
+        return var
+
     def scatter(self, fname, k, order, parallel) -> str:
         """``def fname(...)``: the scatter-add node ``k`` (a full array, C order of its own
         axes) computed into its result: zeroed, then each value added at its position;
@@ -99,15 +112,7 @@ class GatherLoops:
         for a, ls in node.args:
             cls.update((lab, c) for lab, c in zip(ls, self.g[a].axes) if lab not in cls)
         labels = [lab for lab in dict.fromkeys((*pl, *vl, *op.output)) if lab != op.target]
-        var, seen = {}, set()
-        for lab in labels:
-            base = f"_{letter(cls[lab])}"
-            name, n = base, 1
-            while name in self.taken or name in seen:
-                n += 1
-                name = f"{base}{n}"
-            var[lab] = name
-            seen.add(name)
+        var = self.loop_names({lab: cls[lab] for lab in labels})
         res, n = self.use(self.names[k]), self.size(node.axes[op.output.index(op.target)])
         rank = len(op.output)
         depth = 1
@@ -149,15 +154,7 @@ class GatherLoops:
         node, op = self.g[k], self.g[k].op
         (v, vl), = node.args
         vaxes = self.g[v].axes
-        var, seen = {}, set()
-        for lab in range(len(vaxes)):
-            base = f"_{letter(vaxes[lab])}"
-            name, n = base, 1
-            while name in self.taken or name in seen:
-                n += 1
-                name = f"{base}{n}"
-            var[lab] = name
-            seen.add(name)
+        var = self.loop_names(dict(enumerate(vaxes)))
         res, rank = self.use(self.names[k]), node.rank
         self.used.add("_nt")  # in both twins: one call for either
         off0, terms0 = op.forms[0]
