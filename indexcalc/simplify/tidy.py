@@ -25,6 +25,7 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
+from indexcalc.simplify.comparisons import decide_comparisons
 from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up, is_leaf, rebuild
 from indexcalc.simplify.keys import alpha, blind, signature
@@ -230,8 +231,9 @@ def _base(f):
 def factor(e):
     """The shorter of: ``e`` with common factors pulled out, and ``e`` multiplied out
     first (``p*(dp - p*(-t/p))`` becomes ``p*dp + p*t``, then ``p*(dp + t)``), so that
-    what cancels does, and a chain-rule product that gains nothing stays a product."""
-    e = sign_abs(collect_equal(e, alpha))
+    what cancels does, and a chain-rule product that gains nothing stays a product.
+    Comparisons the index ranges decide go first (:mod:`indexcalc.simplify.comparisons`)."""
+    e = sign_abs(collect_equal(decide_comparisons(e), alpha))
     forms = [common_factors(contract(e))]
     if _terms(e) <= 64:  # a product of n sums multiplies out into 2^n terms or more
         forms.insert(0, common_factors(contract(collect_equal(_expand(e), alpha))))
