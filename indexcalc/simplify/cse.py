@@ -47,6 +47,7 @@ class _Keys:
     def __init__(self):
         self._exact, self._sized, self._nodes = Memo(1 << 16), Memo(1 << 16), Memo(1 << 16)
         self._number, self._size = Memo(1 << 16), Memo(1 << 16)
+        self._nodes_in, self._tensors = Memo(1 << 16), Memo(1 << 16)
 
     blind = staticmethod(blind)
     blind_of = staticmethod(blind_of)
@@ -64,10 +65,21 @@ class _Keys:
         tree each time it is asked)."""
         return bottom_up(self._number, e, _args, _is_number)
 
+    def nodes(self, e) -> int:
+        """The number of nodes of ``e`` written out as a tree: no subexpression with fewer
+        holds one equal to ``e`` up to index names (nor does a product of some of its
+        factors), so :func:`_substitute` does not look into it."""
+        return bottom_up(self._nodes_in, e, _args, _count)
+
+    def tensors(self, e) -> frozenset:
+        """``e.atoms(sp.Indexed)``, remembered for every subexpression (SymPy's walk
+        costs the depth of the tree per node: quadratic along ``tanh(tanh(...))``)."""
+        return bottom_up(self._tensors, e, _args, _tensors)
+
     def size(self, e) -> int:
         k = recall(self._size, e)
         if k is None:
-            k = _size(e)
+            k = sp.count_ops(e) + len(self.tensors(e))
             remember(self._size, e, k)
         return k
 
@@ -81,13 +93,22 @@ class _Keys:
     def sized(self, e) -> bool:
         k = recall(self._sized, e)
         if k is None:
-            k = _sized(e)
+            k = _sized(e, self.tensors(e))
             remember(self._sized, e, k)
         return k
 
 
 def _args(e):
     return e.args
+
+
+def _tensors(e, below) -> frozenset:
+    inner = frozenset().union(*below)  # (a gather's index may be a tensor: x[idx[i]])
+    return inner | {e} if isinstance(e, sp.Indexed) else inner
+
+
+def _count(e, counts) -> int:
+    return 1 + sum(counts)
 
 
 def _is_number(e, numbers) -> bool:
@@ -137,12 +158,19 @@ def _occurrences(roots) -> list:
     order of first occurrence. Linear in the number of distinct subexpressions, however
     often they repeat (``tanh(tanh(...))`` and its derivative)."""
     roots = [r for r in roots if not is_leaf(r)]
-    below = postorder(roots, _inside)  # children before parents
+    kids = {}  # id -> _inside, asked once per node
+
+    def inside(x):
+        out = kids.get(id(x))
+        if out is None:
+            out = kids[id(x)] = _inside(x)
+        return out
+    below = postorder(roots, inside)  # children before parents
     count = dict.fromkeys(map(id, below), 0)
     for r in roots:
         count[id(r)] += 1
     for x in reversed(below):  # parents before children
-        for a in _inside(x):
+        for a in kids[id(x)]:
             count[id(a)] += count[id(x)]
     first, seen, stack = [], set(), list(reversed(roots))  # pre-order, first visits
     while stack:
@@ -150,32 +178,30 @@ def _occurrences(roots) -> list:
         if id(x) not in seen:
             seen.add(id(x))
             first.append((x, count[id(x)]))
-            stack.extend(reversed(_inside(x)))
+            stack.extend(reversed(kids[id(x)]))
     return first
 
 
-def _index_order(e) -> tuple:
-    """The free indices of ``e`` in the order its tensors list them: ``dh[n,j]`` -> (n, j)."""
+def _index_order(e, tensors) -> tuple:
+    """The free indices of ``e`` in the order its ``tensors`` (its Indexed atoms) list
+    them: ``dh[n,j]`` -> (n, j)."""
     seen = []
-    for el in sorted(e.atoms(sp.Indexed), key=str):
+    for el in sorted(tensors, key=str):
         seen += [i for i in dict.fromkeys(el.indices) if i not in seen]  # A[k,k,h]: (k, h)
     free = free_indices(e)
     return tuple(i for i in seen if i in free)
 
 
-def _sized(e) -> bool:
+def _sized(e, tensors) -> bool:
     """Does every free index of ``e`` stand at a tensor axis in it (not only in len()), and
-    has it no more free indices than its largest tensor (no outer products as names)?"""
+    has it no more free indices than its largest tensor (no outer products as names)?
+    ``tensors``: its Indexed atoms."""
     at_axes, rank = set(), 0
-    for el in e.atoms(sp.Indexed):
+    for el in tensors:
         at_axes |= set(el.indices)
         rank = max(rank, len(el.indices))
     free = free_indices(e)
     return free <= at_axes and len(free) <= rank
-
-
-def _size(e) -> int:
-    return sp.count_ops(e) + len(e.atoms(sp.Indexed))
 
 
 def eliminate(exprs, taken, prefix="t"):
@@ -212,7 +238,7 @@ def eliminate(exprs, taken, prefix="t"):
         # whole subexpressions before parts of products, then the biggest
         best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), keys.size(first[k]), counts[k]))
         value = first[best]
-        idx = _index_order(value)
+        idx = _index_order(value, keys.tensors(value))
         if len(set(idx)) != len(idx):
             stuck.add(best)  # a left side needs distinct indices
             continue
@@ -221,6 +247,9 @@ def eliminate(exprs, taken, prefix="t"):
         new = [_substitute(e, best, name, idx, value, keys, done) for e in exprs]
         new_temps = [(n, i, _substitute(v, best, name, idx, value, keys, done)) for n, i, v in temps]
         counted = Memo(1 << 20)  # reads of name by subexpression, for this name
+        for x, y in done.values():
+            if x is y:  # left as it was: cannot read the new name
+                remember(counted, x, 0)
         if sum(_reads(e, name, counted) for e in new + [v for _, _, v in new_temps]) < 2:
             stuck.add(best)  # occurrences without one index map (repeated indices)
             continue
@@ -249,14 +278,16 @@ def _substitute(e, key, name, idx, value, keys, done=None):
     first, without recursion) never goes deeper than a level."""
     done = {} if done is None else done
     if id(e) not in done:
-        for x in postorder([e], lambda y: [a for a in _inside(y) if id(a) not in done]):
+        least = keys.nodes(value)
+        for x in postorder([e], lambda y: [a for a in _inside(y) if id(a) not in done
+                                           and keys.nodes(a) >= least]):
             if id(x) not in done:
                 done[id(x)] = (x, _substitute_at(x, key, name, idx, value, keys, done))
     return done[id(e)][1]
 
 
 def _substitute_at(e, key, name, idx, value, keys, done):
-    if is_leaf(e):
+    if is_leaf(e) or keys.nodes(e) < keys.nodes(value):
         return e
     target = keys.blind(value)
     if keys.blind(e) == target and keys.exact(e) == key and (call := _call(name, idx, value, e)) is not None:
