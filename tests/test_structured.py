@@ -93,8 +93,10 @@ def _result(src, wrt):
 @pytest.mark.parametrize("src, wrt, shapes", MEMORY, ids=IDS)
 def test_memory_is_the_results_and_the_inputs(src, wrt, shapes):
     peak, results, inputs = _peak(_result(src, wrt).compile(), _args(shapes))
-    # an identity times the diagonal (or the N³k Jacobian dE_dU) would double it or more
-    assert peak <= 1.1 * (results + inputs) + 64 * 1024, (peak, results, inputs)
+    # an identity times the diagonal (or the N³k Jacobian dE_dU) would double it or more;
+    # 256 KB of room for NumPy's own buffers, which differ between its versions (NumPy 2.2
+    # under Python 3.10 peaked 140 KB above 2.4's on the logsumexp Hessian)
+    assert peak <= 1.1 * (results + inputs) + 256 * 1024, (peak, results, inputs)
 
 
 def _torch_peak(fn, args):
@@ -117,6 +119,7 @@ def _torch_peak(fn, args):
 def test_memory_torch(src, wrt, shapes):
     """The emitted torch code allocates its results and temporaries of the inputs' size at
     most (the profiler sees the allocations; the inputs themselves are the caller's)."""
+    pytest.importorskip("torch")
     args = _args(shapes)
     peak, results = _torch_peak(_result(src, wrt).compile(backend="torch"), args)
     inputs = sum(v.nbytes for v in args.values())
