@@ -26,6 +26,7 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
 from indexcalc.calculus.names import Bound, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.comparisons import decide_comparisons
+from indexcalc.simplify.exps import combine_exps
 from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up, is_leaf, rebuild
 from indexcalc.simplify.keys import alpha, blind, signature
@@ -240,7 +241,7 @@ def factor(e):
         forms.append(common_factors(cancel_fractions(e)))
     # pulling factors out can leave a sum over an index its body lost (δ(h,j)·(1 - s + s))
     forms = [rewrite(f, [absent_index, empty_sum]) for f in forms]
-    return min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f)))
+    return combine_exps(min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f))))
 
 
 def _expand(e):
