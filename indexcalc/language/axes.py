@@ -228,12 +228,19 @@ def size_text(e) -> str:
     if isinstance(e, FloorDiv):
         a, b = (f"({size_text(x)})" if x.is_Add or x.is_Mul else size_text(x) for x in e.args)
         return f"{a}//{b}"
+    if isinstance(e, sp.Add) and sp.expand_mul(e) != e:  # -(size(w,0) - 1) + size(x,0)
+        return size_text(sp.expand_mul(e))
     if isinstance(e, sp.Add):
-        terms = sorted(e.args, key=lambda t: t.is_Number)
+        terms = sorted(e.args, key=lambda t: (t.is_Number, t.could_extract_minus_sign()))  # size(x,0) - 2
         out = size_text(terms[0])
         for t in terms[1:]:
-            out += f" - {size_text(-t)}" if t.could_extract_minus_sign() else f" + {size_text(t)}"
+            out += f" - {_term_text(-t)}" if t.could_extract_minus_sign() else f" + {size_text(t)}"
         return out
     if isinstance(e, sp.Mul):
         return "*".join(f"({size_text(f)})" if isinstance(f, sp.Add) else size_text(f) for f in e.args)
     raise ValueError(f"no size text for {e}")
+
+
+def _term_text(e) -> str:
+    """A subtracted term: ``(size(w,0) - 1)`` in ``size(x,0) - (size(w,0) - 1)``."""
+    return f"({size_text(e)})" if isinstance(e, sp.Add) else size_text(e)

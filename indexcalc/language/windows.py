@@ -21,8 +21,10 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from indexcalc.language.algebra import Binder, Index, Inv, ISum, Len, Size, size_node, size_of
-from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, valid_size
+from indexcalc.language.algebra import (Binder, Index, Inv, ISum, Len, LogSumExp, MaxOver, MinOver, Reduction, Size,
+                                        size_node, size_of)
+from indexcalc.language.functions import BY_CLASS
+from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, size_text, valid_size
 from indexcalc.language.naming import twin_axes
 
 
@@ -83,12 +85,42 @@ def stated_size(prog, key):
     return values[0] if values else None
 
 
+class _Sized:
+    """A ``max``, ``min`` or ``logsumexp`` with stated sizes: the part that differs from the
+    plain reduction is a third argument, the sizes (0: not stated), and the text that
+    writes them, ``max[k:2](..)``. It computes what the plain reduction computes."""
+
+    def __new__(cls, body, indices, sizes=None):
+        if sizes is None or not any(sp.sympify(n) != 0 for n in sizes):
+            return cls.__mro__[2](body, indices)  # the plain reduction
+        return sp.Expr.__new__(cls, sp.sympify(body), sp.Tuple(*indices), sp.Tuple(*sizes))
+
+    @property
+    def sizes(self) -> tuple:
+        return tuple(None if n == 0 else n for n in self.args[2])
+
+    def _indexcalc_text(self, printer):
+        plain = Reduction._indexcalc_text(self, printer)  # word[i,j](body)
+        slots = [str(i) if n is None else f"{i}:{size_text(n)}" for i, n in zip(self.indices, self.sizes)]
+        return f"{self.word}[{','.join(slots)}]" + plain[plain.index("]") + 1:]
+
+
+#: the sized class of each reduction other than a sum (a subclass of it)
+SIZED = {cls: type(f"Sized{cls.__name__}", (_Sized, cls), {}) for cls in (MaxOver, MinOver, LogSumExp)}
+BY_CLASS.update({sized: BY_CLASS[cls] for cls, sized in SIZED.items()})  # lowered, derived as the plain one
+
+
+def _bare(body) -> set:
+    return {i for r in body.atoms(sp.Indexed) for i in r.indices if isinstance(i, Index)}
+
+
 def state_sum_sizes(e, size):
-    """``e`` with the size of every summed index that stands at no axis by itself (only
-    inside axis expressions, comparisons or positions) stated in its sum, as ``size(i)``
-    gives it (None: not known, left unstated), so the text says how large it is:
-    ``sum[k:3](dy[j-k])``. The checker sizes no such index of a derivative by the valid
-    rule (see :meth:`WindowChecks.resolve_sizes`).
+    """``e`` with the size of every summed or reduced index that stands at no axis by
+    itself (only inside axis expressions, comparisons or positions) stated in its sum,
+    ``max``, ``min`` or ``logsumexp``, as ``size(i)`` gives it (None: not known, left
+    unstated), so the text says how large it is: ``sum[k:3](dy[j-k])``,
+    ``logsumexp[l:3](al[t,n,s-l])``. The checker sizes no such index of a derivative by
+    the valid rule (see :meth:`WindowChecks.resolve_sizes`).
 
         >>> k, j = Index("k"), Index("j")
         >>> dy, w = sp.IndexedBase("dy"), sp.IndexedBase("w")
@@ -96,6 +128,9 @@ def state_sum_sizes(e, size):
         (3,)
         >>> state_sum_sizes(ISum(dy[j - k]*w[k], (k,)), lambda i: 3).sizes
         (None,)
+        >>> m = state_sum_sizes(MaxOver(dy[2*j + k], (k,)), lambda i: 2)
+        >>> isinstance(m, MaxOver), m.sizes
+        (True, (2,))
     """
     if not isinstance(e, sp.Basic) or not windowed(e):
         return e
@@ -103,12 +138,18 @@ def state_sum_sizes(e, size):
     def walk(x):
         if isinstance(x, ISum):
             body = walk(x.body)
-            bare = {i for r in body.atoms(sp.Indexed) for i in r.indices if isinstance(i, Index)}
+            bare = _bare(body)
             sizes = [n if n is not None else None if i in bare else size(i)
                      for i, n in zip(x.indices, x.sizes)]
             stated = {Len(i): n for i, n in zip(x.indices, sizes) if n is not None and sp.sympify(n).is_Integer}
             body = body.xreplace(stated) if stated else body  # mean[k:2]: 1/2, not 1/len(k)
             return ISum(body, x.indices, [0 if n is None else n for n in sizes])
+        plain = next((c for c in SIZED if isinstance(x, c)), None)
+        if plain is not None:  # max[k:2](..): a reduction states its window's size too
+            body, had = walk(x.body), getattr(x, "sizes", (None,) * len(x.indices))
+            bare = _bare(body)
+            sizes = [n if n is not None else None if i in bare else size(i) for i, n in zip(x.indices, had)]
+            return SIZED[plain](body, x.indices, [0 if n is None else n for n in sizes])
         if not x.args or isinstance(x, (sp.Indexed, Index, Len, Size)):
             return x
         args = [walk(a) for a in x.args]

@@ -1,10 +1,12 @@
 """A window's size stated in a reduction that prints it (README "Windows and positions"):
 ``max[k:2](x[2*a+k])`` reads only inside axis expressions, so nothing else in a printout
 says how large ``k`` is. A sum carries its stated sizes itself
-(:class:`~indexcalc.language.algebra.ISum`); a ``max``, ``min`` or ``logsumexp`` does not,
-and for a printout (the LaTeX of a program, the steps of a derivation) :func:`sized`
-gives it them: the same reduction (a subclass of its class, which computes the same),
-printed ``max[k:2](..)`` in text and ``\\max_{k < 2}`` in LaTeX.
+(:class:`~indexcalc.language.algebra.ISum`); a ``max``, ``min`` or ``logsumexp`` that a
+derivation prints carries them as one of the sized classes of
+:mod:`indexcalc.language.windows` (``state_sum_sizes``); for any other printout (the LaTeX
+of a program, the steps of a derivation) :func:`sized` gives it them: the same reduction
+(a subclass of its class, which computes the same), printed ``max[k:2](..)`` in text and
+``\\max_{k < 2}`` in LaTeX.
 
     >>> import sympy as sp
     >>> from indexcalc.language.algebra import Index, MaxOver
@@ -21,33 +23,10 @@ from __future__ import annotations
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, Len, LogSumExp, MaxOver, MinOver, Reduction, Size
-from indexcalc.language.axes import size_text
-from indexcalc.language.windows import stated_size
+from indexcalc.language.algebra import Index, Len, LogSumExp, MaxOver, MinOver, Size
+from indexcalc.language.windows import SIZED as _SIZED, stated_size
 
 __all__ = ["sized", "window_size"]
-
-
-class _Sized:
-    """The part of a sized reduction that differs: a third argument, the stated sizes
-    (0: not stated), and the text that writes them."""
-
-    def __new__(cls, body, indices, sizes=None):
-        if sizes is None or not any(sp.sympify(n) != 0 for n in sizes):
-            return cls.__mro__[2](body, indices)  # the plain reduction
-        return sp.Expr.__new__(cls, sp.sympify(body), sp.Tuple(*indices), sp.Tuple(*sizes))
-
-    @property
-    def sizes(self) -> tuple:
-        return tuple(None if n == 0 else n for n in self.args[2])
-
-    def _indexcalc_text(self, printer):
-        plain = Reduction._indexcalc_text(self, printer)  # word[i,j](body)
-        slots = [str(i) if n is None else f"{i}:{size_text(n)}" for i, n in zip(self.indices, self.sizes)]
-        return f"{self.word}[{','.join(slots)}]" + plain[plain.index("]") + 1:]
-
-
-_SIZED = {cls: type(f"Sized{cls.__name__}", (_Sized, cls), {}) for cls in (MaxOver, MinOver, LogSumExp)}
 
 
 def sized(e, size):
