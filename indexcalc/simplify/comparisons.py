@@ -10,12 +10,18 @@ product with a factor that is always 0 vanishes. Only the lower bound is used (s
 not known here). The printed derivative is tidied with it; a program as its author wrote
 it is not (the parser keeps ``(j <= i)``, and ``(i >= 0)`` too).
 
+A delta of an index and a literal position that no sum contracts (the gradient of a read
+at a literal step, ``L = h[5,i]*v[i]``) is written as a person writes it, the comparison
+``(t == 5)``, not ``delta(5,t)`` (:func:`literal_deltas`).
+
     >>> i, k, s = Index("i"), Index("k"), Index("s")
     >>> decide(Compare(i + 1, 0, "==")), decide(Compare(k, k + s, ">")), decide(Compare(i, 0, ">="))
     (0, 0, 1)
     >>> decide(Compare(k, s, "<=")) is None, decide(Compare(i - k, 1, ">")) is None
     (True, True)
     >>> x = sp.IndexedBase("x")
+    >>> literal_deltas(KroneckerDelta(5, i)*x[i] + KroneckerDelta(i, k + 1))
+    Compare(i, 5, ==)*x[i] + KroneckerDelta(i, k + 1)
     >>> decide_comparisons(x[i]*Compare(i + 1, 0, ">") + x[k]*Compare(k, k + s, ">") + Compare(k, s, "<"))
     Compare(k, s, <) + x[i]
 """
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index
+from indexcalc.language.algebra import Index, KroneckerDelta
 from indexcalc.language.axes import Compare
 
 
@@ -74,10 +80,25 @@ def decide(c):
     return None if value is None else sp.Integer(1 if value else 0)
 
 
+def literal_deltas(e):
+    """``e`` with every delta of a literal position and an expression of indices (no
+    tensor read) written as the comparison ``(t == 5)``: the same 1 or 0."""
+    values = {}
+    for d in e.atoms(sp.KroneckerDelta):
+        a, b = d.args
+        literal, other = (a, b) if a.is_Integer else (b, a)
+        if literal.is_Integer and other.free_symbols and not other.has(sp.Indexed) and \
+                all(isinstance(x, Index) for x in other.free_symbols):
+            values[d] = Compare(other, literal, "==")
+    return e.xreplace(values) if values else e
+
+
 def decide_comparisons(e):
-    """``e`` with every comparison that :func:`decide` settles replaced by its value."""
+    """``e`` with every comparison that :func:`decide` settles replaced by its value, and
+    its literal deltas written as comparisons (:func:`literal_deltas`)."""
     if not isinstance(e, sp.Basic):
         return e
+    e = literal_deltas(e)
     values = {}
     for c in e.atoms(Compare):
         value = decide(c)
