@@ -75,7 +75,9 @@ def test_soft_dtw_printout_has_no_decided_comparison():
     text = str(ic.derive(SOFT_DTW))
     assert not SHIFTED.search(text), text
     for a, op, b in _comparisons(text):  # every comparison left is one the ranges leave open
-        assert (a, op, b) in {("i", "==", "0"), ("j", "==", "0"), ("i", ">", "0"), ("j", ">", "0")}, text
+        assert (a, op, b) in {("i", "==", "0"), ("j", "==", "0"), ("i", ">", "0"), ("j", ">", "0"),
+                              ("i", "==", "4"), ("j", "==", "3")}, text  # (the last cell, L = R[4,3])
+    assert "delta(" not in text and "(i == 4)*(j == 3)" in text, text
 
 
 def test_ctc_printout_has_no_decided_comparison():
