@@ -63,3 +63,27 @@ def test_the_forward_copy_serves_the_kernel_gradient():
     assert len(copies) == 1
     for k in want:
         np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-10, err_msg=k)
+
+
+POOLS = [
+    ("2x2 stride 2", "m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])", (2, 3, 8, 7), (2, 3, 4, 3)),
+    ("3x3 stride 2, overlapping", "m[n,c,a,e] = max[k:3,l:3](x_1[n,c,2*a+k,2*e+l])", (2, 2, 9, 7), (2, 2, 4, 3)),
+    ("of a computed array", "h[n,i] = tanh(x[n,i])*2\nm[n,a] = max[k:2](h[n,2*a+k])", (3, 9), (3, 4)),
+]
+
+
+@pytest.mark.parametrize("name,src,shape,out", POOLS, ids=[p[0] for p in POOLS])
+def test_max_pooling_with_ties_agrees_with_the_numpy_backend(name, src, shape, out):
+    """Max pooling's step with ties (README "Windows and positions": the gradient is split
+    among the tied positions): the window of an input is read again, never copied into a
+    buffer with the window's axes (lower/fuse.py), and the result is the NumPy backend's."""
+    d = ic.derive(src)
+    text = d.numba_source(forward=True)
+    if "x_1" in src or "2*e+l" in src:
+        assert not any(line.count("n_s0") >= 2 for line in text.splitlines() if "_buffer(" in line)
+    r = np.random.default_rng(4)
+    inputs = {next(iter(d.names)): np.round(r.normal(size=shape), 1), d.upstream["m"]: r.normal(size=out)}
+    want = d.compile(forward=True, backend="numpy")(**inputs)
+    got = d.compile(forward=True, backend="numba")(**inputs)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12, err_msg=k)

@@ -255,7 +255,7 @@ class _Module:
             size = f"max({', '.join(size)})" if len(size) > 1 else size[0]
             calls.append(f"(_k{n} if _nt > 1 and {size} >= {least} else _k{n}s)({args})")
         body = self.prologue(prog, ap, s, names, statics, sizes, used, full, low, data)
-        if any("_cols)" in call for call in calls):  # the convolutions' copies, this call's (numba_convs.py)
+        if any(", _cols, " in call for call in calls):  # the convolutions' copies, this call's (numba_convs.py)
             body.append("_cols = {}")
         out = []
         for key, name in returns.items():

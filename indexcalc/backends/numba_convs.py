@@ -21,10 +21,10 @@ Scratch arrays (the copies, ``z``) are kept per thread and reused by the next ca
 never leave the helper); results are new arrays. Every way computes the same sums; only
 the order of the additions (BLAS's) differs.
 
-    >>> "def _convolve(" in NUMBA_CONV and "def _conv(x, w, spec, sizes, cols):" in NUMBA_CONV
+    >>> "def _convolve(" in NUMBA_CONV and "def _conv(x, w, spec, sizes, cols, pool):" in NUMBA_CONV
     True
     >>> NumbaConv().conv("x", "w", "(a+b),b->a", "(n_s0,)")
-    "_conv(x, w, '(a+b),b->a', (n_s0,), _cols)"
+    "_conv(x, w, '(a+b),b->a', (n_s0,), _cols, _buffer)"
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from __future__ import annotations
 from indexcalc.backends.windows import _CONV
 
 #: the spec parsed (the backends' shared text), with NumPy's transpose and flip
-_PARSE = _CONV.replace("def _conv(x, w, spec, sizes):", "def _conv(x, w, spec, sizes, cols):") \
-    .replace("math.prod(ng), sizes)", "math.prod(ng), sizes, cols)").replace("_T(", "_t(") \
+_PARSE = _CONV.replace("def _conv(x, w, spec, sizes):", "def _conv(x, w, spec, sizes, cols, pool):") \
+    .replace("math.prod(ng), sizes)", "math.prod(ng), sizes, cols, pool)").replace("_T(", "_t(") \
     .replace("_FLIP(", "np.flip(").replace("re.findall(", "_re.findall(").replace("_CONVOLVE(x, w, pads, ", "_convolve(x, w, pads, ")
 
 NUMBA_CONV = '''
@@ -134,10 +134,12 @@ def _copies(x, pads, first, au, second, av, cols, order=(0, 1)):
     return col
 
 
-def _convolve(x, w, pads, stride, dilation, groups, sizes, cols):
+def _convolve(x, w, pads, stride, dilation, groups, sizes, cols, pool):
     """y[b, g*o, s] = Σ_{c,k} w[g*o, c, k] * xp[b, g*c, stride*s + dilation*k] for x
     (batch, groups*channels, spatial), w (groups*outputs, channels, kernel), xp = x padded
-    by pads (a negative amount cuts): im2col and BLAS, or BLAS and shift-add."""
+    by pads (a negative amount cuts): im2col and BLAS, or BLAS and shift-add. y comes from
+    the program's pool (a new array's pages cost more than a small product)."""
+    cols["calls"] = n = cols.get("calls", 0) + 1
     r, nb, ng = len(sizes), x.shape[0], groups
     nc, no, one = w.shape[1], w.shape[0] // groups, (1,)*(3 - len(sizes))
     x = x.reshape(x.shape[:2] + one + tuple(x.shape[2:]))  # three spatial axes
@@ -148,20 +150,23 @@ def _convolve(x, w, pads, stride, dilation, groups, sizes, cols):
     if st == (1, 1, 1) and no*nt < nc*ns:  # shift-add: the products are the smaller
         z = _empty("z", (nb, ng, nk*no, nt), x.dtype)
         np.matmul(np.ascontiguousarray(np.moveaxis(w, 3, 1)).reshape(ng, nk*no, nc), x.reshape(nb, ng, nc, nt), out=z)
-        y = np.empty((nb, ng, no) + ss, x.dtype)
+        y = pool(("_conv", n), (nb, ng, no) + ss, x.dtype)
         _shift_add(z.reshape((nb, ng) + ks + (no,) + tuple(x.shape[2:])), y, dl, (0,)*(3 - r) + tuple(lo for lo, _ in pads))
     elif 4*ns <= nk and ng == 1:  # a small output of a large kernel: col[c, b, s, k], a product per c
         col = _copies(x, pads, ss, st, ks, dl, cols, (1, 0))
-        y = np.matmul(col.reshape(nc, nb*ns, nk), w[0].transpose(1, 2, 0)).sum(0)
-        y = np.ascontiguousarray(y.reshape(nb, ns, no).transpose(0, 2, 1))
+        part = np.matmul(col.reshape(nc, nb*ns, nk), w[0].transpose(1, 2, 0)).sum(0)
+        y = pool(("_conv", n), (nb, no, ns), x.dtype)
+        np.copyto(y, part.reshape(nb, ns, no).transpose(0, 2, 1))
     elif 4*ns <= nk:  # the same with groups: col[b, s, c, k], a product per b and g
         col = _empty("colg", (nb,) + ss + (ng*nc,) + ks, x.dtype)
         _im2col(_padded(x, pads), np.moveaxis(col, 4, 1), st, dl)
-        y = np.matmul(col.reshape(nb, ns, ng, nc*nk).transpose(0, 2, 1, 3), w.reshape(ng, no, nc*nk).transpose(0, 2, 1))
-        y = np.ascontiguousarray(y.transpose(0, 1, 3, 2))
+        part = np.matmul(col.reshape(nb, ns, ng, nc*nk).transpose(0, 2, 1, 3), w.reshape(ng, no, nc*nk).transpose(0, 2, 1))
+        y = pool(("_conv", n), (nb, ng, no, ns), x.dtype)
+        np.copyto(y, part.transpose(0, 1, 3, 2))
     else:  # col[b, c, k, s], the output innermost: a product per b and g
         col = _copies(x, pads, ks, dl, ss, st, cols)
-        y = np.matmul(w.reshape(ng, no, nc*nk), col.reshape(nb, ng, nc*nk, ns))
+        y = pool(("_conv", n), (nb, ng, no, ns), x.dtype)
+        np.matmul(w.reshape(ng, no, nc*nk), col.reshape(nb, ng, nc*nk, ns), out=y)
     return y.reshape((nb, ng*no) + tuple(sizes))
 '''
 
@@ -171,4 +176,4 @@ class NumbaConv:
     the call's dict of copies."""
 
     def conv(self, x, kernel, spec, sizes):  # README "Windows and positions"
-        return f"_conv({x}, {kernel}, {spec!r}, {sizes}, _cols)"
+        return f"_conv({x}, {kernel}, {spec!r}, {sizes}, _cols, _buffer)"
