@@ -15,7 +15,8 @@ xp[b, g*c, stride*s + dilation*k]`` (``xp``: x zero-padded) one of three ways:
 * shift-add, where every stride is 1 and the products ``z[b, k, o, t] = Σ_c w[o, c, k] *
   x[b, c, t]`` are smaller than the copy (the gradient of an input: few channels out):
   one BLAS product per batch entry and group, then an ``@njit`` loop adding each tap's
-  plane ``z[b, k, o]`` shifted into ``y[b, o]`` (nothing is padded).
+  plane ``z[b, k, o]`` shifted into ``y[b, o]`` (nothing is padded), a few batch entries
+  at a time (``z`` of about 512 KB stays in the cache between the two).
 
 Scratch arrays (the copies, ``z``) are kept per thread and reused by the next call (they
 never leave the helper); results are new arrays. Every way computes the same sums; only
@@ -145,13 +146,18 @@ def _convolve(x, w, pads, stride, dilation, groups, sizes, cols, pool):
     x = x.reshape(x.shape[:2] + one + tuple(x.shape[2:]))  # three spatial axes
     ks, ss = one + tuple(w.shape[2:]), one + tuple(sizes)
     st, dl = one + tuple(stride), one + tuple(dilation)
-    nk, ns, nt = math.prod(ks), math.prod(ss), math.prod(x.shape[2:])
+    ts = tuple(x.shape[2:])
+    nk, ns, nt = math.prod(ks), math.prod(ss), math.prod(ts)
     w = w.reshape(ng, no, nc, nk)
     if st == (1, 1, 1) and no*nt < nc*ns:  # shift-add: the products are the smaller
-        z = _empty("z", (nb, ng, nk*no, nt), x.dtype)
-        np.matmul(np.ascontiguousarray(np.moveaxis(w, 3, 1)).reshape(ng, nk*no, nc), x.reshape(nb, ng, nc, nt), out=z)
         y = pool(("_conv", n), (nb, ng, no) + ss, x.dtype)
-        _shift_add(z.reshape((nb, ng) + ks + (no,) + tuple(x.shape[2:])), y, dl, (0,)*(3 - r) + tuple(lo for lo, _ in pads))
+        wk, x = np.ascontiguousarray(np.moveaxis(w, 3, 1)).reshape(ng, nk*no, nc), x.reshape(nb, ng, nc, nt)
+        lo = (0,)*(3 - r) + tuple(lo for lo, _ in pads)
+        step = max(1, (1 << 19)//(ng*nk*no*nt*x.itemsize))  # z of a few batch entries (~512 KB): in the cache
+        for b in range(0, nb, step):
+            z = _empty("z", (min(step, nb - b), ng, nk*no, nt), x.dtype)
+            np.matmul(wk, x[b:b + step], out=z)
+            _shift_add(z.reshape((len(z), ng) + ks + (no,) + ts), y[b:b + step], dl, lo)
     elif 4*ns <= nk and ng == 1:  # a small output of a large kernel: col[c, b, s, k], a product per c
         col = _copies(x, pads, ss, st, ks, dl, cols, (1, 0))
         part = np.matmul(col.reshape(nc, nb*ns, nk), w[0].transpose(1, 2, 0)).sum(0)
