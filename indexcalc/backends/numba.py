@@ -40,6 +40,10 @@ Choices, once:
   ``np``, the driver's name) get a ``v_`` prefix; generated names start with ``_`` or
   ``n_``, which no user name keeps, and loop variables avoid every global of the module.
 * float16 is computed in float32 (Numba has no float16 arithmetic) and returned as float16.
+* A convolution over channels (a product of a window that is a matrix product, README
+  "Windows and positions") is a call of the module's ``_conv`` helper
+  (:mod:`indexcalc.backends.numba_convs`: an ``@njit`` im2col or shift-add around BLAS);
+  the driver gives it the call's dict of copies (``_cols``) and the pool.
 
     >>> import indexcalc as ic
     >>> src = ic.derive("y[i] = tanh(x[i])").numba_source()

@@ -19,8 +19,9 @@ xp[b, g*c, stride*s + dilation*k]`` (``xp``: x zero-padded) one of three ways:
   at a time (``z`` of about 512 KB stays in the cache between the two).
 
 Scratch arrays (the copies, ``z``) are kept per thread and reused by the next call (they
-never leave the helper); results are new arrays. Every way computes the same sums; only
-the order of the additions (BLAS's) differs.
+never leave the helper); results come from the program's pool, as the kernels' do (an
+array is reused once nobody refers to it). Every way computes the same sums; only the
+order of the additions (BLAS's) differs.
 
     >>> "def _convolve(" in NUMBA_CONV and "def _conv(x, w, spec, sizes, cols, pool):" in NUMBA_CONV
     True
