@@ -3,12 +3,15 @@ from one call, ``d.compile(forward=True, backend="numba")``) against torch eager
 (oneDNN ``conv2d``; attention with an explicit mask), float32, best of several rounds
 after a warm-up (and after compiling), the two taking turns.
 
-    python benchmarks/bench_conv_numba.py --threads 1 [--repeat 7] [--write] [--only NAME]
+    python benchmarks/bench_conv_numba.py --threads 1 [--repeat 7] [--write] [--only NAME] [--cpu]
 
 ``--threads`` sets NUMBA_NUM_THREADS and OPENBLAS/OMP/MKL threads before anything loads,
 and ``torch.set_num_threads``; ``--write`` replaces that thread count's table in
 ``benchmarks/RESULTS.md``; ``--only`` runs the cases whose name holds NAME (print only: a
-table written from it would lose the other rows).
+table written from it would lose the other rows); ``--cpu`` times the calling thread's CPU
+time (``time.thread_time``) instead of the wall clock: at one thread every step runs in
+that thread (BLAS, Numba's serial kernels, torch's ops), so on a loaded machine this
+leaves out the time the step waited for a core (print only, as ``--only``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def _arg(name, default):
 
 
 THREADS, REPEAT = _arg("--threads", 1), _arg("--repeat", 7)
+CLOCK = time.thread_time if "--cpu" in sys.argv else time.perf_counter
 for _var in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 
@@ -98,9 +102,9 @@ def best_of(steps, repeat):
         order = list(range(len(steps)))
         order = order[r % len(order):] + order[:r % len(order)]
         for i in order:
-            t = time.perf_counter()
+            t = CLOCK()
             steps[i]()
-            times[i].append(time.perf_counter() - t)
+            times[i].append(CLOCK() - t)
     return [1e3 * min(t) for t in times]
 
 
@@ -140,6 +144,6 @@ if __name__ == "__main__":
     print(f"threads {THREADS}, best of {REPEAT}; Numba {numba.__version__}, NumPy {np.__version__}, torch {torch.__version__}")
     print("| case | Numba step ms | torch eager ms | Numba / torch eager |\n| --- | ---: | ---: | ---: |")
     out = table(main())
-    if "--write" in sys.argv and "--only" not in sys.argv:
+    if "--write" in sys.argv and "--only" not in sys.argv and "--cpu" not in sys.argv:
         from bench_conv import write  # the same RESULTS.md section replacement
         write(out)

@@ -119,13 +119,15 @@ def test_convolution_loops_are_narrowed_not_tested():
     assert kernel.count("_h") >= 2
 
 
-def test_a_convolution_over_channels_is_blas_on_strided_views():
-    """conv2d (channels in and out: matrix products) is three BLAS products of strided views
-    (im2col), as in the NumPy backend, with no loop kernel copying a window first."""
+def test_a_convolution_over_channels_is_three_conv_calls():
+    """conv2d (channels in and out: matrix products) is three calls of the module's _conv
+    helper (backends/numba_convs.py: im2col or shift-add around BLAS), with no loop kernel
+    of the program copying a window first and no window read as a strided view."""
     src = _source("y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]")
     body = src[src.index("def backward"):]
-    assert body.count("_dot(") == 3 and body.count("_window(") == 3
-    assert "@numba.njit" not in src and "_buffer('_t" not in body
+    assert body.count("_conv(") == 3 and "_window(" not in body and "_dot(" not in body
+    assert "@numba.njit(parallel" not in src and "_buffer('_t" not in body
+    assert "def _im2col(" in src and "def _shift_add(" in src
 
 
 def test_the_transposed_convolution_is_a_parallel_gather():

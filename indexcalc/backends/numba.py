@@ -40,6 +40,10 @@ Choices, once:
   ``np``, the driver's name) get a ``v_`` prefix; generated names start with ``_`` or
   ``n_``, which no user name keeps, and loop variables avoid every global of the module.
 * float16 is computed in float32 (Numba has no float16 arithmetic) and returned as float16.
+* A convolution over channels (a product of a window that is a matrix product, README
+  "Windows and positions") is a call of the module's ``_conv`` helper
+  (:mod:`indexcalc.backends.numba_convs`: an ``@njit`` im2col or shift-add around BLAS);
+  the driver gives it the call's dict of copies (``_cols``) and the pool.
 
     >>> import indexcalc as ic
     >>> src = ic.derive("y[i] = tanh(x[i])").numba_source()
@@ -70,6 +74,7 @@ from indexcalc.backends.loops import Kernels
 from indexcalc.backends.loop_scan import ScanKernel, refusal
 from indexcalc.backends.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.backends.numpy import NumpyDialect, runner
+from indexcalc.backends.numba_convs import NUMBA_CONV, NumbaConv
 from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.backends.vecmath import HELPERS as VECTOR_HELPERS
 from indexcalc.backends.vecmath import TEXTS as VECTOR_TEXTS
@@ -156,10 +161,10 @@ def _globals(*texts) -> set:
 
 #: every name the fixed parts of a module bind at its top level (the header, the einsum
 #: and vector-math helpers): no local of a kernel or of the driver may take one
-GLOBALS = _globals(HEADER, EINSUM, *VECTOR_TEXTS) | CHECK_NAMES  # the argument check's too
+GLOBALS = _globals(HEADER, EINSUM, NUMBA_CONV, *VECTOR_TEXTS) | CHECK_NAMES  # the argument check's too
 
 
-class NumbaDialect(NumpyDialect):
+class NumbaDialect(NumbaConv, NumpyDialect):
     """The NumPy dialect (for the library calls between kernels), with the names the
     module itself uses reserved: every name its fixed parts bind (``np``, ``numba``,
     ``types``, ...) and every Python builtin (the kernels call ``range``, ``min``,
@@ -198,7 +203,7 @@ class _Module:
         sizes = {c: var for c, (var, _, _) in ap.sizes.items()}
         sizes.update({c: var for c, (var, _) in ap.computed.items()})  # valid and stated sizes (lower/sizes.py)
         fixed = {"_buffer", "_nc", "_ch", "_cq", "_cj", "_cv", "_src", "_dst", "_F", "_nt", "_dtype",
-                 "_lo", "_hi", "_at"} | GLOBALS  # the last three: a scatter-add's (loop_gathers.py)
+                 "_lo", "_hi", "_at", "_cols"} | GLOBALS  # the last three: a scatter-add's (loop_gathers.py)
         taken = fixed | set(names.values()) | set(statics.values()) | {
             f"{p}{i}" for i in number.values() for p in ("_a", "_p", "_r", "_k")} | {f"_k{i}s" for i in number.values()}
         full = [k for k in sorted(s.computed) if k in s.numpy or s.storage[k] == "full"]
@@ -254,6 +259,8 @@ class _Module:
             size = f"max({', '.join(size)})" if len(size) > 1 else size[0]
             calls.append(f"(_k{n} if _nt > 1 and {size} >= {least} else _k{n}s)({args})")
         body = self.prologue(prog, ap, s, names, statics, sizes, used, full, low, data)
+        if any(", _cols, " in call for call in calls):  # the convolutions' copies, this call's (numba_convs.py)
+            body.append("_cols = {}")
         out = []
         for key, name in returns.items():
             k, positions = values[name]
@@ -266,7 +273,8 @@ class _Module:
         lines = [check_call(safe(n) for n in prog.inputs)] + body + calls + ["return {" + ", ".join(out) + "}"]
         driver = f"def {fname}({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines)
         code = "".join(kernels) + driver  # the driver calls _erf too: erf(0.5) is a number
-        helpers = (EINSUM if "_einsum(" in driver else "") + vector_math(code) + "".join(
+        helpers = (EINSUM if "_einsum(" in driver else "") + (NUMBA_CONV if "_conv(" in driver else "") + \
+            vector_math(code) + "".join(
             text for call, text in NUMPY_HELPERS.items()
             if call in driver and call not in VECTOR_HELPERS and call != "_einsum(")  # EINSUM defines it
         helpers = helpers and "\n\n" + helpers.strip("\n") + "\n"

@@ -168,7 +168,7 @@ class Schedule:
                 any(((u in self.numpy and u not in self.scatters) or u in self.views)
                     and (isinstance(self.g[u].op, Scan) or not isinstance(node.op, Eye)) for u in users):
             return True
-        if len(users) > 1 and any(isinstance(self.g[u].op, EXTREMA) for u in users):
+        if len(users) > 1 and any(isinstance(self.g[u].op, EXTREMA) for u in users) and not self._read_again(node):
             return True  # the gradient of max compares it with the maximum: the same bits
         own = 0 if not isinstance(node.op, Map) else 1 if node.op.function in CHEAP or _whole(node.op) else DEAR
         cost = own + sum(self.cost.get(a, 0) for a, _ in node.args)
@@ -177,6 +177,13 @@ class Schedule:
             return True  # kept: its readers read an array (cost 0)
         self.cost[k] = cost
         return False
+
+    def _read_again(self, node) -> bool:
+        """A window of an input or of an array kept: read twice, the same bits (no copy)."""
+        if not isinstance(node.op, Window):
+            return False
+        (b, _), = node.args
+        return isinstance(self.g[b].op, Input) or b in self.computed
 
     def labels(self, k):
         """(output labels, every label, label -> size class) of node ``k``'s nest."""
