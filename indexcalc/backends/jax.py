@@ -39,6 +39,8 @@ from indexcalc.backends.diagonals import diagonal_helpers
 from indexcalc.backends.windows import JAX as WINDOW
 from indexcalc.backends.scan import JAX as STEP
 from indexcalc.backends.scan import LaxLoops
+from indexcalc.backends.pools import JAX as POOLS
+from indexcalc.backends.pools import pool_helpers, route_pools
 from indexcalc.backends.windows import JAX_CONV as CONV
 from indexcalc.backends.windows import helpers
 from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
@@ -105,6 +107,8 @@ def jax_source(d, name=None) -> str:
     first (``ShapeError``, a ValueError of the module); ``apply`` warns where float64
     arguments meet JAX's default float32."""
     p = autograd_parts(d, JAX_DIALECT)
+    p.forward = [route_pools(x) for x in p.forward]  # README "Windows and positions": reduce_window
+    p.backward = [route_pools(x) for x in p.backward]
     fn = name or fresh(snake(p.name), p.taken)
     vjp = f"_{fn}"
     ins = ", ".join(p.inputs)
@@ -137,9 +141,10 @@ def jax_source(d, name=None) -> str:
              f"    return {vjp}({ins})", "", "",
              *by_name(fn, p)]
     code = "\n".join(lines)
-    std, windows = helpers(code, WINDOW, CONV, STEP)  # README "Windows and positions"
+    pools = pool_helpers(code, POOLS)
+    std, windows = helpers(code + pools, WINDOW, CONV, STEP)  # README "Windows and positions"
     head = "".join(f"import {m}\n" for m in std) + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
-    return head + check_source(d.forward) + X64 + windows + \
+    return head + check_source(d.forward) + X64 + windows + pools + \
         gather_helpers(code, GATHERS) + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
 
 

@@ -40,6 +40,8 @@ from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, check_integers, fresh
 from indexcalc.backends.dialect import Dialect, PythonNumbers, paren
 from indexcalc.backends.printer import read_sizes
+from indexcalc.backends.pools import TORCH as POOLS
+from indexcalc.backends.pools import pool_helpers, route_pools
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, TORCH, TORCH_REDUCE
 from indexcalc.backends.gathers import TORCH as GATHERS
 from indexcalc.backends.gathers import gather_helpers
@@ -159,19 +161,21 @@ def torch_source(d, name=None) -> str:
              f"    return {cls}.apply({ins})", "", "",
              *by_name(fn, p)]
     code = "\n".join(lines)
-    std, windows = helpers(code, WINDOW, CONV, STEP)  # README "Windows and positions"
+    pools = pool_helpers(code, POOLS)  # README "Windows and positions": F.max_pool2d, ...
+    std, windows = helpers(code + pools, WINDOW, CONV, STEP)
     head = "".join(f"import {m}\n" for m in std) + "\n" * bool(std) + "import torch\n"
-    return head + check_source(d.forward) + windows + \
+    return head + check_source(d.forward) + windows + pools + \
         gather_helpers(code, GATHERS) + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
 
 
 def _tidy(p):
     """``p`` with the size lines nothing reads left out (``n_z_1 = z.shape[1]``, as
-    :func:`~indexcalc.backends.printer.read_sizes` does for NumPy) and a scalar loss's seed
-    folded into a scalar factor of its gradient (:func:`fold_seed`)."""
-    p.forward = _unread(p.forward, p.outputs)
+    :func:`~indexcalc.backends.printer.read_sizes` does for NumPy) a scalar loss's seed
+    folded into a scalar factor of its gradient (:func:`fold_seed`), and pooling written as
+    calls of ``F.max_pool2d`` and the like (:mod:`indexcalc.backends.pools`)."""
+    p.forward = _unread([route_pools(x) for x in p.forward], p.outputs)
     p.backward, p.grads = fold_seed(p.backward, p.grads, p.upstream)
-    p.backward = _unread(p.backward, p.grads)
+    p.backward = _unread([route_pools(x) for x in p.backward], p.grads)
     return p
 
 
