@@ -205,9 +205,10 @@ def table(rows, a) -> str:
         versions = f"NumPy {np.__version__}, torch {torch.__version__}"
     except ImportError:
         versions = f"NumPy {np.__version__}"
+    load = f"load average {a.load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     head = (f"### gathers (embedding, cross-entropy with integer targets), float32, {t} thread{'s' * (t > 1)}\n\n"
-            f"`python benchmarks/bench_gather.py --threads {t} --repeat {a.repeat}"
-            f"{' --clock cpu' * (a.clock == 'cpu')} --write` ({versions}; "
+            f"`PYTHONPATH=. python benchmarks/bench_gather.py --threads {t} --repeat {a.repeat}"
+            f"{' --clock cpu' * (a.clock == 'cpu')} --write` ({versions}; {load}; "
             f"{'process CPU time' if a.clock == 'cpu' else 'wall-clock time'}, "
             f"best of {a.repeat} after a warm-up, the one-hot form best of 2; forward+backward of each, the "
             "backends' `compile(forward=True)` vs torch eager autograd; the scatter-add rows: the gradient "
@@ -248,6 +249,7 @@ def main():
     p.add_argument("--write", action="store_true")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     a = p.parse_args()
+    a.load = os.getloadavg()
     if a.clock == "cpu" and a.threads > 1:
         p.error("--clock cpu counts the CPU time of every thread: use it with --threads 1")
     a.backends = [b for b in a.backends.split(",") if _installed(b)]
