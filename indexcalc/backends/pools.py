@@ -3,8 +3,8 @@ a max or a sum over the kernel axes of a window, ``torch.amax(_window(x, forms, 
 dim=dims)`` as the torch printer writes it, becomes ``_pool(x, forms, shape, dims, 'max')``,
 which calls ``F.max_pool1d/2d/3d`` (a sum: ``F.avg_pool2d/3d`` with ``divisor_override=1``)
 in torch and ``lax.reduce_window`` in JAX where the window is a pooling one, and the same
-reduction of ``_window`` otherwise. Only forward values go through a primitive: a max is
-exact whichever way it is taken; a sum differs by rounding. A max pooling's gradient is
+reduction of ``_window`` otherwise (in a forward or a backward). Only the max or sum itself
+goes through a primitive: a max is exact whichever way it is taken; a sum differs by rounding. A max pooling's gradient is
 not routed: torch's ``max_pool2d`` backward sends the gradient of tied maxima to one of
 them, where the README splits it evenly, so the printed backward stays.
 
