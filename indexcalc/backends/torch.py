@@ -173,13 +173,13 @@ def _tidy(p):
     :func:`~indexcalc.backends.printer.read_sizes` does for NumPy) a scalar loss's seed
     folded into a scalar factor of its gradient (:func:`fold_seed`), and pooling written as
     calls of ``F.max_pool2d`` and the like (:mod:`indexcalc.backends.pools`)."""
-    p.forward = _unread([route_pools(x) for x in p.forward], p.outputs)
+    p.forward = unread([route_pools(x) for x in p.forward], p.outputs)
     p.backward, p.grads = fold_seed(p.backward, p.grads, p.upstream)
-    p.backward = _unread([route_pools(x) for x in p.backward], p.grads)
+    p.backward = unread([route_pools(x) for x in p.backward], p.grads)
     return p
 
 
-def _unread(lines, returned) -> list:
+def unread(lines, returned) -> list:
     """``lines`` less the size lines that neither they nor the ``returned`` codes read."""
     tail = ["return " + ", ".join(returned)]
     return read_sizes(list(lines) + tail)[:-1]
