@@ -30,7 +30,7 @@ import numpy as np
 from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, check_integers, fresh
 from indexcalc.backends.dialect import Dialect, PythonNumbers
-from indexcalc.backends.torch import SAVED, snake, unread
+from indexcalc.backends.torch import SAVED, snake, unread, upstream_dtype
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE
 from indexcalc.backends.gathers import JAX as GATHERS
 from indexcalc.backends.gathers import gather_helpers
@@ -109,7 +109,7 @@ def jax_source(d, name=None) -> str:
     p = autograd_parts(d, JAX_DIALECT)
     # README "Windows and positions": reduce_window; size lines nothing reads left out
     p.forward = unread([route_pools(x) for x in p.forward], p.outputs)
-    p.backward = unread([route_pools(x) for x in p.backward], p.grads)
+    p.backward = unread([route_pools(upstream_dtype(x, p.upstream)) for x in p.backward], p.grads)
     fn = name or fresh(snake(p.name), p.taken)
     vjp = f"_{fn}"
     ins = ", ".join(p.inputs)

@@ -174,9 +174,27 @@ def _tidy(p):
     folded into a scalar factor of its gradient (:func:`fold_seed`), and pooling written as
     calls of ``F.max_pool2d`` and the like (:mod:`indexcalc.backends.pools`)."""
     p.forward = unread([route_pools(x) for x in p.forward], p.outputs)
+    p.backward = [upstream_dtype(line, p.upstream) for line in p.backward]
     p.backward, p.grads = fold_seed(p.backward, p.grads, p.upstream)
     p.backward = unread([route_pools(x) for x in p.backward], p.grads)
     return p
+
+
+#: the dtype line of a function that reads no tensor's values (only sizes), per dialect
+_NO_TENSOR = {"_dtype, _device = torch.get_default_dtype(), None": "_dtype, _device = {0}.dtype, {0}.device",
+              "_dtype = jnp.float32": "_dtype = jnp.result_type({0})"}
+
+
+def upstream_dtype(line, upstream) -> str:
+    """A backward that reads no tensor's values (``L = mean[i](x[i])``: ``dx = 1/n``) takes
+    its dtype and device from the upstream gradient, not the framework's default: it was
+    float32 in a float64 computation (a silent loss of precision) and a CPU tensor for a
+    GPU one.
+
+    >>> upstream_dtype("_dtype = jnp.float32", ["_seed"])
+    '_dtype = jnp.result_type(_seed)'
+    """
+    return _NO_TENSOR[line].format(upstream[0]) if line in _NO_TENSOR and upstream else line
 
 
 def unread(lines, returned) -> list:
