@@ -30,7 +30,7 @@ import numpy as np
 from indexcalc.backends.arrays import check_call, check_source, exec_source
 from indexcalc.backends.autograd import autograd_parts, by_name, check_inputs, check_integers, fresh
 from indexcalc.backends.dialect import Dialect, PythonNumbers
-from indexcalc.backends.torch import SAVED, snake
+from indexcalc.backends.torch import SAVED, snake, unread, upstream_dtype
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, JAX, JAX_REDUCE
 from indexcalc.backends.gathers import JAX as GATHERS
 from indexcalc.backends.gathers import gather_helpers
@@ -39,6 +39,8 @@ from indexcalc.backends.diagonals import diagonal_helpers
 from indexcalc.backends.windows import JAX as WINDOW
 from indexcalc.backends.scan import JAX as STEP
 from indexcalc.backends.scan import LaxLoops
+from indexcalc.backends.pools import JAX as POOLS
+from indexcalc.backends.pools import pool_helpers, route_pools
 from indexcalc.backends.windows import JAX_CONV as CONV
 from indexcalc.backends.windows import helpers
 from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
@@ -105,6 +107,9 @@ def jax_source(d, name=None) -> str:
     first (``ShapeError``, a ValueError of the module); ``apply`` warns where float64
     arguments meet JAX's default float32."""
     p = autograd_parts(d, JAX_DIALECT)
+    # README "Windows and positions": reduce_window; size lines nothing reads left out
+    p.forward = unread([route_pools(x) for x in p.forward], p.outputs)
+    p.backward = unread([route_pools(upstream_dtype(x, p.upstream)) for x in p.backward], p.grads)
     fn = name or fresh(snake(p.name), p.taken)
     vjp = f"_{fn}"
     ins = ", ".join(p.inputs)
@@ -137,9 +142,10 @@ def jax_source(d, name=None) -> str:
              f"    return {vjp}({ins})", "", "",
              *by_name(fn, p)]
     code = "\n".join(lines)
-    std, windows = helpers(code, WINDOW, CONV, STEP)  # README "Windows and positions"
+    pools = pool_helpers(code, POOLS)
+    std, windows = helpers(code + pools, WINDOW, CONV, STEP)  # README "Windows and positions"
     head = "".join(f"import {m}\n" for m in std) + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
-    return head + check_source(d.forward) + X64 + windows + \
+    return head + check_source(d.forward) + X64 + windows + pools + \
         gather_helpers(code, GATHERS) + diagonal_helpers(code, DIAGONALS) + "\n\n" + code
 
 
