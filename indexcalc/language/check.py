@@ -96,21 +96,41 @@ def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgr
 
 def _check_constants(expr, fail):
     """Reject constants that are not finite real numbers (``1/0``, ``sqrt(-1)``, ``1e400``)."""
-    atoms = expr.atoms()
-    for bad, what in ((sp.zoo, "a division by zero"), (sp.nan, "0/0"), (sp.I, "an imaginary number"),
-                      (sp.oo, "an infinite number"), (-sp.oo, "an infinite number")):
+    atoms, powers = _atoms_and_powers(expr)
+    for bad, what in _NOT_FINITE:
         if bad in atoms:
             fail(f"the right-hand side contains {what}, which is not a finite real number")
     # (-8)^(1/3) is 2*(-1)^(1/3) to SymPy, the principal (complex) cube root: no I appears
-    for p in expr.atoms(sp.Pow):
+    for p in powers:
         if p.base.is_number and p.base.is_extended_negative and not p.exp.is_integer and p.exp.is_number:
             fail("the right-hand side raises a negative number to a fractional power (as in "
                  "(-8)^(1/3)), which is not a real number; write -(8^(1/3)) for the real cube root")
         if p.is_number and p.is_extended_real is False:
             fail("the right-hand side contains a constant that is not a real number")
     for r in (a for a in atoms if isinstance(a, sp.Rational)):
-        if abs(r.p) > sp.Integer(10) ** 308 or r.q > sp.Integer(10) ** 308:
+        if abs(r.p) > _DOUBLE_DIGITS or r.q > _DOUBLE_DIGITS:
             fail("a number is outside double precision")
+
+
+_NOT_FINITE = ((sp.zoo, "a division by zero"), (sp.nan, "0/0"), (sp.I, "an imaginary number"),
+               (sp.oo, "an infinite number"), (-sp.oo, "an infinite number"))
+_DOUBLE_DIGITS = 10 ** 308  # (a Python int: numerators and denominators are ints)
+
+
+def _atoms_and_powers(expr):
+    """``expr.atoms()`` and ``expr.atoms(sp.Pow)`` (the same sets, in the same order) from
+    one walk instead of two."""
+    atoms, powers, stack = set(), set(), [expr]
+    while stack:  # SymPy's preorder: a node, then its arguments left to right
+        node = stack.pop()
+        args = node.args
+        if not args:
+            atoms.add(node)
+            continue
+        if isinstance(node, sp.Pow):
+            powers.add(node)
+        stack.extend(reversed(args))
+    return atoms, powers
 
 
 class _StatementChecker(CallChecks, GatherChecks, WindowChecks):

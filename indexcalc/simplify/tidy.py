@@ -240,6 +240,7 @@ def factor(e):
         forms.append(common_factors(cancel_fractions(e)))
     # pulling factors out can leave a sum over an index its body lost (δ(h,j)·(1 - s + s))
     forms = [rewrite(f, [absent_index, empty_sum]) for f in forms]
+    forms = list(dict.fromkeys(forms))  # equal forms (often) are counted once; min keeps the first
     return min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f)))
 
 
