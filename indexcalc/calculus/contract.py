@@ -240,10 +240,16 @@ def traced():
 def rewrite(e, rules=RULES):
     """Apply ``rules`` bottom-up until none fires anywhere. (Every rule, here and in the
     simplifier, rewrites a sum or a delta: a part that holds neither is left alone.)"""
+    return _rewrite(e, rules, {})
+
+
+def _rewrite(e, rules, done):
+    """:func:`rewrite`; ``done`` holds (by identity) the parts found where no rule fires,
+    so that the walk after a rule fired does not try the rules on them again."""
     if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len, Size)) or \
-            not _holds_sum_or_delta(e):
+            not _holds_sum_or_delta(e) or done.get(id(e)) is e:
         return e
-    args = [rewrite(a, rules) for a in e.args]
+    args = [_rewrite(a, rules, done) for a in e.args]
     if isinstance(e, ISum):
         e = ISum(args[0], args[1])
     elif any(a is not b for a, b in zip(args, e.args)):
@@ -254,7 +260,8 @@ def rewrite(e, rules=RULES):
             log = TRACE.get()
             if log is not None:
                 log.append((rule.__name__, e, out))
-            return rewrite(out, rules)
+            return _rewrite(out, rules, done)
+    done[id(e)] = e  # (held: its id is not reused meanwhile)
     return e
 
 
