@@ -27,6 +27,7 @@ from indexcalc.language.algebra import Binder, Index, ISum, Len, MaxOver, Size, 
 from indexcalc.calculus.names import current
 from indexcalc.calculus.solve import contract_axis_delta, has_axis_delta, lift_sums
 from indexcalc.language.memo import Memo, recall, remember
+from indexcalc.language.walk import renamed
 
 
 def fresh(hint, names=None) -> Index:
@@ -53,7 +54,7 @@ def _freshen(e, names, ren=None):
     if not e.args or not ren and isinstance(e, (sp.Indexed, KroneckerDelta, Len, Size)):
         return e
     args = [_freshen(a, names, ren) for a in e.args]
-    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+    return e if all(a is b for a, b in zip(args, e.args)) else renamed(e, args)
 
 
 def isum(body, indices):

@@ -22,7 +22,7 @@ from sympy import KroneckerDelta
 from indexcalc.calculus.names import bound
 from indexcalc.language.algebra import Binder, Index, Inv
 from indexcalc.language.memo import Memo, recall, remember
-from indexcalc.language.walk import rebuild
+from indexcalc.language.walk import rebuild, rename
 
 
 def blind(e) -> int:
@@ -75,7 +75,7 @@ def _alpha(e, depth):
             order = sorted(b.indices, key=lambda i: _signature(found, i, b.indices))
         # of their own class: equal to no index of the program, whatever its name
         ren = {i: bound(k, depth) for k, i in enumerate(order)}
-        return type(b)(_alpha(b.body.xreplace(ren), depth + 1), [ren[i] for i in order])
+        return type(b)(_alpha(rename(b.body, ren), depth + 1), [ren[i] for i in order])
     return rebuild(e, _same, stop=(Binder,), leaf=lambda x: binder(x) if isinstance(x, Binder) else x)
 
 

@@ -27,7 +27,7 @@ from indexcalc.calculus.names import Bound, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.comparisons import decide_comparisons
 from indexcalc.language.memo import Memo
-from indexcalc.language.walk import bottom_up, is_leaf, rebuild
+from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as rename_indices
 from indexcalc.simplify.keys import alpha, blind, signature
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
@@ -85,8 +85,8 @@ def _replace_once(e, pattern, st):
         return None
     whole_e = base_e = whole = None
     for m in _maps(st.indices, free_indices(e), _places(pattern), _places(e)):
-        value = pattern.xreplace(m)
-        name = st.lhs.xreplace(m)
+        value = rename_indices(pattern, m)
+        name = rename_indices(st.lhs, m)
         whole_e = alpha(e) if whole_e is None else whole_e
         if alpha(value) == whole_e:
             return name
