@@ -241,6 +241,8 @@ def factor(e):
     # pulling factors out can leave a sum over an index its body lost (δ(h,j)·(1 - s + s))
     forms = [rewrite(f, [absent_index, empty_sum]) for f in forms]
     forms = list(dict.fromkeys(forms))  # equal forms (often) are counted once; min keeps the first
+    if len(forms) == 1:
+        return forms[0]
     return min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f)))
 
 
