@@ -27,6 +27,7 @@ from indexcalc.language.algebra import Binder, Index, ISum, Len, MaxOver, Size, 
 from indexcalc.calculus.names import current
 from indexcalc.calculus.solve import contract_axis_delta, has_axis_delta, lift_sums
 from indexcalc.language.memo import Memo, recall, remember
+from indexcalc.language.walk import renamed
 
 
 def fresh(hint, names=None) -> Index:
@@ -53,7 +54,7 @@ def _freshen(e, names, ren=None):
     if not e.args or not ren and isinstance(e, (sp.Indexed, KroneckerDelta, Len, Size)):
         return e
     args = [_freshen(a, names, ren) for a in e.args]
-    return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+    return e if all(a is b for a, b in zip(args, e.args)) else renamed(e, args)
 
 
 def isum(body, indices):
@@ -240,10 +241,16 @@ def traced():
 def rewrite(e, rules=RULES):
     """Apply ``rules`` bottom-up until none fires anywhere. (Every rule, here and in the
     simplifier, rewrites a sum or a delta: a part that holds neither is left alone.)"""
+    return _rewrite(e, rules, {})
+
+
+def _rewrite(e, rules, done):
+    """:func:`rewrite`; ``done`` holds (by identity) the parts found where no rule fires,
+    so that the walk after a rule fired does not try the rules on them again."""
     if not e.args or isinstance(e, (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len, Size)) or \
-            not _holds_sum_or_delta(e):
+            not _holds_sum_or_delta(e) or done.get(id(e)) is e:
         return e
-    args = [rewrite(a, rules) for a in e.args]
+    args = [_rewrite(a, rules, done) for a in e.args]
     if isinstance(e, ISum):
         e = ISum(args[0], args[1])
     elif any(a is not b for a, b in zip(args, e.args)):
@@ -254,7 +261,8 @@ def rewrite(e, rules=RULES):
             log = TRACE.get()
             if log is not None:
                 log.append((rule.__name__, e, out))
-            return rewrite(out, rules)
+            return _rewrite(out, rules, done)
+    done[id(e)] = e  # (held: its id is not reused meanwhile)
     return e
 
 

@@ -28,6 +28,7 @@ from indexcalc.calculus.solve import guard_deltas
 from indexcalc.calculus.names import NameSupply, current
 from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.language.naming import preactivation_names
+from indexcalc.language.walk import rename as rename_indices, renamed
 from indexcalc.language.windows import read_letters, stated_size, state_sum_sizes
 
 
@@ -82,7 +83,7 @@ def reduction(e, d):
 
     def again():
         ren = {i: supply.index(i) for i in e.indices}
-        return e.body.xreplace(ren), [ren[i] for i in e.indices]
+        return rename_indices(e.body, ren), [ren[i] for i in e.indices]
 
     body, idx = again()
     return isum(rules.REDUCTION[type(e)](body, e, again) * d(body), idx)
@@ -129,22 +130,22 @@ def own_indices(st, n: int, supply, rename_left=True):
     def rename(e):
         if isinstance(e, Binder):  # a sum or a reduction
             ren = {i: supply.sized_index(i, (n, i)) for i in e.indices}
-            return type(e)(rename(e.body).xreplace(ren), [ren[i] for i in e.indices])
+            return type(e)(rename_indices(rename(e.body), ren), [ren[i] for i in e.indices])
         if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size)):
             return e
         args = [rename(a) for a in e.args]
-        return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
+        return e if all(a is b for a, b in zip(args, e.args)) else renamed(e, args)
 
     rhs = rename(st.expr)
     # an index only a len() mentions outside any sum (``cos(x[l]*len(s)) + x[s]``, where
     # the top-level sum over s is another term's) is free in rhs: rename it too
     loose = {i: supply.sized_index(i, (n, i)) for i in rhs.atoms(Index)
              if i not in st.indices and i not in supply.sized}
-    rhs = rhs.xreplace(loose)
+    rhs = rename_indices(rhs, loose)
     if not rename_left:  # (the left indices stay bound wherever they are used)
         return tuple(st.indices), rhs
     left = tuple(supply.sized_index(i, (n, i)) for i in st.indices)
-    return left, rhs.xreplace(dict(zip(st.indices, left)))
+    return left, rename_indices(rhs, dict(zip(st.indices, left)))
 
 
 def state_sizes(e, left, prog, supply=None, left_keys=(), guards=True):
@@ -290,7 +291,7 @@ def _send(prog, n, st, up, needs, supply, grads, of=""):
                              canonical_indices(prog, name), of))
         if contribution != 0:
             canon = canonical_indices(prog, name)
-            grads[name] = grads.get(name, 0) + contribution.xreplace(dict(zip(targets, canon)))
+            grads[name] = grads.get(name, 0) + rename_indices(contribution, dict(zip(targets, canon)))
 
 
 def _seed(up, indices):
@@ -360,7 +361,7 @@ def forward_sweep(prog, x: str, names: dict, final: tuple, supply=None) -> list:
                 total += isum(p * jac, idx)
             with traced() if record is not None else contextlib.nullcontext() as rewrites:
                 total = contract(total)
-        total = freshen(total, supply).xreplace(dict(zip(targets, final)))
+        total = rename_indices(freshen(total, supply), dict(zip(targets, final)))
         out.append((names[st.name], tuple(st.indices) + final, total))
         if record is not None:
             ren = dict(zip(targets, final))

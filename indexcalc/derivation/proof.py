@@ -17,20 +17,27 @@ from indexcalc.errors import IndexCalcError
 from indexcalc.language.algebra import unstated
 from indexcalc.language.check import check
 from indexcalc.language.parser import parse_tree
+from indexcalc.language.resume import resume
 from indexcalc.calculus.contract import constant_out, merge_sums, rewrite
 from indexcalc.simplify.keys import alpha
 from indexcalc.simplify.tidy import normal
 
 
-def prove(statements, before: str = "", skip: int = 0):
+def prove(statements, before: str = "", skip: int = 0, forward=None):
     """``(lines, program)``: the printed ``statements`` and ``program``, the checked program
     ``before`` (with ``skip`` statements) followed by them; ``program`` is None when no
-    printing re-parses to what was derived."""
+    printing re-parses to what was derived. ``forward``: the program checked from the
+    text ``before``, if there is one; its check goes on from where it stood (see
+    :mod:`indexcalc.language.resume`: the printed lines are parsed and checked all the
+    same, after the program's own)."""
     lines = [statement_text(st) for st in statements]
     fallbacks = (lambda st: statement_text(st, explicit=True),
                  lambda st: st.text or statement_text(st, explicit=True))
+    start = resume(forward, before) if forward is not None else None
+    if start is not None and start.count != skip:
+        start = None
     for attempt in range(len(fallbacks) + 1):
-        program, bad = _reparse(statements, lines, before, skip)
+        program, bad = _reparse(statements, lines, before, skip, start)
         if not bad:
             return lines, program
         if attempt < len(fallbacks):
@@ -45,10 +52,17 @@ def reparse(text: str, warn: bool = True, derived_from=None):
     return check(parse_tree(text), text, warn, derived_from)
 
 
-def _reparse(statements, lines, before, skip):
-    """The re-parsed program and which printed ``lines`` do not mean their statement."""
+def _reparse(statements, lines, before, skip, start=None):
+    """The re-parsed program and which printed ``lines`` do not mean their statement
+    (``start``: the check of ``before``, resumed; the lines parse on the line numbers they
+    have after it)."""
+    text = before + "\n" + "\n".join(lines)
     try:
-        program = reparse(before + "\n" + "\n".join(lines), warn=False, derived_from=skip)  # ours: no warnings
+        if start is None:
+            program = reparse(text, warn=False, derived_from=skip)  # ours: no warnings
+        else:
+            tree = parse_tree("\n" * (before.count("\n") + 1) + "\n".join(lines))
+            program = check(tree, text, False, skip, after=start)
     except IndexCalcError:
         return None, list(range(len(lines)))
     back = program.statements[skip:]

@@ -46,7 +46,7 @@ class Backward:
         n0 = len(forward.statements)
         statements = state_left_sizes(statements, axes or {}, forward)  # dx[j:size(x,0)] = dy[j-k]*w[k]
         with written(*[st.expr for st in forward.statements]):
-            lines, program = prove(statements, self._forward_text(), n0)
+            lines, program = prove(statements, self._forward_text(), n0, forward)
         self.text = self._text(lines)
         if program is None:
             try:

@@ -38,6 +38,7 @@ from indexcalc.language.gathers import GatherChecks, Integers
 from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
 from indexcalc.language.recurrences import recurrences, shifted_reads
+from indexcalc.language.resume import CheckState, keep
 from indexcalc.language.windows import WindowChecks, state_sum_sizes
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
@@ -49,25 +50,32 @@ _RESERVED = {"__debug__"}
 CONSTANTS = {"pi": sp.pi}
 
 
-def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgram:
+def check(tree, text: str, warn: bool = True, derived_from=None, after=None) -> CheckedProgram:
     """Check every statement of ``tree`` (parsed from ``text``) and build the Program.
     With ``warn``, a probable mistake in a valid program is an
     :class:`~indexcalc.errors.IndexCalcWarning` (issued once the whole program checks).
     Statements from number ``derived_from`` on are indexcalc's own printout (see
-    :meth:`~indexcalc.language.windows.WindowChecks.resolve_sizes`)."""
+    :meth:`~indexcalc.language.windows.WindowChecks.resolve_sizes`). ``after``: a
+    :class:`~indexcalc.language.resume.CheckState` of the first statements of ``text``,
+    already checked; ``tree`` then holds only the statements after them."""
     lines = text.splitlines()
-    ranks: dict[str, int] = {}
-    assigned: dict[str, int] = {}
-    read_order: list[str] = []
     sizes = Sizes()
-    first: dict[str, tuple] = {}
-    statements, notes = [], []
     integers = Integers()  # README "Gathers"
-    forward: dict = {}  # README "Recurrences": names read before they are assigned, by statement
-    for n, node in enumerate(tree.children):
+    if after is None:
+        ranks: dict[str, int] = {}
+        assigned: dict[str, int] = {}
+        read_order: list[str] = []
+        first: dict[str, tuple] = {}
+        statements, notes = [], []
+        forward: dict = {}  # README "Recurrences": names read before they are assigned, by statement
+    else:
+        statements, notes, ranks, assigned, read_order, first, forward = after.tables(sizes, integers)
+    own = after is not None and after.own
+    for n, node in enumerate(tree.children, start=len(statements)):
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
         builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first, text)
         builder.own_text = derived_from is not None and n >= derived_from
+        own = own or builder.own_text
         st = builder.statement()
         notes += [(n, message) for message in builder.contractions.messages() + builder.notes]
         integers.statement(st, builder.fail, assigned)
@@ -82,6 +90,8 @@ def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgr
                     forward.setdefault(k, []).append(st.name)
         assigned[st.name] = st.line
         statements.append(st)
+    state = CheckState(text, own, statements, notes, ranks, assigned, read_order, sizes, first,
+                       integers, forward)  # (copies, before the checks of the whole program)
     groups = recurrences(statements, forward, sizes)
     inputs = [name for name in read_order if name not in assigned]
     shifted = shifted_reads(CheckedProgram(statements, [], [], ranks, sizes, recurrences=groups))
@@ -90,27 +100,49 @@ def check(tree, text: str, warn: bool = True, derived_from=None) -> CheckedProgr
     if warn:
         for _, note in notes:
             issue(note)
-    return CheckedProgram(statements, inputs, outputs, ranks, sizes, text, first, notes,
-                          tuple(name for name in inputs if name in integers.names), groups)
+    program = CheckedProgram(statements, inputs, outputs, ranks, sizes, text, first, notes,
+                             tuple(name for name in inputs if name in integers.names), groups)
+    keep(program, state)
+    return program
 
 
 def _check_constants(expr, fail):
     """Reject constants that are not finite real numbers (``1/0``, ``sqrt(-1)``, ``1e400``)."""
-    atoms = expr.atoms()
-    for bad, what in ((sp.zoo, "a division by zero"), (sp.nan, "0/0"), (sp.I, "an imaginary number"),
-                      (sp.oo, "an infinite number"), (-sp.oo, "an infinite number")):
+    atoms, powers = _atoms_and_powers(expr)
+    for bad, what in _NOT_FINITE:
         if bad in atoms:
             fail(f"the right-hand side contains {what}, which is not a finite real number")
     # (-8)^(1/3) is 2*(-1)^(1/3) to SymPy, the principal (complex) cube root: no I appears
-    for p in expr.atoms(sp.Pow):
+    for p in powers:
         if p.base.is_number and p.base.is_extended_negative and not p.exp.is_integer and p.exp.is_number:
             fail("the right-hand side raises a negative number to a fractional power (as in "
                  "(-8)^(1/3)), which is not a real number; write -(8^(1/3)) for the real cube root")
         if p.is_number and p.is_extended_real is False:
             fail("the right-hand side contains a constant that is not a real number")
     for r in (a for a in atoms if isinstance(a, sp.Rational)):
-        if abs(r.p) > sp.Integer(10) ** 308 or r.q > sp.Integer(10) ** 308:
+        if abs(r.p) > _DOUBLE_DIGITS or r.q > _DOUBLE_DIGITS:
             fail("a number is outside double precision")
+
+
+_NOT_FINITE = ((sp.zoo, "a division by zero"), (sp.nan, "0/0"), (sp.I, "an imaginary number"),
+               (sp.oo, "an infinite number"), (-sp.oo, "an infinite number"))
+_DOUBLE_DIGITS = 10 ** 308  # (a Python int: numerators and denominators are ints)
+
+
+def _atoms_and_powers(expr):
+    """``expr.atoms()`` and ``expr.atoms(sp.Pow)`` (the same sets, in the same order) from
+    one walk instead of two."""
+    atoms, powers, stack = set(), set(), [expr]
+    while stack:  # SymPy's preorder: a node, then its arguments left to right
+        node = stack.pop()
+        args = node.args
+        if not args:
+            atoms.add(node)
+            continue
+        if isinstance(node, sp.Pow):
+            powers.add(node)
+        stack.extend(reversed(args))
+    return atoms, powers
 
 
 class _StatementChecker(CallChecks, GatherChecks, WindowChecks):

@@ -33,7 +33,10 @@ The walk has no depth limit (SymPy's own printers and ``xreplace`` still recurse
 
 from __future__ import annotations
 
+from functools import cmp_to_key
+
 import sympy as sp
+from sympy.core.parameters import global_parameters
 
 from indexcalc.language.algebra import Index, KroneckerDelta, Len, Size
 from indexcalc.language.memo import Memo, recall, remember
@@ -129,3 +132,70 @@ def postorder(roots, children) -> list:
         stack.append((x, True))
         stack.extend((c, False) for c in reversed(list(children(x))) if id(c) not in seen)
     return out
+
+
+def renamed(e, args):
+    """``e.func(*args)``, where ``args`` are the arguments of ``e``, a SymPy expression
+    built as usual, with indices renamed one to one (no two parts become equal that were
+    not): a sum or a product is put in SymPy's order without SymPy's flattening, which
+    would find nothing to merge (renaming summed indices to fresh names rebuilds every
+    product around a sum). Anything else is built as usual, and so is a sum or product
+    of an unusual form (one inside another, a number other than the leading coefficient)
+    or built under settings where SymPy would do more than order it (``evaluate`` off,
+    ``distribute`` on).
+
+    >>> i, j, k = Index("i"), Index("j"), Index("k")
+    >>> x, w = sp.IndexedBase("x"), sp.IndexedBase("w")
+    >>> e = 2*x[i, k]*w[k]
+    >>> args = [a.xreplace({k: j}) for a in e.args]
+    >>> out = renamed(e, args)
+    >>> out == e.func(*args), out.args == e.func(*args).args
+    (True, True)
+    """
+    head = type(e)
+    if head is sp.Indexed and args[0] is e.args[0] and isinstance(args[0], sp.IndexedBase) and _SET is not None:
+        out = sp.Expr.__new__(sp.Indexed, *args)  # (what Indexed() does with an IndexedBase)
+        _SET(out, args[0].assumptions0)
+        return out
+    if head not in (sp.Add, sp.Mul) or len(args) < 2 or not global_parameters.evaluate or \
+            global_parameters.distribute or any(type(a) is head or a.is_Number for a in args[1:]) or \
+            type(args[0]) is head:
+        return e.func(*args)
+    ordered = [args[0], *sorted(args[1:], key=_ORDER)] if args[0].is_Number else sorted(args, key=_ORDER)
+    return head._exec_constructor_postprocessors(head._from_args(ordered))
+
+
+_SET = getattr(sp.IndexedBase, "_set_assumptions", None)  # (SymPy's own, as Indexed() calls it)
+_ORDER = cmp_to_key(sp.Basic.compare)  # SymPy's order of the terms of a sum, the factors of a product
+
+
+def rename(e, ren: dict):
+    """``e.xreplace(ren)`` for a one-to-one renaming ``ren`` of indices, rebuilt by
+    :func:`renamed` where no new name is in ``e`` already (else by ``xreplace``).
+
+    >>> i, j, k = Index("i"), Index("j"), Index("k")
+    >>> x, w = sp.IndexedBase("x"), sp.IndexedBase("w")
+    >>> rename(x[i, k]*w[k] + 1, {k: j}) == (x[i, k]*w[k] + 1).xreplace({k: j})
+    True
+    >>> rename(x[i]*x[j], {i: j, j: i}), rename(x[i]*x[k], {i: k})   # (the second: xreplace)
+    (x[i]*x[j], x[k]**2)
+    """
+    if len(set(ren.values())) != len(ren):
+        return e.xreplace(ren)
+    out = _rename(e, ren, set(ren.values()) - set(ren))
+    return e.xreplace(ren) if out is None else out
+
+
+def _rename(e, ren, new):
+    """:func:`rename`, or None where a name of ``new`` is in ``e``."""
+    if not e.args:
+        if e in new:
+            return None
+        return ren.get(e, e)
+    args = []
+    for a in e.args:
+        a = _rename(a, ren, new)
+        if a is None:
+            return None
+        args.append(a)
+    return e if all(a is b for a, b in zip(args, e.args)) else renamed(e, args)

@@ -22,7 +22,7 @@ from sympy import KroneckerDelta
 from indexcalc.calculus.names import bound
 from indexcalc.language.algebra import Binder, Index, Inv
 from indexcalc.language.memo import Memo, recall, remember
-from indexcalc.language.walk import rebuild
+from indexcalc.language.walk import rebuild, rename
 
 
 def blind(e) -> int:
@@ -68,10 +68,14 @@ _ALPHA = Memo()  # alpha(e) by the identity of e (see indexcalc.language.memo)
 def _alpha(e, depth):
     """Recursion only from a binder into its body (``depth`` counts binders)."""
     def binder(b):  # a sum, or a reduction such as max[i](..)
-        order = sorted(b.indices, key=lambda i: signature(b.body, i, b.indices))
+        if len(b.indices) == 1:
+            order = list(b.indices)
+        else:
+            found = _found(b.body)  # (once for all its indices)
+            order = sorted(b.indices, key=lambda i: _signature(found, i, b.indices))
         # of their own class: equal to no index of the program, whatever its name
         ren = {i: bound(k, depth) for k, i in enumerate(order)}
-        return type(b)(_alpha(b.body.xreplace(ren), depth + 1), [ren[i] for i in order])
+        return type(b)(_alpha(rename(b.body, ren), depth + 1), [ren[i] for i in order])
     return rebuild(e, _same, stop=(Binder,), leaf=lambda x: binder(x) if isinstance(x, Binder) else x)
 
 
@@ -85,12 +89,23 @@ def signature(e, i, summed=()):
     indices of each tensor it stands at (those of ``summed`` as ``?``), so that in
     ``X[l,i]*X[n,l]*X[j,n]`` the summed ``l`` (beside ``i``) and ``n`` (beside ``j``)
     differ."""
+    return _signature(_found(e), i, summed)
+
+
+def _found(e) -> tuple:
+    """The tensor elements, inverses and deltas in ``e`` (what :func:`signature` reads)."""
+    return e.atoms(sp.Indexed), e.atoms(Inv), e.atoms(KroneckerDelta)
+
+
+def _signature(found, i, summed=()):
+    elements, inverses, deltas = found
+
     def around(el):
         return tuple("*" if j == i else "?" if j in summed else _name(j) for j in el.indices) if summed else ()
-    where = [(el.base.label.name, k, around(el)) for el in e.atoms(sp.Indexed)
+    where = [(el.base.label.name, k, around(el)) for el in elements
              for k, j in enumerate(el.indices) if j == i]
-    where += [("inv " + f.args[0].label.name, k, ()) for f in e.atoms(Inv) for k, j in enumerate(f.args[1:]) if j == i]
-    where += [("delta", 0, ()) for d in e.atoms(KroneckerDelta) for j in d.args if j == i]
+    where += [("inv " + f.args[0].label.name, k, ()) for f in inverses for k, j in enumerate(f.args[1:]) if j == i]
+    where += [("delta", 0, ()) for d in deltas for j in d.args if j == i]
     return sorted(where)
 
 

@@ -28,7 +28,7 @@ from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.comparisons import decide_comparisons
 from indexcalc.simplify.exps import combine_exps
 from indexcalc.language.memo import Memo
-from indexcalc.language.walk import bottom_up, is_leaf, rebuild
+from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as rename_indices
 from indexcalc.simplify.keys import alpha, blind, signature
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
@@ -86,8 +86,8 @@ def _replace_once(e, pattern, st):
         return None
     whole_e = base_e = whole = None
     for m in _maps(st.indices, free_indices(e), _places(pattern), _places(e)):
-        value = pattern.xreplace(m)
-        name = st.lhs.xreplace(m)
+        value = rename_indices(pattern, m)
+        name = rename_indices(st.lhs, m)
         whole_e = alpha(e) if whole_e is None else whole_e
         if alpha(value) == whole_e:
             return name
@@ -241,6 +241,9 @@ def factor(e):
         forms.append(common_factors(cancel_fractions(e)))
     # pulling factors out can leave a sum over an index its body lost (δ(h,j)·(1 - s + s))
     forms = [rewrite(f, [absent_index, empty_sum]) for f in forms]
+    forms = list(dict.fromkeys(forms))  # equal forms (often) are counted once; min keeps the first
+    if len(forms) == 1:
+        return combine_exps(forms[0])
     return combine_exps(min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f))))
 
 
