@@ -17,6 +17,7 @@ import indexcalc as ic
 from indexcalc.notation import matrix_nodes
 from indexcalc.language import memo
 from indexcalc.simplify import keys
+from indexcalc.simplify.products import Product
 
 
 def _nested(n: int) -> str:
@@ -313,7 +314,7 @@ def test_a_gradient_read_as_factors_is_inlined_among_the_factors(monkeypatch):
     """inline_cheap puts a gradient read as factors of a product in among the factors (a
     chain of 1,000 statements inlines into a product of 1,000), which is what xreplace
     gives; the chain's gradient goes that way at every step (once the product is long,
-    into a list of factors multiplied once at the end: ``_Product``), and its numbers are
+    into a list of factors multiplied once at the end: ``simplify.products.Product``), and its numbers are
     right."""
     from indexcalc.derivation import assemble
     i = ic.parse("y[i] = tanh(x[i])").statements[0].expr.args[0].indices[0]
@@ -330,12 +331,12 @@ def test_a_gradient_read_as_factors_is_inlined_among_the_factors(monkeypatch):
         used.append(real(*args))
         return used[-1]
     monkeypatch.setattr(assemble, "_in_factors", spy)
-    deferred, inline = [], assemble._Product.inline
+    deferred, inline = [], Product.inline
 
     def spy_inline(self, *args):
         deferred.append(inline(self, *args))
         return deferred[-1]
-    monkeypatch.setattr(assemble._Product, "inline", spy_inline)
+    monkeypatch.setattr(Product, "inline", spy_inline)
     n = 40
     d = ic.derive("\n".join(["t1[i] = tanh(x[i])"] + [f"t{k + 1}[i] = tanh(t{k}[i])" for k in range(1, n)]),
                   wrt="x")

@@ -1,11 +1,11 @@
-"""simplify/products.rebuilt and derivation/assemble._Product build the product SymPy's
+"""simplify/products.rebuilt and simplify/products.Product build the product SymPy's
 ``Mul`` builds, factor for factor in the same order, or leave the work to ``Mul``."""
 
 import random
 
 import sympy as sp
 
-from indexcalc.derivation.assemble import _Product
+from indexcalc.simplify.products import Product
 from indexcalc.language.algebra import Index
 from indexcalc.simplify.products import rebuilt
 
@@ -41,9 +41,9 @@ def test_the_deferred_product_is_the_one_by_one_product():
     for _ in range(500):
         reads = [sp.IndexedBase(n)[i] for n in names[:r.randint(3, 6)]]
         start = sp.Mul(*reads, r.choice(POOL))
-        if not _Product.worth(start):
+        if not Product.worth(start):
             continue
-        p, eager = _Product(start), start
+        p, eager = Product(start), start
         for el in reads[1:]:
             name = str(el.base.label)
             value = r.choice(POOL).xreplace({i: j}) * r.choice([sp.Integer(1), sp.Integer(2), X[j]])
@@ -53,7 +53,7 @@ def test_the_deferred_product_is_the_one_by_one_product():
             eager = sp.Mul(*[value.xreplace({j: i}) if a == el else a for a in eager.args])
             if not done:
                 refused += 1
-                p = _Product(eager) if _Product.worth(eager) else None
+                p = Product(eager) if Product.worth(eager) else None
                 if p is None:
                     break
             got = p.expr()

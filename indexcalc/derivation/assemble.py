@@ -22,6 +22,7 @@ from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
 from indexcalc.simplify.cse import eliminate
+from indexcalc.simplify.products import Product
 from indexcalc.language.walk import postorder
 from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
 
@@ -113,84 +114,11 @@ def inline_cheap(raw, keep):
             counts[m] = read_counts(raw[m][2])
         del raw[k], reads[k], counts[k]
         deferred = {j - (j > k): p for j, p in deferred.items()}
-        if copies == 1 and _Product.worth(raw[m - 1][2]):
-            deferred[m - 1] = _Product(raw[m - 1][2])
+        if copies == 1 and Product.worth(raw[m - 1][2]):
+            deferred[m - 1] = Product(raw[m - 1][2])
     for m, product in deferred.items():
         raw[m] = (raw[m][0], raw[m][1], product.expr())
     return raw
-
-
-class _Product:
-    """A long product of element-wise factors into which gradients are inlined one by
-    one (a chain of N statements inlines into one product of N factors), its factors
-    kept in a list and multiplied once at the end: one SymPy ``Mul`` built per inlined
-    gradient would sort the growing product each time (quadratic in N).
-
-    A factor is added only where ``Mul`` would merely append it: no base it shares with
-    another factor (``x*x`` is ``x**2``, ``exp(a)*exp(b)`` is ``exp(a + b)``), no sum and
-    no delta (which :func:`contract` would rewrite), so that the one ``Mul`` at the end is
-    the product the one-by-one inlining gave, factor for factor.
-
-        >>> x, y = sp.IndexedBase("x"), sp.IndexedBase("y")
-        >>> i = Index("i")
-        >>> p = _Product(sp.tanh(x[i]) * y[i] * sp.Symbol("s"))
-        >>> p.inline("y", (i,), 1 - sp.cosh(x[i])**2)
-        True
-        >>> p.inline("s", (), sp.tanh(x[i]))  # (tanh(x[i]) is a factor already)
-        False
-        >>> p.expr()
-        s*(1 - cosh(x[i])**2)*tanh(x[i])
-    """
-
-    def __init__(self, e):
-        self.factors = list(e.args)
-        self.bases = {_base(a) for a in self.factors if not a.is_Number}
-        self.at = {}  # name -> positions of factors that are elements x[..] (or scalars) of it
-        for k, a in enumerate(self.factors):
-            self._note(k, a)
-
-    @staticmethod
-    def worth(e) -> bool:
-        """A product of three or more factors, no sum, no delta (:func:`contract` leaves
-        it as it is)."""
-        return isinstance(e, sp.Mul) and len(e.args) >= 3 and not e.has(ISum, sp.KroneckerDelta)
-
-    def _note(self, k, a):
-        label = str(a.base.label) if isinstance(a, sp.Indexed) else a.name if type(a) is sp.Symbol else None
-        if label is not None:
-            self.at.setdefault(label, []).append(k)
-
-    def inline(self, name, idx, value) -> bool:
-        """Put ``value`` (at the read's indices) in place of the one factor that reads
-        ``name``, or leave the product as it is and return False."""
-        at = [k for k in self.at.get(name, ()) if self.factors[k] is not None and _is(self.factors[k], name)]
-        if len(at) != 1 or value.has(ISum, sp.KroneckerDelta):
-            return False
-        el = self.factors[at[0]]
-        if idx:
-            if not isinstance(el, sp.Indexed):
-                return False
-            value = value.xreplace(dict(zip(idx, el.indices)))
-        new = list(value.args) if isinstance(value, sp.Mul) else [value]
-        bases = [_base(a) for a in new if not a.is_Number]
-        if len(set(bases)) != len(bases) or any(b in self.bases or b.is_number for b in bases) or \
-                _base(el) in bases:  # (sqrt(2)*sqrt(3) is sqrt(6))
-            return False
-        self.factors[at[0]] = None
-        self.at[name].remove(at[0])
-        self.bases.discard(_base(el))
-        self.bases.update(bases)
-        for a in new:
-            self.factors.append(a)
-            self._note(len(self.factors) - 1, a)
-        return True
-
-    def expr(self):
-        return sp.Mul(*[a for a in self.factors if a is not None])
-
-
-def _base(a):
-    return a.as_base_exp()[0]
 
 
 #: the most nodes (read as a tree) of a reader with an intermediate gradient it reads
