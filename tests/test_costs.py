@@ -17,6 +17,7 @@ import indexcalc as ic
 from indexcalc.notation import matrix_nodes
 from indexcalc.language import memo
 from indexcalc.simplify import keys
+from indexcalc.simplify.products import Product
 
 
 def _nested(n: int) -> str:
@@ -312,7 +313,9 @@ def test_forward_values_go_back_into_a_products_factors_as_into_the_product():
 def test_a_gradient_read_as_factors_is_inlined_among_the_factors(monkeypatch):
     """inline_cheap puts a gradient read as factors of a product in among the factors (a
     chain of 1,000 statements inlines into a product of 1,000), which is what xreplace
-    gives; the chain's gradient goes that way at every step, and its numbers are right."""
+    gives; the chain's gradient goes that way at every step (once the product is long,
+    into a list of factors multiplied once at the end: ``simplify.products.Product``), and its numbers are
+    right."""
     from indexcalc.derivation import assemble
     i = ic.parse("y[i] = tanh(x[i])").statements[0].expr.args[0].indices[0]
     dt, a, j = sp.IndexedBase("dt"), sp.IndexedBase("a"), sp.Symbol("j")
@@ -328,10 +331,17 @@ def test_a_gradient_read_as_factors_is_inlined_among_the_factors(monkeypatch):
         used.append(real(*args))
         return used[-1]
     monkeypatch.setattr(assemble, "_in_factors", spy)
+    deferred, inline = [], Product.inline
+
+    def spy_inline(self, *args):
+        deferred.append(inline(self, *args))
+        return deferred[-1]
+    monkeypatch.setattr(Product, "inline", spy_inline)
     n = 40
     d = ic.derive("\n".join(["t1[i] = tanh(x[i])"] + [f"t{k + 1}[i] = tanh(t{k}[i])" for k in range(1, n)]),
                   wrt="x")
-    assert len(used) == n - 1 and all(u is not None for u in used)
+    assert len(used) + len(deferred) == n - 1 and all(u is not None for u in used) and all(deferred)
+    assert len(deferred) >= n - 3  # (the first inlines make the product long enough)
     x, dtn = np.linspace(-1, 1, 5), np.linspace(0.5, 1.5, 5)
     ts = _tanh_chain(x, n)
     want = dtn * np.prod([1 - t**2 for t in ts[1:]], axis=0)

@@ -22,6 +22,7 @@ from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
 from indexcalc.simplify.cse import eliminate
+from indexcalc.simplify.products import Product
 from indexcalc.language.walk import postorder
 from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
 
@@ -69,7 +70,8 @@ def inline_cheap(raw, keep):
     raw = list(raw)
     reads = [tensor_names(e) for _, _, e in raw]
     counts = [read_counts(e) for _, _, e in raw]  # (kept up to date: a long chain inlined
-    for k in range(len(raw) - 1, -1, -1):          # one by one walks no product N times)
+    deferred = {}                                  # one by one walks no product N times)
+    for k in range(len(raw) - 1, -1, -1):
         name, idx, value = raw[k]
         if name in keep or value.has(ISum) or self_reading(name, value):  # (a recurrence stays)
             continue
@@ -77,8 +79,18 @@ def inline_cheap(raw, keep):
         if len(readers) != 1:
             continue
         m = readers[0]
-        reader = raw[m][2]
         copies = counts[m][name]
+        product = deferred.get(m)
+        if product is not None and copies == 1 and product.inline(name, idx, value):
+            counts[m] = counts[m] + counts[k]
+            del counts[m][name]
+            reads[m] = (reads[m] - {name}) | reads[k]
+            del raw[k], reads[k], counts[k]
+            deferred = {j - (j > k): p for j, p in deferred.items()}
+            continue
+        if product is not None:
+            raw[m] = (raw[m][0], raw[m][1], deferred.pop(m).expr())
+        reader = raw[m][2]
         if copies > 1 and _nodes(reader) + copies * _nodes(value) > INLINE_COPIED:
             # copies of copies: a chain of N residual statements would inline into 2^N
             # copies of its first one. The sweep sums a gradient's contributions
@@ -101,6 +113,11 @@ def inline_cheap(raw, keep):
         else:
             counts[m] = read_counts(raw[m][2])
         del raw[k], reads[k], counts[k]
+        deferred = {j - (j > k): p for j, p in deferred.items()}
+        if copies == 1 and Product.worth(raw[m - 1][2]):
+            deferred[m - 1] = Product(raw[m - 1][2])
+    for m, product in deferred.items():
+        raw[m] = (raw[m][0], raw[m][1], product.expr())
     return raw
 
 

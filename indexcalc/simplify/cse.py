@@ -26,6 +26,7 @@ from indexcalc.calculus.names import NameSupply, slot
 from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.language.walk import bottom_up, is_leaf, postorder
 from indexcalc.simplify.keys import alpha, blind, blind_of
+from indexcalc.simplify.products import rebuilt
 
 
 
@@ -304,13 +305,14 @@ def _substitute_at(e, key, name, idx, value, keys, done):
                 if keys.exact(sub) == key and (call := _call(name, idx, value, sub)) is not None:
                     rest = [a for a in e.args if a not in combo]
                     return _substitute(sp.Mul(*rest), key, name, idx, value, keys, done) * call
-    args = [_substitute(a, key, name, idx, value, keys, done) if not isinstance(a, sp.Tuple) else a
-            for a in e.args]
+    least = keys.nodes(value)  # (a leaf, a Tuple of indices or a smaller part stays as it is)
+    args = [a if isinstance(a, sp.Tuple) or is_leaf(a) or keys.nodes(a) < least else
+            _substitute(a, key, name, idx, value, keys, done) for a in e.args]
     if all(a is b for a, b in zip(args, e.args)):
         return e
     if isinstance(e, ISum):
         return ISum(args[0], e.indices)
-    return e.func(*args)
+    return rebuilt(e, args)  # (a long product: the changed factors put in their places)
 
 
 def _call(name, idx, value, occurrence):
