@@ -137,3 +137,25 @@ def test_dot_reads_views_and_copies_strided_operands_in_either_order():
         lb = "".join(ins.split(",")[1][i] for i in ib)
         order = la[:nb] + la[nb:len(la) - ns] + lb[nb + ns:]
         np.testing.assert_allclose(got, np.einsum(f"{ins}->{order}", a, b), rtol=1e-12, atol=1e-12, err_msg=eq)
+
+
+def test_pooling_tie_count_is_one_pass_per_window_position():
+    """Max pooling's gradient in NumPy: the tie count (a sum over the window of values of the
+    window) folds like the max (``_fold``), and ties still split the gradient (README
+    "Windows and positions"): a window of four equal values gives each a quarter."""
+    d = ic.derive("m[n_1,c,a,_s0] = max[k:2,l:2](x[n_1,c,2*a+k,2*_s0+l])")
+    src = d.numpy_source(forward=True)
+    body = src[src.index("def backward"):]
+    assert body.count("_fold(") == 2 and "np.sum(" not in body
+    x = np.arange(2 * 3 * 4 * 6, dtype=float).reshape(2, 3, 4, 6)
+    x[0, 1, 2:4, 0:2] = 7.0  # a tie of four
+    x[1, 2, 0, 2:4] = 100.0  # a tie of two
+    dm = np.random.default_rng(6).standard_normal((2, 3, 2, 3))
+    got = d.compile(forward=True)(x=x, dm=dm)
+    want = np.zeros_like(x)
+    for n, c, a, s in itertools.product(*map(range, dm.shape)):
+        block = x[n, c, 2 * a:2 * a + 2, 2 * s:2 * s + 2]
+        top = block == block.max()
+        want[n, c, 2 * a:2 * a + 2, 2 * s:2 * s + 2] += top * dm[n, c, a, s] / top.sum()
+    np.testing.assert_allclose(got["x"], want, rtol=1e-12, atol=1e-12)
+    assert got["x"][0, 1, 2, 0] == dm[0, 1, 1, 0] / 4
