@@ -159,3 +159,14 @@ def test_pooling_tie_count_is_one_pass_per_window_position():
         want[n, c, 2 * a:2 * a + 2, 2 * s:2 * s + 2] += top * dm[n, c, a, s] / top.sum()
     np.testing.assert_allclose(got["x"], want, rtol=1e-12, atol=1e-12)
     assert got["x"][0, 1, 2, 0] == dm[0, 1, 1, 0] / 4
+
+
+def test_a_sum_of_window_values_to_a_number():
+    """A loss summed over every axis of values of a window (``_fold`` over all axes: one
+    reduction, a number), forward and gradient."""
+    s = np.random.default_rng(7).standard_normal((6, 5))
+    d = ic.derive("L = exp(s[i,j])*(j <= i)*(i < j + 3)")
+    mask = (np.arange(5) <= np.arange(6)[:, None]) & (np.arange(6)[:, None] < np.arange(5) + 3)
+    got = d.compile(forward=True)(s=s)  # a scalar loss: its upstream gradient is 1
+    np.testing.assert_allclose(got["L"], np.sum(np.exp(s) * mask), rtol=1e-12)
+    np.testing.assert_allclose(got["s"], np.exp(s) * mask, rtol=1e-12, atol=1e-12)

@@ -131,7 +131,7 @@ def _matrix(a, nb, cut):  # a as a stack of matrices (batch: axes before nb; row
 
 def _fold(x, axes, f):  # f.reduce of a window over a few axes: one pass per window position
     count = math.prod(x.shape[a] for a in axes)
-    if count > 64:
+    if count > 64 or len(axes) == x.ndim:  # many positions, or a number: one reduction
         return f.reduce(x, axis=axes)
     x = np.moveaxis(x, axes, tuple(range(len(axes))))
     out = None
@@ -216,6 +216,8 @@ class NumpyDialect(PythonLoops, Dialect):
         return f"_dot({a}, {b}, {ia}, {ib}, {len(batch)}, {len(summed)})", tuple(batch + fa + fb)
 
     def conv(self, x, kernel, spec, sizes):  # README "Windows and positions": im2col and BLAS
+        if type(self) is not NumpyDialect:  # Numba's dialect: its kernels compute windows
+            return super().conv(x, kernel, spec, sizes)
         return f"_conv({x}, {kernel}, {spec!r}, {sizes})"
 
     def broadcast(self, code, shape):
