@@ -115,7 +115,7 @@ def _matrix(a, nb, cut):  # a as a stack of matrices (batch: axes before nb; row
         axes = [i for i in g if a.shape[i] > 1]
         ok = all(a.strides[i] == a.strides[j]*a.shape[j] for i, j in zip(axes, axes[1:]))
         merged.append((a.strides[axes[-1]] if axes else 0) if ok else None)
-    _, rs, cs = merged
+    rs, cs = merged[1:]
     if None not in merged and (cs == a.itemsize and rs >= shape[2]*a.itemsize or shape[2] == 1
                                or rs == a.itemsize and cs >= shape[1]*a.itemsize or shape[1] == 1):
         return a.reshape(shape)
