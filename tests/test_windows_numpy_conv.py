@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import threading
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from indexcalc.backends.numpy_convs import NUMPY_CONV
 
 
 def _helpers():
-    namespace = {"np": np, "math": math, "re": re}
+    namespace = {"np": np, "math": math, "re": re, "threading": threading}
     exec(NUMPY_CONV, namespace)
     return namespace
 
@@ -170,3 +171,29 @@ def test_a_sum_of_window_values_to_a_number():
     got = d.compile(forward=True)(s=s)  # a scalar loss: its upstream gradient is 1
     np.testing.assert_allclose(got["L"], np.sum(np.exp(s) * mask), rtol=1e-12)
     np.testing.assert_allclose(got["s"], np.exp(s) * mask, rtol=1e-12, atol=1e-12)
+
+
+def test_the_scratch_buffer_never_leaves_the_helper():
+    """``_conv`` reuses one buffer per thread for its copies (im2col, col2im's products): a
+    result is never a view of it (a later call leaves it alone), and threads do not share it."""
+    rng = np.random.default_rng(8)
+    step = ic.derive(STEP).compile(forward=True)
+    first = {"x": rng.standard_normal((2, 3, 9, 7)), "w": rng.standard_normal((5, 3, 4, 2)), "dy": rng.standard_normal((2, 5, 6, 6))}
+    second = {k: rng.standard_normal(v.shape) for k, v in first.items()}
+    got = step(**first)
+    kept = {k: v.copy() for k, v in got.items()}
+    step(**second)
+    for k, v in got.items():
+        np.testing.assert_array_equal(v, kept[k], err_msg=k)
+    results = {}
+
+    def run(name, arrays):
+        for _ in range(20):
+            results[name] = step(**arrays)
+    threads = [threading.Thread(target=run, args=(n, a)) for n, a in (("first", first), ("second", second))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, v in kept.items():
+        np.testing.assert_allclose(results["first"][k], v, rtol=1e-12, atol=1e-12, err_msg=k)

@@ -5,7 +5,7 @@ contraction; everything else is inlined. Matrix-shaped and batched contractions 
 ``@`` (BLAS), the others to ``np.einsum`` of one or two operands (more are contracted two
 at a time, in the order the lowering stage plans), a convolution to ``_conv`` (im2col or
 col2im and one matmul: :mod:`indexcalc.backends.numpy_convs`); the module imports NumPy (and
-``math``, ``re`` where its helpers read them) only, and the function checks its arguments first; numbers computed from
+``math``, ``re``, ``threading`` where its helpers read them) only, and the function checks its arguments first; numbers computed from
 constants and sizes are Python numbers or scalars of the data's dtype (a NumPy float64 scalar would
 promote float32 arrays under NumPy 2), so float32 inputs are computed in float32
 throughout; results are C-contiguous.
@@ -256,7 +256,7 @@ NUMPY_DIALECT = NumpyDialect()
 
 def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str:
     """Python source of ``def fname(inputs...)`` returning ``{key: value}`` for ``returns``:
-    a module that imports NumPy (and ``math``, ``re`` where it uses them) and nothing else, and
+    a module that imports NumPy (and ``math``, ``re``, ``threading`` where it uses them) and nothing else, and
     carries only the helpers the function calls; the function checks its arguments
     first (``_check``: the ranks and sizes :func:`~indexcalc.backends.arrays.check_shapes`
     checks). ``header=False``: the function alone (it calls the module's ``_check``)."""
@@ -267,7 +267,7 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
     if not header:
         return src
     helpers = "".join(code for call, code in HELPERS.items() if call in src) + gather_helpers(src, GATHERS)
-    imports = "".join(f"import {m}\n" for m in ("math", "re") if reads_module(helpers + src, m))
+    imports = "".join(f"import {m}\n" for m in ("math", "re", "threading") if reads_module(helpers + src, m))
     imports = imports + "\n" * bool(imports) + "import numpy as np\n"
     return HEADER + imports + helpers + check_source(prog, "np.shape(a)") + "\n\n" + src
 

@@ -15,9 +15,9 @@
 The conv2d of README "Windows and positions", forward and both gradients (each checked
 against plain loops in ``tests/test_windows_numpy_conv.py``):
 
-    >>> import math, re
+    >>> import math, re, threading
     >>> import numpy as np
-    >>> namespace = {"np": np, "math": math, "re": re}
+    >>> namespace = {"np": np, "math": math, "re": re, "threading": threading}
     >>> exec(NUMPY_CONV, namespace)
     >>> conv = namespace["_conv"]
     >>> x, w = np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2))
@@ -48,6 +48,27 @@ def _t(a, perm):
     return np.transpose(a, perm)
 
 
+_SCRATCH = threading.local()  # per thread: the flat buffer the copies below reuse
+
+
+def _scratch(shape, dtype):
+    """An uninitialized array of this shape and dtype, in one buffer reused from call to call
+    (fresh memory costs a page fault per 4 KB on every call); it never leaves a helper."""
+    n, dtype = math.prod(shape), np.dtype(dtype)
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < n*dtype.itemsize:
+        buf = _SCRATCH.buf = np.empty(n*dtype.itemsize, np.uint8)
+    return buf[:n*dtype.itemsize].view(dtype).reshape(shape)
+
+
+def _copy(view, order, shape):
+    """np.transpose(view, order) copied into the scratch buffer, as ``shape``."""
+    view = np.transpose(view, order)
+    out = _scratch(view.shape, view.dtype)
+    np.copyto(out, view)
+    return out.reshape(shape)
+
+
 def _convolve(x, w, pads, stride, dilation, groups, sizes):
     """x (batch, groups*channels, spatial) correlated with w (groups*outputs, channels,
     kernel) after padding x by pads (negative: a cut): im2col and one matmul, or a full
@@ -71,11 +92,11 @@ def _convolve(x, w, pads, stride, dilation, groups, sizes):
     if sizes[-1]*stride[-1] <= kernel[-1]*dilation[-1] and sizes[-1] < kernel[-1]:
         # the kernel's last axis innermost: (batch*output, channels*kernel) per group, one
         # matmul with the kernel transposed (few positions per batch element: one BLAS call)
-        cols = np.ascontiguousarray(np.moveaxis(view, (1, 2), (0, 2 + r))).reshape(groups, b*nout, nk)
+        cols = _copy(view, (1, 0, *range(3, 3 + r), 2, *range(3 + r, 3 + 2*r)), (groups, b*nout, nk))
         y = np.matmul(cols, w.swapaxes(-1, -2)).reshape(groups, b, nout, -1).transpose(1, 0, 3, 2)
     else:  # the output's last axis innermost: (channels*kernel, output)
-        cols = np.ascontiguousarray(np.moveaxis(view, tuple(range(3 + r, 3 + 2*r)), tuple(range(3, 3 + r))))
-        y = np.matmul(w, cols.reshape(b, groups, nk, nout))
+        cols = _copy(view, (0, 1, 2, *range(3 + r, 3 + 2*r), *range(3, 3 + r)), (b, groups, nk, nout))
+        y = np.matmul(w, cols)
     return y.reshape((b, -1) + tuple(sizes))
 
 
@@ -86,7 +107,8 @@ def _transposed_conv(x, w, dilation, sizes):
     (b, g, c, _), kernel = x.shape, tuple(w.shape[3:])
     spatial = tuple(n - d*(k - 1) for n, d, k in zip(sizes, dilation, kernel))  # x's own
     wk = np.moveaxis(w, 2, -1).reshape(g, -1, c)  # (groups, outputs*kernel, channels)
-    parts = np.matmul(wk, x).reshape((b, g, -1) + kernel + spatial)
+    parts = np.matmul(wk, x, out=_scratch((b, g, wk.shape[1], x.shape[3]), np.result_type(wk, x)))
+    parts = parts.reshape((b, g, -1) + kernel + spatial)
     y = np.zeros((b, g, parts.shape[2]) + tuple(sizes), np.result_type(x, w))
     for tap in np.ndindex(*kernel):
         at = tuple(slice(d*(k - 1 - t), d*(k - 1 - t) + n) for d, k, t, n in zip(dilation, kernel, tap, spatial))
