@@ -163,6 +163,8 @@ BACKEND_NAMES = [
     # issue 23: the BLAS steps of a product of three or more (_dot), diagonal writes (_embed)
     '_dot', 'batch', 'free_a', 'free_b', 'ia', 'ib', 'matmul', 'nbatch', 'ns', 'nsum', 'out', 'prod',
     'transpose', '_embed', 'zeros',
+    # issue 21 (w6): _dot's operands as matrices (_matrix)
+    '_matrix', 'all', 'cs', 'cut', 'g', 'groups', 'inner', 'itemsize', 'merged', 'ok', 'order', 'rs',
     # issue 22: a cross-entropy's add at the targets (NumPy and torch _add_at)
     '_add_at', '_long', 'scatter_add_', 'value',
     'AttributeError', 'Float', 'Function', 'FunctionType', 'H1Function', 'ImportError',

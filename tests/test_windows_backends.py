@@ -197,11 +197,15 @@ def test_standalone_numpy_source(name, forward, shapes):
                                      "y[n,g,o,a] = x[n,g*4+c,a+k]*w[g,o,c,k]",  # grouped: batch label g
                                      "y[n,o,a,b,e] = x[n,c,2*a+k,2*b+l,2*e+m]*w[o,c,k,l,m]"])
 def test_numpy_conv2d_is_matmuls_of_strided_views(program):
+    """Each of the three products is a convolution (``_conv``: im2col or col2im and one
+    ``np.matmul``) or a BLAS product of a strided view (``_dot``): never einsum or a one-hot."""
     src = ic.derive(program).numpy_source(forward=True)
     body = src[src.index("def backward"):]
-    assert body.count("_dot(") == 3 and "einsum" not in body
-    assert "as_strided" in src and "np.eye" not in src and "np.zeros((" not in body
-    assert "shift" not in src.lower()
+    assert body.count("_dot(") + body.count("_conv(") == 3 and "einsum" not in body
+    assert "as_strided" in src and "np.matmul" in src
+    assert "np.eye" not in src and "np.zeros((" not in body and "shift" not in src.lower()
+    if program.startswith("y[n,o,a,e]"):  # conv2d: y, dx (col2im) and dw (im2col), all three
+        assert body.count("_conv(") == 3
 
 
 # -- shapes ------------------------------------------------------------------------------------

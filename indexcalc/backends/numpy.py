@@ -3,8 +3,9 @@
 One variable per node that is computed more than once, is a statement's value, or is a
 contraction; everything else is inlined. Matrix-shaped and batched contractions go to
 ``@`` (BLAS), the others to ``np.einsum`` of one or two operands (more are contracted two
-at a time, in the order the lowering stage plans); the module imports NumPy (and
-``math``) only, and the function checks its arguments first; numbers computed from
+at a time, in the order the lowering stage plans), a convolution to ``_conv`` (im2col or
+col2im and one matmul: :mod:`indexcalc.backends.numpy_convs`); the module imports NumPy (and
+``math``, ``re``, ``threading`` where its helpers read them) only, and the function checks its arguments first; numbers computed from
 constants and sizes are Python numbers or scalars of the data's dtype (a NumPy float64 scalar would
 promote float32 arrays under NumPy 2), so float32 inputs are computed in float32
 throughout; results are C-contiguous.
@@ -31,6 +32,7 @@ from indexcalc.backends.spelling import BOOLEAN, NUMPY, NUMPY_REDUCE
 from indexcalc.backends.gathers import NUMPY as GATHERS
 from indexcalc.backends.gathers import gather_helpers
 from indexcalc.backends.windows import NUMPY as WINDOW, WINDOW_ADD
+from indexcalc.backends.numpy_convs import NUMPY_CONV
 from indexcalc.backends.scan import NUMPY as STEP
 from indexcalc.backends.scan import PythonLoops
 from indexcalc.errors import ShapeError
@@ -100,21 +102,45 @@ except ImportError:  # NumPy has no erf: math.erf element by element
 def _dot(a, b, ia, ib, nb, ns):  # a BLAS product: a as (batch, free, summed), b as (batch, summed, free)
     a, b = np.transpose(a, ia), np.transpose(b, ib)
     batch, free_a, free_b = a.shape[:nb], a.shape[nb:a.ndim - ns], b.shape[nb + ns:]
-    nbatch, nsum = math.prod(batch), math.prod(a.shape[a.ndim - ns:])
-    out = np.matmul(a.reshape(nbatch, math.prod(free_a), nsum), b.reshape(nbatch, nsum, math.prod(free_b)))
+    out = np.matmul(_matrix(a, nb, a.ndim - ns), _matrix(b, nb, nb + ns))
     return out.reshape(batch + free_a + free_b)
+
+
+def _matrix(a, nb, cut):  # a as a stack of matrices (batch: axes before nb; rows: nb to cut;
+    # columns: the rest): a view where BLAS can read one, else a copy made in whichever order
+    # of rows and columns copies along a's smaller stride innermost (a window's copy: im2col)
+    groups = (range(nb), range(nb, cut), range(cut, a.ndim))
+    shape = tuple(math.prod(a.shape[i] for i in g) for g in groups)
+    merged = []  # per group: its stride where its axes merge into one, else None
+    for g in groups:
+        axes = [i for i in g if a.shape[i] > 1]
+        ok = all(a.strides[i] == a.strides[j]*a.shape[j] for i, j in zip(axes, axes[1:]))
+        merged.append((a.strides[axes[-1]] if axes else 0) if ok else None)
+    rs, cs = merged[1:]
+    if None not in merged and (cs == a.itemsize and rs >= shape[2]*a.itemsize or shape[2] == 1
+                               or rs == a.itemsize and cs >= shape[1]*a.itemsize or shape[1] == 1):
+        return a.reshape(shape)
+
+    def inner(g):  # the copy's innermost axis, where g is last: (|stride|, -length)
+        axes = [i for i in g if a.shape[i] > 1]
+        return (abs(a.strides[axes[-1]]), -a.shape[axes[-1]]) if axes else (0, 0)
+    if inner(groups[1]) < inner(groups[2]):
+        order = [*groups[0], *groups[2], *groups[1]]
+        return np.ascontiguousarray(a.transpose(order)).reshape(shape[0], shape[2], shape[1]).transpose(0, 2, 1)
+    return np.ascontiguousarray(a).reshape(shape)
 """, "_fold(": """
 
 def _fold(x, axes, f):  # f.reduce of a window over a few axes: one pass per window position
     count = math.prod(x.shape[a] for a in axes)
-    if count > 64:
+    if count > 64 or len(axes) == x.ndim:  # many positions, or a number: one reduction
         return f.reduce(x, axis=axes)
     x = np.moveaxis(x, axes, tuple(range(len(axes))))
     out = None
     for at in np.ndindex(x.shape[:len(axes)]):
         out = x[at].copy() if out is None else f(out, x[at], out=out)
     return out
-""", "_window(": WINDOW, "_window_add(": WINDOW_ADD["numpy"], "_step(": STEP}
+""", "_window(": WINDOW, "_window_add(": WINDOW_ADD["numpy"], "_step(": STEP,
+           "_conv(": NUMPY_CONV}
 
 
 def runs(labels, groups) -> bool:
@@ -190,6 +216,11 @@ class NumpyDialect(PythonLoops, Dialect):
         ib = tuple(lb.index(i) for i in batch + summed + fb)
         return f"_dot({a}, {b}, {ia}, {ib}, {len(batch)}, {len(summed)})", tuple(batch + fa + fb)
 
+    def conv(self, x, kernel, spec, sizes):  # README "Windows and positions": im2col and BLAS
+        if type(self) is not NumpyDialect:  # Numba's dialect: its kernels compute windows
+            return super().conv(x, kernel, spec, sizes)
+        return f"_conv({x}, {kernel}, {spec!r}, {sizes})"
+
     def broadcast(self, code, shape):
         return f"np.broadcast_to({code}, ({shape},))"
 
@@ -225,7 +256,7 @@ NUMPY_DIALECT = NumpyDialect()
 
 def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str:
     """Python source of ``def fname(inputs...)`` returning ``{key: value}`` for ``returns``:
-    a module that imports NumPy (and ``math`` where it uses it) and nothing else, and
+    a module that imports NumPy (and ``math``, ``re``, ``threading`` where it uses them) and nothing else, and
     carries only the helpers the function calls; the function checks its arguments
     first (``_check``: the ranks and sizes :func:`~indexcalc.backends.arrays.check_shapes`
     checks). ``header=False``: the function alone (it calls the module's ``_check``)."""
@@ -236,7 +267,8 @@ def numpy_source(prog, fname: str = "forward", returns=None, header=True) -> str
     if not header:
         return src
     helpers = "".join(code for call, code in HELPERS.items() if call in src) + gather_helpers(src, GATHERS)
-    imports = "import math\n\n" * reads_module(helpers + src, "math") + "import numpy as np\n"
+    imports = "".join(f"import {m}\n" for m in ("math", "re", "threading") if reads_module(helpers + src, m))
+    imports = imports + "\n" * bool(imports) + "import numpy as np\n"
     return HEADER + imports + helpers + check_source(prog, "np.shape(a)") + "\n\n" + src
 
 

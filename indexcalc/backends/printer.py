@@ -310,6 +310,9 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
             labels.append(tuple(ls[i] for i in layout))
         # a product with a window (README "Windows and positions") is BLAS-shaped where the dialect says how
         self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
+        # a sum over a window's axes of elementwise values of the window (pooling's tie count)
+        # folds too: one pass per window position, not a reduction over short inner axes
+        self.folds = self.blas or any(self.of_window(a) for a, _ in node.args)
         # each step of a product of three or more is one BLAS product where the dialect has one
         # (opt_einsum's way: tensordot), not einsum's loops
         self.steps_blas = len(codes) > 2
@@ -322,13 +325,22 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
             return code, tuple(out.index(i) for i in ls)
         return self.binary(*zip(codes, labels), out=out, op=type(node.op))
 
+    def of_window(self, k, depth=8) -> bool:
+        """Whether node ``k`` is elementwise values of a window (through at most ``depth``
+        maps and broadcasts)."""
+        node = self.g[k]
+        if isinstance(node.op, Window):
+            return True
+        return depth > 0 and isinstance(node.op, (Map, Broadcast)) and \
+            any(self.of_window(a, depth - 1) for a, _ in node.args)
+
     def binary(self, *operands, out, op=Contract):
         """``(code, layout)`` of one or two operands ``(code, labels)`` contracted (or reduced
         by ``op``, a class of :class:`~indexcalc.lower.ir.Reduction`) to ``out``."""
         codes, labels = [c for c, _ in operands], [ls for _, ls in operands]
         p = plan(op, labels, out)
         codes = [self.d.reduce("sum", c, axes) if axes else c for c, axes in zip(codes, p.presum)]
-        if p.kind == "reduce" and p.axes and getattr(self, "blas", False) and self.d.fold(op.word, codes[0], p.axes):
+        if p.kind == "reduce" and p.axes and getattr(self, "folds", False) and self.d.fold(op.word, codes[0], p.axes):
             code = self.d.fold(op.word, codes[0], p.axes)  # a window reduced (pooling)
         elif p.kind == "reduce":
             code = self.d.reduce(op.word, codes[0], p.axes) if p.axes else codes[0]

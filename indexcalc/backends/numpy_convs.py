@@ -1,0 +1,117 @@
+"""The NumPy backend's convolution helper (README "Windows and positions"): the products
+:mod:`indexcalc.lower.conv` calls convolutions are printed as ``_conv(x, w, spec, sizes)``
+(the spec parsed and the operands arranged as in the torch and JAX backends,
+:mod:`indexcalc.backends.windows`), and ``_convolve`` computes one by BLAS:
+
+* im2col: the window of ``x`` copied once into a (channels × kernel, output) matrix per
+  batch element and group (or its transpose, whichever copy runs along the longer
+  contiguous axis: the gradient of a kernel reads a large kernel at few positions), one
+  ``np.matmul`` with the kernel;
+* a "full" correlation (padding ``dilation × (kernel - 1)`` on both sides, stride 1: the
+  gradient of a convolution's input) as the transposed convolution it is: one
+  ``np.matmul`` of the kernel and ``x`` (no padded copy of ``x``), then one strided add per
+  kernel tap (col2im).
+
+The conv2d of README "Windows and positions", forward and both gradients (each checked
+against plain loops in ``tests/test_windows_numpy_conv.py``):
+
+    >>> import math, re, threading
+    >>> import numpy as np
+    >>> namespace = {"np": np, "math": math, "re": re, "threading": threading}
+    >>> exec(NUMPY_CONV, namespace)
+    >>> conv = namespace["_conv"]
+    >>> x, w = np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2))
+    >>> conv(x, w, "ab(c+d)(e+f),gbdf->agce", (3, 3))[0, 0]
+    array([[10., 14., 18.],
+           [26., 30., 34.],
+           [42., 46., 50.]])
+    >>> dy = np.ones((1, 1, 3, 3))
+    >>> conv(dy, w, "ab(c-d)(e-f),bgdf->agce", (4, 4))[0, 0]   # dx: dy read at s-k
+    array([[1., 2., 2., 1.],
+           [2., 4., 4., 2.],
+           [2., 4., 4., 2.],
+           [1., 2., 2., 1.]])
+    >>> conv(x, dy, "ab(c+d)(e+f),agdf->gbce", (2, 2))[:, 0]   # dw: dy as the kernel
+    array([[[45., 54.],
+            [81., 90.]]])
+"""
+
+from __future__ import annotations
+
+from indexcalc.backends.windows import _CONV
+
+#: NumPy: im2col and one ``np.matmul``; a full correlation as a transposed convolution
+NUMPY_CONV = _CONV.replace("_T(", "_t(").replace("_FLIP(", "np.flip(") \
+    .replace("_CONVOLVE(x, w, pads, ", "_convolve(x, w, pads, ") + '''
+
+def _t(a, perm):
+    return np.transpose(a, perm)
+
+
+_SCRATCH = threading.local()  # per thread: the flat buffer the copies below reuse
+
+
+def _scratch(shape, dtype):
+    """An uninitialized array of this shape and dtype, in one buffer reused from call to call
+    (fresh memory costs a page fault per 4 KB on every call); it never leaves a helper."""
+    n, dtype = math.prod(shape), np.dtype(dtype)
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < n*dtype.itemsize:
+        buf = _SCRATCH.buf = np.empty(n*dtype.itemsize, np.uint8)
+    return buf[:n*dtype.itemsize].view(dtype).reshape(shape)
+
+
+def _copy(view, order, shape):
+    """np.transpose(view, order) copied into the scratch buffer, as ``shape``."""
+    view = np.transpose(view, order)
+    out = _scratch(view.shape, view.dtype)
+    np.copyto(out, view)
+    return out.reshape(shape)
+
+
+def _convolve(x, w, pads, stride, dilation, groups, sizes):
+    """x (batch, groups*channels, spatial) correlated with w (groups*outputs, channels,
+    kernel) after padding x by pads (negative: a cut): im2col and one matmul, or a full
+    correlation as a transposed convolution (README "Windows and positions")."""
+    r, kernel = len(sizes), tuple(w.shape[2:])
+    b, c = x.shape[0], x.shape[1]//groups
+    w = w.reshape((groups, -1, c) + kernel)
+    if all(t == 1 for t in stride) and all(lo == hi == d*(k - 1) for (lo, hi), d, k in zip(pads, dilation, kernel)):
+        return _transposed_conv(x.reshape((b, groups, c, -1)), w, dilation, sizes)
+    if any(lo > 0 or hi > 0 for lo, hi in pads):
+        x = np.pad(x, [(0, 0)]*2 + [(max(lo, 0), max(hi, 0)) for lo, hi in pads])
+    x = x[(slice(None),)*2 + tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(pads, x.shape[2:]))]
+    x = x.reshape((b, groups, c) + tuple(x.shape[2:]))
+    st = x.strides
+    view = np.lib.stride_tricks.as_strided(
+        x, x.shape[:3] + tuple(sizes) + kernel,
+        st[:3] + tuple(t*s for t, s in zip(stride, st[3:])) + tuple(d*s for d, s in zip(dilation, st[3:])),
+        writeable=False)  # (batch, groups, channels, output, kernel)
+    nout, nk = math.prod(sizes), c*math.prod(kernel)
+    w = w.reshape((groups, -1, nk))
+    if sizes[-1]*stride[-1] <= kernel[-1]*dilation[-1] and sizes[-1] < kernel[-1]:
+        # the kernel's last axis innermost: (batch*output, channels*kernel) per group, one
+        # matmul with the kernel transposed (few positions per batch element: one BLAS call)
+        cols = _copy(view, (1, 0, *range(3, 3 + r), 2, *range(3 + r, 3 + 2*r)), (groups, b*nout, nk))
+        y = np.matmul(cols, w.swapaxes(-1, -2)).reshape(groups, b, nout, -1).transpose(1, 0, 3, 2)
+    else:  # the output's last axis innermost: (channels*kernel, output)
+        cols = _copy(view, (0, 1, 2, *range(3 + r, 3 + 2*r), *range(3, 3 + r)), (b, groups, nk, nout))
+        y = np.matmul(w, cols)
+    return y.reshape((b, -1) + tuple(sizes))
+
+
+def _transposed_conv(x, w, dilation, sizes):
+    """The full correlation of x (batch, groups, channels, positions) with w (groups,
+    outputs, channels, kernel) (w read flipped): every output channel and tap of x's
+    positions by one matmul, each tap added at position + dilation*(kernel - 1 - tap)."""
+    (b, g, c, _), kernel = x.shape, tuple(w.shape[3:])
+    spatial = tuple(n - d*(k - 1) for n, d, k in zip(sizes, dilation, kernel))  # x's own
+    wk = np.moveaxis(w, 2, -1).reshape(g, -1, c)  # (groups, outputs*kernel, channels)
+    parts = np.matmul(wk, x, out=_scratch((b, g, wk.shape[1], x.shape[3]), np.result_type(wk, x)))
+    parts = parts.reshape((b, g, -1) + kernel + spatial)
+    y = np.zeros((b, g, parts.shape[2]) + tuple(sizes), np.result_type(x, w))
+    for tap in np.ndindex(*kernel):
+        at = tuple(slice(d*(k - 1 - t), d*(k - 1 - t) + n) for d, k, t, n in zip(dilation, kernel, tap, spatial))
+        y[(slice(None),)*3 + at] += parts[(slice(None),)*3 + tap]
+    return y.reshape((b, -1) + tuple(sizes))
+'''
