@@ -114,3 +114,20 @@ def test_a_window_larger_than_its_axis_is_a_shape_error_naming_the_index():
     inputs = {n: r.normal(size=s) for n, s in shapes.items()}
     with pytest.raises(ShapeError, match="index a on line 1"):
         ic.derive(forward).compile()(**inputs, dy=np.zeros((1, 3, 1)))
+
+
+def test_the_hessian_vector_product_matches_differences_of_the_gradient():
+    """Second order through the same valid size: the HVP of ``L = y^2`` against central
+    differences of the compiled gradient (the kernels and inputs differ in length)."""
+    forward = "y[n,o,a] = x[n,c,a+k]*w[o,c,k] + u[n,c,a+l]*v[o,c,l]\nL = y[n,o,a]^2"
+    r = np.random.default_rng(5)
+    shapes = {"x": (2, 3, 9), "w": (4, 3, 3), "u": (2, 3, 8), "v": (4, 3, 2)}
+    inputs = {n: r.normal(size=s) for n, s in shapes.items()}
+    vec = {"vx": r.normal(size=shapes["x"]), "vw": r.normal(size=shapes["w"])}
+    got = ic.hvp(forward, wrt=["x", "w"]).compile()(**inputs, **vec)
+    grad = ic.derive(forward, wrt=["x", "w"]).compile()
+    h = 1e-5
+    up = grad(**{**inputs, "x": inputs["x"] + h * vec["vx"], "w": inputs["w"] + h * vec["vw"]})
+    down = grad(**{**inputs, "x": inputs["x"] - h * vec["vx"], "w": inputs["w"] - h * vec["vw"]})
+    for x in ("x", "w"):
+        np.testing.assert_allclose(got[x], (up[x] - down[x]) / (2 * h), rtol=1e-6, atol=1e-6)
