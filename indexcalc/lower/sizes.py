@@ -21,6 +21,7 @@ resolves it down to the inputs' axes; :func:`size_code` prints it as Python.
 from __future__ import annotations
 
 import sympy as sp
+from sympy.core.parameters import distribute
 
 from indexcalc.language.algebra import Index, Size  # noqa: F401 (Index: the doctest)
 from indexcalc.language.axes import FloorDiv
@@ -56,8 +57,43 @@ def formula(prog, cls, inputs=None, depth=0):
         else:
             if any(not isinstance(a, (Size, FloorDiv, sp.Min, sp.Max)) for a in e.atoms(sp.Function)):
                 continue  # len(j) of an index no axis sizes, say
-            return sp.expand(e.xreplace(subs))
+            return resolved(e, subs)
     return None
+
+
+def resolved(e, subs):
+    """``e`` with each ``Size`` replaced by ``subs[size]``, its sums multiplied out, and a
+    ``Min``/``Max`` rebuilt unevaluated (as the checker builds it): SymPy's own ``Min`` of
+    two sizes compares them, and under the derivation's settings (no distributing, ``-(b -
+    1) + a`` stays so) that comparison recurses without end (the valid size of ``a`` in
+    ``x[n,c,a+k]*w[o,c,k] + u[n,c,a+k]*v[o,c,k]``). A bound known to be no larger than
+    every other is the ``Min`` itself (``Min(a, a)`` is ``a``).
+
+        >>> x, w = sp.IndexedBase("x"), sp.IndexedBase("w")
+        >>> a = -(Size(w, 0) - 1) + Size(x, 0)
+        >>> resolved(sp.Min(a, a + Size(w, 0), evaluate=False), {})
+        -Size(w, 0) + Size(x, 0) + 1
+    """
+    with distribute(True):
+        return _resolved(e, subs)
+
+
+def _resolved(e, subs):
+    if isinstance(e, Size):
+        return subs.get(e, e)
+    if not e.args:
+        return e
+    args = [_resolved(a, subs) for a in e.args]
+    if isinstance(e, (sp.Min, sp.Max)):
+        args = list(dict.fromkeys(sp.expand(a) for a in args))
+        sign = 1 if isinstance(e, sp.Min) else -1
+        for a in args:
+            if all(b is a or (sign * sp.expand(b - a)).is_nonnegative for b in args):
+                return a
+        return e.func(*args, evaluate=False)
+    if any(isinstance(a, (sp.Min, sp.Max)) for a in sp.preorder_traversal(e) if a is not e):
+        return e.func(*args)  # (expand would rebuild the Min evaluated)
+    return sp.expand(e.func(*args))
 
 
 def stated(prog, cls):
@@ -69,7 +105,7 @@ def stated(prog, cls):
             e = k[1]
             subs = {s: formula(prog, prog.sizes.find((s.tensor, s.axis))) for s in e.atoms(Size)}
             if all(v is not None for v in subs.values()):
-                out.append(sp.expand(e.xreplace(subs)))
+                out.append(resolved(e, subs))
     return out
 
 
