@@ -58,6 +58,11 @@ class Dialect:
         place where ``fresh`` says ``dense`` is a temporary; dialects with ``embed`` only."""
         return None
 
+    def scale_into(self, code, factor):
+        """``code`` (a fresh temporary's variable, or a view of it) multiplied by ``factor``
+        in place, as an expression of its value; None where arrays are immutable."""
+        return None
+
     def einsum(self, eq, codes) -> str:
         raise NotImplementedError
 

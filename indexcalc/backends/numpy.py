@@ -214,6 +214,9 @@ class NumpyDialect(PythonLoops, Dialect):
     def number_base(self, base):
         return f"_dtype.type({base})"
 
+    def scale_into(self, code, factor):  # in place: a fresh temporary (backends/arithmetic.py)
+        return f"np.multiply({code}, {factor}, out={code})"
+
     def result(self, code, rank, copy=False):
         if copy:
             return f"np.array({code}, dtype=_dtype, order='C')"

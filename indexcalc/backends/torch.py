@@ -110,6 +110,9 @@ class TorchDialect(PythonLoops, PythonNumbers, Dialect):
     def scaled(self, code, factor):  # in place: the result is a fresh tensor
         return f"{code}.mul_({factor})"
 
+    def scale_into(self, code, factor):  # in place: a fresh temporary (backends/arithmetic.py)
+        return f"{paren(code)}.mul_({factor})"
+
     def result(self, code, rank, copy=False):
         if copy:
             return f"{paren(code)}.clone(memory_format=torch.contiguous_format)"
