@@ -25,7 +25,8 @@ from __future__ import annotations
 import sympy as sp
 
 from indexcalc.backends.dialect import factor, literal, paren
-from indexcalc.lower.ir import Const, Contract, Map
+from indexcalc.lower.ir import Const, Contract, Diagonal, Map
+from indexcalc.lower.plan import plan
 
 
 class ArithmeticPrinting:
@@ -36,6 +37,8 @@ class ArithmeticPrinting:
         if code is not None:
             return code
         terms = [self.term(a, pos, node.rank) for a, pos in node.args]
+        if (code := self.accumulated(node, terms)) is not None:
+            return code
         terms.sort(key=lambda t: t[0] == "-")
         out = "".join(f" {s} {c}" for s, c in terms)
         return out[3:] if out.startswith(" + ") else "-" + out[3:]
@@ -96,14 +99,85 @@ class ArithmeticPrinting:
         (n,) = full
         return n if self.fresh_temporary(items[n][4]) else None
 
+    def scaled_product(self, node, codes, labels, out):
+        """``(code, layout)`` of a contraction of two operands that is a product after each
+        operand's own sums (``sum[k](t[n,k])*dp_dz[n,c,o,d]``) whose operand of the result's
+        labels is a fresh variable (:meth:`fresh_temporary`): the other operand multiplied
+        into it in place; else None."""
+        if len(codes) != 2 or not isinstance(node.op, Contract):
+            return None
+        p = plan(type(node.op), labels, out)
+        if p.kind != "product" or self.d.scale_into("a", "2") is None:
+            return None
+        for n, (a, _) in enumerate(node.args):
+            if tuple(p.labels[n]) == tuple(out) and not p.presum[n] and self.fresh_temporary(a) and \
+                    tuple(labels[n]) == tuple(out):
+                m = 1 - n
+                small = self.d.reduce("sum", codes[m], p.presum[m]) if p.presum[m] else codes[m]
+                small = self.align(small, [out.index(i) for i in p.labels[m]], len(out))
+                return self.d.scale_into(codes[n], small), tuple(range(len(out)))
+        return None
+
     def fresh_temporary(self, a) -> bool:
-        """Whether node ``a`` is a temporary variable (``_t1``) read once, whose code returns a
-        new array: a product or a sum of two or more operands, a contraction of two or more."""
-        if not (a in self.var and self.var[a].startswith("_t") and self.uses.get(a) == 1
-                and a not in self.given and a not in self.static):
+        """Whether node ``a`` is a variable read once (by the product that scales it; not an
+        argument, a saved or a returned value), whose code returns a new array: a product or
+        a sum of two or more operands, a contraction of two or more, a diagonal write."""
+        if not (a in self.var and self.uses.get(a) == 1 and a not in self.given and a not in self.static):
             return False
-        op, args = self.g[a].op, self.g[a].args
-        return len(args) >= 2 and (isinstance(op, Contract) or op in (Map("mul"), Map("add")))
+        return _new_array(self.g[a])
+
+    def scaled_operands(self, roots) -> set:
+        """The nodes to print as variables of their own so that a product or a sum of a
+        result's size works in their array (:meth:`mul` scales it, :meth:`add` adds the
+        other terms into it). From each result (``roots``) down: a product's only factor of
+        its rank, a sum's first term of its rank, each read once and a new array
+        (``_onto(..)*_t3[:, None, None, None]`` and ``a - 0.5*_t3*y*dvar_dx`` in the
+        layernorm Jacobian). Products and sums elsewhere stay one expression."""
+        out = set()
+        if self.d.scale_into("a", "2") is None:
+            return out
+        todo = [k for k in set(roots) & set(self.ids) if self.g[k].rank]
+        while todo:
+            k = todo.pop()
+            node = self.g[k]
+            if k in self.static or node.op not in (Map("mul"), Map("add")) or k in self.integral:
+                continue
+            args = [a for a, _ in node.args if a != self.onto.get(k)]
+            full = [a for a in args if self.g[a].rank == node.rank]
+            if node.op == Map("mul") and len(full) != 1:
+                continue
+            for a in full:
+                if self.uses.get(a) == 1 and a not in self.static and a not in self.given and \
+                        a not in self.integral and _new_array(self.g[a]):
+                    out.add(a)
+                    todo.append(a)
+                    break
+        return out
+
+    def accumulated(self, node, terms):
+        """``terms`` (``(sign, code)``, :meth:`term`) of a sum summed into the array of the
+        first that is a fresh variable of the sum's rank, in place (:meth:`Dialect.add_into`);
+        else None."""
+        fresh = [n for n, (a, _) in enumerate(node.args) if self.g[a].rank == node.rank and self.fresh_temporary(a)]
+        if not fresh or self.d.add_into("a", "a", "b", "+") is None or self.g.ids.get(node) in self.integral:
+            return None
+        (sign, acc), rest = terms[fresh[0]], terms[:fresh[0]] + terms[fresh[0] + 1:]
+        var, negative = acc, sign == "-"
+        for s, code in rest:
+            if not negative:
+                acc = self.d.add_into(acc, var, code, s)
+            elif s == "+":  # -acc + code
+                acc, negative = self.d.add_into(acc, var, code, "r-"), False
+            else:  # -acc - code = -(acc + code)
+                acc = self.d.add_into(acc, var, code, "+")
+        return self.d.add_into(acc, var, None, "neg") if negative else acc
+
+
+def _new_array(node) -> bool:
+    """Whether the printed code of ``node`` returns a new array, never a view or an input."""
+    if isinstance(node.op, Diagonal):
+        return True
+    return len(node.args) >= 2 and (isinstance(node.op, Contract) or node.op in (Map("mul"), Map("add")))
 
 
 def _product(coeff, items, aligned, rank) -> str:

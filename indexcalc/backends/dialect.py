@@ -63,6 +63,12 @@ class Dialect:
         in place, as an expression of its value; None where arrays are immutable."""
         return None
 
+    def add_into(self, acc, var, code, op):
+        """``acc`` (an expression whose value is the fresh array ``var``) with ``code``
+        added (``op`` "+"), subtracted ("-"), or subtracted from (``code - acc``: "r-"),
+        or negated ("neg", no ``code``), in ``var``'s array; None where arrays are immutable."""
+        return None
+
     def einsum(self, eq, codes) -> str:
         raise NotImplementedError
 

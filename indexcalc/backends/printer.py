@@ -77,7 +77,7 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
             if k in self.uses and k not in self.var and k not in self.static:
                 self.var[k] = safe(name)
         self.onto = self.absorbed(given)  # sums holding a diagonal write (backends/diagonals.py)
-        self.name_nodes(set(keep) | scan_operands(self.g, self.ids), "_t")
+        self.name_nodes(set(keep) | scan_operands(self.g, self.ids) | self.scaled_operands(roots), "_t")
 
     def name_nodes(self, keep, prefix):
         """A variable (``prefix`` and a number) for each node read twice, printed as an
@@ -262,6 +262,8 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
                 ops = [o for k, o in enumerate(ops) if k not in (i, j)] + [(code, tuple(kept[x] for x in layout))]
             (code, ls), = ops
             return code, tuple(out.index(i) for i in ls)
+        if (scaled := self.scaled_product(node, codes, labels, out)) is not None:
+            return scaled  # sum[k](t[n,k])*dp_dz[n,c,o,d]: the diagonal write scaled in place
         return self.binary(*zip(codes, labels), out=out, op=type(node.op))
 
     def binary(self, *operands, out, op=Contract):
