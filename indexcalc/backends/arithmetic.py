@@ -25,19 +25,22 @@ from __future__ import annotations
 import sympy as sp
 
 from indexcalc.backends.dialect import factor, literal, paren
-from indexcalc.lower.ir import Const, Contract, Diagonal, Map
+from indexcalc.lower.ir import COMPARISONS, Const, Contract, Diagonal, Map
 from indexcalc.lower.plan import plan
 
 
 class ArithmeticPrinting:
     """The printer's ``add`` and ``mul`` cases of :class:`~indexcalc.lower.ir.Map`."""
 
-    def add(self, node) -> str:
+    def add(self, node, assigned=None) -> str:
+        """A sum; ``assigned``: whether its code is a variable's own assignment (default: the
+        node's), the only place where terms are added in place (:meth:`accumulated`)."""
         code = self.delta_sum(node)  # README "Gathers": rest + c*delta(c, y[n]), no comparison array
         if code is not None:
             return code
         terms = [self.term(a, pos, node.rank) for a, pos in node.args]
-        if (code := self.accumulated(node, terms)) is not None:
+        if (self.assigned(node) if assigned is None else assigned) and \
+                (code := self.accumulated(node, terms)) is not None:
             return code
         terms.sort(key=lambda t: t[0] == "-")
         out = "".join(f" {s} {c}" for s, c in terms)
@@ -65,6 +68,11 @@ class ArithmeticPrinting:
         (:meth:`scalable`); ``negate`` (a term printed after a minus) never does."""
         coeff = sp.Integer(-1 if negate else 1)
         items = []  # (rank, boolean, divide, code, node, positions)
+        # a result formed by broadcasting smaller factors comes out in C order (not copied
+        # again to be returned) where no factor is read transposed: the inverse's Jacobian
+        # -B[:, None, :, None]*B.T[:, None, :] reads B.T as a contiguous copy of B's size
+        outer = self.g.ids.get(node) in getattr(self, "results", ()) and node.rank >= 2 and \
+            all(self.g[a].rank < node.rank for a, _ in node.args) and self.d.contiguous("a", True) is not None
         for a, pos in node.args:
             child, op = self.g[a], self.g[a].op
             if isinstance(op, Const):
@@ -75,12 +83,14 @@ class ArithmeticPrinting:
                 (b, bpos), = child.args
                 code = self.power(self.aligned(b, [pos[i] for i in bpos], node.rank), -op.parameters[0],
                                   a in self.static)
+            elif outer:
+                code = self.ordered(a, pos, node.rank)
             else:
                 code = self.aligned(a, pos, node.rank, boolean=True)
             boolean = isinstance(op, Map) and op.function in self.d.boolean and a not in self.static and not divide
             items.append((child.rank, boolean, divide, code, a, pos))
         items.sort(key=lambda t: (t[0], t[1]))
-        big = None if negate else self.scalable(node, items)
+        big = None if negate or not self.assigned(node) else self.scalable(node, items)
         if big is not None:
             big = items.pop(big)[3]
             scaled = self.d.scale_into(big, _product(coeff, items, self.aligned, node.rank))
@@ -88,6 +98,19 @@ class ArithmeticPrinting:
                 return scaled
             items.append((node.rank, False, False, big, None, None))
         return _product(coeff, items, self.aligned, node.rank)
+
+    def ordered(self, a, pos, rank) -> str:
+        """Operand ``a`` aligned as :meth:`aligned` does, in C order where the dialect says
+        (:meth:`Dialect.contiguous`: a transposed view copied, an array of unknown layout)."""
+        code, layout = self.expr(a, True)
+        targets = [pos[i] for i in layout]
+        order = sorted(range(len(targets)), key=lambda j: targets[j])
+        transposed = order != list(range(len(targets)))
+        if transposed:
+            code = self.d.transpose(code, order)
+        if len(targets) >= 2:
+            code = self.d.contiguous(code, transposed)
+        return self.align(code, sorted(targets), rank)
 
     def scalable(self, node, items):
         """The position in ``items`` of the factor to scale in place: the only one of the
@@ -104,7 +127,7 @@ class ArithmeticPrinting:
         operand's own sums (``sum[k](t[n,k])*dp_dz[n,c,o,d]``) whose operand of the result's
         labels is a fresh variable (:meth:`fresh_temporary`): the other operand multiplied
         into it in place; else None."""
-        if len(codes) != 2 or not isinstance(node.op, Contract):
+        if len(codes) != 2 or not isinstance(node.op, Contract) or not self.assigned(node):
             return None
         p = plan(type(node.op), labels, out)
         if p.kind != "product" or self.d.scale_into("a", "2") is None:
@@ -118,11 +141,64 @@ class ArithmeticPrinting:
                 return self.d.scale_into(codes[n], small), tuple(range(len(out)))
         return None
 
+    def folded(self, node, codes, labels):
+        """``(codes, labels)`` of a contraction whose operand ``b`` is a fresh variable
+        (``dt1_dw[n,e]`` in the logistic Hessian ``Σ_n X[n,d]·y[n]·dt1_dw[n,e]/(1 + t1[n])²``):
+        the operands whose labels are among ``b``'s, fewer (``y[n]``, ``(1 + t1[n])^-2``,
+        factors of a product operand included), multiplied into ``b`` in place, so they
+        never scale a copy of another array of that size; else None. ``codes`` and
+        ``labels``: the operands' code and labels in physical axis order."""
+        if len(node.args) < 2 or not self.assigned(node):
+            return None
+        fresh = [n for n, (a, _) in enumerate(node.args) if self.fresh_temporary(a) and len(set(labels[n])) == len(labels[n])]
+        if not fresh:
+            return None
+        m = max(fresh, key=lambda n: len(labels[n]))
+        target = labels[m]
+        parts = []  # (node or None, code or None, labels, expanded from a product)
+        for n, (a, ls) in enumerate(node.args):
+            if n != m and a not in self.var and self.g[a].op == Map("mul") and len(set(ls)) == len(ls):
+                parts += [(f, None, tuple(ls[p] for p in pos)) for f, pos in self.g[a].args]
+            elif n != m:
+                parts.append((a, codes[n], labels[n]))
+        small = [q for q in parts if set(q[2]) < set(target) and len(set(q[2])) == len(q[2]) and not (
+            isinstance(self.g[q[0]].op, Map) and self.g[q[0]].op.function in self.d.boolean)]
+        if not any(not isinstance(self.g[q[0]].op, Const) for q in small):
+            return None
+        coeff, items = sp.Integer(1), []
+        for f, _, fl in small:
+            if isinstance(self.g[f].op, Const):
+                coeff *= self.g[f].op.value
+            else:
+                pos = [target.index(x) for x in fl]
+                items.append((self.g[f].rank, False, False, self.aligned(f, pos, len(target)), f, pos))
+        items.sort(key=lambda t: t[0])
+        factor_code = _product(coeff, items, self.aligned, len(target))
+        # (JAX: a product, which XLA fuses with b's own element-wise computation under jit)
+        out_codes = [self.d.scale_into(codes[m], factor_code) or f"{paren(codes[m])}*{paren(factor_code)}"]
+        out_labels = [target]
+        for f, code, fl in parts:
+            if (f, code, fl) in small:
+                continue
+            if code is None:
+                code, layout = self.expr(f)
+                fl = tuple(fl[i] for i in layout)
+            out_codes.append(code)
+            out_labels.append(fl)
+        return out_codes, out_labels
+
+    def assigned(self, node) -> bool:
+        """Whether ``node`` is printed as its own assignment, once (code that works in place
+        is never inlined where a printer might repeat it: ``vx @ A.T + vx @ A``), outside a
+        recurrence's step (whose lines run once per step)."""
+        return self.g.ids.get(node) in self.var and getattr(self, "parent", None) is None
+
     def fresh_temporary(self, a) -> bool:
         """Whether node ``a`` is a variable read once (by the product that scales it; not an
         argument, a saved or a returned value), whose code returns a new array: a product or
         a sum of two or more operands, a contraction of two or more, a diagonal write."""
-        if not (a in self.var and self.uses.get(a) == 1 and a not in self.given and a not in self.static):
+        if not (a in self.var and self.uses.get(a) == 1 and a not in self.given and a not in self.static
+                and getattr(self, "parent", None) is None):
             return False
         return _new_array(self.g[a])
 
@@ -143,6 +219,8 @@ class ArithmeticPrinting:
             if k in self.static or node.op not in (Map("mul"), Map("add")) or k in self.integral:
                 continue
             args = [a for a, _ in node.args if a != self.onto.get(k)]
+            if node.op == Map("add") and any(self._compares(a) for a in args):
+                continue  # rest + c*(c == y[n]): a write at the targets (delta_sum) instead
             full = [a for a in args if self.g[a].rank == node.rank]
             if node.op == Map("mul") and len(full) != 1:
                 continue
@@ -153,6 +231,13 @@ class ArithmeticPrinting:
                     todo.append(a)
                     break
         return out
+
+    def _compares(self, a) -> bool:
+        """Whether node ``a`` is a comparison or a product with one."""
+        node = self.g[a]
+        if node.op == Map("mul"):
+            return any(self._compares(b) for b, _ in node.args)
+        return isinstance(node.op, Map) and node.op.function in COMPARISONS
 
     def accumulated(self, node, terms):
         """``terms`` (``(sign, code)``, :meth:`term`) of a sum summed into the array of the

@@ -63,6 +63,11 @@ class Dialect:
         in place, as an expression of its value; None where arrays are immutable."""
         return None
 
+    def contiguous(self, code, transposed):
+        """``code`` (``transposed``: a transposed view) as a C-contiguous array where it
+        may not be one; None where the dialect has no layouts to choose (JAX)."""
+        return None
+
     def add_into(self, acc, var, code, op):
         """``acc`` (an expression whose value is the fresh array ``var``) with ``code``
         added (``op`` "+"), subtracted ("-"), or subtracted from (``code - acc``: "r-"),

@@ -77,6 +77,7 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
             if k in self.uses and k not in self.var and k not in self.static:
                 self.var[k] = safe(name)
         self.onto = self.absorbed(given)  # sums holding a diagonal write (backends/diagonals.py)
+        self.results = set(roots)
         self.name_nodes(set(keep) | scan_operands(self.g, self.ids) | self.scaled_operands(roots), "_t")
 
     def name_nodes(self, keep, prefix):
@@ -250,6 +251,8 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
             code, layout = self.expr(a)
             codes.append(code)
             labels.append(tuple(ls[i] for i in layout))
+        if (folded := self.folded(node, codes, labels)) is not None:
+            codes, labels = folded  # X·(y/(1 + t1)²)·dt1_dw: the small factors onto dt1_dw, in place
         # a product with a window (README "Windows and positions") is BLAS-shaped where the dialect says how
         self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
         # each step of a product of three or more is one BLAS product where the dialect has one
@@ -262,7 +265,7 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
                 ops = [o for k, o in enumerate(ops) if k not in (i, j)] + [(code, tuple(kept[x] for x in layout))]
             (code, ls), = ops
             return code, tuple(out.index(i) for i in ls)
-        if (scaled := self.scaled_product(node, codes, labels, out)) is not None:
+        if folded is None and (scaled := self.scaled_product(node, codes, labels, out)) is not None:
             return scaled  # sum[k](t[n,k])*dp_dz[n,c,o,d]: the diagonal write scaled in place
         return self.binary(*zip(codes, labels), out=out, op=type(node.op))
 

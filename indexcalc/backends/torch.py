@@ -113,6 +113,9 @@ class TorchDialect(PythonLoops, PythonNumbers, Dialect):
     def scale_into(self, code, factor):  # in place: a fresh temporary (backends/arithmetic.py)
         return f"{paren(code)}.mul_({factor})"
 
+    def contiguous(self, code, transposed):  # (torch.linalg.inv returns a column-major matrix)
+        return f"{paren(code)}.contiguous()"
+
     def add_into(self, acc, var, code, op):  # in place: a fresh temporary (backends/arithmetic.py)
         return {"+": f"{paren(acc)}.add_({code})", "-": f"{paren(acc)}.sub_({code})",
                 "r-": f"{paren(acc)}.neg_().add_({code})", "neg": f"{paren(acc)}.neg_()"}[op]
