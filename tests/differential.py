@@ -135,6 +135,9 @@ def probed_names():
 
 # probed_names() on 2026-12-07 (main after merging the exports: the argument checks' names)
 BACKEND_NAMES = [
+    # issue 23: results built in place (backends/arithmetic.py: np.multiply/np.add/np.subtract/
+    # np.negative with out=, torch's add_/sub_/neg_)
+    'add', 'add_', 'multiply', 'neg_', 'negative', 'sub_', 'subtract',
     # issue 25: Numba's recurrence loops (backends/loop_scan.py: _scan1, its buffers _v, loops _x/_y/_e) and
     # the kernels of the backward around them
     '_h0', '_h1', '_h129', '_h130', '_h2', '_h3', '_h4', '_h5', '_k2s', '_k3s', '_scan0', '_scan1',

@@ -143,9 +143,10 @@ class DiagonalPrinting:
         d = self.onto[k]
         (into,) = [pos for a, pos in node.args if a == d]
         rest = [(a, pos) for a, pos in node.args if a != d]
-        dense = self.add(type(node)(node.op, tuple(rest), node.axes))
+        dense = self.add(type(node)(node.op, tuple(rest), node.axes), assigned=k in self.var)
         (a, _), = rest if len(rest) == 1 else ((None, None),)
-        fresh = len(rest) > 1 or (a not in self.var and isinstance(self.g[a].op, Map) and a not in self.static)
+        fresh = len(rest) > 1 or (a not in self.var and isinstance(self.g[a].op, Map) and a not in self.static) \
+            or (k in self.var and self.fresh_temporary(a))  # X.T @ X + lam on its diagonal, in place (ridge)
         code, eq = self.diagonal_parts(d, into)
         shape = ", ".join(self.size_var(c) for c in node.axes)
         return self.d.onto(dense, code, shape + ",", eq, fresh)

@@ -58,6 +58,22 @@ class Dialect:
         place where ``fresh`` says ``dense`` is a temporary; dialects with ``embed`` only."""
         return None
 
+    def scale_into(self, code, factor):
+        """``code`` (a fresh temporary's variable, or a view of it) multiplied by ``factor``
+        in place, as an expression of its value; None where arrays are immutable."""
+        return None
+
+    def contiguous(self, code, transposed):
+        """``code`` (``transposed``: a transposed view) as a C-contiguous array where it
+        may not be one; None where the dialect has no layouts to choose (JAX)."""
+        return None
+
+    def add_into(self, acc, var, code, op):
+        """``acc`` (an expression whose value is the fresh array ``var``) with ``code``
+        added (``op`` "+"), subtracted ("-"), or subtracted from (``code - acc``: "r-"),
+        or negated ("neg", no ``code``), in ``var``'s array; None where arrays are immutable."""
+        return None
+
     def einsum(self, eq, codes) -> str:
         raise NotImplementedError
 

@@ -245,6 +245,17 @@ class NumpyDialect(PythonLoops, Dialect):
     def number_base(self, base):
         return f"_dtype.type({base})"
 
+    def scale_into(self, code, factor):  # in place: a fresh temporary (backends/arithmetic.py)
+        return f"np.multiply({code}, {factor}, out={code})"
+
+    def contiguous(self, code, transposed):  # NumPy's own results are C arrays
+        return f"np.ascontiguousarray({code})" if transposed else code
+
+    def add_into(self, acc, var, code, op):  # in place: a fresh temporary (backends/arithmetic.py)
+        a, b = (code, acc) if op == "r-" else (acc, code)
+        fn = {"+": "add", "-": "subtract", "r-": "subtract", "neg": "negative"}[op]
+        return f"np.{fn}({acc}, out={var})" if op == "neg" else f"np.{fn}({a}, {b}, out={var})"
+
     def result(self, code, rank, copy=False):
         if copy:
             return f"np.array({code}, dtype=_dtype, order='C')"

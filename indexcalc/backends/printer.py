@@ -18,10 +18,10 @@ from __future__ import annotations
 import re
 
 import opt_einsum
-import sympy as sp
 
+from indexcalc.backends.arithmetic import ArithmeticPrinting
 from indexcalc.backends.convs import ConvPrinting
-from indexcalc.backends.dialect import Dialect, factor, literal, paren, power
+from indexcalc.backends.dialect import Dialect, literal, paren, power
 from indexcalc.backends.gather_printing import GatherPrinting
 from indexcalc.backends.scan import ScanPrinting, scan_operands, with_members
 from indexcalc.backends.diagonals import DiagonalPrinting
@@ -36,7 +36,8 @@ _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd, WindowA
 _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
-class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, DiagonalPrinting, SumPrinting):
+class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, ConvPrinting, DiagonalPrinting,
+                   SumPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -76,7 +77,8 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
             if k in self.uses and k not in self.var and k not in self.static:
                 self.var[k] = safe(name)
         self.onto = self.absorbed(given)  # sums holding a diagonal write (backends/diagonals.py)
-        self.name_nodes(set(keep) | scan_operands(self.g, self.ids), "_t")
+        self.results = set(roots)
+        self.name_nodes(set(keep) | scan_operands(self.g, self.ids) | self.scaled_operands(roots), "_t")
 
     def name_nodes(self, keep, prefix):
         """A variable (``prefix`` and a number) for each node read twice, printed as an
@@ -237,65 +239,6 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
             return self.d.number(fn, codes)
         return self.d.function(fn, codes, [a in self.static for a, _ in node.args])
 
-    def add(self, node) -> str:
-        code = self.delta_sum(node)  # README "Gathers": rest + c*delta(c, y[n]), no comparison array
-        if code is not None:
-            return code
-        terms = [self.term(a, pos, node.rank) for a, pos in node.args]
-        terms.sort(key=lambda t: t[0] == "-")
-        out = "".join(f" {s} {c}" for s, c in terms)
-        return out[3:] if out.startswith(" + ") else "-" + out[3:]
-
-    def term(self, a, pos, rank):
-        """``(sign, code)`` of one term of a sum: ``-2*x`` prints as ``- 2*x``."""
-        node = self.g[a]
-        if a in self.var:
-            return "+", self.aligned(a, pos, rank)
-        if isinstance(node.op, Const) and node.op.value < 0:
-            return "-", literal(-node.op.value)
-        if node.op == Map("mul"):
-            coeff = [b for b, _ in node.args if isinstance(self.g[b].op, Const)]
-            if coeff and self.g[coeff[0]].op.value < 0:
-                code = self.mul(node, negate=True)
-                return "-", self.align(code, [pos[i] for i in range(node.rank)], rank)
-        return "+", self.aligned(a, pos, rank)
-
-    def mul(self, node, negate=False) -> str:
-        """A product, factors in order of rank so that numbers and small arrays multiply
-        each other before they meet a large one (``2/n*dvar[:, None]*xc``: one full pass);
-        negative powers are divisions."""
-        coeff = sp.Integer(-1 if negate else 1)
-        items = []  # (rank, boolean, divide, code)
-        for a, pos in node.args:
-            child, op = self.g[a], self.g[a].op
-            if isinstance(op, Const):
-                coeff *= op.value
-                continue
-            divide = a not in self.var and isinstance(op, Map) and op.function == "pow" and op.parameters[0] < 0
-            if divide:
-                (b, bpos), = child.args
-                code = self.power(self.aligned(b, [pos[i] for i in bpos], node.rank), -op.parameters[0],
-                                  a in self.static)
-            else:
-                code = self.aligned(a, pos, node.rank, boolean=True)
-            boolean = isinstance(op, Map) and op.function in self.d.boolean and a not in self.static and not divide
-            items.append((child.rank, boolean, divide, code, a, pos))
-        items.sort(key=lambda t: (t[0], t[1]))
-        # a boolean factor stays a comparison only after an array of the data's dtype: a
-        # number first would make it an integer array, and -bool is an error
-        out, floats = ("" if coeff == 1 else "-" if coeff == -1 else paren(literal(coeff)) + "*"), False
-        for rank, boolean, divide, code, a, pos in items:
-            if boolean and not floats:  # bool*bool or -bool would not be the data's dtype
-                code = self.aligned(a, pos, node.rank)
-            if divide:
-                head = out.rstrip("*")
-                out = (head + "1" if head in ("", "-") else head) + "/" + factor(code) + "*"
-            else:
-                out += factor(code) + "*"
-            floats = floats or not boolean
-        out = out.rstrip("*")
-        return out if out not in ("", "-") else out + "1"
-
     def contraction(self, node):
         """``(code, layout)`` of a contract or reduction node, as :func:`~indexcalc.lower.plan.plan` says."""
         out = node.op.output
@@ -308,6 +251,8 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
             code, layout = self.expr(a)
             codes.append(code)
             labels.append(tuple(ls[i] for i in layout))
+        if (folded := self.folded(node, codes, labels)) is not None:
+            codes, labels = folded  # X·(y/(1 + t1)²)·dt1_dw: the small factors onto dt1_dw, in place
         # a product with a window (README "Windows and positions") is BLAS-shaped where the dialect says how
         self.blas = any(isinstance(self.g[a].op, Window) for a, _ in node.args)
         # a sum over a window's axes of elementwise values of the window (pooling's tie count)
@@ -323,6 +268,8 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
                 ops = [o for k, o in enumerate(ops) if k not in (i, j)] + [(code, tuple(kept[x] for x in layout))]
             (code, ls), = ops
             return code, tuple(out.index(i) for i in ls)
+        if folded is None and (scaled := self.scaled_product(node, codes, labels, out)) is not None:
+            return scaled  # sum[k](t[n,k])*dp_dz[n,c,o,d]: the diagonal write scaled in place
         return self.binary(*zip(codes, labels), out=out, op=type(node.op))
 
     def of_window(self, k, depth=8) -> bool:

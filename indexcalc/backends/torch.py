@@ -116,6 +116,16 @@ class TorchDialect(PythonLoops, PythonNumbers, Dialect):
     def scaled(self, code, factor):  # in place: the result is a fresh tensor
         return f"{code}.mul_({factor})"
 
+    def scale_into(self, code, factor):  # in place: a fresh temporary (backends/arithmetic.py)
+        return f"{paren(code)}.mul_({factor})"
+
+    def contiguous(self, code, transposed):  # (torch.linalg.inv returns a column-major matrix)
+        return f"{paren(code)}.contiguous()"
+
+    def add_into(self, acc, var, code, op):  # in place: a fresh temporary (backends/arithmetic.py)
+        return {"+": f"{paren(acc)}.add_({code})", "-": f"{paren(acc)}.sub_({code})",
+                "r-": f"{paren(acc)}.neg_().add_({code})", "neg": f"{paren(acc)}.neg_()"}[op]
+
     def result(self, code, rank, copy=False):
         if copy:
             return f"{paren(code)}.clone(memory_format=torch.contiguous_format)"

@@ -193,7 +193,8 @@ def inline_deltas(raw, keep):
         bare = all(isinstance(i, Index) for _, _, e in raw[k + 1:] for el in e.atoms(sp.Indexed) if _is(el, name)
                    for i in el.indices)
         if name in keep or not value.has(sp.KroneckerDelta) or value.has(ISum) or len(idx) < 3 or not bare or \
-                not isinstance(value, (sp.Mul, sp.KroneckerDelta)):  # a sum of terms stays one statement
+                not all(isinstance(t, (sp.Mul, sp.KroneckerDelta)) and t.has(sp.KroneckerDelta)
+                        for t in sp.Add.make_args(value)):  # a sum stays one statement unless every term holds a delta
             k += 1
             continue
         for m in range(k + 1, len(raw)):

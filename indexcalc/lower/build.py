@@ -31,7 +31,7 @@ from indexcalc.language.axes import Compare
 from indexcalc.lower.access import Access
 from indexcalc.lower.compare import compared
 from indexcalc.lower.gather import Gathers
-from indexcalc.lower.diagonal import embedded, holds_delta, is_delta
+from indexcalc.lower.diagonal import embedded, holds_delta, is_delta, scaled_diagonal
 from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, Input, LogSumExp, Map, MatFunc, \
     Max, Min, Node
 from indexcalc.lower.ir import Size as SizeOf
@@ -361,7 +361,7 @@ class _Builder(Access, Gathers, Scans):
         refs = [q for r in refs for q in self.operands(r, "mul")]
         if any(is_delta(self, r) or holds_delta(self, r) for r in refs):  # diagonal writes (lower/diagonal.py)
             return embedded(self, refs)
-        return self.combined(refs, "mul") or self.map("mul", refs)
+        return scaled_diagonal(self, refs) or self.combined(refs, "mul") or self.map("mul", refs)
 
     def power(self, base: Ref, exp) -> Ref:
         form = self.scaled(base)

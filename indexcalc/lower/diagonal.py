@@ -72,6 +72,33 @@ def embedded(b, refs) -> Ref:
     return Ref(node, out)
 
 
+def scaled_diagonal(b, refs):
+    """The product of ``refs``, one a :class:`~indexcalc.lower.ir.Diagonal` write (a named
+    intermediate Jacobian's ``dE_dM[i,j,l,m] = delta(i,l)*delta(j,m)*t2[i,j]``) and the
+    others factors over its labels (``2*t2[i,j]``), as one diagonal write of the product
+    on the diagonal (``2*t2[i,j]^2``): the write's array is then not an operand of a
+    product of its size (and, where every reader does this, never made). None where
+    ``refs`` hold no such write or a factor reads a label the write lacks."""
+    k = next((n for n, r in enumerate(refs) if isinstance(b.g[r.node].op, Diagonal)), None)
+    if k is None or len(refs) < 2:
+        return None
+    d, rest = refs[k], refs[:k] + refs[k + 1:]
+    if len(set(d.labels)) != len(d.labels) or any(
+            not set(r.labels) <= set(d.labels) or isinstance(b.g[r.node].op, (Diagonal, Eye)) for r in rest):
+        return None
+    node = b.g[d.node]
+    rep = {x: x for x in d.labels}
+    for _ in node.op.ties:  # chains of ties: every label to its representative
+        for x, y in node.op.ties:
+            rep[d.labels[y]] = rep[d.labels[x]]
+    (a, pos), = node.args
+    inner = Ref(a, tuple(d.labels[p] for p in pos))
+    value = b.mul([inner] + [_diagonal_of(b, Ref(r.node, tuple(rep[x] for x in r.labels))) for r in rest])
+    out = list(d.labels)
+    new = b.add(node.op, [(value.node, tuple(out.index(x) for x in value.labels))], node.axes)
+    return Ref(new, tuple(out))
+
+
 def _diagonal_of(b, r: Ref) -> Ref:
     """``r`` itself, or its diagonal where a label repeats (a delta itself stays one)."""
     if len(set(r.labels)) == len(r.labels) or isinstance(b.g[r.node].op, Eye):

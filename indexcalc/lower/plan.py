@@ -129,8 +129,8 @@ def distributes(terms, other, out, sizes=None) -> bool:
 
 def pairwise(operands, out, sizes=None) -> list:
     """The order in which to contract three or more operands two at a time: the cheapest
-    in floating-point operations by opt_einsum's path search (``optimal`` up to
-    :data:`OPTIMAL_UP_TO` operands, ``dp`` beyond), on ``sizes`` (label -> length; a label
+    in floating-point operations by opt_einsum's path search (the cheaper of ``optimal`` and
+    ``dp`` up to :data:`OPTIMAL_UP_TO` operands, ``dp`` beyond), on ``sizes`` (label -> length; a label
     without one counts :data:`NOMINAL`), so a product never goes through an outer product
     that a cheaper order avoids. Returns ``[(i, j, labels)]``: operands ``i`` and ``j``
     (positions in the shrinking list) become one with ``labels`` (those the rest or the
@@ -194,8 +194,13 @@ def _path(ops, out, sizes) -> list:
             letters.setdefault(x, opt_einsum.get_symbol(len(letters)))
     eq = ",".join("".join(letters[x] for x in ls) for ls in ops) + "->" + "".join(letters[x] for x in out)
     shapes = [tuple(sizes.get(x, NOMINAL) for x in ls) for ls in ops]
-    how = "optimal" if len(ops) <= OPTIMAL_UP_TO else "dp"
-    path, _ = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize=how)
+    path, info = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize="dp")
+    if len(ops) <= OPTIMAL_UP_TO:  # opt_einsum 3.4's ``optimal`` can miss the cheapest order
+        # where a label is shared by three or more operands (qm,m,m,mr->qr through an
+        # m·q·r outer product, 1.5x the flops and an N³ array): the cheaper of the two
+        other, oinfo = opt_einsum.contract_path(eq, *shapes, shapes=True, optimize="optimal")
+        if oinfo.opt_cost <= info.opt_cost:
+            path = other
     # the path's steps as pairs of positions in a list that only pairs shrink (a step of one
     # operand, a sum over labels only it carries, is left to the pair that later reads it)
     ids, slots, pairs = list(range(len(ops))), list(range(len(ops))), []
