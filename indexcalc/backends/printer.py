@@ -239,6 +239,7 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
 
     def add(self, node) -> str:
         code = self.delta_sum(node)  # README "Gathers": rest + c*delta(c, y[n]), no comparison array
+        code = self.transposed_sum(node) if code is None else code  # A + A.T: tile by tile
         if code is not None:
             return code
         terms = [self.term(a, pos, node.rank) for a, pos in node.args]
