@@ -8,6 +8,8 @@ or transposed, with a number as coefficient, some read in each order); the NumPy
 then calls ``_tadd`` (:data:`NUMPY`), which allocates the result once and writes it tile
 by tile where the result holds at least :data:`~indexcalc.lower.plan.BLOCKED_FROM`
 elements (below that it is one tile: the plain expression, in the same order, the same bits).
+Numba's kernels are tiled by :func:`tiled_nest` (any element-wise body that reads a
+matrix in both orders: ``exp(A)*A.T`` too).
 
     >>> import indexcalc as ic
     >>> from indexcalc.backends.numpy import numpy_source
@@ -19,9 +21,11 @@ elements (below that it is one tile: the plain expression, in the same order, th
 
 from __future__ import annotations
 
+import re
+
 from indexcalc.backends.dialect import literal
 from indexcalc.lower.ir import Const, Input, Map
-from indexcalc.lower.plan import BLOCKED_FROM, TILE
+from indexcalc.lower.plan import BLOCKED_FROM, NUMBA_TILE, TILE
 
 #: the NumPy helper (carried by a module only where its code calls it)
 NUMPY = f"""
@@ -76,3 +80,58 @@ def terms(printer, node):
 def tadd(parts) -> str:
     """The ``_tadd`` call of :func:`terms`' parts."""
     return "_tadd(" + ", ".join(f"({code}, {flip}, {c})" for code, flip, c in parts) + ")"
+
+
+_CHUNK = re.compile(r"^( *)for (_\w+) in range\(np\.uint64\(_ch\*(\w+)//_nc\), np\.uint64\(\(_ch \+ 1\)\*\3//_nc\)\):$")
+_INNER = re.compile(r"^( *)for (_\w+) in range\((\w+)\):$")
+
+
+def tiled_nest(lines):
+    """The lines of a Numba chunk loop (``for _ch in numba.prange(_nc):`` and what it runs,
+    as :mod:`indexcalc.backends.loops` prints it) rewritten to run in square tiles of
+    :data:`~indexcalc.lower.plan.NUMBA_TILE` where it is two plain loops around element-wise
+    statements that read an array at ``[inner, outer]`` and write at ``[outer, inner]``
+    (``h[_i, _j] = A[_i, _j] + A[_j, _i]``); else None (the lines stay).
+
+        >>> nest = ["    for _ch in numba.prange(_nc):",
+        ...         "        for _i in range(np.uint64(_ch*n//_nc), np.uint64((_ch + 1)*n//_nc)):",
+        ...         "            for _j in range(m):",
+        ...         "                h[_i, _j] = A[_i, _j] + B[_j, _i]"]
+        >>> print("\\n".join(tiled_nest(nest)))
+            for _ch in numba.prange(_nc):
+                _T1, _T2 = _ch*n//_nc, (_ch + 1)*n//_nc
+                for _T3 in range(_T1, _T2, 64):
+                    for _T4 in range(0, m, 64):
+                        for _i in range(np.uint64(_T3), np.uint64(min(_T3 + 64, _T2))):
+                            for _j in range(np.uint64(_T4), np.uint64(min(_T4 + 64, m))):
+                                h[_i, _j] = A[_i, _j] + B[_j, _i]
+    """
+    if len(lines) < 4:
+        return None
+    chunk, inner = _CHUNK.match(lines[1]), _INNER.match(lines[2])
+    if not (chunk and inner and lines[0].strip().startswith("for _ch in ")):
+        return None
+    ind, outer, size = chunk.groups()
+    iind, var, size2 = inner.groups()
+    body = lines[3:]
+    if len(iind) != len(ind) + 4 or any(not b.startswith(iind + "    ") or b.strip().startswith(("for ", "if ", "while "))
+                                        for b in body):
+        return None
+    text = "\n".join(body)
+    if f"[{var}, {outer}]" not in text or not all(re.match(rf"^ *\w+\[{outer}, {var}\] = ", b) for b in body):
+        return None
+    words = set(re.findall(r"\w+", "\n".join(lines)))
+    names, n = [], 0
+    while len(names) < 4:
+        n += 1
+        if f"_T{n}" not in words:
+            names.append(f"_T{n}")
+    lo, hi, t1, t2 = names
+    T = NUMBA_TILE
+    return [lines[0],
+            f"{ind}{lo}, {hi} = _ch*{size}//_nc, (_ch + 1)*{size}//_nc",
+            f"{ind}for {t1} in range({lo}, {hi}, {T}):",
+            f"{ind}    for {t2} in range(0, {size2}, {T}):",
+            f"{ind}        for {outer} in range(np.uint64({t1}), np.uint64(min({t1} + {T}, {hi}))):",
+            f"{ind}            for {var} in range(np.uint64({t2}), np.uint64(min({t2} + {T}, {size2}))):"] + \
+        ["        " + b for b in body]

@@ -132,6 +132,8 @@ def distributes(terms, other, out, sizes=None) -> bool:
 #: elements; smaller, in one pass (float32, one thread, loaded machine, CPU time: n = 1024
 #: 7.5 -> 1.7 ms, n = 2048 36 -> 11 ms; n = 512 0.28 ms either way)
 TILE, BLOCKED_FROM = 128, 1 << 19
+#: Numba's tiles (its kernels read ``A[_j, _i]`` in tiles at any size: no call per tile)
+NUMBA_TILE = 64
 
 
 def blocked(n, m) -> bool:
