@@ -13,6 +13,7 @@ import pytest
 
 import indexcalc as ic
 from indexcalc.backends.blocked import NUMPY as TADD
+from indexcalc.backends.arrays import exec_source
 from indexcalc.backends.numpy import numpy_source
 from indexcalc.lower.plan import BLOCKED_FROM, TILE, blocked
 
@@ -141,3 +142,14 @@ def test_tiles_only_above_the_threshold(n, m):
     tiles = -(-n // TILE) * -(-m // TILE)
     assert len(calls) == (2 * tiles if blocked(n, m) else 2)
     assert blocked(n, m) == (n * m >= BLOCKED_FROM)
+
+
+@pytest.mark.parametrize("n,m,tiles", [(512, 512, False), (723, 724, False), (724, 725, True), (2048, 300, True)])
+def test_the_printed_code_calls_the_helper_only_above_the_threshold(n, m, tiles):
+    src = numpy_source(ic.parse("h[i,j] = A[i,j] + B[j,i]"))
+    space = exec_source(src, "numpy")
+    calls, helper = [], space["_tadd"]
+    space["_tadd"] = lambda *terms: (calls.append(len(terms)), helper(*terms))[1]
+    A, B = _data(n, m, np.float64)
+    np.testing.assert_array_equal(space["forward"](A, B)["h"], A + B.T)
+    assert bool(calls) == tiles == blocked(n, m)

@@ -5,16 +5,17 @@ Square tiles keep both reads in cache: ``out[I, J] = A[I, J] + A[J, I].T`` tile 
 
 :func:`terms` says whether a sum is such a sum (all terms dense 2-D arrays, each plain
 or transposed, with a number as coefficient, some read in each order); the NumPy code
-then calls ``_tadd`` (:data:`NUMPY`), which allocates the result once and writes it tile
-by tile where the result holds at least :data:`~indexcalc.lower.plan.BLOCKED_FROM`
-elements (below that it is one tile: the plain expression, in the same order, the same bits).
+then calls ``_tadd`` (:data:`NUMPY`) where the result holds at least
+:data:`~indexcalc.lower.plan.BLOCKED_FROM` elements (below that, the plain expression):
+it allocates the result once and writes it tile by tile, adding in the plain
+expression's order (the same bits).
 Numba's kernels are tiled by :func:`tiled_nest` (any element-wise body that reads a
 matrix in both orders: ``exp(A)*A.T`` too).
 
     >>> import indexcalc as ic
     >>> from indexcalc.backends.numpy import numpy_source
     >>> print(numpy_source(ic.parse("h[i,j] = A[i,j] + A[j,i]"), header=False).splitlines()[3])
-        h = _tadd((A, False, 1), (A, True, 1))
+        h = (A + A.T if A.size < 524288 else _tadd((A, False, 1), (A, True, 1)))
     >>> print(numpy_source(ic.parse("h[i,j] = A[i,j] + B[i,j]"), header=False).splitlines()[3])
         h = A + B
 """
@@ -77,9 +78,12 @@ def terms(printer, node):
     return sorted(out, key=lambda t: t[2].startswith("-"))  # the printer's order: subtracted terms last
 
 
-def tadd(parts) -> str:
-    """The ``_tadd`` call of :func:`terms`' parts."""
-    return "_tadd(" + ", ".join(f"({code}, {flip}, {c})" for code, flip, c in parts) + ")"
+def tadd(parts, plain) -> str:
+    """The ``_tadd`` call of :func:`terms`' parts where the first term holds at least
+    :data:`~indexcalc.lower.plan.BLOCKED_FROM` elements, else the ``plain`` expression
+    (no helper call: a few microseconds less on small matrices)."""
+    call = "_tadd(" + ", ".join(f"({code}, {flip}, {c})" for code, flip, c in parts) + ")"
+    return f"({plain} if {parts[0][0]}.size < {BLOCKED_FROM} else {call})"
 
 
 _CHUNK = re.compile(r"^( *)for (_\w+) in range\(np\.uint64\(_ch\*(\w+)//_nc\), np\.uint64\(\(_ch \+ 1\)\*\3//_nc\)\):$")

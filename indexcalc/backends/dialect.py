@@ -50,8 +50,9 @@ class Dialect:
     def broadcast(self, code, shape) -> str:
         raise NotImplementedError
 
-    def blocked_sum(self, parts) -> str:
-        """A sum of ``parts`` (``(code, transposed, coefficient)``), cache-blocked."""
+    def blocked_sum(self, parts, plain) -> str:
+        """A sum of ``parts`` (``(code, transposed, coefficient)``), cache-blocked where
+        large, else ``plain``."""
         raise NotImplementedError
 
     def embed(self, code, shape, eq):

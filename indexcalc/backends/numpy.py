@@ -144,8 +144,8 @@ class NumpyDialect(PythonLoops, Dialect):
     reserved = {"np", "math", "ShapeError", "range"}  # range: the loop of a recurrence
     blocked_sums = True
 
-    def blocked_sum(self, parts):
-        return tadd(parts)
+    def blocked_sum(self, parts, plain):
+        return tadd(parts, plain)
 
     def add_at(self, code, value, axis, at):
         """``code`` (a new array) plus ``value`` where its index along ``axis`` equals the

@@ -239,13 +239,13 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
 
     def add(self, node) -> str:
         code = self.delta_sum(node)  # README "Gathers": rest + c*delta(c, y[n]), no comparison array
-        code = self.transposed_sum(node) if code is None else code  # A + A.T: tile by tile
         if code is not None:
             return code
         terms = [self.term(a, pos, node.rank) for a, pos in node.args]
         terms.sort(key=lambda t: t[0] == "-")
         out = "".join(f" {s} {c}" for s, c in terms)
-        return out[3:] if out.startswith(" + ") else "-" + out[3:]
+        plain = out[3:] if out.startswith(" + ") else "-" + out[3:]
+        return self.transposed_sum(node, plain) or plain  # A + A.T: tile by tile where large
 
     def term(self, a, pos, rank):
         """``(sign, code)`` of one term of a sum: ``-2*x`` prints as ``- 2*x``."""
