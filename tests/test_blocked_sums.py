@@ -153,3 +153,15 @@ def test_the_printed_code_calls_the_helper_only_above_the_threshold(n, m, tiles)
     A, B = _data(n, m, np.float64)
     np.testing.assert_array_equal(space["forward"](A, B)["h"], A + B.T)
     assert bool(calls) == tiles == blocked(n, m)
+
+
+def test_numba_kernels_tiled_only_where_a_matrix_is_read_in_both_orders():
+    from indexcalc.backends.numba import numba_source
+    from indexcalc.lower.plan import NUMBA_TILE
+
+    def tiled(src):
+        return f", {NUMBA_TILE}):" in numba_source(ic.parse(src), "f")
+
+    assert tiled("h[i,j] = A[i,j] + B[j,i]") and tiled("h[i,j] = exp(A[i,j])*A[j,i]")
+    assert not tiled("h[i,j] = A[i,j] + B[i,j]")
+    assert not tiled("s[i] = sum[j](A[i,j]*B[j,i])")  # a reduction: not an element-wise nest
