@@ -12,6 +12,7 @@ that the three answers agree before it times them.
     PYTHONPATH=. python benchmarks/bench_hessian.py --quick         # small sizes only
     PYTHONPATH=. python benchmarks/bench_hessian.py --write         # and benchmarks/RESULTS.md
     PYTHONPATH=. python benchmarks/bench_hessian.py --clock cpu     # CPU time (a loaded machine)
+    PYTHONPATH=. python benchmarks/bench_hessian.py --only-floors   # the arithmetic floors alone
 
 ``--write`` replaces this script's own section of ``benchmarks/RESULTS.md`` (between its
 markers; appended the first time), leaving the earlier tables as they are.
@@ -277,6 +278,28 @@ def bandwidth_gbs():
     return 2 * a.nbytes / (ms / 1e3) / 1e9
 
 
+def floor_lines(dtype, repeat):
+    """What the rows that miss a target cannot go below (the arithmetic alone, in NumPy)."""
+    rng = np.random.default_rng(0)
+    n, d = 2048, 256
+    X, c = (rng.standard_normal((n, d)) / np.sqrt(d)).astype(dtype), rng.random(n).astype(dtype)
+    Z = np.sqrt(c)[:, None] * X
+    lines = [f"\nfloors, {np.dtype(dtype).name} (ms): logistic regression {n}x{d} GEMM "
+             f"`X.T @ (c[:, None]*X)` {best(lambda: X.T @ (c[:, None] * X), repeat):.3f}, "
+             f"its symmetric form `Z.T @ Z` (SYRK) {best(lambda: Z.T @ Z, repeat):.3f}"]
+    for N in (64, 1024):
+        p = rng.random(N).astype(dtype)
+        lines.append(f"; logsumexp N={N} outer product `np.multiply.outer(-p, p)` "
+                     f"{best(lambda: np.multiply.outer(-p, p), repeat):.4f}, a write of the result "
+                     f"`np.empty((N, N)).fill(0)` {best(lambda: np.empty((N, N), dtype).fill(0), repeat):.4f}")
+    A = rng.standard_normal((64, 64)).astype(dtype)
+    h = ic.hessian("f = x[i]*A[i,j]*x[j]", wrt="x").compile()
+    x = np.ones(64, dtype)
+    lines.append(f"; xᵀAx n=64: `A + A.T` {best(lambda: A + A.T, repeat):.4f}, the compiled call "
+                 f"{best(lambda: h(x=x, A=A), repeat):.4f}")
+    return ["".join(lines)]
+
+
 START, END = "<!-- bench_hessian.py --write: start -->", "<!-- bench_hessian.py --write: end -->"
 
 
@@ -301,6 +324,8 @@ def main():
     ap.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--floors", action="store_true", help="also time the arithmetic floors of the rows that miss")
+    ap.add_argument("--only-floors", action="store_true", help="the floors alone (no table)")
     args = ap.parse_args()
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     try:
@@ -323,6 +348,11 @@ def main():
              "each checked against torch/JAX; the ratios are against the faster of the two."]
     gbs = bandwidth_gbs()
     lines.append(f"\nnp.copyto bandwidth: {gbs:.1f} GB/s (read + write)")
+    if args.only_floors:
+        blas_threads(1)
+        for dtype in (np.dtype(d).type for d in args.dtypes):
+            print("\n".join(floor_lines(dtype, max(args.repeat, 20))))
+        return
     for threads in args.threads:
         blas_threads(threads)
         numba_threads(threads)
@@ -340,6 +370,8 @@ def main():
                 ratios = [f"{r[c] / ic_best:.1f}x" if c in r else "" for c in cols[2:]]
                 lines.append(f"| {r['case']} | " + " | ".join(cells + ratios) + " |")
             lines += bound_rows(dtype, args.repeat, gbs, [1024] if args.quick else [1024, 2048, 4096])
+            if args.floors:
+                lines += floor_lines(dtype, max(args.repeat, 20))
     load = os.getloadavg()
     lines.append(f"\nload average at the end {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}")
     text = "\n".join(lines)
