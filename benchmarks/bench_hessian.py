@@ -338,7 +338,9 @@ def main():
     except ImportError:
         jax = None
     load = os.getloadavg()
-    lines = [f"`PYTHONPATH=. python benchmarks/bench_hessian.py {' '.join(os.sys.argv[1:])}`; "
+    env = "".join(f"{k}={os.environ[k]} " for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS")
+                  if k in os.environ)
+    lines = [f"`{env}PYTHONPATH=. python benchmarks/bench_hessian.py {' '.join(os.sys.argv[1:])}`; "
              f"load average at the start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} (1, 5, 15 min); "
              f"{os.cpu_count()} CPUs\n",
              f"NumPy {np.__version__}" + (f", torch {torch.__version__}" if torch else "") +
