@@ -33,7 +33,7 @@ NUMPY = f"""
 
 def _tadd(*terms):  # sum of c*a or c*a.T (2-D), cache-blocked: written tile by tile, one allocation
     shape = terms[0][0].T.shape if terms[0][1] else terms[0][0].shape
-    out = np.empty(shape, np.result_type(*(a for a, _, _ in terms)))
+    out = np.empty(shape, np.result_type(*(term[0] for term in terms)))
     n, m = shape
     t = {TILE} if n*m >= {BLOCKED_FROM} else max(n, m)  # small: one tile, the plain expression
     for i in range(0, n, t):
