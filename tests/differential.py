@@ -163,6 +163,8 @@ BACKEND_NAMES = [
     # issue 23: the BLAS steps of a product of three or more (_dot), diagonal writes (_embed)
     '_dot', 'batch', 'free_a', 'free_b', 'ia', 'ib', 'matmul', 'nbatch', 'ns', 'nsum', 'out', 'prod',
     'transpose', '_embed', 'zeros',
+    # issue 23: A + A.T tile by tile (NumPy _tadd, Numba's tiled nests _T1.._T4)
+    '_tadd', 'term', 'add', 'copyto', 'multiply', 'subtract', '_T0', '_T1', '_T2', '_T3', '_T4', '_T5',
     # issue 22: a cross-entropy's add at the targets (NumPy and torch _add_at)
     '_add_at', '_long', 'scatter_add_', 'value',
     'AttributeError', 'Float', 'Function', 'FunctionType', 'H1Function', 'ImportError',
