@@ -1,5 +1,7 @@
-"""Second order at scale (issue 23): closed-form Hessians compiled by indexcalc (NumPy
-backend) against ``torch.func.hessian`` and ``jax.jit(jax.hessian)``, and the five-tensor
+"""Second order at scale (issue 23): closed-form Hessians compiled by indexcalc (two
+columns: the NumPy backend, ``compile()``'s default, and the Numba backend,
+``compile(backend="numba")``; the ratios are against the faster of the two) against
+``torch.func.hessian`` and ``jax.jit(jax.hessian)``, and the five-tensor
 contraction against opt_einsum, in float32 and float64, at 1 and 2 threads, in one
 process (NumPy's OpenBLAS and torch are set per row; XLA's threads are fixed when JAX
 starts, so its column is the same process's at every thread count). Each figure is the
@@ -9,13 +11,24 @@ that the three answers agree before it times them.
     PYTHONPATH=. python benchmarks/bench_hessian.py                 # the table
     PYTHONPATH=. python benchmarks/bench_hessian.py --quick         # small sizes only
     PYTHONPATH=. python benchmarks/bench_hessian.py --write         # and benchmarks/RESULTS.md
+    PYTHONPATH=. python benchmarks/bench_hessian.py --clock cpu     # CPU time (a loaded machine)
+    PYTHONPATH=. python benchmarks/bench_hessian.py --only-floors   # the arithmetic floors alone
+
+``--write`` replaces this script's own section of ``benchmarks/RESULTS.md`` (between its
+markers; appended the first time), leaving the earlier tables as they are.
 
 The HVP rows take 64 vectors in one call (``ic.hvp(...).compile(batch=True)``) against
 ``torch.func.vmap`` of ``jvp(grad(f))`` and ``jax.jit(jax.vmap(jvp(grad(f))))`` (in the
 JAX column).
 
-The bandwidth bound of xᵀAx at n = 2048 is the bytes its Hessian ``A + Aᵀ`` must move
-(read A, write H) over the memory bandwidth ``np.copyto`` reaches on a 256 MB array.
+The bandwidth bound of xᵀAx at n = 1024, 2048, 4096 is the bytes its Hessian ``A + Aᵀ``
+must move (read A, write H) over the memory bandwidth ``np.copyto`` reaches on a 256 MB
+array; the table beside it also times ``np.copyto`` of A itself (the same bytes) and the
+plain ``A + A.T``.
+
+``--clock cpu`` times with ``time.process_time`` (the CPU time of every thread of the
+process): on a machine shared with other jobs it is less inflated than the wall clock;
+at 2 threads it is the CPU spent, not the time to the answer.
 """
 
 from __future__ import annotations
@@ -48,14 +61,39 @@ def blas_threads(n):
     return False
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time
+
+
 def best(fn, repeat):
     fn()
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return min(times) * 1e3
+
+
+def numba_threads(n):
+    try:
+        import numba
+    except ImportError:
+        return False
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    return True
+
+
+def numba_time(make_fn, call, want, tol, repeat):
+    """Best time of the Numba backend's function (``make_fn()``) on ``call``, after
+    checking its answer against ``want``; None without Numba."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return None
+    fn = make_fn()
+    got = fn(**call)
+    assert np.abs(got - want).max() <= tol * max(1.0, float(np.abs(want).max())), "Numba disagrees"
+    return best(lambda: fn(**call), repeat)
 
 
 def rows(quick):
@@ -95,8 +133,11 @@ def hessian_row(row, dtype, threads, repeat, torch, jax):
     fn = h.compile()
     key = next(iter(h.returns_for()))
     ours = fn(**args)[key]
-    out = {"case": name, "indexcalc": best(lambda: fn(**args), repeat)}
+    out = {"case": name, "NumPy": best(lambda: fn(**args), repeat)}
     tol = 1e-3 if dtype == np.float32 else 1e-8
+    nb = numba_time(lambda: (lambda f: lambda **a: f(**a)[key])(h.compile(backend="numba")), args, ours, tol, repeat)
+    if nb is not None:
+        out["Numba"] = nb
     if torch is not None:
         torch.set_num_threads(threads)
         targs = {k: torch.from_numpy(v) for k, v in args.items()}
@@ -154,8 +195,12 @@ def hvp_row(row, dtype, threads, repeat, torch, jax, batch=64):
     vs = rng.standard_normal((batch, *args[wrt].shape)).astype(dtype)
     call = {**args, h.vectors[wrt]: vs}
     ours = fn(**call)[wrt]
-    out = {"case": name, "indexcalc": best(lambda: fn(**call), repeat)}
+    out = {"case": name, "NumPy": best(lambda: fn(**call), repeat)}
     tol = 1e-3 if dtype == np.float32 else 1e-8
+    nb = numba_time(lambda: (lambda f: lambda **a: f(**a)[wrt])(h.compile(batch=True, backend="numba")),
+                    call, ours, tol, repeat)
+    if nb is not None:
+        out["Numba"] = nb
     if torch is not None:
         torch.set_num_threads(threads)
         targs = {k: torch.from_numpy(v) for k, v in args.items()}
@@ -187,8 +232,43 @@ def five_row(dtype, repeat, n=24):
     got = fn(C=C, I=I)["M"]
     assert np.abs(got - want).max() <= (1e-2 if dtype == np.float32 else 1e-8) * max(1.0, np.abs(want).max())
     expr = opt_einsum.contract_expression(eq, C.shape, C.shape, I.shape, C.shape, C.shape)
-    return {"case": f"5-tensor contraction N={n} (forward)", "indexcalc": best(lambda: fn(C=C, I=I), repeat),
-            "opt_einsum": best(lambda: expr(C, C, I, C, C), repeat)}
+    out = {"case": f"5-tensor contraction N={n} (forward)", "NumPy": best(lambda: fn(C=C, I=I), repeat),
+           "opt_einsum": best(lambda: expr(C, C, I, C, C), repeat)}
+    from indexcalc.backends.numba import compile_numba
+    nb = numba_time(lambda: (lambda f: lambda **a: f(**a)["M"])(compile_numba(ic.parse(FIVE))), {"C": C, "I": I},
+                    want, 1e-2 if dtype == np.float32 else 1e-8, repeat)
+    if nb is not None:
+        out["Numba"] = nb
+    return out
+
+
+def bound_rows(dtype, repeat, gbs, sizes):
+    """xᵀAx's Hessian ``A + A.T`` at each n against its bandwidth bound (read A, write H)."""
+    h = ic.hessian("f = x[i]*A[i,j]*x[j]", wrt="x")
+    key = next(iter(h.returns_for()))
+    fns = {"NumPy": h.compile()}
+    try:
+        import numba  # noqa: F401
+        fns["Numba"] = h.compile(backend="numba")
+    except ImportError:
+        pass
+    lines = [f"\n| xᵀAx Hessian, {np.dtype(dtype).name} | bound | np.copyto(H, A) | plain A + A.T | "
+             + " | ".join(fns) + " | " + " | ".join(f"{k} / bound" for k in fns) + " |",
+             "| --- |" + " ---: |" * (3 + 2 * len(fns))]
+    for n in sizes:
+        rng = np.random.default_rng(0)
+        A, x = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal(n).astype(dtype)
+        want = A + A.T
+        times = {}
+        for k, fn in fns.items():
+            assert np.array_equal(fn(x=x, A=A)[key], want), (k, n, "wrong Hessian")
+            times[k] = best(lambda: fn(x=x, A=A), repeat)
+        H = np.empty_like(A)
+        bound = 2 * A.nbytes / (gbs * 1e9) * 1e3
+        lines.append(f"| n={n} | {bound:.2f} | {best(lambda: np.copyto(H, A), repeat):.2f} | "
+                     f"{best(lambda: A + A.T, repeat):.2f} | " + " | ".join(f"{t:.2f}" for t in times.values())
+                     + " | " + " | ".join(f"{t / bound:.1f}x" for t in times.values()) + " |")
+    return lines
 
 
 def bandwidth_gbs():
@@ -198,13 +278,56 @@ def bandwidth_gbs():
     return 2 * a.nbytes / (ms / 1e3) / 1e9
 
 
+def floor_lines(dtype, repeat):
+    """What the rows that miss a target cannot go below (the arithmetic alone, in NumPy)."""
+    rng = np.random.default_rng(0)
+    n, d = 2048, 256
+    X, c = (rng.standard_normal((n, d)) / np.sqrt(d)).astype(dtype), rng.random(n).astype(dtype)
+    Z = np.sqrt(c)[:, None] * X
+    lines = [f"\nfloors, {np.dtype(dtype).name} (ms): logistic regression {n}x{d} GEMM "
+             f"`X.T @ (c[:, None]*X)` {best(lambda: X.T @ (c[:, None] * X), repeat):.3f}, "
+             f"its symmetric form `Z.T @ Z` (SYRK) {best(lambda: Z.T @ Z, repeat):.3f}"]
+    for N in (64, 1024):
+        p = rng.random(N).astype(dtype)
+        lines.append(f"; logsumexp N={N} outer product `np.multiply.outer(-p, p)` "
+                     f"{best(lambda: np.multiply.outer(-p, p), repeat):.4f}, a write of the result "
+                     f"`np.empty((N, N)).fill(0)` {best(lambda: np.empty((N, N), dtype).fill(0), repeat):.4f}")
+    A = rng.standard_normal((64, 64)).astype(dtype)
+    h = ic.hessian("f = x[i]*A[i,j]*x[j]", wrt="x").compile()
+    x = np.ones(64, dtype)
+    lines.append(f"; xᵀAx n=64: `A + A.T` {best(lambda: A + A.T, repeat):.4f}, the compiled call "
+                 f"{best(lambda: h(x=x, A=A), repeat):.4f}")
+    return ["".join(lines)]
+
+
+START, END = "<!-- bench_hessian.py --write: start -->", "<!-- bench_hessian.py --write: end -->"
+
+
+def write_results(text, path):
+    """Replace this script's section of ``path`` (between START and END), or append it."""
+    old = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+    block = f"{START}\n### Hessians at scale (`bench_hessian.py --write`, issue 23)\n\n{text}\n{END}"
+    if START in old and END in old:
+        new = old[:old.index(START)] + block + old[old.index(END) + len(END):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(new)
+
+
 def main():
+    global CLOCK
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    ap.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--floors", action="store_true", help="also time the arithmetic floors of the rows that miss")
+    ap.add_argument("--only-floors", action="store_true", help="the floors alone (no table)")
     args = ap.parse_args()
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     try:
         import torch
     except ImportError:
@@ -214,36 +337,49 @@ def main():
         jax.config.update("jax_enable_x64", True)
     except ImportError:
         jax = None
-    lines = [f"NumPy {np.__version__}" + (f", torch {torch.__version__}" if torch else "") +
-             (f", jax {jax.__version__}" if jax else "") + f"; best of {args.repeat}; ms"]
+    load = os.getloadavg()
+    env = "".join(f"{k}={os.environ[k]} " for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS")
+                  if k in os.environ)
+    lines = [f"`{env}PYTHONPATH=. python benchmarks/bench_hessian.py {' '.join(os.sys.argv[1:])}`; "
+             f"load average at the start {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} (1, 5, 15 min); "
+             f"{os.cpu_count()} CPUs\n",
+             f"NumPy {np.__version__}" + (f", torch {torch.__version__}" if torch else "") +
+             (f", jax {jax.__version__}" if jax else "") +
+             f"; best of {args.repeat}; ms, {'CPU time (process_time)' if args.clock == 'cpu' else 'wall clock'}. "
+             "indexcalc: the NumPy backend (`compile()`) and the Numba backend (`compile(backend=\"numba\")`), "
+             "each checked against torch/JAX; the ratios are against the faster of the two."]
     gbs = bandwidth_gbs()
     lines.append(f"\nnp.copyto bandwidth: {gbs:.1f} GB/s (read + write)")
+    if args.only_floors:
+        blas_threads(1)
+        for dtype in (np.dtype(d).type for d in args.dtypes):
+            print("\n".join(floor_lines(dtype, max(args.repeat, 20))))
+        return
     for threads in args.threads:
         blas_threads(threads)
-        for dtype in (np.float32, np.float64):
+        numba_threads(threads)
+        for dtype in (np.dtype(d).type for d in args.dtypes):
             results = [hessian_row(r, dtype, threads, args.repeat, torch, jax) for r in rows(args.quick)]
             results.append(five_row(dtype, args.repeat))
             results += [hvp_row(r, dtype, threads, args.repeat, torch, jax) for r in hvp_rows(args.quick)]
-            cols = ["indexcalc", "torch.func", "jax.jit(jax.hessian)", "opt_einsum"]
+            cols = ["NumPy", "Numba", "torch.func", "jax.jit(jax.hessian)", "opt_einsum"]
             lines.append(f"\n#### {np.dtype(dtype).name}, {threads} thread{'s' * (threads > 1)}\n")
             lines.append("| case | " + " | ".join(cols) + " | torch / ic | jax / ic | opt_einsum / ic |")
             lines.append("| --- |" + " ---: |" * (len(cols) + 3))
             for r in results:
+                ic_best = min(r[c] for c in ("NumPy", "Numba") if c in r)
                 cells = [f"{r[c]:.3f}" if c in r else "" for c in cols]
-                ratios = [f"{r[c] / r['indexcalc']:.1f}x" if c in r else "" for c in cols[1:]]
+                ratios = [f"{r[c] / ic_best:.1f}x" if c in r else "" for c in cols[2:]]
                 lines.append(f"| {r['case']} | " + " | ".join(cells + ratios) + " |")
-            for r in results:
-                if r["case"] == "xᵀAx n=2048":
-                    size = np.dtype(dtype).itemsize * 2048 * 2048 * 2
-                    bound = size / (gbs * 1e9) * 1e3
-                    lines.append(f"\nxᵀAx n=2048 bandwidth bound {bound:.2f} ms (read A, write H): "
-                                 f"measured {r['indexcalc']:.2f} ms, {r['indexcalc'] / bound:.1f}x the bound")
+            lines += bound_rows(dtype, args.repeat, gbs, [1024] if args.quick else [1024, 2048, 4096])
+            if args.floors:
+                lines += floor_lines(dtype, max(args.repeat, 20))
+    load = os.getloadavg()
+    lines.append(f"\nload average at the end {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}")
     text = "\n".join(lines)
     print(text)
     if args.write:
-        path = os.path.join(os.path.dirname(__file__), "RESULTS.md")
-        with open(path, "a", encoding="utf-8") as f:
-            f.write("\n\n### Hessians at scale (`bench_hessian.py`)\n\n" + text + "\n")
+        write_results(text, os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
 
 
 if __name__ == "__main__":

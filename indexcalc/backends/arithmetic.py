@@ -44,7 +44,8 @@ class ArithmeticPrinting:
             return code
         terms.sort(key=lambda t: t[0] == "-")
         out = "".join(f" {s} {c}" for s, c in terms)
-        return out[3:] if out.startswith(" + ") else "-" + out[3:]
+        plain = out[3:] if out.startswith(" + ") else "-" + out[3:]
+        return self.transposed_sum(node, plain) or plain  # A + A.T: tile by tile where large
 
     def term(self, a, pos, rank):
         """``(sign, code)`` of one term of a sum: ``-2*x`` prints as ``- 2*x``."""

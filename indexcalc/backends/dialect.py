@@ -25,6 +25,9 @@ class Dialect:
     reductions: dict = {}
     boolean: set = set()
     reserved: set = set()
+    #: whether a sum of matrices read in both orders (``A + A.T``) is written by
+    #: :meth:`blocked_sum` (:mod:`indexcalc.backends.blocked`)
+    blocked_sums: bool = False
     #: whether einsum is the fast way to write a product summed over some axes
     #: (``'ba,ba->a'``); if not, it is written as the product and a sum
     einsum_sums: bool = True
@@ -45,6 +48,11 @@ class Dialect:
         raise NotImplementedError
 
     def broadcast(self, code, shape) -> str:
+        raise NotImplementedError
+
+    def blocked_sum(self, parts, plain) -> str:
+        """A sum of ``parts`` (``(code, transposed, coefficient)``), cache-blocked where
+        large, else ``plain``."""
         raise NotImplementedError
 
     def embed(self, code, shape, eq):

@@ -31,6 +31,7 @@ import re
 
 import sympy as sp
 
+from indexcalc.backends.blocked import tiled_nest
 from indexcalc.backends.dialect import factor, literal, power
 from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
 from indexcalc.backends.loop_gathers import GatherLoops
@@ -114,12 +115,15 @@ class Kernels(GatherLoops, WindowLoops):
             self.emit(depth, f"_p{self.n[k]} = np.empty(({shape},), _F)")
             if not self.scalar(k):
                 self.emit(depth, f"_p{self.n[k]}[:] = {START[self.s.kind[k]]}")
+        at = len(self.lines)
         self.emit(depth, f"for _ch in {self.prange}(_nc):")
         for k in loop.crosses:
             if self.scalar(k):
                 self.emit(depth + 1, f"_r{self.n[k]} = {START[self.s.kind[k]]}")
         self.emit(depth + 1, f"for {var} in range(np.uint64(_ch*{size}//_nc), np.uint64((_ch + 1)*{size}//_nc)):")
         self.block(loop.items, depth + 2, scope + [var])
+        tiles = None if loop.crosses else tiled_nest(self.lines[at:])  # A + A.T: square tiles
+        self.lines[at:] = tiles or self.lines[at:]
         for k in loop.crosses:
             if self.scalar(k):
                 self.emit(depth + 1, f"_p{self.n[k]}[_ch] = _r{self.n[k]}")

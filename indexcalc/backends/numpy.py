@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from indexcalc.backends.arrays import check_arrays, check_call, check_source, exec_source
+from indexcalc.backends.blocked import NUMPY as TADD, tadd
 from indexcalc.backends.dialect import Dialect, reads_module
 from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.backends.spelling import BOOLEAN, NUMPY, NUMPY_REDUCE
@@ -140,7 +141,7 @@ def _fold(x, axes, f):  # f.reduce of a window over a few axes: one pass per win
         out = x[at].copy() if out is None else f(out, x[at], out=out)
     return out
 """, "_window(": WINDOW, "_window_add(": WINDOW_ADD["numpy"], "_step(": STEP,
-           "_conv(": NUMPY_CONV}
+           "_conv(": NUMPY_CONV, "_tadd(": TADD}
 
 
 def runs(labels, groups) -> bool:
@@ -167,6 +168,10 @@ def copied(a, b, batch, summed) -> int:
 class NumpyDialect(PythonLoops, Dialect):
     spelling, reductions, boolean = NUMPY, NUMPY_REDUCE, BOOLEAN
     reserved = {"np", "math", "ShapeError", "range"}  # range: the loop of a recurrence
+    blocked_sums = True
+
+    def blocked_sum(self, parts, plain):
+        return tadd(parts, plain)
 
     def add_at(self, code, value, axis, at):
         """``code`` (a new array) plus ``value`` where its index along ``axis`` equals the

@@ -11,12 +11,21 @@
 
 from __future__ import annotations
 
+from indexcalc.backends import blocked
 from indexcalc.lower.ir import Contract, Input, Map
 from indexcalc.lower.plan import distributes, gemm_shaped, plan
 
 
 class SumPrinting:
-    """The printer's case of a two-operand contraction of a sum (a mixin of the array printer)."""
+    """The printer's cases of sums: a two-operand contraction of a sum, and a sum of
+    matrices read in both orders (a mixin of the array printer)."""
+
+    def transposed_sum(self, node, plain):
+        """Code of a sum of matrices read in both orders (``A + A.T``, printed ``plain``),
+        cache-blocked where the dialect has a blocked form and the matrices are large
+        (:mod:`indexcalc.backends.blocked`); else None."""
+        parts = blocked.terms(self, node) if self.d.blocked_sums else None
+        return parts and self.d.blocked_sum(parts, plain)
 
     def distributed(self, node):
         """``(code, layout)`` of ``node`` (a two-operand :class:`Contract`) as one product
