@@ -222,6 +222,8 @@ class ArithmeticPrinting:
             args = [a for a, _ in node.args if a != self.onto.get(k)]
             if node.op == Map("add") and any(self._compares(a) for a in args):
                 continue  # rest + c*(c == y[n]): a write at the targets (delta_sum) instead
+            if node.op == Map("add") and self.d.blocked_sums and _reads_transposed(self.g, node):
+                continue  # A - B.T: written tile by tile (SumPrinting.transposed_sum) instead
             full = [a for a in args if self.g[a].rank == node.rank]
             if node.op == Map("mul") and len(full) != 1:
                 continue
@@ -282,3 +284,18 @@ def _product(coeff, items, aligned, rank) -> str:
         floats = floats or not boolean
     out = out.rstrip("*")
     return out if out not in ("", "-") else out + "1"
+
+
+def _reads_transposed(g, node) -> bool:
+    """Whether a sum of matrices reads a term (or a term's factor) in the other order:
+    ``A[i,j] - B[j,i]``."""
+    if node.rank != 2:
+        return False
+    for a, pos in node.args:
+        child = g[a]
+        if child.rank == 2 and list(pos) == [1, 0]:
+            return True
+        if child.op == Map("mul") and any(g[b].rank == 2 and [pos[i] for i in bpos] == [1, 0]
+                                          for b, bpos in child.args):
+            return True
+    return False

@@ -226,6 +226,8 @@ def fold_seed(lines, grads, upstream):
     >>> fold_seed(["dz = 1/n_z_0*_add_at(torch.exp(z - s[:, None]), -1, 1, y[:, None])"],
     ...           ["dz.contiguous().mul_(_seed)"], ["_seed"])[0]
     ['dz = _add_at(torch.exp(z - s[:, None]), -1, 1, y[:, None]).mul_(1/n_z_0*_seed)']
+    >>> fold_seed(["dz = _t1.mul_(1/n_z_0)"], ["dz.contiguous().mul_(_seed)"], ["_seed"])[0]
+    ['dz = _t1.mul_(1/n_z_0*_seed)']
     >>> fold_seed(["dz = 1/n_z_0*w + v"], ["dz.contiguous().mul_(_seed)"], ["_seed"])[0]
     ['dz = 1/n_z_0*w + v']
     """
@@ -280,6 +282,10 @@ def _scalar_factor(code):
         tree = ast.parse(code, mode="eval").body
     except SyntaxError:
         return None
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Attribute) and tree.func.attr == "mul_" \
+            and len(tree.args) == 1 and not tree.keywords and _scalar(tree.args[0]):
+        # ``_t1.mul_(1/n_z_0)``: a fresh tensor already scaled in place (backends/arithmetic.py)
+        return ast.get_source_segment(code, tree.args[0]), ast.get_source_segment(code, tree.func.value), True
     if not (isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Mult) and _scalar(tree.left)):
         return None
     rest = tree.right
