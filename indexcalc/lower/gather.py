@@ -81,12 +81,15 @@ class Gathers:
 
     def accumulation(self, e):
         """A sum ``e`` whose body holds ``delta(v, G)`` with ``G`` reading integer data over
-        summed indices (and perhaps kept ones: a batch axis) and ``v`` read nowhere else: a ScatterAdd of the other
-        factors' product (summed over the rest of ``e``'s indices); else None."""
-        if len(e.args) > 2:  # stated sizes: the general lowering
-            return None
+        summed indices (and perhaps kept ones: a batch axis): a ScatterAdd of the other
+        factors' product (summed over the rest of ``e``'s indices); else None. Factors that
+        read ``v`` (``E[v,d]`` in ``E[v,d]*delta(v,tok[n])*dy[n]``) but no summed index of
+        ``G`` multiply the scatter-add of the others (contracted over the summed indices they
+        read): never a one-hot."""
         factors = sp.Mul.make_args(e.body)
         summed = set(e.indices)
+        sizes = dict(zip(e.indices, (n or 0 for n in e.sizes)))
+        bound = {i for x in sp.preorder_traversal(e.body) if isinstance(x, Binder) for i in x.args[1]}
         for f in factors:
             if not isinstance(f, sp.KroneckerDelta):
                 continue
@@ -94,11 +97,27 @@ class Gathers:
                 inner = set(_indices(G))
                 others = [h for h in factors if h is not f]
                 if not (isinstance(v, Index) and G.has(sp.Indexed) and v not in summed and inner & summed
-                        and v not in inner and not any(h.has(v) for h in others)):
+                        and v not in inner and v not in bound):
                     continue
-                rest = tuple(i for i in e.indices if i not in inner)  # summed before the scatter
+                outer = [h for h in others if h.has(v)]
+                if any(set(_indices(h)) & inner & summed for h in outer):
+                    continue
+                if outer:  # E[v,d] * (the scatter-add of the others)
+                    read = {i for h in outer for i in _indices(h)}
+                    later = [i for i in e.indices if i in read]
+                    first = [i for i in e.indices if i not in read]
+                    acc = self.accumulation(ISum(sp.Mul(f, *[h for h in others if h not in outer]), first,
+                                                 [sizes[i] for i in first]))
+                    if acc is None:
+                        return None
+                    refs = [self.expr(h) for h in outer] + [acc]
+                    if not later:
+                        return self.mul(refs)
+                    keep = {i for r in refs for i in r.labels} - set(later)
+                    return self.contract(refs, keep)
+                rest = [i for i in e.indices if i not in inner]  # summed before the scatter
                 body = sp.Mul(*others)
-                values = self.expr(ISum(body, rest) if rest else body)
+                values = self.expr(ISum(body, rest, [sizes[i] for i in rest]) if rest else body)
                 pos = self.integer_value(G)
                 kept = [i for i in (*values.labels, *pos.labels) if i not in summed]
                 out = self.ordered([v] + kept)
