@@ -6,7 +6,8 @@ A read with integer data in an index position (``E[tok[n], d]``, ``x[idx[i] + k]
 its integer operands lowered as ordinary (integer) expressions. A derived accumulation,
 a sum whose body holds ``delta(v, tok[n])`` over summed indices of the data
 (``dE[v,d] = delta(v, tok[n])*dy[n,d]``), is a :class:`~indexcalc.lower.ir.ScatterAdd`
-of the other factors' product: never a one-hot. Any other delta over data (``delta(c,
+of the other factors' product: never a one-hot (a factor reading ``v`` itself, ``E[v,d]``
+in the gradient of ``E[tok[n],d]**2``, multiplies the scatter-add of the rest). Any other delta over data (``delta(c,
 y[n])`` in a cross-entropy's ``dz[n,c]``, element-wise) is the comparison ``c == y[n]``
 of a position and the data, of the result's own shape. A delta of a result index and an
 affine form of summed ones that no index could be solved for (``delta(s, 2*a+k)`` in
@@ -23,6 +24,11 @@ factors read at ``s = 2*a+k`` and added there, never a dense delta.
     dE[v,d] = delta(v,tok[n])*dy[n,d]
     >>> lower(d.program).graph.nodes[-1].op
     ScatterAdd(output=(0, 1), target=0)
+    >>> d = ic.derive("y[n] = sum[d](E[tok[n],d]*E[tok[n],d])")  # a factor reading v: E[v,d]
+    >>> print(str(d.program).splitlines()[-1])
+    dE[v,d] = 2*E[v,d]*delta(v,tok[n])*dy[n]
+    >>> [type(n.op).__name__ for n in lower(d.program).graph.nodes][-2:]  # E times the scatter of 2*dy
+    ['ScatterAdd', 'Map']
     >>> d = ic.derive("y[a] = sum[k:2](x[2*a+k])")
     >>> print(str(d.program).splitlines()[-1])
     dx[j] = sum[a,k:2](delta(j,2*a+k)*dy[a])
