@@ -153,3 +153,14 @@ def test_the_scatter_multiplies_the_factor_reading_its_target():
     ops = [type(n.op).__name__ + str(getattr(n.op, "function", "")) for n in lower(d.program).graph.nodes]
     assert ops.count("ScatterAdd") == 3
     assert not any(op.startswith("Compare") or op == "Mapeq" for op in ops), ops
+
+
+def test_the_data_repeats_positions_and_leaves_the_axis():
+    """The cases above hold repeated positions and positions outside the axis (which add
+    nothing), so the comparison with torch covers both."""
+    _, _, floats, ints, _ = CASES[0]
+    pos = np.add(ints["tok"], ints["jdx"])
+    assert (pos >= floats["E"][0]).any() and len(set(pos.tolist())) < len(pos)
+    _, _, floats, ints, _ = CASES[1]
+    pos = np.add.outer(ints["idx"], np.arange(3)).ravel()
+    assert (pos >= floats["x"][0]).any() and len(set(pos.tolist())) < len(pos)
