@@ -6,7 +6,8 @@ A read with integer data in an index position (``E[tok[n], d]``, ``x[idx[i] + k]
 its integer operands lowered as ordinary (integer) expressions. A derived accumulation,
 a sum whose body holds ``delta(v, tok[n])`` over summed indices of the data
 (``dE[v,d] = delta(v, tok[n])*dy[n,d]``), is a :class:`~indexcalc.lower.ir.ScatterAdd`
-of the other factors' product: never a one-hot. Any other delta over data (``delta(c,
+of the other factors' product: never a one-hot (a factor reading ``v`` itself, ``E[v,d]``
+in the gradient of ``E[tok[n],d]**2``, multiplies the scatter-add of the rest). Any other delta over data (``delta(c,
 y[n])`` in a cross-entropy's ``dz[n,c]``, element-wise) is the comparison ``c == y[n]``
 of a position and the data, of the result's own shape. A delta of a result index and an
 affine form of summed ones that no index could be solved for (``delta(s, 2*a+k)`` in
@@ -23,6 +24,11 @@ factors read at ``s = 2*a+k`` and added there, never a dense delta.
     dE[v,d] = delta(v,tok[n])*dy[n,d]
     >>> lower(d.program).graph.nodes[-1].op
     ScatterAdd(output=(0, 1), target=0)
+    >>> d = ic.derive("y[n] = sum[d](E[tok[n],d]*E[tok[n],d])")  # a factor reading v: E[v,d]
+    >>> print(str(d.program).splitlines()[-1])
+    dE[v,d] = 2*E[v,d]*delta(v,tok[n])*dy[n]
+    >>> [type(n.op).__name__ for n in lower(d.program).graph.nodes][-2:]  # E times the scatter of 2*dy
+    ['ScatterAdd', 'Map']
     >>> d = ic.derive("y[a] = sum[k:2](x[2*a+k])")
     >>> print(str(d.program).splitlines()[-1])
     dx[j] = sum[a,k:2](delta(j,2*a+k)*dy[a])
@@ -81,12 +87,15 @@ class Gathers:
 
     def accumulation(self, e):
         """A sum ``e`` whose body holds ``delta(v, G)`` with ``G`` reading integer data over
-        summed indices (and perhaps kept ones: a batch axis) and ``v`` read nowhere else: a ScatterAdd of the other
-        factors' product (summed over the rest of ``e``'s indices); else None."""
-        if len(e.args) > 2:  # stated sizes: the general lowering
-            return None
+        summed indices (and perhaps kept ones: a batch axis): a ScatterAdd of the other
+        factors' product (summed over the rest of ``e``'s indices); else None. Factors that
+        read ``v`` (``E[v,d]`` in ``E[v,d]*delta(v,tok[n])*dy[n]``) but no summed index of
+        ``G`` multiply the scatter-add of the others (contracted over the summed indices they
+        read): never a one-hot."""
         factors = sp.Mul.make_args(e.body)
         summed = set(e.indices)
+        sizes = dict(zip(e.indices, (n or 0 for n in e.sizes)))
+        bound = {i for x in sp.preorder_traversal(e.body) if isinstance(x, Binder) for i in x.args[1]}
         for f in factors:
             if not isinstance(f, sp.KroneckerDelta):
                 continue
@@ -94,11 +103,27 @@ class Gathers:
                 inner = set(_indices(G))
                 others = [h for h in factors if h is not f]
                 if not (isinstance(v, Index) and G.has(sp.Indexed) and v not in summed and inner & summed
-                        and v not in inner and not any(h.has(v) for h in others)):
+                        and v not in inner and v not in bound):
                     continue
-                rest = tuple(i for i in e.indices if i not in inner)  # summed before the scatter
+                outer = [h for h in others if h.has(v)]
+                if any(set(_indices(h)) & inner & summed for h in outer):
+                    continue
+                if outer:  # E[v,d] * (the scatter-add of the others)
+                    read = {i for h in outer for i in _indices(h)}
+                    later = [i for i in e.indices if i in read]
+                    first = [i for i in e.indices if i not in read]
+                    acc = self.accumulation(ISum(sp.Mul(f, *[h for h in others if h not in outer]), first,
+                                                 [sizes[i] for i in first]))
+                    if acc is None:
+                        return None
+                    refs = [self.expr(h) for h in outer] + [acc]
+                    if not later:
+                        return self.mul(refs)
+                    keep = {i for r in refs for i in r.labels} - set(later)
+                    return self.contract(refs, keep)
+                rest = [i for i in e.indices if i not in inner]  # summed before the scatter
                 body = sp.Mul(*others)
-                values = self.expr(ISum(body, rest) if rest else body)
+                values = self.expr(ISum(body, rest, [sizes[i] for i in rest]) if rest else body)
                 pos = self.integer_value(G)
                 kept = [i for i in (*values.labels, *pos.labels) if i not in summed]
                 out = self.ordered([v] + kept)
