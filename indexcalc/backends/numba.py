@@ -276,7 +276,7 @@ class _Module:
         helpers = (EINSUM if "_einsum(" in driver else "") + (NUMBA_CONV if "_conv(" in driver else "") + \
             vector_math(code) + "".join(
             text for call, text in NUMPY_HELPERS.items()
-            if call in driver and call not in VECTOR_HELPERS and call != "_einsum(")  # EINSUM defines it
+            if call in driver and call not in VECTOR_HELPERS and call not in ("_einsum(", "_conv("))  # ours above
         helpers = helpers and "\n\n" + helpers.strip("\n") + "\n"
         self.text = HEADER + helpers + check_source(prog, "np.shape(a)") + "".join(f"\n\n{k}" for k in kernels) + \
             "\n\n" + driver
