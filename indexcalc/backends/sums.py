@@ -52,3 +52,20 @@ class SumPrinting:
                     parts.append(self.align(c, list(layout), len(out)))
                 return " + ".join(parts), tuple(range(len(out)))
         return None
+
+    def step_of_difference(self, node):
+        """``step(a - b)`` (the max's gradient indicator, ``1 - step(m[i] - s[i,j])``) as
+        the comparison ``(a > b)``: one pass and no difference array. The same truth for
+        every float: ``a - b > 0`` exactly where ``a > b`` (a difference rounds to 0 only
+        where ``a == b``; infinities of one sign and NaN compare false either way). None
+        where the argument is not a difference of two terms printed in place."""
+        (a, pos), = node.args
+        arg = self.g[a]
+        if a in self.var or arg.op != Map("add") or len(arg.args) != 2:
+            return None
+        terms = dict(self.term(b, bpos, arg.rank) for b, bpos in arg.args)
+        if len(terms) != 2:  # one "+" term and one "-" term
+            return None
+        code = self.d.spelling["gt"].format(terms["+"], terms["-"])
+        return self.align(code, [pos[i] for i in range(arg.rank)], node.rank)
+
