@@ -232,11 +232,8 @@ class ArrayPrinter(SizeTable, GatherPrinting, ScanPrinting, ConvPrinting, Diagon
         if fn == "pow":
             (a, pos), = node.args
             return self.power(self.aligned(a, pos, node.rank), params[0], static)
-        if fn == "step" and not static and (code := self.step_of_difference(node)) is not None:
+        if not static and (code := self.compared(node)) is not None:  # a difference's step, positions compared
             return code
-        if fn in COMPARISONS and all(isinstance(self.g[a].op, Position) and a not in self.var for a, _ in node.args):
-            return self.d.function(fn, [self.align(self.d.compared_arange(self.size_var(self.g[a].axes[0])), list(pos),
-                                                   node.rank) for a, pos in node.args], [False] * len(node.args))
         codes = [self.aligned(a, pos, node.rank) for a, pos in node.args]
         if static:
             return self.d.number(fn, codes)
