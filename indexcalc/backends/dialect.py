@@ -106,6 +106,10 @@ class Dialect:
         """The positions ``0 .. n-1`` (integers)."""
         raise NotImplementedError
 
+    def compared_arange(self, n) -> str:
+        """The positions ``0 .. n-1`` that a comparison reads and nothing else (``j <= i``)."""
+        return self.arange(n)
+
     def window(self, code, forms, shape) -> str:
         """``code`` read through a window (:class:`~indexcalc.lower.ir.Window`): the module's
         ``_window`` helper (:mod:`indexcalc.backends.windows`)."""

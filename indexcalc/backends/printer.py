@@ -234,6 +234,8 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
         if fn == "pow":
             (a, pos), = node.args
             return self.power(self.aligned(a, pos, node.rank), params[0], static)
+        if not static and (code := self.compared(node)) is not None:  # a difference's step, positions compared
+            return code
         codes = [self.aligned(a, pos, node.rank) for a, pos in node.args]
         if static:
             return self.d.number(fn, codes)

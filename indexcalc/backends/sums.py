@@ -7,12 +7,15 @@
     >>> from indexcalc.backends.numpy import numpy_source
     >>> print(numpy_source(ic.parse("h[b,i] = v[b,j]*(A[i,j] + A[j,i])"), header=False).splitlines()[3])
         h = v @ A.T + v @ A
+
+The same mixin prints a comparison of a difference as one comparison (:meth:`SumPrinting.compared`):
+the max's gradient indicator ``1 - step(m[i] - s[i,j])`` is ``1 - (m[:, None] > s)``.
 """
 
 from __future__ import annotations
 
 from indexcalc.backends import blocked
-from indexcalc.lower.ir import Contract, Input, Map
+from indexcalc.lower.ir import COMPARISONS, Contract, Input, Map, Position
 from indexcalc.lower.plan import distributes, gemm_shaped, plan
 
 
@@ -61,3 +64,33 @@ class SumPrinting:
                     parts.append(self.align(c, list(layout), len(out)))
                 return " + ".join(parts), tuple(range(len(out)))
         return None
+
+    def compared(self, node):
+        """Code of a comparison map ``node`` printed as one comparison of its operands'
+        parts: ``step(a - b)`` as ``(a > b)`` (:meth:`step_of_difference`); positions alone
+        compared (the causal mask ``(j <= i)``) as the dialect's ``compared_arange`` (NumPy:
+        int32, twice as fast as int64); None otherwise."""
+        fn = node.op.function
+        if fn == "step":
+            return self.step_of_difference(node)
+        if fn in COMPARISONS and all(isinstance(self.g[a].op, Position) and a not in self.var for a, _ in node.args):
+            return self.d.function(fn, [self.align(self.d.compared_arange(self.size_var(self.g[a].axes[0])),
+                                                   list(pos), node.rank) for a, pos in node.args], [False] * len(node.args))
+        return None
+
+    def step_of_difference(self, node):
+        """``step(a - b)`` (the max's gradient indicator, ``1 - step(m[i] - s[i,j])``) as
+        the comparison ``(a > b)``: one pass and no difference array. The same truth for
+        every float: ``a - b > 0`` exactly where ``a > b`` (a difference rounds to 0 only
+        where ``a == b``; infinities of one sign and NaN compare false either way). None
+        where the argument is not a difference of two terms printed in place."""
+        (a, pos), = node.args
+        arg = self.g[a]
+        if a in self.var or arg.op != Map("add") or len(arg.args) != 2:
+            return None
+        terms = dict(self.term(b, bpos, arg.rank) for b, bpos in arg.args)
+        if len(terms) != 2:  # one "+" term and one "-" term
+            return None
+        code = self.d.spelling["gt"].format(terms["+"], terms["-"])
+        return self.align(code, [pos[i] for i in range(arg.rank)], node.rank)
+
