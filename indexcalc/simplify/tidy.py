@@ -135,9 +135,11 @@ def _put_back(e, prog, supply, by_factors):
                 # a value that is no product nor power is put back in each factor of
                 # a product, which is rebuilt once (not once per statement: a chain
                 # of 1,000 statements has a gradient of 1,000 factors)
-                factors = list(e.args) if factors is None else factors
-                factors = [_reuse(f, pattern, st, shape, present)
-                           if present.may_hold(shape, f) else f for f in factors]
+                # (each factor by itself, so in any order: only those the index of
+                # :class:`_Factors` names, so that a statement costs its candidates,
+                # not a look-up in each of 1,000 factors)
+                factors = _Factors(e.args, present) if factors is None else factors
+                factors.reuse(pattern, st, shape)
                 continue
             e, factors = _product(e, factors), None
             # (else the value cannot be in e: a look-up, not a walk over e for each
@@ -153,16 +155,48 @@ class _Merged(Exception):
 
 
 def _product(e, factors):
-    """The product of ``factors`` (``e``'s, each with forward values put back), or ``e``
-    when there are none. Putting a value back factor by factor gives what rebuilding the
+    """The product of ``factors`` (a :class:`_Factors` of ``e``'s, each with forward
+    values put back), or ``e`` when there are none. Putting a value back factor by factor gives what rebuilding the
     product after each value gives, unless the rebuilding merges factors (``g*g`` is
     ``g^2``): then :class:`_Merged`, and :func:`reuse_forward` works on the whole."""
     if factors is None:
         return e
+    factors = factors.factors
     out = sp.Mul(*factors)
     if not isinstance(out, sp.Mul) or len(out.args) != len(factors) or set(out.args) != set(factors):
         raise _Merged
     return out
+
+
+class _Factors:
+    """A product's factors and an index: the :func:`~indexcalc.simplify.keys.blind` key
+    of every subexpression of a factor (a "whole" key of :class:`_Present`) -> the places
+    of the factors it may be in. A statement whose value is no product nor power can only
+    be where its key is (:meth:`_Present.may_hold`): it visits those factors, not all."""
+
+    def __init__(self, args, present):
+        self.factors, self.present, self.at = list(args), present, {}
+        for k, f in enumerate(self.factors):
+            self._index(k, f)
+
+    def _index(self, k, f):
+        for tag, key in self.present.below(f):
+            if tag == "whole":
+                self.at.setdefault(key, set()).add(k)
+
+    def reuse(self, pattern, st, shape):
+        """Put the statement's value back in each factor that may hold it (each by
+        itself: the same as visiting every factor in turn)."""
+        places = self.at.get(shape.whole)
+        for k in sorted(places or ()):
+            f = self.factors[k]
+            if not self.present.may_hold(shape, f):
+                places.discard(k)  # (a factor that changed since it was indexed)
+                continue
+            g = _reuse(f, pattern, st, shape, self.present)
+            if g is not f:
+                self.factors[k] = g
+                self._index(k, g)
 
 
 class _Present:
