@@ -353,13 +353,13 @@ def test_forward_values_go_back_into_a_chains_factors_in_linear_work(monkeypatch
     of n statements has a gradient of n factors, n^2 look-ups (81,200 at n = 200, 5,300 at
     50). An index from what a factor holds to the factor visits only the candidates:
     counted, not timed, the look-ups grow as the chain (5 per statement here)."""
-    from indexcalc.simplify import tidy
-    counts, real = [0], tidy._Present.may_hold
+    from indexcalc.simplify import present
+    counts, real = [0], present.Present.may_hold
 
     def counted(self, shape, e):
         counts[0] += 1
         return real(self, shape, e)
-    monkeypatch.setattr(tidy._Present, "may_hold", counted)
+    monkeypatch.setattr(present.Present, "may_hold", counted)
     seen = {}
     for n in (50, 200):
         counts[0] = 0

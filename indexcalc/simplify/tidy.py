@@ -27,9 +27,9 @@ from indexcalc.calculus.names import Bound, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.comparisons import decide_comparisons
 from indexcalc.simplify.exps import combine_exps
-from indexcalc.language.memo import Memo
-from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as rename_indices
-from indexcalc.simplify.keys import alpha, blind, signature
+from indexcalc.language.walk import is_leaf, rebuild, rename as rename_indices
+from indexcalc.simplify.keys import alpha, signature
+from indexcalc.simplify.present import Factors, Present, Shape
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
 
@@ -123,23 +123,25 @@ def _put_back(e, prog, supply, by_factors):
     gives the same)."""
     for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
         e = form(e)
-        present = _Present()
+        present = Present()
         factors = None  # a product's factors, each worked on by itself (see below)
         for st in reversed(prog.statements):
             key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
             if key not in supply.forms:                   # in all of its derivation
                 pattern = form(freshen(st.expr))
-                supply.forms[key] = (pattern, tensor_names(pattern), _Shape(pattern))
+                supply.forms[key] = (pattern, tensor_names(pattern), Shape(pattern))
             pattern, reads, shape = supply.forms[key]
             if by_factors and isinstance(e, sp.Mul) and shape.base is None and shape.factors is None:
                 # a value that is no product nor power is put back in each factor of
                 # a product, which is rebuilt once (not once per statement: a chain
-                # of 1,000 statements has a gradient of 1,000 factors)
-                # (each factor by itself, so in any order: only those the index of
-                # :class:`_Factors` names, so that a statement costs its candidates,
-                # not a look-up in each of 1,000 factors)
-                factors = _Factors(e.args, present) if factors is None else factors
-                factors.reuse(pattern, st, shape)
+                # of 1,000 statements has a gradient of 1,000 factors); each factor by
+                # itself, so only those that may hold it (an index, not a look-up in
+                # each of the 1,000 factors for each statement)
+                factors = Factors(e.args, present) if factors is None else factors
+                for k, f in list(factors.candidates(shape)):
+                    g = _reuse(f, pattern, st, shape, present)
+                    if g is not f:
+                        factors.put(k, g)
                 continue
             e, factors = _product(e, factors), None
             # (else the value cannot be in e: a look-up, not a walk over e for each
@@ -155,10 +157,11 @@ class _Merged(Exception):
 
 
 def _product(e, factors):
-    """The product of ``factors`` (a :class:`_Factors` of ``e``'s, each with forward
-    values put back), or ``e`` when there are none. Putting a value back factor by factor gives what rebuilding the
-    product after each value gives, unless the rebuilding merges factors (``g*g`` is
-    ``g^2``): then :class:`_Merged`, and :func:`reuse_forward` works on the whole."""
+    """The product of ``factors`` (:class:`~indexcalc.simplify.present.Factors`: ``e``'s,
+    each with forward values put back), or ``e`` when there are none. Putting a value
+    back factor by factor gives what rebuilding the product after each value gives,
+    unless the rebuilding merges factors (``g*g`` is ``g^2``): then :class:`_Merged`, and
+    :func:`reuse_forward` works on the whole."""
     if factors is None:
         return e
     factors = factors.factors
@@ -168,99 +171,15 @@ def _product(e, factors):
     return out
 
 
-class _Factors:
-    """A product's factors and an index: the :func:`~indexcalc.simplify.keys.blind` key
-    of every subexpression of a factor (a "whole" key of :class:`_Present`) -> the places
-    of the factors it may be in. A statement whose value is no product nor power can only
-    be where its key is (:meth:`_Present.may_hold`): it visits those factors, not all."""
-
-    def __init__(self, args, present):
-        self.factors, self.present, self.at = list(args), present, {}
-        for k, f in enumerate(self.factors):
-            self._index(k, f)
-
-    def _index(self, k, f):
-        for tag, key in self.present.below(f):
-            if tag == "whole":
-                self.at.setdefault(key, set()).add(k)
-
-    def reuse(self, pattern, st, shape):
-        """Put the statement's value back in each factor that may hold it (each by
-        itself: the same as visiting every factor in turn)."""
-        places = self.at.get(shape.whole)
-        for k in sorted(places or ()):
-            f = self.factors[k]
-            if not self.present.may_hold(shape, f):
-                places.discard(k)  # (a factor that changed since it was indexed)
-                continue
-            g = _reuse(f, pattern, st, shape, self.present)
-            if g is not f:
-                self.factors[k] = g
-                self._index(k, g)
-
-
-class _Present:
-    """The :func:`~indexcalc.simplify.keys.blind` keys of the parts of ``e`` that
-    :class:`_Shape` looks at (tagged: a whole part, a power's base, a product's factor),
-    for every subexpression, remembered by identity: a statement's value whose keys are
-    absent below a node is not there, and :func:`_reuse` does not walk in."""
-
-    def __init__(self):
-        self.memo = Memo(1 << 18)
-
-    def below(self, e) -> frozenset:
-        return bottom_up(self.memo, e, _parts, _own_keys)
-
-    def may_hold(self, shape, e) -> bool:
-        keys = self.below(e)
-        return ("whole", shape.whole) in keys or ("base", shape.base) in keys or \
-            (shape.factors is not None and {("factor", k) for k in shape.factors} <= keys)
-
-
-def _own_keys(x, below) -> frozenset:
-    own = {("whole", blind(x))}
-    if isinstance(x, sp.Pow):
-        own.add(("base", blind(x.base)))
-    elif isinstance(x, sp.Mul):
-        own.update(("factor", blind(_base(f))) for f in x.args)
-    return frozenset(own.union(*below))
-
-
-def _parts(x):
-    return () if is_leaf(x) else x.args
-
-
 def _reuse(e, pattern, st, shape=None, present=None):
     if is_leaf(e) or (present is not None and not present.may_hold(shape, e)):
         return e
-    shape = shape or _Shape(pattern)
+    shape = shape or Shape(pattern)
     out = _replace_once(e, pattern, st) if shape.may_be_in(e) else None
     if out is not None:
         return _reuse(out, pattern, st, shape, present)
     args = [_reuse(a, pattern, st, shape, present) for a in e.args]
     return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
-
-
-class _Shape:
-    """What :func:`_replace_once` can find, by :func:`~indexcalc.simplify.keys.blind`
-    keys: the pattern itself, a power of its base, or its factors within a product."""
-
-    def __init__(self, pattern):
-        self.whole = blind(pattern)
-        self.base = blind(pattern.base) if isinstance(pattern, sp.Pow) else None
-        self.factors = {blind(_base(f)) for f in pattern.args} if isinstance(pattern, sp.Mul) else None
-
-    def may_be_in(self, e) -> bool:
-        if blind(e) == self.whole:
-            return True
-        if self.base is not None and isinstance(e, sp.Pow) and blind(e.base) == self.base:
-            return True
-        return self.factors is not None and isinstance(e, sp.Mul) and \
-            self.factors <= {blind(_base(f)) for f in e.args}
-
-
-def _base(f):
-    return f.base if isinstance(f, sp.Pow) else f
 
 
 def factor(e):
