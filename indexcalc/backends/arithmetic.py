@@ -197,9 +197,10 @@ class ArithmeticPrinting:
     def fresh_temporary(self, a) -> bool:
         """Whether node ``a`` is a variable read once (by the product that scales it; not an
         argument, a saved or a returned value), whose code returns a new array: a product or
-        a sum of two or more operands, a contraction of two or more, a diagonal write."""
-        if not (a in self.var and self.uses.get(a) == 1 and a not in self.given and a not in self.static
-                and getattr(self, "parent", None) is None):
+        a sum of two or more operands, a contraction of two or more, a diagonal write; never a
+        number (``x @ z`` of vectors is a NumPy scalar: no ``out=``)."""
+        if not (self.g[a].rank and a in self.var and self.uses.get(a) == 1 and a not in self.given
+                and a not in self.static and getattr(self, "parent", None) is None):
             return False
         return _new_array(self.g[a])
 

@@ -6,8 +6,9 @@ at the targets where the dialect has one (NumPy's ``_add_at``).
 
     >>> import indexcalc as ic
     >>> src = ic.derive("L = mean[n](logsumexp[c](z[n,c]) - z[n, y[n]])").numpy_source()
-    >>> print(src[src.index("    dz ="):].splitlines()[0].strip())
-    dz = 1/n_z_0*_add_at(np.exp(z - _t1[:, None]), -1, 1, y[:, None])
+    >>> print(src[src.index("    _t2 ="):].split("    return")[0].rstrip())
+        _t2 = _add_at(np.exp(z - _t1[:, None]), -1, 1, y[:, None])
+        dz = np.multiply(_t2, 1/n_z_0, out=_t2)
 """
 
 from __future__ import annotations
