@@ -170,6 +170,13 @@ BACKEND_NAMES = [
     '_matrix', 'all', 'cs', 'cut', 'g', 'groups', 'inner', 'itemsize', 'merged', 'ok', 'order', 'rs',
     # issue 23: A + A.T tile by tile (NumPy _tadd, Numba's tiled nests _T1.._T4)
     '_tadd', 'term', 'copyto', '_T0', '_T1', '_T2', '_T3', '_T4', '_T5',
+    # issue 23 (tx): Numba's tiled nests copy transposed tiles (_tread; _tblock, _tsize: LLVM shuffles)
+    '_T6', '_T7', '_T8', '_T9', '_T10', '_T11', '_tread', '_tblock', '_tsize', 'Array', 'Boolean',
+    'Constant', 'IntType', 'K', 'Number', 'Undefined', 'VectorType', 'as_pointer', 'buf', 'cast',
+    'cgutils', 'd', 'dc', 'dr', 'dst', 'dty', 'elt', 'extract_element', 'fk', 'fm', 'get_abi_sizeof',
+    'get_constant', 'get_data_type', 'get_dummy_value', 'get_item_pointer', 'hi', 'i32',
+    'insert_element', 'intp', 'layout', 'lo', 'load', 'make_array', 'plus', 'rows', 'shuffle_vector',
+    'src', 'store', 'sty', 'ty', 'vec', 'void',
     # issue 22: a cross-entropy's add at the targets (NumPy and torch _add_at)
     '_add_at', '_long', 'scatter_add_', 'value',
     'AttributeError', 'Float', 'Function', 'FunctionType', 'H1Function', 'ImportError',

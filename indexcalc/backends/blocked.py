@@ -86,6 +86,91 @@ def tadd(parts, plain) -> str:
     return f"({plain} if {parts[0][0]}.size < {BLOCKED_FROM} else {call})"
 
 
+#: the Numba helpers of :func:`tiled_nest` (a module carries them where a kernel calls
+#: ``_tread``): ``_tread(buf, src, r, c, m, k)`` is ``buf[:m, :k] = src[c:c + k, r:r + m].T``,
+#: in blocks of K x K elements (K: one cache line of elements, at most 16), each K rows
+#: loaded whole and transposed in registers (log2 K rounds of interleaving shuffles); the
+#: edges element by element. A copy: the same bits.
+NUMBA = """
+
+@intrinsic
+def _tsize(typingctx, src):
+    \"\"\"K, the side of ``_tblock``'s blocks for ``src``'s elements (a constant).\"\"\"
+    if not isinstance(src, types.Array) or not isinstance(src.dtype, (types.Number, types.Boolean)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        size = context.get_abi_sizeof(context.get_data_type(sig.args[0].dtype))
+        return context.get_constant(types.intp, max(1, min(16, 64 // size)))
+    return types.intp(src), codegen
+
+
+@intrinsic
+def _tblock(typingctx, src, r, c, dst, dr, dc):
+    \"\"\"``dst[dr:dr + K, dc:dc + K] = src[r:r + K, c:c + K].T`` (K = ``_tsize(src)``).\"\"\"
+    if not (isinstance(src, types.Array) and isinstance(dst, types.Array) and src.dtype == dst.dtype
+            and isinstance(src.dtype, (types.Number, types.Boolean))):
+        return None
+
+    def codegen(context, builder, sig, args):
+        from llvmlite import ir
+        from numba.core import cgutils
+        sty, dty = sig.args[0], sig.args[3]
+        r, c, dr, dc = (context.cast(builder, args[i], sig.args[i], types.intp) for i in (1, 2, 4, 5))
+        s = context.make_array(sty)(context, builder, args[0])
+        d = context.make_array(dty)(context, builder, args[3])
+        elt = context.get_data_type(sty.dtype)
+        size = context.get_abi_sizeof(elt)
+        K = max(1, min(16, 64 // size))
+        vec, i32 = ir.VectorType(elt, K), ir.IntType(32)
+
+        def at(ty, a, i, j):
+            return cgutils.get_item_pointer(context, builder, ty, a, [i, j], wraparound=False)
+
+        def plus(v, n):
+            return builder.add(v, ir.Constant(v.type, n))
+        rows = []
+        for b in range(K):
+            if sty.layout == "C":
+                rows.append(builder.load(builder.bitcast(at(sty, s, plus(r, b), c), vec.as_pointer()), align=size))
+            else:
+                v = ir.Constant(vec, ir.Undefined)
+                for a in range(K):
+                    v = builder.insert_element(v, builder.load(at(sty, s, plus(r, b), plus(c, a))), ir.Constant(i32, a))
+                rows.append(v)
+        lo = ir.Constant(ir.VectorType(i32, K), [v for i in range(K // 2) for v in (i, i + K)])
+        hi = ir.Constant(ir.VectorType(i32, K), [v for i in range(K // 2, K) for v in (i, i + K)])
+        k = K
+        while k > 1:  # a perfect shuffle of the rows' elements per round: log2 K rounds transpose
+            rows = [w for i in range(K // 2) for w in (builder.shuffle_vector(rows[i], rows[i + K // 2], lo),
+                                                        builder.shuffle_vector(rows[i], rows[i + K // 2], hi))]
+            k //= 2
+        for a in range(K):
+            if dty.layout == "C":
+                builder.store(rows[a], builder.bitcast(at(dty, d, plus(dr, a), dc), vec.as_pointer()), align=size)
+            else:
+                for b in range(K):
+                    builder.store(builder.extract_element(rows[a], ir.Constant(i32, b)), at(dty, d, plus(dr, a), plus(dc, b)))
+        return context.get_dummy_value()
+    return types.void(src, r, c, dst, dr, dc), codegen
+
+
+@numba.njit(**_OPTIONS)
+def _tread(buf, src, r, c, m, k):
+    \"\"\"``buf[:m, :k] = src[c:c + k, r:r + m].T``: the tile at (r, c) of ``src.T``.\"\"\"
+    K = _tsize(src)
+    fm, fk = m - m % K, k - k % K
+    for b in range(0, fk, K):
+        for a in range(0, fm, K):
+            _tblock(src, c + b, r + a, buf, a, b)
+    for a in range(np.uint64(fm), np.uint64(m)):
+        for b in range(np.uint64(k)):
+            buf[a, b] = src[np.uint64(c) + b, np.uint64(r) + a]
+    for a in range(np.uint64(fm)):
+        for b in range(np.uint64(fk), np.uint64(k)):
+            buf[a, b] = src[np.uint64(c) + b, np.uint64(r) + a]
+"""
+
 _CHUNK = re.compile(r"^( *)for (_\w+) in range\(np\.uint64\(_ch\*(\w+)//_nc\), np\.uint64\(\(_ch \+ 1\)\*\3//_nc\)\):$")
 _INNER = re.compile(r"^( *)for (_\w+) in range\((\w+)\):$")
 
@@ -97,18 +182,30 @@ def tiled_nest(lines):
     statements that read an array at ``[inner, outer]`` and write at ``[outer, inner]``
     (``h[_i, _j] = A[_i, _j] + A[_j, _i]``); else None (the lines stay).
 
+    Each array read transposed is first copied, tile by tile, into a buffer of the chunk
+    (:data:`NUMBA`'s ``_tread``: whole rows in, transposed in registers), so that the
+    statements read every array along its rows (unit stride: LLVM's vector loads). A square
+    nest (one size) runs its tiles in pairs, (I, J) then (J, I): ``A[I, J]`` and ``A[J, I]``
+    are read from memory once for both, and the chunks take every ``_nc``-th row of tiles.
+
         >>> nest = ["    for _ch in numba.prange(_nc):",
         ...         "        for _i in range(np.uint64(_ch*n//_nc), np.uint64((_ch + 1)*n//_nc)):",
         ...         "            for _j in range(m):",
         ...         "                h[_i, _j] = A[_i, _j] + B[_j, _i]"]
         >>> print("\\n".join(tiled_nest(nest)))
+            _T1 = np.empty((_nc, 64, 64), B.dtype)
             for _ch in numba.prange(_nc):
-                _T1, _T2 = _ch*n//_nc, (_ch + 1)*n//_nc
-                for _T3 in range(_T1, _T2, 64):
-                    for _T4 in range(0, m, 64):
-                        for _i in range(np.uint64(_T3), np.uint64(min(_T3 + 64, _T2))):
-                            for _j in range(np.uint64(_T4), np.uint64(min(_T4 + 64, m))):
-                                h[_i, _j] = A[_i, _j] + B[_j, _i]
+                _T4 = _T1[_ch]
+                _T2, _T3 = _ch*n//_nc, (_ch + 1)*n//_nc
+                for _T5 in range(_T2, _T3, 64):
+                    for _T6 in range(0, m, 64):
+                        _T7, _T8 = _T5, _T6
+                        _T9, _T10 = min(64, _T3 - _T7), min(64, m - _T8)
+                        _tread(_T4, B, _T7, _T8, _T9, _T10)
+                        _T11, _T12 = np.uint64(_T7), np.uint64(_T8)
+                        for _i in range(_T11, _T11 + np.uint64(_T9)):
+                            for _j in range(_T12, _T12 + np.uint64(_T10)):
+                                h[_i, _j] = A[_i, _j] + _T4[_i - _T11, _j - _T12]
     """
     if len(lines) < 4:
         return None
@@ -124,18 +221,41 @@ def tiled_nest(lines):
     text = "\n".join(body)
     if f"[{var}, {outer}]" not in text or not all(re.match(rf"^ *\w+\[{outer}, {var}\] = ", b) for b in body):
         return None
+    flipped = sorted(set(re.findall(rf"\b(\w+)\[{var}, {outer}\]", text)))
+    written = {re.match(r"^ *(\w+)\[", b).group(1) for b in body}
+    if f"[{var}, {outer}]" in re.sub(rf"\b\w+\[{var}, {outer}\]", "", text) or set(flipped) & written:
+        return None  # read transposed other than as an array (or one the statements write)
     words = set(re.findall(r"\w+", "\n".join(lines)))
-    names, n = [], 0
-    while len(names) < 4:
-        n += 1
-        if f"_T{n}" not in words:
-            names.append(f"_T{n}")
-    lo, hi, t1, t2 = names
-    T = NUMBA_TILE
-    return [lines[0],
-            f"{ind}{lo}, {hi} = _ch*{size}//_nc, (_ch + 1)*{size}//_nc",
-            f"{ind}for {t1} in range({lo}, {hi}, {T}):",
-            f"{ind}    for {t2} in range(0, {size2}, {T}):",
-            f"{ind}        for {outer} in range(np.uint64({t1}), np.uint64(min({t1} + {T}, {hi}))):",
-            f"{ind}            for {var} in range(np.uint64({t2}), np.uint64(min({t2} + {T}, {size2}))):"] + \
-        ["        " + b for b in body]
+    fresh = (f"_T{n}" for n in range(1, 10 ** 6) if f"_T{n}" not in words)
+    bufs = {name: next(fresh) for name in flipped}
+    T, pair = NUMBA_TILE, size == size2
+    top = lines[0][:len(lines[0]) - len(lines[0].lstrip())]
+    head = [f"{top}{bufs[name]} = np.empty((_nc, {T}, {T}), {name}.dtype)" for name in flipped] + [lines[0]]
+    if pair:  # the chunks take every _nc-th row of tiles; tile (I, J) and then (J, I)
+        views = {name: next(fresh) for name in flipped}
+        t3, t4, t5, R, C, m, k, u, v = (next(fresh) for _ in range(9))
+        loops = [f"{ind}for {t3} in range(_ch*{T}, {size}, _nc*{T}):",
+                 f"{ind}    for {t4} in range({t3}, {size}, {T}):",
+                 f"{ind}        for {t5} in range(1 if {t4} == {t3} else 2):",
+                 f"{ind}            {R}, {C} = ({t3}, {t4}) if {t5} == 0 else ({t4}, {t3})",
+                 f"{ind}            {m}, {k} = min({T}, {size} - {R}), min({T}, {size} - {C})"]
+        deep = ind + "            "
+    else:
+        lo, hi = next(fresh), next(fresh)
+        views = {name: next(fresh) for name in flipped}
+        t3, t4, R, C, m, k, u, v = (next(fresh) for _ in range(8))
+        loops = [f"{ind}{lo}, {hi} = _ch*{size}//_nc, (_ch + 1)*{size}//_nc",
+                 f"{ind}for {t3} in range({lo}, {hi}, {T}):",
+                 f"{ind}    for {t4} in range(0, {size2}, {T}):",
+                 f"{ind}        {R}, {C} = {t3}, {t4}",
+                 f"{ind}        {m}, {k} = min({T}, {hi} - {R}), min({T}, {size2} - {C})"]
+        deep = ind + "        "
+    loops = [f"{ind}{views[name]} = {bufs[name]}[_ch]" for name in flipped] + loops
+    loops += [f"{deep}_tread({views[name]}, {name}, {R}, {C}, {m}, {k})" for name in flipped]
+    loops += [f"{deep}{u}, {v} = np.uint64({R}), np.uint64({C})",
+              f"{deep}for {outer} in range({u}, {u} + np.uint64({m})):",
+              f"{deep}    for {var} in range({v}, {v} + np.uint64({k})):"]
+    pad = " " * (len(deep) + 4 - len(iind))
+    swap = re.compile(rf"\b(\w+)\[{var}, {outer}\]")
+    body = [pad + swap.sub(lambda g: f"{views[g.group(1)]}[{outer} - {u}, {var} - {v}]", b) for b in body]
+    return head + loops + body

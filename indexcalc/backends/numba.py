@@ -76,6 +76,7 @@ from indexcalc.backends.numpy import HELPERS as NUMPY_HELPERS
 from indexcalc.backends.numpy import NumpyDialect, runner
 from indexcalc.backends.numba_convs import NUMBA_CONV, NumbaConv
 from indexcalc.backends.printer import ArrayPrinter
+from indexcalc.backends.blocked import NUMBA as TILE_HELPERS
 from indexcalc.backends.vecmath import HELPERS as VECTOR_HELPERS
 from indexcalc.backends.vecmath import TEXTS as VECTOR_TEXTS
 from indexcalc.backends.vecmath import helpers as vector_math
@@ -161,7 +162,7 @@ def _globals(*texts) -> set:
 
 #: every name the fixed parts of a module bind at its top level (the header, the einsum
 #: and vector-math helpers): no local of a kernel or of the driver may take one
-GLOBALS = _globals(HEADER, EINSUM, NUMBA_CONV, *VECTOR_TEXTS) | CHECK_NAMES  # the argument check's too
+GLOBALS = _globals(HEADER, EINSUM, NUMBA_CONV, TILE_HELPERS, *VECTOR_TEXTS) | CHECK_NAMES  # the argument check's too
 
 
 class NumbaDialect(NumbaConv, NumpyDialect):
@@ -274,7 +275,7 @@ class _Module:
         driver = f"def {fname}({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines)
         code = "".join(kernels) + driver  # the driver calls _erf too: erf(0.5) is a number
         helpers = (EINSUM if "_einsum(" in driver else "") + (NUMBA_CONV if "_conv(" in driver else "") + \
-            vector_math(code) + "".join(
+            (TILE_HELPERS if "_tread(" in code else "") + vector_math(code) + "".join(
             text for call, text in NUMPY_HELPERS.items()
             if call in driver and call not in VECTOR_HELPERS and call not in ("_einsum(", "_conv("))  # ours above
         helpers = helpers and "\n\n" + helpers.strip("\n") + "\n"

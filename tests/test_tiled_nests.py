@@ -1,0 +1,144 @@
+"""Numba's tiled nests (``indexcalc/backends/blocked.py``, ``tiled_nest`` and its helper
+``_tread``): every array read transposed is copied tile by tile into a buffer (rows
+transposed in registers), square nests run their tiles in pairs; the results have the
+bits of the plain NumPy expression at sizes below, at and around the tile and the
+register block, non-square, float32 and float64, from views, at any chunk count."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import indexcalc as ic
+from indexcalc.backends.blocked import tiled_nest
+from indexcalc.lower.plan import NUMBA_TILE
+
+T = NUMBA_TILE
+# square sizes: below a register block (16 float32, 8 float64), between, one tile, around it
+SQUARE = [1, 5, 8, 17, T - 1, T, T + 1, 2 * T + 9, 3 * T]
+RECT = [(3, T + 5), (T + 5, 3), (70, 2 * T + 1), (2 * T + 1, 70), (T, 16)]
+
+
+def _numba():
+    pytest.importorskip("numba")
+    from indexcalc.backends.numba import compile_numba
+    return compile_numba
+
+
+def _hessian(dtype):
+    h = ic.hessian("f = x[i]*A[i,j]*x[j]", wrt="x")
+    return h.compile(backend="numba"), next(iter(h.returns_for()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hessian_of_xAx_has_the_bits_of_A_plus_AT(dtype):
+    fn, key = _hessian(dtype)
+    for n in SQUARE:
+        rng = np.random.default_rng(n)
+        A, x = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal(n).astype(dtype)
+        got = fn(x=x, A=A)[key]
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, A + A.T, err_msg=f"n={n}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_views_and_fortran_order(dtype):
+    fn, key = _hessian(dtype)
+    rng = np.random.default_rng(3)
+    big = rng.standard_normal((2 * T + 40, 2 * T + 40)).astype(dtype)
+    for A in [big[::2, 1::2], big[3:T + 20, 5:T + 22], big[:T + 7, :T + 7].T, np.asfortranarray(big[:T + 3, :T + 3])]:
+        n = A.shape[0]
+        got = fn(x=np.ones(n, dtype), A=A)[key]
+        np.testing.assert_array_equal(got, A + A.T)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("src,plain", [
+    ("h[i,j] = A[i,j] + B[j,i]", lambda A, B: A + B.T),
+    ("h[i,j] = B[j,i] - A[i,j]", lambda A, B: B.T - A),
+    ("h[i,j] = A[i,j]*B[j,i]", lambda A, B: A * B.T),
+])
+@pytest.mark.parametrize("n,m", RECT + [(T + 3, T + 3)])
+def test_two_arrays_non_square(src, plain, n, m, dtype):
+    compile_numba = _numba()
+    rng = np.random.default_rng(n * m)
+    A, B = rng.standard_normal((n, m)).astype(dtype), rng.standard_normal((m, n)).astype(dtype)
+    got = compile_numba(ic.parse(src))(A=A, B=B)["h"]
+    np.testing.assert_array_equal(got, plain(A, B))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_two_arrays_both_read_transposed(dtype):
+    compile_numba = _numba()
+    src = "h[i,j] = A[i,j]*C[i,j] + B[j,i]*D[j,i]"
+    n, m = T + 9, 2 * T + 3
+    rng = np.random.default_rng(5)
+    A, C = rng.standard_normal((2, n, m)).astype(dtype)
+    B, D = rng.standard_normal((2, m, n)).astype(dtype)
+    got = compile_numba(ic.parse(src))(A=A, B=B, C=C, D=D)["h"]
+    want = A * C + B.T * D.T
+    # a multiply-add may fuse (one rounding less): within a few ulp of the terms' size
+    scale = 4 * np.finfo(dtype).eps * (np.abs(A * C) + np.abs(B.T * D.T))
+    assert np.all(np.abs(got.astype(np.float64) - want) <= scale)
+    assert not np.all(np.abs(got.astype(np.float64) - want - 1e-3) <= scale)  # the comparison can fail
+
+
+@pytest.mark.parametrize("nt", [1, 2, 3, 5])
+@pytest.mark.parametrize("n", [T - 1, 3 * T + 1, 5 * T])
+def test_every_chunk_count_writes_every_element_once(nt, n):
+    """Both kernels (the parallel one and its serial twin) at any number of chunks: the
+    chunks take every ``_nc``-th row of tiles, each writing (I, J) and (J, I); an element
+    left out keeps its NaN."""
+    pytest.importorskip("numba")
+    h = ic.hessian("f = x[i]*A[i,j]*x[j]", wrt="x")
+    module = h.compile(backend="numba").module
+    A = np.random.default_rng(n).standard_normal((n, n))
+    for kernel in (module._k1, module._k1s):
+        H = np.full_like(A, np.nan)
+        kernel(A, H, n, nt, np.float64)
+        np.testing.assert_array_equal(H, A + A.T)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32, np.int8, np.bool_])
+def test_tread_copies_the_transposed_tile(dtype):
+    """The helper alone: ``buf[:m, :k] = src[c:c + k, r:r + m].T`` for C-ordered and strided
+    sources and buffers, whole register blocks and edges, every element type it takes."""
+    pytest.importorskip("numba")
+    h = ic.hessian("f = x[i]*A[i,j]*x[j]", wrt="x")
+    tread = h.compile(backend="numba").module._tread
+    rng = np.random.default_rng(7)
+    src = (rng.standard_normal((200, 240)) * 100).astype(dtype)
+    for s in (src, src[1::2, ::3], src.T):
+        for r, c, m, k in [(0, 0, 64, 64), (3, 5, 17, 33), (1, 2, 16, 16), (0, 0, 7, 5), (9, 0, 40, 1)]:
+            for buf in (np.zeros((64, 64), dtype), np.zeros((64, 128), dtype)[:, ::2]):
+                want = buf.copy()
+                want[:m, :k] = s[c:c + k, r:r + m].T
+                tread(buf, s, r, c, m, k)
+                np.testing.assert_array_equal(buf, want)
+
+
+def test_the_statements_read_every_array_along_its_rows():
+    """No read at ``[inner, outer]`` is left in a tiled kernel: the transposed array is read
+    from the tile buffer (the untiled and the old tiled kernels read ``A[_j2, _j]``, a
+    stride of a row per element)."""
+    pytest.importorskip("numba")
+    from indexcalc.backends.numba import numba_source
+    for src in ["h[i,j] = A[i,j] + A[j,i]", "h[i,j] = exp(A[i,j])*B[j,i]"]:
+        code = numba_source(ic.parse(src), "f")
+        kernels = code[code.index("def _k1s("):code.index("def f(")]
+        assert "_tread(" in kernels
+        loops = re.findall(r"for (_\w+) in range\(", kernels)
+        for outer, inner in zip(loops, loops[1:]):
+            assert f"[{inner}, {outer}]" not in kernels, (src, outer, inner)
+
+
+def test_tiled_nest_keeps_lines_it_cannot_tile():
+    head = ["    for _ch in numba.prange(_nc):",
+            "        for _i in range(np.uint64(_ch*n//_nc), np.uint64((_ch + 1)*n//_nc)):",
+            "            for _j in range(m):"]
+    assert tiled_nest(head + ["                h[_i, _j] = A[_i, _j] + B[_i, _j]"]) is None  # one order
+    assert tiled_nest(head + ["                h[_i, _j] = A[_i, _j] + h[_j, _i]"]) is None  # reads what it writes
+    assert tiled_nest(head + ["                h[_i, _j] = f(A)[_j, _i]"]) is None  # not an array's name
+    assert tiled_nest(head + ["                h[_i, _j] = A[_i, _j] + B[_j, _i]"]) is not None
