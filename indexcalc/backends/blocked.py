@@ -8,7 +8,9 @@ or transposed, with a number as coefficient, some read in each order); the NumPy
 then calls ``_tadd`` (:data:`NUMPY`) where the result holds at least
 :data:`~indexcalc.lower.plan.BLOCKED_FROM` elements (below that, the plain expression):
 it allocates the result once and writes it tile by tile, adding in the plain
-expression's order (the same bits).
+expression's order (the same bits): the whole tiles in one ufunc call per term, over
+tile-major views (row of tiles, column of tiles, row, column) iterated with ``order="C"``,
+then the strips below and to the right of them (a few calls, not one per tile).
 Numba's kernels are tiled by :func:`tiled_nest` (any element-wise body that reads a
 matrix in both orders: ``exp(A)*A.T`` too).
 
@@ -31,23 +33,43 @@ from indexcalc.lower.plan import BLOCKED_FROM, NUMBA_TILE, TILE
 #: the NumPy helper (carried by a module only where its code calls it)
 NUMPY = f"""
 
-def _tadd(*terms):  # sum of c*a or c*a.T (2-D), cache-blocked: written tile by tile, one allocation
+def _tadd(*terms):  # sum of c*a or c*a.T (2-D), cache-blocked: one allocation, written tile by tile
     shape = terms[0][0].T.shape if terms[0][1] else terms[0][0].shape
     out = np.empty(shape, np.result_type(*(term[0] for term in terms)))
     n, m = shape
-    t = {TILE} if n*m >= {BLOCKED_FROM} else max(n, m)  # small: one tile, the plain expression
-    for i in range(0, n, t):
-        for j in range(0, m, t):
-            o = out[i:i + t, j:j + t]
-            for k, (a, flip, c) in enumerate(terms):
-                v = a[j:j + t, i:i + t].T if flip else a[i:i + t, j:j + t]
-                if k == 0:
-                    np.copyto(o, v) if c == 1 else np.multiply(v, c, out=o)
-                elif c == 1 or c == -1:
-                    (np.add if c == 1 else np.subtract)(o, v, out=o)
-                else:
-                    np.add(o, c*v, out=o)
+    t = {TILE}
+    p, q = n - n % t, m - m % t  # whole tiles, then the strips below and to the right
+    for rows, cols, tiles in ((slice(0, p), slice(0, q), True), (slice(p, n), slice(0, m), False),
+                              (slice(0, p), slice(q, m), False)):
+        o = out[rows, cols]
+        if o.size:
+            views = [(a[cols, rows].T if flip else a[rows, cols], c) for a, flip, c in terms]
+            if tiles:  # (row of tiles, column of tiles, row, column): order="C" runs tile after tile
+                o, views = _tiles(o, t), [(_tiles(v, t), c) for v, c in views]
+            _tsum(o, views)
     return out
+
+
+def _tiles(v, t):  # a view of v (2-D, both sizes multiples of t) by t x t tiles
+    return np.lib.stride_tricks.as_strided(
+        v, (v.shape[0] // t, v.shape[1] // t, t, t), (v.strides[0]*t, v.strides[1]*t) + v.strides)
+
+
+def _tsum(o, views):  # o = sum of c*v in the plain expression's order (the same bits)
+    (v, c), (w, d) = views[:2]
+    if c == 1 and (d == 1 or d == -1):
+        (np.add if d == 1 else np.subtract)(v, w, out=o, order="C")
+    elif c == 1:
+        np.multiply(w, d, out=o, order="C")
+        np.add(v, o, out=o, order="C")
+    else:
+        np.multiply(v, c, out=o, order="C")
+    for v, c in views[2 if c == 1 else 1:]:
+        if c == 1 or c == -1:
+            (np.add if c == 1 else np.subtract)(o, v, out=o, order="C")
+        else:
+            for i in range(o.shape[0]):  # c*v a row (of tiles) at a time: no temporary the size of o
+                np.add(o[i], c*v[i], out=o[i], order="C")
 """
 
 

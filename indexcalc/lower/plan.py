@@ -130,8 +130,9 @@ def distributes(terms, other, out, sizes=None) -> bool:
 #: a sum of matrices read in both orders (``A + A.T``) is written in square tiles of this
 #: side (both reads stay in cache) where its result holds at least ``BLOCKED_FROM``
 #: elements; smaller, in one pass (float32, one thread, loaded machine, CPU time: n = 1024
-#: 7.5 -> 1.7 ms, n = 2048 36 -> 11 ms; n = 512 0.28 ms either way)
-TILE, BLOCKED_FROM = 128, 1 << 19
+#: 7.5 -> 1.7 ms, n = 2048 36 -> 11 ms; n = 512 0.28 ms either way). 64: the tiles run in
+#: one ufunc call (tile-major views), where 32 and 64 beat 128 by 10-20% at n = 1024, 2048
+TILE, BLOCKED_FROM = 64, 1 << 19
 #: Numba's tiles (its kernels read ``A[_j, _i]`` in tiles at any size: no call per tile)
 NUMBA_TILE = 64
 
