@@ -177,6 +177,8 @@ BACKEND_NAMES = [
     'get_constant', 'get_data_type', 'get_dummy_value', 'get_item_pointer', 'hi', 'i32',
     'insert_element', 'intp', 'layout', 'lo', 'load', 'make_array', 'plus', 'rows', 'shuffle_vector',
     'src', 'store', 'sty', 'ty', 'vec', 'void',
+    # issue 23 (tx): NumPy's _tadd runs the whole tiles over tile-major views
+    '_tiles', '_tsum', 'cols', 'tiles', 'views',
     # issue 22: a cross-entropy's add at the targets (NumPy and torch _add_at)
     '_add_at', '_long', 'scatter_add_', 'value',
     'AttributeError', 'Float', 'Function', 'FunctionType', 'H1Function', 'ImportError',

@@ -118,7 +118,7 @@ NUMBA = """
 @intrinsic
 def _tsize(typingctx, src):
     \"\"\"K, the side of ``_tblock``'s blocks for ``src``'s elements (a constant).\"\"\"
-    if not isinstance(src, types.Array) or not isinstance(src.dtype, (types.Number, types.Boolean)):
+    if not isinstance(src, types.Array) or not isinstance(src.dtype, (types.Integer, types.Float, types.Boolean)):
         return None
 
     def codegen(context, builder, sig, args):
@@ -131,7 +131,7 @@ def _tsize(typingctx, src):
 def _tblock(typingctx, src, r, c, dst, dr, dc):
     \"\"\"``dst[dr:dr + K, dc:dc + K] = src[r:r + K, c:c + K].T`` (K = ``_tsize(src)``).\"\"\"
     if not (isinstance(src, types.Array) and isinstance(dst, types.Array) and src.dtype == dst.dtype
-            and isinstance(src.dtype, (types.Number, types.Boolean))):
+            and isinstance(src.dtype, (types.Integer, types.Float, types.Boolean))):
         return None
 
     def codegen(context, builder, sig, args):
