@@ -95,8 +95,9 @@ def _pool(x, forms, shape, dims, how):
         # 2-4x faster than F.max_pool2d/3d on a CPU; 1-D: F.max_pool1d is faster
         taps, order, _, _ = taps
         y = torch.maximum(x[taps[0]], x[taps[1]])
-        for tap in taps[2:]:
-            torch.maximum(y, x[tap], out=y)
+        for tap in taps[2:]:  # in place unless autograd records (create_graph=True)
+            y = torch.maximum(y, x[tap]) if torch.is_grad_enabled() and x.requires_grad else \\
+                torch.maximum(y, x[tap], out=y)
         return y.permute(order)
     if plan is not None and len(plan[1]) <= 3 and x.is_floating_point() and \\
             (how == "max" or all(d == 1 for *_, d in plan[1])):

@@ -100,8 +100,9 @@ def _ties_count(t, dims):
 
 def _ties_add(t, q, forms, shape):
     """_window_add(q*t, forms, shape) for t of _ties: each tap's q*(y <= w) written into
-    its slice of x's gradient (added where taps meet)."""
-    if isinstance(t, _Ties) and t.fits(q, forms, shape):
+    its slice of x's gradient (added where taps meet); as printed where autograd records
+    (a backward with create_graph=True)."""
+    if isinstance(t, _Ties) and t.fits(q, forms, shape) and not (torch.is_grad_enabled() and q.requires_grad):
         q = q[tuple(0 if j in t.dims else slice(None) for j in range(q.ndim))]
         out = (torch.empty if t.tiled else torch.zeros)(
             tuple(shape), dtype=torch.promote_types(q.dtype, t.dtype), device=q.device)
