@@ -178,3 +178,18 @@ def test_route_ties_leaves_other_lines():
                  lines[2]]
     assert route_ties(jax_lines, "jax")[0] == "_t1 = _ties(x, _s1, F, S, (0, 1), (1,), _dtype)"
     assert route_ties(jax_lines) == jax_lines  # torch's spelling only
+
+
+@pytest.mark.parametrize("backend", _backends())
+def test_user_names_that_are_the_helpers_names(backend):
+    """A tensor named as a helper of the pooling code (_ties, _pool, _Ties, _ties_add, ...)
+    is the user's: the same numbers as the NumPy backend."""
+    r = np.random.default_rng(0)
+    for name in ("_ties", "_ties_count", "_ties_add", "_ties_full", "_Ties", "_pool", "_pool_taps", "_adjoint"):
+        d = ic.derive(f"y[c,a,b] = max[k:2,q:2](x[c,2*a+k,2*b+q])*{name}[c]")
+        args = {"x": np.round(r.normal(size=(2, 6, 4))), name: r.normal(size=2), "dy": r.normal(size=(2, 3, 2))}
+        assert "_ties_add(" in _backward(_source(d, backend))
+        want = d.compile(forward=True)(**args)
+        got = d.compile(backend=backend, forward=True)(**args)
+        for k in want:
+            np.testing.assert_allclose(np.asarray(got[k]), want[k], rtol=1e-12, atol=1e-12, err_msg=f"{name}: {k}")
