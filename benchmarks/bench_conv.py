@@ -3,8 +3,9 @@ against torch eager autograd, in one process, float32, best of several runs afte
 warm-up: conv2d (N=8, C=16, O=32, 32×32, 3×3) through a window, the same conv2d written
 with shift tensors (the form before windows: ``Ua[a,k,s]``, ``Ub[e,l,r]`` one-hot inputs),
 causal attention 1024×1024×64 with ``(j <= i)`` and 2×2 max pooling (N=32, C=64, 56×56;
-forward only where ``derive`` refuses a backward). Ratios are emitted / torch: below 1 means the emitted
-code is faster.
+forward only where ``derive`` refuses a backward; the pooling also through the torch backend and
+through the JAX backend, the latter against ``jax.jit(jax.vjp)`` of ``lax.reduce_window``). Ratios
+are emitted / torch (or JAX): below 1 means the emitted code is faster.
 
     python benchmarks/bench_conv.py --threads 1 [--repeat 5] [--write] [--only NAME]
 
@@ -37,6 +38,12 @@ try:
     import torch
 except ImportError:  # optional: pip install torch==2.13.0 (the CPU build)
     torch = None
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError:  # optional: the JAX backend's row
+    jax = None
 
 F = np.float32
 CONV = "y[n,o,a,e] = x[n,c,a+k,e+l]*w[o,c,k,l]"
@@ -106,6 +113,26 @@ def exported_step(src, arrays, wrt):
     return step
 
 
+def jax_steps(src, arrays, wrt):
+    """The JAX backend's exported function (``d.jax_source()``) and JAX's own max pooling
+    (``lax.reduce_window``), each as ``jax.jit`` of its ``jax.vjp``: forward and backward."""
+    d = ic.derive(src, wrt=wrt)
+    namespace = {}
+    exec(d.jax_source(), namespace)
+    x, up = jnp.asarray(arrays["x"]), jnp.asarray(arrays[d.upstream[d.forward.outputs[0]]])
+
+    def pool(x):
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+
+    def vjp(fn):
+        def step(x, up):
+            out, back = jax.vjp(fn, x)
+            return out, back(up)[0]
+        jitted = jax.jit(step)
+        return lambda: jax.block_until_ready(jitted(x, up))
+    return vjp(namespace["apply"]), vjp(pool)
+
+
 def cases(rng):
     x, w, dy = rand(rng, 8, 16, 32, 32), rand(rng, 32, 16, 3, 3, scale=0.1), rand(rng, 8, 32, 30, 30)
     n = 1024
@@ -117,6 +144,8 @@ def cases(rng):
         ("conv2d as shift tensors", SHIFT, ["x", "w"], dict(x=x, w=w, dy=dy, Ua=shift(30, 3, 32), Ub=shift(30, 3, 32))),
         ("causal attention 1024x1024x64", CAUSAL, ["q", "kk", "v"], causal),
         ("max pool 2x2, 32x64x56x56", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
+        ("max pool 2x2, 32x64x56x56, torch backend", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
+        ("max pool 2x2, 32x64x56x56, JAX backend", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
     ]
 
 
@@ -147,15 +176,26 @@ def run(repeat, only=""):
     for name, src, wrt, arrays in cases(np.random.default_rng(0)):
         if only not in name:
             continue
-        exported = name.endswith("torch backend")
-        if exported and torch is None:
+        exported, jaxed = name.endswith("torch backend"), name.endswith("JAX backend")
+        if (exported and torch is None) or (jaxed and jax is None):
             continue
         step, done = compiled(src, wrt, arrays)
         got = step(**arrays)
+        if jaxed:  # the JAX backend's function vs JAX's own pooling, both jit(vjp); same gradient
+            ours, theirs = jax_steps(src, arrays, wrt)
+            np.testing.assert_allclose(np.asarray(ours()[1]), got["x"], rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(ours()[1]), np.asarray(theirs()[1]), rtol=1e-6, atol=1e-6)
+            t_ic, t_jax = best(ours, repeat), best(theirs, repeat)
+            what, name = "forward+backward (JAX backend vs jax.jit(jax.vjp) of lax.reduce_window)", name[:-13]
+            rows.append((name, what, t_ic * 1e3, t_jax * 1e3, t_ic / t_jax))
+            print(f"{name:30s} {what:17s} {t_ic * 1e3:9.2f} ms   JAX {t_jax * 1e3:9.2f} ms   {t_ic / t_jax:5.2f}x",
+                  flush=True)
+            continue
         if exported:  # the exported torch Function, checked against the NumPy step
             call = exported_step(src, arrays, wrt)
             out = call()
-            np.testing.assert_allclose(out.detach().numpy(), got["y"], rtol=2e-3, atol=2e-3 * (1 + np.abs(got["y"]).max()))
+            want = got[next(k for k in got if k not in arrays)]
+            np.testing.assert_allclose(out.detach().numpy(), want, rtol=2e-3, atol=2e-3 * (1 + np.abs(want).max()))
             step = lambda **a: call()  # noqa: E731  (timed below as the emitted step)
             name = name.replace(", torch backend", "")
         elif torch is not None:  # the emitted step and torch compute the same numbers

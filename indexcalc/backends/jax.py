@@ -41,6 +41,8 @@ from indexcalc.backends.scan import JAX as STEP
 from indexcalc.backends.scan import LaxLoops
 from indexcalc.backends.pools import JAX as POOLS
 from indexcalc.backends.pools import pool_helpers, route_pools
+from indexcalc.backends.ties import JAX as TIES
+from indexcalc.backends.ties import route_ties
 from indexcalc.backends.windows import JAX_CONV as CONV
 from indexcalc.backends.windows import helpers
 from indexcalc.errors import IndexCalcWarning, MissingDependencyError, ShapeError
@@ -109,7 +111,7 @@ def jax_source(d, name=None) -> str:
     p = autograd_parts(d, JAX_DIALECT)
     # README "Windows and positions": reduce_window; size lines nothing reads left out
     p.forward = unread([route_pools(x) for x in p.forward], p.outputs)
-    p.backward = unread([route_pools(upstream_dtype(x, p.upstream)) for x in p.backward], p.grads)
+    p.backward = unread(route_ties([route_pools(upstream_dtype(x, p.upstream)) for x in p.backward], "jax"), p.grads)
     fn = name or fresh(snake(p.name), p.taken)
     vjp = f"_{fn}"
     ins = ", ".join(p.inputs)
@@ -142,7 +144,7 @@ def jax_source(d, name=None) -> str:
              f"    return {vjp}({ins})", "", "",
              *by_name(fn, p)]
     code = "\n".join(lines)
-    pools = pool_helpers(code, POOLS)
+    pools = pool_helpers(code, POOLS) + (TIES if "_ties(" in code else "")  # ties: backends/ties.py
     std, windows = helpers(code + pools, WINDOW, CONV, STEP)  # README "Windows and positions"
     head = "".join(f"import {m}\n" for m in std) + "import warnings\n\nimport jax\nimport jax.numpy as jnp\n"
     return head + check_source(d.forward) + X64 + windows + pools + \

@@ -42,6 +42,8 @@ from indexcalc.backends.dialect import Dialect, PythonNumbers, paren
 from indexcalc.backends.printer import read_sizes
 from indexcalc.backends.pools import TORCH as POOLS
 from indexcalc.backends.pools import pool_helpers, route_pools
+from indexcalc.backends.ties import TORCH as TIES
+from indexcalc.backends.ties import route_ties
 from indexcalc.backends.spelling import BOOLEAN, BUILTINS, TORCH, TORCH_REDUCE
 from indexcalc.backends.gathers import TORCH as GATHERS
 from indexcalc.backends.gathers import gather_helpers
@@ -171,7 +173,7 @@ def torch_source(d, name=None) -> str:
              f"    return {cls}.apply({ins})", "", "",
              *by_name(fn, p)]
     code = "\n".join(lines)
-    pools = pool_helpers(code, POOLS)  # README "Windows and positions": F.max_pool2d, ...
+    pools = pool_helpers(code, POOLS) + (TIES if "_ties(" in code else "")  # README "Windows and positions": F.max_pool2d, ...
     std, windows = helpers(code + pools, WINDOW, CONV, STEP)
     head = "".join(f"import {m}\n" for m in std) + "\n" * bool(std) + "import torch\n"
     return head + check_source(d.forward) + windows + pools + \
@@ -182,11 +184,12 @@ def _tidy(p):
     """``p`` with the size lines nothing reads left out (``n_z_1 = z.shape[1]``, as
     :func:`~indexcalc.backends.printer.read_sizes` does for NumPy) a scalar loss's seed
     folded into a scalar factor of its gradient (:func:`fold_seed`), and pooling written as
-    calls of ``F.max_pool2d`` and the like (:mod:`indexcalc.backends.pools`)."""
+    calls of ``F.max_pool2d`` and the like (:mod:`indexcalc.backends.pools`), its backward
+    tap by tap (:mod:`indexcalc.backends.ties`)."""
     p.forward = unread([route_pools(x) for x in p.forward], p.outputs)
     p.backward = [upstream_dtype(line, p.upstream) for line in p.backward]
     p.backward, p.grads = fold_seed(p.backward, p.grads, p.upstream)
-    p.backward = unread([route_pools(x) for x in p.backward], p.grads)
+    p.backward = unread(route_ties([route_pools(x) for x in p.backward]), p.grads)
     return p
 
 
