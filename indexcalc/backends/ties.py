@@ -214,7 +214,7 @@ def _indicator(tree, cast, transpose):
     _window(x, forms, shape)[.permute(perm)])).to(_dtype)``, ``dims`` where ``y[..]`` has None."""
     if tree is None:
         return None
-    v, text = tree.value, ast.unparse(tree)
+    v = tree.value
     if not (isinstance(v, ast.BinOp) and isinstance(v.op, ast.Sub) and isinstance(v.left, ast.Constant)
             and v.left.value == 1 and isinstance(v.right, ast.Call) and isinstance(v.right.func, ast.Attribute)
             and v.right.func.attr == cast and len(v.right.args) == 1 and not v.right.keywords
