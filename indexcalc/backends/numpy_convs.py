@@ -48,16 +48,20 @@ def _t(a, perm):
     return np.transpose(a, perm)
 
 
-_SCRATCH = threading.local()  # per thread: the flat buffer the copies below reuse
+_SCRATCH = threading.local()  # per thread: the flat buffers the copies below reuse
 
 
-def _scratch(shape, dtype):
-    """An uninitialized array of this shape and dtype, in one buffer reused from call to call
-    (fresh memory costs a page fault per 4 KB on every call); it never leaves a helper."""
+def _scratch(shape, dtype, key="copy"):
+    """An uninitialized array of this shape and dtype, in a buffer (one per key) reused from
+    call to call (fresh memory costs a page fault per 4 KB on every call); it never leaves
+    a helper."""
     n, dtype = math.prod(shape), np.dtype(dtype)
-    buf = getattr(_SCRATCH, "buf", None)
+    bufs = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = {}
+    buf = bufs.get(key)
     if buf is None or buf.size < n*dtype.itemsize:
-        buf = _SCRATCH.buf = np.empty(n*dtype.itemsize, np.uint8)
+        buf = bufs[key] = np.empty(n*dtype.itemsize, np.uint8)
     return buf[:n*dtype.itemsize].view(dtype).reshape(shape)
 
 
@@ -102,16 +106,30 @@ def _convolve(x, w, pads, stride, dilation, groups, sizes):
 
 def _transposed_conv(x, w, dilation, sizes):
     """The full correlation of x (batch, groups, channels, positions) with w (groups,
-    outputs, channels, kernel) (w read flipped): every output channel and tap of x's
-    positions by one matmul, each tap added at position + dilation*(kernel - 1 - tap)."""
+    outputs, channels, kernel) (w read flipped). x is zero-padded at the end of each spatial
+    axis to the output's shape and flattened, so that a tap's shift by dilation*(kernel - 1
+    - tap) is one offset into the output's flat positions: every tap and output channel by
+    one matmul, then one add per tap along one contiguous run (output channels and positions
+    together: what crosses a channel's end is a padding zero), a few batch entries at a
+    time (their products, about 1 MB, stay in the cache for the adds)."""
     (b, g, c, _), kernel = x.shape, tuple(w.shape[3:])
     spatial = tuple(n - d*(k - 1) for n, d, k in zip(sizes, dilation, kernel))  # x's own
-    wk = np.moveaxis(w, 2, -1).reshape(g, -1, c)  # (groups, outputs*kernel, channels)
-    parts = np.matmul(wk, x, out=_scratch((b, g, wk.shape[1], x.shape[3]), np.result_type(wk, x)))
-    parts = parts.reshape((b, g, -1) + kernel + spatial)
-    y = np.zeros((b, g, parts.shape[2]) + tuple(sizes), np.result_type(x, w))
-    for tap in np.ndindex(*kernel):
-        at = tuple(slice(d*(k - 1 - t), d*(k - 1 - t) + n) for d, k, t, n in zip(dilation, kernel, tap, spatial))
-        y[(slice(None),)*3 + at] += parts[(slice(None),)*3 + tap]
+    o, npos, dtype = w.shape[1], math.prod(sizes), np.result_type(x, w)
+    wk = np.moveaxis(w.reshape(g, o, c, -1), 3, 1).reshape(g, -1, c)  # (groups, kernel*outputs, channels)
+    xp = _scratch((b, g, c) + tuple(sizes), x.dtype, "pad")
+    for a, n in enumerate(spatial):  # past x on each axis: zeros
+        xp[(slice(None),)*(3 + a) + (slice(n, None),)] = 0
+    np.copyto(xp[(slice(None),)*3 + tuple(slice(0, n) for n in spatial)], x.reshape((b, g, c) + spatial))
+    xp = xp.reshape(b, g, c, npos)
+    flat = [math.prod(sizes[a + 1:]) for a in range(len(sizes))]  # the output's strides, in positions
+    offsets = [sum(d*(k - 1 - t)*f for d, k, t, f in zip(dilation, kernel, tap, flat)) for tap in np.ndindex(*kernel)]
+    y = np.empty((b, g, o*npos), dtype)
+    step = max(1, (1 << 20)//(g*wk.shape[1]*npos*dtype.itemsize))
+    for at in range(0, b, step):
+        parts = np.matmul(wk, xp[at:at + step], out=_scratch((min(step, b - at), g, wk.shape[1], npos), dtype))
+        parts, out = parts.reshape(len(parts), g, -1, o*npos), y[at:at + step]
+        np.copyto(out, parts[:, :, -1])  # the last tap: offset 0, every position
+        for tap, off in enumerate(offsets[:-1]):
+            out[:, :, off:] += parts[:, :, tap, :o*npos - off]
     return y.reshape((b, -1) + tuple(sizes))
 '''
