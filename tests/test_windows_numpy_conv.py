@@ -58,6 +58,8 @@ CASES = [  # x shape, w shape, pads, stride, dilation, groups
     ((3, 4, 10, 9), (4, 2, 8, 7), [(0, 0), (0, 0)], [1, 1], [1, 1], 2),   # large kernel, two groups
     ((2, 3, 9, 8), (3, 1, 3, 2), [(0, 0), (0, 0)], [2, 2], [1, 1], 3),    # depthwise, stride 2
     ((2, 2, 5, 4, 6), (3, 2, 2, 2, 3), [(0, 0)] * 3, [1, 2, 1], [1, 1, 2], 1),  # conv3d
+    ((1, 2, 4, 3, 5), (2, 2, 2, 3, 2), [(1, 1), (4, 4), (2, 2)], [1] * 3, [1, 2, 2], 1),  # full 3-D, dilated
+    ((3, 2, 40, 40), (8, 2, 3, 3), [(2, 2), (2, 2)], [1, 1], [1, 1], 1),  # full: a batch entry at a time
 ]
 
 
@@ -197,3 +199,19 @@ def test_the_scratch_buffer_never_leaves_the_helper():
         t.join()
     for k, v in kept.items():
         np.testing.assert_allclose(results["first"][k], v, rtol=1e-12, atol=1e-12, err_msg=k)
+
+
+def test_full_correlation_of_a_kernel_with_inf_adds_no_padding_products():
+    """The full correlation pads x to the output's shape (a tap is then one flat offset); a
+    padding zero times an infinite kernel entry is NaN, and not a term of the sum: the
+    output is the sum over x's own positions only, as in plain loops that skip the
+    positions outside x."""
+    x = np.array([[[1.0, 2.0, 3.0]], [[4.0, 5.0, 6.0]]])       # (batch, channels, 3)
+    w = np.array([[[np.inf, 1.0]], [[2.0, 3.0]]])                # (outputs, channels, 2)
+    got = _helpers()["_convolve"](x, w, [(1, 1)], [1], [1], 1, (4,))
+    want = np.zeros((2, 2, 4))
+    for b, o, s, k in itertools.product(range(2), range(2), range(4), range(2)):
+        if 0 <= s + k - 1 < 3:  # xp[s + k] = x[s + k - 1]
+            want[b, o, s] += x[b, 0, s + k - 1] * w[o, 0, k]
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got).sum() == 0 and np.isinf(got).sum() == 6

@@ -9,8 +9,9 @@
   ``np.matmul`` with the kernel;
 * a "full" correlation (padding ``dilation × (kernel - 1)`` on both sides, stride 1: the
   gradient of a convolution's input) as the transposed convolution it is: one
-  ``np.matmul`` of the kernel and ``x`` (no padded copy of ``x``), then one strided add per
-  kernel tap (col2im).
+  ``np.matmul`` of the kernel and ``x`` (zero-padded at the end of each axis to the
+  output's shape, so that a tap's shift is one offset in the flat positions), then one add
+  per kernel tap along one contiguous run (col2im).
 
 The conv2d of README "Windows and positions", forward and both gradients (each checked
 against plain loops in ``tests/test_windows_numpy_conv.py``):
@@ -123,10 +124,14 @@ def _transposed_conv(x, w, dilation, sizes):
     xp = xp.reshape(b, g, c, npos)
     flat = [math.prod(sizes[a + 1:]) for a in range(len(sizes))]  # the output's strides, in positions
     offsets = [sum(d*(k - 1 - t)*f for d, k, t, f in zip(dilation, kernel, tap, flat)) for tap in np.ndindex(*kernel)]
-    y = np.empty((b, g, o*npos), dtype)
+    y, finite = np.empty((b, g, o*npos), dtype), bool(np.isfinite(wk).all())
     step = max(1, (1 << 20)//(g*wk.shape[1]*npos*dtype.itemsize))
     for at in range(0, b, step):
-        parts = np.matmul(wk, xp[at:at + step], out=_scratch((min(step, b - at), g, wk.shape[1], npos), dtype))
+        with np.errstate(**({} if finite else {"invalid": "ignore"})):  # inf times a padding zero
+            parts = np.matmul(wk, xp[at:at + step], out=_scratch((min(step, b - at), g, wk.shape[1], npos), dtype))
+        if not finite:  # 0 times inf or nan where x was padded: not a term of the sum
+            for a, n in enumerate(spatial):
+                parts.reshape(parts.shape[:3] + tuple(sizes))[(slice(None),)*(3 + a) + (slice(n, None),)] = 0
         parts, out = parts.reshape(len(parts), g, -1, o*npos), y[at:at + step]
         np.copyto(out, parts[:, :, -1])  # the last tap: offset 0, every position
         for tap, off in enumerate(offsets[:-1]):
