@@ -10,7 +10,7 @@
 * a "full" correlation (padding ``dilation × (kernel - 1)`` on both sides, stride 1: the
   gradient of a convolution's input) as the transposed convolution it is: one
   ``np.matmul`` of the kernel and ``x`` (zero-padded at the end of each axis to the
-  output's shape, so that a tap's shift is one offset in the flat positions), then one add
+  output's shape, so that a tap's displacement is one offset in the flat positions), then one add
   per kernel tap along one contiguous run (col2im).
 
 The conv2d of README "Windows and positions", forward and both gradients (each checked
@@ -107,12 +107,12 @@ def _convolve(x, w, pads, stride, dilation, groups, sizes):
 
 def _transposed_conv(x, w, dilation, sizes):
     """The full correlation of x (batch, groups, channels, positions) with w (groups,
-    outputs, channels, kernel) (w read flipped). x is zero-padded at the end of each spatial
-    axis to the output's shape and flattened, so that a tap's shift by dilation*(kernel - 1
-    - tap) is one offset into the output's flat positions: every tap and output channel by
-    one matmul, then one add per tap along one contiguous run (output channels and positions
-    together: what crosses a channel's end is a padding zero), a few batch entries at a
-    time (their products, about 1 MB, stay in the cache for the adds)."""
+    outputs, channels, kernel) (w read flipped). x is zero-padded at the end of each
+    spatial axis to the output's shape and flattened, so that a tap's displacement by
+    dilation*(kernel - 1 - tap) is one offset into the output's flat positions: every tap
+    and output channel by one matmul, then one add per tap along one contiguous run (output
+    channels and positions together: what crosses a channel's end is a padding zero), a few
+    batch entries at a time (their products, about 1 MB, stay in the cache for the adds)."""
     (b, g, c, _), kernel = x.shape, tuple(w.shape[3:])
     spatial = tuple(n - d*(k - 1) for n, d, k in zip(sizes, dilation, kernel))  # x's own
     o, npos, dtype = w.shape[1], math.prod(sizes), np.result_type(x, w)
