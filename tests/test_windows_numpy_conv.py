@@ -56,6 +56,9 @@ CASES = [  # x shape, w shape, pads, stride, dilation, groups
     ((2, 3, 8, 8), (4, 3, 3, 3), [(1, -1), (0, 2)], [2, 2], [1, 1], 1),   # pad one side, cut the other
     ((3, 2, 10, 9), (4, 2, 8, 7), [(0, 0), (0, 0)], [1, 1], [1, 1], 1),   # large kernel: kernel innermost
     ((3, 4, 10, 9), (4, 2, 8, 7), [(0, 0), (0, 0)], [1, 1], [1, 1], 2),   # large kernel, two groups
+    ((2, 3, 12, 11), (4, 3, 9, 8), [(0, 0), (0, 0)], [2, 1], [1, 1], 1),  # large kernel, stride 2
+    ((2, 3, 8, 8), (2, 3, 7, 7), [(1, 1), (1, 0)], [1, 1], [1, 1], 1),    # large kernel, padded
+    ((2, 2, 6, 5, 7), (3, 2, 5, 4, 5), [(0, 0)] * 3, [1, 1, 1], [1, 1, 1], 1),  # large 3-D kernel
     ((2, 3, 9, 8), (3, 1, 3, 2), [(0, 0), (0, 0)], [2, 2], [1, 1], 3),    # depthwise, stride 2
     ((2, 2, 5, 4, 6), (3, 2, 2, 2, 3), [(0, 0)] * 3, [1, 2, 1], [1, 1, 2], 1),  # conv3d
     ((1, 2, 4, 3, 5), (2, 2, 2, 3, 2), [(1, 1), (4, 4), (2, 2)], [1] * 3, [1, 2, 2], 1),  # full 3-D, dilated
@@ -215,3 +218,16 @@ def test_full_correlation_of_a_kernel_with_inf_adds_no_padding_products():
             want[b, o, s] += x[b, 0, s + k - 1] * w[o, 0, k]
     np.testing.assert_array_equal(got, want)
     assert np.isnan(got).sum() == 0 and np.isinf(got).sum() == 6
+
+
+def test_a_large_kernel_with_an_inf_in_x_has_no_product_of_it_with_padding():
+    """The gradient of a kernel (few output positions of a large kernel): an inf or NaN of
+    x enters the outputs whose window reads it and no other (no product with a padding
+    zero, inf * 0 = NaN, where the sum has no such term); equal to plain loops."""
+    x, w = np.arange(24.0).reshape(1, 1, 4, 6), np.linspace(-1, 1, 12).reshape(1, 1, 3, 4)
+    for bad in (np.inf, np.nan):
+        x[0, 0, 0, 5] = bad  # read by output (0, 2) only
+        got = _helpers()["_convolve"](x, w, [(0, 0), (0, 0)], [1, 1], [1, 1], 1, (2, 3))
+        want = _loops(x, w, [(0, 0), (0, 0)], [1, 1], [1, 1], 1, (2, 3))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        assert np.isfinite(got).sum() == 5
