@@ -231,3 +231,37 @@ def test_a_large_kernel_with_an_inf_in_x_has_no_product_of_it_with_padding():
         want = _loops(x, w, [(0, 0), (0, 0)], [1, 1], [1, 1], 1, (2, 3))
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
         assert np.isfinite(got).sum() == 5
+
+
+def test_the_forward_copy_serves_the_kernel_gradient_once_and_only_for_the_same_values():
+    """conv2d's y and dw read one im2col matrix of x (rows channel and tap, columns batch and
+    position; x's batch and channel swapped for dw): the forward's copy is kept for the next
+    call that copies the same matrix of the same values (bit for bit), once (either way
+    round); x changed in place in between copies again; every result equals loops."""
+    namespace, kept = _helpers(), []
+    scratch = namespace["_scratch"]
+    namespace["_scratch"] = lambda shape, dtype, key="copy": (kept.append(key) if key == "kept" else None) or \
+        scratch(shape, dtype, key)
+    conv, rng, flat = namespace["_convolve"], np.random.default_rng(5), [(0, 0), (0, 0)]
+    x, w, dy = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal((2, 4, 7, 7))
+
+    def dw():  # the kernel's gradient: x with batch and channel swapped, dy as the kernel
+        xt, dyt = x.transpose(1, 0, 2, 3), dy.transpose(1, 0, 2, 3)
+        got = conv(xt, dyt, flat, [1, 1], [1, 1], 1, (3, 2))
+        np.testing.assert_allclose(got, _loops(xt, dyt, flat, [1, 1], [1, 1], 1, (3, 2)), rtol=1e-12, atol=1e-12)
+
+    def y():
+        got = conv(x, w, flat, [1, 1], [1, 1], 1, (7, 7))
+        np.testing.assert_allclose(got, _loops(x, w, flat, [1, 1], [1, 1], 1, (7, 7)), rtol=1e-12, atol=1e-12)
+
+    y()
+    dw()
+    assert len(kept) == 1  # the forward's copy served dw
+    dw()
+    assert len(kept) == 2  # kept for one call only: dw copies, and keeps its copy
+    y()
+    assert len(kept) == 2  # ... which serves y
+    y()
+    x[1, 2, 3, 4] += 1.0  # the same array, another value
+    dw()
+    assert len(kept) == 4  # y's copy of the old values does not serve dw

@@ -3,10 +3,12 @@
 (the spec parsed and the operands arranged as in the torch and JAX backends,
 :mod:`indexcalc.backends.windows`), and ``_convolve`` computes one by BLAS:
 
-* im2col: the window of ``x`` copied once into a (channels × kernel, output) matrix per
-  batch element and group (or its transpose, whichever copy runs along the longer
-  contiguous axis: the gradient of a kernel reads a large kernel at few positions), one
-  ``np.matmul`` with the kernel;
+* im2col: the window of ``x`` copied once into a (channels × kernel, batch × output)
+  matrix per group (or its transpose, whichever copy runs along the longer contiguous
+  axis: the gradient of a kernel reads a large kernel at few positions), one
+  ``np.matmul`` with the kernel; the copy is kept for the next call that copies the same
+  matrix of the same values (checked bit for bit): conv2d's kernel gradient reuses the
+  forward's;
 * a "full" correlation (padding ``dilation × (kernel - 1)`` on both sides, stride 1: the
   gradient of a convolution's input) as the transposed convolution it is: one
   ``np.matmul`` of the kernel and ``x`` (zero-padded at the end of each axis to the
@@ -66,11 +68,28 @@ def _scratch(shape, dtype, key="copy"):
     return buf[:n*dtype.itemsize].view(dtype).reshape(shape)
 
 
-def _copy(view, order, shape):
-    """np.transpose(view, order) copied into the scratch buffer, as ``shape``."""
+def _copy(x, view, order, shape):
+    """np.transpose(view, order) copied, as ``shape``; ``view`` reads ``x``. The copy is
+    kept for the next call (one only) that copies the same matrix of the same data: the
+    forward's im2col of x is its kernel gradient's, x's batch and channel swapped (one
+    matrix: rows channel and tap, columns batch and position). The same means: the same
+    offset, shape and strides from x's memory, and x's values equal, bit for bit, to a
+    snapshot taken with the copy."""
     view = np.transpose(view, order)
-    out = _scratch(view.shape, view.dtype)
+    base = np.squeeze(x)
+    base = np.transpose(base, sorted(range(base.ndim), key=lambda a: -base.strides[a]))
+    key = (view.shape, tuple(0 if n == 1 else st for n, st in zip(view.shape, view.strides)),
+           view.__array_interface__["data"][0] - base.__array_interface__["data"][0],
+           base.shape, base.strides, view.dtype.str)
+    bits = {2: np.uint16, 4: np.uint32, 8: np.uint64}.get(view.dtype.itemsize)
+    kept = getattr(_SCRATCH, "kept", None)
+    _SCRATCH.kept = None
+    if kept is not None and bits is not None and kept[0] == key and np.array_equal(base.view(bits), kept[1]):
+        return kept[2].reshape(shape)
+    out = _scratch(view.shape, view.dtype, "kept")
     np.copyto(out, view)
+    if bits is not None:
+        _SCRATCH.kept = (key, np.array(base.view(bits)), out)
     return out.reshape(shape)
 
 
@@ -97,11 +116,11 @@ def _convolve(x, w, pads, stride, dilation, groups, sizes):
     if sizes[-1]*stride[-1] <= kernel[-1]*dilation[-1] and sizes[-1] < kernel[-1]:
         # the kernel's last axis innermost: (batch*output, channels*kernel) per group, one
         # matmul with the kernel transposed (few positions per batch element: one BLAS call)
-        cols = _copy(view, (1, 0, *range(3, 3 + r), 2, *range(3 + r, 3 + 2*r)), (groups, b*nout, nk))
+        cols = _copy(x, view, (1, 0, *range(3, 3 + r), 2, *range(3 + r, 3 + 2*r)), (groups, b*nout, nk))
         y = np.matmul(cols, w.swapaxes(-1, -2)).reshape(groups, b, nout, -1).transpose(1, 0, 3, 2)
-    else:  # the output's last axis innermost: (channels*kernel, output)
-        cols = _copy(view, (0, 1, 2, *range(3 + r, 3 + 2*r), *range(3, 3 + r)), (b, groups, nk, nout))
-        y = np.matmul(w, cols)
+    else:  # the output's last axis innermost: (channels*kernel, batch*output), a matmul per batch entry
+        cols = _copy(x, view, (1, 2, *range(3 + r, 3 + 2*r), 0, *range(3, 3 + r)), (groups, nk, b, nout))
+        y = np.matmul(w, cols.transpose(2, 0, 1, 3))
     return y.reshape((b, -1) + tuple(sizes))
 
 
