@@ -5,14 +5,13 @@ helper (:data:`NUMBA_CONV`, in the generated module) parses the spec as the PyTo
 ones do and then computes the correlation ``y[b, g*o, s] = Σ_{c,k} w[g*o, c, k] *
 xp[b, g*c, stride*s + dilation*k]`` (``xp``: x zero-padded) one of three ways:
 
-* im2col: ``col[c, k, b, s]`` (rows channel and tap, columns batch and position) copied
-  by an ``@njit`` loop whose innermost index is the output's last spatial axis, then one
-  BLAS product per batch entry and group (its columns a run of each row);
+* im2col: ``col[b, c, k, s]`` copied by an ``@njit`` loop whose innermost index is the
+  output's last spatial axis, then one BLAS product per batch entry and group;
 * where the output is small and the kernel large (the gradient of a kernel: its "kernel"
-  is ``dy``): ``col[b, s, c, k]``, the kernel innermost, and one product over c and k;
-  that copy is the forward's im2col of the same x (``x[n, c, a+k, e+l]`` with ``n`` as c,
-  ``c`` as b: the same matrix), so one call of the program copies it once (``_cols``: a
-  dict of the call, by the array's address, shape, strides and the reading);
+  is ``dy``): ``col[c, b, s, k]``, the kernel innermost, and a product per channel c,
+  summed; that copy is the forward's im2col of the same x (``x[n, c, a+k, e+l]`` with
+  ``n`` as c, ``c`` as b), so one call of the program copies it once (``_cols``: a dict
+  of the call, by the array's address, shape, strides and the reading);
 * shift-add, where every stride is 1 and the products ``z[b, k, o, t] = Σ_c w[o, c, k] *
   x[b, c, t]`` are smaller than the copy (the gradient of an input: few channels out):
   one BLAS product per batch entry and group, then an ``@njit`` loop adding each tap's
@@ -67,19 +66,18 @@ def _empty(key, shape, dtype):
 
 @numba.njit(cache=True, error_model="numpy")
 def _im2col(x, col, au, av):
-    """col[c, u, b, v] = x[b, c, au*u + av*v] (three spatial axes; x padded: inside): rows
-    (c, u) and columns (b, v) of the matrix both products read."""
-    nc, u1, u2, u3, nb, v1, v2, v3 = col.shape
-    for c in range(nc):
-        for i1 in range(u1):
-            for i2 in range(u2):
-                for i3 in range(u3):
-                    for b in range(nb):
+    """col[b, c, u, v] = x[b, c, au*u + av*v] (three spatial axes; x padded: inside)."""
+    nb, nc, u1, u2, u3, v1, v2, v3 = col.shape
+    for b in range(nb):
+        for c in range(nc):
+            for i1 in range(u1):
+                for i2 in range(u2):
+                    for i3 in range(u3):
                         for j1 in range(v1):
                             p1 = au[0]*i1 + av[0]*j1
                             for j2 in range(v2):
                                 p2 = au[1]*i2 + av[1]*j2
-                                p3, step, row, src = au[2]*i3, av[2], col[c, i1, i2, i3, b, j1, j2], x[b, c, p1, p2]
+                                p3, step, row, src = au[2]*i3, av[2], col[b, c, i1, i2, i3, j1, j2], x[b, c, p1, p2]
                                 if step == 1:
                                     src = src[p3:p3 + v3]
                                     for j3 in range(np.uint64(v3)):  # unsigned: no wraparound test
@@ -123,18 +121,17 @@ def _padded(x, pads):
 
 
 def _copies(x, pads, first, au, second, av, cols, order=(0, 1)):
-    """col[j, u, i, v] = xp[i, j, au*u + av*v] for x (two axes, then three spatial ones)
+    """col[i, j, u, v] = xp[i, j, au*u + av*v] for x (two axes, then three spatial ones)
     with its axes 0 and 1 in ``order``, xp = x padded by pads: copied once per call of the
-    program for the same array read the same way (``cols``, the call's own). The forward's
-    im2col of x, rows (channel, tap) and columns (batch, position), is its kernel
-    gradient's too: there x's batch and channel swap, and so do rows and columns."""
+    program for the same array read the same way (``cols``, the call's own: the forward's
+    im2col of x is its kernel gradient's too)."""
     a = np.transpose(x, order + (2, 3, 4))
     strides = tuple(0 if n == 1 else st for n, st in zip(a.shape, a.strides))
     key = (a.__array_interface__["data"][0], a.shape, strides, a.dtype.str, tuple(pads), first, au, second, av)
     if key in cols:
         return cols[key][1]
-    col = _empty(("col", len(cols)), (a.shape[1],) + first + (a.shape[0],) + second, x.dtype)
-    _im2col(_padded(a, pads), col, au, av)
+    col = _empty(("col", len(cols)), a.shape[:2] + first + second, x.dtype)
+    _im2col(_padded(x, pads), np.transpose(col, order + (2, 3, 4, 5, 6, 7)), au, av)
     cols[key] = (a, col)  # a keeps x's memory (the key's address) alive for the call
     return col
 
@@ -162,21 +159,21 @@ def _convolve(x, w, pads, stride, dilation, groups, sizes, cols, pool):
             z = _empty("z", (min(step, nb - b), ng, nk*no, nt), x.dtype)
             np.matmul(wk, x[b:b + step], out=z)
             _shift_add(z.reshape((len(z), ng) + ks + (no,) + ts), y[b:b + step], dl, lo)
-    elif 4*ns <= nk and ng == 1:  # a small output of a large kernel: col[b, s, c, k], one product
+    elif 4*ns <= nk and ng == 1:  # a small output of a large kernel: col[c, b, s, k], a product per c
         col = _copies(x, pads, ss, st, ks, dl, cols, (1, 0))
-        part = np.matmul(col.reshape(nb*ns, nc*nk), np.ascontiguousarray(w[0]).reshape(no, nc*nk).T)
+        part = np.matmul(col.reshape(nc, nb*ns, nk), w[0].transpose(1, 2, 0)).sum(0)
         y = pool(("_conv", n), (nb, no, ns), x.dtype)
         np.copyto(y, part.reshape(nb, ns, no).transpose(0, 2, 1))
     elif 4*ns <= nk:  # the same with groups: col[b, s, c, k], a product per b and g
         col = _empty("colg", (nb,) + ss + (ng*nc,) + ks, x.dtype)
-        _im2col(np.transpose(_padded(x, pads), (1, 0, 2, 3, 4)), col, st, dl)
+        _im2col(_padded(x, pads), np.moveaxis(col, 4, 1), st, dl)
         part = np.matmul(col.reshape(nb, ns, ng, nc*nk).transpose(0, 2, 1, 3), w.reshape(ng, no, nc*nk).transpose(0, 2, 1))
         y = pool(("_conv", n), (nb, ng, no, ns), x.dtype)
         np.copyto(y, part.transpose(0, 1, 3, 2))
-    else:  # col[c, k, b, s], the output innermost: a product per b and g (rows of ns in nb*ns)
+    else:  # col[b, c, k, s], the output innermost: a product per b and g
         col = _copies(x, pads, ks, dl, ss, st, cols)
         y = pool(("_conv", n), (nb, ng, no, ns), x.dtype)
-        np.matmul(w.reshape(ng, no, nc*nk), col.reshape(ng, nc*nk, nb, ns).transpose(2, 0, 1, 3), out=y)
+        np.matmul(w.reshape(ng, no, nc*nk), col.reshape(nb, ng, nc*nk, ns), out=y)
     return y.reshape((nb, ng*no) + tuple(sizes))
 '''
 
