@@ -89,7 +89,9 @@ def _copy(x, view, order, shape):
     out = _scratch(view.shape, view.dtype, "kept")
     np.copyto(out, view)
     if bits is not None:
-        _SCRATCH.kept = (key, np.array(base.view(bits)), out)
+        snapshot = _scratch(base.shape, bits, "snapshot")
+        np.copyto(snapshot, base.view(bits))
+        _SCRATCH.kept = (key, snapshot, out)
     return out.reshape(shape)
 
 
