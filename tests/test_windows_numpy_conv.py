@@ -56,8 +56,13 @@ CASES = [  # x shape, w shape, pads, stride, dilation, groups
     ((2, 3, 8, 8), (4, 3, 3, 3), [(1, -1), (0, 2)], [2, 2], [1, 1], 1),   # pad one side, cut the other
     ((3, 2, 10, 9), (4, 2, 8, 7), [(0, 0), (0, 0)], [1, 1], [1, 1], 1),   # large kernel: kernel innermost
     ((3, 4, 10, 9), (4, 2, 8, 7), [(0, 0), (0, 0)], [1, 1], [1, 1], 2),   # large kernel, two groups
+    ((2, 3, 12, 11), (4, 3, 9, 8), [(0, 0), (0, 0)], [2, 1], [1, 1], 1),  # large kernel, stride 2
+    ((2, 3, 8, 8), (2, 3, 7, 7), [(1, 1), (1, 0)], [1, 1], [1, 1], 1),    # large kernel, padded
+    ((2, 2, 6, 5, 7), (3, 2, 5, 4, 5), [(0, 0)] * 3, [1, 1, 1], [1, 1, 1], 1),  # large 3-D kernel
     ((2, 3, 9, 8), (3, 1, 3, 2), [(0, 0), (0, 0)], [2, 2], [1, 1], 3),    # depthwise, stride 2
     ((2, 2, 5, 4, 6), (3, 2, 2, 2, 3), [(0, 0)] * 3, [1, 2, 1], [1, 1, 2], 1),  # conv3d
+    ((1, 2, 4, 3, 5), (2, 2, 2, 3, 2), [(1, 1), (4, 4), (2, 2)], [1] * 3, [1, 2, 2], 1),  # full 3-D, dilated
+    ((3, 2, 40, 40), (8, 2, 3, 3), [(2, 2), (2, 2)], [1, 1], [1, 1], 1),  # full: a batch entry at a time
 ]
 
 
@@ -197,3 +202,66 @@ def test_the_scratch_buffer_never_leaves_the_helper():
         t.join()
     for k, v in kept.items():
         np.testing.assert_allclose(results["first"][k], v, rtol=1e-12, atol=1e-12, err_msg=k)
+
+
+def test_full_correlation_of_a_kernel_with_inf_adds_no_padding_products():
+    """The full correlation pads x to the output's shape (a tap is then one flat offset); a
+    padding zero times an infinite kernel entry is NaN, and not a term of the sum: the
+    output is the sum over x's own positions only, as in plain loops that skip the
+    positions outside x."""
+    x = np.array([[[1.0, 2.0, 3.0]], [[4.0, 5.0, 6.0]]])       # (batch, channels, 3)
+    w = np.array([[[np.inf, 1.0]], [[2.0, 3.0]]])                # (outputs, channels, 2)
+    got = _helpers()["_convolve"](x, w, [(1, 1)], [1], [1], 1, (4,))
+    want = np.zeros((2, 2, 4))
+    for b, o, s, k in itertools.product(range(2), range(2), range(4), range(2)):
+        if 0 <= s + k - 1 < 3:  # xp[s + k] = x[s + k - 1]
+            want[b, o, s] += x[b, 0, s + k - 1] * w[o, 0, k]
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got).sum() == 0 and np.isinf(got).sum() == 6
+
+
+def test_a_large_kernel_with_an_inf_in_x_has_no_product_of_it_with_padding():
+    """The gradient of a kernel (few output positions of a large kernel): an inf or NaN of
+    x enters the outputs whose window reads it and no other (no product with a padding
+    zero, inf * 0 = NaN, where the sum has no such term); equal to plain loops."""
+    x, w = np.arange(24.0).reshape(1, 1, 4, 6), np.linspace(-1, 1, 12).reshape(1, 1, 3, 4)
+    for bad in (np.inf, np.nan):
+        x[0, 0, 0, 5] = bad  # read by output (0, 2) only
+        got = _helpers()["_convolve"](x, w, [(0, 0), (0, 0)], [1, 1], [1, 1], 1, (2, 3))
+        want = _loops(x, w, [(0, 0), (0, 0)], [1, 1], [1, 1], 1, (2, 3))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        assert np.isfinite(got).sum() == 5
+
+
+def test_the_forward_copy_serves_the_kernel_gradient_once_and_only_for_the_same_values():
+    """conv2d's y and dw read one im2col matrix of x (rows channel and tap, columns batch and
+    position; x's batch and channel swapped for dw): the forward's copy is kept for the next
+    call that copies the same matrix of the same values (bit for bit), once (either way
+    round); x changed in place in between copies again; every result equals loops."""
+    namespace, kept = _helpers(), []
+    scratch = namespace["_scratch"]
+    namespace["_scratch"] = lambda shape, dtype, key="copy": (kept.append(key) if key == "kept" else None) or \
+        scratch(shape, dtype, key)
+    conv, rng, flat = namespace["_convolve"], np.random.default_rng(5), [(0, 0), (0, 0)]
+    x, w, dy = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal((2, 4, 7, 7))
+
+    def dw():  # the kernel's gradient: x with batch and channel swapped, dy as the kernel
+        xt, dyt = x.transpose(1, 0, 2, 3), dy.transpose(1, 0, 2, 3)
+        got = conv(xt, dyt, flat, [1, 1], [1, 1], 1, (3, 2))
+        np.testing.assert_allclose(got, _loops(xt, dyt, flat, [1, 1], [1, 1], 1, (3, 2)), rtol=1e-12, atol=1e-12)
+
+    def y():
+        got = conv(x, w, flat, [1, 1], [1, 1], 1, (7, 7))
+        np.testing.assert_allclose(got, _loops(x, w, flat, [1, 1], [1, 1], 1, (7, 7)), rtol=1e-12, atol=1e-12)
+
+    y()
+    dw()
+    assert len(kept) == 1  # the forward's copy served dw
+    dw()
+    assert len(kept) == 2  # kept for one call only: dw copies, and keeps its copy
+    y()
+    assert len(kept) == 2  # ... which serves y
+    y()
+    x[1, 2, 3, 4] += 1.0  # the same array, another value
+    dw()
+    assert len(kept) == 4  # y's copy of the old values does not serve dw

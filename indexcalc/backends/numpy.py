@@ -32,8 +32,9 @@ from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.backends.spelling import BOOLEAN, NUMPY, NUMPY_REDUCE
 from indexcalc.backends.gathers import NUMPY as GATHERS
 from indexcalc.backends.gathers import gather_helpers
-from indexcalc.backends.windows import NUMPY as WINDOW, WINDOW_ADD
+from indexcalc.backends.windows import NUMPY as WINDOW
 from indexcalc.backends.numpy_convs import NUMPY_CONV
+from indexcalc.backends.numpy_pools import FOLD, WINDOW_ADD
 from indexcalc.backends.scan import NUMPY as STEP
 from indexcalc.backends.scan import PythonLoops
 from indexcalc.errors import ShapeError
@@ -133,18 +134,7 @@ def _matrix(a, nb, cut):  # a as a stack of matrices (batch: axes before nb; row
         order = [*groups[0], *groups[2], *groups[1]]
         return np.ascontiguousarray(a.transpose(order)).reshape(shape[0], shape[2], shape[1]).transpose(0, 2, 1)
     return np.ascontiguousarray(a).reshape(shape)
-""", "_fold(": """
-
-def _fold(x, axes, f):  # f.reduce of a window over a few axes: one pass per window position
-    count = math.prod(x.shape[a] for a in axes)
-    if count > 64 or len(axes) == x.ndim:  # many positions, or a number: one reduction
-        return f.reduce(x, axis=axes)
-    x = np.moveaxis(x, axes, tuple(range(len(axes))))
-    out = None
-    for at in np.ndindex(x.shape[:len(axes)]):
-        out = x[at].copy() if out is None else f(out, x[at], out=out)
-    return out
-""", "_window(": WINDOW, "_window_add(": WINDOW_ADD["numpy"], "_step(": STEP,
+""", "_fold(": FOLD, "_window(": WINDOW, "_window_add(": WINDOW_ADD, "_step(": STEP,
            "_conv(": NUMPY_CONV, "_tadd(": TADD}
 
 
