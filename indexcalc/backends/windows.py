@@ -94,41 +94,9 @@ def _window(x, forms, shape):
 '''
 
 
-#: the adjoint of a window (a :class:`~indexcalc.lower.ir.WindowAdd`) in each backend: NumPy and
-#: PyTorch one strided add per tap, JAX one scatter-add
+#: the adjoint of a window (a :class:`~indexcalc.lower.ir.WindowAdd`) in PyTorch (one strided add
+#: per tap) and JAX (one scatter-add); NumPy's is in :mod:`indexcalc.backends.numpy_pools`
 WINDOW_ADD = {}
-WINDOW_ADD['numpy'] = '''
-
-def _window_add(v, forms, shape):
-    """The adjoint of _window: zeros of shape ``shape`` with v[o] added at the affine forms
-    of o (forms[a] = (offset, ((axis of v, coefficient), ...)) for axis a of the result),
-    nothing where a position is outside (README "Windows and positions"). One strided add per tap:
-    never a dense delta."""
-    pads, start = [], []
-    for (offset, terms), n in zip(forms, shape):
-        low = offset + sum(min(0, c*(v.shape[o] - 1)) for o, c in terms)
-        high = offset + sum(max(0, c*(v.shape[o] - 1)) for o, c in terms)
-        pads.append((max(0, -low), max(0, high - n + 1)))
-        start.append(offset + max(0, -low))
-    out = np.zeros(tuple(n + a + b for n, (a, b) in zip(shape, pads)), v.dtype)
-    # the axes of v a form shares with a longer one (a window's taps) are looped over: each
-    # add is then through a view that meets no element twice
-    taps = sorted({o for _, terms in forms if len(terms) > 1
-                   for o, _ in sorted(terms, key=lambda t: -v.shape[t[0]])[1:]})
-    rest = [o for o in range(v.ndim) if o not in taps]
-    strides = [0]*v.ndim
-    for a, (offset, terms) in enumerate(forms):
-        for o, c in terms:
-            strides[o] += c*out.strides[a]
-    inner = tuple(slice(a, a + n) for (a, _), n in zip(pads, shape))
-    for at in np.ndindex(*[v.shape[o] for o in taps]):
-        tap = dict(zip(taps, at))
-        first = tuple(slice(p, p + 1) for p in (
-            s + sum(c*tap[o] for o, c in terms if o in tap) for s, (_, terms) in zip(start, forms)))
-        view = np.lib.stride_tricks.as_strided(out[first], [v.shape[o] for o in rest], [strides[o] for o in rest])
-        view += v[tuple(tap.get(o, slice(None)) for o in range(v.ndim))]
-    return out[inner]
-'''
 WINDOW_ADD['torch'] = '''
 
 def _window_add(v, forms, shape):
