@@ -170,6 +170,8 @@ BACKEND_NAMES = [
     '_matrix', 'all', 'cs', 'cut', 'g', 'groups', 'inner', 'itemsize', 'merged', 'ok', 'order', 'rs',
     # issue 23: A + A.T tile by tile (NumPy _tadd, Numba's tiled nests _T1.._T4)
     '_tadd', 'term', 'copyto', '_T0', '_T1', '_T2', '_T3', '_T4', '_T5',
+    # issue 21 (dw): Numba's partial sums of an innermost loop (backends/loop_sums.py)
+    '_u0', '_u1', '_u2', '_u3', '_u4', '_u5',
     # issue 22: a cross-entropy's add at the targets (NumPy and torch _add_at)
     '_add_at', '_long', 'scatter_add_', 'value',
     'AttributeError', 'Float', 'Function', 'FunctionType', 'H1Function', 'ImportError',
