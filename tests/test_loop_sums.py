@@ -1,7 +1,8 @@
 """The Numba loops of a depthwise convolution and of sums carried through several loops
-(backends/loop_sums.py, issue 21): the forward and the input gradient run each kernel tap
-over the whole plane (the tap loops outside the plane's loops, the bounds computed once
-per tap), the kernel gradient sums each row of the plane into a local of its own; and
+(backends/loop_sums.py, lower/fuse_windows.py, issue 21): the forward and both gradients
+run in one pass over the batch, each kernel tap over the whole plane (the tap loops
+outside the plane's loops, the bounds computed once per tap), the kernel gradient sums
+each row of the plane into a local of its own; and
 the answers, float64, are torch autograd's for depthwise and ordinary convolutions with
 odd sizes, a plane as small as the kernel, padding, stride 2, dilation 2, and pooling
 (a max is never split into partial sums). Skipped where Numba is not installed; the torch
@@ -43,9 +44,11 @@ def _loops_around(kernel, statement):
 
 
 def test_the_taps_run_outside_the_plane():
-    """y and dx: loops n, c, then the taps k, l, then the plane (a, e), so the innermost
+    """y, dx and dw: loops n, c, then the taps k, l, then the plane (a, e), so the innermost
     loop is a long unit-stride row; each plane loop's bounds are computed per tap (no test
-    inside); dw: a local per row of the plane (``_u``), added to the tap's sum after it."""
+    inside), each nest's plane loops its own (lower/fuse_windows.py); dw: a per-chunk
+    partial over n (one pass over the batch with y and dx), a local per row of the plane
+    (``_u``), added to the tap's partial after it."""
     kernel = _kernel(ic.derive(DEPTHWISE).numba_source(forward=True))
     assert _loops_around(kernel, "y[_n, _c, _i, _i2] +=") == ["_ch", "_n", "_c", "_k", "_l", "_i", "_i2"]
     assert _loops_around(kernel, "dx[_n, _c, _i, _i2] +=") == ["_ch", "_n", "_c", "_k", "_l", "_i", "_i2"]
@@ -53,8 +56,9 @@ def test_the_taps_run_outside_the_plane():
     u = re.search(r"\n(\s*)(_u\d+) = _F\(0\)\n", kernel)
     assert u, kernel
     local = u.group(2)
-    assert _loops_around(kernel, f"{local} += x[") == ["_ch", "_c", "_k", "_l", "_n", "_i", "_i2"]
-    assert _loops_around(kernel, f"_a3 += {local}") == ["_ch", "_c", "_k", "_l", "_n", "_i"]
+    assert _loops_around(kernel, f"{local} += x[") == ["_ch", "_n", "_c", "_k", "_l", "_i", "_i2"]
+    assert _loops_around(kernel, f"_p3[_ch, _c, _k, _l] += {local}") == ["_ch", "_n", "_c", "_k", "_l", "_i"]
+    assert kernel.count("for _n in ") == 1  # one pass over the batch: dw joins y's and dx's loops
 
 
 @pytest.mark.parametrize("src", ["s[b] = sum[i](x[b,i])", "m[c] = max[n,i](x[n,c,i])",
