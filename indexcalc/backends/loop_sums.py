@@ -26,7 +26,7 @@ additions, which the kernels' ``fastmath`` already leaves to LLVM (``reassoc``).
 
 from __future__ import annotations
 
-from indexcalc.lower.fuse import Loop, Step
+from indexcalc.lower.fuse import Step
 
 
 class SumLoops:
