@@ -70,6 +70,15 @@ def test_no_partial_sum_where_it_is_not_one(src):
     assert not re.search(r"\b_u\d+\b", numba_source(text, "f"))
 
 
+def test_no_partial_sum_over_a_few_stated_taps():
+    """Max pooling's gradient counts the ties of each window with a sum over its 2x2 taps:
+    a stated size under 16, nothing to vectorize, so no partial sum; a depthwise kernel's
+    taps come from w's shape (unknown when printed)."""
+    src = ic.derive("m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])").numba_source(forward=True)
+    assert "_a2 += _F(1) - " in src
+    assert not re.search(r"\b_u\d+\b", src)
+
+
 SUMS = [  # (program, shape of x, the sum by NumPy)
     ("s[c] = sum[n,i](x[n,c,i])", (3, 4, 5), lambda x: x.sum(axis=(0, 2))),  # per-chunk partials (cross)
     ("s[c] = sum[n,i](x[c,n,i])", (4, 3, 5), lambda x: x.sum(axis=(1, 2))),

@@ -37,14 +37,15 @@ class SumLoops:
         one sum over this loop's (summed) axis, into an accumulator that loops around it
         carry too (the loop is not the sum's first summed one, or the sum's element
         changes in a loop around it): the loop's terms go to ``local``, a new name, added
-        to the accumulator after the loop. Else None."""
+        to the accumulator after the loop. Else None; also for a loop of a stated size
+        under 16 (``max[k:2]``'s taps: nothing to vectorize)."""
         if not loop.items or not all(isinstance(x, Step) and x.kind == "acc" for x in loop.items):
             return None
         nodes = {x.node for x in loop.items}
         if len(nodes) != 1 or len(loop.items) != 1:
             return None
         k, = nodes
-        if self.s.kind[k] != "sum":
+        if self.s.kind[k] != "sum" or _few(loop.cls):
             return None
         order, rank = self.s.order[k], self.g[k].rank
         label = next((i for i, lp in self.s.loops[k].items() if lp is loop), None)
@@ -59,3 +60,9 @@ class SumLoops:
             n += 1
             name = f"_u{n}"
         return k, name
+
+
+def _few(cls) -> bool:
+    """A loop over a stated number of iterations under 16 (size class ``("=", 2)``)."""
+    return isinstance(cls, tuple) and len(cls) == 2 and cls[0] == "=" and getattr(cls[1], "is_Integer", False) \
+        and cls[1] < 16
