@@ -179,6 +179,8 @@ BACKEND_NAMES = [
     'src', 'store', 'sty', 'ty', 'vec', 'void',
     # issue 23 (tx): NumPy's _tadd runs the whole tiles over tile-major views
     '_tiles', '_tsum', 'cols', 'tiles', 'views',
+    # issue 21 (dw): Numba's partial sums of an innermost loop (backends/loop_sums.py)
+    '_u0', '_u1', '_u2', '_u3', '_u4', '_u5',
     # issue 22: a cross-entropy's add at the targets (NumPy and torch _add_at)
     '_add_at', '_long', 'scatter_add_', 'value',
     'AttributeError', 'Float', 'Function', 'FunctionType', 'H1Function', 'ImportError',

@@ -35,6 +35,7 @@ from indexcalc.backends.blocked import tiled_nest
 from indexcalc.backends.dialect import factor, literal, power
 from indexcalc.backends.spelling import NUMBA  # element-wise functions of scalars of the data's dtype
 from indexcalc.backends.loop_gathers import GatherLoops
+from indexcalc.backends.loop_sums import SumLoops
 from indexcalc.backends.loop_windows import WindowLoops
 from indexcalc.lower.fuse import Loop, letter
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, \
@@ -44,7 +45,7 @@ START = {"sum": "_F(0)", "max": "_F(-np.inf)", "min": "_F(np.inf)"}
 EXTREMUM = {"max": "_fmax", "min": "_fmin"}  # NaN wins, as np.max (vecmath.py)
 
 
-class Kernels(GatherLoops, WindowLoops):
+class Kernels(GatherLoops, WindowLoops, SumLoops):
     """Prints the kernels of schedule ``s``; ``names``: node -> variable name (inputs and
     computed nodes), ``statics``: node -> argument name, ``sizes``: size class -> size
     variable. ``prange``: what the chunks of an outermost loop run over (``numba.prange``,
@@ -61,7 +62,7 @@ class Kernels(GatherLoops, WindowLoops):
         """``def fname(...)`` running ``items``; ``order``: every name a kernel may take,
         in the order the parameters are listed."""
         self.used, self.lines, self.var, self.inner = set(), [], {}, None
-        self.unsigned, self.safe, self.hoisted = set(), set(), {}
+        self.unsigned, self.safe, self.hoisted, self.partials = set(), set(), {}, {}
         self.block(items, 1, [])
         params = [n for n in order if n in self.used] + (["_nt"] if "_nt" in self.used else []) + ["_F"]
         self.params = params
@@ -93,6 +94,10 @@ class Kernels(GatherLoops, WindowLoops):
             if not safe:
                 self.unsigned.discard(var)
             hoisted = self.hoist(loop, depth, scope + [var])
+            part = self.partial_sum(loop, scope + [var])  # loop_sums.py: the loop's own sum
+            if part:
+                self.emit(depth, f"{part[1]} = _F(0)")
+                self.partials[part[0]] = part[1]
             if safe:
                 self.emit(depth, f"for {var} in range(np.uint64({low or 0}), np.uint64({high})):")
             else:
@@ -100,6 +105,9 @@ class Kernels(GatherLoops, WindowLoops):
             self.safe |= safe
             self.block(loop.items, depth + 1, scope + [var])
             self.safe -= safe
+            if part:
+                del self.partials[part[0]]
+                self.step(loop.items[0], depth, added=part[1])
             for key in hoisted:
                 del self.hoisted[key]
             return
@@ -155,7 +163,9 @@ class Kernels(GatherLoops, WindowLoops):
         else:
             self.emit(depth, f"{target} = {EXTREMUM[kind]}({target}, {term})")
 
-    def step(self, step, depth):
+    def step(self, step, depth, added=None):
+        """Print ``step``; ``added``: what an ``acc`` step adds in place of its term (an
+        inner loop's partial sum, :meth:`partial_sum`)."""
         k = step.node
         if step.kind == "numpy":
             raise AssertionError("a library call inside a kernel")
@@ -171,7 +181,8 @@ class Kernels(GatherLoops, WindowLoops):
         elif step.kind == "acc":
             target = (f"_r{self.n[k]}" if self.scalar(k) else self.partial(k)) if cross else \
                 self.acc(k) if self.scalar(k) else self.target(k)
-            self.accumulate(depth, target, self.term(k), self.s.kind[k])
+            target, term = (self.partials[k], self.term(k)) if k in self.partials else (target, added or self.term(k))
+            self.accumulate(depth, target, term, self.s.kind[k])
         else:
             self.emit(depth, f"{self.target(k)} = {self.term(k)}")
 

@@ -42,9 +42,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sympy as sp
-
 from indexcalc.lower.conv import matrix_product
+from indexcalc.lower.fuse_windows import Form, form, labels_of, windowed_order
 from indexcalc.lower.ir import ACCUMULATED, COMPARISONS, EXTREMA, Contract, Elementwise, Eye, Gather, Input, Map, \
     MatFunc, Recurrent, Scan, ScatterAdd, Window, WindowAdd
 
@@ -61,45 +60,6 @@ class Loop:
     cls: object
     items: list = field(default_factory=list)
     crosses: list = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Form:
-    """Where a window reads an axis, in the labels of a nest: ``offset + Σ coefficient·label``
-    over ``terms`` (``(label, coefficient)`` pairs). A bare label is the label itself (an int),
-    never a Form (:func:`form`)."""
-    offset: int
-    terms: tuple
-
-    @property
-    def labels(self) -> tuple:
-        return tuple(i for i, _ in self.terms)
-
-
-def form(offset, terms):
-    """The axis read at ``offset + Σ c·x`` for ``(x, c)`` in ``terms``, each ``x`` a label or a
-    :class:`Form`: a label where that is all it is, else a :class:`Form`.
-
-        >>> form(0, ((3, 1),)), form(1, ((Form(0, ((2, 1), (5, 1))), 1),))
-        (3, Form(offset=1, terms=((2, 1), (5, 1))))
-    """
-    total = {}
-    for x, c in terms:
-        if isinstance(x, Form):
-            offset += c * x.offset
-            for i, d in x.terms:
-                total[i] = total.get(i, 0) + c * d
-        else:
-            total[x] = total.get(x, 0) + c
-    total = tuple((i, c) for i, c in total.items() if c)
-    if offset == 0 and len(total) == 1 and total[0][1] == 1:
-        return total[0][0]
-    return Form(offset, total)
-
-
-def labels_of(ls) -> list:
-    """The labels an axis list (labels and :class:`Form` s) holds, in order."""
-    return [i for x in ls for i in (x.labels if isinstance(x, Form) else (x,))]
 
 
 @dataclass(eq=False)
@@ -145,6 +105,7 @@ class Schedule:
         self.layout = {k: tuple(layouts.get(k, range(g[k].rank))) for k in self.computed}
         self.reads = {k: self._reads(k) for k in self.computed}
         self.top, self.order, self.loops, self.chain, self.kind = [], {}, {}, {}, {}
+        self.alone = {}  # node -> labels whose loops it joins with no other nest (fuse_windows.py)
         for k in sorted(self.computed):
             self._place(k)
         self.segments = self._segments()
@@ -239,7 +200,7 @@ class Schedule:
         """Labels in loop order: along the largest array the nest touches (its own result
         first among equals), outputs it lacks outside, sums it lacks inside."""
         out, every, cls = self.labels(k)
-        windowed = self._windowed(k, cls)
+        windowed = windowed_order(self, k, cls)  # fuse_windows.py
         if windowed:
             return windowed
         arrays = [(tuple(labels_of(ls[j] for j in layout)), _identity(len(labels_of(ls))))
@@ -253,35 +214,6 @@ class Schedule:
         ls, layout = max(arrays, key=lambda t: len(set(t[0])))
         phys = list(dict.fromkeys(ls[j] for j in layout))
         return [i for i in out if i not in phys] + phys + [i for i in every if i not in out and i not in phys]
-
-    def _windowed(self, k, cls):
-        """The loop order of a nest that reads a window along an axis expression of several
-        labels (``x[n,c,a+k,e+l]``), or None: in each such form the *spatial* label (the one
-        that walks the axis: of the axis's size class, else of a size the valid rule gave,
-        else the one with the least positive coefficient) goes innermost, its partners (the
-        kernel's ``k``, ``l``) outside it with the other summed labels, the result's other
-        labels outermost: ``y[n,o,a,e]`` of a convolution loops over n, o, c, k, l, a, e (the
-        innermost loop runs along ``y`` and ``x``, with its range narrowed by the kernels).
-        Where no output label would stay outside, the outputs go first (a gather: parallel
-        over its rows)."""
-        spatial, out = [], set(range(self.g[k].rank))
-        for a, ls in self.reads[k]:
-            for axis, x in enumerate(ls):
-                if isinstance(x, Form) and len(x.terms) > 1:
-                    own = self.g[a].axes[axis]
-                    best = max(x.terms, key=lambda t: (cls[t[0]] == own, _valid_class(cls[t[0]]), t[1] > 0,
-                                                       -abs(t[1])))
-                    if best[0] not in spatial:
-                        spatial.append(best[0])
-        if not spatial:
-            return None
-        _, every, _ = self.labels(k)
-        seen = list(dict.fromkeys(i for _, ls in self.reads[k] for i in labels_of(ls)))
-        seen += [i for i in every if i not in seen]
-        outs = [i for i in self.layout[k] if i not in spatial]
-        if not outs and out:
-            outs = list(self.layout[k])
-        return outs + [i for i in seen if i not in outs and i not in spatial] + [i for i in spatial if i not in outs]
 
     def _place(self, k):
         if k in self.numpy:
@@ -303,6 +235,8 @@ class Schedule:
         self.loops[k] = {}
         for d, label in enumerate(order):
             loop, at = self._fuse(body, d, label, cls[label], deps, path)
+            if loop is not None and label in self.alone.get(k, ()):
+                loop, at = None, len(body)  # a plane's loop of its own (fuse_windows.py)
             if loop is None:  # a new loop, right after what it reads (in the same kernel)
                 loop = Loop(cls[label])
                 body.insert(at, loop)
@@ -416,11 +350,6 @@ def letter(cls) -> str:
     """The index a size class was first named by (``b`` of ``(11, b)``), for loop names."""
     name = str(cls[1]) if isinstance(cls, tuple) and len(cls) == 2 else "i"
     return name if name.isidentifier() else "i"
-
-
-def _valid_class(c) -> bool:
-    """A size class the valid rule (or a stated size) gave, other than a number."""
-    return isinstance(c, tuple) and len(c) == 2 and c[0] == "=" and not sp.sympify(c[1]).is_Number
 
 
 def _whole(op) -> bool:
