@@ -33,7 +33,7 @@ class ConvPrinting:
             return {}
         found = {}
         for k in self.ids:
-            c = None if k in given else convolution(self.g, self.g[k])
+            c = None if k in given else convolution(self.g, self.g[k], getattr(self.d, "grouped_conv", False))
             if c and self.g[k].args[c.window][0] not in given:
                 found[k] = c
         return found
@@ -52,6 +52,10 @@ class ConvPrinting:
         (win, _), (ker, _) = node.args[c.window], node.args[1 - c.window]
         x, x_layout = self.expr(self.g[win].args[0][0])
         w, w_layout = self.expr(ker)
-        sizes = ", ".join(self.size_var(node.axes[out.index(s)]) for s in c.spatial)
-        sizes = f"({sizes}{',' * (len(c.spatial) == 1)})"
+        sizes = [self.size_var(node.axes[out.index(s)]) for s in c.spatial]
+        kernel = self.g[ker]
+        for labels in c.split:  # grouped channels: the lengths of g and c (README "Windows and positions")
+            sizes += [self.size_var(node.axes[out.index(i)] if i in out else kernel.axes[c.kernel.index(i)])
+                      for i in labels]
+        sizes = f"({', '.join(sizes)}{',' * (len(sizes) == 1)})"
         return self.d.conv(x, w, c.spec(x_layout, w_layout), sizes), tuple(range(len(out)))

@@ -45,6 +45,7 @@ class Conv:
     kernel: tuple   # the kernel's labels, per axis of the kernel node
     output: tuple   # the Contract's output labels
     spatial: tuple  # the output labels that are spatial (``s`` of a form), in the order of x's axes
+    split: tuple = ()  # per split form (``4g+c``: grouped channels), its labels (g, c)
 
     def spec(self, x_layout, k_layout) -> str:
         """The text ``_conv`` reads, for ``x`` and the kernel printed with these layouts
@@ -65,28 +66,45 @@ def _letter(label) -> str:
     return opt_einsum.get_symbol(label)
 
 
-def convolution(g, node):
-    """The :class:`Conv` that contract ``node`` is, or None."""
+def convolution(g, node, grouped=False):
+    """The :class:`Conv` that contract ``node`` is, or None. With ``grouped``, an axis of x
+    may hold grouped channels ``step*g + c`` (``x[n, g*4 + c, a + k]``, README "Windows and
+    positions"): ``g`` a label of the kernel and the output, ``c`` of the kernel or the
+    output, ``step`` > 1, no offset; the backend's ``_conv`` splits that axis in two."""
     if not isinstance(node.op, Contract) or len(node.args) != 2:
         return None
     out = node.op.output
     for which in (0, 1):
         (win, wl), (_, kl) = node.args[which], node.args[1 - which]
         if isinstance(g[win].op, Window):
-            conv = _conv(g[win].op.forms, wl, kl, out)
+            conv = _conv(g[win].op.forms, wl, kl, out, grouped)
             if conv:
                 return Conv(which, *conv)
     return None
 
 
-def _conv(forms, wl, kl, out):
+def _split(labels, kernel, output):
+    """``(g, c)`` where ``labels`` (label, coefficient) are grouped channels ``step*g + c``."""
+    if len(labels) != 2:
+        return None
+    (c, one), (g, step) = sorted(labels, key=lambda t: t[1])
+    if one != 1 or step < 2 or g not in kernel or g not in output or (c not in kernel and c not in output):
+        return None
+    return g, c
+
+
+def _conv(forms, wl, kl, out, grouped=False):
     if len(set(wl)) < len(wl) or len(set(kl)) < len(kl) or len(set(out)) < len(out):
         return None
     kernel, output = set(kl), set(out)
-    read, spatial, seen = [], [], []
+    read, spatial, seen, split = [], [], [], []
     for offset, terms in forms:
         labels = [(wl[axis], c) for axis, c in terms]
         seen += [label for label, _ in labels]
+        if grouped and offset == 0 and _split(labels, kernel, output):
+            split.append(_split(labels, kernel, output))
+            read.append((0, tuple(sorted(labels, key=lambda t: -t[1]))))
+            continue
         if offset == 0 and len(labels) == 1 and labels[0][1] == 1:
             label = labels[0][0]
             if label not in output and label not in kernel:
@@ -104,7 +122,7 @@ def _conv(forms, wl, kl, out):
         return None
     if any(i not in output and i not in set(seen) for i in kl):
         return None  # a label of the kernel alone, summed: the plan sums it first
-    return tuple(read), tuple(kl), tuple(out), tuple(spatial)
+    return tuple(read), tuple(kl), tuple(out), tuple(spatial), tuple(split)
 
 
 def matrix_product(node) -> bool:
