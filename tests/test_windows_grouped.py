@@ -1,9 +1,10 @@
 """Grouped convolutions (``x[n, g*4 + c, a + k]``, README "Windows and positions") and the
 input gradient of a strided convolution on JAX (issue 21): forward and both gradients in
 float64 against torch autograd on every backend (G = 2 and 4, non-square, stride 2 with
-padding, channels read with gaps, odd names); PyTorch and JAX compute the grouped forward
-and the kernel's gradient as one library convolution with groups (``_conv`` splits the
-channel axis), and JAX computes the strided input gradient as one
+padding, channels read with gaps or twice, odd names); PyTorch and JAX compute the grouped
+forward, the kernel's gradient and (stride 1) the input's gradient as one library
+convolution with groups (``_conv`` splits the channel axis of x, or merges the output's),
+and JAX computes the strided input gradient as one
 ``lax.conv_general_dilated`` with ``lhs_dilation``."""
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ CASES = [
     ("channels with gaps", "y[n,g,o,a] = x[n,g*4+c,a+k]*w[g,o,c,k]",  # c < 3: channels 3, 7, 11 unread
      {"x": (2, 11, 7), "w": (3, 2, 3, 2)},
      lambda F, t: _grouped(F, torch_pad_channels(t["x"], 12)[:, [j for j in range(12) if j % 4 < 3]], t["w"])),
+    ("overlapping groups", "y[n,g,o,a] = x[n,g*2+c,a+k]*w[g,o,c,k]",  # c < 3: channels 2 and 4 twice
+     {"x": (2, 7, 6), "w": (3, 2, 3, 2)},
+     lambda F, t: _grouped(F, t["x"][:, [0, 1, 2, 2, 3, 4, 4, 5, 6]], t["w"])),
 ]
 
 
@@ -95,6 +99,19 @@ def test_forward_and_kernel_gradient_are_grouped_convolutions(name, src, shapes,
     assert re.search(r"\bdw = _conv\(x, dy, '[^']*\(\d[a-z]\+[a-z]\)", body), body
     assert "_window(x" not in body
     assert not re.search(r"\b(y|dw) = \w*\.?einsum\(", body)
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("name,src,shapes,ref", [c for c in CASES if "stride" not in c[0]],
+                         ids=[c[0] for c in CASES if "stride" not in c[0]])
+def test_input_gradient_is_a_grouped_convolution(name, src, shapes, ref, backend):
+    """dx reads w at ``s - 4*g``: one ``_conv`` of dy by w itself, its output's channel axis
+    written at ``4*g + c`` (no window of w built: it holds G times the kernel). With stride
+    2, dx still builds that window (issue 21, open)."""
+    d = ic.derive(src)
+    code = d.torch_source() if backend == "torch" else d.jax_source()
+    assert re.search(r"\bdx = _conv\(dy, w, '[^']*->[^']*\(\d[a-z]\+[a-z]\)", code), code
+    assert "_window(w" not in code
 
 
 def test_torch_calls_its_convolution_with_groups():

@@ -1,14 +1,16 @@
 '''Helper text for PyTorch's and JAX's ``_conv`` (README "Windows and positions"):
 grouped channels (:data:`GROUPED`), an axis of ``x`` read at ``4*g + c``
 (``x[n, g*4 + c, a + k]``) split into the axes ``g``, ``c`` before the library's
-convolution, which then takes ``g`` as its groups; and JAX's gradient of a strided
+convolution, which then takes ``g`` as its groups, and an output axis ``s`` written at
+``4*g + c`` (the input gradient reads the kernel at ``s - 4*g``) merged after it; and JAX's gradient of a strided
 convolution's input as one ``lax.conv_general_dilated`` with ``lhs_dilation``
 (:data:`JAX_TRANSPOSED`, the counterpart of PyTorch's ``conv_transpose``).
 
 In a spec, a form in parentheses is spatial where one letter is the output's alone and the
 other the kernel's alone (``(2a+k)``); any other pair is a split (``(4g+c)``: ``g`` in the
-kernel and the output, ``c`` in the kernel or the output). ``sizes`` lists the output's
-spatial lengths, then the lengths of ``g`` and ``c`` per split form:
+kernel and the output, ``c`` in the kernel or the output); in the output, ``(4g+c)`` is a
+merge. ``sizes`` lists the output's spatial lengths, then the lengths of ``g`` and ``c``
+per split form, then those of ``g``, ``c`` and ``s`` per merge:
 
     >>> _forms("ab(4c+d)(e+f)", "cgdf", "abcge")
     [(2, 0, {'c': 4, 'd': 1}, True), (3, 0, {'e': 1, 'f': 1}, False)]
@@ -38,17 +40,19 @@ def _forms(xs, ws, out):
 
 exec(FORMS)  # our own text (no user text): the doctest's _forms
 
-# ``_PAD_END(a, axis, n)`` (n zeros at the end of the axis; negative cuts), ``_NARROW(a,
+# ``_PAD(a, axis, low, high)`` (zeros before and after along the axis; negative cuts), ``_NARROW(a,
 # axis, start, length)`` and ``_STACK(list, axis)`` are the library's.
 GROUPED = FORMS + '''
 
 def _grouped(x, w, spec, sizes):
-    """``spec`` with its split forms (``(4g+c)`` on x) taken apart: x's axis split into
-    the axes g, c (x read at 4*g + c, 0 outside it), so that the library's convolution takes
-    g as its groups; None where the spec has none (README "Windows and positions")."""
+    """``spec`` with its split forms (``(4g+c)`` on x) and merge forms (on the output)
+    taken apart: x's axis split into the axes g, c (x read at 4*g + c, 0 outside it), so
+    that the library's convolution takes g as its groups; an output axis s computed as the
+    axes g, c, then merged (s = 4*g + c, 0 where no g, c writes); None where the spec has
+    neither (README "Windows and positions")."""
     (xs, ws), out = spec.split("->")[0].split(","), spec.split("->")[1]
-    forms = _forms(xs, ws, out)
-    if not any(f[3] for f in forms):
+    forms, merges = _forms(xs, ws, out), re.findall(r"\\(([^)]*)\\)", out)
+    if not merges and not any(f[3] for f in forms):
         return None
     n = len(forms) - sum(f[3] for f in forms)
     extra, sizes, new, at = list(sizes[n:]), tuple(sizes[:n]), "", 0
@@ -59,19 +63,34 @@ def _grouped(x, w, spec, sizes):
             continue
         (c, _), (g, step) = sorted(f[2].items(), key=lambda t: t[1])
         ng, nc = extra.pop(0), extra.pop(0)
-        x = _PAD_END(x, at, step*(ng - 1) + nc - x.shape[at])
+        x = _PAD(x, at, 0, step*(ng - 1) + nc - x.shape[at])
         if step == nc:
             x = x.reshape(tuple(x.shape[:at]) + (ng, nc) + tuple(x.shape[at + 1:]))
         else:
             x = _STACK([_NARROW(x, at, step*j, nc) for j in range(ng)], at)
         new, at = new + g + c, at + 2
-    return _conv(x, w, new + "," + ws + "->" + out, sizes)
+    parts = []
+    for form in merges:
+        (c, _), (g, step) = sorted(_forms("(" + form + ")", "", "")[0][2].items(), key=lambda t: t[1])
+        out = out.replace("(" + form + ")", g + c, 1)
+        parts.append((g, step, extra.pop(0), extra.pop(0), extra.pop(0)))
+    y = _conv(x, w, new + "," + ws + "->" + out, sizes)
+    for g, step, ng, nc, ns in parts:
+        at = out.index(g)
+        if step >= nc:  # each s written once at most: a reshape
+            y = _PAD(y, at + 1, 0, step - nc)
+            y = y.reshape(tuple(y.shape[:at]) + (ng*step,) + tuple(y.shape[at + 2:]))
+            y = _PAD(y, at, 0, ns - ng*step)
+        else:  # overlapping groups: their sum
+            y = sum(_PAD(_NARROW(y, at, j, 1).squeeze(at), at, step*j, ns - step*j - nc) for j in range(ng))
+        out = out[:at + 1] + out[at + 2:]
+    return y
 '''
 
 TORCH_GROUPED = GROUPED + '''
 
-def _PAD_END(a, axis, n):
-    return a if n == 0 else torch.nn.functional.pad(a, [0, 0]*(a.ndim - 1 - axis) + [0, n])
+def _PAD(a, axis, low, high):
+    return a if low == high == 0 else torch.nn.functional.pad(a, [0, 0]*(a.ndim - 1 - axis) + [low, high])
 
 
 def _NARROW(a, axis, start, length):
@@ -84,8 +103,9 @@ def _STACK(arrays, axis):
 
 JAX_GROUPED = GROUPED + '''
 
-def _PAD_END(a, axis, n):
-    return a if n == 0 else jax.lax.pad(a, jnp.zeros((), a.dtype), [(0, n if j == axis else 0, 0) for j in range(a.ndim)])
+def _PAD(a, axis, low, high):
+    return a if low == high == 0 else jax.lax.pad(
+        a, jnp.zeros((), a.dtype), [(low, high, 0) if j == axis else (0, 0, 0) for j in range(a.ndim)])
 
 
 def _NARROW(a, axis, start, length):
