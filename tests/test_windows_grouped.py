@@ -35,6 +35,9 @@ CASES = [
      "y[n,g,o,a:(size(x,2)-1)//2+1,e:(size(x,3)-1)//2+1] = x[n,g*3+c,2*a+k-1,2*e+l-1]*w[g,o,c,k,l]",
      {"x": (2, 12, 9, 8), "w": (4, 2, 3, 3, 3)},
      lambda F, t: _grouped(F, t["x"], t["w"], stride=2, padding=1)),
+    ("G=2, 8 channels a group, non-square kernel", "y[n,g,o,a,e] = x[n,g*8+c,a+k,e+l]*w[g,o,c,k,l]",
+     {"x": (2, 16, 6, 5), "w": (2, 3, 8, 3, 2)},  # JAX: feature_group_count (8 channels a group)
+     lambda F, t: _grouped(F, t["x"], t["w"])),
     ("odd names, conv1d", "y[i_1,t1,o,_s0] = x[i_1,t1*2+c_2,_s0+k]*w[t1,o,c_2,k] + b[t1,o]",
      {"x": (3, 6, 9), "w": (3, 2, 2, 4), "b": (3, 2)},
      lambda F, t: _grouped(F, t["x"], t["w"]) + t["b"][None, :, :, None]),
