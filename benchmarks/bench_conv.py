@@ -3,7 +3,9 @@ against torch eager autograd, in one process, float32, best of several runs afte
 warm-up: conv2d (N=8, C=16, O=32, 32×32, 3×3) through a window, the same conv2d written
 with shift tensors (the form before windows: ``Ua[a,k,s]``, ``Ub[e,l,r]`` one-hot inputs),
 causal attention 1024×1024×64 with ``(j <= i)`` and 2×2 max pooling (N=32, C=64, 56×56;
-forward only where ``derive`` refuses a backward). Ratios are emitted / torch: below 1 means the emitted
+forward only where ``derive`` refuses a backward); a grouped conv2d (N=8, C=O=64, G=4, 32×32,
+3×3) through the torch and JAX backends, and a stride-2 conv2d through JAX (JAX rows: the
+backend's exported function vs ``jax.vjp`` of ``lax.conv_general_dilated``, both jitted). Ratios are emitted / torch: below 1 means the emitted
 code is faster.
 
     python benchmarks/bench_conv.py --threads 1 [--repeat 5] [--write] [--only NAME]
@@ -28,6 +30,8 @@ def _threads() -> int:
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(_threads())
+if _threads() == 1:  # JAX's rows: XLA on one thread
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402  (after the thread settings)
 
@@ -44,6 +48,8 @@ SHIFT = "y[n,o,a,e] = w[o,c,k,l]*Ua[a,k,s]*Ub[e,l,r]*x[n,c,s,r]"
 CAUSAL = ("s[i,j] = q[i,d]*kk[j,d]/sqrt(len(d))\nm[i] = max[j](s[i,j])\ne[i,j] = exp(s[i,j] - m[i])*(j <= i)\n"
           "z[i] = sum[j](e[i,j])\no[i,f] = e[i,j]*v[j,f]/z[i]")
 POOL = "m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])"
+GROUPED = "y[n,g,o,a,e] = x[n,g*16+c,a+k,e+l]*w[g,o,c,k,l]"  # G=4 groups of 16 channels
+STRIDED = "y[n,o,a,e] = x[n,c,2*a+k,2*e+l]*w[o,c,k,l]"
 
 
 def rand(rng, *shape, scale=1.0):
@@ -67,6 +73,11 @@ def torch_step(name, arrays, wrt):
     fn = torch.nn.functional
 
     def forward():
+        if name.startswith("grouped"):
+            y = fn.conv2d(t["x"], t["w"].reshape((64,) + t["w"].shape[2:]), groups=4)
+            return y.reshape(t["dy"].shape), t["dy"]
+        if name.startswith("strided"):
+            return fn.conv2d(t["x"], t["w"], stride=2), t["dy"]
         if name.startswith("conv2d"):
             return fn.conv2d(t["x"], t["w"]), t["dy"]
         if name.startswith("causal"):
@@ -106,17 +117,43 @@ def exported_step(src, arrays, wrt):
     return step
 
 
+def jax_steps(name, src, arrays, wrt):
+    """The JAX backend's exported function (``d.jax_source()``, its custom_vjp) and
+    ``jax.vjp`` of ``lax.conv_general_dilated``, each forward and backward under ``jax.jit``."""
+    import jax
+    d = ic.derive(src, wrt=wrt)
+    namespace = {}
+    exec(d.jax_source(), namespace)
+    fn, lax = namespace[f"_{d.forward.outputs[0]}_function"], jax.lax
+    x, w, dy = (jax.numpy.asarray(arrays[k]) for k in ("x", "w", "dy"))
+    if name.startswith("grouped"):
+        def ref(x, w):
+            return lax.conv_general_dilated(x, w.reshape((64,) + w.shape[2:]), (1, 1), "VALID",
+                                            feature_group_count=4).reshape(dy.shape)
+    else:
+        def ref(x, w):
+            return lax.conv_general_dilated(x, w, (2, 2), "VALID")
+    ours, theirs = (jax.jit(lambda x, w, dy, f=f: (lambda y, vjp: (y, *vjp(dy)))(*jax.vjp(f, x, w)))
+                    for f in (fn, ref))
+    return (lambda: jax.block_until_ready(ours(x, w, dy))), (lambda: jax.block_until_ready(theirs(x, w, dy)))
+
+
 def cases(rng):
     x, w, dy = rand(rng, 8, 16, 32, 32), rand(rng, 32, 16, 3, 3, scale=0.1), rand(rng, 8, 32, 30, 30)
     n = 1024
     causal = dict(q=rand(rng, n, 64), kk=rand(rng, n, 64), v=rand(rng, n, 64), do=rand(rng, n, 64))
     px = rand(rng, 32, 64, 56, 56)
+    gx = rand(rng, 8, 64, 32, 32)
+    grouped = dict(x=gx, w=rand(rng, 4, 16, 16, 3, 3, scale=0.1), dy=rand(rng, 8, 4, 16, 30, 30))
+    strided = dict(x=gx, w=rand(rng, 64, 64, 3, 3, scale=0.1), dy=rand(rng, 8, 64, 15, 15))
     return [
         ("conv2d 8x16x32x32, 32x3x3", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
         ("conv2d 8x16x32x32, 32x3x3, torch backend", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
         ("conv2d as shift tensors", SHIFT, ["x", "w"], dict(x=x, w=w, dy=dy, Ua=shift(30, 3, 32), Ub=shift(30, 3, 32))),
         ("causal attention 1024x1024x64", CAUSAL, ["q", "kk", "v"], causal),
         ("max pool 2x2, 32x64x56x56", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
+        *[(f"grouped conv2d 8x64x32x32, G=4, 64x3x3, {b} backend", GROUPED, ["x", "w"], grouped) for b in ("torch", "jax")],
+        ("strided conv2d 8x64x32x32, 64x3x3, stride 2, jax backend", STRIDED, ["x", "w"], strided),
     ]
 
 
@@ -147,11 +184,21 @@ def run(repeat, only=""):
     for name, src, wrt, arrays in cases(np.random.default_rng(0)):
         if only not in name:
             continue
-        exported = name.endswith("torch backend")
+        exported, jaxed = name.endswith("torch backend"), name.endswith("jax backend")
         if exported and torch is None:
             continue
         step, done = compiled(src, wrt, arrays)
         got = step(**arrays)
+        if jaxed:  # the exported JAX function vs jax.vjp of lax.conv_general_dilated, both jitted
+            ours, theirs = jax_steps(name, src, arrays, wrt)
+            for a, b in zip(ours(), theirs()):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-3, atol=2e-3 * (1 + float(np.abs(b).max())))
+            np.testing.assert_allclose(np.asarray(ours()[0]), got["y"], rtol=2e-3, atol=2e-3 * (1 + np.abs(got["y"]).max()))
+            t_ic, t_ref, what = best(ours, repeat), best(theirs, repeat), "fwd+bwd (JAX backend, vs jax.vjp)"
+            name = name.replace(", jax backend", "")
+            rows.append((name, what, t_ic * 1e3, t_ref * 1e3, t_ic / t_ref))
+            print(f"{name:30s} {what:17s} {t_ic * 1e3:9.2f} ms   jax   {t_ref * 1e3:9.2f} ms   {t_ic / t_ref:5.2f}x", flush=True)
+            continue
         if exported:  # the exported torch Function, checked against the NumPy step
             call = exported_step(src, arrays, wrt)
             out = call()
