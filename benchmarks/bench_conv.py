@@ -4,8 +4,11 @@ warm-up: conv2d (N=8, C=16, O=32, 32×32, 3×3) through a window, the same conv2
 with shift tensors (the form before windows: ``Ua[a,k,s]``, ``Ub[e,l,r]`` one-hot inputs),
 causal attention 1024×1024×64 with ``(j <= i)`` and 2×2 max pooling (N=32, C=64, 56×56;
 forward only where ``derive`` refuses a backward; the pooling also through the torch backend and
-through the JAX backend, the latter against ``jax.jit(jax.vjp)`` of ``lax.reduce_window``). Ratios
-are emitted / torch (or JAX): below 1 means the emitted code is faster.
+through the JAX backend, the latter against ``jax.jit(jax.vjp)`` of ``lax.reduce_window``); a grouped
+conv2d (N=8, C=O=64, G=4, 32×32, 3×3) through the torch and JAX backends, and a stride-2 conv2d
+through JAX (JAX rows: the backend's exported function vs ``jax.vjp`` of ``lax.conv_general_dilated``
+or ``lax.reduce_window``, both jitted). Ratios are emitted / torch (or JAX): below 1 means the
+emitted code is faster.
 
     python benchmarks/bench_conv.py --threads 1 [--repeat 5] [--write] [--only NAME]
 
@@ -29,6 +32,8 @@ def _threads() -> int:
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(_threads())
+if _threads() == 1:  # JAX's rows: XLA on one thread
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 import numpy as np  # noqa: E402  (after the thread settings)
 
@@ -51,6 +56,8 @@ SHIFT = "y[n,o,a,e] = w[o,c,k,l]*Ua[a,k,s]*Ub[e,l,r]*x[n,c,s,r]"
 CAUSAL = ("s[i,j] = q[i,d]*kk[j,d]/sqrt(len(d))\nm[i] = max[j](s[i,j])\ne[i,j] = exp(s[i,j] - m[i])*(j <= i)\n"
           "z[i] = sum[j](e[i,j])\no[i,f] = e[i,j]*v[j,f]/z[i]")
 POOL = "m[n,c,a,e] = max[k:2,l:2](x[n,c,2*a+k,2*e+l])"
+GROUPED = "y[n,g,o,a,e] = x[n,g*16+c,a+k,e+l]*w[g,o,c,k,l]"  # G=4 groups of 16 channels
+STRIDED = "y[n,o,a,e] = x[n,c,2*a+k,2*e+l]*w[o,c,k,l]"
 
 
 def rand(rng, *shape, scale=1.0):
@@ -74,6 +81,11 @@ def torch_step(name, arrays, wrt):
     fn = torch.nn.functional
 
     def forward():
+        if name.startswith("grouped"):
+            y = fn.conv2d(t["x"], t["w"].reshape((64,) + t["w"].shape[2:]), groups=4)
+            return y.reshape(t["dy"].shape), t["dy"]
+        if name.startswith("strided"):
+            return fn.conv2d(t["x"], t["w"], stride=2), t["dy"]
         if name.startswith("conv2d"):
             return fn.conv2d(t["x"], t["w"]), t["dy"]
         if name.startswith("causal"):
@@ -113,24 +125,38 @@ def exported_step(src, arrays, wrt):
     return step
 
 
-def jax_steps(src, arrays, wrt):
-    """The JAX backend's exported function (``d.jax_source()``) and JAX's own max pooling
-    (``lax.reduce_window``), each as ``jax.jit`` of its ``jax.vjp``: forward and backward."""
+def jax_steps(name, src, arrays, wrt):
+    """The JAX backend's exported function (``d.jax_source()``, its custom_vjp) and JAX's own
+    (``lax.reduce_window`` for the pooling, ``lax.conv_general_dilated`` for the convolutions),
+    each as ``jax.jit`` of its ``jax.vjp``: forward and backward, one tuple (output, gradients...)."""
     d = ic.derive(src, wrt=wrt)
     namespace = {}
     exec(d.jax_source(), namespace)
-    x, up = jnp.asarray(arrays["x"]), jnp.asarray(arrays[d.upstream[d.forward.outputs[0]]])
+    lax = jax.lax
+    if name.startswith("max pool"):
+        fn, names = namespace["apply"], ("x",)
 
-    def pool(x):
-        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+        def ref(x):
+            return lax.reduce_window(x, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+    else:
+        fn, names = namespace[f"_{d.forward.outputs[0]}_function"], ("x", "w")
+        if name.startswith("grouped"):
+            def ref(x, w):
+                return lax.conv_general_dilated(x, w.reshape((64,) + w.shape[2:]), (1, 1), "VALID",
+                                                feature_group_count=4).reshape(arrays["dy"].shape)
+        else:
+            def ref(x, w):
+                return lax.conv_general_dilated(x, w, (2, 2), "VALID")
+    args = [jnp.asarray(arrays[k]) for k in names]
+    up = jnp.asarray(arrays[d.upstream[d.forward.outputs[0]]])
 
-    def vjp(fn):
-        def step(x, up):
-            out, back = jax.vjp(fn, x)
-            return out, back(up)[0]
+    def vjp(f):
+        def step(*a):
+            out, back = jax.vjp(f, *a)
+            return (out, *back(up))
         jitted = jax.jit(step)
-        return lambda: jax.block_until_ready(jitted(x, up))
-    return vjp(namespace["apply"]), vjp(pool)
+        return lambda: jax.block_until_ready(jitted(*args))
+    return vjp(fn), vjp(ref)
 
 
 def cases(rng):
@@ -138,6 +164,9 @@ def cases(rng):
     n = 1024
     causal = dict(q=rand(rng, n, 64), kk=rand(rng, n, 64), v=rand(rng, n, 64), do=rand(rng, n, 64))
     px = rand(rng, 32, 64, 56, 56)
+    gx = rand(rng, 8, 64, 32, 32)
+    grouped = dict(x=gx, w=rand(rng, 4, 16, 16, 3, 3, scale=0.1), dy=rand(rng, 8, 4, 16, 30, 30))
+    strided = dict(x=gx, w=rand(rng, 64, 64, 3, 3, scale=0.1), dy=rand(rng, 8, 64, 15, 15))
     return [
         ("conv2d 8x16x32x32, 32x3x3", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
         ("conv2d 8x16x32x32, 32x3x3, torch backend", CONV, ["x", "w"], dict(x=x, w=w, dy=dy)),
@@ -146,6 +175,8 @@ def cases(rng):
         ("max pool 2x2, 32x64x56x56", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
         ("max pool 2x2, 32x64x56x56, torch backend", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
         ("max pool 2x2, 32x64x56x56, JAX backend", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
+        *[(f"grouped conv2d 8x64x32x32, G=4, 64x3x3, {b} backend", GROUPED, ["x", "w"], grouped) for b in ("torch", "jax")],
+        ("strided conv2d 8x64x32x32, 64x3x3, stride 2, JAX backend", STRIDED, ["x", "w"], strided),
     ]
 
 
@@ -181,15 +212,16 @@ def run(repeat, only=""):
             continue
         step, done = compiled(src, wrt, arrays)
         got = step(**arrays)
-        if jaxed:  # the JAX backend's function vs JAX's own pooling, both jit(vjp); same gradient
-            ours, theirs = jax_steps(src, arrays, wrt)
-            np.testing.assert_allclose(np.asarray(ours()[1]), got["x"], rtol=1e-6, atol=1e-6)
-            np.testing.assert_allclose(np.asarray(ours()[1]), np.asarray(theirs()[1]), rtol=1e-6, atol=1e-6)
-            t_ic, t_jax = best(ours, repeat), best(theirs, repeat)
-            what, name = "forward+backward (JAX backend vs jax.jit(jax.vjp) of lax.reduce_window)", name[:-13]
-            rows.append((name, what, t_ic * 1e3, t_jax * 1e3, t_ic / t_jax))
-            print(f"{name:30s} {what:17s} {t_ic * 1e3:9.2f} ms   JAX {t_jax * 1e3:9.2f} ms   {t_ic / t_jax:5.2f}x",
-                  flush=True)
+        if jaxed:  # the JAX backend's function vs JAX's own (pooling or conv), both jit(vjp)
+            ours, theirs = jax_steps(name, src, arrays, wrt)
+            out = "m" if name.startswith("max pool") else "y"
+            for a, b in zip(ours(), theirs()):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-3, atol=2e-3 * (1 + float(np.abs(b).max())))
+            np.testing.assert_allclose(np.asarray(ours()[0]), got[out], rtol=2e-3, atol=2e-3 * (1 + np.abs(got[out]).max()))
+            t_ic, t_ref = best(ours, repeat), best(theirs, repeat)
+            what, name = "fwd+bwd (JAX backend vs jax.jit(jax.vjp))", name.replace(", JAX backend", "")
+            rows.append((name, what, t_ic * 1e3, t_ref * 1e3, t_ic / t_ref))
+            print(f"{name:30s} {what:17s} {t_ic * 1e3:9.2f} ms   JAX {t_ref * 1e3:9.2f} ms   {t_ic / t_ref:5.2f}x", flush=True)
             continue
         if exported:  # the exported torch Function, checked against the NumPy step
             call = exported_step(src, arrays, wrt)

@@ -33,7 +33,7 @@ class ConvPrinting:
             return {}
         found = {}
         for k in self.ids:
-            c = None if k in given else convolution(self.g, self.g[k])
+            c = None if k in given else convolution(self.g, self.g[k], getattr(self.d, "grouped_conv", False))
             if c and self.g[k].args[c.window][0] not in given:
                 found[k] = c
         return found
@@ -44,6 +44,8 @@ class ConvPrinting:
         if k in self.convs:
             w = self.convs[k].window
             args = args[:w] + self.g[args[w][0]].args + args[w + 1:]
+            if self.convs[k].merge:  # the kernel too is a window (grouped channels)
+                args = [a for j, a in enumerate(args) if j != 1 - w] + list(self.g[args[1 - w][0]].args)
         return args
 
     def convolution(self, node):
@@ -51,7 +53,16 @@ class ConvPrinting:
         c, out = self.convs[self.g.ids[node]], node.op.output
         (win, _), (ker, _) = node.args[c.window], node.args[1 - c.window]
         x, x_layout = self.expr(self.g[win].args[0][0])
+        if c.merge:  # a window of w read at s - step*g: _conv reads w (README "Windows and positions")
+            ker = self.g[ker].args[0][0]
         w, w_layout = self.expr(ker)
-        sizes = ", ".join(self.size_var(node.axes[out.index(s)]) for s in c.spatial)
-        sizes = f"({sizes}{',' * (len(c.spatial) == 1)})"
+        sizes = [self.size_var(node.axes[out.index(s)]) for s in c.spatial]
+        kernel = self.g[ker]
+        for labels in c.split:  # grouped channels: the lengths of g and c (README "Windows and positions")
+            sizes += [self.size_var(node.axes[out.index(i)] if i in out else kernel.axes[c.kernel.index(i)])
+                      for i in labels]
+        for s, g, k, _ in c.merge:  # merged: the lengths of g, c and s
+            sizes += [self.size_var(kernel.axes[c.kernel.index(i)]) for i in (g, k)] + \
+                [self.size_var(node.axes[out.index(s)])]
+        sizes = f"({', '.join(sizes)}{',' * (len(sizes) == 1)})"
         return self.d.conv(x, w, c.spec(x_layout, w_layout), sizes), tuple(range(len(out)))

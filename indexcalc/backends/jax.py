@@ -64,6 +64,8 @@ class JaxDialect(LaxLoops, PythonNumbers, Dialect):
     def zeros(self, shape):
         return f"jnp.zeros(({shape}), dtype=_dtype)"
 
+    grouped_conv = True  # _conv splits grouped channels x[n, g*4 + c] (README "Windows and positions")
+
     def conv(self, x, kernel, spec, sizes):  # README "Windows and positions"
         return f"_conv({x}, {kernel}, {spec!r}, {sizes})"
 

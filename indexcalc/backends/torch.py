@@ -87,6 +87,8 @@ class TorchDialect(PythonLoops, PythonNumbers, Dialect):
     def zeros(self, shape):
         return f"torch.zeros(({shape}), dtype=_dtype, device=_device)"
 
+    grouped_conv = True  # _conv splits grouped channels x[n, g*4 + c] (README "Windows and positions")
+
     def conv(self, x, kernel, spec, sizes):  # README "Windows and positions"
         return f"_conv({x}, {kernel}, {spec!r}, {sizes})"
 

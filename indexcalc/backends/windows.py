@@ -22,6 +22,7 @@ axis), JAX by broadcast ``arange`` index arrays (static shapes: it jit-compiles)
 from __future__ import annotations
 
 from indexcalc.backends.dialect import reads_module
+from indexcalc.backends.grouped import JAX_GROUPED, JAX_TRANSPOSED, TORCH_GROUPED
 
 _BOUNDS = '''
     pads, start = [], []
@@ -243,12 +244,16 @@ def _by_tap(x, w, stride, dilation, groups, sizes, einsum):
     return y.reshape((b, -1) + tuple(sizes))
 """
 
+# grouped channels split first (:mod:`indexcalc.backends.grouped`), then a transposed
+# convolution where the product is one
+_FIRST = "    y = _grouped(x, w, spec, sizes)\n    if y is None:\n        y = _transposed(x, w, spec, sizes)\n" \
+    "    if y is not None:\n        return y\n    (xs, ws), out = spec.split"
+
 #: PyTorch: ``conv1d/2d/3d`` after ``F.pad`` (negative padding cuts); the gradient of a
 #: strided convolution's input as ``conv_transpose1d/2d/3d``
 TORCH_CONV = _CONV.replace("_T(", "_t(").replace("_FLIP(", "torch.flip(") \
     .replace("_CONVOLVE(x, w, pads, ", "_convolve(x, w, pads, ") \
-    .replace("    (xs, ws), out = spec.split", "    y = _transposed(x, w, spec, sizes)\n    if y is not None:\n"
-             "        return y\n    (xs, ws), out = spec.split", 1) + """
+    .replace("    (xs, ws), out = spec.split", _FIRST, 1) + TORCH_GROUPED + """
 
 def _transposed(x, w, spec, sizes):
     \"\"\"The product as a transposed convolution of w by x, where x is the smaller and is
@@ -318,19 +323,22 @@ def _as_kernel_gradient(x, w, stride, dilation, groups, sizes):
 
 #: JAX: ``lax.conv_general_dilated`` (its padding takes negative amounts: a cut)
 JAX_CONV = (_CONV + _BY).replace("_T(", "_t(").replace("_FLIP(", "jnp.flip(") \
-    .replace("_CONVOLVE(x, w, pads, ", "_convolve(x, w, pads, ") + """
+    .replace("_CONVOLVE(x, w, pads, ", "_convolve(x, w, pads, ") \
+    .replace("    (xs, ws), out = spec.split", _FIRST, 1) + JAX_GROUPED + JAX_TRANSPOSED + """
 
 def _t(a, perm):
     return jnp.transpose(a, perm) if list(perm) != sorted(perm) else a
 
 
 def _convolve(x, w, pads, stride, dilation, groups, sizes):
-    if groups == 1:
-        return jax.lax.conv_general_dilated(x, w, stride, pads, rhs_dilation=dilation,
-                                            precision=jax.lax.Precision.HIGHEST)
-    # XLA's grouped convolution is slow on a CPU (3x3 depthwise: 10 to 100 times)
+    small = 4*math.prod(sizes) <= math.prod(w.shape[2:])
+    if groups == 1 or (w.shape[1] >= 8 and not small):  # 8 or more channels a group: 1.5x
+        return jax.lax.conv_general_dilated(x, w, stride, pads, rhs_dilation=dilation,  # faster than by tap
+                                            feature_group_count=groups, precision=jax.lax.Precision.HIGHEST)
+    # XLA's grouped convolution is slow on a CPU with few channels a group (3x3 depthwise:
+    # 10 to 100 times)
     x = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0)]*2 + [(a, b, 0) for a, b in pads])
-    if 4*math.prod(sizes) <= math.prod(w.shape[2:]):  # a small output of a large kernel
+    if small:  # a small output of a large kernel
         return _by_output(x, w, stride, dilation, groups, sizes, jnp.einsum, jnp.stack)
     return _by_tap(x, w, stride, dilation, groups, sizes, jnp.einsum)
 """

@@ -45,6 +45,9 @@ class Conv:
     kernel: tuple   # the kernel's labels, per axis of the kernel node
     output: tuple   # the Contract's output labels
     spatial: tuple  # the output labels that are spatial (``s`` of a form), in the order of x's axes
+    split: tuple = ()  # per split form (``4g+c``: grouped channels), its labels (g, c)
+    merge: tuple = ()  # per output axis s written at step*g + c: (s, g, c, step); the kernel
+    #                    is then a window of w read at s - step*g, and ``kernel`` w's labels
 
     def spec(self, x_layout, k_layout) -> str:
         """The text ``_conv`` reads, for ``x`` and the kernel printed with these layouts
@@ -58,35 +61,86 @@ class Conv:
             return "(" + text + (f"{offset:+d}" if offset else "") + ")"
         xs = "".join(form(self.forms[j]) for j in x_layout)
         ks = "".join(_letter(self.kernel[j]) for j in k_layout)
-        return f"{xs},{ks}->" + "".join(_letter(i) for i in self.output)
+        merged = {g: f"({step}{_letter(g)}+{_letter(c)})" for _, g, c, step in self.merge}
+        skip = {c for _, _, c, _ in self.merge}
+        return f"{xs},{ks}->" + "".join(merged.get(i, _letter(i)) for i in self.output if i not in skip)
 
 
 def _letter(label) -> str:
     return opt_einsum.get_symbol(label)
 
 
-def convolution(g, node):
-    """The :class:`Conv` that contract ``node`` is, or None."""
+def convolution(g, node, grouped=False):
+    """The :class:`Conv` that contract ``node`` is, or None. With ``grouped``, an axis of x
+    may hold grouped channels ``step*g + c`` (``x[n, g*4 + c, a + k]``, README "Windows and
+    positions"): ``g`` a label of the kernel and the output, ``c`` of the kernel or the
+    output, ``step`` > 1, no offset; the backend's ``_conv`` splits that axis in two."""
     if not isinstance(node.op, Contract) or len(node.args) != 2:
         return None
     out = node.op.output
     for which in (0, 1):
         (win, wl), (_, kl) = node.args[which], node.args[1 - which]
         if isinstance(g[win].op, Window):
-            conv = _conv(g[win].op.forms, wl, kl, out)
+            merged = grouped and isinstance(g[node.args[1 - which][0]].op, Window) and \
+                _merged(g[node.args[1 - which][0]].op.forms, kl, wl, out)
+            conv = merged and _conv(g[win].op.forms, wl, merged[0], merged[2], grouped)
+            if conv:  # before the window of w as a kernel: G times the work
+                return Conv(which, *conv, merge=merged[1])
+            conv = _conv(g[win].op.forms, wl, kl, out, grouped)
             if conv:
                 return Conv(which, *conv)
     return None
 
 
-def _conv(forms, wl, kl, out):
+def _merged(forms, kl, wl, out):
+    """``(w's labels, merges, output)`` where the kernel is a window of w that reads one
+    axis at ``s - step*g`` (the input gradient of a grouped convolution: ``s`` an output
+    label x lacks, ``g`` a summed label of x, step > 1) and every other axis plainly: that
+    axis gets a fresh label ``c``, and the output ``s`` is ``step*g + c`` (g, c in its place)."""
+    labels, merges, used = [], [], set()
+    fresh = max((*kl, *wl, *out)) + 1
+    for offset, terms in forms:
+        used |= {a for a, _ in terms}
+        if offset == 0 and len(terms) == 1 and terms[0][1] == 1:
+            labels.append(kl[terms[0][0]])
+            continue
+        if offset != 0 or len(terms) != 2:
+            return None
+        (gl, step), (s, one) = sorted(((kl[a], c) for a, c in terms), key=lambda t: t[1])
+        if one != 1 or step > -2 or s not in out or s in wl or gl not in wl or gl in out:
+            return None
+        labels.append(fresh)
+        merges.append((s, gl, fresh, -step))
+        fresh += 1
+    if not merges or used != set(range(len(kl))) or len(set(labels)) < len(labels) or \
+            any(g not in labels for _, g, _, _ in merges):
+        return None
+    at = {s: (g, c) for s, g, c, _ in merges}
+    return tuple(labels), tuple(merges), tuple(i for s in out for i in at.get(s, (s,)))
+
+
+def _split(labels, kernel, output):
+    """``(g, c)`` where ``labels`` (label, coefficient) are grouped channels ``step*g + c``."""
+    if len(labels) != 2:
+        return None
+    (c, one), (g, step) = sorted(labels, key=lambda t: t[1])
+    if one != 1 or step < 2 or g not in kernel or g not in output or (c not in kernel and c not in output):
+        return None
+    return g, c
+
+
+def _conv(forms, wl, kl, out, grouped=False):
     if len(set(wl)) < len(wl) or len(set(kl)) < len(kl) or len(set(out)) < len(out):
         return None
     kernel, output = set(kl), set(out)
-    read, spatial, seen = [], [], []
+    read, spatial, seen, split = [], [], [], []
     for offset, terms in forms:
         labels = [(wl[axis], c) for axis, c in terms]
         seen += [label for label, _ in labels]
+        if grouped and offset == 0 and _split(labels, kernel, output):
+            split.append(_split(labels, kernel, output))
+            read.append((0, tuple(sorted(labels, key=lambda t: -t[1]))))
+            continue
         if offset == 0 and len(labels) == 1 and labels[0][1] == 1:
             label = labels[0][0]
             if label not in output and label not in kernel:
@@ -104,7 +158,7 @@ def _conv(forms, wl, kl, out):
         return None
     if any(i not in output and i not in set(seen) for i in kl):
         return None  # a label of the kernel alone, summed: the plan sums it first
-    return tuple(read), tuple(kl), tuple(out), tuple(spatial)
+    return tuple(read), tuple(kl), tuple(out), tuple(spatial), tuple(split)
 
 
 def matrix_product(node) -> bool:
