@@ -154,7 +154,7 @@ class ArithmeticPrinting:
         full = [n for n, (rank, _, divide, _, a, _) in enumerate(items) if rank == node.rank and not divide]
         if not full or any(b for _, b, *_ in items) or not node.rank:
             return None
-        return next((n for n in full if self.fresh_temporary(items[n][4])), None)
+        return next((n for n in full if self.fresh_temporary(items[n][4]) and items[n][4] not in self.integral), None)
 
     def scaled_product(self, node, codes, labels, out):
         """``(code, layout)`` of a contraction of two operands that is a product after each

@@ -1,5 +1,5 @@
-"""Products that two contractions share, computed once, for the array backends (NumPy,
-PyTorch, JAX: :mod:`indexcalc.backends.printer`).
+"""Products that two contractions share, computed once (README "Python"), for the array
+backends (NumPy, PyTorch, JAX: :mod:`indexcalc.backends.printer`).
 
 A contraction of three or more operands is printed two operands at a time
 (:func:`~indexcalc.lower.plan.pairwise`); those steps are not nodes of the graph, so an
