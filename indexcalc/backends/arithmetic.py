@@ -235,9 +235,23 @@ class ArithmeticPrinting:
         if not (self.g[a].rank and a in self.var and self.uses.get(a) == 1 and a not in self.given
                 and a not in self.static and getattr(self, "parent", None) is None):
             return False
-        return _new_array(self.g[a])
+        return _new_array(self.g[a], self.g)
 
-    def scaled_operands(self, roots) -> set:
+    def _made(self, a) -> bool:
+        """Whether node ``a`` is a new array that costs no pass of its own to be written into:
+        a product or sum of two arrays or more, a contraction, or a multiple of one of those
+        read only there (scaled in place). Not ``-t`` nor ``-_t3`` (``r = p - t`` would become
+        a negation and an addition into it)."""
+        node = self.g[a]
+        arrays = [b for b, _ in node.args if not isinstance(self.g[b].op, Const)]
+        if any(isinstance(self.g[b].op, Const) and self.g[b].op.value < 0 for b, _ in node.args):
+            return False  # (-t1*gamma, -_t3: a negation pass; R - _t3 is one pass)
+        if isinstance(node.op, (Contract, Diagonal)) or len(arrays) >= 2:
+            return True
+        return node.op == Map("mul") and len(arrays) == 1 and self.uses.get(arrays[0]) == 1 and \
+            arrays[0] not in self.var and _new_array(self.g[arrays[0]], self.g) and self._made(arrays[0])
+
+    def scaled_operands(self, roots, statements=()) -> set:
         """The nodes to print as variables of their own so that a product or a sum of a
         result's size works in their array (:meth:`mul` scales it, :meth:`add` adds the
         other terms into it). From each result (``roots``) down: a product's only factor of
@@ -248,7 +262,8 @@ class ArithmeticPrinting:
         out = set()
         if self.d.scale_into("a", "2") is None:
             return out
-        todo = [k for k in set(roots) & set(self.ids) if self.g[k].rank]
+        results = set(roots)
+        todo = [k for k in (results | set(statements)) & set(self.ids) if self.g[k].rank]
         while todo:
             k = todo.pop()
             node = self.g[k]
@@ -266,7 +281,7 @@ class ArithmeticPrinting:
                 continue
             for a in full:
                 if self.uses.get(a) == 1 and a not in self.static and a not in self.given and \
-                        a not in self.integral and _new_array(self.g[a]):
+                        a not in self.integral and _new_array(self.g[a], self.g) and (k in results or self._made(a)):
                     out.add(a)
                     todo.append(a)
                     break
@@ -301,11 +316,17 @@ class ArithmeticPrinting:
         return self.d.add_into(acc, var, None, "neg") if negative else acc
 
 
-def _new_array(node) -> bool:
-    """Whether the printed code of ``node`` returns a new array, never a view or an input."""
+def _new_array(node, g) -> bool:
+    """Whether the printed code of ``node`` (of graph ``g``) returns a new array, never a view
+    or an input: not ``1*m``, printed ``m`` (``log`` of a scaled sum is ``log(stored) + 1*m``)."""
     if isinstance(node.op, Diagonal):
         return True
-    return len(node.args) >= 2 and (isinstance(node.op, Contract) or node.op in (Map("mul"), Map("add")))
+    if len(node.args) < 2 or not (isinstance(node.op, Contract) or node.op in (Map("mul"), Map("add"))):
+        return False
+    numbers = [g[b].op.value for b, _ in node.args if isinstance(g[b].op, Const)]
+    if isinstance(node.op, Contract) or len(node.args) - len(numbers) >= 2:
+        return True
+    return sp.Mul(*numbers) != 1 if node.op == Map("mul") else sp.Add(*numbers) != 0
 
 
 def _product(coeff, items, aligned, rank) -> str:

@@ -82,7 +82,7 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
         self.onto = self.absorbed(given)  # sums holding a diagonal write (backends/diagonals.py)
         self.results = set(roots)
         named = [k for k, _ in low.values.values() if k in self.var]  # statements' values, and results
-        self.name_nodes(set(keep) | scan_operands(self.g, self.ids) | self.scaled_operands(roots + named), "_t")
+        self.name_nodes(set(keep) | scan_operands(self.g, self.ids) | self.scaled_operands(roots, named), "_t")
 
     def name_nodes(self, keep, prefix):
         """A variable (``prefix`` and a number) for each node read twice, printed as an
