@@ -262,10 +262,10 @@ class ArithmeticPrinting:
         out = set()
         if self.d.scale_into("a", "2") is None:
             return out
-        results = set(roots)
-        todo = [k for k in (results | set(statements)) & set(self.ids) if self.g[k].rank]
+        results = set(roots)  # (from a result down, any fresh term; from a statement, _made)
+        todo = [(k, k in results) for k in (results | set(statements)) & set(self.ids) if self.g[k].rank]
         while todo:
-            k = todo.pop()
+            k, result = todo.pop()
             node = self.g[k]
             if k in self.static or node.op not in (Map("mul"), Map("add")) or k in self.integral:
                 continue
@@ -281,9 +281,9 @@ class ArithmeticPrinting:
                 continue
             for a in full:
                 if self.uses.get(a) == 1 and a not in self.static and a not in self.given and \
-                        a not in self.integral and _new_array(self.g[a], self.g) and (k in results or self._made(a)):
+                        a not in self.integral and _new_array(self.g[a], self.g) and (result or self._made(a)):
                     out.add(a)
-                    todo.append(a)
+                    todo.append((a, result))
                     break
         return out
 
