@@ -36,6 +36,8 @@ class ArithmeticPrinting:
         """A sum; ``assigned``: whether its code is a variable's own assignment (default: the
         node's), the only place where terms are added in place (:meth:`accumulated`)."""
         code = self.delta_sum(node)  # README "Gathers": rest + c*delta(c, y[n]), no comparison array
+        if code is None:
+            code = self.boolean_sum(node)  # 1 - (m > s) in one pass (the max's gradient)
         if code is not None:
             return code
         terms = [self.term(a, pos, node.rank) for a, pos in node.args]
@@ -46,6 +48,37 @@ class ArithmeticPrinting:
         out = "".join(f" {s} {c}" for s, c in terms)
         plain = out[3:] if out.startswith(" + ") else "-" + out[3:]
         return self.transposed_sum(node, plain) or plain  # A + A.T: tile by tile where large
+
+    def boolean_sum(self, node):
+        """A number plus or minus one comparison (``1 - (m[:, None] > s)``: the indicator of
+        a maximum's gradient) as the dialect's one call (:meth:`Dialect.boolean_sum`), or None."""
+        parts = self.boolean_term(node)
+        if parts is None:
+            return None
+        number, a, pos, sign = parts
+        code = self.aligned(a, pos, node.rank, boolean=True)
+        return self.d.boolean_sum(literal(number), code, sign)
+
+    def boolean_term(self, node):
+        """``(number, comparison node, its positions, sign)`` of a sum that
+        :meth:`boolean_sum` prints, or None."""
+        if len(node.args) != 2 or node.rank == 0 or self.g.ids.get(node) in self.integral or \
+                self.d.boolean_sum("1", "b", "+") is None:
+            return None
+        numbers = [(a, pos) for a, pos in node.args if isinstance(self.g[a].op, Const)]
+        if len(numbers) != 1:
+            return None
+        (a, pos), = [arg for arg in node.args if arg not in numbers]
+        sign, child = "+", self.g[a]
+        if a not in self.var and child.op == Map("mul") and len(child.args) == 2:
+            coeff = [b for b, _ in child.args if isinstance(self.g[b].op, Const)]
+            if len(coeff) != 1 or self.g[coeff[0]].op.value != -1:
+                return None
+            (a, inner), = [(b, p) for b, p in child.args if b != coeff[0]]
+            sign, pos, child = "-", tuple(pos[i] for i in inner), self.g[a]
+        if not (isinstance(child.op, Map) and child.op.function in self.d.boolean and a not in self.static):
+            return None
+        return self.g[numbers[0][0]].op.value, a, pos, sign
 
     def term(self, a, pos, rank):
         """``(sign, code)`` of one term of a sum: ``-2*x`` prints as ``- 2*x``."""
@@ -114,14 +147,14 @@ class ArithmeticPrinting:
         return self.align(code, sorted(targets), rank)
 
     def scalable(self, node, items):
-        """The position in ``items`` of the factor to scale in place: the only one of the
-        product's rank, a temporary variable read only here and made by an operation that
-        returns a new array; the others numbers or smaller arrays, no comparison. Else None."""
+        """The position in ``items`` of the factor to scale in place: one of the product's
+        rank, a temporary variable (or a statement's value) read only here and made by an
+        operation that returns a new array; the others numbers or arrays of any size (``t1 =
+        e*de`` in causal attention's backward: into ``de``'s array), no comparison. Else None."""
         full = [n for n, (rank, _, divide, _, a, _) in enumerate(items) if rank == node.rank and not divide]
-        if len(full) != 1 or any(b for _, b, *_ in items) or not node.rank:
+        if not full or any(b for _, b, *_ in items) or not node.rank:
             return None
-        (n,) = full
-        return n if self.fresh_temporary(items[n][4]) else None
+        return next((n for n in full if self.fresh_temporary(items[n][4]) and items[n][4] not in self.integral), None)
 
     def scaled_product(self, node, codes, labels, out):
         """``(code, layout)`` of a contraction of two operands that is a product after each
@@ -202,27 +235,45 @@ class ArithmeticPrinting:
         if not (self.g[a].rank and a in self.var and self.uses.get(a) == 1 and a not in self.given
                 and a not in self.static and getattr(self, "parent", None) is None):
             return False
-        return _new_array(self.g[a])
+        return _new_array(self.g[a], self.g)
 
-    def scaled_operands(self, roots) -> set:
+    def _made(self, a) -> bool:
+        """Whether node ``a`` is a new array that costs no pass of its own to be written into:
+        a product or sum of two arrays or more, a contraction, or a multiple of one of those
+        read only there (scaled in place). Not ``-t`` nor ``-_t3`` (``r = p - t`` would become
+        a negation and an addition into it)."""
+        node = self.g[a]
+        arrays = [b for b, _ in node.args if not isinstance(self.g[b].op, Const)]
+        if any(isinstance(self.g[b].op, Const) and self.g[b].op.value < 0 for b, _ in node.args):
+            return False  # (-t1*gamma, -_t3: a negation pass; R - _t3 is one pass)
+        if isinstance(node.op, (Contract, Diagonal)) or len(arrays) >= 2:
+            return True
+        return node.op == Map("mul") and len(arrays) == 1 and self.uses.get(arrays[0]) == 1 and \
+            arrays[0] not in self.var and _new_array(self.g[arrays[0]], self.g) and self._made(arrays[0])
+
+    def scaled_operands(self, roots, statements=()) -> set:
         """The nodes to print as variables of their own so that a product or a sum of a
         result's size works in their array (:meth:`mul` scales it, :meth:`add` adds the
         other terms into it). From each result (``roots``) down: a product's only factor of
         its rank, a sum's first term of its rank, each read once and a new array
         (``_onto(..)*_t3[:, None, None, None]`` and ``a - 0.5*_t3*y*dvar_dx`` in the
-        layernorm Jacobian). Products and sums elsewhere stay one expression."""
+        layernorm Jacobian; ``ds = t1 + dm[:, None]/_t8[:, None]*t2`` in causal attention's
+        backward, from a statement's value). Products and sums elsewhere stay one expression."""
         out = set()
         if self.d.scale_into("a", "2") is None:
             return out
-        todo = [k for k in set(roots) & set(self.ids) if self.g[k].rank]
+        results = set(roots)  # (from a result down, any fresh term; from a statement, _made)
+        todo = [(k, k in results) for k in (results | set(statements)) & set(self.ids) if self.g[k].rank]
         while todo:
-            k = todo.pop()
+            k, result = todo.pop()
             node = self.g[k]
             if k in self.static or node.op not in (Map("mul"), Map("add")) or k in self.integral:
                 continue
             args = [a for a, _ in node.args if a != self.onto.get(k)]
             if node.op == Map("add") and any(self._compares(a) for a in args):
                 continue  # rest + c*(c == y[n]): a write at the targets (delta_sum) instead
+            if node.op == Map("add") and self.boolean_term(node) is not None:
+                continue  # 1 - (m > s): one call (boolean_sum) instead
             if node.op == Map("add") and self.d.blocked_sums and _reads_transposed(self.g, node):
                 continue  # A - B.T: written tile by tile (SumPrinting.transposed_sum) instead
             full = [a for a in args if self.g[a].rank == node.rank]
@@ -230,14 +281,17 @@ class ArithmeticPrinting:
                 continue
             for a in full:
                 if self.uses.get(a) == 1 and a not in self.static and a not in self.given and \
-                        a not in self.integral and _new_array(self.g[a]):
+                        a not in self.integral and _new_array(self.g[a], self.g) and (result or self._made(a)):
                     out.add(a)
-                    todo.append(a)
+                    todo.append((a, result))
                     break
         return out
 
     def _compares(self, a) -> bool:
-        """Whether node ``a`` is a comparison or a product with one."""
+        """Whether node ``a`` is a comparison or a product with one (not looking into a
+        statement's value: :meth:`delta_sum` does not)."""
+        if a in self.var:
+            return False
         node = self.g[a]
         if node.op == Map("mul"):
             return any(self._compares(b) for b, _ in node.args)
@@ -262,11 +316,17 @@ class ArithmeticPrinting:
         return self.d.add_into(acc, var, None, "neg") if negative else acc
 
 
-def _new_array(node) -> bool:
-    """Whether the printed code of ``node`` returns a new array, never a view or an input."""
+def _new_array(node, g) -> bool:
+    """Whether the printed code of ``node`` (of graph ``g``) returns a new array, never a view
+    or an input: not ``1*m``, printed ``m`` (``log`` of a scaled sum is ``log(stored) + 1*m``)."""
     if isinstance(node.op, Diagonal):
         return True
-    return len(node.args) >= 2 and (isinstance(node.op, Contract) or node.op in (Map("mul"), Map("add")))
+    if len(node.args) < 2 or not (isinstance(node.op, Contract) or node.op in (Map("mul"), Map("add"))):
+        return False
+    numbers = [g[b].op.value for b, _ in node.args if isinstance(g[b].op, Const)]
+    if isinstance(node.op, Contract) or len(node.args) - len(numbers) >= 2:
+        return True
+    return sp.Mul(*numbers) != 1 if node.op == Map("mul") else sp.Add(*numbers) != 0
 
 
 def _product(coeff, items, aligned, rank) -> str:

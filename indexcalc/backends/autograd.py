@@ -29,6 +29,7 @@ from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.errors import ShapeError
 from indexcalc.language.gathers import check_values
 from indexcalc.lower.build import lower
+from indexcalc.lower.steps import shared_steps
 from indexcalc.lower.ir import Elementwise, Input, Leaf, Window
 
 # ops recomputed from what they read rather than saved (a window is a view of its operand,
@@ -54,7 +55,7 @@ class Parts:
 
 def autograd_parts(d, dialect) -> Parts:
     prog, fwd = d.program, d.forward
-    low = lower(prog)
+    low = shared_steps(lower(prog))
     g = low.graph
     safe = dialect.safe
     outputs = {o: o for o in fwd.outputs}

@@ -82,6 +82,11 @@ class Dialect:
         or negated ("neg", no ``code``), in ``var``'s array; None where arrays are immutable."""
         return None
 
+    def boolean_sum(self, number, code, sign):
+        """A number plus (``sign`` "+") or minus ("-") a boolean array ``code``, in the data's
+        dtype, in one pass (no cast array first); None where the dialect has no such call."""
+        return None
+
     def einsum(self, eq, codes) -> str:
         raise NotImplementedError
 

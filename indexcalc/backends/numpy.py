@@ -250,6 +250,9 @@ class NumpyDialect(PythonLoops, Dialect):
     def scale_into(self, code, factor):  # in place: a fresh temporary (backends/arithmetic.py)
         return f"np.multiply({code}, {factor}, out={code})"
 
+    def boolean_sum(self, number, code, sign):  # 1 - (m > s): one pass, no cast copy first
+        return f"np.{'add' if sign == '+' else 'subtract'}({number}, {code}, dtype=_dtype)"
+
     def contiguous(self, code, transposed):  # NumPy's own results are C arrays
         return f"np.ascontiguousarray({code})" if transposed else code
 

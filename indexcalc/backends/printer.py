@@ -31,6 +31,7 @@ from indexcalc.lower.build import lower
 from indexcalc.lower.ir import COMPARISONS, Broadcast, Const, Contract, Diagonal, Eye, Gather, Input, LogSumExp, Map, \
     MatFunc, Max, Min, Outer, Position, Prior, Reduction, Scan, Scanned, ScatterAdd, Size, Window, WindowAdd
 from indexcalc.lower.plan import gemm_shaped, pairwise, plan
+from indexcalc.lower.steps import shared_steps
 
 _ALWAYS_VAR = (Reduction, MatFunc, Eye, Broadcast, Diagonal, ScatterAdd, WindowAdd)  # ops printed as an assignment of their own
 _DEEP = 24  # the deepest nesting of operations printed as one expression
@@ -49,7 +50,9 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
         self.prog, self.returns, self.d = prog, returns, dialect
         self.params = set(prog.inputs if params is None else params)
         safe = dialect.safe
-        low = low or lower(prog)
+        if low is None:  # products that two contractions share, once (lower/steps.py)
+            low = lower(prog)
+            low = shared_steps(low, [low.values[n][0] for n in returns.values() if n in low.values])
         self.low, self.g, self.values = low, low.graph, dict(low.values)
         for name, node in low.inputs.items():
             self.values.setdefault(name, (node, tuple(range(self.g[node].rank))))
@@ -78,7 +81,8 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
                 self.var[k] = safe(name)
         self.onto = self.absorbed(given)  # sums holding a diagonal write (backends/diagonals.py)
         self.results = set(roots)
-        self.name_nodes(set(keep) | scan_operands(self.g, self.ids) | self.scaled_operands(roots), "_t")
+        named = [k for k, _ in low.values.values() if k in self.var]  # statements' values, and results
+        self.name_nodes(set(keep) | scan_operands(self.g, self.ids) | self.scaled_operands(roots, named), "_t")
 
     def name_nodes(self, keep, prefix):
         """A variable (``prefix`` and a number) for each node read twice, printed as an

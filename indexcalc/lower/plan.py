@@ -172,8 +172,13 @@ def pairwise(operands, out, sizes=None) -> list:
         return []
     if len(ops) == 2:
         return [(0, 1, tuple(out))]
+    return _steps(ops, out, _path(ops, out, sizes or {}))
+
+
+def _steps(ops, out, pairs) -> list:
+    """:func:`pairwise`'s steps for ``pairs`` of positions in the shrinking list."""
     steps = []
-    for i, j in _path(ops, out, sizes or {}):
+    for i, j in pairs:
         need = set(out).union(*(ops[k] for k in range(len(ops)) if k not in (i, j)))
         kept = tuple(x for x in dict.fromkeys(ops[i] + ops[j]) if x in need)
         steps.append((i, j, kept))
@@ -181,6 +186,47 @@ def pairwise(operands, out, sizes=None) -> list:
     i, j, _ = steps[-1]
     steps[-1] = (i, j, tuple(out))
     return steps
+
+
+def scales_last(ops, out, sizes=None):
+    """:func:`pairwise`'s steps for another order: the operands carrying a summed label
+    contracted first (by opt_einsum's path), the *scales* (operands whose labels are all
+    the output's: ``1/z[i]`` of ``e[i,j]·v[j,f]/z[i]``) multiplied into the result after;
+    None where fewer than two operands carry a summed label or none is a scale.
+
+    Where the lengths are not known, the two orders of ``e[i,j]·v[j,f]·s[i]`` cost the same
+    (a pass over ``i·j`` or over ``i·f``), and so do those of ``s[i]·do[i,f]·v[j,f]``, where
+    scaling after costs ``i·j`` instead of ``i·f``: which is cheaper depends on the lengths
+    only. :mod:`indexcalc.lower.steps` takes this order where its first product is one that
+    another contraction computes too (causal attention's ``e @ v``, in ``o`` and in the
+    gradient of ``z``), so that it is computed once.
+
+        >>> scales_last([("i", "j"), ("i",), ("j", "f")], ("i", "f"))
+        [(0, 2, ('i', 'f')), (0, 1, ('i', 'f'))]
+    """
+    sizes = sizes or {}
+    scales = [k for k, ls in enumerate(ops) if set(ls) <= set(out) and len(set(ls)) == len(ls)]
+    rest = [k for k in range(len(ops)) if k not in scales]
+    if not scales or len(rest) < 2:
+        return None
+    labels = {x for k in rest for x in ops[k]}
+    sub = _path([ops[k] for k in rest], tuple(x for x in out if x in labels), sizes)
+    ids, pairs, fresh = list(rest), [], len(ops)
+    for i, j in sub:  # the rest's steps, as pairs of operand ids (a fresh id per product)
+        pairs.append((ids[i], ids[j]))
+        ids = [x for k, x in enumerate(ids) if k not in (i, j)] + [fresh]
+        fresh += 1
+    scale = scales[0]
+    for k in scales[1:]:  # the scales onto each other, then onto the rest's result
+        pairs.append((scale, k))
+        scale, fresh = fresh, fresh + 1
+    pairs.append((ids[0], scale))
+    slots, out_pairs = list(range(len(ops))), []
+    for made, (x, y) in enumerate(pairs, start=len(ops)):
+        i, j = sorted((slots.index(x), slots.index(y)))
+        out_pairs.append((i, j))
+        slots = [s for k, s in enumerate(slots) if k not in (i, j)] + [made]
+    return _steps(ops, out, out_pairs)
 
 
 def cost(operands, out, steps, sizes=None) -> int:
