@@ -18,7 +18,7 @@ per split form, then those of ``g``, ``c`` and ``s`` per merge:
 
 from __future__ import annotations
 
-import re
+import re  # read by the helper text run below (the doctests call _forms)
 
 FORMS = '''
 
