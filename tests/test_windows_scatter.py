@@ -14,12 +14,14 @@ output's together.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 
 import numpy as np
 import pytest
 
 import indexcalc as ic
+from indexcalc.backends.numpy_pools import WINDOW_ADD as NUMPY_WINDOW_ADD
 from indexcalc.backends.windows import WINDOW_ADD
 from test_windows_backends import BACKENDS, _backend, _backward, _case
 
@@ -57,8 +59,8 @@ def _helper(backend):
     else:
         import jax.numpy as jnp
         namespace = {"jnp": jnp}
-    namespace["itertools"] = itertools
-    exec(WINDOW_ADD[backend], namespace)
+    namespace["itertools"], namespace["math"] = itertools, math
+    exec(NUMPY_WINDOW_ADD if backend == "numpy" else WINDOW_ADD[backend], namespace)
     return namespace["_window_add"], namespace
 
 
