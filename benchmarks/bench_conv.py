@@ -257,12 +257,9 @@ def table(rows, repeat) -> str:
 
 
 def write(section: str):
-    path = Path(__file__).with_name("RESULTS.md")
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    title = section.splitlines()[0]
-    parts = text.split("\n### ")
-    kept = [p for p in parts[1:] if not ("### " + p).startswith(title)]
-    path.write_text(parts[0].rstrip() + "\n\n" + "".join("### " + p.rstrip() + "\n\n" for p in kept) + section)
+    """Replace this table in RESULTS.md where it stands (appended the first time)."""
+    from results_file import replace_section
+    replace_section(Path(__file__).with_name("RESULTS.md"), section)
 
 
 def main():

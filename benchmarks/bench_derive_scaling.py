@@ -10,8 +10,8 @@ The families: a chain of element-wise statements, a residual chain (``h + tanh(h
 product of n tensors, one statement with n distinct indices, a chain of n matrix
 products (derived, then compiled to NumPy and run), n nested function calls (forward
 program compiled and run, then derived). A size that runs past ``--limit`` seconds is
-reported as such and the larger sizes of its family are skipped. ``--write`` appends the
-table to ``benchmarks/RESULTS.md``. Reads nothing from the tests.
+reported as such and the larger sizes of its family are skipped. ``--write`` replaces the
+table in ``benchmarks/RESULTS.md``. Reads nothing from the tests.
 """
 
 from __future__ import annotations
@@ -166,16 +166,18 @@ def table(names, limit) -> str:
 
 
 def write(section: str):
-    path = ROOT / "benchmarks" / "RESULTS.md"
-    text = path.read_text().rstrip() + "\n\n### Derivation cost by program size (`bench_derive_scaling.py`)\n\n"
-    path.write_text(text + section)
+    """Replace this script's table in RESULTS.md where it stands (appended the first time)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from results_file import replace_section
+    replace_section(ROOT / "benchmarks" / "RESULTS.md",
+                    "### Derivation cost by program size (`bench_derive_scaling.py`)\n\n" + section)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", action="append", choices=sorted(FAMILIES), help="only this family (repeatable)")
     p.add_argument("--limit", type=float, default=120.0, help="seconds a size may take (default 120)")
-    p.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    p.add_argument("--write", action="store_true", help="replace its table in benchmarks/RESULTS.md")
     p.add_argument("--one", nargs=2, metavar=("FAMILY", "N"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.one:

@@ -224,18 +224,9 @@ def table(rows, a) -> str:
 
 
 def write(section: str):
-    """Replace the section of the same title in RESULTS.md where it stands (else append)."""
-    path = Path(__file__).with_name("RESULTS.md")
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    title = section.splitlines()[0]
-    parts = text.split("\n### ")
-    for j, p in enumerate(parts[1:], 1):
-        if ("### " + p).startswith(title):
-            parts[j] = section[4:].rstrip() + "\n"
-            break
-    else:
-        parts.append(section[4:].rstrip() + "\n")
-    path.write_text("\n### ".join(parts))
+    """Replace this table in RESULTS.md where it stands (appended the first time)."""
+    from results_file import replace_section
+    replace_section(Path(__file__).with_name("RESULTS.md"), section)
 
 
 def main():

@@ -213,16 +213,9 @@ def table(bandwidth, rows, repeat) -> str:
 
 
 def write(section: str):
-    """Replace this thread count's table in RESULTS.md (appended the first time)."""
-    path = Path(__file__).with_name("RESULTS.md")
-    text = path.read_text()
-    title = section.splitlines()[0]
-    start = text.find(title + "\n")
-    if start < 0:
-        path.write_text(text.rstrip() + "\n\n" + section)
-        return
-    end = text.find("\n### ", start + 1)
-    path.write_text(text[:start] + section.rstrip() + "\n" + (text[end:] if end >= 0 else ""))
+    """Replace this table in RESULTS.md where it stands (appended the first time)."""
+    from results_file import replace_section
+    replace_section(Path(__file__).with_name("RESULTS.md"), section)
 
 
 if __name__ == "__main__":

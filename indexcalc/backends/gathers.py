@@ -69,6 +69,20 @@ def _rows(vaxes, paxes, out, target):
     return summed, kept
 
 
+def _rows_back(kept, target, out):
+    """The permutation from the axes of rows added at positions, (target, *kept), to out's."""
+    have = [target] + kept
+    return [have.index(l) for l in out]
+
+
+def _scatter_axes(out, vaxes, paxes, target, size):
+    """The labels of a scatter's broadcast (every label of out, vaxes, paxes but target) and
+    their sizes."""
+    full = list(dict.fromkeys(tuple(out) + tuple(vaxes) + tuple(paxes)))
+    full.remove(target)
+    return full, [size[l] for l in full]
+
+
 def _labels_shape(arrays, out, shape):
     size = dict(zip(out, shape))
     for a, axes in arrays:
@@ -181,12 +195,9 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
         res = np.zeros((n, v.shape[1]), dtype=vals.dtype)
         _add_rows(res, p, v)
         res = res.reshape([n] + [size[l] for l in kept])
-        have = [target] + kept
-        perm = [have.index(l) for l in out]
+        perm = _rows_back(kept, target, out)
         return res.transpose(perm) if perm != sorted(perm) else res
-    full = list(dict.fromkeys(tuple(out) + tuple(vaxes) + tuple(paxes)))
-    full.remove(target)
-    fshape = [size[l] for l in full]
+    full, fshape = _scatter_axes(out, vaxes, paxes, target, size)
     v = np.broadcast_to(_spread(vals, vaxes, full), fshape)
     p = np.broadcast_to(_spread(pos, paxes, full), fshape)
     keep = (p >= 0) & (p < n)
@@ -259,12 +270,9 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
             p, v = p[keep], v[keep]
         res = vals.new_zeros((n, v.shape[1])).index_add_(0, p, v)
         res = res.reshape([n] + [size[l] for l in kept])
-        have = [target] + kept
-        perm = [have.index(l) for l in out]
+        perm = _rows_back(kept, target, out)
         return res.permute(perm) if perm != sorted(perm) else res
-    full = list(dict.fromkeys(tuple(out) + tuple(vaxes) + tuple(paxes)))
-    full.remove(target)
-    fshape = [size[l] for l in full]
+    full, fshape = _scatter_axes(out, vaxes, paxes, target, size)
     v = _spread(vals, vaxes, full).broadcast_to(fshape)
     p = _spread(pos, paxes, full).broadcast_to(fshape)
     keep = (p >= 0) & (p < n)
@@ -336,12 +344,9 @@ def _scatter(vals, vaxes, pos, paxes, out, target, shape, dtype):
         p = jnp.where((p >= 0) & (p < n), p, n)  # out of range: dropped
         res = jnp.zeros((n, v.shape[1]), vals.dtype).at[p].add(v, mode="drop")
         res = res.reshape([n] + [size[l] for l in kept])
-        have = [target] + kept
-        perm = [have.index(l) for l in out]
+        perm = _rows_back(kept, target, out)
         return jnp.transpose(res, perm) if perm != sorted(perm) else res
-    full = list(dict.fromkeys(tuple(out) + tuple(vaxes) + tuple(paxes)))
-    full.remove(target)
-    fshape = [size[l] for l in full]
+    full, fshape = _scatter_axes(out, vaxes, paxes, target, size)
     v = jnp.broadcast_to(_spread(vals, vaxes, full), fshape)
     p = jnp.broadcast_to(_spread(pos, paxes, full), fshape)
     index = tuple(p if l == target else

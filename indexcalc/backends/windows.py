@@ -95,6 +95,25 @@ def _window(x, forms, shape):
 '''
 
 
+# _window_add's padding of its result (each backend's), and the taps and strides of the
+# strided adds (NumPy's and PyTorch's)
+_ADD_BOUNDS = '''
+    pads, start = [], []
+    for (offset, terms), n in zip(forms, shape):
+        low = offset + sum(min(0, c*(v.shape[o] - 1)) for o, c in terms)
+        high = offset + sum(max(0, c*(v.shape[o] - 1)) for o, c in terms)
+        pads.append((max(0, -low), max(0, high - n + 1)))
+        start.append(offset + max(0, -low))'''
+_ADD_TAPS = '''
+    # the axes of v a form shares with a longer one (a window's taps) are looped over: each
+    # add is then through a view that meets no element twice
+    taps = sorted({o for _, terms in forms if len(terms) > 1
+                   for o, _ in sorted(terms, key=lambda t: -v.shape[t[0]])[1:]})
+    rest = [o for o in range(v.ndim) if o not in taps]
+    strides = [0]*v.ndim
+    for a, (offset, terms) in enumerate(forms):
+        for o, c in terms:'''
+
 #: the adjoint of a window (a :class:`~indexcalc.lower.ir.WindowAdd`) in PyTorch (one strided add
 #: per tap) and JAX (one scatter-add); NumPy's is in :mod:`indexcalc.backends.numpy_pools`
 WINDOW_ADD = {}
@@ -104,22 +123,8 @@ def _window_add(v, forms, shape):
     """The adjoint of _window: zeros of shape ``shape`` with v[o] added at the affine forms
     of o (forms[a] = (offset, ((axis of v, coefficient), ...)) for axis a of the result),
     nothing where a position is outside (README "Windows and positions"). One strided add per tap:
-    never a dense delta."""
-    pads, start = [], []
-    for (offset, terms), n in zip(forms, shape):
-        low = offset + sum(min(0, c*(v.shape[o] - 1)) for o, c in terms)
-        high = offset + sum(max(0, c*(v.shape[o] - 1)) for o, c in terms)
-        pads.append((max(0, -low), max(0, high - n + 1)))
-        start.append(offset + max(0, -low))
-    out = v.new_zeros(tuple(n + a + b for n, (a, b) in zip(shape, pads)))
-    # the axes of v a form shares with a longer one (a window's taps) are looped over: each
-    # add is then through a view that meets no element twice
-    taps = sorted({o for _, terms in forms if len(terms) > 1
-                   for o, _ in sorted(terms, key=lambda t: -v.shape[t[0]])[1:]})
-    rest = [o for o in range(v.ndim) if o not in taps]
-    strides = [0]*v.ndim
-    for a, (offset, terms) in enumerate(forms):
-        for o, c in terms:
+    never a dense delta."""''' + _ADD_BOUNDS + '''
+    out = v.new_zeros(tuple(n + a + b for n, (a, b) in zip(shape, pads)))''' + _ADD_TAPS + '''
             strides[o] += c*out.stride(a)
     inner = tuple(slice(a, a + n) for (a, _), n in zip(pads, shape))
     for at in itertools.product(*[range(v.shape[o]) for o in taps]):
@@ -141,13 +146,7 @@ def _window_add(v, forms, shape):
     """The adjoint of _window: zeros of shape ``shape`` with v[o] added at the affine forms
     of o (forms[a] = (offset, ((axis of v, coefficient), ...)) for axis a of the result),
     nothing where a position is outside (README "Windows and positions"). One scatter-add at broadcast
-    arange index arrays: never a dense delta."""
-    pads, start = [], []
-    for (offset, terms), n in zip(forms, shape):
-        low = offset + sum(min(0, c*(v.shape[o] - 1)) for o, c in terms)
-        high = offset + sum(max(0, c*(v.shape[o] - 1)) for o, c in terms)
-        pads.append((max(0, -low), max(0, high - n + 1)))
-        start.append(offset + max(0, -low))
+    arange index arrays: never a dense delta."""''' + _ADD_BOUNDS + '''
     out = jnp.zeros(tuple(n + a + b for n, (a, b) in zip(shape, pads)), v.dtype)
     index = []
     for a, (offset, terms) in enumerate(forms):
