@@ -371,10 +371,17 @@ def test_forward_values_go_back_into_a_chains_factors_in_linear_work(monkeypatch
     assert 0 < seen[200] <= 10 * 200 and seen[200] <= 5 * seen[50], seen
 
 
+def _residual(n):
+    return "\n".join(["h1[i] = tanh(W[i,j]*x[j])"] + [f"h{k + 1}[i] = tanh(h{k}[i]) + 0.5*h{k}[i]"
+                                                      for k in range(1, n)])
+
+
 def test_common_factors_works_on_each_node_once_across_calls(monkeypatch):
     """inline_cheap pulls common factors out of each large gradient of a residual chain,
     and each holds the ones before it: the nodes already worked on are remembered (by
-    identity), so a gradient costs its new nodes, not its whole tree again."""
+    identity), so a gradient costs its new nodes, not its whole tree again. Counted, not
+    timed: the nodes worked on grow as the chain (1,567 at n = 200, 367 at 50; they
+    grew as its square: 59,134 and 2,059)."""
     from indexcalc.simplify import tidy
     calls, real = [0], tidy._common_factors_at
 
@@ -382,14 +389,10 @@ def test_common_factors_works_on_each_node_once_across_calls(monkeypatch):
         calls[0] += 1
         return real(e)
     monkeypatch.setattr(tidy, "_common_factors_at", counted)
-    x, a, b = sp.IndexedBase("x"), sp.Symbol("a"), sp.Symbol("b")
-    e = x[1]
-    for k in range(2, 40):
-        e = a*e*x[k] + b*e*x[k] + x[k]  # nothing in common: stays as it is
-    first = tidy.common_factors(e)
-    assert calls[0] > 40
-    calls[0] = 0
-    grown = a*e*x[50] - b*e*x[50]
-    assert tidy.common_factors(grown) == e*x[50]*(a - b)
-    assert calls[0] <= 5, calls[0]  # the new nodes only (the sum, its two terms)
-    assert tidy.common_factors(e) is first
+    seen = {}
+    for n in (50, 200):
+        calls[0] = 0
+        text = str(ic.derive(_residual(n), wrt="W"))
+        seen[n] = calls[0]
+        assert text.count("(3/2 - tanh(h") == n - 1, text  # every common factor pulled out
+    assert 0 < seen[200] <= 5 * seen[50], seen
