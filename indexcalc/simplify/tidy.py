@@ -31,6 +31,7 @@ from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as rename_indices
 from indexcalc.simplify.keys import alpha, signature
 from indexcalc.simplify.present import Factors, Present, Shape
+from indexcalc.simplify.products import rebuilt
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
 
@@ -262,7 +263,7 @@ def _common_parts(x):
 def _common_factors_of(x, args):
     if not isinstance(x, sp.Basic) or is_leaf(x, (sp.Function,)):
         return x
-    return _common_factors_at(x if all(a is b for a, b in zip(args, x.args)) else x.func(*args))
+    return _common_factors_at(x if all(a is b for a, b in zip(args, x.args)) else rebuilt(x, args))
 
 
 def _common_factors_at(e):
