@@ -437,3 +437,33 @@ def test_inline_cheap_walks_a_residual_chain_in_linear_work(monkeypatch):
     (w50, c50), (w200, c200) = seen[50], seen[200]
     assert 0 < w200 <= 600 * 200 and w200 <= 8 * w50, seen   # (the size walk stops at 401 nodes)
     assert 0 < c200 <= 200 * 200 and c200 <= 5 * c50, seen
+
+
+class _CountedStatements(list):
+    """A program's statement list that counts the statements every loop over it visits."""
+    visited = 0
+
+    def __iter__(self):
+        _CountedStatements.visited += len(self)
+        return super().__iter__()
+
+    def __reversed__(self):
+        _CountedStatements.visited += len(self)
+        return super().__reversed__()
+
+
+def test_the_sweep_looks_up_statements_not_scans_them():
+    """The reverse sweep asked canonical_indices for the left indices of every name it
+    sends to, which scanned the statements each time: n^2 for a chain of n (122,600
+    statements visited at n = 200, 8,150 at 50, counted as below). Now the names' indices
+    are one look-up per program. Counted, not timed: every loop over the statements in the derivation
+    together visits 14 per statement (2,800 at 200)."""
+    seen = {}
+    for n in (50, 200):
+        prog = ic.parse("\n".join(["t1[i] = tanh(x[i])"] + [f"t{k + 1}[i] = tanh(t{k}[i])" for k in range(1, n)]))
+        prog.statements = _CountedStatements(prog.statements)
+        _CountedStatements.visited = 0
+        d = ic.derive(prog, wrt="x")
+        seen[n] = _CountedStatements.visited
+        assert str(d).count("(1 - t") == n
+    assert 0 < seen[200] <= 20 * 200 and seen[200] <= 5 * seen[50], seen
