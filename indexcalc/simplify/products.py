@@ -125,7 +125,8 @@ class Product:
         if idx:
             if not isinstance(el, sp.Indexed):
                 return False
-            value = value.xreplace(dict(zip(idx, el.indices)))
+            if tuple(el.indices) != tuple(idx):  # (read at its own indices: nothing to rename)
+                value = value.xreplace(dict(zip(idx, el.indices)))
         new = list(value.args) if isinstance(value, sp.Mul) else [value]
         bases = [_base(a) for a in new if not a.is_Number]
         if len(set(bases)) != len(bases) or any(b in self.bases or b.is_number for b in bases) or \
