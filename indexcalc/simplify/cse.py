@@ -16,6 +16,7 @@ when their exponents are multiples of one another (``(v+eps)^(-1/2)`` and
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections import Counter
 
@@ -26,6 +27,7 @@ from indexcalc.calculus.names import NameSupply, slot
 from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.language.walk import bottom_up, is_leaf, postorder
 from indexcalc.simplify.keys import alpha, blind, blind_of
+from indexcalc.simplify.cse_table import WORK, Table
 from indexcalc.simplify.products import rebuilt
 
 
@@ -217,50 +219,129 @@ def eliminate(exprs, taken, prefix="t"):
     temps = []
     stuck = set()
     keys = _Keys()
+    table = Table(exprs, keys)
     while True:
-        found = [(n, c) for x, c in _occurrences(exprs + [t[2] for t in temps]) for n in keys.entries(x)]
-        blind = Counter()
-        for (k, _), c in found:
-            blind[k] += c
-        counts, first = {}, {}
-        for (b, n), c in found:
-            if blind[b] < 2:
-                continue
-            n = sp.Mul(*n) if isinstance(n, tuple) else n
-            if not keys.sized(n):
-                continue
-            k = keys.exact(n)
-            counts[k] = counts.get(k, 0) + c
-            first.setdefault(k, n)
-        shared = [k for k, c in counts.items() if c >= 2 and k not in stuck]
-        if not shared:
+        roots = exprs + [t[2] for t in temps]
+        pick = _pick(table, roots, keys, stuck)
+        if pick is None or _CHECK:
+            full = _scan(roots, keys, stuck)
+            if pick is not None:
+                assert full == pick, (pick, full)  # (the tests' check of the table)
+            pick = full
+        if pick is None:
             release = lambda e: e.replace(_Held, lambda b, x: b**x)  # noqa: E731
             return [(n, i, release(v)) for n, i, v in temps], [release(e) for e in exprs]
-        # whole subexpressions before parts of products, then the biggest
-        best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), keys.size(first[k]), counts[k]))
-        value = first[best]
+        best, value = pick
         idx = _index_order(value, keys.tensors(value))
         if len(set(idx)) != len(idx):
             stuck.add(best)  # a left side needs distinct indices
             continue
         name = next(supply.numbered(prefix))
         done = {}  # id -> (expression, its substitution), shared by the statements
-        new = [_substitute(e, best, name, idx, value, keys, done) for e in exprs]
-        new_temps = [(n, i, _substitute(v, best, name, idx, value, keys, done)) for n, i, v in temps]
+        # a whole subexpression occurs only where the table has it; a product's factors
+        # may stand in any longer product (whatever its length)
+        at = None if isinstance(value, sp.Mul) else table.above(best, keys.blind(value))
+        new = [_substitute(e, best, name, idx, value, keys, done, at) for e in exprs]
+        new_temps = [(n, i, _substitute(v, best, name, idx, value, keys, done, at)) for n, i, v in temps]
         counted = Memo(1 << 20)  # reads of name by subexpression, for this name
         for x, y in done.values():
             if x is y:  # left as it was: cannot read the new name
                 remember(counted, x, 0)
-        if sum(_reads(e, name, counted) for e in new + [v for _, _, v in new_temps]) < 2:
+        changed = [(r, n) for r, n in zip(roots, new + [v for _, _, v in new_temps]) if r is not n]
+        if sum(_reads(n, name, counted, table.node) for _, n in changed) < 2:  # (the others read none)
             stuck.add(best)  # occurrences without one index map (repeated indices)
             continue
+        table.set_roots([r for r, _ in changed], [n for _, n in changed] + [value])
         exprs, temps = new, new_temps + [(name, idx, value)]
 
 
-def _reads(e, name, counted=None) -> int:
+#: the tests set it: every round also scans the whole program and compares the choices
+_CHECK = False
+
+
+def _scan(roots, keys, stuck):
+    """``(key, value)``: the subexpression to name next, from a scan of the whole
+    program (None: nothing shared is left)."""
+    every = _occurrences(roots)
+    WORK["scan"] += len(every)
+    found = [(n, c) for x, c in every for n in keys.entries(x)]
+    blind = Counter()
+    for (k, _), c in found:
+        blind[k] += c
+    counts, first = {}, {}
+    for (b, n), c in found:
+        if blind[b] < 2:
+            continue
+        n = sp.Mul(*n) if isinstance(n, tuple) else n
+        if not keys.sized(n):
+            continue
+        k = keys.exact(n)
+        counts[k] = counts.get(k, 0) + c
+        first.setdefault(k, n)
+    shared = [k for k, c in counts.items() if c >= 2 and k not in stuck]
+    if not shared:
+        return None
+    # whole subexpressions before parts of products, then the biggest
+    best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), keys.size(first[k]), counts[k]))
+    return best, first[best]
+
+
+def _pick(table, roots, keys, stuck):
+    """What :func:`_scan` would pick, from the table, if it is a whole subexpression (not a
+    product) and the table decides it (None: ask :func:`_scan`). One live subexpression
+    of each key stays queued for it (:meth:`Table.gone` queues the others when it goes)."""
+    heap, sums, seen = table.heap, {}, set()
+    while heap:
+        size = heap[0][0]
+        cands = {}  # key -> [count, live spellings, blind, the item queued for it]
+        while heap and heap[0][0] == size:
+            item = table.pop()
+            j = item[2]
+            x = table.node[j]
+            if not table._count(j):
+                if table.gone(j) > -size:
+                    return None  # a bigger one queued again: the scan decides this round
+                continue
+            if not keys.sized(x):
+                continue  # never a name
+            b = keys.blind(x)
+            if b not in sums:
+                sums[b] = sum(table._count(i) for i in table.by_blind[b])
+            if sums[b] < 2:
+                continue  # (counts only fall until a new alike subexpression is queued)
+            k = keys.exact(x)
+            if k in stuck or k in seen:
+                continue
+            seen.add(k)
+            total, live = table.key_count(k, b)
+            if total >= 2:
+                cands[k] = [total, live, b, item]
+        if not cands:
+            continue
+        for c in cands.values():
+            table.push(c[3])
+        if any(keys.size(y) != -size for c in cands.values() for y in c[1].values()):
+            return None  # spellings of unequal sizes: the first one's decides
+        top = max(c[0] for c in cands.values())
+        tied = {k: c[2] for k, c in cands.items() if c[0] == top}
+        if len(tied) == 1:
+            (k, b), = tied.items()
+            spellings = list(cands[k][1].values())
+            if all(y == spellings[0] for y in spellings):
+                return k, spellings[0]
+        return table.first(roots, tied)
+    return None
+
+
+def _reads(e, name, counted=None, before=None) -> int:
     """How many times ``e`` reads the tensor or scalar ``name`` (``counted``: a
-    :class:`Memo` of the counts of subexpressions, for this ``name`` only)."""
+    :class:`Memo` of the counts of subexpressions, for this ``name`` only; ``before``:
+    ``{id: subexpression}`` made before ``name`` was, which read none of it)."""
+    before = {} if before is None else before
+
     def own(x, counts):
+        if before.get(id(x)) is x:
+            return 0
         if isinstance(x, sp.Indexed):
             return int(str(x.base.label) == name)
         if isinstance(x, sp.Symbol):
@@ -268,26 +349,29 @@ def _reads(e, name, counted=None) -> int:
         return sum(counts)
 
     def below(x):
-        return () if isinstance(x, (sp.Indexed, sp.Symbol)) else x.args
+        return () if isinstance(x, (sp.Indexed, sp.Symbol)) or before.get(id(x)) is x else x.args
     return bottom_up(Memo(1 << 20) if counted is None else counted, e, below, own)
 
 
-def _substitute(e, key, name, idx, value, keys, done=None):
+def _substitute(e, key, name, idx, value, keys, done=None, at=None):
     """``e`` with every occurrence of ``value`` (up to index names) replaced by ``name``;
     ``done`` remembers the subexpressions already seen (by identity), so that a
     subexpression repeated in a tree is worked on once, and the recursion (subexpressions
-    first, without recursion) never goes deeper than a level."""
+    first, without recursion) never goes deeper than a level. ``at``: the ids of the
+    subexpressions that hold an occurrence (None: any may)."""
     done = {} if done is None else done
+    if at is not None and id(e) not in at:
+        return e
     if id(e) not in done:
         least = keys.nodes(value)
         for x in postorder([e], lambda y: [a for a in _inside(y) if id(a) not in done
-                                           and keys.nodes(a) >= least]):
+                                           and keys.nodes(a) >= least and (at is None or id(a) in at)]):
             if id(x) not in done:
-                done[id(x)] = (x, _substitute_at(x, key, name, idx, value, keys, done))
+                done[id(x)] = (x, _substitute_at(x, key, name, idx, value, keys, done, at))
     return done[id(e)][1]
 
 
-def _substitute_at(e, key, name, idx, value, keys, done):
+def _substitute_at(e, key, name, idx, value, keys, done, at=None):
     if is_leaf(e) or keys.nodes(e) < keys.nodes(value):
         return e
     target = keys.blind(value)
@@ -304,10 +388,11 @@ def _substitute_at(e, key, name, idx, value, keys, done):
                 sub = sp.Mul(*combo)
                 if keys.exact(sub) == key and (call := _call(name, idx, value, sub)) is not None:
                     rest = [a for a in e.args if a not in combo]
-                    return _substitute(sp.Mul(*rest), key, name, idx, value, keys, done) * call
+                    return _substitute(sp.Mul(*rest), key, name, idx, value, keys, done, at) * call
     least = keys.nodes(value)  # (a leaf, a Tuple of indices or a smaller part stays as it is)
-    args = [a if isinstance(a, sp.Tuple) or is_leaf(a) or keys.nodes(a) < least else
-            _substitute(a, key, name, idx, value, keys, done) for a in e.args]
+    args = [a if (at is not None and id(a) not in at) or isinstance(a, sp.Tuple) or is_leaf(a)
+            or keys.nodes(a) < least else _substitute(a, key, name, idx, value, keys, done, at)
+            for a in e.args]
     if all(a is b for a, b in zip(args, e.args)):
         return e
     if isinstance(e, ISum):

@@ -1,0 +1,199 @@
+"""The table :func:`~indexcalc.simplify.cse.eliminate` picks temporaries from, kept up to
+date as it names them, so that a round costs what changed, not the whole program.
+
+Every distinct subexpression (by identity) is registered once with its children and its
+parents; its number of occurrences (written out as trees) is computed on demand from its
+parents' and remembered for the round (a name changes the counts of the occurrences it
+replaced and of what lies inside them, but only what is asked for is recounted). The
+subexpressions that are not products wait in a heap, biggest first: a round pops them
+until the biggest shared one, whose count only falls while no new subexpression of its
+kind appears (a new one is pushed when it is registered). What the heap cannot decide
+alone (two shared subexpressions alike in size and count: the first in the statements
+wins; one shared in several spellings: the first spelling is the value) is read from a
+walk of the statements that stops at the first match, as the whole scan would order them.
+
+    >>> import sympy as sp
+    >>> from indexcalc.simplify.cse import _Keys
+    >>> x = sp.Symbol("x")
+    >>> table = Table([sp.tanh(sp.tanh(x)) + sp.tanh(x)], _Keys())
+    >>> table.count(sp.tanh(x)), table.count(sp.tanh(sp.tanh(x)))
+    (2, 1)
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+
+import sympy as sp
+
+from indexcalc.language.walk import is_leaf
+
+#: work done, by kind (registrations, counts, walks): read by the tests of linear growth
+WORK = Counter()
+
+
+def inside(e) -> list:
+    """The subexpressions a search for shared ones looks into."""
+    return [] if is_leaf(e) else [a for a in e.args if not (isinstance(a, sp.Tuple) or is_leaf(a))]
+
+
+class Table:
+    """The subexpressions of ``roots`` (expressions, in order), their parents and counts."""
+
+    def __init__(self, roots, keys):
+        self.keys = keys
+        self.node, self.kids, self.parents = {}, {}, {}
+        self.linked = {}  # id -> False once found unreachable (its children forget it)
+        self.roots = Counter()
+        self.by_blind = {}  # blind key -> [node id] (whole, non-product subexpressions)
+        self.heap, self._seq, self.queued = [], 0, set()
+        self.memo = {}
+        self.set_roots([], roots)
+
+    # ------------------------------------------------------------------ structure
+    def set_roots(self, old, new):
+        """Replace the roots ``old`` by ``new`` (lists of expressions), registering what
+        is new under them."""
+        for r in old:
+            if not is_leaf(r):
+                self.roots[id(r)] -= 1
+        for r in new:
+            if not is_leaf(r):
+                self.roots[id(r)] += 1
+        self._register(new)
+        self.memo = {}
+
+    def _register(self, roots):
+        stack = [r for r in roots if not is_leaf(r)]
+        while stack:
+            x = stack.pop()
+            i = id(x)
+            if self.linked.get(i):
+                continue
+            WORK["register"] += 1
+            if i not in self.node:
+                self.node[i] = x
+                self.kids[i] = [id(a) for a in inside(x)]
+                self.parents.setdefault(i, Counter())
+                stack.extend(inside(x))
+                self._enter(x)
+            else:
+                stack.extend(self.node[k] for k in self.kids[i])
+                self._push(x)
+            self.linked[i] = True
+            for k in self.kids[i]:
+                self.parents.setdefault(k, Counter())[i] += 1
+
+    def _enter(self, x):
+        entries = self.keys.entries(x)
+        if entries and entries[0][1] is x and not isinstance(x, sp.Mul):
+            self.by_blind.setdefault(entries[0][0], []).append(id(x))
+            self._push(x)
+
+    def _push(self, x):
+        entries = self.keys.entries(x)
+        if entries and entries[0][1] is x and not isinstance(x, sp.Mul) and id(x) not in self.queued:
+            self.queued.add(id(x))
+            self._seq += 1
+            heapq.heappush(self.heap, (-self.keys.size(x), self._seq, id(x)))
+
+    def pop(self) -> tuple:
+        item = heapq.heappop(self.heap)
+        self.queued.discard(item[2])
+        return item
+
+    def push(self, item):
+        """Queue a popped item again."""
+        if item[2] not in self.queued:
+            self.queued.add(item[2])
+            heapq.heappush(self.heap, item)
+
+    def gone(self, j) -> int:
+        """Node ``j`` has left the program: queue the live ones alike (one of them may
+        have stood for all). The biggest size queued (0: none)."""
+        most = 0
+        for i in self.by_blind[self.keys.blind(self.node[j])]:
+            if i not in self.queued and self._count(i):
+                self._push(self.node[i])
+                most = max(most, self.keys.size(self.node[i]))
+        return most
+
+    def _unlink(self, i):
+        self.linked[i] = False
+        for k in self.kids[i]:
+            self.parents[k].pop(i, None)
+
+    # ------------------------------------------------------------------ counts
+    def count(self, x) -> int:
+        """The number of times ``x`` occurs in the roots, written out as trees."""
+        return self._count(id(x))
+
+    def _count(self, i) -> int:
+        memo = self.memo
+        if i in memo:
+            return memo[i]
+        stack = [i]
+        while stack:
+            j = stack[-1]
+            if j in memo:
+                stack.pop()
+                continue
+            ps = self.parents.get(j, ())
+            missing = [p for p in ps if p not in memo]
+            if missing:
+                stack.extend(missing)
+                continue
+            WORK["count"] += 1
+            c = self.roots.get(j, 0) + sum(memo[p] * m for p, m in ps.items())
+            memo[j] = c
+            stack.pop()
+            if c == 0 and j in self.kids:
+                self._unlink(j)
+        return memo[i]
+
+    def key_count(self, key, blind) -> tuple:
+        """``(count, spellings)`` of the subexpressions of exact key ``key``: the sum of
+        their counts, and the distinct live ones (a dict, in no particular order)."""
+        total, live = 0, {}
+        for j in self.by_blind.get(blind, ()):
+            x = self.node[j]
+            if self.keys.exact(x) != key:
+                continue
+            c = self._count(j)
+            if c:
+                total += c
+                live[j] = x
+        return total, live
+
+    def above(self, key, blind) -> set:
+        """The ids of the subexpressions of exact key ``key`` and of all that hold one:
+        where a substitution of a whole (not product) subexpression changes anything."""
+        out = set()
+        stack = list(self.key_count(key, blind)[1])
+        while stack:
+            j = stack.pop()
+            if j not in out:
+                out.add(j)
+                stack.extend(self.parents.get(j, ()))
+        return out
+
+    # ------------------------------------------------------------------ order
+    def first(self, roots, wanted) -> tuple | None:
+        """``(key, subexpression)``: the first whole subexpression whose exact key is in
+        ``wanted`` ({key: blind}), in the order of the whole scan (pre-order, first
+        visits, ``roots`` in order)."""
+        blinds = set(wanted.values())
+        seen, stack = set(), [r for r in reversed(roots) if not is_leaf(r)]
+        while stack:
+            x = stack.pop()
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            WORK["walk"] += 1
+            if not isinstance(x, sp.Mul) and self.keys.blind(x) in blinds:
+                entries = self.keys.entries(x)
+                if entries and entries[0][1] is x and self.keys.exact(x) in wanted:
+                    return self.keys.exact(x), x
+            stack.extend(reversed(inside(x)))
+        return None
