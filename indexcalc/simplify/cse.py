@@ -16,9 +16,7 @@ when their exponents are multiples of one another (``(v+eps)^(-1/2)`` and
 
 from __future__ import annotations
 
-import heapq
 import itertools
-from collections import Counter
 
 import sympy as sp
 
@@ -27,7 +25,7 @@ from indexcalc.calculus.names import NameSupply, slot
 from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.language.walk import bottom_up, is_leaf, postorder
 from indexcalc.simplify.keys import alpha, blind, blind_of
-from indexcalc.simplify.cse_table import WORK, Table
+from indexcalc.simplify.cse_table import Table, inside, pick_from, scan
 from indexcalc.simplify.products import rebuilt
 
 
@@ -150,39 +148,24 @@ def _entries(e, keys) -> list:
     return out
 
 
-def _inside(e) -> list:
-    """The subexpressions a search for shared ones looks into."""
-    return [] if is_leaf(e) else [a for a in e.args if not (isinstance(a, sp.Tuple) or is_leaf(a))]
+_inside = inside  # the subexpressions a search for shared ones looks into
 
 
-def _occurrences(roots) -> list:
-    """``[(subexpression, occurrences)]``: every distinct subexpression of ``roots`` (not
-    atoms) with the number of times it occurs in them written out as trees, in the
-    order of first occurrence. Linear in the number of distinct subexpressions, however
-    often they repeat (``tanh(tanh(...))`` and its derivative)."""
-    roots = [r for r in roots if not is_leaf(r)]
-    kids = {}  # id -> _inside, asked once per node
-
-    def inside(x):
-        out = kids.get(id(x))
-        if out is None:
-            out = kids[id(x)] = _inside(x)
-        return out
-    below = postorder(roots, inside)  # children before parents
-    count = dict.fromkeys(map(id, below), 0)
-    for r in roots:
-        count[id(r)] += 1
-    for x in reversed(below):  # parents before children
-        for a in kids[id(x)]:
-            count[id(a)] += count[id(x)]
-    first, seen, stack = [], set(), list(reversed(roots))  # pre-order, first visits
+def _symbols(exprs) -> set:
+    """The names of the symbols in ``exprs`` (``e.atoms(sp.Symbol)``, indices and tensor
+    names included), each distinct subexpression looked into once (SymPy's walk goes
+    through a shared one as often as it occurs: ``tanh(tanh(...))`` and its derivative)."""
+    names, seen = set(), set()
+    stack = [e for e in exprs if isinstance(e, sp.Basic)]
     while stack:
         x = stack.pop()
-        if id(x) not in seen:
-            seen.add(id(x))
-            first.append((x, count[id(x)]))
-            stack.extend(reversed(kids[id(x)]))
-    return first
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, sp.Symbol):
+            names.add(x.name)
+        stack.extend(x.args)
+    return names
 
 
 def _index_order(e, tensors) -> tuple:
@@ -213,7 +196,7 @@ def eliminate(exprs, taken, prefix="t"):
     ``taken``: the names in use (a set, or a :class:`~indexcalc.calculus.names.NameSupply`);
     temporaries are named ``prefix1, prefix2, ...`` around them."""
     supply = taken if isinstance(taken, NameSupply) else NameSupply(taken)
-    supply.add_expr(*exprs)
+    supply.add(*_symbols(exprs))  # (what add_expr takes, each subexpression looked at once)
     prefix = supply.prefix([prefix])
     exprs = _group_powers(exprs)
     temps = []
@@ -222,9 +205,9 @@ def eliminate(exprs, taken, prefix="t"):
     table = Table(exprs, keys)
     while True:
         roots = exprs + [t[2] for t in temps]
-        pick = _pick(table, roots, keys, stuck)
+        pick = pick_from(table, roots, stuck)
         if pick is None or _CHECK:
-            full = _scan(roots, keys, stuck)
+            full = scan(roots, keys, stuck)
             if pick is not None:
                 assert full == pick, (pick, full)  # (the tests' check of the table)
             pick = full
@@ -257,80 +240,6 @@ def eliminate(exprs, taken, prefix="t"):
 
 #: the tests set it: every round also scans the whole program and compares the choices
 _CHECK = False
-
-
-def _scan(roots, keys, stuck):
-    """``(key, value)``: the subexpression to name next, from a scan of the whole
-    program (None: nothing shared is left)."""
-    every = _occurrences(roots)
-    WORK["scan"] += len(every)
-    found = [(n, c) for x, c in every for n in keys.entries(x)]
-    blind = Counter()
-    for (k, _), c in found:
-        blind[k] += c
-    counts, first = {}, {}
-    for (b, n), c in found:
-        if blind[b] < 2:
-            continue
-        n = sp.Mul(*n) if isinstance(n, tuple) else n
-        if not keys.sized(n):
-            continue
-        k = keys.exact(n)
-        counts[k] = counts.get(k, 0) + c
-        first.setdefault(k, n)
-    shared = [k for k, c in counts.items() if c >= 2 and k not in stuck]
-    if not shared:
-        return None
-    # whole subexpressions before parts of products, then the biggest
-    best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), keys.size(first[k]), counts[k]))
-    return best, first[best]
-
-
-def _pick(table, roots, keys, stuck):
-    """What :func:`_scan` would pick, from the table, if it is a whole subexpression (not a
-    product) and the table decides it (None: ask :func:`_scan`). One live subexpression
-    of each key stays queued for it (:meth:`Table.gone` queues the others when it goes)."""
-    heap, sums, seen = table.heap, {}, set()
-    while heap:
-        size = heap[0][0]
-        cands = {}  # key -> [count, live spellings, blind, the item queued for it]
-        while heap and heap[0][0] == size:
-            item = table.pop()
-            j = item[2]
-            x = table.node[j]
-            if not table._count(j):
-                if table.gone(j) > -size:
-                    return None  # a bigger one queued again: the scan decides this round
-                continue
-            if not keys.sized(x):
-                continue  # never a name
-            b = keys.blind(x)
-            if b not in sums:
-                sums[b] = sum(table._count(i) for i in table.by_blind[b])
-            if sums[b] < 2:
-                continue  # (counts only fall until a new alike subexpression is queued)
-            k = keys.exact(x)
-            if k in stuck or k in seen:
-                continue
-            seen.add(k)
-            total, live = table.key_count(k, b)
-            if total >= 2:
-                cands[k] = [total, live, b, item]
-        if not cands:
-            continue
-        for c in cands.values():
-            table.push(c[3])
-        if any(keys.size(y) != -size for c in cands.values() for y in c[1].values()):
-            return None  # spellings of unequal sizes: the first one's decides
-        top = max(c[0] for c in cands.values())
-        tied = {k: c[2] for k, c in cands.items() if c[0] == top}
-        if len(tied) == 1:
-            (k, b), = tied.items()
-            spellings = list(cands[k][1].values())
-            if all(y == spellings[0] for y in spellings):
-                return k, spellings[0]
-        return table.first(roots, tied)
-    return None
 
 
 def _reads(e, name, counted=None, before=None) -> int:

@@ -27,7 +27,7 @@ from collections import Counter
 
 import sympy as sp
 
-from indexcalc.language.walk import is_leaf
+from indexcalc.language.walk import is_leaf, postorder
 
 #: work done, by kind (registrations, counts, walks): read by the tests of linear growth
 WORK = Counter()
@@ -197,3 +197,108 @@ class Table:
                     return self.keys.exact(x), x
             stack.extend(reversed(inside(x)))
         return None
+
+
+def occurrences(roots) -> list:
+    """``[(subexpression, occurrences)]``: every distinct subexpression of ``roots`` (not
+    atoms) with the number of times it occurs in them written out as trees, in the
+    order of first occurrence. Linear in the number of distinct subexpressions, however
+    often they repeat (``tanh(tanh(...))`` and its derivative)."""
+    roots = [r for r in roots if not is_leaf(r)]
+    kids = {}  # id -> _inside, asked once per node
+
+    def kids_of(x):
+        out = kids.get(id(x))
+        if out is None:
+            out = kids[id(x)] = inside(x)
+        return out
+    below = postorder(roots, kids_of)  # children before parents
+    count = dict.fromkeys(map(id, below), 0)
+    for r in roots:
+        count[id(r)] += 1
+    for x in reversed(below):  # parents before children
+        for a in kids[id(x)]:
+            count[id(a)] += count[id(x)]
+    first, seen, stack = [], set(), list(reversed(roots))  # pre-order, first visits
+    while stack:
+        x = stack.pop()
+        if id(x) not in seen:
+            seen.add(id(x))
+            first.append((x, count[id(x)]))
+            stack.extend(reversed(kids[id(x)]))
+    return first
+
+
+def scan(roots, keys, stuck):
+    """``(key, value)``: the subexpression to name next, from a scan of the whole
+    program (None: nothing shared is left)."""
+    every = occurrences(roots)
+    WORK["scan"] += len(every)
+    found = [(n, c) for x, c in every for n in keys.entries(x)]
+    blind = Counter()
+    for (k, _), c in found:
+        blind[k] += c
+    counts, first = {}, {}
+    for (b, n), c in found:
+        if blind[b] < 2:
+            continue
+        n = sp.Mul(*n) if isinstance(n, tuple) else n
+        if not keys.sized(n):
+            continue
+        k = keys.exact(n)
+        counts[k] = counts.get(k, 0) + c
+        first.setdefault(k, n)
+    shared = [k for k, c in counts.items() if c >= 2 and k not in stuck]
+    if not shared:
+        return None
+    # whole subexpressions before parts of products, then the biggest
+    best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), keys.size(first[k]), counts[k]))
+    return best, first[best]
+
+
+def pick_from(table, roots, stuck):
+    """What :func:`scan` would pick, from the table, if it is a whole subexpression (not a
+    product) and the table decides it (None: ask :func:`scan`). One live subexpression
+    of each key stays queued for it (:meth:`Table.gone` queues the others when it goes)."""
+    keys = table.keys
+    heap, sums, seen = table.heap, {}, set()
+    while heap:
+        size = heap[0][0]
+        cands = {}  # key -> [count, live spellings, blind, the item queued for it]
+        while heap and heap[0][0] == size:
+            item = table.pop()
+            j = item[2]
+            x = table.node[j]
+            if not table._count(j):
+                if table.gone(j) > -size:
+                    return None  # a bigger one queued again: the scan decides this round
+                continue
+            if not keys.sized(x):
+                continue  # never a name
+            b = keys.blind(x)
+            if b not in sums:
+                sums[b] = sum(table._count(i) for i in table.by_blind[b])
+            if sums[b] < 2:
+                continue  # (counts only fall until a new alike subexpression is queued)
+            k = keys.exact(x)
+            if k in stuck or k in seen:
+                continue
+            seen.add(k)
+            total, live = table.key_count(k, b)
+            if total >= 2:
+                cands[k] = [total, live, b, item]
+        if not cands:
+            continue
+        for c in cands.values():
+            table.push(c[3])
+        if any(keys.size(y) != -size for c in cands.values() for y in c[1].values()):
+            return None  # spellings of unequal sizes: the first one's decides
+        top = max(c[0] for c in cands.values())
+        tied = {k: c[2] for k, c in cands.items() if c[0] == top}
+        if len(tied) == 1:
+            (k, b), = tied.items()
+            spellings = list(cands[k][1].values())
+            if all(y == spellings[0] for y in spellings):
+                return k, spellings[0]
+        return table.first(roots, tied)
+    return None
