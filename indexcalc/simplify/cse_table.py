@@ -88,8 +88,13 @@ class Table:
     def _enter(self, x):
         entries = self.keys.entries(x)
         if entries and entries[0][1] is x and not isinstance(x, sp.Mul):
-            self.by_blind.setdefault(entries[0][0], []).append(id(x))
+            alike = self.by_blind.setdefault(entries[0][0], [])
+            alike.append(id(x))
             self._push(x)
+            size = self.keys.size(x)
+            for i in alike:  # spellings of other sizes queued again: the first one's decides
+                if i not in self.queued and self.keys.size(self.node[i]) != size:
+                    self._push(self.node[i])
 
     def _push(self, x):
         entries = self.keys.entries(x)
