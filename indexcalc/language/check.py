@@ -217,8 +217,9 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
             if node.data != "name":
                 self.fail("expected an index name", node)
             node = node.children[0]
-        idx = Index(str(node))
-        self.not_reserved(str(idx), "index")
+        name = str(node)
+        idx = Index(name)
+        self.not_reserved(name, "index")  # (str(idx) is its name)
         self.mentioned.setdefault(idx, node)
         return idx
 
