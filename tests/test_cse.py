@@ -41,3 +41,61 @@ def test_tensors_are_the_indexed_atoms_gathers_included():
     e = sp.tanh(x[idx[b], i] * g[i]) + v[b] ** 2
     assert _Keys().tensors(e) == e.atoms(sp.Indexed)
     assert idx[b] in _Keys().tensors(e)
+
+
+def _nested(n):
+    return "y[i] = " + "tanh(" * n + "x[i]" + ")" * n
+
+
+def _inside_calls(monkeypatch, source, wrt):
+    """How many subexpressions eliminate looks into (its walks of the program, the
+    substitutions and the table's registrations) while deriving ``source``."""
+    import indexcalc as ic
+    import indexcalc.simplify.cse as cse
+    calls = [0]
+
+    def counting(f):
+        def g(e):
+            calls[0] += 1
+            return f(e)
+        return g
+    monkeypatch.setattr(cse, "_inside", counting(cse._inside))
+    try:
+        import indexcalc.simplify.cse_table as table
+        monkeypatch.setattr(table, "inside", counting(table.inside))
+    except ImportError:  # (before the table)
+        pass
+    ic.derive(source, wrt=wrt)
+    return calls[0]
+
+
+def test_work_grows_linearly_with_nested_calls(monkeypatch):
+    """issue 23: tanh(tanh(...)) names every level once; a round per temporary that
+    walks the whole program made the work grow as n^2 (50 -> 200: x16)."""
+    small = _inside_calls(monkeypatch, _nested(50), "x")
+    large = _inside_calls(monkeypatch, _nested(200), "x")
+    assert large < 6 * small, (small, large)
+
+
+PROGRAMS = [
+    "y[i] = " + "tanh(" * 6 + "x[i]" + ")" * 6,
+    "y = " + "*".join(f"x{k}[i{k}]" for k in range(1, 9)),
+    "y = x1[i1]*x2[i2]*x3[i3]*x4[i4]*x5[i5]",
+    "h1[i] = tanh(W[i,j]*x[j])\nh2[i] = tanh(h1[i]) + 0.5*h1[i]\nh3[i] = tanh(h2[i]) + 0.5*h2[i]",
+    "y[b,i] = sqrt(1 + (x[b,i]/2 + tanh(x[b,i]))^2) + cos(sqrt(1 + (x[b,i]/2 + tanh(x[b,i]))^2))",
+    "m[b] = sum[i](x[b,i])/len(i)\nv[b] = sum[i]((x[b,i] - m[b])^2)/len(i)\ny[b,i] = (x[b,i] - m[b])/sqrt(v[b] + 0.00001)*g[i]",
+]
+
+
+def test_the_table_picks_what_a_whole_scan_picks(monkeypatch):
+    """Every round also scans the whole program (the old way) and compares: the same
+    subexpression, spelled the same, named in the same order."""
+    import indexcalc as ic
+    import indexcalc.simplify.cse as cse
+    from indexcalc.gallery import examples
+    monkeypatch.setattr(cse, "_CHECK", True)
+    sources = PROGRAMS + [ex.source for ex in examples().values()]
+    for source in sources:
+        ic.derive(source)  # (an AssertionError where they differ)
+    d = ic.derive(PROGRAMS[0], wrt="x")
+    assert "t1[i]" in str(d)

@@ -14,13 +14,14 @@ i, j = Index("i"), Index("j")
 POOL = [X[i], X[j], Y[i], sp.tanh(X[i]), sp.tanh(sp.tanh(X[i])), 1 - sp.tanh(X[i])**2, sp.exp(X[j]),
         sp.Symbol("s"), sp.sqrt(2), sp.sqrt(3), sp.Symbol("s")**2, X[i]**-1, 1/(1 + X[j]), sp.cos(X[i] + X[j]),
         sp.Rational(3, 2), sp.Float(0.5), -1, sp.I, sp.pi, sp.exp(X[i]), 2**X[i], sp.log(X[i]), (X[i] + 1)**2,
-        X[i] + 1, X[i]*Y[i], sp.Rational(1, 2)*X[j]]
+        X[i] + 1, X[i]*Y[i], sp.Rational(1, 2)*X[j], sp.tanh(X[j])*Y[j], Y[i]*sp.exp(Y[j]),
+        (1 + X[i])*sp.Symbol("t"), -X[j]*Y[j], X[i]*sp.Symbol("s"), Y[j], X[i]*Y[j], sp.Symbol("s")*X[i]**2]
 POOL = [sp.sympify(a) for a in POOL]
 
 
 def test_rebuilt_is_sympys_product():
     r = random.Random(0)
-    fast = 0
+    fast = flat = 0
     for _ in range(3000):
         e = sp.Mul(*r.sample(POOL, r.randint(4, 10)))
         if not isinstance(e, sp.Mul):
@@ -31,7 +32,9 @@ def test_rebuilt_is_sympys_product():
         got, want = rebuilt(e, args), e.func(*args)
         assert got == want and got.args == want.args and str(got) == str(want), (e, args)
         fast += got is not want
-    assert fast > 500  # (the fast path is taken, not only SymPy's)
+        flat += got is not want and any(isinstance(a, sp.Mul) for a in args if not any(a is b for b in e.args))
+    assert fast > 400 and flat > 20, (fast, flat)  # (the fast path is taken, not only SymPy's;
+    # also with a product among the new factors, which stands for its factors)
 
 
 def test_the_deferred_product_is_the_one_by_one_product():

@@ -274,7 +274,7 @@ def _holds_sum_or_delta(e) -> bool:
     return out
 
 
-_HOLDS = Memo()  # by identity (indexcalc.language.memo)
+_HOLDS = Memo(1 << 16)  # by identity (indexcalc.language.memo)
 
 
 def contract(e):

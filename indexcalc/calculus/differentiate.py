@@ -106,7 +106,7 @@ def value_reads(e) -> frozenset:
     return out
 
 
-_VALUES = Memo()  # by identity (indexcalc.language.memo)
+_VALUES = Memo(1 << 16)  # by identity (indexcalc.language.memo)
 
 
 def needs_gradient(prog, wrt) -> set:
@@ -306,15 +306,31 @@ def canonical_indices(prog, name: str) -> tuple:
     is assigned, else those it is first read with (``dW[k,j]`` for ``X[i,k]*W[k,j]``; where
     that read holds axis expressions, fresh letters for those axes: ``dx[n,c,s,r]`` for
     ``x[n,c,a+k,e+l]``, see :func:`~indexcalc.language.windows.read_letters`)."""
-    for st in prog.statements:
-        if st.name == name:
-            return st.indices
+    own = _assigned(prog).get(name)
+    if own is not None:
+        return own
     if name in prog.first_indices:
         return prog.first_indices[name]
     letters = read_letters(prog, name)  # read through axis expressions: dx[n,c,s,r]
     if letters is not None:
         return letters
     return tuple(Index(c) for c in "ijklmnpqrs"[:prog.rank(name)])
+
+
+def _assigned(prog) -> dict:
+    """``{name: its left indices}`` for the statements of ``prog`` (the first, for a name
+    assigned twice), remembered per program: the sweep asks for every name it sends to,
+    and a scan of the statements each time is n^2 for a chain of n."""
+    hit = recall(_ASSIGNED, prog)
+    if hit is None or hit[0] != len(prog.statements):
+        hit = (len(prog.statements), {})
+        for st in prog.statements:
+            hit[1].setdefault(st.name, st.indices)
+        remember(_ASSIGNED, prog, hit)
+    return hit[1]
+
+
+_ASSIGNED = Memo(64)  # by identity (indexcalc.language.memo)
 
 
 class Tangent(NamedTuple):

@@ -39,7 +39,7 @@ def has_axis_delta(e) -> bool:
     return bottom_up(_AXIS_DELTA, e, _inside_delta_search, _axis_delta_here)
 
 
-_AXIS_DELTA = Memo()  # by identity (indexcalc.language.memo)
+_AXIS_DELTA = Memo(1 << 16)  # by identity (indexcalc.language.memo)
 
 
 def _inside_delta_search(x):

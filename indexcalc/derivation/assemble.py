@@ -22,8 +22,9 @@ from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
 from indexcalc.simplify.cse import eliminate
-from indexcalc.simplify.products import Product
-from indexcalc.language.walk import postorder
+from indexcalc.simplify.products import Product, rebuilt
+from indexcalc.language.memo import Memo
+from indexcalc.language.walk import bottom_up
 from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
 
 
@@ -68,9 +69,9 @@ def inline_cheap(raw, keep):
     than :data:`INLINE_COPIED` nodes, it is inlined only if the reader reads it once after
     the reader's common factors are pulled out."""
     raw = list(raw)
-    reads = [tensor_names(e) for _, _, e in raw]
-    counts = [read_counts(e) for _, _, e in raw]  # (kept up to date: a long chain inlined
-    deferred = {}                                  # one by one walks no product N times)
+    reads = [set(tensor_names(e)) for _, _, e in raw]  # (kept up to date, in place: a long
+    counts = [read_counts(e) for _, _, e in raw]        # chain inlined one by one walks no
+    deferred = {}                                        # product, nor copies its reads, N times)
     for k in range(len(raw) - 1, -1, -1):
         name, idx, value = raw[k]
         if name in keep or value.has(ISum) or self_reading(name, value):  # (a recurrence stays)
@@ -82,16 +83,18 @@ def inline_cheap(raw, keep):
         copies = counts[m][name]
         product = deferred.get(m)
         if product is not None and copies == 1 and product.inline(name, idx, value):
-            counts[m] = counts[m] + counts[k]
+            counts[m].update(counts[k])
             del counts[m][name]
-            reads[m] = (reads[m] - {name}) | reads[k]
+            reads[m].discard(name)
+            reads[m] |= reads[k]
             del raw[k], reads[k], counts[k]
             deferred = {j - (j > k): p for j, p in deferred.items()}
             continue
         if product is not None:
             raw[m] = (raw[m][0], raw[m][1], deferred.pop(m).expr())
         reader = raw[m][2]
-        if copies > 1 and _nodes(reader) + copies * _nodes(value) > INLINE_COPIED:
+        if copies > 1 and _nodes_over(reader, INLINE_COPIED) + copies * _nodes_over(value, INLINE_COPIED) \
+                > INLINE_COPIED:
             # copies of copies: a chain of N residual statements would inline into 2^N
             # copies of its first one. The sweep sums a gradient's contributions
             # (``a*dh + dh/2``); as one product (``(a + 1/2)*dh``) it reads ``dh`` once.
@@ -106,9 +109,9 @@ def inline_cheap(raw, keep):
                     if _is(el, name)} if idx else {sp.Symbol(name): value}
             expr = reader.xreplace(uses)
         raw[m] = (raw[m][0], raw[m][1], contract(expr))
-        read_before, reads[m] = reads[m], tensor_names(raw[m][2])
+        read_before, reads[m] = reads[m], set(tensor_names(raw[m][2]))
         if copies == 1 and reads[m] == (read_before - {name}) | reads[k]:
-            counts[m] = counts[m] + counts[k]  # (Counter: what the reader read, and the value's)
+            counts[m].update(counts[k])  # (Counter: what the reader read, and the value's)
             del counts[m][name]
         else:
             counts[m] = read_counts(raw[m][2])
@@ -126,22 +129,15 @@ def inline_cheap(raw, keep):
 INLINE_COPIED = 400
 
 
-def _nodes(e) -> int:
-    """The number of nodes of ``e`` read as a tree (each distinct node visited once)."""
-    return sum(n for _, n in _tree_copies(e))
-
-
-def _tree_copies(e) -> list:
-    """``(node, how many times it occurs in e read as a tree)`` for the distinct nodes
-    of ``e`` (by identity: equal copies are listed apart), from one walk: each node passes
-    its count to its children, parents before children (an element ``x[..]`` is a leaf)."""
-    order = postorder([e], _below)
-    copies = dict.fromkeys(map(id, order), 0)
-    copies[id(e)] = 1
-    for x in reversed(order):  # every parent before its children
-        for c in _below(x):
-            copies[id(c)] += copies[id(x)]
-    return [(x, copies[id(x)]) for x in order]
+def _nodes_over(e, limit) -> int:
+    """The number of nodes of ``e`` read as a tree (an element ``x[..]`` is a leaf), or
+    a number above ``limit`` once there are more: a walk of at most ``limit + 1`` nodes,
+    not of the whole gradient (a residual chain's reader grows with every statement)."""
+    n, stack = 0, [e]
+    while stack and n <= limit:
+        n += 1
+        stack.extend(_below(stack.pop()))
+    return n
 
 
 def _below(x):
@@ -150,8 +146,9 @@ def _below(x):
 
 def read_counts(e) -> Counter:
     """``{name: how many times e, read as a tree, reads it}`` (an element ``x[..]``, or
-    the scalar ``x``), from one walk over the distinct nodes: a subexpression shared many
-    times costs one visit, not one per copy.
+    the scalar ``x``), each distinct node counted once and remembered by identity: a
+    subexpression shared many times costs one visit, not one per copy, and a gradient
+    that holds one counted before (inline_cheap's growing reader) costs its new nodes.
 
         >>> x = sp.IndexedBase("x")[Index("i")]
         >>> e = sp.tanh(x) + x*sp.Symbol("s")
@@ -161,19 +158,30 @@ def read_counts(e) -> Counter:
         >>> read_counts(sp.Add(y[Index("i")] * 3, y[Index("i")] / 2, evaluate=False))["y"]  # equal copies
         2
     """
+    return Counter(bottom_up(_READS, e, _below, _reads_here))
+
+
+_READS = Memo(1 << 16)  # node -> its read counts, by identity (indexcalc.language.memo); never mutated
+
+
+def _reads_here(x, below) -> Counter:
+    if isinstance(x, sp.Indexed):
+        return Counter({str(x.base.label): 1})
+    if type(x) is sp.Symbol:
+        return Counter({x.name: 1})
+    if len(below) == 1:
+        return below[0]
     out = Counter()
-    for x, n in _tree_copies(e):
-        if isinstance(x, sp.Indexed):
-            out[str(x.base.label)] += n
-        elif type(x) is sp.Symbol:
-            out[x.name] += n
+    for counts in below:
+        for name, n in counts.items():
+            out[name] += n
     return out
 
 
 def reads_of(e, name) -> int:
     """How many times ``e``, read as a tree, reads the tensor ``name``
     (:func:`read_counts`)."""
-    return read_counts(e)[name]
+    return bottom_up(_READS, e, _below, _reads_here)[name]
 
 
 def inline_deltas(raw, keep):
@@ -239,7 +247,7 @@ def _in_factors(reader, name, idx, value, copies):
     if len(at) != copies:
         return None
     uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in at}
-    return sp.Mul(*[uses.get(a, a) for a in reader.args])
+    return rebuilt(reader, [uses.get(a, a) for a in reader.args])  # (not sorting all N factors again)
 
 
 def _is(el, name):

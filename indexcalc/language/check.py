@@ -24,6 +24,7 @@ round-trip proof re-parsing indexcalc's own printout) issues none.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import lark
@@ -104,6 +105,33 @@ def check(tree, text: str, warn: bool = True, derived_from=None, after=None) -> 
                              tuple(name for name in inputs if name in integers.names), groups)
     keep(program, state)
     return program
+
+
+@functools.lru_cache(maxsize=4096)
+def _base(name: str) -> sp.IndexedBase:
+    """``sp.IndexedBase(name)``: one object per name (an IndexedBase is immutable, and
+    building one costs as much as a read's whole check)."""
+    return sp.IndexedBase(name)
+
+
+_SET = getattr(sp.IndexedBase, "_set_assumptions", None)  # (SymPy's own, as Indexed() calls it)
+
+
+def element(name: str, idx) -> sp.Indexed:
+    """``sp.IndexedBase(name)[tuple(idx)]``, built as ``Indexed()`` builds it from an
+    IndexedBase and SymPy arguments (without its checks of other kinds of base).
+
+        >>> i, j = Index("i"), Index("j")
+        >>> e = element("A", [i, j + 1])
+        >>> e == sp.IndexedBase("A")[i, j + 1], e.assumptions0 == sp.IndexedBase("A")[i, j + 1].assumptions0
+        (True, True)
+    """
+    base = _base(name)
+    if _SET is None or not idx or not all(isinstance(a, sp.Basic) for a in idx):
+        return base[tuple(idx)]
+    out = sp.Expr.__new__(sp.Indexed, base, *idx)
+    _SET(out, base.assumptions0)
+    return out
 
 
 def _check_constants(expr, fail):
@@ -189,8 +217,9 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
             if node.data != "name":
                 self.fail("expected an index name", node)
             node = node.children[0]
-        idx = Index(str(node))
-        self.not_reserved(str(idx), "index")
+        name = str(node)
+        idx = Index(name)
+        self.not_reserved(name, "index")  # (str(idx) is its name)
         self.mentioned.setdefault(idx, node)
         return idx
 
@@ -311,7 +340,7 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
         self.reads.append(name)
         if len(set(idx)) == len(idx) and all(isinstance(i, Index) for i in idx):
             self.first.setdefault(name, tuple(idx))
-        return sp.IndexedBase(name)[tuple(idx)], counts
+        return element(name, idx), counts
 
     def _add(self, node, protected):
         built = [(sign, self.build(term, protected)) for sign, term in self.top_terms(node)]

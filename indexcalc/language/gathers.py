@@ -35,9 +35,22 @@ from indexcalc.language.algebra import Binder, Det, Index, Inv, LogDet, Size, si
 from indexcalc.language.axes import affine
 
 
+def _preorder(e):
+    """The nodes of ``e`` in the order of ``sp.preorder_traversal(e)`` (with a stack: no
+    generator per node)."""
+    stack = [e]
+    while stack:
+        r = stack.pop()
+        yield r
+        if isinstance(r, sp.Basic):
+            stack.extend(reversed(r._argset if hasattr(r, "_argset") else r.args))
+
+
 def _inner(x) -> list:
     """The reads of integer tensors inside one index slot or delta side ``x``, outermost first."""
-    return [g for g in sp.preorder_traversal(x) if isinstance(g, sp.Indexed)] \
+    if isinstance(x, Index):  # (the usual slot: nothing inside)
+        return []
+    return [g for g in _preorder(x) if isinstance(g, sp.Indexed)] \
         if isinstance(x, sp.Basic) and x.has(sp.Indexed) else []
 
 
@@ -45,7 +58,7 @@ def gathers(e) -> list:
     """``[(read, axis, slot)]``: every read of ``e`` one of whose slots holds a gather, and
     the deltas one of whose sides does (``read`` the delta, ``axis`` None)."""
     out = []
-    for r in sp.preorder_traversal(e):
+    for r in _preorder(e):
         if isinstance(r, sp.Indexed):
             out += [(r, a, x) for a, x in enumerate(r.indices) if _inner(x)]
         elif isinstance(r, sp.KroneckerDelta):
@@ -71,7 +84,7 @@ def value_names(e) -> set:
     while stack:
         x = stack.pop()
         if isinstance(x, sp.Indexed):
-            out.add(str(x.base.label))
+            out.add(x.base.name)  # (str(label))
         elif isinstance(x, (Inv, Det, LogDet)):
             out.add(str(x.args[0].label))
         elif isinstance(x, Size) or isinstance(x, (Index, sp.KroneckerDelta)):

@@ -49,10 +49,11 @@ def remember(cache: Memo, e, value):
 
 def recall(cache: Memo, e):
     """The value :func:`remember` stored for the object ``e``, or None."""
-    hit = cache.get(id(e))
+    key = id(e)
+    hit = cache.get(key)
     if hit is None or hit[0] is not e:
         return None
-    cache.move_to_end(id(e))
+    cache.move_to_end(key)
     return hit[1]
 
 

@@ -80,8 +80,16 @@ def _self_shift(st, r):
 
 
 def _reads(st, name):
-    return [r for r in sp.preorder_traversal(st.expr)
-            if isinstance(r, sp.Indexed) and str(r.base.label) == name]
+    """The reads of ``name`` in ``st``, in the order of ``sp.preorder_traversal(st.expr)``
+    (with a stack: the same order, without a generator per node)."""
+    out, stack = [], [st.expr]
+    while stack:
+        r = stack.pop()
+        if isinstance(r, sp.Indexed) and r.base.name == name:  # (IndexedBase.name is str(label))
+            out.append(r)
+        if isinstance(r, sp.Basic):
+            stack.extend(reversed(r._argset if hasattr(r, "_argset") else r.args))
+    return out
 
 
 def recurrences(statements, forward: dict, sizes=None) -> tuple:

@@ -48,19 +48,19 @@ LEAVES = (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len, Size)
 def is_leaf(e, stop=()) -> bool:
     """Whether a walk stops at ``e``: it has no arguments, or is one of :data:`LEAVES`
     or of the classes ``stop``."""
-    return not e.args or isinstance(e, LEAVES) or (bool(stop) and isinstance(e, stop))
+    return not e._args or isinstance(e, LEAVES) or (bool(stop) and isinstance(e, stop))
 
 
 def preorder(e, stop=()):
     """Every node of ``e`` as a tree, each before its arguments, left to right; the
     arguments of a leaf (:func:`is_leaf`) are not visited. A subexpression that occurs
     twice is visited twice."""
-    stack = [e]
+    stack, basic, leaves = [e], sp.Basic, LEAVES + (stop if isinstance(stop, tuple) else (stop,))
     while stack:
         x = stack.pop()
         yield x
-        if isinstance(x, sp.Basic) and not is_leaf(x, stop):
-            stack.extend(reversed(x.args))
+        if isinstance(x, basic) and x._args and not isinstance(x, leaves):  # (is_leaf, inlined)
+            stack.extend(reversed(x._args))
 
 
 def rebuild(e, at, stop=(), leaf=None):
@@ -69,20 +69,22 @@ def rebuild(e, at, stop=(), leaf=None):
     result stands for it; a leaf stands for itself, or for ``leaf(it)`` if ``leaf`` is
     given. A node shared in the tree is worked on once."""
     done: dict = {}  # id(node) -> (node, its result): the node is held, so its id stays its own
-    stack = [(e, False)]
+    stack, basic, leaves = [(e, False)], sp.Basic, LEAVES + (stop if isinstance(stop, tuple) else (stop,))
     while stack:
         x, ready = stack.pop()
-        if id(x) in done:
+        key = id(x)
+        if key in done:
             continue
-        if not isinstance(x, sp.Basic) or is_leaf(x, stop):
-            done[id(x)] = (x, x if leaf is None else leaf(x))
+        if not isinstance(x, basic) or not x._args or isinstance(x, leaves):  # (is_leaf, inlined)
+            done[key] = (x, x if leaf is None else leaf(x))
         elif not ready:
             stack.append((x, True))
-            stack.extend((a, False) for a in x.args if id(a) not in done)
+            stack.extend((a, False) for a in x._args if id(a) not in done)
         else:
-            args = [done[id(a)][1] for a in x.args]
-            same = all(a is b for a, b in zip(args, x.args))
-            done[id(x)] = (x, at(x if same else x.func(*args)))
+            old = x._args
+            args = [done[id(a)][1] for a in old]
+            same = all(a is b for a, b in zip(args, old))
+            done[key] = (x, at(x if same else x.func(*args)))
     return done[id(e)][1]
 
 
@@ -103,15 +105,17 @@ def bottom_up(cache: Memo, e, children, combine):
     stack = [(e, False)]
     while stack:
         x, ready = stack.pop()
-        if id(x) in done:
+        key = id(x)
+        if key in done:
             continue
         if ready:
-            done[id(x)] = value = combine(x, [done[id(c)] for c in children(x)])
+            done[key] = value = combine(x, [done[id(c)] for c in children(x)])
             remember(cache, x, value)
             continue
-        hit = recall(cache, x)
-        if hit is not None:
-            done[id(x)] = hit
+        hit = cache.get(key)  # (recall, inlined)
+        if hit is not None and hit[0] is x:
+            cache.move_to_end(key)
+            done[key] = hit[1]
             continue
         stack.append((x, True))
         stack.extend((c, False) for c in children(x) if id(c) not in done)

@@ -17,7 +17,6 @@ when their exponents are multiples of one another (``(v+eps)^(-1/2)`` and
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 
 import sympy as sp
 
@@ -26,6 +25,7 @@ from indexcalc.calculus.names import NameSupply, slot
 from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.language.walk import bottom_up, is_leaf, postorder
 from indexcalc.simplify.keys import alpha, blind, blind_of
+from indexcalc.simplify.cse_table import Table, inside, pick_from, scan
 from indexcalc.simplify.products import rebuilt
 
 
@@ -148,39 +148,24 @@ def _entries(e, keys) -> list:
     return out
 
 
-def _inside(e) -> list:
-    """The subexpressions a search for shared ones looks into."""
-    return [] if is_leaf(e) else [a for a in e.args if not (isinstance(a, sp.Tuple) or is_leaf(a))]
+_inside = inside  # the subexpressions a search for shared ones looks into
 
 
-def _occurrences(roots) -> list:
-    """``[(subexpression, occurrences)]``: every distinct subexpression of ``roots`` (not
-    atoms) with the number of times it occurs in them written out as trees, in the
-    order of first occurrence. Linear in the number of distinct subexpressions, however
-    often they repeat (``tanh(tanh(...))`` and its derivative)."""
-    roots = [r for r in roots if not is_leaf(r)]
-    kids = {}  # id -> _inside, asked once per node
-
-    def inside(x):
-        out = kids.get(id(x))
-        if out is None:
-            out = kids[id(x)] = _inside(x)
-        return out
-    below = postorder(roots, inside)  # children before parents
-    count = dict.fromkeys(map(id, below), 0)
-    for r in roots:
-        count[id(r)] += 1
-    for x in reversed(below):  # parents before children
-        for a in kids[id(x)]:
-            count[id(a)] += count[id(x)]
-    first, seen, stack = [], set(), list(reversed(roots))  # pre-order, first visits
+def _symbols(exprs) -> set:
+    """The names of the symbols in ``exprs`` (``e.atoms(sp.Symbol)``, indices and tensor
+    names included), each distinct subexpression looked into once (SymPy's walk goes
+    through a shared one as often as it occurs: ``tanh(tanh(...))`` and its derivative)."""
+    names, seen = set(), set()
+    stack = [e for e in exprs if isinstance(e, sp.Basic)]
     while stack:
         x = stack.pop()
-        if id(x) not in seen:
-            seen.add(id(x))
-            first.append((x, count[id(x)]))
-            stack.extend(reversed(kids[id(x)]))
-    return first
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, sp.Symbol):
+            names.add(x.name)
+        stack.extend(x.args)
+    return names
 
 
 def _index_order(e, tensors) -> tuple:
@@ -211,56 +196,61 @@ def eliminate(exprs, taken, prefix="t"):
     ``taken``: the names in use (a set, or a :class:`~indexcalc.calculus.names.NameSupply`);
     temporaries are named ``prefix1, prefix2, ...`` around them."""
     supply = taken if isinstance(taken, NameSupply) else NameSupply(taken)
-    supply.add_expr(*exprs)
+    supply.add(*_symbols(exprs))  # (what add_expr takes, each subexpression looked at once)
     prefix = supply.prefix([prefix])
     exprs = _group_powers(exprs)
     temps = []
     stuck = set()
     keys = _Keys()
+    table = Table(exprs, keys)
     while True:
-        found = [(n, c) for x, c in _occurrences(exprs + [t[2] for t in temps]) for n in keys.entries(x)]
-        blind = Counter()
-        for (k, _), c in found:
-            blind[k] += c
-        counts, first = {}, {}
-        for (b, n), c in found:
-            if blind[b] < 2:
-                continue
-            n = sp.Mul(*n) if isinstance(n, tuple) else n
-            if not keys.sized(n):
-                continue
-            k = keys.exact(n)
-            counts[k] = counts.get(k, 0) + c
-            first.setdefault(k, n)
-        shared = [k for k, c in counts.items() if c >= 2 and k not in stuck]
-        if not shared:
+        roots = exprs + [t[2] for t in temps]
+        pick = pick_from(table, roots, stuck)
+        if pick is None or _CHECK:
+            full = scan(roots, keys, stuck)
+            if pick is not None:
+                assert full == pick, (pick, full)  # (the tests' check of the table)
+            pick = full
+        if pick is None:
             release = lambda e: e.replace(_Held, lambda b, x: b**x)  # noqa: E731
             return [(n, i, release(v)) for n, i, v in temps], [release(e) for e in exprs]
-        # whole subexpressions before parts of products, then the biggest
-        best = max(shared, key=lambda k: (not isinstance(first[k], sp.Mul), keys.size(first[k]), counts[k]))
-        value = first[best]
+        best, value = pick
         idx = _index_order(value, keys.tensors(value))
         if len(set(idx)) != len(idx):
             stuck.add(best)  # a left side needs distinct indices
             continue
         name = next(supply.numbered(prefix))
         done = {}  # id -> (expression, its substitution), shared by the statements
-        new = [_substitute(e, best, name, idx, value, keys, done) for e in exprs]
-        new_temps = [(n, i, _substitute(v, best, name, idx, value, keys, done)) for n, i, v in temps]
+        # a whole subexpression occurs only where the table has it; a product's factors
+        # may stand in any longer product (whatever its length)
+        at = None if isinstance(value, sp.Mul) else table.above(best, keys.blind(value))
+        new = [_substitute(e, best, name, idx, value, keys, done, at) for e in exprs]
+        new_temps = [(n, i, _substitute(v, best, name, idx, value, keys, done, at)) for n, i, v in temps]
         counted = Memo(1 << 20)  # reads of name by subexpression, for this name
         for x, y in done.values():
             if x is y:  # left as it was: cannot read the new name
                 remember(counted, x, 0)
-        if sum(_reads(e, name, counted) for e in new + [v for _, _, v in new_temps]) < 2:
+        changed = [(r, n) for r, n in zip(roots, new + [v for _, _, v in new_temps]) if r is not n]
+        if sum(_reads(n, name, counted, table.node) for _, n in changed) < 2:  # (the others read none)
             stuck.add(best)  # occurrences without one index map (repeated indices)
             continue
+        table.set_roots([r for r, _ in changed], [n for _, n in changed] + [value])
         exprs, temps = new, new_temps + [(name, idx, value)]
 
 
-def _reads(e, name, counted=None) -> int:
+#: the tests set it: every round also scans the whole program and compares the choices
+_CHECK = False
+
+
+def _reads(e, name, counted=None, before=None) -> int:
     """How many times ``e`` reads the tensor or scalar ``name`` (``counted``: a
-    :class:`Memo` of the counts of subexpressions, for this ``name`` only)."""
+    :class:`Memo` of the counts of subexpressions, for this ``name`` only; ``before``:
+    ``{id: subexpression}`` made before ``name`` was, which read none of it)."""
+    before = {} if before is None else before
+
     def own(x, counts):
+        if before.get(id(x)) is x:
+            return 0
         if isinstance(x, sp.Indexed):
             return int(str(x.base.label) == name)
         if isinstance(x, sp.Symbol):
@@ -268,26 +258,29 @@ def _reads(e, name, counted=None) -> int:
         return sum(counts)
 
     def below(x):
-        return () if isinstance(x, (sp.Indexed, sp.Symbol)) else x.args
+        return () if isinstance(x, (sp.Indexed, sp.Symbol)) or before.get(id(x)) is x else x.args
     return bottom_up(Memo(1 << 20) if counted is None else counted, e, below, own)
 
 
-def _substitute(e, key, name, idx, value, keys, done=None):
+def _substitute(e, key, name, idx, value, keys, done=None, at=None):
     """``e`` with every occurrence of ``value`` (up to index names) replaced by ``name``;
     ``done`` remembers the subexpressions already seen (by identity), so that a
     subexpression repeated in a tree is worked on once, and the recursion (subexpressions
-    first, without recursion) never goes deeper than a level."""
+    first, without recursion) never goes deeper than a level. ``at``: the ids of the
+    subexpressions that hold an occurrence (None: any may)."""
     done = {} if done is None else done
+    if at is not None and id(e) not in at:
+        return e
     if id(e) not in done:
         least = keys.nodes(value)
         for x in postorder([e], lambda y: [a for a in _inside(y) if id(a) not in done
-                                           and keys.nodes(a) >= least]):
+                                           and keys.nodes(a) >= least and (at is None or id(a) in at)]):
             if id(x) not in done:
-                done[id(x)] = (x, _substitute_at(x, key, name, idx, value, keys, done))
+                done[id(x)] = (x, _substitute_at(x, key, name, idx, value, keys, done, at))
     return done[id(e)][1]
 
 
-def _substitute_at(e, key, name, idx, value, keys, done):
+def _substitute_at(e, key, name, idx, value, keys, done, at=None):
     if is_leaf(e) or keys.nodes(e) < keys.nodes(value):
         return e
     target = keys.blind(value)
@@ -304,10 +297,11 @@ def _substitute_at(e, key, name, idx, value, keys, done):
                 sub = sp.Mul(*combo)
                 if keys.exact(sub) == key and (call := _call(name, idx, value, sub)) is not None:
                     rest = [a for a in e.args if a not in combo]
-                    return _substitute(sp.Mul(*rest), key, name, idx, value, keys, done) * call
+                    return _substitute(sp.Mul(*rest), key, name, idx, value, keys, done, at) * call
     least = keys.nodes(value)  # (a leaf, a Tuple of indices or a smaller part stays as it is)
-    args = [a if isinstance(a, sp.Tuple) or is_leaf(a) or keys.nodes(a) < least else
-            _substitute(a, key, name, idx, value, keys, done) for a in e.args]
+    args = [a if (at is not None and id(a) not in at) or isinstance(a, sp.Tuple) or is_leaf(a)
+            or keys.nodes(a) < least else _substitute(a, key, name, idx, value, keys, done, at)
+            for a in e.args]
     if all(a is b for a, b in zip(args, e.args)):
         return e
     if isinstance(e, ISum):
@@ -343,7 +337,7 @@ def _group_powers(exprs):
                 groups.setdefault(alpha(p.base), []).append(p)
     held = {}
     for pows in groups.values():
-        g = min((p.exp for p in pows), key=abs)
+        g = min((p.exp for p in pows), key=lambda x: (abs(x), bool(x < 0)))  # B^(1/2) before B^(-1/2): not set order
         if len(pows) > 1 and all((p.exp / g).is_Integer for p in pows):
             held.update({p: _Held(p.base, g) ** (p.exp / g) for p in pows})
     return [e.xreplace(held) for e in exprs]

@@ -7,8 +7,8 @@ naming one temporary after another in a product of N factors repeats N times.
 :func:`rebuilt` gives what ``e.func(*args)`` gives, the same factors in the same order:
 it keeps the sorted factors ``e`` has and puts each new one where SymPy's sort puts it,
 when no new factor shares its base with another (``x*x`` is ``x**2``, ``sqrt(2)*sqrt(3)``
-is ``sqrt(6)``), nor is a number or a product;
-otherwise it calls ``e.func(*args)``.
+is ``sqrt(6)``), nor is a number or a product with a number (a product without one stands
+for its factors, as in ``Mul``); otherwise it calls ``e.func(*args)``.
 
     >>> x, y, z, w = sp.symbols("x y z w")
     >>> e = 2*x*sp.tanh(y)*sp.exp(z)
@@ -20,6 +20,8 @@ otherwise it calls ``e.func(*args)``.
     True
     >>> rebuilt(e, [*e.args[:3], x])  # (x*x merges: SymPy's Mul)
     2*x**2*exp(z)
+    >>> rebuilt(e, [*e.args[:3], w*sp.tanh(w)]).args  # (a product's factors, each in its place)
+    (2, w, x, exp(z), tanh(w))
 """
 
 from __future__ import annotations
@@ -41,8 +43,11 @@ def rebuilt(e, args):
     changed = [k for k, (a, b) in enumerate(zip(args, e.args)) if a is not b]
     if not changed or 2 * len(changed) > len(args):
         return e.func(*args) if changed else e
-    new = [args[k] for k in changed]
-    if any(not isinstance(a, sp.Basic) or (a.is_Atom and not isinstance(a, sp.Symbol)) or a.is_Mul
+    new = []
+    for k in changed:  # (a product without a number among them is flattened into its factors)
+        a = args[k]
+        new.extend(a.args if isinstance(a, sp.Mul) and a.is_commutative and not a.args[0].is_Number else (a,))
+    if any(not isinstance(a, sp.Basic) or (a.is_Atom and not isinstance(a, (sp.Symbol, sp.Indexed))) or a.is_Mul
            or a.is_Order or not a.is_commutative for a in new):  # (numbers, I, zoo: Mul takes them apart)
         return e.func(*args)
     gone = set(changed)
@@ -120,7 +125,8 @@ class Product:
         if idx:
             if not isinstance(el, sp.Indexed):
                 return False
-            value = value.xreplace(dict(zip(idx, el.indices)))
+            if tuple(el.indices) != tuple(idx):  # (read at its own indices: nothing to rename)
+                value = value.xreplace(dict(zip(idx, el.indices)))
         new = list(value.args) if isinstance(value, sp.Mul) else [value]
         bases = [_base(a) for a in new if not a.is_Number]
         if len(set(bases)) != len(bases) or any(b in self.bases or b.is_number for b in bases) or \

@@ -27,9 +27,11 @@ from indexcalc.calculus.names import Bound, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.comparisons import decide_comparisons
 from indexcalc.simplify.exps import combine_exps
-from indexcalc.language.walk import is_leaf, rebuild, rename as rename_indices
+from indexcalc.language.memo import Memo
+from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as rename_indices
 from indexcalc.simplify.keys import alpha, signature
 from indexcalc.simplify.present import Factors, Present, Shape
+from indexcalc.simplify.products import rebuilt
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
 
@@ -245,7 +247,23 @@ def common_factors(e):
     ``2*a*x/n - 2*a*y/n`` becomes ``2*a*(x - y)/n``. Unlike SymPy's ``factor_terms`` it
     never clears denominators into large integers (``0.7978845608*x`` stays as it is).
     Function arguments stay as computed (see :func:`_expand`)."""
-    return rebuild(e, _common_factors_at, stop=(sp.Function,))
+    return bottom_up(_COMMON, e, _common_parts, _common_factors_of)
+
+
+#: ``_common_factors_at`` of every node rebuilt, by identity: inline_cheap asks again
+#: for a gradient that holds the ones it asked for before (a residual chain of n
+#: statements: n growing gradients)
+_COMMON = Memo(1 << 16)
+
+
+def _common_parts(x):
+    return () if not isinstance(x, sp.Basic) or is_leaf(x, (sp.Function,)) else x.args
+
+
+def _common_factors_of(x, args):
+    if not isinstance(x, sp.Basic) or is_leaf(x, (sp.Function,)):
+        return x
+    return _common_factors_at(x if all(a is b for a, b in zip(args, x.args)) else rebuilt(x, args))
 
 
 def _common_factors_at(e):
