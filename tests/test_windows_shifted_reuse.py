@@ -21,6 +21,7 @@ GOLDEN = {
     "y[a] = min[k:3](x[a+k])":
         "dx[j] = sum[k:3](dy[j-k]*(1 - step(x[j] - y[j-k]))/(sum[l:3](1 - step(x[j+l-k] - y[j-k]))))",
     "y[a] = logsumexp[k:3](x[a+k])": "dx[j] = sum[k:3](dy[j-k]*exp(x[j] - y[j-k]))",
+    "y[a,b] = logsumexp[k:2](x[a+k,b]*w[k])": "dx[j,b] = dy[j-k,b]*w[k]*exp(x[j,b]*w[k] - y[j-k,b])",
     "y[a,b] = max[k:2,l:2](x[a+k,b+l])":
         "dx[s,r] = sum[k:2,l:2](dy[s-k,r-l]*(1 - step(y[s-k,r-l] - x[s,r]))/"
         "(sum[m:2,n:2](1 - step(y[s-k,r-l] - x[m+s-k,n+r-l]))))",
@@ -100,3 +101,20 @@ def test_ties_split_evenly_at_the_edges(n):
     got = ic.derive("y[a] = max[k:3](x[a+k])", wrt="x").compile()(x=x, dy=dy)["x"]
     want = np.convolve(dy, np.ones(3) / 3)
     np.testing.assert_allclose(got, want, rtol=1e-14)
+
+
+def test_a_window_with_a_kernel_and_a_bare_axis_against_differences():
+    """``logsumexp[k](x[a+k,b]*w[k])`` (``b`` bare: no offset): the gradient reads
+    ``y[j-k,b]``; NumPy against central differences, positive and negative data."""
+    forward = "y[a,b] = logsumexp[k:2](x[a+k,b]*w[k])\nL = sum[a,b](y[a,b]^2)"
+    run, grad = ic.parse(forward).compile(), ic.derive(forward).compile()
+    assert "y[j-k,b]" in str(ic.derive(forward))
+    r = np.random.default_rng(1)
+    for sign in (1.0, -1.0):
+        inputs = {"x": sign * (1 + r.permutation(18).reshape(6, 3) / 3.0), "w": r.normal(size=2)}
+        g = grad(**inputs)
+        for name in inputs:
+            v, h = r.normal(size=inputs[name].shape), 1e-6
+            fd = (run(**{**inputs, name: inputs[name] + h * v})["L"] -
+                  run(**{**inputs, name: inputs[name] - h * v})["L"]) / (2 * h)
+            assert abs(fd - np.sum(g[name] * v)) < 1e-6 * (1 + abs(fd))

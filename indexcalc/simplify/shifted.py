@@ -59,7 +59,7 @@ def _eligible(st) -> bool:
                 s = sp.expand(pos).coeff(i)
                 if s == 0:
                     continue
-                c = sp.expand(pos).as_independent(*pos.free_symbols)[0]
+                c = sp.expand(pos).as_coeff_Add()[0]  # (b alone: 0)
                 if not (s.is_Integer and s > 0 and c.is_Integer and 0 <= c < s):
                     return False
     return True
