@@ -26,7 +26,7 @@ CASES = [
     ("min under a sum, stated size", "y = sum[a:size(x,0) - 2](min[k:3](x[a+k])*w[a])", {"x": (8,), "w": (6,)},
      lambda t: {"y": (_windows(t["x"], 3).min(1).values*t["w"]).sum()}, "min["),
     ("max kept and squared", "y[a] = max[k:3](x[a+k])\nL = sum[a](y[a]^2)", {"x": (9,)},
-     lambda t: {"L": (_windows(t["x"], 3).max(1).values**2).sum()}, "max[m:3](x[j+m-k])"),
+     lambda t: {"L": (_windows(t["x"], 3).max(1).values**2).sum()}, "2*y[j-k]*(1 - step(y[j-k] - x[j]))"),
     ("logsumexp of a window times a kernel", "y = sum[a](logsumexp[k](x[a+k]*w[k]))", {"x": (9,), "w": (3,)},
      lambda t: {"y": torch.logsumexp(_windows(t["x"], 3)*t["w"], 1).sum()}, "sum[a:size(x,0) - size(w,0) + 1]"),
     ("logsumexp of a strided window", "y = sum[a,l](logsumexp[k:2](x[2*a+k,l]))", {"x": (7, 3)},

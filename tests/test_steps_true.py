@@ -534,6 +534,9 @@ WINDOWS = [
     ("conv1d, same", "y[i:size(x,0)] = x[i+k-1]*w[k]", None),
     ("max pooling", "m[c,a,e] = max[k:2,l:2](x[c,2*a+k,2*e+l])", None),
     ("average pooling", "m[c,a] = mean[k:3](x[c,2*a+k])", None),
+    ("max over a stride-1 window (y[j-k])", "y[a] = max[k:3](x[a+k])", None),
+    ("min over a 2-D window, odd names", "y[i_1,b] = min[t1:2,l:2](x[i_1+t1,b+l])", None),
+    ("sum of two convolutions of x", "y[n,o,a] = x[n,c,a+k]*w[o,c,k] + x[n,c,a+j]*v[o,c,j]", None),
     ("total variation", "L = (x[i+1,j] - x[i,j])^2", None),
     ("causal mask", "e[i,j] = exp(s[i,j])*(j <= i)\nL = sum[i,j](e[i,j]*v[i,j])", None),
 ]

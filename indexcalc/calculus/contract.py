@@ -281,5 +281,24 @@ def contract(e):
     """Contract every delta that can be contracted, then tidy the sums."""
     e = sp.sympify(e)
     if has_axis_delta(e):  # one level of sums, so the solver may choose (calculus.solve)
-        e = rewrite(e, [lift_sums, merge_sums])
+        e = rewrite(e, [lift_sums, merge_sums, spread_axis_sums, split_sum])
     return rewrite(e)
+
+
+def spread_axis_sums(e):
+    """a (Σ f + Σ g) = a Σ f + a Σ g where the sums hold an axis delta, so that each term
+    of a sum of convolutions meets the outer sums as a single convolution does and its
+    delta is solved for the same index (``dx[j] = dy[j-k]*w[k] + dy[j-l]*v[l]``, not
+    ``dy[a]*w[j-a] + dy[a]*v[j-a]``: the choice must not depend on the term being in a sum).
+
+        >>> j, a, k = Index("j"), Index("a"), Index("k")
+        >>> dy, w, v = sp.IndexedBase("dy"), sp.IndexedBase("w"), sp.IndexedBase("v")
+        >>> spread_axis_sums(dy[a]*(ISum(sp.KroneckerDelta(j, a + k)*w[k], (k,)) + v[a]))
+        (ISum(KroneckerDelta(j, a + k)*w[k], (k,)))*dy[a] + dy[a]*v[a]
+    """
+    if isinstance(e, sp.Mul):
+        for n, f in enumerate(e.args):
+            if isinstance(f, sp.Add) and any(isinstance(t, ISum) and has_axis_delta(t) for t in f.args):
+                rest = sp.Mul(*(e.args[:n] + e.args[n + 1:]))
+                return sp.Add(*[rest * t for t in f.args])
+    return None

@@ -32,6 +32,7 @@ from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as renam
 from indexcalc.simplify.keys import alpha, signature
 from indexcalc.simplify.present import Factors, Present, Shape
 from indexcalc.simplify.products import rebuilt
+from indexcalc.simplify.shifted import reuse_shifted
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
 
@@ -115,9 +116,10 @@ def reuse_forward(e, prog):
     values are put in the same form, with summed indices that cannot capture others."""
     with scope(e, *[st.expr for st in prog.statements]) as supply:
         try:
-            return _put_back(e, prog, supply, True)
+            e = _put_back(e, prog, supply, True)
         except _Merged:  # (rare: two factors that become equal)
-            return _put_back(e, prog, supply, False)
+            e = _put_back(e, prog, supply, False)
+        return reuse_shifted(e, prog)  # (y[j-k] for max[m](x[j+m-k]): simplify/shifted.py)
 
 
 def _put_back(e, prog, supply, by_factors):
