@@ -35,14 +35,36 @@ from indexcalc.language.algebra import Index, LogSumExp, MaxOver, MinOver, tenso
 from indexcalc.calculus.contract import contract, freshen
 from indexcalc.language.walk import rebuild
 from indexcalc.simplify.keys import alpha
+from indexcalc.language.windows import stated_size
 
 _WINDOWED = (MaxOver, MinOver, LogSumExp)
 
 
-def reuse_shifted(e, prog):
+def twin_windows(prog) -> set:
+    """Numbers of the statements of ``prog`` that hold a ``max``, ``min`` or ``logsumexp``
+    whose twin, the same body up to index names, is taken over a window of another size
+    somewhere in ``prog`` (``y[a] = max[k:3](x[a+k])`` and ``z[a] = max[k:2](x[a+k])``).
+    The reduction itself does not hold its window's size (the program does), so a value
+    recomputed in a derivative could match the wrong twin: neither is put back.
+
+        >>> import indexcalc as ic
+        >>> sorted(twin_windows(ic.parse("y[a] = max[k:3](x[a+k])\\nz[a] = max[k:2](x[a+k])\\nw[a] = max[k:2](u[a+k])")))
+        [0, 1]
+    """
+    sizes, where = {}, {}
+    for n, st in enumerate(prog.statements):
+        for r in st.expr.atoms(*_WINDOWED):
+            key = alpha(r)
+            sizes.setdefault(key, set()).add(tuple(str(stated_size(prog, (n, i)) if (n, i) in prog.sizes.parent else None)
+                                                    for i in r.indices))
+            where.setdefault(key, set()).add(n)
+    return {n for key, found in sizes.items() if len(found) > 1 for n in where[key]}
+
+
+def reuse_shifted(e, prog, skip=frozenset()):
     """``e`` with each shifted recomputation of a window reduction (above) replaced by
-    the statement's name read at the shifted position."""
-    statements = [st for st in prog.statements if _eligible(st)]
+    the statement's name read at the shifted position (not for statements in ``skip``)."""
+    statements = [st for n, st in enumerate(prog.statements) if n not in skip and _eligible(st)]
     if not statements or not any(isinstance(r, _WINDOWED) for r in e.atoms(*_WINDOWED)):
         return e
     names = set(prog.ranks) | set(getattr(prog, "inputs", ()))

@@ -32,7 +32,7 @@ from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as renam
 from indexcalc.simplify.keys import alpha, signature
 from indexcalc.simplify.present import Factors, Present, Shape
 from indexcalc.simplify.products import rebuilt
-from indexcalc.simplify.shifted import reuse_shifted
+from indexcalc.simplify.shifted import reuse_shifted, twin_windows
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
 
@@ -114,22 +114,25 @@ def reuse_forward(e, prog):
     sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
     factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``). The forward
     values are put in the same form, with summed indices that cannot capture others."""
+    twins = twin_windows(prog)  # (max[k:3] and max[k:2] of one body: neither is put back)
     with scope(e, *[st.expr for st in prog.statements]) as supply:
         try:
-            e = _put_back(e, prog, supply, True)
+            e = _put_back(e, prog, supply, True, twins)
         except _Merged:  # (rare: two factors that become equal)
-            e = _put_back(e, prog, supply, False)
-        return reuse_shifted(e, prog)  # (y[j-k] for max[m](x[j+m-k]): simplify/shifted.py)
+            e = _put_back(e, prog, supply, False, twins)
+        return reuse_shifted(e, prog, twins)  # (y[j-k] for max[m](x[j+m-k]): simplify/shifted.py)
 
 
-def _put_back(e, prog, supply, by_factors):
+def _put_back(e, prog, supply, by_factors, twins=frozenset()):
     """:func:`reuse_forward` (``by_factors``: a product's factors one by one, where that
     gives the same)."""
     for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
         e = form(e)
         present = Present()
         factors = None  # a product's factors, each worked on by itself (see below)
-        for st in reversed(prog.statements):
+        for number, st in reversed(list(enumerate(prog.statements))):
+            if number in twins:
+                continue
             key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
             if key not in supply.forms:                   # in all of its derivation
                 pattern = form(freshen(st.expr))
