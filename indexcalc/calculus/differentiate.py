@@ -191,7 +191,9 @@ def state_sizes(e, left, prog, supply=None, left_keys=(), guards=True):
     if guards:  # (i >= 1)*x[i-1], not delta(i,k+1)*x[k] (the steps show the delta first)
         out = guard_deltas(out, same_size)
     # a summed index that stands only inside axis expressions: sum[k:2](..) (pooling)
-    return state_sum_sizes(out, lambda i: stated_size(prog, supply.size_key(i)) if supply.size_key(i) else None)
+    # (and one that stands only in deltas: sum[x:size(A,0),c:size(A,0)](softplus(delta(c,x))))
+    return state_sum_sizes(out, lambda i: stated_size(prog, supply.size_key(i)) if supply.size_key(i) else None,
+                           unsized=True)
 
 
 def _supply(prog, supply, *more) -> NameSupply:

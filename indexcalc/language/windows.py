@@ -170,16 +170,17 @@ def unsized_indices(e, left=None) -> set:
     return {i for i in summed | left if i not in sized and find(i) not in roots}
 
 
-def state_sum_sizes(e, size):
+def state_sum_sizes(e, size, unsized=False):
     """``e`` with the size of every summed or reduced index that stands at no axis by
     itself (only inside axis expressions, comparisons or positions) stated in its sum,
     ``max``, ``min`` or ``logsumexp``, as ``size(i)`` gives it (None: not known, left
     unstated), so the text says how large it is: ``sum[k:3](dy[j-k])``,
     ``logsumexp[l:3](al[t,n,s-l])``. The checker sizes no such index of a derivative by
-    the valid rule (see :meth:`WindowChecks.resolve_sizes`). Without axis expressions,
-    comparisons or positions, so does an index that stands only in deltas or ``len``
-    and that no delta ties to a sized one (:func:`unsized_indices`):
-    ``sum[x:size(A,0),c:size(A,0)](softplus(delta(c,x)))``.
+    the valid rule (see :meth:`WindowChecks.resolve_sizes`). ``unsized`` (a derivative's
+    statement, whole): without axis expressions, comparisons or positions, so does an index
+    that stands only in deltas or ``len`` and that no delta ties to a sized one
+    (:func:`unsized_indices`): ``sum[x:size(A,0),c:size(A,0)](softplus(delta(c,x)))``. (The
+    checker's own sums keep the text as written: their sizes are the program's.)
 
         >>> k, j = Index("k"), Index("j")
         >>> dy, w = sp.IndexedBase("dy"), sp.IndexedBase("w")
@@ -191,14 +192,19 @@ def state_sum_sizes(e, size):
         >>> isinstance(m, MaxOver), m.sizes
         (True, (2,))
         >>> e = w[j]*ISum(sp.exp(KroneckerDelta(j, k)), (k,))  # k is as large as j
-        >>> state_sum_sizes(e, lambda i: 3) is e
+        >>> state_sum_sizes(e, lambda i: 3, unsized=True) is e
         True
+        >>> m = Index("m")
+        >>> state_sum_sizes(w[j]*ISum(sp.exp(KroneckerDelta(m, k)), (k, m)), lambda i: 3, unsized=True).args[0].sizes
+        (3, 3)
     """
     if not isinstance(e, sp.Basic):
         return e
     if windowed(e):
         def stated(i, body, n):
             return n if n is not None else None if i in _bare(body) else size(i)
+    elif not unsized:
+        return e
     else:
         loose = unsized_indices(e)
         if not loose:
