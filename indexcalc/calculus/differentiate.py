@@ -21,7 +21,7 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from indexcalc.calculus import rules
-from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, size_node, tensor_names
+from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum, traced
 from indexcalc.calculus.recurrent import rename_copies, sweep_group
 from indexcalc.calculus.solve import guard_deltas
@@ -151,7 +151,8 @@ def own_indices(st, n: int, supply, rename_left=True):
 def state_sizes(e, left, prog, supply=None, left_keys=(), guards=True):
     """``e`` with every ``len(k)`` whose ``k`` neither is in ``left`` nor is summed around
     it (so the text would not say how large ``k`` is) written as ``size(A, axis)`` of an
-    axis of ``prog`` of the same size (an input's where there is one). The size of ``k``
+    axis of ``prog`` of the same size (an input's where there is one), else as the number
+    a statement stated for it (``sum[k:3]``: ``3``). The size of ``k``
     is what the supply recorded for it (see :func:`own_indices`); a ``len()`` whose size
     is unknown stays. ``left_keys``: the size keys of ``left``; a ``len(k)`` as large as
     a left index ``i`` is written ``len(i)``, which reads more easily. A summed index that
@@ -171,7 +172,7 @@ def state_sizes(e, left, prog, supply=None, left_keys=(), guards=True):
                 return x
             if prog.sizes.find(key) in roots:
                 return Len(roots[prog.sizes.find(key)])
-            node = size_node(prog, key)
+            node = stated_size(prog, key)  # (size(A,k), else a stated number: sum[k:3])
             return x if node is None else node
         if isinstance(x, Binder):
             return type(x)(walk(x.body, bound | set(x.indices)), x.indices)
@@ -190,7 +191,9 @@ def state_sizes(e, left, prog, supply=None, left_keys=(), guards=True):
     if guards:  # (i >= 1)*x[i-1], not delta(i,k+1)*x[k] (the steps show the delta first)
         out = guard_deltas(out, same_size)
     # a summed index that stands only inside axis expressions: sum[k:2](..) (pooling)
-    return state_sum_sizes(out, lambda i: stated_size(prog, supply.size_key(i)) if supply.size_key(i) else None)
+    # (and one that stands only in deltas: sum[x:size(A,0),c:size(A,0)](softplus(delta(c,x))))
+    return state_sum_sizes(out, lambda i: stated_size(prog, supply.size_key(i)) if supply.size_key(i) else None,
+                           unsized=True)
 
 
 def _supply(prog, supply, *more) -> NameSupply:

@@ -28,6 +28,7 @@ from indexcalc.derivation.results import Backward, Derivative, _deep
 from indexcalc.errors import ProgramError
 from indexcalc.language.algebra import Index, size_of
 from indexcalc.language.naming import hvp_name, tangent_name, vector_name
+from indexcalc.language.windows import state_left_sizes
 from indexcalc.language.program import Statement, needed_names
 from indexcalc.simplify.tidy import reuse_forward
 
@@ -229,7 +230,8 @@ class HVP(Backward):
         axes = {self.names[x]: _axes(x, range(forward.rank(x))) for x in self.wrt}
         statements = _sized_zeros(statements, axes)
         axes.update({self.vectors[x]: _axes(x, range(forward.rank(x))) for x in self.wrt})
-        if batch:
+        if batch:  # (sizes of left indices that only a delta holds first: hA[b,i:size(A,0),j:size(A,0)])
+            statements = state_left_sizes(statements, axes, forward)
             vectors = set(self.vectors.values())
             statements, self.batch_index = _batched(statements, vectors, set(keep), set(grad.ranks))
             axes = {}

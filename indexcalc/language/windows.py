@@ -21,8 +21,8 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from indexcalc.language.algebra import (Binder, Index, Inv, ISum, Len, LogSumExp, MaxOver, MinOver, Reduction, Size,
-                                        size_node, size_of)
+from indexcalc.language.algebra import (Binder, Index, Inv, ISum, KroneckerDelta, Len, LogSumExp, MaxOver, MinOver,
+                                        Reduction, Size, size_node, size_of)
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, size_text, valid_size
 from indexcalc.language.naming import twin_axes
@@ -114,13 +114,73 @@ def _bare(body) -> set:
     return {i for r in body.atoms(sp.Indexed) for i in r.indices if isinstance(i, Index)}
 
 
-def state_sum_sizes(e, size):
+def unsized_indices(e, left=None) -> set:
+    """The summed or reduced indices of ``e`` whose size its statement would not know: an
+    index that stands at no tensor axis by itself (only in deltas, comparisons, positions or
+    ``len``) and that no ``delta`` ties to one that does or to a free (left) index. The
+    checker sizes an index by its name in the statement, so a name counts once. With
+    ``left`` (the statement's left indices, which its name does not size): those of them
+    too that nothing on the right sizes (``hA[i,j] = 2*t1*delta(i,j)``).
+
+        >>> x, c, b = Index("x"), Index("c"), Index("b")
+        >>> A = sp.IndexedBase("A")
+        >>> sorted(unsized_indices(A[b, b]*ISum(sp.exp(KroneckerDelta(x, c)), (x, c))), key=str)
+        [c, x]
+        >>> unsized_indices(ISum(A[b, b]*KroneckerDelta(b, c), (b, c)))
+        set()
+        >>> i, j = Index("i"), Index("j")
+        >>> sorted(unsized_indices(A[b, b]*KroneckerDelta(i, j), (i, j)), key=str)
+        [i, j]
+    """
+    left = frozenset(left or ())
+    parent: dict = {}
+
+    def find(a):
+        while parent.get(a, a) != a:
+            a = parent[a]
+        return a
+
+    sized, summed = set(), set()
+
+    def walk(x, bound):
+        if isinstance(x, Index):
+            if x not in bound and x not in left:  # a free index: a left one, sized by the statement's name
+                sized.add(x)
+        elif isinstance(x, sp.Indexed):
+            sized.update(i for i in x.indices if isinstance(i, Index))
+            for i in x.indices:
+                if not isinstance(i, Index):
+                    walk(i, bound)
+        elif isinstance(x, Inv):
+            sized.update(i for i in x.args[1:] if isinstance(i, Index))
+        elif isinstance(x, Binder):
+            summed.update(x.indices)
+            walk(x.body, bound | set(x.indices))
+        elif isinstance(x, (Len, Size)):
+            if isinstance(x, Len) and x.args[0] not in bound and x.args[0] not in left:
+                sized.add(x.args[0])
+        else:
+            if isinstance(x, sp.KroneckerDelta) and all(isinstance(a, Index) for a in x.args):
+                parent[find(x.args[0])] = find(x.args[1])
+            for a in x.args:
+                walk(a, bound)
+
+    walk(e, frozenset())
+    roots = {find(i) for i in sized}
+    return {i for i in summed | left if i not in sized and find(i) not in roots}
+
+
+def state_sum_sizes(e, size, unsized=False):
     """``e`` with the size of every summed or reduced index that stands at no axis by
     itself (only inside axis expressions, comparisons or positions) stated in its sum,
     ``max``, ``min`` or ``logsumexp``, as ``size(i)`` gives it (None: not known, left
     unstated), so the text says how large it is: ``sum[k:3](dy[j-k])``,
     ``logsumexp[l:3](al[t,n,s-l])``. The checker sizes no such index of a derivative by
-    the valid rule (see :meth:`WindowChecks.resolve_sizes`).
+    the valid rule (see :meth:`WindowChecks.resolve_sizes`). ``unsized`` (a derivative's
+    statement, whole): without axis expressions, comparisons or positions, so does an index
+    that stands only in deltas or ``len`` and that no delta ties to a sized one
+    (:func:`unsized_indices`): ``sum[x:size(A,0),c:size(A,0)](softplus(delta(c,x)))``. (The
+    checker's own sums keep the text as written: their sizes are the program's.)
 
         >>> k, j = Index("k"), Index("j")
         >>> dy, w = sp.IndexedBase("dy"), sp.IndexedBase("w")
@@ -131,24 +191,39 @@ def state_sum_sizes(e, size):
         >>> m = state_sum_sizes(MaxOver(dy[2*j + k], (k,)), lambda i: 2)
         >>> isinstance(m, MaxOver), m.sizes
         (True, (2,))
+        >>> e = w[j]*ISum(sp.exp(KroneckerDelta(j, k)), (k,))  # k is as large as j
+        >>> state_sum_sizes(e, lambda i: 3, unsized=True) is e
+        True
+        >>> m = Index("m")
+        >>> state_sum_sizes(w[j]*ISum(sp.exp(KroneckerDelta(m, k)), (k, m)), lambda i: 3, unsized=True).args[0].sizes
+        (3, 3)
     """
-    if not isinstance(e, sp.Basic) or not windowed(e):
+    if not isinstance(e, sp.Basic):
         return e
+    if windowed(e):
+        def stated(i, body, n):
+            return n if n is not None else None if i in _bare(body) else size(i)
+    elif not unsized:
+        return e
+    else:
+        loose = unsized_indices(e)
+        if not loose:
+            return e
+
+        def stated(i, body, n):
+            return n if n is not None or i not in loose else size(i)
 
     def walk(x):
         if isinstance(x, ISum):
             body = walk(x.body)
-            bare = _bare(body)
-            sizes = [n if n is not None else None if i in bare else size(i)
-                     for i, n in zip(x.indices, x.sizes)]
-            stated = {Len(i): n for i, n in zip(x.indices, sizes) if n is not None and sp.sympify(n).is_Integer}
-            body = body.xreplace(stated) if stated else body  # mean[k:2]: 1/2, not 1/len(k)
+            sizes = [stated(i, body, n) for i, n in zip(x.indices, x.sizes)]
+            known = {Len(i): n for i, n in zip(x.indices, sizes) if n is not None and sp.sympify(n).is_Integer}
+            body = body.xreplace(known) if known else body  # mean[k:2]: 1/2, not 1/len(k)
             return ISum(body, x.indices, [0 if n is None else n for n in sizes])
         plain = next((c for c in SIZED if isinstance(x, c)), None)
         if plain is not None:  # max[k:2](..): a reduction states its window's size too
             body, had = walk(x.body), getattr(x, "sizes", (None,) * len(x.indices))
-            bare = _bare(body)
-            sizes = [n if n is not None else None if i in bare else size(i) for i, n in zip(x.indices, had)]
+            sizes = [stated(i, body, n) for i, n in zip(x.indices, had)]
             return SIZED[plain](body, x.indices, [0 if n is None else n for n in sizes])
         if not x.args or isinstance(x, (sp.Indexed, Index, Len, Size)):
             return x
@@ -162,7 +237,10 @@ def state_left_sizes(statements, axes, prog=None) -> list:
     """``statements`` with a stated size for each left index of a statement with axis
     expressions that stands at no axis of its own size by itself and whose name does not
     size it (a gradient ``dx`` of ``x`` needs none: the checker gives ``j`` of
-    ``dx[j] = dy[j-k]*w[k]`` the size of ``x`` before the valid rule; a temporary does). ``axes`` maps a
+    ``dx[j] = dy[j-k]*w[k]`` the size of ``x`` before the valid rule; a temporary does),
+    and of any other statement whose name does not size it, for each left index that
+    stands at no tensor axis and that no delta ties to one (:func:`unsized_indices`: an
+    HVP ``hA[i:size(A,0),j:size(A,1)] = 2*t1*tt1*delta(i,j)``). ``axes`` maps a
     name to the ``(tensor, axis)`` its axes are as large as (a gradient ``dx``: those of
     ``x``); the forward program ``prog`` says whether a bare axis (``w[i]`` in a gradient
     of ``x``) is as large, and which axis of its own states the size (an input's)."""
@@ -178,18 +256,26 @@ def state_left_sizes(statements, axes, prog=None) -> list:
         want = axes.get(st.name, ())
         twins = twin_axes(st.name, len(st.indices), ranks) if st.name not in ranks else None
         ranks.setdefault(st.name, len(st.indices))
-        if not st.indices or len(want) != len(st.indices) or not windowed(st.expr) or any(st.sizes) \
+        if not st.indices or len(want) != len(st.indices) or any(st.sizes) \
                 or (twins is not None and list(twins) == list(want)):  # its name sizes it
             out.append(st)
             continue
+        if windowed(st.expr):
+            sized = [any(x == i and same(str(r.base.label), a, want[k])
+                         for r in st.expr.atoms(sp.Indexed) for a, x in enumerate(r.indices))
+                     for k, i in enumerate(st.indices)]
+        else:  # only a left index that stands at no axis and that no delta ties to one
+            loose = unsized_indices(st.expr, st.indices)
+            sized = [i not in loose for i in st.indices]
+            if all(sized):
+                out.append(st)
+                continue
         stated = []
         for k, i in enumerate(st.indices):
-            bare = any(x == i and same(str(r.base.label), a, want[k])
-                       for r in st.expr.atoms(sp.Indexed) for a, x in enumerate(r.indices))
             node = size_node(prog, want[k]) if prog is not None else size_of(*want[k])
             if node is None and want[k][0] in prog.ranks:
                 node = size_of(*want[k])
-            stated.append(None if bare else node)  # (None: no axis of prog states it)
+            stated.append(None if sized[k] else node)  # (None: no axis of prog states it)
         out.append(dataclasses.replace(st, sizes=tuple(stated)) if any(stated) else st)
     return out
 
