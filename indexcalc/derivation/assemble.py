@@ -25,6 +25,7 @@ from indexcalc.simplify.cse import eliminate
 from indexcalc.simplify.products import Product
 from indexcalc.language.walk import postorder
 from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
+from indexcalc.simplify.vanishing import vanishing_sums
 
 
 def check_wrt(prog, wrt) -> list:
@@ -57,7 +58,7 @@ def tidy(expr, prog, keep, taken=(), axes=()):
     tensor carries as ``len()`` of a left index (``keep``, whose sizes are those of
     ``axes``: ``(name, axis)`` keys) or as ``size(A, k)``, short index names (none of
     ``taken``)."""
-    e = state_sizes(factor(reuse_forward(expr, prog)), keep, prog, left_keys=axes)
+    e = state_sizes(factor(reuse_forward(vanishing_sums(expr, prog), prog)), keep, prog, left_keys=axes)
     return pretty_indices(e, keep, taken, prog)
 
 
