@@ -17,7 +17,7 @@ import sympy as sp
 from indexcalc.calculus.contract import contract
 from indexcalc.calculus.differentiate import state_sizes
 from indexcalc.calculus.names import NameSupply
-from indexcalc.calculus.recurrent import self_reading
+from indexcalc.calculus.recurrent import recurrent_temporaries, self_reading
 from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
@@ -260,6 +260,7 @@ def with_temporaries(statements, taken, outputs=(), tensors=(), prog=None):
     # in order by _renumber), which also serves the renaming around them
     with NameSupply(supply.taken).active() as scratch:
         temps, exprs = eliminate([st.expr for st in statements], scratch)
+        temps, exprs = recurrent_temporaries(temps, exprs, [st.name for st in statements])
         tensors = set(tensors) | {st.name for st in statements}
         temps = {n: Statement(n, idx, pretty_indices(v, idx, tensors, prog)) for n, idx, v in temps}
     body = [Statement(st.name, st.indices, e) for st, e in zip(statements, exprs)]
