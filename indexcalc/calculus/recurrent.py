@@ -21,6 +21,7 @@ from __future__ import annotations
 import sympy as sp
 
 from indexcalc.calculus import rules
+from indexcalc.language.algebra import Index
 from indexcalc.language.program import Statement
 
 
@@ -122,3 +123,67 @@ def preactivation_comments(sent, prog, printed) -> list:
             out[dz] = (f"{dz} is the gradient of {s.of}, the argument of {type(st.expr).__name__} on line "
                        f"{st.line}: {st.name}[{idx}] = {type(st.expr).__name__}({s.of}[{idx}])")
     return list(out.values())
+
+
+def recurrent_temporaries(temps, exprs, names) -> tuple:
+    """``(temps, exprs)``: the shared subexpressions ``temps`` (``(name, indices, expr)``)
+    of the statements ``exprs`` (named ``names``) made legal around a recurrence. A
+    temporary is computed before the statements that read it, so where it reads a
+    recurrence's own name (``d_R``) it may read it only at an earlier step of their common
+    first axis (README "Recurrences"): its first index is put first where every such read
+    is shifted along one of its indices (``t1[j,i] = d_R[i+1,j+1]*..`` is declared
+    ``t1[i,j]``); one that reads the recurrence at the same step (``d_R[i,j+1]``, the
+    inner axis of a 2-D recurrence) goes back into its readers.
+
+        >>> from indexcalc.language.algebra import Index
+        >>> i, j = Index("i"), Index("j")
+        >>> R, t, a = sp.IndexedBase("d_R"), sp.IndexedBase("t1"), sp.IndexedBase("a")
+        >>> temps = [("t1", (j, i), R[i + 1, j + 1]*a[i, j])]
+        >>> recurrent_temporaries(temps, [R[i + 1, j + 1] + t[j, i]], ["d_R"])
+        ([('t1', (i, j), a[i, j]*d_R[i + 1, j + 1])], [d_R[i + 1, j + 1] + t1[i, j]])
+        >>> recurrent_temporaries([("t1", (i, j), R[i, j + 1]*a[i, j])], [R[i, j + 1] + t[i, j]], ["d_R"])
+        ([], [a[i, j]*d_R[i, j + 1] + d_R[i, j + 1]])
+    """
+    rec = {n for n, e in zip(names, exprs) if self_reading(n, e)}
+    if not rec or not temps:
+        return temps, exprs
+    temps, exprs = list(temps), list(exprs)
+    # a statement that reads itself at the same step of its first axis (``d_R[i,j+1]``, a
+    # 2-D recurrence) runs alone: no temporary joins it, each goes back into its readers
+    alone = any(_step(r.indices[0]) == (st, 0) for n, e in zip(names, exprs) if n in rec
+                for r in e.atoms(sp.Indexed) if str(r.base.label) == n
+                for st in [_step(r.indices[0])[0]] if st is not None)
+    group, k = set(rec), 0
+    while k < len(temps):
+        name, idx, value = temps[k]
+        reads = [r for r in value.atoms(sp.Indexed) if str(r.base.label) in group]
+        if not reads or name in group:
+            k += 1
+            continue
+        # a read of the recurrence itself must be at another step; one of a temporary of
+        # the recurrence (computed before it in the same step) may be at the same step
+        steps = {_step(r.indices[0]) + (str(r.base.label) in rec,) for r in reads}
+        first = {b for b, _, _ in steps}
+        b = next(iter(first))
+        if not alone and len(first) == 1 and b in idx and all(o != 0 or not own for _, o, own in steps):
+            order = [idx.index(b)] + [p for p in range(len(idx)) if idx[p] != b]
+            change = lambda x, name=name, order=order: sp.IndexedBase(name)[tuple(x.indices[p] for p in order)]  # noqa: E731
+            temps[k] = (name, tuple(idx[p] for p in order), value)
+            group.add(name)
+            k = 0  # (a temporary passed over may read this one)
+        else:  # read back where it is read (its value is one step of the recurrence)
+            change = lambda x, v=value, idx=idx: v.xreplace(dict(zip(idx, x.indices)))  # noqa: E731
+            del temps[k]
+            group, k = set(rec), 0
+        is_it = lambda x, name=name: isinstance(x, sp.Indexed) and str(x.base.label) == name  # noqa: E731
+        temps = [(n, i, v.replace(is_it, change)) for n, i, v in temps]
+        exprs = [e.replace(is_it, change) for e in exprs]
+    return temps, exprs
+
+
+def _step(a) -> tuple:
+    """``(index, offset)`` of an index expression ``i + 1``; ``(None, 0)`` otherwise."""
+    if isinstance(a, Index):
+        return a, 0
+    c, rest = a.as_coeff_Add()
+    return (rest, int(c)) if isinstance(rest, Index) and c.is_Integer else (None, 0)

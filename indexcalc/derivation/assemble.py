@@ -17,7 +17,7 @@ import sympy as sp
 from indexcalc.calculus.contract import contract
 from indexcalc.calculus.differentiate import state_sizes
 from indexcalc.calculus.names import NameSupply
-from indexcalc.calculus.recurrent import self_reading
+from indexcalc.calculus.recurrent import recurrent_temporaries, self_reading
 from indexcalc.errors import InternalError, WrtError
 from indexcalc.language.algebra import Index, ISum, tensor_names
 from indexcalc.language.program import Statement
@@ -26,6 +26,7 @@ from indexcalc.simplify.products import Product, rebuilt
 from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up
 from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
+from indexcalc.simplify.vanishing import vanishing_sums
 
 
 def check_wrt(prog, wrt) -> list:
@@ -58,7 +59,7 @@ def tidy(expr, prog, keep, taken=(), axes=()):
     tensor carries as ``len()`` of a left index (``keep``, whose sizes are those of
     ``axes``: ``(name, axis)`` keys) or as ``size(A, k)``, short index names (none of
     ``taken``)."""
-    e = state_sizes(factor(reuse_forward(expr, prog)), keep, prog, left_keys=axes)
+    e = state_sizes(factor(reuse_forward(vanishing_sums(expr, prog), prog)), keep, prog, left_keys=axes)
     return pretty_indices(e, keep, taken, prog)
 
 
@@ -267,6 +268,7 @@ def with_temporaries(statements, taken, outputs=(), tensors=(), prog=None):
     # in order by _renumber), which also serves the renaming around them
     with NameSupply(supply.taken).active() as scratch:
         temps, exprs = eliminate([st.expr for st in statements], scratch)
+        temps, exprs = recurrent_temporaries(temps, exprs, [st.name for st in statements])
         tensors = set(tensors) | {st.name for st in statements}
         temps = {n: Statement(n, idx, pretty_indices(v, idx, tensors, prog)) for n, idx, v in temps}
     body = [Statement(st.name, st.indices, e) for st, e in zip(statements, exprs)]
