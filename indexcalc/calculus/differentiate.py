@@ -139,7 +139,7 @@ def own_indices(st, n: int, supply, rename_left=True):
     rhs = rename(st.expr)
     # an index only a len() mentions outside any sum (``cos(x[l]*len(s)) + x[s]``, where
     # the top-level sum over s is another term's) is free in rhs: rename it too
-    loose = {i: supply.sized_index(i, (n, i)) for i in rhs.atoms(Index)
+    loose = {i: supply.sized_index(i, (n, i)) for i in sorted(rhs.atoms(Index), key=str)  # (not set order)
              if i not in st.indices and i not in supply.sized}
     rhs = rename_indices(rhs, loose)
     if not rename_left:  # (the left indices stay bound wherever they are used)

@@ -337,7 +337,9 @@ def _group_powers(exprs):
                 groups.setdefault(alpha(p.base), []).append(p)
     held = {}
     for pows in groups.values():
-        g = min((p.exp for p in pows), key=lambda x: (abs(x), bool(x < 0)))  # B^(1/2) before B^(-1/2): not set order
+        # B^(1/2) before B^(-1/2), whatever the order of the set atoms() returns (a Python
+        # bool: SymPy's true and false do not compare)
+        g = min((p.exp for p in pows), key=lambda x: (abs(x), bool(x.is_negative)))
         if len(pows) > 1 and all((p.exp / g).is_Integer for p in pows):
             held.update({p: _Held(p.base, g) ** (p.exp / g) for p in pows})
     return [e.xreplace(held) for e in exprs]

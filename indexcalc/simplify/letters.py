@@ -186,7 +186,7 @@ def _places(e, ranks) -> dict:
         for k, i in enumerate(el.indices):
             if name is not None:
                 out.setdefault(i, []).append((name, k))
-    for f in e.atoms(Inv):
+    for f in sorted(e.atoms(Inv), key=str):  # (not set order: the letters are tried in this order)
         for k, i in enumerate(f.args[1:]):
             out.setdefault(i, []).append((str(f.args[0].label), k))
     return out
