@@ -175,7 +175,7 @@ def cases(rng):
         ("max pool 2x2, 32x64x56x56", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
         ("max pool 2x2, 32x64x56x56, torch backend", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
         ("max pool 2x2, 32x64x56x56, JAX backend", POOL, ["x"], dict(x=px, dm=rand(rng, 32, 64, 28, 28))),
-        *[(f"grouped conv2d 8x64x32x32, G=4, 64x3x3, {b} backend", GROUPED, ["x", "w"], grouped) for b in ("torch", "jax")],
+        *[(f"grouped conv2d 8x64x32x32, G=4, 64x3x3, {b} backend", GROUPED, ["x", "w"], grouped) for b in ("torch", "JAX")],
         ("strided conv2d 8x64x32x32, 64x3x3, stride 2, JAX backend", STRIDED, ["x", "w"], strided),
     ]
 
