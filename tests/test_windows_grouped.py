@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
+from test_windows_conv import agrees_with_torch
 
 BACKENDS = ["numpy", "torch", "jax", "numba"]
 
@@ -55,29 +56,10 @@ def torch_pad_channels(x, n):
     return torch.nn.functional.pad(x, [0, 0, 0, n - x.shape[1]])
 
 
-def _backend(name):
-    pytest.importorskip(name)
-    if name == "jax":
-        import jax
-        jax.config.update("jax_enable_x64", True)
-
-
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name,src,shapes,ref", CASES, ids=[c[0] for c in CASES])
 def test_agrees_with_torch_autograd(name, src, shapes, ref, backend):
-    torch = pytest.importorskip("torch")
-    _backend(backend)
-    d = ic.derive(src)
-    r = np.random.default_rng(1)
-    inputs = {k: r.normal(size=s) for k, s in shapes.items()}
-    t = {k: torch.tensor(v, requires_grad=True) for k, v in inputs.items()}
-    y = ref(torch.nn.functional, t)
-    dy = r.normal(size=tuple(y.shape))
-    (y * torch.tensor(dy)).sum().backward()
-    got = d.compile(forward=True, backend=backend)(**inputs, **{d.upstream["y"]: dy})
-    np.testing.assert_allclose(np.asarray(got["y"]), y.detach().numpy(), rtol=1e-10, atol=1e-10)
-    for x in d.names:
-        np.testing.assert_allclose(np.asarray(got[x]), t[x].grad.numpy(), rtol=1e-9, atol=1e-10, err_msg=f"d{x}")
+    agrees_with_torch(src, shapes, ref, backend, seed=1)
 
 
 def test_the_comparison_can_fail():
