@@ -28,6 +28,7 @@ def _numba():
 
 
 def _hessian(dtype):
+    pytest.importorskip("numba")
     h = ic.hessian("f = x[i]*A[i,j]*x[j]", wrt="x")
     return h.compile(backend="numba"), next(iter(h.returns_for()))
 
