@@ -9,6 +9,7 @@ import pytest
 
 import indexcalc as ic
 from indexcalc.backends.ties import route_ties
+from test_pools import _backends, _source
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -25,21 +26,6 @@ CASES = [
     ("y[a,b,n] = max[k:2,q:2](x[n,2*a+k,2*b+q])", (3, 6, 4), lambda x: F.max_pool2d(x, 2).permute(1, 2, 0)),
     ("y[n,a,b] = max[k:2,q:3](x[n,3*a+q,2*b+k])", (2, 9, 6), lambda x: F.max_pool2d(x, (3, 2), (3, 2))),
 ]
-
-
-def _backends():
-    out = ["torch"]
-    try:
-        import jax
-        jax.config.update("jax_enable_x64", True)
-        out.append("jax")
-    except ImportError:
-        pass
-    return out
-
-
-def _source(d, backend):
-    return d.torch_source() if backend == "torch" else d.jax_source()
 
 
 def _backward(src):
