@@ -28,6 +28,9 @@ class Dialect:
     #: whether a sum of matrices read in both orders (``A + A.T``) is written by
     #: :meth:`blocked_sum` (:mod:`indexcalc.backends.blocked`)
     blocked_sums: bool = False
+    #: whether a weighted Gram matrix ``Xᵀ diag(c) X`` is written by ``gram(x, c)``
+    #: (:mod:`indexcalc.backends.grams`)
+    grams: bool = False
     #: whether einsum is the fast way to write a product summed over some axes
     #: (``'ba,ba->a'``); if not, it is written as the product and a sum
     einsum_sums: bool = True

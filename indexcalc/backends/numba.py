@@ -172,6 +172,7 @@ class NumbaDialect(NumbaConv, NumpyDialect):
     ``max``), so that a tensor ``min`` is the parameter ``v_min``; the generated names
     all start with ``_`` or ``n_``, which no user name keeps."""
     reserved = NumpyDialect.reserved | {g for g in GLOBALS if not g.startswith("_")} | set(dir(builtins))
+    grams = False  # (backends/grams.py: NumPy's helper)
 
     def __init__(self, fname="backward"):
         self.reserved = self.reserved | {fname}  # the driver's own name too

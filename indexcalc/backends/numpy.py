@@ -28,6 +28,7 @@ import numpy as np
 from indexcalc.backends.arrays import check_arrays, check_call, check_source, exec_source
 from indexcalc.backends.blocked import NUMPY as TADD, tadd
 from indexcalc.backends.dialect import Dialect, reads_module
+from indexcalc.backends.grams import NUMPY as GRAM
 from indexcalc.backends.printer import ArrayPrinter
 from indexcalc.backends.spelling import BOOLEAN, NUMPY, NUMPY_REDUCE
 from indexcalc.backends.gathers import NUMPY as GATHERS
@@ -135,7 +136,7 @@ def _matrix(a, nb, cut):  # a as a stack of matrices (batch: axes before nb; row
         return np.ascontiguousarray(a.transpose(order)).reshape(shape[0], shape[2], shape[1]).transpose(0, 2, 1)
     return np.ascontiguousarray(a).reshape(shape)
 """, "_fold(": FOLD, "_window(": WINDOW, "_window_add(": WINDOW_ADD, "_step(": STEP,
-           "_conv(": NUMPY_CONV, "_tadd(": TADD}
+           "_conv(": NUMPY_CONV, "_tadd(": TADD, "_gram(": GRAM}
 
 
 def runs(labels, groups) -> bool:
@@ -163,9 +164,13 @@ class NumpyDialect(PythonLoops, Dialect):
     spelling, reductions, boolean = NUMPY, NUMPY_REDUCE, BOOLEAN
     reserved = {"np", "math", "ShapeError", "range"}  # range: the loop of a recurrence
     blocked_sums = True
+    grams = True  # backends/grams.py (Numba's dialect: False)
 
     def blocked_sum(self, parts, plain):
         return tadd(parts, plain)
+
+    def gram(self, x, c):  # x.T @ (c[:, None]*x) as one SYRK where it can (backends/grams.py)
+        return f"_gram({x}, {c})"
 
     def add_at(self, code, value, axis, at):
         """``code`` (a new array) plus ``value`` where its index along ``axis`` equals the

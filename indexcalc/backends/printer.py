@@ -23,6 +23,7 @@ from indexcalc.backends.arithmetic import ArithmeticPrinting
 from indexcalc.backends.convs import ConvPrinting
 from indexcalc.backends.dialect import Dialect, literal, paren, power
 from indexcalc.backends.gather_printing import GatherPrinting
+from indexcalc.backends.grams import GramPrinting
 from indexcalc.backends.scan import ScanPrinting, scan_operands, with_members
 from indexcalc.backends.diagonals import DiagonalPrinting
 from indexcalc.backends.sums import SumPrinting
@@ -38,7 +39,7 @@ _DEEP = 24  # the deepest nesting of operations printed as one expression
 
 
 class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, ConvPrinting, DiagonalPrinting,
-                   SumPrinting):
+                   SumPrinting, GramPrinting):
     """Prints the nodes that ``returns`` ({key: statement name}) need, in order."""
 
     def __init__(self, prog, returns, dialect: Dialect, given=None, keep=(), low=None, params=None):
@@ -83,6 +84,7 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
         self.results = set(roots)
         named = [k for k, _ in low.values.values() if k in self.var]  # statements' values, and results
         self.name_nodes(set(keep) | scan_operands(self.g, self.ids) | self.scaled_operands(roots, named), "_t")
+        self.grams = self.find_grams()  # Xᵀ diag(c) X as one SYRK (backends/grams.py)
 
     def name_nodes(self, keep, prefix):
         """A variable (``prefix`` and a number) for each node read twice, printed as an
@@ -248,6 +250,8 @@ class ArrayPrinter(SizeTable, ArithmeticPrinting, GatherPrinting, ScanPrinting, 
     def contraction(self, node):
         """``(code, layout)`` of a contract or reduction node, as :func:`~indexcalc.lower.plan.plan` says."""
         out = node.op.output
+        if (gram := self.gram(self.g.ids[node])) is not None:
+            return gram
         if self.g.ids[node] in self.convs:
             return self.convolution(node)
         if summed := self.distributed(node):  # (A + A.T)·v as A·v + A.T·v (backends/sums.py)
