@@ -13,6 +13,7 @@ that the three answers agree before it times them.
     PYTHONPATH=. python benchmarks/bench_hessian.py --write         # and benchmarks/RESULTS.md
     PYTHONPATH=. python benchmarks/bench_hessian.py --clock cpu     # CPU time (a loaded machine)
     PYTHONPATH=. python benchmarks/bench_hessian.py --only-floors   # the arithmetic floors alone
+    PYTHONPATH=. python benchmarks/bench_hessian.py --only logistic bound   # rows whose case names these
 
 ``--write`` replaces this script's own section of ``benchmarks/RESULTS.md`` (between its
 markers; appended the first time), leaving the earlier tables as they are.
@@ -326,8 +327,13 @@ def main():
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--floors", action="store_true", help="also time the arithmetic floors of the rows that miss")
     ap.add_argument("--only-floors", action="store_true", help="the floors alone (no table)")
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="the rows whose case name holds one of these words ('bound': the bandwidth table)")
     args = ap.parse_args()
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+
+    def pick(case):  # --only: the rows named
+        return args.only is None or any(word in case for word in args.only)
     try:
         import torch
     except ImportError:
@@ -359,9 +365,10 @@ def main():
         blas_threads(threads)
         numba_threads(threads)
         for dtype in (np.dtype(d).type for d in args.dtypes):
-            results = [hessian_row(r, dtype, threads, args.repeat, torch, jax) for r in rows(args.quick)]
-            results.append(five_row(dtype, args.repeat))
-            results += [hvp_row(r, dtype, threads, args.repeat, torch, jax) for r in hvp_rows(args.quick)]
+            results = [hessian_row(r, dtype, threads, args.repeat, torch, jax) for r in rows(args.quick) if pick(r[0])]
+            if pick("5-tensor contraction"):
+                results.append(five_row(dtype, args.repeat))
+            results += [hvp_row(r, dtype, threads, args.repeat, torch, jax) for r in hvp_rows(args.quick) if pick(r[0])]
             cols = ["NumPy", "Numba", "torch.func", "jax.jit(jax.hessian)", "opt_einsum"]
             lines.append(f"\n#### {np.dtype(dtype).name}, {threads} thread{'s' * (threads > 1)}\n")
             lines.append("| case | " + " | ".join(cols) + " | torch / ic | jax / ic | opt_einsum / ic |")
@@ -371,7 +378,8 @@ def main():
                 cells = [f"{r[c]:.3f}" if c in r else "" for c in cols]
                 ratios = [f"{r[c] / ic_best:.1f}x" if c in r else "" for c in cols[2:]]
                 lines.append(f"| {r['case']} | " + " | ".join(cells + ratios) + " |")
-            lines += bound_rows(dtype, args.repeat, gbs, [1024] if args.quick else [1024, 2048, 4096])
+            if pick("bound"):
+                lines += bound_rows(dtype, args.repeat, gbs, [1024] if args.quick else [1024, 2048, 4096])
             if args.floors:
                 lines += floor_lines(dtype, max(args.repeat, 20))
     load = os.getloadavg()
