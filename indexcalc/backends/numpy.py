@@ -326,7 +326,7 @@ def runner(prog, inner, optional=(), kind=""):
     def run(*positional, **arrays):
         if positional:
             raise ShapeError(f"pass the arrays by name: run(**{{{', '.join(repr(n) + ': ...' for n in prog.inputs)}}})")
-        args = check_arrays(prog, {k: v for k, v in arrays.items() if k not in optional}, checked)
+        args = check_arrays(prog, {k: v for k, v in arrays.items() if k not in optional} if optional else arrays, checked)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             try:
                 return inner(*args)
