@@ -61,15 +61,20 @@ def test_the_logistic_hessian_is_one_gram_and_agrees_with_its_gradient():
     np.testing.assert_array_equal(H, H.T)  # one SYRK: exactly symmetric
 
 
-@pytest.mark.parametrize("src, gram", [
-    ("H[d,e] = X[n,d]*y[n]^2*X[n,e]", True),
-    ("H[d,e] = -2*X[d,n]*y[n]*z[n]*X[e,n]", True),  # the summed axis second: X.T's Gram
-    ("H[d,e] = X[n,d]*X[n,e]", False),  # NumPy's matmul already takes SYRK for X.T @ X
-    ("H[d,e] = X[n,d]*y[n]*Y[n,e]", False),  # two matrices
-    ("H[d,e] = X[n,d]*v[d]*X[n,e]", False),  # a weight on a free axis
-    ("H[d,e,b] = X[n,d]*y[n,b]*X[n,e]", False),
-])
-def test_which_contractions_are_grams(src, gram):
+CASES = [  # (source, printed as _gram, the einsum it is)
+    ("H[d,e] = X[n,d]*y[n]^2*X[n,e]", True, lambda a: np.einsum("nd,n,ne->de", a["X"], a["y"] ** 2, a["X"])),
+    ("H[d,e] = -2*X[d,n]*y[n]*z[n]*X[e,n]", True,  # the summed axis second: X.T's Gram
+     lambda a: -2 * np.einsum("dn,n,n,en->de", a["X"], a["y"], a["z"], a["X"])),
+    ("H[d,e] = X[n,d]*X[n,e]", False, lambda a: a["X"].T @ a["X"]),  # NumPy's matmul takes SYRK for X.T @ X
+    ("H[d,e] = X[n,d]*y[n]*Y[n,e]", False, lambda a: np.einsum("nd,n,ne->de", a["X"], a["y"], a["Y"])),
+    ("H[d,e] = X[n,d]*v[d]*X[n,e]", False,  # a weight on a free axis
+     lambda a: np.einsum("nd,d,ne->de", a["X"], a["v"], a["X"])),
+    ("H[d,e,b] = X[n,d]*y[n,b]*X[n,e]", False, lambda a: np.einsum("nd,nb,ne->deb", a["X"], a["y"], a["X"])),
+]
+
+
+@pytest.mark.parametrize("src, gram, want", CASES)
+def test_which_contractions_are_grams(src, gram, want):
     prog = ic.parse(src)
     text = numpy_source(prog, header=False)
     assert ("_gram(" in text) == gram, text
@@ -77,19 +82,7 @@ def test_which_contractions_are_grams(src, gram):
     shapes = {"X": (9, 4) if "X[n" in src else (4, 9), "Y": (9, 4), "y": (9, 3) if "y[n,b]" in src else (9,),
               "z": (9,), "v": (4,)}
     args = {k: rng.standard_normal(shapes[k]) for k in prog.inputs}
-    got = prog.compile()(**args)["H"]
-    want = {
-        0: lambda a: np.einsum("nd,n,ne->de", a["X"], a["y"] ** 2, a["X"]),
-        1: lambda a: -2 * np.einsum("dn,n,n,en->de", a["X"], a["y"], a["z"], a["X"]),
-        2: lambda a: a["X"].T @ a["X"],
-        3: lambda a: np.einsum("nd,n,ne->de", a["X"], a["y"], a["Y"]),
-        4: lambda a: np.einsum("nd,d,ne->de", a["X"], a["v"], a["X"]),
-        5: lambda a: np.einsum("nd,nb,ne->deb", a["X"], a["y"], a["X"]),
-    }[[s for s, _ in _CASES].index(src)](args)
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
-
-
-_CASES = test_which_contractions_are_grams.pytestmark[0].args[1]
+    np.testing.assert_allclose(prog.compile()(**args)["H"], want(args), rtol=1e-12, atol=1e-12)
 
 
 def test_numba_and_torch_print_no_gram():
