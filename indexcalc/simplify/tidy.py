@@ -20,7 +20,7 @@ import itertools
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
+from indexcalc.language.algebra import Index, Inv, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, scope
@@ -92,6 +92,9 @@ def _replace_once(e, pattern, st, sizes=None):
     whole_e = base_e = whole = None
     at, places = _places(pattern), _places(e)
     loose = [k for k, i in enumerate(st.indices) if i not in at]
+    if loose:  # (an index inside an axis expression, x[2*a+k], or inv(A)[i,j] keeps the old rule)
+        held = {j for el in pattern.atoms(sp.Indexed, Inv) for x in el.args[1:] for j in x.atoms(Index)}
+        loose = [k for k in loose if st.indices[k] not in held]
     for m in _maps(st.indices, free_indices(e), at, places):
         if loose and not _sized_alike(st, loose, m, places, sizes):
             continue
@@ -117,7 +120,7 @@ def _replace_once(e, pattern, st, sizes=None):
 
 def _sized_alike(st, loose, m, places, sizes) -> bool:
     """Does each left index of ``st`` numbered in ``loose`` (one that stands at no tensor
-    axis of its value: ``I[i,j,k] = delta(i,j)*delta(i,k)``) go by ``m`` to an index that
+    axis of its value, nor inside one: ``I[i,j,k] = delta(i,j)*delta(i,k)``) go by ``m`` to an index that
     stands, in the expression (``places``: :func:`_places`), at an axis the program makes
     as large as that axis of ``st``? A delta or a position sizes nothing: ``I[a,b,c]``
     for ``delta(a,b)*delta(a,c)``, a, b, c of another size, would read outside ``I``."""
