@@ -95,9 +95,12 @@ def _replace_once(e, pattern, st, sizes=None):
     if loose:  # (an index inside an axis expression, x[2*a+k], or inv(A)[i,j] keeps the old rule)
         held = {j for el in pattern.atoms(sp.Indexed, Inv) for x in el.args[1:] for j in x.atoms(Index)}
         loose = [k for k in loose if st.indices[k] not in held]
+    classes = None
     for m in _maps(st.indices, free_indices(e), at, places):
-        if loose and not _sized_alike(st, loose, m, places, sizes):
-            continue
+        if loose:
+            classes = _classes(e, places, sizes) if classes is None else classes
+            if not _sized_alike(st, loose, m, classes, sizes):
+                continue
         value = rename_indices(pattern, m)
         name = rename_indices(st.lhs, m)
         whole_e = alpha(e) if whole_e is None else whole_e
@@ -118,18 +121,32 @@ def _replace_once(e, pattern, st, sizes=None):
     return None
 
 
-def _sized_alike(st, loose, m, places, sizes) -> bool:
+def _classes(e, places, sizes) -> dict:
+    """``{index: size classes}`` of the indices of ``e``: those of the program's axes each
+    stands at (``places``: :func:`_places`), else those of an index a delta in ``e`` ties it
+    to (``delta(i,j)*A[i,i]``: j as large as A's axes, as the derivation's deltas are)."""
+    out = {i: {sizes.find(p) for p in ps if p in sizes.parent} for i, ps in places.items()} if sizes else {}
+    ties = [d.args for d in e.atoms(sp.KroneckerDelta) if all(isinstance(a, Index) for a in d.args)]
+    changed = True
+    while changed:
+        changed = False
+        for a, b in ties:
+            for x, y in ((a, b), (b, a)):
+                if not out.get(x) and out.get(y):
+                    out[x] = set(out[y])
+                    changed = True
+    return out
+
+
+def _sized_alike(st, loose, m, classes, sizes) -> bool:
     """Does each left index of ``st`` numbered in ``loose`` (one that stands at no tensor
-    axis of its value, nor inside one: ``I[i,j,k] = delta(i,j)*delta(i,k)``) go by ``m`` to an index that
-    stands, in the expression (``places``: :func:`_places`), at an axis the program makes
-    as large as that axis of ``st``? A delta or a position sizes nothing: ``I[a,b,c]``
-    for ``delta(a,b)*delta(a,c)``, a, b, c of another size, would read outside ``I``."""
+    axis of its value, nor inside one: ``I[i,j,k] = delta(i,j)*delta(i,k)``) go by ``m`` to
+    an index as large as that axis of ``st`` (``classes``: :func:`_classes`)? A delta or a
+    position sizes nothing: ``I[a,b,c]`` for ``delta(a,b)*delta(a,c)``, a, b, c of another
+    size, would read outside ``I``."""
     for k in loose:
         key = (st.name, k)
-        if sizes is None or key not in sizes.parent:
-            return False
-        want = sizes.find(key)
-        if not any(p in sizes.parent and sizes.find(p) == want for p in places.get(m[st.indices[k]], ())):
+        if sizes is None or key not in sizes.parent or sizes.find(key) not in classes.get(m[st.indices[k]], ()):
             return False
     return True
 
