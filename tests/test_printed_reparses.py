@@ -55,12 +55,10 @@ def _reparsed(src, result):
     return ic.parse(src + "\n" + text)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("src, shapes", SIZED)
+@pytest.mark.parametrize("kind, src, shapes", [(kind, src, shapes) for src, shapes in SIZED for kind in KINDS
+                                                if "[" not in src.split("=")[0] or kind not in ("hessian", "hvp")])
 def test_a_stated_size_prints_as_the_language_spells_it(kind, src, shapes):
     r = _derived(kind, src)
-    if r is None:
-        pytest.skip("a Hessian/HVP needs a scalar program")
     assert "size(" in str(r) or kind == "hvp", str(r)
     prog = _reparsed(src, r)
     rng = np.random.default_rng(0)
