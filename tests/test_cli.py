@@ -212,7 +212,7 @@ def test_broadcast_derivative_states_the_size(capsys):
     with size(A, k) (it used to be refused)."""
     code, out, err = run(capsys, "derive", "T = (A[i,j] + B[j,k])", "--wrt", "A")
     assert code == 0, err
-    assert out.strip() == "dA[i,j] = size(B, 1)", out
+    assert out.strip() == "dA[i,j] = size(B,1)", out
 
 
 def test_the_implicit_contraction_warning_is_a_note(capsys):

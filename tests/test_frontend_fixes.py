@@ -97,7 +97,7 @@ def test_size_parses_and_prints():
     (node,) = e.atoms(Size)
     assert node == Size(sp.IndexedBase("x"), sp.Integer(0)) and node.tensor == "x" and node.axis == 0
     assert node.is_positive and node.is_integer
-    assert str(prog) == "y[i] = size(x, 0)*x[i]"
+    assert str(prog) == "y[i] = size(x,0)*x[i]"  # (printed as a stated size is)
     assert "\\operatorname{size}" in prog.latex()
     assert prog.inputs == ["x"]
 

@@ -284,6 +284,7 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
         if str(name_tok) in self.indices_here:
             self.fail(f"{name_tok} is assigned here and is also an index of this statement; rename the index")
         self._check_sizes_read()
+        self.one_size([*left, *self.mentioned])  # (language/one_size.py)
         _check_constants(expr, self.fail)
         return Statement(name, tuple(left), expr, self.node.meta.line, self.text,
                          tuple(dict.fromkeys(self.reads)), tuple(self.stated.get(i) for i in left))

@@ -26,6 +26,7 @@ from indexcalc.language.algebra import (Binder, Index, Inv, ISum, KroneckerDelta
 from indexcalc.language.functions import BY_CLASS
 from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, size_text, valid_size
 from indexcalc.language.naming import twin_axes
+from indexcalc.language.one_size import check_one_size, record
 
 
 def windowed(e) -> bool:
@@ -412,6 +413,7 @@ class WindowChecks:
             key = (e.tensor, e.axis) if isinstance(e, Size) else \
                 (self.n, e.args[0]) if isinstance(e, Len) else ("=", e)
             self.sizes.join((self.n, idx), key, None)
+            self._record(key, idx, True)
         pending = [i for i in dict.fromkeys([*left, *self.mentioned]) if not self.sizes.has_axis((self.n, i))]
         progress = True
         while pending and progress:
@@ -432,12 +434,27 @@ class WindowChecks:
                 if n is None:
                     self.unsized(u, reads, left)
                 self.sizes.join((self.n, u), ("=", n), None)
+                self._record(("=", n), u, False)
                 pending.remove(u)
                 progress = True
                 break
         if pending:
             reads = [(name, axis, e) for name, axis, e in self.windows if pending[0] in e.atoms(Index)]
             self.unsized(pending[0], reads, left, pending)
+
+    def _record(self, key, idx, stated):
+        if key[0] == "=":
+            name, *rest = self.node.children
+            left = [str(t if isinstance(t, lark.Token) else t.children[0]) for t in
+                    (rest[0].children if len(rest) == 2 else [])]
+            axis = left.index(str(idx)) if str(idx) in left else None
+            record(self.sizes, key, self.node.meta.line, str(name), axis, idx, stated)
+
+    def one_size(self, indices):
+        """A ShapeError where this statement ties two sizes that can never be equal
+        (:mod:`indexcalc.language.one_size`); not in indexcalc's own printout."""
+        if not getattr(self, "own_text", False):
+            check_one_size(self.sizes, self.n, indices, self.node.meta.line, self.text)
 
     def unsized(self, u, reads, left, pending=()):
         where = ", ".join(f"{name}[{axis_text(e)}]" for name, _, e in reads)

@@ -30,6 +30,7 @@ from indexcalc.notation.latex_names import Naming, function_latex, index_latex, 
 from indexcalc.notation.text import _coefficient, chain_order, is_negative, written
 from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.language.axes import coefficients
+from indexcalc.language.windows import state_sum_sizes, windowed
 from indexcalc.notation.sized import sized, window_size
 
 #: reductions other than sums: max[i](..) prints as \max_{i} ...
@@ -306,7 +307,10 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
         lhs = (naming.display if display else naming.indexed)(st.name, indices)
         expr = st.expr
         if program is not None:  # a window's size in its max: \max_{k < 2}
-            expr = sized(expr, functools.partial(window_size, program, len(program.statements) - len(statements) + k))
+            size = functools.partial(window_size, program, len(program.statements) - len(statements) + k)
+            expr = sized(expr, size)
+            if not windowed(expr):  # sum[x:size(A,0)](delta(x,c)): only the statement sizes x
+                expr = state_sum_sizes(expr, size, unsized=True)
         stated = [(i, n) for i, n in zip(st.indices, getattr(st, "sizes", ()) or ()) if n is not None]
         where = ""
         if stated:  # y[i:size(x,0)] = x[i+k-1]*w[k]: the range of i, which nothing else gives

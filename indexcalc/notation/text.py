@@ -119,7 +119,7 @@ class TextPrinter(StrPrinter):
         return f"len({e.args[0]})"
 
     def _print_Size(self, e):
-        return f"size({e.tensor}, {e.axis})"
+        return f"size({e.tensor},{e.axis})"  # (the spelling of a stated size, language/axes.py)
 
     def _print_Inv(self, e):
         return f"inv({e.args[0].label})[{e.args[1]},{e.args[2]}]"

@@ -20,7 +20,7 @@ import itertools
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
+from indexcalc.language.algebra import Index, Inv, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, scope
@@ -77,8 +77,10 @@ def _places(e) -> dict:
     return out
 
 
-def _replace_once(e, pattern, st):
-    """``e`` with the statement's value (``pattern``) replaced by ``st.lhs``, or None."""
+def _replace_once(e, pattern, st, sizes=None):
+    """``e`` with the statement's value (``pattern``) replaced by ``st.lhs``, or None.
+    ``sizes``: the program's (:class:`~indexcalc.language.program.Sizes`), which a left
+    index standing at no tensor axis of the value needs (:func:`_sized_alike`)."""
     if not tensor_names(pattern) <= tensor_names(e):
         return None
     if not set(st.indices) <= free_indices(pattern.replace(Len, lambda i: sp.Integer(2))):
@@ -88,7 +90,17 @@ def _replace_once(e, pattern, st):
         # (``da[i] = 1/len(i)`` is not ``1/len(j)``, j of another size)
         return None
     whole_e = base_e = whole = None
-    for m in _maps(st.indices, free_indices(e), _places(pattern), _places(e)):
+    at, places = _places(pattern), _places(e)
+    loose = [k for k, i in enumerate(st.indices) if i not in at]
+    if loose:  # (an index inside an axis expression, x[2*a+k], or inv(A)[i,j] keeps the old rule)
+        held = {j for el in pattern.atoms(sp.Indexed, Inv) for x in el.args[1:] for j in x.atoms(Index)}
+        loose = [k for k in loose if st.indices[k] not in held]
+    classes = None
+    for m in _maps(st.indices, free_indices(e), at, places):
+        if loose:
+            classes = _classes(e, places, sizes) if classes is None else classes
+            if not _sized_alike(st, loose, m, classes, sizes):
+                continue
         value = rename_indices(pattern, m)
         name = rename_indices(st.lhs, m)
         whole_e = alpha(e) if whole_e is None else whole_e
@@ -109,6 +121,36 @@ def _replace_once(e, pattern, st):
     return None
 
 
+def _classes(e, places, sizes) -> dict:
+    """``{index: size classes}`` of the indices of ``e``: those of the program's axes each
+    stands at (``places``: :func:`_places`), else those of an index a delta in ``e`` ties it
+    to (``delta(i,j)*A[i,i]``: j as large as A's axes, as the derivation's deltas are)."""
+    out = {i: {sizes.find(p) for p in ps if p in sizes.parent} for i, ps in places.items()} if sizes else {}
+    ties = [d.args for d in e.atoms(sp.KroneckerDelta) if all(isinstance(a, Index) for a in d.args)]
+    changed = True
+    while changed:
+        changed = False
+        for a, b in ties:
+            for x, y in ((a, b), (b, a)):
+                if not out.get(x) and out.get(y):
+                    out[x] = set(out[y])
+                    changed = True
+    return out
+
+
+def _sized_alike(st, loose, m, classes, sizes) -> bool:
+    """Does each left index of ``st`` numbered in ``loose`` (one that stands at no tensor
+    axis of its value, nor inside one: ``I[i,j,k] = delta(i,j)*delta(i,k)``) go by ``m`` to
+    an index as large as that axis of ``st`` (``classes``: :func:`_classes`)? A delta or a
+    position sizes nothing: ``I[a,b,c]`` for ``delta(a,b)*delta(a,c)``, a, b, c of another
+    size, would read outside ``I``."""
+    for k in loose:
+        key = (st.name, k)
+        if sizes is None or key not in sizes.parent or sizes.find(key) not in classes.get(m[st.indices[k]], ()):
+            return False
+    return True
+
+
 def reuse_forward(e, prog):
     """Replace every forward value inside ``e`` by the name that holds it: first with
     sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
@@ -126,6 +168,7 @@ def reuse_forward(e, prog):
 def _put_back(e, prog, supply, by_factors, twins=frozenset()):
     """:func:`reuse_forward` (``by_factors``: a product's factors one by one, where that
     gives the same)."""
+    sizes = getattr(prog, "sizes", None)
     for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
         e = form(e)
         present = Present()
@@ -146,7 +189,7 @@ def _put_back(e, prog, supply, by_factors, twins=frozenset()):
                 # each of the 1,000 factors for each statement)
                 factors = Factors(e.args, present) if factors is None else factors
                 for k, f in list(factors.candidates(shape)):
-                    g = _reuse(f, pattern, st, shape, present)
+                    g = _reuse(f, pattern, st, shape, present, sizes)
                     if g is not f:
                         factors.put(k, g)
                 continue
@@ -154,7 +197,7 @@ def _put_back(e, prog, supply, by_factors, twins=frozenset()):
             # (else the value cannot be in e: a look-up, not a walk over e for each
             # statement, so that a chain of 1,500 statements costs 1,500 look-ups)
             if reads <= tensor_names(e) and present.may_hold(shape, e):
-                e = _reuse(e, pattern, st, shape, present)
+                e = _reuse(e, pattern, st, shape, present, sizes)
         e = _product(e, factors)
     return e
 
@@ -178,14 +221,14 @@ def _product(e, factors):
     return out
 
 
-def _reuse(e, pattern, st, shape=None, present=None):
+def _reuse(e, pattern, st, shape=None, present=None, sizes=None):
     if is_leaf(e) or (present is not None and not present.may_hold(shape, e)):
         return e
     shape = shape or Shape(pattern)
-    out = _replace_once(e, pattern, st) if shape.may_be_in(e) else None
+    out = _replace_once(e, pattern, st, sizes) if shape.may_be_in(e) else None
     if out is not None:
-        return _reuse(out, pattern, st, shape, present)
-    args = [_reuse(a, pattern, st, shape, present) for a in e.args]
+        return _reuse(out, pattern, st, shape, present, sizes)
+    args = [_reuse(a, pattern, st, shape, present, sizes) for a in e.args]
     return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
 
 

@@ -1,0 +1,116 @@
+"""One size per axis, across statements (README "Windows and positions"): an axis whose
+size two statements compute differently, so that no input shape fits the program, is a
+:class:`~indexcalc.errors.ShapeError` when the program is checked, naming the index, the two
+axes and their sizes, not one at every call.
+
+A stated size and a "valid" size are expressions of the program's axes
+(``size(x,0) - 2``); the checker joins them with the axes of the indices they size
+(``("=", expr)`` keys of :class:`~indexcalc.language.program.Sizes`). Two such sizes that
+one index ties together must then be equal; where they differ by a number whatever the
+inputs' shapes (``size(x,0) - 2`` and ``size(x,0) - 1``; ``size(x,0)`` and
+``size(x,0) - 2``; ``3`` and ``4``), the program can never run. Where they merely *might*
+differ (``size(x,0) - size(w,0) + 1`` and ``size(x,0)``: ``w`` of size 1) the program stays
+valid and the call checks the shapes.
+
+    >>> import indexcalc as ic
+    >>> ic.parse("y[a] = max[k:3](x[a+k])\\nz[a] = max[k:2](x[a+k])\\nw[a] = y[a]*z[a]")
+    Traceback (most recent call last):
+    ...
+    indexcalc.errors.ShapeError: line 3, in 'w[a] = y[a]*z[a]': index a cannot have one size: axis 0 of y has size(x,0) - 2 (its valid size, line 1) and axis 0 of z has size(x,0) - 1 (its valid size, line 2), which differ by 1 whatever the shapes of the inputs, so no input fits the program
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from indexcalc.errors import ShapeError
+from indexcalc.language.algebra import Len, Size
+from indexcalc.language.axes import size_text
+
+
+def computed(sizes) -> dict:
+    """``{("=", expr) key: where it comes from or None}`` of ``sizes``, kept on it (a
+    program resumed from another's tables finds its keys again, without where from)."""
+    table = getattr(sizes, "computed_sizes", None)
+    if table is None:
+        table = {k: None for k in sizes.parent if k[0] == "="}
+        sizes.computed_sizes = table
+    return table
+
+
+def record(sizes, key, line, name, axis, index, stated):
+    """Note that statement ``line`` (``name``) gives ``key`` to ``index`` (at ``axis`` of
+    ``name`` on the left, else None)."""
+    table = computed(sizes)
+    if table.get(key) is None:
+        table[key] = (line, name, axis, index, stated)
+
+
+def check_one_size(sizes, n, indices, line, text):
+    """Raise a ShapeError where an index of statement ``n`` (``indices``) ties two sizes
+    that differ by a number (module doc)."""
+    table = computed(sizes)
+    if not table:
+        return
+    here = {}
+    for i in indices:
+        if (n, i) in sizes.parent:
+            here.setdefault(sizes.find((n, i)), i)
+    by_root = {}
+    for key in table:
+        root = sizes.find(key)
+        if root in here:
+            by_root.setdefault(root, []).append(key)
+    for root, keys in by_root.items():
+        clash = _clash(sizes, root, keys)
+        if clash is not None:
+            (a, a_text), (b, b_text), gap = clash
+            raise ShapeError(f"line {line}, in '{text}': index {here[root]} cannot have one size: {a_text} and "
+                             f"{b_text}, which differ by {abs(gap)} whatever the shapes of the inputs, so no "
+                             "input fits the program")
+
+
+def _clash(sizes, root, keys):
+    """Two sizes of the class ``root`` (from its ``("=", expr)`` ``keys``, and the class's
+    own axis where an expression reads it) that differ by a nonzero number, each with its
+    description, and the difference; or None."""
+    values, own = [], None
+    for key in keys:
+        expr = key[1]
+        subs = {}
+        for s in expr.atoms(Size):
+            at = (s.tensor, s.axis)
+            if at in sizes.parent and sizes.find(at) == root:
+                subs[s] = sp.Symbol("_this")
+                own = own or at
+            elif at in sizes.parent:
+                subs[s] = sp.Symbol(f"_size{sizes.find(at)!r}")
+        subs.update({x: sp.Dummy() for x in expr.atoms(Len)})  # (len(j) of one statement only)
+        values.append((expr.xreplace(subs), key))
+    if own is not None:
+        values.append((sp.Symbol("_this"), own))
+    if len(values) < 2:
+        return None
+    for k, (a, ka) in enumerate(values):
+        for b, kb in values[k + 1:]:
+            gap = sp.expand(a - b)
+            if gap.is_Number and gap != 0:
+                return (ka, _describe(sizes, ka)), (kb, _describe(sizes, kb)), gap
+    return None
+
+
+def _describe(sizes, key) -> str:
+    if key[0] != "=":
+        return f"axis {key[1]} of {key[0]} has size({key[0]},{key[1]})"
+    try:
+        text = size_text(key[1])
+    except ValueError:
+        text = str(key[1])
+    where = computed(sizes).get(key)
+    if where is None:
+        return f"a size {text}"
+    line, name, axis, index, stated = where
+    how = "stated" if stated else "its valid size"
+    if axis is None:
+        return f"index {index} of line {line} has {text} ({how})"
+    return f"axis {axis} of {name} has {text} ({how}, line {line})"
