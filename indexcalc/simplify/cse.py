@@ -22,9 +22,8 @@ import sympy as sp
 
 from indexcalc.language.algebra import Index, ISum
 from indexcalc.calculus.names import NameSupply
-from indexcalc.language.memo import Memo, remember
-from indexcalc.language.walk import bottom_up, is_leaf, postorder
-from indexcalc.simplify.cse_keys import Keys, _Held
+from indexcalc.language.walk import is_leaf, postorder
+from indexcalc.simplify.cse_keys import Keys, _Held, up
 from indexcalc.simplify.keys import alpha
 from indexcalc.simplify.cse_table import Table, inside, pick_from, scan
 from indexcalc.simplify.products import rebuilt
@@ -96,10 +95,10 @@ def eliminate(exprs, taken, prefix="t"):
         at = None if isinstance(value, sp.Mul) else table.above(best, keys.blind(value))
         new = [_substitute(e, best, name, idx, value, keys, done, at) for e in exprs]
         new_temps = [(n, i, _substitute(v, best, name, idx, value, keys, done, at)) for n, i, v in temps]
-        counted = Memo(1 << 20)  # reads of name by subexpression, for this name
+        counted = {}  # reads of name by subexpression, for this name: id -> (it, count)
         for x, y in done.values():
             if x is y:  # left as it was: cannot read the new name
-                remember(counted, x, 0)
+                counted[id(x)] = (x, 0)
         changed = [(r, n) for r, n in zip(roots, new + [v for _, _, v in new_temps]) if r is not n]
         if sum(_reads(n, name, counted, table.node) for _, n in changed) < 2:  # (the others read none)
             stuck.add(best)  # occurrences without one index map (repeated indices)
@@ -113,8 +112,8 @@ _CHECK = False
 
 
 def _reads(e, name, counted=None, before=None) -> int:
-    """How many times ``e`` reads the tensor or scalar ``name`` (``counted``: a
-    :class:`Memo` of the counts of subexpressions, for this ``name`` only; ``before``:
+    """How many times ``e`` reads the tensor or scalar ``name`` (``counted``: a dict
+    ``id -> (subexpression, count)``, for this ``name`` only; ``before``:
     ``{id: subexpression}`` made before ``name`` was, which read none of it)."""
     before = {} if before is None else before
 
@@ -129,7 +128,7 @@ def _reads(e, name, counted=None, before=None) -> int:
 
     def below(x):
         return () if isinstance(x, (sp.Indexed, sp.Symbol)) or before.get(id(x)) is x else x.args
-    return bottom_up(Memo(1 << 20) if counted is None else counted, e, below, own)
+    return up({} if counted is None else counted, e, below, own)
 
 
 def _substitute(e, key, name, idx, value, keys, done=None, at=None):

@@ -27,8 +27,7 @@ import sympy as sp
 
 from indexcalc.calculus.names import slot
 from indexcalc.language.algebra import Binder, Index, Indexed, Det, LogDet, Size, free_indices
-from indexcalc.language.memo import Memo, recall, remember
-from indexcalc.language.walk import bottom_up, is_leaf
+from indexcalc.language.walk import is_leaf
 from indexcalc.simplify.cse_ops import count_ops
 from indexcalc.simplify.keys import alpha, blind, blind_of
 
@@ -51,43 +50,47 @@ class Keys:
     is worth computing."""
 
     def __init__(self):
-        self._exact, self._sized, self._nodes = Memo(1 << 16), Memo(1 << 16), Memo(1 << 16)
-        self._number, self._size = Memo(1 << 16), Memo(1 << 16)
-        self._nodes_in, self._tensors, self._ops = Memo(1 << 16), Memo(1 << 16), Memo(1 << 16)
-        self._free, self._binders, self._slots = Memo(1 << 16), Memo(1 << 16), {}
+        # id -> (subexpression, value): plain dicts, for one elimination (whose table holds
+        # every subexpression anyway), not least-recently-used Memos (whose bookkeeping
+        # cost more than most of the keys)
+        self._exact, self._sized, self._nodes, self._number, self._size = {}, {}, {}, {}, {}
+        self._nodes_in, self._tensors, self._ops, self._free, self._binders = {}, {}, {}, {}, {}
+        self._slots = {}
 
     blind = staticmethod(blind)
     blind_of = staticmethod(blind_of)
 
     def entries(self, e) -> list:
         """:func:`_entries` of ``e``."""
-        out = recall(self._nodes, e)
-        if out is None:
-            out = _entries(e, self)
-            remember(self._nodes, e, out)
+        hit = self._nodes.get(id(e))
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        out = _entries(e, self)
+        self._nodes[id(e)] = (e, out)
         return out
 
     def number(self, e) -> bool:
         """``e.is_number``, remembered for every subexpression (SymPy walks the whole
         tree each time it is asked)."""
-        return bottom_up(self._number, e, _args, _is_number)
+        return up(self._number, e, _args, _is_number)
 
     def nodes(self, e) -> int:
         """The number of nodes of ``e`` written out as a tree: no subexpression with fewer
         holds one equal to ``e`` up to index names (nor does a product of some of its
         factors), so :func:`_substitute` does not look into it."""
-        return bottom_up(self._nodes_in, e, _args, _count)
+        return up(self._nodes_in, e, _args, _count)
 
     def tensors(self, e) -> frozenset:
         """``e.atoms(sp.Indexed)``, remembered for every subexpression (SymPy's walk
         costs the depth of the tree per node: quadratic along ``tanh(tanh(...))``)."""
-        return bottom_up(self._tensors, e, _args, _tensors)
+        return up(self._tensors, e, _args, _tensors)
 
     def size(self, e) -> int:
-        k = recall(self._size, e)
-        if k is None:
-            k = self.ops(e) + len(self.tensors(e))
-            remember(self._size, e, k)
+        hit = self._size.get(id(e))
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        k = self.ops(e) + len(self.tensors(e))
+        self._size[id(e)] = (e, k)
         return k
 
     def ops(self, e) -> int:
@@ -100,21 +103,22 @@ class Keys:
 
     def exact(self, e):
         """:func:`shape_key` of ``e``, remembered."""
-        k = recall(self._exact, e)
-        if k is None:
-            k = shape_key(e, self)
-            remember(self._exact, e, k)
+        hit = self._exact.get(id(e))
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        k = shape_key(e, self)
+        self._exact[id(e)] = (e, k)
         return k
 
     def free(self, e) -> frozenset:
         """``free_indices(e)``, remembered for every subexpression (SymPy-style recursion
         through the whole tree each time costs the depth of the tree per node)."""
-        return bottom_up(self._free, e, _free_below, _free)
+        return up(self._free, e, _free_below, _free)
 
     def summing(self, e) -> bool:
         """Does ``e`` hold a binder (a sum, a max over an index, ...)? Where it holds none,
         ``alpha(e)`` is ``e`` itself."""
-        return bottom_up(self._binders, e, _args, _summing)
+        return up(self._binders, e, _args, _summing)
 
     def alpha(self, e):
         """:func:`~indexcalc.simplify.keys.alpha` of ``e`` (``e`` itself, without a walk,
@@ -128,14 +132,15 @@ class Keys:
         key = tuple(ren.items())
         cache = self._slots.get(key)
         if cache is None:
-            cache = self._slots[key] = Memo(1 << 16)
-        return bottom_up(cache, e, _args, lambda x, below: _replaced(x, below, ren))[0]
+            cache = self._slots[key] = {}
+        return up(cache, e, _args, lambda x, below: _replaced(x, below, ren))[0]
 
     def sized(self, e) -> bool:
-        k = recall(self._sized, e)
-        if k is None:
-            k = _sized(self.free(e), self.tensors(e))
-            remember(self._sized, e, k)
+        hit = self._sized.get(id(e))
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        k = _sized(self.free(e), self.tensors(e))
+        self._sized[id(e)] = (e, k)
         return k
 
 
@@ -203,6 +208,26 @@ class _Held(sp.Function):
     """``_Held(B, g)`` stands for ``B^g`` while SymPy would merge ``(B^g)^n`` into ``B^(gn)``."""
 
     nargs = 2
+
+
+def up(cache: dict, e, children, combine):
+    """:func:`~indexcalc.language.walk.bottom_up` with a plain dict ``id -> (node,
+    value)`` for ``cache``, which keeps every node it is given (so an id stays its node's)."""
+    hit = cache.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    stack = [(e, False)]
+    while stack:
+        x, ready = stack.pop()
+        k = id(x)
+        if k in cache:
+            continue
+        if ready:
+            cache[k] = (x, combine(x, [cache[id(c)][1] for c in children(x)]))
+            continue
+        stack.append((x, True))
+        stack.extend((c, False) for c in children(x) if id(c) not in cache)
+    return cache[id(e)][1]
 
 
 def _free_below(e):

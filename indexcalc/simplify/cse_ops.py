@@ -9,10 +9,9 @@ with (its arguments, or others it builds: ``-a`` for a negative term, the numera
 denominator of a product); the operations of an item and of all it pushes do not depend
 on the rest of the walk, so the count of an item is its own plus those of what it pushes.
 
-    >>> from indexcalc.language.memo import Memo
     >>> x, y = sp.symbols("x y")
     >>> e = sp.tanh(x - 2*y/x) + sp.exp(-x)*y**3
-    >>> count_ops(Memo(), e), sp.count_ops(e)
+    >>> count_ops({}, e), sp.count_ops(e)
     (8, 8)
 """
 
@@ -26,36 +25,31 @@ from sympy.core.operations import LatticeOp
 from sympy.integrals.integrals import Integral
 from sympy.simplify.radsimp import fraction
 
-from indexcalc.language.memo import recall, remember
 
 
-def count_ops(cache, e) -> int:
+def count_ops(cache: dict, e) -> int:
     """``sp.count_ops(e)`` for an expression ``e`` (an ``Expr``, not a relation), the
-    counts of what it pushes remembered in ``cache`` (a :class:`~indexcalc.language.memo.Memo`)."""
-    hit = recall(cache, e)
-    if hit is not None:
-        return hit
-    done, local = {}, {}  # id -> count; id -> (item, its own count, what it pushes)
+    counts of what it pushes remembered in ``cache`` (``id -> (item, count)``, which
+    keeps the items, so that an id stays its item's)."""
+    hit = cache.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    local = {}  # id -> (item, its own count, what it pushes): holds the items it built
     stack = [(e, False)]
     while stack:
         x, ready = stack.pop()
         k = id(x)
+        if k in cache:
+            continue
         if ready:
             _, own, pushed = local[k]
-            done[k] = n = own + sum(done[id(p)] for p in pushed)
-            remember(cache, x, n)
+            cache[k] = (x, own + sum(cache[id(p)][1] for p in pushed))
             continue
-        if k in done:
-            continue
-        hit = recall(cache, x)
-        if hit is not None:
-            done[k] = hit
-            continue
-        own, pushed = _at(x)
-        local[k] = (x, own, pushed)  # (holds the items it built: their ids stay theirs)
+        if k not in local:
+            local[k] = (x, *_at(x))
         stack.append((x, True))
-        stack.extend((p, False) for p in pushed if id(p) not in done)
-    return done[id(e)]
+        stack.extend((p, False) for p in local[k][2] if id(p) not in cache)
+    return cache[id(e)][1]
 
 
 def _at(a) -> tuple:
