@@ -55,7 +55,7 @@ class Keys:
         # cost more than most of the keys)
         self._exact, self._sized, self._nodes, self._number, self._size = {}, {}, {}, {}, {}
         self._nodes_in, self._tensors, self._ops, self._free, self._binders = {}, {}, {}, {}, {}
-        self._slots = {}
+        self._slots, self._numbers = {}, {}
 
     blind = staticmethod(blind)
     blind_of = staticmethod(blind_of)
@@ -102,11 +102,13 @@ class Keys:
         return count_ops(self._ops, e)
 
     def exact(self, e):
-        """:func:`shape_key` of ``e``, remembered."""
+        """:func:`shape_key` of ``e`` as a number (equal for equal keys: a dict of the keys
+        seen compares each new one once, then the numbers compare at once), remembered."""
         hit = self._exact.get(id(e))
         if hit is not None and hit[0] is e:
             return hit[1]
         k = shape_key(e, self)
+        k = self._numbers.setdefault(k, len(self._numbers))  # (equal keys compared once)
         self._exact[id(e)] = (e, k)
         return k
 
@@ -129,6 +131,8 @@ class Keys:
         """``e.xreplace(ren)`` for ``ren`` a map of indices to canonical ones, each
         distinct subexpression rebuilt once for each ``ren`` (SymPy's ``xreplace`` walks
         a subexpression as often as it occurs, and afresh for each ancestor asked)."""
+        if not ren:
+            return e  # (xreplace with no rule looks at nothing)
         key = tuple(ren.items())
         cache = self._slots.get(key)
         if cache is None:
