@@ -99,3 +99,44 @@ def test_the_table_picks_what_a_whole_scan_picks(monkeypatch):
         ic.derive(source)  # (an AssertionError where they differ)
     d = ic.derive(PROGRAMS[0], wrt="x")
     assert "t1[i]" in str(d)
+
+
+def _subexpressions(source):
+    """Every distinct subexpression of what eliminate is given while deriving ``source``."""
+    import indexcalc as ic
+    import indexcalc.derivation.assemble as assemble
+    from indexcalc.language.walk import postorder
+    seen, original = [], assemble.eliminate
+
+    def spy(exprs, taken, prefix="t"):
+        seen.extend(postorder(exprs, lambda y: y.args))
+        return original(exprs, taken, prefix)
+    assemble.eliminate = spy
+    try:
+        ic.derive(source)
+    finally:
+        assemble.eliminate = original
+    return seen
+
+
+def test_remembered_keys_are_sympys():
+    """cse_keys remembers per subexpression what SymPy computes afresh: the operation count
+    (cse_ops.count_ops), free indices, and xreplace onto canonical slots, which rebuilds a
+    node wherever an index is replaced, even by itself (SymPy then distributes a number
+    over a sum left undistributed: 0.5*(h + 0.04*h^3) in the GELU's derivative)."""
+    from indexcalc.calculus.names import slot
+    from indexcalc.language.algebra import free_indices
+    gelu = "y[n,j] = 0.5*h[n,j]*(1 + tanh(0.7978845608028654*(h[n,j] + 0.044715*h[n,j]^3)))"
+    keys, checked, rebuilt_forms = _Keys(), 0, 0
+    for source in PROGRAMS + [gelu, "y[i] = exp(-x[i])/(1 + exp(-x[i])) - 2*x[i]/3"]:
+        for e in _subexpressions(source):
+            if isinstance(e, sp.Expr) and not e.is_Relational:
+                assert keys.ops(e) == sp.count_ops(e), e
+            assert keys.free(e) == free_indices(e), e
+            ren = {i: slot(k) for k, i in enumerate(sorted(free_indices(e), key=str))}
+            assert keys.slotted(e, ren) == e.xreplace(ren), e
+            same = {i: i for i in free_indices(e)}
+            assert keys.slotted(e, same) == e.xreplace(same), e
+            rebuilt_forms += e.xreplace(same) != e
+            checked += 1
+    assert checked > 200 and rebuilt_forms, (checked, rebuilt_forms)

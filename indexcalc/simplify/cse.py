@@ -20,133 +20,15 @@ import itertools
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, ISum, free_indices
-from indexcalc.calculus.names import NameSupply, slot
-from indexcalc.language.memo import Memo, recall, remember
-from indexcalc.language.walk import bottom_up, is_leaf, postorder
-from indexcalc.simplify.keys import alpha, blind, blind_of
+from indexcalc.language.algebra import Index, ISum
+from indexcalc.calculus.names import NameSupply
+from indexcalc.language.walk import is_leaf, postorder
+from indexcalc.simplify.cse_keys import Keys, _Held, up
+from indexcalc.simplify.keys import alpha
 from indexcalc.simplify.cse_table import Table, inside, pick_from, scan
 from indexcalc.simplify.products import rebuilt
 
-
-
-def shape_key(e):
-    """Equal for subexpressions equal up to renaming their free and summed indices."""
-    e = alpha(e)
-    free = sorted(free_indices(e), key=str)
-    if len(free) > 4:
-        return sp.srepr(e)
-    return min(sp.srepr(e.xreplace({i: slot(k) for k, i in enumerate(p)}))
-               for p in itertools.permutations(free))
-
-
-class _Keys:
-    """Memoized keys of subexpressions. :func:`~indexcalc.simplify.keys.blind` is cheap
-    and equal wherever :func:`shape_key` is: it picks the few candidates whose exact key
-    is worth computing."""
-
-    def __init__(self):
-        self._exact, self._sized, self._nodes = Memo(1 << 16), Memo(1 << 16), Memo(1 << 16)
-        self._number, self._size = Memo(1 << 16), Memo(1 << 16)
-        self._nodes_in, self._tensors = Memo(1 << 16), Memo(1 << 16)
-
-    blind = staticmethod(blind)
-    blind_of = staticmethod(blind_of)
-
-    def entries(self, e) -> list:
-        """:func:`_entries` of ``e``."""
-        out = recall(self._nodes, e)
-        if out is None:
-            out = _entries(e, self)
-            remember(self._nodes, e, out)
-        return out
-
-    def number(self, e) -> bool:
-        """``e.is_number``, remembered for every subexpression (SymPy walks the whole
-        tree each time it is asked)."""
-        return bottom_up(self._number, e, _args, _is_number)
-
-    def nodes(self, e) -> int:
-        """The number of nodes of ``e`` written out as a tree: no subexpression with fewer
-        holds one equal to ``e`` up to index names (nor does a product of some of its
-        factors), so :func:`_substitute` does not look into it."""
-        return bottom_up(self._nodes_in, e, _args, _count)
-
-    def tensors(self, e) -> frozenset:
-        """``e.atoms(sp.Indexed)``, remembered for every subexpression (SymPy's walk
-        costs the depth of the tree per node: quadratic along ``tanh(tanh(...))``)."""
-        return bottom_up(self._tensors, e, _args, _tensors)
-
-    def size(self, e) -> int:
-        k = recall(self._size, e)
-        if k is None:
-            k = sp.count_ops(e) + len(self.tensors(e))
-            remember(self._size, e, k)
-        return k
-
-    def exact(self, e):
-        k = recall(self._exact, e)
-        if k is None:
-            k = shape_key(e)
-            remember(self._exact, e, k)
-        return k
-
-    def sized(self, e) -> bool:
-        k = recall(self._sized, e)
-        if k is None:
-            k = _sized(e, self.tensors(e))
-            remember(self._sized, e, k)
-        return k
-
-
-def _args(e):
-    return e.args
-
-
-def _tensors(e, below) -> frozenset:
-    inner = frozenset().union(*below)  # (a gather's index may be a tensor: x[idx[i]])
-    return inner | {e} if isinstance(e, sp.Indexed) else inner
-
-
-def _count(e, counts) -> int:
-    return 1 + sum(counts)
-
-
-def _is_number(e, numbers) -> bool:
-    """SymPy's ``e.is_number`` given that of its arguments (``numbers``)."""
-    if getattr(type(e), "is_number", None) is _EXPR_IS_NUMBER:
-        return all(numbers)
-    return bool(e.is_number)
-
-
-_EXPR_IS_NUMBER = sp.Expr.__dict__["is_number"]
-
-
-def _worth(e, keys) -> bool:
-    """Is ``e`` worth a name? Not an atom, nor a number times an atom, nor ``1/atom``."""
-    if is_leaf(e) or keys.number(e):  # (sqrt(2) is as short as its name)
-        return False
-    if isinstance(e, sp.Mul):
-        return sum(not a.is_Number for a in e.args) >= 2 or any(not is_leaf(a) for a in e.args)
-    if isinstance(e, sp.Pow):
-        return not ((is_leaf(e.base) or isinstance(e.base, _Held)) and e.exp.is_Integer)
-    if isinstance(e, sp.Function) and len(e.args) == 1:
-        return not is_leaf(e.args[0])  # step(h[i]) costs less than a name
-    return True
-
-
-def _entries(e, keys) -> list:
-    """``e`` if it is worth naming, and its sub-products if it is a product, as ``(blind
-    key, expression or tuple of factors)`` (a sub-product is built only when its blind key
-    occurs twice)."""
-    out = [(keys.blind(e), e)] if _worth(e, keys) else []
-    if isinstance(e, sp.Mul):
-        factors = [a for a in e.args if not a.is_Number]
-        if len(factors) <= 6:
-            for r in range(2, len(factors)):
-                out.extend((keys.blind_of("Mul", c), c) for c in itertools.combinations(factors, r))
-    return out
-
+_Keys = Keys  # (the tests' name)
 
 _inside = inside  # the subexpressions a search for shared ones looks into
 
@@ -168,26 +50,13 @@ def _symbols(exprs) -> set:
     return names
 
 
-def _index_order(e, tensors) -> tuple:
-    """The free indices of ``e`` in the order its ``tensors`` (its Indexed atoms) list
-    them: ``dh[n,j]`` -> (n, j)."""
+def _index_order(free, tensors) -> tuple:
+    """The free indices of an expression (``free``) in the order its ``tensors`` (its
+    Indexed atoms) list them: ``dh[n,j]`` -> (n, j)."""
     seen = []
     for el in sorted(tensors, key=str):
         seen += [i for i in dict.fromkeys(el.indices) if i not in seen]  # A[k,k,h]: (k, h)
-    free = free_indices(e)
     return tuple(i for i in seen if i in free)
-
-
-def _sized(e, tensors) -> bool:
-    """Does every free index of ``e`` stand at a tensor axis in it (not only in len()), and
-    has it no more free indices than its largest tensor (no outer products as names)?
-    ``tensors``: its Indexed atoms."""
-    at_axes, rank = set(), 0
-    for el in tensors:
-        at_axes |= set(el.indices)
-        rank = max(rank, len(el.indices))
-    free = free_indices(e)
-    return free <= at_axes and len(free) <= rank
 
 
 def eliminate(exprs, taken, prefix="t"):
@@ -198,10 +67,10 @@ def eliminate(exprs, taken, prefix="t"):
     supply = taken if isinstance(taken, NameSupply) else NameSupply(taken)
     supply.add(*_symbols(exprs))  # (what add_expr takes, each subexpression looked at once)
     prefix = supply.prefix([prefix])
-    exprs = _group_powers(exprs)
+    exprs, grouped = _group_powers(exprs)
     temps = []
     stuck = set()
-    keys = _Keys()
+    keys = Keys()
     table = Table(exprs, keys)
     while True:
         roots = exprs + [t[2] for t in temps]
@@ -212,10 +81,10 @@ def eliminate(exprs, taken, prefix="t"):
                 assert full == pick, (pick, full)  # (the tests' check of the table)
             pick = full
         if pick is None:
-            release = lambda e: e.replace(_Held, lambda b, x: b**x)  # noqa: E731
+            release = (lambda e: e.replace(_Held, lambda b, x: b**x)) if grouped else (lambda e: e)  # noqa: E731
             return [(n, i, release(v)) for n, i, v in temps], [release(e) for e in exprs]
         best, value = pick
-        idx = _index_order(value, keys.tensors(value))
+        idx = _index_order(keys.free(value), keys.tensors(value))
         if len(set(idx)) != len(idx):
             stuck.add(best)  # a left side needs distinct indices
             continue
@@ -226,10 +95,10 @@ def eliminate(exprs, taken, prefix="t"):
         at = None if isinstance(value, sp.Mul) else table.above(best, keys.blind(value))
         new = [_substitute(e, best, name, idx, value, keys, done, at) for e in exprs]
         new_temps = [(n, i, _substitute(v, best, name, idx, value, keys, done, at)) for n, i, v in temps]
-        counted = Memo(1 << 20)  # reads of name by subexpression, for this name
+        counted = {}  # reads of name by subexpression, for this name: id -> (it, count)
         for x, y in done.values():
             if x is y:  # left as it was: cannot read the new name
-                remember(counted, x, 0)
+                counted[id(x)] = (x, 0)
         changed = [(r, n) for r, n in zip(roots, new + [v for _, _, v in new_temps]) if r is not n]
         if sum(_reads(n, name, counted, table.node) for _, n in changed) < 2:  # (the others read none)
             stuck.add(best)  # occurrences without one index map (repeated indices)
@@ -243,8 +112,8 @@ _CHECK = False
 
 
 def _reads(e, name, counted=None, before=None) -> int:
-    """How many times ``e`` reads the tensor or scalar ``name`` (``counted``: a
-    :class:`Memo` of the counts of subexpressions, for this ``name`` only; ``before``:
+    """How many times ``e`` reads the tensor or scalar ``name`` (``counted``: a dict
+    ``id -> (subexpression, count)``, for this ``name`` only; ``before``:
     ``{id: subexpression}`` made before ``name`` was, which read none of it)."""
     before = {} if before is None else before
 
@@ -259,7 +128,7 @@ def _reads(e, name, counted=None, before=None) -> int:
 
     def below(x):
         return () if isinstance(x, (sp.Indexed, sp.Symbol)) or before.get(id(x)) is x else x.args
-    return bottom_up(Memo(1 << 20) if counted is None else counted, e, below, own)
+    return up({} if counted is None else counted, e, below, own)
 
 
 def _substitute(e, key, name, idx, value, keys, done=None, at=None):
@@ -284,7 +153,7 @@ def _substitute_at(e, key, name, idx, value, keys, done, at=None):
     if is_leaf(e) or keys.nodes(e) < keys.nodes(value):
         return e
     target = keys.blind(value)
-    if keys.blind(e) == target and keys.exact(e) == key and (call := _call(name, idx, value, e)) is not None:
+    if keys.blind(e) == target and keys.exact(e) == key and (call := _call(name, idx, value, e, keys)) is not None:
         return call
     if isinstance(e, sp.Mul) and isinstance(value, sp.Mul):
         parts = {keys.blind(a) for a in value.args}
@@ -295,7 +164,7 @@ def _substitute_at(e, key, name, idx, value, keys, done, at=None):
                 if keys.blind_of("Mul", combo) != target:
                     continue
                 sub = sp.Mul(*combo)
-                if keys.exact(sub) == key and (call := _call(name, idx, value, sub)) is not None:
+                if keys.exact(sub) == key and (call := _call(name, idx, value, sub, keys)) is not None:
                     rest = [a for a in e.args if a not in combo]
                     return _substitute(sp.Mul(*rest), key, name, idx, value, keys, done, at) * call
     least = keys.nodes(value)  # (a leaf, a Tuple of indices or a smaller part stays as it is)
@@ -309,22 +178,16 @@ def _substitute_at(e, key, name, idx, value, keys, done, at=None):
     return rebuilt(e, args)  # (a long product: the changed factors put in their places)
 
 
-def _call(name, idx, value, occurrence):
+def _call(name, idx, value, occurrence, keys):
     """``name[...]`` with the indices ``occurrence`` uses where ``value`` uses ``idx``."""
     if not idx:
         return sp.Symbol(name)
-    a, b = alpha(value), alpha(occurrence)
-    for image in itertools.permutations(sorted(free_indices(b), key=str)):
+    a, b = keys.alpha(value), keys.alpha(occurrence)
+    for image in itertools.permutations(sorted(keys.free(b), key=str)):
         m = dict(zip(idx, image))
-        if a.xreplace(m) == b:
+        if keys.slotted(a, m) == b:
             return sp.IndexedBase(name)[image]
     return None  # equal keys, no consistent map (repeated indices): leave it be
-
-
-class _Held(sp.Function):
-    """``_Held(B, g)`` stands for ``B^g`` while SymPy would merge ``(B^g)^n`` into ``B^(gn)``."""
-
-    nargs = 2
 
 
 def _group_powers(exprs):
@@ -332,7 +195,7 @@ def _group_powers(exprs):
     to the names of its summed indices)."""
     groups: dict = {}
     for e in exprs:
-        for p in e.atoms(sp.Pow):
+        for p in _powers(e):
             if not is_leaf(p.base) and p.exp.is_Rational:
                 groups.setdefault(alpha(p.base), []).append(p)
     held = {}
@@ -342,4 +205,20 @@ def _group_powers(exprs):
         g = min((p.exp for p in pows), key=lambda x: (abs(x), bool(x.is_negative)))
         if len(pows) > 1 and all((p.exp / g).is_Integer for p in pows):
             held.update({p: _Held(p.base, g) ** (p.exp / g) for p in pows})
-    return [e.xreplace(held) for e in exprs]
+    return [e.xreplace(held) for e in exprs] if held else list(exprs), bool(held)
+
+
+def _powers(e) -> dict:
+    """``e.atoms(sp.Pow)`` (as the keys of a dict, in no particular order), each distinct
+    subexpression looked into once (SymPy's walk goes through a shared one as often as it
+    occurs)."""
+    out, seen, stack = {}, set(), [e]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, sp.Pow):
+            out[x] = None
+        stack.extend(a for a in x.args if isinstance(a, sp.Basic))
+    return out
