@@ -141,11 +141,12 @@ def own_indices(st, n: int, supply, rename_left=True):
     # the top-level sum over s is another term's) is free in rhs: rename it too
     loose = {i: supply.sized_index(i, (n, i)) for i in sorted(rhs.atoms(Index), key=str)  # (not set order)
              if i not in st.indices and i not in supply.sized}
-    rhs = rename_indices(rhs, loose)
     if not rename_left:  # (the left indices stay bound wherever they are used)
-        return tuple(st.indices), rhs
+        return tuple(st.indices), rename_indices(rhs, loose) if loose else rhs
     left = tuple(supply.sized_index(i, (n, i)) for i in st.indices)
-    return left, rename_indices(rhs, dict(zip(st.indices, left)))
+    # one walk for both renamings: ``loose`` and the left indices are disjoint, and every
+    # new name is fresh (neither in rhs nor renamed again)
+    return left, rename_indices(rhs, {**loose, **dict(zip(st.indices, left))})
 
 
 def state_sizes(e, left, prog, supply=None, left_keys=(), guards=True):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import itertools
 import re
 
@@ -39,7 +40,12 @@ _SUFFIX = re.compile(r"(_\d+)+$")
 def stem(name) -> str:
     """The user-facing part of a (generated) index name: ``i_17`` -> ``i``, ``_b_3`` ->
     ``_b``; a name that is nothing but a suffix (``_1``) has the stem ``i``."""
-    return _SUFFIX.sub("", str(name)) or "i"
+    return _stem(name.name if isinstance(name, Index) else str(name))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _stem(name: str) -> str:  # (every index handed out asks: remembered by its name)
+    return _SUFFIX.sub("", name) or "i"
 
 
 class NameSupply:
@@ -52,6 +58,7 @@ class NameSupply:
         self.origin: dict = {}  # index handed out -> the Index it was named after
         self.sized: dict = {}   # index -> what its size is, as a key of ``prog.sizes``
         self._added: set = set()  # expressions whose names are taken (each is read once)
+        self._walked: dict = {}  # id -> node, every node whose names are taken (held: ids stay its own)
         self.forms: dict = {}   # a cache for rewrites that depend only on this supply's names
         self.add(*taken)
 
@@ -67,14 +74,27 @@ class NameSupply:
         return supply
 
     def add(self, *names) -> None:
-        self.taken.update(str(n) for n in names)
+        self.taken.update(n.name if isinstance(n, Index) else str(n) for n in names)
 
     def add_expr(self, *exprs) -> None:
-        """Take every name that occurs in ``exprs`` (indices, tensors, scalars)."""
+        """Take every name that occurs in ``exprs`` (indices, tensors, scalars; the
+        labels of ``IndexedBase`` too). A part already read (the same object: the
+        derivation's expressions share most of their parts) is not read again."""
+        walked, taken = self._walked, self.taken
         for e in exprs:
-            if isinstance(e, sp.Basic) and e not in self._added:
-                self._added.add(e)
-                self.taken.update(s.name for s in e.atoms(sp.Symbol))  # (IndexedBase labels too)
+            if not isinstance(e, sp.Basic) or e in self._added:
+                continue
+            self._added.add(e)
+            stack = [e]
+            while stack:
+                x = stack.pop()
+                if id(x) in walked:
+                    continue
+                walked[id(x)] = x
+                if isinstance(x, sp.Symbol):
+                    taken.add(x.name)
+                elif isinstance(x, sp.Basic):
+                    stack.extend(x.args)
 
     def __contains__(self, name) -> bool:
         return str(name) in self.taken
