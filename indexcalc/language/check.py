@@ -246,7 +246,7 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
             if isinstance(t, lark.Tree):  # y[i:size(x,0)]
                 self.state_size(idx, t.children[1])
         for idx in left:
-            self.not_reserved(str(idx), "index")
+            self.not_reserved(idx.name, "index")  # (str(idx), without the printer)
         for idx, count in Counter(left).items():
             if count > 1:
                 self.fail(f"index {idx} appears twice on the left")
