@@ -30,7 +30,7 @@ import real_programs
 
 #: a recurrence, windows, a gather, reductions, inverses, a Hessian, norms, attention
 PROGRAMS = ["lstm_cell", "gru_cell", "layernorm", "softmax_temperature", "batchnorm_nchw",
-            "kernel_ridge_prediction", "preln_transformer_block"]
+            "kernel_ridge_prediction", "preln_transformer_block", "mlp_tanh_hessian"]
 EXTRA = [
     "y[i] = sum[k](w[k]*x[i+k])",                      # a window
     "L = sum[n](-log(p[n, t[n]]))",                    # a gather
@@ -38,12 +38,15 @@ EXTRA = [
     "h[t] = tanh(W*h[t-1] + x[t]); L = sum[t](h[t])",  # a recurrence (README "Recurrences")
     "L = a[i]*inv(X)[i,j]*b[j]",
 ]
+# Hessians: the Jacobian's proof prints the gradient's lines again after the user's program
+HESSIANS = ["y[i] = sum[k](w[k]*x[i+k]); L = sum[i](y[i]^2)",
+            "m[b] = max[i:3](x[b,2*i]); L = sum[b](m[b]^2)"]
 
 
 def _sources():
     out = [(real_programs.by_name(n).source, real_programs.by_name(n).wrt, real_programs.by_name(n).kind)
            for n in PROGRAMS]
-    return out + [(s, None, "gradient") for s in EXTRA]
+    return out + [(s, None, "gradient") for s in EXTRA] + [(s, None, "hessian") for s in HESSIANS]
 
 
 def _derive(source, wrt, kind):
@@ -116,7 +119,7 @@ def test_resumed_proof_checks_the_same_program(monkeypatch, source, wrt, kind):
 
     monkeypatch.setattr(proof_mod, "_reparse", both)
     _try(source, wrt, kind)
-    assert resumed[0] > 0
+    assert resumed[0] >= (2 if kind == "hessian" else 1)  # (a Hessian: the gradient's proof and the Jacobian's)
 
 
 def test_resume_only_from_the_same_text_checked_as_the_users():

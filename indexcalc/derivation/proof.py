@@ -46,10 +46,19 @@ def prove(statements, before: str = "", skip: int = 0, forward=None):
     return lines, None
 
 
-def reparse(text: str, warn: bool = True, derived_from=None):
+def reparse(text: str, warn: bool = True, derived_from=None, after=None):
     """The checked program of ``text`` (raises the user's error if it is not one); with
-    ``warn``, its probable mistakes are warnings (IndexCalcWarning)."""
-    return check(parse_tree(text), text, warn, derived_from)
+    ``warn``, its probable mistakes are warnings (IndexCalcWarning). ``after``: the check
+    of the text's first lines, resumed (:mod:`indexcalc.language.resume`): only the rest
+    is parsed, on the line numbers it has in ``text``.
+
+    Parsed without positions (faster), and again with them only where a probable mistake
+    is to be worded (see :func:`~indexcalc.language.check.check`)."""
+    rest = text if after is None else "\n" * (after.text.count("\n") + 1) + text[len(after.text) + 1:]
+    program = check(parse_tree(rest, positions=False), text, warn, derived_from, after, positions=False)
+    if program is None:
+        program = check(parse_tree(rest), text, warn, derived_from, after)
+    return program
 
 
 def _reparse(statements, lines, before, skip, start=None):
@@ -58,11 +67,7 @@ def _reparse(statements, lines, before, skip, start=None):
     have after it)."""
     text = before + "\n" + "\n".join(lines)
     try:
-        if start is None:
-            program = reparse(text, warn=False, derived_from=skip)  # ours: no warnings
-        else:
-            tree = parse_tree("\n" * (before.count("\n") + 1) + "\n".join(lines))
-            program = check(tree, text, False, skip, after=start)
+        program = reparse(text, False, skip, start)  # ours: no warnings
     except IndexCalcError:
         return None, list(range(len(lines)))
     back = program.statements[skip:]
@@ -74,6 +79,8 @@ def _reparse(statements, lines, before, skip, start=None):
 def _same(a, b) -> bool:
     """Do ``a`` and ``b`` mean the same? Equal up to the names of summed indices, perhaps
     once factors are moved out of sums (cheap, the usual cases), or in :func:`normal` form."""
+    if a == b:  # the same tree (most often: the printout names its summed indices as derived)
+        return True
     a, b = unstated(a), unstated(b)  # sum[k:2](..) is the sum over k
     if alpha(a) == alpha(b):
         return True

@@ -51,14 +51,18 @@ _RESERVED = {"__debug__"}
 CONSTANTS = {"pi": sp.pi}
 
 
-def check(tree, text: str, warn: bool = True, derived_from=None, after=None) -> CheckedProgram:
+def check(tree, text: str, warn: bool = True, derived_from=None, after=None,
+          positions: bool = True) -> CheckedProgram | None:
     """Check every statement of ``tree`` (parsed from ``text``) and build the Program.
     With ``warn``, a probable mistake in a valid program is an
     :class:`~indexcalc.errors.IndexCalcWarning` (issued once the whole program checks).
     Statements from number ``derived_from`` on are indexcalc's own printout (see
     :meth:`~indexcalc.language.windows.WindowChecks.resolve_sizes`). ``after``: a
     :class:`~indexcalc.language.resume.CheckState` of the first statements of ``text``,
-    already checked; ``tree`` then holds only the statements after them."""
+    already checked; ``tree`` then holds only the statements after them. Without
+    ``positions`` (a tree parsed without them: ``parse_tree(.., positions=False)``),
+    None where the program has a probable mistake to word (its words quote the places
+    of its parts: check the tree parsed with positions); errors are the same."""
     lines = text.splitlines()
     sizes = Sizes()
     integers = Integers()  # README "Gathers"
@@ -76,9 +80,11 @@ def check(tree, text: str, warn: bool = True, derived_from=None, after=None) -> 
         stmt_text = lines[node.meta.line - 1][node.meta.column - 1:].split(";")[0].split("#")[0]
         builder = _StatementChecker(n, node, stmt_text.strip(), ranks, sizes, first, text)
         builder.own_text = derived_from is not None and n >= derived_from
+        builder.places = positions  # (its tree's nodes have places: notes can be worded)
         own = own or builder.own_text
         st = builder.statement()
-        notes += [(n, message) for message in builder.contractions.messages() + builder.notes]
+        found = builder.contractions.messages() if positions else [None] * len(builder.contractions.found)
+        notes += [(n, message) for message in found + builder.notes]
         integers.statement(st, builder.fail, assigned)
         for name in builder.reads:
             if name not in read_order and name != st.name:  # (its own name: README "Recurrences")
@@ -98,6 +104,8 @@ def check(tree, text: str, warn: bool = True, derived_from=None, after=None) -> 
     shifted = shifted_reads(CheckedProgram(statements, [], [], ranks, sizes, recurrences=groups))
     later_reads = {name for st in statements for name in st.reads if (st.name, name) not in shifted}
     outputs = [st.name for st in statements if st.name not in later_reads]
+    if not positions and any(note is None for _, note in notes):
+        return None  # (not kept: nothing is)
     if warn:
         for _, note in notes:
             issue(note)
@@ -188,6 +196,7 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
         self.notes: list[str] = []  # probable mistakes (warnings)
         self.scalars: list[str] = []  # names read as scalars
         self.positions: list = []  # indices read as values (their positions)
+        self.places = True  # (see check())
         self.init_windows()
 
     def fail(self, message, node=None):
@@ -237,7 +246,7 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
             if isinstance(t, lark.Tree):  # y[i:size(x,0)]
                 self.state_size(idx, t.children[1])
         for idx in left:
-            self.not_reserved(str(idx), "index")
+            self.not_reserved(idx.name, "index")  # (str(idx), without the printer)
         for idx, count in Counter(left).items():
             if count > 1:
                 self.fail(f"index {idx} appears twice on the left")
@@ -255,8 +264,8 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
         if left:  # a likely typo: an index written once, summed only by rule 3
             for term, summed in by_rule_3:
                 once = [i for i in summed if self.uses[i] == 1]
-                if once:
-                    self.notes.append(lonely(self.source, self.node, term, once))
+                if once:  # (None: worded from a parse with positions, see check())
+                    self.notes.append(lonely(self.source, self.node, term, once) if self.places else None)
         name = str(name_tok)
         twins = twin_axes(name, len(left), self.ranks)
         for idx in left:

@@ -43,15 +43,18 @@ _OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "CIRCUMFLEX", "__ANON_0", "FLOOR
 
 
 @functools.lru_cache(maxsize=None)
-def _lark() -> lark.Lark:
+def _lark(positions: bool = True) -> lark.Lark:
+    """The parser; without ``positions``, one whose trees carry no places (lark's
+    ``propagate_positions``: about 40% of a parse)."""
     grammar = _grammar_text()
-    return lark.Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False,
-                     cache=_cache_file(grammar) or False)
+    return lark.Lark(grammar, parser="lalr", propagate_positions=positions, maybe_placeholders=False,
+                     cache=_cache_file(grammar, "" if positions else "plain_") or False)
 
 
-def _cache_file(grammar: str) -> str | None:
+def _cache_file(grammar: str, kind: str = "") -> str | None:
     """Where the parser built from ``grammar`` is kept between processes (see the module's
-    docstring), or None where no folder for it can be made or written."""
+    docstring), or None where no folder for it can be made or written (``kind``: "plain_"
+    for the parser without positions, a file of its own)."""
     base = os.environ.get("INDEXCALC_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "indexcalc")
     folder = os.path.join(base, "grammar")
@@ -62,7 +65,7 @@ def _cache_file(grammar: str) -> str | None:
     if not os.access(folder, os.W_OK):
         return None
     key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}".encode()
-    return os.path.join(folder, f"lalr_{hashlib.sha256(key).hexdigest()[:24]}.pickle")
+    return os.path.join(folder, f"lalr_{kind}{hashlib.sha256(key).hexdigest()[:24]}.pickle")
 
 
 def _grammar_text() -> str:
@@ -81,12 +84,26 @@ def _grammar_text() -> str:
                               "checkout that has grammar/indexcalc.lark")
 
 
-def parse_tree(text: str) -> lark.Tree:
-    """Parse program text into a lark tree whose nodes carry line and column."""
+def parse_tree(text: str, positions: bool = True) -> lark.Tree:
+    """Parse program text into a lark tree whose nodes carry line and column. Without
+    ``positions`` (faster), only each statement carries its line and column (its name's,
+    which is where the statement starts); a syntax error is described as with them.
+
+        >>> st = parse_tree("y = 1; z[i] = x[i]", positions=False).children[1]
+        >>> st.meta.line, st.meta.column, st.children[-1].meta.empty
+        (1, 8, True)
+    """
     try:
-        return _lark().parse(text)
+        tree = _lark(positions).parse(text)
     except lark.exceptions.UnexpectedInput as e:
+        if not positions:
+            return parse_tree(text)  # (raises: the same grammar, the same error)
         raise ParseError(_describe(text, e)) from None
+    if not positions:
+        for st in tree.children:  # (a statement begins with its name)
+            meta, name = st.meta, st.children[0]
+            meta.line, meta.column, meta.empty = name.line, name.column, False
+    return tree
 
 
 def _depth(text: str, pos: int, pair: str) -> int:
