@@ -14,14 +14,10 @@ import sympy as sp
 
 from indexcalc.language.algebra import ISum
 from indexcalc.language.functions import FUNCTIONS
-from indexcalc.language.memo import Memo
-from indexcalc.language.walk import bottom_up, preorder, rebuild
+from indexcalc.language.walk import preorder, rebuild
 from indexcalc.simplify.keys import blind
 
 _ABS, _SIGN = FUNCTIONS["abs"].cls, FUNCTIONS["sign"].cls
-
-#: has a node a power of a sum with a negative exponent below it (or is one)? By identity
-_DIVIDES = Memo()
 
 
 def occurs(e, types, count=1) -> bool:
@@ -93,16 +89,14 @@ def cancel_fractions(e):
 
 def _divides(e) -> bool:
     """Is there a sum in a denominator in ``e`` (a power of a sum with a negative
-    exponent)? Remembered by identity: :func:`cancel_fractions` asks again of each part."""
-    return bottom_up(_DIVIDES, e, _args, _divides_at)
-
-
-def _args(e):
-    return e.args
-
-
-def _divides_at(e, below) -> bool:
-    return any(below) or bool(isinstance(e, sp.Pow) and e.exp.is_negative and isinstance(e.base, sp.Add))
+    exponent)? ``e.atoms(sp.Pow)`` looked through, without building the set."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, sp.Pow) and x.exp.is_negative and isinstance(x.base, sp.Add):
+            return True
+        stack.extend(x.args)
+    return False
 
 
 def _may_cancel(e) -> bool:
