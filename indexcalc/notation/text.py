@@ -72,7 +72,7 @@ class TextPrinter(StrPrinter):
         if self.written_order is not None and e is self.written_order[0] and self.written_order[1]:
             terms = self.written_order[1]  # a parsed statement: its terms in the order written
         else:  # positive terms first, terms without indices (constants) last: x[i] - mu + eps
-            terms = sorted(e.args, key=lambda t: (is_negative(t), not free_indices(t), sp.count_ops(t)))
+            terms = _by_sign_and_size(e.args)
         return super()._print_Add(sp.Add._from_args(terms))
 
     def _print_Mul(self, e):
@@ -95,7 +95,7 @@ class TextPrinter(StrPrinter):
         return super()._print_Mul(sp.Mul._from_args(chain_order(e.args, self.left)))
 
     def _print_Indexed(self, e):
-        return f"{e.base.label}[{','.join(map(axis_text, e.indices))}]"
+        return f"{e.base.label.name}[{','.join(i.name if isinstance(i, Index) else axis_text(i) for i in e.indices)}]"
 
     def _print_Pow(self, e, rational=False):
         if e.exp == -1 and product_sums([occurrences(e)], self.protected)[0]:
@@ -175,7 +175,7 @@ class TextPrinter(StrPrinter):
         mean = isinstance(e.body, sp.Mul) and not (e.body * lens).has(*[Len(i) for i in e.indices])
         kind, body = ("mean", e.body * lens) if mean else ("sum", e.body)
         self.allowed = None
-        slots = [str(i) if n is None else f"{i}:{size_text(n)}" for i, n in zip(e.indices, e.sizes)]
+        slots = [_name(i) if n is None else f"{i}:{size_text(n)}" for i, n in zip(e.indices, e.sizes)]
         out = f"{kind}[{','.join(slots)}]({self._print(body)})"
         self.protected = saved
         return out
@@ -188,6 +188,11 @@ class TextPrinter(StrPrinter):
         return set(summed) == set(e.indices)
 
 
+
+
+def _name(x) -> str:
+    """``str(x)`` of an index or a symbol, without SymPy's printer."""
+    return x.name if isinstance(x, sp.Symbol) else str(x)
 
 
 def _left_slots(st) -> list:
@@ -244,8 +249,21 @@ def written_order(terms, reads) -> list:
         return []
     ordered = [k for _, k in sorted((f, k) for k, f in enumerate(first) if f is not None)]
     rest = [t for t, f in zip(terms, first) if f is None]
-    rest.sort(key=lambda t: (is_negative(t), not free_indices(t), sp.count_ops(t)))
-    return [terms[k] for k in ordered] + rest
+    return [terms[k] for k in ordered] + _by_sign_and_size(rest)
+
+
+def _by_sign_and_size(terms) -> list:
+    """``terms`` sorted positive first, those without indices last, then the shorter
+    first (by ``sp.count_ops``, counted only where it decides: in a tie of the first two).
+
+        >>> x, i = sp.IndexedBase("x"), Index("i")
+        >>> _by_sign_and_size([-x[i], sp.Integer(2), x[i]**2 + 1, x[i]])
+        [x[i], x[i]**2 + 1, 2, -x[i]]
+    """
+    first = [(is_negative(t), not free_indices(t)) for t in terms]
+    ties = Counter(first)
+    size = [sp.count_ops(t) if ties[f] > 1 else 0 for t, f in zip(terms, first)]
+    return [terms[k] for k in sorted(range(len(terms)), key=lambda k: (first[k], size[k]))]
 
 
 def is_negative(t) -> bool:
@@ -285,7 +303,7 @@ def chain_order(factors, left):
     for f in rest:
         for i in free(f):
             holders.setdefault(i, set()).add(id(f))
-    first = {id(f): (min(pos.get(i, len(pos)) for i in free(f)), min(map(str, free(f)))) for f in rest}
+    first = {id(f): (min(pos.get(i, len(pos)) for i in free(f)), min(map(_name, free(f)))) for f in rest}
 
     def shared(f):  # how many other factors of ``rest`` share an index with f
         one = len(free(f)) == 1  # (then: the others holding that index)

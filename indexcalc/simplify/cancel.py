@@ -20,6 +20,26 @@ from indexcalc.simplify.keys import blind
 _ABS, _SIGN = FUNCTIONS["abs"].cls, FUNCTIONS["sign"].cls
 
 
+def occurs(e, types, count=1) -> bool:
+    """Are there at least ``count`` nodes of ``types`` in ``e`` (every argument walked,
+    as ``atoms`` walks; a node met twice counts twice)? A cheap look before a pass that
+    only ``types`` can change.
+
+        >>> x = sp.Symbol("x")
+        >>> occurs(sp.exp(x) + sp.exp(2*x), sp.exp, 2), occurs(sp.exp(x) + 1, sp.exp, 2)
+        (True, False)
+    """
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, types):
+            count -= 1
+            if count <= 0:
+                return True
+        stack.extend(x.args)
+    return False
+
+
 def collect_equal(e, canonical):
     """``e`` with the terms of every sum that are equal up to the names of their summed
     indices (``canonical``: a function that renames them canonically) added up:
@@ -54,7 +74,7 @@ def _collect_equal_at(e, canonical):
 def cancel_fractions(e):
     """``e`` over one denominator with common factors cancelled, inside sums too, when it
     has a sum in a denominator (where something may cancel); else ``e``."""
-    if not any(p.exp.is_negative and isinstance(p.base, sp.Add) for p in e.atoms(sp.Pow)):
+    if not _divides(e):
         return e
     if isinstance(e, ISum):
         return ISum(cancel_fractions(e.body), e.indices)
@@ -65,6 +85,18 @@ def cancel_fractions(e):
         # factored over one denominator: (t + 1)^2 stays so (cancel() multiplies it out)
         return sp.factor(e) if sp.count_ops(e) <= 40 else sp.cancel(e)
     return e
+
+
+def _divides(e) -> bool:
+    """Is there a sum in a denominator in ``e`` (a power of a sum with a negative
+    exponent)? ``e.atoms(sp.Pow)`` looked through, without building the set."""
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, sp.Pow) and x.exp.is_negative and isinstance(x.base, sp.Add):
+            return True
+        stack.extend(x.args)
+    return False
 
 
 def _may_cancel(e) -> bool:
@@ -82,6 +114,8 @@ def _may_cancel(e) -> bool:
 def sign_abs(e):
     """``u*sign(u)`` is ``abs(u)`` and ``sign(u)/abs(u)`` is ``1/u`` (where u is not 0,
     the only place the printed formula is used)."""
+    if not occurs(e, _SIGN):
+        return e
     return rebuild(e, _sign_abs_at)
 
 

@@ -32,6 +32,7 @@ import sympy as sp
 
 from indexcalc.language.algebra import Index, KroneckerDelta
 from indexcalc.language.axes import Compare
+from indexcalc.simplify.cancel import occurs
 
 
 def _range(d):
@@ -96,8 +97,8 @@ def literal_deltas(e):
 def decide_comparisons(e):
     """``e`` with every comparison that :func:`decide` settles replaced by its value, and
     its literal deltas written as comparisons (:func:`literal_deltas`)."""
-    if not isinstance(e, sp.Basic):
-        return e
+    if not isinstance(e, sp.Basic) or not occurs(e, (sp.KroneckerDelta, Compare)):
+        return e  # (nothing to decide: one walk, not two)
     e = literal_deltas(e)
     values = {}
     for c in e.atoms(Compare):

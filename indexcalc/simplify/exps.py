@@ -26,6 +26,7 @@ import sympy as sp
 
 from indexcalc.language.algebra import Max2, Min2, Reduction, sign, step
 from indexcalc.language.walk import rebuild
+from indexcalc.simplify.cancel import occurs
 
 #: the nodes whose insides are compared as computed, never rewritten
 _AS_COMPUTED = (Reduction, step, sign, Max2, Min2)
@@ -33,6 +34,8 @@ _AS_COMPUTED = (Reduction, step, sign, Max2, Min2)
 
 def combine_exps(e):
     """``e`` with the exponentials of each product multiplied into one (see the module)."""
+    if not occurs(e, sp.exp, 2):  # (two factors exp(a), exp(b) are two nodes)
+        return e
     return rebuild(e, _combine_at, stop=_AS_COMPUTED)
 
 

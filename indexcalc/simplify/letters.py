@@ -29,7 +29,7 @@ from indexcalc.calculus.names import stem
 from indexcalc.language.algebra import Binder, Index, ISum, Inv, tensor_names  # noqa: F401 (ISum: doctest)
 from indexcalc.language.naming import gradient_of
 from indexcalc.language.memo import Memo, recall, remember
-from indexcalc.language.walk import preorder
+from indexcalc.language.walk import preorder, rename
 
 #: program -> its letters (``_Letters``' classes, at, others), by identity
 _PROGRAMS = Memo(16)
@@ -40,12 +40,12 @@ def pretty_indices(e, keep, taken=(), prog=None):
     left indices), the tensors of ``e`` and ``taken`` (the program's names); with
     ``prog`` (the forward program), its letters first (see the module's docstring)."""
     e = freshen(e)
-    used = {str(i) for i in keep} | tensor_names(e) | {str(n) for n in taken}
+    used = {_name(i) for i in keep} | tensor_names(e) | {_name(n) for n in taken}
     letters = _Letters(prog, e) if prog is not None else None
     scopes = _scopes(e)
     given: dict = {}  # name -> the indices it was given to
     ren = {}
-    order = sorted(_all_indices(e) - set(keep), key=str)
+    order = sorted(_all_indices(e) - set(keep), key=_name)
     if letters is not None:  # first those with a letter written at their very axes
         # (then, among those with none, an outer sum's before an inner one's: the window
         # indices of pooling's gradient sum[a,e,k:2,l:2](../sum[p:2,q:2](..)) keep k, l)
@@ -53,11 +53,16 @@ def pretty_indices(e, keep, taken=(), prog=None):
                                   len(scopes.get(i, ())) if not letters.written_at(i) else 0))
     for i in order:
         options = letters.options(i) if letters is not None else ()
-        name = next(n for n in itertools.chain(options, letters_from(stem(i)))
+        name = next(n for n in itertools.chain(options, letters_from(stem(i.name)))
                     if n not in used and _may_share(i, given.get(n, ()), scopes, letters))
         given.setdefault(name, []).append(i)
         ren[i] = Index(name)
-    return e.xreplace(ren)
+    return rename(e, ren)  # (xreplace where two indices share a name: terms may merge)
+
+
+def _name(x) -> str:
+    """``str(x)`` of a name (an index, a symbol, a string), without SymPy's printer."""
+    return x.name if isinstance(x, sp.Symbol) else str(x)
 
 
 def _may_share(i, others, scopes, letters) -> bool:
@@ -144,8 +149,8 @@ class _Letters:
             root = self._find((n, i))
             if root is None:
                 continue
-            _append(self.classes.setdefault(root, []), str(i))
-            _append(self.at.setdefault((str(el.base.label), k), []), str(i))
+            _append(self.classes.setdefault(root, []), i.name)
+            _append(self.at.setdefault((el.base.label.name, k), []), i.name)
 
     def root(self, i):
         """The size class of the index ``i`` of ``e``, by the program axes it stands at
@@ -166,9 +171,10 @@ class _Letters:
         mine = self.classes.get(root, [])
         here = self.written_at(i)
         own = [n for n in mine if self.others.get(n) == {root}]  # written for this size only
-        first = [stem(i)] if stem(i) in here or stem(i) in own else []
+        s = stem(i.name)
+        first = [s] if s in here or s in own else []
         foreign = {n for n, rs in self.others.items() if rs - {root}}
-        fresh = (n for n in letters_from(stem(i)) if n not in foreign and n not in mine)
+        fresh = (n for n in letters_from(s) if n not in foreign and n not in mine)
         return itertools.chain(_unique(first + here + own), fresh)
 
     def _find(self, key):
@@ -181,14 +187,15 @@ def _places(e, ranks) -> dict:
     """``{index: [(tensor, axis), ...]}``: the program axes each index of ``e`` stands at
     (a gradient ``dX`` stands for ``X``'s axes)."""
     out: dict = {}
-    for el in _ordered_indexed(e):
-        name = gradient_of(str(el.base.label), len(el.indices), ranks)
+    nodes = list(preorder(e))  # (one walk: the elements, then the inverses)
+    for el in dict.fromkeys(x for x in nodes if isinstance(x, sp.Indexed)):
+        name = gradient_of(el.base.label.name, len(el.indices), ranks)
         for k, i in enumerate(el.indices):
             if name is not None:
                 out.setdefault(i, []).append((name, k))
-    for f in sorted(e.atoms(Inv), key=str):  # (not set order: the letters are tried in this order)
+    for f in sorted({x for x in nodes if isinstance(x, Inv)}, key=str):  # (not set order: the letters are tried in this order)
         for k, i in enumerate(f.args[1:]):
-            out.setdefault(i, []).append((str(f.args[0].label), k))
+            out.setdefault(i, []).append((f.args[0].label.name, k))
     return out
 
 
