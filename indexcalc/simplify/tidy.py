@@ -77,18 +77,24 @@ def _places(e) -> dict:
     return out
 
 
-def _replace_once(e, pattern, st):
-    """``e`` with the statement's value (``pattern``) replaced by ``st.lhs``, or None."""
+def _replace_once(e, pattern, st, shape=None):
+    """``e`` with the statement's value (``pattern``) replaced by ``st.lhs``, or None
+    (``shape``: the pattern's :class:`~indexcalc.simplify.present.Shape`, which keeps
+    what depends on the pattern alone)."""
+    shape = shape or Shape(pattern)
     if not tensor_names(pattern) <= tensor_names(e):
         return None
-    if not set(st.indices) <= free_indices(pattern.replace(Len, lambda i: sp.Integer(2))):
+    if shape.left_ok is None or shape.left != st.indices:
         # a left index the value does not depend on (``d[r,k] = f(k)``, broadcast along
         # ``r``) would be read at whatever index is at hand, of whatever size: the
         # value of ``d`` is written out instead; so would one only its size tells
         # (``da[i] = 1/len(i)`` is not ``1/len(j)``, j of another size)
+        shape.left_ok = set(st.indices) <= free_indices(pattern.replace(Len, lambda i: sp.Integer(2)))
+        shape.places, shape.left = _places(pattern), st.indices
+    if not shape.left_ok:
         return None
     whole_e = base_e = whole = None
-    for m in _maps(st.indices, free_indices(e), _places(pattern), _places(e)):
+    for m in _maps(st.indices, free_indices(e), shape.places, _places(e)):
         value = rename_indices(pattern, m)
         name = rename_indices(st.lhs, m)
         whole_e = alpha(e) if whole_e is None else whole_e
@@ -114,13 +120,22 @@ def reuse_forward(e, prog):
     sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
     factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``). The forward
     values are put in the same form, with summed indices that cannot capture others."""
-    twins = twin_windows(prog)  # (max[k:3] and max[k:2] of one body: neither is put back)
     with scope(e, *[st.expr for st in prog.statements]) as supply:
+        twins = _twins(prog, supply)  # (max[k:3] and max[k:2] of one body: neither is put back)
         try:
             e = _put_back(e, prog, supply, True, twins)
         except _Merged:  # (rare: two factors that become equal)
             e = _put_back(e, prog, supply, False, twins)
         return reuse_shifted(e, prog, twins)  # (y[j-k] for max[m](x[j+m-k]): simplify/shifted.py)
+
+
+def _twins(prog, supply):
+    """:func:`~indexcalc.simplify.shifted.twin_windows` of ``prog``, once per derivation
+    (``supply``'s; not once for each gradient put back)."""
+    found = supply.forms.get(("twin_windows", id(prog)))
+    if found is None or found[0] is not prog:
+        found = supply.forms[("twin_windows", id(prog))] = (prog, twin_windows(prog))
+    return found[1]
 
 
 def _put_back(e, prog, supply, by_factors, twins=frozenset()):
@@ -182,7 +197,7 @@ def _reuse(e, pattern, st, shape=None, present=None):
     if is_leaf(e) or (present is not None and not present.may_hold(shape, e)):
         return e
     shape = shape or Shape(pattern)
-    out = _replace_once(e, pattern, st) if shape.may_be_in(e) else None
+    out = _replace_once(e, pattern, st, shape) if shape.may_be_in(e) else None
     if out is not None:
         return _reuse(out, pattern, st, shape, present)
     args = [_reuse(a, pattern, st, shape, present) for a in e.args]
@@ -216,9 +231,17 @@ def _expand(e):
 
 
 def _expand_at(e):
-    if isinstance(e, ISum) or not isinstance(e, sp.Expr):
+    if isinstance(e, ISum) or not isinstance(e, sp.Expr) or not _may_expand(e):
         return e
     return sp.expand(e, deep=False, mul=True, multinomial=False, power_exp=False, power_base=False, log=False)
+
+
+def _may_expand(e) -> bool:
+    """Can multiplying out (``mul=True``, not deep) change the node ``e``? Only a product
+    with a sum as a factor, or as a factor of its denominator, has something to
+    distribute (SymPy's ``Mul._eval_expand_mul``; no other node here has that hint), so
+    the costly ``sp.expand`` is not called on every other node."""
+    return isinstance(e, sp.Mul) and any(a.is_Add or a.is_Pow and (a.base.is_Add or a.base.is_Mul) for a in e.args)
 
 
 def _long_numbers(e) -> int:
