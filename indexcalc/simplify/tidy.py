@@ -23,7 +23,7 @@ import sympy as sp
 from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
                                          split_every_sum)
-from indexcalc.calculus.names import Bound, scope
+from indexcalc.calculus.names import Bound, current, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.comparisons import decide_comparisons
 from indexcalc.simplify.exps import combine_exps
@@ -96,22 +96,21 @@ def _replace_once(e, pattern, st, shape=None):
     whole_e = base_e = whole = None
     for m in _maps(st.indices, free_indices(e), shape.places, _places(e)):
         value = rename_indices(pattern, m)
-        name = rename_indices(st.lhs, m)
         whole_e = alpha(e) if whole_e is None else whole_e
         if alpha(value) == whole_e:
-            return name
+            return rename_indices(st.lhs, m)
         if isinstance(value, sp.Pow) and isinstance(e, sp.Pow):
             base_e = alpha(e.base) if base_e is None else base_e
             if alpha(value.base) == base_e:
                 ratio = e.exp / value.exp  # sqrt(B) is n: B^(-3/2) is n^(-3)
                 if ratio.is_Integer:
-                    return name ** ratio
+                    return rename_indices(st.lhs, m) ** ratio
         if isinstance(e, sp.Mul):
             whole = _powers(e) if whole is None else whole
             part = _powers(value)
             if sum(not v[0].is_number for v in part.values()) > 1 and _within(part, whole):
                 rest = [b**(x - part.get(k, [0, 0])[1]) for k, (b, x) in whole.items()]
-                return sp.Mul(*rest) * name
+                return sp.Mul(*rest) * rename_indices(st.lhs, m)
     return None
 
 
@@ -129,6 +128,9 @@ def reuse_forward(e, prog):
         return reuse_shifted(e, prog, twins)  # (y[j-k] for max[m](x[j+m-k]): simplify/shifted.py)
 
 
+_SHARE = True
+
+
 def _twins(prog, supply):
     """:func:`~indexcalc.simplify.shifted.twin_windows` of ``prog``, once per derivation
     (``supply``'s; not once for each gradient put back)."""
@@ -141,8 +143,9 @@ def _twins(prog, supply):
 def _put_back(e, prog, supply, by_factors, twins=frozenset()):
     """:func:`reuse_forward` (``by_factors``: a product's factors one by one, where that
     gives the same)."""
+    known: dict = {}
     for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
-        e = form(e)
+        e = _contracted(e, supply, known) if n == 0 else rewrite(_contracted(e, supply, known), [merge_sums, sum_in])
         present = Present()
         factors = None  # a product's factors, each worked on by itself (see below)
         for number, st in reversed(list(enumerate(prog.statements))):
@@ -150,7 +153,8 @@ def _put_back(e, prog, supply, by_factors, twins=frozenset()):
                 continue
             key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
             if key not in supply.forms:                   # in all of its derivation
-                pattern = form(freshen(st.expr))
+                first = supply.forms.get(("reuse_forward", 0, st.name, st.expr)) if _SHARE else None
+                pattern = form(freshen(st.expr)) if first is None else rewrite(first[0], [merge_sums, sum_in])
                 supply.forms[key] = (pattern, tensor_names(pattern), Shape(pattern))
             pattern, reads, shape = supply.forms[key]
             if by_factors and isinstance(e, sp.Mul) and shape.base is None and shape.factors is None:
@@ -172,6 +176,20 @@ def _put_back(e, prog, supply, by_factors, twins=frozenset()):
                 e = _reuse(e, pattern, st, shape, present)
         e = _product(e, factors)
     return e
+
+
+def _contracted(e, supply, known):
+    """``contract(e)``; ``known`` holds, by identity, what contract gave for an input
+    where it drew no name from ``supply`` (then the same input gives the same, as when
+    the first pass puts nothing back into an expression already contracted)."""
+    hit = known.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    taken = len(supply.taken)
+    out = contract(e)
+    if len(supply.taken) == taken:
+        known[id(e)] = (e, out)
+    return out
 
 
 class _Merged(Exception):
@@ -210,16 +228,39 @@ def factor(e):
     what cancels does, and a chain-rule product that gains nothing stays a product.
     Comparisons the index ranges decide go first (:mod:`indexcalc.simplify.comparisons`)."""
     e = sign_abs(collect_equal(decide_comparisons(e), alpha))
-    forms = [common_factors(contract(e))]
+    supply = current()
+    taken = len(supply.taken)
+    contracted = contract(e)
+    # (a rewrite is a function of its input and of the names the supply has handed out:
+    # where it drew none, the same input gives the same form, which is not made twice)
+    quiet = len(supply.taken) == taken
+    forms = [common_factors(contracted)]
     if _terms(e) <= 64:  # a product of n sums multiplies out into 2^n terms or more
-        forms.insert(0, common_factors(contract(collect_equal(_expand(e), alpha))))
+        multiplied = collect_equal(_expand(e), alpha)
+        forms.insert(0, common_factors(contracted if multiplied is e and quiet else contract(multiplied)))
         forms.append(common_factors(cancel_fractions(e)))
     # pulling factors out can leave a sum over an index its body lost (δ(h,j)·(1 - s + s))
-    forms = [rewrite(f, [absent_index, empty_sum]) for f in forms]
+    forms = _without_absent(forms, supply)
     forms = list(dict.fromkeys(forms))  # equal forms (often) are counted once; min keeps the first
     if len(forms) == 1:
         return combine_exps(forms[0])
     return combine_exps(min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f))))
+
+
+def _without_absent(forms, supply) -> list:
+    """Each form with the sums over an index its body lost dropped, in order; a form met
+    again (the same object) is rewritten again only if the rewrite drew a name."""
+    out, done = [], {}
+    for f in forms:
+        if id(f) in done:
+            out.append(done[id(f)])
+            continue
+        taken = len(supply.taken)
+        g = rewrite(f, [absent_index, empty_sum])
+        if len(supply.taken) == taken:
+            done[id(f)] = g
+        out.append(g)
+    return out
 
 
 def _expand(e):
