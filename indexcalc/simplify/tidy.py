@@ -95,8 +95,12 @@ def _replace_once(e, pattern, st, shape=None):
         return None
     whole_e = base_e = whole = None
     for m in _maps(st.indices, free_indices(e), shape.places, _places(e)):
-        value = rename_indices(pattern, m)
         whole_e = alpha(e) if whole_e is None else whole_e
+        if rename_indices(alpha(pattern), m) == whole_e:
+            # (the value with its summed indices in canonical names, which no index
+            # the map sends to can be: if that is e's canonical form, the value is e)
+            return rename_indices(st.lhs, m)
+        value = rename_indices(pattern, m)
         if alpha(value) == whole_e:
             return rename_indices(st.lhs, m)
         if isinstance(value, sp.Pow) and isinstance(e, sp.Pow):
