@@ -29,7 +29,7 @@ from indexcalc.simplify.comparisons import decide_comparisons
 from indexcalc.simplify.exps import combine_exps
 from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as rename_indices
-from indexcalc.simplify.keys import alpha, signature
+from indexcalc.simplify.keys import alpha, blind, signature
 from indexcalc.simplify.present import Factors, Present, Shape
 from indexcalc.simplify.products import rebuilt
 from indexcalc.simplify.shifted import reuse_shifted, twin_windows
@@ -94,22 +94,29 @@ def _replace_once(e, pattern, st, shape=None):
     if not shape.left_ok:
         return None
     whole_e = base_e = whole = None
+    # (a value equal to e up to index names has e's blind key: where the keys differ,
+    # e is not the value, and no renamed copy of it is compared)
+    same_shape = blind(e) == shape.whole
     for m in _maps(st.indices, free_indices(e), shape.places, _places(e)):
-        whole_e = alpha(e) if whole_e is None else whole_e
-        if rename_indices(alpha(pattern), m) == whole_e:
-            # (the value with its summed indices in canonical names, which no index
-            # the map sends to can be: if that is e's canonical form, the value is e)
-            return rename_indices(st.lhs, m)
-        value = rename_indices(pattern, m)
-        if alpha(value) == whole_e:
-            return rename_indices(st.lhs, m)
-        if isinstance(value, sp.Pow) and isinstance(e, sp.Pow):
+        value = None
+        if same_shape:
+            whole_e = alpha(e) if whole_e is None else whole_e
+            if rename_indices(alpha(pattern), m) == whole_e:
+                # (the value with its summed indices in canonical names, which no index
+                # the map sends to can be: if that is e's canonical form, the value is e)
+                return rename_indices(st.lhs, m)
+            value = rename_indices(pattern, m)
+            if alpha(value) == whole_e:
+                return rename_indices(st.lhs, m)
+        if shape.base is not None and isinstance(e, sp.Pow):
+            value = rename_indices(pattern, m) if value is None else value
             base_e = alpha(e.base) if base_e is None else base_e
-            if alpha(value.base) == base_e:
+            if isinstance(value, sp.Pow) and alpha(value.base) == base_e:
                 ratio = e.exp / value.exp  # sqrt(B) is n: B^(-3/2) is n^(-3)
                 if ratio.is_Integer:
                     return rename_indices(st.lhs, m) ** ratio
         if isinstance(e, sp.Mul):
+            value = rename_indices(pattern, m) if value is None else value
             whole = _powers(e) if whole is None else whole
             part = _powers(value)
             if sum(not v[0].is_number for v in part.values()) > 1 and _within(part, whole):
