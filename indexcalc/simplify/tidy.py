@@ -139,9 +139,6 @@ def reuse_forward(e, prog):
         return reuse_shifted(e, prog, twins)  # (y[j-k] for max[m](x[j+m-k]): simplify/shifted.py)
 
 
-_SHARE = True
-
-
 def _twins(prog, supply):
     """:func:`~indexcalc.simplify.shifted.twin_windows` of ``prog``, once per derivation
     (``supply``'s; not once for each gradient put back)."""
@@ -164,8 +161,7 @@ def _put_back(e, prog, supply, by_factors, twins=frozenset()):
                 continue
             key = ("reuse_forward", n, st.name, st.expr)  # the supply's names are fresh
             if key not in supply.forms:                   # in all of its derivation
-                first = supply.forms.get(("reuse_forward", 0, st.name, st.expr)) if _SHARE else None
-                pattern = form(freshen(st.expr)) if first is None else rewrite(first[0], [merge_sums, sum_in])
+                pattern = form(freshen(st.expr))
                 supply.forms[key] = (pattern, tensor_names(pattern), Shape(pattern))
             pattern, reads, shape = supply.forms[key]
             if by_factors and isinstance(e, sp.Mul) and shape.base is None and shape.factors is None:
