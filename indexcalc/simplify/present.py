@@ -30,6 +30,8 @@ class Shape:
         self.whole = blind(pattern)
         self.base = blind(pattern.base) if isinstance(pattern, sp.Pow) else None
         self.factors = {blind(base(f)) for f in pattern.args} if isinstance(pattern, sp.Mul) else None
+        # (what tidy._replace_once asks of the pattern alone, found on its first call)
+        self.left_ok = self.places = self.left = self.loose = None
 
     def may_be_in(self, e) -> bool:
         if blind(e) == self.whole:

@@ -23,13 +23,13 @@ import sympy as sp
 from indexcalc.language.algebra import Index, Inv, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
                                          split_every_sum)
-from indexcalc.calculus.names import Bound, scope
+from indexcalc.calculus.names import Bound, current, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.comparisons import decide_comparisons
 from indexcalc.simplify.exps import combine_exps
 from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as rename_indices
-from indexcalc.simplify.keys import alpha, signature
+from indexcalc.simplify.keys import alpha, blind, signature
 from indexcalc.simplify.present import Factors, Present, Shape
 from indexcalc.simplify.products import rebuilt
 from indexcalc.simplify.shifted import reuse_shifted, twin_windows
@@ -77,48 +77,71 @@ def _places(e) -> dict:
     return out
 
 
-def _replace_once(e, pattern, st, sizes=None):
-    """``e`` with the statement's value (``pattern``) replaced by ``st.lhs``, or None.
-    ``sizes``: the program's (:class:`~indexcalc.language.program.Sizes`), which a left
-    index standing at no tensor axis of the value needs (:func:`_sized_alike`)."""
+def _replace_once(e, pattern, st, shape=None, sizes=None):
+    """``e`` with the statement's value (``pattern``) replaced by ``st.lhs``, or None
+    (``shape``: the pattern's :class:`~indexcalc.simplify.present.Shape`, which keeps
+    what depends on the pattern alone; ``sizes``: the program's
+    (:class:`~indexcalc.language.program.Sizes`), which a left index standing at no
+    tensor axis of the value needs: :func:`_sized_alike`)."""
+    shape = shape or Shape(pattern)
     if not tensor_names(pattern) <= tensor_names(e):
         return None
-    if not set(st.indices) <= free_indices(pattern.replace(Len, lambda i: sp.Integer(2))):
+    if shape.left_ok is None or shape.left != st.indices:
         # a left index the value does not depend on (``d[r,k] = f(k)``, broadcast along
         # ``r``) would be read at whatever index is at hand, of whatever size: the
         # value of ``d`` is written out instead; so would one only its size tells
         # (``da[i] = 1/len(i)`` is not ``1/len(j)``, j of another size)
+        shape.left_ok = set(st.indices) <= free_indices(pattern.replace(Len, lambda i: sp.Integer(2)))
+        shape.places, shape.left = _places(pattern), st.indices
+        shape.loose = _loose(pattern, st, shape.places)
+    if not shape.left_ok:
         return None
     whole_e = base_e = whole = None
-    at, places = _places(pattern), _places(e)
-    loose = [k for k, i in enumerate(st.indices) if i not in at]
-    if loose:  # (an index inside an axis expression, x[2*a+k], or inv(A)[i,j] keeps the old rule)
-        held = {j for el in pattern.atoms(sp.Indexed, Inv) for x in el.args[1:] for j in x.atoms(Index)}
-        loose = [k for k in loose if st.indices[k] not in held]
-    classes = None
-    for m in _maps(st.indices, free_indices(e), at, places):
-        if loose:
+    # (a value equal to e up to index names has e's blind key: where the keys differ,
+    # e is not the value, and no renamed copy of it is compared)
+    same_shape = blind(e) == shape.whole
+    places, classes = _places(e), None
+    for m in _maps(st.indices, free_indices(e), shape.places, places):
+        if shape.loose:
             classes = _classes(e, places, sizes) if classes is None else classes
-            if not _sized_alike(st, loose, m, classes, sizes):
+            if not _sized_alike(st, shape.loose, m, classes, sizes):
                 continue
-        value = rename_indices(pattern, m)
-        name = rename_indices(st.lhs, m)
-        whole_e = alpha(e) if whole_e is None else whole_e
-        if alpha(value) == whole_e:
-            return name
-        if isinstance(value, sp.Pow) and isinstance(e, sp.Pow):
+        value = None
+        if same_shape:
+            whole_e = alpha(e) if whole_e is None else whole_e
+            if rename_indices(alpha(pattern), m) == whole_e:
+                # (the value with its summed indices in canonical names, which no index
+                # the map sends to can be: if that is e's canonical form, the value is e)
+                return rename_indices(st.lhs, m)
+            value = rename_indices(pattern, m)
+            if alpha(value) == whole_e:
+                return rename_indices(st.lhs, m)
+        if shape.base is not None and isinstance(e, sp.Pow):
+            value = rename_indices(pattern, m) if value is None else value
             base_e = alpha(e.base) if base_e is None else base_e
-            if alpha(value.base) == base_e:
+            if isinstance(value, sp.Pow) and alpha(value.base) == base_e:
                 ratio = e.exp / value.exp  # sqrt(B) is n: B^(-3/2) is n^(-3)
                 if ratio.is_Integer:
-                    return name ** ratio
+                    return rename_indices(st.lhs, m) ** ratio
         if isinstance(e, sp.Mul):
+            value = rename_indices(pattern, m) if value is None else value
             whole = _powers(e) if whole is None else whole
             part = _powers(value)
             if sum(not v[0].is_number for v in part.values()) > 1 and _within(part, whole):
                 rest = [b**(x - part.get(k, [0, 0])[1]) for k, (b, x) in whole.items()]
-                return sp.Mul(*rest) * name
+                return sp.Mul(*rest) * rename_indices(st.lhs, m)
     return None
+
+
+def _loose(pattern, st, at) -> list:
+    """The numbers of the left indices of ``st`` that stand at no tensor axis of its value
+    ``pattern`` (``at``: :func:`_places` of it), nor inside an axis expression
+    (``x[2*a+k]``) or ``inv(A)[i,j]`` (those keep the old rule)."""
+    loose = [k for k, i in enumerate(st.indices) if i not in at]
+    if loose:
+        held = {j for el in pattern.atoms(sp.Indexed, Inv) for x in el.args[1:] for j in x.atoms(Index)}
+        loose = [k for k in loose if st.indices[k] not in held]
+    return loose
 
 
 def _classes(e, places, sizes) -> dict:
@@ -156,8 +179,8 @@ def reuse_forward(e, prog):
     sums split as far as they go (``Σ_l inv(A)[j,l] b[l]`` is ``x[j]``), then with
     factors moved into sums (``exp(x[j]) / Σ_k exp(x[k])`` is ``p[j]``). The forward
     values are put in the same form, with summed indices that cannot capture others."""
-    twins = twin_windows(prog)  # (max[k:3] and max[k:2] of one body: neither is put back)
     with scope(e, *[st.expr for st in prog.statements]) as supply:
+        twins = _twins(prog, supply)  # (max[k:3] and max[k:2] of one body: neither is put back)
         try:
             e = _put_back(e, prog, supply, True, twins)
         except _Merged:  # (rare: two factors that become equal)
@@ -165,12 +188,22 @@ def reuse_forward(e, prog):
         return reuse_shifted(e, prog, twins)  # (y[j-k] for max[m](x[j+m-k]): simplify/shifted.py)
 
 
+def _twins(prog, supply):
+    """:func:`~indexcalc.simplify.shifted.twin_windows` of ``prog``, once per derivation
+    (``supply``'s; not once for each gradient put back)."""
+    found = supply.forms.get(("twin_windows", id(prog)))
+    if found is None or found[0] is not prog:
+        found = supply.forms[("twin_windows", id(prog))] = (prog, twin_windows(prog))
+    return found[1]
+
+
 def _put_back(e, prog, supply, by_factors, twins=frozenset()):
     """:func:`reuse_forward` (``by_factors``: a product's factors one by one, where that
     gives the same)."""
     sizes = getattr(prog, "sizes", None)
+    known: dict = {}
     for n, form in enumerate((contract, lambda x: rewrite(contract(x), [merge_sums, sum_in]))):
-        e = form(e)
+        e = _contracted(e, supply, known) if n == 0 else rewrite(_contracted(e, supply, known), [merge_sums, sum_in])
         present = Present()
         factors = None  # a product's factors, each worked on by itself (see below)
         for number, st in reversed(list(enumerate(prog.statements))):
@@ -202,6 +235,20 @@ def _put_back(e, prog, supply, by_factors, twins=frozenset()):
     return e
 
 
+def _contracted(e, supply, known):
+    """``contract(e)``; ``known`` holds, by identity, what contract gave for an input
+    where it drew no name from ``supply`` (then the same input gives the same, as when
+    the first pass puts nothing back into an expression already contracted)."""
+    hit = known.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    taken = len(supply.taken)
+    out = contract(e)
+    if len(supply.taken) == taken:
+        known[id(e)] = (e, out)
+    return out
+
+
 class _Merged(Exception):
     """Factors worked on one by one that the product's rebuilding merges (``g*g``)."""
 
@@ -225,7 +272,7 @@ def _reuse(e, pattern, st, shape=None, present=None, sizes=None):
     if is_leaf(e) or (present is not None and not present.may_hold(shape, e)):
         return e
     shape = shape or Shape(pattern)
-    out = _replace_once(e, pattern, st, sizes) if shape.may_be_in(e) else None
+    out = _replace_once(e, pattern, st, shape, sizes) if shape.may_be_in(e) else None
     if out is not None:
         return _reuse(out, pattern, st, shape, present, sizes)
     args = [_reuse(a, pattern, st, shape, present, sizes) for a in e.args]
@@ -238,16 +285,39 @@ def factor(e):
     what cancels does, and a chain-rule product that gains nothing stays a product.
     Comparisons the index ranges decide go first (:mod:`indexcalc.simplify.comparisons`)."""
     e = sign_abs(collect_equal(decide_comparisons(e), alpha))
-    forms = [common_factors(contract(e))]
+    supply = current()
+    taken = len(supply.taken)
+    contracted = contract(e)
+    # (a rewrite is a function of its input and of the names the supply has handed out:
+    # where it drew none, the same input gives the same form, which is not made twice)
+    quiet = len(supply.taken) == taken
+    forms = [common_factors(contracted)]
     if _terms(e) <= 64:  # a product of n sums multiplies out into 2^n terms or more
-        forms.insert(0, common_factors(contract(collect_equal(_expand(e), alpha))))
+        multiplied = collect_equal(_expand(e), alpha)
+        forms.insert(0, common_factors(contracted if multiplied is e and quiet else contract(multiplied)))
         forms.append(common_factors(cancel_fractions(e)))
     # pulling factors out can leave a sum over an index its body lost (δ(h,j)·(1 - s + s))
-    forms = [rewrite(f, [absent_index, empty_sum]) for f in forms]
+    forms = _without_absent(forms, supply)
     forms = list(dict.fromkeys(forms))  # equal forms (often) are counted once; min keeps the first
     if len(forms) == 1:
         return combine_exps(forms[0])
     return combine_exps(min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f))))
+
+
+def _without_absent(forms, supply) -> list:
+    """Each form with the sums over an index its body lost dropped, in order; a form met
+    again (the same object) is rewritten again only if the rewrite drew a name."""
+    out, done = [], {}
+    for f in forms:
+        if id(f) in done:
+            out.append(done[id(f)])
+            continue
+        taken = len(supply.taken)
+        g = rewrite(f, [absent_index, empty_sum])
+        if len(supply.taken) == taken:
+            done[id(f)] = g
+        out.append(g)
+    return out
 
 
 def _expand(e):
@@ -259,9 +329,17 @@ def _expand(e):
 
 
 def _expand_at(e):
-    if isinstance(e, ISum) or not isinstance(e, sp.Expr):
+    if isinstance(e, ISum) or not isinstance(e, sp.Expr) or not _may_expand(e):
         return e
     return sp.expand(e, deep=False, mul=True, multinomial=False, power_exp=False, power_base=False, log=False)
+
+
+def _may_expand(e) -> bool:
+    """Can multiplying out (``mul=True``, not deep) change the node ``e``? Only a product
+    with a sum as a factor, or as a factor of its denominator, has something to
+    distribute (SymPy's ``Mul._eval_expand_mul``; no other node here has that hint), so
+    the costly ``sp.expand`` is not called on every other node."""
+    return isinstance(e, sp.Mul) and any(a.is_Add or a.is_Pow and (a.base.is_Add or a.base.is_Mul) for a in e.args)
 
 
 def _long_numbers(e) -> int:
