@@ -1,13 +1,18 @@
 """The fixed cost of a compiled NumPy call (issue 23): ``_dot`` keeps each operand layout's
-plan (``_PLANS``: which operands reshape as views, the result's shape). It may not change an
-answer: the plans are keyed by everything they depend on (shapes, strides, itemsizes, axes)."""
+plan (``_PLANS``: which operands reshape as views, the result's shape) and the runner turns
+NumPy's warnings off with ``errstate`` as a decorator. Neither may change an answer: the
+plans are keyed by everything they depend on (shapes, strides, itemsizes, axes), and the
+warnings stay off, and the caller's error state untouched, on NumPy 1's path too."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 
 import indexcalc as ic
+from indexcalc.backends import numpy as backend
 from indexcalc.backends.arrays import exec_source
 
 
@@ -65,3 +70,41 @@ def test_a_copied_operand_still_copies():
     g["_PLANS"].clear()
     np.testing.assert_allclose(g["forward"](x, W)["Y"], np.einsum("ikj,ik->j", X, W), rtol=1e-12)
     assert any(None in plan[:2] for plan in g["_PLANS"].values())
+
+
+@pytest.mark.parametrize("version", ["2.0.0", "1.26.4"])
+def test_compiled_calls_stay_quiet(monkeypatch, version):
+    """log(0), 1/0, sqrt(-1) and exp(1000) in the data: no RuntimeWarning (warnings are errors here), the
+    answers inf and nan, and the caller's error state as it was after the call and after
+    an error inside it, on NumPy 2's decorator and NumPy 1's ``with`` alike."""
+    monkeypatch.setattr(np, "__version__", version)
+    fn = ic.parse("y[i] = log(x[i])\nw[i] = 1/x[i]\nz[i] = sqrt(x[i] - 1)\ne[i] = exp(x[i])").compile()
+    before = np.geterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = fn(x=np.array([0.0, 1000.0]))
+    assert out["y"][0] == -np.inf and out["w"][0] == np.inf
+    assert np.isnan(out["z"][0]) and out["e"][1] == np.inf
+    assert np.geterr() == before
+
+    def boom(*args):
+        raise np.linalg.LinAlgError("singular")
+    run = backend.runner(ic.parse("y[i] = x[i]"), boom)
+    with pytest.raises(ic.ShapeError, match="linear algebra on the data failed"):
+        run(x=np.ones(2))
+    assert np.geterr() == before
+
+
+def test_quietly_keeps_the_state_per_call():
+    """A call inside a call (the same wrapped function) leaves the outer state in place."""
+    seen = []
+
+    def f(depth):
+        seen.append(np.geterr()["divide"])
+        if depth:
+            f_quiet(depth - 1)
+        seen.append(np.geterr()["divide"])
+    f_quiet = backend.quietly(f)
+    outer = np.geterr()
+    f_quiet(2)
+    assert seen == ["ignore"] * 6 and np.geterr() == outer
