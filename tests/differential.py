@@ -168,6 +168,8 @@ BACKEND_NAMES = [
     'transpose', '_embed', 'zeros',
     # issue 21 (w6): _dot's operands as matrices (_matrix)
     '_matrix', 'all', 'cs', 'cut', 'g', 'groups', 'inner', 'itemsize', 'merged', 'ok', 'order', 'rs',
+    # issue 23 (md): _dot's layouts cached by shape and strides (_PLANS), _view
+    '_PLANS', '_view', 'plan', 'va', 'vb', 'get', 'clear',
     # issue 23: A + A.T tile by tile (NumPy _tadd, Numba's tiled nests _T1.._T4)
     '_tadd', 'term', 'copyto', '_T0', '_T1', '_T2', '_T3', '_T4', '_T5',
     # issue 23 (tx): Numba's tiled nests copy transposed tiles (_tread; _tblock, _tsize: LLVM shuffles)

@@ -106,16 +106,26 @@ except ImportError:  # NumPy has no erf: math.erf element by element
         return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=np.result_type(x, 0.5))
 """, "_dot(": """
 
+_PLANS = {}  # _dot's layouts, by the operands' shapes, strides and axes (cleared past 256)
+
+
 def _dot(a, b, ia, ib, nb, ns):  # a BLAS product: a as (batch, free, summed), b as (batch, summed, free)
-    a, b = np.transpose(a, ia), np.transpose(b, ib)
-    batch, free_a, free_b = a.shape[:nb], a.shape[nb:a.ndim - ns], b.shape[nb + ns:]
-    out = np.matmul(_matrix(a, nb, a.ndim - ns), _matrix(b, nb, nb + ns))
-    return out.reshape(batch + free_a + free_b)
+    key = (a.shape, a.strides, a.itemsize, b.shape, b.strides, b.itemsize, ia, ib, nb, ns)
+    plan = _PLANS.get(key)
+    a, b = a.transpose(ia), b.transpose(ib)
+    if plan is None:  # the first call with these layouts: each operand's view shape (None: a copy), the result's
+        if len(_PLANS) >= 256:
+            _PLANS.clear()
+        plan = _PLANS[key] = (_view(a, nb, a.ndim - ns), _view(b, nb, nb + ns),
+                              a.shape[:a.ndim - ns] + b.shape[nb + ns:])
+    va, vb, shape = plan
+    out = np.matmul(a.reshape(va) if va else _matrix(a, nb, a.ndim - ns),
+                    b.reshape(vb) if vb else _matrix(b, nb, nb + ns))
+    return out.reshape(shape)
 
 
-def _matrix(a, nb, cut):  # a as a stack of matrices (batch: axes before nb; rows: nb to cut;
-    # columns: the rest): a view where BLAS can read one, else a copy made in whichever order
-    # of rows and columns copies along a's smaller stride innermost (a window's copy: im2col)
+def _view(a, nb, cut):  # the shape of a as a stack of matrices (batch: axes before nb; rows: nb
+    # to cut; columns: the rest) where that is a view BLAS can read, else None
     groups = (range(nb), range(nb, cut), range(cut, a.ndim))
     shape = tuple(math.prod(a.shape[i] for i in g) for g in groups)
     merged = []  # per group: its stride where its axes merge into one, else None
@@ -126,7 +136,15 @@ def _matrix(a, nb, cut):  # a as a stack of matrices (batch: axes before nb; row
     rs, cs = merged[1:]
     if None not in merged and (cs == a.itemsize and rs >= shape[2]*a.itemsize or shape[2] == 1
                                or rs == a.itemsize and cs >= shape[1]*a.itemsize or shape[1] == 1):
-        return a.reshape(shape)
+        return shape
+    return None
+
+
+def _matrix(a, nb, cut):  # a as a stack of matrices (_view's groups) where BLAS cannot read it as
+    # a view: a copy made in whichever order of rows and columns copies along a's smaller
+    # stride innermost (a window's copy: im2col)
+    groups = (range(nb), range(nb, cut), range(cut, a.ndim))
+    shape = tuple(math.prod(a.shape[i] for i in g) for g in groups)
 
     def inner(g):  # the copy's innermost axis, where g is last: (|stride|, -length)
         axes = [i for i in g if a.shape[i] > 1]
@@ -322,16 +340,35 @@ def runner(prog, inner, optional=(), kind=""):
     """``run(**arrays)``: checks the arrays against ``prog`` (caching per shape and dtype)
     and calls ``inner(*arrays)``; a failed solve on the data is a ShapeError."""
     checked = {}
+    quiet = quietly(inner)
 
     def run(*positional, **arrays):
         if positional:
             raise ShapeError(f"pass the arrays by name: run(**{{{', '.join(repr(n) + ': ...' for n in prog.inputs)}}})")
         args = check_arrays(prog, {k: v for k, v in arrays.items() if k not in optional} if optional else arrays, checked)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            try:
-                return inner(*args)
-            except np.linalg.LinAlgError as e:  # inv/det of a singular matrix, say
-                raise ShapeError(f"linear algebra on the data failed: {e}") from None
+        try:
+            return quiet(*args)
+        except np.linalg.LinAlgError as e:  # inv/det of a singular matrix, say
+            raise ShapeError(f"linear algebra on the data failed: {e}") from None
 
     run.__doc__ = f"Compiled indexcalc program{kind}; arguments: {', '.join(prog.inputs)}."
     return run
+
+
+def quietly(fn):
+    """``fn`` with NumPy's divide, invalid and overflow warnings off (an inf or a nan in the
+    data is the answer's, not an error): NumPy 2's ``errstate`` as a decorator keeps its
+    state per call (threads and nested calls are safe) and costs half of a ``with`` per
+    call; under NumPy 1 (whose decorator keeps it on the instance) a ``with`` per call.
+
+    >>> import numpy as np
+    >>> float(quietly(lambda x: np.float64(x) / 0)(1.0))
+    inf
+    """
+    if int(np.__version__.split(".")[0]) >= 2:
+        return np.errstate(divide="ignore", invalid="ignore", over="ignore")(fn)
+
+    def quiet(*args):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return fn(*args)
+    return quiet
