@@ -20,7 +20,7 @@ import itertools
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, Inv, ISum, Len, Reduction, free_indices, tensor_names
+from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
 from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
                                          split_every_sum)
 from indexcalc.calculus.names import Bound, current, scope
@@ -32,6 +32,7 @@ from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as renam
 from indexcalc.simplify.keys import alpha, blind, signature
 from indexcalc.simplify.present import Factors, Present, Shape
 from indexcalc.simplify.products import rebuilt
+from indexcalc.simplify.put_back_sizes import loose_indices, size_classes, sized_alike
 from indexcalc.simplify.shifted import reuse_shifted, twin_windows
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
 
@@ -82,7 +83,8 @@ def _replace_once(e, pattern, st, shape=None, sizes=None):
     (``shape``: the pattern's :class:`~indexcalc.simplify.present.Shape`, which keeps
     what depends on the pattern alone; ``sizes``: the program's
     (:class:`~indexcalc.language.program.Sizes`), which a left index standing at no
-    tensor axis of the value needs: :func:`_sized_alike`)."""
+    tensor axis of the value needs:
+    :func:`~indexcalc.simplify.put_back_sizes.sized_alike`)."""
     shape = shape or Shape(pattern)
     if not tensor_names(pattern) <= tensor_names(e):
         return None
@@ -93,7 +95,7 @@ def _replace_once(e, pattern, st, shape=None, sizes=None):
         # (``da[i] = 1/len(i)`` is not ``1/len(j)``, j of another size)
         shape.left_ok = set(st.indices) <= free_indices(pattern.replace(Len, lambda i: sp.Integer(2)))
         shape.places, shape.left = _places(pattern), st.indices
-        shape.loose = _loose(pattern, st, shape.places)
+        shape.loose = loose_indices(pattern, st, shape.places)
     if not shape.left_ok:
         return None
     whole_e = base_e = whole = None
@@ -103,8 +105,8 @@ def _replace_once(e, pattern, st, shape=None, sizes=None):
     places, classes = _places(e), None
     for m in _maps(st.indices, free_indices(e), shape.places, places):
         if shape.loose:
-            classes = _classes(e, places, sizes) if classes is None else classes
-            if not _sized_alike(st, shape.loose, m, classes, sizes):
+            classes = size_classes(e, places, sizes) if classes is None else classes
+            if not sized_alike(st, shape.loose, m, classes, sizes):
                 continue
         value = None
         if same_shape:
@@ -131,47 +133,6 @@ def _replace_once(e, pattern, st, shape=None, sizes=None):
                 rest = [b**(x - part.get(k, [0, 0])[1]) for k, (b, x) in whole.items()]
                 return sp.Mul(*rest) * rename_indices(st.lhs, m)
     return None
-
-
-def _loose(pattern, st, at) -> list:
-    """The numbers of the left indices of ``st`` that stand at no tensor axis of its value
-    ``pattern`` (``at``: :func:`_places` of it), nor inside an axis expression
-    (``x[2*a+k]``) or ``inv(A)[i,j]`` (those keep the old rule)."""
-    loose = [k for k, i in enumerate(st.indices) if i not in at]
-    if loose:
-        held = {j for el in pattern.atoms(sp.Indexed, Inv) for x in el.args[1:] for j in x.atoms(Index)}
-        loose = [k for k in loose if st.indices[k] not in held]
-    return loose
-
-
-def _classes(e, places, sizes) -> dict:
-    """``{index: size classes}`` of the indices of ``e``: those of the program's axes each
-    stands at (``places``: :func:`_places`), else those of an index a delta in ``e`` ties it
-    to (``delta(i,j)*A[i,i]``: j as large as A's axes, as the derivation's deltas are)."""
-    out = {i: {sizes.find(p) for p in ps if p in sizes.parent} for i, ps in places.items()} if sizes else {}
-    ties = [d.args for d in e.atoms(sp.KroneckerDelta) if all(isinstance(a, Index) for a in d.args)]
-    changed = True
-    while changed:
-        changed = False
-        for a, b in ties:
-            for x, y in ((a, b), (b, a)):
-                if not out.get(x) and out.get(y):
-                    out[x] = set(out[y])
-                    changed = True
-    return out
-
-
-def _sized_alike(st, loose, m, classes, sizes) -> bool:
-    """Does each left index of ``st`` numbered in ``loose`` (one that stands at no tensor
-    axis of its value, nor inside one: ``I[i,j,k] = delta(i,j)*delta(i,k)``) go by ``m`` to
-    an index as large as that axis of ``st`` (``classes``: :func:`_classes`)? A delta or a
-    position sizes nothing: ``I[a,b,c]`` for ``delta(a,b)*delta(a,c)``, a, b, c of another
-    size, would read outside ``I``."""
-    for k in loose:
-        key = (st.name, k)
-        if sizes is None or key not in sizes.parent or sizes.find(key) not in classes.get(m[st.indices[k]], ()):
-            return False
-    return True
 
 
 def reuse_forward(e, prog):
