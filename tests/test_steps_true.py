@@ -115,7 +115,7 @@ def test_tanh_steps_are_true_equations():
 
 
 def test_steps_come_from_the_run_not_a_rerun(monkeypatch):
-    d = ic.derive("y[i] = tanh(x[i])")
+    d = ic.derive("y[i] = sum[k](x[i,k]^2)")
     import indexcalc.calculus.differentiate as diff
 
     def boom(*a, **k):
@@ -123,6 +123,27 @@ def test_steps_come_from_the_run_not_a_rerun(monkeypatch):
     monkeypatch.setattr(diff, "reverse_sweep", boom)
     monkeypatch.setattr("indexcalc.derivation.pipeline.reverse_sweep", boom)
     assert str(d.steps()).endswith(str(d))
+
+
+def test_steps_rerun_only_where_the_sweep_wrote_a_statements_name(monkeypatch):
+    # y = tanh(x): the sweep writes 1 - y^2 (calculus.differentiate.named_value); the
+    # steps show 1 - tanh(x)^2 and its put-back, from one more run without that
+    d = ic.derive("y[i] = tanh(x[i])")
+    assert any(s.named for s in d.trace.sent)
+    import indexcalc.derivation.pipeline as pipeline
+    runs = []
+    real = pipeline.reverse_sweep
+
+    def counted(*a, **k):
+        runs.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr("indexcalc.derivation.pipeline.reverse_sweep", counted)
+    text = str(d.steps())
+    assert len(runs) == 1 and not any(s.named for s in d.trace.sent)
+    assert "1 - tanh(x[i])^2" in text and "forward value y[i] = tanh(x[i])" in text
+    assert text.endswith(str(d))
+    str(d.steps())
+    assert len(runs) == 1  # (the trace of that run is kept)
 
 
 # -- a NumPy evaluator of the steps' expressions -----------------------------------------
