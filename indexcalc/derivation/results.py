@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 
 from indexcalc.derivation.assemble import check_sizes
-from indexcalc.calculus.differentiate import NAMED
 from indexcalc.derivation.pipeline import backward, guard
 from indexcalc.backends import registry
 from indexcalc.language.windows import state_left_sizes
@@ -278,8 +277,7 @@ class Derivative(Backward):
     @_deep
     def steps(self):
         """The derivation as a person writes it, formatted from the trace of this run
-        (:attr:`trace`; nothing is derived again, unless the run wrote a derivative with a
-        statement's own name, see ``NAMED``): for each statement, last first, the
+        (:attr:`trace`; nothing is derived again): for each statement, last first, the
         partial derivative with its deltas, then the chain rule and each contraction, each
         forward value put back, every line an equation that holds; the backward program
         last. ``str()`` is text, ``.latex()`` LaTeX; Jupyter displays it. See
@@ -290,14 +288,6 @@ class Derivative(Backward):
           dX[i,k] = Σ_{j,l} dY[j,l]*∂Y[j,l]/∂X[i,k]     chain rule
         """
         from indexcalc.explain.steps import steps_of
-        if any(getattr(s, "named", False) for s in self.trace.sent):
-            # the run wrote f'(u) with a statement's own name (calculus.differentiate.
-            # named_value); the steps show the forward expression and its put-back: run again
-            token = NAMED.set(False)
-            try:
-                self.trace = backward(self.forward, self.wrt).trace
-            finally:
-                NAMED.reset(token)
         return steps_of(self, guard)
 
     @_deep
