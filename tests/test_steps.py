@@ -124,9 +124,9 @@ def test_layernorm_steps():
 
 
 def test_a_forward_value_put_back_is_a_step():
-    text = str(ic.derive("y[i] = tanh(x[i])").steps())
-    assert "= dy[i]*(1 - tanh(x[i])^2)" in text
-    assert "= dy[i]*(1 - y[i]^2)                     forward value y[i] = tanh(x[i])" in text
+    text = str(ic.derive("y[i] = tanh(x[i])^2").steps())
+    assert "= 2*dy[i]*tanh(x[i])*(1 - tanh(x[i])^2)" in text
+    assert "= 2*dy[i]*tanh(x[i])*(1 - y[i])                       forward value y[i] = tanh(x[i])^2" in text
     softmax = str(gallery("cross_entropy").steps())
     assert "forward value p[n,c] = exp(z[n,c]) / sum[k](exp(z[n,k]))" in softmax
     assert "dp is element-wise and read once: the backward program substitutes it into dz" in softmax

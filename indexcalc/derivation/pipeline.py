@@ -3,16 +3,22 @@ a sum, room for SymPy's recursion), the supply of every name it invents, and the
 of what it did, which :class:`~indexcalc.derivation.results.Derivative` and
 :class:`~indexcalc.derivation.jacobian.Jacobian` (their printouts, exports, Hessians) and
 ``d.steps()`` all read. The steps are formatted from the trace, never from a second run.
+Where a function's derivative is a function of its value, the sweep writes it with the
+statement's own name (``1 - y^2`` for ``y = tanh(x)``,
+:func:`~indexcalc.calculus.differentiate.named_value`): nothing is left to put back.
 
     >>> import indexcalc as ic
     >>> run = backward(ic.parse("y[i] = tanh(x[i])"), None)
     >>> run.names, run.upstream
     ({'x': 'dx'}, {'y': 'dy'})
     >>> [(s.name, str(s.contribution)) for s in run.trace.sent]
-    [('x', '(1 - tanh(x[a_1])**2)*dy[a_1]')]
+    [('x', '(1 - y[a_1]**2)*dy[a_1]')]
     >>> g = run.trace.gradients["x"]
     >>> g.gradient, str(g.tidied), g.reused
-    ('dx', '(1 - y[i]**2)*dy[i]', ['y'])
+    ('dx', '(1 - y[i]**2)*dy[i]', [])
+    >>> g = backward(ic.parse("y[i] = tanh(x[i])^2"), None).trace.gradients["x"]
+    >>> str(g.total), str(g.tidied), g.reused
+    ('2*(1 - tanh(x[i])**2)*tanh(x[i])*dy[i]', '2*(1 - y[i])*tanh(x[i])*dy[i]', ['y'])
 
 A user's mistake passes :func:`guard`; anything else raised inside is indexcalc's fault and
 comes out as an :class:`~indexcalc.errors.InternalError`:

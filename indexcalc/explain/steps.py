@@ -14,7 +14,9 @@ name it reads:
   sums merged or split) are folded into the next line shown;
 * a gradient of several parts, once complete, as their sum; then what the printout did:
   the gradients substituted into it, each forward value put back (``1 - tanh(x[i])^2``
-  becomes ``1 - y[i]^2``), factors out.
+  becomes ``1 - y[i]`` for ``y = tanh(x)^2``), factors out. A function whose derivative
+  is a function of its value is differentiated with the statement's name already
+  (``1 - y^2`` for ``y = tanh(x)``): nothing is put back there.
 
 The backward program as printed (``str(d)``) ends the steps. Indices are named as a
 person would: a gradient's own with its final names (those of ``str(d)``), the others
@@ -25,11 +27,10 @@ names are the ones the run chose.
     >>> print(ic.derive("y[i] = tanh(x[i])").steps())
     line 1: y[i] = tanh(x[i])
       dy[i] is the upstream gradient
-      ∂y[j]/∂x[i] = δ(i,j)*(1 - tanh(x[j])^2)    partial derivative
-      dx[i] = Σ_j dy[j]*∂y[j]/∂x[i]              chain rule
-        = Σ_j δ(i,j)*dy[j]*(1 - tanh(x[j])^2)
-        = dy[i]*(1 - tanh(x[i])^2)               contract: Σ_j δ(i,j) φ(j) = φ(i)
-        = dy[i]*(1 - y[i]^2)                     forward value y[i] = tanh(x[i])
+      ∂y[j]/∂x[i] = δ(i,j)*(1 - y[j]^2)    partial derivative
+      dx[i] = Σ_j dy[j]*∂y[j]/∂x[i]        chain rule
+        = Σ_j δ(i,j)*dy[j]*(1 - y[j]^2)
+        = dy[i]*(1 - y[i]^2)               contract: Σ_j δ(i,j) φ(j) = φ(i)
     <BLANKLINE>
     backward program:
     dx[i] = dy[i]*(1 - y[i]^2)
