@@ -61,7 +61,15 @@ def _by_places(free, tensors) -> list:
     """``[(places, indices)]``: the ``free`` indices (in their order) grouped by the sorted
     (tensor, axis) places they stand at among ``tensors`` (an axis that is an expression,
     ``x[i + k]``, marks its indices apart), groups sorted by places. Renaming indices
-    keeps each index's places."""
+    keeps each index's places: ``j`` and ``k`` below may trade names, ``i`` with neither.
+
+        >>> i, j, k = Index("i"), Index("j"), Index("k")
+        >>> x, w = sp.IndexedBase("x"), sp.IndexedBase("w")
+        >>> for places, g in _by_places([i, j, k], {x[i, j], x[i, k], w[j], w[k]}):
+        ...     print(places, g)
+        (('w', 0, 0), ('x', 1, 0)) [j, k]
+        (('x', 0, 0),) [i]
+    """
     at = {i: set() for i in free}
     for el in tensors:
         name = str(el.base.label)
