@@ -101,8 +101,9 @@ def test_the_table_picks_what_a_whole_scan_picks(monkeypatch):
     assert "t1[i]" in str(d)
 
 
-def _subexpressions(source):
-    """Every distinct subexpression of what eliminate is given while deriving ``source``."""
+def _subexpressions(source, wrt=None):
+    """Every distinct subexpression of what eliminate is given while deriving ``source``
+    (with respect to ``wrt``)."""
     import indexcalc as ic
     import indexcalc.derivation.assemble as assemble
     from indexcalc.language.walk import postorder
@@ -113,7 +114,7 @@ def _subexpressions(source):
         return original(exprs, taken, prefix)
     assemble.eliminate = spy
     try:
-        ic.derive(source)
+        ic.derive(source, wrt=wrt)
     finally:
         assemble.eliminate = original
     return seen
@@ -140,3 +141,27 @@ def test_remembered_keys_are_sympys():
             rebuilt_forms += e.xreplace(same) != e
             checked += 1
     assert checked > 200 and rebuilt_forms, (checked, rebuilt_forms)
+
+
+def test_narrowed_shape_key_splits_as_every_order_does():
+    """shape_key tries only the orders of the free indices that keep each one's (tensor,
+    axis) places: on every subexpression eliminate is given, two are equal under it exactly
+    where they are under the key that tries every order (the same partition)."""
+    from real_programs import PROGRAMS as REAL
+    from indexcalc.simplify.cse_keys import Keys, shape_key
+    from indexcalc.gallery import examples
+    sources = [(s, None) for s in PROGRAMS + [ex.source for ex in examples().values()]]
+    sources += [(p.source, p.wrt) for p in REAL if p.kind == "gradient" and not p.needs]
+    keys, narrowed, full = Keys(), {}, {}
+    subexpressions = {id(e): e for source, wrt in sources for e in _subexpressions(source, wrt)}
+    fewer = 0
+    for e in subexpressions.values():
+        if not isinstance(e, sp.Expr):
+            continue
+        n, f = shape_key(e, keys), shape_key(e, keys, every_order=True)
+        narrowed.setdefault(n, set()).add(f)
+        full.setdefault(f, set()).add(n)
+        fewer += len(n[-1]) < len(f[-1]) if len(n) == 3 else 0
+    assert all(len(v) == 1 for v in narrowed.values())  # narrowed-equal: fully equal
+    assert all(len(v) == 1 for v in full.values())  # fully equal: narrowed-equal
+    assert len(narrowed) == len(full) > 1000 and fewer > 500, (len(full), fewer)

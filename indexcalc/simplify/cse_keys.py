@@ -4,8 +4,8 @@ node of a deep tree costs the tree once, not once per ancestor.
 
 :func:`shape_key` is equal for subexpressions equal up to the names of their indices,
 free and summed: the set of the expression's spellings with its free indices renamed to
-canonical slots in every order (at most 4 free indices; with more, the names of the free
-indices count).
+canonical slots in every order that keeps the (tensor, axis) places of each slot (at most
+4 free indices; with more, the names of the free indices count).
 
     >>> from indexcalc.language.algebra import Index
     >>> i, j, k = Index("i"), Index("j"), Index("k")
@@ -32,16 +32,57 @@ from indexcalc.simplify.cse_ops import count_ops
 from indexcalc.simplify.keys import alpha, blind, blind_of
 
 
-def shape_key(e, keys=None):
+def shape_key(e, keys=None, every_order=False):
     """Equal for subexpressions equal up to renaming their free and summed indices
-    (``keys``: the :class:`Keys` whose memos it uses). Compared, never ordered."""
+    (``keys``: the :class:`Keys` whose memos it uses). Compared, never ordered.
+
+    A renaming keeps the places (tensor, axis) each free index stands at, so an index can
+    only map to one standing at the same places: the free indices are grouped by their
+    places (groups in the order of their places) and only the orders within each group
+    are tried, each group on its own range of slots, not all orders of all of them
+    (``every_order``: all, as the tests' reference). Two subexpressions share a spelling
+    in one set exactly where they share one in the other."""
     keys = Keys() if keys is None else keys
     e = keys.alpha(e)
     free = sorted(keys.free(e), key=str)
     if len(free) > 4:
         return len(free), e
-    return len(free), frozenset(keys.slotted(e, {i: slot(k) for k, i in enumerate(p)})
-                                for p in itertools.permutations(free))
+    if every_order or len(free) < 2:
+        return len(free), frozenset(keys.slotted(e, {i: slot(k) for k, i in enumerate(p)})
+                                    for p in itertools.permutations(free))
+    groups = _by_places(free, keys.tensors(e))
+    places = tuple(p for p, _ in groups)
+    return len(free), places, frozenset(
+        keys.slotted(e, {i: slot(k) for k, i in enumerate(itertools.chain.from_iterable(parts))})
+        for parts in itertools.product(*[itertools.permutations(g) for _, g in groups]))
+
+
+def _by_places(free, tensors) -> list:
+    """``[(places, indices)]``: the ``free`` indices (in their order) grouped by the sorted
+    (tensor, axis) places they stand at among ``tensors`` (an axis that is an expression,
+    ``x[i + k]``, marks its indices apart), groups sorted by places. Renaming indices
+    keeps each index's places: ``j`` and ``k`` below may trade names, ``i`` with neither.
+
+        >>> i, j, k = Index("i"), Index("j"), Index("k")
+        >>> x, w = sp.IndexedBase("x"), sp.IndexedBase("w")
+        >>> for places, g in _by_places([i, j, k], {x[i, j], x[i, k], w[j], w[k]}):
+        ...     print(places, g)
+        (('w', 0, 0), ('x', 1, 0)) [j, k]
+        (('x', 0, 0),) [i]
+    """
+    at = {i: set() for i in free}
+    for el in tensors:
+        name = str(el.base.label)
+        for k, a in enumerate(el.indices):
+            if a in at:
+                at[a].add((name, k, 0))
+            else:
+                for s in a.free_symbols & at.keys():
+                    at[s].add((name, k, 1))
+    groups = {}
+    for i in free:
+        groups.setdefault(tuple(sorted(at[i])), []).append(i)
+    return sorted(groups.items())
 
 
 class Keys:
