@@ -143,3 +143,20 @@ def test_nested_functions_derive_fast():
     t = time.perf_counter()
     ic.derive(src, "x")
     assert time.perf_counter() - t < 3.0
+
+
+def test_function_classes_keep_sympys_nargs():
+    """language.arity: the instances' ``nargs`` is the set SymPy builds from the class's
+    argument counts, shared by all instances; the counts are checked as before."""
+    import pytest
+    import sympy as sp
+    from indexcalc.language import algebra as A
+    x, i, j = sp.Symbol("x"), A.Index("i"), A.Index("j")
+    for cls, args, counts in [(A.tanh, (x,), (1,)), (A.sigmoid, (x,), (1,)), (A.Len, (i,), (1,)),
+                              (A.Size, (sp.IndexedBase("A"), sp.Integer(1)), (2,)),
+                              (A.KroneckerDelta, (j, i), (2, 3)), (A.Max2, (x, i), (2,))]:
+        e = cls(*args)
+        assert cls._nargs == counts and e.nargs == sp.FiniteSet(*counts) == cls.nargs
+        assert e.nargs is cls(*[a + 1 if a == x else a for a in args]).nargs
+        with pytest.raises(TypeError):
+            cls(*args, x, x, x)

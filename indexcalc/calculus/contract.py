@@ -27,7 +27,7 @@ from indexcalc.language.algebra import Binder, Index, ISum, Len, MaxOver, Size, 
 from indexcalc.calculus.names import current
 from indexcalc.calculus.solve import contract_axis_delta, has_axis_delta, lift_sums
 from indexcalc.language.memo import Memo, recall, remember
-from indexcalc.language.walk import renamed
+from indexcalc.language.walk import rename, renamed
 
 
 def fresh(hint, names=None) -> Index:
@@ -150,7 +150,8 @@ def contract_delta(e):
             gone, keep = (a, b) if a in e.indices else (b, a) if b in e.indices else (None, None)
             if gone is not None:
                 rest = sp.Mul(*(factors[:k] + factors[k + 1:]))
-                return isum(rest.xreplace({gone: keep}), [i for i in e.indices if i != gone])
+                rest = rename(rest, {gone: keep}) if _RENAME else rest.xreplace({gone: keep})
+                return isum(rest, [i for i in e.indices if i != gone])
 
 
 def split_every_sum(e):
@@ -195,7 +196,7 @@ def function_of_delta(e):
     """
     if not (isinstance(e, sp.Pow) or (isinstance(e, sp.Function) and len(e.args) == 1)):
         return None
-    deltas = e.atoms(KroneckerDelta)
+    deltas = _deltas(e) if _MEMO_DELTAS else e.atoms(KroneckerDelta)
     if len(deltas) != 1:
         return None
     d, = deltas
@@ -204,6 +205,25 @@ def function_of_delta(e):
            and not v.has(sp.zoo, sp.oo, -sp.oo, sp.nan) for v in (zero, one)):
         return zero + (one - zero) * d
     return None
+
+
+def _deltas(e) -> frozenset:
+    """``e.atoms(KroneckerDelta)``, remembered by identity: a part that holds no sum or
+    delta (:func:`_holds_sum_or_delta`, remembered too) holds none."""
+    if isinstance(e, KroneckerDelta):
+        return frozenset((e,))
+    if not e.args or not _holds_sum_or_delta(e):
+        return _NO_DELTAS
+    out = recall(_DELTAS, e)
+    if out is None:
+        out = frozenset().union(*map(_deltas, e.args))
+        remember(_DELTAS, e, out)
+    return out
+
+
+_NO_DELTAS = frozenset()
+_RENAME = True  # (False: xreplace, for an A/B measurement)
+_MEMO_DELTAS = True  # (False: SymPy's atoms, for an A/B measurement)
 
 
 def max_of_delta(e):
@@ -275,6 +295,7 @@ def _holds_sum_or_delta(e) -> bool:
 
 
 _HOLDS = Memo(1 << 16)  # by identity (indexcalc.language.memo)
+_DELTAS = Memo(1 << 16)  # (of _deltas)
 
 
 def contract(e):

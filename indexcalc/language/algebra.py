@@ -38,6 +38,7 @@ from sympy import Indexed
 from indexcalc.language.elementwise import (  # noqa: F401 - the vocabulary: algebra names it all
     relu, step, sigmoid, softplus, tanh, sin, cos, tan, atan, sinh, cosh, erf, log1p, expm1, sign,
     Abs, Max2, Min2, Inv, Det, LogDet)
+from indexcalc.language.arity import FixedArity
 from indexcalc.language.memo import Memo, recall, remember
 
 
@@ -54,6 +55,8 @@ class KroneckerDelta(sp.KroneckerDelta):
     >>> Delta(Index("j"), Index("i")), Delta(Index("i"), Index("i"))
     (KroneckerDelta(i, j), 1)
     """
+
+    nargs = FixedArity((2, 3))  # SymPy's (i, j, delta_range), its FiniteSet built once
 
     @classmethod
     def eval(cls, i, j, delta_range=None):
@@ -72,7 +75,7 @@ Delta = KroneckerDelta
 class Len(sp.Function):
     """``len(i)``: the size of index ``i``, a positive integer."""
 
-    nargs = 1
+    nargs = FixedArity((1,))
     is_positive = True
     is_integer = True
 
@@ -84,7 +87,7 @@ class Size(sp.Function):
     with :func:`size_of`. A derivative states with it the size of a broadcast axis that
     no tensor in its statement carries (where ``len(k)`` would be unsizable)."""
 
-    nargs = 2
+    nargs = FixedArity((2,))
     is_positive = True
     is_integer = True
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import sympy as sp
 
+from indexcalc.language.arity import FixedArity
+
 
 class relu(sp.Function):  # noqa: N801 - printed as written in the language
-    nargs = 1
+    nargs = FixedArity((1,))
 
     @classmethod
     def eval(cls, x):
@@ -25,7 +27,7 @@ class relu(sp.Function):  # noqa: N801 - printed as written in the language
 class step(sp.Function):  # noqa: N801
     """1 where x > 0, else 0: the derivative of ``relu``."""
 
-    nargs = 1
+    nargs = FixedArity((1,))
 
     @classmethod
     def eval(cls, x):
@@ -33,13 +35,13 @@ class step(sp.Function):  # noqa: N801
 
 
 class sigmoid(sp.Function):  # noqa: N801
-    nargs = 1
+    nargs = FixedArity((1,))
 
 
 class softplus(sp.Function):  # noqa: N801
     """``log(1 + exp(x))``."""
 
-    nargs = 1
+    nargs = FixedArity((1,))
 
 
 class _Elementwise(sp.Function):
@@ -48,7 +50,7 @@ class _Elementwise(sp.Function):
     ``tanh(tanh(...))`` costs nothing. Numbers stay symbolic (``tanh(1/2)``); the code
     computes them with the registry's ``math`` spelling."""
 
-    nargs = 1
+    nargs = FixedArity((1,))
     at_zero = None
 
     @classmethod
@@ -122,7 +124,7 @@ class sign(_Elementwise):  # noqa: N801
 class Abs(sp.Function):
     """``abs(x)``; SymPy's ``Abs`` would rewrite ``abs(exp(x))`` as ``exp(re(x))``."""
 
-    nargs = 1
+    nargs = FixedArity((1,))
 
     @classmethod
     def eval(cls, x):
@@ -132,28 +134,28 @@ class Abs(sp.Function):
 class Max2(sp.Function):
     """Element-wise ``max(a, b)``; SymPy's ``Max`` would reorder and rewrite it."""
 
-    nargs = 2
+    nargs = FixedArity((2,))
 
 
 class Min2(sp.Function):
     """Element-wise ``min(a, b)``."""
 
-    nargs = 2
+    nargs = FixedArity((2,))
 
 
 class Inv(sp.Function):
     """``Inv(A, i, j)``: element ``[i, j]`` of the inverse of the square matrix ``A``."""
 
-    nargs = 3
+    nargs = FixedArity((3,))
 
 
 class Det(sp.Function):
     """``Det(A)``: the determinant of the square matrix ``A``."""
 
-    nargs = 1
+    nargs = FixedArity((1,))
 
 
 class LogDet(sp.Function):
     """``LogDet(A)``: the log-determinant of ``A`` (``log |det A|``)."""
 
-    nargs = 1
+    nargs = FixedArity((1,))
