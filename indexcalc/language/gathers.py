@@ -32,7 +32,7 @@ import sympy as sp
 
 from indexcalc.errors import ArgumentError, ShapeError
 from indexcalc.language.algebra import Binder, Det, Index, Inv, LogDet, Size, size_node
-from indexcalc.language.axes import affine
+from indexcalc.language.axes import affine, subtrees
 
 
 def _preorder(e):
@@ -206,7 +206,7 @@ class GatherChecks:
     def slot(self, node):
         """One slot of a read (or a side of ``delta``): as the windows checker reads it,
         with a read of a tensor allowed (a gather)."""
-        if node.data != "name" and any(sub.data == "tensor" for sub in node.iter_subtrees()):
+        if node.data != "name" and any(sub.data == "tensor" for sub in subtrees(node)):
             return affine(node, self.index, lambda m: self.fail(m, node), gather=self.gather)
         return super().slot(node)
 
