@@ -128,6 +128,22 @@ def is_affine(e) -> bool:
     return not isinstance(e, Index)
 
 
+def subtrees(node):
+    """The subtrees of the lark tree ``node`` (itself included), as ``node.iter_subtrees()``
+    holds them but in no set order (a plain walk: no table of the nodes seen).
+
+        >>> from indexcalc.language.parser import parse_tree
+        >>> tree = parse_tree("y[i] = x[i]").children[0]
+        >>> sorted(t.data for t in subtrees(tree)) == sorted(t.data for t in tree.iter_subtrees())
+        True
+    """
+    stack = [node]
+    while stack:
+        t = stack.pop()
+        yield t
+        stack.extend(c for c in t.children if hasattr(c, "children"))
+
+
 def affine(node, index, fail, gather=None):
     """The SymPy expression of the axis expression ``node`` (a lark tree), built with
     ``index(name node) -> Index``; ``fail(message)`` raises. Integer literals, indices,

@@ -85,7 +85,7 @@ def check(tree, text: str, warn: bool = True, derived_from=None, after=None,
         st = builder.statement()
         found = builder.contractions.messages() if positions else [None] * len(builder.contractions.found)
         notes += [(n, message) for message in found + builder.notes]
-        integers.statement(st, builder.fail, assigned)
+        integers.statement(st, builder.fail, assigned, builder.gathered)
         for name in builder.reads:
             if name not in read_order and name != st.name:  # (its own name: README "Recurrences")
                 read_order.append(name)

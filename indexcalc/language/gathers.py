@@ -32,7 +32,7 @@ import sympy as sp
 
 from indexcalc.errors import ArgumentError, ShapeError
 from indexcalc.language.algebra import Binder, Det, Index, Inv, LogDet, Size, size_node
-from indexcalc.language.axes import affine
+from indexcalc.language.axes import affine, subtrees
 
 
 def _preorder(e):
@@ -174,8 +174,10 @@ class Integers:
         self.names: dict = {}  # integer name -> line first read in an index position
         self.values: dict = {}  # name -> line first read as a value
 
-    def statement(self, st, fail, assigned) -> None:
-        ints, vals = integer_names(st.expr), value_names(st.expr)
+    def statement(self, st, fail, assigned, gathered=True) -> None:
+        """Note ``st``'s integer and value reads; ``gathered`` False where its checker read no
+        tensor in an index position (then ``st`` reads no integer name: no walk for them)."""
+        ints, vals = integer_names(st.expr) if gathered else set(), value_names(st.expr)
         for name in sorted(ints):
             self.names.setdefault(name, st.line)
         for name in sorted(vals):
@@ -199,10 +201,12 @@ class Integers:
 class GatherChecks:
     """Methods of the statement checker for reads in index positions."""
 
+    gathered = False  # (set by gather(): the statement reads a tensor in an index position)
+
     def slot(self, node):
         """One slot of a read (or a side of ``delta``): as the windows checker reads it,
         with a read of a tensor allowed (a gather)."""
-        if any(sub.data == "tensor" for sub in node.iter_subtrees()):
+        if node.data != "name" and any(sub.data == "tensor" for sub in subtrees(node)):
             return affine(node, self.index, lambda m: self.fail(m, node), gather=self.gather)
         return super().slot(node)
 
@@ -224,6 +228,7 @@ class GatherChecks:
 
     def gather(self, node):
         """A read of an integer tensor at an axis (``tok[n]`` in ``E[tok[n], d]``)."""
+        self.gathered = True
         name = str(node.children[0])
         idx = [self.slot(c) for c in node.children[1].children]
         for sub in node.children[1].children:

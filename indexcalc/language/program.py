@@ -53,24 +53,60 @@ class Sizes:
     def __init__(self):
         self.parent: dict = {}
         self.where: dict = {}
+        # root -> the names of the tensors (first parts that are strings) of its class's keys,
+        # kept up to date by find() and join() while ``_count`` is ``len(parent)`` (the table
+        # may be filled from outside: then rebuilt once, by has_axis)
+        self._names: dict = {}
+        self._count = 0
 
     def find(self, key):
-        self.parent.setdefault(key, key)
-        while self.parent[key] != key:
-            self.parent[key] = self.parent[self.parent[key]]
-            key = self.parent[key]
+        parent = self.parent
+        if key not in parent:
+            parent[key] = key
+            if self._count == len(parent) - 1:
+                self._count += 1
+                if isinstance(key[0], str):
+                    self._names[key] = {key[0]}
+            return key
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
         return key
 
     def join(self, axis, other, where):
         if where is not None and isinstance(other[0], int):
             self.where.setdefault(axis, (other[1], *where))
-        self.parent[self.find(axis)] = self.find(other)
+        root = self.find(other)  # (in this order: the table's keys in order of first sight)
+        below = self.find(axis)
+        self.parent[below] = root
+        if below != root and self._count == len(self.parent):
+            names = self._names.pop(below, None)
+            if names:
+                into = self._names.get(root)
+                if into is None:
+                    self._names[root] = names
+                elif len(into) < len(names):
+                    self._names[root] = names | into
+                else:
+                    into |= names
 
     def has_axis(self, key, besides=None) -> bool:
         """Is ``key`` as large as an axis of a tensor (other than ``besides``: a recurrence's
-        own name, read at its own axes, sizes nothing)?"""
+        own name, read at its own axes, sizes nothing)?
+
+            >>> s = Sizes()
+            >>> s.join((0, "i"), ("x", 0), None); s.join((1, "j"), (0, "i"), None)
+            >>> s.has_axis((1, "j")), s.has_axis((1, "j"), besides="x"), s.has_axis((1, "k"))
+            (True, False, False)
+        """
         root = self.find(key)
-        return any(isinstance(k[0], str) and k[0] != besides and self.find(k) == root for k in self.parent)
+        if self._count != len(self.parent):  # (filled from outside: index it once)
+            self._names = {}
+            for k in list(self.parent):
+                if isinstance(k[0], str):
+                    self._names.setdefault(self.find(k), set()).add(k[0])
+            self._count = len(self.parent)
+        return any(name != besides for name in self._names.get(root, ()))
 
 
 @dataclass

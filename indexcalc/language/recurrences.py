@@ -100,7 +100,7 @@ def recurrences(statements, forward: dict, sizes=None) -> tuple:
     where = {st.name: n for n, st in enumerate(statements)}
     spans = []  # (first, last, depth, direction, statement of the first read seen)
     for n, st in enumerate(statements):
-        own = _reads(st, st.name)
+        own = _reads(st, st.name) if st.name in st.reads else []  # (a read in the expression is one in the text)
         if st.name in st.reads and (not own or not st.indices):
             _fail(st, f"{st.name} is read on the right of its own assignment")
         shifts = [(_self_shift(st, r), r) for r in own]
@@ -116,9 +116,10 @@ def recurrences(statements, forward: dict, sizes=None) -> tuple:
         for name in forward.get(n, ()):
             m = where[name]
             before = f"{name} is read before it is assigned on line {statements[m].line}"
-            if not _reads(st, name):
+            reads = _reads(st, name)
+            if not reads:
                 _fail(statements[m], f"{before} (by line {st.line})")
-            for r in _reads(st, name):
+            for r in reads:
                 d = offset(st.indices[0], r.indices[0]) if st.indices and r.indices else None
                 if d is None or d == 0:  # (said at the assignment, as for any name read too early)
                     _fail(statements[m], f"{before}: {_read_text(r)} on line {st.line}" +

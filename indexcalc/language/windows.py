@@ -24,7 +24,7 @@ import sympy as sp
 from indexcalc.language.algebra import (Binder, Index, Inv, ISum, KroneckerDelta, Len, LogSumExp, MaxOver, MinOver,
                                         Reduction, Size, size_node, size_of)
 from indexcalc.language.functions import BY_CLASS
-from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, size_text, valid_size
+from indexcalc.language.axes import Compare, FloorDiv, affine, axis_text, is_affine, size_text, subtrees, valid_size
 from indexcalc.language.naming import twin_axes
 from indexcalc.language.one_size import check_one_size, record
 
@@ -301,7 +301,7 @@ def statement_indices(node) -> set:
                 for c in t.children:
                     names(c)
 
-    for sub in rest[-1].iter_subtrees():
+    for sub in subtrees(rest[-1]):  # (the order is no matter: a set)
         if sub.data in ("tensor", "reduce", "call_indexed"):
             for child in sub.children:
                 if isinstance(child, lark.Tree) and child.data == "indices":
