@@ -21,8 +21,9 @@ import sympy as sp
 from sympy import KroneckerDelta
 
 from indexcalc.calculus import rules
-from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, free_indices, tensor_names
+from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, tensor_names
 from indexcalc.calculus.contract import contract, freshen, isum, traced
+from indexcalc.calculus.named import named_value
 from indexcalc.calculus.recurrent import rename_copies, sweep_group
 from indexcalc.calculus.solve import guard_deltas
 from indexcalc.calculus.names import NameSupply, current
@@ -223,9 +224,6 @@ class Sent(NamedTuple):
     #: the name of what ``rhs`` computes where it is not the statement's own value: ``z``,
     #: the argument of ``tanh`` in ``h = tanh(z)`` (README "Recurrences"); else ""
     of: str = ""
-    #: ``partial`` writes the outer function's derivative with the statement's own name
-    #: (:func:`named_value`), not with the forward expression that the steps show
-    named: bool = False
 
 
 #: None, or a list to which :func:`reverse_sweep` appends a :class:`Sent` for each
@@ -299,58 +297,10 @@ def _send(prog, n, st, up, needs, supply, grads, of=""):
         contribution = freshen(contribution, supply)
         if sent is not None:
             sent.append(Sent(n, left, rhs, dy, name, targets, part, rewrites, contribution,
-                             canonical_indices(prog, name), of, value is not None))
+                             canonical_indices(prog, name), of))
         if contribution != 0:
             canon = canonical_indices(prog, name)
             grads[name] = grads.get(name, 0) + rename_indices(contribution, dict(zip(targets, canon)))
-
-
-#: False: the sweep writes every derivative with the forward expressions (``d.steps()``
-#: re-runs a derivation so where the run used :func:`named_value`: the steps show the
-#: forward expression, then the forward value put back, as a person writes it)
-NAMED: contextvars.ContextVar = contextvars.ContextVar("indexcalc_named", default=True)
-
-
-def named_value(prog, n: int, left: tuple, rhs):
-    """``Y[left]``, where statement ``n`` (renamed apart: ``left``, ``rhs``) is ``Y[left] =
-    f(u)`` with ``f`` element-wise: the sweep writes ``f'(u)`` with the value ``Y``
-    (``ig*(1 - ig)`` for ``ig = sigmoid(z)``), which tidying would put back anyway, so
-    that it has nothing left to find (a gated cell sends that factor to each weight).
-    None where the name could hold another value (assigned twice), where ``Y[left]``
-    is not the value at each element (an index of ``left`` repeated, or not free in
-    ``rhs``), where ``u`` holds a reduction, and in a recurrence.
-
-        >>> import indexcalc as ic
-        >>> prog = ic.parse("h[i] = tanh(x[i]); y[i,j] = tanh(x[i] + 0*w[j])")
-        >>> named_value(prog, 0, prog.statements[0].indices, prog.statements[0].expr)
-        h[i]
-        >>> named_value(prog, 1, prog.statements[1].indices, prog.statements[1].expr) is None
-        True
-    """
-    if type(rhs) not in rules.ELEMENTWISE or not NAMED.get():
-        return None
-    name = prog.statements[n].name
-    if any(name in rec.names for rec in getattr(prog, "recurrences", ())):
-        return None  # (README "Recurrences": the sweep of a group writes its own)
-    if _assigned_once(prog).get(name) != 1 or len(set(left)) != len(left) or free_indices(rhs) != set(left):
-        return None
-    if any(type(x) in rules.REDUCTION for x in sp.preorder_traversal(rhs.args[0])):
-        return None
-    return sp.IndexedBase(name)[left] if left else sp.Symbol(name)
-
-
-def _assigned_once(prog) -> dict:
-    """``{name: how many statements assign it}``, remembered per program."""
-    hit = recall(_COUNTS, prog)
-    if hit is None or hit[0] != len(prog.statements):
-        hit = (len(prog.statements), {})
-        for st in prog.statements:
-            hit[1][st.name] = hit[1].get(st.name, 0) + 1
-        remember(_COUNTS, prog, hit)
-    return hit[1]
-
-
-_COUNTS = Memo(64)  # by identity (indexcalc.language.memo)
 
 
 def _seed(up, indices):
