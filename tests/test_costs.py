@@ -352,7 +352,10 @@ def test_forward_values_go_back_into_a_chains_factors_in_linear_work(monkeypatch
     """reuse_forward looked in every factor of the product for every statement: a chain
     of n statements has a gradient of n factors, n^2 look-ups (81,200 at n = 200, 5,300 at
     50). An index from what a factor holds to the factor visits only the candidates:
-    counted, not timed, the look-ups grow as the chain (5 per statement here)."""
+    counted, not timed, the look-ups grow as the chain (2 per statement here: the chain
+    ``t{k+1} = 2*tanh(t{k})`` has the gradient of n factors ``1 - tanh(t{k})^2`` that the
+    tanh chain had before the sweep wrote ``1 - t{k+1}^2`` itself, which leaves nothing to
+    look up: 0 look-ups, every factor written with its statement's name)."""
     from indexcalc.simplify import present
     counts, real = [0], present.Present.may_hold
 
@@ -360,15 +363,21 @@ def test_forward_values_go_back_into_a_chains_factors_in_linear_work(monkeypatch
         counts[0] += 1
         return real(self, shape, e)
     monkeypatch.setattr(present.Present, "may_hold", counted)
-    seen = {}
+    seen, named = {}, {}
     for n in (50, 200):
+        counts[0] = 0
+        d = ic.derive("\n".join(["t1[i] = 2*tanh(x[i])"] + [f"t{k + 1}[i] = 2*tanh(t{k}[i])" for k in range(1, n)]),
+                      wrt="x")
+        seen[n] = counts[0]
+        assert str(d).count("(1 - tanh(t") == n - 1
         counts[0] = 0
         d = ic.derive("\n".join(["t1[i] = tanh(x[i])"] + [f"t{k + 1}[i] = tanh(t{k}[i])" for k in range(1, n)]),
                       wrt="x")
-        seen[n] = counts[0]
+        named[n] = counts[0]
         text = str(d)
-        assert text.count("(1 - t") == n and "tanh" not in text  # every value put back
+        assert text.count("(1 - t") == n and "tanh" not in text  # every value named
     assert 0 < seen[200] <= 10 * 200 and seen[200] <= 5 * seen[50], seen
+    assert named == {50: 0, 200: 0}, named
 
 
 def _residual(n):
