@@ -184,11 +184,26 @@ def built(e, args):
     ((x[i] - x[j] + 1)**2, True)
     """
     if type(e) is sp.Pow and plain_power(*args):
-        out = sp.Pow._exec_constructor_postprocessors(sp.Expr.__new__(sp.Pow, *args))
-        if isinstance(out, sp.Pow):
-            out.is_commutative = args[0].is_commutative and args[1].is_commutative
-        return out
+        return _as_is(*args)
     return e.func(*args)
+
+
+def power(base, x):
+    """``base**x``, as :func:`built` builds a power (the checker's ``a^b``).
+
+    >>> x, i = sp.IndexedBase("x"), Index("i")
+    >>> power(x[i] - 1, sp.Rational(1, 2)) == sp.sqrt(x[i] - 1), power(sp.Integer(4), sp.Rational(1, 2))
+    (True, 2)
+    """
+    return _as_is(base, x) if plain_power(base, x) else base ** x
+
+
+def _as_is(base, x):
+    """``Pow(base, x)`` where SymPy's evaluation would leave it as it is."""
+    out = sp.Pow._exec_constructor_postprocessors(sp.Expr.__new__(sp.Pow, base, x))
+    if isinstance(out, sp.Pow):
+        out.is_commutative = base.is_commutative and x.is_commutative
+    return out
 
 
 def plain_power(base, x) -> bool:
