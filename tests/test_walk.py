@@ -102,3 +102,32 @@ def test_bottom_up_and_postorder_visit_each_distinct_node_once(low_limit):
     assert depth == 2 * DEPTH + 1
     order = postorder([e], lambda n: () if is_leaf(n) else n.args)
     assert order[-1] is e and order.index(x[i]) < order.index(tanh(x[i]))
+
+
+BASES = [x[i] - x[j], x[i] - x[j] + 1, 2*x[i] + 2*x[j], x[i] + sp.oo, x[i] - sp.oo, x[i] + sp.zoo,
+         x[i] + sp.I*sp.oo, sp.Symbol("r", real=True) + sp.I*sp.oo, sp.sqrt(2) + 1, sp.Integer(3) + sp.I, 2*x[i] - 4, x[i]*w[j] + y[i],
+         1.5*x[i] + 0.5, x[i] + sp.Symbol("a"), tanh(x[i]) - x[i], Len(i) + 1, x[i] + sp.nan,
+         x[i]*w[j], x[i], sp.Integer(2), sp.Symbol("b", positive=True) + 1, sp.exp(x[i]) + 1]
+EXPONENTS = [sp.Integer(2), sp.Integer(-1), sp.Integer(-2), sp.Rational(1, 2), sp.Rational(-3, 2), sp.Integer(0),
+             sp.Integer(1), sp.Float(2.0), sp.Float(-0.5), sp.Symbol("n"), sp.oo, sp.zoo, sp.nan, sp.Integer(3)]
+
+
+@pytest.mark.parametrize("base", BASES, ids=str)
+def test_built_is_what_sympy_builds(base):
+    """``built`` (rebuild, renamed, contract's rewrite, CSE's keys) builds a power of a
+    sum without SymPy's evaluation where that would change nothing: for every base and
+    exponent, the same tree as ``Pow(base, exponent)``."""
+    from indexcalc.language.walk import built
+    template = sp.Pow(x[k] + 3, 2)
+    for n in EXPONENTS:
+        want = sp.Pow(base, n)
+        got = built(template, [base, n])
+        assert type(got) is type(want) and got == want and sp.srepr(got) == sp.srepr(want), (base, n)
+        assert got.is_commutative == want.is_commutative
+
+
+def test_renamed_power_of_a_sum_is_the_renamed_power():
+    from indexcalc.language.walk import rename
+    for e in [(x[i] - x[j])**2, (x[i] - x[j] + 1)**sp.Rational(-3, 2), 1/(x[i] + w[j]), (x[i] + sp.oo)**-1]:
+        for ren in [{i: k}, {i: j, j: i}, {j: k}]:
+            assert sp.srepr(rename(e, ren)) == sp.srepr(e.xreplace(ren))

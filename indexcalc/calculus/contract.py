@@ -27,7 +27,7 @@ from indexcalc.language.algebra import Binder, Index, ISum, Len, MaxOver, Size, 
 from indexcalc.calculus.names import current
 from indexcalc.calculus.solve import contract_axis_delta, has_axis_delta, lift_sums
 from indexcalc.language.memo import Memo, recall, remember
-from indexcalc.language.walk import rename, renamed
+from indexcalc.language.walk import built, rename, renamed
 
 
 def fresh(hint, names=None) -> Index:
@@ -274,7 +274,7 @@ def _rewrite(e, rules, done):
     if isinstance(e, ISum):
         e = ISum(args[0], args[1])
     elif any(a is not b for a, b in zip(args, e.args)):
-        e = e.func(*args)
+        e = built(e, args)
     for rule in rules:
         out = rule(e)
         if out is not None and out != e:

@@ -48,7 +48,7 @@ from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comme
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError
 from indexcalc.language.algebra import tensor_names
 from indexcalc.simplify.tidy import factor, pretty_indices, reuse_forward
-from indexcalc.language.memo import collector_paused, deep_recursion
+from indexcalc.language.memo import collector_paused, deep_recursion, fresh_memos
 from indexcalc.language.naming import gradient_name
 from indexcalc.language.program import Statement
 
@@ -60,8 +60,9 @@ def settings():
     """Every setting a derivation and its printouts run under: SymPy does not distribute
     a number over a sum (``0.79*(h + 0.04*h^3)`` stays so, its constants as written),
     Python's recursion limit leaves room for SymPy's (a statement 300 calls deep), and the
-    cyclic garbage collector waits until it is done (:func:`~indexcalc.language.memo.collector_paused`)."""
-    with distribute(False), deep_recursion(), collector_paused():
+    cyclic garbage collector waits until it is done (:func:`~indexcalc.language.memo.collector_paused`),
+    and the memos start empty (:func:`~indexcalc.language.memo.fresh_memos`)."""
+    with distribute(False), deep_recursion(), collector_paused(), fresh_memos():
         yield
 
 

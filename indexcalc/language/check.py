@@ -40,6 +40,7 @@ from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import CheckedProgram, Sizes, Statement
 from indexcalc.language.recurrences import recurrences, shifted_reads
 from indexcalc.language.resume import CheckState, keep
+from indexcalc.language.walk import power
 from indexcalc.language.windows import WindowChecks, state_sum_sizes
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
@@ -370,7 +371,7 @@ class _StatementChecker(CallChecks, GatherChecks, WindowChecks):
         (a, pa), (b, pb) = built
         if a.is_Number and b.is_Number and a != 0 and abs(sp.N(b * sp.log(abs(a), 2))) > 1100:
             self.fail("a constant power is outside double precision")
-        return a ** b, once(pa, pb)
+        return power(a, b), once(pa, pb)  # (a ** b, without SymPy's costly queries)
 
     def _mul(self, node, protected):
         factors = []

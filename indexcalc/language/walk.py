@@ -84,7 +84,7 @@ def rebuild(e, at, stop=(), leaf=None):
             old = x._args
             args = [done[id(a)][1] for a in old]
             same = all(a is b for a, b in zip(args, old))
-            done[key] = (x, at(x if same else x.func(*args)))
+            done[key] = (x, at(x if same else built(x, args)))
     return done[id(e)][1]
 
 
@@ -161,12 +161,72 @@ def renamed(e, args):
         out = sp.Expr.__new__(sp.Indexed, *args)  # (what Indexed() does with an IndexedBase)
         _SET(out, args[0].assumptions0)
         return out
+    if head is sp.Pow:
+        return built(e, args)
     if head not in (sp.Add, sp.Mul) or len(args) < 2 or not global_parameters.evaluate or \
             global_parameters.distribute or any(type(a) is head or a.is_Number for a in args[1:]) or \
             type(args[0]) is head:
         return e.func(*args)
     ordered = [args[0], *sorted(args[1:], key=_ORDER)] if args[0].is_Number else sorted(args, key=_ORDER)
     return head._exec_constructor_postprocessors(head._from_args(ordered))
+
+
+def built(e, args):
+    """``e.func(*args)``, as SymPy builds it, the ``args`` standing for those of ``e``; a
+    power of a sum that SymPy would leave as it is (:func:`plain_power`) is built
+    without asking each term of the sum whether it is infinite, the costly part of
+    building ``(x[i,d] - x[j,d])**2`` anew.
+
+    >>> x, i, j = sp.IndexedBase("x"), Index("i"), Index("j")
+    >>> e = (x[i] - x[j])**2
+    >>> out = built(e, [x[i] - x[j] + 1, e.args[1]])
+    >>> out, out.args == sp.Pow(*out.args).args
+    ((x[i] - x[j] + 1)**2, True)
+    """
+    if type(e) is sp.Pow and plain_power(*args):
+        return _as_is(*args)
+    return e.func(*args)
+
+
+def power(base, x):
+    """``base**x``, as :func:`built` builds a power (the checker's ``a^b``).
+
+    >>> x, i = sp.IndexedBase("x"), Index("i")
+    >>> power(x[i] - 1, sp.Rational(1, 2)) == sp.sqrt(x[i] - 1), power(sp.Integer(4), sp.Rational(1, 2))
+    (True, 2)
+    """
+    return _as_is(base, x) if plain_power(base, x) else base ** x
+
+
+def _as_is(base, x):
+    """``Pow(base, x)`` where SymPy's evaluation would leave it as it is."""
+    out = sp.Pow._exec_constructor_postprocessors(sp.Expr.__new__(sp.Pow, base, x))
+    if isinstance(out, sp.Pow):
+        out.is_commutative = base.is_commutative and x.is_commutative
+    return out
+
+
+def plain_power(base, x) -> bool:
+    """Would SymPy (1.14's ``Pow.__new__``, ``Add._eval_power``) build ``base**x``
+    as it is? So it does for a sum ``base`` of terms that are not all numbers and a
+    rational ``x`` other than 0 and 1, unless the sum has two terms and one of them is
+    infinite; a term with no infinity in it is not (no symbol of a program is infinite).
+    Not for a term with a decimal coefficient either (older SymPy releases, as far as
+    recalled 1.12, take the largest out: ``(2.0 + 4*x)**2`` is ``16*(0.5 + x)**2``).
+
+    >>> x, i = sp.IndexedBase("x"), Index("i")
+    >>> plain_power(x[i] - 1, sp.Integer(2)), plain_power(x[i] - 1, sp.Integer(1))
+    (True, False)
+    >>> plain_power(sp.sqrt(2) + 1, sp.Integer(2)), plain_power(x[i] + sp.oo, sp.Integer(-1))
+    (False, False)
+    """
+    return type(base) is sp.Add and x.is_Rational and x is not sp.S.Zero and x is not sp.S.One and \
+        global_parameters.evaluate and not base.is_number and \
+        not any(a.is_Float or a.is_Mul and a.args[0].is_Float for a in base.args) and \
+        (len(base.args) != 2 or not base.has(*_INFINITE))
+
+
+_INFINITE = (sp.S.Infinity, sp.S.NegativeInfinity, sp.S.ComplexInfinity, sp.S.NaN)
 
 
 _SET = getattr(sp.IndexedBase, "_set_assumptions", None)  # (SymPy's own, as Indexed() calls it)

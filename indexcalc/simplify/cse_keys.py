@@ -27,7 +27,7 @@ import sympy as sp
 
 from indexcalc.calculus.names import slot
 from indexcalc.language.algebra import Binder, Index, Indexed, Det, LogDet, Size, free_indices
-from indexcalc.language.walk import is_leaf
+from indexcalc.language.walk import built, is_leaf
 from indexcalc.simplify.cse_ops import count_ops
 from indexcalc.simplify.keys import alpha, blind, blind_of
 
@@ -302,5 +302,5 @@ def _replaced(x, below, ren) -> tuple:
     if x in ren:
         return ren[x], True
     if any(changed for _, changed in below):
-        return x.func(*[a for a, _ in below]), True
+        return built(x, [a for a, _ in below]), True
     return x, False

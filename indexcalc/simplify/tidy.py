@@ -356,7 +356,10 @@ def _common_factors_of(x, args):
 def _common_factors_at(e):
     if not isinstance(e, sp.Add):
         return e
-    coeffs, powers = zip(*[(c, _powers(rest)) for c, rest in (t.as_coeff_Mul() for t in e.args)])
+    split = [t.as_coeff_Mul() for t in e.args]
+    if _nothing_shared(split):
+        return e
+    coeffs, powers = zip(*[(c, _powers(rest)) for c, rest in split])
     shared = {}
     for key, (base, _) in powers[0].items():
         xs = [p[key][1] for p in powers if key in p]
@@ -371,6 +374,29 @@ def _common_factors_at(e):
     terms = [c / number * sp.Mul(*[b ** (x - shared[k][1] if k in shared else x) for k, (b, x) in p.items()])
              for c, p in zip(coeffs, powers)]
     return number * sp.Mul(*[b ** x for b, x in shared.values()]) * sp.Add(*terms)
+
+
+def _nothing_shared(split) -> bool:
+    """Is it plain, without :func:`_powers` (an ``alpha`` of every factor), that the terms
+    ``split`` (``(coefficient, rest)`` each) have no common factor to pull out? A factor
+    of every term has the same :func:`~indexcalc.simplify.keys.blind` key in each (equal
+    up to summed names), and a whole number shared by coefficients one of which is ±1 is 1.
+
+        >>> x, y = sp.symbols("x y")
+        >>> _nothing_shared([t.as_coeff_Mul() for t in (x*y - 2*x).args])
+        False
+        >>> _nothing_shared([t.as_coeff_Mul() for t in (x + 2*y).args])
+        True
+    """
+    if not all(c.is_Rational for c, _ in split) or not any(abs(c) == 1 for c, _ in split):
+        return False
+    common = None
+    for _, rest in split:
+        keys = {blind(f.base if isinstance(f, sp.Pow) else f) for f in sp.Mul.make_args(rest)}
+        common = keys if common is None else common & keys
+        if not common:
+            return True
+    return False
 
 
 def sum_in(e):
