@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
-from indexcalc.notation.latex import IndexLatexPrinter
+from indexcalc.notation.latex_printer import IndexLatexPrinter
 from indexcalc.notation.sized import sized, window_size
 from indexcalc.notation.text import TextPrinter, statement_text, written
 from indexcalc.language.algebra import Index, ISum
