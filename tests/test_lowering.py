@@ -426,7 +426,7 @@ def test_ops_lists_every_op_class_in_one_category():
         for sub in cls.__subclasses__():
             yield sub
             yield from subclasses(sub)
-    defined = {c for c in subclasses(ir.Op) if c.__module__ == ir.__name__} - set(categories)
+    defined = {c for c in subclasses(ir.Op) if c.__module__ == ir.Op.__module__} - set(categories)  # lower/ir_ops.py
     assert defined == set(ir.OPS) and len(ir.OPS) == len(defined)
     for op in ir.OPS:
         assert dataclasses.is_dataclass(op) and op.__dataclass_params__.frozen, op
