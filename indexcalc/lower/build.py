@@ -4,13 +4,8 @@ Every statement's value becomes a node; a later statement that reads it reads th
 so the whole program (a forward program followed by its backward) is one graph in which
 every forward value is computed once.
 
-Softmax and logsumexp are made stable here, whatever names the user gave. A sum of
-``exp(e)`` over some axes gives ``exp(e)`` and the sum a *scale*: each is read as
-``stored·exp(c·m)`` with ``m`` the maximum of ``e`` over those axes and ``stored`` computed
-from ``exp(e - m)``. Products, quotients, powers and sums of scaled values combine their
-stored forms; where the scales cancel (``exp(e)/Σ exp(e)``, or ``e·(ds + dp/s)`` in a
-derived backward) only stored values are computed. ``log`` of a scaled value is
-``log(stored) + c·m``, and ``log`` of a softmax is ``(e - m) - log Σ exp(e - m)``.
+Softmax and logsumexp are made stable while lowering, whatever names the user gave
+(:mod:`indexcalc.lower.stable`).
 
     >>> import indexcalc as ic
     >>> low = lower(ic.parse("p[b,i] = exp(x[b,i]) / sum[j](exp(x[b,j]))"))
@@ -37,6 +32,7 @@ from indexcalc.lower.ir import EXTREMA, Broadcast, Const, Contract, Eye, Graph, 
 from indexcalc.lower.ir import Size as SizeOf
 from indexcalc.lower.ref import Ref
 from indexcalc.lower.scan import Scans
+from indexcalc.lower.stable import StableExps
 
 COMMUTATIVE = {"add", "mul", "max", "min"}
 #: the reductions of the language (:mod:`indexcalc.language.functions`) as IR ops
@@ -69,7 +65,7 @@ def lower(prog) -> Lowered:
     return _Builder(prog).run()
 
 
-class _Builder(Access, Gathers, Scans):
+class _Builder(Access, Gathers, Scans, StableExps):
     def __init__(self, prog):
         self.prog = prog
         self.g = Graph()
@@ -310,93 +306,8 @@ class _Builder(Access, Gathers, Scans):
             out = self.map("add", [out, self.map("log", [self.mul(absent) if len(absent) > 1 else absent[0]])])
         return out
 
-    # --- stable exponentials -------------------------------------------------------
-    def sum_exp(self, ex: Ref, keep) -> Ref:
-        """``Σ exp(e)``: ``exp(e)`` gets the scaled form ``exp(e - m)·exp(m)`` with ``m`` the
-        maximum of ``e`` over the summed axes, and the sum ``Σ exp(e - m)·exp(m)``."""
-        (arg, pos), = self.g[ex.node].args
-        e = Ref(arg, tuple(ex.labels[p] for p in pos))
-        if len(set(ex.labels)) < len(ex.labels):
-            return self.contract([ex], keep)
-        m = self.contract([e], keep, op=Max)
-        form = self.scaled(ex)
-        if form and form[1] != m:  # already scaled along other axes
-            return self.contract([ex], keep)
-        shifted = self.map("exp", [self.map("add", [e, self.map("mul", [self.const(-1), m])])])
-        self.scale[ex.node] = (ex.labels, shifted, m, sp.Integer(1))
-        small = self.contract([shifted], keep)
-        self.positive.add(small.node)
-        total = self.map("mul", [small, self.map("exp", [m])])
-        self.scale[total.node] = (total.labels, small, m, sp.Integer(1))
-        return total
-
-    def scaled(self, r: Ref):
-        """``(stored, m, c)`` with ``r = stored·exp(c·m)``, in ``r``'s labels, or None."""
-        if r.node not in self.scale:
-            return None
-        labels, stored, m, c = self.scale[r.node]
-        ren = dict(zip(labels, r.labels))
-        return stored.renamed(ren), m.renamed(ren), c
-
-    def combined(self, refs, fn, keep=None):
-        """``refs`` combined by ``fn`` (mul, add or a contraction keeping ``keep``) from their
-        stored forms when they share one scale ``m``; the result, or None."""
-        forms = [self.scaled(r) for r in refs]
-        ms = {f[1] for f in forms if f}
-        if len(ms) != 1 or (fn == "add" and len({f and f[2] for f in forms}) != 1):
-            return None
-        m, = ms
-        if keep is not None and not set(m.labels) <= keep:
-            return None
-        stored = [f[0] if f else r for f, r in zip(forms, refs)]
-        c = forms[0][2] if fn == "add" else sum(f[2] for f in forms if f)
-        out = self.contract(stored, keep) if keep is not None else self.map(fn, stored)
-        if c == 0:
-            return out
-        true = self.contract(refs, keep) if keep is not None else self.map(fn, refs)
-        self.scale[true.node] = (true.labels, out, m, c)
-        return true
-
     def mul(self, refs) -> Ref:
         refs = [q for r in refs for q in self.operands(r, "mul")]
         if any(is_delta(self, r) or holds_delta(self, r) for r in refs):  # diagonal writes (lower/diagonal.py)
             return embedded(self, refs)
         return scaled_diagonal(self, refs) or self.combined(refs, "mul") or self.map("mul", refs)
-
-    def power(self, base: Ref, exp) -> Ref:
-        form = self.scaled(base)
-        out = self.map("pow", [base], exp)
-        if form and exp.is_Rational:
-            stored, m, c = form
-            if stored.node in self.positive:
-                self.positive.add(self.map("pow", [stored], exp).node)
-            self.scale[out.node] = (out.labels, self.map("pow", [stored], exp), m, c * exp)
-        return out
-
-    def log(self, x: Ref) -> Ref:
-        """``log(x)``: ``log(stored) + c·m`` for a scaled value; the log of a product splits off
-        its exponentials and its powers of positive sums (``log`` of a softmax is
-        ``(e - m) - log Σ exp(e - m)``)."""
-        form = self.scaled(x)
-        if form:
-            stored, m, c = form
-            return self.map("add", [self.log(stored), self.map("mul", [self.const(c), m])])
-        parts, rest = [], []
-        for r in self.operands(x, "mul", split_named=True):
-            node = self.g[r.node]
-            if not isinstance(node.op, Map) or len(node.args) != 1:
-                rest.append(r)
-                continue
-            (a, pos), = node.args
-            inner = Ref(a, tuple(r.labels[p] for p in pos))
-            if node.op == Map("exp"):
-                parts.append(inner)
-            elif node.op.function == "pow" and a in self.positive:
-                parts.append(self.map("mul", [self.const(node.op.parameters[0]), self.map("log", [inner])]))
-            else:
-                rest.append(r)
-        if not parts:
-            return self.map("log", [x])
-        if rest:
-            parts.append(self.map("log", [self.map("mul", rest) if len(rest) > 1 else rest[0]]))
-        return self.map("add", parts)
