@@ -30,3 +30,28 @@ def test_the_forward_latex_states_the_sizes(src, bounds):
 
 def test_a_sum_whose_index_a_tensor_sizes_is_unchanged():
     assert "\\sum_{j} x_{j}" in ic.parse("y = sum[j](x[j])").latex()
+
+
+#: a stated size on an index that a tensor also sizes: the checker keeps no size on the sum
+#: (``x`` gives it), but ``x`` must then have 3 elements; the LaTeX printed ``\sum_{k}``
+TENSOR_SIZED = [
+    ("y = sum[k:3](x[k])", "\\sum_{k < 3} x_{k}", "y = sum[k:3](x[k])"),
+    ("y[i] = sum[k:3](x[k]*w[i,k])", "\\sum_{k < 3} w_{ik} x_{k}", "y[i] = sum[k:3](x[k]*w[i,k])"),
+    ("y = sum[k:3,j](x[k]*v[j])", "\\sum_{k < 3, j} v_{j} x_{k}", "y = sum[k:3,j](x[k]*v[j])"),
+    ("y[b] = logsumexp[k:3](x[b,k])", "\\operatorname{logsumexp}_{k < 3} (x_{bk})",
+     "y[b] = logsumexp[k:3](x[b,k])"),
+    ("y = sum[k:3](x[k])\nz = sum[k:3](x[k]*y)", "z &= y \\sum_{k < 3} x_{k}", "z = sum[k:3](x[k]*y)"),
+]
+
+
+@pytest.mark.parametrize("src, tex, text", TENSOR_SIZED)
+def test_a_stated_size_that_a_tensor_also_gives_is_printed(src, tex, text):
+    assert tex in ic.parse(src).latex()
+    steps = ic.derive(src).steps()
+    assert f"line {src.count(chr(10)) + 1}: {text}" in str(steps)  # the text keeps it: as written
+    assert tex.split("&= ")[-1] in steps.latex()
+
+
+def test_a_size_stated_on_another_line_is_not_printed_here():
+    tex = ic.parse("y[i:3] = x[i]\nL = sum[i](y[i]*x[i])").latex()
+    assert "L &= \\sum_{i} x_{i} y_{i}" in tex and "i < 3" in tex  # (the left index's, line 1)

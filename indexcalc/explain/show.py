@@ -16,7 +16,7 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 
 from indexcalc.notation.latex_printer import IndexLatexPrinter
-from indexcalc.notation.sized import sized, window_size
+from indexcalc.notation.sized import sized, stated_sums, window_size
 from indexcalc.notation.text import TextPrinter, statement_text, written
 from indexcalc.language.algebra import Index, ISum
 from indexcalc.language.axes import axis_text, size_text
@@ -180,6 +180,7 @@ class Steps:
         prog = self.derivation.forward
         n = next((k for k, s in enumerate(prog.statements) if s is st), None)
         expr = st.expr if n is None else sized(st.expr, lambda i: window_size(prog, n, i))  # \max_{k < 2}
+        expr = expr if n is None else stated_sums(expr, prog, st)  # sum[k:3](x[k]): \sum_{k < 3}
         out = f"{p.doprint(st.lhs)} = {p.doprint(expr)}"
         up = getattr(self.derivation, "upstream", {}).get(st.name)
         if sec.seed and isinstance(up, str):

@@ -40,10 +40,29 @@ def computed(sizes) -> dict:
 
 def record(sizes, key, line, name, axis, index, stated):
     """Note that statement ``line`` (``name``) gives ``key`` to ``index`` (at ``axis`` of
-    ``name`` on the left, else None)."""
+    ``name`` on the left, else None); a ``stated`` one also in :func:`stated_sizes`."""
     table = computed(sizes)
     if table.get(key) is None:
         table[key] = (line, name, axis, index, stated)
+    if stated:
+        stated_sizes(sizes)[(line, name, index)] = key[1]
+
+
+def stated_sizes(sizes) -> dict:
+    """``{(line, statement name, index): its stated size}`` of ``sizes``, each size that a
+    statement states as an expression (``sum[k:3](x[k])``: ``3``; a bare ``size(A,k)`` or
+    ``len(j)`` is an axis's key, not listed), kept on it for the printouts (the LaTeX of
+    ``sum[k:3](x[k])`` is ``\\sum_{k < 3}``, though ``x`` sizes ``k``: see
+    :mod:`indexcalc.notation.sized`). A program resumed from another's tables has none.
+
+        >>> import indexcalc as ic
+        >>> stated_sizes(ic.parse("y = sum[k:3](x[k])").sizes)
+        {(1, 'y', k): 3}
+    """
+    table = getattr(sizes, "stated_sizes", None)
+    if table is None:
+        table = sizes.stated_sizes = {}
+    return table
 
 
 def check_one_size(sizes, n, indices, line, text):

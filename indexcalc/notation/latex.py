@@ -26,7 +26,7 @@ from indexcalc.notation.latex_printer import IndexLatexPrinter
 from indexcalc.notation.text import written
 from indexcalc.language.algebra import Index, tensor_names
 from indexcalc.language.windows import state_sum_sizes, windowed
-from indexcalc.notation.sized import sized, window_size
+from indexcalc.notation.sized import sized, stated_sums, window_size
 
 
 # --- printouts ------------------------------------------------------------------------------
@@ -72,6 +72,7 @@ def statements_latex(statements, naming: Naming | None = None, display=False, pr
             expr = sized(expr, size)
             if not windowed(expr):  # sum[x:size(A,0)](delta(x,c)): only the statement sizes x
                 expr = state_sum_sizes(expr, size, unsized=True)
+            expr = stated_sums(expr, program, st)  # sum[k:3](x[k]): \sum_{k < 3}
         stated = [(i, n) for i, n in zip(st.indices, getattr(st, "sizes", ()) or ()) if n is not None]
         where = ""
         if stated:  # y[i:size(x,0)] = x[i+k-1]*w[k]: the range of i, which nothing else gives

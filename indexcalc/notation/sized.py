@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, Len, LogSumExp, MaxOver, MinOver, Size
+from indexcalc.language.algebra import Index, ISum, Len, LogSumExp, MaxOver, MinOver, Size
+from indexcalc.language.one_size import stated_sizes
 from indexcalc.language.windows import SIZED as _SIZED, stated_size
 
-__all__ = ["sized", "window_size"]
+__all__ = ["sized", "stated_sums", "window_size"]
 
 
 def sized(e, size):
@@ -56,3 +57,37 @@ def window_size(program, n, i):
     ``2`` of ``max[k:2]``; None where the program does not know it)."""
     key = (n, i)
     return stated_size(program, key) if key in program.sizes.parent else None
+
+
+def stated_sums(e, program, st):
+    """``e`` (the right side of statement ``st`` of ``program``) with the size that ``st``
+    states for a summed or reduced index restored where a tensor also sizes that index
+    (``sum[k:3](x[k])``: the checker keeps no size on the sum, since ``x`` gives it, but
+    ``x`` must then have 3 elements, which the LaTeX says as ``\\sum_{k < 3}``, as the
+    statement's text does). A size kept already stays.
+
+        >>> import indexcalc as ic
+        >>> p = ic.parse("y = sum[k:3](x[k])")
+        >>> stated_sums(p.statements[0].expr, p, p.statements[0]).sizes
+        (3,)
+    """
+    stated = {i: n for (line, name, i), n in stated_sizes(program.sizes).items()
+              if line == st.line and name == st.name}
+    if not stated or not isinstance(e, sp.Basic):
+        return e
+
+    def had(x) -> list:
+        return list(getattr(x, "sizes", None) or (None,) * len(x.indices))
+
+    def restated(x):
+        sizes = [n if n is not None else stated.get(i, 0) for i, n in zip(x.indices, had(x))]
+        if isinstance(x, ISum):
+            return ISum(x.body, x.indices, sizes)
+        cls = next(c for c in _SIZED if isinstance(x, c))
+        return _SIZED[cls](x.body, x.indices, sizes)
+
+    def plain(x):  # a sum or reduction one of whose indices lacks its stated size
+        return isinstance(x, (ISum, MaxOver, MinOver, LogSumExp)) and \
+            any(n is None and i in stated for i, n in zip(x.indices, had(x)))
+    return e.replace(plain, restated)
+
