@@ -90,3 +90,34 @@ def test_sizes_that_might_be_equal_stay_valid(src, shapes, numpy):
     for name, value in numpy(**arrays).items():
         np.testing.assert_allclose(got[name], value, rtol=1e-12)
     ic.derive(src)
+
+
+#: sizes equal only for an impossible shape (a size below 1): were accepted, and the first
+#: computed the forward over y's size(x,0) - size(w,0) + 1 entries, not the stated
+#: size(x,0) + 2, without a word (z of 4 entries for x of 5 and w of 2)
+IMPOSSIBLE = [
+    ("y[i] = x[i+k]*w[k]\nz[i:size(x,0)+2] = y[i]", "size(x,0) - size(w,0) + 1", "size(x,0) + 2",
+     "size(w,0) + 1"),
+    ("y[i] = x[i+k]*w[k]\nz[i:size(x,0)+1] = y[i]", "size(x,0) - size(w,0) + 1", "size(x,0) + 1", "size(w,0)"),
+    ("y[i:size(x,0)+size(w,0)] = x[i]*w[0]", "size(w,0) + size(x,0)", "axis 0 of x has size(x,0)", "size(w,0)"),
+]
+
+
+@pytest.mark.parametrize("src, one, other, gap", IMPOSSIBLE)
+def test_sizes_equal_only_for_an_impossible_shape_are_refused(src, one, other, gap):
+    with pytest.raises(ic.ShapeError) as e:
+        ic.parse(src)
+    message = str(e.value)
+    assert "index i cannot have one size" in message and one in message and other in message, message
+    assert f"which differ by {gap} (never 0: every axis has at least one element), so no input fits" in message
+    with pytest.raises(ic.ShapeError):
+        ic.derive(src)
+
+
+@pytest.mark.parametrize("src, shapes", [
+    ("y[i] = x[i+k]*w[k]\nz[i:size(x,0)-1] = y[i]", {"x": (5,), "w": (2,)}),  # equal for w of size 2
+    ("y[i:size(x,0)*size(w,0)] = x[i]*w[0]", {"x": (4,), "w": (1,)}),  # for w of size 1
+])
+def test_sizes_equal_for_some_shape_stay_valid(src, shapes):
+    rng = np.random.default_rng(0)
+    ic.parse(src).compile()(**{x: rng.uniform(-1, 1, s) for x, s in shapes.items()})

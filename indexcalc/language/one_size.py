@@ -8,9 +8,11 @@ A stated size and a "valid" size are expressions of the program's axes
 (``("=", expr)`` keys of :class:`~indexcalc.language.program.Sizes`). Two such sizes that
 one index ties together must then be equal; where they differ by a number whatever the
 inputs' shapes (``size(x,0) - 2`` and ``size(x,0) - 1``; ``size(x,0)`` and
-``size(x,0) - 2``; ``3`` and ``4``), the program can never run. Where they merely *might*
-differ (``size(x,0) - size(w,0) + 1`` and ``size(x,0)``: ``w`` of size 1) the program stays
-valid and the call checks the shapes.
+``size(x,0) - 2``; ``3`` and ``4``), or by sizes that no axis can have (``size(x,0) -
+size(w,0) + 1`` and ``size(x,0) + 2`` are equal only for ``size(w,0) = -1``, and every axis
+has at least one element), the program can never run. Where they merely *might* differ
+(``size(x,0) - size(w,0) + 1`` and ``size(x,0)``: ``w`` of size 1) the program stays valid
+and the call checks the shapes.
 
     >>> import indexcalc as ic
     >>> ic.parse("y[a] = max[k:3](x[a+k])\\nz[a] = max[k:2](x[a+k])\\nw[a] = y[a]*z[a]")
@@ -24,7 +26,7 @@ from __future__ import annotations
 import sympy as sp
 
 from indexcalc.errors import ShapeError
-from indexcalc.language.algebra import Len, Size
+from indexcalc.language.algebra import Len, Size, size_of
 from indexcalc.language.axes import size_text
 
 
@@ -84,16 +86,17 @@ def check_one_size(sizes, n, indices, line, text):
         clash = _clash(sizes, root, keys)
         if clash is not None:
             (a, a_text), (b, b_text), gap = clash
+            why = " whatever the shapes of the inputs" if gap.is_Number else \
+                " (never 0: every axis has at least one element)"
             raise ShapeError(f"line {line}, in '{text}': index {here[root]} cannot have one size: {a_text} and "
-                             f"{b_text}, which differ by {abs(gap)} whatever the shapes of the inputs, so no "
-                             "input fits the program")
+                             f"{b_text}, which differ by {_gap_text(gap)}{why}, so no input fits the program")
 
 
 def _clash(sizes, root, keys):
     """Two sizes of the class ``root`` (from its ``("=", expr)`` ``keys``, and the class's
     own axis where an expression reads it) that differ by a nonzero number, each with its
     description, and the difference; or None."""
-    values, own = [], None
+    values, own, names = [], None, {}  # names: each symbol back to a size, for the message
     for key in keys:
         expr = key[1]
         subs = {}
@@ -102,20 +105,50 @@ def _clash(sizes, root, keys):
             if at in sizes.parent and sizes.find(at) == root:
                 subs[s] = sp.Symbol("_this")
                 own = own or at
-            elif at in sizes.parent:
-                subs[s] = sp.Symbol(f"_size{sizes.find(at)!r}")
+            else:  # (an axis no index reads, as w[0]: a size of its own)
+                subs[s] = sp.Symbol(f"_size{sizes.find(at)!r}" if at in sizes.parent else f"_axis{at!r}")
         subs.update({x: sp.Dummy() for x in expr.atoms(Len)})  # (len(j) of one statement only)
+        names.update({v: k for k, v in subs.items() if v not in names})
         values.append((expr.xreplace(subs), key))
     if own is not None:
         values.append((sp.Symbol("_this"), own))
+        names[sp.Symbol("_this")] = size_of(*own)
     if len(values) < 2:
         return None
     for k, (a, ka) in enumerate(values):
         for b, kb in values[k + 1:]:
             gap = sp.expand(a - b)
-            if gap.is_Number and gap != 0:
-                return (ka, _describe(sizes, ka)), (kb, _describe(sizes, kb)), gap
+            if (gap.is_Number and gap != 0) or _never_zero(gap):
+                return (ka, _describe(sizes, ka)), (kb, _describe(sizes, kb)), gap.xreplace(names)
     return None
+
+
+def _never_zero(gap) -> bool:
+    """Is ``gap``, a polynomial in sizes (each at least 1: no axis is empty), never 0? So
+    where every coefficient has one sign and their sum is not 0: ``-size(w,0) - 1`` (the
+    sizes would be equal only for ``size(w,0) = -1``), ``size(w,0)``; not ``1 - size(w,0)``.
+
+        >>> w, v = sp.symbols("w v")
+        >>> _never_zero(-w - 1), _never_zero(w*v - 1), _never_zero(w), _never_zero(1 - w)
+        (True, False, True, False)
+    """
+    symbols = sorted(gap.free_symbols, key=str)
+    if not symbols or not gap.is_polynomial(*symbols):
+        return False  # (a floor quotient: (size(x,0) - 3)//2 + 1)
+    coefficients = sp.Poly(gap, *symbols).coeffs()
+    total = sum(coefficients)
+    return all(c >= 0 for c in coefficients) and total > 0 or all(c <= 0 for c in coefficients) and total < 0
+
+
+def _gap_text(gap) -> str:
+    """``1``; ``size(w,0) + 1`` (a difference of sizes, positive where all sizes are at least 1)."""
+    gap = sp.expand(-gap) if gap.could_extract_minus_sign() else gap
+    if gap.is_Number:
+        return str(gap)
+    try:
+        return size_text(gap)
+    except ValueError:
+        return str(gap)
 
 
 def _describe(sizes, key) -> str:
