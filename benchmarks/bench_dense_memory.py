@@ -7,6 +7,10 @@ once during one call; JAX: XLA's ``memory_analysis()`` of the jitted function,
 NumPy's own buffers, 64 KB for the others).
 
     PYTHONPATH=. python benchmarks/bench_dense_memory.py [numpy|torch|jax ...] [CASE ...]
+    PYTHONPATH=. python benchmarks/bench_dense_memory.py --markdown   # a markdown table
+
+Each backend's column is (peak) / (results + inputs); "res+in MB" is the results and
+inputs of the case (its last backend's results).
 """
 import os
 import sys
@@ -92,10 +96,15 @@ def jax_peak(obj, args):  # (temporaries, outputs)
     return st.temp_size_in_bytes, st.output_size_in_bytes
 
 if __name__ == "__main__":
-    only = sys.argv[1:]
+    markdown = "--markdown" in sys.argv[1:]
+    only = [a for a in sys.argv[1:] if a != "--markdown"]
     backs = [b for b in ("numpy", "torch", "jax") if not only or b in only] or ["numpy", "torch", "jax"]
     names = [a for a in only if a not in ("numpy", "torch", "jax")]
-    print(f"{'case':32s} {'res+in MB':>9s} " + " ".join(f"{b:>7s}" for b in backs))
+    if markdown:
+        print("| case | results + inputs (MB) | " + " | ".join(f"{b} peak / (results + inputs)" for b in backs) + " |")
+        print("| --- | ---: |" + " ---: |" * len(backs))
+    else:
+        print(f"{'case':32s} {'res+in MB':>9s} " + " ".join(f"{b:>7s}" for b in backs))
     for name, src, wrt, sizes, dom, kind in cases():
         if names and name not in names:
             continue
@@ -110,4 +119,7 @@ if __name__ == "__main__":
                 p, r = torch_peak(obj.compile(backend="torch"), args); row.append(p / (r + ins))
             else:
                 t, o = jax_peak(obj, args); r = o; row.append((t + o) / (o + ins))
-        print(f"{name:32s} {(r + ins)/2**20:9.2f} " + " ".join(f"{x:7.2f}" for x in row), flush=True)
+        if markdown:
+            print(f"| {name} | {(r + ins)/2**20:.2f} | " + " | ".join(f"{x:.2f}" for x in row) + " |", flush=True)
+        else:
+            print(f"{name:32s} {(r + ins)/2**20:9.2f} " + " ".join(f"{x:7.2f}" for x in row), flush=True)

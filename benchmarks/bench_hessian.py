@@ -25,7 +25,12 @@ JAX column).
 The bandwidth bound of xᵀAx at n = 1024, 2048, 4096 is the bytes its Hessian ``A + Aᵀ``
 must move (read A, write H) over the memory bandwidth ``np.copyto`` reaches on a 256 MB
 array; the table beside it also times ``np.copyto`` of A itself (the same bytes) and the
-plain ``A + A.T``.
+plain ``A + A.T``. glibc's ``memcpy`` (``np.copyto``'s) writes with non-temporal stores
+above its ``x86_non_temporal_threshold`` (190 MB on the development machine), so the
+256 MB copy reads A and writes H without reading H first, while the copy of A at these
+sizes reads every line of H before writing it (about 1.5 times the bytes): at n = 2048 and
+4096 it takes 1.5-1.8 times the bound. Numba's ``A + A.T`` writes with non-temporal
+stores too (``_tsym``, indexcalc/backends/blocked.py).
 
 ``--clock cpu`` times with ``time.process_time`` (the CPU time of every thread of the
 process): on a machine shared with other jobs it is less inflated than the wall clock;

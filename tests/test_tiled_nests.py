@@ -143,3 +143,78 @@ def test_tiled_nest_keeps_lines_it_cannot_tile():
     assert tiled_nest(head + ["                h[_i, _j] = A[_i, _j] + h[_j, _i]"]) is None  # reads what it writes
     assert tiled_nest(head + ["                h[_i, _j] = f(A)[_j, _i]"]) is None  # not an array's name
     assert tiled_nest(head + ["                h[_i, _j] = A[_i, _j] + B[_j, _i]"]) is not None
+
+
+def _tsym_caller():
+    """``_tsym`` of a compiled module (an ``@overload``: callable from Numba only) behind a
+    jitted function: ``call(dst, src, n, ch, nc)``."""
+    numba = pytest.importorskip("numba")
+    module = ic.hessian("f = x[i]*A[i,j]*x[j]", wrt="x").compile(backend="numba").module
+    tsym = module._tsym
+    return numba.njit(lambda dst, src, n, ch, nc: tsym(dst, src, n, ch, nc))
+
+
+def _at_offset(n, dtype, offset):
+    """An n x n C-ordered array whose data starts ``offset`` bytes past a 64-byte boundary."""
+    size = np.dtype(dtype).itemsize
+    raw = np.empty(n * n + 128 // size, dtype)
+    start = ((offset - raw.ctypes.data) % 64) // size
+    out = raw[start:start + n * n].reshape(n, n)
+    assert out.ctypes.data % 64 == offset
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_pairs_write_every_element_with_the_bits_of_A_plus_AT(dtype):
+    """``_tsym`` (cache-line blocks, non-temporal stores) where each row is whole cache lines:
+    every start of the result within a cache line (the grid of blocks starts at its first
+    aligned column; the rows and columns before and after it one by one), sizes a multiple
+    of the block but not of the 128-wide tiles, every chunk count; an element left out
+    keeps its NaN."""
+    call = _tsym_caller()
+    size = np.dtype(dtype).itemsize
+    K = 64 // size
+    for n in [2 * K, 3 * K, 128 + K, 256 + 2 * K, 384]:
+        A = np.random.default_rng(n).standard_normal((n, n)).astype(dtype)
+        for offset in range(0, 64, size):
+            for nc in (1, 2, 3):
+                H = _at_offset(n, dtype, offset)
+                H.fill(np.nan)
+                assert all([call(H, A, n, ch, nc) for ch in range(nc)])
+                np.testing.assert_array_equal(H, A + A.T, err_msg=f"n={n} offset={offset} nc={nc}")
+
+
+def test_streamed_pairs_decline_what_they_cannot_write():
+    """False (the tiled loops run instead) where a row is not whole cache lines, the matrix
+    is smaller than two blocks, an array is not C-ordered, the sizes disagree, or the
+    elements are not float32/float64; the result is left as it was."""
+    call = _tsym_caller()
+    A = np.random.default_rng(0).standard_normal((64, 64))
+    for dst, src, n in [(np.zeros((17, 17), np.float32), A[:17, :17].astype(np.float32), 17),
+                        (np.zeros((12, 12)), A[:12, :12].copy(), 12),
+                        (np.zeros((32, 32)), A[::2, ::2], 32),
+                        (np.zeros((64, 64)), A, 32),
+                        (np.zeros((64, 64), np.int64), A.astype(np.int64), 64),
+                        (np.zeros((64, 64), np.float32), A, 64)]:
+        before = dst.copy()
+        assert not call(dst, src, n, 0, 1)
+        np.testing.assert_array_equal(dst, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hessian_of_xAx_streamed_and_not(dtype):
+    """The compiled Hessian at sizes where ``_tsym`` runs (rows of whole cache lines: 16
+    float32 or 8 float64 elements) and where the tiled loops do, from views too, at 1 and 2
+    chunks (both kernels)."""
+    pytest.importorskip("numba")
+    h = ic.hessian("f = x[i]*A[i,j]*x[j]", wrt="x")
+    module = h.compile(backend="numba").module
+    for n in [136, 272, 130, 263]:
+        rng = np.random.default_rng(n)
+        big = rng.standard_normal((n + 3, n + 5)).astype(dtype)
+        for A in (big[:n, :n].copy(), big[3:, 5:], big[:n, 1:n + 1].T):
+            want = A + A.T
+            for kernel, nt in [(module._k1s, 1), (module._k1, 2), (module._k1s, 2)]:
+                H = np.full((n, n), np.nan, dtype)
+                kernel(np.ascontiguousarray(A), H, n, nt, dtype)
+                np.testing.assert_array_equal(H, want, err_msg=f"n={n}")
