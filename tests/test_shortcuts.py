@@ -132,6 +132,22 @@ def test_resume_only_from_the_same_text_checked_as_the_users():
     assert resume(object(), text) is None
 
 
+def test_a_parsed_program_resumes_however_many_checks_come_between(monkeypatch):
+    """The tables live with the program (an identity memo of 256 entries once dropped them
+    after 256 other checks: ``ic.derive(ic.parse(src))`` then re-checked the whole
+    forward program in its proof)."""
+    text = "h[i] = W[i,j]*x[j]\ny = sum[i](h[i]^2)"
+    prog = ic.parse(text)
+    for n in range(300):
+        ic.parse(f"z{n}[i] = tanh(a[i])")
+    assert resume(prog, text).count == 2
+    resumed = []
+    real = proof_mod.resume
+    monkeypatch.setattr(proof_mod, "resume", lambda p, t: resumed.append(real(p, t)) or resumed[-1])
+    assert str(ic.derive(prog, wrt="W")) == str(ic.derive(text, wrt="W"))
+    assert len(resumed) == 2 and all(r is not None and r.count == 2 for r in resumed)
+
+
 def test_rename_falls_back_where_names_meet():
     i, j, k = Index("i"), Index("j"), Index("k")
     x = sp.IndexedBase("x")

@@ -1,5 +1,5 @@
 """The checker's part for calls (:mod:`indexcalc.language.check`, a mixin of its statement
-checker): a function of the registry, ``delta(i, j)``, ``len(i)``, ``size(A, k)``, and the
+checker :class:`~indexcalc.language.statement.StatementChecker`): a function of the registry, ``delta(i, j)``, ``len(i)``, ``size(A, k)``, and the
 matrix functions ``inv(A)[i,j]``, ``det(A)``, ``logdet(A)``; each checked for its name,
 number of arguments and what it may be applied to.
 

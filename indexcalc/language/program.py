@@ -58,6 +58,9 @@ class Sizes:
         # may be filled from outside: then rebuilt once, by has_axis)
         self._names: dict = {}
         self._count = 0
+        #: the checker's tables after the program this table sizes (a
+        #: :class:`~indexcalc.language.resume.CheckState`, kept by the checker), or None
+        self.checked = None
 
     def find(self, key):
         parent = self.parent

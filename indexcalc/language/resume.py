@@ -6,7 +6,9 @@ The round-trip proof (:mod:`indexcalc.derivation.proof`) re-parses the forward p
 text followed by the printed derivative. The forward text is the user's program, parsed
 and checked moments before; only the printed lines are indexcalc's, and those are always
 parsed and checked afresh. The tables are copied when kept and copied again when resumed,
-so a check that resumes from them leaves them as they were.
+so a check that resumes from them leaves them as they were. They are kept on the checked
+program's size table (which its copies share), so they live as long as the program: a
+program from ``indexcalc.parse`` derived much later still resumes.
 
     >>> from indexcalc.language.parser import parse_tree
     >>> from indexcalc.language.check import check
@@ -20,8 +22,6 @@ so a check that resumes from them leaves them as they were.
 """
 
 from __future__ import annotations
-
-from indexcalc.language.memo import Memo, recall, remember
 
 
 class CheckState:
@@ -58,18 +58,15 @@ class CheckState:
 
 
 def keep(program, state: CheckState) -> None:
-    """Remember ``state`` for the checked ``program`` (by the identity of its size table,
-    which :class:`~indexcalc.language.program.CheckedProgram` copies pass on)."""
-    remember(_STATES, program.sizes, state)
+    """Remember ``state`` for the checked ``program`` (on its size table, which
+    :class:`~indexcalc.language.program.CheckedProgram` copies pass on)."""
+    program.sizes.checked = state
 
 
 def resume(program, text: str) -> CheckState | None:
     """The tables after checking ``text``, if ``program`` was checked from exactly that
     text as a user's program; else None (check from the first line)."""
-    state = recall(_STATES, getattr(program, "sizes", None))
-    if state is None or state.own or state.text != text:
+    state = getattr(getattr(program, "sizes", None), "checked", None)
+    if not isinstance(state, CheckState) or state.own or state.text != text:
         return None
     return state
-
-
-_STATES = Memo(256)  # by identity (indexcalc.language.memo)
