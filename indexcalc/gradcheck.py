@@ -21,7 +21,7 @@ import numpy as np
 import sympy as sp
 
 from indexcalc.language.functions import BY_CLASS
-from indexcalc.language.algebra import Index
+from indexcalc.language.algebra import Index, Size
 from indexcalc.language.gathers import targets
 from indexcalc.language.walk import preorder
 from indexcalc.errors import ArgumentError, ProgramError
@@ -138,6 +138,7 @@ def sizes_for(prog, named=None, start=2) -> dict:
         else:
             out[root] = start + k % 4  # 2, 3, 4, 5, 2, ...
             k += 1
+    _computed_sizes(prog, out)
     for name in prog.inputs:
         cells = 1
         for axis in range(prog.rank(name)):
@@ -145,6 +146,21 @@ def sizes_for(prog, named=None, start=2) -> dict:
         if cells > 10**7:
             raise ProgramError(f"{name} would have {cells} elements; choose smaller --sizes")
     return out
+
+
+def _computed_sizes(prog, out):
+    """Give the input axes whose size the program computes (a window's valid size, a
+    stated one: README "Windows and positions") that size, from the sizes drawn for the
+    others: in ``y[i] = x[i+k]*w[k]; L = sum[i](y[i]*c[i])``, ``c`` has
+    ``size(x,0) - size(w,0) + 1`` elements, not a size of its own."""
+    from indexcalc.lower.sizes import computed
+    for e, _, axes in computed(prog):
+        if axes:
+            value = e.xreplace({s: sp.Integer(out[prog.sizes.find((s.tensor, int(s.axis)))])
+                                for s in e.atoms(Size)})
+            if value.is_Integer and value >= 1:
+                for key in axes:
+                    out[prog.sizes.find(key)] = int(value)
 
 
 def random_inputs(prog, sizes, rng, dtype=np.float64) -> dict:

@@ -81,6 +81,8 @@ def inline_cheap(raw, keep):
         if len(readers) != 1:
             continue
         m = readers[0]
+        if idx and _read_off_place(raw[m][2], name, idx, value):
+            continue
         copies = counts[m][name]
         product = deferred.get(m)
         if product is not None and copies == 1 and product.inline(name, idx, value):
@@ -249,6 +251,32 @@ def _in_factors(reader, name, idx, value, copies):
         return None
     uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in at}
     return rebuilt(reader, [uses.get(a, a) for a in reader.args])  # (not sorting all N factors again)
+
+
+def _read_off_place(expr, name, idx, value) -> bool:
+    """Whether ``expr`` reads tensor ``name`` (``name[idx] = value``) at a position other
+    than a bare index or a literal (``dy[j-k]``, ``dy[2*i+k]``, a gather ``dy[tok[n]]``)
+    where ``value`` put in its place would not vanish off the axis. Such a read is 0 where
+    its position leaves the axis (README, "Windows and positions"); ``dy[i] = exp(y[i])``
+    put into ``dx[j] = dy[j-k]*w[k]`` reads ``exp(y[j-k]) = 1`` there, so that gradient is
+    not inlined. A value that is a product with a factor reading every such index bare,
+    ``dy[i] = c[i]``, vanishes there too (``c[j-k]`` reads 0): it is inlined.
+
+        >>> from indexcalc.language.algebra import Index
+        >>> i, j, k = Index("i"), Index("j"), Index("k")
+        >>> dy, c, y = sp.IndexedBase("dy"), sp.IndexedBase("c"), sp.IndexedBase("y")
+        >>> _read_off_place(dy[j - k]*2, "dy", (i,), sp.exp(y[i]))
+        True
+        >>> _read_off_place(dy[j - k]*2, "dy", (i,), -c[i]), _read_off_place(dy[j]*dy[0], "dy", (i,), sp.Integer(1))
+        (False, False)
+    """
+    bare = [set(f.indices) for f in sp.Mul.make_args(value) if isinstance(f, sp.Indexed)]
+    for el in expr.atoms(sp.Indexed):
+        if _is(el, name):
+            off = {x for x, at in zip(idx, el.indices) if not isinstance(at, (Index, sp.Integer))}
+            if off and not any(off <= b for b in bare):
+                return True
+    return False
 
 
 def _is(el, name):
