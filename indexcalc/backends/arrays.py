@@ -21,7 +21,7 @@ import numpy as np
 
 from indexcalc.errors import ShapeError
 from indexcalc.language.gathers import check_values, targets
-from indexcalc.lower.sizes import computed, evaluate, size_code
+from indexcalc.lower.sizes import computed_classes, evaluate, size_code
 
 
 def check_arrays(prog, arrays, checked=None):
@@ -89,15 +89,21 @@ def check_shapes(prog, args):
                                  "they must agree")
             seen.setdefault(root, (name, axis, size))
     shapes = {(name, axis): size for name, a in zip(prog.inputs, args) for axis, size in enumerate(a.shape)}
-    for e, where, axes in computed(prog):  # README "Windows and positions": valid and stated sizes
-        n = evaluate(e, shapes.__getitem__)
-        if n < 1:
-            raise ShapeError(f"{where}: its size {_text(e)} is {n} with these arguments; every axis needs "
-                             "at least one element (a window larger than the axis it reads?)")
-        for name, axis in axes:
-            if shapes[(name, axis)] != n:
-                raise ShapeError(f"{name} axis {axis} has size {shapes[(name, axis)]}, but {where} has size "
-                                 f"{_text(e)} = {n}; they must agree")
+    for where, axes, sizes in computed_classes(prog):  # README "Windows and positions": valid and stated sizes
+        first = None
+        for e in sizes:
+            n = evaluate(e, shapes.__getitem__)
+            if n < 1:
+                raise ShapeError(f"{where}: its size {_text(e)} is {n} with these arguments; every axis needs "
+                                 "at least one element (a window larger than the axis it reads?)")
+            if first is not None and n != first[1]:
+                raise ShapeError(f"{where} has size {_text(first[0])} = {first[1]} and {_text(e)} = {n} with "
+                                 "these arguments; they must agree")
+            first = first or (e, n)
+            for name, axis in axes:
+                if shapes[(name, axis)] != n:
+                    raise ShapeError(f"{name} axis {axis} has size {shapes[(name, axis)]}, but {where} has size "
+                                     f"{_text(e)} = {n}; they must agree")
     ints = set(getattr(prog, "integers", ()))
     tensors = [a.dtype for a, n in zip(args, prog.inputs) if prog.rank(n) and n not in ints]
     dtype = np.result_type(*(tensors or [a.dtype for a in args] or [np.float64]))
@@ -267,22 +273,28 @@ def _sized(prog) -> str:
     """``_sized(shapes)``, raising ShapeError as :func:`check_shapes` does where a size that
     the program computes from the arguments' (a window's valid size, a stated one) is not
     at least 1 or disagrees with an argument's axis; "" where the program has none."""
-    sizes = computed(prog)
-    if not sizes:
+    classes = computed_classes(prog)
+    if not classes:
         return ""
     lines = ["", "", "def _sized(s):",
              '    """The sizes the program computes from the arguments\' shapes ``s`` (README, "Windows and',
              '    positions"): at least 1, and those of the arguments\' axes of the same index."""']
-    for e, where, axes in sizes:
-        code = size_code(e, lambda key: f"s[{prog.inputs.index(key[0])}][{key[1]}]")
-        text = _text(e)
+    for where, axes, sizes in classes:
         where = where.replace("{", "{{").replace("}", "}}")
-        lines += [f"    n = {code}", "    if n < 1:",
-                  f"        raise ShapeError(f{where + ': its size ' + text + ' is {n} with these arguments; every axis needs at least one element (a window larger than the axis it reads?)'!r})"]
-        for name, axis in axes:
-            k = prog.inputs.index(name)
-            msg = f"{name} axis {axis} has size {{s[{k}][{axis}]}}, but {where} has size {text} = {{n}}; they must agree"
-            lines += [f"    if s[{k}][{axis}] != n:", f"        raise ShapeError(f{msg!r})"]
+        for at, e in enumerate(sizes):
+            code = size_code(e, lambda key: f"s[{prog.inputs.index(key[0])}][{key[1]}]")
+            text = _text(e)
+            lines += [f"    n = {code}", "    if n < 1:",
+                      f"        raise ShapeError(f{where + ': its size ' + text + ' is {n} with these arguments; every axis needs at least one element (a window larger than the axis it reads?)'!r})"]
+            if at == 0:
+                lines += ["    n_first = n"]
+            else:
+                msg = f"{where} has size {_text(sizes[0])} = {{n_first}} and {text} = {{n}} with these arguments; they must agree"
+                lines += ["    if n != n_first:", f"        raise ShapeError(f{msg!r})"]
+            for name, axis in axes:
+                k = prog.inputs.index(name)
+                msg = f"{name} axis {axis} has size {{s[{k}][{axis}]}}, but {where} has size {text} = {{n}}; they must agree"
+                lines += [f"    if s[{k}][{axis}] != n:", f"        raise ShapeError(f{msg!r})"]
     return "\n".join(lines) + "\n"
 
 

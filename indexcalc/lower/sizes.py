@@ -120,20 +120,33 @@ def computed(prog) -> list:
         >>> [(e, w) for e, w, _ in computed(ic.parse("y[i] = x[i+k]*w[k]"))]
         [(-Size(w, 0) + Size(x, 0) + 1, "index i on line 1: 'y[i] = x[i+k]*w[k]'")]
     """
+    return [(e, where, axes) for where, axes, sizes in computed_classes(prog) for e in sizes]
+
+
+def computed_classes(prog) -> list:
+    """``[(where, axes, [expression, ...])]``: :func:`computed` by size class. Two
+    expressions of one class (``y[i] = x[i+k]*w[k]`` sizes ``i`` by the valid rule and
+    ``z[i:size(x,0) - 1] = y[i]`` states it) must give one size with the arguments: the
+    checker accepts them where some shape makes them equal, and the call checks it.
+
+        >>> import indexcalc as ic
+        >>> [e for _, _, e in computed_classes(ic.parse("y[i] = x[i+k]*w[k]; z[i:size(x,0)-1] = y[i]"))]
+        [[-Size(w, 0) + Size(x, 0) + 1, Size(x, 0) - 1]]
+    """
     out, seen = [], set()
     for key in list(prog.sizes.parent):
         cls = prog.sizes.find(key)
         if key[0] != "=" or cls in seen:
             continue
         seen.add(cls)
-        for e in stated(prog, cls):
-            where = next((f"index {k[1]} on line {prog.statements[k[0]].line}: "
-                          f"'{prog.statements[k[0]].text or prog.statements[k[0]].name}'"
-                          for k in list(prog.sizes.parent) if isinstance(k[0], int) and prog.sizes.find(k) == cls),
-                         "an axis")
-            axes = [(n, a) for n in prog.inputs for a in range(prog.rank(n)) if prog.sizes.find((n, a)) == cls]
-            if not (isinstance(e, Size) and (e.tensor, int(e.axis)) in axes):
-                out.append((e, where, axes))
+        where = next((f"index {k[1]} on line {prog.statements[k[0]].line}: "
+                      f"'{prog.statements[k[0]].text or prog.statements[k[0]].name}'"
+                      for k in list(prog.sizes.parent) if isinstance(k[0], int) and prog.sizes.find(k) == cls),
+                     "an axis")
+        axes = [(n, a) for n in prog.inputs for a in range(prog.rank(n)) if prog.sizes.find((n, a)) == cls]
+        sizes = [e for e in stated(prog, cls) if not (isinstance(e, Size) and (e.tensor, int(e.axis)) in axes)]
+        if sizes:
+            out.append((where, axes, sizes))
     return out
 
 
