@@ -175,18 +175,24 @@ def _put_back(e, prog, supply, by_factors, twins=frozenset()):
                 pattern = form(freshen(st.expr))
                 supply.forms[key] = (pattern, tensor_names(pattern), Shape(pattern))
             pattern, reads, shape = supply.forms[key]
-            if by_factors and isinstance(e, sp.Mul) and shape.base is None and shape.factors is None:
-                # a value that is no product nor power is put back in each factor of
-                # a product, which is rebuilt once (not once per statement: a chain
-                # of 1,000 statements has a gradient of 1,000 factors); each factor by
-                # itself, so only those that may hold it (an index, not a look-up in
-                # each of the 1,000 factors for each statement)
+            if by_factors and isinstance(e, sp.Mul):
+                # a value is put back in each factor of a product, which is rebuilt
+                # once (not once per statement: a chain of 1,000 statements has a
+                # gradient of 1,000 factors); each factor by itself, so only those that
+                # may hold it (an index, not a look-up in each of the 1,000 factors for
+                # each statement)
                 factors = Factors(e.args, present) if factors is None else factors
-                for k, f in list(factors.candidates(shape)):
-                    g = _reuse(f, pattern, st, shape, present, sizes)
-                    if g is not f:
-                        factors.put(k, g)
-                continue
+                plain = shape.base is None and shape.factors is None
+                if not plain:  # (what rebuilding the product here would find: _settle)
+                    e, factors = _settle(e, factors, present, True)
+                if factors is not None and not factors.whole_may_hold(shape):
+                    for k, f in list(factors.candidates(shape)):
+                        g = _reuse(f, pattern, st, shape, present, sizes)
+                        if g is not f:
+                            factors.put(k, g)
+                    if not plain:
+                        e, factors = _settle(e, factors, present, False)
+                    continue
             e, factors = _product(e, factors), None
             # (else the value cannot be in e: a look-up, not a walk over e for each
             # statement, so that a chain of 1,500 statements costs 1,500 look-ups)
@@ -227,6 +233,25 @@ def _product(e, factors):
     if not isinstance(out, sp.Mul) or len(out.args) != len(factors) or set(out.args) != set(factors):
         raise _Merged
     return out
+
+
+def _settle(e, factors, present, merged_is_error):
+    """What rebuilding the product of ``factors`` gives where a value that is a product or
+    a power is put back: putting a value back in a product rebuilds it, and SymPy merges
+    factors (``g*g`` is ``g^2``) that became so; a value that is no product nor power is
+    put back factor by factor, where that merging must not happen (``merged_is_error``:
+    :class:`_Merged`). Rebuilt only where a factor put in may merge
+    (:class:`~indexcalc.simplify.present.Factors`'s ``suspect``): ``(e, factors)``, with
+    the merged product and its factors where they merged."""
+    if factors is None or not factors.suspect:
+        return e, factors
+    out = sp.Mul(*factors.factors)
+    if isinstance(out, sp.Mul) and len(out.args) == len(factors.factors) and set(out.args) == set(factors.factors):
+        factors.suspect = len(factors.factors) <= 3
+        return e, factors
+    if merged_is_error:
+        raise _Merged
+    return out, (Factors(out.args, present) if isinstance(out, sp.Mul) else None)
 
 
 def _reuse(e, pattern, st, shape=None, present=None, sizes=None):
