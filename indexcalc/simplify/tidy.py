@@ -26,6 +26,7 @@ from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_su
 from indexcalc.calculus.names import Bound, current, scope
 from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
 from indexcalc.simplify.comparisons import decide_comparisons
+from indexcalc.simplify.count_ops import count_ops
 from indexcalc.simplify.exps import combine_exps
 from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as rename_indices
@@ -287,7 +288,7 @@ def factor(e):
     forms = list(dict.fromkeys(forms))  # equal forms (often) are counted once; min keeps the first
     if len(forms) == 1:
         return combine_exps(forms[0])
-    return combine_exps(min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f))))
+    return combine_exps(min(forms, key=lambda f: (_long_numbers(f), count_ops(f))))
 
 
 def _without_absent(forms, supply) -> list:
