@@ -398,13 +398,13 @@ def test_common_factors_works_on_each_node_once_across_calls(monkeypatch):
     identity), so a gradient costs its new nodes, not its whole tree again. Counted, not
     timed: the nodes worked on grow as the chain (1,567 at n = 200, 367 at 50; they
     grew as its square: 59,134 and 2,059)."""
-    from indexcalc.simplify import tidy
-    calls, real = [0], tidy._common_factors_at
+    from indexcalc.simplify import factoring
+    calls, real = [0], factoring._common_factors_at
 
     def counted(e):
         calls[0] += 1
         return real(e)
-    monkeypatch.setattr(tidy, "_common_factors_at", counted)
+    monkeypatch.setattr(factoring, "_common_factors_at", counted)
     seen = {}
     for n in (50, 200):
         calls[0] = 0

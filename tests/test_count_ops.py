@@ -1,4 +1,4 @@
-"""``simplify/count_ops.py`` counts as SymPy's ``count_ops`` (which ``tidy.factor`` used
+"""``simplify/count_ops.py`` counts as SymPy's ``count_ops`` (which ``factoring.factor`` used
 to compare its forms): on random expressions and on every form ``factor`` compares while
 deriving gallery programs."""
 
@@ -11,7 +11,7 @@ import sympy as sp
 import indexcalc as ic
 from indexcalc.gallery import examples
 from indexcalc.simplify import count_ops as counting
-from indexcalc.simplify import tidy
+from indexcalc.simplify import factoring
 
 
 def _random_expr(rng, depth):
@@ -40,7 +40,7 @@ def test_counts_as_sympy_on_the_forms_factor_compares(monkeypatch):
         out = counting.count_ops(e)
         seen.append((out, sp.count_ops(e), e))
         return out
-    monkeypatch.setattr(tidy, "count_ops", compared)
+    monkeypatch.setattr(factoring, "count_ops", compared)
     for ex in examples().values():
         ic.derive(ex.source, wrt=list(ex.wrt) if ex.wrt else None)
     assert len(seen) >= 4, len(seen)

@@ -3,7 +3,7 @@ subexpression. SymPy's own walk pops each part off a stack, notes its operations
 symbols (``ADD``, ``NEG``, ...) and pushes the parts to count next; at the end it sums the
 symbols as a SymPy expression and counts its terms. What one part notes and pushes
 depends on that part alone, so the count of a part is its own operations plus the counts
-of what it pushes: remembered (by identity), the forms :func:`indexcalc.simplify.tidy.factor`
+of what it pushes: remembered (by identity), the forms :func:`indexcalc.simplify.factoring.factor`
 compares, which share most of their parts, are walked once. The steps are SymPy 1.14's.
 
     >>> x, y = sp.symbols("x y")
