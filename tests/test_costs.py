@@ -352,10 +352,12 @@ def test_forward_values_go_back_into_a_chains_factors_in_linear_work(monkeypatch
     """reuse_forward looked in every factor of the product for every statement: a chain
     of n statements has a gradient of n factors, n^2 look-ups (81,200 at n = 200, 5,300 at
     50). An index from what a factor holds to the factor visits only the candidates:
-    counted, not timed, the look-ups grow as the chain (2 per statement here: the chain
-    ``t{k+1} = 2*tanh(t{k})`` has the gradient of n factors ``1 - tanh(t{k})^2`` that the
-    tanh chain had before the sweep wrote ``1 - t{k+1}^2`` itself, which leaves nothing to
-    look up: 0 look-ups, every factor written with its statement's name)."""
+    counted, not timed, the look-ups grow as the chain. The chain ``t{k+1} = 2*tanh(t{k})``
+    has the gradient of n factors ``1 - tanh(t{k})^2`` (none of which holds a value: no
+    look-up at all); the tanh chain has nothing to look up (the sweep writes
+    ``1 - t{k+1}^2`` itself); ``tanh(t{k})^2`` and ``tanh(t{k})*t{k}``, values that are a
+    power and a product, were looked for in every factor (80,400 and 81,600 look-ups at
+    n = 200): now 4 and 10 per statement."""
     from indexcalc.simplify import present
     counts, real = [0], present.Present.may_hold
 
@@ -363,21 +365,26 @@ def test_forward_values_go_back_into_a_chains_factors_in_linear_work(monkeypatch
         counts[0] += 1
         return real(self, shape, e)
     monkeypatch.setattr(present.Present, "may_hold", counted)
-    seen, named = {}, {}
+
+    def chain(n, value):
+        counts[0] = 0
+        text = str(ic.derive("\n".join(["t1[i] = tanh(x[i])"] + [f"t{k + 1}[i] = " + value.format(k=k)
+                                                               for k in range(1, n)]), wrt="x"))
+        return counts[0], text
+    seen = {}
     for n in (50, 200):
-        counts[0] = 0
-        d = ic.derive("\n".join(["t1[i] = 2*tanh(x[i])"] + [f"t{k + 1}[i] = 2*tanh(t{k}[i])" for k in range(1, n)]),
-                      wrt="x")
-        seen[n] = counts[0]
-        assert str(d).count("(1 - tanh(t") == n - 1
-        counts[0] = 0
-        d = ic.derive("\n".join(["t1[i] = tanh(x[i])"] + [f"t{k + 1}[i] = tanh(t{k}[i])" for k in range(1, n)]),
-                      wrt="x")
-        named[n] = counts[0]
-        text = str(d)
+        seen["2*tanh", n], text = chain(n, "2*tanh(t{k}[i])")
+        assert text.count("(1 - tanh(t") == n - 1
+        seen["tanh", n], text = chain(n, "tanh(t{k}[i])")
         assert text.count("(1 - t") == n and "tanh" not in text  # every value named
-    assert 0 < seen[200] <= 10 * 200 and seen[200] <= 5 * seen[50], seen
-    assert named == {50: 0, 200: 0}, named
+        seen["square", n], text = chain(n, "tanh(t{k}[i])^2")
+        assert text.count("*(1 - t") == n, text  # 1 - tanh(t{k})^2 put back as 1 - t{k+1}
+        seen["product", n], text = chain(n, "tanh(t{k}[i])*t{k}[i]")
+        assert text.count("(tanh(t") == n - 1, text
+    for value in ("2*tanh", "tanh"):
+        assert seen[value, 50] <= 10 * 50 and seen[value, 200] <= 10 * 200, seen
+    for value in ("square", "product"):  # (quadratic: 16 times as many at n = 200 as at 50)
+        assert 0 < seen[value, 200] <= 20 * 200 and seen[value, 200] <= 5 * seen[value, 50], seen
 
 
 def _residual(n):
@@ -391,13 +398,13 @@ def test_common_factors_works_on_each_node_once_across_calls(monkeypatch):
     identity), so a gradient costs its new nodes, not its whole tree again. Counted, not
     timed: the nodes worked on grow as the chain (1,567 at n = 200, 367 at 50; they
     grew as its square: 59,134 and 2,059)."""
-    from indexcalc.simplify import tidy
-    calls, real = [0], tidy._common_factors_at
+    from indexcalc.simplify import factoring
+    calls, real = [0], factoring._common_factors_at
 
     def counted(e):
         calls[0] += 1
         return real(e)
-    monkeypatch.setattr(tidy, "_common_factors_at", counted)
+    monkeypatch.setattr(factoring, "_common_factors_at", counted)
     seen = {}
     for n in (50, 200):
         calls[0] = 0

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import indexcalc as ic
-import indexcalc.simplify.tidy as tidy
+import indexcalc.simplify.factoring as factoring
 from oracle import evaluate
 
 torch = pytest.importorskip("torch")
@@ -90,7 +90,7 @@ def test_soft_dtw_with_large_costs_is_finite_on_every_backend(backend):
 
 def test_without_the_rule_the_printed_backward_is_nan(monkeypatch):
     """(The test above can fail: the form printed before, evaluated by the oracle.)"""
-    monkeypatch.setattr(tidy, "combine_exps", lambda e: e)
+    monkeypatch.setattr(factoring, "combine_exps", lambda e: e)
     old = ic.derive(SOFT_DTW)
     assert "exp(R[i,j]/g)" in str(old), str(old)
     got = _run(old, "oracle")

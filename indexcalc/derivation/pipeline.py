@@ -47,7 +47,8 @@ from indexcalc.derivation.assemble import check_wrt, inline_cheap, read_counts, 
 from indexcalc.derivation.outputs import ensure_outputs, loss_of, printout_comments, seeds
 from indexcalc.errors import IndexCalcError, InternalError, ProgramError
 from indexcalc.language.algebra import tensor_names
-from indexcalc.simplify.tidy import factor, pretty_indices, reuse_forward
+from indexcalc.simplify.factoring import factor
+from indexcalc.simplify.tidy import pretty_indices, reuse_forward
 from indexcalc.language.memo import collector_paused, deep_recursion, fresh_memos
 from indexcalc.language.naming import gradient_name
 from indexcalc.language.program import Statement

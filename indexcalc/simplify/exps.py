@@ -5,7 +5,7 @@ A person writes the softmin weights of soft-DTW as ``exp((R[i,j] - R[i+1,j])/g)`
 exponential of a difference; the same weight as ``exp(R[i,j]/g)*exp(-R[i+1,j]/g)``
 overflows once ``R/g`` passes about 709 (``inf*0`` is NaN) although the ratio is a
 modest number. So a derivative is printed with each product's exponentials combined
-(called last by :func:`indexcalc.simplify.tidy.factor`):
+(called last by :func:`indexcalc.simplify.factoring.factor`):
 
     >>> import sympy as sp
     >>> from indexcalc.language.algebra import Index

@@ -14,6 +14,8 @@ gradient of 1,000 factors: each statement visits its few candidates, not all 1,0
 
 from __future__ import annotations
 
+from collections import Counter
+
 import sympy as sp
 
 from indexcalc.language.memo import Memo
@@ -61,35 +63,67 @@ class Present:
 
 
 class Factors:
-    """A product's factors and an index: the "whole" key (:class:`Present`) of every
-    subexpression of a factor -> the places of the factors that hold it. A value that is
-    no product nor power can only be where its key is (:meth:`Present.may_hold`)."""
+    """A product's factors and an index: each key of :class:`Present` (a whole part, a
+    power's base, a product's factor) of every subexpression of a factor -> the places of
+    the factors that hold it, so that a statement's value is looked for only in the
+    factors that may hold it (:meth:`Present.may_hold`). It also counts the factors'
+    :func:`~indexcalc.simplify.keys.blind` keys (is the value a product that may stand in
+    the whole product? :meth:`whole_may_hold`) and their bases, and marks ``suspect`` a
+    factor put in that SymPy could merge with another when the product is rebuilt (a
+    product, a number, a power of a base another factor has: ``g*g`` is ``g^2``)."""
 
     def __init__(self, args, present):
         self.factors, self.present, self.at = list(args), present, {}
+        self.tops, self.bases = Counter(), Counter()
+        self.suspect = len(self.factors) <= 3  # (SymPy distributes ``2*(x + y)``: checked)
         for k, f in enumerate(self.factors):
             self._index(k, f)
+            self._count(f, 1)
 
     def _index(self, k, f):
-        for tag, key in self.present.below(f):
-            if tag == "whole":
-                self.at.setdefault(key, set()).add(k)
+        for key in self.present.below(f):
+            self.at.setdefault(key, set()).add(k)
+
+    def _count(self, f, n):
+        for counter, key in ((self.tops, blind(base(f))), (self.bases, f.as_base_exp()[0])):
+            counter[key] += n
+            if not counter[key]:
+                del counter[key]
 
     def candidates(self, shape):
-        """``(place, factor)`` of each factor that may hold the value of ``shape`` (no
-        product nor power), in the order of the factors."""
-        places = self.at.get(shape.whole)
-        for k in sorted(places or ()):
+        """``(place, factor)`` of each factor that may hold the value of ``shape``, in
+        the order of the factors."""
+        keys = [("whole", shape.whole)]
+        if shape.base is not None:
+            keys.append(("base", shape.base))
+        if shape.factors is not None:  # (a factor that holds them all holds this one)
+            keys.append(min((("factor", k) for k in shape.factors), key=lambda key: len(self.at.get(key, ()))))
+        found = [self.at[key] for key in keys if key in self.at]
+        for k in sorted(set().union(*found)):
             f = self.factors[k]
             if self.present.may_hold(shape, f):
                 yield k, f
             else:
-                places.discard(k)  # (a factor that changed since it was indexed)
+                for places in found:
+                    places.discard(k)  # (a factor that changed since it was indexed)
+
+    def whole_may_hold(self, shape) -> bool:
+        """May the value of ``shape`` stand in the product itself, not within one factor
+        (:meth:`Shape.may_be_in` of the product)? Only a product can: its factors'
+        keys are among the product's."""
+        return shape.factors is not None and shape.factors <= self.tops.keys()
 
     def put(self, k, f):
         """The factor at place ``k`` is now ``f``."""
+        old = self.factors[k]
+        self._count(old, -1)
+        self._count(f, 1)
         self.factors[k] = f
         self._index(k, f)
+        if not self.suspect:
+            b = f.as_base_exp()[0]
+            self.suspect = isinstance(f, (sp.Mul, sp.Number)) or not f.is_commutative or f.is_number or \
+                b.is_number or self.bases[b] > 1
 
 
 def _own_keys(x, below) -> frozenset:

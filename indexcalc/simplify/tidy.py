@@ -1,11 +1,14 @@
-"""Make a contracted gradient read as a person would write it.
+"""Make a contracted gradient read as a person would write it: the put-back stage.
 
 * :func:`reuse_forward` puts forward values back: ``1 - tanh(x[i])^2`` becomes
   ``1 - y[i]^2`` when the program has ``y[i] = tanh(x[i])``; a softmax gradient is
   written with ``p``.
-* :func:`factor` pulls common factors out of sums of terms: ``p*dp - p*s = p*(dp - s)``.
-* :func:`pretty_indices` renames generated indices (``j_17``) to short distinct names,
-  the forward program's letters first (:mod:`indexcalc.simplify.letters`).
+* :func:`~indexcalc.simplify.factoring.factor` (re-exported here) pulls common factors out
+  of sums of terms: ``p*dp - p*s = p*(dp - s)``.
+* :func:`~indexcalc.simplify.letters.pretty_indices` (re-exported here) renames generated
+  indices (``j_17``) to short distinct names, the forward program's letters first.
+* :func:`~indexcalc.simplify.normal_form.normal` (re-exported here): the round trip's
+  normal form.
 
     >>> import indexcalc as ic
     >>> prog = ic.parse("y[i] = tanh(x[i])")
@@ -20,30 +23,17 @@ import itertools
 
 import sympy as sp
 
-from indexcalc.language.algebra import Index, ISum, Len, Reduction, free_indices, tensor_names
-from indexcalc.calculus.contract import (RULES, absent_index, contract, empty_sum, freshen, merge_sums, rewrite,
-                                         split_every_sum)
-from indexcalc.calculus.names import Bound, current, scope
-from indexcalc.simplify.cancel import cancel_fractions, collect_equal, sign_abs
-from indexcalc.simplify.comparisons import decide_comparisons
-from indexcalc.simplify.exps import combine_exps
-from indexcalc.language.memo import Memo
-from indexcalc.language.walk import bottom_up, is_leaf, rebuild, rename as rename_indices
-from indexcalc.simplify.keys import alpha, blind, signature
+from indexcalc.language.algebra import Index, ISum, Len, free_indices, tensor_names  # noqa: F401 (Index: the doctest's)
+from indexcalc.calculus.contract import contract, freshen, merge_sums, rewrite
+from indexcalc.calculus.names import scope
+from indexcalc.language.walk import is_leaf, rename as rename_indices
+from indexcalc.simplify.factoring import _powers, common_factors, factor  # noqa: F401 (factor, common_factors re-exported)
+from indexcalc.simplify.keys import alpha, blind
+from indexcalc.simplify.normal_form import normal  # noqa: F401 (re-exported)
 from indexcalc.simplify.present import Factors, Present, Shape
-from indexcalc.simplify.products import rebuilt
 from indexcalc.simplify.put_back_sizes import loose_indices, size_classes, sized_alike
 from indexcalc.simplify.shifted import reuse_shifted, twin_windows
 from indexcalc.simplify.letters import letters_from, pretty_indices  # noqa: F401 (re-exported)
-
-
-def _powers(e) -> dict:
-    """A product as ``{alpha(base): [base, exponent]}``."""
-    out = {}
-    for f in sp.Mul.make_args(e):
-        b, x = (f.base, f.exp) if isinstance(f, sp.Pow) else (f, sp.Integer(1))
-        out.setdefault(alpha(b), [b, 0])[1] += x
-    return out
 
 
 def _within(part: dict, whole: dict) -> bool:
@@ -175,18 +165,24 @@ def _put_back(e, prog, supply, by_factors, twins=frozenset()):
                 pattern = form(freshen(st.expr))
                 supply.forms[key] = (pattern, tensor_names(pattern), Shape(pattern))
             pattern, reads, shape = supply.forms[key]
-            if by_factors and isinstance(e, sp.Mul) and shape.base is None and shape.factors is None:
-                # a value that is no product nor power is put back in each factor of
-                # a product, which is rebuilt once (not once per statement: a chain
-                # of 1,000 statements has a gradient of 1,000 factors); each factor by
-                # itself, so only those that may hold it (an index, not a look-up in
-                # each of the 1,000 factors for each statement)
+            if by_factors and isinstance(e, sp.Mul):
+                # a value is put back in each factor of a product, which is rebuilt
+                # once (not once per statement: a chain of 1,000 statements has a
+                # gradient of 1,000 factors); each factor by itself, so only those that
+                # may hold it (an index, not a look-up in each of the 1,000 factors for
+                # each statement)
                 factors = Factors(e.args, present) if factors is None else factors
-                for k, f in list(factors.candidates(shape)):
-                    g = _reuse(f, pattern, st, shape, present, sizes)
-                    if g is not f:
-                        factors.put(k, g)
-                continue
+                plain = shape.base is None and shape.factors is None
+                if not plain:  # (what rebuilding the product here would find: _settle)
+                    e, factors = _settle(e, factors, present, True)
+                if factors is not None and not factors.whole_may_hold(shape):
+                    for k, f in list(factors.candidates(shape)):
+                        g = _reuse(f, pattern, st, shape, present, sizes)
+                        if g is not f:
+                            factors.put(k, g)
+                    if not plain:
+                        e, factors = _settle(e, factors, present, False)
+                    continue
             e, factors = _product(e, factors), None
             # (else the value cannot be in e: a look-up, not a walk over e for each
             # statement, so that a chain of 1,500 statements costs 1,500 look-ups)
@@ -229,6 +225,25 @@ def _product(e, factors):
     return out
 
 
+def _settle(e, factors, present, merged_is_error):
+    """What rebuilding the product of ``factors`` gives where a value that is a product or
+    a power is put back: putting a value back in a product rebuilds it, and SymPy merges
+    factors (``g*g`` is ``g^2``) that became so; a value that is no product nor power is
+    put back factor by factor, where that merging must not happen (``merged_is_error``:
+    :class:`_Merged`). Rebuilt only where a factor put in may merge
+    (:class:`~indexcalc.simplify.present.Factors`'s ``suspect``): ``(e, factors)``, with
+    the merged product and its factors where they merged."""
+    if factors is None or not factors.suspect:
+        return e, factors
+    out = sp.Mul(*factors.factors)
+    if isinstance(out, sp.Mul) and len(out.args) == len(factors.factors) and set(out.args) == set(factors.factors):
+        factors.suspect = len(factors.factors) <= 3
+        return e, factors
+    if merged_is_error:
+        raise _Merged
+    return out, (Factors(out.args, present) if isinstance(out, sp.Mul) else None)
+
+
 def _reuse(e, pattern, st, shape=None, present=None, sizes=None):
     if is_leaf(e) or (present is not None and not present.may_hold(shape, e)):
         return e
@@ -238,165 +253,6 @@ def _reuse(e, pattern, st, shape=None, present=None, sizes=None):
         return _reuse(out, pattern, st, shape, present, sizes)
     args = [_reuse(a, pattern, st, shape, present, sizes) for a in e.args]
     return e if all(a is b for a, b in zip(args, e.args)) else e.func(*args)
-
-
-def factor(e):
-    """The shorter of: ``e`` with common factors pulled out, and ``e`` multiplied out
-    first (``p*(dp - p*(-t/p))`` becomes ``p*dp + p*t``, then ``p*(dp + t)``), so that
-    what cancels does, and a chain-rule product that gains nothing stays a product.
-    Comparisons the index ranges decide go first (:mod:`indexcalc.simplify.comparisons`)."""
-    e = sign_abs(collect_equal(decide_comparisons(e), alpha))
-    supply = current()
-    taken = len(supply.taken)
-    contracted = contract(e)
-    # (a rewrite is a function of its input and of the names the supply has handed out:
-    # where it drew none, the same input gives the same form, which is not made twice)
-    quiet = len(supply.taken) == taken
-    forms = [common_factors(contracted)]
-    if _terms(e) <= 64:  # a product of n sums multiplies out into 2^n terms or more
-        multiplied = collect_equal(_expand(e), alpha)
-        forms.insert(0, common_factors(contracted if multiplied is e and quiet else contract(multiplied)))
-        forms.append(common_factors(cancel_fractions(e)))
-    # pulling factors out can leave a sum over an index its body lost (δ(h,j)·(1 - s + s))
-    forms = _without_absent(forms, supply)
-    forms = list(dict.fromkeys(forms))  # equal forms (often) are counted once; min keeps the first
-    if len(forms) == 1:
-        return combine_exps(forms[0])
-    return combine_exps(min(forms, key=lambda f: (_long_numbers(f), sp.count_ops(f))))
-
-
-def _without_absent(forms, supply) -> list:
-    """Each form with the sums over an index its body lost dropped, in order; a form met
-    again (the same object) is rewritten again only if the rewrite drew a name."""
-    out, done = [], {}
-    for f in forms:
-        if id(f) in done:
-            out.append(done[id(f)])
-            continue
-        taken = len(supply.taken)
-        g = rewrite(f, [absent_index, empty_sum])
-        if len(supply.taken) == taken:
-            done[id(f)] = g
-        out.append(g)
-    return out
-
-
-def _expand(e):
-    """``e`` multiplied out, but not inside the arguments of functions: ``step(m - x)``
-    must compare ``x`` as its forward value computes it (the gradient of ``max[..]``
-    finds the arg-max by exact equality), and ``tanh(a*(b + c))`` reads as written.
-    (A max[..] too: its body is compared with as computed.)"""
-    return rebuild(e, _expand_at, stop=(sp.Function, Reduction))
-
-
-def _expand_at(e):
-    if isinstance(e, ISum) or not isinstance(e, sp.Expr) or not _may_expand(e):
-        return e
-    return sp.expand(e, deep=False, mul=True, multinomial=False, power_exp=False, power_base=False, log=False)
-
-
-def _may_expand(e) -> bool:
-    """Can multiplying out (``mul=True``, not deep) change the node ``e``? Only a product
-    with a sum as a factor, or as a factor of its denominator, has something to
-    distribute (SymPy's ``Mul._eval_expand_mul``; no other node here has that hint), so
-    the costly ``sp.expand`` is not called on every other node."""
-    return isinstance(e, sp.Mul) and any(a.is_Add or a.is_Pow and (a.base.is_Add or a.base.is_Mul) for a in e.args)
-
-
-def _long_numbers(e) -> int:
-    """How many numbers in ``e`` have more digits than a person writes (multiplying out
-    ``0.79788*(1 + 0.044715*h^2)`` makes one)."""
-    return sum(len(str(r.p)) + len(str(r.q)) > 18 for r in e.atoms(sp.Rational))
-
-
-def _terms(e, cap=10**6) -> int:
-    """At least as many terms as the largest sum that multiplying ``e`` out would make
-    (anywhere in ``e``, function arguments included), at most ``cap``.
-
-    >>> x, y = sp.symbols("x y")
-    >>> _terms((x + 1)*(y + 1)*(x + y + 2)), _terms(sp.exp((x + 1)*(y + 1)) + 1)
-    (12, 5)
-    """
-    if isinstance(e, sp.Add):
-        return min(cap, sum(_terms(a, cap) for a in e.args))
-    if isinstance(e, sp.Mul):
-        n = 1
-        for a in e.args:
-            n = min(cap, n * _terms(a, cap))
-        return n
-    if isinstance(e, ISum):
-        return _terms(e.body, cap)
-    return max([1] + [_terms(a, cap) for a in e.args if isinstance(a, sp.Expr)])
-
-
-def common_factors(e):
-    """Pull out of each sum the factors all its terms share, and a common whole number:
-    ``2*a*x/n - 2*a*y/n`` becomes ``2*a*(x - y)/n``. Unlike SymPy's ``factor_terms`` it
-    never clears denominators into large integers (``0.7978845608*x`` stays as it is).
-    Function arguments stay as computed (see :func:`_expand`)."""
-    return bottom_up(_COMMON, e, _common_parts, _common_factors_of)
-
-
-#: ``_common_factors_at`` of every node rebuilt, by identity: inline_cheap asks again
-#: for a gradient that holds the ones it asked for before (a residual chain of n
-#: statements: n growing gradients)
-_COMMON = Memo(1 << 16)
-
-
-def _common_parts(x):
-    return () if not isinstance(x, sp.Basic) or is_leaf(x, (sp.Function,)) else x.args
-
-
-def _common_factors_of(x, args):
-    if not isinstance(x, sp.Basic) or is_leaf(x, (sp.Function,)):
-        return x
-    return _common_factors_at(x if all(a is b for a, b in zip(args, x.args)) else rebuilt(x, args))
-
-
-def _common_factors_at(e):
-    if not isinstance(e, sp.Add):
-        return e
-    split = [t.as_coeff_Mul() for t in e.args]
-    if _nothing_shared(split):
-        return e
-    coeffs, powers = zip(*[(c, _powers(rest)) for c, rest in split])
-    shared = {}
-    for key, (base, _) in powers[0].items():
-        xs = [p[key][1] for p in powers if key in p]
-        if len(xs) == len(powers) and all(x.is_number for x in xs) and \
-                (all(x > 0 for x in xs) or all(x < 0 for x in xs)):
-            shared[key] = (base, min(xs, key=abs))
-    number = sp.gcd_list([abs(c) for c in coeffs])
-    if not (number.is_Integer and number < 1000):
-        number = sp.Integer(1)
-    if not shared and number == 1:
-        return e
-    terms = [c / number * sp.Mul(*[b ** (x - shared[k][1] if k in shared else x) for k, (b, x) in p.items()])
-             for c, p in zip(coeffs, powers)]
-    return number * sp.Mul(*[b ** x for b, x in shared.values()]) * sp.Add(*terms)
-
-
-def _nothing_shared(split) -> bool:
-    """Is it plain, without :func:`_powers` (an ``alpha`` of every factor), that the terms
-    ``split`` (``(coefficient, rest)`` each) have no common factor to pull out? A factor
-    of every term has the same :func:`~indexcalc.simplify.keys.blind` key in each (equal
-    up to summed names), and a whole number shared by coefficients one of which is ±1 is 1.
-
-        >>> x, y = sp.symbols("x y")
-        >>> _nothing_shared([t.as_coeff_Mul() for t in (x*y - 2*x).args])
-        False
-        >>> _nothing_shared([t.as_coeff_Mul() for t in (x + 2*y).args])
-        True
-    """
-    if not all(c.is_Rational for c, _ in split) or not any(abs(c) == 1 for c, _ in split):
-        return False
-    common = None
-    for _, rest in split:
-        keys = {blind(f.base if isinstance(f, sp.Pow) else f) for f in sp.Mul.make_args(rest)}
-        common = keys if common is None else common & keys
-        if not common:
-            return True
-    return False
 
 
 def sum_in(e):
@@ -427,36 +283,3 @@ def _plain_factors(body) -> bool:
     merge with, or cancel, another sum of the product)?"""
     return not any(isinstance(f, ISum) or isinstance(f, sp.Pow) and isinstance(f.base, ISum)
                    for f in sp.Mul.make_args(body))
-
-
-def normal(e):
-    """A form in which expressions that mean the same compare equal (for round trips)."""
-    with scope(e):
-        e = freshen(e)  # every summed index its own name, so moving factors in renames none
-        sizes = _sizes_of_summed(e)
-        merged = rewrite(e, [merge_sums, _sum_in_unique])  # every factor inside its sums
-        out = rewrite(sp.expand(merged), RULES + [split_every_sum])
-    # a summed index that no term uses any more leaves len(k) behind (absent_index):
-    # name its size by an axis it stood at, not by the summed index's arbitrary name
-    out = out.replace(Len, lambda i: Len(sizes.get(i, i)))
-    return alpha(out)
-
-
-def _sizes_of_summed(e) -> dict:
-    """``{summed index: canonical name of its size}``: the first tensor axis it stands at."""
-    out = {}
-    for s in e.atoms(ISum):
-        for i in s.indices:
-            sig = signature(s.body, i)
-            if sig:
-                out[i] = Bound(f"_len_{sig[0][0]}_{sig[0][1]}")
-    return out
-
-
-def _sum_in_unique(e):
-    """:func:`sum_in` where every summed index already has a name of its own."""
-    if isinstance(e, sp.Mul):
-        for k, f in enumerate(e.args):
-            if isinstance(f, ISum):
-                rest = sp.Mul(*(e.args[:k] + e.args[k + 1:]))
-                return ISum(rest * f.body, f.indices)
