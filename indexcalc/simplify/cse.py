@@ -71,6 +71,9 @@ def eliminate(exprs, taken, prefix="t"):
     temps = []
     stuck = set()
     keys = Keys()
+    if _EARLY and scan(exprs, keys, stuck) is None:
+        exprs = [e.replace(_Held, lambda b, x: b**x) for e in exprs] if grouped else exprs
+        return [], exprs  # nothing shared (most small programs): no table to build
     table = Table(exprs, keys)
     while True:
         roots = exprs + [t[2] for t in temps]
@@ -109,6 +112,8 @@ def eliminate(exprs, taken, prefix="t"):
 
 #: the tests set it: every round also scans the whole program and compares the choices
 _CHECK = False
+#: a scan of the program before the table is built: where nothing is shared, the end
+_EARLY = True
 
 
 def _reads(e, name, counted=None, before=None) -> int:
