@@ -21,7 +21,7 @@ from indexcalc.derivation.pipeline import backward, guard
 from indexcalc.backends import registry
 from indexcalc.language.windows import state_left_sizes
 from indexcalc.derivation.proof import prove, reparse
-from indexcalc.notation.text import written
+from indexcalc.notation.numbers import written
 from indexcalc.errors import InternalError, ProgramError
 from indexcalc.derivation.outputs import loss_of
 from indexcalc.derivation.program import Program

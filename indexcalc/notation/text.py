@@ -8,19 +8,16 @@ read the same, so that the text re-parses to the same statements.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import itertools
-from collections import Counter
-from decimal import Decimal, localcontext
-
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
-from indexcalc.language.algebra import Index, Inv, ISum, Len, free_indices, slot_indices, occurrences, product_sums, tensor_names
+from indexcalc.language.algebra import Index, ISum, Len, occurrences, product_sums
 from indexcalc.language.axes import axis_text, size_text
 from indexcalc.language.functions import BY_CLASS
+from indexcalc.notation.numbers import _coefficient, written  # noqa: F401 (latex's and results' names)
+from indexcalc.notation.order import (  # noqa: F401 (latex's and matrix_recognise's names)
+    _by_sign_and_size, _name, _sum_outside, chain_order, index_uses, is_negative, written_order)
 
 _NAMES = {f.cls.__name__: f.name for f in BY_CLASS.values()}
 
@@ -188,232 +185,11 @@ class TextPrinter(StrPrinter):
         return set(summed) == set(e.indices)
 
 
-
-
-def _name(x) -> str:
-    """``str(x)`` of an index or a symbol, without SymPy's printer."""
-    return x.name if isinstance(x, sp.Symbol) else str(x)
-
-
 def _left_slots(st) -> list:
     """The left indices, each with its stated size where it has one (``i:size(x,0)``)."""
     sizes = getattr(st, "sizes", ()) or ()
     return [f"{i}:{size_text(n)}" if k < len(sizes) and sizes[k] is not None else str(i)
             for k, i in enumerate(st.indices) for n in [sizes[k] if k < len(sizes) else None]]
-
-
-def index_uses(e) -> Counter:
-    """How often each index is written at an axis or in ``delta(..)`` in ``e`` (the count
-    the checker's typo note reads: an index written once in a statement with left indices
-    is summed by rule 3 only with ``sum[..]`` written out).
-
-        >>> import sympy as sp
-        >>> x = sp.IndexedBase("x")
-        >>> i, n = sp.symbols("i n")
-        >>> sorted(index_uses(x[i, n]*x[i, i] + sp.KroneckerDelta(i, n)).items(), key=str)
-        [(i, 4), (n, 2)]
-    """
-    uses, stack = Counter(), [e]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, sp.Indexed):
-            uses.update(i for x in e.indices for i in slot_indices(x))
-        elif isinstance(e, sp.KroneckerDelta):
-            uses.update(i for x in e.args for i in slot_indices(x))
-        elif isinstance(e, Index):
-            uses[e] += 1
-        elif isinstance(e, Inv):
-            uses.update(e.args[1:])
-        elif not isinstance(e, Len):
-            stack.extend(e.args)
-    return uses
-
-
-def written_order(terms, reads) -> list:
-    """``terms`` (of a statement's top-level sum) in the order its text wrote them, where
-    ``reads`` (the names the text reads, in the order written) tells it: by the first
-    name each term reads, the terms that read none (numbers) last in the printer's own
-    order. Empty where it cannot tell (no text, or two terms that first read one name).
-
-        >>> import sympy as sp
-        >>> X, W, b = (sp.IndexedBase(n) for n in "XWb")
-        >>> n, c, d = sp.symbols("n c d")
-        >>> e = X[n, d]*W[d, c] + b[c] + 1
-        >>> written_order(e.args, ("X", "W", "b"))
-        [W[d, c]*X[n, d], b[c], 1]
-    """
-    place = {name: k for k, name in enumerate(reads)}
-    first = [min((place[x] for x in tensor_names(t) if x in place), default=None) for t in terms]
-    known = [f for f in first if f is not None]
-    if not known or len(set(known)) != len(known):
-        return []
-    ordered = [k for _, k in sorted((f, k) for k, f in enumerate(first) if f is not None)]
-    rest = [t for t, f in zip(terms, first) if f is None]
-    return [terms[k] for k in ordered] + _by_sign_and_size(rest)
-
-
-def _by_sign_and_size(terms) -> list:
-    """``terms`` sorted positive first, those without indices last, then the shorter
-    first (by ``sp.count_ops``, counted only where it decides: in a tie of the first two).
-
-        >>> x, i = sp.IndexedBase("x"), Index("i")
-        >>> _by_sign_and_size([-x[i], sp.Integer(2), x[i]**2 + 1, x[i]])
-        [x[i], x[i]**2 + 1, 2, -x[i]]
-    """
-    first = [(is_negative(t), not free_indices(t)) for t in terms]
-    ties = Counter(first)
-    size = [sp.count_ops(t) if ties[f] > 1 else 0 for t, f in zip(terms, first)]
-    return [terms[k] for k in sorted(range(len(terms)), key=lambda k: (first[k], size[k]))]
-
-
-def is_negative(t) -> bool:
-    return is_negative(t.body) if isinstance(t, ISum) else t.could_extract_minus_sign()
-
-
-def _sum_outside(term):
-    """``c * Σ_k f`` as ``Σ_k c f``, which prints as ``c*f`` without parentheses; not
-    where ``c`` writes a ``k`` of its own (``exp(-Σ_k g)`` beside ``Σ_k f``: a sum of
-    another term may share the letter), which the sum moved outside would capture."""
-    sums = [f for f in sp.Mul.make_args(term) if isinstance(f, ISum)]
-    if len(sums) != 1 or not isinstance(term, sp.Mul):
-        return term
-    rest = [f for f in term.args if f is not sums[0]]
-    if any(f.has(*sums[0].indices) for f in rest):
-        return term
-    return ISum(sp.Mul(*rest) * sums[0].body, sums[0].indices, *sums[0].args[2:])
-
-
-def chain_order(factors, left):
-    """Order the factors of a product as a person would: numbers, then scalars, then
-    tensors along their contraction chain starting at the first left index
-    (``dX[i,k] = dY[i,j]*W[k,j]``, ``q = x[i]*A[i,j]*x[j]``)."""
-    known = {}  # id(factor) -> (factor, its free indices), found once (a product of n factors
-    #             asked them n^3 times while ordering: 60 factors, 60 gradients, 28 s)
-
-    def free(f):
-        if id(f) not in known:
-            known[id(f)] = (f, free_indices(f))
-        return known[id(f)][1]
-
-    consts = [f for f in factors if not free(f)]
-    sums = [f for f in factors if free(f) and isinstance(f, sp.Add)]
-    rest = [f for f in factors if free(f) and not isinstance(f, sp.Add)]
-    pos = {i: n for n, i in enumerate(left)}
-    holders: dict = {}  # index -> ids of the factors of ``rest`` that have it free
-    for f in rest:
-        for i in free(f):
-            holders.setdefault(i, set()).add(id(f))
-    first = {id(f): (min(pos.get(i, len(pos)) for i in free(f)), min(map(_name, free(f)))) for f in rest}
-
-    def shared(f):  # how many other factors of ``rest`` share an index with f
-        one = len(free(f)) == 1  # (then: the others holding that index)
-        return len(holders[next(iter(free(f)))]) - 1 if one else len(set().union(*map(holders.get, free(f))) - {id(f)})
-    ordered = []
-    while rest:
-        last = free(ordered[-1]) - set(left) if ordered else set()
-        linked = [f for f in rest if free(f) & last] if last else []
-        pick = linked[0] if linked else min(rest, key=lambda f: (first[id(f)][0], shared(f), first[id(f)][1]))
-        ordered.append(pick)
-        del rest[next(k for k, f in enumerate(rest) if f is pick)]  # (by identity: == is slow)
-        for i in free(pick):
-            holders[i].discard(id(pick))
-    return sorted(consts, key=lambda f: not f.is_Number) + ordered + sums
-
-
-#: the numbers the program being printed was written with (see :func:`written`)
-_WRITTEN: contextvars.ContextVar = contextvars.ContextVar("indexcalc_written", default=())
-
-
-@contextlib.contextmanager
-def written(*exprs):
-    """Print, within, a long coefficient as a product of the numbers written in
-    ``exprs`` (a program's right sides): ``0.5*0.7978845608028654*3*0.044715`` stays that
-    product (``1.5*0.7978845608028654*0.044715``), not its 21-digit value."""
-    numbers = {abs(r) for e in exprs for r in _numbers(e) if not r.is_Integer}
-    token = _WRITTEN.set(tuple(sorted(numbers)))
-    try:
-        yield
-    finally:
-        _WRITTEN.reset(token)
-
-
-def _numbers(e):
-    """The rational numbers of ``e`` but exponents (``sqrt(x)`` writes no 1/2)."""
-    if isinstance(e, sp.Rational):
-        yield e
-    for k, a in enumerate(e.args):
-        if not (isinstance(e, sp.Pow) and k == 1 and a.is_Rational):
-            yield from _numbers(a)
-
-
-def _coefficient(c) -> str:
-    """A positive rational coefficient as text: as written, or a short decimal or
-    fraction, or (when it is long, or a product of the numbers the program was written
-    with and a small one) that small number times those numbers."""
-    if c in _WRITTEN.get() or _digits(c) <= 6:
-        return _number(c)
-    numbers = [n for n in _WRITTEN.get() if _long_text(n)]
-    best = None
-    for factors in itertools.chain(((n,) for n in numbers), itertools.combinations_with_replacement(numbers, 2)):
-        q = c / sp.Mul(*factors)
-        if (_digits(q) <= 3 or (_long(c) and not _long(q))) and (best is None or _digits(q) < _digits(best[0])):
-            best = (q, factors)
-    if best is None:
-        return _number(c)
-    q, factors = best
-    small = [] if q == 1 else [_decimal(q, short=True) or _number(q)]
-    return "*".join(small + [_number(f) for f in factors])
-
-
-def _number(r) -> str:
-    """``r`` as a decimal where that is exact and either long as a fraction or how the
-    program wrote it (``0.2``); else as a fraction (``1/2``, ``1/3``)."""
-    if r in _WRITTEN.get() and _decimal(r, short=True):
-        return _decimal(r, short=True)
-    return _decimal(r) or (str(r.p) if r.q == 1 else f"{r.p}/{r.q}")
-
-
-def _digits(r) -> int:
-    """Significant digits of ``r`` as a decimal; of numerator and denominator for a
-    fraction that no decimal ends (``1/3``)."""
-    q = r.q
-    for f in (2, 5):
-        while q % f == 0:
-            q //= f
-    if q != 1:
-        return len(str(abs(r.p))) + len(str(r.q))
-    with localcontext() as ctx:
-        ctx.prec = len(str(abs(r.p))) + len(str(r.q)) + 5
-        return len((Decimal(abs(r.p)) / Decimal(r.q)).normalize().as_tuple().digits)
-
-
-def _long(r) -> bool:
-    """Has ``r`` more digits than a person writes (17 significant ones, as a double)?"""
-    return _digits(r) > 17
-
-
-def _long_text(r) -> bool:
-    """Is the number ``r`` written with more than a few digits (worth finding again)?"""
-    return _digits(r) > 3
-
-
-def _decimal(r, short=False):
-    """``r`` as an exact decimal (``1e-05``, ``0.7978845608``) when its denominator is a
-    product of 2s and 5s and the fraction would be long, so that it re-parses to the very
-    same number; else None (``1/2`` and ``3/4`` stay fractions)."""
-    q, twos, fives = r.q, 0, 0
-    while q % 2 == 0:
-        q, twos = q // 2, twos + 1
-    while q % 5 == 0:
-        q, fives = q // 5, fives + 1
-    digits = len(str(abs(r.p))) + max(twos, fives)
-    if q != 1 or r.q == 1 or (r.q <= 20 and abs(r.p) < 1000 and not short) or digits > 40:
-        return None
-    with localcontext() as ctx:
-        ctx.prec = digits + 5
-        d = (Decimal(r.p) / Decimal(r.q)).normalize()
-    # as Python writes a float: plainly unless the exponent is below -4 or above 15
-    return format(d, "f") if -4 <= d.adjusted() < 16 else format(d, "e")
 
 
 def expr_text(e, protected=(), explicit=False) -> str:

@@ -23,8 +23,8 @@ import sympy as sp
 from indexcalc.language.algebra import Index, ISum
 from indexcalc.calculus.names import NameSupply
 from indexcalc.language.walk import is_leaf, postorder
-from indexcalc.simplify.cse_keys import Keys, _Held, up
-from indexcalc.simplify.keys import alpha
+from indexcalc.simplify.cse_keys import Keys, _Held
+from indexcalc.simplify.keys import alpha, blind
 from indexcalc.simplify.cse_table import Table, inside, pick_from, scan
 from indexcalc.simplify.products import rebuilt
 
@@ -71,6 +71,9 @@ def eliminate(exprs, taken, prefix="t"):
     temps = []
     stuck = set()
     keys = Keys()
+    if _EARLY and scan(exprs, keys, stuck) is None:
+        exprs = [e.replace(_Held, lambda b, x: b**x) for e in exprs] if grouped else exprs
+        return [], exprs  # nothing shared (most small programs): no table to build
     table = Table(exprs, keys)
     while True:
         roots = exprs + [t[2] for t in temps]
@@ -109,26 +112,43 @@ def eliminate(exprs, taken, prefix="t"):
 
 #: the tests set it: every round also scans the whole program and compares the choices
 _CHECK = False
+#: a scan of the program before the table is built: where nothing is shared, the end
+_EARLY = True
 
 
 def _reads(e, name, counted=None, before=None) -> int:
     """How many times ``e`` reads the tensor or scalar ``name`` (``counted``: a dict
     ``id -> (subexpression, count)``, for this ``name`` only; ``before``:
-    ``{id: subexpression}`` made before ``name`` was, which read none of it)."""
+    ``{id: subexpression}`` made before ``name`` was, which read none of it: not looked
+    into, so that a long product with one factor replaced costs a look at each factor)."""
+    counted = {} if counted is None else counted
     before = {} if before is None else before
-
-    def own(x, counts):
-        if before.get(id(x)) is x:
-            return 0
-        if isinstance(x, sp.Indexed):
-            return int(str(x.base.label) == name)
-        if isinstance(x, sp.Symbol):
-            return int(x.name == name and not isinstance(x, Index))
-        return sum(counts)
-
-    def below(x):
-        return () if isinstance(x, (sp.Indexed, sp.Symbol)) or before.get(id(x)) is x else x.args
-    return up({} if counted is None else counted, e, below, own)
+    hit = counted.get(id(e))
+    if hit is not None and hit[0] is e:
+        return hit[1]
+    stack = [(e, False)]
+    while stack:
+        x, ready = stack.pop()
+        k = id(x)
+        if k in counted:
+            continue
+        if ready:  # (a child made before name is in neither table: it reads none)
+            total = 0
+            for a in x.args:
+                h = counted.get(id(a))
+                if h is not None:
+                    total += h[1]
+            counted[k] = (x, total)
+        elif before.get(k) is x:
+            counted[k] = (x, 0)
+        elif isinstance(x, sp.Indexed):
+            counted[k] = (x, int(str(x.base.label) == name))
+        elif isinstance(x, sp.Symbol):
+            counted[k] = (x, int(x.name == name and not isinstance(x, Index)))
+        else:
+            stack.append((x, True))
+            stack.extend((a, False) for a in x.args if id(a) not in counted and before.get(id(a)) is not a)
+    return counted[id(e)][1]
 
 
 def _substitute(e, key, name, idx, value, keys, done=None, at=None):
@@ -142,8 +162,8 @@ def _substitute(e, key, name, idx, value, keys, done=None, at=None):
         return e
     if id(e) not in done:
         least = keys.nodes(value)
-        for x in postorder([e], lambda y: [a for a in _inside(y) if id(a) not in done
-                                           and keys.nodes(a) >= least and (at is None or id(a) in at)]):
+        for x in postorder([e], lambda y: [a for a in _inside(y) if (at is None or id(a) in at)
+                                           and id(a) not in done and keys.nodes(a) >= least]):
             if id(x) not in done:
                 done[id(x)] = (x, _substitute_at(x, key, name, idx, value, keys, done, at))
     return done[id(e)][1]
@@ -153,7 +173,8 @@ def _substitute_at(e, key, name, idx, value, keys, done, at=None):
     if is_leaf(e) or keys.nodes(e) < keys.nodes(value):
         return e
     target = keys.blind(value)
-    if keys.blind(e) == target and keys.exact(e) == key and (call := _call(name, idx, value, e, keys)) is not None:
+    # (of another class, never equal: its key, new each round for a long product, unasked)
+    if type(e) is type(value) and keys.blind(e) == target and keys.exact(e) == key and (call := _call(name, idx, value, e, keys)) is not None:
         return call
     if isinstance(e, sp.Mul) and isinstance(value, sp.Mul):
         parts = {keys.blind(a) for a in value.args}
@@ -193,10 +214,15 @@ def _call(name, idx, value, occurrence, keys):
 def _group_powers(exprs):
     """Write ``B^(-3/2)`` as ``_Held(B, -1/2)^3`` when ``B^(-1/2)`` occurs too (``B`` up
     to the names of its summed indices)."""
-    groups: dict = {}
-    for e in exprs:
+    alike: dict = {}  # by blind key first (cheap, and equal wherever alpha is): alpha
+    for e in exprs:   # walks the whole base, tanh(tanh(...)) at each depth
         for p in _powers(e):
             if not is_leaf(p.base) and p.exp.is_Rational:
+                alike.setdefault(blind(p.base), []).append(p)
+    groups: dict = {}
+    for pows in alike.values():
+        if len(pows) > 1:
+            for p in pows:
                 groups.setdefault(alpha(p.base), []).append(p)
     held = {}
     for pows in groups.values():

@@ -65,29 +65,40 @@ class Table:
         self.memo = {}
 
     def _register(self, roots):
+        linked, node, kids, parents = self.linked, self.node, self.kids, self.parents
         stack = [r for r in roots if not is_leaf(r)]
         while stack:
             x = stack.pop()
             i = id(x)
-            if self.linked.get(i):
+            if linked.get(i):
                 continue
             WORK["register"] += 1
-            if i not in self.node:
-                self.node[i] = x
-                self.kids[i] = [id(a) for a in inside(x)]
-                self.parents.setdefault(i, Counter())
-                stack.extend(inside(x))
+            # (a child linked already is not stacked: it would be passed over, as linking
+            # happens only here and unlinking never while registering)
+            if i not in node:
+                node[i] = x
+                below = inside(x)
+                kids[i] = [id(a) for a in below]
+                if i not in parents:
+                    parents[i] = {}
+                stack.extend(a for a in below if not linked.get(id(a)))
                 self._enter(x)
             else:
-                stack.extend(self.node[k] for k in self.kids[i])
+                stack.extend(node[k] for k in kids[i] if not linked.get(k))
                 self._push(x)
-            self.linked[i] = True
-            for k in self.kids[i]:
-                self.parents.setdefault(k, Counter())[i] += 1
+            linked[i] = True
+            for k in kids[i]:
+                ps = parents.get(k)
+                if ps is None:
+                    parents[k] = {i: 1}
+                else:
+                    ps[i] = ps.get(i, 0) + 1
 
     def _enter(self, x):
+        if isinstance(x, sp.Mul):
+            return  # (a product is never queued: its entries are asked for when a scan needs them)
         entries = self.keys.entries(x)
-        if entries and entries[0][1] is x and not isinstance(x, sp.Mul):
+        if entries and entries[0][1] is x:
             alike = self.by_blind.setdefault(entries[0][0], [])
             alike.append(id(x))
             self._push(x)
@@ -97,8 +108,10 @@ class Table:
                     self._push(self.node[i])
 
     def _push(self, x):
+        if isinstance(x, sp.Mul) or id(x) in self.queued:
+            return
         entries = self.keys.entries(x)
-        if entries and entries[0][1] is x and not isinstance(x, sp.Mul) and id(x) not in self.queued:
+        if entries and entries[0][1] is x:
             self.queued.add(id(x))
             self._seq += 1
             heapq.heappush(self.heap, (-self.keys.size(x), self._seq, id(x)))
