@@ -22,6 +22,7 @@ from sympy import KroneckerDelta
 
 from indexcalc.calculus import rules
 from indexcalc.language.algebra import Binder, Delta, Index, ISum, Len, Size, tensor_names
+from indexcalc.calculus.apart import freshen_renamed, own_indices
 from indexcalc.calculus.contract import contract, freshen, isum, traced
 from indexcalc.calculus.named import named_value
 from indexcalc.calculus.recurrent import rename_copies, sweep_group
@@ -29,7 +30,7 @@ from indexcalc.calculus.solve import guard_deltas
 from indexcalc.calculus.names import NameSupply, current
 from indexcalc.language.memo import Memo, recall, remember
 from indexcalc.language.naming import preactivation_names
-from indexcalc.language.walk import rename as rename_indices, renamed
+from indexcalc.language.walk import rename as rename_indices
 from indexcalc.language.windows import read_letters, stated_size, state_sum_sizes
 
 
@@ -121,35 +122,6 @@ def needs_gradient(prog, wrt) -> set:
     return needs
 
 
-def own_indices(st, n: int, supply, rename_left=True):
-    """``(left, rhs)``: statement ``n`` with every index renamed apart (its left indices
-    too, unless ``rename_left``), each new index remembering its size, ``(n, index)`` in
-    the program's ``sizes``, so that a ``len()`` of it left unbound by a contraction can
-    be stated as ``size(A, k)`` (:func:`state_sizes`)."""
-    supply.add_expr(st.expr)
-
-    def rename(e):
-        if isinstance(e, Binder):  # a sum or a reduction
-            ren = {i: supply.sized_index(i, (n, i)) for i in e.indices}
-            return type(e)(rename_indices(rename(e.body), ren), [ren[i] for i in e.indices])
-        if not e.args or isinstance(e, (sp.Indexed, Index, KroneckerDelta, Len, Size)):
-            return e
-        args = [rename(a) for a in e.args]
-        return e if all(a is b for a, b in zip(args, e.args)) else renamed(e, args)
-
-    rhs = rename(st.expr)
-    # an index only a len() mentions outside any sum (``cos(x[l]*len(s)) + x[s]``, where
-    # the top-level sum over s is another term's) is free in rhs: rename it too
-    loose = {i: supply.sized_index(i, (n, i)) for i in sorted(rhs.atoms(Index), key=str)  # (not set order)
-             if i not in st.indices and i not in supply.sized}
-    if not rename_left:  # (the left indices stay bound wherever they are used)
-        return tuple(st.indices), rename_indices(rhs, loose) if loose else rhs
-    left = tuple(supply.sized_index(i, (n, i)) for i in st.indices)
-    # one walk for both renamings: ``loose`` and the left indices are disjoint, and every
-    # new name is fresh (neither in rhs nor renamed again)
-    return left, rename_indices(rhs, {**loose, **dict(zip(st.indices, left))})
-
-
 def state_sizes(e, left, prog, supply=None, left_keys=(), guards=True):
     """``e`` with every ``len(k)`` whose ``k`` neither is in ``left`` nor is summed around
     it (so the text would not say how large ``k`` is) written as ``size(A, axis)`` of an
@@ -210,7 +182,8 @@ class Sent(NamedTuple):
     """What statement ``statement`` (renamed apart: ``left``, ``rhs``; upstream ``dy``)
     sends ``name``: ``Σ_left dy · partial`` (``partial`` is ∂rhs/∂name[targets]), contracted
     by ``rewrites`` (see :data:`~indexcalc.calculus.contract.TRACE`) to ``contribution``,
-    whose ``targets`` the gradient reads as ``canon``."""
+    whose ``targets`` the gradient reads as ``canon``: ``written`` is the contribution so
+    read, as the gradient adds it."""
     statement: int
     left: tuple
     rhs: sp.Expr
@@ -219,11 +192,21 @@ class Sent(NamedTuple):
     targets: tuple
     partial: sp.Expr
     rewrites: list
-    contribution: sp.Expr
+    written: sp.Expr
     canon: tuple
     #: the name of what ``rhs`` computes where it is not the statement's own value: ``z``,
     #: the argument of ``tanh`` in ``h = tanh(z)`` (README "Recurrences"); else ""
     of: str = ""
+    #: the contribution at ``targets``, where ``written`` is not its one-to-one renaming
+    freshened: sp.Expr = None
+
+    @property
+    def contribution(self):
+        """The contraction's result, every summed index fresh, at ``targets``: ``written``
+        renamed back (the steps ask; the sweep writes the gradient's form at once)."""
+        if self.freshened is not None:
+            return self.freshened
+        return rename_indices(self.written, dict(zip(self.canon, self.targets)))
 
 
 #: None, or a list to which :func:`reverse_sweep` appends a :class:`Sent` for each
@@ -294,13 +277,18 @@ def _send(prog, n, st, up, needs, supply, grads, of=""):
                 part = partial(rhs, name, targets)
             with traced() if sent is not None else contextlib.nullcontext() as rewrites:
                 contribution = contract(isum(dy * part, left))
-        contribution = freshen(contribution, supply)
+        canon = canonical_indices(prog, name)
+        if contribution == 0:
+            written = freshened = sp.Integer(0)
+        elif len(set(canon)) == len(canon):  # freshened and renamed in one walk
+            written, freshened = freshen_renamed(contribution, supply, dict(zip(targets, canon))), None
+        else:  # (a name first read at a repeated index, x[i,i]: not one to one)
+            freshened = freshen(contribution, supply)
+            written = rename_indices(freshened, dict(zip(targets, canon)))
         if sent is not None:
-            sent.append(Sent(n, left, rhs, dy, name, targets, part, rewrites, contribution,
-                             canonical_indices(prog, name), of))
+            sent.append(Sent(n, left, rhs, dy, name, targets, part, rewrites, written, canon, of, freshened))
         if contribution != 0:
-            canon = canonical_indices(prog, name)
-            grads[name] = grads.get(name, 0) + rename_indices(contribution, dict(zip(targets, canon)))
+            grads[name] = grads.get(name, 0) + written
 
 
 def _seed(up, indices):
@@ -386,7 +374,7 @@ def forward_sweep(prog, x: str, names: dict, final: tuple, supply=None) -> list:
                 total += isum(p * jac, idx)
             with traced() if record is not None else contextlib.nullcontext() as rewrites:
                 total = contract(total)
-        total = rename_indices(freshen(total, supply), dict(zip(targets, final)))
+        total = freshen_renamed(total, supply, dict(zip(targets, final)))
         out.append((names[st.name], tuple(st.indices) + final, total))
         if record is not None:
             ren = dict(zip(targets, final))

@@ -22,24 +22,32 @@ import sympy as sp
 
 from collections.abc import Mapping
 
-from indexcalc.language.functions import of_kind
+from indexcalc.language import functions
 
 
 class _Rules(Mapping):
     """``{class: rule}`` of one kind, read from the registry at each look-up (a row added
-    later has its rule here at once)."""
+    later has its rule here at once). The table is built again only where the registry's
+    rows are not those it was built from (the same objects in the same order): the
+    sweep asks for every part of every statement it differentiates."""
 
     def __init__(self, kind):
         self.kind = kind
+        self._seen = None  # the registry's rows the table was built from
+        self._table: dict = {}
 
     def _rows(self):
-        return {f.cls: f.rule for f in of_kind(self.kind).values()}
+        rows = tuple((functions.REDUCTIONS if self.kind == "reduction" else functions.FUNCTIONS).values())
+        if rows != self._seen or not _CACHE:  # (a tuple compares identical rows by identity)
+            self._table = {f.cls: f.rule for f in functions.of_kind(self.kind).values()}
+            self._seen = rows
+        return self._table
 
     def __getitem__(self, cls):
         return self._rows()[cls]
 
     def __contains__(self, cls):
-        return any(f.cls is cls for f in of_kind(self.kind).values())
+        return cls is not None and cls in self._rows()
 
     def __iter__(self):
         return iter(self._rows())
@@ -49,6 +57,7 @@ class _Rules(Mapping):
 
 
 # -- element-wise: f'(x) given x and y = f(x); binary: (d/da, d/db); from the registry ---
+_CACHE = True  # (False: the table built at each look-up, for an A/B measurement)
 ELEMENTWISE = _Rules("elementwise")
 BINARY = _Rules("binary")
 
