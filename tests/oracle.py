@@ -686,6 +686,9 @@ class _Statement:
         rest = name[1:]
         readings = [(rest,)] + [(rest[:k], rest[k + 2:]) for k in range(1, len(rest) - 2)
                                 if rest[k:k + 2] == "_d"]
+        if rest.startswith("_"):  # README: d_X, d_X2, ... where dX is taken (a gather's dx, say)
+            bare = rest[1:]
+            readings += [(bare,), (bare.rstrip("0123456789"),)]
         for parts in readings:
             if all(p in self.env for p in parts) and sum(np.ndim(self.env[p]) for p in parts) == rank:
                 return tuple(n for p in parts for n in np.shape(self.env[p]))
