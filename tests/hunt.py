@@ -283,7 +283,7 @@ def prefix(g, scalar):
 
 
 def gather(g, scalar):
-    kind = g.pick(["embed", "embed2", "nll", "offsets", "row"])
+    kind = g.pick(["embed", "embed2", "nll", "offsets", "row", "strided"])
     nn, d, b2, k = g.idx(4)
     E, tok, y, z, w = g.ten(5)
     V, N, Dd = g.int(2, 4), g.int(2, 6), g.int(1, 3)
@@ -314,6 +314,13 @@ def gather(g, scalar):
 
         def out(v):
             return (rd(v[E], v[tok][:, None] + ar(K, 1, 2)) * v[w][None, :]).sum(1)
+    elif kind == "strided":  # windows of stride S at given offsets, read past the end
+        K, n, S = g.int(1, 3), g.int(3, 8), g.int(2, 3)
+        src = f"{y}[{nn},{k}] = {E}[{tok}[{nn}] + {S}*{k}]*{w}[{k}]"
+        shapes, ints, free, shape = {E: (n,), w: (K,)}, {tok: ((N,), n)}, [nn, k], (N, K)
+
+        def out(v):
+            return rd(v[E], v[tok][:, None] + S * ar(K, 1, 2)) * v[w][None, :]
     else:  # torch.gather along rows, repeated columns
         src = f"{y}[{nn},{b2}] = {E}[{nn}, {tok}[{nn},{b2}]]*{E}[{nn},{b2}]"
         C = g.int(2, 4)

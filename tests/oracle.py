@@ -778,7 +778,7 @@ class _Statement:
             return a + b if kind == "add" else a - b
         if kind == "mul":
             if _has_gather(node[1]) and _has_gather(node[2]) or \
-                    not all(_has_gather(c) or c[0] == "num" for c in node[1:3]):
+                    not any(c[0] == "num" for c in node[1:3]):  # (2*k beside a gather: tok[n] + 2*k)
                 raise OracleError("not affine")
             a, b = (self._axis_value(c, labels, bound) for c in node[1:3])
             return a * b
