@@ -54,8 +54,12 @@ os.environ.setdefault("INDEXCALC_CACHE", os.path.join(os.environ.get("TMPDIR", "
 
 
 def _have(b):
-    import importlib.util
-    return importlib.util.find_spec(b) is not None
+    import importlib
+    try:
+        importlib.import_module(b)
+        return True
+    except ImportError:
+        return False
 
 
 def _np(a):
@@ -245,7 +249,7 @@ KNOWN_SEEDS = {7: RECURRENCE_JVP, 15: RECURRENCE_JVP, 8: STATED_SIZE, 13: STATED
 
 def _known(seed):
     """The strict xfail of a CI seed that meets a known bug (see "known bugs" below)."""
-    why = KNOWN_SEEDS.get(seed)
+    why = KNOWN_SEEDS.get(seed) if _have("torch") else None  # (without torch: first order only)
     return pytest.param(seed, marks=pytest.mark.xfail(strict=True, reason=why)) if why else seed
 
 
