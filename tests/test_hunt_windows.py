@@ -418,3 +418,21 @@ def test_jvp_of_a_stated_window_size_calls():
 def test_gradient_of_an_lstm_like_recurrence():
     ic.derive("c[t,i] = sigmoid(W[i,j]*h[t-1,j])*c[t-1,i] + tanh(x[t,i])\nh[t,i] = tanh(c[t,i])\n"
               "L = sum[t,i](h[t,i]^2)")
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_by_name_function_takes_the_program_names(backend):
+    """The exported function by name (``compile(backend=...).call``, the module's
+    ``x_function``) takes a tensor named ``_s0`` as ``_s0=``, as ``compile()`` does (it
+    was ``v__s0=``, the module's own spelling: a TypeError for the README's call by name)."""
+    pytest.importorskip(backend)
+    if backend == "jax":
+        _jax()
+    d = ic.derive("y[i] = _s0[i+k]*w_1[k]")
+    f = d.compile(backend=backend)
+    x, w = np.arange(5.0), np.array([1.0, -1.0])
+    if backend == "torch":
+        import torch
+        x, w = torch.tensor(x), torch.tensor(w)
+    close(f.call(_s0=x, w_1=w), np.array([-1.0, -1.0, -1.0, -1.0]), "y by name")
+    assert "def y_function(*, _s0, w_1):" in (d.torch_source() if backend == "torch" else d.jax_source())
