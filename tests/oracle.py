@@ -686,6 +686,9 @@ class _Statement:
         rest = name[1:]
         readings = [(rest,)] + [(rest[:k], rest[k + 2:]) for k in range(1, len(rest) - 2)
                                 if rest[k:k + 2] == "_d"]
+        if rest.startswith("_"):  # README: d_X, d_X2, ... where dX is taken (a gather's dx, say)
+            bare = rest[1:]
+            readings += [(bare,), (bare.rstrip("0123456789"),)]
         for parts in readings:
             if all(p in self.env for p in parts) and sum(np.ndim(self.env[p]) for p in parts) == rank:
                 return tuple(n for p in parts for n in np.shape(self.env[p]))
@@ -775,7 +778,7 @@ class _Statement:
             return a + b if kind == "add" else a - b
         if kind == "mul":
             if _has_gather(node[1]) and _has_gather(node[2]) or \
-                    not all(_has_gather(c) or c[0] == "num" for c in node[1:3]):
+                    not any(c[0] == "num" for c in node[1:3]):  # (2*k beside a gather: tok[n] + 2*k)
                 raise OracleError("not affine")
             a, b = (self._axis_value(c, labels, bound) for c in node[1:3])
             return a * b

@@ -18,6 +18,7 @@ saved too.
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class Parts:
     backward: list  # lines computing the gradients from the saved values
     grads: list     # one expression per input ("None" where not differentiated)
     taken: set = field(default_factory=set)  # every name of the program (and more): not for generated names
+    names: list = field(default_factory=list)  # the forward program's inputs as written (by_name's keywords)
 
 
 def autograd_parts(d, dialect) -> Parts:
@@ -92,7 +94,8 @@ def autograd_parts(d, dialect) -> Parts:
         upstream=[safe(upstream[y]) if y in upstream else seed for y in fwd.outputs],
         backward=backward,
         grads=grads,
-        taken=taken)
+        taken=taken,
+        names=list(fwd.inputs))
 
 
 def fresh(base: str, taken) -> str:
@@ -185,8 +188,13 @@ def _reads_size(lines, name) -> bool:
 
 def by_name(fn, p) -> list:
     """The lines of ``fn(*, inputs...)``, the exported function that takes its arguments by
-    name and calls the positional ``apply`` in the order of the program's inputs."""
-    ins = ", ".join(p.inputs)
+    name and calls the positional ``apply`` in the order of the program's inputs. Its
+    keywords are the program's names as written (a tensor ``_s0`` is passed as ``_s0=``, as
+    to ``compile()``), where Python allows one as a parameter of a function whose body
+    reads only ``apply``; else the module's own spelling (``v_lambda``)."""
+    names = p.names if len(p.names) == len(p.inputs) else p.inputs
+    ins = ", ".join(n if n.isidentifier() and not keyword.iskeyword(n) and n not in ("apply", fn) else s
+                    for n, s in zip(names, p.inputs))
     return [f"def {fn}(*, {ins}):", f'    """{p.doc}.', "",
-            f'    Arguments by name only: {fn}({", ".join(f"{n}={n}" for n in p.inputs)}).', '    """',
+            f'    Arguments by name only: {fn}({", ".join(f"{n}={n}" for n in ins.split(", ") if n)}).', '    """',
             f"    return apply({ins})", ""]
