@@ -126,3 +126,31 @@ def test_the_derivative_checks_numerically(src):
         warnings.simplefilter("ignore")
         result = ic.check_gradients(src, seed=1)
     assert result.ok, result
+
+
+
+def _generated():
+    """``(source, word, size)``: each reduction word, with each kind of stated size, in
+    each place of a statement."""
+    sizes = ["3", "size(v,1)", "len(i)", "size(v,0) - 1"]
+    places = ["y[i] = {r}*u[i]", "y[i] = exp({r}) + u[i]", "y[i] = u[i]*{r}^2",
+              "y[i:3] = {r} - u[i]"]
+    return [("a = sum[p,q](v[p,q])\n" + place.format(r=f"{word}[k:{n}](x[k])"), word, n)
+            for word in ("sum", "mean", "max", "min", "logsumexp") for n in sizes for place in places]
+
+
+GENERATED = _generated()
+
+
+@pytest.mark.parametrize("src", [src for src, _, _ in GENERATED[::3]])
+def test_generated_printouts_accept_and_refuse_the_same_shapes(src):
+    test_the_printout_accepts_and_refuses_the_same_shapes(src)
+    p, q = _programs(src)
+    assert q.statements[-1].stated == p.statements[-1].stated, str(p)
+
+
+@pytest.mark.parametrize("src, word, size", GENERATED)
+def test_generated_printouts_and_latex_state_the_size(src, word, size):
+    p, _ = _programs(src)
+    assert f"{word}[k:{size}](" in str(p), str(p)
+    assert "k <" in p.latex(), p.latex()
