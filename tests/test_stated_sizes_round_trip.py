@@ -128,6 +128,18 @@ def test_the_derivative_checks_numerically(src):
     assert result.ok, result
 
 
+@pytest.mark.parametrize("stated, plain, part", [
+    ("y = logsumexp[k:3](x[k])", "y = logsumexp[k](x[k])", "exp(x[k] - y)"),
+    ("y = max[k:3](x[k])", "y = max[k](x[k])", "step(y - x[l])"),
+    ("y[i] = sum[k:3](A[i,k]^2)*exp(sum[j](B[i,j]))", "y[i] = sum[k](A[i,k]^2)*exp(sum[j](B[i,j]))", "y[i]"),
+])
+def test_the_derivative_is_that_of_the_plain_reduction(stated, plain, part):
+    """The size stays beside the expression, not in it: a sized ``logsumexp`` in the
+    expression would not be found again in its derivative, which then printed
+    ``exp(x[k] - logsumexp[l](x[l]))`` instead of ``exp(x[k] - y)``."""
+    assert str(ic.derive(stated)) == str(ic.derive(plain))
+    assert part in str(ic.derive(stated))  # (the forward value, put back)
+
 
 def _generated():
     """``(source, word, size)``: each reduction word, with each kind of stated size, in
