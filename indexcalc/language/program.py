@@ -29,6 +29,11 @@ class Statement:
     reads: tuple = ()  # names its text reads (SymPy may fold some away: h[i] - h[i])
     #: the stated size of each left index (``y[i:size(x,0)]``), None where it is not stated
     sizes: tuple = ()
+    #: ``((index, size), ...)``: a size stated for a summed or reduced index that the
+    #: expression does not carry and that no tensor read in its sum gives
+    #: (``sum[k:3](x[k])``: ``((k, 3),)``); its printouts state it again, so that they
+    #: re-parse to the same sizes (:func:`indexcalc.notation.sized.restate`)
+    stated: tuple = ()
 
     @property
     def lhs(self):

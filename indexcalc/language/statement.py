@@ -16,7 +16,7 @@ from collections import Counter
 import lark
 import sympy as sp
 
-from indexcalc.language.algebra import Index, ISum, Len, product_sums
+from indexcalc.language.algebra import Index, ISum, Len, Size, product_sums
 from indexcalc.errors import ProgramError, did_you_mean
 from indexcalc.language.calls import REDUCTION_WORDS, CallChecks, once
 from indexcalc.language.contractions import Contractions, lonely
@@ -27,6 +27,16 @@ from indexcalc.language.naming import twin_axes
 from indexcalc.language.program import Statement
 from indexcalc.language.walk import power
 from indexcalc.language.windows import WindowChecks, state_sum_sizes
+
+
+def _read_at(body, i, size) -> bool:
+    """Does ``body`` read the axis that ``size`` names (``size(w,0)``) at index ``i`` by
+    itself (``w[i]``)?"""
+    if not isinstance(size, Size):
+        return False
+    return any(str(r.base.label) == size.tensor and len(r.indices) > int(size.axis)
+               and r.indices[int(size.axis)] == i for r in body.atoms(sp.Indexed))
+
 
 # names Python refuses as a variable (``__debug__ = 1`` is a SyntaxError, in any scope),
 # so the generated NumPy code could not hold them
@@ -49,6 +59,7 @@ class StatementChecker(CallChecks, GatherChecks, WindowChecks):
         self.scalars: list[str] = []  # names read as scalars
         self.positions: list = []  # indices read as values (their positions)
         self.places = True  # (see check())
+        self.kept: dict = {}  # index -> a stated size that only the Statement keeps (_keep)
         self.init_windows()
 
     def fail(self, message, node=None):
@@ -148,7 +159,8 @@ class StatementChecker(CallChecks, GatherChecks, WindowChecks):
         self.one_size([*left, *self.mentioned])  # (language/one_size.py)
         check_constants(expr, self.fail)
         return Statement(name, tuple(left), expr, self.node.meta.line, self.text,
-                         tuple(dict.fromkeys(self.reads)), tuple(self.stated.get(i) for i in left))
+                         tuple(dict.fromkeys(self.reads)), tuple(self.stated.get(i) for i in left),
+                         tuple(self.kept.items()))
 
     @staticmethod
     def top_terms(node, sign=1) -> list:
@@ -278,9 +290,27 @@ class StatementChecker(CallChecks, GatherChecks, WindowChecks):
                           "which does not occur in its argument", node)
         passing = Counter({i: 1 for i in p if i not in idx})
         if kind in REDUCTIONS:
-            return REDUCTIONS[kind].build(body, idx), passing
+            out = REDUCTIONS[kind].build(body, idx)
+            self._keep(out, body, idx)
+            return out, passing
         if kind == "mean":  # len(i) inside the sum, where i is bound
             body = body / sp.Mul(*[Len(i) for i in idx])
         # a stated size of an index that stands only in axis expressions stays with the sum
         # (sum[k:3](x[i+k]): printed again as written, in LaTeX as a bound)
-        return state_sum_sizes(ISum(body, idx), self.stated.get), passing
+        out = state_sum_sizes(ISum(body, idx), self.stated.get)
+        self._keep(out, body, idx)
+        return out, passing
+
+    def _keep(self, out, body, idx):
+        """Keep on the statement (``Statement.stated``, for its printouts) each size stated
+        for an index of ``idx`` that the reduction ``out`` does not carry and that no tensor
+        read in its ``body`` gives anyway: ``sum[k:3](x[k])`` (x must have 3 elements),
+        ``sum[k:size(w,1)](x[k])``, ``sum[k:len(i)](..)``, ``max[k:2](..)``; not
+        ``sum[k:size(w,0)](x[k]*w[k])``, which reads as ``w[k]*x[k]``. The expression is the
+        plain sum, as derived (a size changes the shapes accepted, not the value)."""
+        carried = getattr(out, "sizes", None) if isinstance(out, ISum) else None
+        for n, i in enumerate(idx):
+            size = self.stated.get(i)
+            if size is None or (carried is not None and carried[n] is not None) or _read_at(body, i, size):
+                continue
+            self.kept.setdefault(i, size)

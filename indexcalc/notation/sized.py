@@ -27,7 +27,7 @@ from indexcalc.language.algebra import Index, ISum, Len, LogSumExp, MaxOver, Min
 from indexcalc.language.one_size import stated_sizes
 from indexcalc.language.windows import SIZED as _SIZED, stated_size
 
-__all__ = ["sized", "stated_sums", "window_size"]
+__all__ = ["restate", "sized", "stated_sums", "window_size"]
 
 
 def sized(e, size):
@@ -64,7 +64,9 @@ def stated_sums(e, program, st):
     states for a summed or reduced index restored where a tensor also sizes that index
     (``sum[k:3](x[k])``: the checker keeps no size on the sum, since ``x`` gives it, but
     ``x`` must then have 3 elements, which the LaTeX says as ``\\sum_{k < 3}``, as the
-    statement's text does). A size kept already stays.
+    statement's text does), and each size the statement keeps beside its expression
+    (:attr:`~indexcalc.language.program.Statement.stated`: a bare ``size(w,1)`` or
+    ``len(i)`` too). A size kept already stays.
 
         >>> import indexcalc as ic
         >>> p = ic.parse("y = sum[k:3](x[k])")
@@ -73,6 +75,24 @@ def stated_sums(e, program, st):
     """
     stated = {i: n for (line, name, i), n in stated_sizes(program.sizes).items()
               if line == st.line and name == st.name}
+    stated.update((i, n) for i, n in getattr(st, "stated", ()) if i not in stated)
+    return restate(e, stated)
+
+
+def restate(e, stated):
+    """``e`` with every sum, ``max``, ``min`` and ``logsumexp`` over an index of ``stated``
+    (``{index: size}`` or its items, as :attr:`~indexcalc.language.program.Statement.stated`)
+    stating that size, where it states none (an index has one size in its statement).
+
+        >>> import indexcalc as ic
+        >>> from indexcalc.notation.text import TextPrinter
+        >>> st = ic.parse("y = max[k:3](x[k])").statements[0]
+        >>> st.stated
+        ((k, 3),)
+        >>> TextPrinter().doprint(restate(st.expr, st.stated))
+        'max[k:3](x[k])'
+    """
+    stated = dict(stated)
     if not stated or not isinstance(e, sp.Basic):
         return e
 
@@ -90,4 +110,3 @@ def stated_sums(e, program, st):
         return isinstance(x, (ISum, MaxOver, MinOver, LogSumExp)) and \
             any(n is None and i in stated for i, n in zip(x.indices, had(x)))
     return e.replace(plain, restated)
-

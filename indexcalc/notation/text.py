@@ -15,6 +15,7 @@ from sympy.printing.str import StrPrinter
 from indexcalc.language.algebra import Index, ISum, Len, occurrences, product_sums
 from indexcalc.language.axes import axis_text, size_text
 from indexcalc.language.functions import BY_CLASS
+from indexcalc.notation.sized import restate
 from indexcalc.notation.numbers import _coefficient, written  # noqa: F401 (latex's and results' names)
 from indexcalc.notation.order import (  # noqa: F401 (latex's and matrix_recognise's names)
     _by_sign_and_size, _name, _sum_outside, chain_order, index_uses, is_negative, written_order)
@@ -52,9 +53,10 @@ class TextPrinter(StrPrinter):
     def statement(self, st) -> str:
         self.protected = set(st.indices)
         self.left = list(st.indices)
-        terms = [_sum_outside(t) for t in sp.Add.make_args(st.expr)]
+        e = restate(st.expr, st.stated) if getattr(st, "stated", ()) else st.expr  # sum[k:3](x[k])
+        terms = [_sum_outside(t) for t in sp.Add.make_args(e)]
         self.top_terms = {t for t in terms if isinstance(t, ISum)}
-        self.uses = index_uses(st.expr)
+        self.uses = index_uses(e)
         self.reads = st.reads  # (a parsed statement: the names its text reads)
         lhs = f"{st.name}[{','.join(_left_slots(st))}]" if st.indices else st.name
         expr = sp.Add(*terms)
