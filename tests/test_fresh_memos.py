@@ -22,7 +22,19 @@ def test_a_derivation_starts_with_the_memos_of_expressions_empty():
         remember(big, e, 3)
         with fresh_memos():  # (nested: nothing emptied)
             assert recall(big, e) == 3
-    assert recall(big, e) == 3  # (emptied when the next one starts, not when one ends)
+        assert recall(big, e) == 3
+    assert recall(big, e) is None  # (and emptied when the last one ends)
+
+
+def test_the_memos_are_left_full_without_the_switch():
+    big, e = Memo(), sp.Symbol("e")
+    memo.AT_EXIT = False
+    try:
+        with fresh_memos():
+            remember(big, e, 3)
+        assert recall(big, e) == 3
+    finally:
+        memo.AT_EXIT = True
 
 
 def test_derive_leaves_no_earlier_entries_behind():

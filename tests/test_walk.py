@@ -131,3 +131,29 @@ def test_renamed_power_of_a_sum_is_the_renamed_power():
     for e in [(x[i] - x[j])**2, (x[i] - x[j] + 1)**sp.Rational(-3, 2), 1/(x[i] + w[j]), (x[i] + sp.oo)**-1]:
         for ren in [{i: k}, {i: j, j: i}, {j: k}]:
             assert sp.srepr(rename(e, ren)) == sp.srepr(e.xreplace(ren))
+
+
+EXP_LOG = [sp.exp(x[i] - x[j]), sp.log(1 + sp.exp(-x[i])), sp.log(1 - x[i]*w[j]), sp.exp(-x[i]*w[j]),
+           sp.exp(ISum(x[i, Index("l")]*w[Index("l")], (Index("l"),))), sp.log(sp.exp(x[i]) + x[j]**2), sp.exp(x[i] + sp.log(w[j]) + 1),
+           sp.log(sp.Symbol("b", positive=True)*x[i])]
+
+
+@pytest.mark.parametrize("e", EXP_LOG, ids=str)
+def test_renamed_exp_and_log_are_built_as_sympy_builds_them(e, monkeypatch):
+    """``renamed`` builds an ``exp`` or ``log`` of renamed indices without SymPy's
+    evaluation, which would find nothing (and asks costly assumption queries): the tree
+    is SymPy's, and ``eval`` is not called."""
+    from sympy.core.parameters import distribute
+    from indexcalc.language.walk import rename
+    calls = []
+    for ren in [{i: k}, {i: j, j: i}, {j: k}, {i: Index("i_7"), j: Index("j_2"), k: Index("k_1")}]:
+        sp.core.cache.clear_cache()  # (else SymPy's cache answers without eval)
+        for cls in (sp.exp, sp.log):
+            monkeypatch.setattr(cls, "eval", classmethod(
+                lambda c, *a, _eval=cls.eval.__func__, **kw: calls.append(a) or _eval(c, *a, **kw)))
+        with distribute(False):  # (as in a derivation: pipeline.settings)
+            got = rename(e, ren)
+        monkeypatch.undo()
+        want = e.xreplace(ren)
+        assert sp.srepr(got) == sp.srepr(want) and got.is_commutative == want.is_commutative, (e, ren)
+    assert not calls

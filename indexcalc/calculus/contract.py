@@ -224,6 +224,7 @@ def _deltas(e) -> frozenset:
 _NO_DELTAS = frozenset()
 _RENAME = True  # (False: xreplace, for an A/B measurement)
 _MEMO_DELTAS = True  # (False: SymPy's atoms, for an A/B measurement)
+_SAME_SUM = True  # (False: every sum rebuilt, for an A/B measurement)
 
 
 def max_of_delta(e):
@@ -271,8 +272,9 @@ def _rewrite(e, rules, done):
             not _holds_sum_or_delta(e) or done.get(id(e)) is e:
         return e
     args = [_rewrite(a, rules, done) for a in e.args]
-    if isinstance(e, ISum):
-        e = ISum(args[0], args[1])
+    if isinstance(e, ISum):  # (its stated sizes dropped; itself where nothing changed)
+        if len(e.args) != 2 or not _SAME_SUM or args[0] is not e.args[0] or args[1] is not e.args[1]:
+            e = ISum(args[0], args[1])
     elif any(a is not b for a, b in zip(args, e.args)):
         e = built(e, args)
     for rule in rules:

@@ -92,6 +92,8 @@ _EXPRESSIONS: list = []  # weak references to the memos of expressions
 _FRESH = {"users": 0}
 #: False: memos keep what earlier derivations left (for an A/B measurement)
 FRESH = True
+#: False: the memos are not emptied when the last derivation leaves (for an A/B measurement)
+AT_EXIT = True
 
 
 @contextlib.contextmanager
@@ -101,21 +103,31 @@ def fresh_memos():
     little use to the next, and full memos cost: the 130 benchmark programs derived one
     after the other leave some 150,000 entries held, and the slowest of them then takes
     15 % longer than in a fresh process (each entry added evicts one, and the memory
-    held grows)."""
+    held grows). They are emptied again when the last derivation leaves, before the
+    garbage collector resumes (:func:`collector_paused`): what they held is freed at
+    once, and the collection that follows has that much less to walk (its time over the
+    130 benchmark programs fell from ~0.29 s a pass to ~0.2 s)."""
     with _DEPTH_LOCK:
         if _FRESH["users"] == 0 and FRESH:
-            alive = [r for r in _EXPRESSIONS if r() is not None]
-            _EXPRESSIONS[:] = alive
-            for r in alive:
-                memo = r()
-                if memo is not None:
-                    memo.clear()
+            _empty()
         _FRESH["users"] += 1
     try:
         yield
     finally:
         with _DEPTH_LOCK:
             _FRESH["users"] -= 1
+            if _FRESH["users"] == 0 and FRESH and AT_EXIT:
+                _empty()
+
+
+def _empty():
+    """Empty every memo of expressions (under ``_DEPTH_LOCK``)."""
+    alive = [r for r in _EXPRESSIONS if r() is not None]
+    _EXPRESSIONS[:] = alive
+    for r in alive:
+        memo = r()
+        if memo is not None:
+            memo.clear()
 
 
 _PAUSED = {"users": 0, "was_on": False}

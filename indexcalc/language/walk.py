@@ -146,7 +146,11 @@ def renamed(e, args):
     product around a sum). Anything else is built as usual, and so is a sum or product
     of an unusual form (one inside another, a number other than the leading coefficient)
     or built under settings where SymPy would do more than order it (``evaluate`` off,
-    ``distribute`` on).
+    ``distribute`` on). An ``exp`` or ``log`` is built without SymPy's evaluation: it
+    finds nothing in the renamed argument, as it found nothing in ``e``'s (it looks at the
+    argument's form and assumptions, which a one-to-one renaming of indices keeps), and it
+    costs a millisecond or more (``log(1 + exp(-m[n]))`` asks each term whether it is
+    zero, negative, ...).
 
     >>> i, j, k = Index("i"), Index("j"), Index("k")
     >>> x, w = sp.IndexedBase("x"), sp.IndexedBase("w")
@@ -163,6 +167,8 @@ def renamed(e, args):
         return out
     if head is sp.Pow:
         return built(e, args)
+    if head in _NO_EVAL and len(args) == 1 and _SKIP_EVAL:
+        return head(args[0], evaluate=False)
     if head not in (sp.Add, sp.Mul) or len(args) < 2 or not global_parameters.evaluate or \
             global_parameters.distribute or any(type(a) is head or a.is_Number for a in args[1:]) or \
             type(args[0]) is head:
@@ -229,6 +235,8 @@ def plain_power(base, x) -> bool:
 _INFINITE = (sp.S.Infinity, sp.S.NegativeInfinity, sp.S.ComplexInfinity, sp.S.NaN)
 
 
+_NO_EVAL = (sp.exp, sp.log)  # (renamed builds them without evaluation: see there)
+_SKIP_EVAL = True  # (False: evaluated, for an A/B measurement)
 _SET = getattr(sp.IndexedBase, "_set_assumptions", None)  # (SymPy's own, as Indexed() calls it)
 _ORDER = cmp_to_key(sp.Basic.compare)  # SymPy's order of the terms of a sum, the factors of a product
 
