@@ -27,15 +27,22 @@ from collections import Counter
 
 import sympy as sp
 
-from indexcalc.language.walk import is_leaf, postorder
+from indexcalc.language.walk import LEAVES, is_leaf, postorder
 
 #: work done, by kind (registrations, counts, walks): read by the tests of linear growth
 WORK = Counter()
 
 
 def inside(e) -> list:
-    """The subexpressions a search for shared ones looks into."""
-    return [] if is_leaf(e) else [a for a in e.args if not (isinstance(a, sp.Tuple) or is_leaf(a))]
+    """The subexpressions a search for shared ones looks into (the arguments that are
+    neither leaves nor Tuples: :func:`~indexcalc.language.walk.is_leaf` inlined, as a
+    round asks it of every factor of a long product)."""
+    if not e._args or isinstance(e, LEAVES):
+        return []
+    return [a for a in e._args if a._args and not isinstance(a, _NOT_INSIDE)]
+
+
+_NOT_INSIDE = LEAVES + (sp.Tuple,)
 
 
 class Table:

@@ -25,11 +25,11 @@ import string
 import sympy as sp
 
 from indexcalc.calculus.contract import freshen
-from indexcalc.calculus.names import stem
+from indexcalc.calculus.names import current, stem
 from indexcalc.language.algebra import Binder, Index, ISum, Inv, tensor_names  # noqa: F401 (ISum: doctest)
 from indexcalc.language.naming import gradient_of
 from indexcalc.language.memo import Memo, recall, remember
-from indexcalc.language.walk import preorder, rename
+from indexcalc.language.walk import is_leaf, preorder, rename
 
 #: program -> its letters (``_Letters``' classes, at, others), by identity
 _PROGRAMS = Memo(16)
@@ -39,10 +39,15 @@ def pretty_indices(e, keep, taken=(), prog=None):
     """Rename generated indices (``j_17``) to short names unused among ``keep`` (the
     left indices), the tensors of ``e`` and ``taken`` (the program's names); with
     ``prog`` (the forward program), its letters first (see the module's docstring)."""
-    e = freshen(e)
+    inside = _holding_binders(e)
+    if id(e) in inside:
+        e = freshen(e)
+        inside = _holding_binders(e)
+    else:  # (no sum to rename: freshen's walk of the whole tree, written out, gives e)
+        current().add_expr(e)
     used = {_name(i) for i in keep} | tensor_names(e) | {_name(n) for n in taken}
     letters = _Letters(prog, e) if prog is not None else None
-    scopes = _scopes(e)
+    scopes = _scopes(e, inside=inside)
     given: dict = {}  # name -> the indices it was given to
     ren = {}
     order = sorted(_all_indices(e) - set(keep), key=_name)
@@ -57,6 +62,8 @@ def pretty_indices(e, keep, taken=(), prog=None):
                     if n not in used and _may_share(i, given.get(n, ()), scopes, letters))
         given.setdefault(name, []).append(i)
         ren[i] = Index(name)
+    if not ren:
+        return e  # (rename's walk of the tree written out would give e)
     return rename(e, ren)  # (xreplace where two indices share a name: terms may merge)
 
 
@@ -100,17 +107,39 @@ def _nested(a, b, node) -> bool:
     return inside(a) or inside(b)
 
 
-def _scopes(e, path=(), out=None) -> dict:
+def _scopes(e, path=(), out=None, inside=None) -> dict:
     """``{summed index: its path}``, the path being the ``(node, argument number)`` pairs
-    from ``e`` down to its sum (the indices of one sum have one path)."""
+    from ``e`` down to its sum (the indices of one sum have one path). ``inside``: the
+    ids of the subexpressions that hold a sum (:func:`_holding_binders`); the others are
+    not looked into."""
     out = {} if out is None else out
+    inside = _holding_binders(e) if inside is None else inside
     if isinstance(e, Binder):
         for i in e.indices:
             out[i] = path
-        _scopes(e.body, path + ((e, 0),), out)
+        _scopes(e.body, path + ((e, 0),), out, inside)
     elif isinstance(e, sp.Basic) and not isinstance(e, (Index, sp.Indexed)):
         for k, a in enumerate(e.args):
-            _scopes(a, path + ((e, k),), out)
+            if id(a) in inside:
+                _scopes(a, path + ((e, k),), out, inside)
+    return out
+
+
+def _holding_binders(e) -> set:
+    """The ids of the subexpressions of ``e`` that are or hold a sum (a :class:`Binder`),
+    each distinct subexpression looked into once (``tanh(tanh(...))`` written out is
+    quadratic in its depth)."""
+    out, done = set(), set()
+    stack = [(e, False)]
+    while stack:
+        x, ready = stack.pop()
+        if ready:
+            if isinstance(x, Binder) or any(id(a) in out for a in x.args):
+                out.add(id(x))
+            done.add(id(x))
+        elif id(x) not in done and isinstance(x, sp.Basic):
+            stack.append((x, True))
+            stack.extend((a, False) for a in x.args if id(a) not in done)
     return out
 
 
@@ -187,7 +216,7 @@ def _places(e, ranks) -> dict:
     """``{index: [(tensor, axis), ...]}``: the program axes each index of ``e`` stands at
     (a gradient ``dX`` stands for ``X``'s axes)."""
     out: dict = {}
-    nodes = list(preorder(e))  # (one walk: the elements, then the inverses)
+    nodes = _distinct_preorder(e)  # (one walk: the elements, then the inverses)
     for el in dict.fromkeys(x for x in nodes if isinstance(x, sp.Indexed)):
         name = gradient_of(el.base.label.name, len(el.indices), ranks)
         for k, i in enumerate(el.indices):
@@ -226,10 +255,32 @@ def letters_from(base):
     yield from (f"{base}{k}" for k in itertools.count(2))
 
 
+def _distinct_preorder(e) -> list:
+    """The nodes of ``e`` in pre-order, a subexpression met again (the same object) not
+    looked into again: the first visits of :func:`~indexcalc.language.walk.preorder`,
+    in its order."""
+    out, seen, stack = [], set(), [e]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        out.append(x)
+        if isinstance(x, sp.Basic) and x._args and not is_leaf(x):
+            stack.extend(reversed(x._args))
+    return out
+
+
 def _all_indices(e) -> set:
-    if isinstance(e, Index):
-        return {e}
-    out = set()
-    for a in e.args:
-        out |= _all_indices(a)
+    """The indices in ``e``, each distinct subexpression looked into once."""
+    out, seen, stack = set(), set(), [e]
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, Index):
+            out.add(x)
+        else:
+            stack.extend(x.args)
     return out

@@ -30,7 +30,14 @@ from functools import cmp_to_key
 
 import sympy as sp
 
+try:  # (SymPy's cached look-up; where it is missing, every product is post-processed)
+    from sympy.core.basic import _get_postprocessors
+except ImportError:  # pragma: no cover
+    def _get_postprocessors(clsname, arg_type):
+        return (None,)
+
 from indexcalc.language.algebra import Index, ISum
+from indexcalc.language.memo import Memo, recall, remember
 
 _KEY = cmp_to_key(sp.Basic.compare)  # SymPy's order of a product's factors (core.mul._mulsort)
 
@@ -53,9 +60,14 @@ def rebuilt(e, args):
     gone = set(changed)
     kept = [a for k, a in enumerate(e.args) if k not in gone]
     coeff = kept.pop(0) if kept[0].is_Number else None
-    bases = {a.as_base_exp()[0] for a in kept}
-    fresh = [a.as_base_exp()[0] for a in new]
-    if len(set(fresh)) != len(fresh) or any(b.is_Number or b in bases for b in fresh):
+    counts = _bases(e)  # (the bases of the kept factors: e's, less those of the changed ones)
+    removed: dict = {}
+    for k in changed:
+        if not e.args[k].is_Number:
+            b = _base(e.args[k])
+            removed[b] = removed.get(b, 0) + 1
+    fresh = [_base(a) for a in new]
+    if len(set(fresh)) != len(fresh) or any(b.is_Number or counts.get(b, 0) > removed.get(b, 0) for b in fresh):
         return e.func(*args)
     keys = [_KEY(a) for a in kept]
     for a in new:
@@ -72,7 +84,32 @@ def rebuilt(e, args):
     if coeff is not None:
         kept.insert(0, coeff)
     out = sp.Mul._from_args(kept, True)
-    return sp.Mul._exec_constructor_postprocessors(out)
+    if any(_get_postprocessors("Mul", t) for t in set(map(type, kept))):
+        return sp.Mul._exec_constructor_postprocessors(out)
+    after = dict(counts)  # (out's bases, for the next round's rebuilt of it)
+    for b, m in removed.items():
+        after[b] -= m
+    for b in fresh:
+        after[b] = after.get(b, 0) + 1
+    remember(_BASES, out, after)
+    return out
+
+
+#: product -> {base: how many of its factors (numbers left out) have it}: a long product
+#: rebuilt round after round is not walked again for its bases
+_BASES = Memo(64)
+
+
+def _bases(e) -> dict:
+    known = recall(_BASES, e)
+    if known is None:
+        known = {}
+        for a in e.args:
+            if not a.is_Number:
+                b = _base(a)
+                known[b] = known.get(b, 0) + 1
+        remember(_BASES, e, known)
+    return known
 
 
 class Product:
