@@ -26,7 +26,7 @@ from indexcalc.derivation.pipeline import guard, tidy_reused
 from indexcalc.derivation.outputs import ensure_outputs, loss_of
 from indexcalc.derivation.results import Backward, Derivative, _deep
 from indexcalc.errors import ProgramError
-from indexcalc.language.algebra import Index, size_of
+from indexcalc.language.algebra import Index, size_of, tensor_names
 from indexcalc.language.naming import hvp_name, tangent_name, vector_name
 from indexcalc.language.windows import state_left_sizes
 from indexcalc.language.program import Statement, needed_names
@@ -72,7 +72,7 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None,
             if name not in made:  # an output that does not depend on wrt: its tangent is 0
                 y = next(y for y, t in tangents.items() if t == name)
                 raw.append((name, tuple(_indices(prog, y)), sp.Integer(0)))
-        raw = inline_cheap(raw, set(keep))
+        raw = inline_cheap(raw, set(keep) | _read_before(raw))
         tensors = set(prog.ranks) | set(tangents.values())
         of = {t: y for y, t in tangents.items()}
         needed = needed_names([Statement(t, idx, e) for t, idx, e in raw], set(keep))
@@ -85,6 +85,17 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None,
             trace.unread = {t for t, _, _ in raw if t not in needed}  # (an HVP's tL)
             trace.tidied = {st.name: st.expr for st in tidied}
         return with_temporaries(tidied, supply, set(keep), tensors, prog)
+
+
+def _read_before(raw) -> set:
+    """The tangents read by a statement before their own, at another step of a recurrence
+    (an LSTM's ``tf[t,i]`` reads ``th[t-1,j]``): inlining one into its later reader would
+    leave that read without a statement, so none is inlined."""
+    seen, out = set(), set()
+    for name, _, e in raw:
+        out |= tensor_names(e) - seen
+        seen.add(name)
+    return out & seen
 
 
 def _indices(prog, y):
@@ -130,8 +141,7 @@ class JVP(Backward):
         statements = _tangent_statements(forward, self.wrt, self.tangents, keep, supply, _axes,
                                          trace=self.trace)
         needed = needed_names(statements, set(keep))
-        axes = {self.tangents[y]: _axes(y, range(forward.rank(y))) for y in forward.outputs}
-        axes.update({self.tangents[x]: _axes(x, range(forward.rank(x))) for x in self.wrt})
+        axes = _tangent_axes(forward, self.tangents)
         statements = _sized_zeros(statements, axes)
         comment = f"tangents (inputs of this program): {', '.join(self.tangents[x] for x in self.wrt)}"
         super().__init__(forward, [s for s in statements if s.name in needed],
@@ -230,6 +240,7 @@ class HVP(Backward):
         axes = {self.names[x]: _axes(x, range(forward.rank(x))) for x in self.wrt}
         statements = _sized_zeros(statements, axes)
         axes.update({self.vectors[x]: _axes(x, range(forward.rank(x))) for x in self.wrt})
+        axes.update({t: a for t, a in _tangent_axes(forward, tangents, d.gradients).items() if t not in axes})
         if batch:  # (sizes of left indices that only a delta holds first: hA[b,i:size(A,0),j:size(A,0)])
             statements = state_left_sizes(statements, axes, forward)
             vectors = set(self.vectors.values())
@@ -284,6 +295,22 @@ class HVP(Backward):
 
     def _title(self) -> str:
         return f"HVP of {self.forward.outputs[0]} wrt {', '.join(self.wrt)}"
+
+
+def _tangent_axes(forward, tangents, gradients=None) -> dict:
+    """``{tY: [(Y, 0), ...]}``: each tangent is as large as what it is the tangent of, a
+    statement of ``forward`` or an input (an HVP's tangent of a gradient ``dY``: as ``Y``,
+    ``gradients`` mapping each gradient to its name). The printout states a tangent's size
+    where its right side does not give it (:func:`~indexcalc.language.windows.state_left_sizes`):
+    ``y[i:size(x,0)] = x[i+k-1]*w[k]`` has ``ty[i:size(x,0)] = ...``, and ``y[i] = x[i] + w[i+1]``
+    has ``ty[i:size(x,0)] = tw[i+1]``, whose axis expression alone would size it ``size(w,0) - 1``."""
+    gradients = gradients or {}
+    out = {}
+    for name, t in tangents.items():
+        owner = gradients.get(name, name)
+        if owner in forward.ranks:
+            out[t] = _axes(owner, range(forward.rank(owner)))
+    return out
 
 
 def _sized_zeros(statements, axes) -> list:
