@@ -80,6 +80,18 @@ def test_a_recurrence_reads_its_tangent_at_the_earlier_step():
     assert ERRORS["hvp"](src, ["W"]) <= TOL
 
 
+def test_a_gated_recurrence_hvp():
+    # the temporaries of its tangents are read at the step first (u3[t,i], not u3[i,t], which
+    # the checker refuses among the statements of a recurrence), and a temporary read only by a
+    # statement that an earlier one reads at another step (tdz_f, read by tdz_h) is printed
+    src = ("f[t,i] = sigmoid(W[i,j]*h[t-1,j] + x[t,i]); c[t,i] = f[t,i]*c[t-1,i] + x[t,i]; "
+           "h[t,i] = tanh(c[t,i]); L = sum[t,i](h[t,i]^2)")
+    assert ERRORS["hvp"](src, ["W"]) <= TOL
+    src = ("f[t,i] = sigmoid(W[i,j]*h[t-1,j] + x[t,i]); c[t,i] = f[t,i]*c[t-1,i] + (1 - f[t,i])*x[t,i]; "
+           "h[t,i] = tanh(c[t,i]); L = sum[t,i](h[t,i]^2)")
+    assert ERRORS["hvp"](src, ["x"]) <= TOL
+
+
 @pytest.mark.xfail(strict=True, reason="simplify/cse.py _substitute rebuilds an ISum without its "
                                        "stated sizes (sum[k:2] -> sum[k]): the printout does not re-parse")
 def test_strided_pooling_hvp():

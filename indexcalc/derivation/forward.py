@@ -75,7 +75,7 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None,
         raw = inline_cheap(raw, set(keep) | _read_before(raw))
         tensors = set(prog.ranks) | set(tangents.values())
         of = {t: y for y, t in tangents.items()}
-        needed = needed_names([Statement(t, idx, e) for t, idx, e in raw], set(keep))
+        needed = _needed([Statement(t, idx, e) for t, idx, e in raw], set(keep))
         tidied = [Statement(t, idx, tidy_reused(reuse_forward(e, values or prog), prog, idx, tensors,
                                                 axes_of(of[t], idx)))
                   for t, idx, e in raw if t in needed]
@@ -84,7 +84,54 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None,
             trace.inlined = {t: e for t, _, e in raw if t in needed}
             trace.unread = {t for t, _, _ in raw if t not in needed}  # (an HVP's tL)
             trace.tidied = {st.name: st.expr for st in tidied}
-        return with_temporaries(tidied, supply, set(keep), tensors, prog)
+        out = with_temporaries(tidied, supply, set(keep), tensors, prog)
+        if prog.recurrences:
+            out = _steps_first(out, {st.name for st in out} - {st.name for st in tidied})
+        return out
+
+
+def _steps_first(statements, temps) -> list:
+    """``statements`` with the axes of each temporary of ``temps`` reordered so that its
+    readers read it at their first left index first (README "Recurrences": a statement
+    among those of a recurrence reads a name at its own step or an earlier one along its
+    first axis): ``u3[i,t] = c[t-1,i]*tf[t,i]`` read as ``u3[i,t]`` by ``tc[t,i]`` is
+    ``u3[t,i]``. The same numbers, axes named in another order."""
+    out = list(statements)
+    for k in reversed(range(len(out))):  # (a temporary's readers come after it: settled first)
+        st = out[k]
+        if st.name not in temps or len(st.indices) < 2:
+            continue
+        places = set()
+        for reader in out:
+            for r in reader.expr.atoms(sp.Indexed):
+                if str(r.base.label) == st.name:
+                    first = reader.indices[0] if reader.indices else None
+                    places.add(tuple(r.indices).index(first) if first in r.indices else None)
+        if len(places) != 1 or (p := places.pop()) in (None, 0):
+            continue
+        order = [p] + [a for a in range(len(st.indices)) if a != p]
+
+        def moved(e, name=st.name, order=order):
+            reads = {r: r.base[tuple(r.indices[a] for a in order)]
+                     for r in e.atoms(sp.Indexed) if str(r.base.label) == name}
+            return e.xreplace(reads) if reads else e
+
+        out = [dataclasses.replace(o, expr=moved(o.expr)) for o in out]
+        out[k] = dataclasses.replace(out[k], indices=tuple(st.indices[a] for a in order),
+                                     sizes=tuple(st.sizes[a] for a in order) if st.sizes else st.sizes)
+    return out
+
+
+def _needed(statements, wanted) -> set:
+    """:func:`~indexcalc.language.program.needed_names` of a program whose recurrences read
+    names assigned after the reader (README "Recurrences": ``tdz_h[t,i]`` reads
+    ``tdz_f[t+1,j]``, whose statement reads a temporary ``u8``): the names needed, to the end."""
+    needed = set(wanted)
+    while True:
+        more = needed_names(statements, needed)
+        if more == needed:
+            return needed
+        needed = more
 
 
 def _read_before(raw) -> set:
@@ -140,7 +187,7 @@ class JVP(Backward):
         self.trace = TangentTrace(dict(self.tangents))
         statements = _tangent_statements(forward, self.wrt, self.tangents, keep, supply, _axes,
                                          trace=self.trace)
-        needed = needed_names(statements, set(keep))
+        needed = _needed(statements, set(keep))
         axes = _tangent_axes(forward, self.tangents)
         statements = _sized_zeros(statements, axes)
         comment = f"tangents (inputs of this program): {', '.join(self.tangents[x] for x in self.wrt)}"
@@ -235,7 +282,7 @@ class HVP(Backward):
                                          trace=self.trace)
         extra = grad.statements[len(forward.statements):]
         statements = list(extra) + statements
-        needed = needed_names(statements, set(keep))
+        needed = _needed(statements, set(keep))
         statements = [s for s in statements if s.name in needed]
         axes = {self.names[x]: _axes(x, range(forward.rank(x))) for x in self.wrt}
         statements = _sized_zeros(statements, axes)
