@@ -92,6 +92,13 @@ def test_a_gated_recurrence_hvp():
     assert ERRORS["hvp"](src, ["x"]) <= TOL
 
 
+def test_the_hessian_of_a_min_dynamic_program_is_zero():
+    # (an InternalError before: ddD_dD[i,j,k,l] read only itself, so nothing sized k and l)
+    src = "R[i,j] = D[i,j] + min(R[i-1,j-1], min(R[i-1,j], R[i,j-1])); L = R[i,j]*(i == 2)*(j == 2)"
+    assert str(ic.hessian(src)).splitlines()[-1] == "ddD_dD[i,j,k,l] = 0"
+    assert ERRORS["hessian"](src, ["D"]) <= TOL
+
+
 @pytest.mark.xfail(strict=True, reason="simplify/cse.py _substitute rebuilds an ISum without its "
                                        "stated sizes (sum[k:2] -> sum[k]): the printout does not re-parse")
 def test_strided_pooling_hvp():
