@@ -99,6 +99,31 @@ def test_the_hessian_of_a_min_dynamic_program_is_zero():
     assert ERRORS["hessian"](src, ["D"]) <= TOL
 
 
+def test_a_batched_hvp_of_a_recurrence():
+    # the batch index goes on every read of a batched name, the recurrence's reads at the
+    # earlier step included (tc[b,t-1]: before, tc[t-1] stayed and the printout did not re-parse)
+    import numpy as np
+    src = "c[t] = c[t-1] + x[t]*x[t]; L = sum[t](c[t]^2)"
+    h = ic.hvp(src, batch=True)
+    assert "tc[b,t] = tc[b,t-1] + 2*vx[b,t]*x[t]" in str(h).splitlines()
+    rng = np.random.default_rng(0)
+    x, V = rng.standard_normal(5), rng.standard_normal((3, 5))
+    one = ic.hvp(src).compile()
+    want = np.stack([one(x=x, vx=v)["x"] for v in V])
+    assert np.allclose(h.compile()(x=x, vx=V)["x"], want, rtol=1e-12, atol=1e-12)
+    assert ERRORS["hvp"](src, ["x"]) <= TOL
+
+
+@pytest.mark.xfail(strict=True, reason="derivation/forward._batched puts the batch index first on "
+                                       "every statement; the statements of a recurrence that read one "
+                                       "another at earlier steps need their step axis first (th[b,t-1,j] "
+                                       "before th's statement is refused)")
+def test_a_batched_hvp_of_a_gated_recurrence():
+    src = ("f[t,i] = sigmoid(W[i,j]*h[t-1,j] + x[t,i]); c[t,i] = f[t,i]*c[t-1,i] + x[t,i]; "
+           "h[t,i] = tanh(c[t,i]); L = sum[t,i](h[t,i]^2)")
+    ic.hvp(src, wrt="W", batch=True)
+
+
 @pytest.mark.xfail(strict=True, reason="simplify/cse.py _substitute rebuilds an ISum without its "
                                        "stated sizes (sum[k:2] -> sum[k]): the printout does not re-parse")
 def test_strided_pooling_hvp():

@@ -381,9 +381,17 @@ def _batched(statements, vectors: set, keep: set, names=frozenset()) -> tuple:
                                                for x in st.expr.atoms(sp.Indexed)}
     name = next(n for n in ("b", "bb", "b_", *(f"b{k}" for k in range(2, 99))) if n not in taken)
     b = Index(name)
+    def reads_of(st):
+        return {str(x.base.label) for x in st.expr.atoms(sp.Indexed)} | {s.name for s in st.expr.atoms(sp.Symbol)}
+
     batched, out = set(vectors), []
+    while True:  # (a recurrence reads names at other steps, before or at their statement: tc[t-1])
+        more = batched | {st.name for st in statements if reads_of(st) & batched}
+        if more == batched:
+            break
+        batched = more
     for st in statements:
-        reads = {str(x.base.label) for x in st.expr.atoms(sp.Indexed)} | {s.name for s in st.expr.atoms(sp.Symbol)}
+        reads = reads_of(st)
         if not reads & batched and st.name in keep:  # a zero block: sized by a vector read
             read = sorted(v for v in vectors if any(v in {str(x.base.label) for x in s.expr.atoms(sp.Indexed)}
                                                     for s in statements))
