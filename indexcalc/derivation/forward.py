@@ -26,10 +26,11 @@ from indexcalc.derivation.pipeline import guard, tidy_reused
 from indexcalc.derivation.outputs import ensure_outputs, loss_of
 from indexcalc.derivation.results import Backward, Derivative, _deep
 from indexcalc.errors import ProgramError
-from indexcalc.language.algebra import Index, size_of, tensor_names
+from indexcalc.language.algebra import Index, size_of
 from indexcalc.language.naming import hvp_name, tangent_name, vector_name
 from indexcalc.language.windows import state_left_sizes
-from indexcalc.language.program import Statement, needed_names
+from indexcalc.language.program import Statement
+from indexcalc.derivation.tangent_order import all_needed, read_before, steps_first
 from indexcalc.simplify.tidy import reuse_forward
 
 __all__ = ["JVP", "HVP"]
@@ -72,10 +73,10 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None,
             if name not in made:  # an output that does not depend on wrt: its tangent is 0
                 y = next(y for y, t in tangents.items() if t == name)
                 raw.append((name, tuple(_indices(prog, y)), sp.Integer(0)))
-        raw = inline_cheap(raw, set(keep) | _read_before(raw))
+        raw = inline_cheap(raw, set(keep) | read_before(raw))
         tensors = set(prog.ranks) | set(tangents.values())
         of = {t: y for y, t in tangents.items()}
-        needed = _needed([Statement(t, idx, e) for t, idx, e in raw], set(keep))
+        needed = all_needed([Statement(t, idx, e) for t, idx, e in raw], set(keep))
         tidied = [Statement(t, idx, tidy_reused(reuse_forward(e, values or prog), prog, idx, tensors,
                                                 axes_of(of[t], idx)))
                   for t, idx, e in raw if t in needed]
@@ -86,63 +87,8 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None,
             trace.tidied = {st.name: st.expr for st in tidied}
         out = with_temporaries(tidied, supply, set(keep), tensors, prog)
         if prog.recurrences:
-            out = _steps_first(out, {st.name for st in out} - {st.name for st in tidied})
+            out = steps_first(out, {st.name for st in out} - {st.name for st in tidied})
         return out
-
-
-def _steps_first(statements, temps) -> list:
-    """``statements`` with the axes of each temporary of ``temps`` reordered so that its
-    readers read it at their first left index first (README "Recurrences": a statement
-    among those of a recurrence reads a name at its own step or an earlier one along its
-    first axis): ``u3[i,t] = c[t-1,i]*tf[t,i]`` read as ``u3[i,t]`` by ``tc[t,i]`` is
-    ``u3[t,i]``. The same numbers, axes named in another order."""
-    out = list(statements)
-    for k in reversed(range(len(out))):  # (a temporary's readers come after it: settled first)
-        st = out[k]
-        if st.name not in temps or len(st.indices) < 2:
-            continue
-        places = set()
-        for reader in out:
-            for r in reader.expr.atoms(sp.Indexed):
-                if str(r.base.label) == st.name:
-                    first = reader.indices[0] if reader.indices else None
-                    places.add(tuple(r.indices).index(first) if first in r.indices else None)
-        if len(places) != 1 or (p := places.pop()) in (None, 0):
-            continue
-        order = [p] + [a for a in range(len(st.indices)) if a != p]
-
-        def moved(e, name=st.name, order=order):
-            reads = {r: r.base[tuple(r.indices[a] for a in order)]
-                     for r in e.atoms(sp.Indexed) if str(r.base.label) == name}
-            return e.xreplace(reads) if reads else e
-
-        out = [dataclasses.replace(o, expr=moved(o.expr)) for o in out]
-        out[k] = dataclasses.replace(out[k], indices=tuple(st.indices[a] for a in order),
-                                     sizes=tuple(st.sizes[a] for a in order) if st.sizes else st.sizes)
-    return out
-
-
-def _needed(statements, wanted) -> set:
-    """:func:`~indexcalc.language.program.needed_names` of a program whose recurrences read
-    names assigned after the reader (README "Recurrences": ``tdz_h[t,i]`` reads
-    ``tdz_f[t+1,j]``, whose statement reads a temporary ``u8``): the names needed, to the end."""
-    needed = set(wanted)
-    while True:
-        more = needed_names(statements, needed)
-        if more == needed:
-            return needed
-        needed = more
-
-
-def _read_before(raw) -> set:
-    """The tangents read by a statement before their own, at another step of a recurrence
-    (an LSTM's ``tf[t,i]`` reads ``th[t-1,j]``): inlining one into its later reader would
-    leave that read without a statement, so none is inlined."""
-    seen, out = set(), set()
-    for name, _, e in raw:
-        out |= tensor_names(e) - seen
-        seen.add(name)
-    return out & seen
 
 
 def _indices(prog, y):
@@ -187,7 +133,7 @@ class JVP(Backward):
         self.trace = TangentTrace(dict(self.tangents))
         statements = _tangent_statements(forward, self.wrt, self.tangents, keep, supply, _axes,
                                          trace=self.trace)
-        needed = _needed(statements, set(keep))
+        needed = all_needed(statements, set(keep))
         axes = _tangent_axes(forward, self.tangents)
         statements = _sized_zeros(statements, axes)
         comment = f"tangents (inputs of this program): {', '.join(self.tangents[x] for x in self.wrt)}"
@@ -282,7 +228,7 @@ class HVP(Backward):
                                          trace=self.trace)
         extra = grad.statements[len(forward.statements):]
         statements = list(extra) + statements
-        needed = _needed(statements, set(keep))
+        needed = all_needed(statements, set(keep))
         statements = [s for s in statements if s.name in needed]
         axes = {self.names[x]: _axes(x, range(forward.rank(x))) for x in self.wrt}
         statements = _sized_zeros(statements, axes)
