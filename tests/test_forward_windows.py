@@ -13,7 +13,6 @@ and all together. Session 7 (jv) found, each failing before its fix:
   ``y[i] = x[i] + w[i+1]`` gave ``ty[i] = vw[i+1]`` of ``size(w,0) - 1`` elements, and the HVP
   read ``exp(y[j-1])`` (1, not 0, past ``y``'s end) there: silently wrong.
 """
-import itertools
 
 import pytest
 
