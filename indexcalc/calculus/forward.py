@@ -29,14 +29,18 @@ def tangent_sweep(prog, wrt, tangents: dict, supply=None) -> list:
     ``wrt``, in program order. ``tangents`` names the tangent of each input of ``wrt``
     and of each statement (``tX``); a statement that does not depend on ``wrt`` has no
     tangent statement (its tangent is zero and nothing reads it), nor has one whose
-    tangent contracts to zero (its readers read none)."""
+    tangent contracts to zero (its readers read none). A read of a name at another step
+    of its recurrence (README "Recurrences": ``c[t-1]`` in ``c[t] = c[t-1] + x[t]``, an
+    LSTM's ``h[t-1]`` before ``h``'s statement) reads its tangent at that step:
+    ``tc[t] = tc[t-1] + tx[t]``."""
     supply = _supply(prog, supply, tangents.values())
     needs = needs_gradient(prog, wrt)
     live = set(wrt)  # the names with a tangent that is not identically zero
+    at = {st.name: n for n, st in enumerate(prog.statements)}  # (a name not yet swept: read at another step)
     out = []
     for n, st in enumerate(prog.statements):
         _, rhs = own_indices(st, n, supply, rename_left=False)
-        reads = value_reads(rhs) & needs & live
+        reads = {m for m in value_reads(rhs) & needs if m in live or at.get(m, -1) >= n}
         if not reads:
             continue
         record = TANGENTS.get()

@@ -29,7 +29,8 @@ from indexcalc.errors import ProgramError
 from indexcalc.language.algebra import Index, size_of
 from indexcalc.language.naming import hvp_name, tangent_name, vector_name
 from indexcalc.language.windows import state_left_sizes
-from indexcalc.language.program import Statement, needed_names
+from indexcalc.language.program import Statement
+from indexcalc.derivation.tangent_order import all_needed, read_before, steps_first
 from indexcalc.simplify.tidy import reuse_forward
 
 __all__ = ["JVP", "HVP"]
@@ -72,10 +73,10 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None,
             if name not in made:  # an output that does not depend on wrt: its tangent is 0
                 y = next(y for y, t in tangents.items() if t == name)
                 raw.append((name, tuple(_indices(prog, y)), sp.Integer(0)))
-        raw = inline_cheap(raw, set(keep))
+        raw = inline_cheap(raw, set(keep) | read_before(raw))
         tensors = set(prog.ranks) | set(tangents.values())
         of = {t: y for y, t in tangents.items()}
-        needed = needed_names([Statement(t, idx, e) for t, idx, e in raw], set(keep))
+        needed = all_needed([Statement(t, idx, e) for t, idx, e in raw], set(keep))
         tidied = [Statement(t, idx, tidy_reused(reuse_forward(e, values or prog), prog, idx, tensors,
                                                 axes_of(of[t], idx)))
                   for t, idx, e in raw if t in needed]
@@ -84,7 +85,10 @@ def _tangent_statements(prog, wrt, tangents, keep, supply, axes_of, values=None,
             trace.inlined = {t: e for t, _, e in raw if t in needed}
             trace.unread = {t for t, _, _ in raw if t not in needed}  # (an HVP's tL)
             trace.tidied = {st.name: st.expr for st in tidied}
-        return with_temporaries(tidied, supply, set(keep), tensors, prog)
+        out = with_temporaries(tidied, supply, set(keep), tensors, prog)
+        if prog.recurrences:
+            out = steps_first(out, {st.name for st in out} - {st.name for st in tidied})
+        return out
 
 
 def _indices(prog, y):
@@ -129,9 +133,8 @@ class JVP(Backward):
         self.trace = TangentTrace(dict(self.tangents))
         statements = _tangent_statements(forward, self.wrt, self.tangents, keep, supply, _axes,
                                          trace=self.trace)
-        needed = needed_names(statements, set(keep))
-        axes = {self.tangents[y]: _axes(y, range(forward.rank(y))) for y in forward.outputs}
-        axes.update({self.tangents[x]: _axes(x, range(forward.rank(x))) for x in self.wrt})
+        needed = all_needed(statements, set(keep))
+        axes = _tangent_axes(forward, self.tangents)
         statements = _sized_zeros(statements, axes)
         comment = f"tangents (inputs of this program): {', '.join(self.tangents[x] for x in self.wrt)}"
         super().__init__(forward, [s for s in statements if s.name in needed],
@@ -225,11 +228,12 @@ class HVP(Backward):
                                          trace=self.trace)
         extra = grad.statements[len(forward.statements):]
         statements = list(extra) + statements
-        needed = needed_names(statements, set(keep))
+        needed = all_needed(statements, set(keep))
         statements = [s for s in statements if s.name in needed]
         axes = {self.names[x]: _axes(x, range(forward.rank(x))) for x in self.wrt}
         statements = _sized_zeros(statements, axes)
         axes.update({self.vectors[x]: _axes(x, range(forward.rank(x))) for x in self.wrt})
+        axes.update({t: a for t, a in _tangent_axes(forward, tangents, d.gradients).items() if t not in axes})
         if batch:  # (sizes of left indices that only a delta holds first: hA[b,i:size(A,0),j:size(A,0)])
             statements = state_left_sizes(statements, axes, forward)
             vectors = set(self.vectors.values())
@@ -286,6 +290,22 @@ class HVP(Backward):
         return f"HVP of {self.forward.outputs[0]} wrt {', '.join(self.wrt)}"
 
 
+def _tangent_axes(forward, tangents, gradients=None) -> dict:
+    """``{tY: [(Y, 0), ...]}``: each tangent is as large as what it is the tangent of, a
+    statement of ``forward`` or an input (an HVP's tangent of a gradient ``dY``: as ``Y``,
+    ``gradients`` mapping each gradient to its name). The printout states a tangent's size
+    where its right side does not give it (:func:`~indexcalc.language.windows.state_left_sizes`):
+    ``y[i:size(x,0)] = x[i+k-1]*w[k]`` has ``ty[i:size(x,0)] = ...``, and ``y[i] = x[i] + w[i+1]``
+    has ``ty[i:size(x,0)] = tw[i+1]``, whose axis expression alone would size it ``size(w,0) - 1``."""
+    gradients = gradients or {}
+    out = {}
+    for name, t in tangents.items():
+        owner = gradients.get(name, name)
+        if owner in forward.ranks:
+            out[t] = _axes(owner, range(forward.rank(owner)))
+    return out
+
+
 def _sized_zeros(statements, axes) -> list:
     """A tangent that is identically zero states the sizes of its left indices, which
     nothing on its right gives: ``hx[i:size(x,0)] = 0``."""
@@ -307,9 +327,17 @@ def _batched(statements, vectors: set, keep: set, names=frozenset()) -> tuple:
                                                for x in st.expr.atoms(sp.Indexed)}
     name = next(n for n in ("b", "bb", "b_", *(f"b{k}" for k in range(2, 99))) if n not in taken)
     b = Index(name)
+    def reads_of(st):
+        return {str(x.base.label) for x in st.expr.atoms(sp.Indexed)} | {s.name for s in st.expr.atoms(sp.Symbol)}
+
     batched, out = set(vectors), []
+    while True:  # (a recurrence reads names at other steps, before or at their statement: tc[t-1])
+        more = batched | {st.name for st in statements if reads_of(st) & batched}
+        if more == batched:
+            break
+        batched = more
     for st in statements:
-        reads = {str(x.base.label) for x in st.expr.atoms(sp.Indexed)} | {s.name for s in st.expr.atoms(sp.Symbol)}
+        reads = reads_of(st)
         if not reads & batched and st.name in keep:  # a zero block: sized by a vector read
             read = sorted(v for v in vectors if any(v in {str(x.base.label) for x in s.expr.atoms(sp.Indexed)}
                                                     for s in statements))

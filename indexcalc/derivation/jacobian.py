@@ -81,6 +81,7 @@ class Jacobian(Backward):
                     swept = forward_sweep(forward, x, names, final, supply)
                 finally:
                     TANGENTS.reset(token)
+                swept = [(name, idx, _zero_recurrence(name, e)) for name, idx, e in swept]
                 raw = inline_deltas(inline_aliases(swept, keep), keep)
                 for name, idx, e in raw:
                     axes = _axes(jacobian_of[name], idx[:len(idx) - len(final)]) + _axes(x, final)
@@ -127,6 +128,25 @@ class Jacobian(Backward):
         from indexcalc.explain.tangents import tangent_steps_of
         title = "Hessian program" if self.gradients else "Jacobian program"
         return tangent_steps_of(self, guard, title=title)
+
+
+def _zero_recurrence(name, e):
+    """0 where ``e``, the right side of ``name``'s statement, reads ``name`` (at other steps of
+    its recurrence) in every term: a read outside the axes is 0 (README "Recurrences"), so
+    the first step is 0, and each step after it. The second derivative of a dynamic program of
+    ``min`` (``R[i,j] = D[i,j] + min(R[i-1,j-1], ...)``) is ``ddD_dD[i,j,k,l] = ddD_dD[i+1,j+1,k,l]*step(..) + ..``,
+    whose left indices ``k``, ``l`` stand nowhere else: it is written ``0``.
+
+        >>> from indexcalc.language.algebra import Index
+        >>> t, k = Index("t"), Index("k")
+        >>> J = sp.IndexedBase("dc_dx")
+        >>> _zero_recurrence("dc_dx", 2*J[t - 1, k]), _zero_recurrence("dc_dx", J[t - 1, k] + 1)
+        (0, dc_dx[t - 1, k] + 1)
+    """
+    reads = {r: sp.Integer(0) for r in e.atoms(sp.Indexed) if str(r.base.label) == name}
+    if reads and e.xreplace(reads) == 0:
+        return sp.Integer(0)
+    return e
 
 
 def _at_axes(e) -> set:
