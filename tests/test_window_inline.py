@@ -49,3 +49,10 @@ def test_the_constant_gradient_stays_a_statement_of_its_own():
 def test_a_value_that_vanishes_off_the_axis_is_still_inlined():
     d = ic.derive("y[i] = x[i+k]*w[k]; L = sum[i](y[i]*c[i])", wrt="x")
     assert str(d) == "dx[j] = c[j-k]*w[k]"
+
+
+def test_a_stated_window_sum_keeps_its_size_through_cse():
+    """CSE rebuilt a sum without its stated size (``sum[k:2]`` -> ``sum[k]``), and the
+    printout's own check refused it (found by jv, session 7)."""
+    src = "y[a] = sum[k:2](exp(x[2*a+k])/(1+exp(x[2*a+k]))); L = sum[a](tanh(y[a]))"
+    assert ic.check_gradients(src).ok

@@ -195,7 +195,7 @@ def _substitute_at(e, key, name, idx, value, keys, done, at=None):
     if all(a is b for a, b in zip(args, e.args)):
         return e
     if isinstance(e, ISum):
-        return ISum(args[0], e.indices)
+        return ISum(*args)  # (its stated sizes kept: sum[k:2] of a strided window)
     return rebuilt(e, args)  # (a long product: the changed factors put in their places)
 
 
