@@ -81,7 +81,7 @@ def inline_cheap(raw, keep):
         if len(readers) != 1:
             continue
         m = readers[0]
-        if idx and _read_off_place(raw[m][2], name, idx, value):
+        if idx and (_read_off_place(raw[m][2], name, idx, value) or _collapses(raw[m][2], name, idx, value)):
             continue
         copies = counts[m][name]
         product = deferred.get(m)
@@ -276,6 +276,33 @@ def _read_off_place(expr, name, idx, value) -> bool:
             off = {x for x, at in zip(idx, el.indices) if not isinstance(at, (Index, sp.Integer))}
             if off and not any(off <= b for b in bare):
                 return True
+    return False
+
+
+def _collapses(expr, name, idx, value) -> bool:
+    """Whether ``value`` (``name[idx] = value``) put in place of a read of ``name`` in
+    ``expr`` turns an axis expression of one of its reads into a bare index: ``dh[m] =
+    h[m]*c[m-1]`` read as ``dh[i+1]`` reads ``c[i]``, and a bare index sizes the axis
+    (README "Windows and positions"), so ``c`` would have to be as large as the reader's
+    axis, which the program does not require (``L = sum[i](h[i+1]^2*c[i])``: ``c`` has a
+    size of its own). Such a gradient stays a statement of its own.
+
+        >>> from indexcalc.language.algebra import Index
+        >>> i, m = Index("i"), Index("m")
+        >>> dh, h, c = sp.IndexedBase("dh"), sp.IndexedBase("h"), sp.IndexedBase("c")
+        >>> _collapses(dh[i + 1]*2, "dh", (m,), h[m]*c[m - 1]), _collapses(dh[i]*2, "dh", (m,), h[m]*c[m - 1])
+        (True, False)
+    """
+    shifted = [el for el in value.atoms(sp.Indexed) if not all(isinstance(a, (Index, sp.Integer)) for a in el.indices)]
+    if not shifted:
+        return False
+    for el in expr.atoms(sp.Indexed):
+        if _is(el, name):
+            at = dict(zip(idx, el.indices))
+            for read in shifted:
+                if any(not isinstance(a, (Index, sp.Integer)) and isinstance(a.xreplace(at), Index)
+                       for a in read.indices):
+                    return True
     return False
 
 
