@@ -109,7 +109,7 @@ ENDS = {  # the last statement: a scalar loss, or none (the outputs are vectors)
     "sum": ("L = sum[i]({A}[i])", lambda t, e, A, c, f: e[A].sum()),
     "shifted": ("L = sum[i]({f}({A}[i+1])*{c}[i])",
                 lambda t, e, A, c, f: (f(t, _read(t, e[A], _ar(t, len(e[c])) + 1)) * e[c]).sum()),
-    "two": ("L = sum[i]({f}({A}[i])) + sum[i]({B}[i]*{A}[i-1])", None),
+    "two": ("L = sum[i]({f}({A}[i])) + sum[j]({B}[j]*{A}[j-1])", None),
 }
 
 NAMES = ["y", "z", "h", "o"]
