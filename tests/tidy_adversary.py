@@ -231,7 +231,7 @@ def check(case, wrt, outputs, seed=0, use_torch=True):
     result = ic.check_gradients(prog, wrt=wrt, seed=seed)
     if any("not a finite number" in p for p in result.problems):
         return None  # (exp(exp(..)) overflows on the random data: the generator's, not a derivation's)
-    if not result.ok:
+    if not result.ok and not use_torch:
         return f"check_gradients: {result.report()}"
     if use_torch:
         d = Derivative(prog, wrt)
@@ -240,13 +240,15 @@ def check(case, wrt, outputs, seed=0, use_torch=True):
         upstream = gradcheck.upstream_data(prog.compile(), d, inputs, rng)
         bad = torch_check(case, d, inputs, upstream)
         if bad:
-            return f"torch autograd differs for {bad}"
+            return f"torch autograd differs for {bad}" + ("" if result.ok else f"; check_gradients: {result.report()}")
+        if not result.ok:  # (exact torch agrees: the central differences of a large objective)
+            return f"fd-noise: {result.report()}"
     return None
 
 
 def sweep(seed, count, use_torch=True, out=sys.stdout):
     import indexcalc as ic
-    programs = subsets = rejected = 0
+    programs = subsets = rejected = noise = 0
     failures = []
     for case in cases(seed, count):
         try:
@@ -267,13 +269,17 @@ def sweep(seed, count, use_torch=True, out=sys.stdout):
                       f"{str(e)[:100]}", file=out)
             except Exception as e:  # InternalError, or torch's own
                 problem = f"crash: {type(e).__name__}: {str(e)[:200]}"
+            if problem and problem.startswith("fd-noise"):
+                noise += 1
+                print(f"NOISE {case.source!r} wrt={wrt} outputs={outputs}: {problem}", file=out, flush=True)
+                continue
             if problem:
                 failures.append((case.source, wrt, outputs, problem))
                 print(f"FAIL {case.source!r} wrt={wrt} outputs={outputs}: {problem}", file=out, flush=True)
                 if problem.startswith("crash"):
                     break  # (one crash a program)
     print(f"{programs} programs, {subsets} (wrt, outputs) choices, {rejected} rejected, "
-          f"{len(failures)} failed", file=out)
+          f"{noise} only finite differences off (torch autograd agrees), {len(failures)} failed", file=out)
     return failures
 
 
