@@ -203,11 +203,26 @@ def random_inputs(prog, sizes, rng, dtype=np.float64) -> dict:
 
 def _range(prog, sizes, keys) -> int:
     """How many values an integer input may take: the smallest axis its values index."""
-    known = [sizes[prog.sizes.find(k)] for k in keys if prog.sizes.find(k) in sizes]
+    known = [n for n in (_class_size(prog, sizes, k) for k in keys) if n is not None]
     if not known:
         raise ProgramError(f"the axes {', '.join(f'{t}[{a}]' for t, a in keys)} that integer data index "
                            "have no size that the check can choose")
     return max(1, min(known))
+
+
+def _class_size(prog, sizes, key):
+    """The size of the axis ``key``: drawn, or computed from the drawn ones (``z[idx[i]]``
+    with ``z[i] = y[i+k]*w[k]``: integer data indexing an intermediate's valid axis)."""
+    root = prog.sizes.find(key)
+    if root in sizes:
+        return sizes[root]
+    from indexcalc.lower.sizes import stated
+    for e in stated(prog, root):
+        value = e.xreplace({s: sp.Integer(sizes[prog.sizes.find((s.tensor, int(s.axis)))])
+                            for s in e.atoms(Size) if prog.sizes.find((s.tensor, int(s.axis))) in sizes})
+        if value.is_Integer and value >= 1:
+            return int(value)
+    return None
 
 
 def _names(e) -> set:

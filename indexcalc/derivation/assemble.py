@@ -27,6 +27,7 @@ from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up
 from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
 from indexcalc.simplify.vanishing import vanishing_sums
+from indexcalc.derivation.inline_places import _collapses, _is, _read_off_place
 
 
 def check_wrt(prog, wrt) -> list:
@@ -81,7 +82,7 @@ def inline_cheap(raw, keep):
         if len(readers) != 1:
             continue
         m = readers[0]
-        if idx and _read_off_place(raw[m][2], name, idx, value):
+        if idx and (_read_off_place(raw[m][2], name, idx, value) or _collapses(raw[m][2], name, idx, value)):
             continue
         copies = counts[m][name]
         product = deferred.get(m)
@@ -251,37 +252,6 @@ def _in_factors(reader, name, idx, value, copies):
         return None
     uses = {el: value.xreplace(dict(zip(idx, el.indices))) for el in at}
     return rebuilt(reader, [uses.get(a, a) for a in reader.args])  # (not sorting all N factors again)
-
-
-def _read_off_place(expr, name, idx, value) -> bool:
-    """Whether ``expr`` reads tensor ``name`` (``name[idx] = value``) at a position other
-    than a bare index or a literal (``dy[j-k]``, ``dy[2*i+k]``, a gather ``dy[tok[n]]``)
-    where ``value`` put in its place would not vanish off the axis. Such a read is 0 where
-    its position leaves the axis (README, "Windows and positions"); ``dy[i] = exp(y[i])``
-    put into ``dx[j] = dy[j-k]*w[k]`` reads ``exp(y[j-k]) = 1`` there, so that gradient is
-    not inlined. A value that is a product with a factor reading every such index bare,
-    ``dy[i] = c[i]``, vanishes there too (``c[j-k]`` reads 0): it is inlined.
-
-        >>> from indexcalc.language.algebra import Index
-        >>> i, j, k = Index("i"), Index("j"), Index("k")
-        >>> dy, c, y = sp.IndexedBase("dy"), sp.IndexedBase("c"), sp.IndexedBase("y")
-        >>> _read_off_place(dy[j - k]*2, "dy", (i,), sp.exp(y[i]))
-        True
-        >>> _read_off_place(dy[j - k]*2, "dy", (i,), -c[i]), _read_off_place(dy[j]*dy[0], "dy", (i,), sp.Integer(1))
-        (False, False)
-    """
-    bare = [set(f.indices) for f in sp.Mul.make_args(value) if isinstance(f, sp.Indexed)]
-    for el in expr.atoms(sp.Indexed):
-        if _is(el, name):
-            off = {x for x, at in zip(idx, el.indices) if not isinstance(at, (Index, sp.Integer))}
-            if off and not any(off <= b for b in bare):
-                return True
-    return False
-
-
-def _is(el, name):
-    return (isinstance(el, sp.Indexed) and str(el.base.label) == name) or \
-        (isinstance(el, sp.Symbol) and el.name == name)
 
 
 def with_temporaries(statements, taken, outputs=(), tensors=(), prog=None):
