@@ -49,6 +49,8 @@ evaluate.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 from sympy.core.parameters import global_parameters
 from sympy.sets.sets import FiniteSet
@@ -71,17 +73,35 @@ _LOG_NARGS = FiniteSet(*sp.log._nargs)
 def plain_exp(x):
     """``sp.exp(x)``, built without SymPy's evaluation where it returns it as it is
     (:func:`as_is_exp`)."""
-    if as_is_exp(x):
-        return _built(sp.exp, x, _EXP_NARGS)
+    if _settings_plain():
+        out = _exp_as_is(x)
+        if out is not None:
+            return out
     return sp.exp(x)
 
 
 def plain_log(x):
     """``sp.log(x)``, built without SymPy's evaluation where it returns it as it is
     (:func:`as_is_log`)."""
-    if as_is_log(x):
-        return _built(sp.log, x, _LOG_NARGS)
+    if _settings_plain():
+        out = _log_as_is(x)
+        if out is not None:
+            return out
     return sp.log(x)
+
+
+# Remembered by argument as SymPy's own cache remembers a call (``cacheit``: the same
+# object for an equal argument, up to 1,000 of them), so a tree built again gets the node
+# whose assumption queries SymPy has already answered; only under the settings that
+# let SymPy's evaluation run.
+@lru_cache(maxsize=1000, typed=True)
+def _exp_as_is(x):
+    return _built(sp.exp, x, _EXP_NARGS) if _plain_exp_arg(x) else None
+
+
+@lru_cache(maxsize=1000, typed=True)
+def _log_as_is(x):
+    return _built(sp.log, x, _LOG_NARGS) if _plain_log_arg(x) else None
 
 
 #: SymPy class -> its constructor here
@@ -91,8 +111,15 @@ PLAIN = {sp.exp: plain_exp, sp.log: plain_log}
 def as_is_exp(x) -> bool:
     """Would SymPy (1.14) build ``exp(x)`` as it is? True only where that is provable
     from the form of ``x`` (see the module's docstring); False may be either."""
-    if not _settings_plain():
-        return False
+    return _settings_plain() and _plain_exp_arg(x)
+
+
+def as_is_log(x) -> bool:
+    """Would SymPy (1.14) build ``log(x)`` as it is? As :func:`as_is_exp`."""
+    return _settings_plain() and _plain_log_arg(x)
+
+
+def _plain_exp_arg(x) -> bool:
     if x.is_Add:
         return _plain_sum(x)
     if x.is_Mul:
@@ -100,10 +127,7 @@ def as_is_exp(x) -> bool:
     return _opaque(x)
 
 
-def as_is_log(x) -> bool:
-    """Would SymPy (1.14) build ``log(x)`` as it is? As :func:`as_is_exp`."""
-    if not _settings_plain():
-        return False
+def _plain_log_arg(x) -> bool:
     if x.is_Add:
         return _plain_sum(x)
     if x.is_Mul:
@@ -133,7 +157,7 @@ def _opaque(x) -> bool:
     if isinstance(x, Binder):
         return True  # its listed indices are symbols: never a number
     if t is sp.exp:
-        return as_is_exp(x.args[0])
+        return _plain_exp_arg(x.args[0])
     return False
 
 
