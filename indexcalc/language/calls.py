@@ -21,6 +21,7 @@ import sympy as sp
 from indexcalc.errors import did_you_mean
 from indexcalc.language.algebra import Delta, Det, Index, Inv, Len, LogDet, size_of
 from indexcalc.language.functions import FUNCTIONS, REDUCTIONS
+from indexcalc.language.plain_functions import PLAIN
 
 #: the words a reduction ``word[..](..)`` may take
 REDUCTION_WORDS = ["sum", "mean", *REDUCTIONS]
@@ -77,7 +78,8 @@ class CallChecks:
         with self.contractions.inside(f"{name}(...)") as arg:
             built = [self.build(a, protected) for a in args]
             arg.done(None, once(*[p for _, p in built]))
-        return FUNCTIONS[name].build(*[e for e, _ in built]), once(*[p for _, p in built])
+        build = FUNCTIONS[name].build
+        return PLAIN.get(build, build)(*[e for e, _ in built]), once(*[p for _, p in built])
 
     def _size(self, tensor, axis):
         """``size(A, k)``: A a tensor name, k a whole number below its rank (checked at

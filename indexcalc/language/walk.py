@@ -40,6 +40,7 @@ from sympy.core.parameters import global_parameters
 
 from indexcalc.language.algebra import Index, KroneckerDelta, Len, Size
 from indexcalc.language.memo import Memo, recall, remember
+from indexcalc.language.plain_functions import PLAIN
 
 #: the nodes whose arguments are never walked into (besides those with no arguments)
 LEAVES = (sp.Indexed, sp.IndexedBase, Index, KroneckerDelta, Len, Size)
@@ -165,7 +166,7 @@ def renamed(e, args):
         out = sp.Expr.__new__(sp.Indexed, *args)  # (what Indexed() does with an IndexedBase)
         _SET(out, args[0].assumptions0)
         return out
-    if head is sp.Pow:
+    if head is sp.Pow or head in PLAIN:
         return built(e, args)
     if head in _NO_EVAL and len(args) == 1 and _SKIP_EVAL:
         return head(args[0], evaluate=False)
@@ -191,7 +192,7 @@ def built(e, args):
     """
     if type(e) is sp.Pow and plain_power(*args):
         return _as_is(*args)
-    return e.func(*args)
+    return PLAIN.get(type(e), e.func)(*args)  # exp and log: plain_functions
 
 
 def power(base, x):
