@@ -93,7 +93,8 @@ def test_plain_is_what_sympy_builds_on_the_programs(monkeypatch):
     for (cls, _), a in seen.items():
         assert same(P.PLAIN[cls](a), cls(a)), (cls, a)
         short += P.as_is_exp(a) if cls is sp.exp else P.as_is_log(a)
-    assert len(seen) >= 300 and short >= 0.9 * len(seen), (len(seen), short)
+    # (>= 100: a renamed copy is built by walk.renamed without evaluation before PLAIN is asked)
+    assert len(seen) >= 100 and short >= 0.9 * len(seen), (len(seen), short)
 
 
 def _subclasses(cls):

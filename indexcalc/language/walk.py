@@ -166,10 +166,10 @@ def renamed(e, args):
         out = sp.Expr.__new__(sp.Indexed, *args)  # (what Indexed() does with an IndexedBase)
         _SET(out, args[0].assumptions0)
         return out
+    if head in _NO_EVAL and len(args) == 1 and _SKIP_EVAL:  # (before PLAIN: any renamed argument)
+        return head(args[0], evaluate=False)
     if head is sp.Pow or head in PLAIN:
         return built(e, args)
-    if head in _NO_EVAL and len(args) == 1 and _SKIP_EVAL:
-        return head(args[0], evaluate=False)
     if head not in (sp.Add, sp.Mul) or len(args) < 2 or not global_parameters.evaluate or \
             global_parameters.distribute or any(type(a) is head or a.is_Number for a in args[1:]) or \
             type(args[0]) is head:
