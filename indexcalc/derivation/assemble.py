@@ -27,7 +27,7 @@ from indexcalc.language.memo import Memo
 from indexcalc.language.walk import bottom_up
 from indexcalc.simplify.tidy import common_factors, factor, pretty_indices, reuse_forward
 from indexcalc.simplify.vanishing import vanishing_sums
-from indexcalc.derivation.inline_places import _collapses, _is, _read_off_place
+from indexcalc.derivation.inline_places import off_place_names, _collapses, _is, _read_off_place
 
 
 def check_wrt(prog, wrt) -> list:
@@ -74,6 +74,7 @@ def inline_cheap(raw, keep):
     reads = [set(tensor_names(e)) for _, _, e in raw]  # (kept up to date, in place: a long
     counts = [read_counts(e) for _, _, e in raw]        # chain inlined one by one walks no
     deferred = {}                                        # product, nor copies its reads, N times)
+    off = off_place_names(e for _, _, e in raw)  # (names read somewhere off a bare index)
     for k in range(len(raw) - 1, -1, -1):
         name, idx, value = raw[k]
         if name in keep or value.has(ISum) or self_reading(name, value):  # (a recurrence stays)
@@ -82,8 +83,12 @@ def inline_cheap(raw, keep):
         if len(readers) != 1:
             continue
         m = readers[0]
-        if idx and (_read_off_place(raw[m][2], name, idx, value) or _collapses(raw[m][2], name, idx, value)):
-            continue
+        if idx and name in off:  # (the reader as it stands, a deferred product written out)
+            if m in deferred:
+                raw[m] = (raw[m][0], raw[m][1], deferred.pop(m).expr())
+            if _read_off_place(raw[m][2], name, idx, value) or _collapses(raw[m][2], name, idx, value):
+                continue
+            off |= reads[k]  # (what the value reads may now stand off place in the reader)
         copies = counts[m][name]
         product = deferred.get(m)
         if product is not None and copies == 1 and product.inline(name, idx, value):

@@ -9,6 +9,22 @@ import sympy as sp
 from indexcalc.language.algebra import Index
 
 
+def off_place_names(exprs) -> set:
+    """The tensors that ``exprs`` read somewhere at a position other than a bare index or a
+    literal (``dy[j-k]``, ``x[tok[n]]``): only a gradient among them needs the checks
+    below, which walk the whole reader (a residual chain of n statements would walk n
+    growing readers).
+
+        >>> from indexcalc.language.algebra import Index
+        >>> j, k = Index("j"), Index("k")
+        >>> dy, w = sp.IndexedBase("dy"), sp.IndexedBase("w")
+        >>> sorted(off_place_names([dy[j - k]*w[k], w[0]]))
+        ['dy']
+    """
+    return {str(el.base.label) for e in exprs for el in e.atoms(sp.Indexed)
+            if not all(isinstance(a, (Index, sp.Integer)) for a in el.indices)}
+
+
 def _read_off_place(expr, name, idx, value) -> bool:
     """Whether ``expr`` reads tensor ``name`` (``name[idx] = value``) at a position other
     than a bare index or a literal (``dy[j-k]``, ``dy[2*i+k]``, a gather ``dy[tok[n]]``)
