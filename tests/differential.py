@@ -227,6 +227,11 @@ BACKEND_NAMES = [
     't', 'tanh', 'threading', 'to', 'torch', 'trunc', 'tuple', 'type', 'types', 'typingctx',
     'u', 'uint0', 'uint1', 'uint2', 'uint3', 'uint4', 'uint5', 'uint64', 'v', 'vectorize',
     'w', 'warn', 'warnings', 'where', 'x', 'y', 'y_function', 'z_function', 'zip',
+    # issue 23 (session 7): Numba's streaming-store transpose-add (backends/blocked.py _tsym) is
+    # printed with the kernel's own names
+    'I', 'J', 'S', '_fence', '_tpair', '_tsym', '_tsym_lines', '_tsym_typed', 'add_metadata', 'addr',
+    'bit_length', 'ch', 'ctypes', 'data', 'fadd', 'fence', 'float64', 'ie', 'nc', 'ptr', 'set_metadata',
+    'streaming',
 ]
 
 

@@ -190,11 +190,10 @@ KNOWN = [
     # derive refused: max[f](delta(f,u)) (which is 1) left dD summed over an index v with
     # no size ('dD[u] = ... + sum[v](-t2[u]*max[h](delta(h,v)))'); hunt seed 3218
     ("broadcast-delta-max", "y[x] = (D[u] - D[x])*max[f](delta(f,u))", {"D": (2,)}, {}),
-    # derive refuses: a delta inside min(..) / step(..) of the backward leaves an index with
-    # no size ('dx[s,t] = sum[v,u](... step(delta(u,v) - ...) ...)'); hunt seeds 541, 424, 802
-    ("min-delta-refused", "y = min(delta(s,t)/(1 + x[s,t]^2), delta(t,s))", {"x": (3, 3)},
-     dict.fromkeys(D.BACKENDS, "issue 20: derive refuses a valid program: the backward of "
-                   "min(e, delta(t,s)) sums over a delta's copy whose size no tensor carries")),
+    # derive refused: a delta inside min(..) / step(..) of the backward left an index with
+    # no size ('dx[s,t] = sum[v,u](... step(delta(u,v) - ...) ...)'); hunt seeds 541, 424, 802.
+    # Derived since session 7 (the sum states its sizes: sum[w:size(x,0),v:size(x,0)](...))
+    ("min-delta-refused", "y = min(delta(s,t)/(1 + x[s,t]^2), delta(t,s))", {"x": (3, 3)}, {}),
     # float32: the body f[n]*f[p]*c was computed as (f[p]*f[t])*f[n]*K, not exactly symmetric
     # in (n, p), so float32 broke the tie (0,2)/(2,0) one way, while the backward merges the
     # two symmetric terms into 2*mask[n,p]*f[p] (a symmetric mask assumed): dfmax was
